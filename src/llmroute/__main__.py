@@ -1,0 +1,5 @@
+"""`python -m llmroute` runs the command line."""
+
+from llmroute.cli.main import run
+
+run()

@@ -1,0 +1,195 @@
+"""The model catalog: prices, context windows, tiers and capabilities, and the cost of a usage.
+
+Prices are exact decimals in USD per 1M tokens. The bundled snapshot of LiteLLM's price map prices any
+known model name; config entries override or add models. A model with no price is `priced=False`
+and its cost is `None` (unknown), never $0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from .settings import ModelConfig, Settings
+from .types import Usage
+
+ALL_CAPABILITIES = frozenset({"tools", "vision", "json"})
+_MILLION = Decimal(1_000_000)
+#: LiteLLM provider names that users commonly write differently in a `provider/model` name.
+PROVIDER_ALIASES = {"google": "gemini", "vertex": "vertex_ai-language-models", "azure_openai": "azure"}
+_FLAG_TO_CAPABILITY = {"tools": "tools", "vision": "vision", "json": "json"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model as the router sees it. Prices are USD per 1M tokens; None means unknown."""
+
+    name: str
+    provider: str
+    input_per_m: Decimal | None
+    output_per_m: Decimal | None
+    cached_input_per_m: Decimal | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    tier: str | None = None
+    capabilities: frozenset[str] = ALL_CAPABILITIES
+    source: str = "config"
+
+    @property
+    def priced(self) -> bool:
+        """True when both input and output prices are known."""
+        return self.input_per_m is not None and self.output_per_m is not None
+
+    def cost(self, usage: Usage) -> Decimal | None:
+        """Exact USD cost of `usage`, or None when the model is unpriced.
+
+        Cached input tokens are part of `usage.input_tokens` (as in OpenAI's usage) and are billed at
+        the cached price when one is known, else at the input price.
+        """
+        if self.input_per_m is None or self.output_per_m is None:
+            return None
+        cached = min(usage.cached_input_tokens, usage.input_tokens)
+        cached_price = self.cached_input_per_m if self.cached_input_per_m is not None else self.input_per_m
+        total = (
+            (usage.input_tokens - cached) * self.input_per_m
+            + cached * cached_price
+            + usage.output_tokens * self.output_per_m
+        )
+        return total / _MILLION
+
+
+def _per_million(per_token: Any) -> Decimal | None:
+    """Convert LiteLLM's float USD-per-token to exact USD per 1M tokens (via its shortest repr)."""
+    if per_token is None:
+        return None
+    return Decimal(repr(float(per_token))) * _MILLION
+
+
+@cache
+def bundled_prices() -> Mapping[str, Mapping[str, Any]]:
+    """The vendored LiteLLM price snapshot (read once; immutable data)."""
+    text = resources.files("llmroute").joinpath("data/prices.json").read_text(encoding="utf-8")
+    data: dict[str, Mapping[str, Any]] = json.loads(text)
+    return data
+
+
+def _bundled_entry(name: str, provider: str | None) -> tuple[str, Mapping[str, Any]] | None:
+    """Find `name` in the snapshot: exactly, or as `provider/model` with a matching provider."""
+    prices = bundled_prices()
+    if name in prices:
+        return name, prices[name]
+    if "/" in name:
+        prefix, bare = name.split("/", 1)
+        wanted = PROVIDER_ALIASES.get(prefix, prefix)
+        aliased = f"{wanted}/{bare}"
+        if wanted != prefix and aliased in prices:
+            return aliased, prices[aliased]
+        entry = prices.get(bare)
+        if entry is not None and entry.get("provider") in {prefix, wanted, provider}:
+            return bare, entry
+    return None
+
+
+def _spec_from_entry(name: str, entry: Mapping[str, Any]) -> ModelSpec:
+    caps = frozenset(cap for flag, cap in _FLAG_TO_CAPABILITY.items() if entry.get(flag))
+    return ModelSpec(
+        name=name,
+        provider=str(entry.get("provider", name.split("/", 1)[0] if "/" in name else "unknown")),
+        input_per_m=_per_million(entry.get("input")),
+        output_per_m=_per_million(entry.get("output")),
+        cached_input_per_m=_per_million(entry.get("cached_input")),
+        context_window=entry.get("context_window"),
+        max_output_tokens=entry.get("max_output_tokens"),
+        capabilities=caps,
+        source="bundled",
+    )
+
+
+def resolve_model(name: str, config: ModelConfig | None, use_bundled: bool = True) -> ModelSpec | None:
+    """The spec for `name`: the bundled entry (if any) with the config entry's fields on top."""
+    provider = config.provider if config else None
+    found = _bundled_entry(name, provider) if use_bundled else None
+    if found is None and config is None:
+        return None
+    base = _spec_from_entry(name, found[1]) if found else ModelSpec(
+        name=name,
+        provider=provider or (name.split("/", 1)[0] if "/" in name else "unknown"),
+        input_per_m=None,
+        output_per_m=None,
+    )
+    if config is None:
+        return base
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in config.model_dump(exclude_none=True).items()
+        if key != "capabilities"
+    }
+    if config.capabilities is not None:
+        overrides["capabilities"] = frozenset(config.capabilities)
+    fields = {**base.__dict__, **overrides, "source": "config" if found is None else "bundled+config"}
+    return ModelSpec(**fields)
+
+
+class Catalog:
+    """The models llmroute can route to (the pool), each resolved to a ModelSpec, in ladder order."""
+
+    def __init__(self, specs: Mapping[str, ModelSpec], use_bundled: bool = True):
+        self._specs = dict(specs)
+        self._use_bundled = use_bundled
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Catalog:
+        """Resolve every model the tiers and `models:` name; unknown names are skipped here
+        (config validation reports them)."""
+        use_bundled = settings.catalog.bundled_prices
+        specs: dict[str, ModelSpec] = {}
+        for name, tier in pool_with_tiers(settings):
+            spec = resolve_model(name, settings.models.get(name), use_bundled)
+            if spec is None:
+                continue
+            if spec.tier is None:
+                spec = ModelSpec(**{**spec.__dict__, "tier": tier})
+            specs[name] = spec
+        return cls(specs, use_bundled)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def get(self, name: str) -> ModelSpec | None:
+        """The pool's spec for `name`, else the bundled snapshot's (for concrete model requests)."""
+        spec = self._specs.get(name)
+        if spec is None and self._use_bundled:
+            spec = resolve_model(name, None)
+        return spec
+
+    def cost(self, model: str, usage: Usage) -> Decimal | None:
+        """Exact USD cost of `usage` on `model`; None when the model is unknown or unpriced."""
+        spec = self.get(model)
+        return None if spec is None else spec.cost(usage)
+
+    def by_tier(self, tier: str) -> list[ModelSpec]:
+        """Pool models whose tier is `tier`, in pool order."""
+        return [spec for spec in self._specs.values() if spec.tier == tier]
+
+
+def pool_with_tiers(settings: Settings) -> list[tuple[str, str | None]]:
+    """Every model in the tier table (primary, then fallbacks) and `models:`, with the tier it first
+    appears in, without duplicates."""
+    seen: dict[str, str | None] = {}
+    for tier_name, tier in settings.tiers.items():
+        for name in (tier.model, *tier.fallbacks):
+            seen.setdefault(name, tier_name)
+    for name in settings.models:
+        seen.setdefault(name, None)
+    return list(seen.items())

@@ -1,0 +1,1 @@
+"""The `llmroute` command line: a typer app with one module per command group."""

@@ -1,0 +1,58 @@
+"""Shared CLI plumbing: consoles, loading the engine, and printing llmroute errors without tracebacks."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ..config import load
+from ..engine import Engine
+from ..errors import ConfigError, LLMRouteError
+
+#: Piped output is not cut to 80 columns (tables stay readable in files and CI logs).
+_WIDTH = None if sys.stdout.isatty() else 160
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+
+def usd(value: Decimal | None, digits: int = 6) -> str:
+    """Format a dollar amount; unknown (unpriced) amounts say so instead of showing $0."""
+    if value is None:
+        return "unpriced"
+    return f"${value:.{digits}f}"
+
+
+def print_config_error(exc: ConfigError) -> None:
+    """Every problem of an invalid configuration, one per line, with key path and hint."""
+    err.print(f"[bold red]error:[/] {exc.source} is invalid ({len(exc.problems)} problem(s)):")
+    for problem in exc.problems:
+        hint = f" [dim](hint: {problem.hint})[/]" if problem.hint else ""
+        err.print(f"  [red]✗[/] [bold]{problem.path or '<root>'}[/]: {problem.message}{hint}",
+                  markup=True)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Turn llmroute's errors into a clear message and an exit code, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        print_config_error(exc)
+        raise typer.Exit(EXIT_CONFIG) from None
+    except LLMRouteError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def engine_from(config: Path | None) -> Engine:
+    """Load and validate the configuration, then build the engine."""
+    return Engine(load(config))

@@ -1,0 +1,32 @@
+"""The `llmroute` typer application: wires the command modules together."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+from . import config_cmd
+from .models_cmd import models
+from .route_cmd import route
+
+app = typer.Typer(
+    name="llmroute",
+    help="Send every LLM request to the cheapest model that can handle it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config_cmd.app, name="config")
+app.command("models")(models)
+app.command("route")(route)
+
+
+@app.command("version")
+def version() -> None:
+    """Print llmroute's version."""
+    typer.echo(__version__)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

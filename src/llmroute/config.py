@@ -1,0 +1,164 @@
+"""Load and check a configuration: YAML file + embedded defaults + env overrides -> validated Settings.
+
+`load()` returns Settings or raises ConfigError listing every problem (a config with errors never
+half-starts); `check()` returns every problem (errors and warnings) with its key path and a hint.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from . import settings as s
+from .catalog import Catalog, bundled_prices, resolve_model
+from .errors import ConfigError, ConfigProblem
+from .routers import default_registry
+from .routers.base import BuildContext, Registry, validate_spec
+from .routers.rules import check_rules
+
+CONFIG_ENV = "LLMROUTE_CONFIG"
+DEFAULT_FILE = "llmroute.yaml"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The outcome of reading a configuration: settings (None when invalid) and all problems."""
+
+    source: str
+    settings: s.Settings | None
+    problems: tuple[ConfigProblem, ...]
+
+    @property
+    def errors(self) -> tuple[ConfigProblem, ...]:
+        """Only the problems that make the configuration unusable."""
+        return tuple(p for p in self.problems if p.severity == "error")
+
+
+def find_config(path: str | Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The file to read: the argument, else $LLMROUTE_CONFIG, else ./llmroute.yaml if present."""
+    if path is not None:
+        return Path(path)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    local = Path(DEFAULT_FILE)
+    return local if local.is_file() else None
+
+
+def check(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+          registry: Registry | None = None) -> Checked:
+    """Read, merge and validate a configuration, collecting every problem instead of stopping."""
+    env = os.environ if environ is None else environ
+    file = find_config(path, env)
+    source = str(file) if file else "embedded defaults"
+    try:
+        raw = _raw_config(file, env)
+    except (OSError, ValueError) as exc:
+        return Checked(source, None, (ConfigProblem("", str(exc)),))
+    try:
+        settings = s.Settings.model_validate(raw)
+    except ValidationError as exc:
+        return Checked(source, None, tuple(_structural_problems(exc)))
+    problems = semantic_problems(settings, registry or default_registry())
+    ok = not any(p.severity == "error" for p in problems)
+    return Checked(source, settings if ok else None, tuple(problems))
+
+
+def load(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+         registry: Registry | None = None) -> s.Settings:
+    """Validated Settings, or ConfigError listing every error."""
+    checked = check(path, environ=environ, registry=registry)
+    if checked.settings is None:
+        raise ConfigError(list(checked.errors), checked.source)
+    return checked.settings
+
+
+def _raw_config(file: Path | None, env: Mapping[str, str]) -> dict[str, Any]:
+    defaults = s.parse_yaml(s.default_config_text(), "embedded defaults")
+    user = s.parse_yaml(file.read_text(encoding="utf-8"), str(file)) if file else {}
+    return s.apply_env_overrides(s.merge_over_defaults(defaults, user), env)
+
+
+def _known_keys() -> list[str]:
+    models: list[type[BaseModel]] = [s.Settings, s.ModelConfig, s.TierConfig, s.RuleConfig,
+                                     s.RoutingConfig, s.CatalogConfig]
+    return sorted({name for model in models for name in model.model_fields})
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _structural_problems(exc: ValidationError) -> list[ConfigProblem]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        path, hint = _format_loc(loc), ""
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(loc[-1]), _known_keys(), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "remove it"
+            problems.append(ConfigProblem(path, "unknown key", hint))
+            continue
+        if err["type"] == "missing":
+            hint = "this key is required"
+        elif "input" in err and err["type"] != "value_error":
+            hint = f"got {type(err['input']).__name__} {str(err['input'])[:40]!r}"
+        problems.append(ConfigProblem(path, err["msg"], hint))
+    return problems
+
+
+def _model_problem(name: str, path: str) -> ConfigProblem:
+    close = difflib.get_close_matches(name, list(bundled_prices()), n=3, cutoff=0.6)
+    hint = (f"close names: {', '.join(close)}; " if close else "") + \
+        "or define it under `models:` with its prices"
+    return ConfigProblem(path, f"model {name!r} is not in the catalog", hint)
+
+
+def _tier_problems(settings: s.Settings) -> list[ConfigProblem]:
+    problems = []
+    use_bundled = settings.catalog.bundled_prices
+    for tier_name, tier in settings.tiers.items():
+        names = [("model", tier.model)] + [(f"fallbacks[{i}]", m) for i, m in
+                                           enumerate(tier.fallbacks)]
+        for key, name in names:
+            if resolve_model(name, settings.models.get(name), use_bundled) is None:
+                problems.append(_model_problem(name, f"tiers.{tier_name}.{key}"))
+    for name, model in settings.models.items():
+        if model.tier is not None and model.tier not in settings.tiers:
+            problems.append(ConfigProblem(f"models.{name}.tier", f"unknown tier {model.tier!r}",
+                                          f"tiers are: {', '.join(settings.tiers)}"))
+    return problems
+
+
+def _unpriced_warnings(catalog: Catalog) -> list[ConfigProblem]:
+    return [
+        ConfigProblem(f"models.{spec.name}", "model has no price: its cost will show as unpriced",
+                      "set input_per_m and output_per_m", severity="warning")
+        for spec in catalog if not spec.priced
+    ]
+
+
+def semantic_problems(settings: s.Settings, registry: Registry) -> list[ConfigProblem]:
+    """Problems a schema cannot see: unknown models and tiers, bad router specs, unpriced models."""
+    catalog = Catalog.from_settings(settings)
+    ctx = BuildContext(settings.tier_names, catalog, settings.rules, registry, "")
+    problems = _tier_problems(settings) + _unpriced_warnings(catalog)
+    problems += check_rules(settings.rules, ctx, "rules")
+    for name, spec in settings.policies.items():
+        problems += validate_spec(spec.model_dump(), ctx, f"policies.{name}")[1]
+    if settings.routing.default_policy not in settings.policies:
+        problems.append(ConfigProblem("routing.default_policy",
+                                      f"unknown policy {settings.routing.default_policy!r}",
+                                      f"policies are: {', '.join(settings.policies)}"))
+    baseline = settings.routing.baseline_model
+    if baseline is not None and catalog.get(baseline) is None:
+        problems.append(_model_problem(baseline, "routing.baseline_model"))
+    return problems

@@ -1,0 +1,191 @@
+"""The routing engine: from a request to a Decision, through constraints, a policy's router, any
+consultation the router asks for (performed by the given caller), the model chain and a cost estimate.
+
+`Engine` is the async core; `SyncEngine` is its thin synchronous facade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog, ModelSpec
+from .config import load as load_settings
+from .constraints import Candidates, eligible
+from .errors import NoEligibleModelError, UnknownModelError
+from .routers import default_registry
+from .routers.base import (
+    BuildContext,
+    Consult,
+    LLMCall,
+    Outcome,
+    Registry,
+    Router,
+    Verdict,
+    build_router,
+)
+from .settings import Settings
+from .types import Decision, RouteRequest, Usage
+
+#: Performs a router's consultation (one chat completion) and returns the reply text.
+Caller = Callable[[LLMCall], Awaitable[str]]
+RequestLike = RouteRequest | str | Sequence[Mapping[str, Any]]
+
+
+def as_request(request: RequestLike) -> RouteRequest:
+    """Accept a RouteRequest, a prompt string, or a list of OpenAI-style messages."""
+    if isinstance(request, RouteRequest):
+        return request
+    if isinstance(request, str):
+        return RouteRequest.from_prompt(request)
+    return RouteRequest.from_messages(request)
+
+
+def tier_order(tier: str, ladder: Sequence[str]) -> list[str]:
+    """The chosen tier, then the more capable ones, then the cheaper ones (nearest first)."""
+    i = ladder.index(tier)
+    return [ladder[i], *ladder[i + 1 :], *reversed(ladder[:i])]
+
+
+class Engine:
+    """Routes requests with the policies of one Settings object. Holds no global state."""
+
+    def __init__(self, settings: Settings, *, registry: Registry | None = None,
+                 caller: Caller | None = None):
+        self.settings = settings
+        self.catalog = Catalog.from_settings(settings)
+        self.caller = caller
+        ctx = BuildContext(settings.tier_names, self.catalog, settings.rules,
+                           registry or default_registry(), "")
+        self.policies: dict[str, Router] = {
+            name: build_router(spec.model_dump(), ctx, name)
+            for name, spec in settings.policies.items()
+        }
+        top = settings.tiers[settings.tier_names[-1]].model
+        self.baseline_model = settings.routing.baseline_model or top
+
+    @classmethod
+    def from_config(cls, path: str | Path | None = None, **options: Any) -> Engine:
+        """Load and validate a configuration file (or the defaults) and build an engine."""
+        return cls(load_settings(path), **options)
+
+    def router(self, policy: str | None = None) -> tuple[str, Router]:
+        """The named policy's router (the default policy when None)."""
+        name = policy or self.settings.routing.default_policy
+        router = self.policies.get(name)
+        if router is None:
+            known = ", ".join(sorted(self.policies))
+            raise UnknownModelError(f"Unknown policy {name!r}. Known policies: {known}",
+                                    param="model")
+        return name, router
+
+    def candidates(self, request: RouteRequest) -> Candidates:
+        """Eligible pool models for the request; raises NoEligibleModelError when none is."""
+        found = eligible(self.catalog, request, self.settings.tier_names)
+        if not found.models:
+            raise NoEligibleModelError(found.excluded)
+        return found
+
+    async def decide(self, request: RequestLike, *, policy: str | None = None,
+                     caller: Caller | None = None) -> Decision:
+        """Route one request: constraints, the policy's router, then the chain and its cost."""
+        req = as_request(request)
+        name, router = self.router(policy)
+        found = self.candidates(req)
+        verdict = await self._resolve(router.decide(req, found), caller or self.caller)
+        return self.finish(verdict, name, req, found)
+
+    async def _resolve(self, outcome: Outcome, caller: Caller | None) -> Verdict:
+        while isinstance(outcome, Consult):
+            outcome = await self._consult(outcome, caller)
+        return outcome
+
+    @staticmethod
+    async def _consult(consult: Consult, caller: Caller | None) -> Outcome:
+        if caller is None:
+            return consult.resume(None, "no caller configured for LLM consultations")
+        try:
+            reply = await asyncio.wait_for(caller(consult.call), consult.call.timeout_s)
+        except TimeoutError:
+            return consult.resume(None, f"timed out after {consult.call.timeout_s:g}s")
+        except Exception as exc:  # any upstream failure means "no answer": the router defaults
+            return consult.resume(None, f"{type(exc).__name__}: {exc}")
+        return consult.resume(reply, None)
+
+    def finish(self, verdict: Verdict, policy: str, request: RouteRequest,
+               found: Candidates) -> Decision:
+        """Turn a router's verdict into a Decision: the model chain and the estimated costs."""
+        tier, chain, note = self.chain(verdict, found)
+        usage = self.expected_usage(request)
+        primary = self.catalog.get(chain[0])
+        baseline = self.catalog.get(self.baseline_model)
+        return Decision(
+            policy=policy, router=verdict.router, tier=tier, chain=chain,
+            confidence=verdict.confidence, reason=verdict.reason + note,
+            input_tokens=request.input_tokens,
+            estimated_cost_usd=_cost(primary, usage),
+            baseline_model=self.baseline_model, baseline_cost_usd=_cost(baseline, usage),
+            scores=verdict.scores, excluded=found.excluded,
+        )
+
+    def expected_usage(self, request: RouteRequest) -> Usage:
+        """Tokens assumed for a cost estimate: the prompt, and the expected (capped) output."""
+        out = self.settings.routing.expected_output_tokens
+        if request.max_output_tokens is not None:
+            out = min(out, request.max_output_tokens)
+        return Usage(request.input_tokens, out)
+
+    def chain(self, verdict: Verdict, found: Candidates) -> tuple[str, tuple[str, ...], str]:
+        """(tier, models, note): the verdict's models, else its tier's eligible models, else the
+        nearest tier with an eligible model (more capable first)."""
+        names = {spec.name: spec for spec in found.models}
+        preferred = [m for m in verdict.models if m in names]
+        ladder = self.settings.tier_names
+        start = verdict.tier if verdict.tier in ladder else ladder[-1]
+        for tier in tier_order(start, ladder):
+            models = _dedupe([*preferred, *self._tier_models(tier, names)])
+            if models:
+                note = "" if tier == verdict.tier else (
+                    f"; no eligible model in tier '{verdict.tier}', using tier '{tier}'")
+                return tier, models, note
+            preferred = []
+        raise NoEligibleModelError(found.excluded)
+
+    def _tier_models(self, tier: str, names: Mapping[str, ModelSpec]) -> list[str]:
+        table = self.settings.tiers[tier]
+        listed = [m for m in (table.model, *table.fallbacks) if m in names]
+        return listed + [n for n, spec in names.items() if spec.tier == tier and n not in listed]
+
+
+def _dedupe(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+def _cost(spec: ModelSpec | None, usage: Usage) -> Decimal | None:
+    return None if spec is None else spec.cost(usage)
+
+
+class SyncEngine:
+    """The synchronous facade over `Engine` for scripts and non-async applications."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._runner = asyncio.Runner()
+
+    def decide(self, request: RequestLike, *, policy: str | None = None,
+               caller: Caller | None = None) -> Decision:
+        """Route one request (blocking). In async code, use `await engine.decide(...)`."""
+        return self._runner.run(self.engine.decide(request, policy=policy, caller=caller))
+
+    def close(self) -> None:
+        """Release the private event loop."""
+        self._runner.close()
+
+    def __enter__(self) -> SyncEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,193 @@
+"""The one typed, frozen Settings object and how it is parsed from YAML text plus env overrides.
+
+Semantic checks that need the catalog or the router registry (unknown models, unknown tiers, router
+parameters) live in `config.py`, which is what applications call to load a configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "LLMROUTE__"
+Capability = Literal["tools", "vision", "json"]
+#: Sections that are tables: a user's section replaces the default one wholesale.
+#: Every other section is merged key by key over the defaults.
+TABLE_SECTIONS = frozenset({"models", "tiers", "rules", "policies"})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelConfig(_Frozen):
+    """A model entry in config: overrides or extends the bundled price snapshot."""
+
+    provider: str | None = None
+    input_per_m: Decimal | None = Field(None, ge=0, description="USD per 1M input tokens")
+    output_per_m: Decimal | None = Field(None, ge=0, description="USD per 1M output tokens")
+    cached_input_per_m: Decimal | None = Field(None, ge=0, description="USD per 1M cached tokens")
+    context_window: int | None = Field(None, gt=0)
+    max_output_tokens: int | None = Field(None, gt=0)
+    tier: str | None = None
+    capabilities: tuple[Capability, ...] | None = None
+
+
+class TierConfig(_Frozen):
+    """One rung of the ladder: a primary model and its ordered fallbacks."""
+
+    model: str
+    fallbacks: tuple[str, ...] = ()
+
+
+class RuleConfig(_Frozen):
+    """One row of the rules decision table. All conditions given must hold; first match wins."""
+
+    name: str
+    tier: str
+    keywords: tuple[str, ...] = ()
+    all_keywords: tuple[str, ...] = ()
+    regex: tuple[str, ...] = ()
+    min_tokens: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=0)
+    min_words: int | None = Field(None, ge=0)
+    max_words: int | None = Field(None, ge=0)
+    has_code: bool | None = None
+    has_tools: bool | None = None
+    has_images: bool | None = None
+    has_attachments: bool | None = None
+    scope: Literal["last_user", "user"] = "last_user"
+    confidence: float = Field(0.8, ge=0.0, le=1.0)
+
+
+class PolicySpec(BaseModel):
+    """A named policy: `router` names a registered router type; other keys are its parameters."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    router: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The router's parameters: every key but `router`."""
+        return dict(self.model_extra or {})
+
+
+class RoutingConfig(_Frozen):
+    """Settings of the routing step as a whole."""
+
+    default_policy: str = "default"
+    baseline_model: str | None = Field(
+        None, description="model costs are compared against; default: the top tier's primary"
+    )
+    expected_output_tokens: int = Field(
+        256, gt=0, description="output tokens assumed when estimating a decision's cost"
+    )
+
+
+class CatalogConfig(_Frozen):
+    """Where prices come from."""
+
+    bundled_prices: bool = True
+
+
+class Settings(_Frozen):
+    """Everything llmroute is configured with. Built once, passed down, never global."""
+
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    tiers: dict[str, TierConfig]
+    rules: tuple[RuleConfig, ...] = ()
+    policies: dict[str, PolicySpec]
+    routing: RoutingConfig = RoutingConfig()
+    catalog: CatalogConfig = CatalogConfig()
+
+    @field_validator("tiers")
+    @classmethod
+    def _at_least_one_tier(cls, value: dict[str, TierConfig]) -> dict[str, TierConfig]:
+        if not value:
+            raise ValueError("at least one tier is required")
+        return value
+
+    @property
+    def tier_names(self) -> tuple[str, ...]:
+        """The ladder, cheapest tier first."""
+        return tuple(self.tiers)
+
+
+def default_config_text() -> str:
+    """The embedded default configuration (YAML), shipped inside the package."""
+    return resources.files("llmroute").joinpath("data/default.yaml").read_text(encoding="utf-8")
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """Parse YAML text into a mapping; raises ValueError with the line of a syntax error."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{source}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def merge_over_defaults(defaults: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:
+    """User sections over default sections: tables replace, settings sections merge by key."""
+    merged = dict(defaults)
+    for key, value in user.items():
+        base = merged.get(key)
+        if key not in TABLE_SECTIONS and isinstance(base, dict) and isinstance(value, dict):
+            merged[key] = {**base, **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def apply_env_overrides(
+    raw: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Override keys from env vars: LLMROUTE__ROUTING__DEFAULT_POLICY=cheap sets routing.default_policy.
+
+    Values are parsed as YAML scalars/flow values, so `true`, `12` and `[a, b]` keep their types.
+    """
+    env = os.environ if environ is None else environ
+    result: dict[str, Any] = _deep_copy(raw)
+    for name, text in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or len(name) == len(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = result
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = _env_value(text)
+    return result
+
+
+def _env_value(text: str) -> Any:
+    """An env value as a YAML scalar/flow value; text YAML cannot parse (`*mini*`) stays a string."""
+    if not text:
+        return ""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
