@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 import llmroute
+from llmroute.constraints import Candidates
 from llmroute.engine import Engine
 from llmroute.types import RouteRequest
 
@@ -51,7 +52,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5000)
     args = parser.parse_args()
     engine = Engine(llmroute.config.load(environ={}))
-    found_cache = {}
+    found_cache: dict[str, Candidates] = {}
     cases = {
         "short prompt (8 words)": "Translate 'good morning' into French, please.",
         "2,000 tokens, no rule fires (worst case)": long_prompt(2000),
@@ -68,12 +69,13 @@ def main() -> None:
         found = found_cache.setdefault(label, engine.candidates(request))
         for policy in ("rules", "default", "random"):
             router = engine.policies[policy]
-            print(row(f"{policy} router · {label}", timeit(lambda r=router: r.decide(request, found),
-                                                            args.repeat), base))
+            print(row(f"{policy} router · {label}",
+                      timeit(lambda r=router, q=request, f=found: r.decide(q, f), args.repeat), base))
         print(row(f"parse messages · {label}",
                   timeit(lambda p=prompt: RouteRequest.from_prompt(p), args.repeat), base))
         print(row(f"engine.decide (all steps) · {label}",
-                  timeit(lambda: loop.run_until_complete(engine.decide(request)), args.repeat), base))
+                  timeit(lambda q=request: loop.run_until_complete(engine.decide(q)), args.repeat),
+                  base))
     loop.close()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -61,6 +61,9 @@ class ModelSpec:
             + usage.output_tokens * self.output_per_m
         )
         return total / _MILLION
+
+
+_SPEC_FIELDS = frozenset(f.name for f in fields(ModelSpec))
 
 
 def _per_million(per_token: Any) -> Decimal | None:
@@ -127,7 +130,7 @@ def resolve_model(name: str, config: ModelConfig | None, use_bundled: bool = Tru
     overrides: dict[str, Any] = {
         key: value
         for key, value in config.model_dump(exclude_none=True).items()
-        if key != "capabilities"
+        if key in _SPEC_FIELDS and key != "capabilities"
     }
     if config.capabilities is not None:
         overrides["capabilities"] = frozenset(config.capabilities)

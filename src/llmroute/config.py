@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -84,10 +84,29 @@ def _raw_config(file: Path | None, env: Mapping[str, str]) -> dict[str, Any]:
     return s.apply_env_overrides(s.merge_over_defaults(defaults, user), env)
 
 
-def _known_keys() -> list[str]:
-    models: list[type[BaseModel]] = [s.Settings, s.ModelConfig, s.TierConfig, s.RuleConfig,
-                                     s.RoutingConfig, s.CatalogConfig]
-    return sorted({name for model in models for name in model.model_fields})
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside a field's type (`X`, `X | None`, `dict[str, X]`, `tuple[X, ...]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys valid where the unknown key at `loc` sits (for "did you mean" hints)."""
+    model: type[BaseModel] = s.Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:  # a list index or a table key (a model or tier name)
+            continue
+        inner = _model_in(field.annotation)
+        if inner is None:
+            break
+        model = inner
+    return sorted(model.model_fields)
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -103,7 +122,7 @@ def _structural_problems(exc: ValidationError) -> list[ConfigProblem]:
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         path, hint = _format_loc(loc), ""
         if err["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(str(loc[-1]), _known_keys(), n=1)
+            close = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
             hint = f"did you mean '{close[0]}'?" if close else "remove it"
             problems.append(ConfigProblem(path, "unknown key", hint))
             continue
@@ -117,8 +136,8 @@ def _structural_problems(exc: ValidationError) -> list[ConfigProblem]:
 
 def _model_problem(name: str, path: str) -> ConfigProblem:
     close = difflib.get_close_matches(name, list(bundled_prices()), n=3, cutoff=0.6)
-    hint = (f"close names: {', '.join(close)}; " if close else "") + \
-        "or define it under `models:` with its prices"
+    define = "define it under `models:` with its prices"
+    hint = f"close names: {', '.join(close)}; or {define}" if close else define
     return ConfigProblem(path, f"model {name!r} is not in the catalog", hint)
 
 

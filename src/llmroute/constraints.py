@@ -48,6 +48,8 @@ def exclusion_reason(model: ModelSpec, request: RouteRequest) -> str | None:
         return "excluded by excluded_models"
     if request.allowed_models and not matches(model, request.allowed_models):
         return "not in allowed_models"
+    if request.key_models and not matches(model, request.key_models):
+        return "not allowed for this gateway key"
     missing = sorted(request.requires - model.capabilities)
     if missing:
         return f"lacks capability: {', '.join(missing)}"

@@ -107,3 +107,86 @@ class PermissionDeniedError(LLMRouteError):
 
     status = 403
     type = "permission_error"
+
+
+#: What went wrong upstream, as one of our kinds. Every provider adapter maps every failure to one.
+UPSTREAM_KINDS = (
+    "rate_limit",      # 429 (not quota): retry after Retry-After, then fall back
+    "overloaded",      # 503/529 overloaded: retry with backoff, fall back
+    "server",          # other 5xx: retry with backoff, fall back
+    "timeout",         # connect / first byte / total deadline passed
+    "connection",      # refused, reset, DNS, a stream cut before it finished
+    "payment",         # 402, insufficient_quota, out of credits: cool down, fall back
+    "auth",            # 401 from the upstream: our key for it is wrong; cool down, fall back
+    "permission",      # 403 from the upstream
+    "not_found",       # 404: the upstream does not serve this model
+    "context_window",  # the prompt does not fit: fall back to a larger window, no retry
+    "content_policy",  # refused by a safety system: its own chain if configured, no retry
+    "bad_request",     # 400 caused by the request itself: neither retried nor fallen back
+)
+_RETRYABLE = frozenset({"rate_limit", "overloaded", "server", "timeout", "connection"})
+_NO_FALLBACK = frozenset({"bad_request"})
+_COOLDOWN = frozenset({"rate_limit", "overloaded", "server", "timeout", "connection", "payment",
+                       "auth", "permission", "not_found"})
+#: The HTTP status and OpenAI error type the gateway answers with when a kind is the final error.
+_CLIENT_FACING = {
+    "rate_limit": (429, "rate_limit_error"),
+    "overloaded": (503, "api_error"),
+    "server": (502, "api_error"),
+    "timeout": (504, "timeout"),
+    "connection": (502, "api_error"),
+    "payment": (502, "api_error"),
+    "auth": (502, "api_error"),
+    "permission": (502, "api_error"),
+    "not_found": (502, "api_error"),
+    "context_window": (400, "invalid_request_error"),
+    "content_policy": (400, "invalid_request_error"),
+    "bad_request": (400, "invalid_request_error"),
+}
+
+
+class UpstreamError(LLMRouteError):
+    """A failure of one upstream attempt, already classified at the provider's edge.
+
+    `message` must never contain secrets (adapters pass the upstream's own error text, which does
+    not echo keys, and never our request headers).
+    """
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None,
+                 retry_after: float | None = None, provider: str = "", model: str = "",
+                 code: str | None = None):
+        if kind not in UPSTREAM_KINDS:
+            raise ValueError(f"unknown upstream error kind {kind!r}")
+        super().__init__(message, code=code or kind)
+        self.kind = kind
+        self.upstream_status = status
+        self.retry_after = retry_after
+        self.provider = provider
+        self.model = model
+        self.status, self.type = _CLIENT_FACING[kind]
+
+    @property
+    def retryable(self) -> bool:
+        """Worth trying the same deployment again (after backoff)."""
+        return self.kind in _RETRYABLE
+
+    @property
+    def falls_back(self) -> bool:
+        """Worth trying the next model of the chain."""
+        return self.kind not in _NO_FALLBACK
+
+    @property
+    def trips_cooldown(self) -> bool:
+        """Counts towards taking the deployment out of rotation for a while."""
+        return self.kind in _COOLDOWN
+
+
+class AllAttemptsFailedError(LLMRouteError):
+    """Every model of the chain failed; `attempts` lists (model, error) for each try."""
+
+    def __init__(self, attempts: list[tuple[str, str]], *, status: int = 502,
+                 code: str = "all_upstreams_failed"):
+        self.attempts = attempts
+        listing = "; ".join(f"{model}: {error}" for model, error in attempts)
+        super().__init__(f"All {len(attempts)} attempt(s) failed: {listing}", code=code)
+        self.status = status

@@ -19,7 +19,7 @@ ENV_PREFIX = "LLMROUTE__"
 Capability = Literal["tools", "vision", "json"]
 #: Sections that are tables: a user's section replaces the default one wholesale.
 #: Every other section is merged key by key over the defaults.
-TABLE_SECTIONS = frozenset({"models", "tiers", "rules", "policies"})
+TABLE_SECTIONS = frozenset({"models", "tiers", "rules", "policies", "keys"})
 
 
 class _Frozen(BaseModel):
@@ -37,6 +37,10 @@ class ModelConfig(_Frozen):
     max_output_tokens: int | None = Field(None, gt=0)
     tier: str | None = None
     capabilities: tuple[Capability, ...] | None = None
+    deployment: str | None = Field(
+        None, description="the `providers:` entry that serves it (default: its provider's name)")
+    upstream_name: str | None = Field(
+        None, description="the model name sent upstream (default: the name without `provider/`)")
 
 
 class TierConfig(_Frozen):
@@ -96,6 +100,71 @@ class CatalogConfig(_Frozen):
     bundled_prices: bool = True
 
 
+class TimeoutConfig(_Frozen):
+    """Per-provider timeouts, in seconds."""
+
+    connect_s: float = Field(5.0, gt=0)
+    first_byte_s: float = Field(60.0, gt=0, description="until the response (or first chunk) starts")
+    total_s: float = Field(300.0, gt=0, description="the whole call, streaming included")
+
+
+class ProviderConfig(_Frozen):
+    """An upstream deployment: a wire protocol, a base URL and where its API key comes from."""
+
+    type: Literal["openai", "anthropic"] = "openai"
+    base_url: str
+    api_key_env: str | None = Field(None, description="env var holding the key (never the key)")
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: TimeoutConfig = TimeoutConfig()
+    max_connections: int = Field(200, gt=0)
+
+
+class RetryConfig(_Frozen):
+    """Retries of one model before falling back to the next."""
+
+    max_attempts: int = Field(2, ge=1)
+    backoff_base_s: float = Field(0.25, ge=0)
+    backoff_max_s: float = Field(4.0, ge=0)
+    jitter: float = Field(0.5, ge=0, le=1)
+    max_retry_after_s: float = Field(10.0, ge=0)
+
+
+class CooldownConfig(_Frozen):
+    """When a deployment leaves rotation (circuit breaker) and for how long."""
+
+    failures: int = Field(3, ge=1)
+    cooldown_s: float = Field(30.0, ge=0)
+
+
+class ResilienceConfig(_Frozen):
+    """Fallbacks, retries and cooldowns of the call path."""
+
+    deadline_s: float = Field(120.0, gt=0, description="total budget of one request, all attempts")
+    retry: RetryConfig = RetryConfig()
+    cooldown: CooldownConfig = CooldownConfig()
+    content_policy_fallbacks: tuple[str, ...] = ()
+
+
+class KeyConfig(_Frozen):
+    """A gateway key: its SHA-256 (`sha256:<hex>`) or an env var holding it, and what it may use."""
+
+    name: str
+    hash: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{64}$")
+    key_env: str | None = None
+    models: tuple[str, ...] | None = Field(None, description="allowed model patterns")
+    policies: tuple[str, ...] | None = Field(None, description="allowed policies")
+
+
+class ServerConfig(_Frozen):
+    """The HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    graceful_shutdown_s: float = Field(30.0, ge=0)
+
+
 class Settings(_Frozen):
     """Everything llmroute is configured with. Built once, passed down, never global."""
 
@@ -105,6 +174,10 @@ class Settings(_Frozen):
     policies: dict[str, PolicySpec]
     routing: RoutingConfig = RoutingConfig()
     catalog: CatalogConfig = CatalogConfig()
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    resilience: ResilienceConfig = ResilienceConfig()
+    server: ServerConfig = ServerConfig()
+    keys: tuple[KeyConfig, ...] = ()
 
     @field_validator("tiers")
     @classmethod

@@ -76,6 +76,7 @@ class RouteRequest:
     requires: frozenset[str] = frozenset()
     allowed_models: tuple[str, ...] = ()
     excluded_models: tuple[str, ...] = ()
+    key_models: tuple[str, ...] = ()
     user: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
 
@@ -94,6 +95,7 @@ class RouteRequest:
         response_format: Mapping[str, Any] | None = None,
         allowed_models: Sequence[str] = (),
         excluded_models: Sequence[str] = (),
+        key_models: Sequence[str] = (),
         user: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> RouteRequest:
@@ -135,6 +137,7 @@ class RouteRequest:
             requires=frozenset(requires),
             allowed_models=tuple(allowed_models),
             excluded_models=tuple(excluded_models),
+            key_models=tuple(key_models),
             user=user,
             metadata=dict(metadata or {}),
         )

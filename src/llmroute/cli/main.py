@@ -8,6 +8,7 @@ from .. import __version__
 from . import config_cmd
 from .models_cmd import models
 from .route_cmd import route
+from .serve_cmd import keys_app, serve
 
 app = typer.Typer(
     name="llmroute",
@@ -19,6 +20,8 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.command("models")(models)
 app.command("route")(route)
+app.command("serve")(serve)
+app.add_typer(keys_app, name="keys")
 
 
 @app.command("version")

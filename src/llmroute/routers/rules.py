@@ -31,11 +31,17 @@ class RulesParams(RouterParams):
 #: Punctuation becomes a space before splitting into words; `_`, `+` and `#` stay word characters
 #: so that `snake_case`, `c++` and `c#` are words.
 _SEPARATORS = str.maketrans({c: " " for c in string.punctuation if c not in "_+#"})
+#: The same for any text: every character that is not a letter, digit, `_`, `+` or `#` separates.
+_NON_WORD = re.compile(r"[^\w+#]+")
 
 
 def words_of(text: str) -> list[str]:
-    """Lower-case words of `text`: the tokenisation both keywords and prompts go through."""
-    return text.lower().translate(_SEPARATORS).split()
+    """Lower-case words of `text`: the tokenisation both keywords and prompts go through.
+    Non-ASCII punctuation (`code…`, `code’s`, `«code»`) separates words too."""
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered.translate(_SEPARATORS).split()
+    return _NON_WORD.sub(" ", lowered).split()
 
 
 class ScopedText:
@@ -232,9 +238,10 @@ def check_rules(rules: tuple[RuleConfig, ...], ctx: BuildContext, path: str) -> 
         problems += tier_problem(rule.tier, ctx, f"{where}.tier")
         for key in ("keywords", "all_keywords"):
             for j, word in enumerate(getattr(rule, key)):
-                if not word.strip():
+                if not keyword_tuple(word):
                     problems.append(ConfigProblem(f"{where}.{key}[{j}]", "empty keyword",
-                                                  "remove it or write a word or phrase"))
+                                                  "write a word or phrase (punctuation other "
+                                                  "than _ + # is ignored)"))
         for j, pattern in enumerate(rule.regex):
             try:
                 re.compile(pattern)

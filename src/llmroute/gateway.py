@@ -1,0 +1,289 @@
+"""The one orchestrator of a chat request: plan (route or take the requested model, check constraints
+and the caller's key), call the chain through fallbacks/retries/cooldowns, and describe what happened.
+
+Used by the HTTP server and by the in-process `Client` alike: there is no second implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .constraints import exclusion_reason, matches
+from .deployments import Deployments
+from .engine import Engine
+from .errors import (
+    NoEligibleModelError,
+    PermissionDeniedError,
+    UnknownModelError,
+    UpstreamError,
+)
+from .resilience import Attempt, CooldownPolicy, Cooldowns, RetryPolicy, call_with_fallbacks
+from .routers.base import LLMCall
+from .server.wire import ChatRequest
+from .settings import Settings
+from .types import RouteRequest, Usage
+
+JSON = dict[str, Any]
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a gateway key's name and what it may use (None: no restriction)."""
+
+    name: str | None = None
+    models: tuple[str, ...] | None = None
+    policies: tuple[str, ...] | None = None
+
+
+OPEN = Principal()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the gateway will try, and why."""
+
+    chain: tuple[str, ...]
+    tier: str
+    router: str
+    policy: str | None
+    confidence: float
+    reason: str
+    input_tokens: int
+
+
+@dataclass
+class Outcome:
+    """What happened to one request: the plan, the model that answered, attempts, usage and cost.
+    For a stream, usage and cost are filled in when the stream ends."""
+
+    request_id: str
+    plan: Plan
+    model: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    usage: Usage | None = None
+    cost_usd: Decimal | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: bool = False
+
+    def headers(self) -> dict[str, str]:
+        """The `x-llmroute-*` response headers."""
+        tried = [a for a in self.attempts if not a.skipped]
+        out = {
+            "x-llmroute-request-id": self.request_id,
+            "x-llmroute-model": self.model,
+            "x-llmroute-tier": self.plan.tier,
+            "x-llmroute-router": self.plan.router,
+            "x-llmroute-confidence": f"{self.plan.confidence:.3f}",
+            "x-llmroute-attempts": str(len(tried)),
+        }
+        if self.plan.policy:
+            out["x-llmroute-policy"] = self.plan.policy
+        if self.finished:
+            out["x-llmroute-cost-usd"] = "unpriced" if self.cost_usd is None else f"{self.cost_usd:f}"
+        return out
+
+
+def usage_of(payload: Mapping[str, Any]) -> Usage | None:
+    """Our Usage from an OpenAI `usage` object (cached tokens are part of the prompt tokens)."""
+    usage = payload.get("usage")
+    if not isinstance(usage, Mapping):
+        return None
+    details = usage.get("prompt_tokens_details") or {}
+    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                 int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0)
+
+
+class Gateway:
+    """Routes and serves chat requests for one Settings object."""
+
+    def __init__(self, settings: Settings, *, engine: Engine | None = None,
+                 deployments: Deployments | None = None, environ: Mapping[str, str] | None = None):
+        self.settings = settings
+        self.engine = engine or Engine(settings)
+        self.catalog = self.engine.catalog
+        self.deployments = deployments or Deployments.from_settings(settings, self.catalog, environ)
+        res = settings.resilience
+        self.retry = RetryPolicy(res.retry.max_attempts, res.retry.backoff_base_s,
+                                 res.retry.backoff_max_s, res.retry.jitter,
+                                 max_retry_after_s=res.retry.max_retry_after_s)
+        self.cooldowns = Cooldowns(CooldownPolicy(res.cooldown.failures, res.cooldown.cooldown_s))
+
+    async def aclose(self) -> None:
+        """Close every upstream connection pool."""
+        await self.deployments.aclose()
+
+    def readiness(self) -> dict[str, Any]:
+        """Per-tier availability (a served model whose breaker is not open) and breaker states."""
+        states = {model: self.cooldowns.state(model) for model in self.deployments.names()}
+        tiers = {
+            tier: any(states.get(spec.name, "open") != "open" for spec in self.catalog.by_tier(tier))
+            for tier in self.settings.tier_names
+        }
+        return {
+            "status": "ready" if all(tiers.values()) else "degraded",
+            "tiers": tiers,
+            "upstreams": states,
+            "unserved": dict(self.deployments.missing),
+        }
+
+    # -- planning ---------------------------------------------------------------------------
+    def _route_request(self, req: ChatRequest, principal: Principal) -> RouteRequest:
+        body = req.body
+        return RouteRequest.from_messages(
+            body["messages"], max_output_tokens=req.max_output_tokens, tools=body.get("tools"),
+            response_format=body.get("response_format"), allowed_models=req.allowed_models,
+            excluded_models=req.excluded_models, key_models=principal.models or (),
+            user=body.get("user") if isinstance(body.get("user"), str) else None)
+
+    async def plan(self, req: ChatRequest, principal: Principal = OPEN) -> Plan:
+        """Decide the chain: route `auto` / `auto/<policy>`, or check a concrete model."""
+        route = self._route_request(req, principal)
+        if req.model == AUTO or req.model.startswith(AUTO + "/"):
+            return await self._plan_auto(req, route, principal)
+        return self._plan_concrete(req, route, principal)
+
+    async def _plan_auto(self, req: ChatRequest, route: RouteRequest, principal: Principal) -> Plan:
+        policy = req.model[len(AUTO) + 1 :] or self.settings.routing.default_policy
+        if principal.policies is not None and policy not in principal.policies:
+            raise PermissionDeniedError(f"This key may not use policy {policy!r}.", param="model")
+        self.engine.router(policy)  # unknown policy -> 404 before any work
+        decision = await self.engine.decide(route, policy=policy, caller=self._classify)
+        chain = (*decision.chain, *self._fallbacks(req, route))
+        return Plan(tuple(dict.fromkeys(chain)), decision.tier, decision.router, policy,
+                    decision.confidence, decision.reason, decision.input_tokens)
+
+    def _plan_concrete(self, req: ChatRequest, route: RouteRequest, principal: Principal) -> Plan:
+        spec = self._served(req.model)
+        if principal.models is not None and not matches(spec, principal.models):
+            raise PermissionDeniedError(f"This key may not use model {req.model!r}.", param="model")
+        reason = exclusion_reason(spec, route)
+        if reason is not None:
+            raise NoEligibleModelError({spec.name: reason}, param="model")
+        chain = (spec.name, *self._fallbacks(req, route))
+        return Plan(tuple(dict.fromkeys(chain)), spec.tier or "-", "none", None, 1.0,
+                    "model requested explicitly", route.input_tokens)
+
+    def _served(self, name: str) -> Any:
+        spec = self.catalog.get(name)
+        if spec is None or name not in self.deployments:
+            served = ", ".join(["auto", *(f"auto/{p}" for p in self.engine.policies),
+                                *self.deployments.names()])
+            raise UnknownModelError(f"The model {name!r} is not served by this gateway. "
+                                    f"Available: {served}", param="model")
+        return spec
+
+    def _fallbacks(self, req: ChatRequest, route: RouteRequest) -> list[str]:
+        """The request's own `models` fallbacks: must be served; ineligible ones are skipped."""
+        return [name for name in req.fallbacks
+                if exclusion_reason(self._served(name), route) is None]
+
+    async def _classify(self, call: LLMCall) -> str:
+        """Perform an LLM-as-router consultation (one attempt, no fallbacks)."""
+        provider, upstream = self.deployments.get(call.model)
+        body = {"messages": list(call.messages), "max_tokens": call.max_tokens,
+                "temperature": call.temperature}
+        response = await provider.complete(body, upstream)
+        content = response["choices"][0]["message"].get("content")
+        return content if isinstance(content, str) else ""
+
+    # -- calling ----------------------------------------------------------------------------
+    async def _call(self, chain: tuple[str, ...], attempt: Any) -> tuple[Any, list[Attempt]]:
+        res = self.settings.resilience
+        window = self.catalog.get
+        return await call_with_fallbacks(
+            chain, attempt, retry=self.retry, cooldowns=self.cooldowns, deadline_s=res.deadline_s,
+            context_window=lambda m: (s.context_window if (s := window(m)) else None),
+            content_policy_chain=res.content_policy_fallbacks)
+
+    def _finish(self, outcome: Outcome, usage: Usage | None) -> None:
+        outcome.usage = usage
+        spec = self.catalog.get(outcome.model)
+        outcome.cost_usd = spec.cost(usage) if spec is not None and usage is not None else None
+        outcome.finished = True
+
+    async def complete(self, req: ChatRequest, principal: Principal = OPEN,
+                       request_id: str | None = None) -> tuple[JSON, Outcome]:
+        """A non-streaming completion; the response's `model` names the model that answered."""
+        outcome = Outcome(request_id or new_request_id(), await self.plan(req, principal))
+
+        async def attempt(model: str, timeout_s: float) -> tuple[str, JSON]:
+            provider, upstream = self.deployments.get(model)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return model, await provider.complete(req.body, upstream)
+            except TimeoutError:
+                raise UpstreamError("timeout", f"{model}: no answer within the request deadline",
+                                    provider=provider.name, model=upstream) from None
+
+        (model, response), outcome.attempts = await self._call(outcome.plan.chain, attempt)
+        outcome.model = model
+        response["model"] = model
+        self._finish(outcome, usage_of(response))
+        return response, outcome
+
+    async def stream(self, req: ChatRequest, principal: Principal = OPEN,
+                     request_id: str | None = None) -> tuple[Outcome, AsyncIterator[JSON]]:
+        """A streaming completion. Fallbacks apply until the first chunk arrives; after that a
+        failure raises from the iterator (the server turns it into an SSE error event)."""
+        outcome = Outcome(request_id or new_request_id(), await self.plan(req, principal))
+        options = dict(req.body.get("stream_options") or {})
+        body = {**req.body, "stream_options": {**options, "include_usage": True}}
+
+        async def attempt(model: str, timeout_s: float) -> tuple[str, JSON, AsyncIterator[JSON]]:
+            provider, upstream = self.deployments.get(model)
+            chunks = provider.stream(body, upstream)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    first = await anext(aiter(chunks))
+            except TimeoutError:
+                await _close(chunks)
+                raise UpstreamError("timeout", f"{model}: no first chunk within the deadline",
+                                    provider=provider.name, model=upstream) from None
+            except StopAsyncIteration:
+                raise UpstreamError("connection", f"{model}: empty stream",
+                                    provider=provider.name, model=upstream) from None
+            except BaseException:
+                await _close(chunks)
+                raise
+            return model, first, chunks
+
+        (model, first, chunks), outcome.attempts = await self._call(outcome.plan.chain, attempt)
+        outcome.model = model
+        return outcome, self._relay(outcome, first, chunks, req.include_usage)
+
+    async def _relay(self, outcome: Outcome, first: JSON, chunks: AsyncIterator[JSON],
+                     include_usage: bool) -> AsyncIterator[JSON]:
+        usage: Usage | None = None
+        try:
+            chunk: JSON | None = first
+            while chunk is not None:
+                found = usage_of(chunk)
+                usage = found or usage
+                chunk["model"] = outcome.model
+                if include_usage:
+                    yield chunk
+                elif found is None or chunk.get("choices"):
+                    chunk.pop("usage", None)
+                    yield chunk
+                chunk = await anext(chunks, None)
+            self._finish(outcome, usage)
+        finally:
+            await _close(chunks)
+
+
+async def _close(chunks: AsyncIterator[JSON]) -> None:
+    closer = getattr(chunks, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+def new_request_id() -> str:
+    """A unique request id (`req_` + 32 hex digits)."""
+    return f"req_{uuid.uuid4().hex}"

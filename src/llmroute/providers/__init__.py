@@ -1,0 +1,25 @@
+"""Upstream provider adapters, one per wire protocol, built from `providers:` config entries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from ..settings import ProviderConfig
+from .anthropic import AnthropicProvider
+from .base import Provider
+from .openai_compat import OpenAICompatProvider
+
+#: Wire protocol -> adapter class. Adding a protocol is one adapter module and one line here.
+ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, str | None], Provider]] = {
+    "openai": OpenAICompatProvider,
+    "anthropic": AnthropicProvider,
+}
+
+
+def build_provider(name: str, config: ProviderConfig, environ: Mapping[str, str]) -> Provider:
+    """The adapter for one `providers:` entry, its key read from the env var the config names."""
+    api_key = environ.get(config.api_key_env) if config.api_key_env else None
+    return ADAPTERS[config.type](name, config, api_key)
+
+
+__all__ = ["ADAPTERS", "AnthropicProvider", "OpenAICompatProvider", "Provider", "build_provider"]

@@ -1,0 +1,114 @@
+"""The Anthropic Messages adapter: translates OpenAI chat requests to `POST /v1/messages` and the
+answers (and streams) back to OpenAI format, mapping Anthropic's errors to ours at the edge."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from ..errors import InvalidRequestError, UpstreamError
+from ..settings import ProviderConfig
+from .anthropic_errors import StreamError, WireError, classify_anthropic_error
+from .anthropic_stream import AnthropicStreamTranslator
+from .anthropic_wire import from_anthropic_response, to_anthropic_request
+from .base import JSON, error_body, make_client, parse_retry_after, sse_events, transport_error
+
+API_VERSION = "2023-06-01"
+
+
+def _request(body: Mapping[str, Any], upstream_model: str, stream: bool) -> bytes:
+    try:
+        payload = to_anthropic_request(body, upstream_model)
+    except WireError as exc:
+        raise InvalidRequestError(f"Anthropic models cannot take this request: {exc.message}",
+                                  param=exc.param) from None
+    payload["stream"] = stream
+    return orjson.dumps(payload)
+
+
+class AnthropicProvider:
+    """One Anthropic deployment (api.anthropic.com or a compatible proxy)."""
+
+    def __init__(self, name: str, config: ProviderConfig, api_key: str | None,
+                 client: httpx.AsyncClient | None = None):
+        self.name = name
+        self.config = config
+        headers = {"anthropic-version": API_VERSION, "content-type": "application/json"}
+        if api_key:
+            headers["x-api-key"] = api_key
+        self.client = client or make_client(config, headers)
+
+    def _error(self, status: int, content: bytes, headers: Mapping[str, str], model: str
+               ) -> UpstreamError:
+        err, message, code = error_body(content)
+        kind = classify_anthropic_error(status, err)
+        retry_after = parse_retry_after(headers) if kind in ("rate_limit", "overloaded") else None
+        return UpstreamError(kind, f"{self.name} returned {status}: {message}", status=status,
+                             retry_after=retry_after, provider=self.name, model=model,
+                             code=code or None)
+
+    async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
+        """One Messages call, answered in OpenAI's chat.completion shape."""
+        payload = _request(body, upstream_model, stream=False)
+        try:
+            async with asyncio.timeout(self.config.timeout.total_s):
+                response = await self.client.post("/v1/messages", content=payload)
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise transport_error(exc, self.name, upstream_model) from None
+        if response.status_code >= 400:
+            raise self._error(response.status_code, response.content, response.headers,
+                              upstream_model)
+        try:
+            message = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise UpstreamError("server", f"{self.name} returned invalid JSON",
+                                provider=self.name, model=upstream_model) from None
+        return from_anthropic_response(message, upstream_model, int(time.time()))
+
+    async def stream(self, body: Mapping[str, Any], upstream_model: str) -> AsyncIterator[JSON]:
+        """A streaming Messages call, translated to chat.completion.chunk dicts as events arrive."""
+        payload = _request(body, upstream_model, stream=True)
+        options = body.get("stream_options") or {}
+        translator = AnthropicStreamTranslator(upstream_model, int(time.time()),
+                                               bool(options.get("include_usage")))
+        try:
+            async with self.client.stream(
+                "POST", "/v1/messages", content=payload,
+                headers={"accept": "text/event-stream"},
+            ) as response:
+                if response.status_code >= 400:
+                    content = await response.aread()
+                    raise self._error(response.status_code, content, response.headers,
+                                      upstream_model)
+                async for chunk in self._chunks(response, translator, upstream_model):
+                    yield chunk
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise transport_error(exc, self.name, upstream_model) from None
+
+    async def _chunks(self, response: httpx.Response, translator: AnthropicStreamTranslator,
+                      model: str) -> AsyncIterator[JSON]:
+        async for event in sse_events(response.aiter_lines(), self.config.timeout.total_s):
+            try:
+                data = orjson.loads(event.data)
+                chunks = translator.feed(event.event if event.event != "message" else "", data)
+            except orjson.JSONDecodeError:
+                raise UpstreamError("server", f"{self.name} sent an invalid stream event",
+                                    provider=self.name, model=model) from None
+            except StreamError as exc:
+                raise UpstreamError(exc.category, f"{self.name} stream error: {exc}",
+                                    provider=self.name, model=model) from None
+            for chunk in chunks:
+                yield chunk
+            if translator.finished:
+                return
+        raise UpstreamError("connection", f"{self.name} stream ended before message_stop",
+                            provider=self.name, model=model)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()

@@ -1,0 +1,87 @@
+"""The OpenAI-compatible adapter: OpenAI, OpenRouter, Azure-style URLs, vLLM, Ollama, llama.cpp server,
+Together, Groq — anything serving `POST {base_url}/chat/completions`. Bodies pass through untouched
+except for the upstream model name."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from ..errors import UpstreamError
+from ..settings import ProviderConfig
+from . import openai_errors
+from .base import JSON, make_client, sse_events, transport_error
+
+
+class OpenAICompatProvider:
+    """One OpenAI-compatible deployment, with a pooled keep-alive client."""
+
+    def __init__(self, name: str, config: ProviderConfig, api_key: str | None,
+                 client: httpx.AsyncClient | None = None):
+        self.name = name
+        self.config = config
+        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = client or make_client(config, headers)
+
+    async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
+        """POST /chat/completions and return the parsed JSON."""
+        payload = orjson.dumps({**body, "model": upstream_model, "stream": False})
+        try:
+            async with asyncio.timeout(self.config.timeout.total_s):
+                response = await self.client.post("/chat/completions", content=payload,
+                                                  headers={"content-type": "application/json"})
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise transport_error(exc, self.name, upstream_model) from None
+        if response.status_code >= 400:
+            raise openai_errors.from_response(response.status_code, response.content,
+                                              response.headers, self.name, upstream_model)
+        try:
+            data: JSON = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise UpstreamError("server", f"{self.name} returned invalid JSON",
+                                provider=self.name, model=upstream_model) from None
+        return data
+
+    async def stream(self, body: Mapping[str, Any], upstream_model: str) -> AsyncIterator[JSON]:
+        """POST with stream=true and yield each chunk; raise when the stream breaks or ends early."""
+        payload = orjson.dumps({**body, "model": upstream_model, "stream": True})
+        try:
+            async with self.client.stream(
+                "POST", "/chat/completions", content=payload,
+                headers={"content-type": "application/json", "accept": "text/event-stream"},
+            ) as response:
+                if response.status_code >= 400:
+                    content = await response.aread()
+                    raise openai_errors.from_response(response.status_code, content,
+                                                      response.headers, self.name, upstream_model)
+                async for chunk in self._chunks(response, upstream_model):
+                    yield chunk
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise transport_error(exc, self.name, upstream_model) from None
+
+    async def _chunks(self, response: httpx.Response, model: str) -> AsyncIterator[JSON]:
+        async for event in sse_events(response.aiter_lines(), self.config.timeout.total_s):
+            if event.data == "[DONE]":
+                return
+            try:
+                chunk = orjson.loads(event.data)
+            except orjson.JSONDecodeError:
+                raise UpstreamError("server", f"{self.name} sent an invalid stream chunk",
+                                    provider=self.name, model=model) from None
+            if isinstance(chunk, dict) and "error" in chunk:
+                err = chunk["error"] if isinstance(chunk["error"], dict) else {}
+                kind = openai_errors.classify(500, str(err.get("code") or err.get("type") or ""),
+                                              str(err.get("message") or ""))
+                raise UpstreamError(kind, f"{self.name} stream error: {err.get('message', '')}",
+                                    provider=self.name, model=model)
+            yield chunk
+        raise UpstreamError("connection", f"{self.name} stream ended before [DONE]",
+                            provider=self.name, model=model)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self.client.aclose()

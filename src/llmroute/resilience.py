@@ -1,0 +1,389 @@
+"""The call path's layers: a fallback chain over per-model retries over a single attempt, plus cooldowns.
+
+`call_with_fallbacks` walks a chain of models; each model gets up to `RetryPolicy.max_attempts` tries,
+each try is one call of the injected `attempt(model, timeout_s)`. `Cooldowns` is a per-deployment
+circuit breaker that takes failing deployments out of rotation. Every try is recorded as an `Attempt`.
+Clock, sleep and randomness are injected; nothing here keeps module-level mutable state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Literal, TypeVar
+
+from .errors import UPSTREAM_KINDS, AllAttemptsFailedError, LLMRouteError, UpstreamError
+
+T = TypeVar("T")
+BreakerState = Literal["closed", "open", "half_open"]
+
+#: The kinds `UpstreamError.retryable` says are worth another try of the same deployment.
+DEFAULT_RETRY_ON: frozenset[str] = frozenset(
+    kind for kind in UPSTREAM_KINDS if UpstreamError(kind, "").retryable
+)
+#: Kinds caused by the request itself: handled by the fallback layer, never retried.
+_REQUEST_KINDS = frozenset({"bad_request", "context_window", "content_policy"})
+#: Last-error kinds that make an all-failed answer a 503 (the upstreams are busy, not broken).
+_BUSY_KINDS = frozenset({"rate_limit", "overloaded"})
+#: `Attempt.error_kind` of a model skipped because its breaker is open.
+SKIPPED_KIND = "cooldown"
+#: Attribute under which the attempt log is attached to the error `call_with_fallbacks` raises.
+ATTEMPT_LOG_ATTR = "attempt_log"
+
+
+def _check_kinds(kinds: frozenset[str], what: str) -> None:
+    unknown = sorted(kinds - frozenset(UPSTREAM_KINDS))
+    if unknown:
+        raise ValueError(f"{what}: unknown upstream error kind(s) {unknown}")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How one model is retried: attempts, exponential backoff with jitter, `Retry-After`, which kinds."""
+
+    max_attempts: int = 2
+    backoff_base_s: float = 0.25
+    backoff_max_s: float = 4.0
+    jitter: float = 0.5
+    honour_retry_after: bool = True
+    max_retry_after_s: float = 10.0
+    retry_on: frozenset[str] = DEFAULT_RETRY_ON
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1 (it counts the first try)")
+        if self.backoff_base_s < 0 or self.backoff_max_s < 0 or self.max_retry_after_s < 0:
+            raise ValueError("backoff_base_s, backoff_max_s and max_retry_after_s must not be negative")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be a fraction between 0 and 1")
+        _check_kinds(self.retry_on, "retry_on")
+        if self.retry_on & _REQUEST_KINDS:
+            raise ValueError(f"retry_on must not contain request-caused kinds {sorted(_REQUEST_KINDS)}")
+
+    def backoff(self, retry: int, rng: random.Random) -> float:
+        """The wait before retry number `retry` (1 = the first retry): base·2^(retry−1) capped at
+        `backoff_max_s`, then jittered down by up to `jitter` of itself, so it lies in [(1−j)·d, d]."""
+        delay = min(self.backoff_base_s * 2.0 ** (retry - 1), self.backoff_max_s)
+        return delay * (1.0 - self.jitter * rng.random())
+
+    def wait_before_retry(self, error: UpstreamError, retry: int, rng: random.Random) -> float | None:
+        """Seconds to wait before retrying after `error`, or None when this model should not be retried
+        (kind not retried, or the upstream's `Retry-After` is longer than `max_retry_after_s`)."""
+        if error.kind not in self.retry_on:
+            return None
+        if self.honour_retry_after and error.retry_after is not None:
+            if error.retry_after > self.max_retry_after_s:
+                return None
+            return max(0.0, error.retry_after)
+        return self.backoff(retry, rng)
+
+
+@dataclass(frozen=True)
+class CooldownPolicy:
+    """When a deployment leaves rotation: after `failures` consecutive cooldown-worthy failures, or at
+    once for `immediate_kinds`; it stays out for `cooldown_s` (or a longer 429 `Retry-After`)."""
+
+    failures: int = 3
+    cooldown_s: float = 30.0
+    immediate_kinds: frozenset[str] = frozenset({"payment", "auth"})
+
+    def __post_init__(self) -> None:
+        if self.failures < 1:
+            raise ValueError("failures must be at least 1")
+        if self.cooldown_s < 0:
+            raise ValueError("cooldown_s must not be negative")
+        _check_kinds(self.immediate_kinds, "immediate_kinds")
+
+    def long_retry_after(self, error: UpstreamError) -> float | None:
+        """A 429's `Retry-After` when it is longer than `cooldown_s` (it then sets the cooldown)."""
+        if error.kind == "rate_limit" and error.retry_after is not None:
+            return error.retry_after if error.retry_after > self.cooldown_s else None
+        return None
+
+    def open_for(self, error: UpstreamError, failures: int) -> float | None:
+        """Seconds a closed breaker opens for after `error` (the `failures`-th in a row), or None."""
+        retry_after = self.long_retry_after(error)
+        if retry_after is not None:
+            return retry_after
+        if error.kind in self.immediate_kinds or failures >= self.failures:
+            return self.cooldown_s
+        return None
+
+
+@dataclass(frozen=True)
+class BreakerSnapshot:
+    """One deployment's breaker as seen at snapshot time."""
+
+    state: BreakerState
+    failures: int
+    open_for_s: float
+    probing: bool
+
+
+@dataclass
+class _Breaker:
+    failures: int = 0
+    open_until: float | None = None  # None: closed
+    probing: bool = False
+
+
+class Cooldowns:
+    """Per-deployment circuit breakers: closed → open (after the policy's failures) → half-open once
+    the cooldown has passed, where one probe at a time is let through; its success closes the breaker,
+    its failure re-opens it. Methods never await, so each is atomic under asyncio."""
+
+    def __init__(self, policy: CooldownPolicy | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy or CooldownPolicy()
+        self._clock = clock
+        self._breakers: dict[str, _Breaker] = {}
+
+    def _state_of(self, breaker: _Breaker | None, now: float) -> BreakerState:
+        if breaker is None or breaker.open_until is None:
+            return "closed"
+        return "open" if now < breaker.open_until else "half_open"
+
+    def state(self, key: str) -> BreakerState:
+        """The breaker's state now ("closed" for a key never seen)."""
+        return self._state_of(self._breakers.get(key), self._clock())
+
+    def available(self, key: str) -> bool:
+        """May a request go to `key` now? In half-open state this claims the single probe slot: the
+        caller must then report `record_success`, `record_failure` or `release`."""
+        breaker = self._breakers.get(key)
+        state = self._state_of(breaker, self._clock())
+        if state == "closed":
+            return True
+        if state == "open" or breaker is None or breaker.probing:
+            return False
+        breaker.probing = True
+        return True
+
+    def record_success(self, key: str) -> None:
+        """The deployment answered: a closed breaker forgets its failures, a half-open one closes.
+        An open breaker stays open (a straggler's success does not cut a cooldown short)."""
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            return
+        if self._state_of(breaker, self._clock()) != "open":
+            self._breakers[key] = _Breaker()
+
+    def record_failure(self, key: str, error: UpstreamError) -> None:
+        """Count a failure: trip a closed breaker per the policy, re-open a half-open one. While open,
+        only a longer 429 `Retry-After` moves the cooldown's end. Kinds that do not trip cooldowns
+        (the request's own fault) show the deployment answered: they count as a success here."""
+        if not error.trips_cooldown:
+            self.record_success(key)
+            return
+        now = self._clock()
+        breaker = self._breakers.setdefault(key, _Breaker())
+        state = self._state_of(breaker, now)
+        breaker.failures += 1
+        if state == "open" and breaker.open_until is not None:
+            retry_after = self.policy.long_retry_after(error)
+            if retry_after is not None:
+                breaker.open_until = max(breaker.open_until, now + retry_after)
+            return
+        open_for = self.policy.open_for(error, breaker.failures)
+        if state == "half_open":
+            open_for = max(open_for or 0.0, self.policy.cooldown_s)
+        if open_for is not None:
+            breaker.open_until = now + open_for
+            breaker.probing = False
+
+    def release(self, key: str) -> None:
+        """Give back a claimed probe slot without a verdict (the call was cancelled or crashed)."""
+        breaker = self._breakers.get(key)
+        if breaker is not None:
+            breaker.probing = False
+
+    def snapshot(self) -> dict[str, BreakerSnapshot]:
+        """Every known deployment's breaker, for readiness checks and metrics."""
+        now = self._clock()
+        return {
+            key: BreakerSnapshot(
+                state=self._state_of(breaker, now),
+                failures=breaker.failures,
+                open_for_s=max(0.0, (breaker.open_until or now) - now),
+                probing=breaker.probing,
+            )
+            for key, breaker in self._breakers.items()
+        }
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one model. `error_kind` None means success; skipped tries were never sent."""
+
+    model: str
+    number: int
+    error_kind: str | None
+    message: str = ""
+    status: int | None = None
+    latency_s: float = 0.0
+    skipped: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+
+def attempt_log(error: BaseException) -> list[Attempt]:
+    """The attempts attached to an error raised by `call_with_fallbacks` (empty when none)."""
+    log = getattr(error, ATTEMPT_LOG_ATTR, None)
+    return list(log) if isinstance(log, list) else []
+
+
+def _attach(error: LLMRouteError, log: list[Attempt]) -> LLMRouteError:
+    setattr(error, ATTEMPT_LOG_ATTR, list(log))
+    return error
+
+
+@dataclass(frozen=True)
+class _Success(Generic[T]):
+    value: T
+
+
+@dataclass
+class _Run(Generic[T]):
+    """The state of one `call_with_fallbacks` call: its deadline, its collaborators, its attempt log."""
+
+    attempt: Callable[[str, float], Awaitable[T]]
+    retry: RetryPolicy
+    cooldowns: Cooldowns
+    sleep: Callable[[float], Awaitable[None]]
+    clock: Callable[[], float]
+    rng: random.Random
+    deadline: float
+    log: list[Attempt] = field(default_factory=list)
+
+    def remaining(self) -> float:
+        return self.deadline - self.clock()
+
+    async def model(self, model: str) -> _Success[T] | UpstreamError | None:
+        """Try one model with retries: its result, its last error, or None when it was skipped."""
+        last: UpstreamError | None = None
+        for number in range(1, self.retry.max_attempts + 1):
+            if number > 1 and self.remaining() <= 0:
+                break
+            if not self.cooldowns.available(model):
+                return self._skipped(model, number, last)
+            outcome = await self.once(model, number)
+            if isinstance(outcome, _Success):
+                return outcome
+            last = outcome
+            if not outcome.falls_back:
+                raise _attach(outcome, self.log)
+            if number == self.retry.max_attempts:
+                break
+            wait = self.retry.wait_before_retry(outcome, number, self.rng)
+            if wait is None or wait >= self.remaining():
+                break
+            if self.cooldowns.state(model) == "open":  # this failure tripped it: don't wait for nothing
+                return self._skipped(model, number + 1, last)
+            await self.sleep(wait)
+        return last
+
+    def _skipped(self, model: str, number: int, last: UpstreamError | None) -> UpstreamError | None:
+        self.log.append(Attempt(model, number, SKIPPED_KIND, "skipped: breaker open", skipped=True))
+        return last
+
+    async def once(self, model: str, number: int) -> _Success[T] | UpstreamError:
+        """One call of `attempt`, cut at the deadline; records the attempt and informs the breaker."""
+        budget = self.remaining()
+        started = self.clock()
+        reported = False
+        try:
+            try:
+                async with asyncio.timeout(budget) as scope:
+                    value = await self.attempt(model, budget)
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+                error = UpstreamError("timeout", f"cut at the deadline after {budget:.3f}s", model=model)
+            except UpstreamError as exc:
+                error = exc
+            else:
+                self.cooldowns.record_success(model)
+                reported = True
+                self.log.append(Attempt(model, number, None, latency_s=self.clock() - started))
+                return _Success(value)
+            self.cooldowns.record_failure(model, error)
+            reported = True
+            self.log.append(Attempt(model, number, error.kind, error.message, error.upstream_status,
+                                    self.clock() - started))
+            return error
+        finally:
+            if not reported:
+                self.cooldowns.release(model)
+
+
+def _next_models(error: UpstreamError, model: str, rest: list[str], content_chain: Sequence[str],
+                 switched: bool, window: Callable[[str], int | None]) -> tuple[list[str], bool]:
+    """What is left to try after `model` finally failed with `error`, and whether the content-policy
+    chain is now in use."""
+    if error.kind == "context_window":
+        failed = window(model)
+        if failed is None:
+            return rest, switched
+        return [m for m in rest if (w := window(m)) is not None and w > failed], switched
+    if error.kind == "content_policy":
+        if switched:
+            return rest, True
+        return (list(content_chain), True) if content_chain else ([], False)
+    return rest, switched
+
+
+def _final_error(log: list[Attempt], last: UpstreamError | None, exhausted: bool) -> LLMRouteError:
+    """The error for a call where nothing succeeded. When the chain ran out right after a refusal or
+    an oversized prompt (nothing skipped or cut after it), that error is the answer: a 400."""
+    if (exhausted and last is not None and last.kind in ("content_policy", "context_window")
+            and log and log[-1].error_kind == last.kind):
+        return _attach(last, log)
+    tried = [a for a in log if not a.skipped]
+    busy = not tried or (tried[-1].error_kind in _BUSY_KINDS)
+    listing = [(a.model, f"{a.error_kind}: {a.message}") for a in log]
+    return _attach(AllAttemptsFailedError(listing, status=503 if busy else 502), log)
+
+
+async def call_with_fallbacks(
+    chain: Sequence[str],
+    attempt: Callable[[str, float], Awaitable[T]],
+    *,
+    retry: RetryPolicy,
+    cooldowns: Cooldowns,
+    deadline_s: float,
+    context_window: Callable[[str], int | None] = lambda m: None,
+    content_policy_chain: Sequence[str] = (),
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
+) -> tuple[T, list[Attempt]]:
+    """Call `attempt(model, timeout_s)` along `chain` until one succeeds; return (result, attempts).
+
+    Raises the `UpstreamError` itself for a bad request, a content refusal with no (or an exhausted)
+    content-policy chain, and a prompt too large for every remaining model; otherwise
+    `AllAttemptsFailedError` (503 if all were skipped or the last error was busy, else 502). Either
+    carries the attempts under `.attempt_log` (read it with `attempt_log(error)`). Any exception other
+    than `UpstreamError` from `attempt` propagates unchanged.
+    """
+    if not chain:
+        raise ValueError("call_with_fallbacks needs at least one model in the chain")
+    if deadline_s <= 0:
+        raise ValueError("deadline_s must be positive")
+    run = _Run(attempt, retry, cooldowns, sleep, clock, rng or random.Random(), clock() + deadline_s)
+    queue, switched = list(chain), False
+    last: UpstreamError | None = None
+    while queue and run.remaining() > 0:
+        model, queue = queue[0], queue[1:]
+        outcome = await run.model(model)
+        if isinstance(outcome, _Success):
+            return outcome.value, run.log
+        if outcome is not None:
+            last = outcome
+            queue, switched = _next_models(outcome, model, queue, content_policy_chain, switched,
+                                           context_window)
+    raise _final_error(run.log, last, exhausted=not queue)

@@ -1,0 +1,1 @@
+"""Test helpers for llmroute: a real-HTTP fake upstream LLM server (see `testing.upstream`)."""

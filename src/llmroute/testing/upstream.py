@@ -1,0 +1,393 @@
+"""A fake upstream LLM provider over real HTTP, for tests, benchmarks and demos.
+
+`FakeUpstream` serves the OpenAI Chat Completions API (`POST /v1/chat/completions`,
+`GET /v1/models`) and the Anthropic Messages API (`POST /v1/messages`) on 127.0.0.1 with a
+free port, from a background thread, so sync and async tests alike can point real SDKs (or the
+gateway) at it. Answers are deterministic echoes; per-model scripted behaviours
+(`llmroute.testing.behaviours`) make it fail, hang, cut or slow streams like real providers;
+every request is recorded.
+
+    with FakeUpstream() as up:
+        up.script("gpt-4o", rate_limited(), Ok())
+        client = openai.OpenAI(base_url=up.openai_base_url, api_key="x")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmroute.testing._anthropic_wire import AnthropicWire
+from llmroute.testing._openai_wire import OpenAIWire
+from llmroute.testing._responses import AbortResponse, HangResponse, StreamPlan, StreamResponse
+from llmroute.testing._server import ServerThread
+from llmroute.testing._wire import (
+    JsonObject,
+    Reply,
+    Wire,
+    count_tokens,
+    default_answer,
+    make_reply,
+    parse_object,
+    prompt_tokens_for,
+)
+from llmroute.testing.behaviours import (
+    Behaviour,
+    CutStream,
+    Error,
+    ErrorMidStream,
+    Hang,
+    Ok,
+    Protocol,
+    SlowStream,
+    overloaded,
+    unauthorized,
+)
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "FakeUpstream",
+    "RecordedRequest",
+    "count_tokens",
+    "default_answer",
+    "prompt_tokens_for",
+]
+
+DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-latest")
+_OPENAI = OpenAIWire()
+_ANTHROPIC = AnthropicWire()
+_JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake received it (`body` is None when it was not a JSON object)."""
+
+    protocol: Protocol
+    path: str
+    model: str | None
+    headers: dict[str, str]
+    body: JsonObject | None
+    timestamp: float
+
+
+class _State:
+    """Scripts, defaults, records and counts; shared by the server thread and the test."""
+
+    def __init__(self, record: bool) -> None:
+        self.record_bodies = record
+        self._cond = threading.Condition()
+        self._scripts: dict[str, deque[Behaviour]] = {}
+        self._defaults: dict[str, Behaviour] = {}
+        self._records: list[RecordedRequest] = []
+        self._counts: dict[str, int] = {}
+        self._total = 0
+
+    def record(self, request: RecordedRequest | None, model: str | None) -> None:
+        with self._cond:
+            self._total += 1
+            if model is not None:
+                self._counts[model] = self._counts.get(model, 0) + 1
+            if request is not None:
+                self._records.append(request)
+            self._cond.notify_all()
+
+    def next_behaviour(self, model: str) -> Behaviour:
+        with self._cond:
+            queue = self._scripts.get(model)
+            if queue:
+                return queue.popleft()
+            return self._defaults.get(model) or self._defaults.get("*") or Ok()
+
+    def script(self, model: str, behaviours: Sequence[Behaviour]) -> None:
+        with self._cond:
+            self._scripts.setdefault(model, deque()).extend(behaviours)
+
+    def set_default(self, model: str, behaviour: Behaviour | None) -> None:
+        with self._cond:
+            if behaviour is None:
+                self._defaults.pop(model, None)
+            else:
+                self._defaults[model] = behaviour
+
+    def reset(self) -> None:
+        with self._cond:
+            self._scripts.clear()
+            self._defaults.clear()
+            self._records.clear()
+            self._counts.clear()
+            self._total = 0
+
+    def records(self) -> list[RecordedRequest]:
+        with self._cond:
+            return list(self._records)
+
+    def counts(self) -> tuple[dict[str, int], int]:
+        with self._cond:
+            return dict(self._counts), self._total
+
+    def pending(self, model: str) -> int:
+        with self._cond:
+            return len(self._scripts.get(model, ()))
+
+    def wait_total(self, count: int, timeout_s: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._total >= count, timeout_s)
+
+
+class FakeUpstream:
+    """A fake OpenAI + Anthropic upstream on a real socket. Use as a context manager, or call
+    `start()` / `stop()`.
+
+    `api_key`: when set, requests must carry it (OpenAI `Authorization: Bearer KEY`,
+    Anthropic `x-api-key: KEY`) or get a 401 in the provider's shape.
+    `models`: listed by `GET /v1/models` (with every model scripted or requested so far).
+    `record`: keep full request records (turn off for long benchmarks; counts are kept).
+    `graceful_timeout_s`: how long `stop()` lets running handlers finish before cancelling.
+    `port`: 0 (the default) lets the OS pick a free one; `port` holds it once started.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        models: Sequence[str] = DEFAULT_MODELS,
+        record: bool = True,
+        graceful_timeout_s: float = 0.5,
+        port: int = 0,
+    ) -> None:
+        self.api_key = api_key
+        self._models = list(models)
+        self._state = _State(record)
+        self._seq = itertools.count(1)
+        self.app = self._build_app()
+        self._server: ServerThread | None = None
+        self._graceful_timeout_s = graceful_timeout_s
+        self.port = port
+
+    # ----- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> FakeUpstream:
+        """Start serving; returns once the server accepts connections."""
+        if self._server is None:
+            server = ServerThread(
+                self.app, port=self.port, graceful_timeout_s=self._graceful_timeout_s
+            )
+            self.port = server.start()
+            self._server = server
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (promptly: hung handlers are woken and their connections dropped)."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> FakeUpstream:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT`."""
+        if self._server is None:
+            raise RuntimeError("FakeUpstream is not running")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        """Base URL for the OpenAI SDK (`.../v1`)."""
+        return self.base_url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """Base URL for the Anthropic SDK (it appends `/v1/messages` itself)."""
+        return self.base_url
+
+    # ----- scripting -------------------------------------------------------------------------
+
+    def script(self, model: str, *behaviours: Behaviour) -> None:
+        """Queue behaviours for `model`, one consumed per request; then it answers normally
+        (or with its `set_default` behaviour)."""
+        self._state.script(model, behaviours)
+
+    def set_default(self, model: str, behaviour: Behaviour | None) -> None:
+        """Persistent behaviour for `model` once its script is empty; `"*"` applies to every
+        model without its own default; None removes it."""
+        self._state.set_default(model, behaviour)
+
+    def pending(self, model: str) -> int:
+        """How many scripted behaviours `model` has left."""
+        return self._state.pending(model)
+
+    def reset(self) -> None:
+        """Forget scripts, defaults, recorded requests and counts."""
+        self._state.reset()
+
+    # ----- inspection ------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first (a copy)."""
+        return self._state.records()
+
+    def requests_for(self, model: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.model == model]
+
+    @property
+    def calls(self) -> dict[str, int]:
+        """Chat/messages requests received per model (a copy)."""
+        return self._state.counts()[0]
+
+    def call_count(self, model: str | None = None) -> int:
+        """Requests received for `model`, or in total (including invalid ones) when None."""
+        counts, total = self._state.counts()
+        return total if model is None else counts.get(model, 0)
+
+    def wait_for_requests(self, count: int, timeout_s: float = 5.0) -> bool:
+        """Block until `count` chat/messages requests in total have arrived (False on timeout)."""
+        return self._state.wait_total(count, timeout_s)
+
+    # ----- HTTP ------------------------------------------------------------------------------
+
+    def _build_app(self) -> Starlette:
+        async def not_found(request: Request, exc: Exception) -> Response:
+            status = exc.status_code if isinstance(exc, HTTPException) else 404
+            message = f"Invalid URL ({request.method} {request.url.path})"
+            return self._error(_OPENAI, Error(status, message))
+
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/models", self._list_models, methods=["GET"]),
+            ],
+            exception_handlers={404: not_found, 405: not_found},
+        )
+
+    async def _chat(self, request: Request) -> Response:
+        return await self._handle(request, _OPENAI)
+
+    async def _messages(self, request: Request) -> Response:
+        return await self._handle(request, _ANTHROPIC)
+
+    async def _list_models(self, request: Request) -> Response:
+        wire: Wire = _ANTHROPIC if "anthropic-version" in request.headers else _OPENAI
+        if self.api_key is not None and not wire.authorized(request.headers, self.api_key):
+            return self._error(wire, unauthorized())
+        known = dict.fromkeys([*self._models, *self.calls])
+        return Response(wire.models(list(known)), media_type=_JSON)
+
+    async def _handle(self, request: Request, wire: Wire) -> Response:
+        body = parse_object(await request.body())
+        model = body.get("model") if body is not None else None
+        model = model if isinstance(model, str) else None
+        self._record(request, wire, model, body)
+        if self.api_key is not None and not wire.authorized(request.headers, self.api_key):
+            return self._error(wire, unauthorized())
+        problem = wire.validate(body)
+        if problem is not None or body is None or model is None:
+            return self._error(wire, problem or Error(400, "invalid request"))
+        behaviour = self._state.next_behaviour(model)
+        return await self._perform(behaviour, wire, body, model)
+
+    def _record(self, request: Request, wire: Wire, model: str | None, body: Any) -> None:
+        record = None
+        if self._state.record_bodies:
+            record = RecordedRequest(
+                wire.name, request.url.path, model, dict(request.headers), body, time.time()
+            )
+        self._state.record(record, model)
+
+    def _error(self, wire: Wire, err: Error) -> Response:
+        status, content, headers = wire.error(err.for_protocol(wire.name), self._request_id())
+        return Response(content, status, headers, media_type=_JSON)
+
+    def _request_id(self) -> str:
+        return f"req_fake{next(self._seq)}"
+
+    def _stop_event(self) -> asyncio.Event:
+        assert self._server is not None
+        return self._server.stop_event
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds`, cut short when the server stops."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event().wait(), seconds)
+
+    async def _perform(
+        self, behaviour: Behaviour, wire: Wire, body: JsonObject, model: str
+    ) -> Response:
+        stream = body.get("stream") is True
+        if isinstance(behaviour, Error):
+            await self._pause(behaviour.delay_s)
+            return self._error(wire, behaviour)
+        if isinstance(behaviour, Hang) and (not stream or behaviour.after_chunks is None):
+            return HangResponse(self._stop_event())
+        if isinstance(behaviour, CutStream) and not stream:
+            return AbortResponse(self._stop_event())
+        if isinstance(behaviour, ErrorMidStream) and not stream:
+            return self._error(wire, behaviour.error or overloaded())
+        if isinstance(behaviour, Ok):
+            await self._pause(behaviour.delay_s)
+        elif isinstance(behaviour, SlowStream) and not stream:
+            await self._pause(behaviour.chunk_delay_s)
+        reply = self._reply(behaviour, wire, body, model)
+        headers = {_request_id_header(wire): self._request_id()}
+        if not stream:
+            return Response(wire.completion(reply), media_type=_JSON, headers=headers)
+        plan = _plan(behaviour, wire, wire.stream_frames(reply, body))
+        return StreamResponse(plan, self._stop_event(), headers)
+
+    def _reply(self, behaviour: Behaviour, wire: Wire, body: JsonObject, model: str) -> Reply:
+        reply = wire.reply(body, model, next(self._seq))
+        if isinstance(behaviour, Ok) and (behaviour.text is not None or behaviour.tool_call):
+            text = reply.text if behaviour.text is None else behaviour.text
+            tool = behaviour.tool_call or reply.tool_name
+            return make_reply(model, text, tool, reply.prompt_tokens, reply.seq)
+        return reply
+
+
+def _request_id_header(wire: Wire) -> str:
+    """The response header carrying the request id on `wire`."""
+    return "request-id" if wire.name == "anthropic" else "x-request-id"
+
+
+def _plan(behaviour: Behaviour, wire: Wire, frames: list[bytes]) -> StreamPlan:
+    """How to send `frames` (the last one terminal) under `behaviour`."""
+    if isinstance(behaviour, SlowStream):
+        first = behaviour.first_chunk_delay_s
+        return StreamPlan(frames, delay_s=behaviour.chunk_delay_s,
+                          first_delay_s=behaviour.chunk_delay_s if first is None else first)
+    if isinstance(behaviour, CutStream | Hang | ErrorMidStream):
+        count = behaviour.after_chunks or 0
+        head = frames[: max(0, min(count, len(frames) - 1))]
+        if isinstance(behaviour, CutStream):
+            return StreamPlan(head, then="abort")
+        if isinstance(behaviour, Hang):
+            return StreamPlan(head, then="hang")
+        err = (behaviour.error or overloaded()).for_protocol(wire.name)
+        return StreamPlan([*head, wire.stream_error(err)])
+    return StreamPlan(frames)
