@@ -14,8 +14,10 @@ from helpers import default_settings, load_yaml, write_yaml
 from llmroute import config
 
 PUBLIC_NAMES = [
+    "AsyncClient",
     "Caller",
     "Catalog",
+    "Client",
     "ConfigError",
     "ConfigProblem",
     "Decision",

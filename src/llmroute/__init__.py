@@ -8,13 +8,20 @@ In-process use::
     print(decision.model, decision.tier, decision.reason)
 
 Async code uses `engine = llmroute.Engine.from_config(...)` and `await engine.decide(...)`.
+
+In-process gateway (routing and upstream calls, no proxy), a drop-in for the OpenAI SDK's client::
+
+    client = llmroute.Client()
+    reply = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from .catalog import Catalog, ModelSpec
+from .client import AsyncClient, Client
 from .config import check as check_config
 from .engine import Caller, Engine, SyncEngine
 from .errors import (
@@ -32,16 +39,19 @@ __version__ = "0.1.0"
 
 
 def load(config: str | Path | Settings | None = None, *, caller: Caller | None = None,
-         registry: Registry | None = None) -> SyncEngine:
-    """A synchronous router over a configuration file, a Settings object, or the defaults."""
+         registry: Registry | None = None, environ: Mapping[str, str] | None = None) -> SyncEngine:
+    """A synchronous router over a configuration file, a Settings object, or the defaults.
+    `environ` replaces os.environ for $LLMROUTE_CONFIG and LLMROUTE__* overrides."""
     if isinstance(config, Settings):
         return SyncEngine(Engine(config, caller=caller, registry=registry))
-    return SyncEngine(Engine.from_config(config, caller=caller, registry=registry))
+    return SyncEngine(Engine.from_config(config, caller=caller, registry=registry, environ=environ))
 
 
 __all__ = [
+    "AsyncClient",
     "Caller",
     "Catalog",
+    "Client",
     "ConfigError",
     "ConfigProblem",
     "Decision",

@@ -20,9 +20,9 @@ def _pattern(glob: str) -> re.Pattern[str]:
 
 def matches(model: ModelSpec, patterns: Iterable[str]) -> bool:
     """True when any wildcard pattern (`anthropic/*`, `*mini*`, an exact name) matches the model,
-    by its configured name or as `provider/bare-name`."""
+    by its configured name, as `provider/bare-name`, or by its bare name (`gpt-4o-mini`)."""
     bare = model.name.split("/", 1)[-1]
-    names = (model.name, f"{model.provider}/{bare}")
+    names = (model.name, f"{model.provider}/{bare}", bare)
     return any(_pattern(p).fullmatch(n) for p in patterns for n in names)
 
 

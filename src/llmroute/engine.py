@@ -68,9 +68,12 @@ class Engine:
         self.baseline_model = settings.routing.baseline_model or top
 
     @classmethod
-    def from_config(cls, path: str | Path | None = None, **options: Any) -> Engine:
-        """Load and validate a configuration file (or the defaults) and build an engine."""
-        return cls(load_settings(path), **options)
+    def from_config(cls, path: str | Path | None = None, *,
+                    environ: Mapping[str, str] | None = None, **options: Any) -> Engine:
+        """Load and validate a configuration file (or the defaults) and build an engine.
+        `environ` replaces os.environ for $LLMROUTE_CONFIG and LLMROUTE__* overrides."""
+        registry = options.get("registry")
+        return cls(load_settings(path, environ=environ, registry=registry), **options)
 
     def router(self, policy: str | None = None) -> tuple[str, Router]:
         """The named policy's router (the default policy when None)."""

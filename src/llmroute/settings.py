@@ -216,6 +216,8 @@ def merge_over_defaults(defaults: Mapping[str, Any], user: Mapping[str, Any]) ->
     """User sections over default sections: tables replace, settings sections merge by key."""
     merged = dict(defaults)
     for key, value in user.items():
+        if value is None:  # an empty section (`models:` with every entry commented out)
+            continue
         base = merged.get(key)
         if key not in TABLE_SECTIONS and isinstance(base, dict) and isinstance(value, dict):
             merged[key] = {**base, **value}

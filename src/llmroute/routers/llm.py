@@ -88,8 +88,9 @@ class LLMRouter:
 
     def decide(self, request: RouteRequest, candidates: Candidates) -> Outcome:
         """A cached label, or a consultation of the classifier model."""
-        text = request.last_user_text[-self.params.max_prompt_chars :]
-        key = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        full = request.last_user_text
+        text = full[-self.params.max_prompt_chars :]
+        key = hashlib.blake2b(full.encode(), digest_size=16).hexdigest()
         cached = self._cached(key)
         if cached is not None:
             return self._verdict(cached, "cached classification")

@@ -1,0 +1,175 @@
+"""`llmroute.AsyncClient` / `llmroute.Client`: drop-ins for the OpenAI SDK's clients that route and call
+upstreams in the caller's process, through the same Gateway the server uses.
+
+    client = llmroute.Client()                        # llmroute.yaml, $LLMROUTE_CONFIG or defaults
+    reply = client.chat.completions.create(model="auto", messages=[...])
+    print(reply.model, reply.choices[0].message.content)
+
+With the `openai` package installed, answers are the SDK's own types (`ChatCompletion`,
+`ChatCompletionChunk`) and failures its own exceptions (`openai.BadRequestError`, ...); without it,
+plain dicts and llmroute's errors. Each answer carries the routing outcome as `llmroute_outcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .config import load
+from .errors import LLMRouteError
+from .gateway import Gateway, Outcome
+from .server.wire import chat_request
+from .settings import Settings
+
+
+def _openai() -> Any:
+    try:
+        import openai
+    except ImportError:  # the client works without the SDK, with dicts
+        return None
+    return openai
+
+
+def _typed(payload: dict[str, Any], kind: str, outcome: Outcome) -> Any:
+    sdk = _openai()
+    if sdk is None:
+        return {**payload, "llmroute_outcome": outcome}
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    model = ChatCompletion if kind == "completion" else ChatCompletionChunk
+    typed = model.model_validate(payload)
+    object.__setattr__(typed, "llmroute_outcome", outcome)
+    return typed
+
+
+def _sdk_error(exc: LLMRouteError) -> Exception:
+    """The OpenAI SDK's exception for one of our errors (so existing handlers keep working)."""
+    sdk = _openai()
+    if sdk is None:
+        return exc
+    import openai._exceptions as sdk_errors
+
+    # openai ≥ 3 builds on `httpx2`, older releases on `httpx`: use whichever it imported.
+    namespace: dict[str, Any] = vars(sdk_errors)
+    http = namespace.get("httpx2") or namespace["httpx"]
+    classes = {400: sdk.BadRequestError, 401: sdk.AuthenticationError,
+               403: sdk.PermissionDeniedError, 404: sdk.NotFoundError, 409: sdk.ConflictError,
+               413: sdk.APIStatusError, 422: sdk.UnprocessableEntityError,
+               429: sdk.RateLimitError}
+    cls = classes.get(exc.status, sdk.InternalServerError if exc.status >= 500 else
+                      sdk.APIStatusError)
+    request = http.Request("POST", "http://llmroute.in-process/v1/chat/completions")
+    response = http.Response(exc.status, request=request, json=exc.to_dict())
+    error: Exception = cls(exc.message, response=response, body=exc.to_dict()["error"])
+    return error
+
+
+def _params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """SDK-style keyword arguments as a request body (`extra_body` merged, SDK-only keys dropped)."""
+    body = {k: v for k, v in params.items()
+            if k not in {"extra_body", "extra_headers", "extra_query", "timeout"} and v is not None}
+    body.update(params.get("extra_body") or {})
+    return body
+
+
+class AsyncCompletions:
+    """`client.chat.completions` of the async client."""
+
+    def __init__(self, gateway: Gateway):
+        self._gateway = gateway
+
+    async def create(self, **params: Any) -> Any:
+        """Like `openai.AsyncOpenAI().chat.completions.create`; `model="auto"` routes."""
+        try:
+            req = chat_request(_params(params))
+            if req.stream:
+                outcome, chunks = await self._gateway.stream(req)
+                return self._typed_stream(outcome, chunks)
+            response, outcome = await self._gateway.complete(req)
+        except LLMRouteError as exc:
+            raise _sdk_error(exc) from None
+        return _typed(response, "completion", outcome)
+
+    async def _typed_stream(self, outcome: Outcome, chunks: AsyncIterator[dict[str, Any]]
+                            ) -> AsyncIterator[Any]:
+        try:
+            async for chunk in chunks:
+                yield _typed(chunk, "chunk", outcome)
+        except LLMRouteError as exc:
+            raise _sdk_error(exc) from None
+
+
+class _Chat:
+    def __init__(self, completions: Any):
+        self.completions = completions
+
+
+class AsyncClient:
+    """In-process, async drop-in for `openai.AsyncOpenAI` (chat completions)."""
+
+    def __init__(self, config: str | Path | Settings | None = None, *,
+                 environ: Mapping[str, str] | None = None, gateway: Gateway | None = None):
+        if gateway is None:
+            settings = config if isinstance(config, Settings) else load(config)
+            gateway = Gateway(settings, environ=environ)
+        self.gateway = gateway
+        self.chat = _Chat(AsyncCompletions(self.gateway))
+
+    async def close(self) -> None:
+        """Close upstream connection pools."""
+        await self.gateway.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Completions:
+    """`client.chat.completions` of the sync client: the async one, run on a private loop."""
+
+    def __init__(self, inner: AsyncCompletions, runner: asyncio.Runner):
+        self._inner = inner
+        self._runner = runner
+
+    def create(self, **params: Any) -> Any:
+        """Like `openai.OpenAI().chat.completions.create`; a stream is a plain iterator."""
+        result = self._runner.run(self._inner.create(**params))
+        if params.get("stream"):
+            return self._iterate(result)
+        return result
+
+    def _iterate(self, chunks: AsyncIterator[Any]) -> Iterator[Any]:
+        try:
+            while True:
+                try:
+                    yield self._runner.run(anext(chunks))  # type: ignore[arg-type]
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._runner.run(chunks.aclose())  # type: ignore[attr-defined]
+
+
+class Client:
+    """In-process, synchronous drop-in for `openai.OpenAI` (chat completions)."""
+
+    def __init__(self, config: str | Path | Settings | None = None, *,
+                 environ: Mapping[str, str] | None = None):
+        self._runner = asyncio.Runner()
+        self._async = AsyncClient(config, environ=environ)
+        self.gateway = self._async.gateway
+        self.chat = _Chat(Completions(self._async.chat.completions, self._runner))
+
+    def close(self) -> None:
+        """Close upstream connections and the private event loop."""
+        self._runner.run(self._async.close())
+        self._runner.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
