@@ -23,9 +23,15 @@ def write_yaml(tmp_path: Path, text: str, name: str = "llmroute.yaml") -> Path:
     return path
 
 
+#: The environment config tests run in: the default providers' key variables set (so that their
+#: "key not set" warnings do not mix into every test), nothing of the developer's.
+TEST_ENV = {"OPENAI_API_KEY": "sk-test", "ANTHROPIC_API_KEY": "sk-ant-test"}
+
+
 def check_yaml(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> config.Checked:
     """`config.check` of YAML text, isolated from the developer's environment."""
-    return config.check(write_yaml(tmp_path, text), environ=environ or {})
+    return config.check(write_yaml(tmp_path, text),
+                        environ=TEST_ENV if environ is None else environ)
 
 
 def load_yaml(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> s.Settings:

@@ -39,6 +39,11 @@ def test_an_empty_file_gives_the_embedded_defaults(tmp_path: Path) -> None:
     checked = check_yaml(tmp_path, "")
     assert checked.problems == ()
     assert checked.settings == default_settings()
+    bare = check_yaml(tmp_path, "", environ={})
+    # Without the providers' key variables, the only problems are warnings saying so.
+    assert bare.errors == ()
+    assert {p.path for p in bare.problems} == {"providers.openai.api_key_env",
+                                               "providers.anthropic.api_key_env"}
     settings = checked.settings
     assert settings.tier_names == ("simple", "medium", "complex")
     assert settings.tiers["simple"].model == "openai/gpt-4o-mini"
@@ -362,7 +367,7 @@ def test_a_model_defined_in_config_satisfies_a_tier_but_warns_when_unpriced(
 ) -> None:
     checked = check_yaml(tmp_path, THREE_TIERS.replace("openai/gpt-4.1-mini", "acme/house") + """
 models:
-  acme/house: {context_window: 8000}
+  acme/house: {context_window: 8000, deployment: openai}
 """)
     assert checked.errors == ()
     assert checked.settings is not None  # warnings do not block
@@ -375,7 +380,7 @@ models:
 def test_a_priced_config_model_gives_no_warning(tmp_path: Path) -> None:
     checked = check_yaml(tmp_path, THREE_TIERS.replace("openai/gpt-4.1-mini", "acme/house") + """
 models:
-  acme/house: {input_per_m: 0.5, output_per_m: 1.5}
+  acme/house: {input_per_m: 0.5, output_per_m: 1.5, deployment: openai}
 """)
     assert checked.problems == ()
 
@@ -544,7 +549,10 @@ def test_load_returns_settings_when_only_warnings(tmp_path: Path) -> None:
     text = "models:\n  acme/spare: {}\n"
     checked = check_yaml(tmp_path, text)
     assert checked.errors == ()
-    assert len(checked.problems) == 1
+    assert [(p.path, p.severity) for p in checked.problems] == [
+        ("models.acme/spare", "warning"), ("models.acme/spare", "warning")]
+    assert "no price" in checked.problems[0].message
+    assert "no `providers:` entry 'acme'" in checked.problems[1].message
     assert load_yaml(tmp_path, text) == checked.settings
 
 

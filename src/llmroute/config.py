@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import settings as s
 from .catalog import Catalog, bundled_prices, resolve_model
+from .deployments import deployment_name
 from .errors import ConfigError, ConfigProblem
 from .routers import default_registry
 from .routers.base import BuildContext, Registry, validate_spec
@@ -64,7 +65,7 @@ def check(path: str | Path | None = None, *, environ: Mapping[str, str] | None =
         settings = s.Settings.model_validate(raw)
     except ValidationError as exc:
         return Checked(source, None, tuple(_structural_problems(exc)))
-    problems = semantic_problems(settings, registry or default_registry())
+    problems = semantic_problems(settings, registry or default_registry(), env)
     ok = not any(p.severity == "error" for p in problems)
     return Checked(source, settings if ok else None, tuple(problems))
 
@@ -165,11 +166,33 @@ def _unpriced_warnings(catalog: Catalog) -> list[ConfigProblem]:
     ]
 
 
-def semantic_problems(settings: s.Settings, registry: Registry) -> list[ConfigProblem]:
-    """Problems a schema cannot see: unknown models and tiers, bad router specs, unpriced models."""
+def _serving_warnings(settings: s.Settings, catalog: Catalog,
+                      environ: Mapping[str, str]) -> list[ConfigProblem]:
+    """Models no `providers:` entry serves, and provider keys whose env var is not set."""
+    problems = []
+    for spec in catalog:
+        name = deployment_name(spec, settings)
+        if name not in settings.providers:
+            problems.append(ConfigProblem(
+                f"models.{spec.name}", f"no `providers:` entry {name!r} serves this model: the "
+                "gateway cannot call it", f"add providers.{name}, or set `deployment:` on the "
+                "model", severity="warning"))
+    for name, provider in settings.providers.items():
+        if provider.api_key_env and not environ.get(provider.api_key_env):
+            problems.append(ConfigProblem(
+                f"providers.{name}.api_key_env", f"env var {provider.api_key_env} is not set: "
+                "calls to this provider will carry no API key", severity="warning"))
+    return problems
+
+
+def semantic_problems(settings: s.Settings, registry: Registry,
+                      environ: Mapping[str, str] | None = None) -> list[ConfigProblem]:
+    """Problems a schema cannot see: unknown models and tiers, bad router specs, unpriced models,
+    models no provider serves."""
     catalog = Catalog.from_settings(settings)
     ctx = BuildContext(settings.tier_names, catalog, settings.rules, registry, "")
     problems = _tier_problems(settings) + _unpriced_warnings(catalog)
+    problems += _serving_warnings(settings, catalog, os.environ if environ is None else environ)
     problems += check_rules(settings.rules, ctx, "rules")
     for name, spec in settings.policies.items():
         problems += validate_spec(spec.model_dump(), ctx, f"policies.{name}")[1]

@@ -120,10 +120,11 @@ class Gateway:
         await self.deployments.aclose()
 
     def readiness(self) -> dict[str, Any]:
-        """Per-tier availability (a served model whose breaker is not open) and breaker states."""
+        """Per-tier availability (a served model of the tier, primary, fallback or tiered in
+        `models:`, whose breaker is not open) and breaker states."""
         states = {model: self.cooldowns.state(model) for model in self.deployments.names()}
         tiers = {
-            tier: any(states.get(spec.name, "open") != "open" for spec in self.catalog.by_tier(tier))
+            tier: any(states.get(name, "open") != "open" for name in self._tier_models(tier))
             for tier in self.settings.tier_names
         }
         return {
@@ -132,6 +133,10 @@ class Gateway:
             "upstreams": states,
             "unserved": dict(self.deployments.missing),
         }
+
+    def _tier_models(self, tier: str) -> list[str]:
+        table = self.settings.tiers[tier]
+        return [table.model, *table.fallbacks, *(spec.name for spec in self.catalog.by_tier(tier))]
 
     # -- planning ---------------------------------------------------------------------------
     def _route_request(self, req: ChatRequest, principal: Principal) -> RouteRequest:

@@ -13,7 +13,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ENV_PREFIX = "LLMROUTE__"
 Capability = Literal["tools", "vision", "json"]
@@ -153,6 +153,12 @@ class KeyConfig(_Frozen):
     key_env: str | None = None
     models: tuple[str, ...] | None = Field(None, description="allowed model patterns")
     policies: tuple[str, ...] | None = Field(None, description="allowed policies")
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> KeyConfig:
+        if (self.hash is None) == (self.key_env is None):
+            raise ValueError("give exactly one of `hash` (sha256:<hex>) or `key_env`")
+        return self
 
 
 class ServerConfig(_Frozen):
