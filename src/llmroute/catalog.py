@@ -187,11 +187,13 @@ class Catalog:
 
 
 def pool_with_tiers(settings: Settings) -> list[tuple[str, str | None]]:
-    """Every model in the tier table (primary, then fallbacks) and `models:`, with the tier it first
-    appears in, without duplicates."""
+    """Every model in the tier table and `models:`, without duplicates, with its tier: the tier it is
+    the primary of, else the first tier listing it as a fallback."""
     seen: dict[str, str | None] = {}
     for tier_name, tier in settings.tiers.items():
-        for name in (tier.model, *tier.fallbacks):
+        seen.setdefault(tier.model, tier_name)
+    for tier_name, tier in settings.tiers.items():
+        for name in tier.fallbacks:
             seen.setdefault(name, tier_name)
     for name in settings.models:
         seen.setdefault(name, None)

@@ -168,17 +168,19 @@ def _unpriced_warnings(catalog: Catalog) -> list[ConfigProblem]:
 
 def _serving_warnings(settings: s.Settings, catalog: Catalog,
                       environ: Mapping[str, str]) -> list[ConfigProblem]:
-    """Models no `providers:` entry serves, and provider keys whose env var is not set."""
+    """Models no `providers:` entry serves, and used providers whose key env var is not set."""
     problems = []
+    used: set[str] = set()
     for spec in catalog:
         name = deployment_name(spec, settings)
+        used.add(name)
         if name not in settings.providers:
             problems.append(ConfigProblem(
                 f"models.{spec.name}", f"no `providers:` entry {name!r} serves this model: the "
                 "gateway cannot call it", f"add providers.{name}, or set `deployment:` on the "
                 "model", severity="warning"))
     for name, provider in settings.providers.items():
-        if provider.api_key_env and not environ.get(provider.api_key_env):
+        if name in used and provider.api_key_env and not environ.get(provider.api_key_env):
             problems.append(ConfigProblem(
                 f"providers.{name}.api_key_env", f"env var {provider.api_key_env} is not set: "
                 "calls to this provider will carry no API key", severity="warning"))

@@ -197,6 +197,11 @@ class Settings(_Frozen):
         """The ladder, cheapest tier first."""
         return tuple(self.tiers)
 
+    def tier_models(self, tier: str) -> tuple[str, ...]:
+        """A tier's primary model, then its fallbacks."""
+        table = self.tiers[tier]
+        return (table.model, *table.fallbacks)
+
 
 def default_config_text() -> str:
     """The embedded default configuration (YAML), shipped inside the package."""

@@ -22,7 +22,8 @@ def serving_problems(settings: Settings) -> list[ConfigProblem]:
     catalog = Catalog.from_settings(settings)
     problems = []
     for tier in settings.tier_names:
-        served = [s for s in catalog.by_tier(tier) if deployment_name(s, settings) in settings.providers]
+        specs = [catalog.get(name) for name in settings.tier_models(tier)]
+        served = [s for s in specs if s and deployment_name(s, settings) in settings.providers]
         if not served:
             problems.append(ConfigProblem(f"tiers.{tier}", "no model of this tier has a deployment",
                                           "add a `providers:` entry for its provider, or set "

@@ -18,7 +18,9 @@ KNOWN_PLUGINS = ("auto-router",)
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # Strict: the body is forwarded as sent, so a value pydantic would coerce ("0.5" for a float,
+    # "yes" for a bool) must be refused here rather than passed to the upstream unconverted.
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 class Message(_Open):
