@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from itertools import repeat
+from pathlib import Path
 
 import pytest
 
@@ -315,3 +316,22 @@ def test_unknown_pool_names_are_skipped_and_bundled_switch_is_honoured() -> None
     catalog = Catalog.from_settings(settings)
     assert [m.name for m in catalog] == ["openai/gpt-4o-mini"]
     assert catalog.get("openai/gpt-4.1") is None  # no snapshot fallback when switched off
+
+
+def test_a_primary_keeps_its_tier_when_an_earlier_tier_lists_it_as_a_fallback(
+    tmp_path: Path,
+) -> None:
+    from helpers import load_yaml
+
+    settings = load_yaml(tmp_path, """
+tiers:
+  simple: {model: openai/gpt-4o-mini, fallbacks: [openai/gpt-4.1]}
+  medium: {model: openai/gpt-4.1-mini, fallbacks: [openai/gpt-4o-mini]}
+  complex: {model: openai/gpt-4.1}
+""")
+    catalog = Catalog.from_settings(settings)
+    assert [(m.name, m.tier) for m in catalog] == [
+        ("openai/gpt-4o-mini", "simple"),
+        ("openai/gpt-4.1", "complex"),
+        ("openai/gpt-4.1-mini", "medium"),
+    ]

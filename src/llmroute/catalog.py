@@ -187,14 +187,13 @@ class Catalog:
 
 
 def pool_with_tiers(settings: Settings) -> list[tuple[str, str | None]]:
-    """Every model in the tier table and `models:`, without duplicates, with its tier: the tier it is
-    the primary of, else the first tier listing it as a fallback."""
+    """Every model in the tier table (in ladder order) and `models:`, without duplicates, with its
+    tier: the (first) tier it is the primary of, else the first tier listing it as a fallback."""
+    primaries = {tier.model: name for name, tier in reversed(settings.tiers.items())}
     seen: dict[str, str | None] = {}
-    for tier_name, tier in settings.tiers.items():
-        seen.setdefault(tier.model, tier_name)
-    for tier_name, tier in settings.tiers.items():
-        for name in tier.fallbacks:
-            seen.setdefault(name, tier_name)
+    for tier_name in settings.tiers:
+        for name in settings.tier_models(tier_name):
+            seen.setdefault(name, primaries.get(name, tier_name))
     for name in settings.models:
         seen.setdefault(name, None)
     return list(seen.items())
