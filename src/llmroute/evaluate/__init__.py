@@ -1,0 +1,51 @@
+"""The offline evaluation lab: compare routers on outcome datasets (cost–quality curves and metrics)."""
+
+from __future__ import annotations
+
+from .metrics import (
+    QUALITY_TOLERANCE,
+    Curve,
+    CurvePoint,
+    Saving,
+    TargetSummary,
+    aiq,
+    apgr,
+    beats_best_single_everywhere,
+    best_single,
+    cost_for_quality,
+    cpt,
+    non_decreasing_convex_hull,
+    pareto_points,
+    pgr,
+    pgr_by_count,
+    quality_at_cost,
+    quality_by_count,
+    savings_vs_best_single,
+    shortfall_budgets,
+    strong_share_curve,
+    summary_at_targets,
+)
+
+__all__ = [
+    "QUALITY_TOLERANCE",
+    "Curve",
+    "CurvePoint",
+    "Saving",
+    "TargetSummary",
+    "aiq",
+    "apgr",
+    "beats_best_single_everywhere",
+    "best_single",
+    "cost_for_quality",
+    "cpt",
+    "non_decreasing_convex_hull",
+    "pareto_points",
+    "pgr",
+    "pgr_by_count",
+    "quality_at_cost",
+    "quality_by_count",
+    "savings_vs_best_single",
+    "shortfall_budgets",
+    "strong_share_curve",
+    "summary_at_targets",
+]
