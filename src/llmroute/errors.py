@@ -6,7 +6,11 @@
     │   ├── UnknownModelError          (404, "invalid_request_error", code "model_not_found")
     │   └── NoEligibleModelError       (400, code "no_eligible_model") nothing satisfies the constraints
     ├── AuthenticationError            (401, "authentication_error")
-    └── PermissionDeniedError          (403, "permission_error")
+    ├── PermissionDeniedError          (403, "permission_error")
+    ├── UpstreamError                  one failed upstream attempt, classified by `kind` at the
+    │                                  provider's edge; status/type are what the client sees if it
+    │                                  is the final error (e.g. rate_limit -> 429, timeout -> 504)
+    └── AllAttemptsFailedError         (502, or 503 when everything was busy) lists every attempt
 """
 
 from __future__ import annotations
@@ -123,6 +127,8 @@ UPSTREAM_KINDS = (
     "context_window",  # the prompt does not fit: fall back to a larger window, no retry
     "content_policy",  # refused by a safety system: its own chain if configured, no retry
     "bad_request",     # 400 caused by the request itself: neither retried nor fallen back
+    "unsupported",     # this model's API cannot take the request as asked (e.g. n>1 on Anthropic):
+                       # the next model may; no retry, no cooldown; a 400 if no model can
 )
 _RETRYABLE = frozenset({"rate_limit", "overloaded", "server", "timeout", "connection"})
 _NO_FALLBACK = frozenset({"bad_request"})
@@ -142,6 +148,7 @@ _CLIENT_FACING = {
     "context_window": (400, "invalid_request_error"),
     "content_policy": (400, "invalid_request_error"),
     "bad_request": (400, "invalid_request_error"),
+    "unsupported": (400, "invalid_request_error"),
 }
 
 

@@ -344,6 +344,8 @@ def _final_error(log: list[Attempt], last: UpstreamError | None, exhausted: bool
             and log and log[-1].error_kind == last.kind):
         return _attach(last, log)
     tried = [a for a in log if not a.skipped]
+    if last is not None and tried and all(a.error_kind == "unsupported" for a in tried):
+        return _attach(last, log)  # no model could take the request as asked: the client's 400
     busy = not tried or (tried[-1].error_kind in _BUSY_KINDS)
     listing = [(a.model, f"{a.error_kind}: {a.message}") for a in log]
     return _attach(AllAttemptsFailedError(listing, status=503 if busy else 502), log)

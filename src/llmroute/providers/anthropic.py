@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
-from ..errors import InvalidRequestError, UpstreamError
+from ..errors import UpstreamError
 from ..settings import ProviderConfig
 from .anthropic_errors import StreamError, WireError, classify_anthropic_error
 from .anthropic_stream import AnthropicStreamTranslator
@@ -25,8 +25,10 @@ def _request(body: Mapping[str, Any], upstream_model: str, stream: bool) -> byte
     try:
         payload = to_anthropic_request(body, upstream_model)
     except WireError as exc:
-        raise InvalidRequestError(f"Anthropic models cannot take this request: {exc.message}",
-                                  param=exc.param) from None
+        error = UpstreamError("unsupported", f"Anthropic models cannot take this request: "
+                              f"{exc.message}", model=upstream_model)
+        error.param = exc.param
+        raise error from None
     payload["stream"] = stream
     return orjson.dumps(payload)
 

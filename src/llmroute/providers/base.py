@@ -99,8 +99,12 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):  # neither seconds nor an HTTP date: ignore it
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def error_body(content: bytes) -> tuple[Mapping[str, Any], str, str]:

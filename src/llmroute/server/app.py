@@ -152,7 +152,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
     err = LLMRouteError(f"{request.method} {request.url.path}: {exc.detail}")
     err.status, err.type, err.code = exc.status_code, "invalid_request_error", kind
-    return error_response(err)
+    response = error_response(err)
+    response.headers.update(exc.headers or {})  # a 405 must say what is allowed (`Allow`)
+    return response
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -18,9 +18,7 @@ KNOWN_PLUGINS = ("auto-router",)
 
 
 class _Open(BaseModel):
-    # Strict: the body is forwarded as sent, so a value pydantic would coerce ("0.5" for a float,
-    # "yes" for a bool) must be refused here rather than passed to the upstream unconverted.
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow")
 
 
 class Message(_Open):
@@ -33,7 +31,7 @@ class Message(_Open):
 class StreamOptions(_Open):
     """`stream_options`."""
 
-    include_usage: bool = False
+    include_usage: bool = Field(False, strict=True)
 
 
 class Plugin(_Open):
@@ -45,16 +43,17 @@ class Plugin(_Open):
 
 
 class ChatBody(_Open):
-    """The fields the gateway reads; everything else passes through."""
+    """The fields the gateway reads; everything else passes through. The body is forwarded as sent,
+    so scalars are strict: a value pydantic would coerce ("0.5", "yes") is refused, not forwarded."""
 
     model: str | None = None
     messages: list[Message] = Field(min_length=1)
-    stream: bool = False
+    stream: bool = Field(False, strict=True)
     stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    n: int | None = Field(None, ge=1, le=128)
-    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, strict=True)
+    max_completion_tokens: int | None = Field(None, ge=1, strict=True)
+    n: int | None = Field(None, ge=1, le=128, strict=True)
+    temperature: float | None = Field(None, ge=0, le=2, strict=True)
     tools: list[dict[str, Any]] | None = None
     response_format: dict[str, Any] | None = None
     user: str | None = None
