@@ -1,0 +1,215 @@
+"""The ledger's record of one request (`LedgerEntry`, with its `AttemptRecord`s) and its JSON form.
+
+One entry is written per request, success or failure. Money is `Decimal | None`: None means the
+request was unpriced or its cost unknown, never zero. The JSON form (used by the writer's spool)
+keeps money exact by writing Decimals as strings and times as ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from ..resilience import Attempt
+
+Status = Literal["ok", "error"]
+STATUSES: frozenset[str] = frozenset({"ok", "error"})
+#: Fields holding a UTC datetime, money as Decimal, and the attempt list: they need converting.
+TIME_FIELDS: frozenset[str] = frozenset({"ts", "feedback_ts"})
+MONEY_FIELDS: frozenset[str] = frozenset({"cost_usd", "baseline_cost_usd"})
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One try of one model as the ledger keeps it; `error_kind` None means it succeeded."""
+
+    model: str
+    error_kind: str | None
+    message: str = ""
+    status: int | None = None
+    latency_s: float = 0.0
+    skipped: bool = False
+
+    @classmethod
+    def from_attempt(cls, attempt: Attempt) -> AttemptRecord:
+        """The record of a `resilience.Attempt`."""
+        return cls(attempt.model, attempt.error_kind, attempt.message, attempt.status,
+                   attempt.latency_s, attempt.skipped)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AttemptRecord:
+        """The inverse of `to_dict`; unknown keys are ignored."""
+        return cls(
+            model=str(data["model"]),
+            error_kind=_opt_str(data.get("error_kind")),
+            message=str(data.get("message") or ""),
+            status=_opt_int(data.get("status")),
+            latency_s=float(data.get("latency_s") or 0.0),
+            skipped=bool(data.get("skipped", False)),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerEntry:
+    """What happened to one request: who asked, how it was routed, what answered, usage and cost,
+    and (filled in later) the caller's feedback. Text is only present when storing it is enabled."""
+
+    request_id: str
+    ts: datetime
+    status: Status
+    http_status: int
+    key_name: str | None = None
+    user: str | None = None
+    session: str | None = None
+    policy: str | None = None
+    router: str | None = None
+    tier: str | None = None
+    confidence: float | None = None
+    reason: str | None = None
+    experiment_arm: str | None = None
+    model: str | None = None
+    attempts: tuple[AttemptRecord, ...] = ()
+    error_type: str | None = None
+    error_code: str | None = None
+    stream: bool = False
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    upstream_latency_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    baseline_cost_usd: Decimal | None = None
+    baseline_model: str | None = None
+    prompt_text: str | None = None
+    response_text: str | None = None
+    user_rating: int | None = None
+    task_success: bool | None = None
+    feedback_comment: str | None = None
+    feedback_ts: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.request_id:
+            raise ValueError("request_id must not be empty")
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be 'ok' or 'error', got {self.status!r}")
+        object.__setattr__(self, "ts", as_utc(self.ts, "ts"))
+        if self.feedback_ts is not None:
+            object.__setattr__(self, "feedback_ts", as_utc(self.feedback_ts, "feedback_ts"))
+        check_rating(self.user_rating)
+        for name in MONEY_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
+                raise ValueError(f"{name} must be a finite Decimal or None, got {value!r}")
+        if not isinstance(self.attempts, tuple):
+            object.__setattr__(self, "attempts", tuple(self.attempts))
+
+    @property
+    def savings_usd(self) -> Decimal | None:
+        """Baseline cost minus actual cost, when both are priced."""
+        if self.cost_usd is None or self.baseline_cost_usd is None:
+            return None
+        return self.baseline_cost_usd - self.cost_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view: Decimals as exact strings, datetimes as ISO 8601 UTC, attempts as dicts."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                out[f.name] = None
+            elif f.name in TIME_FIELDS:
+                out[f.name] = value.isoformat()
+            elif f.name in MONEY_FIELDS:
+                out[f.name] = money_text(value)
+            elif f.name == "attempts":
+                out[f.name] = [a.to_dict() for a in value]
+            else:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LedgerEntry:
+        """The inverse of `to_dict`. Unknown keys are ignored and missing optional ones take their
+        defaults, so entries spooled by another version still load."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        for name in TIME_FIELDS & values.keys():
+            if values[name] is not None:
+                values[name] = datetime.fromisoformat(values[name])
+        for name in MONEY_FIELDS & values.keys():
+            values[name] = parse_money(values[name])
+        values["attempts"] = tuple(AttemptRecord.from_dict(a) for a in values.get("attempts") or ())
+        return cls(**values)
+
+    def to_json(self) -> str:
+        """One line of JSON (no newlines inside), as the spool stores it."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+    @classmethod
+    def from_json(cls, text: str) -> LedgerEntry:
+        """The inverse of `to_json`; raises ValueError on malformed input."""
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            return cls.from_dict(data)
+        except (KeyError, TypeError, InvalidOperation) as exc:
+            raise ValueError(f"malformed ledger entry: {exc!r}") from exc
+
+
+def as_utc(value: datetime, name: str) -> datetime:
+    """`value` converted to UTC; naive datetimes are refused (their zone would be a guess)."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def check_rating(rating: int | None) -> None:
+    """Raise ValueError unless `rating` is None or an int from 1 to 5."""
+    if rating is not None and (isinstance(rating, bool) or not isinstance(rating, int)
+                               or not 1 <= rating <= 5):
+        raise ValueError(f"user_rating must be an integer from 1 to 5, got {rating!r}")
+
+
+def money_text(value: Decimal) -> str:
+    """An exact, plain (non-scientific) decimal string: 0.0000001234, never 1.234E-7."""
+    return format(value, "f")
+
+
+def parse_money(value: object) -> Decimal | None:
+    """A Decimal from its exact text (or a Decimal), None for None. Floats are refused: not exact."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, str):
+        return Decimal(value)
+    raise TypeError(f"money must be a decimal string, got {type(value).__name__}")
+
+
+def _json_default(value: Any) -> Any:
+    """Numbers of other types (numpy's, say) as plain ints and floats; anything else as text, so
+    that spooling an entry never fails."""
+    if hasattr(value, "__index__"):
+        return int(value.__index__())
+    if hasattr(value, "__float__"):
+        return float(value)
+    return str(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)

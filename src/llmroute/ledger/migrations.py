@@ -1,0 +1,129 @@
+"""The ledger's schema as an ordered list of named migrations, one SQL text per backend.
+
+Each store applies the migrations missing from its `llmroute_migrations` table, in order, under a
+lock (SQLite: an immediate transaction; PostgreSQL: an advisory lock), so two processes starting at
+once apply each migration exactly once. A migration, once released, is never edited: add a new one.
+
+Money columns are exact: TEXT in SQLite (the Decimal's plain string) and unconstrained NUMERIC in
+PostgreSQL (any scale, so a cost like 0.00000001875 is not rounded as NUMERIC(20,10) would round it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import NamedTuple
+
+MIGRATIONS_TABLE = "llmroute_migrations"
+REQUESTS_TABLE = "llmroute_requests"
+
+
+class Migration(NamedTuple):
+    """One named schema change, written once for each backend."""
+
+    name: str
+    sqlite_sql: str
+    postgres_sql: str
+
+
+_REQUESTS_SQLITE = """
+CREATE TABLE llmroute_requests (
+    request_id         TEXT PRIMARY KEY,
+    ts                 TEXT NOT NULL,
+    key_name           TEXT,
+    user_name          TEXT,
+    session_id         TEXT,
+    policy             TEXT,
+    router             TEXT,
+    tier               TEXT,
+    confidence         REAL,
+    reason             TEXT,
+    experiment_arm     TEXT,
+    model              TEXT,
+    attempts           TEXT NOT NULL DEFAULT '[]',
+    status             TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    http_status        INTEGER NOT NULL,
+    error_type         TEXT,
+    error_code         TEXT,
+    stream             INTEGER NOT NULL DEFAULT 0,
+    latency_s          REAL NOT NULL,
+    ttft_s             REAL,
+    upstream_latency_s REAL,
+    input_tokens       INTEGER,
+    output_tokens      INTEGER,
+    cached_tokens      INTEGER,
+    cost_usd           TEXT,
+    baseline_cost_usd  TEXT,
+    baseline_model     TEXT,
+    prompt_text        TEXT,
+    response_text      TEXT,
+    user_rating        INTEGER CHECK (user_rating BETWEEN 1 AND 5),
+    task_success       INTEGER,
+    feedback_comment   TEXT,
+    feedback_ts        TEXT
+);
+CREATE INDEX llmroute_requests_ts ON llmroute_requests (ts);
+CREATE INDEX llmroute_requests_key_ts ON llmroute_requests (key_name, ts);
+CREATE INDEX llmroute_requests_model_ts ON llmroute_requests (model, ts);
+"""
+
+_REQUESTS_POSTGRES = """
+CREATE TABLE llmroute_requests (
+    request_id         TEXT PRIMARY KEY,
+    ts                 TIMESTAMPTZ NOT NULL,
+    key_name           TEXT,
+    user_name          TEXT,
+    session_id         TEXT,
+    policy             TEXT,
+    router             TEXT,
+    tier               TEXT,
+    confidence         DOUBLE PRECISION,
+    reason             TEXT,
+    experiment_arm     TEXT,
+    model              TEXT,
+    attempts           JSONB NOT NULL DEFAULT '[]'::jsonb,
+    status             TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+    http_status        INTEGER NOT NULL,
+    error_type         TEXT,
+    error_code         TEXT,
+    stream             BOOLEAN NOT NULL DEFAULT FALSE,
+    latency_s          DOUBLE PRECISION NOT NULL,
+    ttft_s             DOUBLE PRECISION,
+    upstream_latency_s DOUBLE PRECISION,
+    input_tokens       BIGINT,
+    output_tokens      BIGINT,
+    cached_tokens      BIGINT,
+    cost_usd           NUMERIC,
+    baseline_cost_usd  NUMERIC,
+    baseline_model     TEXT,
+    prompt_text        TEXT,
+    response_text      TEXT,
+    user_rating        SMALLINT CHECK (user_rating BETWEEN 1 AND 5),
+    task_success       BOOLEAN,
+    feedback_comment   TEXT,
+    feedback_ts        TIMESTAMPTZ
+);
+CREATE INDEX llmroute_requests_ts ON llmroute_requests (ts);
+CREATE INDEX llmroute_requests_key_ts ON llmroute_requests (key_name, ts);
+CREATE INDEX llmroute_requests_model_ts ON llmroute_requests (model, ts);
+"""
+
+#: Every migration, oldest first. Append only.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_create_requests", _REQUESTS_SQLITE, _REQUESTS_POSTGRES),
+)
+
+
+def sqlite_statements(sql: str) -> list[str]:
+    """Split a SQLite script into single statements (sqlite3's `execute` runs one at a time, and
+    `executescript` would commit the surrounding transaction)."""
+    statements: list[str] = []
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n\t;"):
+        raise ValueError(f"incomplete SQL statement at the end of the script: {pending.strip()!r}")
+    return statements

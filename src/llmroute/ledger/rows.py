@@ -1,0 +1,108 @@
+"""Mapping between `LedgerEntry` and a row of `llmroute_requests`, for either backend.
+
+Columns follow the entry's fields in order; `user` and `session` become `user_name` and `session_id`
+(both words are SQL keywords). A `Dialect` says how times, money and flags are stored: SQLite keeps
+times as fixed-width UTC text (so text order is time order), money as exact text, flags as 0/1;
+PostgreSQL takes datetimes, Decimals and bools as they are, and gets U+FFFD for NUL characters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from .entry import MONEY_FIELDS, TIME_FIELDS, AttemptRecord, LedgerEntry, money_text, parse_money
+
+#: Entry fields whose column has another name.
+RENAMED: dict[str, str] = {"user": "user_name", "session": "session_id"}
+FLAG_FIELDS: frozenset[str] = frozenset({"stream", "task_success"})
+FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LedgerEntry))
+COLUMNS: tuple[str, ...] = tuple(RENAMED.get(name, name) for name in FIELDS)
+_SQLITE_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one backend stores the values that need converting (None is always stored as NULL)."""
+
+    time_out: Callable[[datetime], Any]
+    time_in: Callable[[Any], datetime]
+    money_out: Callable[[Decimal], Any]
+    money_in: Callable[[Any], Decimal | None]
+    flag_out: Callable[[bool], Any]
+    flag_in: Callable[[Any], bool]
+    text_out: Callable[[str], str]
+
+
+def sqlite_time(value: datetime) -> str:
+    """Fixed-width UTC text, e.g. 2025-01-02T03:04:05.000006Z: sorts as time sorts."""
+    return value.astimezone(UTC).strftime(_SQLITE_TIME)
+
+
+def _sqlite_time_in(text: Any) -> datetime:
+    return datetime.strptime(str(text), _SQLITE_TIME).replace(tzinfo=UTC)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _no_nul(text: str) -> str:
+    """PostgreSQL text (and jsonb) cannot hold NUL: store U+FFFD instead."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+SQLITE = Dialect(sqlite_time, _sqlite_time_in, money_text, parse_money, int, bool, _same)
+POSTGRES = Dialect(_same, _same, _same, parse_money, _same, bool, _no_nul)
+
+
+def attempts_json(attempts: Sequence[AttemptRecord], text: Callable[[str], str] = _same) -> str:
+    """The attempts column: a JSON array of attempt objects (their strings passed through `text`)."""
+    items = [{k: text(v) if isinstance(v, str) else v for k, v in a.to_dict().items()} for a in attempts]
+    return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+
+
+def to_row(entry: LedgerEntry, dialect: Dialect) -> tuple[Any, ...]:
+    """The column values of `entry`, in `COLUMNS` order."""
+    row: list[Any] = []
+    for name in FIELDS:
+        value = getattr(entry, name)
+        if name == "attempts":
+            row.append(attempts_json(value, dialect.text_out))
+        elif value is None:
+            row.append(None)
+        elif isinstance(value, str):
+            row.append(dialect.text_out(value))
+        elif name in TIME_FIELDS:
+            row.append(dialect.time_out(value))
+        elif name in MONEY_FIELDS:
+            row.append(dialect.money_out(value))
+        elif name in FLAG_FIELDS:
+            row.append(dialect.flag_out(value))
+        else:
+            row.append(value)
+    return tuple(row)
+
+
+def from_row(row: Sequence[Any], dialect: Dialect) -> LedgerEntry:
+    """The entry stored in `row` (its values in `COLUMNS` order)."""
+    values: dict[str, Any] = {}
+    for name, value in zip(FIELDS, row, strict=True):
+        if name == "attempts":
+            values[name] = tuple(AttemptRecord.from_dict(a) for a in json.loads(value or "[]"))
+        elif value is None:
+            values[name] = None
+        elif name in TIME_FIELDS:
+            values[name] = dialect.time_in(value)
+        elif name in MONEY_FIELDS:
+            values[name] = dialect.money_in(value)
+        elif name in FLAG_FIELDS:
+            values[name] = dialect.flag_in(value)
+        else:
+            values[name] = value
+    return LedgerEntry(**values)

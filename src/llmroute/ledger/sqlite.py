@@ -1,0 +1,213 @@
+"""`SQLiteStore`: the embedded ledger backend, on the standard library's sqlite3.
+
+One connection in WAL mode (`synchronous=NORMAL`, a busy timeout so concurrent processes wait rather
+than fail), opened on first use and guarded by a lock; every call runs in a worker thread through
+`asyncio.to_thread`, so the event loop never waits on the disk. `:memory:` works (one connection,
+so the data lives as long as the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .entry import LedgerEntry, as_utc, check_rating
+from .migrations import MIGRATIONS, MIGRATIONS_TABLE, sqlite_statements
+from .rows import COLUMNS, SQLITE, sqlite_time, to_row
+from .rows import from_row as _from_row
+from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
+
+T = TypeVar("T")
+MEMORY = ":memory:"
+#: Errors caused by the data itself (a constraint, a value SQLite cannot bind), not by the database.
+_REJECTED = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, OverflowError)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM llmroute_requests"
+_INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
+_FEEDBACK = """
+UPDATE llmroute_requests SET
+    feedback_ts = CASE
+        WHEN (?2 IS NOT NULL AND ?2 IS NOT user_rating) OR (?3 IS NOT NULL AND ?3 IS NOT task_success)
+          OR (?4 IS NOT NULL AND ?4 IS NOT feedback_comment) THEN ?5
+        ELSE feedback_ts END,
+    user_rating = COALESCE(?2, user_rating),
+    task_success = COALESCE(?3, task_success),
+    feedback_comment = COALESCE(?4, feedback_comment)
+WHERE request_id = ?1
+"""
+
+
+class SQLiteStore:
+    """The ledger in one SQLite file (or in memory)."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = str(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # -- plumbing ----------------------------------------------------------------------------
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self._locked, fn)
+
+    def _locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self!r} is closed")
+            try:
+                return fn(self._connection())
+            except _REJECTED as exc:
+                raise StoreRejectedError(f"{self!r}: {type(exc).__name__}: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self!r}: {type(exc).__name__}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            if self.path != MEMORY:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000,
+                                   isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+                self._enable_wal(conn)
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a file to WAL (a lasting property of the file). The switch needs the file to
+        itself and does not wait on the busy handler, so retry while other processes hold it."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode in ("wal", "memory"):
+                return
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in an immediate (write-locked) transaction: commit, or roll back and raise."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    # -- migrations --------------------------------------------------------------------------
+    async def migrate(self) -> list[str]:
+        return await self._call(lambda conn: self._transaction(conn, _apply_migrations))
+
+    async def migration_status(self) -> list[MigrationStatus]:
+        return await self._call(_migration_status)
+
+    # -- entries -----------------------------------------------------------------------------
+    async def write(self, entries: Sequence[LedgerEntry]) -> None:
+        rows = [to_row(entry, SQLITE) for entry in entries]
+        if rows:
+            await self._call(lambda conn: self._transaction(conn, lambda c: _change(c, _INSERT, rows)))
+
+    async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
+                       comment: str | None = None, *, at: datetime | None = None) -> bool:
+        check_rating(rating)
+        when = sqlite_time(as_utc(at, "at") if at else datetime.now(UTC))
+        flag = None if success is None else int(success)
+        params = (request_id, rating, flag, comment, when)
+        return await self._call(lambda conn: _change(conn, _FEEDBACK, [params])) > 0
+
+    async def get(self, request_id: str) -> LedgerEntry | None:
+        rows = await self._call(lambda conn: _fetch(conn, f"{_SELECT} WHERE request_id = ?", (request_id,)))
+        return _from_row(rows[0], SQLITE) if rows else None
+
+    async def query(self, since: datetime | None = None, until: datetime | None = None,
+                    limit: int | None = None) -> list[LedgerEntry]:
+        check_limit(limit)
+        where: list[str] = []
+        params: list[str] = []
+        if since is not None:
+            where.append("ts >= ?")
+            params.append(sqlite_time(as_utc(since, "since")))
+        if until is not None:
+            where.append("ts < ?")
+            params.append(sqlite_time(as_utc(until, "until")))
+        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY ts, request_id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = await self._call(lambda conn: _fetch(conn, sql, params))
+        return [_from_row(row, SQLITE) for row in rows]
+
+    async def count(self) -> int:
+        rows = await self._call(lambda conn: _fetch(conn, "SELECT count(*) FROM llmroute_requests"))
+        return int(rows[0][0])
+
+    async def ping(self) -> None:
+        await self._call(lambda conn: _fetch(conn, "SELECT 1"))
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """All rows of a query. Cursors never leave the worker thread: one finalized on another thread
+    while the connection is busy is API misuse (SQLITE_MISUSE)."""
+    with contextlib.closing(conn.execute(sql, params)) as cursor:
+        return cursor.fetchall()
+
+
+def _change(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    """Run a write statement for each row; how many rows it touched."""
+    with contextlib.closing(conn.executemany(sql, rows)) as cursor:
+        return cursor.rowcount
+
+
+def _apply_migrations(conn: sqlite3.Connection) -> list[str]:
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+                 "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in _fetch(conn, f"SELECT name FROM {MIGRATIONS_TABLE}")}
+    applied: list[str] = []
+    for migration in MIGRATIONS:
+        if migration.name in done:
+            continue
+        for statement in sqlite_statements(migration.sqlite_sql):
+            conn.execute(statement)
+        conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
+                     (migration.name, sqlite_time(datetime.now(UTC))))
+        applied.append(migration.name)
+    return applied
+
+
+def _migration_status(conn: sqlite3.Connection) -> list[MigrationStatus]:
+    exists = _fetch(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                    (MIGRATIONS_TABLE,))
+    rows = _fetch(conn, f"SELECT name, applied_at FROM {MIGRATIONS_TABLE} ORDER BY name") if exists else []
+    applied = {name: SQLITE.time_in(at) for name, at in rows}
+    known = [MigrationStatus(m.name, applied.pop(m.name, None)) for m in MIGRATIONS]
+    return known + [MigrationStatus(name, at) for name, at in applied.items()]

@@ -1,0 +1,90 @@
+"""The `Store` protocol every ledger backend implements, and the small types it speaks.
+
+Backends: `SQLiteStore` (embedded default) and `PostgresStore`. A store is built without I/O; it
+connects on first use. Driver failures surface as `StoreError`, so callers catch one type; data the
+database refuses surfaces as its subclass `StoreRejectedError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .entry import LedgerEntry
+
+
+class StoreError(Exception):
+    """The store could not do what was asked: unreachable, closed, or failing. Worth retrying."""
+
+
+class StoreRejectedError(StoreError):
+    """The database refused the data itself (a constraint, a value out of range): retrying the
+    same entries will fail again."""
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """One named migration and when it was applied (None: pending)."""
+
+    name: str
+    applied_at: datetime | None
+
+    @property
+    def applied(self) -> bool:
+        return self.applied_at is not None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where ledger entries live. Every method may raise `StoreError`."""
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations in order and return their names; idempotent, and safe when
+        several processes migrate the same database at once."""
+        ...
+
+    async def migration_status(self) -> list[MigrationStatus]:
+        """Every known migration with its applied time (then any applied migration this version
+        does not know, which means the database is newer than the code)."""
+        ...
+
+    async def write(self, entries: Sequence[LedgerEntry]) -> None:
+        """Insert entries in one transaction. An entry whose request_id is already stored is
+        ignored (the stored one is kept), so replaying a batch never creates a duplicate."""
+        ...
+
+    async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
+                       comment: str | None = None, *, at: datetime | None = None) -> bool:
+        """Set the given feedback fields (None leaves a field as it is); False if the id is unknown.
+        `feedback_ts` becomes `at` (default: now) only when a value actually changes, so repeating
+        the same feedback is a no-op."""
+        ...
+
+    async def get(self, request_id: str) -> LedgerEntry | None:
+        """The entry with this id, or None."""
+        ...
+
+    async def query(self, since: datetime | None = None, until: datetime | None = None,
+                    limit: int | None = None) -> list[LedgerEntry]:
+        """Entries with since <= ts < until, oldest first (ties by request_id), at most `limit`."""
+        ...
+
+    async def count(self) -> int:
+        """How many entries are stored."""
+        ...
+
+    async def ping(self) -> None:
+        """Return when the store answers; raise `StoreError` when it does not."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        ...
+
+
+def check_limit(limit: int | None) -> None:
+    """Raise ValueError for a negative query limit."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must not be negative, got {limit}")

@@ -1,0 +1,199 @@
+"""Helpers for the ledger tests: entries, a store that fails on demand, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from llmroute.ledger import AttemptRecord, LedgerEntry, MigrationStatus, Store, StoreError
+
+BASE_TS = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+POSTGRES_DSN = os.environ.get("LLMROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def make_entry(n: int, **changes: Any) -> LedgerEntry:
+    """A plain successful entry number `n` (ts = BASE_TS + n seconds)."""
+    values: dict[str, Any] = {
+        "request_id": f"req-{n:06d}",
+        "ts": BASE_TS + timedelta(seconds=n),
+        "status": "ok",
+        "http_status": 200,
+        "key_name": "team-a",
+        "policy": "default",
+        "router": "rules",
+        "tier": "simple",
+        "confidence": 0.8,
+        "reason": "short prompt",
+        "model": "openai/gpt-4o-mini",
+        "attempts": (AttemptRecord("openai/gpt-4o-mini", None, latency_s=0.25),),
+        "latency_s": 0.3,
+        "input_tokens": 12,
+        "output_tokens": 34,
+        "cached_tokens": 0,
+        "cost_usd": Decimal("0.0000225"),
+    }
+    values.update(changes)
+    return LedgerEntry(**values)
+
+
+def full_entry(n: int = 1) -> LedgerEntry:
+    """An entry with every field set, unusual values included."""
+    return make_entry(
+        n,
+        ts=BASE_TS + timedelta(seconds=n, microseconds=123456),
+        status="error",
+        http_status=502,
+        user="user-42",
+        session="sess-7",
+        experiment_arm="arm-b",
+        model=None,
+        attempts=(
+            AttemptRecord("a/model", "rate_limit", "429 slow down", 429, 0.125),
+            AttemptRecord("b/model", "cooldown", "skipped: breaker open", None, 0.0, skipped=True),
+            AttemptRecord("c/model", "timeout", "cut at the deadline", None, 30.5),
+        ),
+        error_type="api_error",
+        error_code="all_attempts_failed",
+        stream=True,
+        latency_s=30.75,
+        ttft_s=0.0625,
+        upstream_latency_s=30.5,
+        input_tokens=1_000_000,
+        output_tokens=0,
+        cached_tokens=512,
+        cost_usd=Decimal("0.0000001234"),
+        baseline_cost_usd=Decimal("0.00000001875"),
+        baseline_model="openai/gpt-4o",
+        prompt_text="héllo\nwörld \"quoted\" ☃ \u2028 end",
+        response_text="",
+        user_rating=4,
+        task_success=False,
+        feedback_comment="ok-ish",
+        feedback_ts=BASE_TS + timedelta(hours=1),
+    )
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0, what: str = "") -> None:
+    """Poll `predicate` until it holds; fail the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.005)
+
+
+class FlakyStore:
+    """Wraps a store and fails on demand: `down` (writes and pings raise), `lose_acks` (the next
+    n writes commit, then raise as if the answer was lost), `hang` (writes never return)."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.down = False
+        self.lose_acks = 0
+        self.hang = False
+        self.acknowledged: list[list[str]] = []  # ids of each write that reported success
+
+    async def write(self, entries: Sequence[LedgerEntry]) -> None:
+        if self.hang:
+            await asyncio.Event().wait()
+        if self.down:
+            raise StoreError("injected: store down")
+        await self.inner.write(entries)
+        if self.lose_acks > 0:
+            self.lose_acks -= 1
+            raise StoreError("injected: acknowledgement lost")
+        self.acknowledged.append([e.request_id for e in entries])
+
+    async def ping(self) -> None:
+        if self.down:
+            raise StoreError("injected: store down")
+        await self.inner.ping()
+
+    async def migrate(self) -> list[str]:
+        return await self.inner.migrate()
+
+    async def migration_status(self) -> list[MigrationStatus]:
+        return await self.inner.migration_status()
+
+    async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
+                       comment: str | None = None, *, at: datetime | None = None) -> bool:
+        return await self.inner.feedback(request_id, rating, success, comment, at=at)
+
+    async def get(self, request_id: str) -> LedgerEntry | None:
+        return await self.inner.get(request_id)
+
+    async def query(self, since: datetime | None = None, until: datetime | None = None,
+                    limit: int | None = None) -> list[LedgerEntry]:
+        return await self.inner.query(since, until, limit)
+
+    async def count(self) -> int:
+        return await self.inner.count()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class TcpProxy:
+    """A loopback TCP proxy (to PostgreSQL) that can cut every connection and refuse new ones, to
+    make a real outage without touching the server."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.refusing = False
+        self._server: asyncio.Server | None = None
+        self._transports: set[asyncio.BaseTransport] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        """Listen on a free loopback port and return it."""
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def cut(self) -> None:
+        """Abort every open connection and refuse new ones until `restore()`."""
+        self.refusing = True
+        for transport in list(self._transports):
+            transport.abort()  # type: ignore[attr-defined]
+        self._transports.clear()
+
+    def restore(self) -> None:
+        self.refusing = False
+
+    async def aclose(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._transports.update({writer.transport, up_writer.transport})
+        for source, target in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pipe(source, target))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _pipe(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                target.write(data)
+                await target.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            target.transport.abort()
