@@ -7,22 +7,26 @@ Used by the HTTP server and by the in-process `Client` alike: there is no second
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .accounting import Accountant
 from .constraints import exclusion_reason, matches
 from .deployments import Deployments
 from .engine import Engine
 from .errors import (
+    LLMRouteError,
     NoEligibleModelError,
     PermissionDeniedError,
     UnknownModelError,
     UpstreamError,
 )
+from .ledger.entry import LedgerEntry
 from .resilience import Attempt, CooldownPolicy, Cooldowns, RetryPolicy, call_with_fallbacks
 from .routers.base import LLMCall
 from .server.wire import ChatRequest
@@ -31,6 +35,7 @@ from .types import RouteRequest, Usage
 
 JSON = dict[str, Any]
 AUTO = "auto"
+log = logging.getLogger("llmroute.gateway")
 
 
 @dataclass(frozen=True)
@@ -104,10 +109,13 @@ class Gateway:
     """Routes and serves chat requests for one Settings object."""
 
     def __init__(self, settings: Settings, *, engine: Engine | None = None,
-                 deployments: Deployments | None = None, environ: Mapping[str, str] | None = None):
+                 deployments: Deployments | None = None, environ: Mapping[str, str] | None = None,
+                 recorder: Callable[[LedgerEntry], None] | None = None):
         self.settings = settings
         self.engine = engine or Engine(settings)
         self.catalog = self.engine.catalog
+        self.accountant = Accountant(self.catalog, self.engine.baseline_model, settings.ledger)
+        self.recorder = recorder
         self.deployments = deployments or Deployments.from_settings(settings, self.catalog, environ)
         res = settings.resilience
         self.retry = RetryPolicy(res.retry.max_attempts, res.retry.backoff_base_s,
@@ -207,6 +215,21 @@ class Gateway:
             context_window=lambda m: (s.context_window if (s := window(m)) else None),
             content_policy_chain=res.content_policy_fallbacks)
 
+    def _account(self, req: ChatRequest, principal: Principal, outcome: Outcome | None,
+                 error: LLMRouteError | None, *, request_id: str, started: float, stream: bool,
+                 ttft_s: float | None = None, response: str | None = None) -> None:
+        """Hand the request's ledger entry to the recorder (never raises into the request)."""
+        if self.recorder is None:
+            return
+        try:
+            entry = self.accountant.entry(
+                request_id=request_id, started=started, now=time.monotonic(), outcome=outcome,
+                error=error, body=req.body, key_name=principal.name, stream=stream, ttft_s=ttft_s,
+                response=response)
+            self.recorder(entry)
+        except Exception:  # accounting must never break serving; the failure is logged
+            log.exception("could not record request %s in the ledger", request_id)
+
     def _finish(self, outcome: Outcome, usage: Usage | None) -> None:
         outcome.usage = usage
         spec = self.catalog.get(outcome.model)
@@ -216,7 +239,20 @@ class Gateway:
     async def complete(self, req: ChatRequest, principal: Principal = OPEN,
                        request_id: str | None = None) -> tuple[JSON, Outcome]:
         """A non-streaming completion; the response's `model` names the model that answered."""
-        outcome = Outcome(request_id or new_request_id(), await self.plan(req, principal))
+        rid, started, outcome = request_id or new_request_id(), time.monotonic(), None
+        try:
+            outcome = Outcome(rid, await self.plan(req, principal))
+            response = await self._complete(req, outcome)
+        except LLMRouteError as exc:
+            self._account(req, principal, outcome, exc, request_id=rid, started=started,
+                          stream=False)
+            raise
+        self._account(req, principal, outcome, None, request_id=rid, started=started,
+                      stream=False, response=_answer_text(response))
+        return response, outcome
+
+    async def _complete(self, req: ChatRequest, outcome: Outcome) -> JSON:
+        """Call the plan's chain; fills in the outcome."""
 
         async def attempt(model: str, timeout_s: float) -> tuple[str, JSON]:
             provider, upstream = self.deployments.get(model)
@@ -227,17 +263,30 @@ class Gateway:
                 raise UpstreamError("timeout", f"{model}: no answer within the request deadline",
                                     provider=provider.name, model=upstream) from None
 
-        (model, response), outcome.attempts = await self._call(outcome.plan.chain, attempt)
+        (model, answer), outcome.attempts = await self._call(outcome.plan.chain, attempt)
+        response: JSON = answer
         outcome.model = model
         response["model"] = model
         self._finish(outcome, usage_of(response))
-        return response, outcome
+        return response
 
     async def stream(self, req: ChatRequest, principal: Principal = OPEN,
                      request_id: str | None = None) -> tuple[Outcome, AsyncIterator[JSON]]:
         """A streaming completion. Fallbacks apply until the first chunk arrives; after that a
         failure raises from the iterator (the server turns it into an SSE error event)."""
-        outcome = Outcome(request_id or new_request_id(), await self.plan(req, principal))
+        rid, started, outcome = request_id or new_request_id(), time.monotonic(), None
+        try:
+            outcome = Outcome(rid, await self.plan(req, principal))
+            first, chunks = await self._open_stream(req, outcome)
+        except LLMRouteError as exc:
+            self._account(req, principal, outcome, exc, request_id=rid, started=started,
+                          stream=True)
+            raise
+        meta = _StreamMeta(req, principal, started)
+        return outcome, self._relay(outcome, first, chunks, meta)
+
+    async def _open_stream(self, req: ChatRequest, outcome: Outcome
+                           ) -> tuple[JSON, AsyncIterator[JSON]]:
         options = dict(req.body.get("stream_options") or {})
         body = {**req.body, "stream_options": {**options, "include_usage": True}}
 
@@ -261,26 +310,67 @@ class Gateway:
 
         (model, first, chunks), outcome.attempts = await self._call(outcome.plan.chain, attempt)
         outcome.model = model
-        return outcome, self._relay(outcome, first, chunks, req.include_usage)
+        return first, chunks
 
     async def _relay(self, outcome: Outcome, first: JSON, chunks: AsyncIterator[JSON],
-                     include_usage: bool) -> AsyncIterator[JSON]:
+                     meta: _StreamMeta) -> AsyncIterator[JSON]:
         usage: Usage | None = None
+        error: LLMRouteError | None = CLIENT_CLOSED
+        ttft = time.monotonic() - meta.started
         try:
             chunk: JSON | None = first
             while chunk is not None:
                 found = usage_of(chunk)
                 usage = found or usage
                 chunk["model"] = outcome.model
-                if include_usage:
+                meta.collect(chunk)
+                if meta.req.include_usage:
                     yield chunk
                 elif found is None or chunk.get("choices"):
                     chunk.pop("usage", None)
                     yield chunk
                 chunk = await anext(chunks, None)
             self._finish(outcome, usage)
+            error = None
+        except LLMRouteError as exc:
+            error = exc
+            raise
         finally:
             await _close(chunks)
+            self._account(meta.req, meta.principal, outcome, error, request_id=outcome.request_id,
+                          started=meta.started, stream=True, ttft_s=ttft,
+                          response="".join(meta.text) if self.accountant.store_text else None)
+
+
+@dataclass
+class _StreamMeta:
+    """What the relay of a stream needs for its ledger entry."""
+
+    req: ChatRequest
+    principal: Principal
+    started: float
+    text: list[str] = field(default_factory=list)
+
+    def collect(self, chunk: Mapping[str, Any]) -> None:
+        """Keep the streamed answer's text (for the ledger, when text is stored)."""
+        for choice in chunk.get("choices") or ():
+            content = (choice.get("delta") or {}).get("content")
+            if isinstance(content, str):
+                self.text.append(content)
+
+
+#: A stream the client stopped reading before it ended.
+CLIENT_CLOSED = LLMRouteError("The client closed the stream before it ended.",
+                              code="client_closed_request")
+CLIENT_CLOSED.status = 499
+
+
+def _answer_text(response: Mapping[str, Any]) -> str | None:
+    choices = response.get("choices") or []
+    if not choices or not isinstance(choices[0], Mapping):
+        return None
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else None
 
 
 async def _close(chunks: AsyncIterator[JSON]) -> None:

@@ -171,6 +171,21 @@ class ServerConfig(_Frozen):
     graceful_shutdown_s: float = Field(30.0, ge=0)
 
 
+class LedgerConfig(_Frozen):
+    """The request ledger: where entries go and how they are written."""
+
+    enabled: bool = True
+    url: str = Field("sqlite:///llmroute-ledger.db",
+                     description="sqlite:///path.db, sqlite:///:memory: or postgresql://…")
+    spool_path: str = "llmroute-ledger.spool.jsonl"
+    batch_size: int = Field(256, ge=1)
+    flush_interval_s: float = Field(0.5, ge=0)
+    max_queue: int = Field(10_000, ge=1)
+    close_timeout_s: float = Field(10.0, ge=0)
+    store_text: bool = Field(False, description="keep prompt and response text")
+    redact: str | None = Field(None, description="`module:function` applied to stored text")
+
+
 class Settings(_Frozen):
     """Everything llmroute is configured with. Built once, passed down, never global."""
 
@@ -184,6 +199,7 @@ class Settings(_Frozen):
     resilience: ResilienceConfig = ResilienceConfig()
     server: ServerConfig = ServerConfig()
     keys: tuple[KeyConfig, ...] = ()
+    ledger: LedgerConfig = LedgerConfig()
 
     @field_validator("tiers")
     @classmethod

@@ -52,6 +52,8 @@ def base_config(up: FakeUpstream) -> dict[str, Any]:
             "medium": {"model": "fake/mid", "fallbacks": ["fake/mini"]},
             "complex": {"model": "fake/big", "fallbacks": ["fake/huge", "anthropic-ish/claude"]},
         },
+        # The ledger has its own tests (test_ledger.py); elsewhere it stays off.
+        "ledger": {"enabled": False},
         "resilience": {
             "deadline_s": 10,
             "retry": {"max_attempts": 2, "backoff_base_s": 0.01, "backoff_max_s": 0.02,

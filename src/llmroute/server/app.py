@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,9 +18,13 @@ from starlette.routing import Route
 
 from ..errors import InvalidRequestError, LLMRouteError, UpstreamError
 from ..gateway import Gateway, Outcome, new_request_id
+from ..ledger.entry import LedgerEntry
+from ..ledger.service import LedgerService
 from ..resilience import attempt_log
 from ..settings import Settings
 from .auth import KeyRing
+from .feedback import not_found, parse_feedback
+from .metrics import CONTENT_TYPE, GatewayMetrics
 from .wire import chat_request, parse_json
 
 log = logging.getLogger("llmroute.server")
@@ -93,6 +97,9 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None,
     keys = KeyRing(settings.keys, env)
     gw = gateway or Gateway(settings, environ=env)
     limit = settings.server.max_body_bytes
+    ledger = LedgerService(settings.ledger) if settings.ledger.enabled else None
+    metrics = GatewayMetrics(ledger.stats if ledger else lambda: None)
+    gw.recorder = _fan_out(metrics, ledger)
 
     async def chat_completions(request: Request) -> Response:
         request_id = new_request_id()
@@ -123,6 +130,23 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None,
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def feedback(request: Request) -> Response:
+        try:
+            keys.authenticate(request.headers)
+            if ledger is None:
+                raise LLMRouteError("The ledger is disabled: feedback cannot be stored.")
+            given = parse_feedback(parse_json(await read_body(request, limit)))
+            found = await ledger.feedback(given.request_id, rating=given.rating,
+                                          success=given.success, comment=given.comment)
+            if not found:
+                raise not_found(given.request_id)
+        except LLMRouteError as exc:
+            return error_response(exc)
+        return JSONResponse({"request_id": given.request_id, "status": "recorded"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
     async def ready(request: Request) -> Response:
         report = gw.readiness()
         return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
@@ -131,7 +155,12 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if keys.open:
             log.warning("no gateway keys configured: every request is accepted")
+        if ledger is not None:
+            await ledger.start()
         yield
+        if ledger is not None:
+            stats = await ledger.aclose()
+            log.info("ledger closed: %s", stats)
         await gw.aclose()
 
     routes = [
@@ -140,6 +169,8 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None,
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
+        Route("/v1/feedback", feedback, methods=["POST"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         HTTPException: _http_error, Exception: _internal_error})
@@ -162,6 +193,19 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return error_response(LLMRouteError("The gateway hit an internal error; it has been logged."))
 
 
+
+
+def _fan_out(metrics: GatewayMetrics, ledger: LedgerService | None
+             ) -> Callable[[LedgerEntry], None]:
+    """One recorder feeding metrics and the ledger from the same entry."""
+    if ledger is None:
+        return metrics.observe
+
+    def record(entry: LedgerEntry) -> None:
+        metrics.observe(entry)
+        ledger.record(entry)
+
+    return record
 
 
 def app_from_env() -> Starlette:

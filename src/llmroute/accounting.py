@@ -1,0 +1,91 @@
+"""Turn what happened to a request into its ledger entry (successes, failures, every attempt), with
+text stored only when the config says so and passed through the redaction hook first."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from .catalog import Catalog
+from .errors import LLMRouteError
+from .ledger.entry import AttemptRecord, LedgerEntry
+from .resilience import Attempt, attempt_log
+from .settings import LedgerConfig
+from .types import Usage
+
+Redactor = Callable[[str], str]
+
+
+def load_redactor(path: str | None) -> Redactor | None:
+    """The `module:function` redaction hook named in config (None: store text as is)."""
+    if not path:
+        return None
+    module, _, name = path.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    if not callable(function):
+        raise TypeError(f"ledger.redact {path!r} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+def prompt_text(body: Mapping[str, Any]) -> str:
+    """The conversation as plain text (role: content per message) for the ledger."""
+    lines = []
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list):
+            content = "\n".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+        lines.append(f"{message.get('role', '?')}: {content or ''}")
+    return "\n".join(lines)
+
+
+class Accountant:
+    """Builds ledger entries for one gateway: knows the catalog (for costs) and the text policy."""
+
+    def __init__(self, catalog: Catalog, baseline_model: str, config: LedgerConfig):
+        self.catalog = catalog
+        self.baseline_model = baseline_model
+        self.store_text = config.store_text
+        self.redact = load_redactor(config.redact) if config.store_text else None
+
+    def _text(self, text: str | None) -> str | None:
+        if not self.store_text or text is None:
+            return None
+        return self.redact(text) if self.redact else text
+
+    def baseline_cost(self, usage: Usage | None) -> Decimal | None:
+        """What the baseline model would have cost for the same usage."""
+        return None if usage is None else self.catalog.cost(self.baseline_model, usage)
+
+    def entry(self, *, request_id: str, started: float, now: float, outcome: Any,
+              error: LLMRouteError | None, body: Mapping[str, Any], key_name: str | None,
+              stream: bool, ttft_s: float | None = None, response: str | None = None
+              ) -> LedgerEntry:
+        """One ledger entry. `outcome` is the gateway's Outcome (None if planning failed)."""
+        attempts: list[Attempt] = list(outcome.attempts) if outcome is not None else []
+        if error is not None and not attempts:
+            attempts = attempt_log(error)
+        plan = outcome.plan if outcome is not None else None
+        usage = outcome.usage if outcome is not None else None
+        user = body.get("user") if isinstance(body.get("user"), str) else None
+        raw_metadata = body.get("metadata")
+        metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, Mapping) else {}
+        return LedgerEntry(
+            request_id=request_id, ts=datetime.now(UTC), status="error" if error else "ok",
+            http_status=error.status if error else 200, key_name=key_name, user=user,
+            session=str(metadata.get("session_id")) if metadata.get("session_id") else None,
+            policy=plan.policy if plan else None, router=plan.router if plan else None,
+            tier=plan.tier if plan else None, confidence=plan.confidence if plan else None,
+            reason=plan.reason if plan else None, model=(outcome.model or None) if outcome else None,
+            attempts=tuple(AttemptRecord.from_attempt(a) for a in attempts),
+            error_type=error.type if error else None, error_code=error.code if error else None,
+            stream=stream, latency_s=now - started, ttft_s=ttft_s,
+            upstream_latency_s=sum(a.latency_s for a in attempts) or None,
+            input_tokens=usage.input_tokens if usage else None,
+            output_tokens=usage.output_tokens if usage else None,
+            cached_tokens=usage.cached_input_tokens if usage else None,
+            cost_usd=outcome.cost_usd if outcome is not None else None,
+            baseline_cost_usd=self.baseline_cost(usage), baseline_model=self.baseline_model,
+            prompt_text=self._text(prompt_text(body)), response_text=self._text(response))

@@ -1,0 +1,81 @@
+"""Prometheus metrics of one app, fed from the same ledger entries (one source of truth): requests,
+errors, fallbacks, latency, time to first token, tokens, cost and savings, per model, tier, policy
+and key; plus the ledger writer's health. Each app has its own registry (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from ..ledger.entry import LedgerEntry
+from ..ledger.writer import WriterStats
+
+LABELS = ("model", "tier", "policy", "key")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class GatewayMetrics:
+    """The gateway's counters and histograms."""
+
+    def __init__(self, stats: Callable[[], WriterStats | None] = lambda: None):
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("llmroute_requests", "Requests by outcome",
+                                (*LABELS, "status"), registry=r)
+        self.errors = Counter("llmroute_errors", "Failed requests by error type",
+                              ("type", "code"), registry=r)
+        self.attempts = Counter("llmroute_upstream_attempts", "Upstream attempts by result",
+                                ("model", "result"), registry=r)
+        self.fallbacks = Counter("llmroute_fallbacks", "Requests answered by a model other than the "
+                                 "first one tried", LABELS, registry=r)
+        self.latency = Histogram("llmroute_request_latency_seconds", "Whole-request latency",
+                                 ("model", "tier"), buckets=LATENCY_BUCKETS, registry=r)
+        self.ttft = Histogram("llmroute_time_to_first_token_seconds", "Streams: time to first "
+                              "chunk", ("model",), buckets=LATENCY_BUCKETS, registry=r)
+        self.tokens = Counter("llmroute_tokens", "Tokens", ("model", "kind"), registry=r)
+        self.cost = Counter("llmroute_cost_usd", "Cost in USD", LABELS, registry=r)
+        self.baseline = Counter("llmroute_baseline_cost_usd", "What the baseline model would have "
+                                "cost", LABELS, registry=r)
+        self.unpriced = Counter("llmroute_unpriced_requests", "Answered requests with no known "
+                                "cost", ("model",), registry=r)
+        self._stats = stats
+        self.queue = Gauge("llmroute_ledger_queue_depth", "Ledger entries waiting to be written",
+                           registry=r)
+        self.spooled = Gauge("llmroute_ledger_spooled", "Ledger entries written to the spool "
+                             "(store down or queue full)", registry=r)
+
+    def observe(self, entry: LedgerEntry) -> None:
+        """Count one finished request."""
+        labels = (entry.model or "-", entry.tier or "-", entry.policy or "-", entry.key_name or "-")
+        self.requests.labels(*labels, entry.status).inc()
+        if entry.status == "error":
+            self.errors.labels(entry.error_type or "-", entry.error_code or "-").inc()
+        for attempt in entry.attempts:
+            self.attempts.labels(attempt.model, attempt.error_kind or "ok").inc()
+        tried = [a for a in entry.attempts if not a.skipped]
+        if entry.model and tried and tried[0].model != entry.model:
+            self.fallbacks.labels(*labels).inc()
+        self.latency.labels(labels[0], labels[1]).observe(entry.latency_s)
+        if entry.ttft_s is not None:
+            self.ttft.labels(labels[0]).observe(entry.ttft_s)
+        for kind, value in (("input", entry.input_tokens), ("output", entry.output_tokens),
+                            ("cached", entry.cached_tokens)):
+            if value:
+                self.tokens.labels(labels[0], kind).inc(value)
+        if entry.cost_usd is not None:
+            self.cost.labels(*labels).inc(float(entry.cost_usd))
+        elif entry.status == "ok":
+            self.unpriced.labels(labels[0]).inc()
+        if entry.baseline_cost_usd is not None:
+            self.baseline.labels(*labels).inc(float(entry.baseline_cost_usd))
+
+    def render(self) -> bytes:
+        """The exposition text."""
+        stats = self._stats()
+        if stats is not None:
+            self.queue.set(stats.queue_depth)
+            self.spooled.set(stats.spooled + stats.spooled_overflow)
+        return generate_latest(self.registry)
