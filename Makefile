@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup demo test lint unit bench router-artifact clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ unit: setup
 ## bench: routing-decision benchmarks (run by hand; results go in docs/benchmarks.md).
 bench: setup
 	$(BIN)/python bench/bench_routing.py
+
+## router-artifact: rebuild the bundled learned router from ../shared/data (deterministic, ~2 min).
+router-artifact: setup
+	$(BIN)/python scripts/build_router_artifact.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

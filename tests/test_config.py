@@ -48,7 +48,7 @@ def test_an_empty_file_gives_the_embedded_defaults(tmp_path: Path) -> None:
     assert settings.tier_names == ("simple", "medium", "complex")
     assert settings.tiers["simple"].model == "openai/gpt-4o-mini"
     assert settings.routing.default_policy == "default"
-    assert set(settings.policies) == {"default", "rules", "cheap", "quality", "random"}
+    assert set(settings.policies) == {"default", "learned", "rules", "cheap", "quality", "random"}
     assert [r.name for r in settings.rules] == [
         "code-block", "code-words", "reasoning-words", "tool-use", "short"]
 
@@ -422,7 +422,7 @@ def test_a_catch_all_rule_alone_is_only_a_warning(tmp_path: Path) -> None:
     ("policy", "path", "message_part", "hint_part"),
     [
         ("{router: nope}", "policies.p.router", "unknown router 'nope'",
-         "registered routers: cascade, fixed, llm, random, rules"),
+         "registered routers: cascade, classifier, fixed, llm, random, rules"),
         ("{router: rules, bogus: 1}", "policies.p.bogus", "Extra inputs",
          "unknown parameter for this router"),
         ("{router: rules, default_tier: huge}", "policies.p.default_tier", "unknown tier 'huge'",
@@ -498,7 +498,7 @@ def test_unknown_default_policy_and_baseline_model(tmp_path: Path) -> None:
     """)
     policy = problem_at(checked, "routing.default_policy")
     assert policy.message == "unknown policy 'nothere'"
-    assert policy.hint == "policies are: default, rules, cheap, quality, random"
+    assert policy.hint == "policies are: default, learned, rules, cheap, quality, random"
     assert problem_at(checked, "routing.baseline_model").message == (
         "model 'zzz-unheard-of' is not in the catalog")
 

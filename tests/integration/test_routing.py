@@ -141,7 +141,7 @@ def test_after_a_fallback_model_and_headers_name_the_model_that_answered(
 def test_models_lists_auto_policies_and_served_models(client: openai.OpenAI) -> None:
     ids = [m.id for m in client.models.list()]
 
-    policies = ["auto/default", "auto/rules", "auto/cheap", "auto/quality", "auto/random"]
+    policies = ["auto/default", "auto/learned", "auto/rules", "auto/cheap", "auto/quality", "auto/random"]
     served = ["fake/mini", "fake/mid", "fake/big", "fake/huge", "fake/safe", "anthropic-ish/claude"]
     assert ids[0] == "auto"
     assert set(ids) == {"auto", *policies, *served}

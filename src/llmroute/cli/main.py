@@ -6,6 +6,7 @@ import typer
 
 from .. import __version__
 from . import config_cmd
+from .learn_cmd import calibrate, evaluate, predict, train
 from .models_cmd import models
 from .route_cmd import route
 from .serve_cmd import keys_app, serve
@@ -22,6 +23,10 @@ app.command("models")(models)
 app.command("route")(route)
 app.command("serve")(serve)
 app.add_typer(keys_app, name="keys")
+app.command("train")(train)
+app.command("predict")(predict)
+app.command("eval")(evaluate)
+app.command("calibrate")(calibrate)
 
 
 @app.command("version")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import cascade, llm, rules
+from . import cascade, classifier, llm, rules
 from .base import Registry, Router, RouterType, Verdict
 from .baselines import FIXED, RANDOM
 
@@ -10,6 +10,7 @@ BUILTIN_TYPES: tuple[RouterType, ...] = (
     rules.ROUTER_TYPE,
     llm.ROUTER_TYPE,
     cascade.ROUTER_TYPE,
+    classifier.ROUTER_TYPE,
     FIXED,
     RANDOM,
 )

@@ -1,0 +1,110 @@
+"""Build the default learned-router artifact (src/llmroute/data/router.{npz,json}) from the shared data.
+
+    python scripts/build_router_artifact.py [--data ../shared/data] [--out src/llmroute/data/router]
+
+Trains on routerbench/train.jsonl (plus zeroeval/*.jsonl unless --no-zeroeval, plus any --extra
+outcome or complexity-label files, whose labels become `tier:*` pseudo-models), never on test;
+evaluates on routerbench/test.jsonl when present and records the metrics in the metadata.
+Deterministic: the same data and code give the same bytes (the recorded date is the newest
+data file's modification date, or SOURCE_DATE_EPOCH, or --date).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmroute.learn import artifact, policy
+from llmroute.learn.data import OutcomeRecord, OutcomeTable, load_records, sha256_of
+from llmroute.learn.evaluate_quick import STRONG, router_curve
+from llmroute.learn.train import TrainConfig, fit_router
+
+REPO = Path(__file__).resolve().parent.parent
+TRAIN_FILES = ("routerbench/train.jsonl",)
+EXTRA_FILES = ("zeroeval/math-l5.jsonl", "zeroeval/crux.jsonl")
+TEST_FILE = "routerbench/test.jsonl"
+#: Tier by mean recorded cost per 1,000 prompts (USD): below the first bound simple, below the second medium.
+TIER_BOUNDS = (0.26, 1.0)
+
+
+def tiers_by_cost(table: OutcomeTable) -> dict[str, str]:
+    """Tier of each model with recorded costs, by its mean cost per 1,000 prompts."""
+    tiers = {}
+    for j, name in enumerate(table.models):
+        costs = table.cost[:, j][~np.isnan(table.cost[:, j])]
+        if len(costs):
+            per_k = float(costs.mean()) * 1000
+            low, high = TIER_BOUNDS
+            tiers[name] = "simple" if per_k < low else "medium" if per_k < high else "complex"
+    return tiers
+
+
+def build_date(paths: list[Path], given: str | None) -> str:
+    """--date, else SOURCE_DATE_EPOCH, else the newest data file's modification date (UTC)."""
+    if given:
+        return given
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    stamp = float(epoch) if epoch else max(p.stat().st_mtime for p in paths)
+    return dt.datetime.fromtimestamp(stamp, tz=dt.UTC).date().isoformat()
+
+
+def test_metrics(model: Any, records: list[OutcomeRecord]) -> dict[str, Any]:
+    """Key points of the test cost–quality curve (fractions of the strong model's cost/quality)."""
+    known = [m for m in OutcomeTable.of(records).models if m in model.models]
+    table = OutcomeTable.of(records, known).complete()
+    curve = router_curve(model.select(known), table, STRONG)
+    sq, sc = curve.strong_quality, curve.strong_cost
+    return {
+        "test_prompts": len(table.prompts), "strong_model": STRONG,
+        "strong_quality": round(sq, 4), "strong_usd_per_1k": round(sc * 1000, 4),
+        "quality_at_15pct_cost": round(policy.quality_within(curve.points, 0.15 * sc) / sq, 4),
+        "quality_at_30pct_cost": round(policy.quality_within(curve.points, 0.30 * sc) / sq, 4),
+        "cost_for_95pct_quality": round(policy.cost_for(curve.points, 0.95 * sq) / sc, 4),
+        "cost_for_100pct_quality": round(policy.cost_for(curve.points, sq) / sc, 4),
+    }
+
+
+def main() -> None:
+    """Parse arguments, train, evaluate, write the artifact."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=REPO / "src" / "llmroute" / "data" / "router")
+    parser.add_argument("--no-zeroeval", action="store_true", help="train on routerbench only")
+    parser.add_argument("--c", type=float, default=TrainConfig.c, help="inverse L2 strength")
+    parser.add_argument("--rank", type=int, default=TrainConfig.rank, help="latent skills")
+    parser.add_argument("--date", default=None, help="date recorded in the metadata (YYYY-MM-DD)")
+    parser.add_argument("--extra", action="append", default=[], metavar="FILE",
+                        help="more outcome or complexity-label JSONL files (relative to --data), repeatable")
+    args = parser.parse_args()
+    names = TRAIN_FILES + ((), EXTRA_FILES)[not args.no_zeroeval] + tuple(args.extra)
+    paths = [args.data / n for n in names]
+    per_file = {n: load_records(p) for n, p in zip(names, paths, strict=True)}
+    records = [r for rs in per_file.values() for r in rs]
+    table = OutcomeTable.of(records)
+    config = TrainConfig(c=args.c, rank=args.rank, tiers=tiers_by_cost(table))
+    model = fit_router(table, config)
+    training: dict[str, Any] = {
+        "date": build_date(paths, args.date),
+        "files": [{"path": n, "sha256": sha256_of(p), "records": len(per_file[n])}
+                  for n, p in zip(names, paths, strict=True)],
+        "counts": {"prompts": len(table.prompts), "models": len(table.models),
+                   "outcomes": int(np.count_nonzero(~np.isnan(table.quality)))},
+        "config": {"c": config.c, "rank": config.rank, "tier_bounds_usd_per_1k": list(TIER_BOUNDS)},
+    }
+    test_path = args.data / TEST_FILE
+    if test_path.exists():
+        training["metrics"] = test_metrics(model, load_records(test_path))
+        training["metrics"]["file"] = {"path": TEST_FILE, "sha256": sha256_of(test_path)}
+    written = artifact.save(model, args.out, training)
+    size = sum(p.stat().st_size for p in (written, written.with_suffix(".npz")))
+    print(f"wrote {written} (+ .npz), {size / 1e6:.2f} MB, {len(model.models)} models; "
+          f"metrics: {training.get('metrics', {})}")
+
+
+if __name__ == "__main__":
+    main()

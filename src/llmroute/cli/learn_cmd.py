@@ -1,0 +1,256 @@
+"""`llmroute train`, `predict`, `eval` and `calibrate`: the learning lab on the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from ..learn.data import DataError, OutcomeRecord, OutcomeTable, load_records
+from .common import EXIT_ERROR, err, out
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def read_records(paths: Sequence[Path]) -> list[OutcomeRecord]:
+    """Every record of every file, or a clear error naming the file and line."""
+    records: list[OutcomeRecord] = []
+    for path in paths:
+        if not path.is_file():
+            err.print(f"[red]error:[/] no such file: {path}")
+            raise typer.Exit(EXIT_ERROR)
+        try:
+            records += load_records(path)
+        except DataError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(EXIT_ERROR) from None
+    if not records:
+        err.print("[red]error:[/] no records in the data given")
+        raise typer.Exit(EXIT_ERROR)
+    return records
+
+
+def train(
+    data: list[Path] = typer.Option([], "--data", "-d", help="Outcome or label JSONL (repeatable)."),
+    from_ledger: bool = typer.Option(False, "--from-ledger", help="Also train on logged requests "
+                                     "joined with their feedback (needs the ledger)."),
+    models: str | None = typer.Option(None, "--models", help="Only these models (comma list)."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Artifact path (writes .json + .npz)."),
+    rank: int = typer.Option(16, "--rank", help="Latent skills."),
+    c: float = typer.Option(0.1, "--c", help="Inverse L2 strength of the per-model regressions."),
+) -> None:
+    """Train a learned router from outcome records (or complexity labels) and save the artifact."""
+    from ..learn import artifact
+    from ..learn.train import TrainConfig, fit_router
+
+    if from_ledger:
+        err.print("[red]error:[/] --from-ledger needs the request ledger, which this version does "
+                  "not have yet")
+        raise typer.Exit(EXIT_ERROR)
+    if not data:
+        err.print("[red]error:[/] give --data FILE (outcome records or complexity labels)")
+        raise typer.Exit(EXIT_ERROR)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task("reading data", total=3)
+        records = read_records(data)
+        table = OutcomeTable.of(records, _split(models))
+        bar.update(task, advance=1, description=f"training on {len(records)} records × "
+                                                f"{len(table.models)} models")
+        model = fit_router(table, TrainConfig(c=c, rank=rank))
+        bar.update(task, advance=1, description="saving")
+        meta = {"data": [str(p) for p in data], "records": len(records), "models": len(table.models)}
+        written = artifact.save(model, out_path, meta)
+        bar.update(task, advance=1, description="done")
+    out.print(f"[green]✓[/] trained on {len(records)} records, {len(table.models)} models → {written}")
+
+
+def predict(
+    data: Path = typer.Option(..., "--data", "-d", help="JSONL with `prompt` or `messages`."),
+    models: str = typer.Option(..., "--models", help="Comma list of models to score."),
+    router: Path | None = typer.Option(None, "--router", help="Artifact (default: bundled)."),
+    tiers: str | None = typer.Option(None, "--tiers", help="Tiers of models unknown to the "
+                                     "artifact: m1=simple,m2=complex."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where predictions go (JSONL)."),
+) -> None:
+    """Write, per input line, `{"id", "predicted": {model: P(good)}}` for every model asked for."""
+    from ..learn.abilities import profile_from_tier
+    from ..learn.data import prompt_of
+
+    model = _load_model(router)
+    wanted = _split(models) or []
+    given = dict(pair.split("=", 1) for pair in (_split(tiers) or []) if "=" in pair)
+    for name in wanted:
+        if name not in model.models:
+            if name not in given:
+                err.print(f"[red]error:[/] the artifact does not know {name!r}: give its tier with "
+                          f"--tiers {name}=simple|medium|complex")
+                raise typer.Exit(EXIT_ERROR)
+            model = model.with_model(profile_from_tier(model, name, given[name]))
+    lines = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    texts = [prompt_of(obj) for obj in lines]
+    p, _ = model.predict_many(texts, wanted)
+    with output.open("w", encoding="utf-8") as sink:
+        for i, obj in enumerate(lines):
+            scores = {m: round(float(p[i, j]), 6) for j, m in enumerate(wanted)}
+            sink.write(json.dumps({"id": obj.get("id", i + 1), "predicted": scores}) + "\n")
+    out.print(f"[green]✓[/] {len(lines)} predictions → {output}")
+
+
+def _load_model(router: Path | None) -> Any:
+    from ..learn import artifact
+
+    try:
+        return artifact.load(router) if router else artifact.load_default()
+    except artifact.ArtifactError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _eval_table(records: list[OutcomeRecord], models: list[str] | None, known: Sequence[str] | None
+                ) -> Any:
+    from ..evaluate.lab import Table
+
+    names = models or [m for m in OutcomeTable.of(records).models if known is None or m in known]
+    try:
+        return Table.of(OutcomeTable.of(records, names).complete())
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _index(table: Any, name: str | None, what: str) -> int | None:
+    if name is None:
+        return None
+    if name not in table.models:
+        err.print(f"[red]error:[/] {what} model {name!r} is not among: {', '.join(table.models)}")
+        raise typer.Exit(EXIT_ERROR)
+    return int(table.models.index(name))
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%} of its cost"
+
+
+def _print_report(report: Any) -> None:
+    table = RichTable(title=f"{report.dataset}: {report.records} records; reference "
+                            f"{report.reference.label} (quality {report.reference.quality:.3f}, "
+                            f"${report.reference.cost * 1000:.3f} per 1k)")
+    for column in ("strategy", "AIQ", "95% quality at", "100% quality at", "APGR",
+                   "beats best single"):
+        table.add_column(column)
+    for r in report.strategies:
+        at = {t.fraction: t.cost_fraction for t in r.targets}
+        table.add_row(r.name, f"{r.aiq:.4f}", _share(at.get(0.95)), _share(at.get(1.0)),
+                      f"{r.pair.apgr:.3f}" if r.pair else "—",
+                      "yes" if r.beats_best_single else f"no ({len(r.shortfalls)} budgets)")
+    out.print(table)
+
+
+def evaluate(
+    data: list[Path] = typer.Option(..., "--data", "-d", help="Outcome records (JSONL)."),
+    routers: str = typer.Option("random,rules,classifier,cascade,oracle", "--routers"),
+    models: str | None = typer.Option(None, "--models", help="Models to route among (default: "
+                                      "every model in the data the artifact knows)."),
+    router: Path | None = typer.Option(None, "--router", help="Artifact (default: bundled)."),
+    reference: str | None = typer.Option(None, "--reference", help="Baseline model (default: "
+                                         "the best single model)."),
+    strong: str | None = typer.Option(None, "--strong", help="Strong model for APGR/CPT."),
+    weak: str | None = typer.Option(None, "--weak", help="Weak model for APGR/CPT."),
+    html_path: Path | None = typer.Option(None, "--html", help="Write an HTML report."),
+    png_path: Path | None = typer.Option(None, "--png", help="Write the cost–quality plot."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config (rules table)."),
+) -> None:
+    """Replay a dataset through routers (no live calls): quality and cost along each curve,
+    AIQ, APGR/CPT for a strong/weak pair, savings against the best single model."""
+    from ..evaluate.report import plot_png, render_html
+    from ..evaluate.run import strategies, summarise
+    from ..routers.rules import RulesRouter
+    from .common import engine_from, friendly_errors
+
+    names = _split(routers) or []
+    unknown = set(names) - {"random", "rules", "classifier", "cascade", "oracle"}
+    if unknown:
+        err.print(f"[red]error:[/] unknown router(s) {sorted(unknown)}")
+        raise typer.Exit(EXIT_ERROR)
+    records = read_records(data)
+    model = _load_model(router) if {"classifier", "cascade"} & set(names) else None
+    table = _eval_table(records, _split(models), model.models if model else None)
+    with friendly_errors():
+        settings = engine_from(config).settings
+    rules = RulesRouter(settings.rules, "medium")
+    s, w = _index(table, strong, "strong"), _index(table, weak, "weak")
+    pair = (s, w) if s is not None and w is not None else None
+    found = strategies(table, names, model=model, rules=rules, ladder=settings.tier_names, pair=pair)
+    report = summarise(table, found, dataset=", ".join(str(p) for p in data),
+                       reference=reference, pair=pair)
+    png = plot_png(report) if (png_path or html_path) else None
+    if png_path and png:
+        png_path.write_bytes(png)
+    if html_path:
+        html_path.write_text(render_html(report, png), encoding="utf-8")
+    if as_json:
+        out.print_json(json.dumps(report.to_dict(), default=str))
+    else:
+        _print_report(report)
+
+
+def calibrate(
+    data: list[Path] = typer.Option(..., "--data", "-d", help="Outcome records (JSONL)."),
+    max_top_share: float | None = typer.Option(None, "--max-top-share", min=0, max=1,
+                                               help="At most this share of calls to the "
+                                               "reference (top) model, e.g. 0.3."),
+    keep_quality: float | None = typer.Option(None, "--keep-quality", min=0, max=1.5,
+                                              help="Keep this fraction of the reference model's "
+                                              "quality at the least cost, e.g. 0.95."),
+    models: str | None = typer.Option(None, "--models", help="Models to route among."),
+    router: Path | None = typer.Option(None, "--router", help="Artifact (default: bundled)."),
+    reference: str | None = typer.Option(None, "--reference", help="The top model (default: the "
+                                         "best single model in the data)."),
+    policy: str = typer.Option("default", "--policy", help="Policy the setting is for."),
+) -> None:
+    """Turn a business goal into the classifier's `quality_target`, measured on a dataset."""
+    import numpy as np
+
+    from ..evaluate.run import TARGETS
+    from ..learn.policy import by_target_many
+
+    if (max_top_share is None) == (keep_quality is None):
+        err.print("[red]error:[/] give exactly one goal: --max-top-share or --keep-quality")
+        raise typer.Exit(EXIT_ERROR)
+    model = _load_model(router)
+    table = _eval_table(read_records(data), _split(models), model.models)
+    top = _index(table, reference, "reference")
+    if top is None:
+        top = int(np.argmax(table.quality.mean(axis=0)))
+    p, est = model.predict_many(table.texts, table.models)
+    rows = []
+    for target in TARGETS:
+        choice = by_target_many(p, est, target)
+        point = table.point(choice, "")
+        rows.append((target, point.quality, point.cost, float((choice == top).mean())))
+    ref_q, ref_c = float(table.quality[:, top].mean()), float(table.cost[:, top].mean())
+    if max_top_share is not None:
+        ok = [r for r in rows if r[3] <= max_top_share + 1e-12]
+        best = max(ok, key=lambda r: (r[1], -r[2])) if ok else None
+    else:
+        assert keep_quality is not None
+        ok = [r for r in rows if r[1] >= keep_quality * ref_q - 1e-12]
+        best = min(ok, key=lambda r: (r[2], -r[1])) if ok else None
+    if best is None:
+        err.print("[red]error:[/] no quality target reaches that goal on this data")
+        raise typer.Exit(EXIT_ERROR)
+    target, quality, cost, share = best
+    out.print(f"quality_target {target:.2f}: quality {quality:.3f} ({quality / ref_q:.1%} of "
+              f"{table.models[top]}), cost {cost / ref_c:.1%} of it, {share:.1%} of calls to it")
+    out.print(f"config:\n  policies:\n    {policy}:\n      router: classifier\n"
+              f"      quality_target: {target:.2f}", markup=False)

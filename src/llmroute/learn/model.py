@@ -1,0 +1,184 @@
+"""The learned router's predictor: P(good answer | prompt, model) and expected cost, in pure numpy.
+
+A prompt becomes a latent vector z = [projection-of-sparse-features (standardised); dense
+structural features]. Every model is a `ModelProfile`: an ability per latent coordinate plus a
+bias (logit of a good answer = bias + ability · z), an output-length head (expected answer
+length in characters, log-linear in z) and per-character prices. Models never seen in training get a
+profile from a few labelled outcomes or from their tier (see `abilities`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from .features import Featurizer, FloatArray
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """A model described by a few numbers.
+
+    `ability` has one entry per latent coordinate (`RouterModel.latent_dim`); the logit of a good
+    answer is `bias + ability · z`. Expected output characters are `exp(length_bias + length · z)`.
+    Prices are USD per character of prompt / answer (NaN when unknown); `tier` may be empty.
+    """
+
+    name: str
+    ability: FloatArray
+    bias: float
+    length: FloatArray
+    length_bias: float
+    usd_per_input_char: float = float("nan")
+    usd_per_output_char: float = float("nan")
+    tier: str = ""
+
+    def with_prices(self, input_per_m_tokens: float, output_per_m_tokens: float,
+                    chars_per_token: float = 4.0) -> ModelProfile:
+        """A copy priced from USD per million tokens (≈ `chars_per_token` characters a token)."""
+        scale = 1e6 * chars_per_token
+        return replace(self, usd_per_input_char=input_per_m_tokens / scale,
+                       usd_per_output_char=output_per_m_tokens / scale)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """For one prompt and each of `models`: P(good answer), expected cost (USD) and answer length."""
+
+    models: tuple[str, ...]
+    p_good: F64
+    expected_cost: F64
+    expected_output_chars: F64
+
+    def best(self) -> tuple[str, float]:
+        """The model most likely to answer well and that probability."""
+        i = int(np.argmax(self.p_good))
+        return self.models[i], float(self.p_good[i])
+
+
+def to_f32(values: object) -> FloatArray:
+    """A contiguous float32 copy (or view) of `values`."""
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def _sigmoid(x: F64) -> F64:
+    out: F64 = 0.5 * (1.0 + np.tanh(0.5 * x))
+    return out
+
+
+@dataclass(frozen=True)
+class RouterModel:
+    """The trained predictor: featurizer, projection onto latent skills, and model profiles.
+
+    Arrays: `projection` (sparse_dim × K), `latent_mean` (K), `abilities`/`lengths`
+    (M × latent_dim), `biases`/`length_biases`/`input_prices`/`output_prices` (M).
+    """
+
+    featurizer: Featurizer
+    projection: FloatArray
+    latent_mean: FloatArray
+    models: tuple[str, ...]
+    abilities: FloatArray
+    biases: FloatArray
+    lengths: FloatArray
+    length_biases: FloatArray
+    input_prices: FloatArray
+    output_prices: FloatArray
+    tiers: tuple[str, ...]
+
+    @property
+    def latent_dim(self) -> int:
+        """Length of z (= ability vector length): latent skills + structural features."""
+        return int(self.projection.shape[1]) + self.featurizer.dense_dim
+
+    def index(self, name: str) -> int:
+        """Row of model `name` (`KeyError` listing the known models when absent)."""
+        try:
+            return self.models.index(name)
+        except ValueError:
+            raise KeyError(f"unknown model {name!r}; known: {', '.join(self.models)}") from None
+
+    def latent(self, text: str) -> FloatArray:
+        """The prompt's latent vector z."""
+        row = self.featurizer.transform(text)
+        skills = row.values @ self.projection[row.indices] - self.latent_mean
+        return np.concatenate((skills.astype(np.float32), row.dense))
+
+    def latent_many(self, texts: Sequence[str]) -> FloatArray:
+        """Latent vectors of many prompts (N × latent_dim)."""
+        out = np.zeros((len(texts), self.latent_dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = self.latent(text)
+        return out
+
+    def _rows(self, models: Sequence[str] | None) -> npt.NDArray[np.int64]:
+        if models is None:
+            return np.arange(len(self.models))
+        return np.asarray([self.index(m) for m in models], dtype=np.int64)
+
+    def predict_latent(self, z: FloatArray, prompt_chars: int | F64,
+                       models: Sequence[str] | None = None) -> tuple[F64, F64, F64]:
+        """P(good), expected cost and expected output chars from latent vectors (1-D or N × d)."""
+        rows = self._rows(models)
+        zz = np.asarray(z, dtype=np.float64)
+        logits = zz @ self.abilities[rows].T.astype(np.float64) + self.biases[rows]
+        out_chars = np.exp(zz @ self.lengths[rows].T.astype(np.float64) + self.length_biases[rows])
+        chars = np.asarray(prompt_chars, dtype=np.float64)
+        if zz.ndim == 2:
+            chars = chars.reshape(-1, 1)
+        cost = chars * self.input_prices[rows] + out_chars * self.output_prices[rows]
+        return _sigmoid(logits), cost, out_chars
+
+    def predict(self, text: str, models: Sequence[str] | None = None) -> Prediction:
+        """Predictions for one prompt over `models` (default: all, in `self.models` order)."""
+        p, cost, out = self.predict_latent(self.latent(text), len(text), models)
+        names = self.models if models is None else tuple(models)
+        return Prediction(names, p, cost, out)
+
+    def predict_many(self, texts: Sequence[str], models: Sequence[str] | None = None
+                     ) -> tuple[F64, F64]:
+        """P(good) and expected cost, each N × M (the training/evaluation path)."""
+        chars = np.asarray([len(t) for t in texts], dtype=np.float64)
+        p, cost, _ = self.predict_latent(self.latent_many(texts), chars, models)
+        return p, cost
+
+    def profile(self, name: str) -> ModelProfile:
+        """The profile of a known model."""
+        i = self.index(name)
+        return ModelProfile(name, self.abilities[i].copy(), float(self.biases[i]), self.lengths[i].copy(),
+                            float(self.length_biases[i]), float(self.input_prices[i]),
+                            float(self.output_prices[i]), self.tiers[i])
+
+    def profiles(self) -> list[ModelProfile]:
+        """Profiles of every model, in order."""
+        return [self.profile(m) for m in self.models]
+
+    def with_profiles(self, profiles: Sequence[ModelProfile]) -> RouterModel:
+        """A copy whose models are exactly `profiles` (add, replace, reorder or drop models)."""
+        for p in profiles:
+            if p.ability.shape != (self.latent_dim,) or p.length.shape != (self.latent_dim,):
+                raise ValueError(f"profile {p.name!r} has the wrong dimension (want {self.latent_dim})")
+        d = (len(profiles), self.latent_dim)
+        return replace(
+            self, models=tuple(p.name for p in profiles),
+            abilities=to_f32([p.ability for p in profiles]).reshape(d),
+            biases=to_f32([p.bias for p in profiles]),
+            lengths=to_f32([p.length for p in profiles]).reshape(d),
+            length_biases=to_f32([p.length_bias for p in profiles]),
+            input_prices=to_f32([p.usd_per_input_char for p in profiles]),
+            output_prices=to_f32([p.usd_per_output_char for p in profiles]),
+            tiers=tuple(p.tier for p in profiles))
+
+    def with_model(self, profile: ModelProfile) -> RouterModel:
+        """A copy with `profile` added (or replacing the model of the same name)."""
+        kept = [p for p in self.profiles() if p.name != profile.name]
+        return self.with_profiles([*kept, profile])
+
+    def select(self, names: Sequence[str]) -> RouterModel:
+        """A copy restricted to (and ordered as) `names`."""
+        return self.with_profiles([self.profile(n) for n in names])

@@ -1,0 +1,142 @@
+"""The learned classifier router: predicts, per candidate model, the probability that its answer is
+good, and picks the cheapest model likely enough (a quality target) or the best quality for the money
+(a willingness to pay). Pure numpy at decision time; the trained artifact is loaded once, at build.
+
+Pool models the artifact knows (by name, or through `aliases`) use their learned profile; any other
+model gets the typical profile of its tier, so a new model needs no outcomes at all to be routable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from ..catalog import Catalog, ModelSpec
+from ..constraints import Candidates
+from ..errors import ConfigProblem
+from ..learn import artifact as artifacts
+from ..learn.abilities import profile_from_tier
+from ..learn.model import ModelProfile, RouterModel
+from ..learn.policy import Choice, by_target, by_tradeoff
+from ..types import RouteRequest
+from .base import BuildContext, RouterParams, RouterType, Verdict
+
+
+class ClassifierParams(RouterParams):
+    """`artifact`: a trained router (default: the bundled one). The policy knob: `quality_target`
+    (cheapest model whose predicted quality reaches it) or `willingness_to_pay` (maximise predicted
+    quality − λ · cost, λ in quality points per USD). `aliases` maps pool models to artifact models."""
+
+    artifact: str | None = None
+    quality_target: float | None = Field(None, ge=0, le=1)
+    willingness_to_pay: float | None = Field(None, ge=0)
+    aliases: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_knob(self) -> ClassifierParams:
+        if self.quality_target is not None and self.willingness_to_pay is not None:
+            raise ValueError("give `quality_target` or `willingness_to_pay`, not both")
+        return self
+
+    @property
+    def target(self) -> float:
+        """The quality target in force (0.7 when neither knob is given)."""
+        return 0.7 if self.quality_target is None else self.quality_target
+
+
+def _priced(profile: ModelProfile, spec: ModelSpec) -> ModelProfile:
+    if spec.input_per_m is None or spec.output_per_m is None:
+        return profile
+    return profile.with_prices(float(spec.input_per_m), float(spec.output_per_m))
+
+
+def pool_profiles(model: RouterModel, catalog: Catalog, aliases: dict[str, str]
+                  ) -> list[ModelProfile]:
+    """A profile for every pool model on the ladder: learned when the artifact knows it, else its
+    tier's. Models with no tier (only listed under `models:`) are not the classifier's to pick."""
+    profiles = []
+    for spec in catalog:
+        if not spec.tier:
+            continue
+        known = aliases.get(spec.name, spec.name)
+        if known in model.models:
+            learned = model.profile(known)
+            profile = ModelProfile(spec.name, learned.ability, learned.bias, learned.length,
+                                   learned.length_bias, learned.usd_per_input_char,
+                                   learned.usd_per_output_char, spec.tier or learned.tier)
+        else:
+            profile = profile_from_tier(model, spec.name, spec.tier or "")
+        profiles.append(_priced(profile, spec))
+    return profiles
+
+
+class ClassifierRouter:
+    """Decides with a trained predictor over the pool's models."""
+
+    def __init__(self, model: RouterModel, params: ClassifierParams, tiers: dict[str, str],
+                 name: str = "classifier"):
+        self.name = name
+        self.model = model
+        self.params = params
+        self.tiers = tiers
+
+    def _choose(self, p: np.ndarray, cost: np.ndarray) -> Choice:
+        if self.params.willingness_to_pay is not None:
+            return by_tradeoff(p, cost, self.params.willingness_to_pay)
+        return by_target(p, cost, self.params.target)
+
+    def decide(self, request: RouteRequest, candidates: Candidates) -> Verdict:
+        """The cheapest likely-good candidate (or the best value for the money)."""
+        names = [n for n in candidates.names() if n in self.tiers]
+        if not names:
+            return Verdict(next(iter(self.tiers.values()), "medium"), 0.0,
+                           "classifier: no candidate is known to the model", self.name)
+        prediction = self.model.predict(request.last_user_text, names)
+        choice = self._choose(prediction.p_good, prediction.expected_cost)
+        chosen = names[choice.index]
+        scores = {n: round(float(p), 4) for n, p in zip(names, prediction.p_good, strict=True)}
+        ranked = ", ".join(f"{n} {p:.2f}" for n, p in scores.items())
+        knob = (f"λ={self.params.willingness_to_pay:g}" if self.params.willingness_to_pay is not None
+                else f"target {self.params.target:.2f}")
+        reason = f"classifier P(good): {ranked}; chose {chosen} ({knob})"
+        return Verdict(self.tiers[chosen], choice.confidence, reason, self.name, scores, (chosen,))
+
+
+def _load(params: ClassifierParams) -> RouterModel:
+    return artifacts.load(params.artifact) if params.artifact else artifacts.load_default()
+
+
+def build(params: ClassifierParams, ctx: BuildContext) -> ClassifierRouter:
+    """Factory: load the artifact and give every pool model a profile."""
+    model = _load(params)
+    profiles = pool_profiles(model, ctx.catalog, params.aliases)
+    tiers = {p.name: p.tier for p in profiles}
+    return ClassifierRouter(model.with_profiles(profiles), params, tiers)
+
+
+def check(params: ClassifierParams, ctx: BuildContext) -> list[ConfigProblem]:
+    """The artifact must load; aliases must name artifact models; tiers must be known to it."""
+    try:
+        model = _load(params)
+    except (OSError, artifacts.ArtifactError) as exc:
+        where = params.artifact or "the bundled artifact"
+        return [ConfigProblem(f"{ctx.name}.artifact", f"cannot load {where}: {exc}",
+                              "rebuild it with `make router-artifact` or `llmroute train`")]
+    problems = []
+    for pool_name, known in params.aliases.items():
+        if known not in model.models:
+            problems.append(ConfigProblem(f"{ctx.name}.aliases.{pool_name}",
+                                          f"the artifact has no model {known!r}",
+                                          f"known: {', '.join(model.models)}"))
+    known_tiers = set(model.tiers) - {""}
+    for spec in ctx.catalog:
+        if spec.tier and spec.name not in model.models and spec.name not in params.aliases \
+                and spec.tier not in known_tiers:
+            problems.append(ConfigProblem(f"{ctx.name}", f"model {spec.name} (tier {spec.tier!r}) "
+                                          "is unknown to the artifact and its tier too",
+                                          f"artifact tiers: {', '.join(sorted(known_tiers))}; "
+                                          "add an alias"))
+    return problems
+
+
+ROUTER_TYPE = RouterType("classifier", ClassifierParams, build, check)

@@ -1,0 +1,119 @@
+"""`llmroute train / predict / eval / calibrate`, run as a user runs them, on slices of the shared
+RouterBench data (train on train, evaluate on test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_cli import run
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "routerbench"
+MODELS = "gpt-4-1106-preview,mistralai/mixtral-8x7b-chat,gpt-3.5-turbo-1106"
+
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data not found at {DATA}")
+
+
+def head(source: Path, target: Path, count: int, step: int = 1) -> Path:
+    lines = source.read_text(encoding="utf-8").splitlines()[::step][:count]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def slices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("data")
+    return {"train": head(DATA / "train.jsonl", root / "train.jsonl", 300, step=7),
+            "test": head(DATA / "test.jsonl", root / "test.jsonl", 200, step=4)}
+
+
+def test_train_then_predict_with_the_new_artifact(slices: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    trained = run("train", "--data", str(slices["train"]), "--models", MODELS, "--out", str(out),
+                  "--rank", "4")
+    assert trained.returncode == 0, trained.stderr
+    assert (tmp_path / "mine.json").is_file() and (tmp_path / "mine.npz").is_file()
+    meta = json.loads((tmp_path / "mine.json").read_text())
+    assert [m["name"] for m in meta["models"]] == MODELS.split(",")  # in the order asked
+    preds = tmp_path / "preds.jsonl"
+    predicted = run("predict", "--data", str(slices["test"]), "--models", MODELS, "--router",
+                    str(tmp_path / "mine.json"), "--output", str(preds))
+    assert predicted.returncode == 0, predicted.stderr
+    lines = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert len(lines) == 200
+    assert lines[0]["id"] == "arc-challenge.test.1"
+    for line in lines:
+        assert set(line["predicted"]) == set(MODELS.split(","))
+        assert all(0.0 <= p <= 1.0 for p in line["predicted"].values())
+
+
+def test_predict_needs_a_tier_for_a_model_the_artifact_does_not_know(slices: dict[str, Path],
+                                                                    tmp_path: Path) -> None:
+    preds = tmp_path / "p.jsonl"
+    refused = run("predict", "--data", str(slices["test"]), "--models", "acme/new-model",
+                  "--output", str(preds))
+    assert refused.returncode == 1 and "--tiers acme/new-model=" in refused.stderr
+    accepted = run("predict", "--data", str(slices["test"]), "--models", "acme/new-model",
+                   "--tiers", "acme/new-model=simple", "--output", str(preds))
+    assert accepted.returncode == 0, accepted.stderr
+    assert len(preds.read_text().splitlines()) == 200
+
+
+def test_train_reports_bad_data_with_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x", "outcomes": {"m": 1}}\n{"nothing": 1}\n')
+    result = run("train", "--data", str(bad), "--out", str(tmp_path / "a"))
+    assert result.returncode == 1
+    assert "bad.jsonl:2" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_complexity_labels_train_a_tier_router(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    rows = [{"prompt": f"hello there friend number {i}", "label": "simple"} for i in range(20)]
+    rows += [{"prompt": f"prove theorem {i} about compact operators on Banach spaces rigorously",
+              "label": "complex"} for i in range(20)]
+    labels.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = run("train", "--data", str(labels), "--out", str(tmp_path / "tiers"), "--rank", "2")
+    assert result.returncode == 0, result.stderr
+    names = [m["name"] for m in json.loads((tmp_path / "tiers.json").read_text())["models"]]
+    assert names == ["tier:complex", "tier:medium", "tier:simple"]
+
+
+def test_eval_writes_json_html_and_png(slices: dict[str, Path], tmp_path: Path) -> None:
+    html, png = tmp_path / "report.html", tmp_path / "curve.png"
+    result = run("eval", "--data", str(slices["test"]), "--json", "--html", str(html), "--png",
+                 str(png), "--strong", "gpt-4-1106-preview", "--weak",
+                 "mistralai/mixtral-8x7b-chat")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    names = [s["name"] for s in report["strategies"]]
+    assert names == ["random", "rules", "classifier", "cascade", "oracle"]
+    by_name = {s["name"]: s for s in report["strategies"]}
+    oracle, random = by_name["oracle"], by_name["random"]
+    assert oracle["aiq"] > by_name["classifier"]["aiq"] > 0
+    assert abs(random["pair"]["apgr"] - 0.5) < 0.15  # a random router recovers about half
+    assert oracle["pair"]["apgr"] > 0.9
+    assert html.read_text().startswith("<!doctype html>") and "data:image/png;base64" in html.read_text()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_table_and_unknown_router(slices: dict[str, Path]) -> None:
+    table = run("eval", "--data", str(slices["test"]), "--routers", "random,oracle")
+    assert table.returncode == 0, table.stderr
+    assert "oracle" in table.stdout and "AIQ" in table.stdout
+    bad = run("eval", "--data", str(slices["test"]), "--routers", "magic")
+    assert bad.returncode == 1 and "unknown router" in bad.stderr
+
+
+def test_calibrate_turns_a_goal_into_a_quality_target(slices: dict[str, Path]) -> None:
+    share = run("calibrate", "--data", str(slices["test"]), "--max-top-share", "0.3",
+                "--reference", "gpt-4-1106-preview")
+    assert share.returncode == 0, share.stderr
+    assert "quality_target" in share.stdout and "router: classifier" in share.stdout
+    fraction = float(share.stdout.split("% of calls to it")[0].split(", ")[-1])
+    assert fraction <= 30.0
+    keep = run("calibrate", "--data", str(slices["test"]), "--keep-quality", "0.9")
+    assert keep.returncode == 0, keep.stderr
+    both = run("calibrate", "--data", str(slices["test"]))
+    assert both.returncode == 1 and "exactly one goal" in both.stderr

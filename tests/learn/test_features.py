@@ -1,0 +1,88 @@
+"""The hashing featurizer: deterministic, normalised, fast enough, and stable across versions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmroute.learn.features import (
+    DENSE_NAMES,
+    HashingFeaturizer,
+    Powers,
+    clip_text,
+    featurizer_from,
+    last_block,
+    word_hashes,
+)
+
+TEXT = "Example:\nA) one\nB) two\n\nWhich is larger, 3 or 5?\nA) 3\nB) 5\nAnswer:"
+
+
+def test_same_text_same_features_across_instances() -> None:
+    a, b = HashingFeaturizer(bits=12), HashingFeaturizer(bits=12)
+    ra, rb = a.transform(TEXT), b.transform(TEXT)
+    assert np.array_equal(ra.indices, rb.indices) and np.array_equal(ra.values, rb.values)
+    assert np.array_equal(ra.dense, rb.dense)
+    assert not np.array_equal(ra.indices, a.transform("Something else entirely").indices)
+
+
+def test_hash_values_are_pinned() -> None:
+    """Changing the hash silently would invalidate every artifact: bump HASHING_VERSION instead."""
+    powers = Powers.make(32)
+    codes = np.frombuffer("ab cd".encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    hashes = word_hashes(codes, powers)
+    assert len(hashes) == 3                                      # two words, one bigram
+    row = HashingFeaturizer(bits=16).transform("Hello world")
+    assert row.indices.tolist()[:3] == [5510, 13408, 62474]
+
+
+
+
+def enc(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+
+
+def test_word_hash_is_a_function_of_the_word_only() -> None:
+    powers = Powers.make(64)
+    one, two = word_hashes(enc("cat dog"), powers), word_hashes(enc("a cat, the dog"), powers)
+    assert one[0] == two[1] and one[1] == two[3]
+
+
+def test_namespaces_are_l2_normalised_and_dense_has_its_names() -> None:
+    row = HashingFeaturizer(bits=16).transform(TEXT)
+    assert row.dense.shape == (len(DENSE_NAMES),)
+    assert np.isclose(float(np.sum(row.values ** 2)), 3.0, atol=1e-4)   # three non-empty namespaces
+    assert row.indices.min() >= 0 and row.indices.max() < 1 << 16
+
+
+def test_empty_unicode_and_long_texts() -> None:
+    feat = HashingFeaturizer(bits=12, max_chars=1000)
+    assert feat.transform("").values.shape == (0,)
+    assert len(feat.transform("naïve café — 東京 🙂").indices) > 0
+    long = "word " * 5000
+    assert len(clip_text(long, 1000)) == 1000
+    assert feat.transform(long).dense.shape == (feat.dense_dim,)
+
+
+def test_last_block_is_the_question() -> None:
+    assert last_block(TEXT).startswith("Which is larger")
+    assert last_block("no blank lines") == "no blank lines"
+
+
+def test_fit_sets_idf_and_scaling_and_config_round_trips() -> None:
+    feat = HashingFeaturizer(bits=12).fit([TEXT, "Another prompt?", "def f(x): return x"])
+    assert feat.idf is not None and feat.idf.shape == (1 << 12,)
+    rebuilt = featurizer_from(feat.name, feat.config(), feat.state())
+    assert np.array_equal(rebuilt.transform(TEXT).values, feat.transform(TEXT).values)
+    with pytest.raises(ValueError, match="unknown featurizer"):
+        featurizer_from("sentence-embeddings", feat.config(), {})
+    with pytest.raises(ValueError, match="version"):
+        featurizer_from(feat.name, {**feat.config(), "version": 99}, {})
+    with pytest.raises(ValueError, match="config mismatch"):
+        featurizer_from(feat.name, {**feat.config(), "dense": ["other"]}, {})
+
+
+def test_unicode_that_lengthens_when_lower_cased() -> None:
+    feat = HashingFeaturizer(bits=12, max_chars=500)
+    row = feat.transform("İ" * 2000)                     # "İ".lower() is two code points
+    assert len(row.indices) > 0 and np.isfinite(row.values).all()

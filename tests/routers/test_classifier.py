@@ -1,0 +1,102 @@
+"""The learned classifier router over the bundled artifact: a pure decision per prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import load_yaml
+from llmroute.config import check
+from llmroute.engine import Engine
+from llmroute.routers import default_registry
+from llmroute.routers.base import BuildContext, Verdict
+from llmroute.routers.classifier import ClassifierParams, build
+from llmroute.types import RouteRequest
+
+CONFIG = """
+routing: {default_policy: learned}
+policies:
+  learned: {router: classifier, quality_target: %s}
+  thrifty: {router: classifier, willingness_to_pay: %s}
+"""
+CODE = "Write a Python function that parses an ISO 8601 date with timezone offsets and " \
+       "returns a timezone-aware datetime; include unit tests for edge cases."
+
+
+def engine_for(tmp_path: Path, target: float = 0.7, lam: float = 100.0) -> Engine:
+    return Engine(load_yaml(tmp_path, CONFIG % (target, lam)))
+
+
+def decide(engine: Engine, policy: str, prompt: str) -> Verdict:
+    request = RouteRequest.from_prompt(prompt)
+    verdict = engine.policies[policy].decide(request, engine.candidates(request))
+    assert isinstance(verdict, Verdict)
+    return verdict
+
+
+def test_decides_among_the_pool_with_probabilities_for_every_candidate(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path)
+    verdict = decide(engine, "learned", CODE)
+    pool = {spec.name for spec in engine.catalog}
+    assert set(verdict.scores) == pool
+    assert all(0.0 <= p <= 1.0 for p in verdict.scores.values())
+    assert len(verdict.models) == 1 and verdict.models[0] in pool
+    chosen = engine.catalog.get(verdict.models[0])
+    assert chosen is not None and verdict.tier == chosen.tier
+    assert verdict.confidence == pytest.approx(verdict.scores[verdict.models[0]], abs=1e-4)
+    assert "classifier P(good)" in verdict.reason and "target 0.70" in verdict.reason
+
+
+def test_a_higher_target_never_picks_a_cheaper_model(tmp_path: Path) -> None:
+    def cost(target: float) -> float:
+        engine = engine_for(tmp_path, target=target)
+        spec = engine.catalog.get(decide(engine, "learned", CODE).models[0])
+        assert spec is not None and spec.input_per_m is not None
+        return float(spec.input_per_m)
+
+    costs = [cost(t) for t in (0.0, 0.5, 0.9, 1.0)]
+    assert costs == sorted(costs)
+    assert costs[0] == min(float(s.input_per_m or 0) for s in engine_for(tmp_path).catalog)
+
+
+def test_willingness_to_pay_zero_buys_the_most_likely_model(tmp_path: Path) -> None:
+    engine = engine_for(tmp_path, lam=0.0)
+    verdict = decide(engine, "thrifty", CODE)
+    assert verdict.models[0] == max(verdict.scores, key=verdict.scores.__getitem__)
+    assert "λ=0" in verdict.reason
+
+
+def test_the_full_decision_goes_through_the_engine(tmp_path: Path) -> None:
+    import asyncio
+
+    engine = engine_for(tmp_path)
+    decision = asyncio.run(engine.decide("What is the capital of France?", policy="learned"))
+    assert decision.router == "classifier"
+    assert decision.chain[0] in {s.name for s in engine.catalog}
+
+
+def test_knobs_are_exclusive_and_bad_artifacts_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        ClassifierParams(quality_target=0.5, willingness_to_pay=3)
+    (tmp_path / "conf.yaml").write_text(
+        "policies:\n  default: {router: classifier, artifact: /nonexistent/router.json}\n"
+        "  aliased: {router: classifier, aliases: {openai/gpt-4o-mini: not-in-artifact}}\n")
+    checked = check(tmp_path / "conf.yaml", environ={"OPENAI_API_KEY": "x",
+                                                     "ANTHROPIC_API_KEY": "x"})
+    paths = {p.path for p in checked.errors}
+    assert "policies.default.artifact" in paths
+    assert "policies.aliased.aliases.openai/gpt-4o-mini" in paths
+
+
+def test_an_alias_gives_a_pool_model_a_learned_profile(tmp_path: Path) -> None:
+    settings = load_yaml(tmp_path, "")
+    engine = Engine(settings)
+    ctx = BuildContext(settings.tier_names, engine.catalog, settings.rules, default_registry(), "p")
+    plain = build(ClassifierParams(), ctx)
+    aliased = build(ClassifierParams(aliases={"openai/gpt-4o-mini": "gpt-4-1106-preview"}), ctx)
+    request = RouteRequest.from_prompt(CODE)
+    found = engine.candidates(request)
+    p_plain = plain.decide(request, found).scores["openai/gpt-4o-mini"]
+    p_aliased = aliased.decide(request, found).scores["openai/gpt-4o-mini"]
+    assert p_plain != p_aliased  # the alias replaced the tier profile with GPT-4's
