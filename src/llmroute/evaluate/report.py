@@ -79,7 +79,12 @@ def plot_png(report: EvalReport) -> bytes | None:
         ys = [p.quality for p in result.hull]
         ax.plot(xs, ys, marker="o", markersize=3, label=f"{result.name} (AIQ {result.aiq:.3f})")
     ax.axhline(report.reference.quality, color="black", linestyle=":", linewidth=0.8)
-    ax.set_xscale("symlog", linthresh=0.1)
+    costs = [p.cost * 1000 for p in report.singles.values()]
+    if min(costs) > 0:
+        ax.set_xscale("log")
+    else:  # a free model: a log axis cannot show it
+        ax.set_xscale("symlog", linthresh=max(min(c for c in costs if c > 0) / 2, 1e-6)
+                      if any(c > 0 for c in costs) else 1.0)
     ax.set_xlabel("cost, USD per 1,000 requests")
     ax.set_ylabel("mean quality")
     ax.set_title(f"{report.dataset}: {report.records} records, {len(report.models)} models")

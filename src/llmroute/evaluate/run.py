@@ -17,7 +17,7 @@ from .lab import Table, default_tier_models, oracle_choice, tier_choice
 from .report import EvalReport, PairMetrics, StrategyResult
 
 TARGETS = tuple(float(t) for t in np.linspace(0.0, 1.0, 101))
-LAMBDAS = tuple(float(x) for x in np.geomspace(1.0, 1e5, 60))
+LAMBDAS = tuple(float(x) for x in np.geomspace(1e-3, 1e3, 150))
 CASCADE_THRESHOLD = 0.7
 
 
