@@ -117,3 +117,46 @@ def test_calibrate_turns_a_goal_into_a_quality_target(slices: dict[str, Path]) -
     assert keep.returncode == 0, keep.stderr
     both = run("calibrate", "--data", str(slices["test"]))
     assert both.returncode == 1 and "exactly one goal" in both.stderr
+
+
+def test_train_from_the_ledger(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from llmroute.learn.from_ledger import records_from_entries, user_text
+    from llmroute.ledger import open_store
+    from llmroute.ledger.entry import LedgerEntry
+
+    def entry(i: int, model: str, prompt: str, **feedback: object) -> LedgerEntry:
+        return LedgerEntry(request_id=f"req_{i}", ts=datetime.now(UTC), status="ok",
+                           http_status=200, model=model, prompt_text=f"system: be brief\nuser: {prompt}",
+                           **feedback)  # type: ignore[arg-type]
+
+    entries = [entry(i, "small", f"hello {i}", user_rating=5) for i in range(15)]
+    entries += [entry(100 + i, "small", f"prove lemma {i} about sheaves", task_success=False)
+                for i in range(15)]
+    entries += [entry(200 + i, "big", f"prove lemma {i} about sheaves", task_success=True)
+                for i in range(15)]
+    entries += [entry(300, "big", "no feedback here")]  # skipped: no feedback
+    records = records_from_entries(entries)
+    assert len(records) == 45
+    assert records[0].prompt == "hello 0" and records[0].outcomes == {"small": 1.0}
+    assert user_text("user: a\nassistant: b\nuser: c") == "c"
+
+    db = tmp_path / "ledger.db"
+
+    async def fill() -> None:
+        store = open_store(f"sqlite:///{db}")
+        await store.migrate()
+        await store.write(entries)
+        await store.close()
+
+    asyncio.run(fill())
+    config = tmp_path / "llmroute.yaml"
+    config.write_text(f"ledger: {{url: 'sqlite:///{db}'}}\n")
+    result = run("train", "--from-ledger", "-c", str(config), "--out", str(tmp_path / "mine"),
+                 "--rank", "2")
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / "mine.json").read_text())
+    assert sorted(m["name"] for m in meta["models"]) == ["big", "small"]
+    assert meta["training"]["records"] == 45

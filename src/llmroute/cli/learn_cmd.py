@@ -44,32 +44,58 @@ def train(
     models: str | None = typer.Option(None, "--models", help="Only these models (comma list)."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Artifact path (writes .json + .npz)."),
     rank: int = typer.Option(16, "--rank", help="Latent skills."),
-    c: float = typer.Option(0.1, "--c", help="Inverse L2 strength of the per-model regressions."),
+    c: float = typer.Option(0.1, "--reg-c", help="Inverse L2 strength of the per-model regressions."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config (the ledger's URL)."),
 ) -> None:
-    """Train a learned router from outcome records (or complexity labels) and save the artifact."""
+    """Train a learned router from outcome records (or complexity labels, or the ledger's logged
+    requests with feedback) and save the artifact."""
     from ..learn import artifact
     from ..learn.train import TrainConfig, fit_router
 
-    if from_ledger:
-        err.print("[red]error:[/] --from-ledger needs the request ledger, which this version does "
-                  "not have yet")
-        raise typer.Exit(EXIT_ERROR)
-    if not data:
-        err.print("[red]error:[/] give --data FILE (outcome records or complexity labels)")
+    if not data and not from_ledger:
+        err.print("[red]error:[/] give --data FILE (outcome records or complexity labels) and/or "
+                  "--from-ledger")
         raise typer.Exit(EXIT_ERROR)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err) as bar:
         task = bar.add_task("reading data", total=3)
-        records = read_records(data)
+        records = read_records(data) if data else []
+        if from_ledger:
+            records += _ledger_records(config)
+        if not records:
+            err.print("[red]error:[/] no training records (ledger entries need stored prompt text "
+                      "and feedback)")
+            raise typer.Exit(EXIT_ERROR)
         table = OutcomeTable.of(records, _split(models))
         bar.update(task, advance=1, description=f"training on {len(records)} records × "
                                                 f"{len(table.models)} models")
         model = fit_router(table, TrainConfig(c=c, rank=rank))
         bar.update(task, advance=1, description="saving")
-        meta = {"data": [str(p) for p in data], "records": len(records), "models": len(table.models)}
+        meta = {"data": [str(p) for p in data] + (["ledger"] if from_ledger else []),
+                "records": len(records), "models": len(table.models)}
         written = artifact.save(model, out_path, meta)
         bar.update(task, advance=1, description="done")
     out.print(f"[green]✓[/] trained on {len(records)} records, {len(table.models)} models → {written}")
+
+
+def _ledger_records(config: Path | None) -> list[OutcomeRecord]:
+    import asyncio
+
+    from ..learn.from_ledger import load_from_ledger
+    from ..ledger import open_store
+    from .common import engine_from, friendly_errors
+
+    with friendly_errors():
+        url = engine_from(config).settings.ledger.url
+
+    async def read() -> list[OutcomeRecord]:
+        store = open_store(url)
+        try:
+            return await load_from_ledger(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 def predict(
