@@ -182,3 +182,48 @@ def test_route_needs_exactly_one_source(tmp_path: Path, args: list[str]) -> None
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 1
     assert "give either a PROMPT or --input FILE" in result.stderr
+
+
+def test_db_migrate_status_and_feedback(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from llmroute.ledger import open_store
+    from llmroute.ledger.entry import LedgerEntry
+
+    db = tmp_path / "ledger.db"
+    config = tmp_path / "llmroute.yaml"
+    config.write_text(f"ledger: {{url: 'sqlite:///{db}'}}\n")
+    pending = run("db", "status", "-c", str(config))
+    assert pending.returncode == 0 and "0001_create_requests" in pending.stdout
+    assert "pending" in pending.stdout
+    migrated = run("db", "migrate", "-c", str(config))
+    assert "applied 1 migration(s): 0001_create_requests" in migrated.stdout
+    again = run("db", "migrate", "-c", str(config))
+    assert "up to date" in again.stdout
+    assert "pending" not in run("db", "status", "-c", str(config)).stdout
+
+    async def add() -> LedgerEntry | None:
+        store = open_store(f"sqlite:///{db}")
+        await store.write([LedgerEntry(request_id="req_1", ts=datetime.now(UTC), status="ok",
+                                       http_status=200, model="m")])
+        await store.close()
+        return None
+
+    asyncio.run(add())
+    ok = run("feedback", "req_1", "--rating", "5", "--success", "-c", str(config))
+    assert ok.returncode == 0, ok.stderr
+
+    async def read() -> LedgerEntry | None:
+        store = open_store(f"sqlite:///{db}")
+        try:
+            return await store.get("req_1")
+        finally:
+            await store.close()
+
+    entry = asyncio.run(read())
+    assert entry is not None and (entry.user_rating, entry.task_success) == (5, True)
+    missing = run("feedback", "req_nope", "--rating", "2", "-c", str(config))
+    assert missing.returncode == 1 and "no request 'req_nope'" in missing.stderr
+    bad = run("feedback", "req_1", "--rating", "9", "-c", str(config))
+    assert bad.returncode == 2  # typer's own usage error for an out-of-range rating

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import config_cmd
+from . import config_cmd, db_cmd
 from .learn_cmd import calibrate, evaluate, predict, train
 from .models_cmd import models
 from .route_cmd import route
@@ -19,6 +19,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.command("feedback")(db_cmd.feedback)
 app.command("models")(models)
 app.command("route")(route)
 app.command("serve")(serve)
