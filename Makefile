@@ -14,13 +14,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## demo: set up, validate the embedded defaults, show the catalog, and route sample prompts.
+## demo: set up, then replay the RouterBench test prompts through the gateway (model=auto, the
+## real recorded answers of 11 models, no API keys), record outcomes as feedback in the ledger, and
+## print the cost against always-gpt-4 and the quality kept; then a report over that ledger.
 demo: setup
-	$(BIN)/llmroute config check
-	$(BIN)/llmroute models
-	$(BIN)/llmroute route "What's 2+2?"
-	mkdir -p out
-	$(BIN)/llmroute route --input examples/prompts.jsonl --output out/decisions.jsonl
+	rm -rf out/demo
+	$(BIN)/llmroute demo --out out/demo
+	printf "ledger: {url: 'sqlite:///out/demo/ledger.db'}\n" > out/demo/llmroute.yaml
+	$(BIN)/llmroute report -c out/demo/llmroute.yaml --by model --html out/demo/report.html
 
 ## test: set up, lint (ruff), type-check (mypy), and run the whole test suite.
 test: lint unit

@@ -6,8 +6,10 @@ import typer
 
 from .. import __version__
 from . import config_cmd, db_cmd
+from .demo_cmd import demo
 from .learn_cmd import calibrate, evaluate, predict, train
 from .models_cmd import models
+from .report_cmd import report
 from .route_cmd import route
 from .serve_cmd import keys_app, serve
 
@@ -29,6 +31,8 @@ app.command("train")(train)
 app.command("predict")(predict)
 app.command("eval")(evaluate)
 app.command("calibrate")(calibrate)
+app.command("demo")(demo)
+app.command("report")(report)
 
 
 @app.command("version")

@@ -2,7 +2,7 @@
 
 One connection in WAL mode (`synchronous=NORMAL`, a busy timeout so concurrent processes wait rather
 than fail), opened on first use and guarded by a lock; every call runs in a worker thread through
-`asyncio.to_thread`, so the event loop never waits on the disk. `:memory:` works (one connection,
+a dedicated worker thread, so the event loop never waits on the disk. `:memory:` works (one connection,
 so the data lives as long as the store).
 """
 
@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +52,9 @@ class SQLiteStore:
         self.path = str(path)
         self.busy_timeout_ms = busy_timeout_ms
         self._lock = threading.Lock()
+        # A thread of its own: a call stuck on a locked database must never starve the event
+        # loop's default executor (which also resolves host names for every new connection).
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmroute-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
 
@@ -59,7 +63,10 @@ class SQLiteStore:
 
     # -- plumbing ----------------------------------------------------------------------------
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.to_thread(self._locked, fn)
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._locked, fn)
 
     def _locked(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
@@ -165,7 +172,10 @@ class SQLiteStore:
         await self._call(lambda conn: _fetch(conn, "SELECT 1"))
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._close)
+        if self._closed:
+            return
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=False)
 
     def _close(self) -> None:
         with self._lock:

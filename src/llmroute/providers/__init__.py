@@ -8,11 +8,13 @@ from ..settings import ProviderConfig
 from .anthropic import AnthropicProvider
 from .base import Provider
 from .openai_compat import OpenAICompatProvider
+from .replay import ReplayProvider
 
 #: Wire protocol -> adapter class. Adding a protocol is one adapter module and one line here.
 ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, str | None], Provider]] = {
     "openai": OpenAICompatProvider,
     "anthropic": AnthropicProvider,
+    "replay": ReplayProvider,
 }
 
 
@@ -22,4 +24,5 @@ def build_provider(name: str, config: ProviderConfig, environ: Mapping[str, str]
     return ADAPTERS[config.type](name, config, api_key)
 
 
-__all__ = ["ADAPTERS", "AnthropicProvider", "OpenAICompatProvider", "Provider", "build_provider"]
+__all__ = ["ADAPTERS", "AnthropicProvider", "OpenAICompatProvider", "Provider", "ReplayProvider",
+           "build_provider"]

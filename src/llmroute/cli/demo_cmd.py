@@ -1,0 +1,27 @@
+"""`llmroute demo`: replay recorded routerbench traffic through a local gateway and show the savings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import friendly_errors, out
+
+
+def demo(
+    requests: int | None = typer.Option(None, "--requests", "-n", min=1,
+                                        help="Prompts to send (default: all 952 test prompts)."),
+    concurrency: int = typer.Option(16, "--concurrency", "-c", min=1, help="Requests in flight."),
+    port: int = typer.Option(0, "--port", help="Gateway port (default: a free one)."),
+    keep_serving: bool = typer.Option(False, "--keep-serving",
+                                      help="Leave the gateway up afterwards (for the dashboard)."),
+    out_dir: Path | None = typer.Option(None, "--out", help="Folder for the ledger and summary "
+                                        "(default: a new temporary folder)."),
+) -> None:
+    """Replay the routerbench test prompts through the gateway (model=auto, no API keys needed) and
+    print what routing saved against always-gpt-4, and how much quality it kept."""
+    from ..demo import DemoOptions, run_demo
+
+    with friendly_errors():
+        run_demo(DemoOptions(requests, concurrency, port, keep_serving, out_dir), out)

@@ -1,0 +1,122 @@
+"""`llmroute report`: spend, savings, quality and latency over the ledger, as a table, JSON or HTML."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from ..ledger.entry import LedgerEntry
+from ..reports.aggregate import GROUP_KEYS, Report, build_report
+from ..reports.window import parse_when
+from .common import EXIT_ERROR, err, out
+
+_SQLITE = "sqlite:///"
+
+
+def _window(since: str, until: str | None) -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    try:
+        start, end = parse_when(since, now), parse_when(until, now) if until else now
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    if start >= end:
+        err.print(f"[red]error:[/] --since ({start.isoformat()}) must be before --until "
+                  f"({end.isoformat()})")
+        raise typer.Exit(EXIT_ERROR)
+    return start, end
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file a URL names when it does not exist (None: it exists, or not SQLite)."""
+    if not url.startswith(_SQLITE) or url == f"{_SQLITE}:memory:":
+        return None
+    path = Path(url[len(_SQLITE):])
+    return None if path.exists() else path
+
+
+def _read(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
+    import asyncio
+
+    from ..ledger import StoreError, open_store
+
+    async def read() -> list[LedgerEntry]:
+        store = open_store(url)
+        try:
+            return await store.query(since=start, until=end)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(read())
+    except (StoreError, ValueError) as exc:
+        err.print(f"[red]error:[/] cannot read the ledger: {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _load(config: Path | None, start: datetime, end: datetime) -> tuple[list[LedgerEntry], str]:
+    """The window's entries and the configured baseline model's name."""
+    from .common import engine_from, friendly_errors
+
+    with friendly_errors():
+        engine = engine_from(config)
+    url = engine.settings.ledger.url
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        out.print(f"No ledger yet at {missing}: nothing to report. Requests are recorded once the "
+                  "gateway serves traffic (llmroute serve).")
+        raise typer.Exit(0)
+    return _read(url, start, end), engine.baseline_model
+
+
+def report(
+    since: str = typer.Option("7d", "--since", help="Start: a duration back from now (30m, 12h, "
+                              "7d, 4w) or an ISO date/time (UTC when no zone is given)."),
+    until: str | None = typer.Option(None, "--until", help="End (exclusive), same forms; "
+                                     "default: now."),
+    by: str = typer.Option("model", "--by", help="Group by model, tier, policy, key or day (UTC)."),
+    html_path: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML "
+                                          "report with plots to this file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (money as exact strings)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config (the ledger's URL)."),
+) -> None:
+    """What the traffic cost, what the baseline model would have cost, success, ratings and
+    latency, per model, tier, policy, key or day."""
+    if by not in GROUP_KEYS:
+        err.print(f"[red]error:[/] --by must be one of {', '.join(GROUP_KEYS)}, got {by!r}")
+        raise typer.Exit(EXIT_ERROR)
+    start, end = _window(since, until)
+    entries, baseline = _load(config, start, end)
+    window = {"since": start.isoformat(), "until": end.isoformat()}
+    span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    if not entries:
+        message = f"No requests in the ledger from {span}: nothing to report."
+        if as_json:
+            out.print_json(json.dumps({**window, "by": by, "requests": 0, "message": message}))
+        else:
+            out.print(message)
+        return
+    _show(build_report(entries, by, baseline), entries, window, span, html_path, as_json)
+
+
+def _show(result: Report, entries: list[LedgerEntry], window: dict[str, str], span: str,
+          html_path: Path | None, as_json: bool) -> None:
+    from ..reports.render import headline, mix_text, report_dict, table
+
+    if html_path is not None:
+        from ..reports.page import plots, render_html
+
+        html_path.write_text(render_html(result, f"{len(entries)} requests, {span}",
+                                         plots(entries, result.total)), encoding="utf-8")
+    if as_json:
+        out.print_json(json.dumps(report_dict(result, window)))
+        return
+    out.print(f"{len(entries)} requests, {span}", markup=False)
+    out.print(headline(result), markup=False)
+    out.print(f"Model mix: {mix_text(result.total, top=5)}", markup=False)
+    out.print(table(result))
+    if html_path is not None:
+        out.print(f"[green]✓[/] HTML report → {html_path}")

@@ -1,0 +1,93 @@
+"""The demo's summary, read back from the ledger it wrote: cost vs always-gpt-4, savings, quality kept
+(recorded outcomes of the routed answers vs gpt-4's on the same prompts) and the model mix."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..providers.replay import ReplayBook
+from .config import BASELINE
+from .traffic import Sent
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the demo's traffic cost and kept, against always sending it to the baseline."""
+
+    requests: int
+    errors: int
+    cost_usd: Decimal
+    baseline_cost_usd: Decimal
+    quality: float
+    baseline_quality: float
+    recorded_cost_usd: float
+    recorded_baseline_cost_usd: float
+    model_mix: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def savings_pct(self) -> float:
+        """Share of the baseline's cost saved, in percent."""
+        if not self.baseline_cost_usd:
+            return 0.0
+        return float(1 - self.cost_usd / self.baseline_cost_usd) * 100
+
+    @property
+    def quality_kept_pct(self) -> float:
+        """Routed quality as a percentage of the baseline's."""
+        return self.quality / self.baseline_quality * 100 if self.baseline_quality else 0.0
+
+
+def ledger_rows(db: Path) -> list[tuple[str, str | None, str | None, str | None, str]]:
+    """(request_id, model, cost_usd, baseline_cost_usd, status) of every ledger entry."""
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute("SELECT request_id, model, cost_usd, baseline_cost_usd, status "
+                                 "FROM llmroute_requests"))
+
+
+def summarize(db: Path, sent: Sequence[Sent], book: ReplayBook) -> Summary:
+    """The summary of the ledger at `db` for the requests `sent`."""
+    ours = {s.request_id: s for s in sent if s.request_id}
+    rows = [r for r in ledger_rows(db) if r[0] in ours and r[4] == "ok"]
+    answered = [ours[r[0]] for r in rows]
+    baseline = [book.find(s.prompt, BASELINE) for s in answered]
+    outcomes = [s.outcome or 0.0 for s in answered]
+    base_outcomes = [b.outcome or 0.0 for b in baseline if b is not None]
+    return Summary(
+        requests=len(rows), errors=len(sent) - len(rows),
+        cost_usd=sum((Decimal(r[2]) for r in rows if r[2]), Decimal(0)),
+        baseline_cost_usd=sum((Decimal(r[3]) for r in rows if r[3]), Decimal(0)),
+        quality=sum(outcomes) / len(outcomes) if outcomes else 0.0,
+        baseline_quality=sum(base_outcomes) / len(base_outcomes) if base_outcomes else 0.0,
+        recorded_cost_usd=sum(s.recorded_cost_usd or 0.0 for s in answered),
+        recorded_baseline_cost_usd=sum(b.cost_usd or 0.0 for b in baseline if b is not None),
+        model_mix=dict(Counter(str(r[1]) for r in rows).most_common()))
+
+
+def render(summary: Summary, console: Console) -> None:
+    """Print the summary: a headline table, then the model mix."""
+    table = Table(title="llmroute demo: routed vs always-" + BASELINE, show_header=False)
+    table.add_row("requests", f"{summary.requests} ok, {summary.errors} failed")
+    table.add_row("cost (ledger)", f"${summary.cost_usd:.6f}")
+    table.add_row(f"always {BASELINE} (ledger)", f"${summary.baseline_cost_usd:.6f}")
+    table.add_row("savings", f"{summary.savings_pct:.1f}%")
+    table.add_row("recorded cost (routed / always-baseline)",
+                  f"${summary.recorded_cost_usd:.6f} / ${summary.recorded_baseline_cost_usd:.6f}")
+    table.add_row("quality (routed / always-baseline)",
+                  f"{summary.quality:.3f} / {summary.baseline_quality:.3f}")
+    table.add_row("quality kept", f"{summary.quality_kept_pct:.1f}%")
+    console.print(table)
+    mix = Table(title="model mix")
+    mix.add_column("model")
+    mix.add_column("requests", justify="right")
+    mix.add_column("share", justify="right")
+    for model, count in summary.model_mix.items():
+        mix.add_row(model, str(count), f"{count / max(1, summary.requests) * 100:.1f}%")
+    console.print(mix)

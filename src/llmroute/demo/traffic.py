@@ -1,0 +1,76 @@
+"""Send the recorded prompts through the gateway with the official `openai` SDK (bounded concurrency,
+a rich progress bar) and post each answer's recorded outcome back as feedback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..providers.replay import ReplayBook
+
+REQUEST_ID_HEADER = "x-llmroute-request-id"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One prompt's trip: the gateway's request id, the model that answered and its recorded outcome
+    and cost (None when the request failed; `error` then says why)."""
+
+    record_id: str
+    prompt: str
+    request_id: str | None
+    model: str | None
+    outcome: float | None
+    recorded_cost_usd: float | None
+    error: str | None = None
+
+
+async def send_one(client: Any, http: httpx.AsyncClient, book: ReplayBook, record: dict[str, Any]
+                   ) -> Sent:
+    """One chat request with `model="auto"`, then its feedback (success = outcome ≥ 0.5)."""
+    import openai
+
+    prompt = str(record["prompt"])
+    try:
+        raw = await client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": prompt}])
+    except openai.APIError as exc:
+        return Sent(str(record["id"]), prompt, None, None, None, None, error=str(exc))
+    request_id = raw.headers.get(REQUEST_ID_HEADER)
+    completion = raw.parse()
+    found = book.find(prompt, completion.model)
+    outcome = found.outcome if found else None
+    if request_id and outcome is not None:
+        reply = await http.post("/v1/feedback", json={"request_id": request_id,
+                                                      "success": outcome >= 0.5})
+        reply.raise_for_status()
+    return Sent(str(record["id"]), prompt, request_id, completion.model, outcome,
+                found.cost_usd if found else None)
+
+
+async def send_all(base_url: str, book: ReplayBook, records: Sequence[dict[str, Any]],
+                   concurrency: int, console: Console) -> list[Sent]:
+    """Every record once, at most `concurrency` in flight, with a progress bar."""
+    import openai
+
+    gate = asyncio.Semaphore(max(1, concurrency))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    async with (openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="demo", max_retries=0) as client,
+                httpx.AsyncClient(base_url=base_url, limits=limits) as http):
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task("requests", total=len(records))
+
+            async def bounded(record: dict[str, Any]) -> Sent:
+                async with gate:
+                    sent = await send_one(client, http, book, record)
+                progress.advance(task)
+                return sent
+
+            return list(await asyncio.gather(*(bounded(r) for r in records)))

@@ -1,0 +1,10 @@
+"""Spend-and-quality reports over the request ledger: `aggregate` (pure numbers over entries),
+`window` (parsing --since/--until), `render` (terminal, JSON, headline) and `page` (HTML + plots)."""
+
+from __future__ import annotations
+
+from .aggregate import GROUP_KEYS, Report, Summary, build_report, group_by, nearest_rank, summarise
+from .window import parse_when
+
+__all__ = ["GROUP_KEYS", "Report", "Summary", "build_report", "group_by", "nearest_rank",
+           "parse_when", "summarise"]

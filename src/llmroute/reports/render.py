@@ -1,0 +1,133 @@
+"""Report text: money and percentages, the headline sentence, the rich table and the JSON view."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from rich.table import Table
+
+from ..ledger.entry import money_text
+from .aggregate import Report, Summary
+
+DASH = "—"
+
+
+def fmt_usd(value: Decimal | None) -> str:
+    """Dollars for people: `$4,500.00`; sub-cent amounts keep 6 decimals (then all of them, when
+    under a millionth); rounding is half-even, whatever the ambient decimal context; None is `—`."""
+    if value is None:
+        return DASH
+    sign, size = ("-" if value < 0 else ""), abs(value)
+    if size == 0 or size >= Decimal("0.01"):
+        return f"{sign}${size.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,f}"
+    if size >= Decimal("0.000001"):
+        return f"{sign}${size.quantize(Decimal('0.000001'), rounding=ROUND_HALF_EVEN):f}"
+    return f"{sign}${money_text(size)}"
+
+
+def fmt_pct(value: Decimal | None) -> str:
+    """`70%`, `66.67%` (trailing zeros dropped); None is `—`."""
+    if value is None:
+        return DASH
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def _float(value: float | None, spec: str) -> str:
+    return DASH if value is None else format(value, spec)
+
+
+def _comparison(report: Report) -> str:
+    total = report.total
+    if total.compared == 0:
+        return "; no baseline price was recorded to compare with."
+    pct = total.savings_pct
+    verdict = (f"{fmt_pct(pct)} saved" if pct is None or pct >= 0 else f"{fmt_pct(-pct)} more")
+    would = f"always using {report.baseline} would have cost {fmt_usd(total.baseline_cost_usd)}"
+    if total.compared == total.priced:
+        return f"; {would} ({verdict})."
+    return (f"; on the {total.compared} requests priced both ways ({fmt_usd(total.compared_cost_usd)}),"
+            f" {would} ({verdict}).")
+
+
+def headline(report: Report) -> str:
+    """E.g. "This traffic cost $4,500.00; always using X would have cost $15,000.00 (70% saved)."."""
+    total = report.total
+    if total.priced == 0:
+        noun = "request" if total.requests == 1 else "requests"
+        return f"This traffic ({total.requests} {noun}) is unpriced: no cost was recorded."
+    noun = "request" if total.unpriced == 1 else "requests"
+    unpriced = f" (plus {total.unpriced} unpriced {noun})" if total.unpriced else ""
+    return f"This traffic cost {fmt_usd(total.cost_usd)}{unpriced}{_comparison(report)}"
+
+
+def mix_text(summary: Summary, top: int = 3) -> str:
+    """The largest shares of the model mix: `a 60%, b 40%`."""
+    shares = list(summary.model_shares().items())
+    parts = [f"{model} {share:.0%}" for model, share in shares[:top]]
+    if len(shares) > top:
+        parts.append(f"+{len(shares) - top} more")
+    return ", ".join(parts)
+
+
+COLUMNS = ("requests", "errors", "success", "cost", "unpriced", "baseline", "saved", "p50 s",
+           "p95 s", "rating", "$/quality pt", "$/success", "model mix")
+
+
+def row(summary: Summary) -> list[str]:
+    """One table row's cells (after the group label), in `COLUMNS` order."""
+    return [str(summary.requests), str(summary.errors), _float(summary.success_rate, ".1%"),
+            fmt_usd(summary.cost_usd if summary.priced else None), str(summary.unpriced),
+            fmt_usd(summary.baseline_cost_usd if summary.compared else None),
+            fmt_pct(summary.savings_pct), _float(summary.latency_p50_s, ".3f"),
+            _float(summary.latency_p95_s, ".3f"), _float(summary.mean_rating, ".2f"),
+            fmt_usd(summary.cost_per_quality_point_usd), fmt_usd(summary.cost_per_success_usd),
+            mix_text(summary)]
+
+
+def table(report: Report) -> Table:
+    """A rich table: one row per group, then the total."""
+    out = Table(title=f"by {report.by}", show_footer=False)
+    out.add_column(report.by)
+    for column in COLUMNS:
+        out.add_column(column, justify="left" if column == "model mix" else "right")
+    for summary in report.groups:
+        out.add_row(summary.label, *row(summary))
+    out.add_section()
+    out.add_row("total", *row(report.total), style="bold")
+    return out
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else money_text(value)
+
+
+def summary_dict(summary: Summary) -> dict[str, Any]:
+    """A JSON-ready view of one summary: Decimals as exact strings."""
+    return {
+        "label": summary.label, "requests": summary.requests, "errors": summary.errors,
+        "judged": summary.judged, "successes": summary.successes,
+        "success_rate": summary.success_rate,
+        "cost_usd": money_text(summary.cost_usd), "priced": summary.priced,
+        "unpriced": summary.unpriced, "compared": summary.compared,
+        "compared_cost_usd": money_text(summary.compared_cost_usd),
+        "baseline_cost_usd": money_text(summary.baseline_cost_usd),
+        "savings_usd": money_text(summary.savings_usd), "savings_pct": _money(summary.savings_pct),
+        "latency_p50_s": summary.latency_p50_s, "latency_p95_s": summary.latency_p95_s,
+        "rated": summary.rated, "mean_rating": summary.mean_rating,
+        "cost_per_quality_point_usd": _money(summary.cost_per_quality_point_usd),
+        "cost_per_success_usd": _money(summary.cost_per_success_usd),
+        "model_mix": [{"model": m, "requests": n, "share": n / summary.requests}
+                      for m, n in summary.model_mix],
+    }
+
+
+def report_dict(report: Report, window: Mapping[str, str | None]) -> dict[str, Any]:
+    """The whole report as JSON-ready data (same numbers as the table)."""
+    return {**window, "by": report.by, "baseline": report.baseline, "headline": headline(report),
+            "total": summary_dict(report.total),
+            "groups": [summary_dict(s) for s in report.groups]}

@@ -1,0 +1,87 @@
+"""`llmroute demo` end to end (a subprocess), checked against the ledger it wrote; and the replay
+gateway refuses, clearly, to answer a prompt it has no recording of."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from llmroute.demo.config import demo_settings
+from llmroute.demo.run import mean_outcomes
+from llmroute.providers.replay import ReplayBook, load_records
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    out = tmp_path_factory.mktemp("demo")
+    done = subprocess.run([sys.executable, "-m", "llmroute", "demo", "--requests", "40", "--out",
+                           str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, out
+
+
+def _money(text: str, label: str) -> Decimal:
+    match = re.search(re.escape(label) + r"[^$]*\$([0-9.]+)", text)
+    assert match, f"{label!r} not in output"
+    return Decimal(match.group(1))
+
+
+def test_summary_matches_the_ledger(demo_run: tuple[str, Path]) -> None:
+    stdout, out = demo_run
+    with sqlite3.connect(out / "ledger.db") as conn:
+        rows = list(conn.execute("SELECT model, cost_usd, baseline_cost_usd, task_success "
+                                 "FROM llmroute_requests WHERE status = 'ok'"))
+    assert len(rows) == 40 and "40 ok, 0 failed" in stdout
+    cost = sum(Decimal(r[1]) for r in rows)
+    baseline = sum(Decimal(r[2]) for r in rows)
+    assert _money(stdout, "cost (ledger)") == round(cost, 6)
+    assert _money(stdout, "always gpt-4-1106-preview (ledger)") == round(baseline, 6)
+    savings = float(1 - cost / baseline) * 100
+    assert f"savings │ {savings:.1f}%" in re.sub(r" +", " ", stdout)
+    quality = sum(r[3] for r in rows) / len(rows)  # feedback success = recorded outcome (0/1)
+    assert re.search(rf"quality \(routed / always-baseline\)\s*│\s*{quality:.3f} /", stdout)
+    for model in {r[0] for r in rows}:
+        count = sum(r[0] == model for r in rows)
+        assert re.search(rf"{re.escape(model)}\s*│\s*{count} │", stdout)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["requests"] == 40
+    assert summary["model_mix"] == {m: sum(r[0] == m for r in rows) for m in {r[0] for r in rows}}
+
+
+def test_quality_kept_is_against_gpt4_on_the_same_prompts(demo_run: tuple[str, Path]) -> None:
+    stdout, out = demo_run
+    book = ReplayBook(load_records())
+    gpt4 = [book.find(r["prompt"], "gpt-4-1106-preview") for r in book.records[:40]]
+    mean = sum(g.outcome or 0.0 for g in gpt4 if g) / sum(1 for g in gpt4 if g)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["baseline_quality"] == pytest.approx(mean)
+    assert f"{summary['quality_kept_pct']:.1f}%" in stdout
+
+
+def test_unknown_prompt_gets_a_not_recorded_error(tmp_path: Path) -> None:
+    from llmroute.server.app import create_app
+
+    settings = demo_settings(tmp_path, mean_outcomes(ReplayBook(load_records())))
+    app = create_app(settings, environ={})
+
+    async def ask() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
+            return await client.post("/v1/chat/completions", json={
+                "model": "auto", "messages": [{"role": "user", "content": "Write me a haiku."}]})
+
+    import asyncio
+
+    response = asyncio.run(ask())
+    assert response.status_code in (400, 502)
+    error = response.json()["error"]
+    assert "not recorded" in error["message"]
+    assert "choices" not in response.json()
