@@ -36,7 +36,8 @@ def prompt_text(body: Mapping[str, Any]) -> str:
     for message in body.get("messages") or []:
         content = message.get("content") if isinstance(message, Mapping) else None
         if isinstance(content, list):
-            content = "\n".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+            content = "\n".join(p["text"] for p in content
+                                if isinstance(p, Mapping) and isinstance(p.get("text"), str))
         lines.append(f"{message.get('role', '?')}: {content or ''}")
     return "\n".join(lines)
 
