@@ -37,7 +37,9 @@ PUBLIC_NAMES = [
     "Verdict",
     "__version__",
     "check_config",
+    "feedback",
     "load",
+    "send_feedback",
 ]
 
 
@@ -158,3 +160,29 @@ async def test_engine_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert decision.policy == "cheap"
     assert decision.tier == "simple"  # no rule matches; the cheap policy defaults to simple
     assert decision.reason.startswith("no rule matched")
+
+
+def test_feedback_from_python(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from llmroute.ledger import open_store
+    from llmroute.ledger.entry import LedgerEntry
+
+    db = tmp_path / "ledger.db"
+    settings = load_yaml(tmp_path, f"ledger: {{url: 'sqlite:///{db}'}}\n")
+
+    async def seed() -> None:
+        store = open_store(f"sqlite:///{db}")
+        await store.migrate()
+        await store.write([LedgerEntry(request_id="req_py", ts=datetime.now(UTC), status="ok",
+                                       http_status=200, model="m")])
+        await store.close()
+
+    asyncio.run(seed())
+    assert llmroute.feedback("req_py", rating=3, success=False, config=settings) is True
+    assert llmroute.feedback("req_unknown", rating=3, config=settings) is False
+    with pytest.raises(ValueError):
+        llmroute.feedback("req_py", rating=0, config=settings)
+    with pytest.raises(ValueError):
+        llmroute.feedback("req_py", config=settings)

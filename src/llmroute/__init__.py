@@ -31,6 +31,7 @@ from .errors import (
     NoEligibleModelError,
     UnknownModelError,
 )
+from .feedback import feedback, send_feedback
 from .routers.base import LLMCall, Registry, Router, RouterType, Verdict
 from .settings import Settings
 from .types import Decision, RouteRequest, Usage
@@ -71,5 +72,7 @@ __all__ = [
     "Verdict",
     "__version__",
     "check_config",
+    "feedback",
     "load",
+    "send_feedback",
 ]

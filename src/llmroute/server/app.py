@@ -22,6 +22,7 @@ from ..ledger.entry import LedgerEntry
 from ..ledger.service import LedgerService
 from ..resilience import attempt_log
 from ..settings import Settings
+from . import dashboard
 from .auth import KeyRing
 from .feedback import not_found, parse_feedback
 from .metrics import CONTENT_TYPE, GatewayMetrics
@@ -171,6 +172,9 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None,
         Route("/ready", ready, methods=["GET"]),
         Route("/v1/feedback", feedback, methods=["POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/dashboard", dashboard.page(keys, ledger), methods=["GET"]),
+        Route("/dashboard/data", dashboard.data(keys, ledger, gw.engine.baseline_model),
+              methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         HTTPException: _http_error, Exception: _internal_error})

@@ -1,0 +1,228 @@
+"""The live dashboard: `GET /dashboard` (a self-contained HTML page: inline CSS and vanilla JS, no
+external resources) and `GET /dashboard/data?since=24h` (the `llmroute report` numbers as JSON).
+
+Both sit behind the gateway keys. A browser cannot send headers when opening a URL, so the key may
+also be given as `?key=`; the page's JS passes it on to /dashboard/data as `Authorization: Bearer`.
+With the ledger disabled the page says so and the data endpoint answers 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from ..errors import InvalidRequestError, LLMRouteError
+from ..ledger import StoreError
+from ..ledger.service import LedgerService
+from ..reports.aggregate import build_report
+from ..reports.render import COLUMNS, report_dict, row
+from ..reports.window import parse_when
+from .auth import KeyRing, bearer
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+#: The windows the page offers (the data endpoint accepts any `llmroute report --since` value).
+WINDOWS = ("1h", "24h", "7d")
+DEFAULT_WINDOW = "24h"
+#: How often the page polls for fresh numbers.
+REFRESH_MS = 3000
+#: Nothing outside this origin may be loaded, and the key in the URL is never sent as a referrer.
+PAGE_HEADERS = {
+    "content-security-policy": ("default-src 'none'; script-src 'unsafe-inline'; "
+                                "style-src 'unsafe-inline'; connect-src 'self'; img-src data:"),
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+}
+
+
+def _authenticate(keys: KeyRing, request: Request) -> None:
+    """Check the key from `Authorization: Bearer` (or x-api-key), else from `?key=`."""
+    key = request.query_params.get("key")
+    if bearer(request.headers) is None and key:
+        keys.authenticate(Headers({"authorization": f"Bearer {key}"}))
+    else:
+        keys.authenticate(request.headers)
+
+
+def page(keys: KeyRing, ledger: LedgerService | None) -> Handler:
+    """The `GET /dashboard` handler."""
+    from .app import error_response
+
+    async def handler(request: Request) -> Response:
+        try:
+            _authenticate(keys, request)
+        except LLMRouteError as exc:
+            return error_response(exc)
+        return HTMLResponse(render_page(ledger is not None), headers=PAGE_HEADERS)
+
+    return handler
+
+
+def data(keys: KeyRing, ledger: LedgerService | None, baseline: str) -> Handler:
+    """The `GET /dashboard/data?since=24h` handler: `report_dict` of the window, by model."""
+    from .app import JSONResponse, error_response
+
+    async def handler(request: Request) -> Response:
+        try:
+            _authenticate(keys, request)
+            if ledger is None:
+                raise ledger_disabled()
+            since = request.query_params.get("since", DEFAULT_WINDOW)
+            now = datetime.now(UTC)
+            try:
+                start = parse_when(since, now)
+            except ValueError as exc:
+                raise InvalidRequestError(str(exc), param="since") from None
+            if start >= now:
+                raise InvalidRequestError("`since` must be in the past.", param="since")
+            try:
+                entries = await ledger.store.query(since=start, until=now)
+            except StoreError as exc:
+                raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None
+        except LLMRouteError as exc:
+            return error_response(exc)
+        window = {"since": start.isoformat(), "until": now.isoformat()}
+        report = build_report(entries, "model", baseline)
+        body = report_dict(report, window)
+        # the cells exactly as `llmroute report` prints them (so the page never rounds differently)
+        body["text"] = {"total": dict(zip(COLUMNS, row(report.total), strict=True)),
+                        "groups": [dict(zip(COLUMNS, row(s), strict=True)) for s in report.groups]}
+        return JSONResponse(body, headers={"cache-control": "no-store"})
+
+    return handler
+
+
+def unavailable(message: str, code: str) -> LLMRouteError:
+    """A 503 error in the OpenAI shape."""
+    err = LLMRouteError(message, code=code)
+    err.status = 503
+    return err
+
+
+def ledger_disabled() -> LLMRouteError:
+    """The 503 the data endpoint answers when the ledger is off."""
+    return unavailable("The ledger is disabled: the dashboard has no data. Enable `ledger:` in the "
+                       "gateway config.", "ledger_disabled")
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1150px;margin:1.5em auto;padding:0 1em;color:#222}
+header{display:flex;align-items:center;gap:1em;flex-wrap:wrap}h1{margin:0;font-size:1.5em}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:.7em;margin:1em 0}
+.card{border:1px solid #ddd;border-radius:8px;padding:.6em .8em;background:#fafafa}
+.card .v{font-size:1.5em;font-weight:600}.card .k{color:#666;font-size:.85em}
+table{border-collapse:collapse;font-size:90%;width:100%}td,th{border:1px solid #ccc;padding:4px 8px;
+text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}
+#headline{font-weight:600}#status{color:#666;font-size:.85em}.err{color:#b00020}
+svg text{font-size:12px;fill:#222}
+"""
+
+_JS = """
+(function(){
+  var key = new URLSearchParams(location.search).get('key');
+  var sel = document.getElementById('since'), timer = null;
+  function $(id){ return document.getElementById(id); }
+  function text(id, v){ $(id).textContent = (v === null || v === undefined) ? '\\u2014' : v; }
+  function cell(tr, v){ var td = document.createElement('td'); td.textContent = v; tr.appendChild(td); }
+  function row(body, c, label){
+    var tr = document.createElement('tr');
+    [label, c.requests, c.errors, c.success, c.cost, c.baseline, c.saved, c['p50 s'], c['p95 s'],
+     c.rating].forEach(function(v){ cell(tr, v); });
+    body.appendChild(tr);
+    return tr;
+  }
+  function chart(mix){
+    var ns = 'http://www.w3.org/2000/svg', svg = $('mix');
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var bar = 22, left = 190, width = 520;
+    svg.setAttribute('height', Math.max(bar, mix.length * (bar + 6)));
+    mix.forEach(function(m, i){
+      var y = i * (bar + 6);
+      var label = document.createElementNS(ns, 'text');
+      label.setAttribute('x', 0); label.setAttribute('y', y + 15); label.textContent = m.model;
+      var rect = document.createElementNS(ns, 'rect');
+      rect.setAttribute('x', left); rect.setAttribute('y', y);
+      rect.setAttribute('width', Math.max(1, m.share * width)); rect.setAttribute('height', bar);
+      rect.setAttribute('fill', ['#4c72b0', '#55a868', '#c44e52', '#8172b2', '#ccb974'][i % 5]);
+      var value = document.createElementNS(ns, 'text');
+      value.setAttribute('x', left + m.share * width + 6); value.setAttribute('y', y + 15);
+      value.textContent = m.requests + ' (' + (m.share * 100).toFixed(0) + '%)';
+      svg.appendChild(label); svg.appendChild(rect); svg.appendChild(value);
+    });
+  }
+  function show(d){
+    var t = d.total, c = d.text.total;
+    text('headline', d.headline);
+    text('cost', c.cost); text('baseline', c.baseline); text('savings', c.saved);
+    text('requests', c.requests); text('errors', c.errors); text('success', c.success);
+    text('p50', t.latency_p50_s === null ? null : c['p50 s'] + ' s');
+    text('p95', t.latency_p95_s === null ? null : c['p95 s'] + ' s');
+    text('rating', c.rating);
+    var body = $('rows');
+    while (body.firstChild) body.removeChild(body.firstChild);
+    d.groups.forEach(function(s, i){ row(body, d.text.groups[i], s.label); });
+    row(body, c, 'total').style.fontWeight = 'bold';
+    chart(t.model_mix);
+    $('status').className = '';
+    text('status', 'Updated ' + new Date().toLocaleTimeString() + ' \\u00b7 ' + d.since + ' to ' + d.until);
+  }
+  function refresh(){
+    var headers = key ? {'Authorization': 'Bearer ' + key} : {};
+    fetch('dashboard/data?since=' + encodeURIComponent(sel.value), {headers: headers, cache: 'no-store'})
+      .then(function(r){ return r.json().then(function(b){ return [r.ok, b]; }); })
+      .then(function(p){
+        if (p[0]) { show(p[1]); return; }
+        $('status').className = 'err'; text('status', (p[1].error || {}).message || 'error');
+      })
+      .catch(function(e){ $('status').className = 'err'; text('status', String(e)); });
+  }
+  sel.addEventListener('change', refresh);
+  refresh();
+  timer = setInterval(refresh, REFRESH_MS);
+})();
+"""
+
+_CARDS = (("cost", "cost"), ("baseline", "baseline cost"), ("savings", "savings"),
+          ("requests", "requests"), ("errors", "errors"), ("success", "success rate"),
+          ("p50", "p50 latency"), ("p95", "p95 latency"), ("rating", "mean rating"))
+_COLUMNS = ("model", "requests", "errors", "success", "cost", "baseline", "saved", "p50 s",
+            "p95 s", "rating")
+
+
+def render_page(ledger_enabled: bool) -> str:
+    """The whole page; without a ledger, a note instead of the numbers and no script."""
+    if not ledger_enabled:
+        body = ("<p class=err>The ledger is disabled: there are no numbers to show. Enable "
+                "<code>ledger:</code> in the gateway config and restart it.</p>")
+        return _document(body, "")
+    options = "".join(f'<option value="{w}"{" selected" if w == DEFAULT_WINDOW else ""}>last {w}'
+                      "</option>" for w in WINDOWS)
+    cards = "".join(f'<div class=card><div class=v id="{i}">\u2014</div><div class=k>{label}</div>'
+                    "</div>" for i, label in _CARDS)
+    head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
+    body = f"""<header><h1>llmroute dashboard</h1>
+<label>window <select id="since">{options}</select></label><span id="status">loading\u2026</span>
+</header>
+<p id="headline">\u2014</p>
+<div class=cards>{cards}</div>
+<h2>By model</h2>
+<table><thead><tr>{head}</tr></thead><tbody id="rows"></tbody></table>
+<h2>Model mix</h2>
+<svg id="mix" width="800" height="22" role="img"
+ aria-label="model mix"></svg>"""
+    return _document(body, f"<script>{_JS.replace('REFRESH_MS', str(REFRESH_MS))}</script>")
+
+
+def _document(body: str, script: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>llmroute dashboard</title>
+<meta name="referrer" content="no-referrer"><style>{_CSS}</style></head><body>
+{body}
+{script}
+</body></html>
+"""

@@ -1,0 +1,196 @@
+"""The live dashboard through the real server: key checks (header or `?key=`), the JSON numbers
+against the ledger, the ledger-disabled answers, and the page rendered by a real headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from llmroute.ledger.entry import money_text
+from llmroute.reports.aggregate import build_report
+from llmroute.reports.render import COLUMNS, fmt_usd, row, summary_dict
+from llmroute.server.auth import hash_key
+
+from .support import GatewayServer, Serve, assert_openai_error, user
+from .test_ledger import ledger_config, wait_for_entries
+
+KEY = "lr-dashboard-key"
+KEYS: dict[str, Any] = {"keys": [{"name": "ops", "hash": hash_key(KEY)}]}
+BEARER = {"authorization": f"Bearer {KEY}"}
+
+
+def keyed_with_ledger(serve: Serve, tmp_path: Path) -> GatewayServer:
+    return serve({**KEYS, **ledger_config(tmp_path)})
+
+
+def send(gw: GatewayServer, models: list[str]) -> Decimal:
+    """One chat request per model; the total of the cost headers."""
+    total = Decimal(0)
+    with gw.client(KEY) as client:
+        for i, model in enumerate(models):
+            raw = client.chat.completions.with_raw_response.create(
+                model=model, messages=user(f"dashboard request {i}"))
+            total += Decimal(raw.headers["x-llmroute-cost-usd"])
+    return total
+
+
+def assert_unauthorized(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert assert_openai_error(response.json())["type"] == "authentication_error"
+
+
+def test_dashboard_needs_a_gateway_key(serve: Serve, tmp_path: Path) -> None:
+    gw = keyed_with_ledger(serve, tmp_path)
+    with gw.http() as http:
+        for path in ("/dashboard", "/dashboard/data"):
+            assert_unauthorized(http.get(path))
+            assert_unauthorized(http.get(path, params={"key": "lr-wrong"}))
+            assert_unauthorized(http.get(path, headers={"authorization": "Bearer lr-wrong"}))
+            assert_unauthorized(http.get(path, params={"key": ""}))
+        page = http.get("/dashboard", params={"key": KEY})
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert http.get("/dashboard", headers=BEARER).status_code == 200
+        assert http.get("/dashboard/data", params={"key": KEY}).status_code == 200
+    html = page.text
+    assert "<script>" in html and "dashboard/data?since=" in html
+    for window in ("1h", "24h", "7d"):
+        assert f'value="{window}"' in html
+    # self-contained: nothing is loaded from anywhere, and the CSP forbids it anyway
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
+    assert "@import" not in html and "url(" not in html
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+
+
+def test_dashboard_data_matches_the_ledger(serve: Serve, tmp_path: Path) -> None:
+    gw = keyed_with_ledger(serve, tmp_path)
+    models = ["fake/mini", "fake/mini", "fake/big", "anthropic-ish/claude"]
+    cost = send(gw, models)
+    found = wait_for_entries(tmp_path, len(models))
+    assert len(found) == len(models)
+    with gw.http() as http:
+        response = http.get("/dashboard/data", params={"since": "1h"}, headers=BEARER)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        week = http.get("/dashboard/data", params={"since": "7d", "key": KEY}).json()
+        default = http.get("/dashboard/data", headers=BEARER).json()
+        bad = http.get("/dashboard/data", params={"since": "yesterday-ish"}, headers=BEARER)
+    total = body["total"]
+    assert total["requests"] == len(models) and total["errors"] == 0
+    assert Decimal(total["cost_usd"]) == cost == sum(e.cost_usd or Decimal(0) for e in found)
+    assert total["cost_usd"] == money_text(cost)
+    assert {m["model"]: m["requests"] for m in total["model_mix"]} == {
+        "fake/mini": 2, "fake/big": 1, "anthropic-ish/claude": 1}
+    expected = build_report(found, "model", "fake/big")
+    assert total == summary_dict(expected.total)
+    assert [g["label"] for g in body["groups"]] == [s.label for s in expected.groups]
+    # the page shows the report's own text, cell for cell
+    assert body["text"]["total"] == dict(zip(COLUMNS, row(expected.total), strict=True))
+    assert body["text"]["groups"] == [dict(zip(COLUMNS, row(s), strict=True))
+                                      for s in expected.groups]
+    assert body["baseline"] == "fake/big" and body["headline"].startswith("This traffic cost $")
+    assert week["total"] == total and default["total"] == total
+    assert bad.status_code == 400
+    assert assert_openai_error(bad.json())["param"] == "since"
+
+
+def test_dashboard_without_a_ledger(serve: Serve) -> None:
+    gw = serve(KEYS)
+    with gw.http() as http:
+        page = http.get("/dashboard", params={"key": KEY})
+        data = http.get("/dashboard/data", headers=BEARER)
+        assert_unauthorized(http.get("/dashboard/data"))
+    assert page.status_code == 200 and "ledger is disabled" in page.text
+    assert data.status_code == 503
+    assert assert_openai_error(data.json())["code"] == "ledger_disabled"
+
+
+# -- a real browser --------------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+               "--no-first-run", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", f"--user-data-dir={profile}", "--window-size=1280,900",
+               "--virtual-time-budget=5000", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
+
+
+def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """(width, height, rows of raw pixel bytes) of an 8-bit, non-interlaced RGB or RGBA PNG."""
+    assert data[:8] == PNG_SIGNATURE
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        chunk = data[pos + 8:pos + 8 + length]
+        header = chunk if kind == b"IHDR" else header
+        idat += chunk if kind == b"IDAT" else b""
+        pos += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    bpp = 3 if colour == 2 else 4
+    raw, stride, rows = zlib.decompress(idat), width * bpp, []
+    prior = bytearray(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        for x in range(stride):
+            a = line[x - bpp] if x >= bpp else 0
+            b, c = prior[x], prior[x - bpp] if x >= bpp else 0
+            if kind == 1:
+                line[x] = (line[x] + a) & 0xFF
+            elif kind == 2:
+                line[x] = (line[x] + b) & 0xFF
+            elif kind == 3:
+                line[x] = (line[x] + (a + b) // 2) & 0xFF
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append(bytes(line))
+        prior = line
+    return width, height, rows
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install "
+                    "chromium): the real-browser check of /dashboard needs it")
+def test_dashboard_renders_live_data_in_a_real_browser(serve: Serve, tmp_path: Path) -> None:
+    gw = keyed_with_ledger(serve, tmp_path)
+    models = ["fake/mini", "fake/mini", "fake/mini", "fake/big", "fake/mid"]
+    cost = send(gw, models)
+    assert len(wait_for_entries(tmp_path, len(models))) == len(models)
+    url = f"{gw.url}/dashboard?key={KEY}"
+
+    dom = chromium(tmp_path / "profile-dom", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    requests = re.search(r'id="requests"[^>]*>([^<]*)<', dom.stdout)
+    assert requests is not None and requests.group(1) == str(len(models)), dom.stdout[-3000:]
+    assert re.search(r'id="rows"[^>]*>.*<td>fake/mini</td><td>3</td>', dom.stdout, re.S)
+    assert re.search(rf'id="cost"[^>]*>{re.escape(fmt_usd(cost))}<', dom.stdout)
+    assert dom.stdout.count("<rect") == 3  # the model-mix chart, one bar per model
+    assert "This traffic cost $" in dom.stdout and "Updated " in dom.stdout
+
+    shot = tmp_path / "dash.png"
+    run = chromium(tmp_path / "profile-shot", f"--screenshot={shot}", url)
+    assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000, len(data)
+    width, height, rows = png_pixels(data)
+    assert (width, height) == (1280, 900)
+    bpp = len(rows[0]) // width
+    colours = {row[x:x + 3] for row in rows[::4] for x in range(0, len(row), bpp * 4)}
+    assert len(colours) > 8, f"the screenshot is (nearly) flat: {len(colours)} colours"
