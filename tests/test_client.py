@@ -40,6 +40,8 @@ def settings(upstream: FakeUpstream, tmp_path: Path) -> Settings:
             "complex": {"model": "fake/big"},
         },
         "resilience": {"retry": {"max_attempts": 1}},
+        "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}",
+                   "spool_path": str(tmp_path / "spool.jsonl"), "flush_interval_s": 0.05},
     }
     path = tmp_path / "llmroute.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -109,3 +111,29 @@ async def test_async_client_with_extra_body_plugins(settings: Settings,
         assert models == {"fake/big"}
     sent = upstream.requests[0].body
     assert sent is not None and "plugins" not in sent
+
+
+def test_the_in_process_client_writes_the_ledger(settings: Settings, upstream: FakeUpstream) -> None:
+    import asyncio
+
+    from llmroute.ledger import open_store
+
+    with llmroute.Client(settings) as client:
+        ok = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
+        upstream.script("small", bad_request("nope"))
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="fake/small",
+                                           messages=[{"role": "user", "content": "hi"}])
+        list(client.chat.completions.create(model="auto", stream=True,
+                                            messages=[{"role": "user", "content": "hi"}]))
+
+    async def read() -> list[tuple[str, str | None]]:
+        store = open_store(settings.ledger.url)
+        try:
+            return [(e.status, e.model) for e in await store.query()]
+        finally:
+            await store.close()
+
+    rows = asyncio.run(read())
+    assert sorted(rows, key=str) == sorted([("ok", ok.model), ("error", None), ("ok", "fake/small")],
+                                           key=str)

@@ -8,18 +8,21 @@ upstreams in the caller's process, through the same Gateway the server uses.
 With the `openai` package installed, answers are the SDK's own types (`ChatCompletion`,
 `ChatCompletionChunk`) and failures its own exceptions (`openai.BadRequestError`, ...); without it,
 plain dicts and llmroute's errors. Each answer carries the routing outcome as `llmroute_outcome`.
+Requests are written to the configured ledger, like the server's (started on first use, flushed by
+`close()`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .config import load
 from .errors import LLMRouteError
 from .gateway import Gateway, Outcome
+from .ledger.service import LedgerService
 from .server.wire import chat_request
 from .settings import Settings
 
@@ -77,11 +80,13 @@ def _params(params: Mapping[str, Any]) -> dict[str, Any]:
 class AsyncCompletions:
     """`client.chat.completions` of the async client."""
 
-    def __init__(self, gateway: Gateway):
+    def __init__(self, gateway: Gateway, ready: Callable[[], Awaitable[None]]):
         self._gateway = gateway
+        self._ready = ready
 
     async def create(self, **params: Any) -> Any:
         """Like `openai.AsyncOpenAI().chat.completions.create`; `model="auto"` routes."""
+        await self._ready()
         try:
             req = chat_request(_params(params))
             if req.stream:
@@ -115,10 +120,23 @@ class AsyncClient:
             settings = config if isinstance(config, Settings) else load(config)
             gateway = Gateway(settings, environ=environ)
         self.gateway = gateway
-        self.chat = _Chat(AsyncCompletions(self.gateway))
+        ledger = gateway.settings.ledger
+        self.ledger = LedgerService(ledger) if ledger.enabled and gateway.recorder is None else None
+        if self.ledger is not None:
+            gateway.recorder = self.ledger.record
+        self._started = False
+        self.chat = _Chat(AsyncCompletions(self.gateway, self._ready))
+
+    async def _ready(self) -> None:
+        """Start the ledger (migrations, spool replay) on first use."""
+        if self.ledger is not None and not self._started:
+            self._started = True
+            await self.ledger.start()
 
     async def close(self) -> None:
-        """Close upstream connection pools."""
+        """Flush the ledger and close upstream connection pools."""
+        if self.ledger is not None and self._started:
+            await self.ledger.aclose()
         await self.gateway.aclose()
 
     async def __aenter__(self) -> AsyncClient:
