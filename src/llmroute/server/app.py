@@ -91,36 +91,39 @@ async def sse(outcome: Outcome, chunks: AsyncIterator[dict[str, Any]]) -> AsyncI
     yield b"data: [DONE]\n\n"
 
 
-def create_app(settings: Settings, *, gateway: Gateway | None = None,
-               environ: Mapping[str, str] | None = None) -> Starlette:
-    """The gateway's ASGI application."""
-    env = os.environ if environ is None else environ
-    keys = KeyRing(settings.keys, env)
-    gw = gateway or Gateway(settings, environ=env)
-    limit = settings.server.max_body_bytes
-    ledger = LedgerService(settings.ledger) if settings.ledger.enabled else None
-    metrics = GatewayMetrics(ledger.stats if ledger else lambda: None)
-    gw.recorder = _fan_out(metrics, ledger)
+class Endpoints:
+    """The HTTP endpoints of one app, over its gateway, keys, ledger and metrics."""
 
-    async def chat_completions(request: Request) -> Response:
+    def __init__(self, settings: Settings, gw: Gateway, keys: KeyRing):
+        self.gw = gw
+        self.keys = keys
+        self.limit = settings.server.max_body_bytes
+        self.ledger = LedgerService(settings.ledger) if settings.ledger.enabled else None
+        self.metrics = GatewayMetrics(self.ledger.stats if self.ledger else lambda: None)
+        gw.recorder = _fan_out(self.metrics, self.ledger)
+
+    async def chat_completions(self, request: Request) -> Response:
+        """POST /v1/chat/completions, streaming or not."""
         request_id = new_request_id()
         try:
-            principal = keys.authenticate(request.headers)
-            req = chat_request(parse_json(await read_body(request, limit)))
+            principal = self.keys.authenticate(request.headers)
+            req = chat_request(parse_json(await read_body(request, self.limit)))
             if req.stream:
-                outcome, chunks = await gw.stream(req, principal, request_id)
+                outcome, chunks = await self.gw.stream(req, principal, request_id)
                 return StreamingResponse(sse(outcome, chunks), media_type="text/event-stream",
                                          headers={**SSE_HEADERS, **outcome.headers()})
-            response, outcome = await gw.complete(req, principal, request_id)
+            response, outcome = await self.gw.complete(req, principal, request_id)
             return JSONResponse(response, headers=outcome.headers())
         except LLMRouteError as exc:
             return error_response(exc, request_id)
 
-    async def list_models(request: Request) -> Response:
+    async def list_models(self, request: Request) -> Response:
+        """GET /v1/models: auto, the policies the key may use, and the served models."""
         try:
-            principal = keys.authenticate(request.headers)
+            principal = self.keys.authenticate(request.headers)
         except LLMRouteError as exc:
             return error_response(exc)
+        gw = self.gw
         policies = [p for p in gw.engine.policies
                     if principal.policies is None or p in principal.policies]
         ids = [("auto", "llmroute"), *((f"auto/{p}", "llmroute") for p in policies)]
@@ -128,57 +131,73 @@ def create_app(settings: Settings, *, gateway: Gateway | None = None,
         data = [{"id": i, "object": "model", "created": 0, "owned_by": o} for i, o in ids]
         return JSONResponse({"object": "list", "data": data})
 
-    async def health(request: Request) -> Response:
+    async def health(self, request: Request) -> Response:
+        """GET /health: liveness."""
         return JSONResponse({"status": "ok"})
 
-    async def feedback(request: Request) -> Response:
+    async def ready(self, request: Request) -> Response:
+        """GET /ready: every tier has a served model out of cooldown."""
+        report = self.gw.readiness()
+        return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
+
+    async def feedback(self, request: Request) -> Response:
+        """POST /v1/feedback."""
         try:
-            keys.authenticate(request.headers)
-            if ledger is None:
+            self.keys.authenticate(request.headers)
+            if self.ledger is None:
                 raise LLMRouteError("The ledger is disabled: feedback cannot be stored.")
-            given = parse_feedback(parse_json(await read_body(request, limit)))
-            found = await ledger.feedback(given.request_id, rating=given.rating,
-                                          success=given.success, comment=given.comment)
+            given = parse_feedback(parse_json(await read_body(request, self.limit)))
+            found = await self.ledger.feedback(given.request_id, rating=given.rating,
+                                               success=given.success, comment=given.comment)
             if not found:
                 raise not_found(given.request_id)
         except LLMRouteError as exc:
             return error_response(exc)
         return JSONResponse({"request_id": given.request_id, "status": "recorded"})
 
-    async def metrics_endpoint(request: Request) -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
-
-    async def ready(request: Request) -> Response:
-        report = gw.readiness()
-        return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
+    async def prometheus(self, request: Request) -> Response:
+        """GET /metrics."""
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if keys.open:
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Start the ledger; at shutdown flush it and close upstream connections."""
+        if self.keys.open:
             log.warning("no gateway keys configured: every request is accepted")
-        if ledger is not None:
-            await ledger.start()
+        if self.ledger is not None:
+            await self.ledger.start()
         yield
-        if ledger is not None:
-            stats = await ledger.aclose()
+        if self.ledger is not None:
+            stats = await self.ledger.aclose()
             log.info("ledger closed: %s", stats)
-        await gw.aclose()
+        await self.gw.aclose()
 
-    routes = [
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/models", list_models, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/ready", ready, methods=["GET"]),
-        Route("/v1/feedback", feedback, methods=["POST"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route("/dashboard", dashboard.page(keys, ledger), methods=["GET"]),
-        Route("/dashboard/data", dashboard.data(keys, ledger, gw.engine.baseline_model),
-              methods=["GET"]),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+    def routes(self) -> list[Route]:
+        """Every route of the app."""
+        e = self
+        return [
+            Route("/v1/chat/completions", e.chat_completions, methods=["POST"]),
+            Route("/chat/completions", e.chat_completions, methods=["POST"]),
+            Route("/v1/models", e.list_models, methods=["GET"]),
+            Route("/health", e.health, methods=["GET"]),
+            Route("/ready", e.ready, methods=["GET"]),
+            Route("/v1/feedback", e.feedback, methods=["POST"]),
+            Route("/metrics", e.prometheus, methods=["GET"]),
+            Route("/dashboard", dashboard.page(e.keys, e.ledger), methods=["GET"]),
+            Route("/dashboard/data", dashboard.data(e.keys, e.ledger, e.gw.engine.baseline_model),
+                  methods=["GET"]),
+        ]
+
+
+def create_app(settings: Settings, *, gateway: Gateway | None = None,
+               environ: Mapping[str, str] | None = None) -> Starlette:
+    """The gateway's ASGI application."""
+    env = os.environ if environ is None else environ
+    keys = KeyRing(settings.keys, env)
+    endpoints = Endpoints(settings, gateway or Gateway(settings, environ=env), keys)
+    app = Starlette(routes=endpoints.routes(), lifespan=endpoints.lifespan, exception_handlers={
         HTTPException: _http_error, Exception: _internal_error})
-    app.state.gateway = gw
+    app.state.gateway = endpoints.gw
     return app
 
 
