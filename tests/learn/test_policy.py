@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 
+from llmroute.evaluate.metrics import apgr
 from llmroute.learn import policy
 
 P = np.array([0.6, 0.8, 0.95])
@@ -47,9 +48,9 @@ def test_apgr_and_share() -> None:
     strong = (rng.random(2000) < 0.9).astype(float)
     weak = (rng.random(2000) < 0.6).astype(float)
     gain = strong - weak
-    assert policy.apgr(gain, strong, weak) > 0.8
-    assert policy.apgr(-gain, strong, weak) < 0.2
-    assert abs(policy.apgr(rng.random(2000), strong, weak) - 0.5) < 0.08
+    assert apgr(gain, strong, weak) > 0.8
+    assert apgr(-gain, strong, weak) < 0.2
+    assert abs(apgr(rng.random(2000), strong, weak) - 0.5) < 0.08
     scores = np.arange(100.0)
     assert np.mean(scores > policy.threshold_for_share(scores, 0.3)) == 0.3
     assert policy.threshold_for_share(scores, 0.0) == float("inf")

@@ -63,31 +63,6 @@ def oracle_choice(table: Table) -> NDArray[np.int_]:
     return np.asarray(cost.argmin(axis=1), dtype=np.int_)
 
 
-def threshold_sweep(table: Table, predicted: FloatArray, targets: Sequence[float],
-                    label: str) -> list[CurvePoint]:
-    """A quality-target policy at each target t: the cheapest model whose predicted quality ≥ t,
-    else the model with the highest prediction."""
-    points = []
-    for t in targets:
-        ok = predicted >= t
-        cost = np.where(ok, table.cost, np.inf)
-        choice = np.where(ok.any(axis=1), cost.argmin(axis=1), predicted.argmax(axis=1))
-        points.append(table.point(np.asarray(choice, dtype=np.int_), f"{label}@{t:.3f}"))
-    return points
-
-
-def willingness_sweep(table: Table, predicted: FloatArray, lambdas: Sequence[float],
-                      label: str) -> list[CurvePoint]:
-    """A willingness-to-pay policy at each λ: argmax predicted quality − λ · cost (cost in USD per
-    1,000 requests, so λ reads as quality points per dollar per 1k)."""
-    points = []
-    for lam in lambdas:
-        score = predicted - lam * table.cost * 1000
-        points.append(table.point(np.asarray(score.argmax(axis=1), dtype=np.int_),
-                                  f"{label}@λ={lam:g}"))
-    return points
-
-
 def tier_choice(table: Table, tiers: Sequence[str], tier_models: Mapping[str, str]
                 ) -> NDArray[np.int_]:
     """Record i goes to the model standing for tier tiers[i]."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..evaluate.metrics import apgr
 from . import artifact, policy
 from .data import OutcomeRecord, OutcomeTable, load_records
 from .model import RouterModel
@@ -106,7 +107,7 @@ def beats_singles(curve: Curve, singles: Sequence[tuple[str, float, float]]) -> 
 def random_band(q_strong: np.ndarray, q_weak: np.ndarray, draws: int = 200) -> tuple[float, float]:
     """5th and 95th percentile of APGR for random scores (how much APGR varies by chance here)."""
     rng = np.random.default_rng(0)
-    values = [policy.apgr(rng.random(len(q_strong)), q_strong, q_weak) for _ in range(draws)]
+    values = [apgr(rng.random(len(q_strong)), q_strong, q_weak) for _ in range(draws)]
     low, high = np.percentile(values, [5, 95])
     return float(low), float(high)
 
@@ -115,7 +116,7 @@ def apgr_line(label: str, model: RouterModel, table: OutcomeTable, strong: str, 
     """APGR of `model` (strong vs weak) on `table`, with the random-score band."""
     p, _ = model.predict_many(table.prompts, [strong, weak])
     qs, qw = table.quality[:, table.models.index(strong)], table.quality[:, table.models.index(weak)]
-    score = policy.apgr(policy.strong_scores(p[:, 0], p[:, 1]), qs, qw)
+    score = apgr(policy.strong_scores(p[:, 0], p[:, 1]), qs, qw)
     low, high = random_band(qs, qw)
     return (f"  {label:28s} n={len(table.prompts):4d}  APGR {score:.3f}  "
             f"(random 5–95%: {low:.3f}–{high:.3f}; q_strong {qs.mean():.3f}, q_weak {qw.mean():.3f})")

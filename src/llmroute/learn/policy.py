@@ -5,7 +5,8 @@ Given P(good) and expected cost per candidate model (arrays over models, or N ×
 `by_tradeoff` maximises P(good) − λ·cost (λ = quality points one would pay a dollar for);
 `strong_share` sends a given share of prompts to the strong model of a strong/weak pair. Every
 choice carries its confidence (P(good) of the chosen model) and margin, so a cascade can fall back.
-`sweep_*` evaluate a policy over its parameter on data with known outcomes and costs.
+`sweep_*` evaluate a policy over its parameter on data with known outcomes and costs (APGR and
+the other evaluation metrics live in `llmroute.evaluate.metrics`).
 """
 
 from __future__ import annotations
@@ -141,16 +142,3 @@ def cost_for(points: Sequence[CurvePoint], quality: float) -> float:
     """Least cost among points reaching `quality` (NaN when none does)."""
     ok = [p.cost for p in points if p.quality >= quality]
     return min(ok) if ok else float("nan")
-
-
-def apgr(scores: F64, q_strong: F64, q_weak: F64) -> float:
-    """Average performance gap recovered: over strong-call fractions 0..1 (sending the highest
-    scores to the strong model), the mean of (q − q_weak) / (q_strong − q_weak). Random ≈ 0.5."""
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-    gain = (np.asarray(q_strong, dtype=np.float64) - np.asarray(q_weak, dtype=np.float64))[order]
-    base, top = float(np.mean(q_weak)), float(np.mean(q_strong))
-    if top == base:
-        return float("nan")
-    curve = base + np.concatenate(([0.0], np.cumsum(gain))) / len(gain)
-    recovered = (curve - base) / (top - base)
-    return float(np.trapezoid(recovered, dx=1.0 / len(gain)))
