@@ -169,6 +169,9 @@ class ServerConfig(_Frozen):
     workers: int = Field(1, ge=1)
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
     graceful_shutdown_s: float = Field(30.0, ge=0)
+    access_log: bool = Field(False, description="a log line per request (the ledger has them all)")
+    forwarded_allow_ips: str | None = Field(
+        None, description="trust X-Forwarded-* from these proxy IPs (comma-separated, or *)")
 
 
 class LedgerConfig(_Frozen):

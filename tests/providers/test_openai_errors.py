@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+import aiohttp
 import pytest
 
 from llmroute.errors import UPSTREAM_KINDS, UpstreamError
 from llmroute.providers import openai_errors
-from llmroute.providers.base import parse_retry_after, transport_error
+from llmroute.providers.base import parse_retry_after
+from llmroute.providers.http import TRANSPORT_ERRORS, transport_error
 
 
 def _all_subclasses(cls: type) -> set[type]:
@@ -23,12 +24,23 @@ def test_every_error_status_maps_to_a_kind(status: int) -> None:
     assert isinstance(error, UpstreamError) and error.kind in UPSTREAM_KINDS
 
 
-@pytest.mark.parametrize("exc_type", sorted(_all_subclasses(httpx.TransportError),
+@pytest.mark.parametrize("exc_type", sorted(_all_subclasses(aiohttp.ClientError),
                                             key=lambda t: t.__name__))
 def test_every_transport_error_maps_to_timeout_or_connection(exc_type: type) -> None:
-    error = transport_error(exc_type("boom"), "p", "m")
-    expected = "timeout" if issubclass(exc_type, httpx.TimeoutException) else "connection"
+    exc = exc_type.__new__(exc_type)  # some need a live connection to build; the type is what counts
+    assert isinstance(exc, TRANSPORT_ERRORS)
+    error = transport_error(exc, "p", "m")
+    expected = "timeout" if issubclass(exc_type, TimeoutError) else "connection"
     assert error.kind == expected
+    assert error.message.startswith("p " + expected)
+
+
+def test_transport_errors_name_what_happened() -> None:
+    assert "ReadTimeout" in transport_error(aiohttp.SocketTimeoutError("slow"), "p", "m").message
+    assert "ConnectTimeout" in transport_error(aiohttp.ConnectionTimeoutError(), "p", "m").message
+    assert transport_error(TimeoutError(), "p", "m").kind == "timeout"
+    dropped = transport_error(aiohttp.ServerDisconnectedError(), "p", "m")
+    assert dropped.kind == "connection" and "RemoteProtocolError" in dropped.message
 
 
 @pytest.mark.parametrize(("status", "body", "kind"), [

@@ -36,6 +36,7 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Bind address (default: server.host)."),
     port: int | None = typer.Option(None, "--port", help="Port (default: server.port)."),
     workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log a line per request."),
 ) -> None:
     """Serve the OpenAI-compatible gateway: point any OpenAI client's base_url at it."""
     import uvicorn
@@ -53,7 +54,12 @@ def serve(
         out.print(f"llmroute gateway on http://{bind_host}:{bind_port}/v1 "
                   f"({count} worker{'s' if count > 1 else ''})")
         options = {"host": bind_host, "port": bind_port, "log_level": "info",
-                   "timeout_graceful_shutdown": int(server.graceful_shutdown_s)}
+                   "timeout_graceful_shutdown": int(server.graceful_shutdown_s),
+                   # Per-request work the gateway does not need by default: the ledger records
+                   # every request, and client addresses are only rewritten behind a named proxy.
+                   "access_log": access_log or server.access_log,
+                   "proxy_headers": server.forwarded_allow_ips is not None,
+                   "forwarded_allow_ips": server.forwarded_allow_ips}
         if count == 1:
             uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
             return

@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
 import orjson
 
 from ..errors import UpstreamError
@@ -16,7 +15,8 @@ from ..settings import ProviderConfig
 from .anthropic_errors import StreamError, WireError, classify_anthropic_error
 from .anthropic_stream import AnthropicStreamTranslator
 from .anthropic_wire import from_anthropic_response, to_anthropic_request
-from .base import JSON, error_body, make_client, parse_retry_after, sse_events, transport_error
+from .base import JSON, error_body, parse_retry_after, sse_events
+from .http import TRANSPORT_ERRORS, HTTPTransport, StreamReply, transport_error
 
 API_VERSION = "2023-06-01"
 
@@ -36,14 +36,13 @@ def _request(body: Mapping[str, Any], upstream_model: str, stream: bool) -> byte
 class AnthropicProvider:
     """One Anthropic deployment (api.anthropic.com or a compatible proxy)."""
 
-    def __init__(self, name: str, config: ProviderConfig, api_key: str | None,
-                 client: httpx.AsyncClient | None = None):
+    def __init__(self, name: str, config: ProviderConfig, api_key: str | None):
         self.name = name
         self.config = config
         headers = {"anthropic-version": API_VERSION, "content-type": "application/json"}
         if api_key:
             headers["x-api-key"] = api_key
-        self.client = client or make_client(config, headers)
+        self.http = HTTPTransport(config, headers)
 
     def _error(self, status: int, content: bytes, headers: Mapping[str, str], model: str
                ) -> UpstreamError:
@@ -59,11 +58,11 @@ class AnthropicProvider:
         payload = _request(body, upstream_model, stream=False)
         try:
             async with asyncio.timeout(self.config.timeout.total_s):
-                response = await self.client.post("/v1/messages", content=payload)
-        except (httpx.TransportError, TimeoutError) as exc:
+                response = await self.http.post("/v1/messages", payload)
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.name, upstream_model) from None
-        if response.status_code >= 400:
-            raise self._error(response.status_code, response.content, response.headers,
+        if response.status >= 400:
+            raise self._error(response.status, response.content, response.headers,
                               upstream_model)
         try:
             message = orjson.loads(response.content)
@@ -79,22 +78,20 @@ class AnthropicProvider:
         translator = AnthropicStreamTranslator(upstream_model, int(time.time()),
                                                bool(options.get("include_usage")))
         try:
-            async with self.client.stream(
-                "POST", "/v1/messages", content=payload,
-                headers={"accept": "text/event-stream"},
-            ) as response:
-                if response.status_code >= 400:
-                    content = await response.aread()
-                    raise self._error(response.status_code, content, response.headers,
+            async with self.http.stream("/v1/messages", payload,
+                                        {"accept": "text/event-stream"}) as response:
+                if response.status >= 400:
+                    content = await response.read()
+                    raise self._error(response.status, content, response.headers,
                                       upstream_model)
                 async for chunk in self._chunks(response, translator, upstream_model):
                     yield chunk
-        except (httpx.TransportError, TimeoutError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.name, upstream_model) from None
 
-    async def _chunks(self, response: httpx.Response, translator: AnthropicStreamTranslator,
+    async def _chunks(self, response: StreamReply, translator: AnthropicStreamTranslator,
                       model: str) -> AsyncIterator[JSON]:
-        async for event in sse_events(response.aiter_lines(), self.config.timeout.total_s):
+        async for event in sse_events(response.lines(), self.config.timeout.total_s):
             try:
                 data = orjson.loads(event.data)
                 chunks = translator.feed(event.event if event.event != "message" else "", data)
@@ -113,4 +110,4 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self.client.aclose()
+        await self.http.aclose()

@@ -1,5 +1,5 @@
 """The provider protocol (one adapter per wire protocol) and the transport pieces adapters share:
-an httpx client per deployment, SSE line parsing, and HTTP/transport error mapping to our kinds."""
+SSE line parsing, Retry-After and error-body parsing. The HTTP transport itself is `http.py`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
 import orjson
-
-from ..errors import UpstreamError
-from ..settings import ProviderConfig
 
 JSON = dict[str, Any]
 
@@ -74,17 +70,6 @@ async def sse_events(lines: AsyncIterator[str], total_s: float | None = None
         yield SSEEvent(event, "\n".join(data))
 
 
-def make_client(config: ProviderConfig, headers: Mapping[str, str]) -> httpx.AsyncClient:
-    """A pooled keep-alive client with the deployment's connect and first-byte timeouts."""
-    t = config.timeout
-    timeout = httpx.Timeout(connect=t.connect_s, read=t.first_byte_s, write=t.first_byte_s,
-                            pool=t.connect_s)
-    limits = httpx.Limits(max_connections=config.max_connections,
-                          max_keepalive_connections=config.max_connections)
-    return httpx.AsyncClient(base_url=config.base_url.rstrip("/"), timeout=timeout, limits=limits,
-                             headers={**config.headers, **headers})
-
-
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from `retry-after-ms`, `retry-after` (seconds or an HTTP date)."""
     millis = headers.get("retry-after-ms")
@@ -120,12 +105,3 @@ def error_body(content: bytes) -> tuple[Mapping[str, Any], str, str]:
     message = str(err.get("message") or "")[:500]
     code = str(err.get("code") or err.get("type") or "")
     return err, message, code
-
-
-def transport_error(exc: httpx.TransportError | TimeoutError, provider: str, model: str
-                    ) -> UpstreamError:
-    """Map a transport failure (no HTTP answer, or a broken one) to an UpstreamError."""
-    kind = "timeout" if isinstance(exc, httpx.TimeoutException | TimeoutError) else "connection"
-    detail = type(exc).__name__
-    text = f"{detail}: {exc}" if str(exc) else detail
-    return UpstreamError(kind, f"{provider} {kind}: {text}", provider=provider, model=model)

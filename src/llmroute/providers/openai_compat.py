@@ -8,36 +8,37 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
 import orjson
 
 from ..errors import UpstreamError
 from ..settings import ProviderConfig
 from . import openai_errors
-from .base import JSON, make_client, sse_events, transport_error
+from .base import JSON, sse_events
+from .http import TRANSPORT_ERRORS, HTTPTransport, StreamReply, transport_error
+
+JSON_HEADERS = {"content-type": "application/json"}
+SSE_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 
 
 class OpenAICompatProvider:
     """One OpenAI-compatible deployment, with a pooled keep-alive client."""
 
-    def __init__(self, name: str, config: ProviderConfig, api_key: str | None,
-                 client: httpx.AsyncClient | None = None):
+    def __init__(self, name: str, config: ProviderConfig, api_key: str | None):
         self.name = name
         self.config = config
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = client or make_client(config, headers)
+        self.http = HTTPTransport(config, headers)
 
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
         """POST /chat/completions and return the parsed JSON."""
         payload = orjson.dumps({**body, "model": upstream_model, "stream": False})
         try:
             async with asyncio.timeout(self.config.timeout.total_s):
-                response = await self.client.post("/chat/completions", content=payload,
-                                                  headers={"content-type": "application/json"})
-        except (httpx.TransportError, TimeoutError) as exc:
+                response = await self.http.post("/chat/completions", payload, JSON_HEADERS)
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.name, upstream_model) from None
-        if response.status_code >= 400:
-            raise openai_errors.from_response(response.status_code, response.content,
+        if response.status >= 400:
+            raise openai_errors.from_response(response.status, response.content,
                                               response.headers, self.name, upstream_model)
         try:
             data: JSON = orjson.loads(response.content)
@@ -50,21 +51,18 @@ class OpenAICompatProvider:
         """POST with stream=true and yield each chunk; raise when the stream breaks or ends early."""
         payload = orjson.dumps({**body, "model": upstream_model, "stream": True})
         try:
-            async with self.client.stream(
-                "POST", "/chat/completions", content=payload,
-                headers={"content-type": "application/json", "accept": "text/event-stream"},
-            ) as response:
-                if response.status_code >= 400:
-                    content = await response.aread()
-                    raise openai_errors.from_response(response.status_code, content,
+            async with self.http.stream("/chat/completions", payload, SSE_HEADERS) as response:
+                if response.status >= 400:
+                    content = await response.read()
+                    raise openai_errors.from_response(response.status, content,
                                                       response.headers, self.name, upstream_model)
                 async for chunk in self._chunks(response, upstream_model):
                     yield chunk
-        except (httpx.TransportError, TimeoutError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.name, upstream_model) from None
 
-    async def _chunks(self, response: httpx.Response, model: str) -> AsyncIterator[JSON]:
-        async for event in sse_events(response.aiter_lines(), self.config.timeout.total_s):
+    async def _chunks(self, response: StreamReply, model: str) -> AsyncIterator[JSON]:
+        async for event in sse_events(response.lines(), self.config.timeout.total_s):
             if event.data == "[DONE]":
                 return
             try:
@@ -84,4 +82,4 @@ class OpenAICompatProvider:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self.client.aclose()
+        await self.http.aclose()
