@@ -4,7 +4,6 @@ apply feedback (waiting briefly for an entry that was recorded but not yet flush
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from pathlib import Path
 
 from ..settings import LedgerConfig
@@ -12,9 +11,6 @@ from . import open_store
 from .entry import LedgerEntry
 from .store import Store
 from .writer import LedgerWriter, WriterStats
-
-#: How many recent request ids are remembered to tell "not flushed yet" from "unknown".
-RECENT_IDS = 50_000
 
 
 class LedgerService:
@@ -26,7 +22,6 @@ class LedgerService:
         self.writer = LedgerWriter(
             self.store, spool_path=Path(config.spool_path), max_queue=config.max_queue,
             batch_size=config.batch_size, flush_interval_s=config.flush_interval_s)
-        self._recent: OrderedDict[str, None] = OrderedDict()
 
     async def start(self) -> None:
         """Apply migrations and start the writer (replaying any spool a previous run left)."""
@@ -35,20 +30,20 @@ class LedgerService:
 
     def record(self, entry: LedgerEntry) -> None:
         """Queue an entry for writing (never awaits the store)."""
-        self._recent[entry.request_id] = None
-        while len(self._recent) > RECENT_IDS:
-            self._recent.popitem(last=False)
         self.writer.record(entry)
 
     async def feedback(self, request_id: str, *, rating: int | None = None,
                        success: bool | None = None, comment: str | None = None) -> bool:
-        """Attach feedback; False when the request id is unknown."""
-        found = await self.store.feedback(request_id, rating, success, comment)
+        """Attach feedback; False when the request id is unknown. For an entry recorded but not
+        written yet, wait (briefly) for the writer."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(2.0, 4 * self.config.flush_interval_s)
         pause = max(self.config.flush_interval_s / 4, 0.02)
-        while not found and request_id in self._recent and loop.time() < deadline:
-            await asyncio.sleep(pause)  # recorded but not flushed yet: wait for the writer
+        pending = self.writer.holds(request_id)  # asked before the store: a flush between is seen
+        found = await self.store.feedback(request_id, rating, success, comment)
+        while not found and pending and loop.time() < deadline:
+            await asyncio.sleep(pause)
+            pending = self.writer.holds(request_id)
             found = await self.store.feedback(request_id, rating, success, comment)
         return found
 

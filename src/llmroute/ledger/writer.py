@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Literal
 
@@ -113,6 +114,11 @@ class LedgerWriter:
         self._wake.set()
         if len(self._queue) >= self._batch_size:
             self._full.set()
+
+    def holds(self, request_id: str) -> bool:
+        """Whether the entry of `request_id` is recorded but not stored yet (queued or being written).
+        A scan: meant for the rare feedback call, not for the request path."""
+        return any(entry.request_id == request_id for entry in chain(self._inflight, self._queue))
 
     def stats(self) -> WriterStats:
         """A snapshot of the counters."""
