@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit bench router-artifact clean
+.PHONY: setup demo test lint unit bench router-artifact embed clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ bench: setup
 ## router-artifact: rebuild the bundled learned router from ../shared/data (deterministic, ~2 min).
 router-artifact: setup
 	$(BIN)/python scripts/build_router_artifact.py
+
+## embed: the optional sentence-embedding featurizer (docs/learning.md): install the `embed` extra
+## (torch pinned to the CPU wheel first, else pip pulls CUDA) and distill the static model (~1 min).
+embed: setup
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev,embed]'
+	$(BIN)/python scripts/distill_static_embeddings.py --out out/static-minilm
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 """Build the default learned-router artifact (src/llmroute/data/router.{npz,json}) from the shared data.
 
     python scripts/build_router_artifact.py [--data ../shared/data] [--out src/llmroute/data/router]
+        [--featurizer hashing|static|static+hashing|minilm|minilm+hashing] [--static-model DIR]
 
 Trains on routerbench/train.jsonl (plus zeroeval/*.jsonl unless --no-zeroeval, plus any --extra
 outcome or complexity-label files, whose labels become `tier:*` pseudo-models), never on test;
@@ -22,6 +23,7 @@ import numpy as np
 from llmroute.learn import artifact, policy
 from llmroute.learn.data import OutcomeRecord, OutcomeTable, load_records, sha256_of
 from llmroute.learn.evaluate_quick import STRONG, router_curve
+from llmroute.learn.features import Featurizer, HashingFeaturizer
 from llmroute.learn.train import TrainConfig, fit_router
 
 REPO = Path(__file__).resolve().parent.parent
@@ -30,6 +32,7 @@ EXTRA_FILES = ("zeroeval/math-l5.jsonl", "zeroeval/crux.jsonl")
 TEST_FILE = "routerbench/test.jsonl"
 #: Tier by mean recorded cost per 1,000 prompts (USD): below the first bound simple, below the second medium.
 TIER_BOUNDS = (0.26, 1.0)
+FEATURIZER_CHOICES = ("hashing", "static", "static+hashing", "minilm", "minilm+hashing")
 
 
 def tiers_by_cost(table: OutcomeTable) -> dict[str, str]:
@@ -42,6 +45,18 @@ def tiers_by_cost(table: OutcomeTable) -> dict[str, str]:
             low, high = TIER_BOUNDS
             tiers[name] = "simple" if per_k < low else "medium" if per_k < high else "complex"
     return tiers
+
+
+def make_featurizer(name: str, static_model: Path, scale: float) -> Featurizer:
+    """The featurizer named on the command line (embeddings need the `embed` extra)."""
+    if name == "hashing":
+        return HashingFeaturizer()
+    from llmroute.learn.embed import EmbeddingFeaturizer
+
+    kind, _, extra = name.partition("+")
+    if kind == "static":
+        return EmbeddingFeaturizer.static(static_model, with_hashing=bool(extra), scale=scale)
+    return EmbeddingFeaturizer.minilm(with_hashing=bool(extra), scale=scale)
 
 
 def build_date(paths: list[Path], given: str | None) -> str:
@@ -80,6 +95,12 @@ def main() -> None:
     parser.add_argument("--date", default=None, help="date recorded in the metadata (YYYY-MM-DD)")
     parser.add_argument("--extra", action="append", default=[], metavar="FILE",
                         help="more outcome or complexity-label JSONL files (relative to --data), repeatable")
+    parser.add_argument("--featurizer", default="hashing", choices=FEATURIZER_CHOICES,
+                        help="hashing (default, no extra) or sentence embeddings (the `embed` extra), "
+                             "alone or concatenated with the hashed n-grams")
+    parser.add_argument("--static-model", type=Path, default=REPO / "out" / "static-minilm",
+                        help="static model folder (scripts/distill_static_embeddings.py)")
+    parser.add_argument("--embed-scale", type=float, default=0.1, help="weight of the embedding columns")
     args = parser.parse_args()
     names = TRAIN_FILES + ((), EXTRA_FILES)[not args.no_zeroeval] + tuple(args.extra)
     paths = [args.data / n for n in names]
@@ -87,14 +108,15 @@ def main() -> None:
     records = [r for rs in per_file.values() for r in rs]
     table = OutcomeTable.of(records)
     config = TrainConfig(c=args.c, rank=args.rank, tiers=tiers_by_cost(table))
-    model = fit_router(table, config)
+    model = fit_router(table, config, make_featurizer(args.featurizer, args.static_model, args.embed_scale))
     training: dict[str, Any] = {
         "date": build_date(paths, args.date),
         "files": [{"path": n, "sha256": sha256_of(p), "records": len(per_file[n])}
                   for n, p in zip(names, paths, strict=True)],
         "counts": {"prompts": len(table.prompts), "models": len(table.models),
                    "outcomes": int(np.count_nonzero(~np.isnan(table.quality)))},
-        "config": {"c": config.c, "rank": config.rank, "tier_bounds_usd_per_1k": list(TIER_BOUNDS)},
+        "config": {"c": config.c, "rank": config.rank, "tier_bounds_usd_per_1k": list(TIER_BOUNDS),
+                   **({"featurizer": args.featurizer} if args.featurizer != "hashing" else {})},
     }
     test_path = args.data / TEST_FILE
     if test_path.exists():

@@ -75,7 +75,7 @@ def test_fit_sets_idf_and_scaling_and_config_round_trips() -> None:
     rebuilt = featurizer_from(feat.name, feat.config(), feat.state())
     assert np.array_equal(rebuilt.transform(TEXT).values, feat.transform(TEXT).values)
     with pytest.raises(ValueError, match="unknown featurizer"):
-        featurizer_from("sentence-embeddings", feat.config(), {})
+        featurizer_from("no-such-featurizer", feat.config(), {})
     with pytest.raises(ValueError, match="version"):
         featurizer_from(feat.name, {**feat.config(), "version": 99}, {})
     with pytest.raises(ValueError, match="config mismatch"):

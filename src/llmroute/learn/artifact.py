@@ -59,7 +59,17 @@ def model_arrays(model: RouterModel) -> dict[str, npt.NDArray[Any]]:
     """Every array of `model` under its artifact key (float16 where precision allows)."""
     arrays: dict[str, npt.NDArray[Any]] = {k: getattr(model, k) for k in _MODEL_ARRAYS}
     arrays.update({f"featurizer.{k}": v for k, v in model.featurizer.state().items()})
-    return {k: np.asarray(v, dtype=np.float16 if k in _HALF else np.float32) for k, v in arrays.items()}
+    return {k: np.asarray(v, dtype=_dtype(k, v)) for k, v in arrays.items()}
+
+
+def _dtype(key: str, value: npt.NDArray[Any]) -> np.dtype[Any]:
+    """float16 for `_HALF`; a featurizer's own bytes (uint8) and float16 arrays keep their type."""
+    kept = np.asarray(value).dtype
+    if key in _HALF:
+        return np.dtype(np.float16)
+    if key.startswith("featurizer.") and kept in (np.dtype(np.uint8), np.dtype(np.float16)):
+        return kept
+    return np.dtype(np.float32)
 
 
 def save(model: RouterModel, path: str | Path, training: Mapping[str, Any] | None = None) -> Path:
@@ -111,7 +121,8 @@ def _arrays(npz_path: Path, sha256: str) -> dict[str, npt.NDArray[Any]]:
         raise ArtifactError(f"{npz_path} does not match its metadata (SHA-256 differs): "
                             "the .npz and .json come from different builds")
     with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-        return {k: np.asarray(data[k], dtype=np.float32) for k in data.files}
+        return {k: data[k] if data[k].dtype == np.uint8 else np.asarray(data[k], dtype=np.float32)
+                for k in data.files}
 
 
 def load(path: str | Path, expect_featurizer: str | None = None) -> RouterModel:
@@ -126,6 +137,9 @@ def load(path: str | Path, expect_featurizer: str | None = None) -> RouterModel:
         model = RouterModel(featurizer=feat, models=tuple(m["name"] for m in meta["models"]),
                             tiers=tuple(m.get("tier", "") for m in meta["models"]),
                             **{k: arrays[k] for k in _MODEL_ARRAYS})
+    except ImportError as exc:                       # e.g. the `embed` extra is not installed
+        raise ArtifactError(f"{json_path}: this router artifact needs featurizer "
+                            f"{meta['featurizer']['name']!r}, which cannot be loaded here: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{json_path}: unusable router artifact: {exc}") from exc
     _check_shapes(model, json_path)

@@ -18,6 +18,7 @@ import numpy as np
 from ..evaluate.metrics import apgr
 from . import artifact, policy
 from .data import OutcomeRecord, OutcomeTable, load_records
+from .features import Featurizer
 from .model import RouterModel
 from .policy import CurvePoint
 
@@ -123,13 +124,15 @@ def apgr_line(label: str, model: RouterModel, table: OutcomeTable, strong: str, 
 
 
 def transfer_apgr(train: Sequence[OutcomeRecord], test: Sequence[OutcomeRecord], strong: str = STRONG,
-                  weak: str = WEAK) -> list[str]:
-    """For each dataset: train on `train` minus it, report APGR (strong vs weak) on its `test` rows."""
-    from .train import fit_router
+                  weak: str = WEAK, featurizer: Featurizer | None = None) -> list[str]:
+    """For each dataset: train on `train` minus it, report APGR (strong vs weak) on its `test` rows
+    (`featurizer`: refitted on each training split; default the hashing featurizer)."""
+    from .train import TrainConfig, fit_router
 
     lines = []
     for held in sorted({r.dataset for r in test}):
-        model = fit_router(OutcomeTable.of([r for r in train if r.dataset != held], [strong, weak]))
+        model = fit_router(OutcomeTable.of([r for r in train if r.dataset != held], [strong, weak]),
+                           TrainConfig(), featurizer)
         table = OutcomeTable.of([r for r in test if r.dataset == held], [strong, weak]).complete()
         lines.append(apgr_line(f"held out {held}", model, table, strong, weak))
     return lines
@@ -189,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.transfer:
         train = load_records(args.data / "routerbench" / "train.jsonl")
         print("\n".join(["transfer (train on two datasets, test on the third):",
-                         *transfer_apgr(train, test_records)]))
+                         *transfer_apgr(train, test_records, featurizer=model.featurizer)]))
 
 if __name__ == "__main__":
     main()

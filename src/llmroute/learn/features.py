@@ -5,9 +5,9 @@ model onto its latent skills) and a small dense block (structural measurements, 
 through). The default `HashingFeaturizer` is pure numpy and deterministic across runs and machines:
 word 1–2-grams of the whole text and of its last block (usually the actual question), character
 3–5-grams of the last block, each hashed with a polynomial rolling hash (vectorised, mod 2**64),
-weighted by sublinear tf × idf and L2-normalised per namespace. A sentence-embedding featurizer
-can implement the same `Featurizer` protocol later by returning its vector as the sparse block
-(indices 0..dim-1) and an empty dense block.
+weighted by sublinear tf × idf and L2-normalised per namespace. The optional sentence-embedding
+featurizer (`embed.EmbeddingFeaturizer`, the `embed` extra) implements the same protocol by returning
+its vector as the sparse block's last columns.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class FeatureRow:
 
 
 class Featurizer(Protocol):
-    """What the model needs from any featurizer (hashing now; sentence embeddings later)."""
+    """What the model needs from any featurizer (hashed n-grams; sentence embeddings in `embed`).
+    A featurizer may also offer `transform_many(texts) -> list[FeatureRow]` (batched; used when present)."""
 
     @property
     def name(self) -> str:
@@ -331,9 +332,18 @@ class HashingFeaturizer:
                    f32["dense_std"])
 
 
-#: Featurizers an artifact may name, by name -> rebuild(config, state). Add sentence embeddings here.
+def _embeddings_from_artifact(config: Mapping[str, Any], state: Mapping[str, npt.NDArray[Any]]) -> Featurizer:
+    """The optional sentence-embedding featurizer (`embed` extra), imported only when an artifact
+    names it; its heavy packages are imported only by the encoder it needs."""
+    from .embed import from_artifact
+
+    return from_artifact(config, state)
+
+
+#: Featurizers an artifact may name, by name -> rebuild(config, state).
 FEATURIZERS: Mapping[str, Callable[[Mapping[str, Any], Mapping[str, npt.NDArray[Any]]], Featurizer]] = (
-    MappingProxyType({HASHING_NAME: HashingFeaturizer.from_artifact}))
+    MappingProxyType({HASHING_NAME: HashingFeaturizer.from_artifact,
+                      "sentence-embeddings": _embeddings_from_artifact}))
 
 
 def featurizer_from(name: str, config: Mapping[str, Any],

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from .features import Featurizer, FloatArray
+from .features import FeatureRow, Featurizer, FloatArray
 
 F64 = npt.NDArray[np.float64]
 
@@ -105,13 +105,20 @@ class RouterModel:
 
     def latent(self, text: str) -> FloatArray:
         """The prompt's latent vector z."""
-        row = self.featurizer.transform(text)
+        return self._latent_of(self.featurizer.transform(text))
+
+    def _latent_of(self, row: FeatureRow) -> FloatArray:
         skills = row.values @ self.projection[row.indices] - self.latent_mean
         return np.concatenate((skills.astype(np.float32), row.dense))
 
     def latent_many(self, texts: Sequence[str]) -> FloatArray:
         """Latent vectors of many prompts (N × latent_dim)."""
         out = np.zeros((len(texts), self.latent_dim), dtype=np.float32)
+        batch = getattr(self.featurizer, "transform_many", None)   # batched encoders (embeddings)
+        if batch is not None:
+            for i, row in enumerate(batch(texts)):
+                out[i] = self._latent_of(row)
+            return out
         for i, text in enumerate(texts):
             out[i] = self.latent(text)
         return out

@@ -42,7 +42,8 @@ def sparse_features(featurizer: Featurizer, texts: tuple[str, ...] | list[str]
     """Featurize many texts: a CSR matrix of the sparse block and an array of the dense block."""
     from scipy.sparse import csr_matrix  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-    rows = [featurizer.transform(t) for t in texts]
+    batch = getattr(featurizer, "transform_many", None)     # batched encoders (sentence embeddings)
+    rows = list(batch(texts)) if batch is not None else [featurizer.transform(t) for t in texts]
     indptr = np.cumsum([0] + [len(r.indices) for r in rows])
     data = np.concatenate([r.values for r in rows]) if rows else np.zeros(0, dtype=np.float32)
     idx = np.concatenate([r.indices for r in rows]) if rows else np.zeros(0, dtype=np.int64)
