@@ -22,7 +22,7 @@ import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE
-from .rows import COLUMNS, POSTGRES, from_row, to_row
+from .rows import COLUMNS, POSTGRES, from_row, to_rows
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -127,7 +127,7 @@ class PostgresStore:
 
     # -- entries -----------------------------------------------------------------------------
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
-        rows = [to_row(entry, POSTGRES) for entry in entries]
+        rows = await to_rows(entries, POSTGRES)
         if not rows:
             return
         async with self._connection() as conn, conn.transaction():

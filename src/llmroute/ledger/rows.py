@@ -8,6 +8,7 @@ PostgreSQL takes datetimes, Decimals and bools as they are, and gets U+FFFD for 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from .entry import MONEY_FIELDS, TIME_FIELDS, AttemptRecord, LedgerEntry, money_text, parse_money
 
@@ -64,7 +67,7 @@ POSTGRES = Dialect(_same, _same, _same, parse_money, _same, bool, _no_nul)
 def attempts_json(attempts: Sequence[AttemptRecord], text: Callable[[str], str] = _same) -> str:
     """The attempts column: a JSON array of attempt objects (their strings passed through `text`)."""
     items = [{k: text(v) if isinstance(v, str) else v for k, v in a.to_dict().items()} for a in attempts]
-    return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(items).decode()
 
 
 def to_row(entry: LedgerEntry, dialect: Dialect) -> tuple[Any, ...]:
@@ -87,6 +90,21 @@ def to_row(entry: LedgerEntry, dialect: Dialect) -> tuple[Any, ...]:
         else:
             row.append(value)
     return tuple(row)
+
+
+#: Entries converted between two yields to the event loop (a few hundred µs of work at most).
+ROWS_PER_SLICE = 32
+
+
+async def to_rows(entries: Sequence[LedgerEntry], dialect: Dialect) -> list[tuple[Any, ...]]:
+    """`to_row` for a batch, on the event loop but in slices: a batch of 256 entries is ~2 ms of
+    work, which done in one go would stall every request in flight (it showed as the p99)."""
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(entries), ROWS_PER_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        rows.extend(to_row(entry, dialect) for entry in entries[start:start + ROWS_PER_SLICE])
+    return rows
 
 
 def from_row(row: Sequence[Any], dialect: Dialect) -> LedgerEntry:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, sqlite_statements
-from .rows import COLUMNS, SQLITE, sqlite_time, to_row
+from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
@@ -131,7 +131,7 @@ class SQLiteStore:
 
     # -- entries -----------------------------------------------------------------------------
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
-        rows = [to_row(entry, SQLITE) for entry in entries]
+        rows = await to_rows(entries, SQLITE)
         if rows:
             await self._call(lambda conn: self._transaction(conn, lambda c: _change(c, _INSERT, rows)))
 
