@@ -34,7 +34,7 @@ from llmroute.evaluate.run import strategies, summarise
 from llmroute.learn import artifact, policy
 from llmroute.learn.data import OutcomeRecord, OutcomeTable, load_records
 from llmroute.learn.embed import EmbeddingFeaturizer, Encoder
-from llmroute.learn.evaluate_quick import STRONG, WEAK, _long
+from llmroute.learn.evaluate_quick import STRONG, WEAK, _long, decision_ms
 from llmroute.learn.features import Featurizer, FloatArray, HashingFeaturizer
 from llmroute.learn.model import RouterModel
 from llmroute.learn.train import TrainConfig, fit_router
@@ -127,15 +127,8 @@ def latency(model: RouterModel, long_text: str, repeats: int = 300) -> dict[str,
     """p50/p99 (ms) of one decision for a short prompt and a ~2,000-token one (first call excluded)."""
     out = {}
     for label, text in (("short", "What's the capital of France?"), ("2000 tokens", long_text)):
-        model.predict(text)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            pred = model.predict(text)
-            policy.by_tradeoff(pred.p_good, pred.expected_cost, 100.0)
-            times.append(time.perf_counter() - start)
-        p50, p99 = np.percentile(times, [50, 99]) * 1000
-        out[label] = {"chars": len(text), "p50_ms": float(p50), "p99_ms": float(p99)}
+        p50, p99 = decision_ms(model, text, repeats)
+        out[label] = {"chars": len(text), "p50_ms": p50, "p99_ms": p99}
     return out
 
 
