@@ -95,13 +95,7 @@ class HttpStream:
         if chunked:
             await self._chunked(conn, on_data)
         elif length >= 0:
-            while length > 0:
-                if not conn.buf and not await self._fill(conn):
-                    raise ConnectionError("connection closed mid-body")
-                piece = bytes(conn.buf[:length])
-                del conn.buf[:len(piece)]
-                length -= len(piece)
-                on_data(piece)
+            await self._exactly(conn, length, on_data, "mid-body")
         else:
             close = True
             while True:
@@ -114,6 +108,16 @@ class HttpStream:
             self.close()
         return status
 
+    async def _exactly(self, conn: _Conn, size: int, on_data: _OnData, where: str) -> None:
+        """Hand the next `size` body bytes to on_data as they arrive."""
+        while size > 0:
+            if not conn.buf and not await self._fill(conn):
+                raise ConnectionError(f"connection closed {where}")
+            piece = bytes(conn.buf[:size])
+            del conn.buf[:len(piece)]
+            size -= len(piece)
+            on_data(piece)
+
     async def _chunked(self, conn: _Conn, on_data: _OnData) -> None:
         while True:
             size = int((await self._line(conn)).split(b";", 1)[0], 16)
@@ -121,13 +125,7 @@ class HttpStream:
                 while await self._line(conn):  # trailers, up to the empty line
                     pass
                 return
-            while size > 0:
-                if not conn.buf and not await self._fill(conn):
-                    raise ConnectionError("connection closed mid-chunk")
-                piece = bytes(conn.buf[:size])
-                del conn.buf[:len(piece)]
-                size -= len(piece)
-                on_data(piece)
+            await self._exactly(conn, size, on_data, "mid-chunk")
             while len(conn.buf) < 2:
                 if not await self._fill(conn):
                     raise ConnectionError("connection closed after a chunk")

@@ -92,10 +92,8 @@ class HTTPTransport:
     async def post(self, path: str, payload: bytes, headers: Mapping[str, str] | None = None
                    ) -> Reply:
         """POST and read the whole answer."""
-        async with self.session().post(self.base_url + path, data=payload,
-                                       headers=headers) as response:
-            content = await response.read()
-            return Reply(response.status, response.headers, content)
+        async with self.stream(path, payload, headers) as reply:
+            return Reply(reply.status, reply.headers, await reply.read())
 
     @asynccontextmanager
     async def stream(self, path: str, payload: bytes, headers: Mapping[str, str] | None = None
@@ -110,11 +108,7 @@ class HTTPTransport:
         session, self._session = self._session, None
         if session is None or session.closed:
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:  # pragma: no cover - aclose is always awaited
-            running = None
-        if running is self._loop:
+        if asyncio.get_running_loop() is self._loop:
             await session.close()
         else:
             session.detach()
