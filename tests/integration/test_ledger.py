@@ -15,6 +15,7 @@ import pytest
 
 from llmroute.ledger import open_store
 from llmroute.ledger.entry import LedgerEntry
+from llmroute.server.auth import hash_key
 from llmroute.testing.behaviours import bad_request, server_error
 from llmroute.testing.upstream import FakeUpstream
 
@@ -109,6 +110,28 @@ def test_feedback_api(serve: Serve, tmp_path: Path) -> None:
         assert unknown.json()["error"]["code"] == "request_not_found"
     entry = next(e for e in entries(tmp_path) if e.request_id == request_id)
     assert (entry.user_rating, entry.task_success, entry.feedback_comment) == (4, True, "good")
+
+
+def test_a_key_gives_feedback_only_on_its_own_requests(serve: Serve, tmp_path: Path) -> None:
+    keys = [{"name": n, "hash": hash_key(f"lr-{n}")} for n in ("team-a", "team-b")]
+    gw = serve({**ledger_config(tmp_path), "keys": keys})
+    with gw.client("lr-team-a") as client:
+        raw = client.chat.completions.with_raw_response.create(model="auto", messages=user("hi"))
+    request_id = raw.headers["x-llmroute-request-id"]
+    url = gw.base_url.replace("/v1", "") + "/v1/feedback"
+    body = {"request_id": request_id, "rating": 1}
+    with httpx.Client(timeout=10) as http:
+        anonymous = http.post(url, json=body)
+        assert anonymous.status_code == 401
+        other = http.post(url, json=body, headers={"authorization": "Bearer lr-team-b"})
+        # Another key's request reads as unknown: ids cannot be probed across keys.
+        assert other.status_code == 404, other.text
+        assert other.json()["error"]["code"] == "request_not_found"
+        assert "lr-team" not in other.text
+        own = http.post(url, json={**body, "rating": 5}, headers={"authorization": "Bearer lr-team-a"})
+        assert own.status_code == 200, own.text
+    entry = next(e for e in entries(tmp_path) if e.request_id == request_id)
+    assert (entry.key_name, entry.user_rating) == ("team-a", 5)
 
 
 def test_metrics_count_requests_cost_and_fallbacks(serve: Serve, up: FakeUpstream,

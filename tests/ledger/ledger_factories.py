@@ -121,8 +121,9 @@ class FlakyStore:
         return await self.inner.migration_status()
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
-                       comment: str | None = None, *, at: datetime | None = None) -> bool:
-        return await self.inner.feedback(request_id, rating, success, comment, at=at)
+                       comment: str | None = None, *, at: datetime | None = None,
+                       owner: str | None = None) -> bool:
+        return await self.inner.feedback(request_id, rating, success, comment, at=at, owner=owner)
 
     async def get(self, request_id: str) -> LedgerEntry | None:
         return await self.inner.get(request_id)

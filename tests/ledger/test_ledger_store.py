@@ -193,6 +193,19 @@ async def test_feedback_sets_only_given_fields_and_is_idempotent(store: Store) -
 
 
 @pytest.mark.asyncio
+async def test_feedback_with_an_owner_touches_only_that_keys_requests(store: Store) -> None:
+    await store.write([make_entry(1), make_entry(2, key_name=None)])  # team-a's, and an open one
+    assert await store.feedback("req-000001", rating=1, owner="team-b") is False
+    assert await store.feedback("req-000002", rating=1, owner="team-a") is False
+    got = await store.get("req-000001")
+    assert got is not None and got.user_rating is None and got.feedback_ts is None
+    assert await store.feedback("req-000001", rating=4, owner="team-a") is True
+    assert await store.feedback("req-000002", rating=3) is True  # no owner: any entry
+    ratings = [(e.request_id, e.user_rating) for e in await store.query()]
+    assert ratings == [("req-000001", 4), ("req-000002", 3)]
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("rating", [0, 6, True])
 async def test_feedback_refuses_ratings_outside_one_to_five(store: Store, rating: int) -> None:
     await store.write([make_entry(1)])

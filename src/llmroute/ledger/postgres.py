@@ -44,7 +44,7 @@ UPDATE llmroute_requests SET
     user_rating = COALESCE($2::smallint, user_rating),
     task_success = COALESCE($3::boolean, task_success),
     feedback_comment = COALESCE($4::text, feedback_comment)
-WHERE request_id = $1
+WHERE request_id = $1 AND ($6::text IS NULL OR key_name = $6::text)
 """
 
 
@@ -134,11 +134,12 @@ class PostgresStore:
             await conn.executemany(_INSERT, rows)
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
-                       comment: str | None = None, *, at: datetime | None = None) -> bool:
+                       comment: str | None = None, *, at: datetime | None = None,
+                       owner: str | None = None) -> bool:
         check_rating(rating)
         async with self._connection() as conn:
             when = as_utc(at, "at") if at else datetime.now(UTC)
-            status = await conn.execute(_FEEDBACK, request_id, rating, success, comment, when)
+            status = await conn.execute(_FEEDBACK, request_id, rating, success, comment, when, owner)
         return int(str(status).rsplit(" ", 1)[-1]) > 0
 
     async def get(self, request_id: str) -> LedgerEntry | None:

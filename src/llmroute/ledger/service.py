@@ -33,18 +33,19 @@ class LedgerService:
         self.writer.record(entry)
 
     async def feedback(self, request_id: str, *, rating: int | None = None,
-                       success: bool | None = None, comment: str | None = None) -> bool:
-        """Attach feedback; False when the request id is unknown. For an entry recorded but not
-        written yet, wait (briefly) for the writer."""
+                       success: bool | None = None, comment: str | None = None,
+                       owner: str | None = None) -> bool:
+        """Attach feedback; False when the request id is unknown (or, with `owner`, was made with
+        another gateway key). For an entry recorded but not written yet, wait (briefly) for the writer."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(2.0, 4 * self.config.flush_interval_s)
         pause = max(self.config.flush_interval_s / 4, 0.02)
         pending = self.writer.holds(request_id)  # asked before the store: a flush between is seen
-        found = await self.store.feedback(request_id, rating, success, comment)
+        found = await self.store.feedback(request_id, rating, success, comment, owner=owner)
         while not found and pending and loop.time() < deadline:
             await asyncio.sleep(pause)
             pending = self.writer.holds(request_id)
-            found = await self.store.feedback(request_id, rating, success, comment)
+            found = await self.store.feedback(request_id, rating, success, comment, owner=owner)
         return found
 
     def stats(self) -> WriterStats:

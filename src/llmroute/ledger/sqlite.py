@@ -41,7 +41,7 @@ UPDATE llmroute_requests SET
     user_rating = COALESCE(?2, user_rating),
     task_success = COALESCE(?3, task_success),
     feedback_comment = COALESCE(?4, feedback_comment)
-WHERE request_id = ?1
+WHERE request_id = ?1 AND (?6 IS NULL OR key_name = ?6)
 """
 
 
@@ -136,11 +136,12 @@ class SQLiteStore:
             await self._call(lambda conn: self._transaction(conn, lambda c: _change(c, _INSERT, rows)))
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
-                       comment: str | None = None, *, at: datetime | None = None) -> bool:
+                       comment: str | None = None, *, at: datetime | None = None,
+                       owner: str | None = None) -> bool:
         check_rating(rating)
         when = sqlite_time(as_utc(at, "at") if at else datetime.now(UTC))
         flag = None if success is None else int(success)
-        params = (request_id, rating, flag, comment, when)
+        params = (request_id, rating, flag, comment, when, owner)
         return await self._call(lambda conn: _change(conn, _FEEDBACK, [params])) > 0
 
     async def get(self, request_id: str) -> LedgerEntry | None:

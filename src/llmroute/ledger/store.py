@@ -56,8 +56,10 @@ class Store(Protocol):
         ...
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
-                       comment: str | None = None, *, at: datetime | None = None) -> bool:
-        """Set the given feedback fields (None leaves a field as it is); False if the id is unknown.
+                       comment: str | None = None, *, at: datetime | None = None,
+                       owner: str | None = None) -> bool:
+        """Set the given feedback fields (None leaves a field as it is); False if the id is unknown
+        or, with `owner`, if the request was not made with the gateway key of that name.
         `feedback_ts` becomes `at` (default: now) only when a value actually changes, so repeating
         the same feedback is a no-op."""
         ...

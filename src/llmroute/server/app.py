@@ -144,12 +144,15 @@ class Endpoints:
     async def feedback(self, request: Request) -> Response:
         """POST /v1/feedback."""
         try:
-            self.keys.authenticate(request.headers)
+            principal = self.keys.authenticate(request.headers)
             if self.ledger is None:
                 raise LLMRouteError("The ledger is disabled: feedback cannot be stored.")
             given = parse_feedback(parse_json(await read_body(request, self.limit)))
+            # A key rates only its own requests; another key's request id reads as unknown (404),
+            # so ids cannot be probed across keys. An open gateway has no owners.
             found = await self.ledger.feedback(given.request_id, rating=given.rating,
-                                               success=given.success, comment=given.comment)
+                                               success=given.success, comment=given.comment,
+                                               owner=principal.name)
             if not found:
                 raise not_found(given.request_id)
         except LLMRouteError as exc:
