@@ -687,3 +687,60 @@ async def test_long_retry_after_benches_the_model_for_later_calls() -> None:
     env.clock.advance(60)
     _, attempts = await env.call(["a", "b"], script)
     assert attempts[0].skipped and script.models == ["a", "b", "b"]
+
+
+# ---------------------------------------------------------------- Retry-After on a busy 503
+
+ONE_TRY = RetryPolicy(max_attempts=1, jitter=0.0)
+
+
+@pytest.mark.asyncio
+async def test_everything_rate_limited_says_when_the_soonest_model_is_free() -> None:
+    env = Env()
+    script = env.script(a=[(0.5, err("rate_limit", retry_after=8.0))],
+                        b=[(0.5, err("rate_limit", retry_after=2.0))])
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await env.call(["a", "b"], script, retry=ONE_TRY)
+    # a is free 8 s after its answer, which came 0.5 s before b's; b 2 s after its own.
+    assert info.value.status == 503
+    assert info.value.retry_after == pytest.approx(2.0)
+
+
+@pytest.mark.asyncio
+async def test_retry_after_counts_the_time_spent_on_later_models() -> None:
+    env = Env()
+    script = env.script(a=[(0.5, err("rate_limit", retry_after=3.0))],
+                        b=[(2.5, err("overloaded", retry_after=9.0))])
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await env.call(["a", "b"], script, retry=ONE_TRY)
+    assert info.value.retry_after == pytest.approx(0.5)  # a's 3 s minus the 2.5 s spent on b
+
+
+@pytest.mark.asyncio
+async def test_all_skipped_says_when_the_first_breaker_closes() -> None:
+    env = Env(CooldownPolicy(failures=1, cooldown_s=30.0))
+    env.cooldowns.record_failure("a", err("server"))
+    env.clock.now += 12.0
+    env.cooldowns.record_failure("b", err("server"))
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await env.call(["a", "b"], env.script())
+    assert info.value.status == 503
+    assert info.value.retry_after == pytest.approx(18.0)
+
+
+@pytest.mark.asyncio
+async def test_retry_after_is_unknown_when_a_busy_model_gave_none() -> None:
+    env = Env()
+    script = env.script(a=[(0.5, err("rate_limit", retry_after=3.0))], b=[(0.5, err("overloaded"))])
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await env.call(["a", "b"], script, retry=ONE_TRY)
+    assert info.value.status == 503 and info.value.retry_after is None
+
+
+@pytest.mark.asyncio
+async def test_a_502_has_no_retry_after() -> None:
+    env = Env()
+    script = env.script(a=[(0.5, err("rate_limit", retry_after=3.0))], b=[(0.5, err("server"))])
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await env.call(["a", "b"], script, retry=ONE_TRY)
+    assert info.value.status == 502 and info.value.retry_after is None

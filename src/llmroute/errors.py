@@ -192,8 +192,11 @@ class AllAttemptsFailedError(LLMRouteError):
     """Every model of the chain failed; `attempts` lists (model, error) for each try."""
 
     def __init__(self, attempts: list[tuple[str, str]], *, status: int = 502,
-                 code: str = "all_upstreams_failed"):
+                 code: str = "all_upstreams_failed", retry_after: float | None = None):
         self.attempts = attempts
+        #: Seconds until the soonest model of the chain is expected to take requests again (only
+        #: when every model was busy or cooling down and that is known); sent as `Retry-After`.
+        self.retry_after = retry_after
         listing = "; ".join(f"{model}: {error}" for model, error in attempts)
         super().__init__(f"All {len(attempts)} attempt(s) failed: {listing}", code=code)
         self.status = status

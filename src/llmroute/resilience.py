@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from .errors import UPSTREAM_KINDS, AllAttemptsFailedError, LLMRouteError, UpstreamError
 
@@ -259,6 +259,8 @@ class _Run(Generic[T]):
     rng: random.Random
     deadline: float
     log: list[Attempt] = field(default_factory=list)
+    #: Per model, when (on `clock`) its latest busy answer said it may be asked again (Retry-After).
+    free_at: dict[str, float] = field(default_factory=dict)
 
     def remaining(self) -> float:
         return self.deadline - self.clock()
@@ -313,6 +315,8 @@ class _Run(Generic[T]):
                 return _Success(value)
             self.cooldowns.record_failure(model, error)
             reported = True
+            if error.kind in _BUSY_KINDS and error.retry_after is not None:
+                self.free_at[model] = self.clock() + max(0.0, error.retry_after)
             self.log.append(Attempt(model, number, error.kind, error.message, error.upstream_status,
                                     self.clock() - started))
             return error
@@ -337,9 +341,29 @@ def _next_models(error: UpstreamError, model: str, rest: list[str], content_chai
     return rest, switched
 
 
-def _final_error(log: list[Attempt], last: UpstreamError | None, exhausted: bool) -> LLMRouteError:
+def _soonest_free(run: _Run[Any]) -> float | None:
+    """Seconds until the first model this call tried or skipped should take requests again: its
+    breaker's remaining cooldown, or the wait its last busy answer asked for. None when unknown
+    (a model answered busy without a Retry-After, or failed some other way)."""
+    breakers = run.cooldowns.snapshot()
+    now = run.clock()
+    waits: list[float] = []
+    for model in dict.fromkeys(a.model for a in run.log):
+        breaker = breakers.get(model)
+        if breaker is not None and breaker.state == "open":
+            waits.append(breaker.open_for_s)
+        elif model in run.free_at:
+            waits.append(max(0.0, run.free_at[model] - now))
+        else:
+            return None
+    return min(waits) if waits else None
+
+
+def _final_error(log: list[Attempt], last: UpstreamError | None, exhausted: bool,
+                 soonest: Callable[[], float | None] = lambda: None) -> LLMRouteError:
     """The error for a call where nothing succeeded. When the chain ran out right after a refusal or
-    an oversized prompt (nothing skipped or cut after it), that error is the answer: a 400."""
+    an oversized prompt (nothing skipped or cut after it), that error is the answer: a 400. A 503
+    (everything busy) carries `retry_after` from `soonest` when it is known."""
     if (exhausted and last is not None and last.kind in ("content_policy", "context_window")
             and log and log[-1].error_kind == last.kind):
         return _attach(last, log)
@@ -348,7 +372,9 @@ def _final_error(log: list[Attempt], last: UpstreamError | None, exhausted: bool
         return _attach(last, log)  # no model could take the request as asked: the client's 400
     busy = not tried or (tried[-1].error_kind in _BUSY_KINDS)
     listing = [(a.model, f"{a.error_kind}: {a.message}") for a in log]
-    return _attach(AllAttemptsFailedError(listing, status=503 if busy else 502), log)
+    if not busy:
+        return _attach(AllAttemptsFailedError(listing, status=502), log)
+    return _attach(AllAttemptsFailedError(listing, status=503, retry_after=soonest()), log)
 
 
 async def call_with_fallbacks(
@@ -388,4 +414,4 @@ async def call_with_fallbacks(
             last = outcome
             queue, switched = _next_models(outcome, model, queue, content_policy_chain, switched,
                                            context_window)
-    raise _final_error(run.log, last, exhausted=not queue)
+    raise _final_error(run.log, last, exhausted=not queue, soonest=lambda: _soonest_free(run))

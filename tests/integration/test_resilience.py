@@ -297,6 +297,22 @@ def test_every_model_rate_limited_is_a_503(client: openai.OpenAI, up: FakeUpstre
     error = assert_openai_error({"error": caught.value.body})
     assert {a["error"] for a in error["attempts"]} == {"rate_limit"}
     assert {a["model"] for a in error["attempts"]} == {"fake/mini", "anthropic-ish/claude"}
+    # Every model said when to come back (50 ms): so does the gateway, in the form the SDKs read.
+    headers = caught.value.response.headers
+    assert headers["retry-after"] == "1"
+    assert 1 <= int(headers["retry-after-ms"]) <= 50
+
+
+def test_a_long_upstream_retry_after_reaches_the_client(client: openai.OpenAI, up: FakeUpstream) -> None:
+    up.set_default("*", rate_limited(20))
+
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="auto", messages=user("hi"))
+
+    assert caught.value.status_code == 503
+    headers = caught.value.response.headers
+    assert 19 <= int(headers["retry-after"]) <= 20
+    assert 19_000 <= int(headers["retry-after-ms"]) <= 20_000
 
 
 @pytest.mark.parametrize(("behaviour", "kind"), [

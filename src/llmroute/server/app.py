@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import InvalidRequestError, LLMRouteError, UpstreamError
+from ..errors import AllAttemptsFailedError, InvalidRequestError, LLMRouteError, UpstreamError
 from ..gateway import Gateway, Outcome, new_request_id
 from ..ledger.entry import LedgerEntry
 from ..ledger.service import LedgerService
@@ -53,8 +54,11 @@ def error_response(exc: LLMRouteError, request_id: str | None = None) -> JSONRes
             {"model": a.model, "error": a.error_kind, "message": a.message, "skipped": a.skipped}
             for a in log_ if not a.ok]
         headers["x-llmroute-attempts"] = str(sum(not a.skipped for a in log_))
-    if isinstance(exc, UpstreamError) and exc.retry_after is not None:
-        headers["retry-after"] = str(max(1, round(exc.retry_after)))
+    retry_after = exc.retry_after if isinstance(exc, UpstreamError | AllAttemptsFailedError) else None
+    if retry_after is not None:
+        # Both forms: `retry-after-ms` is what the OpenAI SDKs read first; whole seconds for the rest.
+        headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+        headers["retry-after-ms"] = str(max(1, math.ceil(retry_after * 1000)))
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
