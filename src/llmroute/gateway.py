@@ -232,11 +232,15 @@ class Gateway:
         except Exception:  # accounting must never break serving; the failure is logged
             log.exception("could not record request %s in the ledger", request_id)
 
-    def _finish(self, outcome: Outcome, usage: Usage | None) -> None:
+    def _finish(self, outcome: Outcome, usage: Usage | None, payload: JSON | None = None) -> None:
+        """Fill in usage and cost; with `payload` (the answer, or the stream's usage chunk), also
+        report the cost in its `usage.cost` (USD, as OpenRouter does) when the model is priced."""
         outcome.usage = usage
         spec = self.catalog.get(outcome.model)
         outcome.cost_usd = spec.cost(usage) if spec is not None and usage is not None else None
         outcome.finished = True
+        if payload is not None and outcome.cost_usd is not None and isinstance(payload.get("usage"), dict):
+            payload["usage"]["cost"] = float(outcome.cost_usd)
 
     async def complete(self, req: ChatRequest, principal: Principal = OPEN,
                        request_id: str | None = None) -> tuple[JSON, Outcome]:
@@ -269,7 +273,7 @@ class Gateway:
         response: JSON = answer
         outcome.model = model
         response["model"] = model
-        self._finish(outcome, usage_of(response))
+        self._finish(outcome, usage_of(response), response)
         return response
 
     async def stream(self, req: ChatRequest, principal: Principal = OPEN,
@@ -327,6 +331,8 @@ class Gateway:
                 chunk["model"] = outcome.model
                 meta.collect(chunk)
                 if meta.req.include_usage:
+                    if found is not None:  # the cost is known once usage is: say it in this chunk
+                        self._finish(outcome, usage, chunk)
                     yield chunk
                 elif found is None or chunk.get("choices"):
                     chunk.pop("usage", None)

@@ -96,6 +96,7 @@ def test_headers_describe_the_decision_and_the_exact_cost(client: openai.OpenAI,
     assert (resp.usage.prompt_tokens, resp.usage.completion_tokens) == (3, 7)
     # fake/mini costs $0.15 / $0.6 per 1M tokens: (3 * 0.15 + 7 * 0.6) / 1e6 = 0.00000465
     assert Decimal(h["x-llmroute-cost-usd"]) == Decimal("0.00000465")
+    assert resp.usage.model_extra == {"cost": pytest.approx(0.00000465)}  # OpenRouter's usage.cost
     assert h["x-llmroute-model"] == "fake/mini"
     assert h["x-llmroute-tier"] == "simple"
     assert h["x-llmroute-router"] == "rules"
@@ -178,6 +179,8 @@ def test_an_unpriced_model_says_so(serve: Serve) -> None:
         raw = client.chat.completions.with_raw_response.create(model="auto", messages=user("hi"))
     assert raw.parse().model == "fake/free"
     assert raw.headers["x-llmroute-cost-usd"] == "unpriced"
+    usage = raw.parse().usage
+    assert usage is not None and "cost" not in (usage.model_extra or {})  # no guessed price
 
 
 @pytest.mark.asyncio

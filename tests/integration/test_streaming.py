@@ -39,6 +39,8 @@ def test_sync_stream_with_usage(client: openai.OpenAI) -> None:
     assert last.choices == []
     assert last.usage is not None
     assert (last.usage.prompt_tokens, last.usage.completion_tokens) == (3, 7)
+    # A stream has no cost header (headers go first): the usage chunk carries it, as OpenRouter's does.
+    assert last.usage.model_extra == {"cost": pytest.approx((3 * 0.15 + 7 * 0.6) / 1e6)}
     assert all(c.usage is None for c in content)
     assert {c.model for c in chunks} == {"fake/mini"}
 
