@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..learn.model import RouterModel
-from ..learn.policy import by_target_many, by_tradeoff_many, strong_scores
+from ..learn.policy import by_target_many, frontier, strong_scores, sweep_target, sweep_tradeoff
 from ..routers.rules import RulesRouter
 from ..types import RouteRequest
 from . import metrics as mx
@@ -17,7 +17,6 @@ from .lab import Table, default_tier_models, oracle_choice, tier_choice
 from .report import EvalReport, PairMetrics, StrategyResult
 
 TARGETS = tuple(float(t) for t in np.linspace(0.0, 1.0, 101))
-LAMBDAS = tuple(float(x) for x in np.geomspace(1e-3, 1e3, 150))
 CASCADE_THRESHOLD = 0.7
 
 
@@ -32,9 +31,12 @@ class Strategy:
 
 
 def classifier_curve(table: Table, p: np.ndarray, est: np.ndarray, label: str) -> list[mx.CurvePoint]:
-    """Both policy knobs swept: quality targets and willingness to pay."""
-    points = [table.point(by_target_many(p, est, t), f"{label}@target={t:.2f}") for t in TARGETS]
-    points += [table.point(by_tradeoff_many(p, est, lam), f"{label}@λ={lam:.3g}") for lam in LAMBDAS]
+    """Both policy knobs swept exactly (every distinct set of choices each knob can make: see
+    `sweep_target` / `sweep_tradeoff`); a knob's dominated settings are left out."""
+    points = []
+    for knob, sweep in (("target", sweep_target), ("λ", sweep_tradeoff)):
+        for pt in frontier(sweep(p, est, table.quality, table.cost)):
+            points.append(mx.CurvePoint(pt.cost, pt.quality, f"{label}@{knob}={pt.param:.10g}"))
     return points
 
 

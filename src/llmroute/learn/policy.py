@@ -11,7 +11,7 @@ the other evaluation metrics live in `llmroute.evaluate.metrics`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,25 +101,122 @@ def realised(choice: I64, quality: F64, cost: F64) -> tuple[float, float]:
     return float(cost[rows, choice].mean()), float(quality[rows, choice].mean())
 
 
+def _curve(first: I64, value: F64, row: I64, new: I64, quality: F64, cost: F64, top: float
+           ) -> list[CurvePoint]:
+    """The exact curve of a one-parameter policy from its events. `first` is every row's choice at
+    the sweep's start (0); event k says row `row[k]` switches to `new[k]` just above `value[k]` (each
+    row's events are adjacent and in increasing value). One point at 0, then one per distinct event
+    value, whose parameter lies strictly inside the interval where that point's choices hold."""
+    n = len(first)
+    rows = np.arange(n)
+    q0, c0 = float(quality[rows, first].sum()), float(cost[rows, first].sum())
+    if len(value) == 0:
+        return [CurvePoint(0.0, c0 / n, q0 / n)]
+    same = np.r_[False, row[1:] == row[:-1]]                  # events come grouped by row, in order
+    old = np.where(same, np.r_[0, new[:-1]], first[row])      # each row's choice before the event
+    order = np.lexsort((np.arange(len(value)), value))
+    value, row, new, old = value[order], row[order], new[order], old[order]
+    dq = np.cumsum(quality[row, new] - quality[row, old])
+    dc = np.cumsum(cost[row, new] - cost[row, old])
+    # Values equal up to rounding are one breakpoint (else a parameter between them would be decided
+    # by rounding): a group ends where the next value is clearly larger.
+    gap = value[1:] > value[:-1] * (1 + 1e-9) + 1e-12
+    ends = np.flatnonzero(np.r_[gap, True])                  # last event of each group
+    starts = np.r_[0, ends[:-1] + 1]
+    nxt = np.r_[value[starts[1:]], max(top, float(value[-1]) * 2, float(value[-1]) + 1e-6)]
+    params = (value[ends] + nxt) / 2
+    points = [CurvePoint(0.0, c0 / n, q0 / n)]
+    points += [CurvePoint(float(t), (c0 + float(dc[e])) / n, (q0 + float(dq[e])) / n)
+               for t, e in zip(params, ends, strict=True)]
+    return points
+
+
+def _tradeoff_events(p: F64, est: F64) -> tuple[I64, F64, I64, I64]:
+    """Per row, the upper envelope of P(good) − λ·cost as λ grows from 0: the choice at 0 and each
+    λ where it passes to a cheaper model."""
+    first = by_tradeoff_many(p, est, 0.0)
+    values: list[float] = []
+    rows: list[int] = []
+    news: list[int] = []
+    for i in range(p.shape[0]):
+        cur, lam = int(first[i]), 0.0
+        while True:
+            cheaper = est[i] < est[i, cur]
+            if not cheaper.any():
+                break
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cross = np.where(cheaper, (p[i, cur] - p[i]) / (est[i, cur] - est[i]), np.inf)
+            cross = np.maximum(cross, lam)
+            at = float(cross.min())
+            if not np.isfinite(at):
+                break
+            tied = np.flatnonzero(cross == at)
+            # Just above `at`, the tied model that falls slowest (cheapest; first index on a tie) leads.
+            nxt = int(tied[np.lexsort((tied, est[i, tied]))[0]])
+            values.append(at)
+            rows.append(i)
+            news.append(nxt)
+            cur, lam = nxt, at
+    return (first, np.asarray(values, dtype=np.float64), np.asarray(rows, dtype=np.int64),
+            np.asarray(news, dtype=np.int64))
+
+
+def _target_events(p: F64, est: F64) -> tuple[I64, F64, I64, I64]:
+    """Per row, the cheapest model with P(good) ≥ t as t grows from 0 (the most likely one once no
+    model reaches t): the choice at 0 and each t just above which it changes."""
+    n, m = p.shape
+    order = np.argsort(p, axis=1, kind="stable")               # ascending P(good)
+    ps = np.take_along_axis(p, order, axis=1)
+    cs = np.take_along_axis(est, order, axis=1)
+    best = np.empty((n, m), dtype=np.int64)                    # cheapest among positions ≥ i
+    best_c = np.full(n, np.inf)
+    best_j = np.full(n, m, dtype=np.int64)
+    for k in range(m - 1, -1, -1):
+        take = (cs[:, k] < best_c) | ((cs[:, k] == best_c) & (order[:, k] < best_j))
+        best_c = np.where(take, cs[:, k], best_c)
+        best_j = np.where(take, order[:, k], best_j)
+        best[:, k] = best_j
+    # A threshold t in (ps[i-1], ps[i]] admits positions ≥ the first holding ps[i]'s value.
+    starts = np.ones((n, m), dtype=bool)
+    starts[:, 1:] = ps[:, 1:] != ps[:, :-1]
+    first_pos = np.maximum.accumulate(np.where(starts, np.arange(m), 0), axis=1)
+    first = best[np.arange(n), first_pos[:, 0]] if m else np.zeros(n, dtype=np.int64)
+    r, at = np.nonzero(starts[:, 1:])
+    values = np.r_[ps[r, at], ps[:, m - 1]]                    # ps[r, at] is the value below at + 1
+    rows = np.r_[r, np.arange(n)]
+    news = np.r_[best[r, at + 1], np.argmax(p, axis=1)]
+    keep = np.lexsort((values, rows))                          # each row's events in value order
+    return first.astype(np.int64), values[keep], rows[keep].astype(np.int64), news[keep].astype(np.int64)
+
+
 def sweep_tradeoff(p: F64, est_cost: F64, quality: F64, cost: F64,
                    lambdas: Sequence[float] | None = None) -> list[CurvePoint]:
-    """The λ policy over a grid of λ (default: 0 and 2,000 log-spaced values), realised on data."""
-    grid = list(lambdas) if lambdas is not None else [0.0, *np.logspace(-2, 6, 2000).tolist()]
-    points = []
-    for lam in grid:
-        c, q = realised(by_tradeoff_many(p, est_cost, lam), quality, cost)
-        points.append(CurvePoint(float(lam), c, q))
-    return points
+    """The λ policy realised on data: at the given `lambdas`, or (default) exactly — at λ = 0 and
+    once for every distinct set of choices λ can make, found from each prompt's upper envelope."""
+    p2, e2 = np.atleast_2d(np.asarray(p, dtype=np.float64)), np.atleast_2d(_costs(est_cost))
+    if lambdas is not None:
+        return _grid(lambda lam: by_tradeoff_many(p2, e2, lam), lambdas, quality, cost)
+    first, value, row, new = _tradeoff_events(p2, e2)
+    return _curve(first, value, row, new, quality, cost, top=0.0)
 
 
 def sweep_target(p: F64, est_cost: F64, quality: F64, cost: F64,
                  targets: Sequence[float] | None = None) -> list[CurvePoint]:
-    """The target policy over a grid of targets (default 0..1 by 0.001), realised on data."""
-    grid = list(targets) if targets is not None else np.linspace(0, 1, 1001).tolist()
+    """The target policy realised on data: at the given `targets`, or (default) exactly — at 0 and
+    just above every predicted P(good), where a choice can change."""
+    p2, e2 = np.atleast_2d(np.asarray(p, dtype=np.float64)), np.atleast_2d(_costs(est_cost))
+    if targets is not None:
+        return _grid(lambda t: by_target_many(p2, e2, t), targets, quality, cost)
+    first, value, row, new = _target_events(p2, e2)
+    return _curve(first, value, row, new, quality, cost, top=1.0)
+
+
+def _grid(choose: Callable[[float], I64], params: Sequence[float], quality: F64, cost: F64
+          ) -> list[CurvePoint]:
     points = []
-    for t in grid:
-        c, q = realised(by_target_many(p, est_cost, t), quality, cost)
-        points.append(CurvePoint(float(t), c, q))
+    for value in params:
+        c, q = realised(choose(value), quality, cost)
+        points.append(CurvePoint(float(value), c, q))
     return points
 
 
