@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from test_cli import run
+
+from llmroute.routers.classifier import ClassifierParams
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "routerbench"
 MODELS = "gpt-4-1106-preview,mistralai/mixtral-8x7b-chat,gpt-3.5-turbo-1106"
@@ -106,15 +109,23 @@ def test_eval_table_and_unknown_router(slices: dict[str, Path]) -> None:
     assert bad.returncode == 1 and "unknown router" in bad.stderr
 
 
-def test_calibrate_turns_a_goal_into_a_quality_target(slices: dict[str, Path]) -> None:
+def test_calibrate_turns_a_goal_into_a_knob_setting(slices: dict[str, Path], tmp_path: Path) -> None:
     share = run("calibrate", "--data", str(slices["test"]), "--max-top-share", "0.3",
-                "--reference", "gpt-4-1106-preview")
+                "--reference", "gpt-4-1106-preview", "--policy", "capped")
     assert share.returncode == 0, share.stderr
-    assert "quality_target" in share.stdout and "router: classifier" in share.stdout
+    assert "router: classifier" in share.stdout
     fraction = float(share.stdout.split("% of calls to it")[0].split(", ")[-1])
-    assert fraction <= 30.0
+    assert fraction == pytest.approx(30.0, abs=0.1)  # a blend lands on the goal, not below it
+    # The printed config is valid YAML that the router accepts as it is.
+    snippet = yaml.safe_load(share.stdout.split("config:\n", 1)[1])
+    params = snippet["policies"]["capped"]
+    assert params.pop("router") == "classifier"
+    ClassifierParams(**params)
     keep = run("calibrate", "--data", str(slices["test"]), "--keep-quality", "0.9")
     assert keep.returncode == 0, keep.stderr
+    assert "(90.0% of" in keep.stdout
+    never = run("calibrate", "--data", str(slices["test"]), "--keep-quality", "1.4")
+    assert never.returncode == 1 and "no setting" in never.stderr
     both = run("calibrate", "--data", str(slices["test"]))
     assert both.returncode == 1 and "exactly one goal" in both.stderr
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import load_yaml
@@ -45,7 +46,7 @@ def test_decides_among_the_pool_with_probabilities_for_every_candidate(tmp_path:
     chosen = engine.catalog.get(verdict.models[0])
     assert chosen is not None and verdict.tier == chosen.tier
     assert verdict.confidence == pytest.approx(verdict.scores[verdict.models[0]], abs=1e-4)
-    assert "classifier P(good)" in verdict.reason and "target 0.70" in verdict.reason
+    assert "classifier P(good)" in verdict.reason and "target 0.7)" in verdict.reason
 
 
 def test_a_higher_target_never_picks_a_cheaper_model(tmp_path: Path) -> None:
@@ -100,3 +101,48 @@ def test_an_alias_gives_a_pool_model_a_learned_profile(tmp_path: Path) -> None:
     p_plain = plain.decide(request, found).scores["openai/gpt-4o-mini"]
     p_aliased = aliased.decide(request, found).scores["openai/gpt-4o-mini"]
     assert p_plain != p_aliased  # the alias replaced the tier profile with GPT-4's
+
+
+BLEND = """
+routing: {default_policy: mixed}
+policies:
+  mixed:
+    router: classifier
+    quality_target: 0.0
+    blend: {share: %s, willingness_to_pay: 0.0}
+"""
+PROMPTS = [f"Question {i}: {CODE if i % 2 else 'what is 2 + 2?'}" for i in range(400)]
+
+
+def test_a_blend_applies_its_setting_to_a_stable_share_of_prompts(tmp_path: Path) -> None:
+    engine = Engine(load_yaml(tmp_path, BLEND % 0.3))
+    cheapest = min(engine.catalog, key=lambda s: float(s.input_per_m or 0)).name
+    verdicts = [decide(engine, "mixed", p) for p in PROMPTS]
+    blended = [v for v in verdicts if "(blend)" in v.reason]
+    # target 0 buys the cheapest model; λ = 0 the most likely one
+    assert all(v.models[0] == cheapest and "target 0)" in v.reason for v in verdicts if v not in blended)
+    assert all(v.models[0] == max(v.scores, key=v.scores.__getitem__) and "λ=0 (blend)" in v.reason
+               for v in blended)
+    assert abs(len(blended) / len(PROMPTS) - 0.3) < 0.07
+    again = [decide(Engine(load_yaml(tmp_path, BLEND % 0.3)), "mixed", p).reason for p in PROMPTS[:20]]
+    assert again == [v.reason for v in verdicts[:20]]  # the same prompt, the same setting
+    for share, expected in ((0.0, 0), (1.0, len(PROMPTS))):
+        engine = Engine(load_yaml(tmp_path, BLEND % share))
+        assert sum("(blend)" in decide(engine, "mixed", p).reason for p in PROMPTS) == expected
+
+
+def test_blend_point_is_stable_and_uniform() -> None:
+    from llmroute.learn.policy import blend_point
+
+    assert blend_point("hello") == blend_point("hello") == 0x3610A686 / 2**32
+    points = np.array([blend_point(f"prompt number {i}") for i in range(5000)])
+    assert points.min() >= 0.0 and points.max() < 1.0
+    assert np.histogram(points, bins=10, range=(0, 1))[0].min() > 400
+
+
+def test_a_bad_blend_is_a_config_error() -> None:
+    for bad in ({"share": 1.5, "quality_target": 0.5}, {"quality_target": 0.5},
+                {"share": 0.5, "quality_target": 0.5, "willingness_to_pay": 1.0},
+                {"share": 0.5, "temperature": 1}):
+        with pytest.raises(ValueError):
+            ClassifierParams(blend=bad)  # type: ignore[arg-type]

@@ -244,11 +244,12 @@ def calibrate(
                                          "best single model in the data)."),
     policy: str = typer.Option("default", "--policy", help="Policy the setting is for."),
 ) -> None:
-    """Turn a business goal into the classifier's `quality_target`, measured on a dataset."""
+    """Turn a business goal into the classifier's policy knob, measured on a dataset: the exact
+    operating point of either knob, or a blend of two settings (a share of prompts on each) when
+    the goal lies between them on the cost–quality curve's convex hull."""
     import numpy as np
 
-    from ..evaluate.run import TARGETS
-    from ..learn.policy import by_target_many
+    from ..learn import calibrate as cal
 
     if (max_top_share is None) == (keep_quality is None):
         err.print("[red]error:[/] give exactly one goal: --max-top-share or --keep-quality")
@@ -259,24 +260,30 @@ def calibrate(
     if top is None:
         top = int(np.argmax(table.quality.mean(axis=0)))
     p, est = model.predict_many(table.texts, table.models)
-    rows = []
-    for target in TARGETS:
-        choice = by_target_many(p, est, target)
-        point = table.point(choice, "")
-        rows.append((target, point.quality, point.cost, float((choice == top).mean())))
+    found = cal.settings(p, est, table.quality, table.cost, top)
     ref_q, ref_c = float(table.quality[:, top].mean()), float(table.cost[:, top].mean())
     if max_top_share is not None:
-        ok = [r for r in rows if r[3] <= max_top_share + 1e-12]
-        best = max(ok, key=lambda r: (r[1], -r[2])) if ok else None
+        best = cal.for_top_share(found, max_top_share)
     else:
         assert keep_quality is not None
-        ok = [r for r in rows if r[1] >= keep_quality * ref_q - 1e-12]
-        best = min(ok, key=lambda r: (r[2], -r[1])) if ok else None
+        best = cal.for_quality(found, keep_quality * ref_q)
     if best is None:
-        err.print("[red]error:[/] no quality target reaches that goal on this data")
+        err.print("[red]error:[/] no setting of the classifier reaches that goal on this data")
         raise typer.Exit(EXIT_ERROR)
-    target, quality, cost, share = best
-    out.print(f"quality_target {target:.2f}: quality {quality:.3f} ({quality / ref_q:.1%} of "
-              f"{table.models[top]}), cost {cost / ref_c:.1%} of it, {share:.1%} of calls to it")
-    out.print(f"config:\n  policies:\n    {policy}:\n      router: classifier\n"
-              f"      quality_target: {target:.2f}", markup=False)
+    name = table.models[top]
+    if best.blend is None:
+        out.print(f"setting: {best.main.knob} {best.main.value:.10g}")
+    else:
+        out.print(f"setting: {best.main.knob} {best.main.value:.10g} on {1 - best.share:.1%} of "
+                  f"prompts, {best.blend.knob} {best.blend.value:.10g} on {best.share:.1%} (a blend)")
+    out.print(f"expected: quality {best.quality:.4f} ({best.quality / ref_q:.1%} of {name}), cost "
+              f"{best.cost / ref_c:.1%} of it, {best.top_share:.1%} of calls to it")
+    if best.blend is not None:
+        cost, quality = best.realised(p, est, table.quality, table.cost, table.texts)
+        out.print(f"with the blend split by prompt hash on these {table.n} prompts: quality "
+                  f"{quality:.4f} ({quality / ref_q:.1%}), cost {cost / ref_c:.1%}")
+    lines = [f"      {k}: {v:.10g}" for k, v in best.params().items() if k != "blend"]
+    if best.blend is not None:
+        lines.append(f"      blend: {{share: {best.share:.6f}, {best.blend.knob}: {best.blend.value:.10g}}}")
+    out.print(f"config:\n  policies:\n    {policy}:\n      router: classifier\n" + "\n".join(lines),
+              markup=False)

@@ -11,6 +11,7 @@ the other evaluation metrics live in `llmroute.evaluate.metrics`).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -69,6 +70,12 @@ def by_tradeoff(p: F64, cost: F64, lam: float) -> Choice:
     gap = float(score[order[0]] - score[order[1]]) if len(order) > 1 else float("inf")
     i = int(order[0])
     return Choice(i, float(p[i]), gap)
+
+
+def blend_point(text: str) -> float:
+    """A prompt's stable position in [0, 1) for splitting traffic between two knob settings: CRC-32 of
+    its UTF-8 bytes (the same in every process and run, unlike `hash`)."""
+    return zlib.crc32(text.encode("utf-8", "surrogatepass")) / 2**32
 
 
 def strong_scores(p_strong: F64, p_weak: F64) -> F64:

@@ -17,23 +17,19 @@ from ..errors import ConfigProblem
 from ..learn import artifact as artifacts
 from ..learn.abilities import profile_from_tier
 from ..learn.model import ModelProfile, RouterModel
-from ..learn.policy import Choice, by_target, by_tradeoff
+from ..learn.policy import Choice, blend_point, by_target, by_tradeoff
 from ..types import RouteRequest
 from .base import BuildContext, RouterParams, RouterType, Verdict
 
 
-class ClassifierParams(RouterParams):
-    """`artifact`: a trained router (default: the bundled one). The policy knob: `quality_target`
-    (cheapest model whose predicted quality reaches it) or `willingness_to_pay` (maximise predicted
-    quality − λ · cost, λ in quality points per USD). `aliases` maps pool models to artifact models."""
+class _Knob(RouterParams):
+    """One setting of the policy knob: `quality_target` or `willingness_to_pay` (0.7 target if none)."""
 
-    artifact: str | None = None
     quality_target: float | None = Field(None, ge=0, le=1)
     willingness_to_pay: float | None = Field(None, ge=0)
-    aliases: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _one_knob(self) -> ClassifierParams:
+    def _one_knob(self) -> _Knob:
         if self.quality_target is not None and self.willingness_to_pay is not None:
             raise ValueError("give `quality_target` or `willingness_to_pay`, not both")
         return self
@@ -42,6 +38,41 @@ class ClassifierParams(RouterParams):
     def target(self) -> float:
         """The quality target in force (0.7 when neither knob is given)."""
         return 0.7 if self.quality_target is None else self.quality_target
+
+    def choose(self, p: np.ndarray, cost: np.ndarray) -> Choice:
+        """This setting's pick."""
+        if self.willingness_to_pay is not None:
+            return by_tradeoff(p, cost, self.willingness_to_pay)
+        return by_target(p, cost, self.target)
+
+    def describe(self) -> str:
+        return (f"λ={self.willingness_to_pay:g}" if self.willingness_to_pay is not None
+                else f"target {self.target:.4g}")
+
+
+class Blend(_Knob):
+    """A second knob setting for a `share` of prompts: operating points between two settings (the
+    cost–quality curve's convex hull, as `llmroute calibrate` finds them) become reachable."""
+
+    share: float = Field(..., ge=0, le=1)
+
+
+class ClassifierParams(_Knob):
+    """`artifact`: a trained router (default: the bundled one). The policy knob: `quality_target`
+    (cheapest model whose predicted quality reaches it) or `willingness_to_pay` (maximise predicted
+    quality − λ · cost, λ in quality points per USD); `blend` applies another knob setting to a share
+    of prompts, picked by a hash of the prompt (the same prompt always gets the same setting).
+    `aliases` maps pool models to artifact models."""
+
+    artifact: str | None = None
+    blend: Blend | None = None
+    aliases: dict[str, str] = Field(default_factory=dict)
+
+    def knob_for(self, text: str) -> _Knob:
+        """The knob setting for this prompt: `blend` for a stable `blend.share` of prompts."""
+        if self.blend is not None and blend_point(text) < self.blend.share:
+            return self.blend
+        return self
 
 
 def _priced(profile: ModelProfile, spec: ModelSpec) -> ModelProfile:
@@ -80,25 +111,21 @@ class ClassifierRouter:
         self.params = params
         self.tiers = tiers
 
-    def _choose(self, p: np.ndarray, cost: np.ndarray) -> Choice:
-        if self.params.willingness_to_pay is not None:
-            return by_tradeoff(p, cost, self.params.willingness_to_pay)
-        return by_target(p, cost, self.params.target)
-
     def decide(self, request: RouteRequest, candidates: Candidates) -> Verdict:
         """The cheapest likely-good candidate (or the best value for the money)."""
         names = [n for n in candidates.names() if n in self.tiers]
         if not names:
             return Verdict(next(iter(self.tiers.values()), "medium"), 0.0,
                            "classifier: no candidate is known to the model", self.name)
-        prediction = self.model.predict(request.last_user_text, names)
-        choice = self._choose(prediction.p_good, prediction.expected_cost)
+        text = request.last_user_text
+        prediction = self.model.predict(text, names)
+        knob = self.params.knob_for(text)
+        choice = knob.choose(prediction.p_good, prediction.expected_cost)
         chosen = names[choice.index]
         scores = {n: round(float(p), 4) for n, p in zip(names, prediction.p_good, strict=True)}
         ranked = ", ".join(f"{n} {p:.2f}" for n, p in scores.items())
-        knob = (f"λ={self.params.willingness_to_pay:g}" if self.params.willingness_to_pay is not None
-                else f"target {self.params.target:.2f}")
-        reason = f"classifier P(good): {ranked}; chose {chosen} ({knob})"
+        blended = " (blend)" if knob is not self.params else ""
+        reason = f"classifier P(good): {ranked}; chose {chosen} ({knob.describe()}{blended})"
         return Verdict(self.tiers[chosen], choice.confidence, reason, self.name, scores, (chosen,))
 
 
