@@ -22,7 +22,7 @@ import numpy as np
 
 from llmroute.learn import artifact, policy
 from llmroute.learn.data import OutcomeRecord, OutcomeTable, load_records, sha256_of
-from llmroute.learn.evaluate_quick import STRONG, router_curve
+from llmroute.learn.evaluate_quick import STRONG, hull_readings, router_curve
 from llmroute.learn.features import Featurizer, HashingFeaturizer
 from llmroute.learn.train import TrainConfig, fit_router
 
@@ -69,7 +69,8 @@ def build_date(paths: list[Path], given: str | None) -> str:
 
 
 def test_metrics(model: Any, records: list[OutcomeRecord]) -> dict[str, Any]:
-    """Key points of the test cost–quality curve (fractions of the strong model's cost/quality)."""
+    """Key points of the test cost–quality curve (fractions of the strong model's cost/quality): at
+    the best single knob setting, and on the hull."""
     known = [m for m in OutcomeTable.of(records).models if m in model.models]
     table = OutcomeTable.of(records, known).complete()
     curve = router_curve(model.select(known), table, STRONG)
@@ -81,6 +82,8 @@ def test_metrics(model: Any, records: list[OutcomeRecord]) -> dict[str, Any]:
         "quality_at_30pct_cost": round(policy.quality_within(curve.points, 0.30 * sc) / sq, 4),
         "cost_for_95pct_quality": round(policy.cost_for(curve.points, 0.95 * sq) / sc, 4),
         "cost_for_100pct_quality": round(policy.cost_for(curve.points, sq) / sc, 4),
+        # The same four numbers on the convex hull, where blending two settings reaches any point.
+        "on_hull": {k: round(v, 4) for k, v in hull_readings(curve).items()},
     }
 
 
