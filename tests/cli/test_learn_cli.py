@@ -128,6 +128,13 @@ def test_calibrate_turns_a_goal_into_a_knob_setting(slices: dict[str, Path], tmp
     assert never.returncode == 1 and "no setting" in never.stderr
     both = run("calibrate", "--data", str(slices["test"]))
     assert both.returncode == 1 and "exactly one goal" in both.stderr
+    assert "trained on" not in share.stderr
+
+
+def test_calibrate_warns_on_the_routers_own_training_data() -> None:
+    seen = run("calibrate", "--data", str(DATA / "train.jsonl"), "--keep-quality", "0.9")
+    assert seen.returncode == 0, seen.stderr
+    assert "routerbench/train.jsonl" in seen.stderr and "too optimistic" in seen.stderr
 
 
 def test_train_from_the_ledger(tmp_path: Path) -> None:

@@ -141,6 +141,25 @@ def _load_model(router: Path | None) -> Any:
         raise typer.Exit(EXIT_ERROR) from None
 
 
+def _warn_if_trained_on(data: Sequence[Path], router: Path | None) -> None:
+    """Warn when a data file is one the artifact was trained on (same SHA-256): the router has seen
+    those outcomes, so a setting calibrated there is far too optimistic on new traffic."""
+    from ..learn import artifact
+    from ..learn.data import sha256_of
+
+    try:
+        meta = artifact.read_metadata(router or artifact.default_path())
+    except artifact.ArtifactError:
+        return
+    seen = {f.get("sha256"): f.get("path") for f in meta.get("training", {}).get("files", [])
+            if isinstance(f, dict)}
+    for path in data:
+        if sha256_of(path) in seen:
+            err.print(f"[yellow]warning:[/] {path} is {seen[sha256_of(path)]!r}, which this router was "
+                      "trained on: its predictions there are over-confident, so the setting below will "
+                      "be too optimistic. Calibrate on held-out data or on logged traffic.")
+
+
 def _eval_table(records: list[OutcomeRecord], models: list[str] | None, known: Sequence[str] | None
                 ) -> Any:
     from ..evaluate.lab import Table
@@ -256,6 +275,7 @@ def calibrate(
         raise typer.Exit(EXIT_ERROR)
     model = _load_model(router)
     table = _eval_table(read_records(data), _split(models), model.models)
+    _warn_if_trained_on(data, router)
     top = _index(table, reference, "reference")
     if top is None:
         top = int(np.argmax(table.quality.mean(axis=0)))

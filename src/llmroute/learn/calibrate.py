@@ -74,9 +74,9 @@ class Calibration:
 
     def params(self) -> dict[str, Any]:
         """The classifier router's parameters for this calibration."""
-        out: dict[str, Any] = {self.main.knob: self.main.value}
+        out: dict[str, Any] = {self.main.knob: float(self.main.value)}
         if self.blend is not None:
-            out["blend"] = {"share": self.share, self.blend.knob: self.blend.value}
+            out["blend"] = {"share": float(self.share), self.blend.knob: float(self.blend.value)}
         return out
 
     def realised(self, p: F64, est: F64, quality: F64, cost: F64, texts: Sequence[str]
