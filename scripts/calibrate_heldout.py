@@ -12,16 +12,13 @@ training prompts instead would be far too optimistic (it has seen their outcomes
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
-
-import numpy as np
 
 from llmroute.learn import artifact
 from llmroute.learn import calibrate as cal
 from llmroute.learn.data import OutcomeTable, load_records
 from llmroute.learn.evaluate_quick import STRONG
-from llmroute.learn.train import TrainConfig, fit_router
+from llmroute.learn.train import out_of_fold
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,15 +37,8 @@ def main() -> None:
     train = OutcomeTable.of(train_records, models).complete()
     keep = set(train.prompts)
     train_records = [r for r in train_records if r.prompt in keep]
-    fold = np.random.default_rng(0).integers(0, args.folds, len(train_records))
-    p, est = np.zeros(train.quality.shape), np.zeros(train.quality.shape)
-    for k in range(args.folds):
-        start = time.monotonic()
-        rows = [r for r, f in zip(train_records, fold, strict=True) if f != k] + extra
-        router = fit_router(OutcomeTable.of(rows), TrainConfig()).select(models)
-        held = tuple(r.prompt for r, f in zip(train_records, fold, strict=True) if f == k)
-        p[fold == k], est[fold == k] = router.predict_many(held, models)
-        print(f"  fold {k + 1}/{args.folds}: {time.monotonic() - start:.0f} s", flush=True)
+    p, est = out_of_fold(train_records, models, also=extra, folds=args.folds,
+                         progress=lambda k, n: print(f"  fold {k}/{n}", flush=True))
     oof = OutcomeTable.of(train_records, models)
     top = models.index(STRONG)
     found = cal.settings(p, est, oof.quality, oof.cost, top)

@@ -9,6 +9,10 @@
 3. Answer-aware cascades: call a set of cheap models, keep their answer when they all agree, else
    pay for gpt-4 too (multiple-choice datasets, whose recorded answers can be compared).
 
+4. Answer-aware verifier: the per-dataset best cheap model answers first; a table learned on train
+   (P(correct | dataset, model, shape of the answer: its letter and format, or code/no code and
+   length) escalates to gpt-4 when the answer looks weak.
+
 Every line reports where the issue's targets fall: quality at 15% / 30% of gpt-4's cost and the
 cost needed for 95% / 100% of its quality. Needs the `dev` extra (scikit-learn, scipy).
 """
@@ -19,16 +23,16 @@ import argparse
 import itertools
 import json
 import re
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from llmroute.learn import policy
-from llmroute.learn.data import OutcomeRecord, OutcomeTable, load_records
+from llmroute.learn.data import OutcomeTable, load_records
 from llmroute.learn.evaluate_quick import STRONG
 from llmroute.learn.policy import CurvePoint
-from llmroute.learn.train import TrainConfig, fit_router
+from llmroute.learn.train import out_of_fold
 
 REPO = Path(__file__).resolve().parent.parent
 EXPENSIVE = (STRONG, "claude-v1", "claude-v2")
@@ -41,22 +45,6 @@ def targets(label: str, points: list[CurvePoint], sc: float, sq: float) -> str:
             f"q@30% {policy.quality_within(front, 0.30 * sc) / sq * 100:5.1f}%  "
             f"95% needs {policy.cost_for(front, 0.95 * sq) / sc * 100:5.1f}%  "
             f"100% needs {policy.cost_for(front, sq) / sc * 100:5.1f}% of gpt-4's cost")
-
-
-def crossfit(train: list[OutcomeRecord], test: list[OutcomeRecord], models: tuple[str, ...],
-             folds: int) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold P(good) and cost estimates for `test`, each fold trained with the rest of test."""
-    fold = np.random.default_rng(0).integers(0, folds, len(test))
-    p = np.zeros((len(test), len(models)))
-    est = np.zeros_like(p)
-    for k in range(folds):
-        start = time.monotonic()
-        rows = train + [r for r, f in zip(test, fold, strict=True) if f != k]
-        model = fit_router(OutcomeTable.of(rows), TrainConfig()).select(models)
-        held = tuple(r.prompt for r, f in zip(test, fold, strict=True) if f == k)
-        p[fold == k], est[fold == k] = model.predict_many(held, models)
-        print(f"  fold {k + 1}/{folds}: {time.monotonic() - start:.0f} s", flush=True)
-    return p, est
 
 
 def per_task_points(table: OutcomeTable) -> list[CurvePoint]:
@@ -94,6 +82,43 @@ def agreement_points(raw: list[dict[str, object]], models: tuple[str, ...], data
     return out, float(c[STRONG].mean()), float(q[STRONG].mean())
 
 
+def answer_shape(record: dict[str, Any], model: str) -> tuple[object, ...]:
+    """What the verifier sees of an answer: its first characters' shape, or for code its form and size."""
+    text = str(record["responses"][model])
+    if record["dataset"] == "mbpp":
+        return (record["dataset"], model, "```" in text or "def " in text, min(len(text) // 400, 5))
+    return (record["dataset"], model, re.sub(r"[a-z]", "a", text[:8]))
+
+
+def verifier_points(train: list[dict[str, Any]], test: list[dict[str, Any]]) -> list[CurvePoint]:
+    """Answer with the dataset's best-value cheap model (chosen on train), escalate to gpt-4 when
+    the train-estimated P(correct | answer shape) is below a threshold; one point per threshold."""
+    seen: dict[tuple[object, ...], list[float]] = {}
+    for r in train:
+        for m in r["outcomes"]:
+            if m in r.get("responses", {}):
+                seen.setdefault(answer_shape(r, m), []).append(float(r["outcomes"][m]))
+    first = {}
+    for d in {r["dataset"] for r in train}:
+        rows = [r for r in train if r["dataset"] == d]
+        cheap = {m for m in rows[0]["outcomes"] if m not in EXPENSIVE}
+        first[d] = max(cheap, key=lambda m: float(np.mean([r["outcomes"].get(m, 0.0) for r in rows])))
+    points = []
+    for tau in np.linspace(0, 1, 41):
+        q = c = 0.0
+        for r in test:
+            m = first[r["dataset"]]
+            hits = seen.get(answer_shape(r, m), [])
+            p_ok = (sum(hits) + 1) / (len(hits) + 2)
+            c += r["cost_usd"][m]
+            if p_ok < tau:
+                q, c = q + r["outcomes"][STRONG], c + r["cost_usd"][STRONG]
+            else:
+                q += r["outcomes"][m]
+        points.append(CurvePoint(float(tau), c / len(test), q / len(test)))
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -113,12 +138,18 @@ def main() -> None:
     if not args.skip_crossfit:
         train = [r for n in ("routerbench/train.jsonl", "zeroeval/math-l5.jsonl", "zeroeval/crux.jsonl")
                  for r in load_records(args.data / n)]
-        p, est = crossfit(train, test, models, args.folds)
+        p, est = out_of_fold(test, models, also=train, folds=args.folds,
+                             progress=lambda k, n: print(f"  fold {k}/{n}", flush=True))
         points = (policy.sweep_tradeoff(p, est, table.quality, table.cost)
                   + policy.sweep_target(p, est, table.quality, table.cost))
         print(targets(f"cross-fitted on test ({args.folds} folds)", points, sc, sq))
     raw = [json.loads(line) for line in test_path.read_text().splitlines() if line.strip()]
     raw = [r for r in raw if r["prompt"] in keep]
+    train_raw = [json.loads(line) for line in (args.data / "routerbench" / "train.jsonl").read_text()
+                 .splitlines() if line.strip()]
+    train_raw = [r for r in train_raw if all(m in r["outcomes"] and m in r.get("cost_usd", {})
+                                             and m in r.get("responses", {}) for m in models)]
+    print(targets("answer-shape verifier (learned on train)", verifier_points(train_raw, raw), sc, sq))
     for dataset in ("arc-challenge", "winogrande"):
         cascades, c4, q4 = agreement_points(raw, models, dataset)
         cheapest = min((c for c, q, _ in cascades if q >= q4), default=float("nan"))

@@ -66,3 +66,27 @@ def test_tier_labels_train_the_same_router() -> None:
                          ("What is the city of the ocean, war or painter?", "tier:simple")):
         p = model.predict(prompt).p_good[order]
         assert model.models[order[by_target(p, cheapest_first, 0.5).index]] == want
+
+
+def test_out_of_fold_predictions_come_from_routers_that_never_saw_the_record() -> None:
+    pytest.importorskip("sklearn")
+    from llmroute.learn.train import TrainConfig, fit_router, out_of_fold
+
+    records = synthetic_records(60)
+    also = synthetic_records(20, seed=5)
+    config = TrainConfig(c=10.0, rank=4)
+    calls: list[tuple[int, int]] = []
+    p, est = out_of_fold(records, ["coder", "big"], also=also, folds=3, seed=1, config=config,
+                         progress=lambda k, n: calls.append((k, n)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert p.shape == est.shape == (60, 2)
+    fold = np.random.default_rng(1).integers(0, 3, 60)
+    for k in range(3):  # each fold is what a router trained on the rest (and `also`) predicts
+        rest = [r for r, f in zip(records, fold, strict=True) if f != k] + also
+        router = fit_router(OutcomeTable.of(rest), config).select(["coder", "big"])
+        held = [r.prompt for r, f in zip(records, fold, strict=True) if f == k]
+        expected_p, expected_est = router.predict_many(held, ["coder", "big"])
+        np.testing.assert_allclose(p[fold == k], expected_p)
+        np.testing.assert_allclose(est[fold == k], expected_est)
+    code = np.asarray([r.dataset == "code" for r in records])
+    assert p[code, 0].mean() > p[~code, 0].mean() + 0.3  # and the task is still learned out of fold

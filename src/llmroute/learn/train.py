@@ -9,14 +9,14 @@ and its per-character prices (least squares on recorded costs). Deterministic fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .data import OutcomeTable
+from .data import OutcomeRecord, OutcomeTable
 from .features import Featurizer, HashingFeaturizer
 from .model import RouterModel, to_f32
 
@@ -158,3 +158,22 @@ def fit_router(table: OutcomeTable, config: TrainConfig | None = None,
         lengths=to_f32(lengths),
         length_biases=to_f32(length_biases), input_prices=to_f32(p_in), output_prices=to_f32(p_out),
         tiers=tuple(config.tiers.get(m, "") for m in table.models))
+
+
+def out_of_fold(records: Sequence[OutcomeRecord], models: Sequence[str], *,
+                also: Sequence[OutcomeRecord] = (), folds: int = 5, seed: int = 0,
+                config: TrainConfig | None = None,
+                progress: Callable[[int, int], None] | None = None) -> tuple[F64, F64]:
+    """P(good) and expected cost of `models` for every record, each from a router that never saw
+    it: records split into `folds` at random (`seed`), each fold predicted by a router trained on
+    the other folds plus `also`. For calibrating or judging a recipe without a separate test set."""
+    fold = np.random.default_rng(seed).integers(0, folds, len(records))
+    p, est = np.zeros((len(records), len(models))), np.zeros((len(records), len(models)))
+    for k in range(folds):
+        rest = [r for r, f in zip(records, fold, strict=True) if f != k]
+        router = fit_router(OutcomeTable.of([*rest, *also]), config).select(list(models))
+        held = tuple(r.prompt for r, f in zip(records, fold, strict=True) if f == k)
+        p[fold == k], est[fold == k] = router.predict_many(held, list(models))
+        if progress is not None:
+            progress(k + 1, folds)
+    return p, est
