@@ -36,6 +36,17 @@ def test_hash_values_are_pinned() -> None:
     assert row.indices.tolist()[:3] == [5510, 13408, 62474]
 
 
+def test_a_whole_row_is_pinned() -> None:
+    """Word boundaries (underscores, digits, non-ASCII), n-grams and the structural block, as the
+    bundled artifact was trained on them (values from the implementation it was built with)."""
+    text = "snake_case x2 = naïve(東京) + 3;\n\nWhy? A) İ_1 B) _b\nAnswer:"
+    row = HashingFeaturizer(bits=16).transform(text)
+    assert (len(row.indices), int(row.indices.sum())) == (101, 2967406)
+    assert row.dense.tolist() == pytest.approx(
+        [4.060443, 2.484907, 1.386294, 0.693147, 3.295837, 0.052632, 0.070175, 0.070175, 0.122807,
+         0.0, 0.693147, 0.693147, 0.0, 1.0], abs=1e-6)
+
+
 
 
 def enc(text: str) -> np.ndarray:
