@@ -178,3 +178,66 @@ def test_train_from_the_ledger(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "mine.json").read_text())
     assert sorted(m["name"] for m in meta["models"]) == ["big", "small"]
     assert meta["training"]["records"] == 45
+
+
+def test_calibrate_on_logged_traffic(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from llmroute.ledger import open_store
+    from llmroute.ledger.entry import LedgerEntry
+
+    top = "anthropic/claude-sonnet-4-5"   # the default config's baseline (its top tier's primary)
+    prompts = [f"what is {i} + {i}?" for i in range(30)]
+    prompts += [f"Write a Python function that parses log format {i}, with unit tests and edge cases"
+                for i in range(30)]
+    entries = [LedgerEntry(request_id=f"req_{i}", ts=datetime.now(UTC), status="ok", http_status=200,
+                           model=top if i % 3 == 0 else "openai/gpt-4o-mini",
+                           prompt_text=f"user: {prompt}", cost_usd=Decimal("0.001"),
+                           task_success=(i % 2 == 0) if i % 4 else None)
+               for i, prompt in enumerate(prompts)]
+    entries.append(LedgerEntry(request_id="req_no_text", ts=datetime.now(UTC), status="ok",
+                               http_status=200, model=top))   # no stored text: not usable
+    db = tmp_path / "ledger.db"
+
+    async def fill() -> None:
+        store = open_store(f"sqlite:///{db}")
+        await store.migrate()
+        await store.write(entries)
+        await store.close()
+
+    asyncio.run(fill())
+    config = tmp_path / "llmroute.yaml"
+    config.write_text(f"ledger: {{url: 'sqlite:///{db}'}}\n")
+    capped = run("calibrate", "--from-ledger", "-c", str(config), "--max-top-share", "0.2",
+                 "--policy", "learned")
+    assert capped.returncode == 0, capped.stderr
+    assert "60 logged requests" in capped.stdout and "45 with feedback" in capped.stdout
+    share = float(capped.stdout.split("% of calls to it")[0].split(", ")[-1])
+    assert share <= 20.0 + 1e-6
+    snippet = yaml.safe_load(capped.stdout.split("config:\n", 1)[1])
+    params = snippet["policies"]["learned"]
+    assert params.pop("router") == "classifier"
+    ClassifierParams(**params)
+    keep = run("calibrate", "--from-ledger", "-c", str(config), "--keep-quality", "0.9")
+    assert keep.returncode == 0, keep.stderr
+    assert "of anthropic/claude-sonnet-4-5" in keep.stdout
+    stranger = run("calibrate", "--from-ledger", "-c", str(config), "--keep-quality", "0.9",
+                   "--reference", "nope")
+    assert stranger.returncode == 1 and "not in the classifier's pool" in stranger.stderr
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(f"ledger: {{url: 'sqlite:///{tmp_path / 'empty.db'}'}}\n")
+    asyncio.run(_migrate(f"sqlite:///{tmp_path / 'empty.db'}"))
+    nothing = run("calibrate", "--from-ledger", "-c", str(empty), "--keep-quality", "0.9")
+    assert nothing.returncode == 1 and "store_text" in nothing.stderr
+    both = run("calibrate", "--from-ledger", "--data", str(config), "--keep-quality", "0.9")
+    assert both.returncode == 1 and "one of them" in both.stderr
+
+
+async def _migrate(url: str) -> None:
+    from llmroute.ledger import open_store
+
+    store = open_store(url)
+    await store.migrate()
+    await store.close()

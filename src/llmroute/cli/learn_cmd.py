@@ -141,6 +141,57 @@ def _load_model(router: Path | None) -> Any:
         raise typer.Exit(EXIT_ERROR) from None
 
 
+def _logged_table(config: Path | None, policy: str, since: str, reference: str | None
+                  ) -> tuple[Any, Any, int | None]:
+    """The classifier's pool model, the logged-traffic table over its pool, and the reference's
+    column (`--reference`, else the gateway's baseline model when it is in the pool)."""
+    import asyncio
+
+    from ..evaluate.lab import Table
+    from ..learn.from_ledger import logged_traffic
+    from ..ledger import open_store
+    from ..routers import default_registry
+    from ..routers.base import BuildContext
+    from ..routers.classifier import ClassifierParams, build
+    from .common import engine_from, friendly_errors
+    from .report_cmd import _window
+
+    with friendly_errors():
+        engine = engine_from(config)
+    settings = engine.settings
+    spec = settings.policies.get(policy)
+    params = {k: v for k, v in spec.params.items() if k in ("artifact", "aliases")} \
+        if spec is not None and spec.router == "classifier" else {}
+    ctx = BuildContext(settings.tier_names, engine.catalog, settings.rules, default_registry(), policy)
+    router = build(ClassifierParams(**params), ctx)
+    start, end = _window(since, None)
+
+    async def read() -> list[Any]:
+        store = open_store(settings.ledger.url)
+        try:
+            return await store.query(since=start, until=end)
+        finally:
+            await store.close()
+
+    logged = logged_traffic(asyncio.run(read()), router.model, tuple(router.tiers))
+    if not logged.texts:
+        err.print("[red]error:[/] no logged request with stored prompt text in that window "
+                  "(set `ledger.store_text: true`)")
+        raise typer.Exit(EXIT_ERROR)
+    out.print(f"{len(logged.texts)} logged requests since {start:%Y-%m-%d %H:%M}, "
+              f"{logged.observed} with feedback: the quality of every other (request, model) pair is "
+              f"the router's own estimate, so quality goals are only as good as its calibration; "
+              f"shares of calls are exact")
+    table = Table(logged.models, logged.quality, logged.cost, logged.texts)
+    name = reference or engine.baseline_model
+    top = table.models.index(name) if name in table.models else None
+    if reference and top is None:
+        err.print(f"[red]error:[/] the reference {reference!r} is not in the classifier's pool: "
+                  f"{', '.join(table.models)}")
+        raise typer.Exit(EXIT_ERROR)
+    return router.model, table, top
+
+
 def _warn_if_trained_on(data: Sequence[Path], router: Path | None) -> None:
     """Warn when a data file is one the artifact was trained on (same SHA-256): the router has seen
     those outcomes, so a setting calibrated there is far too optimistic on new traffic."""
@@ -250,7 +301,12 @@ def evaluate(
 
 
 def calibrate(
-    data: list[Path] = typer.Option(..., "--data", "-d", help="Outcome records (JSONL)."),
+    data: list[Path] = typer.Option([], "--data", "-d", help="Outcome records (JSONL)."),
+    from_ledger: bool = typer.Option(False, "--from-ledger", help="Calibrate on logged traffic "
+                                     "instead (the configured ledger; prompt text must be stored)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config (ledger, pool, policy)."),
+    since: str = typer.Option("30d", "--since", help="With --from-ledger: how far back (30m, 12h, "
+                              "7d, or an ISO date)."),
     max_top_share: float | None = typer.Option(None, "--max-top-share", min=0, max=1,
                                                help="At most this share of calls to the "
                                                "reference (top) model, e.g. 0.3."),
@@ -273,10 +329,16 @@ def calibrate(
     if (max_top_share is None) == (keep_quality is None):
         err.print("[red]error:[/] give exactly one goal: --max-top-share or --keep-quality")
         raise typer.Exit(EXIT_ERROR)
-    model = _load_model(router)
-    table = _eval_table(read_records(data), _split(models), model.models)
-    _warn_if_trained_on(data, router)
-    top = _index(table, reference, "reference")
+    if bool(data) == from_ledger:
+        err.print("[red]error:[/] calibrate on --data FILE or on --from-ledger (one of them)")
+        raise typer.Exit(EXIT_ERROR)
+    if from_ledger:
+        model, table, top = _logged_table(config, policy, since, reference)
+    else:
+        model = _load_model(router)
+        table = _eval_table(read_records(data), _split(models), model.models)
+        _warn_if_trained_on(data, router)
+        top = _index(table, reference, "reference")
     if top is None:
         top = int(np.argmax(table.quality.mean(axis=0)))
     p, est = model.predict_many(table.texts, table.models)

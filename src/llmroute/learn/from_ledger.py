@@ -1,5 +1,6 @@
-"""Training data from the ledger: logged requests joined with their feedback become outcome records
-(the same format as the shared datasets), so `llmroute train --from-ledger` learns from your traffic.
+"""Learning data from the ledger: logged requests joined with their feedback become outcome records
+(the same format as the shared datasets), so `llmroute train --from-ledger` learns from your traffic,
+and a calibration table (`logged_traffic`), so `llmroute calibrate --from-ledger` tunes on it.
 
 A request counts when its prompt text was stored (`ledger.store_text: true`) and it has feedback:
 `task_success` gives quality 1 or 0; otherwise a `user_rating` r in 1–5 gives (r − 1) / 4.
@@ -7,12 +8,19 @@ A request counts when its prompt text was stored (`ledger.store_text: true`) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
 
 from ..ledger.entry import LedgerEntry
 from ..ledger.store import Store
 from .data import OutcomeRecord
+from .model import RouterModel
+
+F64 = npt.NDArray[np.float64]
 
 USER_PREFIX = "user: "
 
@@ -51,3 +59,43 @@ def records_from_entries(entries: Iterable[LedgerEntry]) -> list[OutcomeRecord]:
 async def load_from_ledger(store: Store, since: datetime | None = None) -> list[OutcomeRecord]:
     """Read the ledger (since a time, if given) and turn it into outcome records."""
     return records_from_entries(await store.query(since=since))
+
+
+@dataclass(frozen=True)
+class LoggedTraffic:
+    """Logged requests as a calibration table over `models`: `quality` and `cost` are the router's
+    own estimates (P(good), expected cost) except where the request was answered by that model,
+    whose observed feedback and logged cost replace them. Logs hold one outcome per request, so the
+    other cells can only be estimated: quality goals are as good as the router's calibration, while
+    shares of calls (which depend only on the prompts) are exact."""
+
+    texts: tuple[str, ...]
+    models: tuple[str, ...]
+    quality: F64
+    cost: F64
+    observed: int      # cells holding an observed outcome
+
+
+def logged_traffic(entries: Iterable[LedgerEntry], model: RouterModel, models: Sequence[str]
+                   ) -> LoggedTraffic:
+    """Every answered request with stored prompt text, over `models` (which `model` must know)."""
+    kept = [e for e in entries if e.status == "ok" and e.prompt_text]
+    texts = tuple(user_text(e.prompt_text or "") for e in kept)
+    names = tuple(models)
+    if not texts:
+        empty = np.zeros((0, len(names)))
+        return LoggedTraffic(texts, names, empty, empty.copy(), 0)
+    p, est = model.predict_many(texts, names)
+    quality, cost = p.copy(), est.copy()
+    observed = 0
+    for i, entry in enumerate(kept):
+        if entry.model not in names:
+            continue
+        j = names.index(entry.model)
+        found = quality_of(entry)
+        if found is not None:
+            quality[i, j] = found
+            observed += 1
+        if entry.cost_usd is not None:
+            cost[i, j] = float(entry.cost_usd)
+    return LoggedTraffic(texts, names, quality, cost, observed)
