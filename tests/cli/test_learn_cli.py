@@ -131,6 +131,21 @@ def test_calibrate_turns_a_goal_into_a_knob_setting(slices: dict[str, Path], tmp
     assert "trained on" not in share.stderr
 
 
+def test_calibrate_a_strong_weak_pair(slices: dict[str, Path]) -> None:
+    strong, weak = "gpt-4-1106-preview", "mistralai/mixtral-8x7b-chat"
+    capped = run("calibrate", "--data", str(slices["test"]), "--strong", strong, "--weak", weak,
+                 "--max-top-share", "0.25", "--policy", "pair")
+    assert capped.returncode == 0, capped.stderr
+    share = float(capped.stdout.split("% of calls to it")[0].split(", ")[-1])
+    assert 20.0 <= share <= 25.0
+    params = yaml.safe_load(capped.stdout.split("config:\n", 1)[1])["policies"]["pair"]
+    assert params.pop("router") == "classifier"
+    knob = ClassifierParams(**params).strong_weak
+    assert knob is not None and (knob.strong, knob.weak) == (strong, weak)
+    alone = run("calibrate", "--data", str(slices["test"]), "--strong", strong, "--keep-quality", "0.9")
+    assert alone.returncode == 1 and "both --strong and --weak" in alone.stderr
+
+
 def test_calibrate_warns_on_the_routers_own_training_data() -> None:
     seen = run("calibrate", "--data", str(DATA / "train.jsonl"), "--keep-quality", "0.9")
     assert seen.returncode == 0, seen.stderr

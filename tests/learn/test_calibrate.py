@@ -79,3 +79,25 @@ def test_realised_splits_prompts_by_their_hash_as_the_router_does() -> None:
     assert best.realised(P, EST, QUALITY, COST, texts) == expected
     single = cal.Calibration(best.main)
     assert single.realised(P, EST, QUALITY, COST, texts) == (best.main.cost, best.main.quality)
+
+
+def test_a_pair_threshold_for_a_share_or_a_quality_goal() -> None:
+    # Gains in decreasing order: .5, .3, .3 (tied), .1, −.2. Strong is right on the first three.
+    gain = np.array([0.1, 0.5, 0.3, -0.2, 0.3])
+    quality = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 1.0], [1.0, 0.0]])
+    cost = np.tile([10.0, 1.0], (5, 1))
+    capped = cal.for_pair(gain, quality, cost, max_share=0.5)
+    # 2 of 5 would split the tie at .3: the most that fits is 1 prompt (20%), threshold in (.3, .5).
+    assert capped is not None and capped.share == 0.2 and 0.3 < capped.threshold < 0.5
+    assert capped.quality == pytest.approx(0.4) and capped.cost == pytest.approx((10 + 4) / 5)
+    goal = cal.for_pair(gain, quality, cost, quality_goal=0.8)
+    # The whole tie joins: 3 strong calls give quality (1 + 1 + 1 + 1 + 0) / 5 = .8.
+    assert goal is not None and goal.share == 0.6 and 0.1 < goal.threshold < 0.3
+    assert goal.quality == pytest.approx(0.8)
+    assert cal.for_pair(gain, quality, cost, quality_goal=0.9) is None
+    none = cal.for_pair(gain, quality, cost, max_share=0.0)
+    assert none is not None and none.share == 0.0 and none.threshold == 1.0
+    every = cal.for_pair(gain, quality, cost, max_share=1.0)
+    assert every is not None and every.share == 1.0 and every.threshold < -0.2
+    with pytest.raises(ValueError):
+        cal.for_pair(gain, quality, cost)

@@ -146,3 +146,57 @@ def test_a_bad_blend_is_a_config_error() -> None:
                 {"share": 0.5, "temperature": 1}):
         with pytest.raises(ValueError):
             ClassifierParams(blend=bad)  # type: ignore[arg-type]
+
+
+PAIR = """
+routing: {default_policy: pair}
+policies:
+  pair:
+    router: classifier
+    strong_weak: {strong: openai/gpt-4.1, weak: openai/gpt-4o-mini, threshold: %s}
+"""
+
+
+def test_the_strong_weak_knob_sends_the_prompts_with_enough_gain_to_the_strong_model(
+        tmp_path: Path) -> None:
+    def picks(threshold: float) -> list[Verdict]:
+        engine = Engine(load_yaml(tmp_path, PAIR % threshold))
+        return [decide(engine, "pair", p) for p in PROMPTS[:60]]
+
+    for verdict in picks(0.0):
+        gain = verdict.scores["openai/gpt-4.1"] - verdict.scores["openai/gpt-4o-mini"]
+        expected = "openai/gpt-4.1" if gain > 0.0 else "openai/gpt-4o-mini"
+        assert verdict.models == (expected,) and "strong/weak: gain" in verdict.reason
+    assert {v.models[0] for v in picks(1.0)} == {"openai/gpt-4o-mini"}
+    assert {v.models[0] for v in picks(-1.0)} == {"openai/gpt-4.1"}
+
+
+def test_the_pair_falls_back_when_constraints_leave_one_of_it(tmp_path: Path) -> None:
+    from llmroute.constraints import Candidates
+
+    engine = Engine(load_yaml(tmp_path, PAIR % -1.0))
+    router = engine.policies["pair"]
+    request = RouteRequest.from_prompt(CODE)
+    found = engine.candidates(request)
+    only_weak = Candidates(tuple(s for s in found.models if s.name != "openai/gpt-4.1"), found.tiers)
+    verdict = router.decide(request, only_weak)
+    assert isinstance(verdict, Verdict) and verdict.models == ("openai/gpt-4o-mini",)
+    assert "only one of the pair" in verdict.reason
+    neither = Candidates(tuple(s for s in found.models if s.name not in ("openai/gpt-4.1",
+                                                                         "openai/gpt-4o-mini")), found.tiers)
+    verdict = router.decide(request, neither)
+    assert isinstance(verdict, Verdict)
+    assert verdict.models[0] == max(verdict.scores, key=verdict.scores.__getitem__)
+
+
+def test_a_bad_pair_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        ClassifierParams(quality_target=0.5,
+                         strong_weak={"strong": "a", "weak": "b", "threshold": 0})  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        ClassifierParams(strong_weak={"strong": "a", "weak": "b", "threshold": 2})  # type: ignore[arg-type]
+    (tmp_path / "conf.yaml").write_text(
+        "policies:\n  pair: {router: classifier, strong_weak: {strong: nope/model, "
+        "weak: openai/gpt-4o-mini, threshold: 0.1}}\n")
+    checked = check(tmp_path / "conf.yaml", environ={"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "x"})
+    assert "policies.pair.strong_weak.strong" in {p.path for p in checked.errors}

@@ -318,10 +318,15 @@ def calibrate(
     reference: str | None = typer.Option(None, "--reference", help="The top model (default: the "
                                          "best single model in the data)."),
     policy: str = typer.Option("default", "--policy", help="Policy the setting is for."),
+    strong: str | None = typer.Option(None, "--strong", help="With --weak: calibrate the "
+                                      "strong/weak knob for this pair (the strong model is the "
+                                      "reference)."),
+    weak: str | None = typer.Option(None, "--weak", help="The weak model of the pair."),
 ) -> None:
-    """Turn a business goal into the classifier's policy knob, measured on a dataset: the exact
-    operating point of either knob, or a blend of two settings (a share of prompts on each) when
-    the goal lies between them on the cost–quality curve's convex hull."""
+    """Turn a business goal into the classifier's policy knob, measured on a dataset or on logged
+    traffic: the exact operating point of either knob, or a blend of two settings (a share of
+    prompts on each) when the goal lies between them on the cost–quality curve's convex hull; with
+    --strong/--weak, the strong/weak pair's threshold."""
     import numpy as np
 
     from ..learn import calibrate as cal
@@ -332,6 +337,11 @@ def calibrate(
     if bool(data) == from_ledger:
         err.print("[red]error:[/] calibrate on --data FILE or on --from-ledger (one of them)")
         raise typer.Exit(EXIT_ERROR)
+    if (strong is None) != (weak is None) or (strong is not None and reference not in (None, strong)):
+        err.print("[red]error:[/] a strong/weak pair needs both --strong and --weak (the strong "
+                  "model is the reference)")
+        raise typer.Exit(EXIT_ERROR)
+    reference = strong or reference
     if from_ledger:
         model, table, top = _logged_table(config, policy, since, reference)
     else:
@@ -342,8 +352,26 @@ def calibrate(
     if top is None:
         top = int(np.argmax(table.quality.mean(axis=0)))
     p, est = model.predict_many(table.texts, table.models)
-    found = cal.settings(p, est, table.quality, table.cost, top)
     ref_q, ref_c = float(table.quality[:, top].mean()), float(table.cost[:, top].mean())
+    if strong is not None and weak is not None:
+        w = _index(table, weak, "weak")
+        assert w is not None
+        pair = [top, w]
+        found_pair = cal.for_pair(p[:, top] - p[:, w], table.quality[:, pair], table.cost[:, pair],
+                                  max_share=max_top_share,
+                                  quality_goal=None if keep_quality is None else keep_quality * ref_q)
+        if found_pair is None:
+            err.print("[red]error:[/] no threshold of this pair reaches that goal on this data")
+            raise typer.Exit(EXIT_ERROR)
+        out.print(f"setting: strong/weak threshold {found_pair.threshold:.6f} ({strong} when its "
+                  f"predicted gain over {weak} is larger)")
+        out.print(f"on this data: quality {found_pair.quality:.4f} ({found_pair.quality / ref_q:.1%} of "
+                  f"{strong}), cost {found_pair.cost / ref_c:.1%} of it, {found_pair.share:.1%} of calls "
+                  "to it")
+        out.print(f"config:\n  policies:\n    {policy}:\n      router: classifier\n      strong_weak: "
+                  f"{{strong: {strong}, weak: {weak}, threshold: {found_pair.threshold:.6f}}}", markup=False)
+        return
+    found = cal.settings(p, est, table.quality, table.cost, top)
     if max_top_share is not None:
         best = cal.for_top_share(found, max_top_share)
     else:

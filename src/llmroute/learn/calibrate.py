@@ -143,3 +143,50 @@ def for_top_share(found: Sequence[Setting], max_share: float) -> Calibration | N
         return Calibration(hull[k])
     low, high = hull[k], hull[k + 1]
     return _between(low, high, (max_share - low.top_share) / (high.top_share - low.top_share))
+
+
+@dataclass(frozen=True)
+class PairSetting:
+    """A strong/weak threshold and what it gives on the data."""
+
+    threshold: float
+    share: float      # of prompts sent to the strong model
+    cost: float
+    quality: float
+
+
+def for_pair(gain: F64, quality: F64, cost: F64, *, max_share: float | None = None,
+             quality_goal: float | None = None) -> PairSetting | None:
+    """The strong/weak threshold for a goal: the most strong calls within `max_share`, or the fewest
+    reaching mean quality `quality_goal`. `gain` is P(strong good) − P(weak good) per prompt;
+    `quality` and `cost` are N × 2 (strong, weak). A prompt goes strong when its gain > threshold.
+    None when the goal cannot be met."""
+    if (max_share is None) == (quality_goal is None):
+        raise ValueError("give exactly one of max_share and quality_goal")
+    g = np.asarray(gain, dtype=np.float64)
+    n = len(g)
+    order = np.argsort(-g, kind="stable")
+    g = g[order]
+    q, c = np.asarray(quality, dtype=np.float64)[order], np.asarray(cost, dtype=np.float64)[order]
+    # Option k sends the k highest gains to strong; only whole groups of tied gains can be split off.
+    k = np.arange(n + 1)
+    ok = np.r_[True, g[:-1] > g[1:], True] if n else np.asarray([True])
+    mean_q = (q[:, 1].sum() + np.r_[0.0, np.cumsum(q[:, 0] - q[:, 1])]) / max(n, 1)
+    mean_c = (c[:, 1].sum() + np.r_[0.0, np.cumsum(c[:, 0] - c[:, 1])]) / max(n, 1)
+    share = k / max(n, 1)
+    if max_share is not None:
+        fits = np.flatnonzero(ok & (share <= max_share + 1e-12))
+        pick = int(fits[-1]) if len(fits) else -1
+    else:
+        assert quality_goal is not None
+        reach = np.flatnonzero(ok & (mean_q >= quality_goal - 1e-12))
+        pick = int(reach[0]) if len(reach) else -1
+    if pick < 0:
+        return None
+    if pick == 0:
+        threshold = 1.0
+    elif pick == n:
+        threshold = max(-1.0, float(g[-1]) - 1e-6)
+    else:
+        threshold = float(g[pick - 1] + g[pick]) / 2
+    return PairSetting(threshold, float(share[pick]), float(mean_c[pick]), float(mean_q[pick]))

@@ -57,16 +57,52 @@ class Blend(_Knob):
     share: float = Field(..., ge=0, le=1)
 
 
+class StrongWeak(RouterParams):
+    """RouteLLM's knob: only `strong` and `weak` are used; a prompt goes to `strong` when the
+    predicted gain P(strong good) − P(weak good) exceeds `threshold` (`llmroute calibrate --strong
+    --weak` turns a share of strong calls or a quality goal into it)."""
+
+    strong: str
+    weak: str
+    threshold: float = Field(..., ge=-1, le=1)
+
+    def choose(self, names: list[str], p: np.ndarray) -> tuple[Choice, str]:
+        """The pick among `names` and why. When constraints leave only one of the pair, that one;
+        when neither, the most likely candidate."""
+        has_strong, has_weak = self.strong in names, self.weak in names
+        if has_strong and has_weak:
+            i, j = names.index(self.strong), names.index(self.weak)
+            gain = float(p[i] - p[j])
+            pick = i if gain > self.threshold else j
+            return (Choice(pick, float(p[pick]), gain - self.threshold),
+                    f"gain {gain:+.3f} vs threshold {self.threshold:+.3f}")
+        if has_strong or has_weak:
+            k = names.index(self.strong if has_strong else self.weak)
+            return Choice(k, float(p[k]), 0.0), "only one of the pair is a candidate"
+        k = int(np.argmax(p))
+        return Choice(k, float(p[k]), 0.0), "neither of the pair is a candidate: the most likely"
+
+
 class ClassifierParams(_Knob):
     """`artifact`: a trained router (default: the bundled one). The policy knob: `quality_target`
-    (cheapest model whose predicted quality reaches it) or `willingness_to_pay` (maximise predicted
-    quality − λ · cost, λ in quality points per USD); `blend` applies another knob setting to a share
-    of prompts, picked by a hash of the prompt (the same prompt always gets the same setting).
+    (cheapest model whose predicted quality reaches it), `willingness_to_pay` (maximise predicted
+    quality − λ · cost, λ in quality points per USD), or `strong_weak` (a strong/weak pair and a
+    threshold on the predicted gain); `blend` applies another target/λ setting to a share of
+    prompts, picked by a hash of the prompt (the same prompt always gets the same setting).
     `aliases` maps pool models to artifact models."""
 
     artifact: str | None = None
     blend: Blend | None = None
+    strong_weak: StrongWeak | None = None
     aliases: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _pair_alone(self) -> ClassifierParams:
+        if self.strong_weak is not None and (self.quality_target is not None or self.blend is not None
+                                             or self.willingness_to_pay is not None):
+            raise ValueError("`strong_weak` is a knob of its own: drop `quality_target`, "
+                             "`willingness_to_pay` and `blend`")
+        return self
 
     def knob_for(self, text: str) -> _Knob:
         """The knob setting for this prompt: `blend` for a stable `blend.share` of prompts."""
@@ -119,13 +155,18 @@ class ClassifierRouter:
                            "classifier: no candidate is known to the model", self.name)
         text = request.last_user_text
         prediction = self.model.predict(text, names)
-        knob = self.params.knob_for(text)
-        choice = knob.choose(prediction.p_good, prediction.expected_cost)
+        pair = self.params.strong_weak
+        if pair is not None:
+            choice, why = pair.choose(names, prediction.p_good)
+            setting = f"strong/weak: {why}"
+        else:
+            knob = self.params.knob_for(text)
+            choice = knob.choose(prediction.p_good, prediction.expected_cost)
+            setting = knob.describe() + (" (blend)" if knob is not self.params else "")
         chosen = names[choice.index]
         scores = {n: round(float(p), 4) for n, p in zip(names, prediction.p_good, strict=True)}
         ranked = ", ".join(f"{n} {p:.2f}" for n, p in scores.items())
-        blended = " (blend)" if knob is not self.params else ""
-        reason = f"classifier P(good): {ranked}; chose {chosen} ({knob.describe()}{blended})"
+        reason = f"classifier P(good): {ranked}; chose {chosen} ({setting})"
         return Verdict(self.tiers[chosen], choice.confidence, reason, self.name, scores, (chosen,))
 
 
@@ -155,6 +196,14 @@ def check(params: ClassifierParams, ctx: BuildContext) -> list[ConfigProblem]:
             problems.append(ConfigProblem(f"{ctx.name}.aliases.{pool_name}",
                                           f"the artifact has no model {known!r}",
                                           f"known: {', '.join(model.models)}"))
+    pool = {spec.name for spec in ctx.catalog if spec.tier}
+    if params.strong_weak is not None:
+        for role in ("strong", "weak"):
+            name = getattr(params.strong_weak, role)
+            if name not in pool:
+                problems.append(ConfigProblem(f"{ctx.name}.strong_weak.{role}",
+                                              f"{name!r} is not a pool model (a catalog model with a tier)",
+                                              f"pool: {', '.join(sorted(pool))}"))
     known_tiers = set(model.tiers) - {""}
     for spec in ctx.catalog:
         if spec.tier and spec.name not in model.models and spec.name not in params.aliases \
