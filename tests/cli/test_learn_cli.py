@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -153,11 +154,9 @@ def test_calibrate_warns_on_the_routers_own_training_data() -> None:
 
 
 def test_train_from_the_ledger(tmp_path: Path) -> None:
-    import asyncio
     from datetime import UTC, datetime
 
     from llmroute.learn.from_ledger import records_from_entries, user_text
-    from llmroute.ledger import open_store
     from llmroute.ledger.entry import LedgerEntry
 
     def entry(i: int, model: str, prompt: str, **feedback: object) -> LedgerEntry:
@@ -176,17 +175,7 @@ def test_train_from_the_ledger(tmp_path: Path) -> None:
     assert records[0].prompt == "hello 0" and records[0].outcomes == {"small": 1.0}
     assert user_text("user: a\nassistant: b\nuser: c") == "c"
 
-    db = tmp_path / "ledger.db"
-
-    async def fill() -> None:
-        store = open_store(f"sqlite:///{db}")
-        await store.migrate()
-        await store.write(entries)
-        await store.close()
-
-    asyncio.run(fill())
-    config = tmp_path / "llmroute.yaml"
-    config.write_text(f"ledger: {{url: 'sqlite:///{db}'}}\n")
+    config = ledger_config(tmp_path, "ledger", entries)
     result = run("train", "--from-ledger", "-c", str(config), "--out", str(tmp_path / "mine"),
                  "--rank", "2")
     assert result.returncode == 0, result.stderr
@@ -196,11 +185,9 @@ def test_train_from_the_ledger(tmp_path: Path) -> None:
 
 
 def test_calibrate_on_logged_traffic(tmp_path: Path) -> None:
-    import asyncio
     from datetime import UTC, datetime
     from decimal import Decimal
 
-    from llmroute.ledger import open_store
     from llmroute.ledger.entry import LedgerEntry
 
     top = "anthropic/claude-sonnet-4-5"   # the default config's baseline (its top tier's primary)
@@ -214,17 +201,7 @@ def test_calibrate_on_logged_traffic(tmp_path: Path) -> None:
                for i, prompt in enumerate(prompts)]
     entries.append(LedgerEntry(request_id="req_no_text", ts=datetime.now(UTC), status="ok",
                                http_status=200, model=top))   # no stored text: not usable
-    db = tmp_path / "ledger.db"
-
-    async def fill() -> None:
-        store = open_store(f"sqlite:///{db}")
-        await store.migrate()
-        await store.write(entries)
-        await store.close()
-
-    asyncio.run(fill())
-    config = tmp_path / "llmroute.yaml"
-    config.write_text(f"ledger: {{url: 'sqlite:///{db}'}}\n")
+    config = ledger_config(tmp_path, "ledger", entries)
     capped = run("calibrate", "--from-ledger", "-c", str(config), "--max-top-share", "0.2",
                  "--policy", "learned")
     assert capped.returncode == 0, capped.stderr
@@ -241,18 +218,29 @@ def test_calibrate_on_logged_traffic(tmp_path: Path) -> None:
     stranger = run("calibrate", "--from-ledger", "-c", str(config), "--keep-quality", "0.9",
                    "--reference", "nope")
     assert stranger.returncode == 1 and "not in the classifier's pool" in stranger.stderr
-    empty = tmp_path / "empty.yaml"
-    empty.write_text(f"ledger: {{url: 'sqlite:///{tmp_path / 'empty.db'}'}}\n")
-    asyncio.run(_migrate(f"sqlite:///{tmp_path / 'empty.db'}"))
+    empty = ledger_config(tmp_path, "empty", [])
     nothing = run("calibrate", "--from-ledger", "-c", str(empty), "--keep-quality", "0.9")
     assert nothing.returncode == 1 and "store_text" in nothing.stderr
     both = run("calibrate", "--from-ledger", "--data", str(config), "--keep-quality", "0.9")
     assert both.returncode == 1 and "one of them" in both.stderr
 
 
-async def _migrate(url: str) -> None:
+
+def ledger_config(tmp_path: Path, name: str, entries: list[Any]) -> Path:
+    """A config whose ledger is a fresh SQLite file holding `entries`."""
+    import asyncio
+
     from llmroute.ledger import open_store
 
-    store = open_store(url)
-    await store.migrate()
-    await store.close()
+    db = tmp_path / f"{name}.db"
+
+    async def fill() -> None:
+        store = open_store(f"sqlite:///{db}")
+        await store.migrate()
+        await store.write(entries)
+        await store.close()
+
+    asyncio.run(fill())
+    config = tmp_path / f"{name}.yaml"
+    config.write_text(f"ledger: {{url: 'sqlite:///{db}'}}\n")
+    return config
