@@ -95,11 +95,11 @@ def settings(p: F64, est: F64, quality: F64, cost: F64, top: int) -> list[Settin
     is_top = np.zeros_like(np.asarray(cost, dtype=np.float64))
     is_top[:, top] = 1.0
     out: list[Setting] = []
-    sweeps: tuple[tuple[Knob, Any], ...] = (("quality_target", policy.sweep_target),
-                                           ("willingness_to_pay", policy.sweep_tradeoff))
-    for knob, sweep in sweeps:
-        by_cost = sweep(p, est, quality, cost)
-        by_top = sweep(p, est, quality, is_top)      # the same events, so the same settings in order
+    knobs: tuple[tuple[Knob, str], ...] = (("quality_target", "target"), ("willingness_to_pay", "tradeoff"))
+    for knob, kind in knobs:
+        events = policy.policy_events(kind, p, est)         # found once, measured twice
+        by_cost = policy.exact_curve(events, quality, cost)
+        by_top = policy.exact_curve(events, quality, is_top)
         for a, b in zip(by_cost, by_top, strict=True):
             out.append(Setting(knob, a.param, a.cost, a.quality, b.cost))
     return out

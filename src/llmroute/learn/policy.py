@@ -108,12 +108,35 @@ def realised(choice: I64, quality: F64, cost: F64) -> tuple[float, float]:
     return float(cost[rows, choice].mean()), float(quality[rows, choice].mean())
 
 
-def _curve(first: I64, value: F64, row: I64, new: I64, quality: F64, cost: F64, top: float
-           ) -> list[CurvePoint]:
-    """The exact curve of a one-parameter policy from its events. `first` is every row's choice at
-    the sweep's start (0); event k says row `row[k]` switches to `new[k]` just above `value[k]` (each
-    row's events are adjacent and in increasing value). One point at 0, then one per distinct event
-    value, whose parameter lies strictly inside the interval where that point's choices hold."""
+@dataclass(frozen=True)
+class Events:
+    """Where a one-parameter policy's choices change on a set of prompts: `first` is every row's
+    choice at the sweep's start (0); event k says row `row[k]` switches to `new[k]` just above
+    `value[k]` (each row's events are adjacent and in increasing value). `top` bounds the parameter
+    (1 for a target; 0 when unbounded, as λ)."""
+
+    first: I64
+    value: F64
+    row: I64
+    new: I64
+    top: float
+
+
+def policy_events(knob: str, p: F64, est_cost: F64) -> Events:
+    """The events of the `target` or `tradeoff` policy over these predictions (see `exact_curve`)."""
+    p2, e2 = np.atleast_2d(np.asarray(p, dtype=np.float64)), np.atleast_2d(_costs(est_cost))
+    if knob == "target":
+        return Events(*_target_events(p2, e2), top=1.0)
+    if knob == "tradeoff":
+        return Events(*_tradeoff_events(p2, e2), top=0.0)
+    raise ValueError(f"unknown knob {knob!r} (target or tradeoff)")
+
+
+def exact_curve(events: Events, quality: F64, cost: F64) -> list[CurvePoint]:
+    """The exact curve of a policy from its events, realised on `quality` and `cost` (any per-row,
+    per-model matrices: the same events serve every measure). One point at 0, then one per distinct
+    event value, whose parameter lies strictly inside the interval where that point's choices hold."""
+    first, value, row, new, top = events.first, events.value, events.row, events.new, events.top
     n = len(first)
     rows = np.arange(n)
     q0, c0 = float(quality[rows, first].sum()), float(cost[rows, first].sum())
@@ -200,22 +223,18 @@ def sweep_tradeoff(p: F64, est_cost: F64, quality: F64, cost: F64,
                    lambdas: Sequence[float] | None = None) -> list[CurvePoint]:
     """The λ policy realised on data: at the given `lambdas`, or (default) exactly — at λ = 0 and
     once for every distinct set of choices λ can make, found from each prompt's upper envelope."""
-    p2, e2 = np.atleast_2d(np.asarray(p, dtype=np.float64)), np.atleast_2d(_costs(est_cost))
     if lambdas is not None:
-        return _grid(lambda lam: by_tradeoff_many(p2, e2, lam), lambdas, quality, cost)
-    first, value, row, new = _tradeoff_events(p2, e2)
-    return _curve(first, value, row, new, quality, cost, top=0.0)
+        return _grid(lambda lam: by_tradeoff_many(p, est_cost, lam), lambdas, quality, cost)
+    return exact_curve(policy_events("tradeoff", p, est_cost), quality, cost)
 
 
 def sweep_target(p: F64, est_cost: F64, quality: F64, cost: F64,
                  targets: Sequence[float] | None = None) -> list[CurvePoint]:
     """The target policy realised on data: at the given `targets`, or (default) exactly — at 0 and
     just above every predicted P(good), where a choice can change."""
-    p2, e2 = np.atleast_2d(np.asarray(p, dtype=np.float64)), np.atleast_2d(_costs(est_cost))
     if targets is not None:
-        return _grid(lambda t: by_target_many(p2, e2, t), targets, quality, cost)
-    first, value, row, new = _target_events(p2, e2)
-    return _curve(first, value, row, new, quality, cost, top=1.0)
+        return _grid(lambda t: by_target_many(p, est_cost, t), targets, quality, cost)
+    return exact_curve(policy_events("target", p, est_cost), quality, cost)
 
 
 def _grid(choose: Callable[[float], I64], params: Sequence[float], quality: F64, cost: F64
