@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rich.console import Console
 from ..config import load
 from ..engine import Engine
 from ..errors import ConfigError, LLMRouteError
+from ..reports.window import parse_when
 
 #: Piped output is not cut to 80 columns (tables stay readable in files and CI logs).
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -56,3 +58,19 @@ def friendly_errors() -> Iterator[None]:
 def engine_from(config: Path | None) -> Engine:
     """Load and validate the configuration, then build the engine."""
     return Engine(load(config))
+
+
+def ledger_window(since: str, until: str | None) -> tuple[datetime, datetime]:
+    """The [since, until) window a command reads from the ledger (`until` defaults to now), or a
+    clear error exit when a bound does not parse or the window is empty."""
+    now = datetime.now(UTC)
+    try:
+        start, end = parse_when(since, now), parse_when(until, now) if until else now
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    if start >= end:
+        err.print(f"[red]error:[/] --since ({start.isoformat()}) must be before --until "
+                  f"({end.isoformat()})")
+        raise typer.Exit(EXIT_ERROR)
+    return start, end

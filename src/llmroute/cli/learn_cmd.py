@@ -153,8 +153,7 @@ def _logged_table(config: Path | None, policy: str, since: str, reference: str |
     from ..routers import default_registry
     from ..routers.base import BuildContext
     from ..routers.classifier import ClassifierParams, build
-    from .common import engine_from, friendly_errors
-    from .report_cmd import _window
+    from .common import engine_from, friendly_errors, ledger_window
 
     with friendly_errors():
         engine = engine_from(config)
@@ -164,7 +163,7 @@ def _logged_table(config: Path | None, policy: str, since: str, reference: str |
         if spec is not None and spec.router == "classifier" else {}
     ctx = BuildContext(settings.tier_names, engine.catalog, settings.rules, default_registry(), policy)
     router = build(ClassifierParams(**params), ctx)
-    start, end = _window(since, None)
+    start, end = ledger_window(since, None)
 
     async def read() -> list[Any]:
         store = open_store(settings.ledger.url)
@@ -329,8 +328,6 @@ def calibrate(
     --strong/--weak, the strong/weak pair's threshold."""
     import numpy as np
 
-    from ..learn import calibrate as cal
-
     if (max_top_share is None) == (keep_quality is None):
         err.print("[red]error:[/] give exactly one goal: --max-top-share or --keep-quality")
         raise typer.Exit(EXIT_ERROR)
@@ -352,25 +349,47 @@ def calibrate(
     if top is None:
         top = int(np.argmax(table.quality.mean(axis=0)))
     p, est = model.predict_many(table.texts, table.models)
-    ref_q, ref_c = float(table.quality[:, top].mean()), float(table.cost[:, top].mean())
     if strong is not None and weak is not None:
         w = _index(table, weak, "weak")
         assert w is not None
-        pair = [top, w]
-        found_pair = cal.for_pair(p[:, top] - p[:, w], table.quality[:, pair], table.cost[:, pair],
-                                  max_share=max_top_share,
-                                  quality_goal=None if keep_quality is None else keep_quality * ref_q)
-        if found_pair is None:
-            err.print("[red]error:[/] no threshold of this pair reaches that goal on this data")
-            raise typer.Exit(EXIT_ERROR)
-        out.print(f"setting: strong/weak threshold {found_pair.threshold:.6f} ({strong} when its "
-                  f"predicted gain over {weak} is larger)")
-        out.print(f"on this data: quality {found_pair.quality:.4f} ({found_pair.quality / ref_q:.1%} of "
-                  f"{strong}), cost {found_pair.cost / ref_c:.1%} of it, {found_pair.share:.1%} of calls "
-                  "to it")
-        out.print(f"config:\n  policies:\n    {policy}:\n      router: classifier\n      strong_weak: "
-                  f"{{strong: {strong}, weak: {weak}, threshold: {found_pair.threshold:.6f}}}", markup=False)
-        return
+        _calibrate_pair(table, p, top, w, max_top_share, keep_quality, policy)
+    else:
+        _calibrate_knob(table, p, est, top, max_top_share, keep_quality, policy)
+
+
+def _snippet(policy: str, lines: Sequence[str]) -> None:
+    """The config block for a calibrated classifier policy."""
+    out.print(f"config:\n  policies:\n    {policy}:\n      router: classifier\n" + "\n".join(lines),
+              markup=False)
+
+
+def _calibrate_pair(table: Any, p: Any, top: int, w: int, max_top_share: float | None,
+                    keep_quality: float | None, policy: str) -> None:
+    """The strong/weak threshold for the goal (strong = `top`, weak = `w`), printed with its config."""
+    from ..learn import calibrate as cal
+
+    ref_q, ref_c = float(table.quality[:, top].mean()), float(table.cost[:, top].mean())
+    strong, weak, pair = table.models[top], table.models[w], [top, w]
+    found = cal.for_pair(p[:, top] - p[:, w], table.quality[:, pair], table.cost[:, pair],
+                         max_share=max_top_share,
+                         quality_goal=None if keep_quality is None else keep_quality * ref_q)
+    if found is None:
+        err.print("[red]error:[/] no threshold of this pair reaches that goal on this data")
+        raise typer.Exit(EXIT_ERROR)
+    out.print(f"setting: strong/weak threshold {found.threshold:.6f} ({strong} when its "
+              f"predicted gain over {weak} is larger)")
+    out.print(f"on this data: quality {found.quality:.4f} ({found.quality / ref_q:.1%} of {strong}), "
+              f"cost {found.cost / ref_c:.1%} of it, {found.share:.1%} of calls to it")
+    _snippet(policy, [f"      strong_weak: {{strong: {strong}, weak: {weak}, "
+                      f"threshold: {found.threshold:.6f}}}"])
+
+
+def _calibrate_knob(table: Any, p: Any, est: Any, top: int, max_top_share: float | None,
+                    keep_quality: float | None, policy: str) -> None:
+    """The target / λ setting (or blend) for the goal on the hull, printed with its config."""
+    from ..learn import calibrate as cal
+
+    ref_q, ref_c = float(table.quality[:, top].mean()), float(table.cost[:, top].mean())
     found = cal.settings(p, est, table.quality, table.cost, top)
     if max_top_share is not None:
         best = cal.for_top_share(found, max_top_share)
@@ -395,5 +414,4 @@ def calibrate(
     lines = [f"      {k}: {v:.10g}" for k, v in best.params().items() if k != "blend"]
     if best.blend is not None:
         lines.append(f"      blend: {{share: {best.share:.6f}, {best.blend.knob}: {best.blend.value:.10g}}}")
-    out.print(f"config:\n  policies:\n    {policy}:\n      router: classifier\n" + "\n".join(lines),
-              markup=False)
+    _snippet(policy, lines)

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import typer
 
 from ..ledger.entry import LedgerEntry
 from ..reports.aggregate import GROUP_KEYS, Report, build_report
-from ..reports.window import parse_when
-from .common import EXIT_ERROR, err, out
+from .common import EXIT_ERROR, err, ledger_window, out
 
 _SQLITE = "sqlite:///"
-
-
-def _window(since: str, until: str | None) -> tuple[datetime, datetime]:
-    now = datetime.now(UTC)
-    try:
-        start, end = parse_when(since, now), parse_when(until, now) if until else now
-    except ValueError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True)
-        raise typer.Exit(EXIT_ERROR) from None
-    if start >= end:
-        err.print(f"[red]error:[/] --since ({start.isoformat()}) must be before --until "
-                  f"({end.isoformat()})")
-        raise typer.Exit(EXIT_ERROR)
-    return start, end
 
 
 def _missing_sqlite_file(url: str) -> Path | None:
@@ -88,7 +73,7 @@ def report(
     if by not in GROUP_KEYS:
         err.print(f"[red]error:[/] --by must be one of {', '.join(GROUP_KEYS)}, got {by!r}")
         raise typer.Exit(EXIT_ERROR)
-    start, end = _window(since, until)
+    start, end = ledger_window(since, until)
     entries, baseline = _load(config, start, end)
     window = {"since": start.isoformat(), "until": end.isoformat()}
     span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
