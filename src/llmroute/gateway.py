@@ -338,7 +338,8 @@ class Gateway:
                     chunk.pop("usage", None)
                     yield chunk
                 chunk = await anext(chunks, None)
-            self._finish(outcome, usage)
+            if not outcome.finished:  # else the usage chunk already settled usage and cost
+                self._finish(outcome, usage)
             error = None
         except LLMRouteError as exc:
             error = exc
