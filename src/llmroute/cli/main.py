@@ -9,6 +9,7 @@ from . import config_cmd, db_cmd
 from .demo_cmd import demo
 from .learn_cmd import calibrate, evaluate, predict, train
 from .models_cmd import models
+from .replay_cmd import replay_command
 from .report_cmd import report
 from .route_cmd import route
 from .serve_cmd import keys_app, serve
@@ -33,6 +34,7 @@ app.command("eval")(evaluate)
 app.command("calibrate")(calibrate)
 app.command("demo")(demo)
 app.command("report")(report)
+app.command("replay")(replay_command)
 
 
 @app.command("version")

@@ -1,0 +1,177 @@
+"""`llmroute replay`: re-decide logged traffic through candidate policies and show, beside what was
+served, each one's estimated cost and expected quality (side by side, or as JSON)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ..control.replay import ReplayReport, replay
+from ..control.replay_offline import estimator_for
+from ..engine import Engine
+from ..ledger.entry import LedgerEntry
+from .common import EXIT_ERROR, engine_from, err, friendly_errors, ledger_window, out, usd
+
+_SQLITE = "sqlite:///"
+NOTES = ("cost: the candidate's model at catalog prices on the logged input and output tokens (the "
+         "answer assumed as long as the logged one), plus its router-LLM calls (estimated prompt, "
+         "full max_tokens out, answered with the logged tier); quality: observed feedback where the "
+         "candidate picked the model that answered, else the learned router's P(good) (estimated)")
+
+
+def _read(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
+    """The window's entries, or a clear error exit when the ledger cannot be read."""
+    from ..ledger import StoreError, open_store
+
+    if url.startswith(_SQLITE) and url != f"{_SQLITE}:memory:" \
+            and not Path(url[len(_SQLITE):]).exists():
+        err.print(f"[red]error:[/] no ledger at {url[len(_SQLITE):]}: nothing to replay")
+        raise typer.Exit(EXIT_ERROR)
+
+    async def read() -> list[LedgerEntry]:
+        store = open_store(url)
+        try:
+            return await store.query(since=start, until=end)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(read())
+    except (StoreError, ValueError) as exc:
+        err.print(f"[red]error:[/] cannot read the ledger: {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+async def _replay_all(engine: Engine, policies: Sequence[str], entries: list[LedgerEntry],
+                      artifact: Path | None) -> list[ReplayReport]:
+    """Each policy's replay, with a progress bar per policy (on stderr)."""
+    columns = (TextColumn("replaying {task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    reports = []
+    with Progress(*columns, console=err) as bar:
+        for name in policies:
+            task = bar.add_task(name, total=len(entries))
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done)
+
+            estimate = estimator_for(engine, name, artifact)
+            reports.append(await replay(entries, engine, name, estimate=estimate, progress=advance))
+    return reports
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _mix(counts: dict[str, int], top: int = 3) -> str:
+    total = sum(counts.values())
+    shown = [f"{model} {n / total:.0%}" for model, n in list(counts.items())[:top]]
+    rest = len(counts) - top
+    return ", ".join(shown) + (f", +{rest} more" if rest > 0 else "") if total else "-"
+
+
+def _calls(report: ReplayReport) -> str:
+    calls = report.router_calls
+    made = calls["answered"] + calls["unanswered"]
+    unpriced = f", {calls['unpriced']} unpriced" if calls["unpriced"] else ""
+    return f"{made} ({usd(report.router_cost_usd)}{unpriced})" if made else "0"
+
+
+def _table(reports: Sequence[ReplayReport]) -> Table:
+    """Metrics down, the served traffic and each candidate across."""
+    first = reports[0]
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("")
+    table.add_column("served (logged)", justify="right")
+    for report in reports:
+        table.add_column(report.policy, justify="right")
+
+    def row(label: str, served: str, each: Callable[[ReplayReport], str]) -> None:
+        table.add_row(label, served, *(each(r) for r in reports))
+
+    row("requests replayed", str(first.replayed), lambda r: str(r.replayed))
+    row("priced on both sides", str(len(first.compared)), lambda r: str(len(r.compared)))
+    row("cost", usd(first.actual_cost_usd), lambda r: usd(r.cost_usd))
+    row("  savings", "", lambda r: "-" if r.savings_pct is None else f"{r.savings_pct:.1f}%")
+    row("  router-LLM calls", "", _calls)
+    row("    answered from log", "", lambda r: str(r.router_calls["answered"]))
+    row("quality (mean)", _pct(first.served_quality.mean), lambda r: _pct(r.quality.mean))
+    row("  observed", _split(first.served_quality.observed, first.served_quality.observed_mean),
+        lambda r: _split(r.quality.observed, r.quality.observed_mean))
+    row("  estimated", _split(first.served_quality.estimated, first.served_quality.estimated_mean),
+        lambda r: _split(r.quality.estimated, r.quality.estimated_mean))
+    row("  unknown", str(first.served_quality.unknown), lambda r: str(r.quality.unknown))
+    row("model mix", _mix(first.mix(served=True)), lambda r: _mix(r.mix()))
+    return table
+
+
+def _split(count: int, mean: float | None) -> str:
+    return f"{count} ({_pct(mean)})" if count else "0"
+
+
+def _print(reports: Sequence[ReplayReport], span: str) -> None:
+    first = reports[0]
+    skipped = ", ".join(f"{reason} {n}" for reason, n in first.skipped.items())
+    out.print(f"{first.read} logged requests, {span}; replayed {first.replayed}"
+              + (f"; skipped: {skipped}" if skipped else ""), markup=False)
+    out.print(_table(reports))
+    if any(len(r.compared) != len(first.compared) for r in reports):
+        out.print(f"[dim]the served column covers {first.policy}'s requests; each policy's cost "
+                  "and savings cover its own[/]")
+    out.print(f"[dim]{NOTES}[/]")
+
+
+def replay_command(
+    policies: list[str] = typer.Option(..., "--policy", "-p", help="Candidate policy (repeatable: "
+                                       "several are replayed and shown side by side)."),
+    since: str = typer.Option("7d", "--since", help="Start: a duration back from now (30m, 12h, "
+                              "7d, 4w) or an ISO date/time (UTC when no zone is given)."),
+    until: str | None = typer.Option(None, "--until", help="End (exclusive), same forms; "
+                                     "default: now."),
+    artifact: Path | None = typer.Option(None, "--artifact", help="Learned router for the quality "
+                                         "estimates (default: the policy's classifier, else the "
+                                         "bundled one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (money as exact strings)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config (policies, catalog, "
+                                       "the ledger's URL)."),
+) -> None:
+    """Test a routing change before it ships: re-decide logged requests with each candidate policy
+    and compare its estimated cost and expected quality with what was actually served."""
+    from ..learn.artifact import ArtifactError
+
+    with friendly_errors():
+        engine = engine_from(config)
+        for name in policies:
+            engine.router(name)
+    start, end = ledger_window(since, until)
+    entries = _read(engine.settings.ledger.url, start, end)
+    span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    if not entries:
+        err.print(f"[red]error:[/] no logged requests from {span}: nothing to replay")
+        raise typer.Exit(EXIT_ERROR)
+    try:
+        reports = asyncio.run(_replay_all(engine, list(dict.fromkeys(policies)), entries, artifact))
+    except (ArtifactError, OSError) as exc:
+        err.print(f"[red]error:[/] cannot load the learned router: {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+    if as_json:
+        payload = {"since": start.isoformat(), "until": end.isoformat(),
+                   "policies": [r.to_dict() for r in reports]}
+        out.print_json(json.dumps(payload))
+        return
+    _print(reports, span)
