@@ -7,6 +7,7 @@ import typer
 from .. import __version__
 from . import config_cmd, db_cmd
 from .demo_cmd import demo
+from .experiments_cmd import app as experiments_app
 from .learn_cmd import calibrate, evaluate, predict, train
 from .models_cmd import models
 from .replay_cmd import replay_command
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(experiments_app, name="experiments")
 app.command("feedback")(db_cmd.feedback)
 app.command("models")(models)
 app.command("route")(route)

@@ -1,0 +1,262 @@
+"""`llmroute experiments report NAME`: an A/B experiment's arms compared with its control, read from
+the ledger, as tables with plain verdicts or as JSON (the dashboard panel's form)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from ..control.experiment_report import (
+    ArmComparison,
+    ExperimentReport,
+    MetricComparison,
+    build_experiment_report,
+    report_dict,
+)
+from ..control.experiments import ExperimentConfig, experiments_of, parse_arm_label
+from ..control.stats import Estimate, Interval
+from ..ledger.entry import LedgerEntry
+from .common import EXIT_ERROR, err, ledger_window, out
+
+app = typer.Typer(help="A/B experiments: arms, verdicts and guardrails.", no_args_is_help=True)
+
+_SQLITE = "sqlite:///"
+Format = Callable[[float], str]
+_LABELS = {"success_rate": "success rate", "mean_rating": "mean rating",
+           "error_rate": "error rate", "cost_per_request": "cost per request"}
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}")
+    return typer.Exit(EXIT_ERROR)
+
+
+def _read(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
+    import asyncio
+
+    from ..ledger import StoreError, open_store
+
+    path = Path(url[len(_SQLITE):])
+    if url.startswith(_SQLITE) and url != f"{_SQLITE}:memory:" and not path.exists():
+        out.print(f"No ledger yet at {path}: nothing to report.")
+        raise typer.Exit(0)
+
+    async def read() -> list[LedgerEntry]:
+        store = open_store(url)
+        try:
+            return await store.query(since=start, until=end)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(read())
+    except (StoreError, ValueError) as exc:
+        raise _fail(f"cannot read the ledger: {exc}") from None
+
+
+def ad_hoc_experiment(name: str, entries: list[LedgerEntry], control: str | None) -> ExperimentConfig:
+    """An experiment that is not (or no longer) configured, from its ledger labels: its arms are
+    the ones seen, weighted by their requests, each with its most frequent policy."""
+    policies: dict[str, Counter[str]] = {}
+    for entry in entries:
+        label = parse_arm_label(entry.experiment_arm)
+        if label is not None and label[0] == name:
+            policies.setdefault(label[1], Counter())[entry.policy or "(unknown)"] += 1
+    if not policies:
+        raise _fail(f"no experiment {name!r} in the configuration and none of its requests in the "
+                    "ledger window")
+    if control is None:
+        raise _fail(f"experiment {name!r} is not configured: name its control arm with --control "
+                    f"(arms seen: {', '.join(sorted(policies))})")
+    arms = {arm: {"policy": seen.most_common(1)[0][0], "weight": seen.total()}
+            for arm, seen in policies.items()}
+    return _validated({"name": name, "arms": arms, "control": control})
+
+
+def _validated(fields: dict[str, Any]) -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise _fail(f"experiment {fields.get('name')!r}: {problems}") from None
+
+
+def _experiment(settings: object, name: str, entries: list[LedgerEntry], control: str | None,
+                margin: float | None) -> ExperimentConfig:
+    try:
+        configured = experiments_of(settings).get(name)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    experiment = configured or ad_hoc_experiment(name, entries, control)
+    changes = {k: v for k, v in (("control", control), ("non_inferiority_margin", margin))
+               if v is not None}
+    return _validated({**experiment.model_dump(), **changes}) if changes else experiment
+
+
+@app.command("report")
+def report(
+    name: str = typer.Argument(..., help="The experiment's name."),
+    since: str = typer.Option("30d", "--since", help="Start: a duration back from now (12h, 7d, "
+                              "4w) or an ISO date/time (UTC when no zone is given)."),
+    until: str | None = typer.Option(None, "--until", help="End (exclusive); default: now."),
+    control: str | None = typer.Option(None, "--control", help="Compare with this arm (default: "
+                                       "the configured control; required if not configured)."),
+    margin: float | None = typer.Option(None, "--margin", help="Non-inferiority margin on the "
+                                        "success rate, absolute (0.02 = 2 points)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config (experiments, ledger)."),
+) -> None:
+    """Each arm's requests, success rate, rating, errors, cost and latency with always-valid
+    intervals (safe to check as often as you like), compared with the control: better / worse /
+    not different / not enough data yet, and about how many more requests would decide it."""
+    from ..config import load
+    from .common import friendly_errors
+
+    start, end = ledger_window(since, until)
+    with friendly_errors():
+        settings = load(config)
+    entries = _read(settings.ledger.url, start, end)
+    experiment = _experiment(settings, name, entries, control, margin)
+    result = build_experiment_report(experiment, entries, datetime.now(UTC))
+    if as_json:
+        window = {"since": start.isoformat(), "until": end.isoformat()}
+        out.print_json(json.dumps(report_dict(result, window)))
+        return
+    show(result, f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+
+
+def show(result: ExperimentReport, span: str) -> None:
+    """The report as text: a headline, the arms' tables, the comparisons and plain verdicts."""
+    experiment = result.experiment
+    total = sum(a.requests for a in result.arms)
+    out.print(f"Experiment {experiment.name} ({result.status}): {total} requests, {span}. "
+              f"Control: {experiment.control}. Intervals: always-valid, "
+              f"{1 - experiment.alpha:.0%}.", markup=False)
+    out.print(_quality_table(result))
+    out.print(_cost_table(result))
+    if result.comparisons:
+        out.print(_comparison_table(result))
+    for comparison in result.comparisons:
+        out.print(headline(comparison, experiment.control), markup=False)
+    for stop in result.stops:
+        out.print(f"[bold red]guardrail:[/] stop {stop.arm}: its {_LABELS[stop.metric]} is "
+                  f"significantly worse than {experiment.control}'s "
+                  f"(p = {stop.difference.p_value:.2g})")
+    for arm, count in result.unknown_arms:
+        out.print(f"[yellow]note:[/] {count} request(s) labelled with arm {arm!r}, which the "
+                  "configuration does not have, are left out.")
+
+
+def _pct(estimate: Estimate | None) -> str:
+    return _with_interval(estimate, lambda x: f"{x:.1%}")
+
+
+def _num(estimate: Estimate | None) -> str:
+    return _with_interval(estimate, lambda x: f"{x:.2f}")
+
+
+def _usd(estimate: Estimate | None) -> str:
+    return _with_interval(estimate, lambda x: "$" + format(Decimal(f"{x:.3g}"), "f"))
+
+
+def _secs(estimate: Estimate | None) -> str:
+    return _with_interval(estimate, lambda x: f"{x:.3f}s")
+
+
+def _with_interval(estimate: Estimate | None, fmt: Format) -> str:
+    if estimate is None:
+        return "—"
+    return f"{fmt(estimate.value)} {_bounds(estimate.interval, fmt)}"
+
+
+def _bounds(interval: Interval, fmt: Format) -> str:
+    low = "…" if interval.low is None else fmt(interval.low)
+    high = "…" if interval.high is None else fmt(interval.high)
+    return f"[{low}, {high}]"
+
+
+def _quality_table(result: ExperimentReport) -> Table:
+    table = Table(title="Quality", title_justify="left")
+    for column in ("arm", "policy", "share", "requests", "success rate", "mean rating",
+                   "error rate"):
+        table.add_column(column, justify="left" if column in ("arm", "policy") else "right")
+    for arm in result.arms:
+        table.add_row(arm.arm, arm.policy, f"{arm.share:.0%}", str(arm.requests),
+                      f"{_pct(arm.success_rate)} ({arm.judged})",
+                      f"{_num(arm.mean_rating)} ({arm.rated})", _pct(arm.error_rate))
+    return table
+
+
+def _cost_table(result: ExperimentReport) -> Table:
+    table = Table(title="Cost and latency", title_justify="left")
+    for column in ("arm", "cost per request", "latency p50", "latency p95", "cost per quality pt"):
+        table.add_column(column, justify="left" if column == "arm" else "right")
+    for arm in result.arms:
+        table.add_row(arm.arm, _usd(arm.cost_per_request), _secs(arm.latency_p50),
+                      _secs(arm.latency_p95), _usd(arm.cost_per_quality_point))
+    return table
+
+
+def _points(x: float) -> str:
+    return f"{x * 100:+.1f}"
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.2f}"
+
+
+def _signed_usd(x: float) -> str:
+    return ("-$" if x < 0 else "+$") + format(Decimal(f"{abs(x):.3g}"), "f")
+
+
+def _difference_text(metric: MetricComparison) -> str:
+    diff = metric.comparison.difference
+    if metric.metric in ("success_rate", "error_rate"):
+        return f"{_points(diff.estimate)} {_bounds(diff.interval, _points)} pts"
+    fmt = _signed if metric.metric == "mean_rating" else _signed_usd
+    return f"{fmt(diff.estimate)} {_bounds(diff.interval, fmt)}"
+
+
+def _more(requests: int | None) -> str:
+    return "out of reach" if requests is None else "—" if requests == 0 else f"~{requests:,}"
+
+
+def _comparison_table(result: ExperimentReport) -> Table:
+    table = Table(title=f"Against {result.experiment.control}", title_justify="left")
+    for column in ("arm", "metric", "difference", "p (always valid)", "verdict",
+                   "more requests to decide"):
+        table.add_column(column, justify="right" if column.startswith(("p ", "more")) else "left")
+    for comparison in result.comparisons:
+        for metric in comparison.metrics:
+            table.add_row(comparison.arm, _LABELS[metric.metric], _difference_text(metric),
+                          f"{metric.comparison.difference.p_value:.3g}",
+                          metric.comparison.verdict, _more(metric.more_requests))
+    return table
+
+
+def headline(comparison: ArmComparison, control: str) -> str:
+    """The operator's question in one line: is this arm no worse than the control on quality, and
+    what does it cost?"""
+    parts = []
+    for metric in comparison.metrics:
+        if metric.non_inferiority is None:
+            continue
+        margin = metric.non_inferiority_margin or 0.0
+        size = f"{margin * 100:g} pts" if metric.metric == "success_rate" else f"{margin:g}"
+        answer = {"no worse": "yes", "worse": "no, worse by more than that"}.get(
+            metric.non_inferiority, f"not yet ({_more(metric.non_inferiority_more_requests)} "
+                                    "more requests)")
+        parts.append(f"no worse on {_LABELS[metric.metric]} (margin {size})? {answer}")
+    cost = comparison.get("cost_per_request")
+    if cost is not None:
+        parts.append(f"cost per request: {cost.comparison.verdict}")
+    return f"{comparison.arm} vs {control}: " + "; ".join(parts or ["nothing to compare yet"])
