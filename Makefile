@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every install is pinned by constraints.txt (the whole locked closure); `make lock` refreshes it.
+CONSTRAINTS := constraints.txt
+PIP := $(BIN)/python -m pip install -q -c $(CONSTRAINTS)
+TORCH := torch==2.13.0
+LOCK_VENV := out/lock-venv
 
-.PHONY: setup demo test lint unit bench router-artifact embed clean
+.PHONY: setup demo test lint unit bench router-artifact embed lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(PIP) --upgrade pip
+	$(PIP) -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -44,9 +49,23 @@ router-artifact: setup
 ## embed: the optional sentence-embedding featurizer (docs/learning.md): install the `embed` extra
 ## (torch pinned to the CPU wheel first, else pip pulls CUDA) and distill the static model (~1 min).
 embed: setup
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,embed]'
+	$(PIP) $(TORCH)
+	$(PIP) -e '.[dev,embed]'
 	$(BIN)/python scripts/distill_static_embeddings.py --out out/static-minilm
+
+## lock: regenerate constraints.txt: install `.[dev,embed]` unpinned (newest releases pyproject.toml
+## allows; torch the CPU wheel) in a scratch venv and freeze it, keeping the file's # header.
+## Then `make test` and commit constraints.txt.
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q $(TORCH)
+	$(LOCK_VENV)/bin/python -m pip install -q -e '.[dev,embed]'
+	{ grep '^#' $(CONSTRAINTS); $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable \
+	  | sed -E 's/^([^=]+==[^+]+)\+.*/\1/'; } > $(CONSTRAINTS).new  # local labels (+cpu) dropped
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,10 @@ Requests are written to the configured ledger, like the server's (started on fir
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+import concurrent.futures.thread  # noqa: F401  (registers its exit hook first: see _close_at_exit)
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +107,10 @@ class AsyncCompletions:
                 yield _typed(chunk, "chunk", outcome)
         except LLMRouteError as exc:
             raise _sdk_error(exc) from None
+        finally:  # closed early too: close the gateway's stream now, in order, not when collected
+            closer = getattr(chunks, "aclose", None)
+            if closer is not None:
+                await closer()
 
 
 class _Chat:
@@ -152,15 +159,20 @@ class Completions:
     def __init__(self, inner: AsyncCompletions, runner: asyncio.Runner):
         self._inner = inner
         self._runner = runner
+        #: The streams handed out and still referenced (closed first when the client closes).
+        self.streams: weakref.WeakSet[Generator[Any, None, None]] = weakref.WeakSet()
 
     def create(self, **params: Any) -> Any:
         """Like `openai.OpenAI().chat.completions.create`; a stream is a plain iterator."""
         result = self._runner.run(self._inner.create(**params))
         if params.get("stream"):
-            return self._iterate(result)
+            stream = self._iterate(result)
+            self.streams.add(stream)
+            return stream
         return result
 
-    def _iterate(self, chunks: AsyncIterator[Any]) -> Iterator[Any]:
+    def _iterate(self, chunks: AsyncIterator[Any]) -> Generator[Any, None, None]:
+        loop = self._runner.get_loop()
         try:
             while True:
                 try:
@@ -168,11 +180,51 @@ class Completions:
                 except StopAsyncIteration:
                     return
         finally:
-            self._runner.run(chunks.aclose())  # type: ignore[attr-defined]
+            if not loop.is_closed():  # else the client closed it, and the stream with it
+                self._runner.run(chunks.aclose())  # type: ignore[attr-defined]
+
+
+def _close_sync(runner: asyncio.Runner, client: AsyncClient,
+                streams: weakref.WeakSet[Generator[Any, None, None]]) -> None:
+    """Close a sync Client: its open streams, its async core on its private loop, then that loop."""
+
+    def close() -> None:
+        with runner:  # closed on the way out, even if closing the client fails
+            for stream in list(streams):
+                stream.close()
+            runner.run(client.close())
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: no event loop runs in this thread
+        close()
+        return
+    worker = threading.Thread(target=close)  # collected inside async code: not on that loop
+    worker.start()
+    worker.join()
+
+
+def _close_at_exit(closer: weakref.finalize[..., None]) -> None:
+    """Run `closer` at interpreter exit, before thread pools stop (closing the ledger needs them).
+
+    `concurrent.futures` stops every thread pool in a `threading` exit hook, which runs before
+    `atexit` (and so before the finalizer's own exit hook); hooks run last-registered first, and
+    concurrent.futures.thread, imported above, registered its hook before any of ours.
+    """
+    register: Callable[[Callable[[], object]], None] | None = getattr(
+        threading, "_register_atexit", None)  # CPython's; elsewhere the finalizer's atexit
+    if register is not None:
+        closer.atexit = False
+        register(closer)
 
 
 class Client:
-    """In-process, synchronous drop-in for `openai.OpenAI` (chat completions)."""
+    """In-process, synchronous drop-in for `openai.OpenAI` (chat completions).
+
+    `close()` (or `with`) closes it; so does the interpreter's exit, or the garbage collector once
+    neither the client nor a stream it returned is referenced: no unclosed sessions, and the ledger
+    flushed, even for `llmroute.Client().chat.completions.create(...)`.
+    """
 
     def __init__(self, config: str | Path | Settings | None = None, *,
                  environ: Mapping[str, str] | None = None):
@@ -180,11 +232,15 @@ class Client:
         self._async = AsyncClient(config, environ=environ)
         self.gateway = self._async.gateway
         self.chat = _Chat(Completions(self._async.chat.completions, self._runner))
+        # Tied to `completions`, which this client and every stream iterator it returns keep alive.
+        completions = self.chat.completions
+        self._closer = weakref.finalize(completions, _close_sync, self._runner, self._async,
+                                        completions.streams)
+        _close_at_exit(self._closer)
 
     def close(self) -> None:
-        """Close upstream connections and the private event loop."""
-        self._runner.run(self._async.close())
-        self._runner.close()
+        """Flush the ledger, close upstream connections and the private event loop (once)."""
+        self._closer()
 
     def __enter__(self) -> Client:
         return self

@@ -7,6 +7,7 @@ consultation the router asks for (performed by the given caller), the model chai
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -177,6 +178,8 @@ class SyncEngine:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._runner = asyncio.Runner()
+        # closed by close(), or once collected, or at exit: no unclosed loop left behind
+        self._closer = weakref.finalize(self, self._runner.close)
 
     def decide(self, request: RequestLike, *, policy: str | None = None,
                caller: Caller | None = None) -> Decision:
@@ -184,8 +187,8 @@ class SyncEngine:
         return self._runner.run(self.engine.decide(request, policy=policy, caller=caller))
 
     def close(self) -> None:
-        """Release the private event loop."""
-        self._runner.close()
+        """Release the private event loop (once)."""
+        self._closer()
 
     def __enter__(self) -> SyncEngine:
         return self

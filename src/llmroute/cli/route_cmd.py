@@ -78,7 +78,8 @@ async def _route_batch(engine: Engine, source: Path, sink: TextIO, policy: str |
                        defaults: Mapping[str, Any]) -> Counter[str]:
     tally: Counter[str] = Counter()
     costs = {"estimated": Decimal(0), "baseline": Decimal(0)}
-    total = sum(1 for line in source.open(encoding="utf-8") if line.strip())
+    with source.open(encoding="utf-8") as lines:
+        total = sum(1 for line in lines if line.strip())
     columns = (TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with source.open(encoding="utf-8") as stream, Progress(*columns, console=err) as bar:
         task = bar.add_task("route", total=total)
