@@ -10,8 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 from .catalog import Catalog
+from .control.admission import shadow_json
 from .errors import LLMRouteError
 from .ledger.entry import AttemptRecord, LedgerEntry
+from .outcome import Outcome
 from .resilience import Attempt, attempt_log
 from .settings import LedgerConfig
 from .types import Usage
@@ -60,7 +62,7 @@ class Accountant:
         """What the baseline model would have cost for the same usage."""
         return None if usage is None else self.catalog.cost(self.baseline_model, usage)
 
-    def entry(self, *, request_id: str, started: float, now: float, outcome: Any,
+    def entry(self, *, request_id: str, started: float, now: float, outcome: Outcome | None,
               error: LLMRouteError | None, body: Mapping[str, Any], key_name: str | None,
               stream: bool, ttft_s: float | None = None, response: str | None = None
               ) -> LedgerEntry:
@@ -80,6 +82,8 @@ class Accountant:
             policy=plan.policy if plan else None, router=plan.router if plan else None,
             tier=plan.tier if plan else None, confidence=plan.confidence if plan else None,
             reason=plan.reason if plan else None, model=(outcome.model or None) if outcome else None,
+            experiment_arm=outcome.experiment_arm if outcome else None,
+            shadow=shadow_json(outcome.shadow) if outcome and outcome.shadow else None,
             attempts=tuple(AttemptRecord.from_attempt(a) for a in attempts),
             error_type=error.type if error else None, error_code=error.code if error else None,
             stream=stream, latency_s=now - started, ttft_s=ttft_s,
@@ -87,6 +91,7 @@ class Accountant:
             input_tokens=usage.input_tokens if usage else None,
             output_tokens=usage.output_tokens if usage else None,
             cached_tokens=usage.cached_input_tokens if usage else None,
+            usage_estimated=bool(outcome and outcome.usage_estimated),
             cost_usd=outcome.cost_usd if outcome is not None else None,
             baseline_cost_usd=self.baseline_cost(usage), baseline_model=self.baseline_model,
             prompt_text=self._text(prompt_text(body)), response_text=self._text(response))

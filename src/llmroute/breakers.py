@@ -134,6 +134,17 @@ class Cooldowns:
             breaker.open_until = now + open_for
             breaker.probing = False
 
+    def hold(self, key: str, seconds: float) -> None:
+        """Keep `key` out of rotation for `seconds` from now (a cooldown another replica opened);
+        a breaker already open longer keeps its end."""
+        if seconds <= 0:
+            return
+        breaker = self._breakers.setdefault(key, _Breaker())
+        until = self._clock() + seconds
+        if breaker.open_until is None or breaker.open_until < until:
+            breaker.open_until = until
+            breaker.probing = False
+
     def release(self, key: str) -> None:
         """Give back a claimed probe slot without a verdict (the call was cancelled or crashed)."""
         breaker = self._breakers.get(key)

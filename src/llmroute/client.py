@@ -22,11 +22,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mappi
 from pathlib import Path
 from typing import Any
 
+from .chat import chat_request
 from .config import load
 from .errors import LLMRouteError
-from .gateway import Gateway, Outcome
-from .ledger.service import LedgerService
-from .server.wire import chat_request
+from .gateway import Gateway
+from .outcome import Outcome
+from .runtime import build_runtime
 from .settings import Settings
 
 
@@ -122,29 +123,22 @@ class AsyncClient:
     """In-process, async drop-in for `openai.AsyncOpenAI` (chat completions)."""
 
     def __init__(self, config: str | Path | Settings | None = None, *,
-                 environ: Mapping[str, str] | None = None, gateway: Gateway | None = None):
-        if gateway is None:
-            settings = config if isinstance(config, Settings) else load(config)
-            gateway = Gateway(settings, environ=environ)
-        self.gateway = gateway
-        ledger = gateway.settings.ledger
-        self.ledger = LedgerService(ledger) if ledger.enabled and gateway.recorder is None else None
-        if self.ledger is not None:
-            gateway.recorder = self.ledger.record
+                 environ: Mapping[str, str] | None = None):
+        settings = config if isinstance(config, Settings) else load(config)
+        self._runtime = build_runtime(settings, environ=environ, metrics=False)
+        self.gateway: Gateway = self._runtime.gateway
         self._started = False
         self.chat = _Chat(AsyncCompletions(self.gateway, self._ready))
 
     async def _ready(self) -> None:
         """Start the ledger (migrations, spool replay) on first use."""
-        if self.ledger is not None and not self._started:
+        if not self._started:
             self._started = True
-            await self.ledger.start()
+            await self._runtime.start()
 
     async def close(self) -> None:
         """Flush the ledger and close upstream connection pools."""
-        if self.ledger is not None and self._started:
-            await self.ledger.aclose()
-        await self.gateway.aclose()
+        await self._runtime.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self

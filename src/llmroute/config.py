@@ -205,4 +205,29 @@ def semantic_problems(settings: s.Settings, registry: Registry,
     baseline = settings.routing.baseline_model
     if baseline is not None and catalog.get(baseline) is None:
         problems.append(_model_problem(baseline, "routing.baseline_model"))
+    return problems + _control_problems(settings)
+
+
+def _control_problems(settings: s.Settings) -> list[ConfigProblem]:
+    """Limits and experiments naming policies that do not exist, and repeated names."""
+    from .control.experiments import validate
+
+    policies = settings.policies
+    hint = f"policies are: {', '.join(policies)}"
+    problems = [ConfigProblem(f"{path}.downgrade_to", f"unknown policy {limit.downgrade_to!r}", hint)
+                for path, limit in _allowances(settings)
+                if limit.downgrade_to is not None and limit.downgrade_to not in policies]
+    names = [limit.name for limit in settings.limits]
+    problems += [ConfigProblem(f"limits[{i}].name", f"limit name {name!r} is used twice",
+                               "each limit needs its own name (it names the counter)")
+                 for i, name in enumerate(names) if name in names[:i]]
+    for i, experiment in enumerate(settings.experiments):
+        problems += validate(experiment, policies, f"experiments[{i}]")
     return problems
+
+
+def _allowances(settings: s.Settings) -> list[tuple[str, s.Allowance]]:
+    out: list[tuple[str, s.Allowance]] = [(f"limits[{i}]", c) for i, c in enumerate(settings.limits)]
+    for i, key in enumerate(settings.keys):
+        out += [(f"keys[{i}].limits[{j}]", a) for j, a in enumerate(key.limits)]
+    return out

@@ -4,9 +4,15 @@
     ├── ConfigError                    invalid configuration; carries every problem found
     ├── InvalidRequestError            (400, "invalid_request_error") bad input from the caller
     │   ├── UnknownModelError          (404, "invalid_request_error", code "model_not_found")
+    │   ├── NotFoundError              (404, code "not_found") no such route or record
+    │   ├── RequestTooLargeError       (413, code "request_too_large")
     │   └── NoEligibleModelError       (400, code "no_eligible_model") nothing satisfies the constraints
     ├── AuthenticationError            (401, "authentication_error")
     ├── PermissionDeniedError          (403, "permission_error")
+    ├── LimitExceededError             (429, "rate_limit_error", code "budget_exceeded" or
+    │                                  "rate_limited") a spend or rate limit; says when it frees up
+    ├── ClientClosedError              (499) the client went away before the answer ended
+    ├── UnavailableError               (503) a part the request needs is down (ledger, shared state)
     ├── UpstreamError                  one failed upstream attempt, classified by `kind` at the
     │                                  provider's edge; status/type are what the client sees if it
     │                                  is the final error (e.g. rate_limit -> 429, timeout -> 504)
@@ -25,13 +31,20 @@ class LLMRouteError(Exception):
     status: int = 500
     type: str = "api_error"
     code: str | None = None
+    #: Seconds after which the same request may succeed (sent as `Retry-After`), when known.
+    retry_after: float | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
+                 status: int | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.param = param
         if code is not None:
             self.code = code
+        if status is not None:
+            self.status = status
+        if retry_after is not None:
+            self.retry_after = retry_after
 
     def to_dict(self) -> dict[str, object]:
         """The OpenAI-shaped error body: {"error": {"message", "type", "param", "code"}}."""
@@ -84,6 +97,20 @@ class UnknownModelError(InvalidRequestError):
     code = "model_not_found"
 
 
+class NotFoundError(InvalidRequestError):
+    """No such route, or no such record (a request id the caller may not see reads the same)."""
+
+    status = 404
+    code = "not_found"
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """The request body is over the server's limit."""
+
+    status = 413
+    code = "request_too_large"
+
+
 class NoEligibleModelError(InvalidRequestError):
     """Every candidate model was excluded by the request's constraints."""
 
@@ -111,6 +138,32 @@ class PermissionDeniedError(LLMRouteError):
 
     status = 403
     type = "permission_error"
+
+
+class LimitExceededError(LLMRouteError):
+    """A hard spend limit (`budget_exceeded`) or rate limit (`rate_limited`) refused the request;
+    `retry_after` is when its window frees up, `limit` names the limit that refused it."""
+
+    status = 429
+    type = "rate_limit_error"
+
+    def __init__(self, message: str, *, code: str, limit: str, retry_after: float | None):
+        super().__init__(message, code=code, retry_after=retry_after)
+        self.limit = limit
+
+
+class ClientClosedError(LLMRouteError):
+    """The client stopped reading (or disconnected) before the answer ended."""
+
+    status = 499
+    code = "client_closed_request"
+
+
+class UnavailableError(LLMRouteError):
+    """Something the request needs (the ledger, the shared state) is unavailable right now."""
+
+    status = 503
+    code = "unavailable"
 
 
 #: What went wrong upstream, as one of our kinds. Every provider adapter maps every failure to one.
@@ -164,13 +217,12 @@ class UpstreamError(LLMRouteError):
                  code: str | None = None):
         if kind not in UPSTREAM_KINDS:
             raise ValueError(f"unknown upstream error kind {kind!r}")
-        super().__init__(message, code=code or kind)
+        client_status, self.type = _CLIENT_FACING[kind]
+        super().__init__(message, code=code or kind, status=client_status, retry_after=retry_after)
         self.kind = kind
         self.upstream_status = status
-        self.retry_after = retry_after
         self.provider = provider
         self.model = model
-        self.status, self.type = _CLIENT_FACING[kind]
 
     @property
     def retryable(self) -> bool:
@@ -194,9 +246,8 @@ class AllAttemptsFailedError(LLMRouteError):
     def __init__(self, attempts: list[tuple[str, str]], *, status: int = 502,
                  code: str = "all_upstreams_failed", retry_after: float | None = None):
         self.attempts = attempts
-        #: Seconds until the soonest model of the chain is expected to take requests again (only
-        #: when every model was busy or cooling down and that is known); sent as `Retry-After`.
-        self.retry_after = retry_after
         listing = "; ".join(f"{model}: {error}" for model, error in attempts)
-        super().__init__(f"All {len(attempts)} attempt(s) failed: {listing}", code=code)
-        self.status = status
+        # retry_after: seconds until the soonest model of the chain is expected to take requests
+        # again (only when every model was busy or cooling down and that is known).
+        super().__init__(f"All {len(attempts)} attempt(s) failed: {listing}", code=code,
+                         status=status, retry_after=retry_after)

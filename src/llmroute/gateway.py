@@ -11,16 +11,21 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from .accounting import Accountant
+from .catalog import ModelSpec
+from .chat import ChatRequest
 from .constraints import exclusion_reason, matches
+from .control.admission import Admission, Assignment
+from .control.limits import Refused, Ticket
+from .control.state_memory import MemoryState
 from .deployments import Deployments
 from .engine import Engine
 from .errors import (
+    ClientClosedError,
     LLMRouteError,
     NoEligibleModelError,
     PermissionDeniedError,
@@ -28,82 +33,16 @@ from .errors import (
     UpstreamError,
 )
 from .ledger.entry import LedgerEntry
+from .outcome import OPEN, Outcome, Plan, Principal, usage_of
 from .resilience import Attempt, CooldownPolicy, Cooldowns, RetryPolicy, call_with_fallbacks
 from .routers.base import LLMCall
-from .server.wire import ChatRequest
 from .settings import Settings
-from .types import RouteRequest, Usage
+from .types import RouteRequest, Usage, estimate_tokens
 
 JSON = dict[str, Any]
 AUTO = "auto"
+T = TypeVar("T")
 log = logging.getLogger("llmroute.gateway")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a gateway key's name and what it may use (None: no restriction)."""
-
-    name: str | None = None
-    models: tuple[str, ...] | None = None
-    policies: tuple[str, ...] | None = None
-
-
-OPEN = Principal()
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What the gateway will try, and why."""
-
-    chain: tuple[str, ...]
-    tier: str
-    router: str
-    policy: str | None
-    confidence: float
-    reason: str
-    input_tokens: int
-
-
-@dataclass
-class Outcome:
-    """What happened to one request: the plan, the model that answered, attempts, usage and cost.
-    For a stream, usage and cost are filled in when the stream ends."""
-
-    request_id: str
-    plan: Plan
-    model: str = ""
-    attempts: list[Attempt] = field(default_factory=list)
-    usage: Usage | None = None
-    cost_usd: Decimal | None = None
-    started: float = field(default_factory=time.monotonic)
-    finished: bool = False
-
-    def headers(self) -> dict[str, str]:
-        """The `x-llmroute-*` response headers."""
-        tried = [a for a in self.attempts if not a.skipped]
-        out = {
-            "x-llmroute-request-id": self.request_id,
-            "x-llmroute-model": self.model,
-            "x-llmroute-tier": self.plan.tier,
-            "x-llmroute-router": self.plan.router,
-            "x-llmroute-confidence": f"{self.plan.confidence:.3f}",
-            "x-llmroute-attempts": str(len(tried)),
-        }
-        if self.plan.policy:
-            out["x-llmroute-policy"] = self.plan.policy
-        if self.finished:
-            out["x-llmroute-cost-usd"] = "unpriced" if self.cost_usd is None else f"{self.cost_usd:f}"
-        return out
-
-
-def usage_of(payload: Mapping[str, Any]) -> Usage | None:
-    """Our Usage from an OpenAI `usage` object (cached tokens are part of the prompt tokens)."""
-    usage = payload.get("usage")
-    if not isinstance(usage, Mapping):
-        return None
-    details = usage.get("prompt_tokens_details") or {}
-    return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-                 int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0)
 
 
 class Gateway:
@@ -111,12 +50,15 @@ class Gateway:
 
     def __init__(self, settings: Settings, *, engine: Engine | None = None,
                  deployments: Deployments | None = None, environ: Mapping[str, str] | None = None,
-                 recorder: Callable[[LedgerEntry], None] | None = None):
+                 recorder: Callable[[LedgerEntry], None] | None = None,
+                 admission: Admission | None = None):
         self.settings = settings
         self.engine = engine or Engine(settings)
         self.catalog = self.engine.catalog
         self.accountant = Accountant(self.catalog, self.engine.baseline_model, settings.ledger)
         self.recorder = recorder
+        self.admission = admission or Admission(settings, self.catalog, MemoryState())
+        self._settling: set[asyncio.Task[None]] = set()
         self.deployments = deployments or Deployments.from_settings(settings, self.catalog, environ)
         res = settings.resilience
         self.retry = RetryPolicy(res.retry.max_attempts, res.retry.backoff_base_s,
@@ -126,7 +68,9 @@ class Gateway:
         self.rng = random.Random()  # backoff jitter; seeding one per request would cost ~14 µs
 
     async def aclose(self) -> None:
-        """Close every upstream connection pool."""
+        """Finish settling streams' limits, then close every upstream connection pool."""
+        if self._settling:
+            await asyncio.gather(*self._settling, return_exceptions=True)
         await self.deployments.aclose()
 
     def readiness(self) -> dict[str, Any]:
@@ -154,20 +98,29 @@ class Gateway:
         return RouteRequest.from_messages(
             body["messages"], max_output_tokens=req.max_output_tokens, tools=body.get("tools"),
             response_format=body.get("response_format"), allowed_models=req.allowed_models,
-            excluded_models=req.excluded_models, key_models=principal.models or (),
-            user=body.get("user") if isinstance(body.get("user"), str) else None)
+            excluded_models=req.excluded_models, key_models=principal.models or (), user=req.user)
 
-    async def plan(self, req: ChatRequest, principal: Principal = OPEN) -> Plan:
-        """Decide the chain: route `auto` / `auto/<policy>`, or check a concrete model."""
-        route = self._route_request(req, principal)
-        if req.model == AUTO or req.model.startswith(AUTO + "/"):
-            return await self._plan_auto(req, route, principal)
-        return self._plan_concrete(req, route, principal)
-
-    async def _plan_auto(self, req: ChatRequest, route: RouteRequest, principal: Principal) -> Plan:
+    def requested_policy(self, req: ChatRequest, principal: Principal) -> str | None:
+        """The policy `auto` / `auto/<policy>` asks for (None: a concrete model), if the key may
+        use it."""
+        if not (req.model == AUTO or req.model.startswith(AUTO + "/")):
+            return None
         policy = req.model[len(AUTO) + 1 :] or self.settings.routing.default_policy
         if principal.policies is not None and policy not in principal.policies:
             raise PermissionDeniedError(f"This key may not use policy {policy!r}.", param="model")
+        return policy
+
+    async def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
+                   policy: str | None = None) -> Plan:
+        """Decide the chain: route with `policy` (an experiment arm's or a downgrade's, chosen
+        by the gateway), else as `auto` / `auto/<policy>` asks, else check a concrete model."""
+        route = self._route_request(req, principal)
+        policy = policy or self.requested_policy(req, principal)
+        if policy is not None:
+            return await self._plan_auto(req, route, policy)
+        return self._plan_concrete(req, route, principal)
+
+    async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str) -> Plan:
         self.engine.router(policy)  # unknown policy -> 404 before any work
         decision = await self.engine.decide(route, policy=policy, caller=self._classify)
         chain = (*decision.chain, *self._fallbacks(req, route))
@@ -185,7 +138,7 @@ class Gateway:
         return Plan(tuple(dict.fromkeys(chain)), spec.tier or "-", "none", None, 1.0,
                     "model requested explicitly", route.input_tokens)
 
-    def _served(self, name: str) -> Any:
+    def _served(self, name: str) -> ModelSpec:
         spec = self.catalog.get(name)
         if spec is None or name not in self.deployments:
             served = ", ".join(["auto", *(f"auto/{p}" for p in self.engine.policies),
@@ -209,7 +162,8 @@ class Gateway:
         return content if isinstance(content, str) else ""
 
     # -- calling ----------------------------------------------------------------------------
-    async def _call(self, chain: tuple[str, ...], attempt: Any) -> tuple[Any, list[Attempt]]:
+    async def _call(self, chain: tuple[str, ...], attempt: Callable[[str, float], Awaitable[T]]
+                    ) -> tuple[T, list[Attempt]]:
         res = self.settings.resilience
         window = self.catalog.get
         return await call_with_fallbacks(
@@ -232,27 +186,95 @@ class Gateway:
         except Exception:  # accounting must never break serving; the failure is logged
             log.exception("could not record request %s in the ledger", request_id)
 
-    def _finish(self, outcome: Outcome, usage: Usage | None, payload: JSON | None = None) -> None:
+    def _finish(self, outcome: Outcome, usage: Usage | None, payload: JSON | None = None, *,
+                estimated: bool = False) -> None:
         """Fill in usage and cost; with `payload` (the answer, or the stream's usage chunk), also
         report the cost in its `usage.cost` (USD, as OpenRouter does) when the model is priced."""
         outcome.usage = usage
+        outcome.usage_estimated = estimated
         spec = self.catalog.get(outcome.model)
         outcome.cost_usd = spec.cost(usage) if spec is not None and usage is not None else None
         outcome.finished = True
         if payload is not None and outcome.cost_usd is not None and isinstance(payload.get("usage"), dict):
             payload["usage"]["cost"] = float(outcome.cost_usd)
 
+    def _count(self, outcome: Outcome, text: str) -> Usage:
+        """Usage counted here when the upstream reported none: the prompt's counted tokens and
+        the answer's (≈4 characters per token, the routing estimate)."""
+        return Usage(outcome.plan.input_tokens, estimate_tokens(len(text)))
+
+    # -- admission ---------------------------------------------------------------------------
+    async def admit(self, req: ChatRequest, principal: Principal, request_id: str
+                    ) -> tuple[Outcome, Ticket]:
+        """Admission and planning: the experiment arm (its policy serves the request), the plan,
+        then the reservation on every limit; a hard limit rejects (429) or downgrades."""
+        requested = self.requested_policy(req, principal)
+        arm = await self.admission.assign(req, principal, requested)
+        plan = await self.plan(req, principal, policy=arm.policy if arm else None)
+        ticket = await self.admission.reserve(req, principal, plan)
+        if isinstance(ticket, Refused):
+            plan, ticket = await self._downgrade(req, principal, ticket)
+        outcome = Outcome(request_id, plan, extra_headers=dict(ticket.headers))
+        if arm is not None:
+            outcome.experiment_arm = arm.label
+            outcome.extra_headers["x-llmroute-experiment"] = arm.label
+            outcome.shadow = await self._shadows(req, principal, arm)
+        return outcome, ticket
+
+    async def _downgrade(self, req: ChatRequest, principal: Principal, refused: Refused
+                         ) -> tuple[Plan, Ticket]:
+        allowance = refused.limit.allowance
+        if allowance.on_exceed != "downgrade" or allowance.downgrade_to is None:
+            raise refused.error()
+        plan = await self.plan(req, principal, policy=allowance.downgrade_to)
+        ticket = await self.admission.reserve(req, principal, plan,
+                                              unchecked=frozenset({refused.limit.name}))
+        if isinstance(ticket, Refused):
+            raise ticket.error()
+        ticket.headers.update({"x-llmroute-limit": refused.limit.name,
+                               "x-llmroute-limit-action": "downgraded",
+                               "x-llmroute-downgraded-to": allowance.downgrade_to})
+        return plan, ticket
+
+    async def _shadows(self, req: ChatRequest, principal: Principal, arm: Assignment
+                       ) -> list[dict[str, object]]:
+        """What each shadow arm's policy decides for this request (LLM consultations are not
+        made: a shadow never calls anything)."""
+        out: list[dict[str, object]] = []
+        for name, policy in arm.shadows:
+            decision = await self.engine.decide(self._route_request(req, principal), policy=policy)
+            cost = decision.estimated_cost_usd
+            out.append({"experiment": arm.experiment.name, "arm": name, "policy": policy,
+                        "model": decision.model, "tier": decision.tier,
+                        "estimated_cost_usd": None if cost is None else str(cost),
+                        "predicted_quality": decision.scores.get(decision.model)})
+        return out
+
+    def _settle_later(self, ticket: Ticket, outcome: Outcome) -> None:
+        """Settle a stream's limits in a task of its own (a stream's end may be a cancellation,
+        which would cut an await short)."""
+        if not ticket.meters:
+            return
+        task = asyncio.get_running_loop().create_task(self.admission.settle(ticket, outcome))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    # -- serving -------------------------------------------------------------------------------
     async def complete(self, req: ChatRequest, principal: Principal = OPEN,
                        request_id: str | None = None) -> tuple[JSON, Outcome]:
         """A non-streaming completion; the response's `model` names the model that answered."""
-        rid, started, outcome = request_id or new_request_id(), time.monotonic(), None
+        rid, started = request_id or new_request_id(), time.monotonic()
+        outcome: Outcome | None = None
+        ticket: Ticket | None = None
         try:
-            outcome = Outcome(rid, await self.plan(req, principal))
+            outcome, ticket = await self.admit(req, principal, rid)
             response = await self._complete(req, outcome)
         except LLMRouteError as exc:
+            await self.admission.settle(ticket, outcome)
             self._account(req, principal, outcome, exc, request_id=rid, started=started,
                           stream=False)
             raise
+        await self.admission.settle(ticket, outcome)
         self._account(req, principal, outcome, None, request_id=rid, started=started,
                       stream=False, response=_answer_text(response))
         return response, outcome
@@ -261,34 +283,38 @@ class Gateway:
         """Call the plan's chain; fills in the outcome."""
 
         async def attempt(model: str, timeout_s: float) -> tuple[str, JSON]:
+            # The request's one deadline is armed around each attempt by call_with_fallbacks.
             provider, upstream = self.deployments.get(model)
-            try:
-                async with asyncio.timeout(timeout_s):
-                    return model, await provider.complete(req.body, upstream)
-            except TimeoutError:
-                raise UpstreamError("timeout", f"{model}: no answer within the request deadline",
-                                    provider=provider.name, model=upstream) from None
+            return model, await provider.complete(req.body, upstream)
 
         (model, answer), outcome.attempts = await self._call(outcome.plan.chain, attempt)
         response: JSON = answer
         outcome.model = model
         response["model"] = model
-        self._finish(outcome, usage_of(response), response)
+        usage = usage_of(response)
+        estimated = usage is None
+        if usage is None:  # the upstream reported none: count it, and say so in the answer
+            usage = self._count(outcome, _answer_text(response) or "")
+            response["usage"] = {**usage_dict(usage), "estimated": True}
+        self._finish(outcome, usage, response, estimated=estimated)
         return response
 
     async def stream(self, req: ChatRequest, principal: Principal = OPEN,
                      request_id: str | None = None) -> tuple[Outcome, AsyncIterator[JSON]]:
         """A streaming completion. Fallbacks apply until the first chunk arrives; after that a
         failure raises from the iterator (the server turns it into an SSE error event)."""
-        rid, started, outcome = request_id or new_request_id(), time.monotonic(), None
+        rid, started = request_id or new_request_id(), time.monotonic()
+        outcome: Outcome | None = None
+        ticket: Ticket | None = None
         try:
-            outcome = Outcome(rid, await self.plan(req, principal))
+            outcome, ticket = await self.admit(req, principal, rid)
             first, chunks = await self._open_stream(req, outcome)
         except LLMRouteError as exc:
+            await self.admission.settle(ticket, outcome)
             self._account(req, principal, outcome, exc, request_id=rid, started=started,
                           stream=True)
             raise
-        meta = _StreamMeta(req, principal, started)
+        meta = _StreamMeta(req, principal, started, ticket)
         return outcome, self._relay(outcome, first, chunks, meta)
 
     async def _open_stream(self, req: ChatRequest, outcome: Outcome
@@ -297,15 +323,12 @@ class Gateway:
         body = {**req.body, "stream_options": {**options, "include_usage": True}}
 
         async def attempt(model: str, timeout_s: float) -> tuple[str, JSON, AsyncIterator[JSON]]:
+            # The deadline (armed by call_with_fallbacks) cancels the wait for the first chunk;
+            # the stream is closed on the way out.
             provider, upstream = self.deployments.get(model)
             chunks = provider.stream(body, upstream)
             try:
-                async with asyncio.timeout(timeout_s):
-                    first = await anext(aiter(chunks))
-            except TimeoutError:
-                await _close(chunks)
-                raise UpstreamError("timeout", f"{model}: no first chunk within the deadline",
-                                    provider=provider.name, model=upstream) from None
+                first = await anext(aiter(chunks))
             except StopAsyncIteration:
                 raise UpstreamError("connection", f"{model}: empty stream",
                                     provider=provider.name, model=upstream) from None
@@ -320,8 +343,11 @@ class Gateway:
 
     async def _relay(self, outcome: Outcome, first: JSON, chunks: AsyncIterator[JSON],
                      meta: _StreamMeta) -> AsyncIterator[JSON]:
+        """Relay the chunks; usage and cost are settled once (from the usage chunk, or counted
+        here when the upstream sent none, when it failed, or when the client left)."""
         usage: Usage | None = None
-        error: LLMRouteError | None = CLIENT_CLOSED
+        error: LLMRouteError | None = ClientClosedError(
+            "The client closed the stream before it ended.")
         ttft = time.monotonic() - meta.started
         try:
             chunk: JSON | None = first
@@ -339,39 +365,58 @@ class Gateway:
                     yield chunk
                 chunk = await anext(chunks, None)
             if not outcome.finished:  # else the usage chunk already settled usage and cost
-                self._finish(outcome, usage)
+                self._finish(outcome, usage or self._count(outcome, "".join(meta.text)),
+                             estimated=usage is None)
+                if usage is None and meta.req.include_usage:  # the client asked for usage
+                    yield meta.usage_chunk(outcome)
             error = None
         except LLMRouteError as exc:
             error = exc
             raise
         finally:
-            await _close(chunks)
+            if not outcome.finished:  # cut short: charge what was produced
+                self._finish(outcome, usage or self._count(outcome, "".join(meta.text)),
+                             estimated=usage is None)
             self._account(meta.req, meta.principal, outcome, error, request_id=outcome.request_id,
                           started=meta.started, stream=True, ttft_s=ttft,
                           response="".join(meta.text) if self.accountant.store_text else None)
+            self._settle_later(meta.ticket, outcome)
+            await _close(chunks)
 
 
 @dataclass
 class _StreamMeta:
-    """What the relay of a stream needs for its ledger entry."""
+    """What the relay of a stream needs for its ledger entry and its limits."""
 
     req: ChatRequest
     principal: Principal
     started: float
+    ticket: Ticket
     text: list[str] = field(default_factory=list)
+    last: Mapping[str, Any] = field(default_factory=dict)
 
     def collect(self, chunk: Mapping[str, Any]) -> None:
-        """Keep the streamed answer's text (for the ledger, when text is stored)."""
+        """Keep the streamed answer's text (to count its tokens, and for the ledger)."""
+        self.last = chunk
         for choice in chunk.get("choices") or ():
             content = (choice.get("delta") or {}).get("content")
             if isinstance(content, str):
                 self.text.append(content)
 
+    def usage_chunk(self, outcome: Outcome) -> JSON:
+        """The usage chunk the client asked for when the upstream sent none (counted here)."""
+        usage: JSON = {**usage_dict(outcome.usage or Usage(0, 0)), "estimated": True}
+        if outcome.cost_usd is not None:
+            usage["cost"] = float(outcome.cost_usd)
+        return {"id": self.last.get("id", outcome.request_id), "object": "chat.completion.chunk",
+                "created": self.last.get("created", int(time.time())), "model": outcome.model,
+                "choices": [], "usage": usage}
 
-#: A stream the client stopped reading before it ended.
-CLIENT_CLOSED = LLMRouteError("The client closed the stream before it ended.",
-                              code="client_closed_request")
-CLIENT_CLOSED.status = 499
+
+def usage_dict(usage: Usage) -> JSON:
+    """An OpenAI `usage` object."""
+    return {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
+            "total_tokens": usage.input_tokens + usage.output_tokens}
 
 
 def _answer_text(response: Mapping[str, Any]) -> str | None:

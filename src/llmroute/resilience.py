@@ -224,9 +224,11 @@ def _soonest_free(run: _Run[Any]) -> float | None:
     return min(waits) if waits else None
 
 
-def _final_error(log: list[Attempt], last: UpstreamError | None, exhausted: bool) -> LLMRouteError:
+def _final_error(run: _Run[Any], last: UpstreamError | None, exhausted: bool) -> LLMRouteError:
     """The error for a call where nothing succeeded. When the chain ran out right after a refusal or
-    an oversized prompt (nothing skipped or cut after it), that error is the answer: a 400."""
+    an oversized prompt (nothing skipped or cut after it), that error is the answer: a 400. A busy
+    503 says when to come back (Retry-After)."""
+    log = run.log
     if (exhausted and last is not None and last.kind in ("content_policy", "context_window")
             and log and log[-1].error_kind == last.kind):
         return _attach(last, log)
@@ -235,7 +237,8 @@ def _final_error(log: list[Attempt], last: UpstreamError | None, exhausted: bool
         return _attach(last, log)  # no model could take the request as asked: the client's 400
     busy = not tried or (tried[-1].error_kind in _BUSY_KINDS)
     listing = [(a.model, f"{a.error_kind}: {a.message}") for a in log]
-    return _attach(AllAttemptsFailedError(listing, status=503 if busy else 502), log)
+    return _attach(AllAttemptsFailedError(listing, status=503 if busy else 502,
+                                          retry_after=_soonest_free(run) if busy else None), log)
 
 
 async def call_with_fallbacks(
@@ -275,7 +278,4 @@ async def call_with_fallbacks(
             last = outcome
             queue, switched = _next_models(outcome, model, queue, content_policy_chain, switched,
                                            context_window)
-    error = _final_error(run.log, last, exhausted=not queue)
-    if isinstance(error, AllAttemptsFailedError) and error.status == 503:  # busy: say when to retry
-        error.retry_after = _soonest_free(run)
-    raise error
+    raise _final_error(run, last, exhausted=not queue)

@@ -15,11 +15,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .control.experiments import ExperimentConfig
+
 ENV_PREFIX = "LLMROUTE__"
 Capability = Literal["tools", "vision", "json"]
 #: Sections that are tables: a user's section replaces the default one wholesale.
 #: Every other section is merged key by key over the defaults.
-TABLE_SECTIONS = frozenset({"models", "tiers", "rules", "policies", "keys"})
+TABLE_SECTIONS = frozenset({"models", "tiers", "rules", "policies", "keys", "limits", "experiments"})
+Window = Literal["minute", "hour", "day", "week", "month"]
+Scope = Literal["global", "key", "team", "user", "model", "policy"]
 
 
 class _Frozen(BaseModel):
@@ -145,6 +149,45 @@ class ResilienceConfig(_Frozen):
     content_policy_fallbacks: tuple[str, ...] = ()
 
 
+class Allowance(_Frozen):
+    """How much of one unit a window allows: exactly one of `usd`, `requests` or `tokens`."""
+
+    window: Window = "day"
+    usd: Decimal | None = Field(None, gt=0, description="spend in USD")
+    requests: int | None = Field(None, gt=0)
+    tokens: int | None = Field(None, gt=0, description="input + output tokens")
+    hard: bool = Field(True, description="refuse (or downgrade) past it; soft limits only alert")
+    on_exceed: Literal["reject", "downgrade"] = "reject"
+    downgrade_to: str | None = Field(None, description="the policy served instead (downgrade)")
+    alert_at: tuple[float, ...] = Field((0.5, 0.8, 1.0), description="shares of the limit that "
+                                        "raise an alert when spend crosses them")
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Allowance:
+        if sum(v is not None for v in (self.usd, self.requests, self.tokens)) != 1:
+            raise ValueError("give exactly one of `usd`, `requests` or `tokens`")
+        if self.on_exceed == "downgrade" and not self.downgrade_to:
+            raise ValueError("`on_exceed: downgrade` needs `downgrade_to` (a policy name)")
+        if any(not 0 < share <= 10 for share in self.alert_at):
+            raise ValueError("`alert_at` shares must be in (0, 10]")
+        return self
+
+    @property
+    def unit(self) -> Literal["usd", "requests", "tokens"]:
+        """What the limit counts."""
+        return "usd" if self.usd is not None else "requests" if self.requests is not None else "tokens"
+
+
+class LimitConfig(Allowance):
+    """A spend or rate limit: on what scope it counts (one counter per key, team, user, model or
+    policy, or one for everything), optionally only for some of them (`match`, wildcards)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]*$")
+    scope: Scope = "global"
+    match: tuple[str, ...] | None = Field(None, description="only these keys/teams/users/... "
+                                          "(wildcards); default: each one of the scope")
+
+
 class KeyConfig(_Frozen):
     """A gateway key: its SHA-256 (`sha256:<hex>`) or an env var holding it, and what it may use."""
 
@@ -153,6 +196,8 @@ class KeyConfig(_Frozen):
     key_env: str | None = None
     models: tuple[str, ...] | None = Field(None, description="allowed model patterns")
     policies: tuple[str, ...] | None = Field(None, description="allowed policies")
+    team: str | None = Field(None, description="the team whose limits also apply to this key")
+    limits: tuple[Allowance, ...] = Field((), description="this key's own spend and rate limits")
 
     @model_validator(mode="after")
     def _one_secret(self) -> KeyConfig:
@@ -189,6 +234,37 @@ class LedgerConfig(_Frozen):
     redact: str | None = Field(None, description="`module:function` applied to stored text")
 
 
+class StateConfig(_Frozen):
+    """Where the state replicas share lives (budget spend, rate windows, cooldowns, experiment
+    assignment, alert dedup): `memory://` (this process only) or `redis://host:port/db`."""
+
+    url: str = Field("memory://", pattern=r"^(memory://|rediss?://).*")
+    prefix: str = "llmroute:"
+    timeout_s: float = Field(0.5, gt=0, description="per Redis call; past it the state is down")
+    budgets_when_down: Literal["closed", "open"] = Field(
+        "closed", description="hard spend limits while the state is unreachable: refuse (closed) "
+                              "or serve uncounted (open); routing state always fails open")
+
+
+class ControlConfig(_Frozen):
+    """Settings of the control plane as a whole."""
+
+    timezone: str = Field("UTC", description="calendar windows (day, week, month) start at "
+                                             "midnight in this time zone")
+    user_header: str = Field("x-llmroute-user", description="end-user id when the body has no `user`")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name, e.g. Europe/Paris)") from None
+        return value
+
+
 class Settings(_Frozen):
     """Everything llmroute is configured with. Built once, passed down, never global."""
 
@@ -203,6 +279,10 @@ class Settings(_Frozen):
     server: ServerConfig = ServerConfig()
     keys: tuple[KeyConfig, ...] = ()
     ledger: LedgerConfig = LedgerConfig()
+    state: StateConfig = StateConfig()
+    control: ControlConfig = ControlConfig()
+    limits: tuple[LimitConfig, ...] = ()
+    experiments: tuple[ExperimentConfig, ...] = ()
 
     @field_validator("tiers")
     @classmethod

@@ -198,7 +198,8 @@ def test_db_migrate_status_and_feedback(tmp_path: Path) -> None:
     assert pending.returncode == 0 and "0001_create_requests" in pending.stdout
     assert "pending" in pending.stdout
     migrated = run("db", "migrate", "-c", str(config))
-    assert "applied 1 migration(s): 0001_create_requests" in migrated.stdout
+    assert ("applied 2 migration(s): 0001_create_requests, 0002_control"
+            in migrated.stdout)
     again = run("db", "migrate", "-c", str(config))
     assert "up to date" in again.stdout
     assert "pending" not in run("db", "status", "-c", str(config)).stdout

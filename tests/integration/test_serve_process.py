@@ -91,8 +91,13 @@ def test_workers_all_serve_and_share_the_ledger(up: FakeUpstream, tmp_path: Path
     proc, url, log_path = serve(up, tmp_path, "--workers", "2")
     try:
         ids = chat(url, 40)
+        # every scrape, whichever worker answers it, counts both workers' requests
+        scrapes = [httpx.get(url + "/metrics", timeout=5).text for _ in range(6)]
     finally:
         stop(proc)
+    for text in scrapes:
+        found = re.findall(r'^llmroute_requests_total\{[^}]*status="ok"[^}]*\} (\S+)$', text, re.M)
+        assert sum(float(v) for v in found) == 40.0, text
     started = set(re.findall(r"Started server process \[(\d+)\]", log_path.read_text()))
     assert len(started) == 2
     with sqlite3.connect(tmp_path / "ledger.db") as db:

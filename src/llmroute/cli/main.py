@@ -6,6 +6,7 @@ import typer
 
 from .. import __version__
 from . import config_cmd, db_cmd
+from .budgets_cmd import budgets, set_key_limit
 from .demo_cmd import demo
 from .experiments_cmd import app as experiments_app
 from .learn_cmd import calibrate, evaluate, predict, train
@@ -30,6 +31,8 @@ app.command("models")(models)
 app.command("route")(route)
 app.command("serve")(serve)
 app.add_typer(keys_app, name="keys")
+keys_app.command("limit")(set_key_limit)
+app.command("budgets")(budgets)
 app.command("train")(train)
 app.command("predict")(predict)
 app.command("eval")(evaluate)

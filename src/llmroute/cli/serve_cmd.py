@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import typer
@@ -11,6 +13,7 @@ from ..catalog import Catalog
 from ..config import load
 from ..deployments import deployment_name
 from ..errors import ConfigError, ConfigProblem
+from ..metrics import MULTIPROC_ENV
 from ..settings import Settings
 from .common import friendly_errors, out
 
@@ -65,8 +68,13 @@ def serve(
             return
         if config is not None:
             os.environ["LLMROUTE_CONFIG"] = str(config.resolve())
-        uvicorn.run("llmroute.server.app:app_from_env", factory=True, workers=count,
-                    **options)  # type: ignore[arg-type]
+        # Prometheus counters of all workers, added up at each scrape (a fresh directory per run).
+        os.environ[MULTIPROC_ENV] = values = tempfile.mkdtemp(prefix="llmroute-metrics-")
+        try:
+            uvicorn.run("llmroute.server.app:app_from_env", factory=True, workers=count,
+                        **options)  # type: ignore[arg-type]
+        finally:
+            shutil.rmtree(values, ignore_errors=True)
 
 
 @keys_app.command("new")

@@ -87,6 +87,8 @@ class LedgerEntry:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_tokens: int | None = None
+    #: True when the upstream reported no usage and the gateway counted the tokens itself.
+    usage_estimated: bool = False
     cost_usd: Decimal | None = None
     baseline_cost_usd: Decimal | None = None
     baseline_model: str | None = None
@@ -96,6 +98,9 @@ class LedgerEntry:
     task_success: bool | None = None
     feedback_comment: str | None = None
     feedback_ts: datetime | None = None
+    #: Shadow arms' decisions on this request (JSON array: experiment, arm, policy, model, tier,
+    #: estimated_cost_usd, predicted_quality), never called.
+    shadow: str | None = None
 
     def __post_init__(self) -> None:
         if not self.request_id:

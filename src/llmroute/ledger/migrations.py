@@ -110,6 +110,13 @@ CREATE INDEX llmroute_requests_model_ts ON llmroute_requests (model, ts);
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_requests", _REQUESTS_SQLITE, _REQUESTS_POSTGRES),
+    Migration("0002_control",
+              "ALTER TABLE llmroute_requests ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;\n"
+              "ALTER TABLE llmroute_requests ADD COLUMN shadow TEXT;\n"
+              "CREATE INDEX llmroute_requests_arm_ts ON llmroute_requests (experiment_arm, ts);",
+              "ALTER TABLE llmroute_requests ADD COLUMN usage_estimated BOOLEAN NOT NULL "
+              "DEFAULT FALSE;\nALTER TABLE llmroute_requests ADD COLUMN shadow JSONB;\n"
+              "CREATE INDEX llmroute_requests_arm_ts ON llmroute_requests (experiment_arm, ts);"),
 )
 
 

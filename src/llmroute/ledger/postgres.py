@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,10 +29,13 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 #: Errors caused by the data itself (SQLSTATE classes 22 and 23, or a value asyncpg cannot encode).
 _REJECTED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
-_SELECT = "SELECT " + ", ".join("attempts::text" if c == "attempts" else c for c in COLUMNS) + \
+#: Columns of type jsonb: sent and read as text.
+_JSON_COLUMNS = frozenset({"attempts", "shadow"})
+_SELECT = "SELECT " + ", ".join(f"{c}::text" if c in _JSON_COLUMNS else c for c in COLUMNS) + \
     " FROM llmroute_requests"
 _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) VALUES ("
-           + ", ".join(f"${i}::jsonb" if c == "attempts" else f"${i}" for i, c in enumerate(COLUMNS, 1))
+           + ", ".join(f"${i}::jsonb" if c in _JSON_COLUMNS else f"${i}"
+                       for i, c in enumerate(COLUMNS, 1))
            + ") ON CONFLICT (request_id) DO NOTHING")
 _FEEDBACK = """
 UPDATE llmroute_requests SET
@@ -96,6 +99,11 @@ class PostgresStore:
             raise StoreRejectedError(f"{self!r}: {type(exc).__name__}: {exc}") from exc
         except _DRIVER_ERRORS as exc:
             raise StoreError(f"{self!r}: {type(exc).__name__}: {exc}") from exc
+
+    def connection(self) -> AbstractAsyncContextManager[Any]:
+        """A pooled connection, driver errors as StoreError; for modules with tables of their own,
+        such as the alert history."""
+        return self._connection()
 
     # -- migrations --------------------------------------------------------------------------
     async def migrate(self) -> list[str]:

@@ -1,5 +1,7 @@
-"""The ASGI app: `create_app(settings)` builds routes, auth, SSE streaming and the error handler that
-turns every failure into an OpenAI-shaped JSON error. No globals: build as many apps as you like."""
+"""The ASGI app: `create_app(settings)` builds routes, auth, SSE streaming and the one error handler
+that turns every failure into an OpenAI-shaped JSON error. No globals: build as many apps as you like.
+
+A chat request's stages: auth (here) → admission → plan → call → account → record (the gateway)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import gc
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -18,17 +21,18 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import AllAttemptsFailedError, InvalidRequestError, LLMRouteError, UpstreamError
-from ..gateway import Gateway, Outcome, new_request_id
-from ..ledger.entry import LedgerEntry
-from ..ledger.service import LedgerService
+from ..chat import chat_request, parse_json
+from ..control.limits import Subject
+from ..errors import InvalidRequestError, LLMRouteError, NotFoundError, RequestTooLargeError, UnavailableError
+from ..gateway import new_request_id
+from ..metrics import CONTENT_TYPE
+from ..outcome import Outcome
 from ..resilience import attempt_log
+from ..runtime import Runtime, build_runtime
 from ..settings import Settings
 from . import dashboard
 from .auth import KeyRing
 from .feedback import not_found, parse_feedback
-from .metrics import CONTENT_TYPE, GatewayMetrics
-from .wire import chat_request, parse_json
 
 log = logging.getLogger("llmroute.server")
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -54,7 +58,7 @@ def error_response(exc: LLMRouteError, request_id: str | None = None) -> JSONRes
             {"model": a.model, "error": a.error_kind, "message": a.message, "skipped": a.skipped}
             for a in log_ if not a.ok]
         headers["x-llmroute-attempts"] = str(sum(not a.skipped for a in log_))
-    retry_after = exc.retry_after if isinstance(exc, UpstreamError | AllAttemptsFailedError) else None
+    retry_after = exc.retry_after
     if retry_after is not None:
         # Both forms: `retry-after-ms` is what the OpenAI SDKs read first; whole seconds for the rest.
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))
@@ -65,9 +69,7 @@ def error_response(exc: LLMRouteError, request_id: str | None = None) -> JSONRes
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) anything over `limit` bytes without reading it all."""
     declared = request.headers.get("content-length")
-    too_large = InvalidRequestError(f"Request body too large: the limit is {limit} bytes.",
-                                    code="request_too_large")
-    too_large.status = 413
+    too_large = RequestTooLargeError(f"Request body too large: the limit is {limit} bytes.")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
@@ -97,37 +99,34 @@ async def sse(outcome: Outcome, chunks: AsyncIterator[dict[str, Any]]) -> AsyncI
 
 
 class Endpoints:
-    """The HTTP endpoints of one app, over its gateway, keys, ledger and metrics."""
+    """The HTTP endpoints of one app, over its runtime (gateway, ledger, metrics) and keys. They
+    raise our errors; the app's one handler turns them into responses."""
 
-    def __init__(self, settings: Settings, gw: Gateway, keys: KeyRing):
-        self.gw = gw
+    def __init__(self, settings: Settings, runtime: Runtime, keys: KeyRing):
+        self.runtime = runtime
+        self.gw = runtime.gateway
         self.keys = keys
         self.limit = settings.server.max_body_bytes
-        self.ledger = LedgerService(settings.ledger) if settings.ledger.enabled else None
-        self.metrics = GatewayMetrics(self.ledger.stats if self.ledger else lambda: None)
-        gw.recorder = _fan_out(self.metrics, self.ledger)
+        self.ledger = runtime.ledger
+        self.user_header = settings.control.user_header
 
     async def chat_completions(self, request: Request) -> Response:
         """POST /v1/chat/completions, streaming or not."""
-        request_id = new_request_id()
-        try:
-            principal = self.keys.authenticate(request.headers)
-            req = chat_request(parse_json(await read_body(request, self.limit)))
-            if req.stream:
-                outcome, chunks = await self.gw.stream(req, principal, request_id)
-                return StreamingResponse(sse(outcome, chunks), media_type="text/event-stream",
-                                         headers={**SSE_HEADERS, **outcome.headers()})
-            response, outcome = await self.gw.complete(req, principal, request_id)
-            return JSONResponse(response, headers=outcome.headers())
-        except LLMRouteError as exc:
-            return error_response(exc, request_id)
+        request.state.request_id = request_id = new_request_id()
+        principal = self.keys.authenticate(request.headers)
+        req = chat_request(parse_json(await read_body(request, self.limit)))
+        if req.user is None and self.user_header in request.headers:
+            req = replace(req, user=request.headers[self.user_header])
+        if req.stream:
+            outcome, chunks = await self.gw.stream(req, principal, request_id)
+            return StreamingResponse(sse(outcome, chunks), media_type="text/event-stream",
+                                     headers={**SSE_HEADERS, **outcome.headers()})
+        response, outcome = await self.gw.complete(req, principal, request_id)
+        return JSONResponse(response, headers=outcome.headers())
 
     async def list_models(self, request: Request) -> Response:
         """GET /v1/models: auto, the policies the key may use, and the served models."""
-        try:
-            principal = self.keys.authenticate(request.headers)
-        except LLMRouteError as exc:
-            return error_response(exc)
+        principal = self.keys.authenticate(request.headers)
         gw = self.gw
         policies = [p for p in gw.engine.policies
                     if principal.policies is None or p in principal.policies]
@@ -136,54 +135,61 @@ class Endpoints:
         data = [{"id": i, "object": "model", "created": 0, "owned_by": o} for i, o in ids]
         return JSONResponse({"object": "list", "data": data})
 
+    async def budgets(self, request: Request) -> Response:
+        """GET /v1/budgets: use, remaining and reset time of every limit on the calling key (its
+        own, its team's, the global ones; with the user header, that user's too)."""
+        principal = self.keys.authenticate(request.headers)
+        who = Subject(key=principal.name, team=principal.team,
+                      user=request.headers.get(self.user_header))
+        usage = await self.gw.admission.limiter.usage(who)
+        return JSONResponse({"object": "list", "data": [u.to_dict() for u in usage]})
+
     async def health(self, request: Request) -> Response:
         """GET /health: liveness."""
         return JSONResponse({"status": "ok"})
 
     async def ready(self, request: Request) -> Response:
-        """GET /ready: every tier has a served model out of cooldown."""
+        """GET /ready: every tier has a served model out of cooldown. The shared state's
+        reachability is reported too; an unreachable state does not make the replica unready
+        (it keeps serving: routing state fails open)."""
         report = self.gw.readiness()
+        report["state"] = await self.runtime.state_report()
         return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
 
     async def feedback(self, request: Request) -> Response:
         """POST /v1/feedback."""
-        try:
-            principal = self.keys.authenticate(request.headers)
-            if self.ledger is None:
-                raise LLMRouteError("The ledger is disabled: feedback cannot be stored.")
-            given = parse_feedback(parse_json(await read_body(request, self.limit)))
-            # A key rates only its own requests; another key's request id reads as unknown (404),
-            # so ids cannot be probed across keys. An open gateway has no owners.
-            found = await self.ledger.feedback(given.request_id, rating=given.rating,
-                                               success=given.success, comment=given.comment,
-                                               owner=principal.name)
-            if not found:
-                raise not_found(given.request_id)
-        except LLMRouteError as exc:
-            return error_response(exc)
+        principal = self.keys.authenticate(request.headers)
+        if self.ledger is None:
+            raise UnavailableError("The ledger is disabled: feedback cannot be stored.",
+                                   code="ledger_disabled")
+        given = parse_feedback(parse_json(await read_body(request, self.limit)))
+        # A key rates only its own requests; another key's request id reads as unknown (404),
+        # so ids cannot be probed across keys. An open gateway has no owners.
+        found = await self.ledger.feedback(given.request_id, rating=given.rating,
+                                           success=given.success, comment=given.comment,
+                                           owner=principal.name)
+        if not found:
+            raise not_found(given.request_id)
         return JSONResponse({"request_id": given.request_id, "status": "recorded"})
 
     async def prometheus(self, request: Request) -> Response:
         """GET /metrics."""
-        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+        metrics = self.runtime.metrics
+        return Response(metrics.render() if metrics else b"", media_type=CONTENT_TYPE)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Start the ledger; at shutdown flush it and close upstream connections."""
         if self.keys.open:
             log.warning("no gateway keys configured: every request is accepted")
-        if self.ledger is not None:
-            await self.ledger.start()
+        await self.runtime.start()
         # Everything built so far (settings, catalog, routers, the learned artifact: ~60,000
         # objects) lives as long as the app: keep it out of the garbage collector's full passes,
         # which would otherwise stall every request in flight for ~10 ms now and then.
         gc.collect()
         gc.freeze()
         yield
-        if self.ledger is not None:
-            stats = await self.ledger.aclose()
-            log.info("ledger closed: %s", stats)
-        await self.gw.aclose()
+        await self.runtime.aclose()
 
     def routes(self) -> list[Route]:
         """Every route of the app."""
@@ -195,6 +201,7 @@ class Endpoints:
             Route("/health", e.health, methods=["GET"]),
             Route("/ready", e.ready, methods=["GET"]),
             Route("/v1/feedback", e.feedback, methods=["POST"]),
+            Route("/v1/budgets", e.budgets, methods=["GET"]),
             Route("/metrics", e.prometheus, methods=["GET"]),
             Route("/dashboard", dashboard.page(e.keys, e.ledger), methods=["GET"]),
             Route("/dashboard/data", dashboard.data(e.keys, e.ledger, e.gw.engine.baseline_model),
@@ -202,46 +209,36 @@ class Endpoints:
         ]
 
 
-def create_app(settings: Settings, *, gateway: Gateway | None = None,
-               environ: Mapping[str, str] | None = None) -> Starlette:
+def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) -> Starlette:
     """The gateway's ASGI application."""
     env = os.environ if environ is None else environ
-    keys = KeyRing(settings.keys, env)
-    endpoints = Endpoints(settings, gateway or Gateway(settings, environ=env), keys)
+    endpoints = Endpoints(settings, build_runtime(settings, environ=env), KeyRing(settings.keys, env))
     app = Starlette(routes=endpoints.routes(), lifespan=endpoints.lifespan, exception_handlers={
-        HTTPException: _http_error, Exception: _internal_error})
+        LLMRouteError: _our_error, HTTPException: _http_error, Exception: _internal_error})
     app.state.gateway = endpoints.gw
     return app
 
 
+async def _our_error(request: Request, exc: Exception) -> Response:
+    """The one handler of our errors: the OpenAI-shaped body with the error's own status."""
+    assert isinstance(exc, LLMRouteError)
+    return error_response(exc, getattr(request.state, "request_id", None))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's routing errors (404, 405) as ours; a 405 says what is allowed (`Allow`)."""
     assert isinstance(exc, HTTPException)
-    kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
-    err = LLMRouteError(f"{request.method} {request.url.path}: {exc.detail}")
-    err.status, err.type, err.code = exc.status_code, "invalid_request_error", kind
+    message = f"{request.method} {request.url.path}: {exc.detail}"
+    err = (NotFoundError(message) if exc.status_code == 404 else
+           InvalidRequestError(message, status=exc.status_code, code="invalid_request_error"))
     response = error_response(err)
-    response.headers.update(exc.headers or {})  # a 405 must say what is allowed (`Allow`)
+    response.headers.update(exc.headers or {})
     return response
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(LLMRouteError("The gateway hit an internal error; it has been logged."))
-
-
-
-
-def _fan_out(metrics: GatewayMetrics, ledger: LedgerService | None
-             ) -> Callable[[LedgerEntry], None]:
-    """One recorder feeding metrics and the ledger from the same entry."""
-    if ledger is None:
-        return metrics.observe
-
-    def record(entry: LedgerEntry) -> None:
-        metrics.observe(entry)
-        ledger.record(entry)
-
-    return record
 
 
 def app_from_env() -> Starlette:

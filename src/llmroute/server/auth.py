@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 
 from ..errors import AuthenticationError, ConfigError, ConfigProblem
-from ..gateway import OPEN, Principal
+from ..outcome import OPEN, Principal
 from ..settings import KeyConfig
 
 KEY_PREFIX = "lr-"
@@ -51,7 +51,7 @@ class KeyRing:
                     problems.append(ConfigProblem(f"keys[{i}]", "a key needs `hash` or `key_env`",
                                                   "`llmroute keys new` prints both"))
                 continue
-            self._by_hash[digest] = Principal(key.name, key.models, key.policies)
+            self._by_hash[digest] = Principal(key.name, key.models, key.policies, key.team)
         if problems:
             raise ConfigError(problems, "keys")
 

@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from ..errors import InvalidRequestError, LLMRouteError
+from ..errors import InvalidRequestError, LLMRouteError, UnavailableError
 from ..ledger import StoreError
 from ..ledger.service import LedgerService
 from ..reports.aggregate import build_report
@@ -51,13 +51,8 @@ def _authenticate(keys: KeyRing, request: Request) -> None:
 
 def page(keys: KeyRing, ledger: LedgerService | None) -> Handler:
     """The `GET /dashboard` handler."""
-    from .app import error_response
-
     async def handler(request: Request) -> Response:
-        try:
-            _authenticate(keys, request)
-        except LLMRouteError as exc:
-            return error_response(exc)
+        _authenticate(keys, request)
         return HTMLResponse(render_page(ledger is not None), headers=PAGE_HEADERS)
 
     return handler
@@ -65,27 +60,24 @@ def page(keys: KeyRing, ledger: LedgerService | None) -> Handler:
 
 def data(keys: KeyRing, ledger: LedgerService | None, baseline: str) -> Handler:
     """The `GET /dashboard/data?since=24h` handler: `report_dict` of the window, by model."""
-    from .app import JSONResponse, error_response
+    from .app import JSONResponse
 
     async def handler(request: Request) -> Response:
+        _authenticate(keys, request)
+        if ledger is None:
+            raise ledger_disabled()
+        since = request.query_params.get("since", DEFAULT_WINDOW)
+        now = datetime.now(UTC)
         try:
-            _authenticate(keys, request)
-            if ledger is None:
-                raise ledger_disabled()
-            since = request.query_params.get("since", DEFAULT_WINDOW)
-            now = datetime.now(UTC)
-            try:
-                start = parse_when(since, now)
-            except ValueError as exc:
-                raise InvalidRequestError(str(exc), param="since") from None
-            if start >= now:
-                raise InvalidRequestError("`since` must be in the past.", param="since")
-            try:
-                entries = await ledger.store.query(since=start, until=now)
-            except StoreError as exc:
-                raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None
-        except LLMRouteError as exc:
-            return error_response(exc)
+            start = parse_when(since, now)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc), param="since") from None
+        if start >= now:
+            raise InvalidRequestError("`since` must be in the past.", param="since")
+        try:
+            entries = await ledger.store.query(since=start, until=now)
+        except StoreError as exc:
+            raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None
         window = {"since": start.isoformat(), "until": now.isoformat()}
         report = build_report(entries, "model", baseline)
         body = report_dict(report, window)
@@ -99,9 +91,7 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str) -> Handler:
 
 def unavailable(message: str, code: str) -> LLMRouteError:
     """A 503 error in the OpenAI shape."""
-    err = LLMRouteError(message, code=code)
-    err.status = 503
-    return err
+    return UnavailableError(message, code=code)
 
 
 def ledger_disabled() -> LLMRouteError:

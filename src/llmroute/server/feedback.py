@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidRequestError, LLMRouteError
+from ..errors import InvalidRequestError, LLMRouteError, NotFoundError
 
 MAX_COMMENT = 4000
 
@@ -47,7 +47,5 @@ def parse_feedback(data: Mapping[str, Any]) -> Feedback:
 
 def not_found(request_id: str) -> LLMRouteError:
     """The 404 for an unknown request id."""
-    error = InvalidRequestError(f"No request {request_id!r} in the ledger.", param="request_id",
-                                code="request_not_found")
-    error.status = 404
-    return error
+    return NotFoundError(f"No request {request_id!r} in the ledger.", param="request_id",
+                         code="request_not_found")

@@ -1,16 +1,25 @@
 """Prometheus metrics of one app, fed from the same ledger entries (one source of truth): requests,
 errors, fallbacks, latency, time to first token, tokens, cost and savings, per model, tier, policy
-and key; plus the ledger writer's health. Each app has its own registry (no globals)."""
+and key; plus the ledger writer's health. Each app has its own registry (no globals).
+
+With `--workers N`, `llmroute serve` sets PROMETHEUS_MULTIPROC_DIR before the workers start: each
+worker's values then live in files there, and a scrape (whichever worker answers it) adds up every
+worker's (prometheus_client's multiprocess mode)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
-from ..ledger.entry import LedgerEntry
-from ..ledger.writer import WriterStats
+#: The environment variable naming the directory of multiprocess values (set by `llmroute serve`).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+from .ledger.entry import LedgerEntry
+from .ledger.writer import WriterStats
 
 LABELS = ("model", "tier", "policy", "key")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -43,9 +52,9 @@ class GatewayMetrics:
                                 "cost", ("model",), registry=r)
         self._stats = stats
         self.queue = Gauge("llmroute_ledger_queue_depth", "Ledger entries waiting to be written",
-                           registry=r)
+                           registry=r, multiprocess_mode="livesum")
         self.spooled = Gauge("llmroute_ledger_spooled", "Ledger entries written to the spool "
-                             "(store down or queue full)", registry=r)
+                             "(store down or queue full)", registry=r, multiprocess_mode="livesum")
 
     def observe(self, entry: LedgerEntry) -> None:
         """Count one finished request."""
@@ -78,4 +87,9 @@ class GatewayMetrics:
         if stats is not None:
             self.queue.set(stats.queue_depth)
             self.spooled.set(stats.spooled + stats.spooled_overflow)
+        shared = os.environ.get(MULTIPROC_ENV)
+        if shared:  # every worker's values, added up
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
         return generate_latest(self.registry)

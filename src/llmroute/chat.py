@@ -10,7 +10,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import InvalidRequestError
+from .errors import InvalidRequestError
 
 #: Keys that are ours (OpenRouter-style routing controls) and never go upstream.
 GATEWAY_KEYS = frozenset({"plugins", "models"})
@@ -74,6 +74,8 @@ class ChatRequest:
     excluded_models: tuple[str, ...] = ()
     max_output_tokens: int | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    #: The end user: the body's `user`, else the gateway's user header (set by the server).
+    user: str | None = None
 
 
 #: Names pydantic puts in an error's location for the member of a union that failed.
@@ -133,4 +135,5 @@ def chat_request(data: Mapping[str, Any]) -> ChatRequest:
         fallbacks=tuple(m for m in fallbacks if m != model),
         allowed_models=tuple(allowed), excluded_models=tuple(excluded),
         max_output_tokens=body.max_completion_tokens or body.max_tokens,
+        user=body.user,
     )
