@@ -6,6 +6,7 @@ import typer
 
 from .. import __version__
 from . import config_cmd, db_cmd
+from .alerts_cmd import app as alerts_app
 from .budgets_cmd import budgets, set_key_limit
 from .demo_cmd import demo
 from .experiments_cmd import app as experiments_app
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(experiments_app, name="experiments")
 app.command("feedback")(db_cmd.feedback)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 MIGRATIONS_TABLE = "llmroute_migrations"
 REQUESTS_TABLE = "llmroute_requests"
+ALERTS_TABLE = "llmroute_alerts"
 
 
 class Migration(NamedTuple):
@@ -107,6 +108,39 @@ CREATE INDEX llmroute_requests_key_ts ON llmroute_requests (key_name, ts);
 CREATE INDEX llmroute_requests_model_ts ON llmroute_requests (model, ts);
 """
 
+# Alert history (control/alert_store.py): one row per alert raised, delivered or not.
+_ALERTS_SQLITE = """
+CREATE TABLE llmroute_alerts (
+    id         TEXT PRIMARY KEY,
+    ts         TEXT NOT NULL,
+    rule       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    severity   TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    data       TEXT NOT NULL DEFAULT '{}',
+    dedup_key  TEXT NOT NULL DEFAULT '',
+    delivered  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX llmroute_alerts_ts ON llmroute_alerts (ts);
+"""
+
+_ALERTS_POSTGRES = """
+CREATE TABLE llmroute_alerts (
+    id         TEXT PRIMARY KEY,
+    ts         TIMESTAMPTZ NOT NULL,
+    rule       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    severity   TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    data       JSONB NOT NULL DEFAULT '{}'::jsonb,
+    dedup_key  TEXT NOT NULL DEFAULT '',
+    delivered  BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX llmroute_alerts_ts ON llmroute_alerts (ts);
+"""
+
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_requests", _REQUESTS_SQLITE, _REQUESTS_POSTGRES),
@@ -117,6 +151,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               "ALTER TABLE llmroute_requests ADD COLUMN usage_estimated BOOLEAN NOT NULL "
               "DEFAULT FALSE;\nALTER TABLE llmroute_requests ADD COLUMN shadow JSONB;\n"
               "CREATE INDEX llmroute_requests_arm_ts ON llmroute_requests (experiment_arm, ts);"),
+    Migration("0003_alerts", _ALERTS_SQLITE, _ALERTS_POSTGRES),
 )
 
 

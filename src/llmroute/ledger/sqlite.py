@@ -172,6 +172,11 @@ class SQLiteStore:
     async def ping(self) -> None:
         await self._call(lambda conn: _fetch(conn, "SELECT 1"))
 
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on the connection in the store's thread (autocommit: one statement is its own
+        transaction); for modules with tables of their own, such as the alert history."""
+        return await self._call(work)
+
     async def close(self) -> None:
         if self._closed:
             return
