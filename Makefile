@@ -21,12 +21,16 @@ setup: $(STAMP)
 
 ## demo: set up, then replay the RouterBench test prompts through the gateway (model=auto, the
 ## real recorded answers of 11 models, no API keys), record outcomes as feedback in the ledger, and
-## print the cost against always-gpt-4 and the quality kept; then a report over that ledger.
+## print the cost against always-gpt-4 and the quality kept; then a report over that ledger; then
+## the control demo: an A/B experiment of two policies and a budget that downgrades, with the
+## experiment's report.
 demo: setup
-	rm -rf out/demo
+	rm -rf out/demo out/demo-control
 	$(BIN)/llmroute demo --out out/demo
 	printf "ledger: {url: 'sqlite:///out/demo/ledger.db'}\n" > out/demo/llmroute.yaml
 	$(BIN)/llmroute report -c out/demo/llmroute.yaml --by model --html out/demo/report.html
+	$(BIN)/llmroute demo --control --out out/demo-control
+	$(BIN)/llmroute experiments report demo-ab -c out/demo-control/llmroute.yaml
 
 ## test: set up, lint (ruff), type-check (mypy), and run the whole test suite.
 test: lint unit

@@ -85,3 +85,36 @@ def test_unknown_prompt_gets_a_not_recorded_error(tmp_path: Path) -> None:
     error = response.json()["error"]
     assert "not recorded" in error["message"]
     assert "choices" not in response.json()
+
+
+def test_control_demo_runs_an_experiment_and_a_budget(tmp_path: Path) -> None:
+    """`llmroute demo --control`: the experiment's arms are in the ledger (sticky by session, the
+    shadow arm's decision beside), the budget user's requests are downgraded once the budget is
+    spent, and `llmroute experiments report` reads the config the demo wrote."""
+    out = tmp_path / "control"
+    done = subprocess.run([sys.executable, "-m", "llmroute", "demo", "--control", "-n", "160",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(out / "ledger.db") as db:
+        arms = dict(db.execute("SELECT experiment_arm, COUNT(*) FROM llmroute_requests "
+                               "WHERE experiment_arm IS NOT NULL GROUP BY 1").fetchall())
+        sessions = db.execute("SELECT session_id, COUNT(DISTINCT experiment_arm) FROM "
+                              "llmroute_requests WHERE session_id IS NOT NULL GROUP BY 1").fetchall()
+        shadows = db.execute("SELECT shadow FROM llmroute_requests WHERE shadow IS NOT NULL"
+                             ).fetchall()
+        budget = db.execute("SELECT policy, COUNT(*) FROM llmroute_requests WHERE user_name = "
+                            "'budget-demo' GROUP BY 1").fetchall()
+    assert set(arms) == {"demo-ab:default", "demo-ab:learned"} and sum(arms.values()) == 80
+    assert sessions and all(n == 1 for _, n in sessions)  # each session stays on one arm
+    assert len(shadows) == 80 and json.loads(shadows[0][0])[0]["policy"] == "cheap"
+    policies = dict(budget)
+    assert policies.get("frugal", 0) > 0 and policies.get("default", 0) > 0  # downgraded part-way
+    match = re.search(r"80: (\d+) under the budget, (\d+) downgraded", done.stdout)
+    assert match and int(match.group(2)) == policies["frugal"]
+    report = subprocess.run([sys.executable, "-m", "llmroute", "experiments", "report", "demo-ab",
+                             "-c", str(out / "llmroute.yaml"), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert {a["arm"]: a["requests"] for a in data["arms"]
+            if a["requests"]} == {k.split(":")[1]: v for k, v in arms.items()}

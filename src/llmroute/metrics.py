@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
-#: The environment variable naming the directory of multiprocess values (set by `llmroute serve`).
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
 from .ledger.entry import LedgerEntry
 from .ledger.writer import WriterStats
+
+#: The environment variable naming the directory of multiprocess values (set by `llmroute serve`).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LABELS = ("model", "tier", "policy", "key")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

@@ -1,15 +1,20 @@
 """The one factory for what serves requests: the gateway wired at construction to its recorder,
-which feeds the ledger writer and the Prometheus metrics from the same entries. The HTTP server and
-the in-process `Client` both build their gateway here, so the two can never be wired differently."""
+which feeds the ledger writer and the Prometheus metrics from the same entries, over the shared
+state, with the replica's background work (alerts, cooldown sync). The HTTP server and the
+in-process `Client` both build their gateway here, so the two can never be wired differently."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from .control.admission import Admission
+from .control.alert_evaluator import AlertEvaluator, breaker_cooldowns
+from .control.alerts import Alert
 from .control.cooldown_sync import CooldownSync
 from .control.shared import Watched, open_state
 from .control.state import StateUnavailable
@@ -35,7 +40,9 @@ class Runtime:
     metrics: GatewayMetrics | None
     state: Watched
     sync: CooldownSync | None = None
+    alerts: AlertEvaluator | None = None
     started: bool = False
+    _tasks: set[asyncio.Task[object]] = field(default_factory=set)
 
     async def start(self) -> None:
         """Migrate the ledger and start its writer (and the cooldown sync)."""
@@ -44,9 +51,14 @@ class Runtime:
             await self.ledger.start()
         if self.sync is not None:
             self.sync.start()
+        if self.alerts is not None:
+            self.alerts.start()
+            self.state.listeners.append(self._state_alert)
 
     async def aclose(self) -> None:
         """Flush the ledger, then close upstream connections and the shared state."""
+        if self.alerts is not None:
+            await self.alerts.aclose()
         if self.sync is not None:
             await self.sync.aclose()
         if self.ledger is not None and self.started:
@@ -54,6 +66,20 @@ class Runtime:
             log.info("ledger closed: %s", stats)
         await self.gateway.aclose()
         await self.state.aclose()
+
+    def _state_alert(self, up: bool, detail: str) -> None:
+        """Alert (from this replica: no shared dedup without the state) when the shared state
+        becomes unreachable, and when it is back."""
+        if self.alerts is None:
+            return
+        now = datetime.now(UTC)
+        alert = Alert(rule="shared-state", kind="state", severity="info" if up else "critical",
+                      subject="state", message=("shared state reachable again " if up else
+                                                "shared state unreachable: ") + detail,
+                      data={"reachable": up}, ts=now, dedup_key=f"state:{up}:{now.timestamp()}")
+        task = asyncio.get_running_loop().create_task(self.alerts.delivery.deliver(alert))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def state_report(self) -> dict[str, object]:
         """The shared state's reachability, for `/ready` (a ping when it is remote)."""
@@ -66,9 +92,10 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = None,
-                  metrics: bool = True) -> Runtime:
+                  metrics: bool = True, background: bool = True) -> Runtime:
     """The gateway for `settings`, recording every finished request to the ledger (when enabled)
-    and to Prometheus metrics (when `metrics`)."""
+    and to Prometheus metrics (when `metrics`); with `background`, the replica's background work
+    too (the alert evaluator, the cooldown sync with other replicas)."""
     ledger = LedgerService(settings.ledger) if settings.ledger.enabled else None
     gauges = GatewayMetrics(ledger.stats if ledger else lambda: None) if metrics else None
     recorders: list[Recorder] = []
@@ -78,11 +105,17 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
         recorders.append(ledger.record)
     engine = Engine(settings)
     state = Watched(open_state(settings.state))
+    admission = Admission(settings, engine.catalog, state)
     gateway = Gateway(settings, engine=engine, environ=environ, recorder=fan_out(recorders),
-                      admission=Admission(settings, engine.catalog, state))
+                      admission=admission)
     shared = not settings.state.url.startswith("memory://")  # one process: nothing to share
-    sync = CooldownSync(gateway.cooldowns, state) if shared else None
-    return Runtime(settings, gateway, ledger, gauges, state, sync)
+    sync = CooldownSync(gateway.cooldowns, state) if shared and background else None
+    alerts = None
+    if background and settings.alerts.enabled:
+        alerts = AlertEvaluator.from_settings(
+            settings, state, ledger.store if ledger else None, limiter=admission.limiter,
+            cooldowns=None if shared else breaker_cooldowns(gateway.cooldowns))
+    return Runtime(settings, gateway, ledger, gauges, state, sync, alerts)
 
 
 def fan_out(recorders: Sequence[Recorder]) -> Recorder | None:

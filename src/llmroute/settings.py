@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .control.alerts_config import AlertsConfig
 from .control.experiments import ExperimentConfig
 
 ENV_PREFIX = "LLMROUTE__"
@@ -283,6 +284,7 @@ class Settings(_Frozen):
     control: ControlConfig = ControlConfig()
     limits: tuple[LimitConfig, ...] = ()
     experiments: tuple[ExperimentConfig, ...] = ()
+    alerts: AlertsConfig = AlertsConfig()
 
     @field_validator("tiers")
     @classmethod

@@ -198,8 +198,11 @@ def test_db_migrate_status_and_feedback(tmp_path: Path) -> None:
     assert pending.returncode == 0 and "0001_create_requests" in pending.stdout
     assert "pending" in pending.stdout
     migrated = run("db", "migrate", "-c", str(config))
-    assert ("applied 2 migration(s): 0001_create_requests, 0002_control"
-            in migrated.stdout)
+    from llmroute.ledger.migrations import MIGRATIONS
+
+    names = [m.name for m in MIGRATIONS]
+    assert names[:2] == ["0001_create_requests", "0002_control"]
+    assert f"applied {len(names)} migration(s): {', '.join(names)}" in migrated.stdout
     again = run("db", "migrate", "-c", str(config))
     assert "up to date" in again.stdout
     assert "pending" not in run("db", "status", "-c", str(config)).stdout

@@ -194,3 +194,40 @@ def test_dashboard_renders_live_data_in_a_real_browser(serve: Serve, tmp_path: P
     bpp = len(rows[0]) // width
     colours = {row[x:x + 3] for row in rows[::4] for x in range(0, len(row), bpp * 4)}
     assert len(colours) > 8, f"the screenshot is (nearly) flat: {len(colours)} colours"
+
+
+def test_dashboard_data_has_experiments_and_alerts(serve: Serve, tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from llmroute.control.alert_store import record_alert
+    from llmroute.control.alerts import Alert
+    from llmroute.ledger import open_store
+
+    experiment = {"name": "dash", "control": "a", "sticky_by": "user",
+                  "arms": {"a": {"policy": "rules"}, "b": {"policy": "cheap"}}}
+    gw = serve({**KEYS, **ledger_config(tmp_path), "experiments": [experiment]})
+    users = [f"user-{i}" for i in range(12)]
+    with gw.client(KEY) as client:
+        arms = [client.chat.completions.with_raw_response.create(
+                    model="auto/rules", messages=user("hello"), user=u
+                ).headers["x-llmroute-experiment"] for u in users]
+    found = wait_for_entries(tmp_path, len(users))
+    assert sorted(e.experiment_arm or "" for e in found) == sorted(arms)
+    ledger = ledger_config(tmp_path)["ledger"]["url"]
+
+    async def alert() -> None:
+        store = open_store(ledger)
+        await record_alert(store, Alert("spend", "limit", "warning", "global", "spend at 80%", {},
+                                        datetime.now(UTC), "k"), delivered=True)
+        await store.close()
+
+    asyncio.run(alert())
+    with gw.http() as http:
+        body = http.get("/dashboard/data", params={"since": "1h"}, headers=BEARER).json()
+    [report] = body["experiments"]
+    assert report["name"] == "dash" and report["control"] == "a"
+    counts = {a["arm"]: a["requests"] for a in report["arms"]}
+    assert counts == {"a": arms.count("dash:a"), "b": arms.count("dash:b")}
+    assert report["arms"][1]["verdicts"]["error_rate"] == "not enough data yet"
+    assert [(a["rule"], a["message"]) for a in body["alerts"]] == [("spend", "spend at 80%")]

@@ -15,7 +15,6 @@ from rich.table import Table
 
 from ..config import load
 from ..control.alert_delivery import Delivery, Receipt
-from ..control.alert_evaluator import alerts_of
 from ..control.alert_store import AlertRecord, list_alerts
 from ..control.alerts import EVERYTHING, Alert
 from ..control.alerts_config import AlertsConfig
@@ -46,7 +45,7 @@ async def _send(config: AlertsConfig, alert: Alert) -> Receipt:
 def test(config: Path | None = _CONFIG) -> None:
     """Send a sample alert to the log and every configured webhook; exit 1 unless all take it."""
     with friendly_errors():
-        alerts = alerts_of(load(config))
+        alerts = load(config).alerts
     receipt = asyncio.run(_send(alerts, sample_alert()))
     if not receipt.outcomes:
         err.print("[red]error:[/] no destination: set alerts.webhooks or alerts.log: true")

@@ -18,10 +18,12 @@ def demo(
                                       help="Leave the gateway up afterwards (for the dashboard)."),
     out_dir: Path | None = typer.Option(None, "--out", help="Folder for the ledger and summary "
                                         "(default: a new temporary folder)."),
+    control: bool = typer.Option(False, "--control", help="The control demo instead: an A/B "
+                                 "experiment of two policies and a budget that downgrades."),
 ) -> None:
     """Replay the routerbench test prompts through the gateway (model=auto, no API keys needed) and
     print what routing saved against always-gpt-4, and how much quality it kept."""
     from ..demo import DemoOptions, run_demo
 
     with friendly_errors():
-        run_demo(DemoOptions(requests, concurrency, port, keep_serving, out_dir), out)
+        run_demo(DemoOptions(requests, concurrency, port, keep_serving, out_dir, control), out)

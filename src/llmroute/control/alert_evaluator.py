@@ -57,12 +57,6 @@ HOUR = timedelta(hours=1)
 CooldownSource = Callable[[], Awaitable[Mapping[str, float]]]
 
 
-def alerts_of(settings: object) -> AlertsConfig:
-    """`settings.alerts`, or the defaults when the settings have no such section."""
-    found = getattr(settings, "alerts", None)
-    return found if isinstance(found, AlertsConfig) else AlertsConfig()
-
-
 def breaker_cooldowns(breakers: Cooldowns) -> CooldownSource:
     """This process's open breakers as a cooldown source (with a `memory://` state, where the
     breakers are not published to the shared state)."""
@@ -126,7 +120,7 @@ class AlertEvaluator:
         (a limiter over the settings' limits is built when none is given)."""
         zone = ZoneInfo(settings.control.timezone)
         limiter = limiter or Limiter(limits_of(settings), state, zone)
-        return cls(alerts_of(settings), state, store=store, limiter=limiter,
+        return cls(settings.alerts, state, store=store, limiter=limiter,
                    subjects=limit_subjects(settings), cooldowns=cooldowns)
 
     # -- one round ---------------------------------------------------------------------------

@@ -37,6 +37,15 @@ class Watched:
         self.up = True
         self.down_since: float | None = None
         self._clock = clock
+        #: Called with the new reachability at each change (e.g. to raise an alert).
+        self.listeners: list[Callable[[bool, str], None]] = []
+
+    def _changed(self, up: bool, detail: str) -> None:
+        for listener in self.listeners:
+            try:
+                listener(up, detail)
+            except Exception:  # a listener must not break the call that noticed the change
+                log.exception("state listener failed")
 
     async def _watch(self, call: Awaitable[T]) -> T:
         try:
@@ -46,11 +55,13 @@ class Watched:
                 self.up, self.down_since = False, self._clock()
                 log.error("%s unreachable (%s): routing state fails open, hard budgets follow "
                           "`state.budgets_when_down`", self.name, exc)
+                self._changed(False, str(exc))
             raise
         if not self.up:
             down_for = self._clock() - (self.down_since or self._clock())
             self.up, self.down_since = True, None
             log.warning("%s reachable again after %.1fs", self.name, down_for)
+            self._changed(True, f"after {down_for:.1f}s")
         return result
 
     async def reserve(self, charges: Sequence[Charge]) -> Refusal | None:

@@ -48,8 +48,32 @@ def tier_table(prices: Mapping[str, Mapping[str, Any]], quality: Mapping[str, fl
     return table
 
 
-def demo_settings(ledger_dir: Path, quality: Mapping[str, float], port: int = 0) -> Settings:
-    """Validated Settings for the demo gateway; `quality` is each model's mean recorded outcome."""
+#: The control demo's experiment: the default policy against the learned classifier, 50/50 by
+#: session, with the `cheap` rules policy deciding in the shadow.
+EXPERIMENT: dict[str, Any] = {
+    "name": "demo-ab", "control": "default", "sticky_by": "session",
+    "arms": {"default": {"policy": "default"}, "learned": {"policy": "learned"},
+             "cheap-shadow": {"policy": "cheap", "shadow": True}},
+}
+#: The end user whose daily budget the control demo exhausts.
+BUDGET_USER = "budget-demo"
+
+
+def control_section(budget_usd: str) -> dict[str, Any]:
+    """The control demo's experiment, and a daily budget for `BUDGET_USER` that downgrades to
+    `frugal` (the `simple` tier, whatever the prompt) once spent."""
+    policies = parse_yaml(default_config_text(), "embedded defaults")["policies"]
+    return {"experiments": [EXPERIMENT],
+            "policies": {**policies, "frugal": {"router": "fixed", "tier": "simple"}},
+            "limits": [{"name": "budget-demo-day", "scope": "user", "match": [BUDGET_USER],
+                        "window": "day", "usd": budget_usd, "on_exceed": "downgrade",
+                        "downgrade_to": "frugal"}]}
+
+
+def demo_settings(ledger_dir: Path, quality: Mapping[str, float], port: int = 0,
+                  extra: Mapping[str, Any] | None = None) -> Settings:
+    """Validated Settings for the demo gateway; `quality` is each model's mean recorded outcome,
+    `extra` more sections (the control demo's)."""
     prices = replay_prices()
     models = {name: {"provider": DEPLOYMENT, "deployment": DEPLOYMENT, "upstream_name": name,
                      "input_per_m": p["input_per_m"], "output_per_m": p["output_per_m"],
@@ -64,6 +88,7 @@ def demo_settings(ledger_dir: Path, quality: Mapping[str, float], port: int = 0)
         "server": {"host": "127.0.0.1", "port": port},
         "ledger": {"url": f"sqlite:///{ledger_dir / 'ledger.db'}", "store_text": True,
                    "spool_path": str(ledger_dir / "ledger.spool.jsonl"), "flush_interval_s": 0.05},
+        **(extra or {}),
     }
     raw = merge_over_defaults(parse_yaml(default_config_text(), "embedded defaults"), user)
     settings = Settings.model_validate(raw)

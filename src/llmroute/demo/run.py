@@ -14,9 +14,15 @@ from typing import Any
 from rich.console import Console
 
 from ..providers.replay import ReplayBook, load_records
-from .config import demo_settings
-from .summary import Summary, render, summarize
-from .traffic import send_all
+from .config import BASELINE, BUDGET_USER, EXPERIMENT, control_section, demo_settings
+from .summary import Summary, render, render_budget, summarize
+from .traffic import Caller, send_all
+
+#: The control demo: prompts sent in all, the last of them by the budget user, and the budget
+#: (this share of what always-gpt-4 would cost on the budget user's prompts).
+CONTROL_PROMPTS = 480
+BUDGET_PROMPTS = 80
+BUDGET_SHARE = 0.03
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class DemoOptions:
     port: int = 0
     keep_serving: bool = False
     out: Path | None = None
+    control: bool = False
 
 
 def mean_outcomes(book: ReplayBook) -> dict[str, float]:
@@ -86,6 +93,41 @@ async def run_async(options: DemoOptions, console: Console) -> Summary:
     return summary
 
 
+async def run_control(options: DemoOptions, console: Console) -> Summary:
+    """The control demo: an experiment (default vs learned, 50/50 by session, `cheap` in the
+    shadow) over most prompts, and a daily budget that downgrades the budget user's last ones.
+    Writes `llmroute.yaml` beside the ledger for `llmroute experiments report demo-ab`."""
+    out = options.out or Path(tempfile.mkdtemp(prefix="llmroute-demo-control-"))
+    out.mkdir(parents=True, exist_ok=True)
+    book = ReplayBook(load_records())
+    records = book.records[: options.requests or CONTROL_PROMPTS]
+    split = max(0, len(records) - BUDGET_PROMPTS)
+    budgeted = records[split:]
+    found = (book.find(str(r["prompt"]), BASELINE) for r in budgeted)
+    budget = f"{sum(f.cost_usd or 0.0 for f in found if f is not None) * BUDGET_SHARE:.6f}"
+    settings = demo_settings(out.resolve(), mean_outcomes(book), options.port,
+                             control_section(budget))
+    ledger_url = f"sqlite:///{(out / 'ledger.db').resolve()}"
+    (out / "llmroute.yaml").write_text(
+        json.dumps({"ledger": {"url": ledger_url}, "experiments": [EXPERIMENT]}, indent=2), "utf-8")
+    callers = [Caller(session=f"session-{i % 60}") for i in range(split)]
+    callers += [Caller(user=BUDGET_USER)] * len(budgeted)
+    server, task, url = await _start(settings)
+    try:
+        sent = await send_all(url, book, records, options.concurrency, console, callers)
+    finally:
+        server.should_exit = True
+        await task
+    summary = summarize(out / "ledger.db", sent, book)
+    render(summary, console)
+    render_budget(out / "ledger.db", sent[split:], budget, console)
+    console.print(f"experiment demo-ab over {split} prompts; see `llmroute experiments report "
+                  f"demo-ab -c {out / 'llmroute.yaml'}`")
+    return summary
+
+
 def run_demo(options: DemoOptions, console: Console | None = None) -> Summary:
     """Run the demo to completion (or until Ctrl-C with `keep_serving`)."""
-    return asyncio.run(run_async(options, console or Console()))
+    shown = console or Console()
+    return asyncio.run(run_control(options, shown) if options.control else
+                       run_async(options, shown))

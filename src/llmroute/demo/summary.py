@@ -91,3 +91,21 @@ def render(summary: Summary, console: Console) -> None:
     for model, count in summary.model_mix.items():
         mix.add_row(model, str(count), f"{count / max(1, summary.requests) * 100:.1f}%")
     console.print(mix)
+
+
+def render_budget(db: Path, sent: Sequence[Sent], budget_usd: str, console: Console) -> None:
+    """What the budget did to the budget user's requests: served under it, downgraded past it,
+    and what was spent (from the ledger) against the limit."""
+    action = {s.request_id: s.limit_action for s in sent if s.request_id}
+    costs = [(action[r[0]], Decimal(r[2])) for r in ledger_rows(db) if r[0] in action and r[2]]
+    under = sum((c for a, c in costs if a != "downgraded"), Decimal(0))
+    after = sum((c for a, c in costs if a == "downgraded"), Decimal(0))
+    downgraded = sum(s.limit_action == "downgraded" for s in sent)
+    table = Table(title="budget: a daily $ limit for one user, downgrading to `frugal`",
+                  show_header=False)
+    table.add_row("limit (budget-demo, per day)", f"${Decimal(budget_usd):.6f}")
+    table.add_row("requests", f"{len(sent)}: {len(sent) - downgraded} under the budget, "
+                              f"{downgraded} downgraded to `frugal` (the simple tier)")
+    table.add_row("spent under the budget (ledger)", f"${under:.6f}")
+    table.add_row("spent by downgraded requests", f"${after:.6f}")
+    console.print(table)

@@ -29,17 +29,32 @@ class Sent:
     outcome: float | None
     recorded_cost_usd: float | None
     error: str | None = None
+    #: What a limit did to the request (`x-llmroute-limit-action`: downgraded), if anything.
+    limit_action: str | None = None
 
 
-async def send_one(client: Any, http: httpx.AsyncClient, book: ReplayBook, record: dict[str, Any]
-                   ) -> Sent:
+@dataclass(frozen=True)
+class Caller:
+    """Who sends a prompt: the end user and the session (None: none given)."""
+
+    user: str | None = None
+    session: str | None = None
+
+
+async def send_one(client: Any, http: httpx.AsyncClient, book: ReplayBook, record: dict[str, Any],
+                   caller: Caller = Caller()) -> Sent:
     """One chat request with `model="auto"`, then its feedback (success = outcome ≥ 0.5)."""
     import openai
 
     prompt = str(record["prompt"])
+    extra: dict[str, Any] = {}
+    if caller.user:
+        extra["user"] = caller.user
+    if caller.session:
+        extra["metadata"] = {"session_id": caller.session}
     try:
         raw = await client.chat.completions.with_raw_response.create(
-            model="auto", messages=[{"role": "user", "content": prompt}])
+            model="auto", messages=[{"role": "user", "content": prompt}], extra_body=extra)
     except openai.APIError as exc:
         return Sent(str(record["id"]), prompt, None, None, None, None, error=str(exc))
     request_id = raw.headers.get(REQUEST_ID_HEADER)
@@ -51,12 +66,15 @@ async def send_one(client: Any, http: httpx.AsyncClient, book: ReplayBook, recor
                                                       "success": outcome >= 0.5})
         reply.raise_for_status()
     return Sent(str(record["id"]), prompt, request_id, completion.model, outcome,
-                found.cost_usd if found else None)
+                found.cost_usd if found else None,
+                limit_action=raw.headers.get("x-llmroute-limit-action"))
 
 
 async def send_all(base_url: str, book: ReplayBook, records: Sequence[dict[str, Any]],
-                   concurrency: int, console: Console) -> list[Sent]:
-    """Every record once, at most `concurrency` in flight, with a progress bar."""
+                   concurrency: int, console: Console,
+                   callers: Sequence[Caller] | None = None) -> list[Sent]:
+    """Every record once (record i sent by `callers[i]`, if given), at most `concurrency` in
+    flight, with a progress bar."""
     import openai
 
     gate = asyncio.Semaphore(max(1, concurrency))
@@ -67,10 +85,12 @@ async def send_all(base_url: str, book: ReplayBook, records: Sequence[dict[str, 
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task("requests", total=len(records))
 
-            async def bounded(record: dict[str, Any]) -> Sent:
+            async def bounded(record: dict[str, Any], caller: Caller) -> Sent:
                 async with gate:
-                    sent = await send_one(client, http, book, record)
+                    sent = await send_one(client, http, book, record, caller)
                 progress.advance(task)
                 return sent
 
-            return list(await asyncio.gather(*(bounded(r) for r in records)))
+            who = callers or [Caller()] * len(records)
+            return list(await asyncio.gather(*(bounded(r, c) for r, c in zip(records, who,
+                                                                              strict=True))))

@@ -204,7 +204,8 @@ class Endpoints:
             Route("/v1/budgets", e.budgets, methods=["GET"]),
             Route("/metrics", e.prometheus, methods=["GET"]),
             Route("/dashboard", dashboard.page(e.keys, e.ledger), methods=["GET"]),
-            Route("/dashboard/data", dashboard.data(e.keys, e.ledger, e.gw.engine.baseline_model),
+            Route("/dashboard/data", dashboard.data(e.keys, e.ledger, e.gw.engine.baseline_model,
+                                                    e.runtime.settings.experiments),
                   methods=["GET"]),
         ]
 

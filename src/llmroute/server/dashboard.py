@@ -8,13 +8,18 @@ With the ledger disabled the page says so and the data endpoint answers 503.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from ..control.alert_store import recent_alerts
+from ..control.experiment_report import ExperimentReport, build_experiment_report
+from ..control.experiment_report import report_dict as experiment_report_dict
+from ..control.experiments import ExperimentConfig
 from ..errors import InvalidRequestError, LLMRouteError, UnavailableError
 from ..ledger import StoreError
 from ..ledger.service import LedgerService
@@ -58,8 +63,10 @@ def page(keys: KeyRing, ledger: LedgerService | None) -> Handler:
     return handler
 
 
-def data(keys: KeyRing, ledger: LedgerService | None, baseline: str) -> Handler:
-    """The `GET /dashboard/data?since=24h` handler: `report_dict` of the window, by model."""
+def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
+         experiments: Sequence[ExperimentConfig] = ()) -> Handler:
+    """The `GET /dashboard/data?since=24h` handler: `report_dict` of the window, by model; each
+    configured experiment's report over the window; the alerts raised in it."""
     from .app import JSONResponse
 
     async def handler(request: Request) -> Response:
@@ -84,9 +91,24 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str) -> Handler:
         # the cells exactly as `llmroute report` prints them (so the page never rounds differently)
         body["text"] = {"total": dict(zip(COLUMNS, row(report.total), strict=True)),
                         "groups": [dict(zip(COLUMNS, row(s), strict=True)) for s in report.groups]}
+        body["experiments"] = [experiment_dict(build_experiment_report(e, entries, now))
+                               for e in experiments]
+        try:
+            body["alerts"] = await recent_alerts(ledger.store, start)
+        except StoreError:
+            body["alerts"] = []
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return handler
+
+
+def experiment_dict(report: ExperimentReport) -> dict[str, Any]:
+    """An experiment's report as the page shows it: per arm, its numbers and its verdicts."""
+    full = experiment_report_dict(report)
+    verdicts = {c["arm"]: {m["metric"]: m["verdict"] for m in c["metrics"]}
+                for c in full["comparisons"]}
+    return {"name": full["experiment"], "status": full["status"], "control": full["control"],
+            "arms": [{**arm, "verdicts": verdicts.get(arm["arm"], {})} for arm in full["arms"]]}
 
 
 def unavailable(message: str, code: str) -> LLMRouteError:
@@ -126,6 +148,17 @@ _JS = """
     body.appendChild(tr);
     return tr;
   }
+  function lines(id, items, cells){
+    var body = $(id);
+    while (body.firstChild) body.removeChild(body.firstChild);
+    (items || []).forEach(function(item){
+      cells(item).forEach(function(values){
+        var tr = document.createElement('tr');
+        values.forEach(function(v){ cell(tr, v === null || v === undefined ? '\u2014' : v); });
+        body.appendChild(tr);
+      });
+    });
+  }
   function chart(mix){
     var ns = 'http://www.w3.org/2000/svg', svg = $('mix');
     while (svg.firstChild) svg.removeChild(svg.firstChild);
@@ -158,6 +191,17 @@ _JS = """
     d.groups.forEach(function(s, i){ row(body, d.text.groups[i], s.label); });
     row(body, c, 'total').style.fontWeight = 'bold';
     chart(t.model_mix);
+    lines('experiments', d.experiments, function(e){
+      return e.arms.map(function(a){
+        var v = a.success_rate ? (a.success_rate.value * 100).toFixed(1) + '%' : null;
+        var c = a.cost_per_request ? '$' + a.cost_per_request.value.toPrecision(3) : null;
+        var p = a.latency_p95 ? a.latency_p95.value.toFixed(3) : null;
+        var verdicts = Object.keys(a.verdicts).map(function(k){ return k + ': ' + a.verdicts[k]; });
+        return [e.name + ' (' + e.status + ')', a.arm, a.policy, a.requests, v, c, p,
+                a.arm === e.control ? 'control' : verdicts.join('; ')];
+      });
+    });
+    lines('alerts', d.alerts, function(a){ return [[a.ts, a.severity, a.rule, a.message]]; });
     $('status').className = '';
     text('status', 'Updated ' + new Date().toLocaleTimeString() + ' \\u00b7 ' + d.since + ' to ' + d.until);
   }
@@ -204,7 +248,13 @@ def render_page(ledger_enabled: bool) -> str:
 <table><thead><tr>{head}</tr></thead><tbody id="rows"></tbody></table>
 <h2>Model mix</h2>
 <svg id="mix" width="800" height="22" role="img"
- aria-label="model mix"></svg>"""
+ aria-label="model mix"></svg>
+<h2>Experiments</h2>
+<table><thead><tr><th>experiment</th><th>arm</th><th>policy</th><th>requests</th><th>success</th>
+<th>cost / request</th><th>p95 s</th><th>vs control</th></tr></thead><tbody id="experiments"></tbody></table>
+<h2>Alerts</h2>
+<table><thead><tr><th>time</th><th>severity</th><th>rule</th><th>message</th></tr></thead>
+<tbody id="alerts"></tbody></table>"""
     return _document(body, f"<script>{_JS.replace('REFRESH_MS', str(REFRESH_MS))}</script>")
 
 
