@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from .control.admission import Admission
 from .control.alert_evaluator import AlertEvaluator, breaker_cooldowns
@@ -26,6 +27,8 @@ from .metrics import GatewayMetrics
 from .settings import Settings
 
 Recorder = Callable[[LedgerEntry], None]
+#: How often a replica reads which experiment arms the guardrails stopped.
+GUARDRAIL_REFRESH_S = 5.0
 log = logging.getLogger("llmroute.runtime")
 
 
@@ -41,8 +44,9 @@ class Runtime:
     state: Watched
     sync: CooldownSync | None = None
     alerts: AlertEvaluator | None = None
+    background: bool = True
     started: bool = False
-    _tasks: set[asyncio.Task[object]] = field(default_factory=set)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start(self) -> None:
         """Migrate the ledger and start its writer (and the cooldown sync)."""
@@ -54,6 +58,9 @@ class Runtime:
         if self.alerts is not None:
             self.alerts.start()
             self.state.listeners.append(self._state_alert)
+        if self.background and self.settings.experiments:  # arms the guardrails stopped
+            self._keep(asyncio.get_running_loop().create_task(
+                _every(GUARDRAIL_REFRESH_S, self.gateway.admission.refresh_stops)))
 
     async def aclose(self) -> None:
         """Flush the ledger, then close upstream connections and the shared state."""
@@ -61,6 +68,9 @@ class Runtime:
             await self.alerts.aclose()
         if self.sync is not None:
             await self.sync.aclose()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.ledger is not None and self.started:
             stats = await self.ledger.aclose()
             log.info("ledger closed: %s", stats)
@@ -77,7 +87,9 @@ class Runtime:
                       subject="state", message=("shared state reachable again " if up else
                                                 "shared state unreachable: ") + detail,
                       data={"reachable": up}, ts=now, dedup_key=f"state:{up}:{now.timestamp()}")
-        task = asyncio.get_running_loop().create_task(self.alerts.delivery.deliver(alert))
+        self._keep(asyncio.get_running_loop().create_task(self.alerts.delivery.deliver(alert)))
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -115,7 +127,14 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
         alerts = AlertEvaluator.from_settings(
             settings, state, ledger.store if ledger else None, limiter=admission.limiter,
             cooldowns=None if shared else breaker_cooldowns(gateway.cooldowns))
-    return Runtime(settings, gateway, ledger, gauges, state, sync, alerts)
+    return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background)
+
+
+async def _every(interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
+    """Run `work` now and then every `interval_s` seconds, until cancelled."""
+    while True:
+        await work()
+        await asyncio.sleep(interval_s)
 
 
 def fan_out(recorders: Sequence[Recorder]) -> Recorder | None:

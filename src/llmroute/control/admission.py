@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from ..outcome import Outcome, Plan, Principal
 from ..settings import Settings
 from ..types import Usage
 from .experiments import ExperimentConfig, arm_label, assign, is_active
+from .guardrails import stopped_arms
 from .limits import Amount, Limiter, Refused, Subject, Ticket, limits_of, usd_units
 from .state import SharedState, StateUnavailable
 
@@ -59,6 +61,8 @@ class Admission:
         self.default_policy = settings.routing.default_policy
         self.expected_output = settings.routing.expected_output_tokens
         self.experiments = tuple(settings.experiments)
+        #: (experiment, arm) pairs the guardrails stopped (refreshed by `refresh_stops`).
+        self.stopped: frozenset[tuple[str, str]] = frozenset()
         self.limiter = Limiter(limits_of(settings), state, ZoneInfo(settings.control.timezone),
                                budgets_when_down=settings.state.budgets_when_down)
 
@@ -78,9 +82,17 @@ class Admission:
             if not unit:
                 return None
             arm = await self._sticky(exp, unit, now)
+            if (exp.name, arm) in self.stopped:  # a guardrail stopped it: back to the control
+                arm = exp.control
             shadows = tuple((n, a.policy) for n, a in exp.arms.items() if a.shadow)
             return Assignment(exp, arm, shadows)
         return None
+
+    async def refresh_stops(self) -> None:
+        """Read which arms the guardrails stopped (kept as it was when the state is down)."""
+        if self.experiments:
+            with suppress(StateUnavailable):
+                self.stopped = await stopped_arms(self.experiments, self.state)
 
     async def _sticky(self, exp: ExperimentConfig, unit: str, now: datetime) -> str:
         """The unit's arm: the one first stored for it (so a later weight change does not move

@@ -46,6 +46,8 @@ from .alerts_config import (
     QualityRule,
     SpendAnomalyRule,
 )
+from .experiments import ExperimentConfig
+from .guardrails import LOOKBACK, stop_arms
 from .limits import Limiter, LimitUsage, Subject, limits_of
 from .state import SharedState, StateUnavailable
 
@@ -99,7 +101,7 @@ class AlertEvaluator:
     def __init__(self, config: AlertsConfig, state: SharedState, *, store: Store | None = None,
                  limiter: Limiter | None = None, subjects: Sequence[Subject] = (Subject(),),
                  cooldowns: CooldownSource | None = None, delivery: Delivery | None = None,
-                 holder: str | None = None,
+                 holder: str | None = None, experiments: Sequence[ExperimentConfig] = (),
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.config = config
         self.state = state
@@ -110,6 +112,7 @@ class AlertEvaluator:
         self.delivery = delivery or Delivery(config)
         self.holder = holder or holder_id()
         self.clock = clock
+        self.experiments = tuple(experiments)
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -121,7 +124,8 @@ class AlertEvaluator:
         zone = ZoneInfo(settings.control.timezone)
         limiter = limiter or Limiter(limits_of(settings), state, zone)
         return cls(settings.alerts, state, store=store, limiter=limiter,
-                   subjects=limit_subjects(settings), cooldowns=cooldowns)
+                   subjects=limit_subjects(settings), cooldowns=cooldowns,
+                   experiments=settings.experiments)
 
     # -- one round ---------------------------------------------------------------------------
     async def run_once(self) -> list[Receipt]:
@@ -161,6 +165,12 @@ class AlertEvaluator:
                 found += await self._rule_alerts(rule, now, ledger)
             except (StoreError, StateUnavailable) as exc:
                 log.warning("alert rule %s skipped: %s", rule.name, exc)
+        if self.experiments and self.store is not None:
+            try:  # guardrails: stop arms significantly worse than their control (and say so)
+                entries = await self.store.query(now - LOOKBACK, now)
+                found += await stop_arms(self.experiments, entries, self.state, now)
+            except (StoreError, StateUnavailable) as exc:
+                log.warning("experiment guardrails skipped: %s", exc)
         return found
 
     async def _rule_alerts(self, rule: AlertRule, now: datetime,
