@@ -231,3 +231,11 @@ def test_dashboard_data_has_experiments_and_alerts(serve: Serve, tmp_path: Path)
     assert counts == {"a": arms.count("dash:a"), "b": arms.count("dash:b")}
     assert report["arms"][1]["verdicts"]["error_rate"] == "not enough data yet"
     assert [(a["rule"], a["message"]) for a in body["alerts"]] == [("spend", "spend at 80%")]
+    if CHROMIUM is None:  # the page itself needs the real browser (installed by .ci/run)
+        return
+    dom = chromium(tmp_path / "profile-panels", "--dump-dom", f"{gw.url}/dashboard?key={KEY}")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    panel = re.search(r'id="experiments"[^>]*>(.*?)</tbody>', dom.stdout, re.S)
+    assert panel is not None and panel.group(1).count("<tr>") == 2, dom.stdout[-3000:]
+    assert "<td>dash (running)</td><td>a</td><td>rules</td>" in panel.group(1)
+    assert re.search(r'id="alerts"[^>]*>.*<td>spend at 80%</td>', dom.stdout, re.S)
