@@ -7,6 +7,7 @@ versions; an existing venv whose pinned versions are already installed is reused
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -174,9 +175,26 @@ ledger:
 """
 
 
-def launch_llmroute(port: int, upstream_port: int, work: Path, workers: int) -> Launch:
+#: The control plane on the hot path (issue 11): a global daily budget, a per-key rate limit and a
+#: per-user token limit, all far from their caps (every request is reserved and settled on each).
+LIMITS_YAML = """\
+limits:
+  - {{name: bench-day, window: day, usd: 1000000}}
+  - {{name: bench-key-minute, scope: key, window: minute, requests: 100000000}}
+  - {{name: bench-user-hour, scope: user, window: hour, tokens: 100000000000}}
+state:
+  url: {state}
+  prefix: "llmroute-bench-{port}:"
+"""
+
+
+def launch_llmroute(port: int, upstream_port: int, work: Path, workers: int, *,
+                    state: str | None = None) -> Launch:
     config = work / "llmroute.yaml"
-    config.write_text(LLMROUTE_YAML.format(upstream_port=upstream_port, work=work))
+    text = LLMROUTE_YAML.format(upstream_port=upstream_port, work=work)
+    if state is not None:
+        text += LIMITS_YAML.format(state=state, port=port)
+    config.write_text(text)
     env = _base_env()
     env.update(BENCH_UPSTREAM_KEY=DUMMY_UPSTREAM_KEY, BENCH_GATEWAY_KEY=GATEWAY_KEY,
                LLMROUTE_CONFIG=str(config))
@@ -276,6 +294,10 @@ GATEWAYS: dict[str, Gateway] = {
     "upstream": Gateway("upstream", None, launch_upstream),
     "llmroute": Gateway("llmroute", None, launch_llmroute),
     "llmroute-w2": Gateway("llmroute-w2", None, launch_llmroute, workers=2),
+    "llmroute-limits": Gateway("llmroute-limits", None,
+                               functools.partial(launch_llmroute, state="memory://")),
+    "llmroute-redis": Gateway("llmroute-redis", None, functools.partial(
+        launch_llmroute, state="redis://127.0.0.1:6379/0")),
     "litellm": Gateway("litellm", LITELLM_VENV, launch_litellm),
     "routellm": Gateway("routellm", ROUTELLM_VENV, launch_routellm),
 }
