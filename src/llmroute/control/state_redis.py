@@ -10,6 +10,7 @@ Keys (under `prefix`): counters `c:<key>`, first values `v:<key>`, claims `claim
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -32,11 +33,23 @@ _DOWN: tuple[type[BaseException], ...] = (
 
 @contextmanager
 def _reachable() -> Iterator[None]:
-    """Turn connection failures and timeouts into `StateUnavailable`."""
+    """Turn connection failures and timeouts into `StateUnavailable`, and never lose a
+    cancellation: redis-py sends with `asyncio.wait_for`, which on Python 3.11 returns the result
+    of a send that had just finished instead of raising the caller's cancellation (CPython
+    gh-86296), so a background loop over the state could not be stopped."""
     try:
         yield
     except _DOWN as exc:
+        _raise_if_cancelled()
         raise StateUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
+    _raise_if_cancelled()
+
+
+def _raise_if_cancelled() -> None:
+    """Raise the CancelledError of a cancellation requested during the call and swallowed by it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _ms(seconds: float) -> int:

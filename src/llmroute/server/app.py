@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from ..chat import chat_request, parse_json
 from ..control.limits import Subject
+from ..control.state import StateUnavailable
 from ..errors import InvalidRequestError, LLMRouteError, NotFoundError, RequestTooLargeError, UnavailableError
 from ..gateway import new_request_id
 from ..metrics import CONTENT_TYPE
@@ -141,7 +142,12 @@ class Endpoints:
         principal = self.keys.authenticate(request.headers)
         who = Subject(key=principal.name, team=principal.team,
                       user=request.headers.get(self.user_header))
-        usage = await self.gw.admission.limiter.usage(who)
+        try:
+            usage = await self.gw.admission.limiter.usage(who)
+        except StateUnavailable:  # an outage, not a bug: a 503 the client may retry
+            raise UnavailableError("Limits cannot be read right now (the shared state is "
+                                   "unreachable); try again shortly.", code="limits_unavailable",
+                                   retry_after=1.0) from None
         return JSONResponse({"object": "list", "data": [u.to_dict() for u in usage]})
 
     async def health(self, request: Request) -> Response:

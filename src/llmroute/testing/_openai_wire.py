@@ -101,7 +101,7 @@ class OpenAIWire:
             message["content"] = None
             message["tool_calls"] = [_tool_call(reply, TOOL_ARGUMENTS)]
             finish = "tool_calls"
-        return dumps({
+        body: JsonObject = {
             "id": f"chatcmpl-fake{reply.seq}",
             "object": "chat.completion",
             "created": reply.created,
@@ -111,11 +111,15 @@ class OpenAIWire:
             ],
             "usage": _usage(reply),
             "system_fingerprint": None,
-        })
+        }
+        if not reply.usage:
+            del body["usage"]
+        return dumps(body)
 
     def stream_frames(self, reply: Reply, body: JsonObject) -> list[bytes]:
         options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        include_usage = (reply.usage and isinstance(options, dict)
+                         and options.get("include_usage") is True)
         base: JsonObject = {
             "id": f"chatcmpl-fake{reply.seq}",
             "object": "chat.completion.chunk",

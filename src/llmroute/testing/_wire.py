@@ -111,6 +111,8 @@ class Reply:
     prompt_tokens: int
     seq: int
     created: int
+    #: False: the upstream reports no usage (the OpenAI dialect leaves it out).
+    usage: bool = True
 
     @property
     def completion_tokens(self) -> int:
@@ -120,9 +122,10 @@ class Reply:
 
 
 def make_reply(
-    model: str, text: str, tool_name: str | None, prompt_tokens: int, seq: int
+    model: str, text: str, tool_name: str | None, prompt_tokens: int, seq: int, *,
+    usage: bool = True,
 ) -> Reply:
-    return Reply(model, text, tool_name, prompt_tokens, seq, int(time.time()))
+    return Reply(model, text, tool_name, prompt_tokens, seq, int(time.time()), usage)
 
 
 class Wire(Protocol):

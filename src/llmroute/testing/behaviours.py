@@ -20,11 +20,14 @@ class Ok:
     """Answer normally; `text` replaces the echo answer, `tool_call` forces a call to that tool.
 
     `delay_s` is latency before the response (before the headers, for streams too).
+    `usage=False` answers like an upstream that reports no token usage (OpenAI protocol: no
+    `usage` in the body, no usage chunk in a stream even when `stream_options.include_usage`).
     """
 
     text: str | None = None
     delay_s: float = 0.0
     tool_call: str | None = None
+    usage: bool = True
 
 
 @dataclass(frozen=True)

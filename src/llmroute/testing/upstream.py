@@ -363,10 +363,12 @@ class FakeUpstream:
 
     def _reply(self, behaviour: Behaviour, wire: Wire, body: JsonObject, model: str) -> Reply:
         reply = wire.reply(body, model, next(self._seq))
-        if isinstance(behaviour, Ok) and (behaviour.text is not None or behaviour.tool_call):
+        if isinstance(behaviour, Ok) and (behaviour.text is not None or behaviour.tool_call
+                                          or not behaviour.usage):
             text = reply.text if behaviour.text is None else behaviour.text
             tool = behaviour.tool_call or reply.tool_name
-            return make_reply(model, text, tool, reply.prompt_tokens, reply.seq)
+            return make_reply(model, text, tool, reply.prompt_tokens, reply.seq,
+                              usage=behaviour.usage)
         return reply
 
 
