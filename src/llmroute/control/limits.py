@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from zoneinfo import ZoneInfo
 
 from ..errors import LimitExceededError, UnavailableError
-from ..settings import Allowance, LimitConfig, Scope, Settings
+from ..settings import Allowance, LimitConfig, Scope, Settings, Window
 from .state import NANO_USD, Charge, Refusal, SharedState, StateUnavailable
 from .windows import Span, span
 
@@ -104,16 +104,13 @@ class Amount:
 
 @dataclass(frozen=True)
 class Meter:
-    """One counter a request charges: a limit, its subject and its current window."""
+    """One counter a request charges: a limit, its subject, its current window, and the counter's
+    key in the shared state (`lim:<limit>:<subject>:<window start>`)."""
 
     limit: Limit
     subject: str
     window: Span
-
-    @property
-    def key(self) -> str:
-        """The counter's key in the shared state."""
-        return f"lim:{self.limit.name}:{self.subject}:{self.window.tag}"
+    key: str
 
 
 @dataclass
@@ -184,6 +181,15 @@ class Limiter:
         self.zone = zone
         self.budgets_when_down = budgets_when_down
         self.clock = clock
+        #: The current window of each kind with its tag (computed once per window, not per request).
+        self._spans: dict[str, tuple[Span, str]] = {}
+
+    def _span(self, window: Window, now: datetime) -> tuple[Span, str]:
+        found = self._spans.get(window)
+        if found is None or not found[0].start <= now < found[0].end:
+            current = span(window, now, self.zone)
+            found = self._spans[window] = (current, current.tag)
+        return found
 
     def meters(self, who: Subject, now: datetime) -> tuple[Meter, ...]:
         """The counters a request by `who` charges at `now`."""
@@ -191,7 +197,8 @@ class Limiter:
         for limit in self.limits:
             subject = limit.subject(who)
             if subject is not None:
-                out.append(Meter(limit, subject, span(limit.allowance.window, now, self.zone)))
+                window, tag = self._span(limit.allowance.window, now)
+                out.append(Meter(limit, subject, window, f"lim:{limit.name}:{subject}:{tag}"))
         return tuple(out)
 
     async def admit(self, who: Subject, amount: Amount, *,
