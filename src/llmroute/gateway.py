@@ -37,6 +37,7 @@ from .outcome import OPEN, Outcome, Plan, Principal, usage_of
 from .resilience import Attempt, CooldownPolicy, Cooldowns, RetryPolicy, call_with_fallbacks
 from .routers.base import LLMCall
 from .settings import Settings
+from .tokens import TokenCounter
 from .types import RouteRequest, Usage, estimate_tokens
 
 JSON = dict[str, Any]
@@ -58,6 +59,7 @@ class Gateway:
         self.accountant = Accountant(self.catalog, self.engine.baseline_model, settings.ledger)
         self.recorder = recorder
         self.admission = admission or Admission(settings, self.catalog, MemoryState())
+        self.tokens = TokenCounter()
         self._settling: set[asyncio.Task[None]] = set()
         self.deployments = deployments or Deployments.from_settings(settings, self.catalog, environ)
         res = settings.resilience
@@ -198,9 +200,12 @@ class Gateway:
         if payload is not None and outcome.cost_usd is not None and isinstance(payload.get("usage"), dict):
             payload["usage"]["cost"] = float(outcome.cost_usd)
 
-    def _count(self, outcome: Outcome, text: str) -> Usage:
-        """Usage counted here when the upstream reported none: the prompt's counted tokens and
-        the answer's (≈4 characters per token, the routing estimate)."""
+    def _count(self, outcome: Outcome, req: ChatRequest, text: str) -> Usage:
+        """Usage counted here when the upstream reported none: with the model family's tokenizer
+        (OpenAI models, `tokens` extra), else the routing estimate of the prompt and ≈4
+        characters per token of the answer."""
+        if self.tokens.exact(outcome.model):
+            return self.tokens.usage(req.body.get("messages") or (), text, outcome.model)
         return Usage(outcome.plan.input_tokens, estimate_tokens(len(text)))
 
     # -- admission ---------------------------------------------------------------------------
@@ -294,7 +299,7 @@ class Gateway:
         usage = usage_of(response)
         estimated = usage is None
         if usage is None:  # the upstream reported none: count it, and say so in the answer
-            usage = self._count(outcome, _answer_text(response) or "")
+            usage = self._count(outcome, req, _answer_text(response) or "")
             response["usage"] = {**usage_dict(usage), "estimated": True}
         self._finish(outcome, usage, response, estimated=estimated)
         return response
@@ -365,7 +370,7 @@ class Gateway:
                     yield chunk
                 chunk = await anext(chunks, None)
             if not outcome.finished:  # else the usage chunk already settled usage and cost
-                self._finish(outcome, usage or self._count(outcome, "".join(meta.text)),
+                self._finish(outcome, usage or self._count(outcome, meta.req, "".join(meta.text)),
                              estimated=usage is None)
                 if usage is None and meta.req.include_usage:  # the client asked for usage
                     yield meta.usage_chunk(outcome)
@@ -375,7 +380,7 @@ class Gateway:
             raise
         finally:
             if not outcome.finished:  # cut short: charge what was produced
-                self._finish(outcome, usage or self._count(outcome, "".join(meta.text)),
+                self._finish(outcome, usage or self._count(outcome, meta.req, "".join(meta.text)),
                              estimated=usage is None)
             self._account(meta.req, meta.principal, outcome, error, request_id=outcome.request_id,
                           started=meta.started, stream=True, ttft_s=ttft,
