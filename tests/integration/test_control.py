@@ -226,6 +226,8 @@ def test_global_budget_is_never_overspent_across_replicas(
         assert body["error"]["code"] == "budget_exceeded"
         assert body["error"]["type"] == "rate_limit_error"
         assert low <= int(headers["retry-after"]) <= high, (headers["retry-after"], low, high)
+        assert (headers["x-llmroute-limit"], headers["x-llmroute-limit-action"]) == (
+            "global-usd", "rejected")
     assert up.call_count("big-up") == len(served)  # a refused request never reaches the upstream
 
     # Every request has ended (non-streaming requests settle before they answer): the counter holds

@@ -24,7 +24,14 @@ from starlette.routing import Route
 from ..chat import chat_request, parse_json
 from ..control.limits import Subject
 from ..control.state import StateUnavailable
-from ..errors import InvalidRequestError, LLMRouteError, NotFoundError, RequestTooLargeError, UnavailableError
+from ..errors import (
+    InvalidRequestError,
+    LimitExceededError,
+    LLMRouteError,
+    NotFoundError,
+    RequestTooLargeError,
+    UnavailableError,
+)
 from ..gateway import new_request_id
 from ..metrics import CONTENT_TYPE
 from ..outcome import Outcome
@@ -59,6 +66,8 @@ def error_response(exc: LLMRouteError, request_id: str | None = None) -> JSONRes
             {"model": a.model, "error": a.error_kind, "message": a.message, "skipped": a.skipped}
             for a in log_ if not a.ok]
         headers["x-llmroute-attempts"] = str(sum(not a.skipped for a in log_))
+    if isinstance(exc, LimitExceededError):  # which limit refused, as a downgrade says it too
+        headers.update({"x-llmroute-limit": exc.limit, "x-llmroute-limit-action": "rejected"})
     retry_after = exc.retry_after
     if retry_after is not None:
         # Both forms: `retry-after-ms` is what the OpenAI SDKs read first; whole seconds for the rest.
