@@ -15,6 +15,7 @@ from rich.console import Console
 from ..config import load
 from ..engine import Engine
 from ..errors import ConfigError, LLMRouteError
+from ..ledger.entry import LedgerEntry
 from ..reports.window import parse_when
 
 #: Piped output is not cut to 80 columns (tables stay readable in files and CI logs).
@@ -74,3 +75,35 @@ def ledger_window(since: str, until: str | None) -> tuple[datetime, datetime]:
                   f"({end.isoformat()})")
         raise typer.Exit(EXIT_ERROR)
     return start, end
+
+
+_SQLITE = "sqlite:///"
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The SQLite file a ledger URL names when it does not exist (None: it exists, or the URL is
+    not a SQLite file), so a command can say so instead of creating an empty ledger."""
+    if not url.startswith(_SQLITE) or url == f"{_SQLITE}:memory:":
+        return None
+    path = Path(url[len(_SQLITE):])
+    return None if path.exists() else path
+
+
+def read_ledger(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
+    """The ledger's entries in [start, end), or a clear error exit when it cannot be read."""
+    import asyncio
+
+    from ..ledger import StoreError, open_store
+
+    async def read() -> list[LedgerEntry]:
+        store = open_store(url)
+        try:
+            return await store.query(since=start, until=end)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(read())
+    except (StoreError, ValueError) as exc:
+        err.print(f"[red]error:[/] cannot read the ledger: {exc}")
+        raise typer.Exit(EXIT_ERROR) from None

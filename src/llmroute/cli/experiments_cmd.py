@@ -25,11 +25,10 @@ from ..control.experiment_report import (
 from ..control.experiments import ExperimentConfig, experiments_of, parse_arm_label
 from ..control.stats import Estimate, Interval
 from ..ledger.entry import LedgerEntry
-from .common import EXIT_ERROR, err, ledger_window, out
+from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, out, read_ledger
 
 app = typer.Typer(help="A/B experiments: arms, verdicts and guardrails.", no_args_is_help=True)
 
-_SQLITE = "sqlite:///"
 Format = Callable[[float], str]
 _LABELS = {"success_rate": "success rate", "mean_rating": "mean rating",
            "error_rate": "error rate", "cost_per_request": "cost per request"}
@@ -41,26 +40,11 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _read(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
-    import asyncio
-
-    from ..ledger import StoreError, open_store
-
-    path = Path(url[len(_SQLITE):])
-    if url.startswith(_SQLITE) and url != f"{_SQLITE}:memory:" and not path.exists():
-        out.print(f"No ledger yet at {path}: nothing to report.")
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        out.print(f"No ledger yet at {missing}: nothing to report.")
         raise typer.Exit(0)
-
-    async def read() -> list[LedgerEntry]:
-        store = open_store(url)
-        try:
-            return await store.query(since=start, until=end)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(read())
-    except (StoreError, ValueError) as exc:
-        raise _fail(f"cannot read the ledger: {exc}") from None
+    return read_ledger(url, start, end)
 
 
 def ad_hoc_experiment(name: str, entries: list[LedgerEntry], control: str | None) -> ExperimentConfig:

@@ -24,9 +24,18 @@ from ..control.replay import ReplayReport, replay
 from ..control.replay_offline import estimator_for
 from ..engine import Engine
 from ..ledger.entry import LedgerEntry
-from .common import EXIT_ERROR, engine_from, err, friendly_errors, ledger_window, out, usd
+from .common import (
+    EXIT_ERROR,
+    engine_from,
+    err,
+    friendly_errors,
+    ledger_window,
+    missing_sqlite_file,
+    out,
+    read_ledger,
+    usd,
+)
 
-_SQLITE = "sqlite:///"
 NOTES = ("cost: the candidate's model at catalog prices on the logged input and output tokens (the "
          "answer assumed as long as the logged one), plus its router-LLM calls (estimated prompt, "
          "full max_tokens out, answered with the logged tier); quality: observed feedback where the "
@@ -35,25 +44,11 @@ NOTES = ("cost: the candidate's model at catalog prices on the logged input and 
 
 def _read(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
     """The window's entries, or a clear error exit when the ledger cannot be read."""
-    from ..ledger import StoreError, open_store
-
-    if url.startswith(_SQLITE) and url != f"{_SQLITE}:memory:" \
-            and not Path(url[len(_SQLITE):]).exists():
-        err.print(f"[red]error:[/] no ledger at {url[len(_SQLITE):]}: nothing to replay")
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        err.print(f"[red]error:[/] no ledger at {missing}: nothing to replay")
         raise typer.Exit(EXIT_ERROR)
-
-    async def read() -> list[LedgerEntry]:
-        store = open_store(url)
-        try:
-            return await store.query(since=start, until=end)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(read())
-    except (StoreError, ValueError) as exc:
-        err.print(f"[red]error:[/] cannot read the ledger: {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
+    return read_ledger(url, start, end)
 
 
 async def _replay_all(engine: Engine, policies: Sequence[str], entries: list[LedgerEntry],

@@ -10,36 +10,7 @@ import typer
 
 from ..ledger.entry import LedgerEntry
 from ..reports.aggregate import GROUP_KEYS, Report, build_report
-from .common import EXIT_ERROR, err, ledger_window, out
-
-_SQLITE = "sqlite:///"
-
-
-def _missing_sqlite_file(url: str) -> Path | None:
-    """The SQLite file a URL names when it does not exist (None: it exists, or not SQLite)."""
-    if not url.startswith(_SQLITE) or url == f"{_SQLITE}:memory:":
-        return None
-    path = Path(url[len(_SQLITE):])
-    return None if path.exists() else path
-
-
-def _read(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
-    import asyncio
-
-    from ..ledger import StoreError, open_store
-
-    async def read() -> list[LedgerEntry]:
-        store = open_store(url)
-        try:
-            return await store.query(since=start, until=end)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(read())
-    except (StoreError, ValueError) as exc:
-        err.print(f"[red]error:[/] cannot read the ledger: {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
+from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, out, read_ledger
 
 
 def _load(config: Path | None, start: datetime, end: datetime) -> tuple[list[LedgerEntry], str]:
@@ -49,12 +20,12 @@ def _load(config: Path | None, start: datetime, end: datetime) -> tuple[list[Led
     with friendly_errors():
         engine = engine_from(config)
     url = engine.settings.ledger.url
-    missing = _missing_sqlite_file(url)
+    missing = missing_sqlite_file(url)
     if missing is not None:
         out.print(f"No ledger yet at {missing}: nothing to report. Requests are recorded once the "
                   "gateway serves traffic (llmroute serve).")
         raise typer.Exit(0)
-    return _read(url, start, end), engine.baseline_model
+    return read_ledger(url, start, end), engine.baseline_model
 
 
 def report(
