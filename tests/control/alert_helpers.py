@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import redis
 from aiohttp import web
 
 from llmroute.ledger import AttemptRecord, LedgerEntry
@@ -96,24 +95,3 @@ async def drop_schema(name: str) -> None:
         await conn.close()
 
 
-def redis_reachable(url: str) -> str | None:
-    """None when Redis answers at `url`, else why not."""
-    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-        return None
-    except redis.RedisError as exc:
-        return f"Redis not reachable at {url}: {exc}"
-    finally:
-        client.close()
-
-
-def drop_prefix(url: str, prefix: str) -> None:
-    """Delete every key under `prefix`."""
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()

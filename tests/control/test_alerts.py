@@ -23,11 +23,9 @@ from control.alert_helpers import (
     POSTGRES_DSN,
     REDIS_URL,
     WebhookServer,
-    drop_prefix,
     drop_schema,
     entry,
     postgres_error,
-    redis_reachable,
 )
 from helpers import load_yaml
 from llmroute.breakers import Cooldowns
@@ -64,6 +62,7 @@ from llmroute.control.state_redis import RedisState
 from llmroute.ledger import LedgerEntry, SQLiteStore, Store
 from llmroute.ledger.postgres import PostgresStore
 from llmroute.settings import Allowance
+from llmroute.testing.redis_tools import drop_prefix, redis_unreachable
 
 NOW = datetime(2025, 3, 10, 12, 30, tzinfo=UTC)
 D = Decimal
@@ -395,7 +394,7 @@ class CountingEvaluator(AlertEvaluator):
 
 @pytest.mark.asyncio
 async def test_two_evaluators_on_one_redis_one_leads_and_alerts_go_out_once(hook: WebhookServer) -> None:
-    why = redis_reachable(REDIS_URL)
+    why = redis_unreachable(REDIS_URL)
     if why is not None:
         pytest.skip(why)
     prefix = f"llmroute-test:{uuid.uuid4().hex}:"
@@ -419,7 +418,7 @@ async def test_two_evaluators_on_one_redis_one_leads_and_alerts_go_out_once(hook
             await ev.aclose()
         for s in states:
             await s.aclose()
-        drop_prefix(REDIS_URL, prefix)
+        drop_prefix(prefix, REDIS_URL)
 
 
 # -- history -------------------------------------------------------------------------------------

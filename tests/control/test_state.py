@@ -22,48 +22,28 @@ from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
-import redis
 
 from llmroute.control.state import NANO_USD, Charge, Refusal, SharedState, StateUnavailable
 from llmroute.control.state_memory import PURGE_BATCH, MemoryState
 from llmroute.control.state_redis import RedisState
+from llmroute.testing.redis_tools import drop_prefix, redis_unreachable
 from llmroute.testing.tcp_proxy import TcpProxy
 
 REDIS_URL = os.environ.get("LLMROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DAY = 86_400.0
 
 
-def redis_reachable(url: str) -> str | None:
-    """None when Redis answers at `url`, else why not."""
-    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-        return None
-    except redis.RedisError as exc:
-        return f"Redis not reachable at {url}: {exc}"
-    finally:
-        client.close()
-
-
-def drop_prefix(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
     """A fresh key prefix on the test Redis (skips when it is down); its keys deleted afterwards."""
-    why = redis_reachable(REDIS_URL)
+    why = redis_unreachable(REDIS_URL)
     if why is not None:
         pytest.skip(why)
     prefix = f"llmroute-test:{uuid.uuid4().hex}:"
     yield prefix
-    drop_prefix(REDIS_URL, prefix)
+    drop_prefix(prefix, REDIS_URL)
 
 
 class FakeClock:
@@ -356,7 +336,7 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 5
-    while redis_reachable(f"redis://127.0.0.1:{port}") is not None:
+    while redis_unreachable(f"redis://127.0.0.1:{port}") is not None:
         if time.monotonic() > deadline or process.poll() is not None:
             process.kill()
             pytest.fail("redis-server did not start")

@@ -16,24 +16,15 @@ import random
 import uuid
 
 import pytest
-import redis
 
 from llmroute.control.state import StateUnavailable
 from llmroute.control.state_redis import RedisState
+from llmroute.testing.redis_tools import redis_unreachable
 
 REDIS_URL = os.environ.get("LLMROUTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TRIALS = 200
 
 
-def _unreachable() -> str | None:
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-        return None
-    except redis.RedisError as exc:
-        return f"Redis not reachable at {REDIS_URL}: {exc}"
-    finally:
-        client.close()
 
 
 async def _poll(state: RedisState) -> None:
@@ -45,7 +36,7 @@ async def _poll(state: RedisState) -> None:
 
 
 def test_a_loop_over_the_state_stops_when_cancelled() -> None:
-    why = _unreachable()
+    why = redis_unreachable(REDIS_URL)
     if why is not None:
         pytest.skip(why)
     rng = random.Random(11)

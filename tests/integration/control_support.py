@@ -68,16 +68,6 @@ def nano(usd: Decimal) -> int:
 
 
 # -- reachability ---------------------------------------------------------------------------------
-def redis_unreachable(url: str = REDIS_URL) -> str | None:
-    """None when Redis answers at `url`, else why not."""
-    client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    try:
-        client.ping()
-        return None
-    except redis.RedisError as exc:
-        return f"Redis not reachable at {url}: {exc}"
-    finally:
-        client.close()
 
 
 def run_async(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -106,15 +96,6 @@ def drop_schema(schema: str) -> None:
     run_async(lambda: _pg_execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
 
-def drop_prefix(prefix: str) -> None:
-    """Delete every Redis key under `prefix`."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 # -- the shared state and the ledger, as stored -------------------------------------------------

@@ -30,6 +30,7 @@ import openai
 import pytest
 
 from llmroute.testing.behaviours import Ok, SlowStream
+from llmroute.testing.redis_tools import drop_prefix, redis_unreachable
 from llmroute.testing.upstream import FakeUpstream
 
 from .control_support import (
@@ -40,14 +41,12 @@ from .control_support import (
     clear_of_boundaries,
     cost,
     counters,
-    drop_prefix,
     drop_schema,
     gateway_config,
     ledger_entries,
     nano,
     next_boundary,
     postgres_unreachable,
-    redis_unreachable,
     start_replicas,
     stop_replicas,
     stored_value,
