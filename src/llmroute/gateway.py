@@ -12,7 +12,6 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .accounting import Accountant
@@ -34,6 +33,7 @@ from .errors import (
 )
 from .ledger.entry import LedgerEntry
 from .outcome import OPEN, Outcome, Plan, Principal, usage_of
+from .relay import StreamMeta, answer_text, close_stream, usage_dict
 from .resilience import Attempt, CooldownPolicy, Cooldowns, RetryPolicy, call_with_fallbacks
 from .routers.base import LLMCall
 from .settings import Settings
@@ -281,7 +281,7 @@ class Gateway:
             raise
         await self.admission.settle(ticket, outcome)
         self._account(req, principal, outcome, None, request_id=rid, started=started,
-                      stream=False, response=_answer_text(response))
+                      stream=False, response=answer_text(response))
         return response, outcome
 
     async def _complete(self, req: ChatRequest, outcome: Outcome) -> JSON:
@@ -299,7 +299,7 @@ class Gateway:
         usage = usage_of(response)
         estimated = usage is None
         if usage is None:  # the upstream reported none: count it, and say so in the answer
-            usage = self._count(outcome, req, _answer_text(response) or "")
+            usage = self._count(outcome, req, answer_text(response) or "")
             response["usage"] = {**usage_dict(usage), "estimated": True}
         self._finish(outcome, usage, response, estimated=estimated)
         return response
@@ -319,7 +319,7 @@ class Gateway:
             self._account(req, principal, outcome, exc, request_id=rid, started=started,
                           stream=True)
             raise
-        meta = _StreamMeta(req, principal, started, ticket)
+        meta = StreamMeta(req, principal, started, ticket)
         return outcome, self._relay(outcome, first, chunks, meta)
 
     async def _open_stream(self, req: ChatRequest, outcome: Outcome
@@ -338,7 +338,7 @@ class Gateway:
                 raise UpstreamError("connection", f"{model}: empty stream",
                                     provider=provider.name, model=upstream) from None
             except BaseException:
-                await _close(chunks)
+                await close_stream(chunks)
                 raise
             return model, first, chunks
 
@@ -347,7 +347,7 @@ class Gateway:
         return first, chunks
 
     async def _relay(self, outcome: Outcome, first: JSON, chunks: AsyncIterator[JSON],
-                     meta: _StreamMeta) -> AsyncIterator[JSON]:
+                     meta: StreamMeta) -> AsyncIterator[JSON]:
         """Relay the chunks; usage and cost are settled once (from the usage chunk, or counted
         here when the upstream sent none, when it failed, or when the client left)."""
         usage: Usage | None = None
@@ -386,56 +386,7 @@ class Gateway:
                           started=meta.started, stream=True, ttft_s=ttft,
                           response="".join(meta.text) if self.accountant.store_text else None)
             self._settle_later(meta.ticket, outcome)
-            await _close(chunks)
-
-
-@dataclass
-class _StreamMeta:
-    """What the relay of a stream needs for its ledger entry and its limits."""
-
-    req: ChatRequest
-    principal: Principal
-    started: float
-    ticket: Ticket
-    text: list[str] = field(default_factory=list)
-    last: Mapping[str, Any] = field(default_factory=dict)
-
-    def collect(self, chunk: Mapping[str, Any]) -> None:
-        """Keep the streamed answer's text (to count its tokens, and for the ledger)."""
-        self.last = chunk
-        for choice in chunk.get("choices") or ():
-            content = (choice.get("delta") or {}).get("content")
-            if isinstance(content, str):
-                self.text.append(content)
-
-    def usage_chunk(self, outcome: Outcome) -> JSON:
-        """The usage chunk the client asked for when the upstream sent none (counted here)."""
-        usage: JSON = {**usage_dict(outcome.usage or Usage(0, 0)), "estimated": True}
-        if outcome.cost_usd is not None:
-            usage["cost"] = float(outcome.cost_usd)
-        return {"id": self.last.get("id", outcome.request_id), "object": "chat.completion.chunk",
-                "created": self.last.get("created", int(time.time())), "model": outcome.model,
-                "choices": [], "usage": usage}
-
-
-def usage_dict(usage: Usage) -> JSON:
-    """An OpenAI `usage` object."""
-    return {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
-            "total_tokens": usage.input_tokens + usage.output_tokens}
-
-
-def _answer_text(response: Mapping[str, Any]) -> str | None:
-    choices = response.get("choices") or []
-    if not choices or not isinstance(choices[0], Mapping):
-        return None
-    content = (choices[0].get("message") or {}).get("content")
-    return content if isinstance(content, str) else None
-
-
-async def _close(chunks: AsyncIterator[JSON]) -> None:
-    closer = getattr(chunks, "aclose", None)
-    if closer is not None:
-        await closer()
+            await close_stream(chunks)
 
 
 def new_request_id() -> str:
