@@ -107,6 +107,8 @@ def test_control_demo_runs_an_experiment_and_a_budget(tmp_path: Path) -> None:
     assert set(arms) == {"demo-ab:default", "demo-ab:learned"} and sum(arms.values()) == 80
     assert sessions and all(n == 1 for _, n in sessions)  # each session stays on one arm
     assert len(shadows) == 80 and json.loads(shadows[0][0])[0]["policy"] == "cheap"
+    # the rules policy scores no model: the learned router's P(good) of its choice is logged
+    assert all(0 < json.loads(s)[0]["predicted_quality"] < 1 for (s,) in shadows)
     policies = dict(budget)
     assert policies.get("frugal", 0) > 0 and policies.get("default", 0) > 0  # downgraded part-way
     match = re.search(r"80: (\d+) under the budget, (\d+) downgraded", done.stdout)

@@ -18,8 +18,9 @@ from .accounting import Accountant
 from .catalog import ModelSpec
 from .chat import ChatRequest
 from .constraints import exclusion_reason, matches
-from .control.admission import Admission, Assignment
+from .control.admission import Admission
 from .control.limits import Refused, Ticket
+from .control.shadows import Shadows
 from .control.state_memory import MemoryState
 from .deployments import Deployments
 from .engine import Engine
@@ -60,6 +61,7 @@ class Gateway:
         self.recorder = recorder
         self.admission = admission or Admission(settings, self.catalog, MemoryState())
         self.tokens = TokenCounter()
+        self.shadows = Shadows(self.engine, settings.experiments)
         self._settling: set[asyncio.Task[None]] = set()
         self.deployments = deployments or Deployments.from_settings(settings, self.catalog, environ)
         res = settings.resilience
@@ -223,7 +225,8 @@ class Gateway:
         if arm is not None:
             outcome.experiment_arm = arm.label
             outcome.extra_headers["x-llmroute-experiment"] = arm.label
-            outcome.shadow = await self._shadows(req, principal, arm)
+            if arm.shadows:
+                outcome.shadow = await self.shadows.decide(self._route_request(req, principal), arm)
         return outcome, ticket
 
     async def _downgrade(self, req: ChatRequest, principal: Principal, refused: Refused
@@ -240,20 +243,6 @@ class Gateway:
                                "x-llmroute-limit-action": "downgraded",
                                "x-llmroute-downgraded-to": allowance.downgrade_to})
         return plan, ticket
-
-    async def _shadows(self, req: ChatRequest, principal: Principal, arm: Assignment
-                       ) -> list[dict[str, object]]:
-        """What each shadow arm's policy decides for this request (LLM consultations are not
-        made: a shadow never calls anything)."""
-        out: list[dict[str, object]] = []
-        for name, policy in arm.shadows:
-            decision = await self.engine.decide(self._route_request(req, principal), policy=policy)
-            cost = decision.estimated_cost_usd
-            out.append({"experiment": arm.experiment.name, "arm": name, "policy": policy,
-                        "model": decision.model, "tier": decision.tier,
-                        "estimated_cost_usd": None if cost is None else str(cost),
-                        "predicted_quality": decision.scores.get(decision.model)})
-        return out
 
     def _settle_later(self, ticket: Ticket, outcome: Outcome) -> None:
         """Settle a stream's limits in a task of its own (a stream's end may be a cancellation,

@@ -396,8 +396,11 @@ def test_experiment_arms_are_sticky_across_replicas(
         # tokens and min(expected 256, max_tokens 20) output tokens; never called.
         assert len(shadow) == 1
         assert Decimal(shadow[0].pop("estimated_cost_usd")) == cost("fake/small", EST_IN, EST_OUT)
+        # rules score no model: the learned router's P(good) of the shadow's choice is logged
+        quality = shadow[0].pop("predicted_quality")
+        assert isinstance(quality, float) and 0 < quality < 1
         assert shadow[0] == {"experiment": "router-ab", "arm": "s", "policy": "cheap",
-                             "model": "fake/small", "tier": "simple", "predicted_quality": None}
+                             "model": "fake/small", "tier": "simple"}
     assert up.call_count("small-up") == 0
     others = [e for rid, e in entries.items() if rid not in served]
     assert [(e.experiment_arm, e.shadow) for e in others] == [(None, None), (None, None)]
