@@ -603,3 +603,73 @@ def test_budgets_endpoint_reports_use_remaining_and_reset(
                                  "remaining": 49}}
     assert datetime.fromisoformat(budgets(a, acct)["key:acct:hour:requests"]["resets_at"]).minute \
         == 30
+
+
+# -- 8. alerts from two replicas -------------------------------------------------------------------
+class Webhook:
+    """A local webhook receiver (stdlib HTTP server in a thread): keeps every JSON body posted."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received: list[dict[str, Any]] = []
+        self.received = received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_alerts_from_two_replicas_reach_the_webhook_once(
+        up: FakeUpstream, config: Config, launch: Launch, ledger_url: str) -> None:
+    hook = Webhook()
+    try:
+        limits = [{"name": "global-usd", "window": "day", "usd": "1", "alert_at": [0.5]}]
+        alerts = {"interval_s": 1, "default_rules": False,
+                  "webhooks": [{"url": hook.url, "format": "json"}],
+                  "rules": [{"name": "limits", "kind": "limit"}]}
+        a, b = launch(config("a", ledger_url=ledger_url, limits=limits, alerts=alerts),
+                      config("b", ledger_url=ledger_url, limits=limits, alerts=alerts))
+        clear_of_boundaries(["day"], UTC_ZONE, margin_s=30)
+        # 9 × $0.061 = $0.549: past 50% of the $1 budget, spread over both replicas
+        for n in range(9):
+            with (a if n % 2 else b).client() as client:
+                ask(client)
+        assert wait_until(lambda: len(hook.received) >= 1, timeout_s=15)
+        wait_until(lambda: len(hook.received) > 1, timeout_s=3.5)  # more rounds of both replicas
+        assert len(hook.received) == 1, hook.received
+        [alert] = hook.received
+        assert (alert["rule"], alert["kind"], alert["subject"]) == ("limits", "limit", "global-usd")
+        assert alert["data"]["share"] == 0.5 and alert["severity"] == "warning"
+        assert Decimal(alert["data"]["used"]) == 9 * BIG_COST
+        # kept in the history, once
+        listed = subprocess_json(["alerts", "list", "--json", "-c", str(a.tmp_path / f"{a.name}.yaml")])
+        assert [(x["rule"], x["delivered"]) for x in listed] == [("limits", True)]
+    finally:
+        hook.close()
+
+
+def subprocess_json(args: list[str]) -> Any:
+    """Run `llmroute ARGS` and parse its JSON output."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "llmroute", *args], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
