@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from llmroute.ledger import AttemptRecord, LedgerEntry, MigrationStatus, Store, StoreError
+from llmroute.ledger.aggregates import WindowAggregate
 
 BASE_TS = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 POSTGRES_DSN = os.environ.get("LLMROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -129,8 +130,13 @@ class FlakyStore:
         return await self.inner.get(request_id)
 
     async def query(self, since: datetime | None = None, until: datetime | None = None,
-                    limit: int | None = None) -> list[LedgerEntry]:
-        return await self.inner.query(since, until, limit)
+                    limit: int | None = None, *,
+                    experiments: Sequence[str] | None = None) -> list[LedgerEntry]:
+        return await self.inner.query(since, until, limit, experiments=experiments)
+
+    async def aggregate(self, by: str, since: datetime | None = None,
+                        until: datetime | None = None) -> WindowAggregate:
+        return await self.inner.aggregate(by, since, until)
 
     async def count(self) -> int:
         return await self.inner.count()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +17,7 @@ from ..config import load
 from ..engine import Engine
 from ..errors import ConfigError, LLMRouteError
 from ..ledger.entry import LedgerEntry
+from ..ledger.store import Store
 from ..reports.window import parse_when
 
 #: Piped output is not cut to 80 columns (tables stay readable in files and CI logs).
@@ -23,6 +25,7 @@ _WIDTH = None if sys.stdout.isatty() else 160
 out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
+T = TypeVar("T")
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
 
@@ -89,21 +92,27 @@ def missing_sqlite_file(url: str) -> Path | None:
     return None if path.exists() else path
 
 
-def read_ledger(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
-    """The ledger's entries in [start, end), or a clear error exit when it cannot be read."""
+def on_ledger(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
+    """`work` done on the ledger's store (closed afterwards), or a clear error exit when the ledger
+    cannot be read."""
     import asyncio
 
     from ..ledger import StoreError, open_store
 
-    async def read() -> list[LedgerEntry]:
+    async def run() -> T:
         store = open_store(url)
         try:
-            return await store.query(since=start, until=end)
+            return await work(store)
         finally:
             await store.close()
 
     try:
-        return asyncio.run(read())
+        return asyncio.run(run())
     except (StoreError, ValueError) as exc:
         err.print(f"[red]error:[/] cannot read the ledger: {exc}")
         raise typer.Exit(EXIT_ERROR) from None
+
+
+def read_ledger(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
+    """The ledger's entries in [start, end), or a clear error exit when it cannot be read."""
+    return on_ledger(url, lambda store: store.query(since=start, until=end))

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import typer
 
-from ..ledger.entry import LedgerEntry
-from ..reports.aggregate import GROUP_KEYS, Report, build_report
-from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, out, read_ledger
+from ..ledger.aggregates import WindowAggregate
+from ..ledger.store import Store
+from ..reports.aggregate import GROUP_KEYS, Report, report_from
+from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, on_ledger, out
 
 
-def _load(config: Path | None, start: datetime, end: datetime) -> tuple[list[LedgerEntry], str]:
-    """The window's entries and the configured baseline model's name."""
+def _load(config: Path | None, start: datetime, end: datetime, keys: tuple[str, ...]
+          ) -> tuple[dict[str, WindowAggregate], str]:
+    """The window's numbers per grouping key, computed by the ledger's database (never the entries
+    themselves), and the configured baseline model's name."""
     from .common import engine_from, friendly_errors
 
     with friendly_errors():
@@ -25,7 +28,11 @@ def _load(config: Path | None, start: datetime, end: datetime) -> tuple[list[Led
         out.print(f"No ledger yet at {missing}: nothing to report. Requests are recorded once the "
                   "gateway serves traffic (llmroute serve).")
         raise typer.Exit(0)
-    return read_ledger(url, start, end), engine.baseline_model
+
+    async def work(store: Store) -> dict[str, WindowAggregate]:
+        return {key: await store.aggregate(key, start, end) for key in keys}
+
+    return on_ledger(url, work), engine.baseline_model
 
 
 def report(
@@ -45,32 +52,36 @@ def report(
         err.print(f"[red]error:[/] --by must be one of {', '.join(GROUP_KEYS)}, got {by!r}")
         raise typer.Exit(EXIT_ERROR)
     start, end = ledger_window(since, until)
-    entries, baseline = _load(config, start, end)
+    keys = tuple(dict.fromkeys((by, "day", "model") if html_path is not None else (by,)))
+    found, baseline = _load(config, start, end, keys)
+    result = report_from(found[by], baseline)
     window = {"since": start.isoformat(), "until": end.isoformat()}
     span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
-    if not entries:
+    if result.total.requests == 0:
         message = f"No requests in the ledger from {span}: nothing to report."
         if as_json:
             out.print_json(json.dumps({**window, "by": by, "requests": 0, "message": message}))
         else:
             out.print(message)
         return
-    _show(build_report(entries, by, baseline), entries, window, span, html_path, as_json)
+    _show(result, found, window, span, html_path, as_json)
 
 
-def _show(result: Report, entries: list[LedgerEntry], window: dict[str, str], span: str,
+def _show(result: Report, found: dict[str, WindowAggregate], window: dict[str, str], span: str,
           html_path: Path | None, as_json: bool) -> None:
     from ..reports.render import headline, mix_text, report_dict, table
 
+    requests = f"{result.total.requests} requests, {span}"
     if html_path is not None:
         from ..reports.page import plots, render_html
 
-        html_path.write_text(render_html(result, f"{len(entries)} requests, {span}",
-                                         plots(entries, result.total)), encoding="utf-8")
+        days, models = (report_from(found[key]).groups for key in ("day", "model"))
+        html_path.write_text(render_html(result, requests, plots(days, models, result.total)),
+                             encoding="utf-8")
     if as_json:
         out.print_json(json.dumps(report_dict(result, window)))
         return
-    out.print(f"{len(entries)} requests, {span}", markup=False)
+    out.print(requests, markup=False)
     out.print(headline(result), markup=False)
     out.print(f"Model mix: {mix_text(result.total, top=5)}", markup=False)
     out.print(table(result))

@@ -20,6 +20,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
+from .aggregate_sql import SqlDialect, bucket_sql, fold, percentile_sql, where_clause
+from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE
 from .rows import COLUMNS, POSTGRES, from_row, to_rows
@@ -31,6 +33,8 @@ _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 _REJECTED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 #: Columns of type jsonb: sent and read as text.
 _JSON_COLUMNS = frozenset({"attempts", "shadow"})
+_SQL = SqlDialect(placeholder=lambda n: f"${n}", time_param=lambda t: t,
+                  day="to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD')", text_money=False)
 _SELECT = "SELECT " + ", ".join(f"{c}::text" if c in _JSON_COLUMNS else c for c in COLUMNS) + \
     " FROM llmroute_requests"
 _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) VALUES ("
@@ -156,20 +160,27 @@ class PostgresStore:
         return None if row is None else from_row(row, POSTGRES)
 
     async def query(self, since: datetime | None = None, until: datetime | None = None,
-                    limit: int | None = None) -> list[LedgerEntry]:
+                    limit: int | None = None, *,
+                    experiments: Sequence[str] | None = None) -> list[LedgerEntry]:
         check_limit(limit)
-        where: list[str] = []
         params: list[Any] = []
-        for value, test in ((since, "ts >= "), (until, "ts < ")):
-            if value is not None:
-                params.append(as_utc(value, test.split()[0]))
-                where.append(f"{test}${len(params)}")
-        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY ts, request_id"
+        sql = _SELECT + where_clause(_SQL, since, until, params, experiments) + " ORDER BY ts, request_id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         async with self._connection() as conn:
             rows = await conn.fetch(sql, *params)
         return [from_row(row, POSTGRES) for row in rows]
+
+    async def aggregate(self, by: str, since: datetime | None = None,
+                        until: datetime | None = None) -> WindowAggregate:
+        check_group_key(by)
+        params: list[Any] = []
+        where = where_clause(_SQL, since, until, params)
+        async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
+                                                                readonly=True):
+            buckets = await conn.fetch(bucket_sql(_SQL, by, where), *params)
+            ranked = await conn.fetch(percentile_sql(_SQL, by, where), *params)
+        return fold(by, [tuple(row) for row in buckets], [tuple(row) for row in ranked], None)
 
     async def count(self) -> int:
         async with self._connection() as conn:

@@ -19,6 +19,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .aggregate_sql import (
+    DEFAULT_CHUNKS,
+    MoneyTextError,
+    SqlDialect,
+    bucket_sql,
+    chunks_needed,
+    fold,
+    percentile_sql,
+    where_clause,
+)
+from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, sqlite_statements
 from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
@@ -29,6 +40,8 @@ T = TypeVar("T")
 MEMORY = ":memory:"
 #: Errors caused by the data itself (a constraint, a value SQLite cannot bind), not by the database.
 _REJECTED = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, OverflowError)
+_SQL = SqlDialect(placeholder=lambda _: "?", time_param=sqlite_time, day="substr(ts, 1, 10)",
+                  text_money=True)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM llmroute_requests"
 _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
@@ -149,21 +162,22 @@ class SQLiteStore:
         return _from_row(rows[0], SQLITE) if rows else None
 
     async def query(self, since: datetime | None = None, until: datetime | None = None,
-                    limit: int | None = None) -> list[LedgerEntry]:
+                    limit: int | None = None, *,
+                    experiments: Sequence[str] | None = None) -> list[LedgerEntry]:
         check_limit(limit)
-        where: list[str] = []
-        params: list[str] = []
-        if since is not None:
-            where.append("ts >= ?")
-            params.append(sqlite_time(as_utc(since, "since")))
-        if until is not None:
-            where.append("ts < ?")
-            params.append(sqlite_time(as_utc(until, "until")))
-        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY ts, request_id"
+        params: list[Any] = []
+        sql = _SELECT + where_clause(_SQL, since, until, params, experiments) + " ORDER BY ts, request_id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         rows = await self._call(lambda conn: _fetch(conn, sql, params))
         return [_from_row(row, SQLITE) for row in rows]
+
+    async def aggregate(self, by: str, since: datetime | None = None,
+                        until: datetime | None = None) -> WindowAggregate:
+        check_group_key(by)
+        params: list[Any] = []
+        where = where_clause(_SQL, since, until, params)
+        return await self._call(lambda conn: _aggregate(conn, by, where, params))
 
     async def count(self) -> int:
         rows = await self._call(lambda conn: _fetch(conn, "SELECT count(*) FROM llmroute_requests"))
@@ -196,6 +210,25 @@ def _fetch(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> li
     while the connection is busy is API misuse (SQLITE_MISUSE)."""
     with contextlib.closing(conn.execute(sql, params)) as cursor:
         return cursor.fetchall()
+
+
+def _aggregate(conn: sqlite3.Connection, by: str, where: str, params: Sequence[Any]) -> WindowAggregate:
+    """Both aggregation queries in one read transaction (one snapshot of the file)."""
+    conn.execute("BEGIN")
+    try:
+        chunks = DEFAULT_CHUNKS
+        buckets = _fetch(conn, bucket_sql(_SQL, by, where, chunks), params)
+        try:
+            needed = chunks_needed(buckets)
+        except MoneyTextError as exc:
+            raise StoreError(f"cannot sum the ledger's money exactly: {exc}") from exc
+        if needed > chunks:
+            chunks = needed
+            buckets = _fetch(conn, bucket_sql(_SQL, by, where, chunks), params)
+        ranked = _fetch(conn, percentile_sql(_SQL, by, where), params)
+    finally:
+        conn.execute("COMMIT")
+    return fold(by, buckets, ranked, chunks)
 
 
 def _change(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:

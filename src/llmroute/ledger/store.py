@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from .aggregates import WindowAggregate
 from .entry import LedgerEntry
 
 
@@ -69,8 +70,18 @@ class Store(Protocol):
         ...
 
     async def query(self, since: datetime | None = None, until: datetime | None = None,
-                    limit: int | None = None) -> list[LedgerEntry]:
-        """Entries with since <= ts < until, oldest first (ties by request_id), at most `limit`."""
+                    limit: int | None = None, *,
+                    experiments: Sequence[str] | None = None) -> list[LedgerEntry]:
+        """Entries with since <= ts < until, oldest first (ties by request_id), at most `limit`;
+        with `experiments`, only those labelled with an arm of one of them ("name:arm")."""
+        ...
+
+    async def aggregate(self, by: str, since: datetime | None = None,
+                        until: datetime | None = None) -> WindowAggregate:
+        """The report numbers of the entries with since <= ts < until, per value of `by` (one of
+        `GROUP_KEYS`, else ValueError) and in total, computed by the database: a few rows come
+        back, never the entries. Equal to `reports.aggregate.aggregate_entries` over the same
+        entries (exact money, the same nearest-rank percentiles)."""
         ...
 
     async def count(self) -> int:

@@ -1,10 +1,20 @@
-"""Spend-and-quality reports over the request ledger: `aggregate` (pure numbers over entries),
-`window` (parsing --since/--until), `render` (terminal, JSON, headline) and `page` (HTML + plots)."""
+"""Spend-and-quality reports over the request ledger: `aggregate` (the numbers, from a store's
+aggregates or, as the reference, over entries), `window` (parsing --since/--until), `render`
+(terminal, JSON, headline) and `page` (HTML + plots)."""
 
 from __future__ import annotations
 
-from .aggregate import GROUP_KEYS, Report, Summary, build_report, group_by, nearest_rank, summarise
+from .aggregate import (
+    GROUP_KEYS,
+    Report,
+    Summary,
+    build_report,
+    group_by,
+    nearest_rank,
+    report_from,
+    summarise,
+)
 from .window import parse_when
 
 __all__ = ["GROUP_KEYS", "Report", "Summary", "build_report", "group_by", "nearest_rank",
-           "parse_when", "summarise"]
+           "parse_when", "report_from", "summarise"]

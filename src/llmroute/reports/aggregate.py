@@ -18,28 +18,44 @@ Definitions (every one is tested against hand-worked fixtures):
   None when there are none.
 - cost per successful task: over entries both priced and judged, sum(cost_usd) / number of those with
   task_success True; None when there is no success.
-- Decimal quotients use a fixed 28-digit context (not the ambient one), so results are reproducible.
+- Decimal quotients use a fixed 28-digit context (not the ambient one), so results are reproducible;
+  money sums are exact (never rounded).
 - model mix: requests per model (None shows as "(none)"), largest first, ties by name.
 - groups: by model, tier, policy, key (key_name) or day (the UTC date of `ts`); a missing value is
   the group "(none)". Days sort by date, other groups by requests (descending) then name.
+
+Two ways to the same `Report`: over entries (`build_report`, the reference) and over a store's
+`aggregate` (`report_from`, what the CLI and the dashboard use). Both go through `summary_of`, so
+every derived number (rates, quotients, rounding, order) is computed in one place; only the additive
+numbers and the percentiles come from the entries or from the database.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
+from ..ledger.aggregates import (
+    GROUP_KEYS,
+    NONE_LABEL,
+    TOTAL_LABEL,
+    ZERO,
+    GroupAggregate,
+    Tally,
+    WindowAggregate,
+    check_group_key,
+    exact_sum,
+)
 from ..ledger.entry import LedgerEntry
 
-NONE_LABEL = "(none)"
-GROUP_KEYS: tuple[str, ...] = ("model", "tier", "policy", "key", "day")
+__all__ = ["GROUP_KEYS", "NONE_LABEL", "Report", "Summary", "aggregate_entries", "baseline_name",
+           "build_report", "group_aggregate", "group_by", "nearest_rank", "report_from",
+           "summarise", "summary_of", "tally"]
+
 _DIV = Context(prec=28, rounding=ROUND_HALF_EVEN)
 _CENT = Decimal("0.01")
-_ZERO = Decimal(0)
-
-
 @dataclass(frozen=True)
 class Summary:
     """The report numbers of one set of entries (the whole window, or one group)."""
@@ -96,6 +112,47 @@ class Report:
     groups: tuple[Summary, ...]
 
 
+def _quotient(numerator: Decimal, denominator: int) -> Decimal | None:
+    return _DIV.divide(numerator, Decimal(denominator)) if denominator else None
+
+
+def summary_of(group: GroupAggregate) -> Summary:
+    """A group's summary from its additive numbers: the one place every derived number is made."""
+    t = group.tally
+    return Summary(
+        label=group.label, requests=t.requests, errors=t.errors, judged=t.judged,
+        successes=t.successes, cost_usd=t.cost_usd, priced=t.priced, unpriced=t.requests - t.priced,
+        compared=t.compared, compared_cost_usd=t.compared_cost_usd,
+        baseline_cost_usd=t.baseline_cost_usd,
+        latency_p50_s=group.latency_p50_s, latency_p95_s=group.latency_p95_s,
+        rated=t.rated, mean_rating=t.rating_points / t.rated if t.rated else None,
+        cost_per_quality_point_usd=_quotient(t.rated_cost_usd, t.rated_cost_points),
+        cost_per_success_usd=_quotient(t.judged_cost_usd, t.judged_cost_successes),
+        model_mix=tuple(sorted(group.models, key=lambda kv: (-kv[1], kv[0]))),
+    )
+
+
+def _order(summaries: Iterable[Summary], by: str) -> tuple[Summary, ...]:
+    if by == "day":
+        return tuple(sorted(summaries, key=lambda s: s.label))
+    return tuple(sorted(summaries, key=lambda s: (-s.requests, s.label)))
+
+
+def _baseline(counts: Iterable[tuple[str, int]], fallback: str) -> str:
+    found = sorted(counts, key=lambda kv: (-kv[1], kv[0]))
+    return found[0][0] if found else fallback
+
+
+def report_from(aggregate: WindowAggregate, baseline_fallback: str = "the baseline model") -> Report:
+    """The report of a store's (or `aggregate_entries`') numbers."""
+    return Report(by=aggregate.by, baseline=_baseline(aggregate.baseline_models, baseline_fallback),
+                  total=summary_of(aggregate.total),
+                  groups=_order((summary_of(g) for g in aggregate.groups), aggregate.by))
+
+
+# -- the reference: the same numbers over entries ------------------------------------------------
+
+
 def nearest_rank(values: Sequence[float], p: int) -> float | None:
     """The nearest-rank p-th percentile (0 < p <= 100): the k-th smallest value, k = ceil(p*n/100)."""
     if not 0 < p <= 100:
@@ -107,56 +164,55 @@ def nearest_rank(values: Sequence[float], p: int) -> float | None:
     return ordered[k - 1]
 
 
-def _quotient(numerator: Decimal, denominator: int) -> Decimal | None:
-    return _DIV.divide(numerator, Decimal(denominator)) if denominator else None
+def _total(values: Iterable[Decimal]) -> Decimal:
+    found = ZERO
+    for value in values:
+        found = exact_sum(found, value)
+    return found
 
 
-def _money(entries: Sequence[LedgerEntry]) -> tuple[Decimal, int, int, Decimal, Decimal]:
-    """(cost, priced, compared, compared cost, baseline cost)."""
-    priced = [e.cost_usd for e in entries if e.cost_usd is not None]
-    pairs = [(e.cost_usd, e.baseline_cost_usd) for e in entries
-             if e.cost_usd is not None and e.baseline_cost_usd is not None]
-    return (sum(priced, _ZERO), len(priced), len(pairs),
-            sum((c for c, _ in pairs), _ZERO), sum((b for _, b in pairs), _ZERO))
+def _costs(entries: Iterable[LedgerEntry]) -> list[Decimal]:
+    return [e.cost_usd for e in entries if e.cost_usd is not None]
 
 
-def _cost_per_quality_point(entries: Sequence[LedgerEntry]) -> Decimal | None:
-    rated = [(e.cost_usd, e.user_rating) for e in entries
-             if e.cost_usd is not None and e.user_rating is not None]
-    return _quotient(sum((c for c, _ in rated), _ZERO), sum(r for _, r in rated))
+def tally(entries: Sequence[LedgerEntry]) -> Tally:
+    """The additive numbers of `entries`."""
+    priced = [e for e in entries if e.cost_usd is not None]
+    compared = [e for e in priced if e.baseline_cost_usd is not None]
+    rated = [e for e in priced if e.user_rating is not None]
+    judged = [e for e in priced if e.task_success is not None]
+    ratings = [e.user_rating for e in entries if e.user_rating is not None]
+    outcomes = [e.task_success for e in entries if e.task_success is not None]
+    return Tally(
+        requests=len(entries), errors=sum(1 for e in entries if e.status == "error"),
+        judged=len(outcomes), successes=sum(1 for ok in outcomes if ok),
+        priced=len(priced), cost_usd=_total(_costs(priced)),
+        compared=len(compared), compared_cost_usd=_total(_costs(compared)),
+        baseline_cost_usd=_total(e.baseline_cost_usd for e in compared
+                                 if e.baseline_cost_usd is not None),
+        rated=len(ratings), rating_points=sum(ratings),
+        rated_cost_usd=_total(_costs(rated)),
+        rated_cost_points=sum(e.user_rating for e in rated if e.user_rating is not None),
+        judged_cost_usd=_total(_costs(judged)),
+        judged_cost_successes=sum(1 for e in judged if e.task_success),
+    )
 
 
-def _cost_per_success(entries: Sequence[LedgerEntry]) -> Decimal | None:
-    judged = [(e.cost_usd, e.task_success) for e in entries
-              if e.cost_usd is not None and e.task_success is not None]
-    return _quotient(sum((c for c, _ in judged), _ZERO), sum(1 for _, ok in judged if ok))
-
-
-def _mix(entries: Sequence[LedgerEntry]) -> tuple[tuple[str, int], ...]:
-    counts = Counter(e.model or NONE_LABEL for e in entries)
-    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+def group_aggregate(label: str, entries: Sequence[LedgerEntry]) -> GroupAggregate:
+    """The numbers of `entries` as a store reports one group."""
+    latencies = [e.latency_s for e in entries]
+    models = Counter(e.model or NONE_LABEL for e in entries)
+    return GroupAggregate(label, tally(entries), nearest_rank(latencies, 50),
+                          nearest_rank(latencies, 95), tuple(sorted(models.items())))
 
 
 def summarise(label: str, entries: Sequence[LedgerEntry]) -> Summary:
     """The numbers of `entries` (see the module docstring for each definition)."""
-    cost, priced, compared, compared_cost, baseline = _money(entries)
-    latencies = [e.latency_s for e in entries]
-    ratings = [e.user_rating for e in entries if e.user_rating is not None]
-    judged = [e.task_success for e in entries if e.task_success is not None]
-    return Summary(
-        label=label, requests=len(entries), errors=sum(1 for e in entries if e.status == "error"),
-        judged=len(judged), successes=sum(1 for ok in judged if ok),
-        cost_usd=cost, priced=priced, unpriced=len(entries) - priced,
-        compared=compared, compared_cost_usd=compared_cost, baseline_cost_usd=baseline,
-        latency_p50_s=nearest_rank(latencies, 50), latency_p95_s=nearest_rank(latencies, 95),
-        rated=len(ratings), mean_rating=sum(ratings) / len(ratings) if ratings else None,
-        cost_per_quality_point_usd=_cost_per_quality_point(entries),
-        cost_per_success_usd=_cost_per_success(entries),
-        model_mix=_mix(entries),
-    )
+    return summary_of(group_aggregate(label, entries))
 
 
 def _key_function(by: str) -> Callable[[LedgerEntry], str | None]:
+    check_group_key(by)
     keys: dict[str, Callable[[LedgerEntry], str | None]] = {
         "model": lambda e: e.model,
         "tier": lambda e: e.tier,
@@ -164,34 +220,42 @@ def _key_function(by: str) -> Callable[[LedgerEntry], str | None]:
         "key": lambda e: e.key_name,
         "day": lambda e: e.ts.date().isoformat(),
     }
-    if by not in keys:
-        raise ValueError(f"cannot group by {by!r}: choose one of {', '.join(GROUP_KEYS)}")
     return keys[by]
 
 
-def group_by(entries: Sequence[LedgerEntry], by: str) -> tuple[Summary, ...]:
-    """One summary per value of `by` (see the module docstring for the order)."""
+def _buckets(entries: Sequence[LedgerEntry], by: str) -> dict[str, list[LedgerEntry]]:
     key = _key_function(by)
     buckets: dict[str, list[LedgerEntry]] = {}
     for entry in entries:
         buckets.setdefault(key(entry) or NONE_LABEL, []).append(entry)
-    summaries = [summarise(label, members) for label, members in buckets.items()]
-    if by == "day":
-        return tuple(sorted(summaries, key=lambda s: s.label))
-    return tuple(sorted(summaries, key=lambda s: (-s.requests, s.label)))
+    return buckets
+
+
+def _baseline_counts(entries: Iterable[LedgerEntry]) -> Counter[str]:
+    return Counter(e.baseline_model for e in entries
+                   if e.baseline_model and e.baseline_cost_usd is not None)
+
+
+def aggregate_entries(entries: Sequence[LedgerEntry], by: str = "model") -> WindowAggregate:
+    """What `Store.aggregate` answers for a window holding exactly `entries` (the reference)."""
+    buckets = _buckets(entries, by)
+    return WindowAggregate(
+        by=by, total=group_aggregate(TOTAL_LABEL, entries),
+        groups=tuple(group_aggregate(label, buckets[label]) for label in sorted(buckets)),
+        baseline_models=tuple(sorted(_baseline_counts(entries).items())))
+
+
+def group_by(entries: Sequence[LedgerEntry], by: str) -> tuple[Summary, ...]:
+    """One summary per value of `by` (see the module docstring for the order)."""
+    return _order((summarise(label, members) for label, members in _buckets(entries, by).items()), by)
 
 
 def baseline_name(entries: Sequence[LedgerEntry], fallback: str) -> str:
     """The baseline model the compared entries name (the most common one; `fallback` if none)."""
-    counts = Counter(e.baseline_model for e in entries
-                     if e.baseline_model and e.baseline_cost_usd is not None)
-    if not counts:
-        return fallback
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return _baseline(_baseline_counts(entries).items(), fallback)
 
 
 def build_report(entries: Sequence[LedgerEntry], by: str = "model",
                  baseline_fallback: str = "the baseline model") -> Report:
     """The whole report for `entries` grouped by `by`."""
-    return Report(by=by, baseline=baseline_name(entries, baseline_fallback),
-                  total=summarise("all", entries), groups=group_by(entries, by))
+    return report_from(aggregate_entries(entries, by), baseline_fallback)

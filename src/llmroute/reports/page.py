@@ -12,8 +12,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from ..ledger.entry import LedgerEntry
-from .aggregate import Report, Summary, group_by
+from .aggregate import Report, Summary
 from .render import COLUMNS, headline, row
 
 NO_MATPLOTLIB = "Plots need matplotlib: pip install 'llmroute[report]'."
@@ -76,14 +75,16 @@ def _cost_vs_quality(plt: Any, models: Sequence[Summary]) -> bytes | None:
     return _png(plt, fig)
 
 
-def plots(entries: Sequence[LedgerEntry], total: Summary) -> list[tuple[str, bytes]] | None:
-    """(title, PNG) for each plot there is data for; None when matplotlib is not installed."""
+def plots(days: Sequence[Summary], models: Sequence[Summary], total: Summary
+          ) -> list[tuple[str, bytes]] | None:
+    """(title, PNG) for each plot there is data for (`days`: the report's groups by day, `models`:
+    by model); None when matplotlib is not installed."""
     plt = _pyplot()
     if plt is None:
         return None
-    found = [("cost over time by day", _cost_by_day(plt, group_by(entries, "day"))),
+    found = [("cost over time by day", _cost_by_day(plt, days)),
              ("model mix", _model_mix(plt, total))]
-    quality = _cost_vs_quality(plt, group_by(entries, "model"))
+    quality = _cost_vs_quality(plt, models)
     if quality is not None:
         found.append(("cost vs mean quality per model", quality))
     return found

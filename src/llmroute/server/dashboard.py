@@ -21,9 +21,9 @@ from ..control.experiment_report import ExperimentReport, build_experiment_repor
 from ..control.experiment_report import report_dict as experiment_report_dict
 from ..control.experiments import ExperimentConfig
 from ..errors import InvalidRequestError, LLMRouteError, UnavailableError
-from ..ledger import StoreError
+from ..ledger import LedgerEntry, Store, StoreError
 from ..ledger.service import LedgerService
-from ..reports.aggregate import build_report
+from ..reports.aggregate import report_from
 from ..reports.render import COLUMNS, report_dict, row
 from ..reports.window import parse_when
 from .auth import KeyRing, bearer
@@ -82,16 +82,15 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         if start >= now:
             raise InvalidRequestError("`since` must be in the past.", param="since")
         try:
-            entries = await ledger.store.query(since=start, until=now)
+            report = report_from(await ledger.store.aggregate("model", start, now), baseline)
+            arms = await _experiment_entries(ledger.store, experiments, start, now)
         except StoreError as exc:
             raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None
-        window = {"since": start.isoformat(), "until": now.isoformat()}
-        report = build_report(entries, "model", baseline)
-        body = report_dict(report, window)
+        body = report_dict(report, {"since": start.isoformat(), "until": now.isoformat()})
         # the cells exactly as `llmroute report` prints them (so the page never rounds differently)
         body["text"] = {"total": dict(zip(COLUMNS, row(report.total), strict=True)),
                         "groups": [dict(zip(COLUMNS, row(s), strict=True)) for s in report.groups]}
-        body["experiments"] = [experiment_dict(build_experiment_report(e, entries, now))
+        body["experiments"] = [experiment_dict(build_experiment_report(e, arms, now))
                                for e in experiments]
         try:
             body["alerts"] = await recent_alerts(ledger.store, start)
@@ -100,6 +99,15 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return handler
+
+
+async def _experiment_entries(store: Store, experiments: Sequence[ExperimentConfig], start: datetime,
+                              now: datetime) -> list[LedgerEntry]:
+    """The window's entries labelled with an arm of a configured experiment (none without one): the
+    report numbers come from the store's aggregates, only the experiments' samples are read."""
+    if not experiments:
+        return []
+    return await store.query(since=start, until=now, experiments=[e.name for e in experiments])
 
 
 def experiment_dict(report: ExperimentReport) -> dict[str, Any]:

@@ -1,0 +1,101 @@
+"""What a store's `aggregate` answers: for each group of a window (and for the whole window) the
+additive numbers of a report (counts and exact money sums), the two latency percentiles and the
+model mix. `reports.aggregate` turns them into a `Report`; its module docstring defines every number
+(`reports.aggregate.aggregate_entries` is the reference implementation over entries).
+
+A `WindowAggregate` is canonical, so two of them compare with `==`: groups in label order, models
+and baseline models in name order, every count positive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+
+#: The keys a report groups by: model, tier, policy, key (the gateway key's name), day (UTC date).
+GROUP_KEYS: tuple[str, ...] = ("model", "tier", "policy", "key", "day")
+#: The group of entries without a value (None or empty).
+NONE_LABEL = "(none)"
+#: The label of the whole window's group.
+TOTAL_LABEL = "all"
+#: Money sums never round: a context with all the precision there is.
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+ZERO = Decimal(0)
+
+
+def check_group_key(by: str) -> None:
+    """Raise ValueError unless `by` is one of `GROUP_KEYS`."""
+    if by not in GROUP_KEYS:
+        raise ValueError(f"cannot group by {by!r}: choose one of {', '.join(GROUP_KEYS)}")
+
+
+def exact_sum(first: Decimal, second: Decimal) -> Decimal:
+    """`first + second` without rounding (the ambient context rounds to 28 digits)."""
+    return EXACT.add(first, second)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The additive numbers of a set of entries. "priced": cost_usd set; "compared": cost_usd and
+    baseline_cost_usd set; "judged": task_success set; "rated": user_rating set."""
+
+    requests: int = 0
+    errors: int = 0
+    judged: int = 0
+    successes: int = 0
+    priced: int = 0
+    cost_usd: Decimal = ZERO
+    compared: int = 0
+    compared_cost_usd: Decimal = ZERO
+    baseline_cost_usd: Decimal = ZERO
+    rated: int = 0
+    rating_points: int = 0
+    #: Σ cost_usd and Σ user_rating over the entries both priced and rated.
+    rated_cost_usd: Decimal = ZERO
+    rated_cost_points: int = 0
+    #: Σ cost_usd over the entries both priced and judged, and how many of those succeeded.
+    judged_cost_usd: Decimal = ZERO
+    judged_cost_successes: int = 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(
+            requests=self.requests + other.requests, errors=self.errors + other.errors,
+            judged=self.judged + other.judged, successes=self.successes + other.successes,
+            priced=self.priced + other.priced, cost_usd=exact_sum(self.cost_usd, other.cost_usd),
+            compared=self.compared + other.compared,
+            compared_cost_usd=exact_sum(self.compared_cost_usd, other.compared_cost_usd),
+            baseline_cost_usd=exact_sum(self.baseline_cost_usd, other.baseline_cost_usd),
+            rated=self.rated + other.rated, rating_points=self.rating_points + other.rating_points,
+            rated_cost_usd=exact_sum(self.rated_cost_usd, other.rated_cost_usd),
+            rated_cost_points=self.rated_cost_points + other.rated_cost_points,
+            judged_cost_usd=exact_sum(self.judged_cost_usd, other.judged_cost_usd),
+            judged_cost_successes=self.judged_cost_successes + other.judged_cost_successes,
+        )
+
+
+@dataclass(frozen=True)
+class GroupAggregate:
+    """One group's numbers: its tally, the nearest-rank p50/p95 of latency_s (None: no entries)
+    and requests per model (None or empty model: `NONE_LABEL`), in model-name order."""
+
+    label: str
+    tally: Tally
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    models: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class WindowAggregate:
+    """A window's numbers grouped `by` one of `GROUP_KEYS`: the total, the groups (label order)
+    and how many compared entries name each baseline model (name order)."""
+
+    by: str
+    total: GroupAggregate
+    groups: tuple[GroupAggregate, ...]
+    baseline_models: tuple[tuple[str, int], ...]
+
+
+def empty_group(label: str) -> GroupAggregate:
+    """The numbers of no entries."""
+    return GroupAggregate(label, Tally(), None, None, ())
