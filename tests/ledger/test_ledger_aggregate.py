@@ -197,6 +197,17 @@ async def test_money_is_exact_however_many_digits(store: Store) -> None:
 
 
 @pytest.mark.asyncio
+async def test_sums_past_64_bits(store: Store) -> None:
+    # each text fits a 64-bit integer once its point is dropped; their sum does not (SQLite: the
+    # query runs again with the values in chunks)
+    rows = [make_entry(i, cost_usd=D("9999999999999999.9"), baseline_cost_usd=D("9.9999999999999999"))
+            for i in range(100)]
+    await store.write(rows)
+    found = await assert_matches(store, rows, "day")
+    assert found.total.tally.cost_usd == D("999999999999999990.0")
+
+
+@pytest.mark.asyncio
 async def test_sqlite_refuses_money_text_it_cannot_sum(tmp_path: Any) -> None:
     store = SQLiteStore(tmp_path / "odd.db")
     try:

@@ -20,7 +20,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
 
-from .aggregate_sql import SqlDialect, bucket_sql, fold, percentile_sql, where_clause
+from .aggregate_rows import fold, ranks_wanted, read_bucket
+from .aggregate_sql import SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE
@@ -178,9 +179,11 @@ class PostgresStore:
         where = where_clause(_SQL, since, until, params)
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
                                                                 readonly=True):
-            buckets = await conn.fetch(bucket_sql(_SQL, by, where), *params)
-            ranked = await conn.fetch(percentile_sql(_SQL, by, where), *params)
-        return fold(by, [tuple(row) for row in buckets], [tuple(row) for row in ranked], None)
+            buckets = [read_bucket(tuple(row), None)
+                       for row in await conn.fetch(bucket_sql(_SQL, by, where), *params)]
+            sql = percentile_sql(_SQL, by, where, *ranks_wanted(buckets))
+            ranked = [tuple(row) for row in await conn.fetch(sql, *params)] if buckets else []
+        return fold(by, buckets, ranked)
 
     async def count(self) -> int:
         async with self._connection() as conn:

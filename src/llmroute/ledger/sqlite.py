@@ -19,16 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .aggregate_sql import (
-    DEFAULT_CHUNKS,
-    MoneyTextError,
-    SqlDialect,
-    bucket_sql,
-    chunks_needed,
-    fold,
-    percentile_sql,
-    where_clause,
-)
+from .aggregate_rows import Bucket, MoneyTextError, chunks_needed, fold, ranks_wanted, read_bucket
+from .aggregate_sql import DEFAULT_CHUNKS, SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, sqlite_statements
@@ -216,19 +208,30 @@ def _aggregate(conn: sqlite3.Connection, by: str, where: str, params: Sequence[A
     """Both aggregation queries in one read transaction (one snapshot of the file)."""
     conn.execute("BEGIN")
     try:
-        chunks = DEFAULT_CHUNKS
-        buckets = _fetch(conn, bucket_sql(_SQL, by, where, chunks), params)
-        try:
-            needed = chunks_needed(buckets)
-        except MoneyTextError as exc:
-            raise StoreError(f"cannot sum the ledger's money exactly: {exc}") from exc
-        if needed > chunks:
-            chunks = needed
-            buckets = _fetch(conn, bucket_sql(_SQL, by, where, chunks), params)
-        ranked = _fetch(conn, percentile_sql(_SQL, by, where), params)
+        buckets = _buckets(conn, by, where, params)
+        sql = percentile_sql(_SQL, by, where, *ranks_wanted(buckets))
+        ranked = _fetch(conn, sql, params) if buckets else []
     finally:
         conn.execute("COMMIT")
-    return fold(by, buckets, ranked, chunks)
+    return fold(by, buckets, ranked)
+
+
+def _buckets(conn: sqlite3.Connection, by: str, where: str, params: Sequence[Any]) -> list[Bucket]:
+    """The buckets, money summed whole, else (a long text, a sum past 64 bits) in chunks."""
+    chunks = DEFAULT_CHUNKS
+    try:
+        rows = _fetch(conn, bucket_sql(_SQL, by, where, chunks), params)
+        needed = chunks_needed(rows)
+    except MoneyTextError as exc:
+        raise StoreError(f"{exc}: cannot sum the ledger's money exactly") from exc
+    except sqlite3.OperationalError as exc:
+        if "integer overflow" not in str(exc):
+            raise
+        rows, needed = [], 2
+    if needed > chunks:
+        chunks = needed
+        rows = _fetch(conn, bucket_sql(_SQL, by, where, chunks), params)
+    return [read_bucket(row, chunks) for row in rows]
 
 
 def _change(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
