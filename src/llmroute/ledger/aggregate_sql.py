@@ -140,7 +140,7 @@ def _text_checks() -> list[str]:
 
 
 def bucket_sql(dialect: SqlDialect, by: str, where: str, chunks: int = DEFAULT_CHUNKS) -> str:
-    """The buckets query (see the module docstring); its rows are read by `fold`."""
+    """The buckets query (see the module docstring); `aggregate_rows.read_bucket` reads its rows."""
     keys = [group_label(dialect, by), _label("model"),
             "CASE WHEN baseline_cost_usd IS NOT NULL THEN NULLIF(baseline_model, '') END"]
     if dialect.text_money:
