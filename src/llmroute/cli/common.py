@@ -114,5 +114,10 @@ def on_ledger(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
 
 
 def read_ledger(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
-    """The ledger's entries in [start, end), or a clear error exit when it cannot be read."""
-    return on_ledger(url, lambda store: store.query(since=start, until=end))
+    """The ledger's entries in [start, end), or a clear error exit when it cannot be read. Read in
+    batches (`Store.iterate`): only one batch of raw rows is alive beside the entries at a time."""
+
+    async def read(store: Store) -> list[LedgerEntry]:
+        return [entry async for batch in store.iterate(start, end) for entry in batch]
+
+    return on_ledger(url, read)

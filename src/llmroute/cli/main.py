@@ -10,6 +10,7 @@ from .alerts_cmd import app as alerts_app
 from .budgets_cmd import budgets, set_key_limit
 from .demo_cmd import demo
 from .experiments_cmd import app as experiments_app
+from .export_cmd import export_command
 from .learn_cmd import calibrate, evaluate, predict, train
 from .models_cmd import models
 from .replay_cmd import replay_command
@@ -41,6 +42,7 @@ app.command("eval")(evaluate)
 app.command("calibrate")(calibrate)
 app.command("demo")(demo)
 app.command("report")(report)
+app.command("export")(export_command)
 app.command("replay")(replay_command)
 
 

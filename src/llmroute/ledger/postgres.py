@@ -25,6 +25,7 @@ from .aggregate_sql import SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE
+from .paging import DEFAULT_BATCH_SIZE, Pager
 from .rows import COLUMNS, POSTGRES, from_row, to_rows
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
@@ -168,6 +169,17 @@ class PostgresStore:
         sql = _SELECT + where_clause(_SQL, since, until, params, experiments) + " ORDER BY ts, request_id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql, *params)
+        return [from_row(row, POSTGRES) for row in rows]
+
+    def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
+                batch_size: int = DEFAULT_BATCH_SIZE,
+                experiments: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
+        return Pager.build(_SQL, _SELECT, since, until, experiments, batch_size).batches(self._page)
+
+    async def _page(self, sql: str, params: Sequence[Any]) -> list[LedgerEntry]:
+        """One batch, on a pooled connection taken for that query only."""
         async with self._connection() as conn:
             rows = await conn.fetch(sql, *params)
         return [from_row(row, POSTGRES) for row in rows]

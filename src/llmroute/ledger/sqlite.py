@@ -13,7 +13,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from .aggregate_sql import DEFAULT_CHUNKS, SqlDialect, bucket_sql, percentile_sq
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, sqlite_statements
+from .paging import DEFAULT_BATCH_SIZE, Pager
 from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
@@ -163,6 +164,15 @@ class SQLiteStore:
             sql += f" LIMIT {int(limit)}"
         rows = await self._call(lambda conn: _fetch(conn, sql, params))
         return [_from_row(row, SQLITE) for row in rows]
+
+    def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
+                batch_size: int = DEFAULT_BATCH_SIZE,
+                experiments: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
+        return Pager.build(_SQL, _SELECT, since, until, experiments, batch_size).batches(self._page)
+
+    async def _page(self, sql: str, params: Sequence[Any]) -> list[LedgerEntry]:
+        """One batch, its rows turned into entries in the store's thread (off the event loop)."""
+        return await self._call(lambda conn: [_from_row(row, SQLITE) for row in _fetch(conn, sql, params)])
 
     async def aggregate(self, by: str, since: datetime | None = None,
                         until: datetime | None = None) -> WindowAggregate:

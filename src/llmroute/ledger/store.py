@@ -7,13 +7,14 @@ database refuses surfaces as its subclass `StoreRejectedError`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from .aggregates import WindowAggregate
 from .entry import LedgerEntry
+from .paging import DEFAULT_BATCH_SIZE
 
 
 class StoreError(Exception):
@@ -74,6 +75,15 @@ class Store(Protocol):
                     experiments: Sequence[str] | None = None) -> list[LedgerEntry]:
         """Entries with since <= ts < until, oldest first (ties by request_id), at most `limit`;
         with `experiments`, only those labelled with an arm of one of them ("name:arm")."""
+        ...
+
+    def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
+                batch_size: int = DEFAULT_BATCH_SIZE,
+                experiments: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
+        """The entries `query` returns, in the same order, as batches of at most `batch_size`
+        (never an empty one), each read when the one before has been taken: memory does not grow
+        with the window. Keyset pagination on (ts, request_id), see `paging`; ValueError or
+        TypeError at the call for a bad batch size or a naive bound."""
         ...
 
     async def aggregate(self, by: str, since: datetime | None = None,
