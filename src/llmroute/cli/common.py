@@ -108,8 +108,8 @@ def on_ledger(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(run())
-    except (StoreError, ValueError) as exc:
-        err.print(f"[red]error:[/] cannot read the ledger: {exc}")
+    except (StoreError, OSError, ValueError) as exc:
+        err.print(f"[red]error:[/] ledger store: {exc}")
         raise typer.Exit(EXIT_ERROR) from None
 
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
 import typer
 
-from ..ledger import open_store
-from ..ledger.store import Store, StoreError
-from .common import EXIT_ERROR, engine_from, err, friendly_errors, out
+from ..ledger.store import Store
+from .common import EXIT_ERROR, engine_from, err, friendly_errors, on_ledger, out
 
 app = typer.Typer(help="The request ledger's database.", no_args_is_help=True)
 T = TypeVar("T")
@@ -21,19 +19,7 @@ def with_store(config: Path | None, work: Callable[[Store], Awaitable[T]]) -> T:
     """Open the configured ledger store, run `work`, close it; store failures exit 1 cleanly."""
     with friendly_errors():
         url = engine_from(config).settings.ledger.url
-
-    async def run() -> T:
-        store = open_store(url)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except (StoreError, OSError, ValueError) as exc:
-        err.print(f"[red]error:[/] ledger store: {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
+    return on_ledger(url, work)
 
 
 @app.command("migrate")
