@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from llmroute import config
 from llmroute import settings as s
 from llmroute.catalog import Catalog
 from llmroute.constraints import Candidates, eligible
+from llmroute.ledger.entry import LedgerEntry
 from llmroute.routers import default_registry
 from llmroute.routers.base import BuildContext
 from llmroute.types import RouteRequest
@@ -60,3 +64,35 @@ def candidates_for(request: RouteRequest, settings: s.Settings | None = None) ->
     """The eligible pool of `settings` (default: the embedded defaults) for `request`."""
     settings = settings or default_settings()
     return eligible(Catalog.from_settings(settings), request, settings.tier_names)
+
+
+# -- the report fixture worked by hand in tests/reports/test_reports_aggregate.py ---------------
+REPORT_BASE = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def report_entry(n: int, hours: float, **values: Any) -> LedgerEntry:
+    """A ledger entry `hours` after REPORT_BASE: m/small, tier simple, policy default, key team-a."""
+    defaults: dict[str, Any] = {"request_id": f"r{n}", "ts": REPORT_BASE + timedelta(hours=hours),
+                                "status": "ok", "http_status": 200, "model": "m/small",
+                                "tier": "simple", "policy": "default", "key_name": "team-a"}
+    return LedgerEntry(**{**defaults, **values})
+
+
+def hand_worked_report() -> list[LedgerEntry]:
+    """Six requests over two UTC days (2025-01-01 and 2025-01-02), whose report numbers are worked
+    by hand in tests/reports/test_reports_aggregate.py."""
+    D = Decimal
+    entry = report_entry
+    big = {"model": "m/big", "tier": "complex", "key_name": "team-b"}
+    return [
+        entry(1, 0, cost_usd=D("0.10"), baseline_cost_usd=D("1.00"), baseline_model="m/big",
+              latency_s=0.2, user_rating=4, task_success=True),
+        entry(2, 1, cost_usd=D("0.20"), baseline_cost_usd=D("1.00"), baseline_model="m/big",
+              latency_s=0.4, user_rating=2, task_success=False),
+        entry(3, 12.5, **big, cost_usd=D("0.90"), baseline_cost_usd=D("0.90"),
+              baseline_model="m/big", latency_s=1.5, user_rating=5, task_success=True),
+        entry(4, 13, **big, cost_usd=None, baseline_cost_usd=D("0.90"), baseline_model="m/big",
+              latency_s=2.0, user_rating=3, task_success=True),  # unpriced
+        entry(5, 14, status="error", http_status=502, model=None, key_name=None, latency_s=5.0),
+        entry(6, 15, cost_usd=D("0.05"), latency_s=0.3),  # priced, no baseline price
+    ]

@@ -12,37 +12,16 @@ from typing import Any
 import pytest
 from ledger_factories import make_entry
 
+from helpers import REPORT_BASE, hand_worked_report, report_entry
 from llmroute.ledger import LedgerEntry, SQLiteStore, Store, StoreError
 from llmroute.ledger.aggregates import EXACT, GROUP_KEYS, TOTAL_LABEL, WindowAggregate, empty_group
 from llmroute.reports.aggregate import aggregate_entries, build_report, report_from
 from llmroute.reports.render import report_dict
 
-BASE = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+BASE = REPORT_BASE
 D = Decimal
-
-
-def entry(n: int, hours: float, **values: Any) -> LedgerEntry:
-    defaults: dict[str, Any] = {"request_id": f"r{n}", "ts": BASE + timedelta(hours=hours),
-                                "status": "ok", "http_status": 200, "model": "m/small",
-                                "tier": "simple", "policy": "default", "key_name": "team-a"}
-    return LedgerEntry(**{**defaults, **values})
-
-
-def hand_worked() -> list[LedgerEntry]:
-    """The six requests of tests/reports/test_reports_aggregate.py (worked by hand there)."""
-    big = {"model": "m/big", "tier": "complex", "key_name": "team-b"}
-    return [
-        entry(1, 0, cost_usd=D("0.10"), baseline_cost_usd=D("1.00"), baseline_model="m/big",
-              latency_s=0.2, user_rating=4, task_success=True),
-        entry(2, 1, cost_usd=D("0.20"), baseline_cost_usd=D("1.00"), baseline_model="m/big",
-              latency_s=0.4, user_rating=2, task_success=False),
-        entry(3, 12.5, **big, cost_usd=D("0.90"), baseline_cost_usd=D("0.90"),
-              baseline_model="m/big", latency_s=1.5, user_rating=5, task_success=True),
-        entry(4, 13, **big, cost_usd=None, baseline_cost_usd=D("0.90"), baseline_model="m/big",
-              latency_s=2.0, user_rating=3, task_success=True),
-        entry(5, 14, status="error", http_status=502, model=None, key_name=None, latency_s=5.0),
-        entry(6, 15, cost_usd=D("0.05"), latency_s=0.3),
-    ]
+entry = report_entry
+hand_worked = hand_worked_report  # the six requests worked by hand in tests/reports
 
 
 async def assert_matches(store: Store, entries: list[LedgerEntry], by: str,

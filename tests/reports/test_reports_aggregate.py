@@ -4,42 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
-from llmroute.ledger import LedgerEntry
+from helpers import REPORT_BASE, hand_worked_report, report_entry
 from llmroute.reports.aggregate import build_report, group_by, nearest_rank, summarise
 from llmroute.reports.page import render_html
 from llmroute.reports.render import fmt_pct, fmt_usd, headline, report_dict
 from llmroute.reports.window import parse_when
 
-BASE = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+BASE = REPORT_BASE
 D = Decimal
-
-
-def entry(n: int, hours: float, **values: Any) -> LedgerEntry:
-    defaults: dict[str, Any] = {"request_id": f"r{n}", "ts": BASE + timedelta(hours=hours),
-                                "status": "ok", "http_status": 200, "model": "m/small",
-                                "tier": "simple", "policy": "default", "key_name": "team-a"}
-    return LedgerEntry(**{**defaults, **values})
-
-
-def fixture() -> list[LedgerEntry]:
-    """Six requests over two UTC days (2025-01-01 and 2025-01-02)."""
-    big = {"model": "m/big", "tier": "complex", "key_name": "team-b"}
-    return [
-        entry(1, 0, cost_usd=D("0.10"), baseline_cost_usd=D("1.00"), baseline_model="m/big",
-              latency_s=0.2, user_rating=4, task_success=True),
-        entry(2, 1, cost_usd=D("0.20"), baseline_cost_usd=D("1.00"), baseline_model="m/big",
-              latency_s=0.4, user_rating=2, task_success=False),
-        entry(3, 12.5, **big, cost_usd=D("0.90"), baseline_cost_usd=D("0.90"),
-              baseline_model="m/big", latency_s=1.5, user_rating=5, task_success=True),
-        entry(4, 13, **big, cost_usd=None, baseline_cost_usd=D("0.90"), baseline_model="m/big",
-              latency_s=2.0, user_rating=3, task_success=True),  # unpriced
-        entry(5, 14, status="error", http_status=502, model=None, key_name=None, latency_s=5.0),
-        entry(6, 15, cost_usd=D("0.05"), latency_s=0.3),  # priced, no baseline price
-    ]
+entry = report_entry
+fixture = hand_worked_report
 
 
 def test_totals_match_the_hand_worked_numbers() -> None:
