@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from llmroute.ledger import AttemptRecord, LedgerEntry, MigrationStatus, Store, StoreError
 from llmroute.ledger.aggregates import WindowAggregate
+from llmroute.ledger.rollup_read import RollupWindow
 
 BASE_TS = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 POSTGRES_DSN = os.environ.get("LLMROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -137,6 +138,18 @@ class FlakyStore:
     async def aggregate(self, by: str, since: datetime | None = None,
                         until: datetime | None = None) -> WindowAggregate:
         return await self.inner.aggregate(by, since, until)
+
+    def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
+                batch_size: int = 1000,
+                experiments: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
+        return self.inner.iterate(since, until, batch_size=batch_size, experiments=experiments)
+
+    async def rollups(self, by: str, since: datetime | None = None,
+                      until: datetime | None = None) -> RollupWindow:
+        return await self.inner.rollups(by, since, until)
+
+    async def rebuild_rollups(self) -> None:
+        await self.inner.rebuild_rollups()
 
     async def count(self) -> int:
         return await self.inner.count()

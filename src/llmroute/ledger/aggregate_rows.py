@@ -42,7 +42,8 @@ def chunks_needed(rows: Iterable[Sequence[Any]]) -> int:
     return 1 if longest <= WHOLE_DIGITS else -(-longest // CHUNK_DIGITS)
 
 
-def _tally(counts: dict[str, int], money: dict[str, Decimal | None]) -> Tally:
+def tally_from(counts: dict[str, int], money: dict[str, Decimal | None]) -> Tally:
+    """A tally from its counts and money sums by field name (a money sum None: nothing summed)."""
     def cash(name: str) -> Decimal:
         value = money[name]
         return ZERO if value is None else value
@@ -81,7 +82,7 @@ def read_bucket(row: Sequence[Any], chunks: int | None) -> Bucket:
     keys = 3 if chunks is None else 3 + len(MONEY_COLUMNS)
     counts = row[keys:keys + len(COUNTS)]
     money = row[keys + len(COUNTS):keys + len(COUNTS) + len(MONEY) * (chunks or 1)]
-    tally = _tally({name: int(value or 0) for (name, _), value in zip(COUNTS, counts, strict=True)},
+    tally = tally_from({name: int(value or 0) for (name, _), value in zip(COUNTS, counts, strict=True)},
                    _money(money, row[3:keys], chunks))
     return Bucket(str(row[0]), str(row[1]), None if row[2] is None else str(row[2]), tally)
 

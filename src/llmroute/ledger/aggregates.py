@@ -9,7 +9,7 @@ and baseline models in name order, every count positive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 #: The keys a report groups by: model, tier, policy, key (the gateway key's name), day (UTC date).
@@ -71,6 +71,10 @@ class Tally:
             judged_cost_usd=exact_sum(self.judged_cost_usd, other.judged_cost_usd),
             judged_cost_successes=self.judged_cost_successes + other.judged_cost_successes,
         )
+
+    def __neg__(self) -> Tally:
+        """Every number negated: what taking these entries away adds (rollups' feedback deltas)."""
+        return Tally(*(-getattr(self, f.name) for f in fields(self)))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from typing import NamedTuple
 MIGRATIONS_TABLE = "llmroute_migrations"
 REQUESTS_TABLE = "llmroute_requests"
 ALERTS_TABLE = "llmroute_alerts"
+#: The migration that creates the rollup tables (the store rolls up existing rows after it).
+ROLLUPS_MIGRATION = "0004_rollups"
 
 
 class Migration(NamedTuple):
@@ -141,6 +143,96 @@ CREATE TABLE llmroute_alerts (
 CREATE INDEX llmroute_alerts_ts ON llmroute_alerts (ts);
 """
 
+#: Rollups (see `rollups`): hour and day aggregates kept as entries and feedback are written. Rows
+#: already in the ledger are rolled up by the store right after this migration.
+_ROLLUPS_SQLITE = """
+CREATE TABLE llmroute_rollups (
+    grain TEXT NOT NULL,
+    start TEXT NOT NULL,
+    model TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    experiment_arm TEXT NOT NULL,
+    baseline_model TEXT NOT NULL,
+    requests BIGINT NOT NULL DEFAULT 0,
+    errors BIGINT NOT NULL DEFAULT 0,
+    judged BIGINT NOT NULL DEFAULT 0,
+    successes BIGINT NOT NULL DEFAULT 0,
+    priced BIGINT NOT NULL DEFAULT 0,
+    compared BIGINT NOT NULL DEFAULT 0,
+    rated BIGINT NOT NULL DEFAULT 0,
+    rating_points BIGINT NOT NULL DEFAULT 0,
+    rated_cost_points BIGINT NOT NULL DEFAULT 0,
+    judged_cost_successes BIGINT NOT NULL DEFAULT 0,
+    cost_usd TEXT NOT NULL DEFAULT '0',
+    compared_cost_usd TEXT NOT NULL DEFAULT '0',
+    baseline_cost_usd TEXT NOT NULL DEFAULT '0',
+    rated_cost_usd TEXT NOT NULL DEFAULT '0',
+    judged_cost_usd TEXT NOT NULL DEFAULT '0',
+    cost_sq REAL NOT NULL DEFAULT 0,
+    rating_sq BIGINT NOT NULL DEFAULT 0,
+    pair_n BIGINT NOT NULL DEFAULT 0,
+    pair_cost_sq REAL NOT NULL DEFAULT 0,
+    pair_rating_sq BIGINT NOT NULL DEFAULT 0,
+    pair_cross REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (grain, start, model, tier, policy, key_name, experiment_arm, baseline_model)
+) WITHOUT ROWID;
+CREATE TABLE llmroute_rollup_latency (
+    grain TEXT NOT NULL,
+    start TEXT NOT NULL,
+    dim   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    bin   INTEGER NOT NULL,
+    n     BIGINT NOT NULL,
+    PRIMARY KEY (dim, grain, start, value, bin)
+) WITHOUT ROWID;
+"""
+
+_ROLLUPS_POSTGRES = """
+CREATE TABLE llmroute_rollups (
+    grain TEXT NOT NULL,
+    start TIMESTAMPTZ NOT NULL,
+    model TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    key_name TEXT NOT NULL,
+    experiment_arm TEXT NOT NULL,
+    baseline_model TEXT NOT NULL,
+    requests BIGINT NOT NULL DEFAULT 0,
+    errors BIGINT NOT NULL DEFAULT 0,
+    judged BIGINT NOT NULL DEFAULT 0,
+    successes BIGINT NOT NULL DEFAULT 0,
+    priced BIGINT NOT NULL DEFAULT 0,
+    compared BIGINT NOT NULL DEFAULT 0,
+    rated BIGINT NOT NULL DEFAULT 0,
+    rating_points BIGINT NOT NULL DEFAULT 0,
+    rated_cost_points BIGINT NOT NULL DEFAULT 0,
+    judged_cost_successes BIGINT NOT NULL DEFAULT 0,
+    cost_usd NUMERIC NOT NULL DEFAULT 0,
+    compared_cost_usd NUMERIC NOT NULL DEFAULT 0,
+    baseline_cost_usd NUMERIC NOT NULL DEFAULT 0,
+    rated_cost_usd NUMERIC NOT NULL DEFAULT 0,
+    judged_cost_usd NUMERIC NOT NULL DEFAULT 0,
+    cost_sq DOUBLE PRECISION NOT NULL DEFAULT 0,
+    rating_sq BIGINT NOT NULL DEFAULT 0,
+    pair_n BIGINT NOT NULL DEFAULT 0,
+    pair_cost_sq DOUBLE PRECISION NOT NULL DEFAULT 0,
+    pair_rating_sq BIGINT NOT NULL DEFAULT 0,
+    pair_cross DOUBLE PRECISION NOT NULL DEFAULT 0,
+    PRIMARY KEY (grain, start, model, tier, policy, key_name, experiment_arm, baseline_model)
+);
+CREATE TABLE llmroute_rollup_latency (
+    grain TEXT NOT NULL,
+    start TIMESTAMPTZ NOT NULL,
+    dim   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    bin   INTEGER NOT NULL,
+    n     BIGINT NOT NULL,
+    PRIMARY KEY (dim, grain, start, value, bin)
+);
+"""
+
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_requests", _REQUESTS_SQLITE, _REQUESTS_POSTGRES),
@@ -152,6 +244,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               "DEFAULT FALSE;\nALTER TABLE llmroute_requests ADD COLUMN shadow JSONB;\n"
               "CREATE INDEX llmroute_requests_arm_ts ON llmroute_requests (experiment_arm, ts);"),
     Migration("0003_alerts", _ALERTS_SQLITE, _ALERTS_POSTGRES),
+    Migration(ROLLUPS_MIGRATION, _ROLLUPS_SQLITE, _ROLLUPS_POSTGRES),
 )
 
 

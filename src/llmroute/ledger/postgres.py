@@ -16,6 +16,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
@@ -24,8 +25,26 @@ from .aggregate_rows import fold, ranks_wanted, read_bucket
 from .aggregate_sql import SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
-from .migrations import MIGRATIONS, MIGRATIONS_TABLE
+from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION
 from .paging import DEFAULT_BATCH_SIZE, Pager
+from .rollup_read import RollupWindow, WindowFold, fact_from_row, group_of
+from .rollup_sql import (
+    FACT_COLUMNS,
+    check_rollup_key,
+    clear_sql,
+    count_fields,
+    cover_where,
+    delta_params,
+    latency_sql,
+    rebuild_sql,
+    tallies_sql,
+    upsert_latency_sql,
+    upsert_rollups_sql,
+)
+from .rollup_sql import (
+    POSTGRES as _ROLLUP_SQL,
+)
+from .rollups import Delta, cover, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, POSTGRES, from_row, to_rows
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
@@ -39,10 +58,23 @@ _SQL = SqlDialect(placeholder=lambda n: f"${n}", time_param=lambda t: t,
                   day="to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD')", text_money=False)
 _SELECT = "SELECT " + ", ".join(f"{c}::text" if c in _JSON_COLUMNS else c for c in COLUMNS) + \
     " FROM llmroute_requests"
-_INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) VALUES ("
-           + ", ".join(f"${i}::jsonb" if c in _JSON_COLUMNS else f"${i}"
-                       for i, c in enumerate(COLUMNS, 1))
-           + ") ON CONFLICT (request_id) DO NOTHING")
+#: The PostgreSQL type of each column but text (jsonb columns travel as text).
+_TYPES = {"ts": "timestamptz", "feedback_ts": "timestamptz", "http_status": "integer",
+          "confidence": "float8", "latency_s": "float8", "ttft_s": "float8",
+          "upstream_latency_s": "float8", "input_tokens": "int8", "output_tokens": "int8",
+          "cached_tokens": "int8", "stream": "boolean", "usage_estimated": "boolean",
+          "task_success": "boolean", "cost_usd": "numeric", "baseline_cost_usd": "numeric",
+          "user_rating": "int2"}
+#: A batch in one statement (one array per column), answering the ids it inserted: the entries
+#: rolled up are exactly the new ones, even with another writer inserting the same id at once.
+_INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) SELECT "
+           + ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in COLUMNS)
+           + " FROM unnest(" + ", ".join(f"${i}::{_TYPES.get(c, 'text')}[]"
+                                         for i, c in enumerate(COLUMNS, 1))
+           + f") AS batch({', '.join(COLUMNS)}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+_UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
+_UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
+_FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
 _FEEDBACK = """
 UPDATE llmroute_requests SET
     feedback_ts = CASE
@@ -128,6 +160,8 @@ class PostgresStore:
                 await conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) "
                                    "VALUES ($1, now())", migration.name)
                 applied.append(migration.name)
+                if migration.name == ROLLUPS_MIGRATION:  # roll up the rows written before
+                    await _rebuild(conn)
             return applied
 
     async def migration_status(self) -> list[MigrationStatus]:
@@ -144,17 +178,31 @@ class PostgresStore:
         rows = await to_rows(entries, POSTGRES)
         if not rows:
             return
+        columns = [list(column) for column in zip(*rows, strict=True)]
         async with self._connection() as conn, conn.transaction():
-            await conn.executemany(_INSERT, rows)
+            inserted = {row[0] for row in await conn.fetch(_INSERT, *columns)}
+            fresh = []
+            for entry in entries:
+                if entry.request_id in inserted:
+                    inserted.discard(entry.request_id)  # a repeated id: the first was stored
+                    fresh.append(fact_of(entry))
+            await _apply(conn, await asyncio.to_thread(delta_of, fresh))
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
                        comment: str | None = None, *, at: datetime | None = None,
                        owner: str | None = None) -> bool:
         check_rating(rating)
-        async with self._connection() as conn:
-            when = as_utc(at, "at") if at else datetime.now(UTC)
-            status = await conn.execute(_FEEDBACK, request_id, rating, success, comment, when, owner)
-        return int(str(status).rsplit(" ", 1)[-1]) > 0
+        when = as_utc(at, "at") if at else datetime.now(UTC)
+        async with self._connection() as conn, conn.transaction():
+            found = await conn.fetchrow(f"{_FACTS} WHERE request_id = $1 AND "
+                                        "($2::text IS NULL OR key_name = $2::text) FOR UPDATE",
+                                        request_id, owner)
+            if found is None:
+                return False
+            await conn.execute(_FEEDBACK, request_id, rating, success, comment, when, owner)
+            old = fact_from_row(tuple(found), POSTGRES)
+            await _apply(conn, feedback_delta(old, old.with_feedback(rating, success)))
+        return True
 
     async def get(self, request_id: str) -> LedgerEntry | None:
         async with self._connection() as conn:
@@ -197,6 +245,34 @@ class PostgresStore:
             ranked = [tuple(row) for row in await conn.fetch(sql, *params)] if buckets else []
         return fold(by, buckets, ranked)
 
+    async def rollups(self, by: str, since: datetime | None = None,
+                      until: datetime | None = None) -> RollupWindow:
+        check_rollup_key(by)
+        for value, name in ((since, "since"), (until, "until")):
+            if value is not None:
+                as_utc(value, name)
+        window = cover(since, until)
+        params: list[Any] = []
+        where = cover_where(_ROLLUP_SQL, window, params)
+        fold = WindowFold(by)
+        async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
+                                                                readonly=True):
+            fold.add_tally_rows(await conn.fetch(tallies_sql(_ROLLUP_SQL, by, where), *params),
+                                count_fields(), _money_in)
+            for group in (by, None):
+                group_params = list(params)
+                sql = latency_sql(_ROLLUP_SQL, group, where, group_params)
+                fold.add_latency_rows(await conn.fetch(sql, *group_params), total=group is None)
+            for start, end in window.raw:
+                rows = await conn.fetch(f"{_FACTS} WHERE ts >= $1 AND ts < $2", start, end)
+                fold.add_facts((fact_from_row(tuple(row), POSTGRES) for row in rows), group_of(by))
+        return fold.result()
+
+    async def rebuild_rollups(self) -> None:
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute("LOCK TABLE llmroute_requests IN SHARE MODE")
+            await _rebuild(conn)
+
     async def count(self) -> int:
         async with self._connection() as conn:
             return int(await conn.fetchval("SELECT count(*) FROM llmroute_requests"))
@@ -214,3 +290,20 @@ class PostgresStore:
                 await asyncio.wait_for(pool.close(), timeout=10.0)
             except TimeoutError:
                 pool.terminate()
+
+
+async def _apply(conn: Any, delta: Delta) -> None:
+    rollups, latencies = delta_params(_ROLLUP_SQL, delta)
+    if rollups:
+        await conn.executemany(_UPSERT_ROLLUPS, rollups)
+    if latencies:
+        await conn.executemany(_UPSERT_LATENCY, latencies)
+
+
+async def _rebuild(conn: Any) -> None:
+    for statement in (*clear_sql(), *rebuild_sql(_ROLLUP_SQL)):
+        await conn.execute(statement)
+
+
+def _money_in(value: Any) -> Decimal:
+    return Decimal(0) if value is None else Decimal(value)

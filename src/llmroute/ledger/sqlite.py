@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,8 +24,27 @@ from .aggregate_rows import Bucket, MoneyTextError, chunks_needed, fold, ranks_w
 from .aggregate_sql import DEFAULT_CHUNKS, SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
-from .migrations import MIGRATIONS, MIGRATIONS_TABLE, sqlite_statements
+from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION, sqlite_statements
 from .paging import DEFAULT_BATCH_SIZE, Pager
+from .rollup_read import RollupWindow, WindowFold, fact_from_row, group_of
+from .rollup_sql import (
+    FACT_COLUMNS,
+    check_rollup_key,
+    clear_sql,
+    count_fields,
+    cover_where,
+    delta_params,
+    latency_sql,
+    rebuild_sql,
+    register_functions,
+    tallies_sql,
+    upsert_latency_sql,
+    upsert_rollups_sql,
+)
+from .rollup_sql import (
+    SQLITE as _ROLLUP_SQL,
+)
+from .rollups import Delta, cover, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
@@ -38,6 +58,11 @@ _SQL = SqlDialect(placeholder=lambda _: "?", time_param=sqlite_time, day="substr
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM llmroute_requests"
 _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
+_UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
+_UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
+_FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
+#: Ids looked up at once when a batch is written (SQLite's default limit is 32,766 variables).
+_ID_CHUNK = 500
 _FEEDBACK = """
 UPDATE llmroute_requests SET
     feedback_ts = CASE
@@ -95,6 +120,7 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
                 self._enable_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
+                register_functions(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -139,7 +165,7 @@ class SQLiteStore:
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
         rows = await to_rows(entries, SQLITE)
         if rows:
-            await self._call(lambda conn: self._transaction(conn, lambda c: _change(c, _INSERT, rows)))
+            await self._call(lambda conn: self._transaction(conn, lambda c: _write(c, rows, entries)))
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
                        comment: str | None = None, *, at: datetime | None = None,
@@ -148,7 +174,8 @@ class SQLiteStore:
         when = sqlite_time(as_utc(at, "at") if at else datetime.now(UTC))
         flag = None if success is None else int(success)
         params = (request_id, rating, flag, comment, when, owner)
-        return await self._call(lambda conn: _change(conn, _FEEDBACK, [params])) > 0
+        return await self._call(lambda conn: self._transaction(
+            conn, lambda c: _feedback(c, params, rating, success)))
 
     async def get(self, request_id: str) -> LedgerEntry | None:
         rows = await self._call(lambda conn: _fetch(conn, f"{_SELECT} WHERE request_id = ?", (request_id,)))
@@ -180,6 +207,17 @@ class SQLiteStore:
         params: list[Any] = []
         where = where_clause(_SQL, since, until, params)
         return await self._call(lambda conn: _aggregate(conn, by, where, params))
+
+    async def rollups(self, by: str, since: datetime | None = None,
+                      until: datetime | None = None) -> RollupWindow:
+        check_rollup_key(by)
+        for value, name in ((since, "since"), (until, "until")):
+            if value is not None:
+                as_utc(value, name)
+        return await self._call(lambda conn: _rollups(conn, by, since, until))
+
+    async def rebuild_rollups(self) -> None:
+        await self._call(lambda conn: self._transaction(conn, _rebuild))
 
     async def count(self) -> int:
         rows = await self._call(lambda conn: _fetch(conn, "SELECT count(*) FROM llmroute_requests"))
@@ -244,6 +282,80 @@ def _buckets(conn: sqlite3.Connection, by: str, where: str, params: Sequence[Any
     return [read_bucket(row, chunks) for row in rows]
 
 
+def _write(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]],
+           entries: Sequence[LedgerEntry]) -> None:
+    """Insert the rows and roll up the entries that were not stored before (in the caller's
+    transaction, so a replayed batch is counted once)."""
+    ids = [entry.request_id for entry in entries]
+    stored: set[str] = set()
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start:start + _ID_CHUNK]
+        sql = f"SELECT request_id FROM llmroute_requests WHERE request_id IN ({', '.join('?' * len(chunk))})"
+        stored.update(row[0] for row in _fetch(conn, sql, chunk))
+    _change(conn, _INSERT, rows)
+    fresh = []
+    for entry in entries:
+        if entry.request_id not in stored:
+            stored.add(entry.request_id)  # a repeated id in the batch: the first one was stored
+            fresh.append(fact_of(entry))
+    _apply(conn, delta_of(fresh))
+
+
+def _apply(conn: sqlite3.Connection, delta: Delta) -> None:
+    rollups, latencies = delta_params(_ROLLUP_SQL, delta)
+    if rollups:
+        _change(conn, _UPSERT_ROLLUPS, rollups)
+    if latencies:
+        _change(conn, _UPSERT_LATENCY, latencies)
+
+
+def _feedback(conn: sqlite3.Connection, params: Sequence[Any], rating: int | None,
+              success: bool | None) -> bool:
+    """Apply feedback and move the rollups of the entry by what changed."""
+    request_id, owner = params[0], params[5]
+    found = _fetch(conn, f"{_FACTS} WHERE request_id = ? AND (? IS NULL OR key_name = ?)",
+                   (request_id, owner, owner))
+    if not found:
+        return False
+    _change(conn, _FEEDBACK, [params])
+    old = fact_from_row(found[0], SQLITE)
+    _apply(conn, feedback_delta(old, old.with_feedback(rating, success)))
+    return True
+
+
+def _rebuild(conn: sqlite3.Connection) -> None:
+    for statement in (*clear_sql(), *rebuild_sql(_ROLLUP_SQL)):
+        conn.execute(statement)
+
+
+def _rollups(conn: sqlite3.Connection, by: str, since: datetime | None,
+             until: datetime | None) -> RollupWindow:
+    """A window's numbers from one read transaction: rollups for its hours and days, raw rows
+    for its edges."""
+    window = cover(since, until)
+    params: list[Any] = []
+    where = cover_where(_ROLLUP_SQL, window, params)
+    fold = WindowFold(by)
+    conn.execute("BEGIN")
+    try:
+        fold.add_tally_rows(_fetch(conn, tallies_sql(_ROLLUP_SQL, by, where), params), count_fields(),
+                            _money_in)
+        for group in (by, None):
+            group_params = list(params)
+            fold.add_latency_rows(_fetch(conn, latency_sql(_ROLLUP_SQL, group, where, group_params),
+                                         group_params), total=group is None)
+        for start, end in window.raw:
+            rows = _fetch(conn, f"{_FACTS} WHERE ts >= ? AND ts < ?", (sqlite_time(start), sqlite_time(end)))
+            fold.add_facts((fact_from_row(row, SQLITE) for row in rows), group_of(by))
+    finally:
+        conn.execute("COMMIT")
+    return fold.result()
+
+
+def _money_in(value: Any) -> Decimal:
+    return Decimal(value or 0)
+
+
 def _change(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
     """Run a write statement for each row; how many rows it touched."""
     with contextlib.closing(conn.executemany(sql, rows)) as cursor:
@@ -263,6 +375,8 @@ def _apply_migrations(conn: sqlite3.Connection) -> list[str]:
         conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
                      (migration.name, sqlite_time(datetime.now(UTC))))
         applied.append(migration.name)
+        if migration.name == ROLLUPS_MIGRATION:  # roll up the rows written before
+            _rebuild(conn)
     return applied
 
 

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 from .aggregates import WindowAggregate
 from .entry import LedgerEntry
 from .paging import DEFAULT_BATCH_SIZE
+from .rollup_read import RollupWindow
 
 
 class StoreError(Exception):
@@ -92,6 +93,19 @@ class Store(Protocol):
         `GROUP_KEYS`, else ValueError) and in total, computed by the database: a few rows come
         back, never the entries. Equal to `reports.aggregate.aggregate_entries` over the same
         entries (exact money, the same nearest-rank percentiles)."""
+        ...
+
+    async def rollups(self, by: str, since: datetime | None = None,
+                      until: datetime | None = None) -> RollupWindow:
+        """The window's numbers per value of `by` (one of `rollup_sql.ROLLUP_GROUP_KEYS`, else
+        ValueError) from the rollups (see `rollups`): hour and day rollups for the window's whole
+        hours, raw rows for its partial hours at the edges. Tallies equal `aggregate`'s exactly;
+        latency percentiles are within the sketch's 1 % (`sketch`)."""
+        ...
+
+    async def rebuild_rollups(self) -> None:
+        """Recompute every rollup from the raw rows (after a restore or a manual edit; writes wait
+        meanwhile). The store does this itself once, when the rollup migration is applied."""
         ...
 
     async def count(self) -> int:

@@ -82,7 +82,8 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         if start >= now:
             raise InvalidRequestError("`since` must be in the past.", param="since")
         try:
-            report = report_from(await ledger.store.aggregate("model", start, now), baseline)
+            window = await ledger.store.rollups("model", start, now)
+            report = report_from(window.aggregate(), baseline)
             arms = await _experiment_entries(ledger.store, experiments, start, now)
         except StoreError as exc:
             raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None

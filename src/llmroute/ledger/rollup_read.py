@@ -1,0 +1,158 @@
+"""A window's numbers from rollups: what `Store.rollups` answers (`RollupWindow`), and the fold of
+the rollup queries' rows and the raw edge rows into it.
+
+A `RollupWindow` carries more than a `WindowAggregate`: each group's `Moments` and its whole latency
+histogram (so an experiment's intervals and any percentile can be read from it). `aggregate()` turns
+it into the `WindowAggregate` a report is made from: the tallies exactly those of the raw rows, the
+percentiles within the sketch's 1 % (`sketch`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .aggregate_rows import tally_from
+from .aggregates import NONE_LABEL, TOTAL_LABEL, GroupAggregate, Tally, WindowAggregate
+from .rollups import MOMENT_FIELDS, MONEY_FIELDS, ZERO_MOMENTS, Fact, Moments, moments_of, tally_of
+from .rows import Dialect
+from .sketch import Histogram, bin_of, merge_into, nearest_rank
+
+MoneyIn = Callable[[Any], Decimal]
+
+
+@dataclass(frozen=True)
+class RollupGroup:
+    """One group of a window: its tally, moments, latency histogram (bin order) and model mix."""
+
+    label: str
+    tally: Tally
+    moments: Moments
+    latency: tuple[tuple[int, int], ...]
+    models: tuple[tuple[str, int], ...]
+
+    def histogram(self) -> Histogram:
+        return dict(self.latency)
+
+    def aggregate(self) -> GroupAggregate:
+        """The report's numbers of this group (percentiles within the sketch's bound)."""
+        hist = self.histogram()
+        return GroupAggregate(self.label, self.tally, nearest_rank(hist, 50), nearest_rank(hist, 95),
+                              self.models)
+
+
+@dataclass(frozen=True)
+class RollupWindow:
+    """A window's numbers grouped `by` a rollup key: the total, the groups (label order) and how
+    many compared entries name each baseline model (name order)."""
+
+    by: str
+    total: RollupGroup
+    groups: tuple[RollupGroup, ...]
+    baseline_models: tuple[tuple[str, int], ...]
+
+    def aggregate(self) -> WindowAggregate:
+        return WindowAggregate(self.by, self.total.aggregate(),
+                               tuple(g.aggregate() for g in self.groups), self.baseline_models)
+
+
+def _label(value: Any) -> str:
+    return str(value) if value else NONE_LABEL
+
+
+class WindowFold:
+    """Accumulates a window's rows, then `result()`."""
+
+    def __init__(self, by: str) -> None:
+        self.by = by
+        self.tallies: dict[str, tuple[Tally, Moments]] = {}
+        self.models: dict[str, Counter[str]] = {}
+        self.baselines: Counter[str] = Counter()
+        self.latency: dict[str, Histogram] = {}
+        self.total_latency: Histogram = {}
+
+    def _tally(self, group: str, model: str, baseline: str, tally: Tally, moments: Moments) -> None:
+        old = self.tallies.get(group)
+        self.tallies[group] = (tally, moments) if old is None else (old[0] + tally, old[1] + moments)
+        self.models.setdefault(group, Counter())[_label(model)] += tally.requests
+        if baseline:
+            self.baselines[baseline] += tally.requests
+
+    def add_tally_rows(self, rows: Iterable[Sequence[Any]], count_fields: Sequence[str],
+                       money_in: MoneyIn) -> None:
+        """Rows of `rollup_sql.tallies_sql`."""
+        n_counts, n_money = len(count_fields), len(MONEY_FIELDS)
+        for row in rows:
+            counts = dict(zip(count_fields, (int(v or 0) for v in row[3:3 + n_counts]), strict=True))
+            money: dict[str, Decimal | None] = dict(zip(
+                MONEY_FIELDS, (money_in(v) for v in row[3 + n_counts:3 + n_counts + n_money]), strict=True))
+            moments = Moments(*(type(getattr(ZERO_MOMENTS, f))(v or 0) for f, v in
+                                zip(MOMENT_FIELDS, row[3 + n_counts + n_money:], strict=True)))
+            self._tally(_label(row[0]), str(row[1] or ""), str(row[2] or ""),
+                        tally_from(counts, money), moments)
+
+    def add_latency_rows(self, rows: Iterable[Sequence[Any]], total: bool) -> None:
+        """Rows of `rollup_sql.latency_sql` (total: the window's histogram)."""
+        for label, index, count in rows:
+            hist = self.total_latency if total else self.latency.setdefault(_label(label), {})
+            hist[int(index)] = hist.get(int(index), 0) + int(count)
+
+    def add_facts(self, facts: Iterable[Fact], group_of: Callable[[Fact], str]) -> None:
+        """Raw entries of the window's edges."""
+        for fact in facts:
+            group = _label(group_of(fact))
+            baseline = fact.baseline_model if fact.baseline_cost_usd is not None else ""
+            self._tally(group, fact.model, baseline, tally_of(fact), moments_of(fact))
+            index = bin_of(fact.latency_s)
+            for hist in (self.latency.setdefault(group, {}), self.total_latency):
+                hist[index] = hist.get(index, 0) + 1
+
+    def result(self) -> RollupWindow:
+        groups = []
+        for label in sorted(self.tallies):
+            tally, moments = self.tallies[label]
+            if tally.requests <= 0:
+                continue
+            groups.append(RollupGroup(label, tally, moments,
+                                      tuple(sorted((self.latency.get(label) or {}).items())),
+                                      tuple(sorted((m, n) for m, n in self.models[label].items() if n))))
+        total_tally, total_moments, models = Tally(), ZERO_MOMENTS, Counter[str]()
+        for group in groups:
+            total_tally += group.tally
+            total_moments += group.moments
+            models.update(dict(group.models))
+        total_hist = {i: n for i, n in self.total_latency.items() if n}
+        total = RollupGroup(TOTAL_LABEL, total_tally, total_moments, tuple(sorted(total_hist.items())),
+                            tuple(sorted(models.items())))
+        return RollupWindow(self.by, total, tuple(groups),
+                            tuple(sorted((b, n) for b, n in self.baselines.items() if n)))
+
+
+def fact_from_row(row: Sequence[Any], dialect: Dialect) -> Fact:
+    """The fact of a raw row read as `rollup_sql.FACT_COLUMNS`."""
+    (request_id, ts, model, tier, policy, key, arm, status, latency, cost, baseline_cost,
+     baseline_model, rating, success) = row
+    return Fact(str(request_id), dialect.time_in(ts), model or "", tier or "", policy or "", key or "",
+                arm or "", str(status), float(latency), dialect.money_in(cost),
+                dialect.money_in(baseline_cost), baseline_model or "",
+                None if rating is None else int(rating),
+                None if success is None else dialect.flag_in(success))
+
+
+def group_of(by: str) -> Callable[[Fact], str]:
+    """The label of a fact's group (day: the UTC date of its time)."""
+    if by == "day":
+        return lambda fact: fact.ts.date().isoformat()
+    column = {"model": "model", "tier": "tier", "policy": "policy", "key": "key", "arm": "arm"}[by]
+    return lambda fact: str(getattr(fact, column))
+
+
+def merge_histograms(groups: Iterable[RollupGroup]) -> Histogram:
+    """The histogram of several groups together."""
+    found: Histogram = {}
+    for group in groups:
+        merge_into(found, dict(group.latency))
+    return found

@@ -1,0 +1,265 @@
+"""The SQL of rollups (see `rollups`) for SQLite and PostgreSQL: the tables, applying a `Delta`,
+rebuilding from the raw rows, and the two queries that read a window's rollups.
+
+Money stays exact. PostgreSQL keeps rollup money as NUMERIC and sums it. SQLite keeps it as the
+Decimal's plain text; every SQLite connection of the store registers two functions written in
+Python, `llmroute_decimal_add(a, b)` (used when a delta is applied) and the aggregate
+`llmroute_decimal_sum(x)` (used when rollups are read or rebuilt), both exact. The latency bin of a
+raw row is `sketch.bin_of`: in SQLite the registered function `llmroute_latency_bin`, in PostgreSQL
+the same formula in SQL (a value floating point puts across a bin boundary stays within the
+sketch's bound).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .aggregate_sql import COUNTS, MONEY
+from .aggregates import EXACT
+from .entry import money_text
+from .rollups import (
+    DIMENSIONS,
+    MOMENT_FIELDS,
+    MONEY_FIELDS,
+    TALLY_FIELDS,
+    Cover,
+    Delta,
+)
+from .sketch import GAMMA, MIN_LATENCY_S, ZERO_BIN, bin_of
+
+ROLLUPS_TABLE = "llmroute_rollups"
+LATENCY_TABLE = "llmroute_rollup_latency"
+_DIMENSION_COLUMNS = ("model", "tier", "policy", "key_name", "experiment_arm", "baseline_model")
+_KEY_COLUMNS = ("grain", "start", *_DIMENSION_COLUMNS)
+_LATENCY_KEY = ("dim", "grain", "start", "value", "bin")
+_COUNT_FIELDS = tuple(f for f in TALLY_FIELDS if f not in MONEY_FIELDS)
+_INT_MOMENTS = ("rating_sq", "pair_n", "pair_rating_sq")
+
+
+@dataclass(frozen=True)
+class RollupDialect:
+    """What differs between the backends for rollups."""
+
+    placeholder: Callable[[int], str]
+    time_param: Callable[[datetime], Any]
+    money_param: Callable[[Decimal], Any]
+    #: SQL of `money_col + excluded.money_col` and of the exact sum of a money column.
+    money_add: Callable[[str], str]
+    money_sum: Callable[[str], str]
+    #: SQL: the UTC date (YYYY-MM-DD) of a rollup's `start`; the start of the hour of raw `ts`.
+    day_of_start: str
+    hour_of_ts: str
+    day_of_hour_start: str
+    latency_bin: str
+    as_float: Callable[[str], str]
+    qualify: str
+
+
+SQLITE = RollupDialect(
+    placeholder=lambda _: "?", time_param=lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    money_param=money_text,
+    money_add=lambda c: f"llmroute_decimal_add({c}, excluded.{c})",
+    money_sum=lambda c: f"llmroute_decimal_sum({c})",
+    day_of_start="substr(start, 1, 10)",
+    hour_of_ts="substr(ts, 1, 13) || ':00:00.000000Z'",
+    day_of_hour_start="substr(start, 1, 10) || 'T00:00:00.000000Z'",
+    latency_bin="llmroute_latency_bin(latency_s)",
+    as_float=lambda c: f"CAST({c} AS REAL)", qualify="",
+)
+POSTGRES = RollupDialect(
+    placeholder=lambda n: f"${n}", time_param=lambda t: t, money_param=lambda d: d,
+    money_add=lambda c: f"{ROLLUPS_TABLE}.{c} + excluded.{c}",
+    money_sum=lambda c: f"COALESCE(sum({c}), 0)",
+    day_of_start="to_char(start AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+    hour_of_ts="date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    day_of_hour_start="date_trunc('day', start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    latency_bin=(f"CASE WHEN latency_s >= {MIN_LATENCY_S!r} THEN "
+                 f"ceil(ln(latency_s) / ln({GAMMA!r}))::integer ELSE {ZERO_BIN} END"),
+    as_float=lambda c: f"{c}::double precision", qualify=f"{ROLLUPS_TABLE}.",
+)
+
+
+# -- SQLite's exact money functions ----------------------------------------------------------
+def _decimal_add(first: str | None, second: str | None) -> str:
+    return money_text(EXACT.add(Decimal(first or 0), Decimal(second or 0)))
+
+
+class _DecimalSum:
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+
+    def step(self, value: str | None) -> None:
+        if value is not None:
+            self.total = EXACT.add(self.total, Decimal(value))
+
+    def finalize(self) -> str:
+        return money_text(self.total)
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The functions SQLite's rollup SQL calls (on every connection of the store)."""
+    conn.create_function("llmroute_decimal_add", 2, _decimal_add, deterministic=True)
+    conn.create_aggregate("llmroute_decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
+    conn.create_function("llmroute_latency_bin", 1, bin_of, deterministic=True)
+
+
+# -- applying a delta ------------------------------------------------------------------------
+def _placeholders(dialect: RollupDialect, n: int) -> str:
+    return ", ".join(dialect.placeholder(i) for i in range(1, n + 1))
+
+
+def upsert_rollups_sql(dialect: RollupDialect) -> str:
+    """Add one row's numbers to `llmroute_rollups` (insert it when new)."""
+    numbers = (*_COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS)
+    columns = (*_KEY_COLUMNS, *numbers)
+    sets = [f"{f} = {dialect.money_add(f)}" if f in MONEY_FIELDS
+            else f"{f} = {dialect.qualify}{f} + excluded.{f}" for f in numbers]
+    return (f"INSERT INTO {ROLLUPS_TABLE} ({', '.join(columns)}) "
+            f"VALUES ({_placeholders(dialect, len(columns))}) "
+            f"ON CONFLICT ({', '.join(_KEY_COLUMNS)}) DO UPDATE SET {', '.join(sets)}")
+
+
+def upsert_latency_sql(dialect: RollupDialect) -> str:
+    """Add a count to one bin of `llmroute_rollup_latency`."""
+    return (f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, n) "
+            f"VALUES ({_placeholders(dialect, len(_LATENCY_KEY) + 1)}) "
+            f"ON CONFLICT ({', '.join(_LATENCY_KEY)}) DO UPDATE SET "
+            f"n = {'' if not dialect.qualify else LATENCY_TABLE + '.'}n + excluded.n")
+
+
+def delta_params(dialect: RollupDialect, delta: Delta
+                 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The parameters of both upserts, in key order (so that concurrent writers lock rows in the
+    same order and never deadlock)."""
+    rollups = []
+    for key in sorted(delta.tallies):
+        tally, moments = delta.tallies[key]
+        rollups.append((key.grain, dialect.time_param(key.start), *key[2:],
+                        *(getattr(tally, f) for f in _COUNT_FIELDS),
+                        *(dialect.money_param(getattr(tally, f)) for f in MONEY_FIELDS),
+                        *(getattr(moments, f) for f in MOMENT_FIELDS)))
+    latencies = [(k.dim, k.grain, dialect.time_param(k.start), k.value, k.bin, n)
+                 for k, n in sorted(delta.latencies.items()) if n]
+    return rollups, latencies
+
+
+# -- rebuilding from raw rows ----------------------------------------------------------------
+def _label(column: str) -> str:
+    return f"COALESCE({column}, '')"
+
+
+def _moment_sums(dialect: RollupDialect) -> list[str]:
+    cost = dialect.as_float("cost_usd")
+    pair = "cost_usd IS NOT NULL AND user_rating IS NOT NULL"
+    return [f"COALESCE(sum({cost} * {cost}) FILTER (WHERE cost_usd IS NOT NULL), 0)",
+            "COALESCE(sum(user_rating * user_rating), 0)",
+            f"count(*) FILTER (WHERE {pair})",
+            f"COALESCE(sum({cost} * {cost}) FILTER (WHERE {pair}), 0)",
+            f"COALESCE(sum(user_rating * user_rating) FILTER (WHERE {pair}), 0)",
+            f"COALESCE(sum({cost} * user_rating) FILTER (WHERE {pair}), 0)"]
+
+
+def rebuild_sql(dialect: RollupDialect) -> list[str]:
+    """Statements that fill empty rollup tables from every raw row: hour rollups from the rows
+    (one pass for the tallies, one per latency dimension), day rollups from the hour rollups."""
+    counts = dict(COUNTS)
+    money = {name: (column, test) for name, column, test in MONEY}
+    baseline = ("CASE WHEN baseline_cost_usd IS NOT NULL THEN COALESCE(baseline_model, '') "
+                "ELSE '' END")
+    dims = [_label(c) for c in _DIMENSION_COLUMNS[:-1]] + [baseline]
+    numbers = ([f"COALESCE({counts[f]}, 0)" for f in _COUNT_FIELDS]
+               + [dialect.money_sum(f"CASE WHEN {money[f][1]} THEN {money[f][0]} END")
+                  for f in MONEY_FIELDS]
+               + _moment_sums(dialect))
+    columns = ", ".join((*_KEY_COLUMNS, *_COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS))
+    group = ", ".join(str(i) for i in range(2, len(_KEY_COLUMNS) + 1))
+    statements = [
+        f"INSERT INTO {ROLLUPS_TABLE} ({columns}) SELECT 'hour', {dialect.hour_of_ts}, "
+        f"{', '.join(dims)}, {', '.join(numbers)} FROM llmroute_requests GROUP BY {group}"]
+    for dim, column in (("all", "''"), *((d, _label(c)) for d, c in DIMENSIONS.items())):
+        statements.append(
+            f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, n) SELECT '{dim}', 'hour', "
+            f"{dialect.hour_of_ts}, {column}, {dialect.latency_bin}, count(*) "
+            f"FROM llmroute_requests GROUP BY 3, 4, 5")
+    day_numbers = ([f"sum({f})" for f in _COUNT_FIELDS]
+                   + [dialect.money_sum(f) for f in MONEY_FIELDS]
+                   + [f"sum({f})" for f in MOMENT_FIELDS])
+    statements.append(
+        f"INSERT INTO {ROLLUPS_TABLE} ({columns}) SELECT 'day', {dialect.day_of_hour_start}, "
+        f"{', '.join(_DIMENSION_COLUMNS)}, {', '.join(day_numbers)} FROM {ROLLUPS_TABLE} "
+        f"WHERE grain = 'hour' GROUP BY {group}")
+    statements.append(
+        f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, n) SELECT dim, 'day', "
+        f"{dialect.day_of_hour_start}, value, bin, sum(n) FROM {LATENCY_TABLE} "
+        f"WHERE grain = 'hour' GROUP BY 1, 3, 4, 5")
+    return statements
+
+
+def clear_sql() -> list[str]:
+    """Empty both rollup tables."""
+    return [f"DELETE FROM {ROLLUPS_TABLE}", f"DELETE FROM {LATENCY_TABLE}"]
+
+
+# -- reading a window ------------------------------------------------------------------------
+#: The rollup column of each grouping (day: the date of `start`).
+GROUP_COLUMNS: dict[str, str] = {"model": "model", "tier": "tier", "policy": "policy",
+                                 "key": "key_name", "arm": "experiment_arm"}
+ROLLUP_GROUP_KEYS: tuple[str, ...] = ("model", "tier", "policy", "key", "arm", "day")
+
+
+def check_rollup_key(by: str) -> None:
+    """Raise ValueError unless `by` is one of `ROLLUP_GROUP_KEYS`."""
+    if by not in ROLLUP_GROUP_KEYS:
+        raise ValueError(f"cannot group by {by!r}: choose one of {', '.join(ROLLUP_GROUP_KEYS)}")
+
+
+def cover_where(dialect: RollupDialect, window: Cover, params: list[Any]) -> str:
+    """` WHERE ...` matching the rollup rows of the window's hours and days (FALSE: none)."""
+    tests: list[str] = []
+    for grain, spans in (("hour", window.hours), ("day", window.days)):
+        for start, end in spans:
+            params.extend((dialect.time_param(start), dialect.time_param(end)))
+            tests.append(f"(grain = '{grain}' AND start >= {dialect.placeholder(len(params) - 1)} "
+                         f"AND start < {dialect.placeholder(len(params))})")
+    return f" WHERE ({' OR '.join(tests)})" if tests else " WHERE 1 = 0"
+
+
+def group_expr(dialect: RollupDialect, by: str) -> str:
+    check_rollup_key(by)
+    return dialect.day_of_start if by == "day" else GROUP_COLUMNS[by]
+
+
+def tallies_sql(dialect: RollupDialect, by: str, where: str) -> str:
+    """Per (group, model, baseline model): every count, exact money sum and moment."""
+    numbers = ([f"sum({f})" for f in _COUNT_FIELDS] + [dialect.money_sum(f) for f in MONEY_FIELDS]
+               + [f"sum({f})" for f in MOMENT_FIELDS])
+    return (f"SELECT {group_expr(dialect, by)}, model, baseline_model, {', '.join(numbers)} "
+            f"FROM {ROLLUPS_TABLE}{where} GROUP BY 1, 2, 3")
+
+
+def latency_sql(dialect: RollupDialect, by: str | None, where: str, params: list[Any]) -> str:
+    """Per (group, bin) the count; `by` None: the whole window's histogram (group '')."""
+    if by is None or by == "day":
+        params.append("all")
+        label = "''" if by is None else dialect.day_of_start
+    else:
+        params.append(by)
+        label = "value"
+        check_rollup_key(by)
+    return (f"SELECT {label}, bin, sum(n) FROM {LATENCY_TABLE}{where} AND "
+            f"dim = {dialect.placeholder(len(params))} GROUP BY 1, 2")
+
+
+#: The raw columns a `rollups.Fact` is read from, in its field order.
+FACT_COLUMNS = ("request_id", "ts", "model", "tier", "policy", "key_name", "experiment_arm",
+                "status", "latency_s", "cost_usd", "baseline_cost_usd", "baseline_model",
+                "user_rating", "task_success")
+
+
+def count_fields() -> Sequence[str]:
+    return _COUNT_FIELDS

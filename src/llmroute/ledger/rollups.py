@@ -1,0 +1,261 @@
+"""Rollups: the ledger's numbers per hour and per day, kept by the store as entries are written and
+as feedback arrives, so that views over long windows read a few thousand rows instead of millions.
+
+Pure: what an entry adds to the rollups (`delta_of`), what a feedback change moves
+(`feedback_delta`), and how a window splits into raw edges, hours and days (`cover`). The stores
+apply deltas in the transaction that writes the entries or the feedback (`rollup_sql`), so the
+rollups always agree with the raw rows they summarise.
+
+Two tables, two grains each ("hour" and "day", UTC):
+
+- `llmroute_rollups`: per (grain, start, model, tier, policy, key, experiment arm, baseline model)
+  the `Tally` of the entries (exact money) and their `Moments` (the sums of squares and products an
+  experiment's intervals need). A missing value is ''; the baseline model is set only on compared
+  entries (both costs known), as the report counts baselines.
+- `llmroute_rollup_latency`: per (grain, start, dimension, value, bin) how many entries' latencies
+  fall in the sketch's bin (`sketch`), for the dimension "all" (value '') and for each of
+  `DIMENSIONS`: percentiles within 1 % for any one grouping.
+
+A window [since, until) reads raw rows for the partial hours at its edges, hour rollups for the
+partial days and day rollups for the whole days in between (`cover`): the tallies are exactly those
+of the raw rows, the percentiles within the sketch's bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import NamedTuple
+
+from .aggregates import Tally
+from .entry import LedgerEntry
+from .sketch import bin_of
+
+GRAINS = ("hour", "day")
+#: The dimensions a latency histogram is kept for, besides "all"; each names a rollup column.
+DIMENSIONS: dict[str, str] = {"model": "model", "tier": "tier", "policy": "policy", "key": "key_name",
+                              "arm": "experiment_arm"}
+ALL = "all"
+#: Open window edges stand for these times (both aligned to a day).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What rollups need of an entry (the stores read exactly these columns back for feedback)."""
+
+    request_id: str
+    ts: datetime
+    model: str
+    tier: str
+    policy: str
+    key: str
+    arm: str
+    status: str
+    latency_s: float
+    cost_usd: Decimal | None
+    baseline_cost_usd: Decimal | None
+    baseline_model: str
+    user_rating: int | None
+    task_success: bool | None
+
+    def with_feedback(self, rating: int | None, success: bool | None) -> Fact:
+        """This fact after feedback (None leaves a value as it is, as `Store.feedback` does)."""
+        return Fact(**{**{f.name: getattr(self, f.name) for f in fields(self)},
+                       "user_rating": self.user_rating if rating is None else rating,
+                       "task_success": self.task_success if success is None else success})
+
+
+def fact_of(entry: LedgerEntry) -> Fact:
+    """An entry's fact."""
+    return Fact(entry.request_id, entry.ts.astimezone(UTC), entry.model or "", entry.tier or "",
+                entry.policy or "", entry.key_name or "", entry.experiment_arm or "", entry.status,
+                entry.latency_s, entry.cost_usd, entry.baseline_cost_usd, entry.baseline_model or "",
+                entry.user_rating, entry.task_success)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Sums of squares and products over a set of entries (floats: statistics, not accounts):
+    Σcost² over priced, Σrating² over rated, and over the entries both priced and rated their
+    number, Σcost², Σrating² and Σcost·rating. With `Tally`'s sums they give the variances and the
+    delta-method ratio interval of an experiment's arms."""
+
+    cost_sq: float = 0.0
+    rating_sq: int = 0
+    pair_n: int = 0
+    pair_cost_sq: float = 0.0
+    pair_rating_sq: int = 0
+    pair_cross: float = 0.0
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def __neg__(self) -> Moments:
+        return Moments(*(-getattr(self, f.name) for f in fields(self)))
+
+
+ZERO_MOMENTS = Moments()
+MOMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Moments))
+TALLY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Tally))
+MONEY_FIELDS: tuple[str, ...] = ("cost_usd", "compared_cost_usd", "baseline_cost_usd",
+                                 "rated_cost_usd", "judged_cost_usd")
+
+
+def tally_of(fact: Fact) -> Tally:
+    """The tally of one entry (`reports.aggregate.tally` of [entry])."""
+    cost, rating, success = fact.cost_usd, fact.user_rating, fact.task_success
+    priced = cost is not None
+    compared = priced and fact.baseline_cost_usd is not None
+    zero = Decimal(0)
+    return Tally(
+        requests=1, errors=int(fact.status == "error"), judged=int(success is not None),
+        successes=int(success is True), priced=int(priced), cost_usd=cost if cost is not None else zero,
+        compared=int(compared), compared_cost_usd=cost if compared and cost is not None else zero,
+        baseline_cost_usd=(fact.baseline_cost_usd if compared and fact.baseline_cost_usd is not None
+                           else zero),
+        rated=int(rating is not None), rating_points=rating or 0,
+        rated_cost_usd=cost if cost is not None and rating is not None else zero,
+        rated_cost_points=rating if priced and rating is not None else 0,
+        judged_cost_usd=cost if cost is not None and success is not None else zero,
+        judged_cost_successes=int(priced and success is True),
+    )
+
+
+def moments_of(fact: Fact) -> Moments:
+    """The moments of one entry."""
+    cost = None if fact.cost_usd is None else float(fact.cost_usd)
+    rating = fact.user_rating
+    pair = cost is not None and rating is not None
+    return Moments(
+        cost_sq=cost * cost if cost is not None else 0.0,
+        rating_sq=rating * rating if rating is not None else 0,
+        pair_n=int(pair),
+        pair_cost_sq=cost * cost if pair and cost is not None else 0.0,
+        pair_rating_sq=rating * rating if pair and rating is not None else 0,
+        pair_cross=cost * rating if pair and cost is not None and rating is not None else 0.0,
+    )
+
+
+class RollupKey(NamedTuple):
+    """One row of `llmroute_rollups`."""
+
+    grain: str
+    start: datetime
+    model: str
+    tier: str
+    policy: str
+    key: str
+    arm: str
+    baseline_model: str
+
+
+class LatencyKey(NamedTuple):
+    """One row of `llmroute_rollup_latency`."""
+
+    grain: str
+    start: datetime
+    dim: str
+    value: str
+    bin: int
+
+
+def floor_to(ts: datetime, grain: str) -> datetime:
+    """The start of the hour or day (UTC) holding `ts`."""
+    ts = ts.astimezone(UTC)
+    if grain == "hour":
+        return ts.replace(minute=0, second=0, microsecond=0)
+    return ts.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ceil_to(ts: datetime, grain: str) -> datetime:
+    """The first hour or day start at or after `ts`."""
+    floor = floor_to(ts, grain)
+    return floor if floor == ts else floor + (HOUR if grain == "hour" else DAY)
+
+
+@dataclass
+class Delta:
+    """What to add to the rollups (counts may be negative: feedback takes an old state away)."""
+
+    tallies: dict[RollupKey, tuple[Tally, Moments]]
+    latencies: dict[LatencyKey, int]
+
+    def __bool__(self) -> bool:
+        return bool(self.tallies or self.latencies)
+
+
+def _baseline(fact: Fact) -> str:
+    return fact.baseline_model if fact.baseline_cost_usd is not None else ""
+
+
+def _add(delta: Delta, fact: Fact, sign: int, latencies: bool) -> None:
+    tally, moments = tally_of(fact), moments_of(fact)
+    if sign < 0:
+        tally, moments = -tally, -moments
+    for grain in GRAINS:
+        start = floor_to(fact.ts, grain)
+        key = RollupKey(grain, start, fact.model, fact.tier, fact.policy, fact.key, fact.arm,
+                        _baseline(fact))
+        old = delta.tallies.get(key)
+        delta.tallies[key] = (tally, moments) if old is None else (old[0] + tally, old[1] + moments)
+        if latencies:
+            index = bin_of(fact.latency_s)
+            values = {ALL: "", **{dim: getattr(fact, dim) for dim in DIMENSIONS}}
+            for dim, value in values.items():
+                lkey = LatencyKey(grain, start, dim, value, index)
+                delta.latencies[lkey] = delta.latencies.get(lkey, 0) + sign
+
+
+def delta_of(facts: Iterable[Fact]) -> Delta:
+    """What newly written entries add to the rollups."""
+    delta = Delta({}, {})
+    for fact in facts:
+        _add(delta, fact, 1, latencies=True)
+    return delta
+
+
+def feedback_delta(old: Fact, new: Fact) -> Delta:
+    """What changing an entry from `old` to `new` (its feedback only) moves: nothing when the
+    numbers are unchanged (a comment, or the same rating again); the latencies never move."""
+    delta = Delta({}, {})
+    if (old.user_rating, old.task_success) == (new.user_rating, new.task_success):
+        return delta
+    _add(delta, old, -1, latencies=False)
+    _add(delta, new, 1, latencies=False)
+    return delta
+
+
+@dataclass(frozen=True)
+class Cover:
+    """A window split by what answers it: raw rows, hour rollups, day rollups ([start, end) each)."""
+
+    raw: tuple[tuple[datetime, datetime], ...]
+    hours: tuple[tuple[datetime, datetime], ...]
+    days: tuple[tuple[datetime, datetime], ...]
+
+
+def _spans(*spans: tuple[datetime, datetime]) -> tuple[tuple[datetime, datetime], ...]:
+    return tuple((start, end) for start, end in spans if start < end)
+
+
+def cover(since: datetime | None, until: datetime | None) -> Cover:
+    """How [since, until) splits: partial hours at the edges from raw rows, then partial days from
+    hour rollups, whole days from day rollups. Open edges are `EARLIEST` and `LATEST`."""
+    start = EARLIEST if since is None else since.astimezone(UTC)
+    end = LATEST if until is None else until.astimezone(UTC)
+    if start >= end:
+        return Cover((), (), ())
+    hour_start, hour_end = ceil_to(start, "hour"), floor_to(end, "hour")
+    if hour_start >= hour_end:
+        return Cover(((start, end),), (), ())
+    day_start, day_end = ceil_to(hour_start, "day"), floor_to(hour_end, "day")
+    raw = _spans((start, hour_start), (hour_end, end))
+    if day_start >= day_end:
+        return Cover(raw, ((hour_start, hour_end),), ())
+    return Cover(raw, _spans((hour_start, day_start), (day_end, hour_end)), ((day_start, day_end),))

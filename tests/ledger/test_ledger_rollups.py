@@ -1,0 +1,222 @@
+"""Rollups (`Store.rollups`) against the reference over the raw entries, on SQLite and PostgreSQL:
+tallies exactly equal, percentiles within the sketch's 1 %; kept right through replayed batches,
+late feedback (it moves the numbers of the request's own hour and day), a rebuild, and the
+migration that rolls up a ledger written before rollups existed."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from ledger_factories import make_entry
+from test_ledger_aggregate import BASE, random_ledger
+
+from helpers import hand_worked_report
+from llmroute.ledger import LedgerEntry, SQLiteStore, Store
+from llmroute.ledger.aggregates import NONE_LABEL, GroupAggregate, WindowAggregate
+from llmroute.ledger.rollup_read import RollupWindow
+from llmroute.ledger.rollup_sql import ROLLUP_GROUP_KEYS
+from llmroute.ledger.rollups import cover
+from llmroute.ledger.sketch import ALPHA, MIN_LATENCY_S, bin_of, nearest_rank, value_of
+from llmroute.reports.aggregate import aggregate_entries
+from llmroute.reports.aggregate import nearest_rank as exact_nearest_rank
+
+HOUR = timedelta(hours=1)
+
+
+def _label(entry: LedgerEntry, by: str) -> str:
+    value = {"model": entry.model, "tier": entry.tier, "policy": entry.policy,
+             "key": entry.key_name, "arm": entry.experiment_arm,
+             "day": entry.ts.date().isoformat()}[by]
+    return value or NONE_LABEL
+
+
+def reference(entries: list[LedgerEntry], by: str) -> WindowAggregate:
+    """`aggregate_entries`, with the arm grouping the reference has no key for."""
+    if by != "arm":
+        return aggregate_entries(entries, by)
+    relabelled = [dataclasses.replace(e, model=e.model, policy=_label(e, "arm")) for e in entries]
+    found = aggregate_entries(relabelled, "policy")
+    return WindowAggregate("arm", found.total, found.groups, found.baseline_models)
+
+
+def close(found: float | None, exact: float | None) -> bool:
+    if exact is None or found is None:
+        return found is exact
+    if exact < MIN_LATENCY_S:
+        return found == 0.0
+    return abs(found - exact) <= ALPHA * exact * (1 + 1e-9)
+
+
+def assert_group(found: GroupAggregate, expected: GroupAggregate) -> None:
+    assert (found.label, found.tally, found.models) == (expected.label, expected.tally, expected.models)
+    assert close(found.latency_p50_s, expected.latency_p50_s), (found, expected)
+    assert close(found.latency_p95_s, expected.latency_p95_s), (found, expected)
+
+
+async def assert_rollups_match(store: Store, entries: list[LedgerEntry], by: str,
+                               since: datetime | None = None,
+                               until: datetime | None = None) -> RollupWindow:
+    window = await store.rollups(by, since, until)
+    inside = [e for e in entries if (since is None or e.ts >= since) and (until is None or e.ts < until)]
+    found, expected = window.aggregate(), reference(inside, by)
+    assert found.baseline_models == expected.baseline_models
+    assert [g.label for g in found.groups] == [g.label for g in expected.groups]
+    assert_group(found.total, expected.total)
+    for mine, theirs in zip(found.groups, expected.groups, strict=True):
+        assert_group(mine, theirs)
+    return window
+
+
+def _windows(rng: random.Random) -> list[tuple[datetime | None, datetime | None]]:
+    start = BASE + timedelta(seconds=rng.randrange(0, 2 * 86400))
+    aligned = BASE.replace(minute=0, second=0)
+    return [(None, None), (start, start + timedelta(hours=rng.randint(1, 40))), (start, None),
+            (None, start), (aligned, aligned + 2 * HOUR), (start, start + timedelta(minutes=7)),
+            (aligned - timedelta(days=1), aligned + timedelta(days=2))]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("seed", range(3))
+async def test_random_ledgers_roll_up_to_the_reference(store: Store, seed: int) -> None:
+    rows = [dataclasses.replace(e, experiment_arm=random.Random(i).choice([None, "exp:a", "exp:b"]))
+            for i, e in enumerate(random_ledger(seed, 300))]
+    for start in range(0, len(rows), 70):  # several batches, as the writer sends them
+        await store.write(rows[start:start + 70])
+    rng = random.Random(2000 + seed)
+    for by in ROLLUP_GROUP_KEYS:
+        for since, until in _windows(rng):
+            await assert_rollups_match(store, rows, by, since, until)
+
+
+@pytest.mark.asyncio
+async def test_hand_worked_fixture_rolls_up(store: Store) -> None:
+    await store.write(hand_worked_report())
+    for by in ROLLUP_GROUP_KEYS:
+        await assert_rollups_match(store, hand_worked_report(), by)
+
+
+@pytest.mark.asyncio
+async def test_a_replayed_batch_is_rolled_up_once(store: Store) -> None:
+    rows = [make_entry(i, ts=BASE + timedelta(minutes=17 * i)) for i in range(40)]
+    await store.write(rows[:30])
+    await store.write(rows[20:])  # ten already stored
+    await store.write([rows[5], rows[5]])
+    twice = make_entry(99, ts=BASE)
+    await store.write([twice, dataclasses.replace(twice, cost_usd=Decimal("9"))])  # the first one wins
+    rows.append(twice)
+    window = await assert_rollups_match(store, rows, "model")
+    assert window.total.tally.requests == 41 == await store.count()
+
+
+@pytest.mark.asyncio
+async def test_late_feedback_moves_the_numbers_of_its_day(store: Store) -> None:
+    day1 = [make_entry(i, ts=BASE + timedelta(minutes=i), user_rating=None) for i in range(10)]
+    day2 = [make_entry(100 + i, ts=BASE + timedelta(days=1, minutes=i)) for i in range(10)]
+    await store.write(day1 + day2)
+    target = day1[3]
+    # a day later: a rating and an outcome for a request of the first day
+    assert await store.feedback(target.request_id, rating=2, success=False, at=BASE + timedelta(days=1))
+    assert await store.feedback(target.request_id, rating=2)  # the same again moves nothing
+    assert await store.feedback(target.request_id, comment="noted")  # nor does a comment
+    assert not await store.feedback(target.request_id, rating=5, owner="someone-else")
+    assert not await store.feedback("no-such-request", rating=5)
+    changed = [dataclasses.replace(e, user_rating=2, task_success=False) if e is target else e for e in day1]
+    by_day = await assert_rollups_match(store, changed + day2, "day")
+    first = by_day.groups[0]
+    assert (first.label, first.tally.rated, first.tally.rating_points, first.tally.judged) == \
+        (BASE.date().isoformat(), 1, 2, 1)
+    assert by_day.groups[1].tally.rated == 0
+    # a changed rating takes the old one away
+    assert await store.feedback(target.request_id, rating=5, success=True)
+    changed = [dataclasses.replace(e, user_rating=5, task_success=True) if e is target else e for e in day1]
+    window = await assert_rollups_match(store, changed + day2, "day", BASE, BASE + timedelta(days=2))
+    assert (window.total.tally.rating_points, window.total.tally.successes) == (5, 1)
+    assert window.total.moments.rating_sq == 25 and window.total.moments.pair_n == 1
+    # the hour's rollup (a window inside the first day) moved too
+    await assert_rollups_match(store, changed, "model", BASE, BASE + HOUR)
+
+
+@pytest.mark.asyncio
+async def test_rebuild_gives_the_same_rollups(store: Store) -> None:
+    rows = random_ledger(7, 200)
+    await store.write(rows)
+    await store.feedback(rows[0].request_id, rating=1, success=True)
+    incremental = {by: await store.rollups(by) for by in ROLLUP_GROUP_KEYS}
+    await store.rebuild_rollups()
+    for by in ROLLUP_GROUP_KEYS:
+        rebuilt = await store.rollups(by)
+        assert rebuilt.aggregate() == incremental[by].aggregate()
+        assert rebuilt.total.latency == incremental[by].total.latency
+        for mine, theirs in zip(rebuilt.groups, incremental[by].groups, strict=True):
+            assert mine.moments == pytest.approx(theirs.moments)
+
+
+@pytest.mark.asyncio
+async def test_the_migration_rolls_up_a_ledger_written_before_it(stores: Any) -> None:
+    store = stores.new()
+    await store.migrate()
+    rows = random_ledger(3, 150)
+    await store.write(rows)
+    await _forget_rollups(store)
+    assert "0004_rollups" in await store.migrate()
+    for by in ("model", "day"):
+        await assert_rollups_match(store, rows, by)
+        await assert_rollups_match(store, rows, by, BASE + timedelta(minutes=90), BASE + timedelta(hours=30))
+
+
+async def _forget_rollups(store: Any) -> None:
+    """Back to the schema before rollups (their tables dropped, the migration unrecorded)."""
+    statements = ["DROP TABLE llmroute_rollups", "DROP TABLE llmroute_rollup_latency",
+                  "DELETE FROM llmroute_migrations WHERE name = '0004_rollups'"]
+    if isinstance(store, SQLiteStore):
+        await store.run(lambda conn: [conn.execute(s) for s in statements])
+    else:
+        async with store.connection() as conn:
+            for statement in statements:
+                await conn.execute(statement)
+
+
+def test_cover_splits_windows_by_grain() -> None:
+    day = BASE.replace(hour=0, minute=0, second=0)  # midnight of day D
+
+    def at(days: int, hours: int, minutes: int = 0) -> datetime:
+        return day + timedelta(days=days, hours=hours, minutes=minutes)
+
+    window = cover(at(0, 22, 30), at(2, 1, 30))
+    assert window.raw == ((at(0, 22, 30), at(0, 23)), (at(2, 1), at(2, 1, 30)))
+    assert window.hours == ((at(0, 23), at(1, 0)), (at(2, 0), at(2, 1)))
+    assert window.days == ((at(1, 0), at(2, 0)),)
+    inside = cover(at(0, 22, 30), at(0, 22, 40))
+    assert (inside.raw, inside.hours, inside.days) == (((at(0, 22, 30), at(0, 22, 40)),), (), ())
+    aligned = cover(at(0, 22), at(1, 3))
+    assert (aligned.raw, aligned.hours, aligned.days) == ((), ((at(0, 22), at(1, 3)),), ())
+    assert cover(at(0, 1), at(0, 1)) == cover(at(0, 2), at(0, 1)) == type(window)((), (), ())
+    whole = cover(None, None)
+    assert (whole.raw, whole.hours, len(whole.days)) == ((), (), 1)
+
+
+def test_a_bin_value_is_within_one_percent() -> None:
+    rng = random.Random(5)
+    latencies = [MIN_LATENCY_S, 1e6, 1.0, *(10 ** rng.uniform(-6, 6) for _ in range(20_000))]
+    for latency in latencies:
+        assert abs(value_of(bin_of(latency)) - latency) <= ALPHA * latency * (1 + 1e-9), latency
+    assert value_of(bin_of(0.0)) == value_of(bin_of(MIN_LATENCY_S / 2)) == 0.0
+
+
+def test_histogram_percentiles_are_within_the_bound() -> None:
+    rng = random.Random(6)
+    for _ in range(500):
+        values = [rng.choice([0.0, rng.lognormvariate(0, 1.5), rng.uniform(0, 600)])
+                  for _ in range(rng.randint(1, 200))]
+        hist: dict[int, int] = {}
+        for value in values:
+            hist[bin_of(value)] = hist.get(bin_of(value), 0) + 1
+        for p in (1, 50, 95, 99, 100, rng.randint(1, 100)):
+            assert close(nearest_rank(hist, p), exact_nearest_rank(values, p)), (values, p)
+            assert not math.isnan(nearest_rank(hist, p) or 0.0)
