@@ -11,6 +11,7 @@ from llmroute.catalog import Catalog
 from llmroute.chat import chat_request
 from llmroute.config import load
 from llmroute.control.admission import Admission
+from llmroute.control.experiment_report import arm_window
 from llmroute.control.experiments import ExperimentConfig, assign
 from llmroute.control.guardrails import stop_arms, stopped_arms
 from llmroute.control.state_memory import MemoryState
@@ -27,7 +28,7 @@ def test_a_worse_arm_is_stopped_once_and_served_by_the_control(tmp_path: Path) -
     now = BASE + timedelta(days=1)
 
     async def go() -> None:
-        alerts = await stop_arms([experiment], fixture_entries(), state, now)
+        alerts = await stop_arms([experiment], arm_window(fixture_entries()), state, now)
         assert [(a.rule, a.severity, a.subject) for a in alerts] == [
             ("guardrail", "critical", f"{experiment.name}:cheap")]
         assert "error_rate" in alerts[0].message
@@ -35,7 +36,7 @@ def test_a_worse_arm_is_stopped_once_and_served_by_the_control(tmp_path: Path) -
         # a guardrail at α = 0.01 stops nothing (the interval still holds 0)
         calm = experiment.model_copy(update={"guardrails": experiment.guardrails.model_copy(
             update={"alpha": 0.01})})
-        assert await stop_arms([calm], fixture_entries(), MemoryState(), now) == []
+        assert await stop_arms([calm], arm_window(fixture_entries()), MemoryState(), now) == []
 
         path = tmp_path / "llmroute.yaml"
         path.write_text("ledger: {enabled: false}\n")

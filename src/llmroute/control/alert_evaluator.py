@@ -2,7 +2,8 @@
 
 Every `interval_s` each replica asks the shared state for the `alerts` lease; only the holder
 evaluates. It gathers each rule's data (limit usage from the limiter, cooldowns from the shared
-state, tallies of the ledger's recent entries: one query per time slice, shared by the rules),
+state, tallies of the ledger's recent entries: each time slice read once per grouping, in batches,
+shared by the rules; the experiment guardrails from the rollups by arm),
 claims every alert's dedup key in the shared state (so an alert fires once per rule, subject and
 window, even when the lease changes hands), delivers the new ones and records them in the ledger
 database's alert history.
@@ -22,13 +23,14 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ..breakers import Cooldowns
-from ..ledger.entry import LedgerEntry
 from ..ledger.store import Store, StoreError
 from ..settings import Settings
 from .alert_delivery import Delivery, Receipt
 from .alert_store import record_alert
 from .alerts import (
     Alert,
+    Tally,
+    add_tallies,
     cooldown_alerts,
     limit_alerts,
     limit_subjects,
@@ -55,6 +57,8 @@ log = logging.getLogger("llmroute.alerts")
 #: The shared-state lease that elects the one evaluating replica.
 LEASE = "alerts"
 HOUR = timedelta(hours=1)
+#: Entries per batch when a time slice is tallied (memory holds one batch, never the slice).
+SLICE_BATCH = 5000
 #: Where the cooldown rule reads the deployments out of rotation (model -> seconds left).
 CooldownSource = Callable[[], Awaitable[Mapping[str, float]]]
 
@@ -75,20 +79,28 @@ def holder_id() -> str:
 
 
 class _LedgerSlices:
-    """Ledger entries of time slices, each queried once per evaluation."""
+    """Tallies of the ledger's time slices, each slice read once per evaluation and grouping. The
+    entries stream in batches (`Store.iterate`) and are folded as they come: memory holds one
+    batch, never a whole window."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, batch_size: int = SLICE_BATCH) -> None:
         self.store = store
-        self._seen: dict[tuple[datetime, datetime], list[LedgerEntry]] = {}
+        self.batch_size = batch_size
+        self._seen: dict[tuple[datetime, datetime, GroupBy], dict[str, Tally]] = {}
 
-    async def entries(self, since: datetime, until: datetime) -> list[LedgerEntry]:
-        if (since, until) not in self._seen:
-            self._seen[since, until] = await self.store.query(since, until)
-        return self._seen[since, until]
+    async def tallies(self, since: datetime, until: datetime, by: GroupBy) -> dict[str, Tally]:
+        """One `Tally` per subject of the entries in [since, until), grouped `by`."""
+        key = (since, until, by)
+        if key not in self._seen:
+            found: dict[str, Tally] = {}
+            async for batch in self.store.iterate(since, until, batch_size=self.batch_size):
+                add_tallies(found, tally(batch, by))
+            self._seen[key] = found
+        return self._seen[key]
 
     async def spend(self, since: datetime, until: datetime, by: GroupBy) -> dict[str, Decimal]:
         """Spend per subject in [since, until); subjects without entries are absent."""
-        return {s: t.spend for s, t in tally(await self.entries(since, until), by).items()}
+        return {s: t.spend for s, t in (await self.tallies(since, until, by)).items()}
 
 
 class AlertEvaluator:
@@ -167,8 +179,8 @@ class AlertEvaluator:
                 log.warning("alert rule %s skipped: %s", rule.name, exc)
         if self.experiments and self.store is not None:
             try:  # guardrails: stop arms significantly worse than their control (and say so)
-                entries = await self.store.query(now - LOOKBACK, now)
-                found += await stop_arms(self.experiments, entries, self.state, now)
+                window = await self.store.rollups("arm", now - LOOKBACK, now)
+                found += await stop_arms(self.experiments, window, self.state, now)
             except (StoreError, StateUnavailable) as exc:
                 log.warning("experiment guardrails skipped: %s", exc)
         return found
@@ -185,8 +197,8 @@ class AlertEvaluator:
             return await self._spend_anomalies(rule, now, ledger)
         since = now - timedelta(seconds=rule.window_s)
         if isinstance(rule, QualityRule):
-            return quality_alerts(rule, tally(await ledger.entries(since, now), "policy"), now)
-        return rate_alerts(rule, tally(await ledger.entries(since, now), rule.by), now)
+            return quality_alerts(rule, await ledger.tallies(since, now, "policy"), now)
+        return rate_alerts(rule, await ledger.tallies(since, now, rule.by), now)
 
     async def _spend_anomalies(self, rule: SpendAnomalyRule, now: datetime,
                                ledger: _LedgerSlices) -> list[Alert]:

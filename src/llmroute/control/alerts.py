@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fnmatch import fnmatchcase
@@ -97,7 +97,8 @@ def group_of(entry: LedgerEntry, by: GroupBy) -> str:
 
 @dataclass(frozen=True)
 class Tally:
-    """Counts over a set of ledger entries."""
+    """Counts over a set of ledger entries; additive: the tally of two disjoint sets is the sum of
+    theirs (so a window is tallied batch by batch)."""
 
     requests: int = 0
     upstream: int = 0
@@ -123,6 +124,9 @@ class Tally:
             spend=sum((e.cost_usd for e in entries if e.cost_usd is not None), Decimal(0)),
         )
 
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
 
 def tally(entries: Iterable[LedgerEntry], by: GroupBy) -> dict[str, Tally]:
     """One `Tally` per subject."""
@@ -130,6 +134,14 @@ def tally(entries: Iterable[LedgerEntry], by: GroupBy) -> dict[str, Tally]:
     for entry in entries:
         groups.setdefault(group_of(entry, by), []).append(entry)
     return {subject: Tally.of(group) for subject, group in groups.items()}
+
+
+def add_tallies(into: dict[str, Tally], more: Mapping[str, Tally]) -> dict[str, Tally]:
+    """Add `more`'s tallies to `into`'s, subject by subject (in place), and return `into`."""
+    for subject, counts in more.items():
+        old = into.get(subject)
+        into[subject] = counts if old is None else old + counts
+    return into
 
 
 # -- rules --------------------------------------------------------------------------------------

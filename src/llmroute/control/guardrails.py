@@ -1,16 +1,17 @@
 """Experiment guardrails at run time: the alert evaluator (on the replica holding the lease) finds
-arms significantly worse than their control on error rate or quality (`guardrail_stops` over the
-ledger), marks them stopped in the shared state and raises an alert; every replica reads the marks
-back, and admission then serves a stopped arm's units with the control arm's policy."""
+arms significantly worse than their control on error rate or quality (`stops_from_rollups` over
+the ledger's rollups by arm: a few rows per arm, never the entries), marks them stopped in the
+shared state and raises an alert; every replica reads the marks back, and admission then serves a
+stopped arm's units with the control arm's policy."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from ..ledger.entry import LedgerEntry
+from ..ledger.rollup_read import RollupWindow
 from .alerts import Alert
-from .experiment_report import guardrail_stops
+from .experiment_report import stops_from_rollups
 from .experiments import ExperimentConfig, is_active
 from .state import Charge, SharedState
 
@@ -24,15 +25,16 @@ def stop_key(experiment: str, arm: str) -> str:
     return f"guard:{experiment}:{arm}"
 
 
-async def stop_arms(experiments: Sequence[ExperimentConfig], entries: Sequence[LedgerEntry],
+async def stop_arms(experiments: Sequence[ExperimentConfig], window: RollupWindow,
                     state: SharedState, now: datetime) -> list[Alert]:
-    """Mark every arm the guardrails stop; one critical alert per stop (deduplicated by arm, so
-    it is raised once while the mark lasts)."""
+    """Mark every arm the guardrails stop, judged on `window` (`Store.rollups("arm", ...)` over
+    the `LOOKBACK`); one critical alert per stop (deduplicated by arm, so it is raised once while
+    the mark lasts)."""
     alerts: list[Alert] = []
     for exp in experiments:
         if not is_active(exp, now):
             continue
-        for stop in guardrail_stops(exp, entries):
+        for stop in stops_from_rollups(exp, window):
             await state.adjust([Charge(stop_key(exp.name, stop.arm), 1, None, STOP_TTL_S)])
             diff = stop.difference
             alerts.append(Alert(

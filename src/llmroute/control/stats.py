@@ -96,6 +96,16 @@ class Sample:
         return cls(len(data), float(data.mean()), variance)
 
     @classmethod
+    def of_sums(cls, n: int, total: float, squares: float) -> Sample:
+        """The sample of n >= 1 values from their sum and sum of squares: mean Σx/n, unbiased
+        variance (Σx² − n·x̄²)/(n − 1) (never below 0, infinite for one value), as `of_values`."""
+        if n < 1:
+            raise ValueError("a sample needs at least one value")
+        mean = total / n
+        variance = max(0.0, (squares - n * mean * mean) / (n - 1)) if n > 1 else math.inf
+        return cls(n, mean, variance)
+
+    @classmethod
     def of_counts(cls, successes: int, n: int) -> Sample:
         """A proportion: mean x/n, variance p̃(1 − p̃) with p̃ = (x + 1)/(n + 2)."""
         if n < 1 or not 0 <= successes <= n:
@@ -183,10 +193,18 @@ def quantile_interval(values: Sequence[float], q: float, alpha: float, rho: floa
     if n == 0:
         return Interval(None, None)
     ordered = sorted(values)
-    h = cs_multiplier(n, alpha, rho) * math.sqrt(n * q * (1 - q))
-    low_rank, high_rank = math.floor(n * q - h), math.floor(n * q + h) + 1
+    low_rank, high_rank = quantile_ranks(n, q, alpha, rho)
     return Interval(ordered[low_rank - 1] if low_rank >= 1 else None,
                     ordered[high_rank - 1] if high_rank <= n else None)
+
+
+def quantile_ranks(n: int, q: float, alpha: float, rho: float) -> tuple[int, int]:
+    """The ranks (1-based) of the order statistics bracketing the q-quantile of n >= 1 values:
+    ⌊nq − h⌋ and ⌊nq + h⌋ + 1, h = c(n)·sqrt(nq(1 − q)); outside 1..n means unbounded there."""
+    if not 0 < q < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {q}")
+    h = cs_multiplier(n, alpha, rho) * math.sqrt(n * q * (1 - q))
+    return math.floor(n * q - h), math.floor(n * q + h) + 1
 
 
 def ratio_estimate(numerators: Sequence[float], denominators: Sequence[float], alpha: float,
@@ -202,6 +220,34 @@ def ratio_estimate(numerators: Sequence[float], denominators: Sequence[float], a
     if n < 2:
         return Estimate(ratio, Interval(None, None), n)
     se = math.sqrt(float(((a - ratio * b) ** 2).sum()) / (n * (n - 1))) / float(b.mean())
+    half = cs_multiplier(n, alpha, rho) * se
+    return Estimate(ratio, Interval(ratio - half, ratio + half), n)
+
+
+@dataclass(frozen=True)
+class PairSums:
+    """What the ratio Σa/Σb and its interval need of n pairs (a, b): the sums, the sums of
+    squares and the sum of products."""
+
+    n: int
+    a: float
+    b: float
+    aa: float
+    bb: float
+    ab: float
+
+
+def ratio_of_sums(sums: PairSums, alpha: float, rho: float) -> Estimate | None:
+    """`ratio_estimate` from sums: R = Σa/Σb, Σ(a − Rb)² = Σa² − 2RΣab + R²Σb² (never below 0);
+    None when there are no pairs or Σb is 0."""
+    n = sums.n
+    if n == 0 or sums.b == 0:
+        return None
+    ratio = sums.a / sums.b
+    if n < 2:
+        return Estimate(ratio, Interval(None, None), n)
+    residuals = max(0.0, sums.aa - 2 * ratio * sums.ab + ratio * ratio * sums.bb)
+    se = math.sqrt(residuals / (n * (n - 1))) / (sums.b / n)
     half = cs_multiplier(n, alpha, rho) * se
     return Estimate(ratio, Interval(ratio - half, ratio + half), n)
 
