@@ -1,11 +1,12 @@
 """`llmroute experiments report NAME`: an A/B experiment's arms compared with its control, read from
-the ledger, as tables with plain verdicts or as JSON (the dashboard panel's form)."""
+the ledger's rollups by arm (`Store.rollups("arm", ...)`: per arm a few sums and a latency sketch,
+never the entries), as tables with plain verdicts or as JSON (the dashboard panel's form)."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,13 +20,15 @@ from ..control.experiment_report import (
     ArmComparison,
     ExperimentReport,
     MetricComparison,
-    build_experiment_report,
     report_dict,
+    report_from_rollups,
 )
 from ..control.experiments import ExperimentConfig, experiments_of, parse_arm_label
 from ..control.stats import Estimate, Interval
 from ..ledger.entry import LedgerEntry
-from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, out, read_ledger
+from ..ledger.rollup_read import RollupWindow
+from ..ledger.store import Store
+from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, on_ledger, out
 
 app = typer.Typer(help="A/B experiments: arms, verdicts and guardrails.", no_args_is_help=True)
 
@@ -39,22 +42,48 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_ERROR)
 
 
-def _read(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
+ArmPolicies = dict[str, Counter[str]]
+
+
+def _read(url: str, name: str, start: datetime, end: datetime,
+          configured: bool) -> tuple[RollupWindow, ArmPolicies]:
+    """The window's rollups by arm and, for an experiment that is not configured, the policies
+    its arms' requests were served by (streamed in batches)."""
     missing = missing_sqlite_file(url)
     if missing is not None:
         out.print(f"No ledger yet at {missing}: nothing to report.")
         raise typer.Exit(0)
-    return read_ledger(url, start, end)
+
+    async def read(store: Store) -> tuple[RollupWindow, ArmPolicies]:
+        window = await store.rollups("arm", start, end)
+        return window, {} if configured else await arm_policies(store, name, start, end)
+
+    return on_ledger(url, read)
 
 
-def ad_hoc_experiment(name: str, entries: list[LedgerEntry], control: str | None) -> ExperimentConfig:
-    """An experiment that is not (or no longer) configured, from its ledger labels: its arms are
-    the ones seen, weighted by their requests, each with its most frequent policy."""
-    policies: dict[str, Counter[str]] = {}
+def count_policies(policies: ArmPolicies, name: str, entries: Iterable[LedgerEntry]) -> ArmPolicies:
+    """Add each of experiment `name`'s entries to its arm's policy count (in place; returned)."""
     for entry in entries:
         label = parse_arm_label(entry.experiment_arm)
         if label is not None and label[0] == name:
             policies.setdefault(label[1], Counter())[entry.policy or "(unknown)"] += 1
+    return policies
+
+
+async def arm_policies(store: Store, name: str, start: datetime, end: datetime) -> ArmPolicies:
+    """Per arm of experiment `name`, how many of its requests in [start, end) each policy served:
+    the experiment's entries streamed in batches (`Store.iterate`), one batch in memory at a time."""
+    found: ArmPolicies = {}
+    async for batch in store.iterate(start, end, experiments=[name]):
+        count_policies(found, name, batch)
+    return found
+
+
+def ad_hoc_experiment(name: str, policies: Mapping[str, Counter[str]],
+                      control: str | None) -> ExperimentConfig:
+    """An experiment that is not (or no longer) configured, from its ledger labels (`policies`:
+    per arm seen, its requests per policy): its arms are the ones seen, weighted by their
+    requests, each with its most frequent policy."""
     if not policies:
         raise _fail(f"no experiment {name!r} in the configuration and none of its requests in the "
                     "ledger window")
@@ -74,13 +103,16 @@ def _validated(fields: dict[str, Any]) -> ExperimentConfig:
         raise _fail(f"experiment {fields.get('name')!r}: {problems}") from None
 
 
-def _experiment(settings: object, name: str, entries: list[LedgerEntry], control: str | None,
-                margin: float | None) -> ExperimentConfig:
+def _configured(settings: object, name: str) -> ExperimentConfig | None:
     try:
-        configured = experiments_of(settings).get(name)
+        return experiments_of(settings).get(name)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    experiment = configured or ad_hoc_experiment(name, entries, control)
+
+
+def _experiment(configured: ExperimentConfig | None, name: str, policies: ArmPolicies,
+                control: str | None, margin: float | None) -> ExperimentConfig:
+    experiment = configured or ad_hoc_experiment(name, policies, control)
     changes = {k: v for k, v in (("control", control), ("non_inferiority_margin", margin))
                if v is not None}
     return _validated({**experiment.model_dump(), **changes}) if changes else experiment
@@ -108,9 +140,10 @@ def report(
     start, end = ledger_window(since, until)
     with friendly_errors():
         settings = load(config)
-    entries = _read(settings.ledger.url, start, end)
-    experiment = _experiment(settings, name, entries, control, margin)
-    result = build_experiment_report(experiment, entries, datetime.now(UTC))
+    configured = _configured(settings, name)
+    arms, policies = _read(settings.ledger.url, name, start, end, configured is not None)
+    experiment = _experiment(configured, name, policies, control, margin)
+    result = report_from_rollups(experiment, arms, datetime.now(UTC))
     if as_json:
         window = {"since": start.isoformat(), "until": end.isoformat()}
         out.print_json(json.dumps(report_dict(result, window)))

@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from ..control.alert_store import recent_alerts
-from ..control.experiment_report import ExperimentReport, build_experiment_report
+from ..control.experiment_report import ExperimentReport, report_from_rollups
 from ..control.experiment_report import report_dict as experiment_report_dict
 from ..control.experiments import ExperimentConfig
 from ..errors import InvalidRequestError, LLMRouteError, UnavailableError
-from ..ledger import LedgerEntry, Store, StoreError
+from ..ledger import Store, StoreError
+from ..ledger.rollup_read import RollupWindow
 from ..ledger.service import LedgerService
 from ..reports.aggregate import report_from
 from ..reports.render import COLUMNS, report_dict, row
@@ -84,15 +85,15 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         try:
             window = await ledger.store.rollups("model", start, now)
             report = report_from(window.aggregate(), baseline)
-            arms = await _experiment_entries(ledger.store, experiments, start, now)
+            arms = await _experiment_arms(ledger.store, experiments, start, now)
         except StoreError as exc:
             raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None
         body = report_dict(report, {"since": start.isoformat(), "until": now.isoformat()})
         # the cells exactly as `llmroute report` prints them (so the page never rounds differently)
         body["text"] = {"total": dict(zip(COLUMNS, row(report.total), strict=True)),
                         "groups": [dict(zip(COLUMNS, row(s), strict=True)) for s in report.groups]}
-        body["experiments"] = [experiment_dict(build_experiment_report(e, arms, now))
-                               for e in experiments]
+        body["experiments"] = [experiment_dict(report_from_rollups(e, arms, now))
+                               for e in experiments] if arms is not None else []
         try:
             body["alerts"] = await recent_alerts(ledger.store, start)
         except StoreError:
@@ -102,13 +103,13 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
     return handler
 
 
-async def _experiment_entries(store: Store, experiments: Sequence[ExperimentConfig], start: datetime,
-                              now: datetime) -> list[LedgerEntry]:
-    """The window's entries labelled with an arm of a configured experiment (none without one): the
-    report numbers come from the store's aggregates, only the experiments' samples are read."""
+async def _experiment_arms(store: Store, experiments: Sequence[ExperimentConfig], start: datetime,
+                           now: datetime) -> RollupWindow | None:
+    """The window's rollups by experiment arm, read once for every configured experiment (None
+    without one): each arm's counts, sums and latency sketch, never the entries."""
     if not experiments:
-        return []
-    return await store.query(since=start, until=now, experiments=[e.name for e in experiments])
+        return None
+    return await store.rollups("arm", start, now)
 
 
 def experiment_dict(report: ExperimentReport) -> dict[str, Any]:
