@@ -220,3 +220,19 @@ def test_histogram_percentiles_are_within_the_bound() -> None:
         for p in (1, 50, 95, 99, 100, rng.randint(1, 100)):
             assert close(nearest_rank(hist, p), exact_nearest_rank(values, p)), (values, p)
             assert not math.isnan(nearest_rank(hist, p) or 0.0)
+
+
+@pytest.mark.asyncio
+async def test_small_windows_are_exact_and_large_ones_read_rollups(store: Store) -> None:
+    from llmroute.ledger.views import window_numbers
+
+    rows = random_ledger(11, 120)
+    await store.write(rows)
+    small = await window_numbers(store, "model", None, None, exact_below=120)
+    assert small.exact_percentiles and small.aggregate == aggregate_entries(rows, "model")
+    large = await window_numbers(store, "model", None, None, exact_below=119)
+    assert not large.exact_percentiles and large.percentiles_note == "within 1%"
+    assert large.aggregate == (await store.rollups("model")).aggregate()
+    assert large.aggregate.total.tally == small.aggregate.total.tally
+    forced = await window_numbers(store, "model", None, None, exact=True, exact_below=0)
+    assert forced.exact_percentiles and forced.aggregate == small.aggregate

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import typer
 
-from ..ledger.aggregates import WindowAggregate
 from ..ledger.store import Store
+from ..ledger.views import WindowNumbers, window_numbers
 from ..reports.aggregate import GROUP_KEYS, Report, report_from
 from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, on_ledger, out
 
 
 def _load(config: Path | None, start: datetime, end: datetime, keys: tuple[str, ...],
-          exact: bool = False) -> tuple[dict[str, WindowAggregate], str]:
-    """The window's numbers per grouping key, read from the ledger's rollups (raw rows only for
-    the partial hours at the window's edges; `exact`: every raw row of the window, aggregated by
-    the database), never the entries themselves; and the configured baseline model's name."""
+          exact: bool = False) -> tuple[dict[str, WindowNumbers], str]:
+    """The window's numbers per grouping key (`ledger.views.window_numbers`: computed by the
+    ledger's database from its rollups or raw rows, never the entries themselves), and the
+    configured baseline model's name."""
     from .common import engine_from, friendly_errors
 
     with friendly_errors():
@@ -30,10 +30,8 @@ def _load(config: Path | None, start: datetime, end: datetime, keys: tuple[str, 
                   "gateway serves traffic (llmroute serve).")
         raise typer.Exit(0)
 
-    async def work(store: Store) -> dict[str, WindowAggregate]:
-        if exact:
-            return {key: await store.aggregate(key, start, end) for key in keys}
-        return {key: (await store.rollups(key, start, end)).aggregate() for key in keys}
+    async def work(store: Store) -> dict[str, WindowNumbers]:
+        return {key: await window_numbers(store, key, start, end, exact=exact) for key in keys}
 
     return on_ledger(url, work), engine.baseline_model
 
@@ -48,9 +46,9 @@ def report(
                                           "report with plots to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (money as exact strings)."),
     exact: bool = typer.Option(False, "--exact", help="Exact latency percentiles from every raw "
-                               "row of the window (slower on a large ledger); by default they come "
-                               "from the hourly and daily rollups, within 1 %. Every other number "
-                               "is exact either way."),
+                               "row of the window (slow on a large ledger). By default a window of "
+                               "more than 20,000 requests reads the hourly and daily rollups, whose "
+                               "percentiles are within 1%; every other number is exact either way."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config (the ledger's URL)."),
 ) -> None:
     """What the traffic cost, what the baseline model would have cost, success, ratings and
@@ -61,8 +59,9 @@ def report(
     start, end = ledger_window(since, until)
     keys = tuple(dict.fromkeys((by, "day", "model") if html_path is not None else (by,)))
     found, baseline = _load(config, start, end, keys, exact)
-    result = report_from(found[by], baseline)
-    window = {"since": start.isoformat(), "until": end.isoformat()}
+    result = report_from(found[by].aggregate, baseline)
+    window = {"since": start.isoformat(), "until": end.isoformat(),
+              "latency_percentiles": found[by].percentiles_note}
     span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
     if result.total.requests == 0:
         message = f"No requests in the ledger from {span}: nothing to report."
@@ -74,7 +73,7 @@ def report(
     _show(result, found, window, span, html_path, as_json)
 
 
-def _show(result: Report, found: dict[str, WindowAggregate], window: dict[str, str], span: str,
+def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str], span: str,
           html_path: Path | None, as_json: bool) -> None:
     from ..reports.render import headline, mix_text, report_dict, table
 
@@ -82,7 +81,7 @@ def _show(result: Report, found: dict[str, WindowAggregate], window: dict[str, s
     if html_path is not None:
         from ..reports.page import plots, render_html
 
-        days, models = (report_from(found[key]).groups for key in ("day", "model"))
+        days, models = (report_from(found[key].aggregate).groups for key in ("day", "model"))
         html_path.write_text(render_html(result, requests, plots(days, models, result.total)),
                              encoding="utf-8")
     if as_json:
@@ -92,5 +91,8 @@ def _show(result: Report, found: dict[str, WindowAggregate], window: dict[str, s
     out.print(headline(result), markup=False)
     out.print(f"Model mix: {mix_text(result.total, top=5)}", markup=False)
     out.print(table(result))
+    if not found[result.by].exact_percentiles:
+        out.print("Latency percentiles from the ledger's rollups, within 1% (--exact: from every "
+                  "row).", markup=False)
     if html_path is not None:
         out.print(f"[green]✓[/] HTML report → {html_path}")

@@ -24,6 +24,7 @@ from ..errors import InvalidRequestError, LLMRouteError, UnavailableError
 from ..ledger import Store, StoreError
 from ..ledger.rollup_read import RollupWindow
 from ..ledger.service import LedgerService
+from ..ledger.views import window_numbers
 from ..reports.aggregate import report_from
 from ..reports.render import COLUMNS, report_dict, row
 from ..reports.window import parse_when
@@ -83,12 +84,13 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         if start >= now:
             raise InvalidRequestError("`since` must be in the past.", param="since")
         try:
-            window = await ledger.store.rollups("model", start, now)
-            report = report_from(window.aggregate(), baseline)
+            numbers = await window_numbers(ledger.store, "model", start, now)
+            report = report_from(numbers.aggregate, baseline)
             arms = await _experiment_arms(ledger.store, experiments, start, now)
         except StoreError as exc:
             raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None
-        body = report_dict(report, {"since": start.isoformat(), "until": now.isoformat()})
+        body = report_dict(report, {"since": start.isoformat(), "until": now.isoformat(),
+                                    "latency_percentiles": numbers.percentiles_note})
         # the cells exactly as `llmroute report` prints them (so the page never rounds differently)
         body["text"] = {"total": dict(zip(COLUMNS, row(report.total), strict=True)),
                         "groups": [dict(zip(COLUMNS, row(s), strict=True)) for s in report.groups]}

@@ -1,0 +1,41 @@
+"""The numbers a report or the dashboard shows for a window, read the cheapest exact-enough way.
+
+`window_numbers` asks the store's rollups first (a few thousand rows whatever the window holds).
+When the window holds at most `EXACT_BELOW` requests, it then aggregates the raw rows instead, which
+is cheap at that size and gives exact nearest-rank latency percentiles; above, the percentiles come
+from the rollups' latency sketch, within 1 % (`sketch`). Every other number is exact either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .aggregates import WindowAggregate
+from .store import Store
+
+#: Windows of up to this many requests are aggregated from their raw rows (exact percentiles).
+EXACT_BELOW = 20_000
+
+
+@dataclass(frozen=True)
+class WindowNumbers:
+    """A window's aggregate and whether its latency percentiles are exact (else within 1 %)."""
+
+    aggregate: WindowAggregate
+    exact_percentiles: bool
+
+    @property
+    def percentiles_note(self) -> str:
+        return "exact" if self.exact_percentiles else "within 1%"
+
+
+async def window_numbers(store: Store, by: str, since: datetime | None, until: datetime | None, *,
+                         exact: bool = False, exact_below: int = EXACT_BELOW) -> WindowNumbers:
+    """The window's numbers grouped `by` (see the module docstring); `exact`: always from the raw
+    rows (a full scan of the window on a large ledger)."""
+    if not exact:
+        rolled = await store.rollups(by, since, until)
+        if rolled.total.tally.requests > exact_below:
+            return WindowNumbers(rolled.aggregate(), False)
+    return WindowNumbers(await store.aggregate(by, since, until), True)
