@@ -236,3 +236,21 @@ async def test_small_windows_are_exact_and_large_ones_read_rollups(store: Store)
     assert large.aggregate.total.tally == small.aggregate.total.tally
     forced = await window_numbers(store, "model", None, None, exact=True, exact_below=0)
     assert forced.exact_percentiles and forced.aggregate == small.aggregate
+
+
+@pytest.mark.asyncio
+async def test_report_by_team_merges_each_keys_numbers(store: Store) -> None:
+    from llmroute.ledger.views import window_numbers
+
+    rows = random_ledger(13, 200)  # keys team-a, team-b and none
+    await store.write(rows)
+    teams = {"team-a": "search", "team-b": "search"}
+    found = (await window_numbers(store, "team", None, None, teams=teams)).aggregate
+    keyed = [dataclasses.replace(e, key_name="search" if e.key_name in teams else None) for e in rows]
+    expected = aggregate_entries(keyed, "key")
+    assert [g.label for g in found.groups] == [g.label for g in expected.groups] == ["(none)", "search"]
+    for mine, theirs in zip(found.groups, expected.groups, strict=True):
+        assert_group(mine, theirs)
+    assert_group(found.total, expected.total)
+    arms = await window_numbers(store, "arm", None, None)
+    assert not arms.exact_percentiles and arms.aggregate.total.tally == expected.total.tally

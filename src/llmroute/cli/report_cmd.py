@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..ledger.store import Store
-from ..ledger.views import WindowNumbers, window_numbers
+from ..ledger.views import ROLLUP_ONLY, WindowNumbers, window_numbers
 from ..reports.aggregate import GROUP_KEYS, Report, report_from
 from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, on_ledger, out
 
@@ -30,8 +30,11 @@ def _load(config: Path | None, start: datetime, end: datetime, keys: tuple[str, 
                   "gateway serves traffic (llmroute serve).")
         raise typer.Exit(0)
 
+    teams = {key.name: key.team for key in engine.settings.keys}
+
     async def work(store: Store) -> dict[str, WindowNumbers]:
-        return {key: await window_numbers(store, key, start, end, exact=exact) for key in keys}
+        return {key: await window_numbers(store, key, start, end, exact=exact, teams=teams)
+                for key in keys}
 
     return on_ledger(url, work), engine.baseline_model
 
@@ -41,7 +44,8 @@ def report(
                               "7d, 4w) or an ISO date/time (UTC when no zone is given)."),
     until: str | None = typer.Option(None, "--until", help="End (exclusive), same forms; "
                                      "default: now."),
-    by: str = typer.Option("model", "--by", help="Group by model, tier, policy, key or day (UTC)."),
+    by: str = typer.Option("model", "--by", help="Group by model, tier, policy, key, day (UTC), "
+                    "arm (experiment arm) or team (each gateway key's configured team)."),
     html_path: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML "
                                           "report with plots to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (money as exact strings)."),
@@ -53,8 +57,9 @@ def report(
 ) -> None:
     """What the traffic cost, what the baseline model would have cost, success, ratings and
     latency, per model, tier, policy, key or day."""
-    if by not in GROUP_KEYS:
-        err.print(f"[red]error:[/] --by must be one of {', '.join(GROUP_KEYS)}, got {by!r}")
+    if by not in (*GROUP_KEYS, *ROLLUP_ONLY):
+        err.print(f"[red]error:[/] --by must be one of {', '.join((*GROUP_KEYS, *ROLLUP_ONLY))}, "
+                  f"got {by!r}")
         raise typer.Exit(EXIT_ERROR)
     start, end = ledger_window(since, until)
     keys = tuple(dict.fromkeys((by, "day", "model") if html_path is not None else (by,)))

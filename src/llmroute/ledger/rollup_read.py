@@ -150,6 +150,25 @@ def group_of(by: str) -> Callable[[Fact], str]:
     return lambda fact: str(getattr(fact, column))
 
 
+def regroup(window: RollupWindow, by: str, label_of: Callable[[str], str]) -> RollupWindow:
+    """The same window with its groups merged by `label_of(group label)` (e.g. keys into their
+    teams): tallies, moments, histograms and model mixes add up."""
+    merged: dict[str, list[RollupGroup]] = {}
+    for group in window.groups:
+        merged.setdefault(label_of(group.label) or NONE_LABEL, []).append(group)
+    groups = []
+    for label in sorted(merged):
+        members = merged[label]
+        tally, moments, models = Tally(), ZERO_MOMENTS, Counter[str]()
+        for member in members:
+            tally += member.tally
+            moments += member.moments
+            models.update(dict(member.models))
+        groups.append(RollupGroup(label, tally, moments, tuple(sorted(merge_histograms(members).items())),
+                                  tuple(sorted(models.items()))))
+    return RollupWindow(by, window.total, tuple(groups), window.baseline_models)
+
+
 def merge_histograms(groups: Iterable[RollupGroup]) -> Histogram:
     """The histogram of several groups together."""
     found: Histogram = {}

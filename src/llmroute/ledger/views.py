@@ -8,10 +8,12 @@ from the rollups' latency sketch, within 1 % (`sketch`). Every other number is e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from .aggregates import WindowAggregate
+from .aggregates import NONE_LABEL, WindowAggregate
+from .rollup_read import regroup
 from .store import Store
 
 #: Windows of up to this many requests are aggregated from their raw rows (exact percentiles).
@@ -30,10 +32,24 @@ class WindowNumbers:
         return "exact" if self.exact_percentiles else "within 1%"
 
 
+#: Groupings only the rollups answer: "arm" (the experiment arm) and "team" (each key's team).
+ROLLUP_ONLY = ("arm", "team")
+
+
 async def window_numbers(store: Store, by: str, since: datetime | None, until: datetime | None, *,
-                         exact: bool = False, exact_below: int = EXACT_BELOW) -> WindowNumbers:
+                         exact: bool = False, exact_below: int = EXACT_BELOW,
+                         teams: Mapping[str, str | None] | None = None) -> WindowNumbers:
     """The window's numbers grouped `by` (see the module docstring); `exact`: always from the raw
-    rows (a full scan of the window on a large ledger)."""
+    rows (a full scan of the window on a large ledger). By "team", the keys' groups merged by
+    `teams` (key name -> team; a key without one, or unknown, is "(none)"); by "arm" or "team" the
+    percentiles always come from the rollups."""
+    if by == "team":
+        mapping = dict(teams or {})
+        rolled = regroup(await store.rollups("key", since, until), "team",
+                         lambda key: mapping.get(key) or NONE_LABEL)
+        return WindowNumbers(rolled.aggregate(), False)
+    if by == "arm":
+        return WindowNumbers((await store.rollups("arm", since, until)).aggregate(), False)
     if not exact:
         rolled = await store.rollups(by, since, until)
         if rolled.total.tally.requests > exact_below:
