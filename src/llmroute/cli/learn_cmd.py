@@ -148,7 +148,7 @@ def _logged_table(config: Path | None, policy: str, since: str, reference: str |
     import asyncio
 
     from ..evaluate.lab import Table
-    from ..learn.from_ledger import logged_traffic
+    from ..learn.from_ledger import LoggedRequest, logged_requests_from, traffic_table
     from ..ledger import open_store
     from ..routers import default_registry
     from ..routers.base import BuildContext
@@ -165,14 +165,14 @@ def _logged_table(config: Path | None, policy: str, since: str, reference: str |
     router = build(ClassifierParams(**params), ctx)
     start, end = ledger_window(since, None)
 
-    async def read() -> list[Any]:
+    async def read() -> list[LoggedRequest]:
         store = open_store(settings.ledger.url)
         try:
-            return await store.query(since=start, until=end)
+            return await logged_requests_from(store.iterate(start, end))
         finally:
             await store.close()
 
-    logged = logged_traffic(asyncio.run(read()), router.model, tuple(router.tiers))
+    logged = traffic_table(asyncio.run(read()), router.model, tuple(router.tiers))
     if not logged.texts:
         err.print("[red]error:[/] no logged request with stored prompt text in that window "
                   "(set `ledger.store_text: true`)")

@@ -3,7 +3,6 @@ served, each one's estimated cost and expected quality (side by side, or as JSON
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -14,16 +13,16 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
 
-from ..control.replay import ReplayReport, replay
+from ..control.replay import Replayer, ReplayReport, replay_batches
 from ..control.replay_offline import estimator_for
 from ..engine import Engine
-from ..ledger.entry import LedgerEntry
+from ..ledger.paging import DEFAULT_BATCH_SIZE
+from ..ledger.store import Store
 from .common import (
     EXIT_ERROR,
     engine_from,
@@ -31,8 +30,8 @@ from .common import (
     friendly_errors,
     ledger_window,
     missing_sqlite_file,
+    on_ledger,
     out,
-    read_ledger,
     usd,
 )
 
@@ -42,31 +41,44 @@ NOTES = ("cost: the candidate's model at catalog prices on the logged input and 
          "candidate picked the model that answered, else the learned router's P(good) (estimated)")
 
 
-def _read(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
-    """The window's entries, or a clear error exit when the ledger cannot be read."""
+def _replayers(engine: Engine, policies: Sequence[str], artifact: Path | None) -> list[Replayer]:
+    """One replayer per policy (each loads its learned router now), or a clear error exit."""
+    from ..learn.artifact import ArtifactError
+
+    try:
+        return [Replayer(engine, name, estimate=estimator_for(engine, name, artifact))
+                for name in policies]
+    except (ArtifactError, OSError) as exc:
+        err.print(f"[red]error:[/] cannot load the learned router: {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def _replay_window(url: str, replayers: Sequence[Replayer], start: datetime, end: datetime,
+                   batch_size: int = DEFAULT_BATCH_SIZE) -> list[ReplayReport]:
+    """Every policy's replay of the window's entries, streamed from the ledger in batches (one
+    batch of entries alive at a time), with a progress bar per policy (on stderr); a clear error
+    exit when the ledger cannot be read."""
     missing = missing_sqlite_file(url)
     if missing is not None:
         err.print(f"[red]error:[/] no ledger at {missing}: nothing to replay")
         raise typer.Exit(EXIT_ERROR)
-    return read_ledger(url, start, end)
-
-
-async def _replay_all(engine: Engine, policies: Sequence[str], entries: list[LedgerEntry],
-                      artifact: Path | None) -> list[ReplayReport]:
-    """Each policy's replay, with a progress bar per policy (on stderr)."""
     columns = (TextColumn("replaying {task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
-    reports = []
-    with Progress(*columns, console=err) as bar:
-        for name in policies:
-            task = bar.add_task(name, total=len(entries))
 
-            def advance(done: int, total: int, task: TaskID = task) -> None:
-                bar.update(task, completed=done)
+    async def work(store: Store) -> list[ReplayReport]:
+        # The store's rollups count the window cheaply (a few rows): the bars' total.
+        total = (await store.rollups("model", start, end)).total.tally.requests
+        with Progress(*columns, console=err) as bar:
+            tasks = [bar.add_task(r.policy, total=total) for r in replayers]
 
-            estimate = estimator_for(engine, name, artifact)
-            reports.append(await replay(entries, engine, name, estimate=estimate, progress=advance))
-    return reports
+            def advance(done: int) -> None:
+                for task in tasks:
+                    bar.update(task, completed=done)
+
+            batches = store.iterate(start, end, batch_size=batch_size)
+            return await replay_batches(batches, replayers, advance)
+
+    return on_ledger(url, work)
 
 
 def _pct(value: float | None) -> str:
@@ -100,7 +112,7 @@ def _table(reports: Sequence[ReplayReport]) -> Table:
         table.add_row(label, served, *(each(r) for r in reports))
 
     row("requests replayed", str(first.replayed), lambda r: str(r.replayed))
-    row("priced on both sides", str(len(first.compared)), lambda r: str(len(r.compared)))
+    row("priced on both sides", str(first.compared_count), lambda r: str(r.compared_count))
     row("cost", usd(first.actual_cost_usd), lambda r: usd(r.cost_usd))
     row("  savings", "", lambda r: "-" if r.savings_pct is None else f"{r.savings_pct:.1f}%")
     row("  router-LLM calls", "", _calls)
@@ -125,7 +137,7 @@ def _print(reports: Sequence[ReplayReport], span: str) -> None:
     out.print(f"{first.read} logged requests, {span}; replayed {first.replayed}"
               + (f"; skipped: {skipped}" if skipped else ""), markup=False)
     out.print(_table(reports))
-    if any(len(r.compared) != len(first.compared) for r in reports):
+    if any(r.compared_count != first.compared_count for r in reports):
         out.print(f"[dim]the served column covers {first.policy}'s requests; each policy's cost "
                   "and savings cover its own[/]")
     out.print(f"[dim]{NOTES}[/]")
@@ -147,23 +159,17 @@ def replay_command(
 ) -> None:
     """Test a routing change before it ships: re-decide logged requests with each candidate policy
     and compare its estimated cost and expected quality with what was actually served."""
-    from ..learn.artifact import ArtifactError
-
     with friendly_errors():
         engine = engine_from(config)
         for name in policies:
             engine.router(name)
     start, end = ledger_window(since, until)
-    entries = _read(engine.settings.ledger.url, start, end)
+    replayers = _replayers(engine, list(dict.fromkeys(policies)), artifact)
+    reports = _replay_window(engine.settings.ledger.url, replayers, start, end)
     span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
-    if not entries:
+    if not reports[0].read:
         err.print(f"[red]error:[/] no logged requests from {span}: nothing to replay")
         raise typer.Exit(EXIT_ERROR)
-    try:
-        reports = asyncio.run(_replay_all(engine, list(dict.fromkeys(policies)), entries, artifact))
-    except (ArtifactError, OSError) as exc:
-        err.print(f"[red]error:[/] cannot load the learned router: {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
     if as_json:
         payload = {"since": start.isoformat(), "until": end.isoformat(),
                    "policies": [r.to_dict() for r in reports]}

@@ -24,9 +24,10 @@ What the numbers assume:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Literal
 
 from ..engine import Engine
@@ -77,14 +78,20 @@ class QualitySummary:
     @classmethod
     def of(cls, qualities: Iterable[Quality]) -> QualitySummary:
         """Count and add up `qualities` by source."""
-        counts: Counter[str] = Counter()
-        totals = {"observed": 0.0, "estimated": 0.0}
+        summary = cls()
         for q in qualities:
-            counts[q.source] += 1
-            if q.value is not None and q.source in totals:
-                totals[q.source] += q.value
-        return cls(counts["observed"], counts["estimated"], counts["unknown"],
-                   totals["observed"], totals["estimated"])
+            summary = summary.plus(q)
+        return summary
+
+    def plus(self, q: Quality) -> QualitySummary:
+        """This summary with one more request's quality folded in."""
+        if q.source == "observed":
+            return replace(self, observed=self.observed + 1,
+                           observed_total=self.observed_total + (q.value or 0.0))
+        if q.source == "estimated":
+            return replace(self, estimated=self.estimated + 1,
+                           estimated_total=self.estimated_total + (q.value or 0.0))
+        return replace(self, unknown=self.unknown + 1)
 
     @property
     def mean(self) -> float | None:
@@ -137,39 +144,113 @@ class ReplayRow:
 
 
 @dataclass(frozen=True)
+class ReplayTotals:
+    """What a replay report shows, folded over its rows: counts, exact money sums over the rows
+    priced on both sides, router-LLM calls, quality by source and the model mixes (first seen first)."""
+
+    replayed: int = 0
+    compared: int = 0
+    actual_cost_usd: Decimal = Decimal(0)
+    model_cost_usd: Decimal = Decimal(0)
+    router_cost_usd: Decimal = Decimal(0)
+    router_calls: Mapping[str, int] = field(default_factory=dict)
+    served_quality: QualitySummary = QualitySummary()
+    quality: QualitySummary = QualitySummary()
+    mix: Mapping[str, int] = field(default_factory=dict)
+    served_mix: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: Iterable[ReplayRow]) -> ReplayTotals:
+        """The totals of `rows`, in order."""
+        fold = TotalsFold()
+        for row in rows:
+            fold.add(row)
+        return fold.totals()
+
+
+class TotalsFold:
+    """Folds replay rows one at a time into `ReplayTotals` (the same sums, in the same order, as
+    over the whole list), so a streamed replay keeps no rows."""
+
+    def __init__(self) -> None:
+        self.replayed = 0
+        self.compared = 0
+        self.actual = self.model = self.router = Decimal(0)
+        self.calls: Counter[str] = Counter()
+        self.served_quality = QualitySummary()
+        self.quality = QualitySummary()
+        self.mix: Counter[str] = Counter()
+        self.served_mix: Counter[str] = Counter()
+
+    def add(self, row: ReplayRow) -> None:
+        """Fold one row in."""
+        self.replayed += 1
+        if row.actual_cost_usd is not None and row.cost_usd is not None:
+            self.compared += 1
+            self.actual += row.actual_cost_usd
+            self.model += row.model_cost_usd or Decimal(0)
+            self.router += row.router_cost_usd or Decimal(0)
+        for c in row.consultations:
+            self.calls["answered" if c.answered else "unanswered"] += 1
+            self.calls["unpriced"] += c.cost_usd is None
+        self.served_quality = self.served_quality.plus(row.served_quality)
+        self.quality = self.quality.plus(row.quality)
+        self.mix[row.model] += 1
+        self.served_mix[row.served_model] += 1
+
+    def totals(self) -> ReplayTotals:
+        """The totals so far."""
+        return ReplayTotals(self.replayed, self.compared, self.actual, self.model, self.router,
+                            Counter(self.calls), self.served_quality, self.quality,
+                            dict(self.mix.most_common()), dict(self.served_mix.most_common()))
+
+
+@dataclass(frozen=True)
 class ReplayReport:
-    """A policy's replay over logged entries: every replayed row and the skipped counts by reason.
-    The totals are derived from the rows."""
+    """A policy's replay over logged entries: the skipped counts by reason and the totals, folded
+    while replaying (`folded`, from a streamed replay, which keeps no rows) or derived from `rows`."""
 
     policy: str
     read: int
     rows: tuple[ReplayRow, ...]
     skipped: Mapping[str, int]
+    folded: ReplayTotals | None = None
+
+    @cached_property
+    def totals(self) -> ReplayTotals:
+        """The report's numbers: `folded` when given, else folded over `rows`."""
+        return self.folded if self.folded is not None else ReplayTotals.of(self.rows)
 
     @property
     def replayed(self) -> int:
         """Requests re-decided."""
-        return len(self.rows)
+        return self.totals.replayed
 
     @property
     def compared(self) -> tuple[ReplayRow, ...]:
-        """The rows priced on both sides: the cost totals are summed over these."""
+        """The kept rows priced on both sides (none when the rows were not kept: see
+        `compared_count`)."""
         return tuple(r for r in self.rows if r.actual_cost_usd is not None and r.cost_usd is not None)
+
+    @property
+    def compared_count(self) -> int:
+        """How many requests are priced on both sides: the cost totals are summed over these."""
+        return self.totals.compared
 
     @property
     def actual_cost_usd(self) -> Decimal:
         """What the compared requests actually cost (logged)."""
-        return sum((r.actual_cost_usd or Decimal(0) for r in self.compared), Decimal(0))
+        return self.totals.actual_cost_usd
 
     @property
     def model_cost_usd(self) -> Decimal:
         """The candidate's models' estimated cost over the compared requests."""
-        return sum((r.model_cost_usd or Decimal(0) for r in self.compared), Decimal(0))
+        return self.totals.model_cost_usd
 
     @property
     def router_cost_usd(self) -> Decimal:
         """The candidate's LLM-router consultations' estimated cost over the compared requests."""
-        return sum((r.router_cost_usd or Decimal(0) for r in self.compared), Decimal(0))
+        return self.totals.router_cost_usd
 
     @property
     def cost_usd(self) -> Decimal:
@@ -185,33 +266,28 @@ class ReplayReport:
     @property
     def router_calls(self) -> Counter[str]:
         """LLM-router consultations: `answered` (with the logged tier), `unanswered`, `unpriced`."""
-        calls: Counter[str] = Counter()
-        for c in (c for r in self.rows for c in r.consultations):
-            calls["answered" if c.answered else "unanswered"] += 1
-            calls["unpriced"] += c.cost_usd is None
-        return calls
+        return Counter(self.totals.router_calls)
 
     @property
     def served_quality(self) -> QualitySummary:
         """Quality of what was served: observed where there is feedback, else estimated."""
-        return QualitySummary.of(r.served_quality for r in self.rows)
+        return self.totals.served_quality
 
     @property
     def quality(self) -> QualitySummary:
         """The candidate's expected quality: observed where it picked the model that answered."""
-        return QualitySummary.of(r.quality for r in self.rows)
+        return self.totals.quality
 
     def mix(self, served: bool = False) -> dict[str, int]:
         """Requests per model, most used first: the candidate's picks (or what served them)."""
-        counts = Counter(r.served_model if served else r.model for r in self.rows)
-        return dict(counts.most_common())
+        return dict(self.totals.served_mix if served else self.totals.mix)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (money as exact decimal strings; rows left out)."""
         calls = self.router_calls
         return {
             "policy": self.policy, "read": self.read, "replayed": self.replayed,
-            "skipped": dict(self.skipped), "compared": len(self.compared),
+            "skipped": dict(self.skipped), "compared": self.compared_count,
             "actual_cost_usd": _money(self.actual_cost_usd),
             "cost_usd": _money(self.cost_usd), "model_cost_usd": _money(self.model_cost_usd),
             "router_cost_usd": _money(self.router_cost_usd),
@@ -235,30 +311,88 @@ class _Decided:
     consultations: tuple[Consultation, ...]
 
 
+class Replayer:
+    """One policy's replay, fed entries in order (one at a time or a batch at a time) and folded as
+    it goes: it holds at most `CHUNK` entries awaiting their batched quality estimates, the
+    running totals and, with `keep_rows`, the (small) replay rows. Fed the same entries in the same
+    order, it reports the same numbers however they were batched."""
+
+    def __init__(self, engine: Engine, policy: str | None = None, *,
+                 estimate: Estimate | None = None, keep_rows: bool = False) -> None:
+        name, router = engine.router(policy)
+        self.engine, self.policy = engine, name
+        self.estimate = estimate or estimator_for(engine, name)
+        self.labels = tier_labels(router)
+        self.read = 0
+        self.skipped: Counter[str] = Counter()
+        self._fold = TotalsFold()
+        self._rows: list[ReplayRow] | None = [] if keep_rows else None
+        self._pending: list[_Decided] = []
+        self._in_chunk = 0
+
+    async def add(self, entry: LedgerEntry) -> None:
+        """Re-decide one entry (judged with its chunk's batched estimate)."""
+        result = await _decide(entry, self.engine, self.policy, self.labels)
+        self.read += 1
+        if isinstance(result, str):
+            self.skipped[result] += 1
+        else:
+            self._pending.append(result)
+        self._in_chunk += 1
+        if self._in_chunk == CHUNK:
+            self._judge_pending()
+
+    async def feed(self, entries: Iterable[LedgerEntry]) -> None:
+        """Re-decide a batch of entries, in order."""
+        for entry in entries:
+            await self.add(entry)
+
+    def _judge_pending(self) -> None:
+        """Judge the chunk's decided entries and fold their rows in."""
+        rows = _judge(self._pending, self.estimate) if self._pending else []
+        for row in rows:
+            self._fold.add(row)
+        if self._rows is not None:
+            self._rows += rows
+        self._pending, self._in_chunk = [], 0
+
+    def report(self) -> ReplayReport:
+        """The report over every entry fed so far."""
+        self._judge_pending()
+        rows = tuple(self._rows) if self._rows is not None else ()
+        return ReplayReport(self.policy, self.read, rows, dict(self.skipped), self._fold.totals())
+
+
 async def replay(entries: Iterable[LedgerEntry], engine: Engine, policy: str | None = None, *,
                  estimate: Estimate | None = None, progress: ProgressHook | None = None
                  ) -> ReplayReport:
-    """Re-decide every logged request with `policy` (default: the default policy) and report.
-    `estimate` gives P(good) per (prompt, model) (default: `estimator_for(engine, policy)`);
-    `progress` is called after each entry. Nothing is sent anywhere."""
-    name, router = engine.router(policy)
-    estimate = estimate or estimator_for(engine, name)
-    labels = tier_labels(router)
+    """Re-decide every logged request with `policy` (default: the default policy) and report
+    (with its rows). `estimate` gives P(good) per (prompt, model) (default:
+    `estimator_for(engine, policy)`); `progress` is called after each entry. Nothing is sent
+    anywhere."""
+    replayer = Replayer(engine, policy, estimate=estimate, keep_rows=True)
     items = list(entries)
-    rows: list[ReplayRow] = []
-    skipped: Counter[str] = Counter()
-    for start in range(0, len(items), CHUNK):
-        decided: list[_Decided] = []
-        for done, entry in enumerate(items[start:start + CHUNK], start + 1):
-            result = await _decide(entry, engine, name, labels)
-            if isinstance(result, str):
-                skipped[result] += 1
-            else:
-                decided.append(result)
-            if progress is not None:
-                progress(done, len(items))
-        rows += _judge(decided, estimate)
-    return ReplayReport(name, len(items), tuple(rows), dict(skipped))
+    for done, entry in enumerate(items, 1):
+        await replayer.add(entry)
+        if progress is not None:
+            progress(done, len(items))
+    return replayer.report()
+
+
+async def replay_batches(batches: AsyncIterable[Sequence[LedgerEntry]],
+                         replayers: Sequence[Replayer],
+                         progress: Callable[[int], None] | None = None) -> list[ReplayReport]:
+    """Feed each batch (e.g. `Store.iterate`'s) to every replayer as it arrives, then report each:
+    one pass over the ledger for all the policies, one batch of entries alive at a time. `progress`
+    is called with the entries read so far after each batch."""
+    read = 0
+    async for batch in batches:
+        for replayer in replayers:
+            await replayer.feed(batch)
+        read += len(batch)
+        if progress is not None:
+            progress(read)
+    return [replayer.report() for replayer in replayers]
 
 
 def skip_reason(entry: LedgerEntry) -> str | None:

@@ -8,7 +8,7 @@ A request counts when its prompt text was stored (`ledger.store_text: true`) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..ledger.entry import LedgerEntry
+from ..ledger.paging import DEFAULT_BATCH_SIZE
 from ..ledger.store import Store
 from .data import OutcomeRecord
 from .model import RouterModel
@@ -56,9 +57,19 @@ def records_from_entries(entries: Iterable[LedgerEntry]) -> list[OutcomeRecord]:
     return records
 
 
-async def load_from_ledger(store: Store, since: datetime | None = None) -> list[OutcomeRecord]:
-    """Read the ledger (since a time, if given) and turn it into outcome records."""
-    return records_from_entries(await store.query(since=since))
+async def load_from_ledger(store: Store, since: datetime | None = None, until: datetime | None = None,
+                           *, batch_size: int = DEFAULT_BATCH_SIZE) -> list[OutcomeRecord]:
+    """Read the ledger (in [since, until), when given) and turn it into outcome records, batch by
+    batch (`Store.iterate`): only the records are kept, never the window's entries."""
+    return await records_from_batches(store.iterate(since, until, batch_size=batch_size))
+
+
+async def records_from_batches(batches: AsyncIterable[Sequence[LedgerEntry]]) -> list[OutcomeRecord]:
+    """`records_from_entries` over batches of entries, each batch converted as it arrives."""
+    records: list[OutcomeRecord] = []
+    async for batch in batches:
+        records += records_from_entries(batch)
+    return records
 
 
 @dataclass(frozen=True)
@@ -76,11 +87,43 @@ class LoggedTraffic:
     observed: int      # cells holding an observed outcome
 
 
+@dataclass(frozen=True)
+class LoggedRequest:
+    """What calibration keeps of one answered, text-bearing entry: the text routed on, the model
+    that answered, its observed quality (None without feedback) and its logged cost."""
+
+    text: str
+    model: str | None
+    quality: float | None
+    cost_usd: float | None
+
+
+def logged_requests(entries: Iterable[LedgerEntry]) -> list[LoggedRequest]:
+    """The calibration rows of the answered entries with stored prompt text, in order."""
+    return [LoggedRequest(user_text(e.prompt_text or ""), e.model, quality_of(e),
+                          None if e.cost_usd is None else float(e.cost_usd))
+            for e in entries if e.status == "ok" and e.prompt_text]
+
+
+async def logged_requests_from(batches: AsyncIterable[Sequence[LedgerEntry]]) -> list[LoggedRequest]:
+    """`logged_requests` over batches of entries (e.g. `Store.iterate`'s), each converted as it
+    arrives: the window's entries are never all held."""
+    rows: list[LoggedRequest] = []
+    async for batch in batches:
+        rows += logged_requests(batch)
+    return rows
+
+
 def logged_traffic(entries: Iterable[LedgerEntry], model: RouterModel, models: Sequence[str]
                    ) -> LoggedTraffic:
     """Every answered request with stored prompt text, over `models` (which `model` must know)."""
-    kept = [e for e in entries if e.status == "ok" and e.prompt_text]
-    texts = tuple(user_text(e.prompt_text or "") for e in kept)
+    return traffic_table(logged_requests(entries), model, models)
+
+
+def traffic_table(kept: Sequence[LoggedRequest], model: RouterModel, models: Sequence[str]
+                  ) -> LoggedTraffic:
+    """The calibration table of logged requests, over `models` (which `model` must know)."""
+    texts = tuple(r.text for r in kept)
     names = tuple(models)
     if not texts:
         empty = np.zeros((0, len(names)))
@@ -88,14 +131,13 @@ def logged_traffic(entries: Iterable[LedgerEntry], model: RouterModel, models: S
     p, est = model.predict_many(texts, names)
     quality, cost = p.copy(), est.copy()
     observed = 0
-    for i, entry in enumerate(kept):
-        if entry.model not in names:
+    for i, row in enumerate(kept):
+        if row.model not in names:
             continue
-        j = names.index(entry.model)
-        found = quality_of(entry)
-        if found is not None:
-            quality[i, j] = found
+        j = names.index(row.model)
+        if row.quality is not None:
+            quality[i, j] = row.quality
             observed += 1
-        if entry.cost_usd is not None:
-            cost[i, j] = float(entry.cost_usd)
+        if row.cost_usd is not None:
+            cost[i, j] = row.cost_usd
     return LoggedTraffic(texts, names, quality, cost, observed)
