@@ -1,6 +1,6 @@
 """The one factory for what serves requests: the gateway wired at construction to its recorder,
 which feeds the ledger writer and the Prometheus metrics from the same entries, over the shared
-state, with the replica's background work (alerts, cooldown sync). The HTTP server and the
+state, with the replica's background work (alerts, cooldown sync, ledger pruning). The HTTP server and the
 in-process `Client` both build their gateway here, so the two can never be wired differently."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .control.state import StateUnavailable
 from .engine import Engine
 from .gateway import Gateway
 from .ledger.entry import LedgerEntry
+from .ledger.pruner import prune_forever
 from .ledger.service import LedgerService
 from .metrics import GatewayMetrics
 from .settings import Settings
@@ -49,7 +50,8 @@ class Runtime:
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start(self) -> None:
-        """Migrate the ledger and start its writer (and the cooldown sync)."""
+        """Migrate the ledger and start its writer (and the cooldown sync, and pruning the
+        ledger when `ledger.retention` is configured)."""
         self.started = True
         if self.ledger is not None:
             await self.ledger.start()
@@ -58,6 +60,9 @@ class Runtime:
         if self.alerts is not None:
             self.alerts.start()
             self.state.listeners.append(self._state_alert)
+        if self.background and self.ledger is not None and self.settings.ledger.retention.configured:
+            self._keep(asyncio.get_running_loop().create_task(
+                prune_forever(self.ledger.store, self.settings.ledger.retention)))
         if self.background and self.settings.experiments:  # arms the guardrails stopped
             self._keep(asyncio.get_running_loop().create_task(
                 _every(GUARDRAIL_REFRESH_S, self.gateway.admission.refresh_stops)))

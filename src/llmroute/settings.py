@@ -6,6 +6,7 @@ parameters) live in `config.py`, which is what applications call to load a confi
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping
 from decimal import Decimal
@@ -220,6 +221,43 @@ class ServerConfig(_Frozen):
         None, description="trust X-Forwarded-* from these proxy IPs (comma-separated, or *)")
 
 
+def _forever(days: int | None) -> float:
+    return float("inf") if days is None else float(days)
+
+
+class RetentionConfig(_Frozen):
+    """How long the ledger keeps each kind of data, in days (null: forever, the default: nothing
+    is deleted unless configured; text_days null: text goes with its row). Reports read rollups
+    for whole hours and days, so rollups must outlive the raw rows they summarise: text_days <=
+    raw_days <= hour_rollup_days <= day_rollup_days."""
+
+    raw_days: int | None = Field(None, gt=0, description="raw rows (one per request)")
+    text_days: int | None = Field(None, gt=0, description="prompt and response text of raw rows")
+    hour_rollup_days: int | None = Field(None, gt=0, description="hour rollups")
+    day_rollup_days: int | None = Field(None, gt=0, description="day rollups")
+    interval_s: float = Field(3600.0, gt=0, description="how often the gateway prunes")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetentionConfig:
+        clocks = (("text_days", self.text_days or self.raw_days), ("raw_days", self.raw_days),
+                  ("hour_rollup_days", self.hour_rollup_days),
+                  ("day_rollup_days", self.day_rollup_days))
+        for (short, short_days), (long, long_days) in itertools.pairwise(clocks):
+            if _forever(short_days) > _forever(long_days):
+                kept = "forever" if short_days is None else f"{short_days} days"
+                raise ValueError(
+                    f"{short} ({kept}) must not exceed {long} ({long_days} days): "
+                    + ("text is kept on raw rows, so it cannot outlive them" if short == "text_days"
+                       else "reports read rollups, so they must outlive what they summarise"))
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """True when anything is ever deleted."""
+        return any(days is not None for days in (self.raw_days, self.text_days,
+                                                  self.hour_rollup_days, self.day_rollup_days))
+
+
 class LedgerConfig(_Frozen):
     """The request ledger: where entries go and how they are written."""
 
@@ -233,6 +271,7 @@ class LedgerConfig(_Frozen):
     close_timeout_s: float = Field(10.0, ge=0)
     store_text: bool = Field(False, description="keep prompt and response text")
     redact: str | None = Field(None, description="`module:function` applied to stored text")
+    retention: RetentionConfig = RetentionConfig()
 
 
 class StateConfig(_Frozen):

@@ -12,6 +12,7 @@ from typing import Any
 
 from llmroute.ledger import AttemptRecord, LedgerEntry, MigrationStatus, Store, StoreError
 from llmroute.ledger.aggregates import WindowAggregate
+from llmroute.ledger.retention import Cutoffs, Pruned
 from llmroute.ledger.rollup_read import RollupWindow
 
 BASE_TS = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -150,6 +151,9 @@ class FlakyStore:
 
     async def rebuild_rollups(self) -> None:
         await self.inner.rebuild_rollups()
+
+    async def prune(self, cutoffs: Cutoffs, *, dry_run: bool = False) -> Pruned:
+        return await self.inner.prune(cutoffs, dry_run=dry_run)
 
     async def count(self) -> int:
         return await self.inner.count()

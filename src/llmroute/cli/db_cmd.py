@@ -1,4 +1,5 @@
-"""`llmroute db migrate|status` (the ledger's schema) and `llmroute feedback` (from the shell)."""
+"""`llmroute db migrate|status` (the ledger's schema), `llmroute db prune` (its retention, by
+hand) and `llmroute feedback` (from the shell)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TypeVar
 
 import typer
 
+from ..ledger.pruner import cutoffs_of
 from ..ledger.store import Store
 from .common import EXIT_ERROR, engine_from, err, friendly_errors, on_ledger, out
 
@@ -37,6 +39,27 @@ def status(config: Path | None = typer.Option(None, "--config", "-c", help="Conf
     for row in rows:
         when = row.applied_at.isoformat() if row.applied_at else "pending"
         out.print(f"{row.name:40} {when}", markup=False)
+
+
+@app.command("prune")
+def prune(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count what would go; delete nothing."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config file."),
+) -> None:
+    """Delete what `ledger.retention` says is too old (the gateway also does this every
+    `interval_s`): raw rows, then text, then hour and day rollups. Rollups are never decremented."""
+    with friendly_errors():
+        ledger = engine_from(config).settings.ledger
+    cutoffs = cutoffs_of(ledger.retention)
+    if cutoffs.empty:
+        out.print("no retention configured (ledger.retention): nothing is ever deleted")
+        return
+    for name, cutoff in (("raw rows", cutoffs.raw), ("text", cutoffs.text),
+                         ("hour rollups", cutoffs.hour_rollups), ("day rollups", cutoffs.day_rollups)):
+        out.print(f"{name:13} {'kept forever' if cutoff is None else 'before ' + cutoff.isoformat()}",
+                  markup=False)
+    pruned = on_ledger(ledger.url, lambda store: store.prune(cutoffs, dry_run=dry_run))
+    out.print(pruned.summary(), markup=False)
 
 
 def feedback(

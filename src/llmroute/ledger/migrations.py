@@ -233,6 +233,39 @@ CREATE TABLE llmroute_rollup_latency (
 );
 """
 
+#: PostgreSQL: `llmroute_requests` becomes a table partitioned by month of `ts` (see `partitions`),
+#: so pruning drops whole months. The rows move over in the migration's transaction; the primary
+#: key becomes (request_id, ts), as a partitioned table's must hold the partition key (a replayed
+#: entry has both the same, so it still conflicts); lookups by request_id use its leading column.
+#: SQLite keeps its table: it prunes by deleting in chunks.
+_PARTITIONS_POSTGRES = """
+ALTER TABLE llmroute_requests RENAME TO llmroute_requests_unpartitioned;
+ALTER INDEX llmroute_requests_pkey RENAME TO llmroute_requests_unpartitioned_pkey;
+CREATE TABLE llmroute_requests
+    (LIKE llmroute_requests_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
+    PARTITION BY RANGE (ts);
+CREATE TABLE llmroute_requests_default PARTITION OF llmroute_requests DEFAULT;
+DO $$
+DECLARE
+    month timestamp;
+BEGIN
+    FOR month IN SELECT DISTINCT date_trunc('month', ts AT TIME ZONE 'UTC')
+                 FROM llmroute_requests_unpartitioned LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF llmroute_requests FOR VALUES FROM (%L) TO (%L)',
+                       'llmroute_requests_' || to_char(month, 'YYYY_MM'), month::text || '+00',
+                       (month + interval '1 month')::text || '+00');
+    END LOOP;
+END
+$$;
+INSERT INTO llmroute_requests SELECT * FROM llmroute_requests_unpartitioned;
+DROP TABLE llmroute_requests_unpartitioned;
+ALTER TABLE llmroute_requests ADD CONSTRAINT llmroute_requests_pkey PRIMARY KEY (request_id, ts);
+CREATE INDEX llmroute_requests_ts ON llmroute_requests (ts);
+CREATE INDEX llmroute_requests_key_ts ON llmroute_requests (key_name, ts);
+CREATE INDEX llmroute_requests_model_ts ON llmroute_requests (model, ts);
+CREATE INDEX llmroute_requests_arm_ts ON llmroute_requests (experiment_arm, ts);
+"""
+
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_requests", _REQUESTS_SQLITE, _REQUESTS_POSTGRES),
@@ -245,6 +278,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               "CREATE INDEX llmroute_requests_arm_ts ON llmroute_requests (experiment_arm, ts);"),
     Migration("0003_alerts", _ALERTS_SQLITE, _ALERTS_POSTGRES),
     Migration(ROLLUPS_MIGRATION, _ROLLUPS_SQLITE, _ROLLUPS_POSTGRES),
+    Migration("0005_partitions", "SELECT 1;", _PARTITIONS_POSTGRES),
 )
 
 

@@ -27,6 +27,9 @@ from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION
 from .paging import DEFAULT_BATCH_SIZE, Pager
+from .partitions import ensure_months
+from .partitions import prune as _prune
+from .retention import Cutoffs, Pruned, month_start, next_month
 from .rollup_read import RollupWindow, WindowFold, fact_from_row, group_of
 from .rollup_sql import (
     FACT_COLUMNS,
@@ -49,6 +52,8 @@ from .rows import COLUMNS, POSTGRES, from_row, to_rows
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+#: A migration may move every row (0005_partitions): far longer than an ordinary command.
+_MIGRATION_TIMEOUT_S = 6 * 3600.0
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 #: Errors caused by the data itself (SQLSTATE classes 22 and 23, or a value asyncpg cannot encode).
 _REJECTED = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
@@ -67,11 +72,14 @@ _TYPES = {"ts": "timestamptz", "feedback_ts": "timestamptz", "http_status": "int
           "user_rating": "int2"}
 #: A batch in one statement (one array per column), answering the ids it inserted: the entries
 #: rolled up are exactly the new ones, even with another writer inserting the same id at once.
+#: The conflict target is the primary key of the partitioned table (0005_partitions): a replayed
+#: entry has the same request_id and ts.
 _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) SELECT "
            + ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in COLUMNS)
            + " FROM unnest(" + ", ".join(f"${i}::{_TYPES.get(c, 'text')}[]"
                                          for i, c in enumerate(COLUMNS, 1))
-           + f") AS batch({', '.join(COLUMNS)}) ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+           + f") AS batch({', '.join(COLUMNS)}) ON CONFLICT (request_id, ts) DO NOTHING "
+           "RETURNING request_id")
 _UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
 _UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
 _FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
@@ -113,6 +121,11 @@ class PostgresStore:
         self._pool: Any = None
         self._pool_lock = asyncio.Lock()
         self._closed = False
+        #: Months whose partition this store knows exists (another replica's prune may drop one:
+        #: its rows then go to the DEFAULT partition, never fail).
+        self._months: set[datetime] = set()
+        #: Text older than this was cleared by this store's last prune.
+        self._text_cleared: datetime | None = None
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r})"  # never the DSN: it may hold a password
@@ -156,7 +169,7 @@ class PostgresStore:
             for migration in MIGRATIONS:
                 if migration.name in done:
                     continue
-                await conn.execute(migration.postgres_sql)
+                await conn.execute(migration.postgres_sql, timeout=_MIGRATION_TIMEOUT_S)
                 await conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) "
                                    "VALUES ($1, now())", migration.name)
                 applied.append(migration.name)
@@ -179,6 +192,8 @@ class PostgresStore:
         if not rows:
             return
         columns = [list(column) for column in zip(*rows, strict=True)]
+        async with self._connection() as conn:
+            await self._ensure_months(conn, entries)
         async with self._connection() as conn, conn.transaction():
             inserted = {row[0] for row in await conn.fetch(_INSERT, *columns)}
             fresh = []
@@ -187,6 +202,14 @@ class PostgresStore:
                     inserted.discard(entry.request_id)  # a repeated id: the first was stored
                     fresh.append(fact_of(entry))
             await _apply(conn, await asyncio.to_thread(delta_of, fresh))
+
+    async def _ensure_months(self, conn: Any, entries: Sequence[LedgerEntry]) -> None:
+        """Create the partitions of the batch's months (and of the month after its latest, so
+        that a new month's first batch rarely waits) unless this store knows they exist."""
+        months = {month_start(entry.ts) for entry in entries}
+        months.add(next_month(max(months)))
+        if not months <= self._months:
+            self._months |= await ensure_months(conn, self.schema, months - self._months)
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
                        comment: str | None = None, *, at: datetime | None = None,
@@ -272,6 +295,17 @@ class PostgresStore:
         async with self._connection() as conn, conn.transaction():
             await conn.execute("LOCK TABLE llmroute_requests IN SHARE MODE")
             await _rebuild(conn)
+
+    async def prune(self, cutoffs: Cutoffs, *, dry_run: bool = False) -> Pruned:
+        async with self._connection() as conn:
+            pruned = await _prune(conn, self.schema, cutoffs, dry_run=dry_run,
+                                  text_floor=self._text_cleared)
+        if not dry_run:
+            self._months = {month for month in self._months
+                            if cutoffs.raw is None or next_month(month) > cutoffs.raw}
+            if cutoffs.text is not None:
+                self._text_cleared = max(cutoffs.text, self._text_cleared or cutoffs.text)
+        return pruned
 
     async def count(self) -> int:
         async with self._connection() as conn:

@@ -26,6 +26,8 @@ from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION, sqlite_statements
 from .paging import DEFAULT_BATCH_SIZE, Pager
+from .prune_sqlite import prune as _prune
+from .retention import Cutoffs, Pruned
 from .rollup_read import RollupWindow, WindowFold, fact_from_row, group_of
 from .rollup_sql import (
     FACT_COLUMNS,
@@ -88,6 +90,8 @@ class SQLiteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmroute-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        #: Text older than this was cleared by this store's last prune.
+        self._text_cleared: datetime | None = None
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -218,6 +222,12 @@ class SQLiteStore:
 
     async def rebuild_rollups(self) -> None:
         await self._call(lambda conn: self._transaction(conn, _rebuild))
+
+    async def prune(self, cutoffs: Cutoffs, *, dry_run: bool = False) -> Pruned:
+        pruned = await _prune(self._call, cutoffs, dry_run=dry_run, text_floor=self._text_cleared)
+        if not dry_run and cutoffs.text is not None:
+            self._text_cleared = max(cutoffs.text, self._text_cleared or cutoffs.text)
+        return pruned
 
     async def count(self) -> int:
         rows = await self._call(lambda conn: _fetch(conn, "SELECT count(*) FROM llmroute_requests"))

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 from .aggregates import WindowAggregate
 from .entry import LedgerEntry
 from .paging import DEFAULT_BATCH_SIZE
+from .retention import Cutoffs, Pruned
 from .rollup_read import RollupWindow
 
 
@@ -106,6 +107,14 @@ class Store(Protocol):
     async def rebuild_rollups(self) -> None:
         """Recompute every rollup from the raw rows (after a restore or a manual edit; writes wait
         meanwhile). The store does this itself once, when the rollup migration is applied."""
+        ...
+
+    async def prune(self, cutoffs: Cutoffs, *, dry_run: bool = False) -> Pruned:
+        """Delete what is older than its cutoff (see `retention.Cutoffs`) and say how much went;
+        with `dry_run`, only count it. Raw rows go first (SQLite: in transactions of at most
+        `retention.CHUNK_ROWS` rows; PostgreSQL: whole monthly partitions dropped, the partial
+        month deleted), then text, then rollups of each grain. Rollups are never decremented:
+        deleting raw rows leaves every rollup as it was."""
         ...
 
     async def count(self) -> int:
