@@ -238,6 +238,14 @@ async def test_new_months_get_partitions_and_rows_in_default_move(stores: StoreF
                                  "WHERE ts >= '2027-02-01' GROUP BY 1")
     assert placed == [("llmroute_requests_2027_02", 2)]
     assert (await first.rollups("model")).total.tally.requests == 3 == await first.count()
+    # pruning gives rows left in DEFAULT their month too, so that they can go with it
+    september = datetime(2027, 9, 3, tzinfo=UTC)
+    second._months |= {month_start(september), next_month(month_start(september))}
+    await second.write([make_entry(4, ts=september)])
+    assert await _fetch(first, "SELECT count(*) FROM llmroute_requests_default") == [(1,)]
+    await first.prune(Cutoffs(raw=datetime(2000, 1, 1, tzinfo=UTC)))
+    assert await _fetch(first, "SELECT count(*) FROM llmroute_requests_2027_09") == [(1,)]
+    assert await _fetch(first, "SELECT count(*) FROM llmroute_requests_default") == [(0,)]
 
 
 @pytest.mark.asyncio

@@ -7,9 +7,10 @@ store creates the months a batch needs before inserting it (`ensure_months`), un
 so replicas creating the same month at once do not collide; rows that reached the DEFAULT partition
 meanwhile (a replica whose cache said the month existed) are moved into the new month.
 
-Pruning (`prune`) drops the months wholly older than the raw cutoff (`DROP TABLE`: no dead rows,
-no vacuum) and deletes only the partial month's older rows (and any in the DEFAULT partition), then
-clears old text and deletes old rollups. Rollups are never decremented.
+Pruning (`prune`) first gives rows left in the DEFAULT partition their months, then drops the
+months wholly older than the raw cutoff (`DROP TABLE`: no dead rows, no vacuum) and deletes only
+the partial month's older rows, then clears old text and deletes old rollups. Rollups are never
+decremented. One replica prunes a schema at a time (an advisory lock).
 """
 
 from __future__ import annotations
@@ -110,6 +111,16 @@ async def _create_month(conn: Any, schema: str, month: datetime) -> None:
         await conn.execute("DROP TABLE pg_temp.llmroute_moving")
 
 
+async def settle_default(conn: Any, schema: str) -> set[datetime]:
+    """Give the months of rows found in the DEFAULT partition (a write that could not create its
+    month, a replica whose cache was stale, a bulk load) their partitions, moving the rows there,
+    so that pruning can drop them with their month; the months created."""
+    rows = await conn.fetch(f"SELECT DISTINCT date_trunc('month', ts AT TIME ZONE 'UTC') "
+                            f"FROM {DEFAULT_PARTITION}", timeout=PRUNE_TIMEOUT_S)
+    months = {row[0].replace(tzinfo=UTC) for row in rows}
+    return await ensure_months(conn, schema, months) if months else set()
+
+
 async def month_partitions(conn: Any, schema: str) -> dict[str, datetime]:
     """The month partitions of the table, by name."""
     rows = await conn.fetch("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -131,6 +142,7 @@ async def prune(conn: Any, schema: str, cutoffs: Cutoffs, *, dry_run: bool,
         log.info("ledger: another replica is pruning %s; skipped", schema)
         return Pruned()
     try:
+        await settle_default(conn, schema)
         return await _prune(conn, schema, cutoffs, dry_run=False, text_floor=text_floor)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", key)
