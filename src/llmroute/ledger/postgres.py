@@ -192,8 +192,7 @@ class PostgresStore:
         if not rows:
             return
         columns = [list(column) for column in zip(*rows, strict=True)]
-        async with self._connection() as conn:
-            await self._ensure_months(conn, entries)
+        await self._ensure_months(entries)
         async with self._connection() as conn, conn.transaction():
             inserted = {row[0] for row in await conn.fetch(_INSERT, *columns)}
             fresh = []
@@ -203,13 +202,14 @@ class PostgresStore:
                     fresh.append(fact_of(entry))
             await _apply(conn, await asyncio.to_thread(delta_of, fresh))
 
-    async def _ensure_months(self, conn: Any, entries: Sequence[LedgerEntry]) -> None:
+    async def _ensure_months(self, entries: Sequence[LedgerEntry]) -> None:
         """Create the partitions of the batch's months (and of the month after its latest, so
         that a new month's first batch rarely waits) unless this store knows they exist."""
         months = {month_start(entry.ts) for entry in entries}
         months.add(next_month(max(months)))
         if not months <= self._months:
-            self._months |= await ensure_months(conn, self.schema, months - self._months)
+            async with self._connection() as conn:
+                self._months |= await ensure_months(conn, self.schema, months - self._months)
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
                        comment: str | None = None, *, at: datetime | None = None,
