@@ -252,8 +252,9 @@ BEGIN
     FOR month IN SELECT DISTINCT date_trunc('month', ts AT TIME ZONE 'UTC')
                  FROM llmroute_requests_unpartitioned LOOP
         EXECUTE format('CREATE TABLE %I PARTITION OF llmroute_requests FOR VALUES FROM (%L) TO (%L)',
-                       'llmroute_requests_' || to_char(month, 'YYYY_MM'), month::text || '+00',
-                       (month + interval '1 month')::text || '+00');
+                       'llmroute_requests_' || to_char(month, 'YYYY_MM'),
+                       to_char(month, 'YYYY-MM-DD"T"HH24:MI:SS"+00"'),
+                       to_char(month + interval '1 month', 'YYYY-MM-DD"T"HH24:MI:SS"+00"'));
     END LOOP;
 END
 $$;
