@@ -30,19 +30,17 @@ from .paging import DEFAULT_BATCH_SIZE, Pager
 from .partitions import ensure_months
 from .partitions import prune as _prune
 from .retention import Cutoffs, Pruned, month_start, next_month
-from .rollup_read import RollupWindow, WindowFold, fact_from_row, group_of
+from .rollup_read import RollupWindow, WindowFold, fact_from_row
 from .rollup_sql import (
     FACT_COLUMNS,
     check_rollup_key,
     clear_sql,
     count_fields,
-    cover_where,
     delta_params,
-    latency_sql,
     rebuild_sql,
-    tallies_sql,
     upsert_latency_sql,
     upsert_rollups_sql,
+    window_queries,
 )
 from .rollup_sql import (
     POSTGRES as _ROLLUP_SQL,
@@ -274,21 +272,12 @@ class PostgresStore:
         for value, name in ((since, "since"), (until, "until")):
             if value is not None:
                 as_utc(value, name)
-        window = cover(since, until)
-        params: list[Any] = []
-        where = cover_where(_ROLLUP_SQL, window, params)
         fold = WindowFold(by)
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
                                                                 readonly=True):
-            fold.add_tally_rows(await conn.fetch(tallies_sql(_ROLLUP_SQL, by, where), *params),
-                                count_fields(), _money_in)
-            for group in (by, None):
-                group_params = list(params)
-                sql = latency_sql(_ROLLUP_SQL, group, where, group_params)
-                fold.add_latency_rows(await conn.fetch(sql, *group_params), total=group is None)
-            for start, end in window.raw:
-                rows = await conn.fetch(f"{_FACTS} WHERE ts >= $1 AND ts < $2", start, end)
-                fold.add_facts((fact_from_row(tuple(row), POSTGRES) for row in rows), group_of(by))
+            for query in window_queries(_ROLLUP_SQL, by, cover(since, until)):
+                fold.add_rows(query.kind, await conn.fetch(query.sql, *query.params), count_fields(),
+                              _money_in)
         return fold.result()
 
     async def rebuild_rollups(self) -> None:
@@ -334,9 +323,13 @@ async def _apply(conn: Any, delta: Delta) -> None:
         await conn.executemany(_UPSERT_LATENCY, latencies)
 
 
+#: A rebuild reads every raw row: far longer than a normal command may take.
+REBUILD_TIMEOUT_S = 6 * 3600.0
+
+
 async def _rebuild(conn: Any) -> None:
     for statement in (*clear_sql(), *rebuild_sql(_ROLLUP_SQL)):
-        await conn.execute(statement)
+        await conn.execute(statement, timeout=REBUILD_TIMEOUT_S)
 
 
 def _money_in(value: Any) -> Decimal:

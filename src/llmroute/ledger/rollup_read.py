@@ -83,7 +83,7 @@ class WindowFold:
 
     def add_tally_rows(self, rows: Iterable[Sequence[Any]], count_fields: Sequence[str],
                        money_in: MoneyIn) -> None:
-        """Rows of `rollup_sql.tallies_sql`."""
+        """Rows of a "tallies" `rollup_sql.WindowQuery`."""
         n_counts, n_money = len(count_fields), len(MONEY_FIELDS)
         for row in rows:
             counts = dict(zip(count_fields, (int(v or 0) for v in row[3:3 + n_counts]), strict=True))
@@ -94,8 +94,16 @@ class WindowFold:
             self._tally(_label(row[0]), str(row[1] or ""), str(row[2] or ""),
                         tally_from(counts, money), moments)
 
+    def add_rows(self, kind: str, rows: Iterable[Sequence[Any]], count_fields: Sequence[str],
+                 money_in: MoneyIn) -> None:
+        """Rows of a `rollup_sql.WindowQuery` of this kind."""
+        if kind == "tallies":
+            self.add_tally_rows(rows, count_fields, money_in)
+        else:
+            self.add_latency_rows(rows, total=kind == "total")
+
     def add_latency_rows(self, rows: Iterable[Sequence[Any]], total: bool) -> None:
-        """Rows of `rollup_sql.latency_sql` (total: the window's histogram)."""
+        """Rows of a "latency" (or, total, a "total") `rollup_sql.WindowQuery`."""
         for label, index, count in rows:
             hist = self.total_latency if total else self.latency.setdefault(_label(label), {})
             hist[int(index)] = hist.get(int(index), 0) + int(count)

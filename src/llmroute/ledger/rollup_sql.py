@@ -58,6 +58,9 @@ class RollupDialect:
     latency_bin: str
     as_float: Callable[[str], str]
     qualify: str
+    #: SQL: the UTC date of a raw row's `ts`; how a raw row's time is bound.
+    day_of_ts: str
+    raw_time_param: Callable[[datetime], Any]
 
 
 SQLITE = RollupDialect(
@@ -70,6 +73,7 @@ SQLITE = RollupDialect(
     day_of_hour_start="substr(start, 1, 10) || 'T00:00:00.000000Z'",
     latency_bin="llmroute_latency_bin(latency_s)",
     as_float=lambda c: f"CAST({c} AS REAL)", qualify="",
+    day_of_ts="substr(ts, 1, 10)", raw_time_param=lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
 )
 POSTGRES = RollupDialect(
     placeholder=lambda n: f"${n}", time_param=lambda t: t, money_param=lambda d: d,
@@ -81,6 +85,7 @@ POSTGRES = RollupDialect(
     latency_bin=(f"CASE WHEN latency_s >= {MIN_LATENCY_S!r} THEN "
                  f"ceil(ln(latency_s) / ln({GAMMA!r}))::integer ELSE {ZERO_BIN} END"),
     as_float=lambda c: f"{c}::double precision", qualify=f"{ROLLUPS_TABLE}.",
+    day_of_ts="to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD')", raw_time_param=lambda t: t,
 )
 
 
@@ -164,18 +169,25 @@ def _moment_sums(dialect: RollupDialect) -> list[str]:
             f"COALESCE(sum({cost} * user_rating) FILTER (WHERE {pair}), 0)"]
 
 
+#: A raw row's baseline model as rollups key it: set only when its baseline cost is known.
+_RAW_BASELINE = "CASE WHEN baseline_cost_usd IS NOT NULL THEN COALESCE(baseline_model, '') ELSE '' END"
+
+
+def _raw_numbers(dialect: RollupDialect) -> list[str]:
+    """A rollup row's numbers (counts, exact money, moments) over raw rows."""
+    counts = dict(COUNTS)
+    money = {name: (column, test) for name, column, test in MONEY}
+    return ([f"COALESCE({counts[f]}, 0)" for f in _COUNT_FIELDS]
+            + [dialect.money_sum(f"CASE WHEN {money[f][1]} THEN {money[f][0]} END")
+               for f in MONEY_FIELDS]
+            + _moment_sums(dialect))
+
+
 def rebuild_sql(dialect: RollupDialect) -> list[str]:
     """Statements that fill empty rollup tables from every raw row: hour rollups from the rows
     (one pass for the tallies, one per latency dimension), day rollups from the hour rollups."""
-    counts = dict(COUNTS)
-    money = {name: (column, test) for name, column, test in MONEY}
-    baseline = ("CASE WHEN baseline_cost_usd IS NOT NULL THEN COALESCE(baseline_model, '') "
-                "ELSE '' END")
-    dims = [_label(c) for c in _DIMENSION_COLUMNS[:-1]] + [baseline]
-    numbers = ([f"COALESCE({counts[f]}, 0)" for f in _COUNT_FIELDS]
-               + [dialect.money_sum(f"CASE WHEN {money[f][1]} THEN {money[f][0]} END")
-                  for f in MONEY_FIELDS]
-               + _moment_sums(dialect))
+    dims = [_label(c) for c in _DIMENSION_COLUMNS[:-1]] + [_RAW_BASELINE]
+    numbers = _raw_numbers(dialect)
     columns = ", ".join((*_KEY_COLUMNS, *_COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS))
     group = ", ".join(str(i) for i in range(2, len(_KEY_COLUMNS) + 1))
     statements = [
@@ -209,6 +221,8 @@ def clear_sql() -> list[str]:
 #: The rollup column of each grouping (day: the date of `start`).
 GROUP_COLUMNS: dict[str, str] = {"model": "model", "tier": "tier", "policy": "policy",
                                  "key": "key_name", "arm": "experiment_arm"}
+#: The raw column of each grouping.
+RAW_GROUP_COLUMNS = GROUP_COLUMNS
 ROLLUP_GROUP_KEYS: tuple[str, ...] = ("model", "tier", "policy", "key", "arm", "day")
 
 
@@ -218,41 +232,68 @@ def check_rollup_key(by: str) -> None:
         raise ValueError(f"cannot group by {by!r}: choose one of {', '.join(ROLLUP_GROUP_KEYS)}")
 
 
-def cover_where(dialect: RollupDialect, window: Cover, params: list[Any]) -> str:
-    """` WHERE ...` matching the rollup rows of the window's hours and days (FALSE: none)."""
-    tests: list[str] = []
-    for grain, spans in (("hour", window.hours), ("day", window.days)):
-        for start, end in spans:
-            params.extend((dialect.time_param(start), dialect.time_param(end)))
-            tests.append(f"(grain = '{grain}' AND start >= {dialect.placeholder(len(params) - 1)} "
-                         f"AND start < {dialect.placeholder(len(params))})")
-    return f" WHERE ({' OR '.join(tests)})" if tests else " WHERE 1 = 0"
+@dataclass(frozen=True)
+class WindowQuery:
+    """One query of a window's read: `kind` "tallies" (rows of (group, model, baseline model,
+    counts, money, moments)), "latency" (per group) or "total" (the window's) (rows of (group,
+    bin, count))."""
+
+    kind: str
+    sql: str
+    params: tuple[Any, ...]
 
 
-def group_expr(dialect: RollupDialect, by: str) -> str:
+def _group(dialect: RollupDialect, by: str, raw: bool) -> str:
     check_rollup_key(by)
-    return dialect.day_of_start if by == "day" else GROUP_COLUMNS[by]
+    if by == "day":
+        return dialect.day_of_ts if raw else dialect.day_of_start
+    return _label(RAW_GROUP_COLUMNS[by]) if raw else GROUP_COLUMNS[by]
 
 
-def tallies_sql(dialect: RollupDialect, by: str, where: str) -> str:
-    """Per (group, model, baseline model): every count, exact money sum and moment."""
+def _rollup_queries(dialect: RollupDialect, by: str, grain: str, start: datetime, end: datetime
+                    ) -> list[WindowQuery]:
+    """The span's rollup rows of one grain (each query a range scan of a primary key)."""
+    span = (dialect.time_param(start), dialect.time_param(end))
+    p = dialect.placeholder
     numbers = ([f"sum({f})" for f in _COUNT_FIELDS] + [dialect.money_sum(f) for f in MONEY_FIELDS]
                + [f"sum({f})" for f in MOMENT_FIELDS])
-    return (f"SELECT {group_expr(dialect, by)}, model, baseline_model, {', '.join(numbers)} "
-            f"FROM {ROLLUPS_TABLE}{where} GROUP BY 1, 2, 3")
+    tallies = (f"SELECT {_group(dialect, by, False)}, model, baseline_model, {', '.join(numbers)} "
+               f"FROM {ROLLUPS_TABLE} WHERE grain = '{grain}' AND start >= {p(1)} AND start < {p(2)} "
+               "GROUP BY 1, 2, 3")
+
+    def latency(dim: str, label: str) -> str:
+        return (f"SELECT {label}, bin, sum(n) FROM {LATENCY_TABLE} WHERE dim = '{dim}' AND "
+                f"grain = '{grain}' AND start >= {p(1)} AND start < {p(2)} GROUP BY 1, 2")
+
+    by_group = (latency("all", dialect.day_of_start) if by == "day" else latency(by, "value"))
+    return [WindowQuery("tallies", tallies, span), WindowQuery("latency", by_group, span),
+            WindowQuery("total", latency("all", "''"), span)]
 
 
-def latency_sql(dialect: RollupDialect, by: str | None, where: str, params: list[Any]) -> str:
-    """Per (group, bin) the count; `by` None: the whole window's histogram (group '')."""
-    if by is None or by == "day":
-        params.append("all")
-        label = "''" if by is None else dialect.day_of_start
-    else:
-        params.append(by)
-        label = "value"
-        check_rollup_key(by)
-    return (f"SELECT {label}, bin, sum(n) FROM {LATENCY_TABLE}{where} AND "
-            f"dim = {dialect.placeholder(len(params))} GROUP BY 1, 2")
+def _raw_queries(dialect: RollupDialect, by: str, start: datetime, end: datetime) -> list[WindowQuery]:
+    """The span's raw rows, aggregated as rollups would hold them."""
+    span = (dialect.raw_time_param(start), dialect.raw_time_param(end))
+    where = f"FROM llmroute_requests WHERE ts >= {dialect.placeholder(1)} AND ts < {dialect.placeholder(2)}"
+    label = _group(dialect, by, True)
+    return [
+        WindowQuery("tallies", f"SELECT {label}, COALESCE(model, ''), {_RAW_BASELINE}, "
+                    f"{', '.join(_raw_numbers(dialect))} {where} GROUP BY 1, 2, 3", span),
+        WindowQuery("latency", f"SELECT {label}, {dialect.latency_bin}, count(*) {where} GROUP BY 1, 2",
+                    span),
+        WindowQuery("total", f"SELECT '', {dialect.latency_bin}, count(*) {where} GROUP BY 1, 2", span),
+    ]
+
+
+def window_queries(dialect: RollupDialect, by: str, window: Cover) -> list[WindowQuery]:
+    """Every query of a window's read: per span of its cover, so that each is a range scan."""
+    check_rollup_key(by)
+    found: list[WindowQuery] = []
+    for start, end in window.raw:
+        found += _raw_queries(dialect, by, start, end)
+    for grain, spans in (("hour", window.hours), ("day", window.days)):
+        for start, end in spans:
+            found += _rollup_queries(dialect, by, grain, start, end)
+    return found
 
 
 #: The raw columns a `rollups.Fact` is read from, in its field order.

@@ -28,20 +28,18 @@ from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION, sqlite_
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .prune_sqlite import prune as _prune
 from .retention import Cutoffs, Pruned
-from .rollup_read import RollupWindow, WindowFold, fact_from_row, group_of
+from .rollup_read import RollupWindow, WindowFold, fact_from_row
 from .rollup_sql import (
     FACT_COLUMNS,
     check_rollup_key,
     clear_sql,
     count_fields,
-    cover_where,
     delta_params,
-    latency_sql,
     rebuild_sql,
     register_functions,
-    tallies_sql,
     upsert_latency_sql,
     upsert_rollups_sql,
+    window_queries,
 )
 from .rollup_sql import (
     SQLITE as _ROLLUP_SQL,
@@ -341,22 +339,12 @@ def _rebuild(conn: sqlite3.Connection) -> None:
 def _rollups(conn: sqlite3.Connection, by: str, since: datetime | None,
              until: datetime | None) -> RollupWindow:
     """A window's numbers from one read transaction: rollups for its hours and days, raw rows
-    for its edges."""
-    window = cover(since, until)
-    params: list[Any] = []
-    where = cover_where(_ROLLUP_SQL, window, params)
+    for its edges (`rollup_sql.window_queries`)."""
     fold = WindowFold(by)
     conn.execute("BEGIN")
     try:
-        fold.add_tally_rows(_fetch(conn, tallies_sql(_ROLLUP_SQL, by, where), params), count_fields(),
-                            _money_in)
-        for group in (by, None):
-            group_params = list(params)
-            fold.add_latency_rows(_fetch(conn, latency_sql(_ROLLUP_SQL, group, where, group_params),
-                                         group_params), total=group is None)
-        for start, end in window.raw:
-            rows = _fetch(conn, f"{_FACTS} WHERE ts >= ? AND ts < ?", (sqlite_time(start), sqlite_time(end)))
-            fold.add_facts((fact_from_row(row, SQLITE) for row in rows), group_of(by))
+        for query in window_queries(_ROLLUP_SQL, by, cover(since, until)):
+            fold.add_rows(query.kind, _fetch(conn, query.sql, query.params), count_fields(), _money_in)
     finally:
         conn.execute("COMMIT")
     return fold.result()
