@@ -149,6 +149,10 @@ class FlakyStore:
                       until: datetime | None = None) -> RollupWindow:
         return await self.inner.rollups(by, since, until)
 
+    async def rollups_by(self, bys: Sequence[str], since: datetime | None = None,
+                         until: datetime | None = None) -> dict[str, RollupWindow]:
+        return await self.inner.rollups_by(bys, since, until)
+
     async def rebuild_rollups(self) -> None:
         await self.inner.rebuild_rollups()
 

@@ -254,3 +254,26 @@ async def test_report_by_team_merges_each_keys_numbers(store: Store) -> None:
     assert_group(found.total, expected.total)
     arms = await window_numbers(store, "arm", None, None)
     assert not arms.exact_percentiles and arms.aggregate.total.tally == expected.total.tally
+
+
+@pytest.mark.asyncio
+async def test_several_groupings_in_one_pass_equal_one_call_each(store: Store) -> None:
+    rows = random_ledger(17, 250)
+    await store.write(rows)
+    since, until = BASE + timedelta(minutes=95), BASE + timedelta(hours=50, minutes=5)
+    together = await store.rollups_by(ROLLUP_GROUP_KEYS, since, until)
+    assert list(together) == list(ROLLUP_GROUP_KEYS)
+    for by in ROLLUP_GROUP_KEYS:
+        alone = await store.rollups(by, since, until)
+        assert together[by].aggregate() == alone.aggregate()
+        for mine, theirs in zip((together[by].total, *together[by].groups), (alone.total, *alone.groups),
+                                strict=True):
+            assert (mine.label, mine.tally, mine.latency, mine.models) == \
+                (theirs.label, theirs.tally, theirs.latency, theirs.models)
+            assert dataclasses.astuple(mine.moments) == pytest.approx(  # float sums: their order
+                dataclasses.astuple(theirs.moments), rel=1e-12)
+    for bad in ((), ("model", "model"), ("team",)):
+        with pytest.raises(ValueError):
+            await store.rollups_by(bad)
+    with pytest.raises(ValueError):
+        await store.rollups("model", datetime(2025, 1, 1))

@@ -30,13 +30,13 @@ from .paging import DEFAULT_BATCH_SIZE, Pager
 from .partitions import ensure_months
 from .partitions import prune as _prune
 from .retention import Cutoffs, Pruned, month_start, next_month
-from .rollup_read import RollupWindow, WindowFold, fact_from_row
+from .rollup_read import RollupWindow, WindowFolds, fact_from_row
 from .rollup_sql import (
     FACT_COLUMNS,
-    check_rollup_key,
     clear_sql,
     count_fields,
     delta_params,
+    read_money,
     rebuild_sql,
     upsert_latency_sql,
     upsert_rollups_sql,
@@ -45,7 +45,7 @@ from .rollup_sql import (
 from .rollup_sql import (
     POSTGRES as _ROLLUP_SQL,
 )
-from .rollups import Delta, cover, delta_of, fact_of, feedback_delta
+from .rollups import Delta, check_window, cover, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, POSTGRES, from_row, to_rows
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
@@ -268,17 +268,17 @@ class PostgresStore:
 
     async def rollups(self, by: str, since: datetime | None = None,
                       until: datetime | None = None) -> RollupWindow:
-        check_rollup_key(by)
-        for value, name in ((since, "since"), (until, "until")):
-            if value is not None:
-                as_utc(value, name)
-        fold = WindowFold(by)
+        return (await self.rollups_by((by,), since, until))[by]
+
+    async def rollups_by(self, bys: Sequence[str], since: datetime | None = None,
+                         until: datetime | None = None) -> dict[str, RollupWindow]:
+        queries = window_queries(_ROLLUP_SQL, bys, cover(*check_window(since, until)))
+        folds = WindowFolds(bys, count_fields(), read_money(_ROLLUP_SQL))
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
                                                                 readonly=True):
-            for query in window_queries(_ROLLUP_SQL, by, cover(since, until)):
-                fold.add_rows(query.kind, await conn.fetch(query.sql, *query.params), count_fields(),
-                              _money_in)
-        return fold.result()
+            for query in queries:
+                folds.add(query.kind, await conn.fetch(query.sql, *query.params))
+        return folds.results()
 
     async def rebuild_rollups(self) -> None:
         async with self._connection() as conn, conn.transaction():

@@ -81,26 +81,9 @@ class WindowFold:
         if baseline:
             self.baselines[baseline] += tally.requests
 
-    def add_tally_rows(self, rows: Iterable[Sequence[Any]], count_fields: Sequence[str],
-                       money_in: MoneyIn) -> None:
-        """Rows of a "tallies" `rollup_sql.WindowQuery`."""
-        n_counts, n_money = len(count_fields), len(MONEY_FIELDS)
-        for row in rows:
-            counts = dict(zip(count_fields, (int(v or 0) for v in row[3:3 + n_counts]), strict=True))
-            money: dict[str, Decimal | None] = dict(zip(
-                MONEY_FIELDS, (money_in(v) for v in row[3 + n_counts:3 + n_counts + n_money]), strict=True))
-            moments = Moments(*(type(getattr(ZERO_MOMENTS, f))(v or 0) for f, v in
-                                zip(MOMENT_FIELDS, row[3 + n_counts + n_money:], strict=True)))
-            self._tally(_label(row[0]), str(row[1] or ""), str(row[2] or ""),
-                        tally_from(counts, money), moments)
-
-    def add_rows(self, kind: str, rows: Iterable[Sequence[Any]], count_fields: Sequence[str],
-                 money_in: MoneyIn) -> None:
-        """Rows of a `rollup_sql.WindowQuery` of this kind."""
-        if kind == "tallies":
-            self.add_tally_rows(rows, count_fields, money_in)
-        else:
-            self.add_latency_rows(rows, total=kind == "total")
+    def add_tally(self, group: Any, model: Any, baseline: Any, tally: Tally, moments: Moments) -> None:
+        """One group's numbers (a row of a "tallies" `rollup_sql.WindowQuery`)."""
+        self._tally(_label(group), str(model or ""), str(baseline or ""), tally, moments)
 
     def add_latency_rows(self, rows: Iterable[Sequence[Any]], total: bool) -> None:
         """Rows of a "latency" (or, total, a "total") `rollup_sql.WindowQuery`."""
@@ -137,6 +120,55 @@ class WindowFold:
                             tuple(sorted(models.items())))
         return RollupWindow(self.by, total, tuple(groups),
                             tuple(sorted((b, n) for b, n in self.baselines.items() if n)))
+
+
+#: How many columns hold a row's money, and how to read them into `MONEY_FIELDS` order.
+MoneyReader = tuple[int, Callable[[Sequence[Any]], list[Decimal]]]
+
+
+def read_numbers(numbers: Sequence[Any], count_fields: Sequence[str], money: MoneyReader
+                 ) -> tuple[Tally, Moments]:
+    """The tally and moments at the end of a "tallies" row (counts, money, moments in order)."""
+    n_counts, (n_money, read) = len(count_fields), money
+    counts = dict(zip(count_fields, (int(v or 0) for v in numbers[:n_counts]), strict=True))
+    sums: dict[str, Decimal | None] = dict(zip(
+        MONEY_FIELDS, read(numbers[n_counts:n_counts + n_money]), strict=True))
+    moments = Moments(*(type(getattr(ZERO_MOMENTS, f))(v or 0) for f, v in
+                        zip(MOMENT_FIELDS, numbers[n_counts + n_money:], strict=True)))
+    return tally_from(counts, sums), moments
+
+
+class WindowFolds:
+    """One `WindowFold` per grouping, fed by the rows of `rollup_sql.window_queries(bys)`."""
+
+    def __init__(self, bys: Sequence[str], count_fields: Sequence[str], money: MoneyReader) -> None:
+        self.bys = tuple(bys)
+        self.folds = {by: WindowFold(by) for by in self.bys}
+        self.count_fields, self.money = count_fields, money
+
+    def add(self, kind: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Rows of a `rollup_sql.WindowQuery` of this kind."""
+        k = len(self.bys)
+        if kind == "tallies":
+            for row in rows:
+                tally, moments = read_numbers(row[k + 2:], self.count_fields, self.money)
+                for i, by in enumerate(self.bys):
+                    self.folds[by].add_tally(row[i], row[k], row[k + 1], tally, moments)
+        elif kind == "latencies":
+            for row in rows:
+                index, count = int(row[k]), int(row[k + 1])
+                for i, by in enumerate(self.bys):
+                    self.folds[by].add_latency_rows(((row[i], index, count),), total=False)
+                    self.folds[by].add_latency_rows((("", index, count),), total=True)
+        elif kind == "total":
+            listed = list(rows)
+            for fold in self.folds.values():
+                fold.add_latency_rows(listed, total=True)
+        else:
+            self.folds[kind.removeprefix("latency:")].add_latency_rows(rows, total=False)
+
+    def results(self) -> dict[str, RollupWindow]:
+        return {by: fold.result() for by, fold in self.folds.items()}
 
 
 def fact_from_row(row: Sequence[Any], dialect: Dialect) -> Fact:

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from .aggregates import Tally
-from .entry import LedgerEntry
+from .entry import LedgerEntry, as_utc
 from .sketch import bin_of
 
 GRAINS = ("hour", "day")
@@ -242,6 +242,14 @@ class Cover:
 
 def _spans(*spans: tuple[datetime, datetime]) -> tuple[tuple[datetime, datetime], ...]:
     return tuple((start, end) for start, end in spans if start < end)
+
+
+def check_window(since: datetime | None, until: datetime | None
+                 ) -> tuple[datetime | None, datetime | None]:
+    """The bounds, each None or timezone-aware (ValueError for a naive one, TypeError for another
+    type)."""
+    return (None if since is None else as_utc(since, "since"),
+            None if until is None else as_utc(until, "until"))
 
 
 def cover(since: datetime | None, until: datetime | None) -> Cover:

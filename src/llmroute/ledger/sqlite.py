@@ -28,13 +28,14 @@ from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION, sqlite_
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .prune_sqlite import prune as _prune
 from .retention import Cutoffs, Pruned
-from .rollup_read import RollupWindow, WindowFold, fact_from_row
+from .rollup_read import RollupWindow, WindowFolds, fact_from_row
 from .rollup_sql import (
     FACT_COLUMNS,
-    check_rollup_key,
+    WindowQuery,
     clear_sql,
     count_fields,
     delta_params,
+    read_money,
     rebuild_sql,
     register_functions,
     upsert_latency_sql,
@@ -44,7 +45,7 @@ from .rollup_sql import (
 from .rollup_sql import (
     SQLITE as _ROLLUP_SQL,
 )
-from .rollups import Delta, cover, delta_of, fact_of, feedback_delta
+from .rollups import Delta, check_window, cover, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
@@ -212,11 +213,12 @@ class SQLiteStore:
 
     async def rollups(self, by: str, since: datetime | None = None,
                       until: datetime | None = None) -> RollupWindow:
-        check_rollup_key(by)
-        for value, name in ((since, "since"), (until, "until")):
-            if value is not None:
-                as_utc(value, name)
-        return await self._call(lambda conn: _rollups(conn, by, since, until))
+        return (await self.rollups_by((by,), since, until))[by]
+
+    async def rollups_by(self, bys: Sequence[str], since: datetime | None = None,
+                         until: datetime | None = None) -> dict[str, RollupWindow]:
+        queries = window_queries(_ROLLUP_SQL, bys, cover(*check_window(since, until)))
+        return await self._call(lambda conn: _rollups(conn, bys, queries))
 
     async def rebuild_rollups(self) -> None:
         await self._call(lambda conn: self._transaction(conn, _rebuild))
@@ -336,18 +338,18 @@ def _rebuild(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _rollups(conn: sqlite3.Connection, by: str, since: datetime | None,
-             until: datetime | None) -> RollupWindow:
+def _rollups(conn: sqlite3.Connection, bys: Sequence[str], queries: Sequence[WindowQuery]
+             ) -> dict[str, RollupWindow]:
     """A window's numbers from one read transaction: rollups for its hours and days, raw rows
     for its edges (`rollup_sql.window_queries`)."""
-    fold = WindowFold(by)
+    folds = WindowFolds(bys, count_fields(), read_money(_ROLLUP_SQL))
     conn.execute("BEGIN")
     try:
-        for query in window_queries(_ROLLUP_SQL, by, cover(since, until)):
-            fold.add_rows(query.kind, _fetch(conn, query.sql, query.params), count_fields(), _money_in)
+        for query in queries:
+            folds.add(query.kind, _fetch(conn, query.sql, query.params))
     finally:
         conn.execute("COMMIT")
-    return fold.result()
+    return folds.results()
 
 
 def _money_in(value: Any) -> Decimal:

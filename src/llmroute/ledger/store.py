@@ -104,6 +104,12 @@ class Store(Protocol):
         latency percentiles are within the sketch's 1 % (`sketch`)."""
         ...
 
+    async def rollups_by(self, bys: Sequence[str], since: datetime | None = None,
+                         until: datetime | None = None) -> dict[str, RollupWindow]:
+        """`rollups` for several groupings at once (distinct, else ValueError), read in one
+        transaction from the same rows: cheaper than one call per grouping."""
+        ...
+
     async def rebuild_rollups(self) -> None:
         """Recompute every rollup from the raw rows (after a restore or a manual edit; writes wait
         meanwhile). The store does this itself once, when the rollup migration is applied."""

@@ -8,12 +8,12 @@ from the rollups' latency sketch, within 1 % (`sketch`). Every other number is e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from .aggregates import NONE_LABEL, WindowAggregate
-from .rollup_read import regroup
+from .rollup_read import RollupWindow, regroup
 from .store import Store
 
 #: Windows of up to this many requests are aggregated from their raw rows (exact percentiles).
@@ -34,6 +34,20 @@ class WindowNumbers:
 
 #: Groupings only the rollups answer: "arm" (the experiment arm) and "team" (each key's team).
 ROLLUP_ONLY = ("arm", "team")
+
+
+async def numbers_with(store: Store, by: str, since: datetime | None, until: datetime | None,
+                       also: Sequence[str] = ()) -> tuple[WindowNumbers, dict[str, RollupWindow]]:
+    """`window_numbers(by)` and, read with it in one pass over the rollups, the rollup windows of
+    the groupings `also` (the dashboard's report by model and its experiments' arms)."""
+    extra = tuple(dict.fromkeys(g for g in also if g != by))
+    rolled = await store.rollups_by((by, *extra), since, until)
+    main = rolled[by]
+    if main.total.tally.requests > EXACT_BELOW:
+        numbers = WindowNumbers(main.aggregate(), False)
+    else:
+        numbers = WindowNumbers(await store.aggregate(by, since, until), True)
+    return numbers, {g: rolled[g] for g in also}
 
 
 async def window_numbers(store: Store, by: str, since: datetime | None, until: datetime | None, *,

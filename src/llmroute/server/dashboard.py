@@ -21,10 +21,9 @@ from ..control.experiment_report import ExperimentReport, report_from_rollups
 from ..control.experiment_report import report_dict as experiment_report_dict
 from ..control.experiments import ExperimentConfig
 from ..errors import InvalidRequestError, LLMRouteError, UnavailableError
-from ..ledger import Store, StoreError
-from ..ledger.rollup_read import RollupWindow
+from ..ledger import StoreError
 from ..ledger.service import LedgerService
-from ..ledger.views import window_numbers
+from ..ledger.views import numbers_with
 from ..reports.aggregate import report_from
 from ..reports.render import COLUMNS, report_dict, row
 from ..reports.window import parse_when
@@ -84,9 +83,11 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         if start >= now:
             raise InvalidRequestError("`since` must be in the past.", param="since")
         try:
-            numbers = await window_numbers(ledger.store, "model", start, now)
+            # the report by model and, read in the same pass, the experiments' arms
+            numbers, rolled = await numbers_with(ledger.store, "model", start, now,
+                                                 ("arm",) if experiments else ())
             report = report_from(numbers.aggregate, baseline)
-            arms = await _experiment_arms(ledger.store, experiments, start, now)
+            arms = rolled.get("arm")
         except StoreError as exc:
             raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None
         body = report_dict(report, {"since": start.isoformat(), "until": now.isoformat(),
@@ -103,15 +104,6 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return handler
-
-
-async def _experiment_arms(store: Store, experiments: Sequence[ExperimentConfig], start: datetime,
-                           now: datetime) -> RollupWindow | None:
-    """The window's rollups by experiment arm, read once for every configured experiment (None
-    without one): each arm's counts, sums and latency sketch, never the entries."""
-    if not experiments:
-        return None
-    return await store.rollups("arm", start, now)
 
 
 def experiment_dict(report: ExperimentReport) -> dict[str, Any]:
