@@ -81,6 +81,30 @@ class Poller(threading.Thread):
             self.halt.wait(max(0.0, self.period_s - (time.perf_counter() - started)))
 
 
+def _count(url: str) -> int:
+    """The ledger's rows (the gateway has flushed its writer when it stopped)."""
+    import asyncio
+
+    from llmroute.ledger import open_store
+
+    async def count() -> int:
+        store = open_store(url)
+        try:
+            return await store.count()
+        finally:
+            await store.close()
+
+    return asyncio.run(count())
+
+
+def _ledger_metrics(base: str) -> dict[str, float]:
+    """The writer's gauges and counters from /metrics (queue depth, spooled, written...)."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {line.split()[0]: float(line.split()[-1]) for line in text.splitlines()
+            if line.startswith("llmroute_ledger")}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     wrk = ensure_wrk(True)
@@ -94,6 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     upstream = procs.start_server("upstream", [sys.executable, str(fake), "--port", str(upstream_port)],
                                   cpus=args.load_cpus, env=env, log_dir=work)
     config = _config(work, upstream_port, args.url)
+    count_before = _count(args.url)
     gateway = procs.start_server("gateway", [str(ROOT / ".venv/bin/llmroute"), "serve", "--config",
                                              str(config), "--host", "127.0.0.1", "--port", str(port)],
                                  cpus=args.gateway_cpus, env=env, log_dir=work)
@@ -106,8 +131,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         procs.wait_http(f"http://127.0.0.1:{upstream_port}/health", upstream, 30)
         procs.wait_http(f"{base}/health", gateway, 120)
         script = write_lua(work / "chat.lua", _body("auto"), {"Authorization": f"Bearer {GATEWAY_KEY}"})
-        run_wrk(wrk, f"{base}/v1/chat/completions", script, connections=args.connections,
-                duration_s=3, cpus=args.load_cpus)  # warm up
+        warm = run_wrk(wrk, f"{base}/v1/chat/completions", script, connections=args.connections,
+                       duration_s=3, cpus=args.load_cpus)
         result["rss_start_mib"] = procs.tree_rss_mib(gateway.pid)
         for _ in range(args.rounds):
             for phase in ("quiet", "dashboard"):
@@ -120,20 +145,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 if phase == "dashboard":
                     poller.join(60)
                 times = poller.times
-                row = {"phase": phase, "rps": round(run.rps, 1), "p50_ms": run.p50_ms, "p99_ms": run.p99_ms,
+                row = {"phase": phase, "requests": run.requests, "rps": round(run.rps, 1),
+                       "p50_ms": run.p50_ms, "p99_ms": run.p99_ms,
                        "errors": run.socket_errors + run.non2xx, "refreshes": len(times),
                        "refresh_p50_ms": round(1000 * statistics.median(times), 1) if times else None,
                        "refresh_max_ms": round(1000 * max(times), 1) if times else None,
                        "refresh_failures": poller.failures[:3]}
                 result["phases"].append(row)
                 print(json.dumps(row), flush=True)
+        result["ledger_metrics_at_end"] = _ledger_metrics(base)
         time.sleep(3)
         result["rss_end_mib"] = procs.tree_rss_mib(gateway.pid)
-        with urllib.request.urlopen(f"{base}/ready", timeout=10) as resp:
-            result["ready"] = json.loads(resp.read())
     finally:
         gateway.stop()
         upstream.stop()
+    result["ledger_rows_added"] = _count(args.url) - count_before
+    result["requests_sent"] = sum(r["requests"] for r in result["phases"]) + warm.requests
     for phase in ("quiet", "dashboard"):
         rows = [r for r in result["phases"] if r["phase"] == phase]
         result[f"{phase}_p99_ms_median"] = statistics.median(r["p99_ms"] for r in rows)

@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,22 @@ async def open_loader(store: Store, dialect: str, cache_mib: int) -> Loader:
                                      synth_rows.COLUMNS)
 
 
+async def make_months(store: Store, days: int, end: datetime) -> None:
+    """PostgreSQL: the monthly partitions of the window, made as the store's writes make them (a
+    bulk load into the parent table would otherwise put every row in the DEFAULT partition)."""
+    if isinstance(store, SQLiteStore):
+        return
+    from llmroute.ledger.partitions import ensure_months
+    from llmroute.ledger.retention import month_start, next_month
+
+    months, month = [], month_start(end - timedelta(days=days))
+    while month <= end:
+        months.append(month)
+        month = next_month(month)
+    async with store.connection() as conn:
+        await ensure_months(conn, str(getattr(store, "schema")), months)  # noqa: B009
+
+
 async def load(args: argparse.Namespace, loader: Loader, dialect: str) -> dict[str, float]:
     """Draw, encode, check and write every batch; seconds spent in each step."""
     shares = synth_draw.Shares(error=args.error_share, fallback=args.fallback_share,
@@ -134,6 +150,7 @@ async def load(args: argparse.Namespace, loader: Loader, dialect: str) -> dict[s
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     store, dialect = await prepare(args.url, args.replace)
+    await make_months(store, args.days, window_end(args.end))
     await store.close()
     started = time.perf_counter()
     loader = await open_loader(store, dialect, args.cache_mib)

@@ -111,6 +111,9 @@ class PostgresLoader:
     async def finish(self) -> dict[str, float]:
         started = time.perf_counter()
         for _, sql in self.indexes:
+            # pg_indexes writes a partitioned table's index as "ON ONLY": re-created that way it
+            # would stay invalid and reach no partition
+            sql = sql.replace(" ON ONLY ", " ON ", 1)
             await self._execute(sql.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
         indexed = time.perf_counter()
         await self._execute(f"VACUUM ANALYZE {REQUESTS_TABLE}")

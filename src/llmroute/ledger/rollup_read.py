@@ -72,7 +72,6 @@ class WindowFold:
         self.models: dict[str, Counter[str]] = {}
         self.baselines: Counter[str] = Counter()
         self.latency: dict[str, Histogram] = {}
-        self.total_latency: Histogram = {}
 
     def _tally(self, group: str, model: str, baseline: str, tally: Tally, moments: Moments) -> None:
         old = self.tallies.get(group)
@@ -85,10 +84,11 @@ class WindowFold:
         """One group's numbers (a row of a "tallies" `rollup_sql.WindowQuery`)."""
         self._tally(_label(group), str(model or ""), str(baseline or ""), tally, moments)
 
-    def add_latency_rows(self, rows: Iterable[Sequence[Any]], total: bool) -> None:
-        """Rows of a "latency" (or, total, a "total") `rollup_sql.WindowQuery`."""
+    def add_latency_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Rows of a "latency:<by>" `rollup_sql.WindowQuery`: (label, bin, count). The window's
+        histogram is their sum (the groups of one grouping partition the window)."""
         for label, index, count in rows:
-            hist = self.total_latency if total else self.latency.setdefault(_label(label), {})
+            hist = self.latency.setdefault(_label(label), {})
             hist[int(index)] = hist.get(int(index), 0) + int(count)
 
     def add_facts(self, facts: Iterable[Fact], group_of: Callable[[Fact], str]) -> None:
@@ -98,8 +98,8 @@ class WindowFold:
             baseline = fact.baseline_model if fact.baseline_cost_usd is not None else ""
             self._tally(group, fact.model, baseline, tally_of(fact), moments_of(fact))
             index = bin_of(fact.latency_s)
-            for hist in (self.latency.setdefault(group, {}), self.total_latency):
-                hist[index] = hist.get(index, 0) + 1
+            hist = self.latency.setdefault(group, {})
+            hist[index] = hist.get(index, 0) + 1
 
     def result(self) -> RollupWindow:
         groups = []
@@ -115,7 +115,7 @@ class WindowFold:
             total_tally += group.tally
             total_moments += group.moments
             models.update(dict(group.models))
-        total_hist = {i: n for i, n in self.total_latency.items() if n}
+        total_hist = {i: n for i, n in merge_histograms(groups).items() if n}
         total = RollupGroup(TOTAL_LABEL, total_tally, total_moments, tuple(sorted(total_hist.items())),
                             tuple(sorted(models.items())))
         return RollupWindow(self.by, total, tuple(groups),
@@ -158,14 +158,9 @@ class WindowFolds:
             for row in rows:
                 index, count = int(row[k]), int(row[k + 1])
                 for i, by in enumerate(self.bys):
-                    self.folds[by].add_latency_rows(((row[i], index, count),), total=False)
-                    self.folds[by].add_latency_rows((("", index, count),), total=True)
-        elif kind == "total":
-            listed = list(rows)
-            for fold in self.folds.values():
-                fold.add_latency_rows(listed, total=True)
+                    self.folds[by].add_latency_rows(((row[i], index, count),))
         else:
-            self.folds[kind.removeprefix("latency:")].add_latency_rows(rows, total=False)
+            self.folds[kind.removeprefix("latency:")].add_latency_rows(rows)
 
     def results(self) -> dict[str, RollupWindow]:
         return {by: fold.result() for by, fold in self.folds.items()}

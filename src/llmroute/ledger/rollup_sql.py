@@ -266,8 +266,8 @@ def check_rollup_key(by: str) -> None:
 class WindowQuery:
     """One query of a window's read. `kind` "tallies": rows of (one label per grouping, model,
     baseline model, counts, money, moments); "latency:<by>": rows of (label, bin, count) of that
-    grouping; "total": the window's (label '', bin, count); "latencies": rows of (one label per
-    grouping, bin, count), every grouping's and the total's histogram at once."""
+    grouping; "latencies": rows of (one label per grouping, bin, count), every grouping's
+    histogram at once. The window's histogram is the sum of any one grouping's."""
 
     kind: str
     sql: str
@@ -301,7 +301,7 @@ def _rollup_queries(dialect: RollupDialect, bys: Sequence[str], grain: str, star
         return (f"SELECT {label}, bin, sum(n) FROM {LATENCY_TABLE} WHERE dim = '{dim}' AND "
                 f"{in_span} GROUP BY 1, 2")
 
-    found = [WindowQuery("tallies", tallies, span), WindowQuery("total", latency("all", "''"), span)]
+    found = [WindowQuery("tallies", tallies, span)]
     for by in bys:
         sql = latency("all", dialect.day_of_start) if by == "day" else latency(by, "value")
         found.append(WindowQuery(f"latency:{by}", sql, span))
