@@ -277,3 +277,38 @@ async def test_several_groupings_in_one_pass_equal_one_call_each(store: Store) -
             await store.rollups_by(bad)
     with pytest.raises(ValueError):
         await store.rollups("model", datetime(2025, 1, 1))
+
+
+def test_histograms_pack_and_merge_exactly() -> None:
+    from llmroute.ledger.rollup_read import histogram_rows, merged_rows
+    from llmroute.ledger.sketch import ZERO_BIN, pack, unpack
+
+    hist = {ZERO_BIN: 3, -5: 1, 0: 2**40, 700: 7}
+    assert unpack(pack(hist)) == hist and unpack(pack({1: 0})) == {} == unpack(None)
+    rows = [("h1", "a", 1, 2), ("h1", "a", 5, 1), ("h1", "b", 1, 4), ("h2", "a", ZERO_BIN, 1)]
+    assert [(a, b, unpack(blob)) for a, b, blob in histogram_rows(rows)] == [
+        ("h1", "a", {1: 2, 5: 1}), ("h1", "b", {1: 4}), ("h2", "a", {ZERO_BIN: 1})]
+    packed = [("model", "d1", "x", pack({1: 1, 2: 2})), ("model", "d1", "x", pack({2: 3, 9: 1})),
+              ("model", "d2", "x", pack({4: 4}))]
+    assert [(a, b, c, unpack(blob)) for a, b, c, blob in merged_rows(packed)] == [
+        ("model", "d1", "x", {1: 1, 2: 5, 9: 1}), ("model", "d2", "x", {4: 4})]
+
+
+@pytest.mark.asyncio
+async def test_replicas_writing_at_once_keep_the_rollups_exact(stores: Any) -> None:
+    import asyncio
+
+    first = stores.new()
+    await first.migrate()
+    replicas = [first, *(stores.new() for _ in range(3))]
+    rows = random_ledger(21, 480)  # the same hours and days for every replica
+    batches = [rows[i:i + 20] for i in range(0, len(rows), 20)]
+
+    async def replica(n: int) -> None:
+        for batch in batches[n::len(replicas)]:
+            await replicas[n].write(batch)
+            await replicas[n].write(batch[:5])  # a replay, counted once
+
+    await asyncio.gather(*(replica(n) for n in range(len(replicas))))
+    for by in ("model", "day", "arm"):
+        await assert_rollups_match(first, rows, by)

@@ -179,14 +179,13 @@ CREATE TABLE llmroute_rollups (
     PRIMARY KEY (grain, start, model, tier, policy, key_name, experiment_arm, baseline_model)
 ) WITHOUT ROWID;
 CREATE TABLE llmroute_rollup_latency (
+    dim   TEXT NOT NULL,
     grain TEXT NOT NULL,
     start TEXT NOT NULL,
-    dim   TEXT NOT NULL,
     value TEXT NOT NULL,
-    bin   INTEGER NOT NULL,
-    n     BIGINT NOT NULL,
-    PRIMARY KEY (dim, grain, start, value, bin)
-) WITHOUT ROWID;
+    hist  BLOB NOT NULL,
+    PRIMARY KEY (dim, grain, start, value)
+);
 """
 
 _ROLLUPS_POSTGRES = """
@@ -223,13 +222,12 @@ CREATE TABLE llmroute_rollups (
     PRIMARY KEY (grain, start, model, tier, policy, key_name, experiment_arm, baseline_model)
 );
 CREATE TABLE llmroute_rollup_latency (
+    dim   TEXT NOT NULL,
     grain TEXT NOT NULL,
     start TIMESTAMPTZ NOT NULL,
-    dim   TEXT NOT NULL,
     value TEXT NOT NULL,
-    bin   INTEGER NOT NULL,
-    n     BIGINT NOT NULL,
-    PRIMARY KEY (dim, grain, start, value, bin)
+    hist  BYTEA NOT NULL,
+    PRIMARY KEY (dim, grain, start, value)
 );
 """
 

@@ -30,14 +30,19 @@ from .paging import DEFAULT_BATCH_SIZE, Pager
 from .partitions import ensure_months
 from .partitions import prune as _prune
 from .retention import Cutoffs, Pruned, month_start, next_month
-from .rollup_read import RollupWindow, WindowFolds, fact_from_row
+from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
     FACT_COLUMNS,
     clear_sql,
     count_fields,
     delta_params,
+    insert_latency_sql,
+    latency_params,
     read_money,
+    rebuild_day_hists_sql,
+    rebuild_hour_bins_sql,
     rebuild_sql,
+    stored_latency_sql,
     upsert_latency_sql,
     upsert_rollups_sql,
     window_queries,
@@ -45,8 +50,9 @@ from .rollup_sql import (
 from .rollup_sql import (
     POSTGRES as _ROLLUP_SQL,
 )
-from .rollups import Delta, check_window, cover, delta_of, fact_of, feedback_delta
+from .rollups import LATENCY_DIMS, Delta, LatencyKey, check_window, cover, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, POSTGRES, from_row, to_rows
+from .sketch import unpack
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -80,6 +86,7 @@ _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) SELECT "
            "RETURNING request_id")
 _UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
 _UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
+_STORED_LATENCY = stored_latency_sql(_ROLLUP_SQL)
 _FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
 _FEEDBACK = """
 UPDATE llmroute_requests SET
@@ -317,12 +324,27 @@ class PostgresStore:
                 pool.terminate()
 
 
+#: The transaction-level advisory lock writers take before changing rollups: histograms are
+#: merged in Python, so two writers must not read-merge-write the same one at once.
+ROLLUP_LOCK = "llmroute.ledger.rollups"
+
+
 async def _apply(conn: Any, delta: Delta) -> None:
-    rollups, latencies = delta_params(_ROLLUP_SQL, delta)
+    """Add a delta to the rollups, in the caller's transaction."""
+    rollups = delta_params(_ROLLUP_SQL, delta)
+    if not rollups and not delta.latencies:
+        return
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || current_schema(), 0))",
+                       ROLLUP_LOCK)
     if rollups:
         await conn.executemany(_UPSERT_ROLLUPS, rollups)
-    if latencies:
-        await conn.executemany(_UPSERT_LATENCY, latencies)
+    if delta.latencies:
+        keys = sorted(delta.latencies)
+        found = await conn.fetch(_STORED_LATENCY, [k.dim for k in keys], [k.grain for k in keys],
+                                 [k.start for k in keys], [k.value for k in keys])
+        stored = {LatencyKey(row[1], row[2], row[0], row[3]): unpack(row[4]) for row in found}
+        await conn.executemany(_UPSERT_LATENCY, latency_params(_ROLLUP_SQL, delta,
+                                                               lambda key: stored.get(key, {})))
 
 
 #: A rebuild reads every raw row: far longer than a normal command may take.
@@ -330,8 +352,17 @@ REBUILD_TIMEOUT_S = 6 * 3600.0
 
 
 async def _rebuild(conn: Any) -> None:
+    """Every rollup again from the raw rows (in the caller's transaction)."""
     for statement in (*clear_sql(), *rebuild_sql(_ROLLUP_SQL)):
         await conn.execute(statement, timeout=REBUILD_TIMEOUT_S)
+    insert = insert_latency_sql(_ROLLUP_SQL)
+    for dim in LATENCY_DIMS:
+        rows = await conn.fetch(rebuild_hour_bins_sql(_ROLLUP_SQL, dim), timeout=REBUILD_TIMEOUT_S)
+        await conn.executemany(insert, [(dim, "hour", hour, value, blob)
+                                        for hour, value, blob in histogram_rows(rows)])
+    rows = await conn.fetch(rebuild_day_hists_sql(_ROLLUP_SQL), timeout=REBUILD_TIMEOUT_S)
+    await conn.executemany(insert, [(dim, "day", day, value, blob)
+                                    for dim, day, value, blob in merged_rows(rows)])
 
 
 def _money_in(value: Any) -> Decimal:

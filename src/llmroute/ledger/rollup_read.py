@@ -9,8 +9,9 @@ percentiles within the sketch's 1 % (`sketch`).
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,7 +20,7 @@ from .aggregate_rows import tally_from
 from .aggregates import NONE_LABEL, TOTAL_LABEL, GroupAggregate, Tally, WindowAggregate
 from .rollups import MOMENT_FIELDS, MONEY_FIELDS, ZERO_MOMENTS, Fact, Moments, moments_of, tally_of
 from .rows import Dialect
-from .sketch import Histogram, bin_of, merge_into, nearest_rank
+from .sketch import Histogram, bin_of, merge_into, nearest_rank, pack, unpack
 
 MoneyIn = Callable[[Any], Decimal]
 
@@ -159,8 +160,12 @@ class WindowFolds:
                 index, count = int(row[k]), int(row[k + 1])
                 for i, by in enumerate(self.bys):
                     self.folds[by].add_latency_rows(((row[i], index, count),))
+        elif kind.startswith("histograms:"):
+            fold = self.folds[kind.removeprefix("histograms:")]
+            for label, blob in rows:
+                merge_into(fold.latency.setdefault(_label(label), {}), unpack(blob))
         else:
-            self.folds[kind.removeprefix("latency:")].add_latency_rows(rows)
+            raise ValueError(f"unknown window query kind {kind!r}")
 
     def results(self) -> dict[str, RollupWindow]:
         return {by: fold.result() for by, fold in self.folds.items()}
@@ -202,6 +207,23 @@ def regroup(window: RollupWindow, by: str, label_of: Callable[[str], str]) -> Ro
         groups.append(RollupGroup(label, tally, moments, tuple(sorted(merge_histograms(members).items())),
                                   tuple(sorted(models.items()))))
     return RollupWindow(by, window.total, tuple(groups), window.baseline_models)
+
+
+def histogram_rows(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, Any, bytes]]:
+    """Rows of (a, b, bin, count) in (a, b) order as (a, b, packed histogram): a rebuild's hour
+    histograms from `rollup_sql.rebuild_hour_bins_sql`."""
+    for (a, b), group in itertools.groupby(rows, key=lambda row: (row[0], row[1])):
+        yield a, b, pack({int(row[2]): int(row[3]) for row in group})
+
+
+def merged_rows(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[Any, Any, Any, bytes]]:
+    """Rows of (a, b, c, packed histogram) in (a, b, c) order as one merged histogram per
+    (a, b, c): a rebuild's day histograms from `rollup_sql.rebuild_day_hists_sql`."""
+    for (a, b, c), group in itertools.groupby(rows, key=lambda row: (row[0], row[1], row[2])):
+        merged: Histogram = {}
+        for row in group:
+            merge_into(merged, unpack(row[3]))
+        yield a, b, c, pack(merged)
 
 
 def merge_histograms(groups: Iterable[RollupGroup]) -> Histogram:

@@ -23,20 +23,20 @@ from .aggregate_sql import COUNTS, MONEY
 from .aggregates import EXACT
 from .entry import money_text
 from .rollups import (
-    DIMENSIONS,
     MOMENT_FIELDS,
     MONEY_FIELDS,
     TALLY_FIELDS,
     Cover,
     Delta,
+    LatencyKey,
 )
-from .sketch import GAMMA, MIN_LATENCY_S, ZERO_BIN, bin_of
+from .sketch import GAMMA, MIN_LATENCY_S, ZERO_BIN, Histogram, bin_of, merge_into, pack
 
 ROLLUPS_TABLE = "llmroute_rollups"
 LATENCY_TABLE = "llmroute_rollup_latency"
 _DIMENSION_COLUMNS = ("model", "tier", "policy", "key_name", "experiment_arm", "baseline_model")
 _KEY_COLUMNS = ("grain", "start", *_DIMENSION_COLUMNS)
-_LATENCY_KEY = ("dim", "grain", "start", "value", "bin")
+_LATENCY_KEY = ("dim", "grain", "start", "value")
 _COUNT_FIELDS = tuple(f for f in TALLY_FIELDS if f not in MONEY_FIELDS)
 _INT_MOMENTS = ("rating_sq", "pair_n", "pair_rating_sq")
 
@@ -160,27 +160,52 @@ def upsert_rollups_sql(dialect: RollupDialect) -> str:
 
 
 def upsert_latency_sql(dialect: RollupDialect) -> str:
-    """Add a count to one bin of `llmroute_rollup_latency`."""
-    return (f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, n) "
+    """Store one histogram (the writer merged it with the stored one, see `stored_latency_sql`)."""
+    return (f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, hist) "
             f"VALUES ({_placeholders(dialect, len(_LATENCY_KEY) + 1)}) "
-            f"ON CONFLICT ({', '.join(_LATENCY_KEY)}) DO UPDATE SET "
-            f"n = {'' if not dialect.qualify else LATENCY_TABLE + '.'}n + excluded.n")
+            f"ON CONFLICT ({', '.join(_LATENCY_KEY)}) DO UPDATE SET hist = excluded.hist")
 
 
-def delta_params(dialect: RollupDialect, delta: Delta
-                 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """The parameters of both upserts, in key order (so that concurrent writers lock rows in the
-    same order and never deadlock)."""
+def stored_latency_sql(dialect: RollupDialect) -> str:
+    """The stored histogram of one key (SQLite), or of the keys given as four arrays, locked for
+    the transaction (PostgreSQL; the writers also hold `ROLLUP_LOCK`, so a key not stored yet is
+    not inserted by two of them at once)."""
+    if dialect.qualify == "":
+        return (f"SELECT hist FROM {LATENCY_TABLE} WHERE dim = ? AND grain = ? AND start = ? "
+                "AND value = ?")
+    return (f"SELECT dim, grain, start, value, hist FROM {LATENCY_TABLE} WHERE "
+            "(dim, grain, start, value) IN (SELECT * FROM unnest($1::text[], $2::text[], "
+            "$3::timestamptz[], $4::text[])) FOR UPDATE")
+
+
+def latency_params(dialect: RollupDialect, delta: Delta,
+                   stored: Callable[[LatencyKey], Histogram]) -> list[tuple[Any, ...]]:
+    """The upserts of a delta's histograms, each merged with what `stored` says is stored, in
+    key order."""
+    params = []
+    times: dict[datetime, Any] = {}
+    for key in sorted(delta.latencies):
+        merged = merge_into(dict(stored(key)), delta.latencies[key])
+        if key.start not in times:
+            times[key.start] = dialect.time_param(key.start)
+        params.append((key.dim, key.grain, times[key.start], key.value, pack(merged)))
+    return params
+
+
+def delta_params(dialect: RollupDialect, delta: Delta) -> list[tuple[Any, ...]]:
+    """The parameters of the tallies' upserts, in key order (so that concurrent writers lock rows
+    in the same order and never deadlock)."""
     rollups = []
+    times: dict[datetime, Any] = {}  # a batch has a few distinct starts: format each once
     for key in sorted(delta.tallies):
         tally, moments = delta.tallies[key]
-        rollups.append((key.grain, dialect.time_param(key.start), *key[2:],
+        if key.start not in times:
+            times[key.start] = dialect.time_param(key.start)
+        rollups.append((key.grain, times[key.start], *key[2:],
                         *(getattr(tally, f) for f in _COUNT_FIELDS),
                         *(dialect.money_param(getattr(tally, f)) for f in MONEY_FIELDS),
                         *(getattr(moments, f) for f in MOMENT_FIELDS)))
-    latencies = [(k.dim, k.grain, dialect.time_param(k.start), k.value, k.bin, n)
-                 for k, n in sorted(delta.latencies.items()) if n]
-    return rollups, latencies
+    return rollups
 
 
 # -- rebuilding from raw rows ----------------------------------------------------------------
@@ -214,8 +239,9 @@ def _raw_numbers(dialect: RollupDialect, reading: bool = False) -> list[str]:
 
 
 def rebuild_sql(dialect: RollupDialect) -> list[str]:
-    """Statements that fill empty rollup tables from every raw row: hour rollups from the rows
-    (one pass for the tallies, one per latency dimension), day rollups from the hour rollups."""
+    """Statements that fill the empty tallies table from every raw row: hour rollups from the rows,
+    day rollups from the hour rollups. (The histograms: `rebuild_hour_bins_sql`,
+    `rebuild_day_hists_sql`.)"""
     dims = [_label(c) for c in _DIMENSION_COLUMNS[:-1]] + [_RAW_BASELINE]
     numbers = _raw_numbers(dialect)
     columns = ", ".join((*_KEY_COLUMNS, *_COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS))
@@ -223,11 +249,6 @@ def rebuild_sql(dialect: RollupDialect) -> list[str]:
     statements = [
         f"INSERT INTO {ROLLUPS_TABLE} ({columns}) SELECT 'hour', {dialect.hour_of_ts}, "
         f"{', '.join(dims)}, {', '.join(numbers)} FROM llmroute_requests GROUP BY {group}"]
-    for dim, column in (("all", "''"), *((d, _label(c)) for d, c in DIMENSIONS.items())):
-        statements.append(
-            f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, n) SELECT '{dim}', 'hour', "
-            f"{dialect.hour_of_ts}, {column}, {dialect.latency_bin}, count(*) "
-            f"FROM llmroute_requests GROUP BY 3, 4, 5")
     day_numbers = ([f"sum({f})" for f in _COUNT_FIELDS]
                    + [dialect.money_sum(f) for f in MONEY_FIELDS]
                    + [f"sum({f})" for f in MOMENT_FIELDS])
@@ -235,11 +256,28 @@ def rebuild_sql(dialect: RollupDialect) -> list[str]:
         f"INSERT INTO {ROLLUPS_TABLE} ({columns}) SELECT 'day', {dialect.day_of_hour_start}, "
         f"{', '.join(_DIMENSION_COLUMNS)}, {', '.join(day_numbers)} FROM {ROLLUPS_TABLE} "
         f"WHERE grain = 'hour' GROUP BY {group}")
-    statements.append(
-        f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, n) SELECT dim, 'day', "
-        f"{dialect.day_of_hour_start}, value, bin, sum(n) FROM {LATENCY_TABLE} "
-        f"WHERE grain = 'hour' GROUP BY 1, 3, 4, 5")
     return statements
+
+
+def rebuild_hour_bins_sql(dialect: RollupDialect, dim: str) -> str:
+    """Raw rows as (hour, value, bin, count) of one latency dimension, in (hour, value) order:
+    `rollup_read.histogram_rows` packs them into the hour histograms."""
+    column = "''" if dim == "all" else _label(RAW_GROUP_COLUMNS[dim])
+    return (f"SELECT {dialect.hour_of_ts}, {column}, {dialect.latency_bin}, count(*) "
+            "FROM llmroute_requests GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+
+
+def rebuild_day_hists_sql(dialect: RollupDialect) -> str:
+    """Every hour histogram as (dim, day, value, hist) in (dim, day, value) order:
+    `rollup_read.merged_rows` merges them into the day histograms."""
+    return (f"SELECT dim, {dialect.day_of_hour_start}, value, hist FROM {LATENCY_TABLE} "
+            "WHERE grain = 'hour' ORDER BY 1, 2, 3")
+
+
+def insert_latency_sql(dialect: RollupDialect) -> str:
+    """Insert one histogram (a rebuild fills empty tables)."""
+    return (f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, hist) "
+            f"VALUES ({_placeholders(dialect, len(_LATENCY_KEY) + 1)})")
 
 
 def clear_sql() -> list[str]:
@@ -265,8 +303,8 @@ def check_rollup_key(by: str) -> None:
 @dataclass(frozen=True)
 class WindowQuery:
     """One query of a window's read. `kind` "tallies": rows of (one label per grouping, model,
-    baseline model, counts, money, moments); "latency:<by>": rows of (label, bin, count) of that
-    grouping; "latencies": rows of (one label per grouping, bin, count), every grouping's
+    baseline model, counts, money, moments); "histograms:<by>": rows of (label, packed histogram)
+    of that grouping; "latencies": rows of (one label per grouping, bin, count), every grouping's
     histogram at once. The window's histogram is the sum of any one grouping's."""
 
     kind: str
@@ -298,13 +336,12 @@ def _rollup_queries(dialect: RollupDialect, bys: Sequence[str], grain: str, star
                f"FROM {ROLLUPS_TABLE} WHERE {in_span} GROUP BY {_positions(len(bys) + 2)}")
 
     def latency(dim: str, label: str) -> str:
-        return (f"SELECT {label}, bin, sum(n) FROM {LATENCY_TABLE} WHERE dim = '{dim}' AND "
-                f"{in_span} GROUP BY 1, 2")
+        return f"SELECT {label}, hist FROM {LATENCY_TABLE} WHERE dim = '{dim}' AND {in_span}"
 
     found = [WindowQuery("tallies", tallies, span)]
     for by in bys:
         sql = latency("all", dialect.day_of_start) if by == "day" else latency(by, "value")
-        found.append(WindowQuery(f"latency:{by}", sql, span))
+        found.append(WindowQuery(f"histograms:{by}", sql, span))
     return found
 
 

@@ -12,9 +12,10 @@ Two tables, two grains each ("hour" and "day", UTC):
   the `Tally` of the entries (exact money) and their `Moments` (the sums of squares and products an
   experiment's intervals need). A missing value is ''; the baseline model is set only on compared
   entries (both costs known), as the report counts baselines.
-- `llmroute_rollup_latency`: per (grain, start, dimension, value, bin) how many entries' latencies
-  fall in the sketch's bin (`sketch`), for the dimension "all" (value '') and for each of
-  `DIMENSIONS`: percentiles within 1 % for any one grouping.
+- `llmroute_rollup_latency`: per (grain, start, dimension, value) the histogram of the entries'
+  latencies in the sketch's bins (`sketch`, stored packed), for the dimension "all" (value '') and
+  for each of `DIMENSIONS`: percentiles within 1 % for any one grouping. One row per value keeps a
+  batch's writes to a few dozen rows.
 
 A window [since, until) reads raw rows for the partial hours at its edges, hour rollups for the
 partial days and day rollups for the whole days in between (`cover`): the tallies are exactly those
@@ -23,21 +24,23 @@ of the raw rows, the percentiles within the sketch's bound.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-from .aggregates import Tally
+from .aggregates import EXACT, ZERO, Tally
 from .entry import LedgerEntry, as_utc
-from .sketch import bin_of
+from .sketch import Histogram, bin_of
 
 GRAINS = ("hour", "day")
 #: The dimensions a latency histogram is kept for, besides "all"; each names a rollup column.
 DIMENSIONS: dict[str, str] = {"model": "model", "tier": "tier", "policy": "policy", "key": "key_name",
                               "arm": "experiment_arm"}
 ALL = "all"
+#: Every dimension a latency histogram is kept for.
+LATENCY_DIMS: tuple[str, ...] = (ALL, *DIMENSIONS)
 #: Open window edges stand for these times (both aligned to a day).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
@@ -156,13 +159,12 @@ class RollupKey(NamedTuple):
 
 
 class LatencyKey(NamedTuple):
-    """One row of `llmroute_rollup_latency`."""
+    """One row of `llmroute_rollup_latency` (its histogram: `sketch.pack`)."""
 
     grain: str
     start: datetime
     dim: str
     value: str
-    bin: int
 
 
 def floor_to(ts: datetime, grain: str) -> datetime:
@@ -184,7 +186,7 @@ class Delta:
     """What to add to the rollups (counts may be negative: feedback takes an old state away)."""
 
     tallies: dict[RollupKey, tuple[Tally, Moments]]
-    latencies: dict[LatencyKey, int]
+    latencies: dict[LatencyKey, Histogram]
 
     def __bool__(self) -> bool:
         return bool(self.tallies or self.latencies)
@@ -194,29 +196,100 @@ def _baseline(fact: Fact) -> str:
     return fact.baseline_model if fact.baseline_cost_usd is not None else ""
 
 
-def _add(delta: Delta, fact: Fact, sign: int, latencies: bool) -> None:
+def _add_tally(delta: Delta, key: RollupKey, tally: Tally, moments: Moments) -> None:
+    old = delta.tallies.get(key)
+    delta.tallies[key] = (tally, moments) if old is None else (old[0] + tally, old[1] + moments)
+
+
+def _add(delta: Delta, fact: Fact, sign: int) -> None:
+    """One entry's tallies, added or (sign < 0) taken away, in its hour and its day."""
     tally, moments = tally_of(fact), moments_of(fact)
     if sign < 0:
         tally, moments = -tally, -moments
     for grain in GRAINS:
-        start = floor_to(fact.ts, grain)
-        key = RollupKey(grain, start, fact.model, fact.tier, fact.policy, fact.key, fact.arm,
-                        _baseline(fact))
-        old = delta.tallies.get(key)
-        delta.tallies[key] = (tally, moments) if old is None else (old[0] + tally, old[1] + moments)
-        if latencies:
-            index = bin_of(fact.latency_s)
-            values = {ALL: "", **{dim: getattr(fact, dim) for dim in DIMENSIONS}}
-            for dim, value in values.items():
-                lkey = LatencyKey(grain, start, dim, value, index)
-                delta.latencies[lkey] = delta.latencies.get(lkey, 0) + sign
+        _add_tally(delta, RollupKey(grain, floor_to(fact.ts, grain), fact.model, fact.tier,
+                                    fact.policy, fact.key, fact.arm, _baseline(fact)), tally, moments)
+
+
+def tally_many(facts: Sequence[Fact]) -> Tally:
+    """The tally of several entries (`tally_of` summed, without one object per entry)."""
+    errors = judged = successes = priced = compared = rated = points = rated_points = 0
+    judged_successes = 0
+    cost = compared_cost = baseline = rated_cost = judged_cost = ZERO
+    for f in facts:
+        c, r, ok = f.cost_usd, f.user_rating, f.task_success
+        errors += f.status == "error"
+        if ok is not None:
+            judged += 1
+            successes += ok is True
+        if r is not None:
+            rated += 1
+            points += r
+        if c is None:
+            continue
+        priced += 1
+        cost = EXACT.add(cost, c)
+        if f.baseline_cost_usd is not None:
+            compared += 1
+            compared_cost = EXACT.add(compared_cost, c)
+            baseline = EXACT.add(baseline, f.baseline_cost_usd)
+        if r is not None:
+            rated_cost = EXACT.add(rated_cost, c)
+            rated_points += r
+        if ok is not None:
+            judged_cost = EXACT.add(judged_cost, c)
+            judged_successes += ok is True
+    return Tally(requests=len(facts), errors=errors, judged=judged, successes=successes,
+                 priced=priced, cost_usd=cost, compared=compared, compared_cost_usd=compared_cost,
+                 baseline_cost_usd=baseline, rated=rated, rating_points=points,
+                 rated_cost_usd=rated_cost, rated_cost_points=rated_points,
+                 judged_cost_usd=judged_cost, judged_cost_successes=judged_successes)
+
+
+def moments_many(facts: Sequence[Fact]) -> Moments:
+    """The moments of several entries."""
+    cost_sq = pair_cost_sq = pair_cross = 0.0
+    rating_sq = pair_n = pair_rating_sq = 0
+    for f in facts:
+        r = f.user_rating
+        if r is not None:
+            rating_sq += r * r
+        if f.cost_usd is None:
+            continue
+        c = float(f.cost_usd)
+        cost_sq += c * c
+        if r is not None:
+            pair_n += 1
+            pair_cost_sq += c * c
+            pair_rating_sq += r * r
+            pair_cross += c * r
+    return Moments(cost_sq, rating_sq, pair_n, pair_cost_sq, pair_rating_sq, pair_cross)
 
 
 def delta_of(facts: Iterable[Fact]) -> Delta:
-    """What newly written entries add to the rollups."""
+    """What newly written entries add to the rollups: per hour and day and dimensions their
+    tally and moments, and per hour and day, dimension and value their latency histogram."""
     delta = Delta({}, {})
+    groups: dict[tuple[datetime, str, str, str, str, str, str], list[Fact]] = {}
     for fact in facts:
-        _add(delta, fact, 1, latencies=True)
+        hour = floor_to(fact.ts, "hour")
+        group = (hour, fact.model, fact.tier, fact.policy, fact.key, fact.arm, _baseline(fact))
+        groups.setdefault(group, []).append(fact)
+    for (hour, model, tier, policy, key, arm, baseline), members in groups.items():
+        tally, moments = tally_many(members), moments_many(members)
+        counts: Histogram = {}
+        for fact in members:
+            index = bin_of(fact.latency_s)
+            counts[index] = counts.get(index, 0) + 1
+        values: dict[str, str] = {ALL: "", "model": model, "tier": tier, "policy": policy,
+                                  "key": key, "arm": arm}
+        for grain, start in (("hour", hour), ("day", floor_to(hour, "day"))):
+            _add_tally(delta, RollupKey(grain, start, model, tier, policy, key, arm, baseline),
+                       tally, moments)
+            for dim, value in values.items():
+                hist = delta.latencies.setdefault(LatencyKey(grain, start, dim, value), {})
+                for index, count in counts.items():
+                    hist[index] = hist.get(index, 0) + count
     return delta
 
 
@@ -226,8 +299,8 @@ def feedback_delta(old: Fact, new: Fact) -> Delta:
     delta = Delta({}, {})
     if (old.user_rating, old.task_success) == (new.user_rating, new.task_success):
         return delta
-    _add(delta, old, -1, latencies=False)
-    _add(delta, new, 1, latencies=False)
+    _add(delta, old, -1)
+    _add(delta, new, 1)
     return delta
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+import numpy as np
+
 #: Relative accuracy of every percentile read from a histogram.
 ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
@@ -85,3 +87,22 @@ def nearest_rank(hist: Mapping[int, int], p: int) -> float | None:
     if n == 0:
         return None
     return value_at_rank(hist, max(1, -(-p * n // 100)))
+
+
+#: How a histogram is stored (one row per hour or day, dimension and value): its nonzero bins in
+#: order, each a little-endian int32 bin and int64 count.
+_PACKED = np.dtype([("bin", "<i4"), ("n", "<i8")])
+
+
+def pack(hist: Mapping[int, int]) -> bytes:
+    """A histogram's stored bytes (bins with a zero count left out)."""
+    items = sorted((index, count) for index, count in hist.items() if count)
+    return np.array(items, dtype=_PACKED).tobytes() if items else b""
+
+
+def unpack(blob: bytes | bytearray | memoryview | None) -> Histogram:
+    """The histogram of stored bytes (None or empty: no latencies)."""
+    if not blob:
+        return {}
+    found = np.frombuffer(bytes(blob), dtype=_PACKED)
+    return dict(zip(found["bin"].tolist(), found["n"].tolist(), strict=True))

@@ -28,16 +28,21 @@ from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION, sqlite_
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .prune_sqlite import prune as _prune
 from .retention import Cutoffs, Pruned
-from .rollup_read import RollupWindow, WindowFolds, fact_from_row
+from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
     FACT_COLUMNS,
     WindowQuery,
     clear_sql,
     count_fields,
     delta_params,
+    insert_latency_sql,
+    latency_params,
     read_money,
+    rebuild_day_hists_sql,
+    rebuild_hour_bins_sql,
     rebuild_sql,
     register_functions,
+    stored_latency_sql,
     upsert_latency_sql,
     upsert_rollups_sql,
     window_queries,
@@ -45,9 +50,10 @@ from .rollup_sql import (
 from .rollup_sql import (
     SQLITE as _ROLLUP_SQL,
 )
-from .rollups import Delta, check_window, cover, delta_of, fact_of, feedback_delta
+from .rollups import LATENCY_DIMS, Delta, LatencyKey, check_window, cover, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
+from .sketch import Histogram, unpack
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
 T = TypeVar("T")
@@ -61,6 +67,7 @@ _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
 _UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
 _UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
+_STORED_LATENCY = stored_latency_sql(_ROLLUP_SQL)
 _FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
 #: Ids looked up at once when a batch is written (SQLite's default limit is 32,766 variables).
 _ID_CHUNK = 500
@@ -312,11 +319,17 @@ def _write(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]],
 
 
 def _apply(conn: sqlite3.Connection, delta: Delta) -> None:
-    rollups, latencies = delta_params(_ROLLUP_SQL, delta)
+    """Add a delta to the rollups (in the caller's write transaction: one writer at a time)."""
+    rollups = delta_params(_ROLLUP_SQL, delta)
     if rollups:
         _change(conn, _UPSERT_ROLLUPS, rollups)
-    if latencies:
-        _change(conn, _UPSERT_LATENCY, latencies)
+    if delta.latencies:
+        def stored(key: LatencyKey) -> Histogram:
+            found = _fetch(conn, _STORED_LATENCY, (key.dim, key.grain,
+                                                   _ROLLUP_SQL.time_param(key.start), key.value))
+            return unpack(found[0][0]) if found else {}
+
+        _change(conn, _UPSERT_LATENCY, latency_params(_ROLLUP_SQL, delta, stored))
 
 
 def _feedback(conn: sqlite3.Connection, params: Sequence[Any], rating: int | None,
@@ -334,8 +347,17 @@ def _feedback(conn: sqlite3.Connection, params: Sequence[Any], rating: int | Non
 
 
 def _rebuild(conn: sqlite3.Connection) -> None:
+    """Every rollup again from the raw rows (in the caller's transaction)."""
     for statement in (*clear_sql(), *rebuild_sql(_ROLLUP_SQL)):
         conn.execute(statement)
+    insert = insert_latency_sql(_ROLLUP_SQL)
+    for dim in LATENCY_DIMS:
+        with contextlib.closing(conn.execute(rebuild_hour_bins_sql(_ROLLUP_SQL, dim))) as rows:
+            hours = [(dim, "hour", hour, value, blob) for hour, value, blob in histogram_rows(rows)]
+        conn.executemany(insert, hours)
+    with contextlib.closing(conn.execute(rebuild_day_hists_sql(_ROLLUP_SQL))) as rows:
+        days = [(dim, "day", day, value, blob) for dim, day, value, blob in merged_rows(rows)]
+    conn.executemany(insert, days)
 
 
 def _rollups(conn: sqlite3.Connection, bys: Sequence[str], queries: Sequence[WindowQuery]
