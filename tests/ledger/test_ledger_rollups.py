@@ -188,9 +188,15 @@ def test_cover_splits_windows_by_grain() -> None:
     def at(days: int, hours: int, minutes: int = 0) -> datetime:
         return day + timedelta(days=days, hours=hours, minutes=minutes)
 
-    window = cover(at(0, 22, 30), at(2, 1, 30))
-    assert window.raw == ((at(0, 22, 30), at(0, 23)), (at(2, 1), at(2, 1, 30)))
+    # edges holding at most half their hour are read raw
+    window = cover(at(0, 22, 40), at(2, 1, 20))
+    assert window.raw == ((at(0, 22, 40), at(0, 23)), (at(2, 1), at(2, 1, 20)))
     assert window.hours == ((at(0, 23), at(1, 0)), (at(2, 0), at(2, 1)))
+    assert window.days == ((at(1, 0), at(2, 0)),) and window.minus == ()
+    # else the whole hour from its rollup, less the raw rows outside the window
+    window = cover(at(0, 22, 30), at(2, 1, 40))
+    assert window.raw == () and window.minus == ((at(0, 22), at(0, 22, 30)), (at(2, 1, 40), at(2, 2)))
+    assert window.hours == ((at(0, 22), at(1, 0)), (at(2, 0), at(2, 2)))
     assert window.days == ((at(1, 0), at(2, 0)),)
     inside = cover(at(0, 22, 30), at(0, 22, 40))
     assert (inside.raw, inside.hours, inside.days) == (((at(0, 22, 30), at(0, 22, 40)),), (), ())

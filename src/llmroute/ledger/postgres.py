@@ -286,7 +286,7 @@ class PostgresStore:
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
                                                                 readonly=True):
             for query in queries:
-                folds.add(query.kind, await conn.fetch(query.sql, *query.params))
+                folds.add(query.kind, await conn.fetch(query.sql, *query.params), query.sign)
         return folds.results()
 
     async def rebuild_rollups(self) -> None:

@@ -108,8 +108,9 @@ class WindowFold:
             tally, moments = self.tallies[label]
             if tally.requests <= 0:
                 continue
+            hist = self.latency.get(label) or {}
             groups.append(RollupGroup(label, tally, moments,
-                                      tuple(sorted((self.latency.get(label) or {}).items())),
+                                      tuple(sorted((i, n) for i, n in hist.items() if n)),
                                       tuple(sorted((m, n) for m, n in self.models[label].items() if n))))
         total_tally, total_moments, models = Tally(), ZERO_MOMENTS, Counter[str]()
         for group in groups:
@@ -147,23 +148,27 @@ class WindowFolds:
         self.folds = {by: WindowFold(by) for by in self.bys}
         self.count_fields, self.money = count_fields, money
 
-    def add(self, kind: str, rows: Iterable[Sequence[Any]]) -> None:
-        """Rows of a `rollup_sql.WindowQuery` of this kind."""
+    def add(self, kind: str, rows: Iterable[Sequence[Any]], sign: int = 1) -> None:
+        """Rows of a `rollup_sql.WindowQuery` of this kind (sign -1: taken away)."""
         k = len(self.bys)
         if kind == "tallies":
             for row in rows:
                 tally, moments = read_numbers(row[k + 2:], self.count_fields, self.money)
+                if sign < 0:
+                    tally, moments = -tally, -moments
                 for i, by in enumerate(self.bys):
                     self.folds[by].add_tally(row[i], row[k], row[k + 1], tally, moments)
         elif kind == "latencies":
             for row in rows:
-                index, count = int(row[k]), int(row[k + 1])
+                index, count = int(row[k]), sign * int(row[k + 1])
                 for i, by in enumerate(self.bys):
                     self.folds[by].add_latency_rows(((row[i], index, count),))
         elif kind.startswith("histograms:"):
             fold = self.folds[kind.removeprefix("histograms:")]
             for label, blob in rows:
-                merge_into(fold.latency.setdefault(_label(label), {}), unpack(blob))
+                hist = unpack(blob)
+                merge_into(fold.latency.setdefault(_label(label), {}),
+                           hist if sign > 0 else {i: -n for i, n in hist.items()})
         else:
             raise ValueError(f"unknown window query kind {kind!r}")
 

@@ -1,17 +1,18 @@
 """The SQL of rollups (see `rollups`) for SQLite and PostgreSQL: the tables, applying a `Delta`,
-rebuilding from the raw rows, and the two queries that read a window's rollups.
+rebuilding from the raw rows, and the queries that read a window (`window_queries`).
 
 Money stays exact. PostgreSQL keeps rollup money as NUMERIC and sums it. SQLite keeps it as the
-Decimal's plain text; every SQLite connection of the store registers two functions written in
-Python, `llmroute_decimal_add(a, b)` (used when a delta is applied) and the aggregate
-`llmroute_decimal_sum(x)` (used when rollups are read or rebuilt), both exact. The latency bin of a
-raw row is `sketch.bin_of`: in SQLite the registered function `llmroute_latency_bin`, in PostgreSQL
-the same formula in SQL (a value floating point puts across a bin boundary stays within the
-sketch's bound).
+Decimal's plain text; every SQLite connection of the store registers functions written in Python:
+`llmroute_decimal_add(a, b)` (a delta applied), the aggregates `llmroute_decimal_sum(x)` (a
+rebuild) and `llmroute_decimal_sums(...)` (a window read: several sums in one call per row), all
+exact. The latency bin of a raw row is `sketch.bin_of`'s formula in SQL (`ln`, `ceil`: SQLite's
+math functions, or Python's where SQLite was built without them); a value that floating point puts
+across a bin boundary stays within the sketch's bound.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from .rollups import (
     Delta,
     LatencyKey,
 )
-from .sketch import GAMMA, MIN_LATENCY_S, ZERO_BIN, Histogram, bin_of, merge_into, pack
+from .sketch import GAMMA, MIN_LATENCY_S, ZERO_BIN, Histogram, merge_into, pack
 
 ROLLUPS_TABLE = "llmroute_rollups"
 LATENCY_TABLE = "llmroute_rollup_latency"
@@ -76,7 +77,8 @@ SQLITE = RollupDialect(
     day_of_start="substr(start, 1, 10)",
     hour_of_ts="substr(ts, 1, 13) || ':00:00.000000Z'",
     day_of_hour_start="substr(start, 1, 10) || 'T00:00:00.000000Z'",
-    latency_bin="llmroute_latency_bin(latency_s)",
+    latency_bin=(f"CASE WHEN latency_s >= {MIN_LATENCY_S!r} THEN "
+                 f"CAST(ceil(ln(latency_s) / ln({GAMMA!r})) AS INTEGER) ELSE {ZERO_BIN} END"),
     as_float=lambda c: f"CAST({c} AS REAL)", qualify="",
     money_sums=lambda cs: [f"llmroute_decimal_sums({', '.join(cs)})"], money_width=lambda n: 1,
     day_of_ts="substr(ts, 1, 10)", raw_time_param=lambda t: t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -140,7 +142,11 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("llmroute_decimal_add", 2, _decimal_add, deterministic=True)
     conn.create_aggregate("llmroute_decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
     conn.create_aggregate("llmroute_decimal_sums", len(MONEY_FIELDS), _DecimalSums)  # type: ignore[arg-type]
-    conn.create_function("llmroute_latency_bin", 1, bin_of, deterministic=True)
+    try:  # SQLite's math functions, when it was built with them (SQLITE_ENABLE_MATH_FUNCTIONS)
+        conn.execute("SELECT ln(2.0), ceil(0.5)").fetchall()
+    except sqlite3.OperationalError:
+        conn.create_function("ln", 1, math.log, deterministic=True)
+        conn.create_function("ceil", 1, math.ceil, deterministic=True)
 
 
 # -- applying a delta ------------------------------------------------------------------------
@@ -310,6 +316,8 @@ class WindowQuery:
     kind: str
     sql: str
     params: tuple[Any, ...]
+    #: -1: rows to take away (the part of an edge hour outside the window).
+    sign: int = 1
 
 
 def _group(dialect: RollupDialect, by: str, raw: bool) -> str:
@@ -345,8 +353,8 @@ def _rollup_queries(dialect: RollupDialect, bys: Sequence[str], grain: str, star
     return found
 
 
-def _raw_queries(dialect: RollupDialect, bys: Sequence[str], start: datetime, end: datetime
-                 ) -> list[WindowQuery]:
+def _raw_queries(dialect: RollupDialect, bys: Sequence[str], start: datetime, end: datetime,
+                 sign: int = 1) -> list[WindowQuery]:
     """The span's raw rows, aggregated as rollups would hold them."""
     span = (dialect.raw_time_param(start), dialect.raw_time_param(end))
     where = f"FROM llmroute_requests WHERE ts >= {dialect.placeholder(1)} AND ts < {dialect.placeholder(2)}"
@@ -354,9 +362,9 @@ def _raw_queries(dialect: RollupDialect, bys: Sequence[str], start: datetime, en
     return [
         WindowQuery("tallies", f"SELECT {', '.join(labels)}, COALESCE(model, ''), {_RAW_BASELINE}, "
                     f"{', '.join(_raw_numbers(dialect, True))} {where} GROUP BY {_positions(len(bys) + 2)}",
-                    span),
+                    span, sign),
         WindowQuery("latencies", f"SELECT {', '.join(labels)}, {dialect.latency_bin}, count(*) "
-                    f"{where} GROUP BY {_positions(len(bys) + 1)}", span),
+                    f"{where} GROUP BY {_positions(len(bys) + 1)}", span, sign),
     ]
 
 
@@ -370,6 +378,8 @@ def window_queries(dialect: RollupDialect, bys: Sequence[str], window: Cover) ->
     found: list[WindowQuery] = []
     for start, end in window.raw:
         found += _raw_queries(dialect, bys, start, end)
+    for start, end in window.minus:
+        found += _raw_queries(dialect, bys, start, end, -1)
     for grain, spans in (("hour", window.hours), ("day", window.days)):
         for start, end in spans:
             found += _rollup_queries(dialect, bys, grain, start, end)

@@ -306,11 +306,14 @@ def feedback_delta(old: Fact, new: Fact) -> Delta:
 
 @dataclass(frozen=True)
 class Cover:
-    """A window split by what answers it: raw rows, hour rollups, day rollups ([start, end) each)."""
+    """A window split by what answers it ([start, end) spans): raw rows to add, hour rollups, day
+    rollups, and raw rows to take away (an edge hour read whole from its rollup, less the part
+    outside the window: rollups are exact sums, so the difference is exact)."""
 
     raw: tuple[tuple[datetime, datetime], ...]
     hours: tuple[tuple[datetime, datetime], ...]
     days: tuple[tuple[datetime, datetime], ...]
+    minus: tuple[tuple[datetime, datetime], ...] = ()
 
 
 def _spans(*spans: tuple[datetime, datetime]) -> tuple[tuple[datetime, datetime], ...]:
@@ -326,17 +329,32 @@ def check_window(since: datetime | None, until: datetime | None
 
 
 def cover(since: datetime | None, until: datetime | None) -> Cover:
-    """How [since, until) splits: partial hours at the edges from raw rows, then partial days from
-    hour rollups, whole days from day rollups. Open edges are `EARLIEST` and `LATEST`."""
+    """How [since, until) splits. A partial hour at an edge is read from raw rows when the window
+    holds at most half of it, else from its hour rollup less the raw rows of the part outside the
+    window (so at most half an hour of raw rows per edge; the current hour, whose rest is in the
+    future, costs next to nothing). Then partial days from hour rollups, whole days from day
+    rollups. Open edges are `EARLIEST` and `LATEST`."""
     start = EARLIEST if since is None else since.astimezone(UTC)
     end = LATEST if until is None else until.astimezone(UTC)
     if start >= end:
         return Cover((), (), ())
-    hour_start, hour_end = ceil_to(start, "hour"), floor_to(end, "hour")
-    if hour_start >= hour_end:
+    if ceil_to(start, "hour") >= floor_to(end, "hour"):  # within one hour, or two partial ones
         return Cover(((start, end),), (), ())
-    day_start, day_end = ceil_to(hour_start, "day"), floor_to(hour_end, "day")
-    raw = _spans((start, hour_start), (hour_end, end))
+    raw: list[tuple[datetime, datetime]] = []
+    minus: list[tuple[datetime, datetime]] = []
+    low, high = floor_to(start, "hour"), ceil_to(end, "hour")
+    if start - low > HOUR / 2:
+        raw.append((start, low + HOUR))
+        low += HOUR
+    elif start > low:
+        minus.append((low, start))
+    if high - end > HOUR / 2:
+        raw.append((high - HOUR, end))
+        high -= HOUR
+    elif end < high:
+        minus.append((end, high))
+    day_start, day_end = ceil_to(low, "day"), floor_to(high, "day")
     if day_start >= day_end:
-        return Cover(raw, ((hour_start, hour_end),), ())
-    return Cover(raw, _spans((hour_start, day_start), (day_end, hour_end)), ((day_start, day_end),))
+        return Cover(tuple(raw), _spans((low, high)), (), tuple(minus))
+    return Cover(tuple(raw), _spans((low, day_start), (day_end, high)), ((day_start, day_end),),
+                 tuple(minus))

@@ -368,7 +368,7 @@ def _rollups(conn: sqlite3.Connection, bys: Sequence[str], queries: Sequence[Win
     conn.execute("BEGIN")
     try:
         for query in queries:
-            folds.add(query.kind, _fetch(conn, query.sql, query.params))
+            folds.add(query.kind, _fetch(conn, query.sql, query.params), query.sign)
     finally:
         conn.execute("COMMIT")
     return folds.results()
