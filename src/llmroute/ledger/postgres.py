@@ -33,6 +33,8 @@ from .retention import Cutoffs, Pruned, month_start, next_month
 from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
     FACT_COLUMNS,
+    LATENCY_TABLE,
+    ROLLUPS_TABLE,
     clear_sql,
     count_fields,
     delta_params,
@@ -43,8 +45,7 @@ from .rollup_sql import (
     rebuild_hour_bins_sql,
     rebuild_sql,
     stored_latency_sql,
-    upsert_latency_sql,
-    upsert_rollups_sql,
+    upsert_many_sql,
     window_queries,
 )
 from .rollup_sql import (
@@ -84,8 +85,8 @@ _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) SELECT "
                                          for i, c in enumerate(COLUMNS, 1))
            + f") AS batch({', '.join(COLUMNS)}) ON CONFLICT (request_id, ts) DO NOTHING "
            "RETURNING request_id")
-_UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
-_UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
+_UPSERT_ROLLUPS = upsert_many_sql(ROLLUPS_TABLE)
+_UPSERT_LATENCY = upsert_many_sql(LATENCY_TABLE)
 _STORED_LATENCY = stored_latency_sql(_ROLLUP_SQL)
 _FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
 _FEEDBACK = """
@@ -337,14 +338,19 @@ async def _apply(conn: Any, delta: Delta) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1 || current_schema(), 0))",
                        ROLLUP_LOCK)
     if rollups:
-        await conn.executemany(_UPSERT_ROLLUPS, rollups)
+        await conn.execute(_UPSERT_ROLLUPS, *_columns(rollups))
     if delta.latencies:
         keys = sorted(delta.latencies)
         found = await conn.fetch(_STORED_LATENCY, [k.dim for k in keys], [k.grain for k in keys],
                                  [k.start for k in keys], [k.value for k in keys])
         stored = {LatencyKey(row[1], row[2], row[0], row[3]): unpack(row[4]) for row in found}
-        await conn.executemany(_UPSERT_LATENCY, latency_params(_ROLLUP_SQL, delta,
-                                                               lambda key: stored.get(key, {})))
+        params = latency_params(_ROLLUP_SQL, delta, lambda key: stored.get(key, {}))
+        await conn.execute(_UPSERT_LATENCY, *_columns(params))
+
+
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as one list per column (the arrays of an unnest)."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 #: A rebuild reads every raw row: far longer than a normal command may take.
