@@ -4,7 +4,8 @@
 
 One `llmroute serve` (pinned to --gateway-cpus) on the generated ledger, every model served by the
 fast fake upstream (bench/gateway/fast_upstream.py); wrk (pinned with the upstream to --load-cpus)
-sends chat completions at --connections for --duration seconds per phase. Phases alternate, --rounds
+sends chat completions at --connections for --duration seconds per phase (or, with --rate, the
+open-loop client bench/ledger/open_loop.py at that many requests a second). Phases alternate, --rounds
 times: "quiet" (no dashboard) and "dashboard" (a client GETs /dashboard/data?since=--window every
 --poll-s seconds, as the page does, and records each refresh's time). The chat answers are written
 to the same ledger (with their rollups), so ingest runs too. Prints p50/p99 per phase, the
@@ -17,6 +18,7 @@ import argparse
 import datetime as dt
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +33,7 @@ sys.path.insert(0, str(HERE))
 
 import procs  # noqa: E402
 from bench_measure import EXPERIMENTS_YAML, ROOT  # noqa: E402
-from load import ensure_wrk, run_wrk, write_lua  # noqa: E402
+from load import WrkResult, ensure_wrk, run_wrk, write_lua  # noqa: E402
 from peers import DUMMY_UPSTREAM_KEY, GATEWAY_KEY, LLMROUTE_YAML, _base_env, _body  # noqa: E402
 
 
@@ -41,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window", default="24h", help="the dashboard's window (24h)")
     p.add_argument("--poll-s", type=float, default=1.0, help="seconds between refreshes (1)")
     p.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
+    p.add_argument("--rate", type=float, default=0.0, help="an open-loop load at this many requests "
+                   "a second (bench/ledger/open_loop.py) instead of wrk's closed loop")
     p.add_argument("--duration", type=float, default=20.0, help="seconds per phase (20)")
     p.add_argument("--rounds", type=int, default=2, help="quiet/dashboard pairs (2)")
     p.add_argument("--gateway-cpus", default="0")
@@ -79,6 +83,18 @@ class Poller(threading.Thread):
             except OSError as exc:
                 self.failures.append(str(exc)[:200])
             self.halt.wait(max(0.0, self.period_s - (time.perf_counter() - started)))
+
+
+def _open_loop(url: str, args: argparse.Namespace) -> WrkResult:
+    """open_loop.py at --rate for --duration, pinned to the load CPUs, as a `WrkResult`."""
+    argv = [*procs.taskset_prefix(args.load_cpus), sys.executable, str(HERE / "open_loop.py"),
+            "--url", url, "--rate", str(args.rate), "--duration", str(args.duration),
+            "--body", json.dumps(_body("auto")), "--header", f"Authorization: Bearer {GATEWAY_KEY}"]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    d = json.loads(done.stdout.strip().splitlines()[-1])
+    return WrkResult(requests=d["sent"], duration_s=args.duration, socket_errors=d["errors"],
+                     non2xx=0, p50_ms=d["p50_ms"], p90_ms=d["p90_ms"], p99_ms=d["p99_ms"],
+                     p999_ms=d["max_ms"] or 0.0, mean_ms=0.0)
 
 
 def _count(url: str) -> int:
@@ -139,8 +155,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 poller = Poller(f"{base}/dashboard/data?since={args.window}", args.poll_s)
                 if phase == "dashboard":
                     poller.start()
-                run = run_wrk(wrk, f"{base}/v1/chat/completions", script, connections=args.connections,
-                              duration_s=args.duration, cpus=args.load_cpus)
+                run = (_open_loop(f"{base}/v1/chat/completions", args) if args.rate else
+                       run_wrk(wrk, f"{base}/v1/chat/completions", script, connections=args.connections,
+                               duration_s=args.duration, cpus=args.load_cpus))
                 poller.halt.set()
                 if phase == "dashboard":
                     poller.join(60)
