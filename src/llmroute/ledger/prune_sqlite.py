@@ -21,6 +21,7 @@ from .retention import CHUNK_ROWS, Cutoffs, Pruned
 from .rollup_sql import LATENCY_TABLE, ROLLUPS_TABLE
 from .rollups import ALL, DIMENSIONS
 from .rows import sqlite_time
+from .sqlite_tx import immediate
 
 _HAS_TEXT = "(prompt_text IS NOT NULL OR response_text IS NOT NULL)"
 _LATENCY_DIMS = (ALL, *DIMENSIONS)
@@ -144,16 +145,7 @@ class Call(Protocol):
 
 def _written(work: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
     """`work` in an immediate (write-locked) transaction: committed, or rolled back on error."""
-    def run(conn: sqlite3.Connection) -> T:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
-    return run
+    return lambda conn: immediate(conn, work)
 
 
 async def prune(call: Call, cutoffs: Cutoffs, *, dry_run: bool,

@@ -54,6 +54,7 @@ from .rollups import LATENCY_DIMS, Delta, LatencyKey, check_window, cover, delta
 from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .sketch import Histogram, unpack
+from .sqlite_tx import immediate
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
 T = TypeVar("T")
@@ -155,14 +156,7 @@ class SQLiteStore:
     @staticmethod
     def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` in an immediate (write-locked) transaction: commit, or roll back and raise."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return result
+        return immediate(conn, work)
 
     # -- migrations --------------------------------------------------------------------------
     async def migrate(self) -> list[str]:
