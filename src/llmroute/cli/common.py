@@ -16,7 +16,6 @@ from rich.console import Console
 from ..config import load
 from ..engine import Engine
 from ..errors import ConfigError, LLMRouteError
-from ..ledger.entry import LedgerEntry
 from ..ledger.store import Store
 from ..reports.window import parse_when
 
@@ -112,12 +111,3 @@ def on_ledger(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
         err.print(f"[red]error:[/] ledger store: {exc}")
         raise typer.Exit(EXIT_ERROR) from None
 
-
-def read_ledger(url: str, start: datetime, end: datetime) -> list[LedgerEntry]:
-    """The ledger's entries in [start, end), or a clear error exit when it cannot be read. Read in
-    batches (`Store.iterate`): only one batch of raw rows is alive beside the entries at a time."""
-
-    async def read(store: Store) -> list[LedgerEntry]:
-        return [entry async for batch in store.iterate(start, end) for entry in batch]
-
-    return on_ledger(url, read)
