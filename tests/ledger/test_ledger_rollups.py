@@ -21,7 +21,7 @@ from llmroute.ledger import LedgerEntry, SQLiteStore, Store
 from llmroute.ledger.aggregates import NONE_LABEL, GroupAggregate, WindowAggregate
 from llmroute.ledger.rollup_read import RollupWindow
 from llmroute.ledger.rollup_sql import ROLLUP_GROUP_KEYS
-from llmroute.ledger.rollups import cover
+from llmroute.ledger.rollups import EARLIEST, cover
 from llmroute.ledger.sketch import ALPHA, MIN_LATENCY_S, bin_of, nearest_rank, value_of
 from llmroute.reports.aggregate import aggregate_entries
 from llmroute.reports.aggregate import nearest_rank as exact_nearest_rank
@@ -193,15 +193,30 @@ def test_cover_splits_windows_by_grain() -> None:
     assert window.raw == ((at(0, 22, 40), at(0, 23)), (at(2, 1), at(2, 1, 20)))
     assert window.hours == ((at(0, 23), at(1, 0)), (at(2, 0), at(2, 1)))
     assert window.days == ((at(1, 0), at(2, 0)),) and window.minus == ()
-    # else the whole hour from its rollup, less the raw rows outside the window
-    window = cover(at(0, 22, 30), at(2, 1, 40))
+    # else the whole hour from its rollup, less the raw rows outside the window (when they are all
+    # there: retention has deleted nothing after `raw_from`)
+    window = cover(at(0, 22, 30), at(2, 1, 40), raw_from=EARLIEST, hours_from=EARLIEST)
     assert window.raw == () and window.minus == ((at(0, 22), at(0, 22, 30)), (at(2, 1, 40), at(2, 2)))
     assert window.hours == ((at(0, 22), at(1, 0)), (at(2, 0), at(2, 2)))
     assert window.days == ((at(1, 0), at(2, 0)),)
+    # a partial day the window holds most of: its day rollup less the hours outside
+    window = cover(at(0, 2, 10), at(2, 20, 50), raw_from=EARLIEST, hours_from=EARLIEST)
+    assert window.minus == ((at(0, 2), at(0, 2, 10)), (at(2, 20, 50), at(2, 21)))
+    assert (window.raw, window.hours, window.days) == ((), (), ((at(0, 0), at(3, 0)),))
+    assert window.hours_minus == ((at(0, 0), at(0, 2)), (at(2, 21), at(3, 0)))
+    within = cover(at(0, 3), at(0, 20), hours_from=EARLIEST)
+    assert (within.raw, within.minus, within.hours, within.days) == ((), (), (), ((at(0, 0), at(1, 0)),))
+    assert within.hours_minus == ((at(0, 0), at(0, 3)), (at(0, 20), at(1, 0)))
+    # finer rows deleted by retention: never taken away, the edge read from what remains
+    kept = cover(at(0, 22, 30), at(2, 1, 40), raw_from=at(2, 0), hours_from=at(0, 1))
+    assert kept.raw == ((at(0, 22, 30), at(0, 23)),) and kept.minus == ((at(2, 1, 40), at(2, 2)),)
+    pruned = cover(at(0, 3), at(0, 20), hours_from=at(0, 1))
+    assert (pruned.hours, pruned.days, pruned.hours_minus) == (((at(0, 3), at(0, 20)),), (), ())
     inside = cover(at(0, 22, 30), at(0, 22, 40))
     assert (inside.raw, inside.hours, inside.days) == (((at(0, 22, 30), at(0, 22, 40)),), (), ())
     aligned = cover(at(0, 22), at(1, 3))
-    assert (aligned.raw, aligned.hours, aligned.days) == ((), ((at(0, 22), at(1, 3)),), ())
+    assert (aligned.raw, aligned.hours, aligned.days) == (
+        (), ((at(0, 22), at(1, 0)), (at(1, 0), at(1, 3))), ())
     assert cover(at(0, 1), at(0, 1)) == cover(at(0, 2), at(0, 1)) == type(window)((), (), ())
     whole = cover(None, None)
     assert (whole.raw, whole.hours, len(whole.days)) == ((), (), 1)

@@ -9,7 +9,7 @@ and baseline models in name order, every count positive.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 #: The keys a report groups by: model, tier, policy, key (the gateway key's name), day (UTC date).
@@ -74,7 +74,16 @@ class Tally:
 
     def __neg__(self) -> Tally:
         """Every number negated: what taking these entries away adds (rollups' feedback deltas)."""
-        return Tally(*(-getattr(self, f.name) for f in fields(self)))
+        neg = EXACT.minus  # unary minus would round to the ambient 28 digits
+        return Tally(
+            requests=-self.requests, errors=-self.errors, judged=-self.judged,
+            successes=-self.successes, priced=-self.priced, cost_usd=neg(self.cost_usd),
+            compared=-self.compared, compared_cost_usd=neg(self.compared_cost_usd),
+            baseline_cost_usd=neg(self.baseline_cost_usd), rated=-self.rated,
+            rating_points=-self.rating_points, rated_cost_usd=neg(self.rated_cost_usd),
+            rated_cost_points=-self.rated_cost_points, judged_cost_usd=neg(self.judged_cost_usd),
+            judged_cost_successes=-self.judged_cost_successes,
+        )
 
 
 @dataclass(frozen=True)

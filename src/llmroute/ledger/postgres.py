@@ -35,6 +35,7 @@ from .rollup_sql import (
     FACT_COLUMNS,
     LATENCY_TABLE,
     ROLLUPS_TABLE,
+    STORED_FROM_SQL,
     clear_sql,
     count_fields,
     delta_params,
@@ -282,11 +283,14 @@ class PostgresStore:
 
     async def rollups_by(self, bys: Sequence[str], since: datetime | None = None,
                          until: datetime | None = None) -> dict[str, RollupWindow]:
-        queries = window_queries(_ROLLUP_SQL, bys, cover(*check_window(since, until)))
+        since, until = check_window(since, until)
+        window_queries(_ROLLUP_SQL, bys, cover(None, None))  # the groupings checked at the call
         folds = WindowFolds(bys, count_fields(), read_money(_ROLLUP_SQL))
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
                                                                 readonly=True):
-            for query in queries:
+            raw_from, hours_from = await conn.fetchrow(STORED_FROM_SQL)
+            window = cover(since, until, raw_from=raw_from, hours_from=hours_from)
+            for query in window_queries(_ROLLUP_SQL, bys, window):
                 folds.add(query.kind, await conn.fetch(query.sql, *query.params), query.sign)
         return folds.results()
 

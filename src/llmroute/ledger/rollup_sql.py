@@ -356,7 +356,7 @@ def _positions(n: int) -> str:
 
 
 def _rollup_queries(dialect: RollupDialect, bys: Sequence[str], grain: str, start: datetime,
-                    end: datetime) -> list[WindowQuery]:
+                    end: datetime, sign: int = 1) -> list[WindowQuery]:
     """The span's rollup rows of one grain (each query a range scan of a primary key)."""
     span = (dialect.time_param(start), dialect.time_param(end))
     p = dialect.placeholder
@@ -370,10 +370,10 @@ def _rollup_queries(dialect: RollupDialect, bys: Sequence[str], grain: str, star
     def latency(dim: str, label: str) -> str:
         return f"SELECT {label}, hist FROM {LATENCY_TABLE} WHERE dim = '{dim}' AND {in_span}"
 
-    found = [WindowQuery("tallies", tallies, span)]
+    found = [WindowQuery("tallies", tallies, span, sign)]
     for by in bys:
         sql = latency("all", dialect.day_of_start) if by == "day" else latency(by, "value")
-        found.append(WindowQuery(f"histograms:{by}", sql, span))
+        found.append(WindowQuery(f"histograms:{by}", sql, span, sign))
     return found
 
 
@@ -407,7 +407,15 @@ def window_queries(dialect: RollupDialect, bys: Sequence[str], window: Cover) ->
     for grain, spans in (("hour", window.hours), ("day", window.days)):
         for start, end in spans:
             found += _rollup_queries(dialect, bys, grain, start, end)
+    for start, end in window.hours_minus:
+        found += _rollup_queries(dialect, bys, "hour", start, end, -1)
     return found
+
+
+#: The oldest raw row's time and the oldest hour rollup's start (what retention left): a window
+#: takes finer rows away from a coarser one only where they are all there (`rollups.cover`).
+STORED_FROM_SQL = (f"SELECT (SELECT min(ts) FROM llmroute_requests), "
+                   f"(SELECT min(start) FROM {ROLLUPS_TABLE} WHERE grain = 'hour')")
 
 
 #: The raw columns a `rollups.Fact` is read from, in its field order.

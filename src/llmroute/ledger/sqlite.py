@@ -31,7 +31,7 @@ from .retention import Cutoffs, Pruned
 from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
     FACT_COLUMNS,
-    WindowQuery,
+    STORED_FROM_SQL,
     clear_sql,
     count_fields,
     delta_params,
@@ -218,8 +218,9 @@ class SQLiteStore:
 
     async def rollups_by(self, bys: Sequence[str], since: datetime | None = None,
                          until: datetime | None = None) -> dict[str, RollupWindow]:
-        queries = window_queries(_ROLLUP_SQL, bys, cover(*check_window(since, until)))
-        return await self._call(lambda conn: _rollups(conn, bys, queries))
+        window = check_window(since, until)
+        window_queries(_ROLLUP_SQL, bys, cover(None, None))  # the groupings checked at the call
+        return await self._call(lambda conn: _rollups(conn, bys, *window))
 
     async def rebuild_rollups(self) -> None:
         await self._call(lambda conn: self._transaction(conn, _rebuild))
@@ -354,14 +355,17 @@ def _rebuild(conn: sqlite3.Connection) -> None:
     conn.executemany(insert, days)
 
 
-def _rollups(conn: sqlite3.Connection, bys: Sequence[str], queries: Sequence[WindowQuery]
-             ) -> dict[str, RollupWindow]:
+def _rollups(conn: sqlite3.Connection, bys: Sequence[str], since: datetime | None,
+             until: datetime | None) -> dict[str, RollupWindow]:
     """A window's numbers from one read transaction: rollups for its hours and days, raw rows
     for its edges (`rollup_sql.window_queries`)."""
     folds = WindowFolds(bys, count_fields(), read_money(_ROLLUP_SQL))
     conn.execute("BEGIN")
     try:
-        for query in queries:
+        raw_from, hours_from = (None if t is None else SQLITE.time_in(t)
+                                for t in _fetch(conn, STORED_FROM_SQL)[0])
+        window = cover(since, until, raw_from=raw_from, hours_from=hours_from)
+        for query in window_queries(_ROLLUP_SQL, bys, window):
             folds.add(query.kind, _fetch(conn, query.sql, query.params), query.sign)
     finally:
         conn.execute("COMMIT")
