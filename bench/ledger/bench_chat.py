@@ -8,8 +8,9 @@ sends chat completions at --connections for --duration seconds per phase (or, wi
 open-loop client bench/ledger/open_loop.py at that many requests a second). Phases alternate, --rounds
 times: "quiet" (no dashboard) and "dashboard" (a client GETs /dashboard/data?since=--window every
 --poll-s seconds, as the page does, and records each refresh's time). The chat answers are written
-to the same ledger (with their rollups), so ingest runs too. Prints p50/p99 per phase, the
-refreshes' times, the gateway's RSS at start and end, and the writer's backlog at the end.
+to the same ledger (with their rollups), so ingest runs too. Alerts are off unless --alerts (as
+in bench.py): their evaluation every minute reads the ledger on its own schedule. Prints p50/p99
+per phase, the refreshes' times, the gateway's RSS at start and end, and the writer's backlog at the end.
 """
 
 from __future__ import annotations
@@ -49,16 +50,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2, help="quiet/dashboard pairs (2)")
     p.add_argument("--gateway-cpus", default="0")
     p.add_argument("--load-cpus", default="1")
+    p.add_argument("--alerts", action="store_true", help="leave the gateway's alerts on (their "
+                   "evaluation every minute reads the ledger too)")
     p.add_argument("--json", type=Path, default=None)
     return p.parse_args(argv)
 
 
-def _config(work: Path, upstream_port: int, url: str) -> Path:
+def _config(work: Path, upstream_port: int, url: str, alerts: bool) -> Path:
     text = LLMROUTE_YAML.format(upstream_port=upstream_port, work=work)
     head, _, _ = text.partition("ledger:")
     config = work / "llmroute.yaml"
     config.write_text(head + f'ledger:\n  url: "{url}"\n  spool_path: {work}/spool.jsonl\n'
-                      + EXPERIMENTS_YAML)
+                      + f"alerts:\n  enabled: {str(alerts).lower()}\n" + EXPERIMENTS_YAML)
     return config
 
 
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fake = HERE.parent / "gateway" / "fast_upstream.py"
     upstream = procs.start_server("upstream", [sys.executable, str(fake), "--port", str(upstream_port)],
                                   cpus=args.load_cpus, env=env, log_dir=work)
-    config = _config(work, upstream_port, args.url)
+    config = _config(work, upstream_port, args.url, args.alerts)
     count_before = _count(args.url)
     gateway = procs.start_server("gateway", [str(ROOT / ".venv/bin/llmroute"), "serve", "--config",
                                              str(config), "--host", "127.0.0.1", "--port", str(port)],
