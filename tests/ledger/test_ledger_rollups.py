@@ -19,9 +19,10 @@ from test_ledger_aggregate import BASE, random_ledger
 from helpers import hand_worked_report
 from llmroute.ledger import LedgerEntry, SQLiteStore, Store
 from llmroute.ledger.aggregates import NONE_LABEL, GroupAggregate, WindowAggregate
+from llmroute.ledger.rollup_cover import cover
 from llmroute.ledger.rollup_read import RollupWindow
 from llmroute.ledger.rollup_sql import ROLLUP_GROUP_KEYS
-from llmroute.ledger.rollups import EARLIEST, cover
+from llmroute.ledger.rollups import EARLIEST
 from llmroute.ledger.sketch import ALPHA, MIN_LATENCY_S, bin_of, nearest_rank, value_of
 from llmroute.reports.aggregate import aggregate_entries
 from llmroute.reports.aggregate import nearest_rank as exact_nearest_rank

@@ -30,29 +30,27 @@ from .paging import DEFAULT_BATCH_SIZE, Pager
 from .partitions import ensure_months
 from .partitions import prune as _prune
 from .retention import Cutoffs, Pruned, month_start, next_month
+from .rollup_cover import check_window, cover
+from .rollup_queries import STORED_FROM_SQL, count_fields, read_money, window_queries
 from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
     FACT_COLUMNS,
     LATENCY_TABLE,
     ROLLUPS_TABLE,
-    STORED_FROM_SQL,
     clear_sql,
-    count_fields,
     delta_params,
     insert_latency_sql,
     latency_params,
-    read_money,
     rebuild_day_hists_sql,
     rebuild_hour_bins_sql,
     rebuild_sql,
     stored_latency_sql,
     upsert_many_sql,
-    window_queries,
 )
 from .rollup_sql import (
     POSTGRES as _ROLLUP_SQL,
 )
-from .rollups import LATENCY_DIMS, Delta, LatencyKey, check_window, cover, delta_of, fact_of, feedback_delta
+from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, POSTGRES, from_row, to_rows
 from .sketch import unpack
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit

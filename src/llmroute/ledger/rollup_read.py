@@ -82,11 +82,11 @@ class WindowFold:
             self.baselines[baseline] += tally.requests
 
     def add_tally(self, group: Any, model: Any, baseline: Any, tally: Tally, moments: Moments) -> None:
-        """One group's numbers (a row of a "tallies" `rollup_sql.WindowQuery`)."""
+        """One group's numbers (a row of a "tallies" `rollup_queries.WindowQuery`)."""
         self._tally(_label(group), str(model or ""), str(baseline or ""), tally, moments)
 
     def add_latency_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Rows of a "latency:<by>" `rollup_sql.WindowQuery`: (label, bin, count). The window's
+        """Rows of a "latency:<by>" `rollup_queries.WindowQuery`: (label, bin, count). The window's
         histogram is their sum (the groups of one grouping partition the window)."""
         for label, index, count in rows:
             hist = self.latency.setdefault(_label(label), {})
@@ -141,7 +141,7 @@ def read_numbers(numbers: Sequence[Any], count_fields: Sequence[str], money: Mon
 
 
 class WindowFolds:
-    """One `WindowFold` per grouping, fed by the rows of `rollup_sql.window_queries(bys)`."""
+    """One `WindowFold` per grouping, fed by the rows of `rollup_queries.window_queries(bys)`."""
 
     def __init__(self, bys: Sequence[str], count_fields: Sequence[str], money: MoneyReader) -> None:
         self.bys = tuple(bys)
@@ -149,7 +149,7 @@ class WindowFolds:
         self.count_fields, self.money = count_fields, money
 
     def add(self, kind: str, rows: Iterable[Sequence[Any]], sign: int = 1) -> None:
-        """Rows of a `rollup_sql.WindowQuery` of this kind (sign -1: taken away)."""
+        """Rows of a `rollup_queries.WindowQuery` of this kind (sign -1: taken away)."""
         k = len(self.bys)
         if kind == "tallies":
             for row in rows:

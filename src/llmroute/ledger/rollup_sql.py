@@ -1,5 +1,5 @@
 """The SQL of rollups (see `rollups`) for SQLite and PostgreSQL: the tables, applying a `Delta`,
-rebuilding from the raw rows, and the queries that read a window (`window_queries`).
+rebuilding from the raw rows; the queries that read a window are in `rollup_queries`.
 
 Money stays exact. PostgreSQL keeps rollup money as NUMERIC and sums it. SQLite keeps it as the
 Decimal's plain text; every SQLite connection of the store registers functions written in Python:
@@ -27,7 +27,6 @@ from .rollups import (
     MOMENT_FIELDS,
     MONEY_FIELDS,
     TALLY_FIELDS,
-    Cover,
     Delta,
     LatencyKey,
 )
@@ -38,7 +37,7 @@ LATENCY_TABLE = "llmroute_rollup_latency"
 _DIMENSION_COLUMNS = ("model", "tier", "policy", "key_name", "experiment_arm", "baseline_model")
 _KEY_COLUMNS = ("grain", "start", *_DIMENSION_COLUMNS)
 _LATENCY_KEY = ("dim", "grain", "start", "value")
-_COUNT_FIELDS = tuple(f for f in TALLY_FIELDS if f not in MONEY_FIELDS)
+COUNT_FIELDS = tuple(f for f in TALLY_FIELDS if f not in MONEY_FIELDS)
 _INT_MOMENTS = ("rating_sq", "pair_n", "pair_rating_sq")
 
 
@@ -156,7 +155,7 @@ def _placeholders(dialect: RollupDialect, n: int) -> str:
 
 def upsert_rollups_sql(dialect: RollupDialect) -> str:
     """Add one row's numbers to `llmroute_rollups` (insert it when new)."""
-    numbers = (*_COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS)
+    numbers = (*COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS)
     columns = (*_KEY_COLUMNS, *numbers)
     sets = [f"{f} = {dialect.money_add(f)}" if f in MONEY_FIELDS
             else f"{f} = {dialect.qualify}{f} + excluded.{f}" for f in numbers]
@@ -167,7 +166,7 @@ def upsert_rollups_sql(dialect: RollupDialect) -> str:
 
 #: PostgreSQL array types of the rollup columns (a batch's upserts in one statement).
 _PG_TYPES = {**{c: "text" for c in _KEY_COLUMNS}, "start": "timestamptz",
-             **{f: "int8" for f in _COUNT_FIELDS}, **{f: "numeric" for f in MONEY_FIELDS},
+             **{f: "int8" for f in COUNT_FIELDS}, **{f: "numeric" for f in MONEY_FIELDS},
              **{f: "int8" if f in _INT_MOMENTS else "float8" for f in MOMENT_FIELDS},
              "dim": "text", "value": "text", "hist": "bytea"}
 
@@ -178,7 +177,7 @@ def upsert_many_sql(table: str) -> str:
     statement per row."""
     keys: tuple[str, ...]
     if table == ROLLUPS_TABLE:
-        numbers = (*_COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS)
+        numbers = (*COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS)
         columns, keys = (*_KEY_COLUMNS, *numbers), _KEY_COLUMNS
         sets = [f"{f} = {ROLLUPS_TABLE}.{f} + excluded.{f}" for f in numbers]
     else:
@@ -232,14 +231,15 @@ def delta_params(dialect: RollupDialect, delta: Delta) -> list[tuple[Any, ...]]:
         if key.start not in times:
             times[key.start] = dialect.time_param(key.start)
         rollups.append((key.grain, times[key.start], *key[2:],
-                        *(getattr(tally, f) for f in _COUNT_FIELDS),
+                        *(getattr(tally, f) for f in COUNT_FIELDS),
                         *(dialect.money_param(getattr(tally, f)) for f in MONEY_FIELDS),
                         *(getattr(moments, f) for f in MOMENT_FIELDS)))
     return rollups
 
 
 # -- rebuilding from raw rows ----------------------------------------------------------------
-def _label(column: str) -> str:
+def label_sql(column: str) -> str:
+    """A dimension's value as rollups key it ('' for none)."""
     return f"COALESCE({column}, '')"
 
 
@@ -255,31 +255,31 @@ def _moment_sums(dialect: RollupDialect) -> list[str]:
 
 
 #: A raw row's baseline model as rollups key it: set only when its baseline cost is known.
-_RAW_BASELINE = "CASE WHEN baseline_cost_usd IS NOT NULL THEN COALESCE(baseline_model, '') ELSE '' END"
+RAW_BASELINE = "CASE WHEN baseline_cost_usd IS NOT NULL THEN COALESCE(baseline_model, '') ELSE '' END"
 
 
-def _raw_numbers(dialect: RollupDialect, reading: bool = False) -> list[str]:
+def raw_numbers(dialect: RollupDialect, reading: bool = False) -> list[str]:
     """A rollup row's numbers (counts, exact money, moments) over raw rows (`reading`: the
     money as a window's read answers it, see `RollupDialect.money_sums`)."""
     counts = dict(COUNTS)
     money = {name: (column, test) for name, column, test in MONEY}
     cases = [f"CASE WHEN {money[f][1]} THEN {money[f][0]} END" for f in MONEY_FIELDS]
     sums = dialect.money_sums(cases) if reading else [dialect.money_sum(c) for c in cases]
-    return [f"COALESCE({counts[f]}, 0)" for f in _COUNT_FIELDS] + sums + _moment_sums(dialect)
+    return [f"COALESCE({counts[f]}, 0)" for f in COUNT_FIELDS] + sums + _moment_sums(dialect)
 
 
 def rebuild_sql(dialect: RollupDialect) -> list[str]:
     """Statements that fill the empty tallies table from every raw row: hour rollups from the rows,
     day rollups from the hour rollups. (The histograms: `rebuild_hour_bins_sql`,
     `rebuild_day_hists_sql`.)"""
-    dims = [_label(c) for c in _DIMENSION_COLUMNS[:-1]] + [_RAW_BASELINE]
-    numbers = _raw_numbers(dialect)
-    columns = ", ".join((*_KEY_COLUMNS, *_COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS))
+    dims = [label_sql(c) for c in _DIMENSION_COLUMNS[:-1]] + [RAW_BASELINE]
+    numbers = raw_numbers(dialect)
+    columns = ", ".join((*_KEY_COLUMNS, *COUNT_FIELDS, *MONEY_FIELDS, *MOMENT_FIELDS))
     group = ", ".join(str(i) for i in range(2, len(_KEY_COLUMNS) + 1))
     statements = [
         f"INSERT INTO {ROLLUPS_TABLE} ({columns}) SELECT 'hour', {dialect.hour_of_ts}, "
         f"{', '.join(dims)}, {', '.join(numbers)} FROM llmroute_requests GROUP BY {group}"]
-    day_numbers = ([f"sum({f})" for f in _COUNT_FIELDS]
+    day_numbers = ([f"sum({f})" for f in COUNT_FIELDS]
                    + [dialect.money_sum(f) for f in MONEY_FIELDS]
                    + [f"sum({f})" for f in MOMENT_FIELDS])
     statements.append(
@@ -292,7 +292,7 @@ def rebuild_sql(dialect: RollupDialect) -> list[str]:
 def rebuild_hour_bins_sql(dialect: RollupDialect, dim: str) -> str:
     """Raw rows as (hour, value, bin, count) of one latency dimension, in (hour, value) order:
     `rollup_read.histogram_rows` packs them into the hour histograms."""
-    column = "''" if dim == "all" else _label(RAW_GROUP_COLUMNS[dim])
+    column = "''" if dim == "all" else label_sql(RAW_GROUP_COLUMNS[dim])
     return (f"SELECT {dialect.hour_of_ts}, {column}, {dialect.latency_bin}, count(*) "
             "FROM llmroute_requests GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
 
@@ -330,106 +330,7 @@ def check_rollup_key(by: str) -> None:
         raise ValueError(f"cannot group by {by!r}: choose one of {', '.join(ROLLUP_GROUP_KEYS)}")
 
 
-@dataclass(frozen=True)
-class WindowQuery:
-    """One query of a window's read. `kind` "tallies": rows of (one label per grouping, model,
-    baseline model, counts, money, moments); "histograms:<by>": rows of (label, packed histogram)
-    of that grouping; "latencies": rows of (one label per grouping, bin, count), every grouping's
-    histogram at once. The window's histogram is the sum of any one grouping's."""
-
-    kind: str
-    sql: str
-    params: tuple[Any, ...]
-    #: -1: rows to take away (the part of an edge hour outside the window).
-    sign: int = 1
-
-
-def _group(dialect: RollupDialect, by: str, raw: bool) -> str:
-    check_rollup_key(by)
-    if by == "day":
-        return dialect.day_of_ts if raw else dialect.day_of_start
-    return _label(RAW_GROUP_COLUMNS[by]) if raw else GROUP_COLUMNS[by]
-
-
-def _positions(n: int) -> str:
-    return ", ".join(str(i) for i in range(1, n + 1))
-
-
-def _rollup_queries(dialect: RollupDialect, bys: Sequence[str], grain: str, start: datetime,
-                    end: datetime, sign: int = 1) -> list[WindowQuery]:
-    """The span's rollup rows of one grain (each query a range scan of a primary key)."""
-    span = (dialect.time_param(start), dialect.time_param(end))
-    p = dialect.placeholder
-    numbers = ([f"sum({f})" for f in _COUNT_FIELDS] + dialect.money_sums(MONEY_FIELDS)
-               + [f"sum({f})" for f in MOMENT_FIELDS])
-    labels = [_group(dialect, by, False) for by in bys]
-    in_span = f"grain = '{grain}' AND start >= {p(1)} AND start < {p(2)}"
-    tallies = (f"SELECT {', '.join(labels)}, model, baseline_model, {', '.join(numbers)} "
-               f"FROM {ROLLUPS_TABLE} WHERE {in_span} GROUP BY {_positions(len(bys) + 2)}")
-
-    def latency(dim: str, label: str) -> str:
-        return f"SELECT {label}, hist FROM {LATENCY_TABLE} WHERE dim = '{dim}' AND {in_span}"
-
-    found = [WindowQuery("tallies", tallies, span, sign)]
-    for by in bys:
-        sql = latency("all", dialect.day_of_start) if by == "day" else latency(by, "value")
-        found.append(WindowQuery(f"histograms:{by}", sql, span, sign))
-    return found
-
-
-def _raw_queries(dialect: RollupDialect, bys: Sequence[str], start: datetime, end: datetime,
-                 sign: int = 1) -> list[WindowQuery]:
-    """The span's raw rows, aggregated as rollups would hold them."""
-    span = (dialect.raw_time_param(start), dialect.raw_time_param(end))
-    where = f"FROM llmroute_requests WHERE ts >= {dialect.placeholder(1)} AND ts < {dialect.placeholder(2)}"
-    labels = [_group(dialect, by, True) for by in bys]
-    return [
-        WindowQuery("tallies", f"SELECT {', '.join(labels)}, COALESCE(model, ''), {_RAW_BASELINE}, "
-                    f"{', '.join(_raw_numbers(dialect, True))} {where} GROUP BY {_positions(len(bys) + 2)}",
-                    span, sign),
-        WindowQuery("latencies", f"SELECT {', '.join(labels)}, {dialect.latency_bin}, count(*) "
-                    f"{where} GROUP BY {_positions(len(bys) + 1)}", span, sign),
-    ]
-
-
-def window_queries(dialect: RollupDialect, bys: Sequence[str], window: Cover) -> list[WindowQuery]:
-    """Every query of a window's read for the groupings `bys` (at least one, no repeats): per span
-    of its cover, so that each is a range scan; one tallies query per span serves every grouping."""
-    if not bys or len(set(bys)) != len(bys):
-        raise ValueError(f"need distinct groupings, got {list(bys)}")
-    for by in bys:
-        check_rollup_key(by)
-    found: list[WindowQuery] = []
-    for start, end in window.raw:
-        found += _raw_queries(dialect, bys, start, end)
-    for start, end in window.minus:
-        found += _raw_queries(dialect, bys, start, end, -1)
-    for grain, spans in (("hour", window.hours), ("day", window.days)):
-        for start, end in spans:
-            found += _rollup_queries(dialect, bys, grain, start, end)
-    for start, end in window.hours_minus:
-        found += _rollup_queries(dialect, bys, "hour", start, end, -1)
-    return found
-
-
-#: The oldest raw row's time and the oldest hour rollup's start (what retention left): a window
-#: takes finer rows away from a coarser one only where they are all there (`rollups.cover`).
-STORED_FROM_SQL = (f"SELECT (SELECT min(ts) FROM llmroute_requests), "
-                   f"(SELECT min(start) FROM {ROLLUPS_TABLE} WHERE grain = 'hour')")
-
-
 #: The raw columns a `rollups.Fact` is read from, in its field order.
 FACT_COLUMNS = ("request_id", "ts", "model", "tier", "policy", "key_name", "experiment_arm",
                 "status", "latency_s", "cost_usd", "baseline_cost_usd", "baseline_model",
                 "user_rating", "task_success")
-
-
-def count_fields() -> Sequence[str]:
-    return _COUNT_FIELDS
-
-
-def read_money(dialect: RollupDialect) -> tuple[int, Callable[[Sequence[Any]], list[Decimal]]]:
-    """How many columns a window's read answers the money sums in, and how to read them."""
-    if dialect.money_width(len(MONEY_FIELDS)) == 1:
-        return 1, lambda values: split_sums(values[0], len(MONEY_FIELDS))
-    return len(MONEY_FIELDS), lambda values: [Decimal(0) if v is None else Decimal(v) for v in values]

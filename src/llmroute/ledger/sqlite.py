@@ -28,16 +28,15 @@ from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION, sqlite_
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .prune_sqlite import prune as _prune
 from .retention import Cutoffs, Pruned
+from .rollup_cover import check_window, cover
+from .rollup_queries import STORED_FROM_SQL, count_fields, read_money, window_queries
 from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
     FACT_COLUMNS,
-    STORED_FROM_SQL,
     clear_sql,
-    count_fields,
     delta_params,
     insert_latency_sql,
     latency_params,
-    read_money,
     rebuild_day_hists_sql,
     rebuild_hour_bins_sql,
     rebuild_sql,
@@ -45,12 +44,11 @@ from .rollup_sql import (
     stored_latency_sql,
     upsert_latency_sql,
     upsert_rollups_sql,
-    window_queries,
 )
 from .rollup_sql import (
     SQLITE as _ROLLUP_SQL,
 )
-from .rollups import LATENCY_DIMS, Delta, LatencyKey, check_window, cover, delta_of, fact_of, feedback_delta
+from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .sketch import Histogram, unpack
@@ -358,7 +356,7 @@ def _rebuild(conn: sqlite3.Connection) -> None:
 def _rollups(conn: sqlite3.Connection, bys: Sequence[str], since: datetime | None,
              until: datetime | None) -> dict[str, RollupWindow]:
     """A window's numbers from one read transaction: rollups for its hours and days, raw rows
-    for its edges (`rollup_sql.window_queries`)."""
+    for its edges (`rollup_queries.window_queries`)."""
     folds = WindowFolds(bys, count_fields(), read_money(_ROLLUP_SQL))
     conn.execute("BEGIN")
     try:
