@@ -16,7 +16,6 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped, unused-ignore]
@@ -31,7 +30,7 @@ from .partitions import ensure_months
 from .partitions import prune as _prune
 from .retention import Cutoffs, Pruned, month_start, next_month
 from .rollup_cover import check_window, cover
-from .rollup_queries import STORED_FROM_SQL, count_fields, read_money, window_queries
+from .rollup_queries import STORED_FROM_SQL, check_groupings, count_fields, read_money, window_queries
 from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
     FACT_COLUMNS,
@@ -198,7 +197,7 @@ class PostgresStore:
         rows = await to_rows(entries, POSTGRES)
         if not rows:
             return
-        columns = [list(column) for column in zip(*rows, strict=True)]
+        columns = _columns(rows)
         await self._ensure_months(entries)
         async with self._connection() as conn, conn.transaction():
             inserted = {row[0] for row in await conn.fetch(_INSERT, *columns)}
@@ -282,7 +281,7 @@ class PostgresStore:
     async def rollups_by(self, bys: Sequence[str], since: datetime | None = None,
                          until: datetime | None = None) -> dict[str, RollupWindow]:
         since, until = check_window(since, until)
-        window_queries(_ROLLUP_SQL, bys, cover(None, None))  # the groupings checked at the call
+        check_groupings(bys)
         folds = WindowFolds(bys, count_fields(), read_money(_ROLLUP_SQL))
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
                                                                 readonly=True):
@@ -372,6 +371,3 @@ async def _rebuild(conn: Any) -> None:
     await conn.executemany(insert, [(dim, "day", day, value, blob)
                                     for dim, day, value, blob in merged_rows(rows)])
 
-
-def _money_in(value: Any) -> Decimal:
-    return Decimal(0) if value is None else Decimal(value)

@@ -90,13 +90,18 @@ def _raw_queries(dialect: RollupDialect, bys: Sequence[str], start: datetime, en
     ]
 
 
-def window_queries(dialect: RollupDialect, bys: Sequence[str], window: Cover) -> list[WindowQuery]:
-    """Every query of a window's read for the groupings `bys` (at least one, no repeats): per span
-    of its cover, so that each is a range scan; one tallies query per span serves every grouping."""
+def check_groupings(bys: Sequence[str]) -> None:
+    """Raise ValueError unless `bys` are one or more distinct `rollup_sql.ROLLUP_GROUP_KEYS`."""
     if not bys or len(set(bys)) != len(bys):
         raise ValueError(f"need distinct groupings, got {list(bys)}")
     for by in bys:
         check_rollup_key(by)
+
+
+def window_queries(dialect: RollupDialect, bys: Sequence[str], window: Cover) -> list[WindowQuery]:
+    """Every query of a window's read for the groupings `bys` (at least one, no repeats): per span
+    of its cover, so that each is a range scan; one tallies query per span serves every grouping."""
+    check_groupings(bys)
     found: list[WindowQuery] = []
     for start, end in window.raw:
         found += _raw_queries(dialect, bys, start, end)

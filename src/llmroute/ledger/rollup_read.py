@@ -22,8 +22,6 @@ from .rollups import MOMENT_FIELDS, MONEY_FIELDS, ZERO_MOMENTS, Fact, Moments, m
 from .rows import Dialect
 from .sketch import Histogram, bin_of, merge_into, nearest_rank, pack, unpack
 
-MoneyIn = Callable[[Any], Decimal]
-
 
 @dataclass(frozen=True)
 class RollupGroup:

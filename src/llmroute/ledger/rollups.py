@@ -112,37 +112,12 @@ MONEY_FIELDS: tuple[str, ...] = ("cost_usd", "compared_cost_usd", "baseline_cost
 
 def tally_of(fact: Fact) -> Tally:
     """The tally of one entry (`reports.aggregate.tally` of [entry])."""
-    cost, rating, success = fact.cost_usd, fact.user_rating, fact.task_success
-    priced = cost is not None
-    compared = priced and fact.baseline_cost_usd is not None
-    zero = Decimal(0)
-    return Tally(
-        requests=1, errors=int(fact.status == "error"), judged=int(success is not None),
-        successes=int(success is True), priced=int(priced), cost_usd=cost if cost is not None else zero,
-        compared=int(compared), compared_cost_usd=cost if compared and cost is not None else zero,
-        baseline_cost_usd=(fact.baseline_cost_usd if compared and fact.baseline_cost_usd is not None
-                           else zero),
-        rated=int(rating is not None), rating_points=rating or 0,
-        rated_cost_usd=cost if cost is not None and rating is not None else zero,
-        rated_cost_points=rating if priced and rating is not None else 0,
-        judged_cost_usd=cost if cost is not None and success is not None else zero,
-        judged_cost_successes=int(priced and success is True),
-    )
+    return tally_many((fact,))
 
 
 def moments_of(fact: Fact) -> Moments:
     """The moments of one entry."""
-    cost = None if fact.cost_usd is None else float(fact.cost_usd)
-    rating = fact.user_rating
-    pair = cost is not None and rating is not None
-    return Moments(
-        cost_sq=cost * cost if cost is not None else 0.0,
-        rating_sq=rating * rating if rating is not None else 0,
-        pair_n=int(pair),
-        pair_cost_sq=cost * cost if pair and cost is not None else 0.0,
-        pair_rating_sq=rating * rating if pair and rating is not None else 0,
-        pair_cross=cost * rating if pair and cost is not None and rating is not None else 0.0,
-    )
+    return moments_many((fact,))
 
 
 class RollupKey(NamedTuple):

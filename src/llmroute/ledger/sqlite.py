@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +28,7 @@ from .paging import DEFAULT_BATCH_SIZE, Pager
 from .prune_sqlite import prune as _prune
 from .retention import Cutoffs, Pruned
 from .rollup_cover import check_window, cover
-from .rollup_queries import STORED_FROM_SQL, count_fields, read_money, window_queries
+from .rollup_queries import STORED_FROM_SQL, check_groupings, count_fields, read_money, window_queries
 from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
     FACT_COLUMNS,
@@ -217,7 +216,7 @@ class SQLiteStore:
     async def rollups_by(self, bys: Sequence[str], since: datetime | None = None,
                          until: datetime | None = None) -> dict[str, RollupWindow]:
         window = check_window(since, until)
-        window_queries(_ROLLUP_SQL, bys, cover(None, None))  # the groupings checked at the call
+        check_groupings(bys)
         return await self._call(lambda conn: _rollups(conn, bys, *window))
 
     async def rebuild_rollups(self) -> None:
@@ -369,9 +368,6 @@ def _rollups(conn: sqlite3.Connection, bys: Sequence[str], since: datetime | Non
         conn.execute("COMMIT")
     return folds.results()
 
-
-def _money_in(value: Any) -> Decimal:
-    return Decimal(value or 0)
 
 
 def _change(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:

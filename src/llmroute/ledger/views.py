@@ -42,12 +42,17 @@ async def numbers_with(store: Store, by: str, since: datetime | None, until: dat
     the groupings `also` (the dashboard's report by model and its experiments' arms)."""
     extra = tuple(dict.fromkeys(g for g in also if g != by))
     rolled = await store.rollups_by((by, *extra), since, until)
-    main = rolled[by]
-    if main.total.tally.requests > EXACT_BELOW:
-        numbers = WindowNumbers(main.aggregate(), False)
-    else:
-        numbers = WindowNumbers(await store.aggregate(by, since, until), True)
+    numbers = await _chosen(store, rolled[by], since, until, EXACT_BELOW)
     return numbers, {g: rolled[g] for g in also}
+
+
+async def _chosen(store: Store, rolled: RollupWindow, since: datetime | None,
+                  until: datetime | None, exact_below: int) -> WindowNumbers:
+    """The rollups' numbers, or the raw rows' exact ones when the window holds at most
+    `exact_below` requests."""
+    if rolled.total.tally.requests > exact_below:
+        return WindowNumbers(rolled.aggregate(), False)
+    return WindowNumbers(await store.aggregate(rolled.by, since, until), True)
 
 
 async def window_numbers(store: Store, by: str, since: datetime | None, until: datetime | None, *,
@@ -64,8 +69,6 @@ async def window_numbers(store: Store, by: str, since: datetime | None, until: d
         return WindowNumbers(rolled.aggregate(), False)
     if by == "arm":
         return WindowNumbers((await store.rollups("arm", since, until)).aggregate(), False)
-    if not exact:
-        rolled = await store.rollups(by, since, until)
-        if rolled.total.tally.requests > exact_below:
-            return WindowNumbers(rolled.aggregate(), False)
-    return WindowNumbers(await store.aggregate(by, since, until), True)
+    if exact:
+        return WindowNumbers(await store.aggregate(by, since, until), True)
+    return await _chosen(store, await store.rollups(by, since, until), since, until, exact_below)
