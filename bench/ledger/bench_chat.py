@@ -9,7 +9,9 @@ open-loop client bench/ledger/open_loop.py at that many requests a second). Phas
 times: "quiet" (no dashboard) and "dashboard" (a client GETs /dashboard/data?since=--window every
 --poll-s seconds, as the page does, and records each refresh's time). The chat answers are written
 to the same ledger (with their rollups), so ingest runs too. Alerts are off unless --alerts (as
-in bench.py): their evaluation every minute reads the ledger on its own schedule. Prints p50/p99
+in bench.py): their evaluation every minute reads the ledger on its own schedule. --reads picks
+where the dashboard's and the alerts' reads run (`ledger.reads`: the low-priority reader process,
+or inline in the gateway's process). Prints p50/p99
 per phase, the refreshes' times, the gateway's RSS at start and end, and the writer's backlog at the end.
 """
 
@@ -52,15 +54,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--load-cpus", default="1")
     p.add_argument("--alerts", action="store_true", help="leave the gateway's alerts on (their "
                    "evaluation every minute reads the ledger too)")
+    p.add_argument("--reads", choices=("process", "inline"), default="process",
+                   help="ledger.reads: where the dashboard's and alerts' reads run (process)")
     p.add_argument("--json", type=Path, default=None)
     return p.parse_args(argv)
 
 
-def _config(work: Path, upstream_port: int, url: str, alerts: bool) -> Path:
+def _config(work: Path, upstream_port: int, url: str, alerts: bool, reads: str) -> Path:
     text = LLMROUTE_YAML.format(upstream_port=upstream_port, work=work)
     head, _, _ = text.partition("ledger:")
     config = work / "llmroute.yaml"
     config.write_text(head + f'ledger:\n  url: "{url}"\n  spool_path: {work}/spool.jsonl\n'
+                      + f"  reads: {reads}\n"
                       + f"alerts:\n  enabled: {str(alerts).lower()}\n" + EXPERIMENTS_YAML)
     return config
 
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fake = HERE.parent / "gateway" / "fast_upstream.py"
     upstream = procs.start_server("upstream", [sys.executable, str(fake), "--port", str(upstream_port)],
                                   cpus=args.load_cpus, env=env, log_dir=work)
-    config = _config(work, upstream_port, args.url, args.alerts)
+    config = _config(work, upstream_port, args.url, args.alerts, args.reads)
     count_before = _count(args.url)
     gateway = procs.start_server("gateway", [str(ROOT / ".venv/bin/llmroute"), "serve", "--config",
                                              str(config), "--host", "127.0.0.1", "--port", str(port)],

@@ -2,4 +2,5 @@
 
 from llmroute.cli.main import run
 
-run()
+if __name__ == "__main__":  # not when a child process (the ledger reader) imports it
+    run()

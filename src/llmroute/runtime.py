@@ -131,7 +131,8 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
     if background and settings.alerts.enabled:
         alerts = AlertEvaluator.from_settings(
             settings, state, ledger.store if ledger else None, limiter=admission.limiter,
-            cooldowns=None if shared else breaker_cooldowns(gateway.cooldowns))
+            cooldowns=None if shared else breaker_cooldowns(gateway.cooldowns),
+            reads=ledger.reads if ledger else None)
     return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background)
 
 

@@ -272,6 +272,11 @@ class LedgerConfig(_Frozen):
     store_text: bool = Field(False, description="keep prompt and response text")
     redact: str | None = Field(None, description="`module:function` applied to stored text")
     retention: RetentionConfig = RetentionConfig()
+    reads: Literal["process", "inline"] = Field(
+        "process", description="where the dashboard's windows and the alert evaluator's ledger "
+                               "reads run: a child process at the lowest CPU priority, so they never "
+                               "hold up requests (an in-memory ledger is always read inline), or "
+                               "inline in the gateway's process")
 
 
 class StateConfig(_Frozen):

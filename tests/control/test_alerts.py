@@ -32,6 +32,7 @@ from llmroute.breakers import Cooldowns
 from llmroute.control.alert_delivery import Delivery, slack_body
 from llmroute.control.alert_evaluator import AlertEvaluator, breaker_cooldowns
 from llmroute.control.alert_store import list_alerts, recent_alerts, record_alert
+from llmroute.ledger.reads import open_reads
 from llmroute.control.alerts import (
     Alert,
     Tally,
@@ -294,17 +295,20 @@ async def _ledger(tmp_path: Path, entries: list[LedgerEntry]) -> SQLiteStore:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("where", ["inline", "process"])
 async def test_evaluating_twice_in_a_window_sends_once_and_keeps_history(
-        hook: WebhookServer, tmp_path: Path) -> None:
+        hook: WebhookServer, tmp_path: Path, where: str) -> None:
+    """Also with the ledger read in the gateway's reader process (each round sees new rows)."""
     bad = [entry(i, NOW - timedelta(minutes=1), status="error", http=502, tried=[("m/a", "server")])
            for i in range(4)]
     store = await _ledger(tmp_path, bad)
+    reads = open_reads(f"sqlite:///{tmp_path / 'ledger.db'}", where, store)
     rules = [ErrorRateRule(name="err", threshold=0.5, min_requests=4), CooldownRule(name="cd")]
     state = MemoryState()
     await state.open_cooldown("m/a", 120)
     clock = [NOW]
     ev = AlertEvaluator(config(WebhookConfig(url=hook.url), rules=rules), state, store=store,
-                        clock=lambda: clock[0])
+                        clock=lambda: clock[0], reads=reads)
     try:
         first = await ev.run_once()
         assert sorted(r.alert.rule for r in first) == ["cd", "err"]
@@ -322,6 +326,7 @@ async def test_evaluating_twice_in_a_window_sends_once_and_keeps_history(
         assert all(r.delivered for r in history)
     finally:
         await ev.aclose()
+        await reads.aclose()
         await store.close()
 
 

@@ -72,6 +72,13 @@ class StoreFactory:
         self.schema = schema
         self.opened: list[Store] = []
 
+    @property
+    def url(self) -> str:
+        """The database's URL (what another process opens it by)."""
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.path}"
+        return f"{POSTGRES_DSN}?schema={self.schema}"
+
     def new(self) -> Store:
         store: Store
         if self.backend == "sqlite":

@@ -23,6 +23,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ..breakers import Cooldowns
+from ..ledger.reads import InlineReads, Reads
+from ..ledger.rollup_read import RollupWindow
 from ..ledger.store import Store, StoreError
 from ..settings import Settings
 from .alert_delivery import Delivery, Receipt
@@ -78,13 +80,28 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class _LedgerSlices:
-    """Tallies of the ledger's time slices, each slice read once per evaluation and grouping. The
-    entries stream in batches (`Store.iterate`) and are folded as they come: memory holds one
-    batch, never a whole window."""
+async def slice_tallies(store: Store, since: datetime, until: datetime, by: GroupBy,
+                        batch_size: int = SLICE_BATCH) -> dict[str, Tally]:
+    """One `Tally` per subject of the entries in [since, until), grouped `by`. The entries stream
+    in batches (`Store.iterate`) and are folded as they come: memory holds one batch, never a
+    whole window."""
+    found: dict[str, Tally] = {}
+    async for batch in store.iterate(since, until, batch_size=batch_size):
+        add_tallies(found, tally(batch, by))
+    return found
 
-    def __init__(self, store: Store, batch_size: int = SLICE_BATCH) -> None:
-        self.store = store
+
+async def arm_window(store: Store, since: datetime, until: datetime) -> RollupWindow:
+    """The rollups by experiment arm over [since, until) (what the guardrails judge)."""
+    return await store.rollups("arm", since, until)
+
+
+class _LedgerSlices:
+    """Tallies of the ledger's time slices, each slice read once per evaluation and grouping,
+    where `reads` runs them (the gateway's low-priority reader process by default)."""
+
+    def __init__(self, reads: Reads, batch_size: int = SLICE_BATCH) -> None:
+        self.reads = reads
         self.batch_size = batch_size
         self._seen: dict[tuple[datetime, datetime, GroupBy], dict[str, Tally]] = {}
 
@@ -92,10 +109,7 @@ class _LedgerSlices:
         """One `Tally` per subject of the entries in [since, until), grouped `by`."""
         key = (since, until, by)
         if key not in self._seen:
-            found: dict[str, Tally] = {}
-            async for batch in self.store.iterate(since, until, batch_size=self.batch_size):
-                add_tallies(found, tally(batch, by))
-            self._seen[key] = found
+            self._seen[key] = await self.reads.call(slice_tallies, since, until, by, self.batch_size)
         return self._seen[key]
 
     async def spend(self, since: datetime, until: datetime, by: GroupBy) -> dict[str, Decimal]:
@@ -107,6 +121,7 @@ class AlertEvaluator:
     """Evaluates `config`'s rules every `config.interval_s` while this replica holds the lease.
 
     `store` is the ledger (None: the ledger-based rules raise nothing and no history is kept),
+    `reads` where its windows are read (default: inline, on `store`),
     `limiter` and `subjects` the limits and whose use to read (None: no limit alerts), `cooldowns`
     where deployments out of rotation are read (default: the shared state's cooldowns)."""
 
@@ -114,10 +129,12 @@ class AlertEvaluator:
                  limiter: Limiter | None = None, subjects: Sequence[Subject] = (Subject(),),
                  cooldowns: CooldownSource | None = None, delivery: Delivery | None = None,
                  holder: str | None = None, experiments: Sequence[ExperimentConfig] = (),
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 reads: Reads | None = None) -> None:
         self.config = config
         self.state = state
         self.store = store
+        self.reads = reads or (InlineReads(store) if store is not None else None)
         self.limiter = limiter
         self.subjects = tuple(subjects)
         self.cooldowns = cooldowns or state.cooldowns
@@ -129,15 +146,15 @@ class AlertEvaluator:
 
     @classmethod
     def from_settings(cls, settings: Settings, state: SharedState, store: Store | None,
-                      limiter: Limiter | None = None,
-                      cooldowns: CooldownSource | None = None) -> AlertEvaluator:
+                      limiter: Limiter | None = None, cooldowns: CooldownSource | None = None,
+                      reads: Reads | None = None) -> AlertEvaluator:
         """An evaluator for `settings.alerts`, reading the use of every enumerable limit subject
         (a limiter over the settings' limits is built when none is given)."""
         zone = ZoneInfo(settings.control.timezone)
         limiter = limiter or Limiter(limits_of(settings), state, zone)
         return cls(settings.alerts, state, store=store, limiter=limiter,
                    subjects=limit_subjects(settings), cooldowns=cooldowns,
-                   experiments=settings.experiments)
+                   experiments=settings.experiments, reads=reads)
 
     # -- one round ---------------------------------------------------------------------------
     async def run_once(self) -> list[Receipt]:
@@ -170,16 +187,16 @@ class AlertEvaluator:
         """Every alert the rules raise now, before dedup (a rule whose data cannot be read is
         skipped with a warning; the others still run)."""
         now = self.clock()
-        ledger = _LedgerSlices(self.store) if self.store is not None else None
+        ledger = _LedgerSlices(self.reads) if self.reads is not None else None
         found: list[Alert] = []
         for rule in self.config.active_rules:
             try:
                 found += await self._rule_alerts(rule, now, ledger)
             except (StoreError, StateUnavailable) as exc:
                 log.warning("alert rule %s skipped: %s", rule.name, exc)
-        if self.experiments and self.store is not None:
+        if self.experiments and self.reads is not None:
             try:  # guardrails: stop arms significantly worse than their control (and say so)
-                window = await self.store.rollups("arm", now - LOOKBACK, now)
+                window = await self.reads.call(arm_window, now - LOOKBACK, now)
                 found += await stop_arms(self.experiments, window, self.state, now)
             except (StoreError, StateUnavailable) as exc:
                 log.warning("experiment guardrails skipped: %s", exc)

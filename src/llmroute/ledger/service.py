@@ -9,6 +9,7 @@ from pathlib import Path
 from ..settings import LedgerConfig
 from . import open_store
 from .entry import LedgerEntry
+from .reads import Reads, open_reads
 from .store import Store
 from .writer import LedgerWriter, WriterStats
 
@@ -19,6 +20,9 @@ class LedgerService:
     def __init__(self, config: LedgerConfig, store: Store | None = None):
         self.config = config
         self.store = store or open_store(config.url)
+        #: Where the heavy reads (the dashboard's windows, the alerts' slices) run; inline on a
+        #: store given here (another process could not open it from the URL).
+        self.reads: Reads = open_reads(config.url, "inline" if store else config.reads, self.store)
         self.writer = LedgerWriter(
             self.store, spool_path=Path(config.spool_path), max_queue=config.max_queue,
             batch_size=config.batch_size, flush_interval_s=config.flush_interval_s)
@@ -53,7 +57,8 @@ class LedgerService:
         return self.writer.stats()
 
     async def aclose(self) -> WriterStats:
-        """Flush what is queued (to the store, or the spool) and close the store."""
+        """Flush what is queued (to the store, or the spool), stop the reader and close the store."""
         stats = await self.writer.aclose(self.config.close_timeout_s)
+        await self.reads.aclose()
         await self.store.close()
         return stats

@@ -59,6 +59,8 @@ def page(keys: KeyRing, ledger: LedgerService | None) -> Handler:
     """The `GET /dashboard` handler."""
     async def handler(request: Request) -> Response:
         _authenticate(keys, request)
+        if ledger is not None:
+            ledger.reads.warm()  # the page asks for its data next
         return HTMLResponse(render_page(ledger is not None), headers=PAGE_HEADERS)
 
     return handler
@@ -83,9 +85,10 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         if start >= now:
             raise InvalidRequestError("`since` must be in the past.", param="since")
         try:
-            # the report by model and, read in the same pass, the experiments' arms
-            numbers, rolled = await numbers_with(ledger.store, "model", start, now,
-                                                 ("arm",) if experiments else ())
+            # the report by model and, read in the same pass, the experiments' arms (off the
+            # request path: `ledger.reads` runs it in the low-priority reader process)
+            numbers, rolled = await ledger.reads.call(numbers_with, "model", start, now,
+                                                      ("arm",) if experiments else ())
             report = report_from(numbers.aggregate, baseline)
             arms = rolled.get("arm")
         except StoreError as exc:

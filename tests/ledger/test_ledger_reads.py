@@ -1,0 +1,114 @@
+"""Where the gateway's heavy ledger reads run (`ledger.reads`): in a child process at the lowest CPU
+priority they answer exactly what they answer inline, on SQLite and PostgreSQL, see what the parent
+writes, survive the child dying, and stop with the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import StoreFactory
+from test_ledger_aggregate import BASE, random_ledger
+
+from llmroute.ledger import SQLiteStore, Store, StoreError
+from llmroute.ledger.reads import NICENESS, InlineReads, ProcessReads, open_reads
+from llmroute.ledger.service import LedgerService
+from llmroute.ledger.views import numbers_with
+from llmroute.settings import LedgerConfig
+
+
+async def whoami(store: Store) -> tuple[int, int, int]:
+    """The reader's pid and niceness, and how many entries its store sees."""
+    return os.getpid(), os.nice(0), await store.count()
+
+
+async def die(store: Store) -> None:
+    os._exit(3)  # as an out-of-memory kill would end it
+
+
+async def refuse(store: Store, message: str) -> None:
+    raise StoreError(message)
+
+
+@pytest.mark.asyncio
+async def test_process_reads_answer_exactly_what_inline_reads_do(stores: StoreFactory,
+                                                                 store: Store) -> None:
+    entries = random_ledger(31, 900)
+    await store.write(entries)
+    reads = ProcessReads(stores.url)
+    try:
+        for since, until in ((None, None), (BASE + timedelta(hours=5, minutes=17), BASE + timedelta(days=2)),
+                             (BASE + timedelta(minutes=50), None)):
+            here = await InlineReads(store).call(numbers_with, "model", since, until, ("arm",))
+            there = await reads.call(numbers_with, "model", since, until, ("arm",))
+            assert there == here
+            assert there[0].aggregate.total.tally.requests == sum(
+                1 for e in entries if (since is None or e.ts >= since) and (until is None or e.ts < until))
+        # a later write is seen by the next read (a new read transaction each time)
+        _, _, before = await reads.call(whoami)
+        await store.write([dataclasses.replace(e, request_id=f"late-{i}")
+                           for i, e in enumerate(entries[:7])])
+        _, _, after = await reads.call(whoami)
+        assert (before, after) == (900, 907)
+    finally:
+        await reads.aclose()
+
+
+@pytest.mark.asyncio
+async def test_the_reader_is_another_process_at_the_lowest_priority(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "l.db")
+    await store.migrate()
+    reads = ProcessReads(f"sqlite:///{tmp_path / 'l.db'}")
+    try:
+        pid, niceness, count = await reads.call(whoami)
+        assert pid != os.getpid() and count == 0
+        assert niceness == max(NICENESS, os.nice(0))
+        assert (await reads.call(whoami))[0] == pid  # one long-lived child
+        # reads queue for the one child: all answered, by the same process
+        answers = await asyncio.gather(*(reads.call(whoami) for _ in range(5)))
+        assert {a[0] for a in answers} == {pid}
+    finally:
+        await reads.aclose()
+        await store.close()
+    await asyncio.sleep(0.2)
+    with pytest.raises(ProcessLookupError):  # stopped with its owner
+        os.kill(pid, 0)
+
+
+@pytest.mark.asyncio
+async def test_a_dead_reader_fails_its_read_and_the_next_read_starts_another(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "l.db")
+    await store.migrate()
+    reads = ProcessReads(f"sqlite:///{tmp_path / 'l.db'}")
+    try:
+        first, _, _ = await reads.call(whoami)
+        with pytest.raises(StoreError, match="reader process died"):
+            await reads.call(die)
+        second, _, _ = await reads.call(whoami)
+        assert second not in (first, os.getpid())
+        # the store's errors come back as themselves
+        with pytest.raises(StoreError, match="^no ledger today$"):
+            await reads.call(refuse, "no ledger today")
+        assert (await reads.call(whoami))[0] == second
+    finally:
+        await reads.aclose()
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_where_reads_run(tmp_path: Path) -> None:
+    memory = SQLiteStore(":memory:")
+    assert isinstance(open_reads("sqlite:///:memory:", "process", memory), InlineReads)
+    assert isinstance(open_reads(f"sqlite:///{tmp_path / 'a.db'}", "inline", memory), InlineReads)
+    assert isinstance(open_reads(f"sqlite:///{tmp_path / 'a.db'}", "process", memory), ProcessReads)
+    config = LedgerConfig(url=f"sqlite:///{tmp_path / 'b.db'}", spool_path=str(tmp_path / "s"))
+    assert config.reads == "process"
+    assert isinstance(LedgerService(config).reads, ProcessReads)
+    # a store handed in is read where it is (its URL is not known to be the config's)
+    assert isinstance(LedgerService(config, store=memory).reads, InlineReads)
+    with pytest.raises(ValueError):
+        LedgerConfig(reads="thread")
