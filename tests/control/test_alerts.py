@@ -32,7 +32,6 @@ from llmroute.breakers import Cooldowns
 from llmroute.control.alert_delivery import Delivery, slack_body
 from llmroute.control.alert_evaluator import AlertEvaluator, breaker_cooldowns
 from llmroute.control.alert_store import list_alerts, recent_alerts, record_alert
-from llmroute.ledger.reads import open_reads
 from llmroute.control.alerts import (
     Alert,
     Tally,
@@ -62,6 +61,7 @@ from llmroute.control.state_memory import MemoryState
 from llmroute.control.state_redis import RedisState
 from llmroute.ledger import LedgerEntry, SQLiteStore, Store
 from llmroute.ledger.postgres import PostgresStore
+from llmroute.ledger.reads import open_reads
 from llmroute.settings import Allowance
 from llmroute.testing.redis_tools import drop_prefix, redis_unreachable
 

@@ -91,7 +91,7 @@ async def test_a_dead_reader_fails_its_read_and_the_next_read_starts_another(tmp
         second, _, _ = await reads.call(whoami)
         assert second not in (first, os.getpid())
         # the store's errors come back as themselves
-        with pytest.raises(StoreError, match="^no ledger today$"):
+        with pytest.raises(StoreError, match=r"^no ledger today$"):
             await reads.call(refuse, "no ledger today")
         assert (await reads.call(whoami))[0] == second
     finally:
