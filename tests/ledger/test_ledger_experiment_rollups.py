@@ -39,6 +39,7 @@ from llmroute.control.stats import (
     ratio_estimate,
 )
 from llmroute.ledger import LedgerEntry, Store
+from llmroute.ledger.reads import InlineReads
 from llmroute.ledger.sketch import ALPHA
 from llmroute.reports.aggregate import nearest_rank
 
@@ -209,7 +210,7 @@ async def test_a_report_needs_rollups_by_arm(store: Store) -> None:
 async def test_alert_slices_fold_batches_into_the_window_tallies(store: Store) -> None:
     rows = random_experiment_ledger(11, 700)
     await store.write(rows)
-    slices = _LedgerSlices(store, batch_size=37)
+    slices = _LedgerSlices(InlineReads(store), batch_size=37)
     since, until = START + timedelta(hours=5, minutes=7), START + timedelta(days=2, hours=3)
     inside = [e for e in rows if since <= e.ts < until]
     groupings: tuple[GroupBy, ...] = ("global", "model", "policy", "key")

@@ -223,6 +223,48 @@ def test_cover_splits_windows_by_grain() -> None:
     assert (whole.raw, whole.hours, len(whole.days)) == ((), (), 1)
 
 
+def test_cover_knows_nothing_is_stored_after_the_newest_row() -> None:
+    """A window ending now: the current hour and day are their rollups less nothing (the rows
+    after the newest one do not exist), however little of them has passed."""
+    day = BASE.replace(hour=0, minute=0, second=0)
+
+    def at(days: int, hours: int, minutes: int = 0) -> datetime:
+        return day + timedelta(days=days, hours=hours, minutes=minutes)
+
+    everything = {"raw_from": EARLIEST, "hours_from": EARLIEST}
+    # 24 hours ending 10 minutes into the hour: no raw rows of the current hour are read
+    window = cover(at(0, 19, 10), at(1, 19, 10), newest=at(1, 19, 9), **everything)
+    assert window.raw == () and window.minus == ((at(0, 19), at(0, 19, 10)), (at(1, 19, 10), at(1, 20)))
+    assert window.hours == ((at(0, 19), at(1, 0)),) and window.days == ((at(1, 0), at(2, 0)),)
+    assert window.hours_minus == ((at(1, 20), at(2, 0)),)
+    # without knowing the newest row, the first ten minutes are read raw
+    assert cover(at(0, 19, 10), at(1, 19, 10), **everything).raw == ((at(1, 19), at(1, 19, 10)),)
+    # one hour across an hour boundary, and a window inside the current hour
+    hour = cover(at(1, 18, 10), at(1, 19, 10), newest=at(1, 19, 9), **everything)
+    assert (hour.raw, hour.hours) == ((), ((at(1, 18), at(1, 20)),))
+    assert hour.minus == ((at(1, 18), at(1, 18, 10)), (at(1, 19, 10), at(1, 20)))
+    inside = cover(at(1, 19, 5), at(1, 19, 40), newest=at(1, 19, 39), **everything)
+    assert (inside.raw, inside.hours) == ((), ((at(1, 19), at(1, 20)),))
+    assert inside.minus == ((at(1, 19), at(1, 19, 5)), (at(1, 19, 40), at(1, 20)))
+    # but not where retention deleted raw rows of that hour, nor when the rows after are real
+    assert cover(at(1, 19, 5), at(1, 19, 40), newest=at(1, 19, 39), raw_from=at(1, 19, 1)).raw == (
+        (at(1, 19, 5), at(1, 19, 40)),)
+    assert cover(at(1, 19, 5), at(1, 19, 20), newest=at(1, 23), **everything).raw == (
+        (at(1, 19, 5), at(1, 19, 20)),)
+    assert cover(at(1, 19, 5), at(1, 19, 20), newest=at(1, 19, 19), **everything).raw == ()
+
+
+@pytest.mark.asyncio
+async def test_windows_ending_at_or_after_the_newest_row_are_exact(store: Store) -> None:
+    rows = random_ledger(17, 400)
+    await store.write(rows)
+    newest = max(e.ts for e in rows)
+    for back in (timedelta(minutes=7), timedelta(hours=1), timedelta(hours=24), timedelta(hours=50)):
+        for until in (newest, newest + timedelta(microseconds=1), newest + timedelta(minutes=3)):
+            for by in ("model", "arm"):
+                await assert_rollups_match(store, rows, by, until - back, until)
+
+
 def test_a_bin_value_is_within_one_percent() -> None:
     rng = random.Random(5)
     latencies = [MIN_LATENCY_S, 1e6, 1.0, *(10 ** rng.uniform(-6, 6) for _ in range(20_000))]

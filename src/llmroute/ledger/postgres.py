@@ -285,8 +285,8 @@ class PostgresStore:
         folds = WindowFolds(bys, count_fields(), read_money(_ROLLUP_SQL))
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
                                                                 readonly=True):
-            raw_from, hours_from = await conn.fetchrow(STORED_FROM_SQL)
-            window = cover(since, until, raw_from=raw_from, hours_from=hours_from)
+            raw_from, hours_from, newest = await conn.fetchrow(STORED_FROM_SQL)
+            window = cover(since, until, raw_from=raw_from, hours_from=hours_from, newest=newest)
             for query in window_queries(_ROLLUP_SQL, bys, window):
                 folds.add(query.kind, await conn.fetch(query.sql, *query.params), query.sign)
         return folds.results()

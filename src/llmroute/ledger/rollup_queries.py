@@ -115,10 +115,12 @@ def window_queries(dialect: RollupDialect, bys: Sequence[str], window: Cover) ->
     return found
 
 
-#: The oldest raw row's time and the oldest hour rollup's start (what retention left): a window
-#: takes finer rows away from a coarser one only where they are all there (`rollup_cover.cover`).
+#: The oldest raw row's time and the oldest hour rollup's start (what retention left: a window
+#: takes finer rows away from a coarser one only where they are all there), and the newest raw
+#: row's time (nothing is after it): see `rollup_cover.cover`.
 STORED_FROM_SQL = (f"SELECT (SELECT min(ts) FROM llmroute_requests), "
-                   f"(SELECT min(start) FROM {ROLLUPS_TABLE} WHERE grain = 'hour')")
+                   f"(SELECT min(start) FROM {ROLLUPS_TABLE} WHERE grain = 'hour'), "
+                   f"(SELECT max(ts) FROM llmroute_requests)")
 
 
 def count_fields() -> Sequence[str]:

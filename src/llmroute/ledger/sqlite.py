@@ -359,9 +359,9 @@ def _rollups(conn: sqlite3.Connection, bys: Sequence[str], since: datetime | Non
     folds = WindowFolds(bys, count_fields(), read_money(_ROLLUP_SQL))
     conn.execute("BEGIN")
     try:
-        raw_from, hours_from = (None if t is None else SQLITE.time_in(t)
-                                for t in _fetch(conn, STORED_FROM_SQL)[0])
-        window = cover(since, until, raw_from=raw_from, hours_from=hours_from)
+        raw_from, hours_from, newest = (None if t is None else SQLITE.time_in(t)
+                                        for t in _fetch(conn, STORED_FROM_SQL)[0])
+        window = cover(since, until, raw_from=raw_from, hours_from=hours_from, newest=newest)
         for query in window_queries(_ROLLUP_SQL, bys, window):
             folds.add(query.kind, _fetch(conn, query.sql, query.params), query.sign)
     finally:
