@@ -17,7 +17,7 @@ import pytest
 from ledger_factories import make_entry
 
 from llmroute.control.alert_evaluator import _LedgerSlices
-from llmroute.control.alerts import tally
+from llmroute.control.alerts import FeedbackTally, tally
 from llmroute.control.alerts_config import GroupBy
 from llmroute.control.experiment_report import (
     ArmSummary,
@@ -217,5 +217,11 @@ async def test_alert_slices_fold_batches_into_the_window_tallies(store: Store) -
     for by in groupings:
         assert await slices.tallies(since, until, by) == tally(inside, by)
         assert await slices.tallies(since, until, by) is await slices.tallies(since, until, by)
-    spend = await slices.spend(since, until, "policy")
-    assert spend == {s: t.spend for s, t in tally(inside, "policy").items()}
+    # spend and feedback come from the rollups: the same numbers as the entries' tallies
+    for by in groupings:
+        spend = await slices.spend(since, until, by)
+        assert spend == {s: t.spend for s, t in tally(inside, by).items()}, by
+    expected = {s: FeedbackTally(t.rated, t.rating_sum, t.judged, t.successes)
+                for s, t in tally(inside, "policy").items()}
+    assert await slices.feedback(since, until) == expected
+    assert await slices.spend(START - timedelta(days=9), START - timedelta(days=8), "global") == {}

@@ -2,8 +2,10 @@
 
 Every `interval_s` each replica asks the shared state for the `alerts` lease; only the holder
 evaluates. It gathers each rule's data (limit usage from the limiter, cooldowns from the shared
-state, tallies of the ledger's recent entries: each time slice read once per grouping, in batches,
-shared by the rules; the experiment guardrails from the rollups by arm),
+state; spend and feedback from the ledger's rollups; error and fallback rates, which need each
+request's attempts, from tallies of the recent entries, each time slice read once per grouping in
+batches; the experiment guardrails from the rollups by arm), all ledger reads where `reads` runs
+them (the gateway's low-priority reader process),
 claims every alert's dedup key in the shared state (so an alert fires once per rule, subject and
 window, even when the lease changes hands), delivers the new ones and records them in the ledger
 database's alert history.
@@ -31,6 +33,7 @@ from .alert_delivery import Delivery, Receipt
 from .alert_store import record_alert
 from .alerts import (
     Alert,
+    FeedbackTally,
     Tally,
     add_tallies,
     cooldown_alerts,
@@ -38,6 +41,8 @@ from .alerts import (
     limit_subjects,
     quality_alerts,
     rate_alerts,
+    rollup_feedback,
+    rollup_spend,
     spend_anomaly_alerts,
     tally,
 )
@@ -96,6 +101,16 @@ async def arm_window(store: Store, since: datetime, until: datetime) -> RollupWi
     return await store.rollups("arm", since, until)
 
 
+async def spend_slice(store: Store, since: datetime, until: datetime, by: GroupBy) -> dict[str, Decimal]:
+    """Spend per subject in [since, until), from the rollups (exact money)."""
+    return rollup_spend(await store.rollups("model" if by == "global" else by, since, until), by)
+
+
+async def feedback_slice(store: Store, since: datetime, until: datetime) -> dict[str, FeedbackTally]:
+    """Each policy's feedback counts in [since, until), from the rollups."""
+    return rollup_feedback(await store.rollups("policy", since, until))
+
+
 class _LedgerSlices:
     """Tallies of the ledger's time slices, each slice read once per evaluation and grouping,
     where `reads` runs them (the gateway's low-priority reader process by default)."""
@@ -113,8 +128,13 @@ class _LedgerSlices:
         return self._seen[key]
 
     async def spend(self, since: datetime, until: datetime, by: GroupBy) -> dict[str, Decimal]:
-        """Spend per subject in [since, until); subjects without entries are absent."""
-        return {s: t.spend for s, t in (await self.tallies(since, until, by)).items()}
+        """Spend per subject in [since, until); subjects without entries are absent (from the
+        rollups: a few hundred rows, however many entries the slice holds)."""
+        return await self.reads.call(spend_slice, since, until, by)
+
+    async def feedback(self, since: datetime, until: datetime) -> dict[str, FeedbackTally]:
+        """Each policy's feedback counts in [since, until) (from the rollups)."""
+        return await self.reads.call(feedback_slice, since, until)
 
 
 class AlertEvaluator:
@@ -214,7 +234,7 @@ class AlertEvaluator:
             return await self._spend_anomalies(rule, now, ledger)
         since = now - timedelta(seconds=rule.window_s)
         if isinstance(rule, QualityRule):
-            return quality_alerts(rule, await ledger.tallies(since, now, "policy"), now)
+            return quality_alerts(rule, await ledger.feedback(since, now), now)
         return rate_alerts(rule, await ledger.tallies(since, now, rule.by), now)
 
     async def _spend_anomalies(self, rule: SpendAnomalyRule, now: datetime,

@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from fnmatch import fnmatchcase
 
+from ..ledger.aggregates import NONE_LABEL
 from ..ledger.entry import LedgerEntry
+from ..ledger.rollup_read import RollupWindow
 from ..settings import Settings
 from .alerts_config import (
     CooldownRule,
@@ -136,6 +138,38 @@ def tally(entries: Iterable[LedgerEntry], by: GroupBy) -> dict[str, Tally]:
     return {subject: Tally.of(group) for subject, group in groups.items()}
 
 
+@dataclass(frozen=True)
+class FeedbackTally:
+    """The feedback counts a quality rule judges (what `Tally` has of them), as the rollups hold
+    them for any window."""
+
+    rated: int = 0
+    rating_sum: int = 0
+    judged: int = 0
+    successes: int = 0
+
+
+def rollup_subject(by: GroupBy, label: str) -> str:
+    """The subject of a rollup group's label, as `group_of` names it."""
+    return f"{by}:{'-' if label == NONE_LABEL else label}"
+
+
+def rollup_feedback(window: RollupWindow) -> dict[str, FeedbackTally]:
+    """Each group's feedback counts, by subject (a window read grouped by policy)."""
+    return {rollup_subject("policy", g.label): FeedbackTally(
+        g.tally.rated, g.tally.rating_points, g.tally.judged, g.tally.successes)
+        for g in window.groups}
+
+
+def rollup_spend(window: RollupWindow, by: GroupBy) -> dict[str, Decimal]:
+    """Spend per subject of a window read grouped `by` (any grouping for "global"); subjects
+    without requests are absent. By model, a request counts for the model that answered it (a
+    failed request, which `group_of` counts for the first model it tried, has no spend)."""
+    if by == "global":
+        return {EVERYTHING: window.total.tally.cost_usd} if window.total.tally.requests else {}
+    return {rollup_subject(by, g.label): g.tally.cost_usd for g in window.groups}
+
+
 def add_tallies(into: dict[str, Tally], more: Mapping[str, Tally]) -> dict[str, Tally]:
     """Add `more`'s tallies to `into`'s, subject by subject (in place), and return `into`."""
     for subject, counts in more.items():
@@ -176,7 +210,8 @@ def rate_alerts(rule: ErrorRateRule | FallbackRateRule, tallies: Mapping[str, Ta
     return out
 
 
-def quality_alerts(rule: QualityRule, tallies: Mapping[str, Tally], now: datetime) -> list[Alert]:
+def quality_alerts(rule: QualityRule, tallies: Mapping[str, Tally | FeedbackTally],
+                   now: datetime) -> list[Alert]:
     """Each policy (tallied by policy) whose mean rating or success rate over the window is below
     the threshold, with at least `min_samples` requests carrying that feedback."""
     out = []
