@@ -141,6 +141,10 @@ def table(result: dict[str, Any]) -> str:
         if "rss_end_mib" in dash:
             lines.append(f"  gateway RSS at rest at the end: {dash['rss_end_mib']:,.0f} MiB "
                          f"(peak {dash['peak_rss_mib']:,.0f} MiB)")
+        if "own_rss_end_mib" in dash:
+            lines.append(f"  process tree after the first windows: {dash['rss_after_first_mib']:,.0f} MiB; "
+                         f"the gateway's own process: {dash['own_rss_start_mib']:,.0f} -> "
+                         f"{dash['own_rss_end_mib']:,.0f} MiB")
     m = result["machine"]
     lines.append(f"  machine: {m['cpus']} CPUs, {m['mem_total_gib']} GiB; other load during the run "
                  f"{m['foreign_cores']} cores (steal {m['steal_cores']}), {m['elapsed_s']} s")

@@ -148,7 +148,12 @@ class Gateway:
         procs.wait_http(f"{self.base}/health", self.server, timeout_s)
 
     def rss_mib(self) -> float:
+        """The gateway's process tree (with the ledger reader process, once started)."""
         return float(procs.tree_rss_mib(self.server.pid))
+
+    def own_rss_mib(self) -> float:
+        """The gateway's own process, without its children."""
+        return int(Path(f"/proc/{self.server.pid}/statm").read_text().split()[1]) * procs.PAGE / 2**20
 
     def peak_rss_mib(self) -> float:
         """The process's high-water mark (VmHWM): its peak RSS since it started."""
@@ -203,18 +208,23 @@ class Gateway:
 def measure_dashboard(config: Path, work: Path, env: dict[str, str], sinces: list[str], refreshes: int,
                       timeout_s: float, cap_mib: float, settle_s: float = 3.0) -> dict[str, Any]:
     """Start the gateway; one GET /dashboard/data per window in `sinces`; then `refreshes` more of
-    the last window; RSS at rest before, after each, and at the end (with the peak)."""
+    the last window; RSS at rest before, after each, and at the end (with the peak): of the
+    process tree (the gateway and its ledger reader process) and of the gateway's own process."""
     gateway = Gateway(config, work, env)
     result: dict[str, Any] = {}
     try:
         gateway.wait_ready()
         time.sleep(settle_s)
         result["rss_start_mib"] = gateway.rss_mib()
+        result["own_rss_start_mib"] = gateway.own_rss_mib()
         for since in sinces:
             run = gateway.get(f"/dashboard/data?since={since}", timeout_s, cap_mib)
             result[f"first_{since}"] = run
             if run.outcome != "ok":
                 return result
+        time.sleep(settle_s)
+        # the reader process is started by now: what the refreshes add is measured from here
+        result["rss_after_first_mib"] = gateway.rss_mib()
         refresh_runs: list[Run] = []
         result["refreshes"] = refresh_runs
         for _ in range(refreshes):
@@ -223,6 +233,7 @@ def measure_dashboard(config: Path, work: Path, env: dict[str, str], sinces: lis
                 return result
         time.sleep(settle_s)
         result["rss_end_mib"] = gateway.rss_mib()
+        result["own_rss_end_mib"] = gateway.own_rss_mib()
         result["peak_rss_mib"] = gateway.peak_rss_mib()
         return result
     finally:

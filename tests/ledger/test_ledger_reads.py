@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import signal
 from datetime import timedelta
 from pathlib import Path
 
@@ -90,6 +91,11 @@ async def test_a_dead_reader_fails_its_read_and_the_next_read_starts_another(tmp
             await reads.call(die)
         second, _, _ = await reads.call(whoami)
         assert second not in (first, os.getpid())
+        # a child killed while idle (an out-of-memory kill between reads): the next read is
+        # answered by a new one
+        os.kill(second, signal.SIGKILL)
+        await asyncio.sleep(1.0)  # the pool notices
+        second, _, _ = await reads.call(whoami)
         # the store's errors come back as themselves
         with pytest.raises(StoreError, match=r"^no ledger today$"):
             await reads.call(refuse, "no ledger today")

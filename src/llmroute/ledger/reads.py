@@ -8,7 +8,8 @@ completions that arrive meanwhile wait: a dashboard refreshing every second move
 300 requests/s load by 1.2-1.3 ms (`docs/benchmarks.md`). `ProcessReads` runs those reads in one
 long-lived child process at the lowest CPU priority (nice 19), with its own connection to the
 ledger: the kernel preempts it whenever the gateway has work, and on a machine with a spare core it
-runs there. One read at a time; a read that crashes the child (an out-of-memory kill) fails with
+runs there. It starts with the ledger service (`warm`, in the background) or at the first read.
+One read at a time; a read that crashes the child (an out-of-memory kill) fails with
 `StoreError` and the next read starts a new child. `InlineReads` runs them in this process (an
 in-memory SQLite ledger, which no other process can open, or `ledger.reads: inline`).
 
@@ -101,7 +102,7 @@ def _ready() -> int:
 
 class ProcessReads:
     """Reads in a child process at the lowest CPU priority, on a store of its own for `url` (a
-    file or server the child can open). The child starts on the first read (or `warm`) and lives
+    file or server the child can open). The child starts at `warm` (or the first read) and lives
     until `aclose`."""
 
     def __init__(self, url: str, *, niceness: int = NICENESS) -> None:
@@ -118,10 +119,16 @@ class ProcessReads:
 
     async def call(self, fn: Callable[Concatenate[Store, P], Awaitable[T]], /,
                    *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
         pool = self._executor()
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                pool, _run_in_child, fn, args, kwargs)
+            future = loop.run_in_executor(pool, _run_in_child, fn, args, kwargs)
+        except BrokenProcessPool:  # the child died while idle: a new one takes the read
+            self._discard(pool)
+            pool = self._executor()
+            future = loop.run_in_executor(pool, _run_in_child, fn, args, kwargs)
+        try:
+            return await future
         except BrokenProcessPool:
             self._discard(pool)
             raise StoreError("the ledger reader process died (or could not start) during the "
@@ -129,7 +136,11 @@ class ProcessReads:
 
     def warm(self) -> None:
         """Start the child now (it takes a second to import), without waiting for it."""
-        with contextlib.suppress(RuntimeError, BrokenProcessPool):
+        pool = self._executor()
+        try:
+            pool.submit(_ready)
+        except BrokenProcessPool:
+            self._discard(pool)
             self._executor().submit(_ready)
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:
