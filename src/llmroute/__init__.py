@@ -17,32 +17,73 @@ In-process gateway (routing and upstream calls, no proxy), a drop-in for the Ope
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .catalog import Catalog, ModelSpec
-from .client import AsyncClient, Client
-from .config import check as check_config
-from .engine import Caller, Engine, SyncEngine
-from .errors import (
-    ConfigError,
-    ConfigProblem,
-    LLMRouteError,
-    NoEligibleModelError,
-    UnknownModelError,
-)
-from .feedback import feedback, send_feedback
-from .routers.base import LLMCall, Registry, Router, RouterType, Verdict
-from .settings import Settings
-from .types import Decision, RouteRequest, Usage
+if TYPE_CHECKING:
+    from .catalog import Catalog, ModelSpec
+    from .client import AsyncClient, Client
+    from .config import check as check_config
+    from .engine import Caller, Engine, SyncEngine
+    from .errors import (
+        ConfigError,
+        ConfigProblem,
+        LLMRouteError,
+        NoEligibleModelError,
+        UnknownModelError,
+    )
+    from .feedback import feedback, send_feedback
+    from .routers.base import LLMCall, Registry, Router, RouterType, Verdict
+    from .settings import Settings
+    from .types import Decision, RouteRequest, Usage
 
 __version__ = "0.1.0"
+
+#: Where each public name lives. They are imported on first use (PEP 562), so that importing one
+#: module of the package (the ledger reader process imports only the ledger) stays light.
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "Catalog": ("catalog", "Catalog"), "ModelSpec": ("catalog", "ModelSpec"),
+    "AsyncClient": ("client", "AsyncClient"), "Client": ("client", "Client"),
+    "check_config": ("config", "check"),
+    "Caller": ("engine", "Caller"), "Engine": ("engine", "Engine"),
+    "SyncEngine": ("engine", "SyncEngine"),
+    "ConfigError": ("errors", "ConfigError"), "ConfigProblem": ("errors", "ConfigProblem"),
+    "LLMRouteError": ("errors", "LLMRouteError"),
+    "NoEligibleModelError": ("errors", "NoEligibleModelError"),
+    "UnknownModelError": ("errors", "UnknownModelError"),
+    "feedback": ("feedback", "feedback"), "send_feedback": ("feedback", "send_feedback"),
+    "LLMCall": ("routers.base", "LLMCall"), "Registry": ("routers.base", "Registry"),
+    "Router": ("routers.base", "Router"), "RouterType": ("routers.base", "RouterType"),
+    "Verdict": ("routers.base", "Verdict"),
+    "Settings": ("settings", "Settings"),
+    "Decision": ("types", "Decision"), "RouteRequest": ("types", "RouteRequest"),
+    "Usage": ("types", "Usage"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'llmroute' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+    globals()[name] = value  # once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
 
 
 def load(config: str | Path | Settings | None = None, *, caller: Caller | None = None,
          registry: Registry | None = None, environ: Mapping[str, str] | None = None) -> SyncEngine:
     """A synchronous router over a configuration file, a Settings object, or the defaults.
     `environ` replaces os.environ for $LLMROUTE_CONFIG and LLMROUTE__* overrides."""
+    from .engine import Engine, SyncEngine
+    from .settings import Settings
+
     if isinstance(config, Settings):
         return SyncEngine(Engine(config, caller=caller, registry=registry))
     return SyncEngine(Engine.from_config(config, caller=caller, registry=registry, environ=environ))

@@ -32,17 +32,15 @@ from llmroute.breakers import Cooldowns
 from llmroute.control.alert_delivery import Delivery, slack_body
 from llmroute.control.alert_evaluator import AlertEvaluator, breaker_cooldowns
 from llmroute.control.alert_store import list_alerts, recent_alerts, record_alert
+from llmroute.control.alert_tallies import Tally, is_error, tally
 from llmroute.control.alerts import (
     Alert,
-    Tally,
     cooldown_alerts,
-    is_error,
     limit_alerts,
     limit_subjects,
     quality_alerts,
     rate_alerts,
     spend_anomaly_alerts,
-    tally,
     trailing_average,
 )
 from llmroute.control.alerts_config import (

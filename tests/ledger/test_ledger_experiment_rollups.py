@@ -17,7 +17,7 @@ import pytest
 from ledger_factories import make_entry
 
 from llmroute.control.alert_evaluator import _LedgerSlices
-from llmroute.control.alerts import FeedbackTally, tally
+from llmroute.control.alert_tallies import FeedbackTally, tally
 from llmroute.control.alerts_config import GroupBy
 from llmroute.control.experiment_report import (
     ArmSummary,

@@ -16,7 +16,8 @@ from rich.table import Table
 from ..config import load
 from ..control.alert_delivery import Delivery, Receipt
 from ..control.alert_store import AlertRecord, list_alerts
-from ..control.alerts import EVERYTHING, Alert
+from ..control.alert_tallies import EVERYTHING
+from ..control.alerts import Alert
 from ..control.alerts_config import AlertsConfig
 from .common import EXIT_ERROR, err, friendly_errors, ledger_window, out
 from .db_cmd import with_store

@@ -26,25 +26,27 @@ from zoneinfo import ZoneInfo
 
 from ..breakers import Cooldowns
 from ..ledger.reads import InlineReads, Reads
-from ..ledger.rollup_read import RollupWindow
 from ..ledger.store import Store, StoreError
 from ..settings import Settings
 from .alert_delivery import Delivery, Receipt
 from .alert_store import record_alert
-from .alerts import (
-    Alert,
+from .alert_tallies import (
+    SLICE_BATCH,
     FeedbackTally,
     Tally,
-    add_tallies,
+    arm_window,
+    feedback_slice,
+    slice_tallies,
+    spend_slice,
+)
+from .alerts import (
+    Alert,
     cooldown_alerts,
     limit_alerts,
     limit_subjects,
     quality_alerts,
     rate_alerts,
-    rollup_feedback,
-    rollup_spend,
     spend_anomaly_alerts,
-    tally,
 )
 from .alerts_config import (
     AlertRule,
@@ -64,8 +66,6 @@ log = logging.getLogger("llmroute.alerts")
 #: The shared-state lease that elects the one evaluating replica.
 LEASE = "alerts"
 HOUR = timedelta(hours=1)
-#: Entries per batch when a time slice is tallied (memory holds one batch, never the slice).
-SLICE_BATCH = 5000
 #: Where the cooldown rule reads the deployments out of rotation (model -> seconds left).
 CooldownSource = Callable[[], Awaitable[Mapping[str, float]]]
 
@@ -83,32 +83,6 @@ def breaker_cooldowns(breakers: Cooldowns) -> CooldownSource:
 def holder_id() -> str:
     """A name for this process that no other replica shares."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-async def slice_tallies(store: Store, since: datetime, until: datetime, by: GroupBy,
-                        batch_size: int = SLICE_BATCH) -> dict[str, Tally]:
-    """One `Tally` per subject of the entries in [since, until), grouped `by`. The entries stream
-    in batches (`Store.iterate`) and are folded as they come: memory holds one batch, never a
-    whole window."""
-    found: dict[str, Tally] = {}
-    async for batch in store.iterate(since, until, batch_size=batch_size):
-        add_tallies(found, tally(batch, by))
-    return found
-
-
-async def arm_window(store: Store, since: datetime, until: datetime) -> RollupWindow:
-    """The rollups by experiment arm over [since, until) (what the guardrails judge)."""
-    return await store.rollups("arm", since, until)
-
-
-async def spend_slice(store: Store, since: datetime, until: datetime, by: GroupBy) -> dict[str, Decimal]:
-    """Spend per subject in [since, until), from the rollups (exact money)."""
-    return rollup_spend(await store.rollups("model" if by == "global" else by, since, until), by)
-
-
-async def feedback_slice(store: Store, since: datetime, until: datetime) -> dict[str, FeedbackTally]:
-    """Each policy's feedback counts in [since, until), from the rollups."""
-    return rollup_feedback(await store.rollups("policy", since, until))
 
 
 class _LedgerSlices:

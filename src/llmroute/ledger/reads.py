@@ -5,30 +5,32 @@ Reading a window is CPU work in Python as well as in the database: folding rollu
 sums (on SQLite, called back into Python per raw row), tallying entries. Done in the gateway's own
 process it holds the GIL or the event loop for tens of milliseconds at a time, and the chat
 completions that arrive meanwhile wait: a dashboard refreshing every second moved the p99 of a
-300 requests/s load by 1.2-1.3 ms (`docs/benchmarks.md`). `ProcessReads` runs those reads in one
-long-lived child process at the lowest CPU priority (nice 19), with its own connection to the
-ledger: the kernel preempts it whenever the gateway has work, and on a machine with a spare core it
-runs there. It starts with the ledger service (`warm`, in the background) or at the first read.
-One read at a time; a read that crashes the child (an out-of-memory kill) fails with
-`StoreError` and the next read starts a new child. `InlineReads` runs them in this process (an
-in-memory SQLite ledger, which no other process can open, or `ledger.reads: inline`).
+300 requests/s load by 1.2-1.3 ms, and the alert rules' entry streams made spikes of 17-26 ms
+(`docs/benchmarks.md`). `ProcessReads` runs those reads in one long-lived child process
+(`python -m llmroute.ledger.reader_process`) at the lowest CPU priority (nice 19), with its own
+connection to the ledger: the kernel preempts it whenever the gateway has work, and on a machine
+with a spare core it runs there. It imports the ledger only (about 30 MiB), starts with the ledger
+service (`warm`) or at the first read, reads one thing at a time, and exits when the gateway closes
+its pipe (or dies). A read during which it dies fails with `StoreError`; the next read starts a new
+child. `InlineReads` runs the reads in this process (an in-memory SQLite ledger, which no other
+process can open, or `ledger.reads: inline`).
 
 A read is a module-level coroutine function taking the store first (`fn(store, *args)`), so that
-it can be named to the child; its arguments and result must pickle.
+it can be named to the child; its arguments and result must pickle. The child speaks over its
+stdin and stdout: frames of an 8-byte length and a pickle, the first one its (url, niceness,
+sys.path) (not its command line, which `ps` shows: the URL may hold a password), then one request
+and one answer at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
-import os
-import signal
+import pickle
+import struct
+import sys
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import IO, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from .store import Store, StoreError
 
@@ -36,6 +38,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 #: The niceness of the reader process: the lowest CPU priority a process can ask for.
 NICENESS = 19
+#: A frame's length prefix.
+_LENGTH = struct.Struct("<Q")
+#: How long a closing reader gets to exit before it is killed.
+CLOSE_TIMEOUT_S = 5.0
 
 
 class Reads(Protocol):
@@ -67,93 +73,137 @@ class InlineReads:
         return None  # the store is its owner's to close
 
 
-@dataclass
-class _Reader:
-    """The child's side: its event loop and its own store (one per child process)."""
-
-    loop: asyncio.AbstractEventLoop
-    store: Store
+def frame(value: object) -> bytes:
+    """One frame: the pickle's length, then the pickle."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
 
 
-#: The reader of this process, when it is a reader child (set once by `_start_child`).
-_child: list[_Reader] = []
+def read_frame(stream: IO[bytes]) -> bytes:
+    """The next frame's pickle from a blocking stream (EOFError at its end)."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError
+    size = _LENGTH.unpack(head)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return data
 
 
-def _start_child(url: str, niceness: int) -> None:
-    """The child's initializer: lowest priority, interrupts left to the parent, a store on `url`."""
-    from . import open_store
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the gateway, which stops us
-    if hasattr(os, "nice"):
-        with contextlib.suppress(OSError):
-            os.nice(niceness)
-    _child.append(_Reader(asyncio.new_event_loop(), open_store(url)))
+async def _receive(stream: asyncio.StreamReader) -> Any:
+    size = _LENGTH.unpack(await stream.readexactly(_LENGTH.size))[0]
+    return pickle.loads(await stream.readexactly(size))
 
 
-def _run_in_child(fn: Callable[..., Awaitable[T]], args: tuple[object, ...],
-                  kwargs: dict[str, object]) -> T:
-    reader = _child[0]
-    return reader.loop.run_until_complete(fn(reader.store, *args, **kwargs))
+class _Died(Exception):
+    """The reader process went away (`sent`: after it was handed the request)."""
 
-
-def _ready() -> int:
-    return os.getpid()
+    def __init__(self, sent: bool) -> None:
+        super().__init__("reader process died")
+        self.sent = sent
 
 
 class ProcessReads:
     """Reads in a child process at the lowest CPU priority, on a store of its own for `url` (a
-    file or server the child can open). The child starts at `warm` (or the first read) and lives
-    until `aclose`."""
+    file or server the child can open)."""
 
     def __init__(self, url: str, *, niceness: int = NICENESS) -> None:
         self.url = url
         self.niceness = niceness
-        self._pool: ProcessPoolExecutor | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_child, initargs=(self.url, self.niceness))
-        return self._pool
+    async def _child(self) -> asyncio.subprocess.Process:
+        """The running child, started if there is none (under the lock)."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "llmroute.ledger.reader_process",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            self._proc = proc
+            assert proc.stdin is not None  # where to find the reads' modules: as here
+            proc.stdin.write(frame((self.url, self.niceness, list(sys.path))))
+        return proc
+
+    async def _exchange(self, request: tuple[object, ...]) -> tuple[str, Any]:
+        async with self._lock:
+            proc = await self._child()
+            try:
+                return await self._ask(proc, request)
+            except _Died as died:
+                await self._reap(proc)
+                if died.sent:
+                    raise
+            return await self._ask(await self._child(), request)  # it died while idle: again
+
+    @staticmethod
+    async def _ask(proc: asyncio.subprocess.Process, request: tuple[object, ...]) -> tuple[str, Any]:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(frame(request))
+            await proc.stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            raise _Died(sent=False) from exc
+        try:
+            answer: tuple[str, Any] = await _receive(proc.stdout)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise _Died(sent=True) from exc
+        return answer
 
     async def call(self, fn: Callable[Concatenate[Store, P], Awaitable[T]], /,
                    *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        pool = self._executor()
+        # the exchange runs to its end even when this caller is cancelled (a client gone), so
+        # the next request never reads this one's answer
+        task = asyncio.get_running_loop().create_task(self._exchange((fn, args, kwargs)))
+        self._keep(task)
         try:
-            future = loop.run_in_executor(pool, _run_in_child, fn, args, kwargs)
-        except BrokenProcessPool:  # the child died while idle: a new one takes the read
-            self._discard(pool)
-            pool = self._executor()
-            future = loop.run_in_executor(pool, _run_in_child, fn, args, kwargs)
-        try:
-            return await future
-        except BrokenProcessPool:
-            self._discard(pool)
-            raise StoreError("the ledger reader process died (or could not start) during the "
-                             "read; the next read starts a new one") from None
+            status, value = await asyncio.shield(task)
+        except _Died:
+            raise StoreError("the ledger reader process died during the read; the next read "
+                             "starts a new one") from None
+        if status == "error":
+            raise value
+        result: T = value
+        return result
 
     def warm(self) -> None:
-        """Start the child now (it takes a second to import), without waiting for it."""
-        pool = self._executor()
-        try:
-            pool.submit(_ready)
-        except BrokenProcessPool:
-            self._discard(pool)
-            self._executor().submit(_ready)
+        """Start the child now (it takes a moment to import), without waiting for it."""
+        async def start() -> None:
+            async with self._lock:
+                await self._child()
 
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        if self._pool is pool:
-            self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
+        self._keep(asyncio.get_running_loop().create_task(start()))
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reap(self, proc: asyncio.subprocess.Process) -> None:
+        if self._proc is proc:
+            self._proc = None
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
     async def aclose(self) -> None:
         """Stop the child (a read in progress finishes first)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: pool.shutdown(wait=True, cancel_futures=True))
+        async with self._lock:
+            proc, self._proc = self._proc, None
+            if proc is None or proc.returncode is not None:
+                return
+            assert proc.stdin is not None
+            proc.stdin.close()  # end of requests: it closes its store and exits
+            try:
+                await asyncio.wait_for(proc.wait(), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                await self._reap(proc)
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None when none runs)."""
+        return None if self._proc is None or self._proc.returncode is not None else self._proc.pid
 
 
 def open_reads(url: str, where: str, store: Store) -> Reads:

@@ -17,9 +17,8 @@ stays within the bound (a boundary is within α of both neighbouring bins' value
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable, Mapping
-
-import numpy as np
 
 #: Relative accuracy of every percentile read from a histogram.
 ALPHA = 0.01
@@ -90,19 +89,18 @@ def nearest_rank(hist: Mapping[int, int], p: int) -> float | None:
 
 
 #: How a histogram is stored (one row per hour or day, dimension and value): its nonzero bins in
-#: order, each a little-endian int32 bin and int64 count.
-_PACKED = np.dtype([("bin", "<i4"), ("n", "<i8")])
+#: order, each a little-endian int32 bin and int64 count, 12 bytes (no padding).
+_PACKED = struct.Struct("<iq")
 
 
 def pack(hist: Mapping[int, int]) -> bytes:
     """A histogram's stored bytes (bins with a zero count left out)."""
     items = sorted((index, count) for index, count in hist.items() if count)
-    return np.array(items, dtype=_PACKED).tobytes() if items else b""
+    return b"".join(_PACKED.pack(index, count) for index, count in items)
 
 
 def unpack(blob: bytes | bytearray | memoryview | None) -> Histogram:
     """The histogram of stored bytes (None or empty: no latencies)."""
     if not blob:
         return {}
-    found = np.frombuffer(bytes(blob), dtype=_PACKED)
-    return dict(zip(found["bin"].tolist(), found["n"].tolist(), strict=True))
+    return dict(_PACKED.iter_unpack(blob))
