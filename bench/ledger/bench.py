@@ -141,6 +141,9 @@ def table(result: dict[str, Any]) -> str:
         if "rss_end_mib" in dash:
             lines.append(f"  gateway RSS at rest at the end: {dash['rss_end_mib']:,.0f} MiB "
                          f"(peak {dash['peak_rss_mib']:,.0f} MiB)")
+        if "gateway_cpu_ms_per_refresh" in dash:
+            lines.append(f"  CPU per refresh: gateway {dash['gateway_cpu_ms_per_refresh']:.1f} ms, "
+                         f"reader process {dash['reader_cpu_ms_per_refresh']:.1f} ms")
         if "own_rss_end_mib" in dash:
             lines.append(f"  process tree after the first windows: {dash['rss_after_first_mib']:,.0f} MiB; "
                          f"the gateway's own process: {dash['own_rss_start_mib']:,.0f} -> "

@@ -151,6 +151,13 @@ class Gateway:
         """The gateway's process tree (with the ledger reader process, once started)."""
         return float(procs.tree_rss_mib(self.server.pid))
 
+    def cpu_s(self) -> tuple[float, float]:
+        """CPU seconds (user + system) used so far by the gateway's own process and by the rest
+        of its tree (the ledger reader process)."""
+        own = _cpu_s(self.server.pid)
+        rest = sum(_cpu_s(p) for p in procs.tree(self.server.pid) if p != self.server.pid)
+        return own, rest
+
     def own_rss_mib(self) -> float:
         """The gateway's own process, without its children."""
         return int(Path(f"/proc/{self.server.pid}/statm").read_text().split()[1]) * procs.PAGE / 2**20
@@ -205,6 +212,15 @@ class Gateway:
         self.server.stop()
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_dashboard(config: Path, work: Path, env: dict[str, str], sinces: list[str], refreshes: int,
                       timeout_s: float, cap_mib: float, settle_s: float = 3.0) -> dict[str, Any]:
     """Start the gateway; one GET /dashboard/data per window in `sinces`; then `refreshes` more of
@@ -227,10 +243,15 @@ def measure_dashboard(config: Path, work: Path, env: dict[str, str], sinces: lis
         result["rss_after_first_mib"] = gateway.rss_mib()
         refresh_runs: list[Run] = []
         result["refreshes"] = refresh_runs
+        own_before, rest_before = gateway.cpu_s()
         for _ in range(refreshes):
             refresh_runs.append(gateway.get(f"/dashboard/data?since={sinces[-1]}", timeout_s, cap_mib))
             if refresh_runs[-1].outcome != "ok":
                 return result
+        own_after, rest_after = gateway.cpu_s()
+        if refreshes:  # what one refresh costs each process (the poller's RSS reads included)
+            result["gateway_cpu_ms_per_refresh"] = 1000 * (own_after - own_before) / refreshes
+            result["reader_cpu_ms_per_refresh"] = 1000 * (rest_after - rest_before) / refreshes
         time.sleep(settle_s)
         result["rss_end_mib"] = gateway.rss_mib()
         result["own_rss_end_mib"] = gateway.own_rss_mib()
