@@ -10,10 +10,12 @@ import dataclasses
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from conftest import StoreFactory
 from test_ledger_aggregate import BASE, random_ledger
 
@@ -49,6 +51,28 @@ async def chatty(store: Store) -> str:
     return "still fine"
 
 
+@dataclasses.dataclass
+class Reader:
+    """A migrated SQLite ledger and a reader process on it."""
+
+    store: SQLiteStore
+    url: str
+    reads: ProcessReads
+
+
+@pytest_asyncio.fixture
+async def reader(tmp_path: Path) -> AsyncIterator[Reader]:
+    store = SQLiteStore(tmp_path / "l.db")
+    await store.migrate()
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    made = Reader(store, url, ProcessReads(url))
+    try:
+        yield made
+    finally:
+        await made.reads.aclose()
+        await store.close()
+
+
 @pytest.mark.asyncio
 async def test_process_reads_answer_exactly_what_inline_reads_do(stores: StoreFactory,
                                                                  store: Store) -> None:
@@ -74,90 +98,65 @@ async def test_process_reads_answer_exactly_what_inline_reads_do(stores: StoreFa
 
 
 @pytest.mark.asyncio
-async def test_the_reader_imports_the_ledger_not_the_gateway(tmp_path: Path) -> None:
+async def test_the_reader_imports_the_ledger_not_the_gateway(reader: Reader) -> None:
     """The reads the gateway sends leave the gateway's heavy libraries unloaded in the reader
     (their compiled modules are not mapped), so it costs tens of MiB, not a second gateway."""
-    store = SQLiteStore(tmp_path / "l.db")
-    await store.migrate()
-    await store.write(random_ledger(5, 50))
-    reads = ProcessReads(f"sqlite:///{tmp_path / 'l.db'}")
-    try:
-        await reads.call(numbers_with, "model", None, None, ("arm",))
-        await reads.call(slice_tallies, BASE, BASE + timedelta(days=3), "model")
-        await reads.call(spend_slice, BASE, BASE + timedelta(days=3), "key")
-        await reads.call(feedback_slice, BASE, BASE + timedelta(days=3))
-        await reads.call(arm_window, BASE, BASE + timedelta(days=3))
-        assert reads.pid is not None
-        maps = Path(f"/proc/{reads.pid}/maps").read_text()
-        for heavy in ("numpy", "pydantic_core", "aiohttp", "sklearn", "uvloop", "httptools"):
-            assert heavy not in maps, heavy
-    finally:
-        await reads.aclose()
-        await store.close()
+    await reader.store.write(random_ledger(5, 50))
+    reads = reader.reads
+    await reads.call(numbers_with, "model", None, None, ("arm",))
+    await reads.call(slice_tallies, BASE, BASE + timedelta(days=3), "model")
+    await reads.call(spend_slice, BASE, BASE + timedelta(days=3), "key")
+    await reads.call(feedback_slice, BASE, BASE + timedelta(days=3))
+    await reads.call(arm_window, BASE, BASE + timedelta(days=3))
+    assert reads.pid is not None
+    maps = Path(f"/proc/{reads.pid}/maps").read_text()
+    for heavy in ("numpy", "pydantic_core", "aiohttp", "sklearn", "uvloop", "httptools"):
+        assert heavy not in maps, heavy
 
 
 @pytest.mark.asyncio
-async def test_the_reader_is_another_process_at_the_lowest_priority(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "l.db")
-    await store.migrate()
-    url = f"sqlite:///{tmp_path / 'l.db'}"
-    reads = ProcessReads(url)
-    try:
-        reads.warm()
-        pid, niceness, count = await reads.call(whoami)
-        assert pid == reads.pid and pid != os.getpid() and count == 0
-        assert niceness == max(NICENESS, os.nice(0))
-        assert url not in Path(f"/proc/{pid}/cmdline").read_text()  # `ps` never shows the URL
-        # reads queue for the one child: all answered, in order, by the same process
-        answers = await asyncio.gather(*(reads.call(slow, str(i), 0.01) for i in range(6)))
-        assert answers == [str(i) for i in range(6)] and reads.pid == pid
-        assert await reads.call(chatty) == "still fine"
-    finally:
-        await reads.aclose()
-        await store.close()
+async def test_the_reader_is_another_process_at_the_lowest_priority(reader: Reader) -> None:
+    reads = reader.reads
+    reads.warm()
+    pid, niceness, count = await reads.call(whoami)
+    assert pid == reads.pid and pid != os.getpid() and count == 0
+    assert niceness == max(NICENESS, os.nice(0))
+    assert reader.url not in Path(f"/proc/{pid}/cmdline").read_text()  # `ps` never shows the URL
+    # reads queue for the one child: all answered, in order, by the same process
+    answers = await asyncio.gather(*(reads.call(slow, str(i), 0.01) for i in range(6)))
+    assert answers == [str(i) for i in range(6)] and reads.pid == pid
+    assert await reads.call(chatty) == "still fine"
+    await reads.aclose()
     assert reads.pid is None
     with pytest.raises(ProcessLookupError):  # stopped with its owner
         os.kill(pid, 0)
 
 
 @pytest.mark.asyncio
-async def test_a_caller_that_gives_up_does_not_get_the_next_answer_wrong(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "l.db")
-    await store.migrate()
-    reads = ProcessReads(f"sqlite:///{tmp_path / 'l.db'}")
-    try:
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(reads.call(slow, "first", 0.4), 0.05)
-        assert await reads.call(slow, "second", 0.0) == "second"
-    finally:
-        await reads.aclose()
-        await store.close()
+async def test_a_caller_that_gives_up_does_not_get_the_next_answer_wrong(reader: Reader) -> None:
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(reader.reads.call(slow, "first", 0.4), 0.05)
+    assert await reader.reads.call(slow, "second", 0.0) == "second"
 
 
 @pytest.mark.asyncio
-async def test_a_dead_reader_fails_its_read_and_the_next_read_starts_another(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "l.db")
-    await store.migrate()
-    reads = ProcessReads(f"sqlite:///{tmp_path / 'l.db'}")
-    try:
-        first, _, _ = await reads.call(whoami)
-        with pytest.raises(StoreError, match="reader process died"):
-            await reads.call(die)
-        second, _, _ = await reads.call(whoami)
-        assert second not in (first, os.getpid())
-        # a child killed while idle (an out-of-memory kill between reads): the next read is
-        # answered by a new one
-        os.kill(second, signal.SIGKILL)
-        await asyncio.sleep(0.2)
-        third, _, _ = await reads.call(whoami)
-        assert third not in (second, os.getpid())
-        # the store's errors come back as themselves
-        with pytest.raises(StoreError, match=r"^no ledger today$"):
-            await reads.call(refuse, "no ledger today")
-        assert (await reads.call(whoami))[0] == third
-    finally:
-        await reads.aclose()
-        await store.close()
+async def test_a_dead_reader_fails_its_read_and_the_next_read_starts_another(reader: Reader) -> None:
+    reads = reader.reads
+    first, _, _ = await reads.call(whoami)
+    with pytest.raises(StoreError, match="reader process died"):
+        await reads.call(die)
+    second, _, _ = await reads.call(whoami)
+    assert second not in (first, os.getpid())
+    # a child killed while idle (an out-of-memory kill between reads): the next read is
+    # answered by a new one
+    os.kill(second, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    third, _, _ = await reads.call(whoami)
+    assert third not in (second, os.getpid())
+    # the store's errors come back as themselves
+    with pytest.raises(StoreError, match=r"^no ledger today$"):
+        await reads.call(refuse, "no ledger today")
+    assert (await reads.call(whoami))[0] == third
 
 
 @pytest.mark.asyncio
