@@ -39,6 +39,7 @@ class ModelSpec:
     tier: str | None = None
     capabilities: frozenset[str] = ALL_CAPABILITIES
     source: str = "config"
+    like: str | None = None   # the learned router's profile: this known model's (`models: like`)
 
     @property
     def priced(self) -> bool:

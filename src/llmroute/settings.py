@@ -47,6 +47,9 @@ class ModelConfig(_Frozen):
         None, description="the `providers:` entry that serves it (default: its provider's name)")
     upstream_name: str | None = Field(
         None, description="the model name sent upstream (default: the name without `provider/`)")
+    like: str | None = Field(
+        None, description="the learned router uses this known model's profile (e.g. "
+        "claude-3-haiku-20240307) instead of a prior from the catalog")
 
 
 class TierConfig(_Frozen):

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..catalog import ModelSpec, bundled_prices, resolve_model
 from .common import engine_from, friendly_errors, out
+from .models_abilities import SAMPLE_PROMPT, print_abilities
 
 
 def _price(value: Decimal | None) -> str:
@@ -55,10 +56,18 @@ def models(
     search: str | None = typer.Option(None, "--search", "-s", help="Substring filter on names."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file."),
+    abilities: bool = typer.Option(False, "--abilities", help="The learned router's profile of "
+                                   "each pool model: where it comes from, P(good) on --prompt."),
+    policy: str | None = typer.Option(None, "--policy", "-p", help="With --abilities: the policy "
+                                      "whose classifier to show (default: the default policy's)."),
+    prompt: str = typer.Option(SAMPLE_PROMPT, "--prompt", help="With --abilities: the sample prompt."),
 ) -> None:
     """List the model catalog: prices per 1M tokens, context windows, tiers, capabilities."""
     with friendly_errors():
         engine = engine_from(config)
+        if abilities:
+            print_abilities(engine, policy, prompt, as_json)
+            return
     specs = list(engine.catalog)
     if all_models:
         known = {spec.name for spec in specs}

@@ -2,8 +2,9 @@
 good, and picks the cheapest model likely enough (a quality target) or the best quality for the money
 (a willingness to pay). Pure numpy at decision time; the trained artifact is loaded once, at build.
 
-Pool models the artifact knows (by name, or through `aliases`) use their learned profile; any other
-model gets the typical profile of its tier, so a new model needs no outcomes at all to be routable.
+Every pool model gets a profile on day one, without outcomes of its own, and records where it came
+from (`learn.provenance`): a policy alias, a `like:` pin, the artifact's own model (by name or under
+another spelling), a prior from its catalog entry, else the typical profile of its tier.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from ..catalog import Catalog, ModelSpec
 from ..constraints import Candidates
 from ..errors import ConfigProblem
 from ..learn import artifact as artifacts
-from ..learn.abilities import profile_from_tier
+from ..learn.catalog_prior import CatalogPrior
 from ..learn.model import ModelProfile, RouterModel
+from ..learn.names import match_known
 from ..learn.policy import Choice, blend_point, by_target, by_tradeoff
+from ..learn.provenance import ProfileSource, SourcedProfile, day_one_profile, like_problem
 from ..types import RouteRequest
 from .base import BuildContext, RouterParams, RouterType, Verdict
 
@@ -117,35 +120,37 @@ def _priced(profile: ModelProfile, spec: ModelSpec) -> ModelProfile:
     return profile.with_prices(float(spec.input_per_m), float(spec.output_per_m))
 
 
-def pool_profiles(model: RouterModel, catalog: Catalog, aliases: dict[str, str]
-                  ) -> list[ModelProfile]:
-    """A profile for every pool model on the ladder: learned when the artifact knows it, else its
-    tier's. Models with no tier (only listed under `models:`) are not the classifier's to pick."""
-    profiles = []
+def sourced_pool_profiles(model: RouterModel, catalog: Catalog, aliases: dict[str, str]
+                          ) -> list[SourcedProfile]:
+    """A profile for every pool model on the ladder, priced from the catalog, with its source (see
+    `learn.provenance`). Models with no tier (only listed under `models:`) are not the classifier's
+    to pick."""
+    prior = CatalogPrior.fit(model)
+    out = []
     for spec in catalog:
         if not spec.tier:
             continue
-        known = aliases.get(spec.name, spec.name)
-        if known in model.models:
-            learned = model.profile(known)
-            profile = ModelProfile(spec.name, learned.ability, learned.bias, learned.length,
-                                   learned.length_bias, learned.usd_per_input_char,
-                                   learned.usd_per_output_char, spec.tier or learned.tier)
-        else:
-            profile = profile_from_tier(model, spec.name, spec.tier or "")
-        profiles.append(_priced(profile, spec))
-    return profiles
+        sourced = day_one_profile(model, spec, alias=aliases.get(spec.name), prior=prior)
+        out.append(SourcedProfile(_priced(sourced.profile, spec), sourced.source))
+    return out
+
+
+def pool_profiles(model: RouterModel, catalog: Catalog, aliases: dict[str, str]
+                  ) -> list[ModelProfile]:
+    """The profiles of `sourced_pool_profiles`, without their sources."""
+    return [s.profile for s in sourced_pool_profiles(model, catalog, aliases)]
 
 
 class ClassifierRouter:
     """Decides with a trained predictor over the pool's models."""
 
     def __init__(self, model: RouterModel, params: ClassifierParams, tiers: dict[str, str],
-                 name: str = "classifier"):
+                 name: str = "classifier", sources: dict[str, ProfileSource] | None = None):
         self.name = name
         self.model = model
         self.params = params
         self.tiers = tiers
+        self.sources = dict(sources or {})   # pool model -> where its profile came from
 
     def decide(self, request: RouteRequest, candidates: Candidates) -> Verdict:
         """The cheapest likely-good candidate (or the best value for the money)."""
@@ -177,13 +182,15 @@ def _load(params: ClassifierParams) -> RouterModel:
 def build(params: ClassifierParams, ctx: BuildContext) -> ClassifierRouter:
     """Factory: load the artifact and give every pool model a profile."""
     model = _load(params)
-    profiles = pool_profiles(model, ctx.catalog, params.aliases)
-    tiers = {p.name: p.tier for p in profiles}
-    return ClassifierRouter(model.with_profiles(profiles), params, tiers)
+    sourced = sourced_pool_profiles(model, ctx.catalog, params.aliases)
+    tiers = {s.profile.name: s.profile.tier for s in sourced}
+    return ClassifierRouter(model.with_profiles([s.profile for s in sourced]), params, tiers,
+                            sources={s.profile.name: s.source for s in sourced})
 
 
 def check(params: ClassifierParams, ctx: BuildContext) -> list[ConfigProblem]:
-    """The artifact must load; aliases must name artifact models; tiers must be known to it."""
+    """The artifact must load; aliases and `like:` must name artifact models; every pool model
+    needs a profile (known, catalog prior, or a tier known to the artifact)."""
     try:
         model = _load(params)
     except (OSError, artifacts.ArtifactError) as exc:
@@ -204,14 +211,31 @@ def check(params: ClassifierParams, ctx: BuildContext) -> list[ConfigProblem]:
                 problems.append(ConfigProblem(f"{ctx.name}.strong_weak.{role}",
                                               f"{name!r} is not a pool model (a catalog model with a tier)",
                                               f"pool: {', '.join(sorted(pool))}"))
+    return problems + _pool_problems(model, ctx, params.aliases)
+
+
+def _pool_problems(model: RouterModel, ctx: BuildContext, aliases: dict[str, str]
+                   ) -> list[ConfigProblem]:
+    """Every `like:` must name a known model; every pool model needs some profile."""
+    problems = []
+    prior = CatalogPrior.fit(model)
     known_tiers = set(model.tiers) - {""}
     for spec in ctx.catalog:
-        if spec.tier and spec.name not in model.models and spec.name not in params.aliases \
-                and spec.tier not in known_tiers:
+        if spec.like is not None:
+            problem = like_problem(f"models.{spec.name}.like", spec.like, model.models)
+            if problem is not None:
+                problems.append(problem)
+            continue
+        if not spec.tier or spec.name in aliases or match_known(spec.name, model.models) is not None:
+            continue
+        if prior is not None and prior.profile(spec.name, spec) is not None:
+            continue
+        if spec.tier not in known_tiers:
             problems.append(ConfigProblem(f"{ctx.name}", f"model {spec.name} (tier {spec.tier!r}) "
-                                          "is unknown to the artifact and its tier too",
+                                          "is unknown to the artifact, has no priced catalog entry "
+                                          "and its tier is unknown too",
                                           f"artifact tiers: {', '.join(sorted(known_tiers))}; "
-                                          "add an alias"))
+                                          "add an alias or `like:` in models:"))
     return problems
 
 
