@@ -50,11 +50,14 @@ class Runtime:
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start(self) -> None:
-        """Migrate the ledger and start its writer (and the cooldown sync, and pruning the
-        ledger when `ledger.retention` is configured)."""
+        """Migrate the ledger and start its writer (and, with background work, the ledger's
+        reader process, the cooldown sync, and pruning the ledger when `ledger.retention` is
+        configured)."""
         self.started = True
         if self.ledger is not None:
             await self.ledger.start()
+            if self.background:  # a server: its dashboard and alerts read through the reader
+                self.ledger.reads.warm()
         if self.sync is not None:
             self.sync.start()
         if self.alerts is not None:

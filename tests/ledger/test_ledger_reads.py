@@ -19,11 +19,13 @@ import pytest_asyncio
 from conftest import StoreFactory
 from test_ledger_aggregate import BASE, random_ledger
 
+from llmroute.config import load
 from llmroute.control.alert_tallies import arm_window, feedback_slice, slice_tallies, spend_slice
 from llmroute.ledger import SQLiteStore, Store, StoreError
 from llmroute.ledger.reads import NICENESS, InlineReads, ProcessReads, open_reads
 from llmroute.ledger.service import LedgerService
 from llmroute.ledger.views import numbers_with
+from llmroute.runtime import build_runtime
 from llmroute.settings import LedgerConfig
 
 
@@ -169,7 +171,9 @@ async def test_where_reads_run(tmp_path: Path) -> None:
     assert config.reads == "process"
     service = LedgerService(config)
     assert isinstance(service.reads, ProcessReads)
-    await service.start()  # starts the reader too, in the background
+    await service.start()
+    assert service.reads.pid is None  # started by the server's runtime, or at the first read
+    service.reads.warm()
     try:
         for _ in range(100):
             if service.reads.pid is not None:
@@ -183,3 +187,29 @@ async def test_where_reads_run(tmp_path: Path) -> None:
     assert isinstance(LedgerService(config, store=memory).reads, InlineReads)
     with pytest.raises(ValueError):
         LedgerConfig(reads="thread")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("background", [True, False])
+async def test_a_server_starts_its_reader_and_an_in_process_client_none(tmp_path: Path,
+                                                                        background: bool) -> None:
+    """The server's runtime (background work: alerts, dashboard) starts the reader with itself;
+    the in-process client's (no background work) never starts one."""
+    config = tmp_path / "llmroute.yaml"
+    config.write_text(f"ledger:\n  url: 'sqlite:///{tmp_path / 'ledger.db'}'\n"
+                      f"  spool_path: '{tmp_path / 'spool.jsonl'}'\nalerts:\n  enabled: false\n")
+    runtime = build_runtime(load(config, environ={}), metrics=False, background=background)
+    await runtime.start()
+    try:
+        assert runtime.ledger is not None and isinstance(runtime.ledger.reads, ProcessReads)
+        for _ in range(100 if background else 4):
+            if runtime.ledger.reads.pid is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert (runtime.ledger.reads.pid is not None) is background
+        pid = runtime.ledger.reads.pid
+    finally:
+        await runtime.aclose()
+    if pid is not None:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

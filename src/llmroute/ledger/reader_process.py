@@ -67,9 +67,9 @@ def _run(loop: asyncio.AbstractEventLoop, store: Store, request: bytes) -> tuple
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the gateway, which stops us
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr, not the frames
-    serve(sys.stdin.buffer, answers)
+    with os.fdopen(os.dup(sys.stdout.fileno()), "wb") as answers:
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr, not frames
+        serve(sys.stdin.buffer, answers)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,10 @@ class LedgerService:
             batch_size=config.batch_size, flush_interval_s=config.flush_interval_s)
 
     async def start(self) -> None:
-        """Apply migrations, start the writer (replaying any spool a previous run left) and the
-        reader process (in the background: the dashboard's first read need not wait for it)."""
+        """Apply migrations and start the writer (replaying any spool a previous run left). The
+        reader process starts at its first read, or at `reads.warm()` (the server's runtime)."""
         await self.store.migrate()
         await self.writer.start()
-        self.reads.warm()
 
     def record(self, entry: LedgerEntry) -> None:
         """Queue an entry for writing (never awaits the store)."""
