@@ -29,7 +29,7 @@ def spec_dict(spec: ModelSpec) -> dict[str, Any]:
         "input_per_m": money(spec.input_per_m), "output_per_m": money(spec.output_per_m),
         "cached_input_per_m": money(spec.cached_input_per_m),
         "context_window": spec.context_window, "max_output_tokens": spec.max_output_tokens,
-        "capabilities": sorted(spec.capabilities), "source": spec.source,
+        "capabilities": sorted(spec.capabilities), "source": spec.source, "like": spec.like,
     }
 
 
