@@ -1,0 +1,384 @@
+"""Simulate learning online on a source the router was not trained on (issue 13).
+
+    python -m llmroute.learn.online_sim [--data DIR] [--source NAME] [--requests 10000]
+        [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--json FILE] [--png FILE]
+        [--lam L | --target T] [--prior-scale S] [--every N] [--artifact PATH]
+
+* The held-out source's records are split at random (`--seed`) in two halves: **in-domain train** and
+  **field**. Training records sharing a normalised prompt or question with a field record are dropped
+  (no prompt is both trained on and scored).
+* **Offline router**: the bundled artifact (trained on RouterBench train + ZeroEval only, so it never
+  saw mmlu-pro, llmrouter or routeprofile), restricted to the source's models: a model it knows (same
+  name, or a `sources.ALIASES` spelling) keeps its profile; any other model gets the mean profile of all
+  known models (`fit_profile` with no outcomes).
+* **In-domain reference**: `fit_router` trained on the in-domain half (an upper reference).
+* **Stream**: `--requests` prompts drawn with replacement from the field half (seeded); each is routed
+  by the policy at one operating point (`--lam` λ, default 0 = the most likely model; or `--target`),
+  its real outcome and cost are read from the data; a `--feedback` share of requests (seeded, the same
+  requests for every variant) reports the observed quality, which updates `online.OnlineProfiles`
+  (raters: 200 simulated users, so the default cap never binds). Variants share the stream: offline
+  (never updated), online with each `--explore` share (Thompson, `online.Exploration`), in-domain.
+* Costs: a source's recorded costs where every field record has one for every model, else none
+  (cost reported as 0). The policy's expected cost of a model is its mean recorded cost on the
+  in-domain half (a price list's per-call figure), the same for every router.
+* **Gap**: every `--every` requests the online posterior (means) routes the whole field half;
+  its mean real quality q(n) against the offline router's q_off and the in-domain router's q_in gives
+  closed(n) = (q(n) − q_off) / (q_in − q_off). Requests to half the gap: the first n with
+  closed(n) ≥ 0.5 ("first"), and the first n from which it stays ≥ 0.5 ("for good"). Feedback touched
+  some field prompts; the posterior has K = 31 numbers per model, so it cannot memorise prompts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from . import policy
+from .abilities import fit_profile
+from .data import OutcomeTable
+from .model import RouterModel
+from .online import Exploration, OnlineProfiles, Pick
+from .sources import ALIASES, SourcedRecord, load_sources
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+CHECKPOINTS: Final = (1000, 2000, 5000, 10000)
+RATERS: Final = 200
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a simulation needs, over the field prompts (rows) and the source's models."""
+
+    models: tuple[str, ...]
+    z: F64                      # field prompts' latent vectors in the offline router's space (N × d)
+    quality: F64                # real outcomes (N × M)
+    cost: F64                   # real costs (N × M), zeros when the source has none
+    est_cost: F64               # per-model expected cost used by the policy (M)
+    start: OnlineProfiles       # the offline router's profiles as the online prior
+    indomain_choice: I64        # the in-domain router's choice per field prompt (N)
+    has_cost: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One simulated router on the stream."""
+
+    name: str
+    explore: float | None               # None: not learning (offline / in-domain)
+    cumulative: dict[int, tuple[float, float]]   # n → (mean quality, mean cost) of the first n requests
+    snapshots: list[tuple[int, float, float]]    # (n, field quality, field cost) of the posterior means
+    explored: int = 0
+    explored_quality: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Report:
+    """The simulation's numbers."""
+
+    source: str
+    requests: int
+    feedback: float
+    seed: int
+    operating_point: str
+    n_field: int
+    models: tuple[str, ...]
+    q_offline: float
+    q_indomain: float
+    c_offline: float
+    c_indomain: float
+    variants: list[Variant]
+    half_gap_first: dict[str, int | None]
+    half_gap_for_good: dict[str, int | None]
+    exploration_loss_points: dict[str, float]
+    has_cost: bool
+    notes: tuple[str, ...]
+    best_single: tuple[str, float, float] = ("", float("nan"), float("nan"))   # on the field
+    seconds: float = 0.0
+
+
+def make_pick(lam: float = 0.0, target: float | None = None) -> tuple[Pick, str]:
+    """The policy at one operating point: by target when given, else by λ trade-off."""
+    if target is not None:
+        return (lambda p, c: policy.by_target(p, c, target).index), f"target {target}"
+    return (lambda p, c: policy.by_tradeoff(p, c, lam).index), f"lambda {lam}"
+
+
+def pick_many(p: F64, est: F64, lam: float, target: float | None) -> I64:
+    """`make_pick`'s policy over many prompts (N × M)."""
+    if target is not None:
+        return policy.by_target_many(p, est, target)
+    return policy.by_tradeoff_many(p, est, lam)
+
+
+def realised(choice: I64, quality: F64, cost: F64) -> tuple[float, float]:
+    """Mean real quality and cost of `choice` per row."""
+    rows = np.arange(len(choice))
+    return float(quality[rows, choice].mean()), float(cost[rows, choice].mean())
+
+
+def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[float], seed: int,
+             lam: float = 0.0, target: float | None = None, every: int = 250) -> list[Variant]:
+    """Offline, online (each exploration share) and in-domain variants on one seeded stream."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(setup.z), requests)
+    gives = rng.random(requests) < feedback
+    raters = rng.integers(0, RATERS, requests)
+    est = np.broadcast_to(setup.est_cost, setup.quality.shape)
+    pick, _ = make_pick(lam, target)
+    marks = sorted({n for n in CHECKPOINTS if n <= requests} | {requests})
+
+    def cumulative(q: F64, c: F64) -> dict[int, tuple[float, float]]:
+        return {n: (float(q[:n].mean()), float(c[:n].mean())) for n in marks}
+
+    off_choice = pick_many(setup.start.p_good_many(setup.z), est, lam, target)
+    off_field = realised(off_choice, setup.quality, setup.cost)
+    qo, co = setup.quality[idx, off_choice[idx]], setup.cost[idx, off_choice[idx]]
+    ind = setup.indomain_choice
+    qi, ci = setup.quality[idx, ind[idx]], setup.cost[idx, ind[idx]]
+    in_field = realised(ind, setup.quality, setup.cost)
+    out = [Variant("offline", None, cumulative(qo, co), [(n, *off_field) for n in [0, requests]]),
+           Variant("in-domain", None, cumulative(qi, ci), [(n, *in_field) for n in [0, requests]])]
+    allowed = np.ones(len(setup.models), dtype=bool)
+    for share in explore:
+        state = OnlineProfiles.from_dict(setup.start.to_dict())
+        chooser = Exploration(share)
+        erng = np.random.default_rng([seed, 1])
+        q, c = np.zeros(requests), np.zeros(requests)
+        flags = np.zeros(requests, dtype=bool)
+        snaps = [(0, *off_field)]
+        for t in range(requests):
+            i = int(idx[t])
+            zi = setup.z[i]
+            p = state.p_good(zi)
+            draw = state.thompson(zi, erng) if share > 0 else p
+            d = chooser.decide(p, draw, setup.est_cost, allowed, pick, erng)
+            q[t], c[t], flags[t] = setup.quality[i, d.index], setup.cost[i, d.index], d.explored
+            if gives[t]:
+                state.update(setup.models[d.index], zi, q[t], 1.0, rater=f"user-{int(raters[t])}")
+            if (t + 1) % every == 0 or t + 1 == requests:
+                choice = pick_many(state.p_good_many(setup.z), est, lam, target)
+                snaps.append((t + 1, *realised(choice, setup.quality, setup.cost)))
+        name = "online" if share == 0 else f"online+explore {share:g}"
+        out.append(Variant(name, share, cumulative(q, c), snaps, int(flags.sum()),
+                           float(q[flags].mean()) if flags.any() else float("nan")))
+    return out
+
+
+def half_gap(snaps: Sequence[tuple[int, float, float]], q_off: float, q_in: float
+             ) -> tuple[int | None, int | None]:
+    """Requests until the snapshots' quality first closes half the gap, and until it does for good."""
+    gap = q_in - q_off
+    if gap <= 0:
+        return None, None
+    closed = [(n, (q - q_off) / gap >= 0.5) for n, q, _ in snaps]
+    first = next((n for n, ok in closed if ok), None)
+    for_good = None
+    for n, ok in reversed(closed):
+        if not ok:
+            break
+        for_good = n
+    return first, for_good
+
+
+def report(setup: Setup, source: str, requests: int, feedback: float, explore: Sequence[float],
+           seed: int, lam: float = 0.0, target: float | None = None, every: int = 250) -> Report:
+    """Run `simulate` and summarise it."""
+    start = time.monotonic()
+    variants = simulate(setup, requests, feedback, explore, seed, lam, target, every)
+    by = {v.name: v for v in variants}
+    _, q_off, c_off = by["offline"].snapshots[0]
+    _, q_in, c_in = by["in-domain"].snapshots[0]
+    first: dict[str, int | None] = {}
+    good: dict[str, int | None] = {}
+    loss: dict[str, float] = {}
+    base = next((v for v in variants if v.explore == 0), None)
+    for v in variants:
+        if v.explore is None:
+            continue
+        first[v.name], good[v.name] = half_gap(v.snapshots, q_off, q_in)
+        if base is not None and v is not base:
+            loss[v.name] = 100 * (base.cumulative[requests][0] - v.cumulative[requests][0])
+    _, point = make_pick(lam, target)
+    means = setup.quality.mean(axis=0)
+    j = int(np.argmax(means))
+    best = (setup.models[j], float(means[j]), float(setup.cost[:, j].mean()))
+    return Report(source, requests, feedback, seed, point, len(setup.z), setup.models, q_off, q_in,
+                  c_off, c_in, variants, first, good, loss, setup.has_cost, setup.notes, best,
+                  time.monotonic() - start)
+
+
+# ---------------------------------------------------------------------- building from data
+
+
+def artifact_name(name: str, known: Sequence[str], aliases: Mapping[str, str] = ALIASES) -> str | None:
+    """The artifact's name for a source model: itself, or a spelling that `aliases` maps to it."""
+    if name in known:
+        return name
+    return next((k for k, v in aliases.items() if v == name and k in known), None)
+
+
+def offline_router(router: RouterModel, models: Sequence[str]) -> tuple[RouterModel, list[str]]:
+    """`router` restricted to `models` (see the module docstring); the models it did not know."""
+    profiles, unknown = [], []
+    for m in models:
+        known = artifact_name(m, router.models)
+        if known is not None:
+            p = router.profile(known)
+            profiles.append(type(p)(m, p.ability, p.bias, p.length, p.length_bias,
+                                    p.usd_per_input_char, p.usd_per_output_char, p.tier))
+        else:
+            profiles.append(fit_profile(router, m, [], []))
+            unknown.append(m)
+    return router.with_profiles(profiles), unknown
+
+
+def split_source(records: Sequence[SourcedRecord], seed: int, share: float = 0.5
+                 ) -> tuple[list[SourcedRecord], list[SourcedRecord], int]:
+    """(in-domain train, field, train records dropped for sharing a prompt with the field)."""
+    order = np.random.default_rng([seed, 7]).permutation(len(records))
+    cut = round(share * len(records))
+    train = [records[i] for i in sorted(order[:cut])]
+    field = [records[i] for i in sorted(order[cut:])]
+    held = frozenset().union(*(r.texts for r in field)) if field else frozenset()
+    kept = [r for r in train if not (r.texts & held)]
+    return kept, field, len(train) - len(kept)
+
+
+def build_setup(records: Sequence[SourcedRecord], router: RouterModel, seed: int,
+                lam: float = 0.0, target: float | None = None, prior_scale: float = 1.0) -> Setup:
+    """Split, train the in-domain reference, and precompute latents and choices."""
+    from .train import fit_router
+
+    train, field, dropped = split_source(records, seed)
+    full = OutcomeTable.of(r.record for r in records)
+    models = tuple(m for j, m in enumerate(full.models) if not np.isnan(full.quality[:, j]).any())
+    field_t = OutcomeTable.of((r.record for r in field), models)
+    train_t = OutcomeTable.of((r.record for r in train), models)
+    has_cost = not bool(np.isnan(field_t.cost).any() or np.isnan(train_t.cost).all())
+    cost = field_t.cost if has_cost else np.zeros_like(field_t.quality)
+    est = np.nanmean(train_t.cost, axis=0) if has_cost else np.zeros(len(models))
+    off, unknown = offline_router(router, models)
+    z = off.latent_many(field_t.prompts).astype(np.float64)
+    start = OnlineProfiles.from_router(off, prior_scale=prior_scale)
+    t0 = time.monotonic()
+    inside = fit_router(train_t)
+    p_in, _ = inside.predict_many(field_t.prompts, list(models))
+    choice = pick_many(p_in, np.broadcast_to(est, p_in.shape), lam, target)
+    notes = (f"in-domain train {len(train)} records ({dropped} dropped sharing a prompt with the field), "
+             f"field {len(field)}; fit_router {time.monotonic() - t0:.0f} s",
+             "offline router: the artifact's own profile for "
+             + (", ".join(m for m in models if m not in unknown) or "no model")
+             + "; mean known profile for " + (", ".join(unknown) or "no model"))
+    return Setup(models, z, field_t.quality, cost, est, start, choice, has_cost, notes)
+
+
+# ---------------------------------------------------------------------- output
+
+
+def table_lines(rep: Report) -> list[str]:
+    """The cumulative table and the gap summary, as text."""
+    marks = sorted(rep.variants[0].cumulative)
+    head = "| router | " + " | ".join(f"{n:,}" for n in marks) + " |"
+    lines = [f"{rep.source}: {rep.requests} requests, feedback {rep.feedback:.0%}, {rep.operating_point}, "
+             f"seed {rep.seed}, field {rep.n_field} prompts, {len(rep.models)} models",
+             "cumulative mean quality" + (" / mean cost (USD per 1k requests)" if rep.has_cost else ""),
+             head, "|---" * (len(marks) + 1) + "|"]
+    for v in rep.variants:
+        cells = [f"{q:.3f}" + (f" / {c * 1000:.4f}" if rep.has_cost else "") for q, c in
+                 (v.cumulative[n] for n in marks)]
+        lines.append(f"| {v.name} | " + " | ".join(cells) + " |")
+    lines.append(f"field quality of the routing policy: offline {rep.q_offline:.3f}, in-domain "
+                 f"{rep.q_indomain:.3f} (gap {rep.q_indomain - rep.q_offline:+.3f}); best single model "
+                 f"{rep.best_single[0]} {rep.best_single[1]:.3f}"
+                 + (f" at {rep.best_single[2] * 1000:.4f} USD per 1k" if rep.has_cost else ""))
+    if rep.has_cost:
+        lines.append(f"field cost per 1k requests: offline {rep.c_offline * 1000:.4f}, in-domain "
+                     f"{rep.c_indomain * 1000:.4f}")
+    for v in rep.variants:
+        if v.explore is None:
+            continue
+        end = v.snapshots[-1]
+        extra = (f"; explored {v.explored} requests (quality {v.explored_quality:.3f}), "
+                 f"cumulative loss vs online {rep.exploration_loss_points.get(v.name, 0.0):+.2f} points"
+                 if v.explore else "")
+        at_cost = f" at {end[2] * 1000:.4f} USD per 1k" if rep.has_cost else ""
+        lines.append(f"{v.name}: field quality after {end[0]} requests {end[1]:.3f}{at_cost}; "
+                     f"half the gap first at {rep.half_gap_first[v.name]}, "
+                     f"for good from {rep.half_gap_for_good[v.name]}{extra}")
+    lines.extend(rep.notes)
+    return lines
+
+
+def save_png(rep: Report, path: Path) -> None:
+    """Field quality of each variant's posterior against requests (needs matplotlib: `report` extra)."""
+    import matplotlib  # type: ignore[import-not-found, unused-ignore]
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.axhline(rep.q_offline, color="grey", linestyle="--", label="offline")
+    ax.axhline(rep.q_indomain, color="black", linestyle=":", label="in-domain")
+    ax.axhline((rep.q_offline + rep.q_indomain) / 2, color="grey", linewidth=0.5, label="half the gap")
+    for v in rep.variants:
+        if v.explore is not None:
+            ax.plot([s[0] for s in v.snapshots], [s[1] for s in v.snapshots], label=v.name)
+    ax.set_xlabel("requests")
+    ax.set_ylabel("field quality of the current posterior")
+    ax.set_title(f"learning online on {rep.source} ({rep.feedback:.0%} feedback, {rep.operating_point})")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m llmroute.learn.online_sim", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--source", default="llmrouter")
+    parser.add_argument("--requests", type=int, default=10000)
+    parser.add_argument("--feedback", type=float, default=0.2)
+    parser.add_argument("--explore", default="0.0,0.02,0.05")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lam", type=float, default=0.0)
+    parser.add_argument("--target", type=float, default=None)
+    parser.add_argument("--prior-scale", type=float, default=1.0)
+    parser.add_argument("--every", type=int, default=250)
+    parser.add_argument("--artifact", default=None)
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--png", default=None)
+    args = parser.parse_args(argv)
+    from . import artifact
+
+    start = time.monotonic()
+    router = artifact.load(args.artifact) if args.artifact else artifact.load_default()
+    records = load_sources(args.data, [args.source])[args.source]
+    setup = build_setup(records, router, args.seed, args.lam, args.target, args.prior_scale)
+    rep = report(setup, args.source, args.requests, args.feedback,
+                 [float(s) for s in args.explore.split(",") if s.strip()], args.seed, args.lam,
+                 args.target, args.every)
+    for line in table_lines(rep):
+        print(line)
+    print(f"total {time.monotonic() - start:.0f} s (simulation {rep.seconds:.0f} s)")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(asdict(rep), indent=1, default=str), encoding="utf-8")
+    if args.png:
+        save_png(rep, Path(args.png))
+
+
+if __name__ == "__main__":
+    main()
