@@ -200,3 +200,12 @@ def test_a_question_inside_another_sources_prompt_counts_as_the_same_prompt(tmp_
     assert removed == 1 and [r.record.id for r in kept] == ["rb.1"]
     kept, removed = transfer.honest_train(linked["routeprofile"], linked["routerbench"])
     assert removed == 1 and not kept
+
+
+def test_cli_only_runs_the_named_held_out_sets(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "only.json"
+    transfer.main(["--data", str(data_dir), "--json", str(out), "--quick", "--quick-cap", "20",
+                   "--only", "routerbench/"])
+    payload = json.loads(out.read_text(encoding="utf-8"))
+    assert {r["name"] for r in payload["results"]} == {"routerbench/arc-challenge", "routerbench/mbpp"}
+    assert payload["done"] == payload["splits"] == 2

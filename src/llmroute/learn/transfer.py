@@ -1,7 +1,7 @@
 """Transfer measured the honest way (issue 13): leave one source out, and one task out within a source.
 
     python -m llmroute.learn.transfer [--data DIR] [--json FILE] [--sources a,b] [--quick]
-                                      [--no-tasks] [--quick-cap N]
+                                      [--no-tasks] [--quick-cap N] [--only PREFIX,...]
 
 * Leave-one-source-out: for each source S, train `fit_router` (default `TrainConfig`, hashing
   featurizer) on every record of the other sources, test on all of S.
@@ -357,9 +357,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="cap training records per source")
     parser.add_argument("--quick-cap", type=int, default=600)
     parser.add_argument("--no-tasks", action="store_true", help="leave-one-source-out only")
+    parser.add_argument("--only", default="", help="comma-separated prefixes of held-out names to run "
+                        "(e.g. 'llmrouter/' for llmrouter's tasks)")
     args = parser.parse_args(argv)
     sources = link_contained_questions(load_sources(args.data, [s for s in args.sources.split(",") if s]))
     splits = loso_splits(sources) + ([] if args.no_tasks else loto_splits(sources))
+    prefixes = [p for p in args.only.split(",") if p]
+    if prefixes:
+        splits = [s for s in splits if any(s.name.startswith(p) for p in prefixes)]
     cap = args.quick_cap if args.quick else None
     mode = f"quick (≤ {cap} training records per source, seed 0)" if cap else "full"
     started = time.monotonic()
