@@ -2,7 +2,7 @@
 
     python -m llmroute.learn.online_sim [--data DIR] [--source NAME] [--requests 10000]
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--json FILE] [--png FILE]
-        [--lam L | --target T] [--prior-scale S] [--every N] [--artifact PATH]
+        [--lam L | --target T] [--prior-scale S] [--every N (20)] [--artifact PATH]
 
 * The held-out source's records are split at random (`--seed`) in two halves: **in-domain train** and
   **field**. Training records sharing a normalised prompt or question with a field record are dropped
@@ -21,7 +21,7 @@
 * Costs: a source's recorded costs where every field record has one for every model, else none
   (cost reported as 0). The policy's expected cost of a model is its mean recorded cost on the
   in-domain half (a price list's per-call figure), the same for every router.
-* **Gap**: every `--every` requests the online posterior (means) routes the whole field half;
+* **Gap**: every `--every` requests (default 20) the online posterior (means) routes the whole field half;
   its mean real quality q(n) against the offline router's q_off and the in-domain router's q_in gives
   closed(n) = (q(n) − q_off) / (q_in − q_off). Requests to half the gap: the first n with
   closed(n) ≥ 0.5 ("first"), and the first n from which it stays ≥ 0.5 ("for good"). Feedback touched
@@ -356,7 +356,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lam", type=float, default=0.0)
     parser.add_argument("--target", type=float, default=None)
     parser.add_argument("--prior-scale", type=float, default=1.0)
-    parser.add_argument("--every", type=int, default=250)
+    parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--artifact", default=None)
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default=None)
