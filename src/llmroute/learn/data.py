@@ -72,7 +72,8 @@ def _numbers(obj: Any) -> dict[str, float]:
     return {str(k): float(v) for k, v in obj.items() if isinstance(v, int | float) and np.isfinite(v)}
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line of a JSON Lines file (DataError otherwise)."""
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -110,7 +111,7 @@ def load_records(path: str | Path, tiers: Sequence[str] = DEFAULT_TIERS) -> list
     """Read a JSONL file of outcome records or label records (each line may be either kind)."""
     path = Path(path)
     records: list[OutcomeRecord] = []
-    for number, obj in _json_lines(path):
+    for number, obj in json_lines(path):
         try:
             if "outcomes" in obj:
                 records.append(outcome_record(obj, f"{path.stem}.{number}"))

@@ -24,15 +24,14 @@ and instruct models (llama-3-70b vs Meta-Llama-3-70B-Instruct) or to a provider-
 
 from __future__ import annotations
 
-import json
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from .data import DataError, OutcomeRecord, outcome_record
+from .data import DataError, OutcomeRecord, json_lines, outcome_record
 
 #: source → files under the data folder.
 SOURCE_FILES: Final[Mapping[str, tuple[str, ...]]] = {
@@ -105,25 +104,11 @@ def task_of(source: str, obj: Mapping[str, Any]) -> str:
     return task[len(prefix):] if task.startswith(prefix) else task
 
 
-def _objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{number}: not JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object")
-            yield number, obj
-
-
 def load_file(path: Path, source: str, aliases: Mapping[str, str] = ALIASES) -> list[SourcedRecord]:
     """The outcome records of one file of `source` (dropped tasks left out)."""
     dropped = DROPPED_TASKS.get(source, frozenset())
     records: list[SourcedRecord] = []
-    for number, obj in _objects(path):
+    for number, obj in json_lines(path):
         task = task_of(source, obj)
         if task in dropped:
             continue
