@@ -178,7 +178,14 @@ class ProcessReads:
 
     def _keep(self, task: asyncio.Task[Any]) -> None:
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._settle)
+
+    def _settle(self, task: asyncio.Task[Any]) -> None:
+        """Forget a finished task; its error, if nobody awaited it (a caller gone, `warm`), was
+        the next read's to meet, not the event loop's to log."""
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
 
     async def _reap(self, proc: asyncio.subprocess.Process) -> None:
         if self._proc is proc:
