@@ -206,7 +206,33 @@ def semantic_problems(settings: s.Settings, registry: Registry,
     if baseline is not None and catalog.get(baseline) is None:
         problems.append(_model_problem(baseline, "routing.baseline_model"))
     # two classifier policies check the same `models:` entries: say each problem once
-    return list(dict.fromkeys(problems + _control_problems(settings)))
+    return list(dict.fromkeys(problems + _control_problems(settings) + _learning_problems(settings)))
+
+
+def _learning_problems(settings: s.Settings) -> list[ConfigProblem]:
+    """Learning online needs the ledger (feedback and each request's prompt latent live there) and
+    a classifier policy to learn for."""
+    learning = settings.learning
+    if not learning.online and learning.explore == 0:
+        return []
+    problems = []
+    if learning.online and not settings.ledger.enabled:
+        problems.append(ConfigProblem("learning.online", "learning online needs the ledger",
+                                      "set ledger.enabled: true, or learning.online: false"))
+    if not any(_uses_classifier(spec.model_dump()) for spec in settings.policies.values()):
+        problems.append(ConfigProblem("learning", "no policy uses the classifier: nothing learns "
+                                      "or explores", "add a `classifier` policy (or a cascade "
+                                      "with a classifier stage)", severity="warning"))
+    return problems
+
+
+def _uses_classifier(spec: object) -> bool:
+    """Whether a policy spec is, or nests, a classifier router."""
+    if isinstance(spec, dict):
+        return spec.get("router") == "classifier" or any(_uses_classifier(v) for v in spec.values())
+    if isinstance(spec, list | tuple):
+        return any(_uses_classifier(v) for v in spec)
+    return False
 
 
 def _control_problems(settings: s.Settings) -> list[ConfigProblem]:

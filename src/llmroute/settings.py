@@ -313,6 +313,25 @@ class ControlConfig(_Frozen):
         return value
 
 
+class LearningConfig(_Frozen):
+    """Learning online (issue 13): feedback updates the classifier's model profiles as it arrives,
+    and a small share of requests may explore. Off by default; `online` needs the ledger (feedback
+    and each request's prompt latent live there)."""
+
+    online: bool = Field(False, description="update the classifier from feedback as it arrives")
+    explore: float = Field(0.0, ge=0.0, le=0.05,
+                           description="share of routed requests sent to the Thompson choice "
+                                       "(at most 0.05; 0 = never)")
+    rater_cap: float = Field(10.0, gt=0, description="most feedback weight one rater (user, else "
+                                                     "key) may carry per model")
+    prior_scale: float = Field(1.0, gt=0, description="scale of the prior covariance: how far a "
+                                                      "model's profile may move")
+    reload_s: float = Field(2.0, gt=0, le=3600, description="how often a replica applies new "
+                                                            "feedback (the learner) or reloads "
+                                                            "the learner's state (the others)")
+    seed: int | None = Field(None, description="seed of the exploration draws (tests)")
+
+
 class Settings(_Frozen):
     """Everything llmroute is configured with. Built once, passed down, never global."""
 
@@ -332,6 +351,7 @@ class Settings(_Frozen):
     limits: tuple[LimitConfig, ...] = ()
     experiments: tuple[ExperimentConfig, ...] = ()
     alerts: AlertsConfig = AlertsConfig()
+    learning: LearningConfig = LearningConfig()
 
     @field_validator("tiers")
     @classmethod

@@ -78,6 +78,8 @@ def full_entry(n: int = 1) -> LedgerEntry:
         task_success=False,
         feedback_comment="ok-ish",
         feedback_ts=BASE_TS + timedelta(hours=1),
+        explored=True,
+        latent="AAA8ADwAPAA8/w==",
     )
 
 

@@ -129,7 +129,8 @@ def random_ledger(seed: int, n: int) -> list[LedgerEntry]:
             cost_usd=_money(rng), baseline_cost_usd=_money(rng),
             baseline_model=rng.choice(["base/x", "base/y", "", None]),
             user_rating=rng.choice([None, None, 1, 3, 5]),
-            task_success=rng.choice([None, None, True, False])))
+            task_success=rng.choice([None, None, True, False]),
+            explored=rng.random() < 0.1))
     return rows
 
 

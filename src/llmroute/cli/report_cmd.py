@@ -45,7 +45,8 @@ def report(
     until: str | None = typer.Option(None, "--until", help="End (exclusive), same forms; "
                                      "default: now."),
     by: str = typer.Option("model", "--by", help="Group by model, tier, policy, key, day (UTC), "
-                    "arm (experiment arm) or team (each gateway key's configured team)."),
+                    "arm (experiment arm), team (each gateway key's configured team) or explored "
+                    "(learning online: explored vs routed requests, from the raw rows)."),
     html_path: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML "
                                           "report with plots to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (money as exact strings)."),

@@ -29,7 +29,9 @@ from datetime import datetime
 from typing import Any
 
 from .aggregates import (
+    EXPLORED_LABEL,
     NONE_LABEL,
+    ROUTED_LABEL,
     check_group_key,
 )
 from .entry import as_utc
@@ -88,6 +90,8 @@ _GROUP_COLUMNS = {"model": "model", "tier": "tier", "policy": "policy", "key": "
 def group_label(dialect: SqlDialect, by: str) -> str:
     """The SQL of an entry's group label (`NONE_LABEL` for NULL or empty)."""
     check_group_key(by)
+    if by == "explored":
+        return f"CASE WHEN explored THEN '{EXPLORED_LABEL}' ELSE '{ROUTED_LABEL}' END"
     return dialect.day if by == "day" else _label(_GROUP_COLUMNS[by])
 
 

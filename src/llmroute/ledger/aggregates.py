@@ -12,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
-#: The keys a report groups by: model, tier, policy, key (the gateway key's name), day (UTC date).
-GROUP_KEYS: tuple[str, ...] = ("model", "tier", "policy", "key", "day")
+#: The keys a report groups by: model, tier, policy, key (the gateway key's name), day (UTC date),
+#: explored (learning online: "explored" for requests sent to the Thompson choice, else "routed").
+GROUP_KEYS: tuple[str, ...] = ("model", "tier", "policy", "key", "day", "explored")
+#: The labels of the "explored" grouping.
+EXPLORED_LABEL, ROUTED_LABEL = "explored", "routed"
 #: The group of entries without a value (None or empty).
 NONE_LABEL = "(none)"
 #: The label of the whole window's group.

@@ -101,6 +101,12 @@ class LedgerEntry:
     #: Shadow arms' decisions on this request (JSON array: experiment, arm, policy, model, tier,
     #: estimated_cost_usd, predicted_quality), never called.
     shadow: str | None = None
+    #: Learning online (issue 13): the request went to the Thompson choice, not the router's own.
+    explored: bool = False
+    #: Learning online: the prompt's latent vector as the classifier saw it (`learn.online_hub`:
+    #: float16, base64; ~90 characters), kept so that feedback can update the router. None when
+    #: learning online is off.
+    latent: str | None = None
 
     def __post_init__(self) -> None:
         if not self.request_id:

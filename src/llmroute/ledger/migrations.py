@@ -265,6 +265,22 @@ CREATE INDEX llmroute_requests_model_ts ON llmroute_requests (model, ts);
 CREATE INDEX llmroute_requests_arm_ts ON llmroute_requests (experiment_arm, ts);
 """
 
+#: Learning online (issue 13): whether the request explored, the prompt latent feedback updates the
+#: router with, and an index for the learner's poll of new feedback on requests that have one.
+_ONLINE_SQLITE = """
+ALTER TABLE llmroute_requests ADD COLUMN explored INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE llmroute_requests ADD COLUMN latent TEXT;
+CREATE INDEX llmroute_requests_learn ON llmroute_requests (feedback_ts, request_id)
+    WHERE latent IS NOT NULL;
+"""
+_ONLINE_POSTGRES = """
+ALTER TABLE llmroute_requests ADD COLUMN explored BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE llmroute_requests ADD COLUMN latent TEXT;
+CREATE INDEX llmroute_requests_learn ON llmroute_requests (feedback_ts, request_id)
+    WHERE latent IS NOT NULL;
+"""
+ONLINE_MIGRATION = "0006_online"
+
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_requests", _REQUESTS_SQLITE, _REQUESTS_POSTGRES),
@@ -278,6 +294,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0003_alerts", _ALERTS_SQLITE, _ALERTS_POSTGRES),
     Migration(ROLLUPS_MIGRATION, _ROLLUPS_SQLITE, _ROLLUPS_POSTGRES),
     Migration("0005_partitions", "SELECT 1;", _PARTITIONS_POSTGRES),
+    Migration(ONLINE_MIGRATION, _ONLINE_SQLITE, _ONLINE_POSTGRES),
 )
 
 

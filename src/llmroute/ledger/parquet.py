@@ -33,12 +33,13 @@ UTC_TIME = pa.timestamp("us", tz="UTC")
 TEXT_FIELDS = frozenset({"prompt_text", "response_text"})
 #: Columns that are never null.
 REQUIRED = frozenset({"request_id", "ts", "status", "http_status", "attempts", "stream", "latency_s",
-                      "usage_estimated"})
+                      "usage_estimated", "explored"})
 _TYPES: MappingProxyType[str, Any] = MappingProxyType({
     "http_status": pa.int32(), "confidence": pa.float64(), "stream": pa.bool_(),
     "latency_s": pa.float64(), "ttft_s": pa.float64(), "upstream_latency_s": pa.float64(),
     "input_tokens": pa.int64(), "output_tokens": pa.int64(), "cached_tokens": pa.int64(),
     "usage_estimated": pa.bool_(), "user_rating": pa.int16(), "task_success": pa.bool_(),
+    "explored": pa.bool_(),
 })
 
 

@@ -28,6 +28,7 @@ from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .partitions import ensure_months
 from .partitions import prune as _prune
+from .rated import Cursor, Rated, rated_of, rated_params, rated_sql
 from .retention import Cutoffs, Pruned, month_start, next_month
 from .rollup_cover import check_window, cover
 from .rollup_queries import STORED_FROM_SQL, check_groupings, count_fields, read_money, window_queries
@@ -71,6 +72,7 @@ _TYPES = {"ts": "timestamptz", "feedback_ts": "timestamptz", "http_status": "int
           "confidence": "float8", "latency_s": "float8", "ttft_s": "float8",
           "upstream_latency_s": "float8", "input_tokens": "int8", "output_tokens": "int8",
           "cached_tokens": "int8", "stream": "boolean", "usage_estimated": "boolean",
+          "explored": "boolean",
           "task_success": "boolean", "cost_usd": "numeric", "baseline_cost_usd": "numeric",
           "user_rating": "int2"}
 #: A batch in one statement (one array per column), answering the ids it inserted: the entries
@@ -237,6 +239,13 @@ class PostgresStore:
         async with self._connection() as conn:
             row = await conn.fetchrow(f"{_SELECT} WHERE request_id = $1", request_id)
         return None if row is None else from_row(row, POSTGRES)
+
+    async def rated(self, until: datetime, after: Cursor | None = None,
+                    limit: int = 500) -> list[Rated]:
+        sql = rated_sql(_SQL.placeholder, after is not None, limit)
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql, *rated_params(until, after, POSTGRES.time_out))
+        return [rated_of(row, POSTGRES.time_in) for row in rows]
 
     async def query(self, since: datetime | None = None, until: datetime | None = None,
                     limit: int | None = None, *,

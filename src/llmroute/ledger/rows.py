@@ -23,7 +23,7 @@ from .entry import MONEY_FIELDS, TIME_FIELDS, AttemptRecord, LedgerEntry, money_
 
 #: Entry fields whose column has another name.
 RENAMED: dict[str, str] = {"user": "user_name", "session": "session_id"}
-FLAG_FIELDS: frozenset[str] = frozenset({"stream", "task_success", "usage_estimated"})
+FLAG_FIELDS: frozenset[str] = frozenset({"stream", "task_success", "usage_estimated", "explored"})
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LedgerEntry))
 COLUMNS: tuple[str, ...] = tuple(RENAMED.get(name, name) for name in FIELDS)
 _SQLITE_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -26,6 +26,7 @@ from .entry import LedgerEntry, as_utc, check_rating
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION, sqlite_statements
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .prune_sqlite import prune as _prune
+from .rated import Cursor, Rated, rated_of, rated_params, rated_sql
 from .retention import Cutoffs, Pruned
 from .rollup_cover import check_window, cover
 from .rollup_queries import STORED_FROM_SQL, check_groupings, count_fields, read_money, window_queries
@@ -181,6 +182,13 @@ class SQLiteStore:
     async def get(self, request_id: str) -> LedgerEntry | None:
         rows = await self._call(lambda conn: _fetch(conn, f"{_SELECT} WHERE request_id = ?", (request_id,)))
         return _from_row(rows[0], SQLITE) if rows else None
+
+    async def rated(self, until: datetime, after: Cursor | None = None,
+                    limit: int = 500) -> list[Rated]:
+        sql = rated_sql(_SQL.placeholder, after is not None, limit)
+        params = rated_params(until, after, sqlite_time)
+        rows = await self._call(lambda conn: _fetch(conn, sql, params))
+        return [rated_of(row, SQLITE.time_in) for row in rows]
 
     async def query(self, since: datetime | None = None, until: datetime | None = None,
                     limit: int | None = None, *,

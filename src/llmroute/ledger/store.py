@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 from .aggregates import WindowAggregate
 from .entry import LedgerEntry
 from .paging import DEFAULT_BATCH_SIZE
+from .rated import Cursor, Rated
 from .retention import Cutoffs, Pruned
 from .rollup_read import RollupWindow
 
@@ -66,6 +67,12 @@ class Store(Protocol):
         or, with `owner`, if the request was not made with the gateway key of that name.
         `feedback_ts` becomes `at` (default: now) only when a value actually changes, so repeating
         the same feedback is a no-op."""
+        ...
+
+    async def rated(self, until: datetime, after: Cursor | None = None,
+                    limit: int = 500) -> list[Rated]:
+        """Feedback on requests that kept a prompt latent (learning online), given before `until`
+        and after the cursor `after` (feedback_ts, request_id), in that order, at most `limit`."""
         ...
 
     async def get(self, request_id: str) -> LedgerEntry | None:

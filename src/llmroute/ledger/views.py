@@ -69,6 +69,6 @@ async def window_numbers(store: Store, by: str, since: datetime | None, until: d
         return WindowNumbers(rolled.aggregate(), False)
     if by == "arm":
         return WindowNumbers((await store.rollups("arm", since, until)).aggregate(), False)
-    if exact:
+    if exact or by == "explored":  # no rollup keeps the exploration mark: always the raw rows
         return WindowNumbers(await store.aggregate(by, since, until), True)
     return await _chosen(store, await store.rollups(by, since, until), since, until, exact_below)

@@ -21,8 +21,9 @@ Definitions (every one is tested against hand-worked fixtures):
 - Decimal quotients use a fixed 28-digit context (not the ambient one), so results are reproducible;
   money sums are exact (never rounded).
 - model mix: requests per model (None shows as "(none)"), largest first, ties by name.
-- groups: by model, tier, policy, key (key_name) or day (the UTC date of `ts`); a missing value is
-  the group "(none)". Days sort by date, other groups by requests (descending) then name.
+- groups: by model, tier, policy, key (key_name), day (the UTC date of `ts`) or explored
+  ("explored" / "routed": learning online's mark); a missing value is the group "(none)". Days
+  sort by date, other groups by requests (descending) then name.
 
 Two ways to the same `Report`: over entries (`build_report`, the reference) and over a store's
 `aggregate` (`report_from`, what the CLI and the dashboard use). Both go through `summary_of`, so
@@ -38,8 +39,10 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from ..ledger.aggregates import (
+    EXPLORED_LABEL,
     GROUP_KEYS,
     NONE_LABEL,
+    ROUTED_LABEL,
     TOTAL_LABEL,
     ZERO,
     GroupAggregate,
@@ -219,6 +222,7 @@ def _key_function(by: str) -> Callable[[LedgerEntry], str | None]:
         "policy": lambda e: e.policy,
         "key": lambda e: e.key_name,
         "day": lambda e: e.ts.date().isoformat(),
+        "explored": lambda e: EXPLORED_LABEL if e.explored else ROUTED_LABEL,
     }
     return keys[by]
 
