@@ -179,6 +179,17 @@ async def test_first_value_first_writer_wins(backend: Backend) -> None:
 
 
 @pytest.mark.asyncio
+async def test_texts_last_writer_wins_and_never_expire(backend: Backend) -> None:
+    s = backend.state
+    assert await s.get_text("online:state") is None
+    await s.set_text("online:state", "one")
+    await s.set_text("online:state", '{"é": [1.5]}' * 1000)  # a large document, non-ASCII
+    await backend.advance(0.2)
+    assert await s.get_text("online:state") == '{"é": [1.5]}' * 1000
+    assert await s.get_text("other") is None
+
+
+@pytest.mark.asyncio
 async def test_claim_is_won_once_per_ttl(backend: Backend) -> None:
     s = backend.state
     results = await asyncio.gather(*(s.claim("alert:budget:80", 0.3) for _ in range(8)))

@@ -88,6 +88,12 @@ class Watched:
     async def cooldowns(self) -> dict[str, float]:
         return await self._watch(self.inner.cooldowns())
 
+    async def get_text(self, key: str) -> str | None:
+        return await self._watch(self.inner.get_text(key))
+
+    async def set_text(self, key: str, value: str) -> None:
+        await self._watch(self.inner.set_text(key, value))
+
     async def ping(self) -> None:
         await self._watch(self.inner.ping())
 

@@ -1,7 +1,7 @@
 """The one interface behind which every piece of state that replicas must agree on lives: windowed
 counters with atomic check-and-reserve (budgets, rate limits), first-writer-wins values (sticky
 experiment assignment), claims with a lifetime (alert dedup), a lease (one alert evaluator), and
-deployment cooldowns. `MemoryState` (in `state_memory`) is the in-process default; `RedisState`
+deployment cooldowns, and texts one writer publishes for all (the online learner's state). `MemoryState` (in `state_memory`) is the in-process default; `RedisState`
 (in `state_redis`) is shared by every replica pointing at the same Redis.
 
 Amounts are integers: money in nano-USD (`NANO_USD` per dollar), requests and tokens as counts, so
@@ -79,6 +79,15 @@ class SharedState(Protocol):
 
     async def cooldowns(self) -> dict[str, float]:
         """Every model in cooldown, with the seconds it has left."""
+        ...
+
+    async def get_text(self, key: str) -> str | None:
+        """The text last stored under `key` by `set_text` (None when there is none)."""
+        ...
+
+    async def set_text(self, key: str, value: str) -> None:
+        """Store `value` under `key` (last writer wins; no expiry): a document one writer
+        publishes and every replica reads (the online learner's posterior)."""
         ...
 
     async def ping(self) -> None:

@@ -80,6 +80,7 @@ class MemoryState:
         self._claims: _Expiring[bool] = _Expiring(clock)
         self._leases: _Expiring[str] = _Expiring(clock)
         self._cooldowns: _Expiring[bool] = _Expiring(clock)
+        self._texts: dict[str, str] = {}
 
     def _purge(self, added: int = 0) -> None:
         budget = PURGE_BATCH + added
@@ -124,6 +125,12 @@ class MemoryState:
             return stored
         self._values.put(key, value, math.inf if ttl_s is None else self._clock() + ttl_s)
         return value
+
+    async def get_text(self, key: str) -> str | None:
+        return self._texts.get(key)
+
+    async def set_text(self, key: str, value: str) -> None:
+        self._texts[key] = value
 
     async def claim(self, key: str, ttl_s: float) -> bool:
         self._purge(1)

@@ -5,7 +5,7 @@ retried INCRBY could count twice): an unreachable or slow Redis raises `StateUna
 and the connection pool reconnects by itself on the next call once Redis is back.
 
 Keys (under `prefix`): counters `c:<key>`, first values `v:<key>`, claims `claim:<key>`, leases
-`lease:<name>`, and one hash `cooldowns` (model -> until, Redis-server epoch ms).
+`lease:<name>`, texts `t:<key>`, and one hash `cooldowns` (model -> until, Redis-server epoch ms).
 """
 
 from __future__ import annotations
@@ -131,6 +131,15 @@ class RedisState:
         with _reachable():
             stored: object = await self._first_value(keys=[f"{self.prefix}v:{key}"], args=[value, ttl])
         return str(stored)
+
+    async def get_text(self, key: str) -> str | None:
+        with _reachable():
+            value: bytes | str | None = await self._redis.get(f"{self.prefix}t:{key}")
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def set_text(self, key: str, value: str) -> None:
+        with _reachable():
+            await self._redis.set(f"{self.prefix}t:{key}", value)
 
     async def claim(self, key: str, ttl_s: float) -> bool:
         with _reachable():
