@@ -1,23 +1,25 @@
 """Fit a `RouterModel` from an `OutcomeTable` (training only: imports scikit-learn/scipy lazily).
 
-Steps: fit the featurizer (idf, dense scaling); one L2-regularised logistic regression per model on
-[hashed n-grams, structural features] (rows where that model's outcome is known); factor the
-models' n-gram weights by SVD into a shared projection onto `rank` latent skills (standardised on
-the training prompts) and per-model abilities; fit each model's output-length head (ridge on z)
-and its per-character prices (least squares on recorded costs). Deterministic for fixed inputs.
+Steps: fit the featurizer (idf, dense scaling); the joint fit (`joint`): a text basis from a
+randomized SVD of the training prompts' n-gram features, then one L-BFGS fit of a shared map onto
+`rank` latent skills, every model's abilities and bias, and per-source / per-(model, source) bias
+offsets when the rows' sources are given; fold the map into the projection (standardised on the
+training prompts); fit each model's output-length head (ridge on z) and its per-character prices
+(least squares on recorded costs). Deterministic for fixed inputs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from .data import OutcomeRecord, OutcomeTable
 from .features import Featurizer, HashingFeaturizer
+from .joint import JointProblem, Penalties, fit_params, source_index, text_basis
 from .model import RouterModel, to_f32
 
 if TYPE_CHECKING:
@@ -28,11 +30,16 @@ F64 = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training knobs: inverse L2 strength `c` of the per-model regressions, number of latent
-    skills `rank`, ridge strength for the length heads, tiers of known models."""
+    """Training knobs: inverse L2 strength `c` of the skill map and abilities (as sklearn's C), number
+    of latent skills `rank`, size of the text basis, L2 strengths of the per-(model, source) and
+    per-source offsets, L-BFGS iterations, ridge strength for the length heads, tiers of known models."""
 
     c: float = 0.1
     rank: int = 16
+    basis: int = 256
+    offset_l2: float = 10.0
+    source_l2: float = 1.0
+    max_iter: int = 300
     length_ridge: float = 1.0
     tiers: Mapping[str, str] = field(default_factory=dict)
 
@@ -51,59 +58,6 @@ def sparse_features(featurizer: Featurizer, texts: tuple[str, ...] | list[str]
     matrix.sum_duplicates()
     dense = np.asarray([r.dense for r in rows], dtype=np.float64).reshape(len(rows), featurizer.dense_dim)
     return matrix, dense
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-3), 1 - 1e-3)
-    return float(np.log(p / (1 - p)))
-
-
-def _fit_one(x: Any, y: F64, c: float) -> tuple[F64, float]:
-    """Weights and intercept of one model's logistic regression. Fractional qualities count as
-    a weighted pair of rows (label 1 with weight y, label 0 with weight 1 - y)."""
-    from scipy.sparse import vstack  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped, import-not-found, unused-ignore]
-
-    if len(y) == 0 or float(y.min()) == float(y.max()):
-        return np.zeros(x.shape[1]), _logit(float(y.mean()) if len(y) else 0.5)
-    reg = LogisticRegression(C=c, max_iter=5000, tol=1e-6)
-    if np.all((y == 0) | (y == 1)):
-        reg.fit(x, y.astype(np.int64))
-    else:
-        labels = np.concatenate([np.ones(len(y)), np.zeros(len(y))]).astype(np.int64)
-        reg.fit(vstack([x, x]).tocsr(), labels, sample_weight=np.concatenate([y, 1 - y]))
-    return reg.coef_[0].astype(np.float64), float(reg.intercept_[0])
-
-
-def per_model_weights(x: csr_matrix, dense: F64, quality: F64, c: float) -> tuple[F64, F64]:
-    """Logistic weights (M × (sparse+dense)) and intercepts (M) of each model's outcome."""
-    from scipy.sparse import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
-        csr_matrix,
-        hstack,
-    )
-
-    full = hstack([x, csr_matrix(dense)]).tocsr()
-    weights = np.zeros((quality.shape[1], full.shape[1]))
-    intercepts = np.zeros(quality.shape[1])
-    for j in range(quality.shape[1]):
-        known = ~np.isnan(quality[:, j])
-        weights[j], intercepts[j] = _fit_one(full[known], quality[known, j], c)
-    return weights, intercepts
-
-
-def factor(x: csr_matrix, sparse_weights: F64, rank: int) -> tuple[F64, F64, F64]:
-    """SVD of the models' n-gram weights: projection (D × K, z standardised on `x`), its mean
-    offset (K) and the models' latent abilities (M × K) — abilities · z reproduces weights · x."""
-    u, s, vt = np.linalg.svd(sparse_weights, full_matrices=False)
-    keep = int(min(rank, int(np.sum(s > 1e-8 * max(s.max(initial=0.0), 1e-300)))))
-    keep = max(keep, 1)
-    basis = vt[:keep].T                                   # D × K, orthonormal columns
-    sign = np.sign(basis[np.abs(basis).argmax(axis=0), np.arange(keep)])  # deterministic signs
-    basis, u = basis * sign, u[:, :keep] * sign
-    scores = np.asarray(x @ basis)
-    mean, std = scores.mean(axis=0), scores.std(axis=0)
-    std[std < 1e-12] = 1.0
-    return basis / std, mean / std, u * s[:keep] * std
 
 
 def length_heads(z: F64, output_chars: F64, ridge: float) -> tuple[F64, F64]:
@@ -141,20 +95,33 @@ def char_prices(prompts: tuple[str, ...], cost: F64, output_chars: F64) -> tuple
 
 
 def fit_router(table: OutcomeTable, config: TrainConfig | None = None,
-               featurizer: Featurizer | None = None) -> RouterModel:
-    """Train the predictor for every model in `table` (see the module docstring)."""
+               featurizer: Featurizer | None = None, sources: Sequence[str] | None = None) -> RouterModel:
+    """Train the predictor for every model in `table` (see the module docstring). `sources`: each
+    row's source (its grader), for the per-source offsets; None = one source."""
     config = config or TrainConfig()
     feat = (featurizer if featurizer is not None else HashingFeaturizer()).fit(table.prompts)
     x, dense = sparse_features(feat, table.prompts)
-    weights, intercepts = per_model_weights(x, dense, table.quality, config.c)
-    projection, latent_mean, skills = factor(x, weights[:, : feat.sparse_dim], config.rank)
-    abilities = np.hstack([skills, weights[:, feat.sparse_dim:]])
-    z = np.hstack([np.asarray(x @ projection) - latent_mean, dense])
+    basis = text_basis(x, config.basis)
+    u = np.asarray(x @ basis, dtype=np.float64)
+    src, names = source_index(list(sources) if sources is not None else [""] * len(table.prompts))
+    if len(src) != len(table.prompts):
+        raise ValueError(f"{len(src)} sources for {len(table.prompts)} prompts")
+    params = fit_params(JointProblem(u, dense, table.quality, src, names), config.rank,
+                        Penalties(1.0 / config.c, config.offset_l2, config.source_l2), config.max_iter)
+    k = params.w.shape[1]
+    scores = u @ params.w
+    std = scores.std(axis=0)
+    std[std < 1e-12] = 1.0
+    projection, latent_mean = basis @ params.w / std, scores.mean(axis=0) / std
+    skills = params.abilities[:, :k] * std
+    abilities = np.hstack([skills, params.abilities[:, k:]])
+    z = np.hstack([scores / std - latent_mean, dense])
     lengths, length_biases = length_heads(z, table.output_chars, config.length_ridge)
     p_in, p_out = char_prices(table.prompts, table.cost, table.output_chars)
     return RouterModel(
         featurizer=feat, projection=to_f32(projection), latent_mean=to_f32(latent_mean), models=table.models,
-        abilities=to_f32(abilities), biases=to_f32(intercepts + skills @ latent_mean),
+        abilities=to_f32(abilities),
+        biases=to_f32(params.served_bias(table.quality, src) + skills @ latent_mean),
         lengths=to_f32(lengths),
         length_biases=to_f32(length_biases), input_prices=to_f32(p_in), output_prices=to_f32(p_out),
         tiers=tuple(config.tiers.get(m, "") for m in table.models))

@@ -1,0 +1,88 @@
+"""The joint fit: one shared latent space, one ability vector per model, grader offsets as biases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmroute.learn.data import OutcomeRecord, OutcomeTable
+from llmroute.learn.joint import JointProblem, Penalties, fit_params
+
+from .conftest import synthetic_records
+
+pytest.importorskip("scipy")
+
+
+def _problem(offset: float, seed: int = 0) -> tuple[JointProblem, np.ndarray]:
+    """Three models over two sources: `both` is scored in sources a and b, `only_a` in a, `only_b`
+    in b. Source b grades every model `offset` lower in logit. Qualities are the exact
+    probabilities (soft labels), so the fit can recover the truth without sampling noise."""
+    rng = np.random.default_rng(seed)
+    n, r = 600, 6
+    u = rng.normal(size=(n, r))
+    w_true = rng.normal(size=(r, 2))
+    abilities = np.asarray([[1.0, -0.5], [0.5, 1.0], [-1.0, 0.5]])
+    bias = np.asarray([0.2, -0.3, 0.4])
+    source = (np.arange(n) % 2).astype(np.int64)                   # 0 = a, 1 = b
+    logit = (u @ w_true) @ abilities.T + bias + offset * source[:, None]
+    quality = 1 / (1 + np.exp(-logit))
+    quality[source == 1, 1] = np.nan                               # only_a: not scored in b
+    quality[source == 0, 2] = np.nan                               # only_b: not scored in a
+    return JointProblem(u, np.zeros((n, 0)), quality, source, ("a", "b")), logit
+
+
+def test_a_per_source_grader_offset_is_learned_as_a_bias_not_an_ability() -> None:
+    problem, _ = _problem(offset=-1.5)
+    params = fit_params(problem, rank=2, penalties=Penalties(1e-3, 1e-3, 1e-3), max_iter=2000)
+    offsets = params.source_offset[:, None] + params.model_offset
+    # `both` is seen in a and b: the difference of its two offsets is source b's harsher grading
+    assert offsets[1, 0] - offsets[0, 0] == pytest.approx(-1.5, abs=0.1)
+    # and the same abilities explain both sources: no ability was spent on the grader
+    same, _ = _problem(offset=0.0)
+    plain = fit_params(same, rank=2, penalties=Penalties(1e-3, 1e-3, 1e-3), max_iter=2000)
+    z = same.u @ plain.w
+    z_off = problem.u @ params.w
+    np.testing.assert_allclose(z_off @ params.abilities[0], z @ plain.abilities[0], atol=0.15)
+
+
+def test_served_bias_predicts_each_model_as_fitted_on_its_own_source() -> None:
+    problem, logit = _problem(offset=-1.5)
+    params = fit_params(problem, rank=2, penalties=Penalties(1e-3, 1e-3, 1e-3), max_iter=2000)
+    served = params.served_bias(problem.quality, problem.source)
+    eta = (problem.u @ params.w) @ params.abilities.T + served
+    only_b = problem.source == 1
+    np.testing.assert_allclose(eta[only_b, 2], logit[only_b, 2], atol=0.15)   # only_b, graded by b
+    only_a = problem.source == 0
+    np.testing.assert_allclose(eta[only_a, 1], logit[only_a, 1], atol=0.15)   # only_a, graded by a
+
+
+def _two_sources() -> tuple[list[OutcomeRecord], list[str]]:
+    first = synthetic_records(40)
+    second = [OutcomeRecord(f"b{r.id}", r.prompt + " Please.", dict(r.outcomes), r.dataset)
+              for r in synthetic_records(40, seed=3)]
+    return first + second, ["one"] * len(first) + ["two"] * len(second)
+
+
+def test_a_model_in_two_sources_gets_one_ability_vector_and_fits_are_deterministic() -> None:
+    from llmroute.learn.features import HashingFeaturizer
+    from llmroute.learn.train import TrainConfig, fit_router
+
+    records, sources = _two_sources()
+    config = TrainConfig(c=10.0, rank=3, basis=32)
+    fit = fit_router(OutcomeTable.of(records), config, HashingFeaturizer(bits=12, max_chars=4000), sources)
+    assert fit.models == ("big", "coder", "trivia")
+    assert fit.abilities.shape == (3, fit.latent_dim)
+    again = fit_router(OutcomeTable.of(records), config, HashingFeaturizer(bits=12, max_chars=4000), sources)
+    np.testing.assert_array_equal(fit.abilities, again.abilities)
+    np.testing.assert_array_equal(fit.biases, again.biases)
+    code = fit.predict("Write a python function that handles sort and regex.")
+    assert code.p_good[fit.index("coder")] > 0.8 > code.p_good[fit.index("trivia")]
+
+
+def test_sources_must_match_the_rows() -> None:
+    from llmroute.learn.features import HashingFeaturizer
+    from llmroute.learn.train import TrainConfig, fit_router
+
+    records, sources = _two_sources()
+    with pytest.raises(ValueError, match="sources for"):
+        fit_router(OutcomeTable.of(records), TrainConfig(basis=8), HashingFeaturizer(bits=10), sources[1:])
