@@ -1,8 +1,9 @@
 """The one interface behind which every piece of state that replicas must agree on lives: windowed
 counters with atomic check-and-reserve (budgets, rate limits), first-writer-wins values (sticky
-experiment assignment), claims with a lifetime (alert dedup), a lease (one alert evaluator), and
-deployment cooldowns, and texts one writer publishes for all (the online learner's state). `MemoryState` (in `state_memory`) is the in-process default; `RedisState`
-(in `state_redis`) is shared by every replica pointing at the same Redis.
+experiment assignment), claims with a lifetime (alert dedup), a lease (one alert evaluator),
+deployment cooldowns, and texts one writer publishes for all (the online learner's state).
+`MemoryState` (in `state_memory`) is the in-process default; `RedisState` (in `state_redis`) is
+shared by every replica pointing at the same Redis.
 
 Amounts are integers: money in nano-USD (`NANO_USD` per dollar), requests and tokens as counts, so
 sums are exact in every implementation. Every method may raise `StateUnavailable` (the backing store
