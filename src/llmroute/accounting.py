@@ -94,4 +94,5 @@ class Accountant:
             usage_estimated=bool(outcome and outcome.usage_estimated),
             cost_usd=outcome.cost_usd if outcome is not None else None,
             baseline_cost_usd=self.baseline_cost(usage), baseline_model=self.baseline_model,
-            prompt_text=self._text(prompt_text(body)), response_text=self._text(response))
+            prompt_text=self._text(prompt_text(body)), response_text=self._text(response),
+            explored=bool(plan and plan.explored), latent=plan.latent if plan else None)

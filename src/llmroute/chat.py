@@ -4,7 +4,7 @@ typed `ChatRequest`. Unknown parameters pass through to the upstream untouched."
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -14,6 +14,10 @@ from .errors import InvalidRequestError
 
 #: Keys that are ours (OpenRouter-style routing controls) and never go upstream.
 GATEWAY_KEYS = frozenset({"plugins", "models"})
+#: The header a caller sends (`x-llmroute-explore: false`) to keep its request from exploring
+#: (learning online); it becomes the request metadata `EXPLORE_KEY`.
+EXPLORE_HEADER = "x-llmroute-explore"
+EXPLORE_KEY = "llmroute_explore"
 KNOWN_PLUGINS = ("auto-router",)
 
 
@@ -87,6 +91,24 @@ def _param(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def with_headers(req: ChatRequest, headers: Mapping[str, str]) -> ChatRequest:
+    """`req` with the routing controls a caller sends as headers (`EXPLORE_HEADER`; a value other
+    than true/false is a 400 naming the header)."""
+    value = next((v for k, v in headers.items() if k.lower() == EXPLORE_HEADER), None)
+    if value is None:
+        return req
+    flag = value.strip().lower()
+    if flag not in {"true", "false"}:
+        raise InvalidRequestError(f"Header {EXPLORE_HEADER} must be true or false, got {value!r}.",
+                                  param=EXPLORE_HEADER)
+    return replace(req, metadata={**req.metadata, EXPLORE_KEY: flag})
+
+
+def may_explore(metadata: Mapping[str, str]) -> bool:
+    """False when the request is marked not to explore (learning online)."""
+    return metadata.get(EXPLORE_KEY, "true") != "false"
 
 
 def _validation_error(exc: ValidationError) -> InvalidRequestError:

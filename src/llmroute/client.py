@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mappi
 from pathlib import Path
 from typing import Any
 
-from .chat import chat_request
+from .chat import chat_request, with_headers
 from .config import load
 from .errors import LLMRouteError
 from .gateway import Gateway
@@ -92,7 +92,7 @@ class AsyncCompletions:
         """Like `openai.AsyncOpenAI().chat.completions.create`; `model="auto"` routes."""
         await self._ready()
         try:
-            req = chat_request(_params(params))
+            req = with_headers(chat_request(_params(params)), params.get("extra_headers") or {})
             if req.stream:
                 outcome, chunks = await self._gateway.stream(req)
                 return self._typed_stream(outcome, chunks)

@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalog import Catalog, ModelSpec
 from .config import load as load_settings
@@ -30,6 +30,9 @@ from .routers.base import (
 )
 from .settings import Settings
 from .types import Decision, RouteRequest, Usage
+
+if TYPE_CHECKING:
+    from .learn.online_hub import OnlineHub
 
 #: Performs a router's consultation (one chat completion) and returns the reply text.
 Caller = Callable[[LLMCall], Awaitable[str]]
@@ -59,8 +62,10 @@ class Engine:
         self.settings = settings
         self.catalog = Catalog.from_settings(settings)
         self.caller = caller
+        #: Learning online: the classifiers' live posterior and exploration (None when off).
+        self.online = online_hub(settings)
         ctx = BuildContext(settings.tier_names, self.catalog, settings.rules,
-                           registry or default_registry(), "")
+                           registry or default_registry(), "", self.online)
         self.policies: dict[str, Router] = {
             name: build_router(spec.model_dump(), ctx, name)
             for name, spec in settings.policies.items()
@@ -133,6 +138,7 @@ class Engine:
             estimated_cost_usd=_cost(primary, usage),
             baseline_model=self.baseline_model, baseline_cost_usd=_cost(baseline, usage),
             scores=verdict.scores, excluded=found.excluded,
+            explored=verdict.explored, latent=verdict.latent,
         )
 
     def expected_usage(self, request: RouteRequest) -> Usage:
@@ -162,6 +168,19 @@ class Engine:
         table = self.settings.tiers[tier]
         listed = [m for m in (table.model, *table.fallbacks) if m in names]
         return listed + [n for n, spec in names.items() if spec.tier == tier and n not in listed]
+
+
+def online_hub(settings: Settings) -> OnlineHub | None:
+    """The hub classifier routers learn and explore with, when `learning` asks for either (the
+    learned model and numpy load only then)."""
+    learning = settings.learning
+    if not learning.online and learning.explore == 0:
+        return None
+    from .learn.online_hub import OnlineHub
+
+    return OnlineHub(explore=learning.explore, rater_cap=learning.rater_cap,
+                     prior_scale=learning.prior_scale, seed=learning.seed,
+                     store_latent=learning.online)
 
 
 def _dedupe(names: Sequence[str]) -> tuple[str, ...]:

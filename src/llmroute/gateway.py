@@ -102,7 +102,8 @@ class Gateway:
         return RouteRequest.from_messages(
             body["messages"], max_output_tokens=req.max_output_tokens, tools=body.get("tools"),
             response_format=body.get("response_format"), allowed_models=req.allowed_models,
-            excluded_models=req.excluded_models, key_models=principal.models or (), user=req.user)
+            excluded_models=req.excluded_models, key_models=principal.models or (), user=req.user,
+            metadata=req.metadata)
 
     def requested_policy(self, req: ChatRequest, principal: Principal) -> str | None:
         """The policy `auto` / `auto/<policy>` asks for (None: a concrete model), if the key may
@@ -129,7 +130,8 @@ class Gateway:
         decision = await self.engine.decide(route, policy=policy, caller=self._classify)
         chain = (*decision.chain, *self._fallbacks(req, route))
         return Plan(tuple(dict.fromkeys(chain)), decision.tier, decision.router, policy,
-                    decision.confidence, decision.reason, decision.input_tokens)
+                    decision.confidence, decision.reason, decision.input_tokens,
+                    decision.explored, decision.latent)
 
     def _plan_concrete(self, req: ChatRequest, route: RouteRequest, principal: Principal) -> Plan:
         spec = self._served(req.model)

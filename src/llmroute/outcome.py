@@ -38,6 +38,9 @@ class Plan:
     confidence: float
     reason: str
     input_tokens: int
+    #: Learning online: the plan came from exploration; the prompt's encoded latent.
+    explored: bool = False
+    latent: str | None = None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The one factory for what serves requests: the gateway wired at construction to its recorder,
 which feeds the ledger writer and the Prometheus metrics from the same entries, over the shared
-state, with the replica's background work (alerts, cooldown sync, ledger pruning). The HTTP server and the
-in-process `Client` both build their gateway here, so the two can never be wired differently."""
+state, with the replica's background work (alerts, cooldown sync, ledger pruning, learning
+online). The HTTP server and the in-process `Client` both build their gateway here, so the two can
+never be wired differently."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .control.admission import Admission
 from .control.alert_evaluator import AlertEvaluator, breaker_cooldowns
 from .control.alerts import Alert
 from .control.cooldown_sync import CooldownSync
+from .control.online_sync import OnlineSync
 from .control.shared import Watched, open_state
 from .control.state import StateUnavailable
 from .engine import Engine
@@ -46,6 +48,8 @@ class Runtime:
     sync: CooldownSync | None = None
     alerts: AlertEvaluator | None = None
     background: bool = True
+    #: Learning online: applies feedback (one replica) or reloads its posterior (the others).
+    online: OnlineSync | None = None
     started: bool = False
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -60,6 +64,8 @@ class Runtime:
                 self.ledger.reads.warm()
         if self.sync is not None:
             self.sync.start()
+        if self.online is not None:
+            self.online.start()
         if self.alerts is not None:
             self.alerts.start()
             self.state.listeners.append(self._state_alert)
@@ -76,6 +82,8 @@ class Runtime:
             await self.alerts.aclose()
         if self.sync is not None:
             await self.sync.aclose()
+        if self.online is not None:
+            await self.online.aclose()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -136,7 +144,10 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
             settings, state, ledger.store if ledger else None, limiter=admission.limiter,
             cooldowns=None if shared else breaker_cooldowns(gateway.cooldowns),
             reads=ledger.reads if ledger else None)
-    return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background)
+    online = None
+    if engine.online is not None and settings.learning.online and ledger is not None:
+        online = OnlineSync(engine.online, ledger.store, state, reload_s=settings.learning.reload_s)
+    return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background, online)
 
 
 async def _every(interval_s: float, work: Callable[[], Awaitable[None]]) -> None:

@@ -159,6 +159,9 @@ class Decision:
     baseline_cost_usd: Decimal | None = None
     scores: Mapping[str, float] = field(default_factory=dict)
     excluded: Mapping[str, str] = field(default_factory=dict)
+    #: Learning online: routed by exploration; the prompt's encoded latent (None when off).
+    explored: bool = False
+    latent: str | None = None
 
     @property
     def model(self) -> str:
@@ -193,4 +196,5 @@ class Decision:
             "baseline_cost_usd": money(self.baseline_cost_usd),
             "estimated_savings_usd": money(self.estimated_savings_usd),
             "excluded": dict(self.excluded),
+            "explored": self.explored,
         }

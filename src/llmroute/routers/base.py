@@ -8,8 +8,8 @@ performs, handing the reply back through `Consult.resume`, which again returns a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,6 +18,9 @@ from ..constraints import Candidates
 from ..errors import ConfigProblem
 from ..settings import RuleConfig
 from ..types import RouteRequest
+
+if TYPE_CHECKING:  # numpy and the learned model load only with a classifier
+    from ..learn.online_hub import OnlineHub
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class Verdict:
     router: str
     scores: Mapping[str, float] = field(default_factory=dict)
     models: tuple[str, ...] = ()
+    #: Learning online: the choice came from exploration (a Thompson draw), and the prompt's
+    #: latent (encoded, `learn.online_hub`) for feedback to update the router with.
+    explored: bool = False
+    latent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class BuildContext:
     rules: tuple[RuleConfig, ...]
     registry: Registry
     name: str = ""
+    #: Learning online: the engine's posterior and exploration (None when `learning` is off).
+    online: OnlineHub | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,7 @@ def validate_spec(spec: Mapping[str, Any], ctx: BuildContext, path: str
         params = router_type.params.model_validate(raw)
     except Exception as exc:  # pydantic.ValidationError, reported with key paths
         return None, _pydantic_problems(exc, path)
-    sub = BuildContext(ctx.tiers, ctx.catalog, ctx.rules, ctx.registry, path)
+    sub = replace(ctx, name=path)
     return params, router_type.check(params, sub)
 
 
@@ -157,5 +166,4 @@ def build_router(spec: Mapping[str, Any], ctx: BuildContext, name: str) -> Route
     if router_type is None:
         raise KeyError(spec["router"])
     params = router_type.params.model_validate({k: v for k, v in spec.items() if k != "router"})
-    return router_type.build(params, BuildContext(ctx.tiers, ctx.catalog, ctx.rules,
-                                                  ctx.registry, name))
+    return router_type.build(params, replace(ctx, name=name))

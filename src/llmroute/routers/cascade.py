@@ -4,7 +4,7 @@ stage decides, and when none is, a configured capable tier does."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -99,8 +99,7 @@ class CascadeRouter:
         if verdict.confidence >= stage.threshold:
             passed = f"; after {'; '.join(trace)}" if trace else ""
             reason = f"stage {index + 1} ({note} ≥ {stage.threshold:.2f}): {verdict.reason}{passed}"
-            return Verdict(verdict.tier, verdict.confidence, reason, verdict.router,
-                           verdict.scores, verdict.models), trace
+            return replace(verdict, reason=reason), trace
         return None, (*trace, f"{note} < {stage.threshold:.2f} for '{verdict.tier}'")
 
 

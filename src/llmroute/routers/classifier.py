@@ -9,16 +9,20 @@ another spelling), a prior from its catalog entry, else the typical profile of i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from pydantic import Field, model_validator
 
 from ..catalog import Catalog, ModelSpec
+from ..chat import may_explore
 from ..constraints import Candidates
 from ..errors import ConfigProblem
 from ..learn import artifact as artifacts
 from ..learn.catalog_prior import CatalogPrior
 from ..learn.model import ModelProfile, RouterModel
 from ..learn.names import match_known
+from ..learn.online_hub import OnlineHub, Slot, encode_latent
 from ..learn.policy import Choice, blend_point, by_target, by_tradeoff
 from ..learn.provenance import ProfileSource, SourcedProfile, day_one_profile, like_problem
 from ..types import RouteRequest
@@ -141,16 +145,28 @@ def pool_profiles(model: RouterModel, catalog: Catalog, aliases: dict[str, str]
     return [s.profile for s in sourced_pool_profiles(model, catalog, aliases)]
 
 
+@dataclass(frozen=True)
+class Online:
+    """A classifier's part in learning online: the engine's hub (exploration share, random source)
+    and this pool's slot (the live posterior)."""
+
+    hub: OnlineHub
+    slot: Slot
+
+
 class ClassifierRouter:
-    """Decides with a trained predictor over the pool's models."""
+    """Decides with a trained predictor over the pool's models; learning online, with the
+    posterior means of `online` (and, for a share of requests, a Thompson draw)."""
 
     def __init__(self, model: RouterModel, params: ClassifierParams, tiers: dict[str, str],
-                 name: str = "classifier", sources: dict[str, ProfileSource] | None = None):
+                 name: str = "classifier", sources: dict[str, ProfileSource] | None = None,
+                 online: Online | None = None):
         self.name = name
         self.model = model
         self.params = params
         self.tiers = tiers
         self.sources = dict(sources or {})   # pool model -> where its profile came from
+        self.online = online
 
     def decide(self, request: RouteRequest, candidates: Candidates) -> Verdict:
         """The cheapest likely-good candidate (or the best value for the money)."""
@@ -159,20 +175,50 @@ class ClassifierRouter:
             return Verdict(next(iter(self.tiers.values()), "medium"), 0.0,
                            "classifier: no candidate is known to the model", self.name)
         text = request.last_user_text
+        if self.online is not None:
+            return self._decide_online(self.online, request, names)
         prediction = self.model.predict(text, names)
+        choice, setting = self._choose(text, names, prediction.p_good, prediction.expected_cost)
+        return self._verdict(names, prediction.p_good, choice, setting)
+
+    def _choose(self, text: str, names: list[str], p: np.ndarray, cost: np.ndarray
+                ) -> tuple[Choice, str]:
         pair = self.params.strong_weak
         if pair is not None:
-            choice, why = pair.choose(names, prediction.p_good)
-            setting = f"strong/weak: {why}"
-        else:
-            knob = self.params.knob_for(text)
-            choice = knob.choose(prediction.p_good, prediction.expected_cost)
-            setting = knob.describe() + (" (blend)" if knob is not self.params else "")
+            choice, why = pair.choose(names, p)
+            return choice, f"strong/weak: {why}"
+        knob = self.params.knob_for(text)
+        return knob.choose(p, cost), knob.describe() + (" (blend)" if knob is not self.params else "")
+
+    def _verdict(self, names: list[str], p: np.ndarray, choice: Choice, setting: str, *,
+                 explored: bool = False, latent: str | None = None) -> Verdict:
         chosen = names[choice.index]
-        scores = {n: round(float(p), 4) for n, p in zip(names, prediction.p_good, strict=True)}
-        ranked = ", ".join(f"{n} {p:.2f}" for n, p in scores.items())
+        scores = {n: round(float(q), 4) for n, q in zip(names, p, strict=True)}
+        ranked = ", ".join(f"{n} {q:.2f}" for n, q in scores.items())
         reason = f"classifier P(good): {ranked}; chose {chosen} ({setting})"
-        return Verdict(self.tiers[chosen], choice.confidence, reason, self.name, scores, (chosen,))
+        return Verdict(self.tiers[chosen], choice.confidence, reason, self.name, scores, (chosen,),
+                       explored, latent)
+
+    def _decide_online(self, online: Online, request: RouteRequest, names: list[str]) -> Verdict:
+        """Predict with the posterior means; with probability `explore` (unless the request is
+        marked not to), choose on a Thompson draw instead, among the same candidates."""
+        text = request.last_user_text
+        z = self.model.latent(text)
+        _, cost, _ = self.model.predict_latent(z, len(text), names)
+        p = online.slot.p_good(z, names)
+        exploration = online.hub.exploration
+        explorable = exploration.share > 0 and may_explore(request.metadata)
+        draw = online.slot.thompson(z, names, online.hub.rng) if explorable else p
+        picked = exploration.decide(p, draw, cost, np.ones(len(names), dtype=bool),
+                                    lambda q, c: self._choose(text, names, q, c)[0].index,
+                                    online.hub.rng, explorable)
+        source = draw if picked.explored else p
+        choice, setting = self._choose(text, names, source, cost)
+        if picked.explored:
+            setting += "; explored: Thompson draw"
+        latent = encode_latent(z) if online.hub.store_latent else None
+        return self._verdict(names, source, choice, setting, explored=picked.explored,
+                             latent=latent)
 
 
 def _load(params: ClassifierParams) -> RouterModel:
@@ -180,12 +226,17 @@ def _load(params: ClassifierParams) -> RouterModel:
 
 
 def build(params: ClassifierParams, ctx: BuildContext) -> ClassifierRouter:
-    """Factory: load the artifact and give every pool model a profile."""
+    """Factory: load the artifact and give every pool model a profile (and, learning online, a
+    posterior in the engine's hub, shared with every classifier over the same artifact and pool)."""
     model = _load(params)
     sourced = sourced_pool_profiles(model, ctx.catalog, params.aliases)
     tiers = {s.profile.name: s.profile.tier for s in sourced}
-    return ClassifierRouter(model.with_profiles([s.profile for s in sourced]), params, tiers,
-                            sources={s.profile.name: s.source for s in sourced})
+    pool = model.with_profiles([s.profile for s in sourced])
+    online = None
+    if ctx.online is not None and pool.models:
+        online = Online(ctx.online, ctx.online.slot(params.artifact or "bundled", pool, model))
+    return ClassifierRouter(pool, params, tiers, sources={s.profile.name: s.source for s in sourced},
+                            online=online)
 
 
 def check(params: ClassifierParams, ctx: BuildContext) -> list[ConfigProblem]:

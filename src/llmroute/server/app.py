@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from ..chat import chat_request, parse_json
+from ..chat import chat_request, parse_json, with_headers
 from ..control.limits import Subject
 from ..control.state import StateUnavailable
 from ..errors import (
@@ -124,7 +124,8 @@ class Endpoints:
         """POST /v1/chat/completions, streaming or not."""
         request.state.request_id = request_id = new_request_id()
         principal = self.keys.authenticate(request.headers)
-        req = chat_request(parse_json(await read_body(request, self.limit)))
+        req = with_headers(chat_request(parse_json(await read_body(request, self.limit))),
+                           request.headers)
         if req.user is None and self.user_header in request.headers:
             req = replace(req, user=request.headers[self.user_header])
         if req.stream:

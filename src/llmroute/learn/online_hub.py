@@ -1,0 +1,150 @@
+"""Learning online in the gateway (issue 13): the live posterior the classifier routers predict
+with, and how one feedback becomes one update. Pure: no I/O (the learner in
+`control/online_sync.py` reads the ledger and the shared state and calls `apply` / `load`).
+
+An `OnlineHub` is built by the engine when `learning.online` or `learning.explore` is set, and
+handed to every classifier router through the build context. Each router registers a `Slot`: its
+pool's `OnlineProfiles` (keyed by artifact and pool, so two classifier policies over the same
+artifact and pool share one posterior). Routers read the slot's current profiles on each decision;
+`load` swaps them for a published state (an atomic reference change on the event loop).
+
+Feedback to quality: task success is 1 or 0; a rating r of 1–5 is (r − 1) / 4; when both are given,
+success decides. The rater, for the per-model cap, is the request's user, else its gateway key.
+The prompt latent travels in the ledger as float16, base64 (`encode_latent`): ~90 characters.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from .abilities import prior
+from .model import RouterModel
+from .online import Exploration, OnlineProfiles
+
+F64 = npt.NDArray[np.float64]
+
+
+def encode_latent(z: npt.ArrayLike) -> str:
+    """A prompt latent as compact text: float16 little-endian, base64."""
+    return base64.b64encode(np.asarray(z, dtype="<f2").tobytes()).decode("ascii")
+
+
+def decode_latent(text: str) -> F64:
+    """The inverse of `encode_latent` (`ValueError` on text that is not one)."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ValueError(f"not an encoded latent: {exc}") from None
+    if len(raw) % 2:
+        raise ValueError("not an encoded latent: odd length")
+    return np.frombuffer(raw, dtype="<f2").astype(np.float64)
+
+
+def quality_of(rating: int | None, success: bool | None) -> float | None:
+    """Feedback as a quality in [0, 1] (see the module docstring); None when there is neither."""
+    if success is not None:
+        return 1.0 if success else 0.0
+    if rating is not None:
+        return (rating - 1) / 4.0
+    return None
+
+
+@dataclass
+class Slot:
+    """One pool's live posterior (its routers read `profiles`; `OnlineHub.load` replaces it)."""
+
+    key: str
+    profiles: OnlineProfiles
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rows = {name: i for i, name in enumerate(self.profiles.models)}
+
+    def replace(self, profiles: OnlineProfiles) -> None:
+        """Serve `profiles` from now on (same models, same latent size, else `ValueError`)."""
+        if profiles.models != self.profiles.models or profiles.dim != self.profiles.dim:
+            raise ValueError(f"online state for {self.key!r} does not match its pool")
+        self.profiles = profiles
+
+    def p_good(self, z: npt.ArrayLike, names: Sequence[str]) -> F64:
+        """P(good) of `names` at latent `z` from the posterior means."""
+        return self.profiles.p_good(z, [self.rows[n] for n in names])
+
+    def thompson(self, z: npt.ArrayLike, names: Sequence[str], rng: np.random.Generator) -> F64:
+        """One Thompson draw of P(good) of `names` at latent `z`."""
+        return self.profiles.thompson(z, rng, [self.rows[n] for n in names])
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One feedback as the learner applies it."""
+
+    model: str
+    latent: str
+    quality: float
+    rater: str | None
+
+
+class OnlineHub:
+    """The engine's online-learning state: slots, the exploration share and its random source."""
+
+    def __init__(self, *, explore: float = 0.0, rater_cap: float = 10.0, prior_scale: float = 1.0,
+                 seed: int | None = None, store_latent: bool = True):
+        self.exploration = Exploration(explore)
+        self.rater_cap = rater_cap
+        self.prior_scale = prior_scale
+        self.store_latent = store_latent
+        self.rng = np.random.default_rng(seed)
+        self.slots: dict[str, Slot] = {}
+
+    def slot(self, artifact: str, pool: RouterModel, trained: RouterModel) -> Slot:
+        """The slot of `pool`'s models (registered on first use): each starts at its day-one
+        profile, with the prior covariance of [ability, bias] over the `trained` artifact's known
+        models times `prior_scale`."""
+        key = f"{artifact}|{'|'.join(pool.models)}"
+        found = self.slots.get(key)
+        if found is None:
+            means = np.hstack([pool.abilities, pool.biases[:, None]]).astype(np.float64)
+            cov = self.prior_scale * prior(trained)[1]
+            covs = np.repeat(cov[None, :, :], len(pool.models), axis=0)
+            profiles = OnlineProfiles(pool.models, means, covs, self.rater_cap)
+            found = self.slots[key] = Slot(key, profiles)
+        return found
+
+    def apply(self, feedback: Feedback) -> float:
+        """Update every slot that knows the model and matches the latent's size; the weight carried
+        (summed over slots; 0 when none applies or a cap is spent)."""
+        try:
+            z = decode_latent(feedback.latent)
+        except ValueError:
+            return 0.0
+        carried = 0.0
+        for slot in self.slots.values():
+            if feedback.model in slot.rows and slot.profiles.dim == z.size + 1:
+                carried += slot.profiles.update(feedback.model, z, feedback.quality,
+                                                rater=feedback.rater)
+        return carried
+
+    def state(self) -> dict[str, object]:
+        """Every slot's posterior, JSON-able."""
+        return {key: slot.profiles.to_dict() for key, slot in self.slots.items()}
+
+    def load(self, state: Mapping[str, object]) -> int:
+        """Serve the posteriors in `state` (slots it lacks, or that no longer match their pool,
+        keep theirs); how many slots were replaced."""
+        replaced = 0
+        for key, slot in self.slots.items():
+            found = state.get(key)
+            if not isinstance(found, Mapping):
+                continue
+            try:
+                slot.replace(OnlineProfiles.from_dict(found))
+            except ValueError:
+                continue
+            replaced += 1
+        return replaced
