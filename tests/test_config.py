@@ -567,3 +567,37 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         settings.routing = settings.routing  # type: ignore[misc]
     with pytest.raises(pydantic.ValidationError):
         settings.routing.default_policy = "cheap"  # type: ignore[misc]
+
+
+# --- learning online (issue 13) ---------------------------------------------------------------------
+
+def test_learning_is_off_by_default(tmp_path: Path) -> None:
+    learning = load_yaml(tmp_path, "").learning
+    assert (learning.online, learning.explore) == (False, 0.0)
+    assert learning.rater_cap > 0 and learning.prior_scale > 0
+
+
+def test_exploration_above_five_percent_is_refused_with_its_path(tmp_path: Path) -> None:
+    checked = check_yaml(tmp_path, "learning: {online: true, explore: 0.2}\n")
+    found = problem_at(checked, "learning.explore")
+    assert "0.05" in found.message and "0.2" in found.hint
+    assert checked.settings is None
+    for bad in ("rater_cap: 0", "prior_scale: -1", "explore: -0.01", "reload_s: 0", "onlin: true"):
+        assert not check_yaml(tmp_path, f"learning: {{{bad}}}\n").settings, bad
+
+
+def test_learning_online_needs_the_ledger(tmp_path: Path) -> None:
+    checked = check_yaml(tmp_path, "ledger: {enabled: false}\nlearning: {online: true}\n")
+    found = problem_at(checked, "learning.online")
+    assert "ledger" in found.message and "ledger.enabled" in found.hint
+
+
+def test_learning_without_a_classifier_is_a_warning(tmp_path: Path) -> None:
+    checked = check_yaml(tmp_path, THREE_TIERS + """
+policies:
+  cheap: {router: fixed, tier: simple}
+routing: {default_policy: cheap}
+learning: {explore: 0.01}
+""")
+    assert problem_at(checked, "learning").severity == "warning"
+    assert checked.settings is not None
