@@ -167,7 +167,8 @@ def test_train_from_the_ledger(tmp_path: Path) -> None:
     entries = [entry(i, "small", f"hello {i}", user_rating=5) for i in range(15)]
     entries += [entry(100 + i, "small", f"prove lemma {i} about sheaves", task_success=False)
                 for i in range(15)]
-    entries += [entry(200 + i, "big", f"prove lemma {i} about sheaves", task_success=True)
+    entries += [entry(200 + i, "big", f"prove lemma {i} about sheaves", task_success=True,
+                      explored=True, latent="AAA8AAA8")  # learning online's columns (0006)
                 for i in range(15)]
     entries += [entry(300, "big", "no feedback here")]  # skipped: no feedback
     records = records_from_entries(entries)

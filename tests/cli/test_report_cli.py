@@ -110,6 +110,17 @@ def test_by_day(config: Path, tmp_path: Path) -> None:
     assert "2025-01-01" in table.stdout and "by day" in table.stdout
 
 
+def test_by_explored_separates_learning_onlines_exploration(tmp_path: Path) -> None:
+    rows = [*entries(), entry(6, 2, cost_usd=Decimal("200"), explored=True, latent="AAA8"),
+            entry(7, 3, cost_usd=Decimal("300"), explored=True, task_success=False)]
+    result = run("report", "--by", "explored", "--json", *WINDOW, "-c", str(ledger(tmp_path, rows)))
+    assert result.returncode == 0, result.stderr
+    groups = {g["label"]: g for g in json.loads(result.stdout)["groups"]}
+    assert set(groups) == {"explored", "routed"}
+    assert (groups["explored"]["requests"], groups["routed"]["requests"]) == (2, 5)
+    assert groups["explored"]["cost_usd"] == "500"
+
+
 def test_html_page_is_self_contained_with_plots(config: Path, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     result = run("report", "-c", str(config), *WINDOW, "--html", str(page), cwd=tmp_path)
