@@ -1,0 +1,348 @@
+"""Learning online measured through the gateway (issue 13): 10,000 requests from a source the router
+was not trained on, answered by the replay provider, feedback on 20% of them.
+
+    python bench/online_gateway.py [--data ../shared/data] [--source llmrouter] [--requests 10000]
+        [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--every 50] [--artifact PATH]
+        [--out out/online_gateway] [--png docs/online-learning.png] [--json FILE]
+
+What runs is the gateway's own code: `build_runtime` (the factory the server and `Client` use), so
+each request goes through `Gateway.complete` (admission, the classifier policy, the replay
+deployment, accounting, the ledger writer into SQLite); feedback goes through
+`LedgerService.feedback` (what `POST /v1/feedback` calls) and is learned by the runtime's
+`OnlineSync` from the ledger (its `tick` called every `--every` requests instead of on its timer,
+so a run is reproducible). Only HTTP is left out: a uvicorn round trip per request would
+measure the 2-core machine's socket stack, not learning.
+
+* The source's records are split in halves (`online_sim.split_source`, seeded): in-domain train and
+  field (deduplicated by prompt, so the replay's verbatim lookup is unambiguous).
+* Replay: the field records become replay records. Sources such as llmrouter record each model's
+  graded outcome but not its answer text, so the replayed text is a placeholder naming the
+  outcome; the outcome itself is the recorded one, and it is what feedback reports.
+* Models and prices: the source's models, each priced by its size (USD 0.02 per million tokens per
+  billion parameters, in and out: an assumption, stated in the report; llmrouter records no costs),
+  in two tiers (≤ 10 B parameters: small; larger: large).
+* Variants, each on the same seeded stream (`online_sim.simulate`'s draws: prompts with
+  replacement, which 20% give feedback, from which of 200 users): offline (the artifact, never
+  updated: `learning.online` off), online with each exploration share, and in-domain (a classifier
+  policy over an artifact `fit_router` trains on the in-domain half). Policy: the most likely model
+  (`willingness_to_pay: 0`), as `online_sim`.
+* Every `--every` requests the online variants' live posterior (the hub's slot, as the router
+  reads it) routes the whole field (offline: the pool's latents): field quality q(n); closed(n) =
+  (q(n) − q_off) / (q_in − q_off). The exploration cost is the online run's cumulative quality minus
+  the exploring run's, in points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from llmroute import config as llmconfig
+from llmroute.chat import chat_request
+from llmroute.learn import artifact as artifacts
+from llmroute.learn import policy
+from llmroute.learn.data import OutcomeTable
+from llmroute.learn.online_sim import RATERS, half_gap, split_source
+from llmroute.learn.sources import SourcedRecord, load_sources
+from llmroute.learn.train import fit_router
+from llmroute.routers.classifier import ClassifierRouter
+from llmroute.runtime import Runtime, build_runtime
+from llmroute.settings import Settings
+
+USD_PER_M_PER_BILLION = 0.02
+MARKS = (1000, 2000, 5000, 10000)
+
+
+@dataclass(frozen=True)
+class Field:
+    """The field half: prompts, the models' recorded outcomes (N × M), the stream's draws."""
+
+    models: tuple[str, ...]
+    prompts: tuple[str, ...]
+    quality: np.ndarray
+    idx: np.ndarray
+    gives: np.ndarray
+    raters: np.ndarray
+
+
+@dataclass
+class Run:
+    """One variant's numbers."""
+
+    name: str
+    quality: list[float] = field(default_factory=list)
+    cost: list[float] = field(default_factory=list)
+    explored: list[bool] = field(default_factory=list)
+    snapshots: list[tuple[int, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    ledger_split: dict[str, int] = field(default_factory=dict)
+
+    def cumulative(self, n: int) -> tuple[float, float]:
+        return float(np.mean(self.quality[:n])), float(np.mean(self.cost[:n]))
+
+
+def billions(model: str) -> float:
+    """Parameters in billions, from the model's name (e.g. llama-3.1-8b -> 8; 7b by default)."""
+    found = re.findall(r"(\d+(?:\.\d+)?)b(?![a-z])", model.lower())
+    return float(found[-1]) if found else 7.0
+
+
+def field_of(records: Sequence[SourcedRecord], seed: int, requests: int, feedback: float
+             ) -> tuple[Field, OutcomeTable]:
+    """The field (deduplicated by prompt) and the in-domain training table."""
+    train, rest, _ = split_source(records, seed)
+    full = OutcomeTable.of(r.record for r in records)
+    models = tuple(m for j, m in enumerate(full.models) if not np.isnan(full.quality[:, j]).any())
+    seen: set[str] = set()
+    field_records = [r.record for r in rest if not (r.prompt in seen or seen.add(r.prompt))]
+    table = OutcomeTable.of(field_records, models)
+    rng = np.random.default_rng(seed)  # the draws of online_sim.simulate, in its order
+    idx = rng.integers(0, len(table.prompts), requests)
+    gives = rng.random(requests) < feedback
+    raters = rng.integers(0, RATERS, requests)
+    return (Field(models, tuple(table.prompts), table.quality, idx, gives, raters),
+            OutcomeTable.of((r.record for r in train), models))
+
+
+def write_replay(fld: Field, path: Path) -> None:
+    """Replay records of the field: the recorded outcome, a placeholder for the unrecorded text."""
+    with path.open("w", encoding="utf-8") as out:
+        for i, prompt in enumerate(fld.prompts):
+            models = {m: {"response": f"(replayed: recorded outcome {fld.quality[i, j]:g})",
+                          "outcome": float(fld.quality[i, j]), "cost_usd": None,
+                          "output_chars": 200}
+                      for j, m in enumerate(fld.models)}
+            out.write(json.dumps({"id": f"field-{i}", "prompt": prompt, "models": models}) + "\n")
+
+
+def settings_for(fld: Field, work: Path, name: str, artifact: Path, learning: dict[str, Any]
+                 ) -> Settings:
+    """A gateway over the replay deployment with one classifier policy."""
+    models = {}
+    for m in fld.models:
+        price = round(USD_PER_M_PER_BILLION * billions(m), 6)
+        models[m] = {"deployment": "replay", "upstream_name": m, "input_per_m": str(price),
+                     "output_per_m": str(price), "context_window": 1_000_000,
+                     "tier": "small" if billions(m) <= 10 else "large"}
+    small = min(fld.models, key=billions)
+    large = max(fld.models, key=billions)
+    raw = {
+        "models": models, "catalog": {"bundled_prices": False}, "rules": [],
+        "tiers": {"small": {"model": small}, "large": {"model": large}},
+        "policies": {"learned": {"router": "classifier", "artifact": str(artifact),
+                                 "willingness_to_pay": 0}},
+        "routing": {"default_policy": "learned", "baseline_model": large},
+        "providers": {"replay": {"type": "replay", "base_url": str(work / "replay.jsonl")}},
+        "resilience": {"cooldown": {"failures": 1_000_000, "cooldown_s": 0}},
+        "ledger": {"url": f"sqlite:///{work / name}.db", "spool_path": str(work / f"{name}.spool"),
+                   "flush_interval_s": 0.05, "reads": "inline"},
+        "learning": learning, "alerts": {"enabled": False},
+    }
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return llmconfig.load(path, environ={})
+
+
+def classifier_of(runtime: Runtime) -> ClassifierRouter:
+    router = runtime.gateway.engine.router("learned")[1]
+    assert isinstance(router, ClassifierRouter)
+    return router
+
+
+def field_quality(router: ClassifierRouter, z: np.ndarray, fld: Field) -> float:
+    """Mean recorded quality of the field when `router`'s current beliefs pick (most likely)."""
+    names = list(fld.models)
+    if router.online is not None:
+        slot = router.online.slot
+        p = slot.profiles.p_good_many(z)[:, [slot.rows[n] for n in names]]
+    else:
+        p, _ = router.model.predict_latent(z, np.zeros(len(z)), names)[:2]
+    choice = policy.by_tradeoff_many(p, np.zeros_like(p), 0.0)
+    return float(fld.quality[np.arange(len(choice)), choice].mean())
+
+
+async def give_feedback(runtime: Runtime, request_id: str, quality: float) -> None:
+    """A recorded outcome as feedback: task success when it is 0 or 1, else a rating of 1–5."""
+    assert runtime.ledger is not None
+    if quality in (0.0, 1.0):
+        await runtime.ledger.feedback(request_id, success=quality == 1.0)
+    else:
+        await runtime.ledger.feedback(request_id, rating=1 + round(4 * quality))
+
+
+async def run_variant(settings: Settings, name: str, fld: Field, every: int) -> Run:
+    """Serve the stream through the gateway; learn from the feedback every `every` requests."""
+    runtime = build_runtime(settings, metrics=False, background=False)
+    await runtime.start()
+    run = Run(name)
+    router = classifier_of(runtime)
+    z = router.model.latent_many(list(fld.prompts)).astype(np.float64)
+    col = {m: j for j, m in enumerate(fld.models)}
+    sync, ledger = runtime.online, runtime.ledger
+    assert ledger is not None
+    if sync is not None:
+        sync.lag_s = 0.0
+    run.snapshots.append((0, field_quality(router, z, fld)))
+    pending: list[tuple[str, float]] = []
+    start = time.monotonic()
+    for t, i in enumerate(fld.idx):
+        prompt = fld.prompts[int(i)]
+        req = chat_request({"model": "auto", "messages": [{"role": "user", "content": prompt}],
+                            "user": f"user-{int(fld.raters[t])}"})
+        rid = f"{name}-{t}"
+        _, outcome = await runtime.gateway.complete(req, request_id=rid)
+        q = float(fld.quality[int(i), col[outcome.model]])
+        run.quality.append(q)
+        run.cost.append(float(outcome.cost_usd or 0))
+        run.explored.append(outcome.plan.explored)
+        if fld.gives[t]:
+            pending.append((rid, q))
+        if (t + 1) % every == 0 or t + 1 == len(fld.idx):
+            for given in pending:  # the feedback endpoint's path (waits for the flush)
+                await give_feedback(runtime, *given)
+            pending = []
+            if sync is not None:
+                await sync.tick()
+                run.snapshots.append((t + 1, field_quality(router, z, fld)))
+    run.seconds = time.monotonic() - start
+    found = await ledger.store.aggregate("explored")
+    run.ledger_split = {g.label: g.tally.requests for g in found.groups}
+    await runtime.aclose()
+    return run
+
+
+def summary(runs: list[Run], q_off: float, q_in: float, requests: int) -> dict[str, Any]:
+    by = {r.name: r for r in runs}
+    out: dict[str, Any] = {"q_offline_field": q_off, "q_indomain_field": q_in, "variants": {}}
+    base = by.get("online")
+    for r in runs:
+        marks = [n for n in MARKS if n <= requests]
+        entry: dict[str, Any] = {
+            "cumulative": {n: r.cumulative(n) for n in marks},
+            "explored": int(sum(r.explored)), "ledger_split": r.ledger_split,
+            "seconds": round(r.seconds, 1), "requests_per_s": round(requests / r.seconds, 1)}
+        if len(r.snapshots) > 1:
+            snaps = [(n, q, 0.0) for n, q in r.snapshots]
+            entry["half_gap_first"], entry["half_gap_for_good"] = half_gap(snaps, q_off, q_in)
+            entry["field_quality_end"] = r.snapshots[-1][1]
+        if base is not None and r is not base and r.name.startswith("online"):
+            entry["exploration_loss_points"] = 100 * (base.cumulative(requests)[0]
+                                                      - r.cumulative(requests)[0])
+            flags = np.asarray(r.explored)
+            entry["explored_quality"] = float(np.asarray(r.quality)[flags].mean()) if flags.any() \
+                else None
+        out["variants"][r.name] = entry
+    return out
+
+
+def save_png(runs: list[Run], q_off: float, q_in: float, source: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for ax in (left,):
+        ax.axhline(q_off, color="grey", linestyle="--", label="offline (never updated)")
+        ax.axhline(q_in, color="black", linestyle=":", label="in-domain (trained on the source)")
+        ax.axhline((q_off + q_in) / 2, color="grey", linewidth=0.5, label="half the gap")
+    for r in runs:
+        if len(r.snapshots) > 1:
+            left.plot([s[0] for s in r.snapshots], [s[1] for s in r.snapshots], label=r.name)
+        n = np.arange(1, len(r.quality) + 1)
+        right.plot(n[99:], (np.cumsum(r.quality) / n)[99:], label=r.name)
+    left.set(xlabel="requests", ylabel="field quality of the live posterior",
+             title=f"learning online on {source}, through the gateway")
+    right.set(xlabel="requests", ylabel="cumulative mean quality", title="served quality")
+    left.legend(loc="lower right", fontsize=7)
+    right.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def held_out(artifact: Path, source: str) -> None:
+    files = [f["path"] for f in artifacts.read_metadata(artifact).get("training", {}).get("files", [])]
+    if any(f.startswith(f"{source}/") for f in files):
+        raise SystemExit(f"{artifact} was trained on {source} ({files}): not a held-out source; "
+                         "pass --artifact with a router that never saw it")
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    artifact = Path(args.artifact) if args.artifact else artifacts.default_path()
+    held_out(artifact, args.source)
+    records = load_sources(args.data, [args.source])[args.source]
+    fld, train = field_of(records, args.seed, args.requests, args.feedback)
+    work = Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("*.db*"):
+        old.unlink()
+    write_replay(fld, work / "replay.jsonl")
+    t0 = time.monotonic()
+    inside = artifacts.save(fit_router(train), work / "indomain")
+    fit_s = time.monotonic() - t0
+    variants: list[tuple[str, Path, dict[str, Any]]] = [
+        ("offline", artifact, {}), ("in-domain", inside.with_suffix(""), {})]
+    for share in (float(s) for s in args.explore.split(",") if s.strip()):
+        name = "online" if share == 0 else f"online+explore {share:g}"
+        variants.append((name, artifact, {"online": True, "explore": share, "seed": args.seed,
+                                          "reload_s": 3600}))
+    runs = []
+    for name, path, learning in variants:
+        settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), path, learning)
+        runs.append(await run_variant(settings, name, fld, args.every))
+        print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
+              f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
+    q_off = runs[0].snapshots[0][1]
+    q_in = runs[1].snapshots[0][1]
+    out = summary(runs, q_off, q_in, args.requests)
+    out.update({"source": args.source, "requests": args.requests, "feedback": args.feedback,
+                "seed": args.seed, "field_prompts": len(fld.prompts), "models": list(fld.models),
+                "in_domain_train_records": len(train.prompts), "fit_router_s": round(fit_s, 1),
+                "artifact": str(artifact), "machine": f"{platform.machine()} {platform.node()}",
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "prices": {m: USD_PER_M_PER_BILLION * billions(m) for m in fld.models}})
+    if args.png:
+        save_png(runs, q_off, q_in, args.source, Path(args.png))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--source", default="llmrouter")
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--feedback", type=float, default=0.2)
+    parser.add_argument("--explore", default="0.0,0.02,0.05")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--artifact", default=None)
+    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "online_gateway"))
+    parser.add_argument("--png", default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    out = asyncio.run(main_async(args))
+    text = json.dumps(out, indent=1, default=str)
+    print(text)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
