@@ -374,11 +374,12 @@ def test_cascade_default_policy_with_the_defaults() -> None:
     decision = decide(engine, "Tell me a story about a dragon who lives high up in the cold "
                               "mountains and loves cheese")
     assert decision.policy == "default"
-    assert decision.tier == "medium"
-    # no rule matches; the classifier stage decides: the default models have profiles of their own
-    # now (issue 13), gpt-4.1-mini's catalog prior reaches the 0.7 target on this prompt
-    assert decision.router == "classifier" and decision.confidence >= 0.7
-    assert "stage 2 (classifier" in decision.reason
+    # no structural rule (code fence, tools) matches; the classifier decides every such prompt (its
+    # stage's threshold is 0), by its calibrated willingness to pay: which tier depends on the
+    # artifact, so only that it decided is pinned here
+    assert decision.router == "classifier" and "λ=" in decision.reason
+    assert "stage 2 (classifier" in decision.reason and decision.tier in ("simple", "medium",
+                                                                         "complex")
 
 
 def test_sync_engine_facade() -> None:

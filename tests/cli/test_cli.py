@@ -27,16 +27,20 @@ def test_console_script_is_installed() -> None:
 
 
 def test_route_prompt_shows_decision_reason_and_costs(tmp_path: Path) -> None:
-    result = run("route", "what's 2+2?", cwd=tmp_path)
+    # the keyword table is the `rules` policy's (the default policy keeps only structural rules)
+    result = run("route", "what's 2+2?", "--policy", "rules", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "simple" in result.stdout
     assert "openai/gpt-4o-mini" in result.stdout
     assert "rule 'short' matched" in result.stdout
     assert "baseline anthropic/claude-sonnet-4-5" in result.stdout
+    learned = run("route", "what's 2+2?", cwd=tmp_path)
+    assert "policy default, router classifier" in learned.stdout and "saves" in learned.stdout
 
 
 def test_route_json_and_policy(tmp_path: Path) -> None:
-    result = run("route", "Please debug this python traceback", "--json", cwd=tmp_path)
+    result = run("route", "Please debug this python traceback", "--json", "--policy", "rules",
+                 cwd=tmp_path)
     decision = json.loads(result.stdout)
     assert decision["tier"] == "complex"
     assert decision["chain"][0] == "anthropic/claude-sonnet-4-5"
@@ -76,7 +80,8 @@ def test_route_batch_jsonl(tmp_path: Path) -> None:
         json.dumps({"id": "e", "prompt": "hi", "max_tokens": 10_000_000}),
     ]) + "\n")
     out = tmp_path / "decisions.jsonl"
-    result = run("route", "--input", str(prompts), "--output", str(out), cwd=tmp_path)
+    result = run("route", "--input", str(prompts), "--output", str(out), "--policy", "rules",
+                 cwd=tmp_path)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["id"] for line in lines] == ["a", "b", 4, "d", "e"]
     assert lines[0]["tier"] == "simple"

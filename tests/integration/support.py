@@ -12,6 +12,7 @@ import httpx
 import openai
 import uvicorn
 
+from llmroute.settings import default_config_text, parse_yaml
 from llmroute.testing.upstream import FakeUpstream
 
 #: The upstream API key: the fake refuses requests without it, and it must never leak to clients.
@@ -19,6 +20,20 @@ UPSTREAM_KEY = "sk-upstream-7f3a9c-TOPSECRET"
 ENV = {"FAKE_OPENAI_KEY": UPSTREAM_KEY, "FAKE_ANTHROPIC_KEY": UPSTREAM_KEY}
 #: The gateway key clients send when the gateway is open (no `keys:` configured).
 OPEN_KEY = "unused-client-key"
+
+
+#: The default policy the project started from: keyword rules (≥ 0.7), then the classifier
+#: (target 0.7, ≥ 0.7), else `medium`.
+SEED_CASCADE: dict[str, Any] = {
+    "router": "cascade", "fallback_tier": "medium",
+    "stages": [{"router": "rules", "threshold": 0.7},
+               {"router": "classifier", "quality_target": 0.7, "threshold": 0.7}]}
+
+
+def seed_policies() -> dict[str, Any]:
+    """The embedded default policies, with `default` the seed cascade."""
+    policies: dict[str, Any] = parse_yaml(default_config_text(), "defaults")["policies"]
+    return {**policies, "default": SEED_CASCADE}
 
 
 def base_config(up: FakeUpstream) -> dict[str, Any]:
@@ -52,6 +67,10 @@ def base_config(up: FakeUpstream) -> dict[str, Any]:
             "medium": {"model": "fake/mid", "fallbacks": ["fake/mini"]},
             "complex": {"model": "fake/big", "fallbacks": ["fake/huge", "anthropic-ish/claude"]},
         },
+        # `auto` routes by the seed cascade here (the keyword rules, then the classifier): this
+        # suite tests the gateway's mechanics with routing its prompts were written for (the
+        # shipped default policy is tested in tests/test_default_frontier.py, tests/test_engine.py).
+        "policies": seed_policies(),
         # The ledger has its own tests (test_ledger.py); elsewhere it stays off.
         "ledger": {"enabled": False},
         "resilience": {
@@ -64,11 +83,13 @@ def base_config(up: FakeUpstream) -> dict[str, Any]:
 
 
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """`override` deep-merged over `base` (mappings merge key by key; anything else replaces)."""
+    """`override` deep-merged over `base` (mappings merge key by key; anything else, and a policy
+    spec — a mapping with a `router` — replaces)."""
     out = dict(base)
     for key, value in override.items():
         old = out.get(key)
-        out[key] = merge(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+        nested = isinstance(old, Mapping) and isinstance(value, Mapping) and "router" not in value
+        out[key] = merge(old, value) if nested else value
     return out
 
 
