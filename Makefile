@@ -28,7 +28,8 @@ demo: setup
 	rm -rf out/demo out/demo-control
 	$(BIN)/llmroute demo --out out/demo
 	printf "ledger: {url: 'sqlite:///out/demo/ledger.db'}\n" > out/demo/llmroute.yaml
-	$(BIN)/llmroute report -c out/demo/llmroute.yaml --by model --html out/demo/report.html
+	$(BIN)/llmroute report -c out/demo/llmroute.yaml --by model --html out/demo/report.html \
+		--frontier out/demo/frontier.json
 	$(BIN)/llmroute demo --control --out out/demo-control
 	$(BIN)/llmroute experiments report demo-ab -c out/demo-control/llmroute.yaml
 

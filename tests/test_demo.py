@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,25 @@ def test_quality_kept_is_against_gpt4_on_the_same_prompts(demo_run: tuple[str, P
     summary = json.loads((out / "summary.json").read_text())
     assert summary["baseline_quality"] == pytest.approx(mean)
     assert f"{summary['quality_kept_pct']:.1f}%" in stdout
+
+
+def test_the_operating_point_is_printed_and_its_frontier_written(demo_run: tuple[str, Path]
+                                                                 ) -> None:
+    from llmroute.reports.plane import LabFrontier
+
+    stdout, out = demo_run
+    assert "operating point: cost–quality vs always-gpt-4-1106-preview" in stdout
+    assert re.search(r"default, this run \(ledger, 40 requests\)\s*│\s*[0-9.]+% of the quality "
+                     r"at [0-9.]+% of the cost", stdout)
+    lab = LabFrontier.load(out / "frontier.json")
+    assert lab.reference == "gpt-4-1106-preview" and "held out" in lab.measured_on
+    assert {p.label for p in lab.of_kind("lab-model")} >= {"gpt-4-1106-preview"}
+    policy = {p.label: p for p in lab.of_kind("lab-policy")}
+    assert set(policy) == {"default (all prompts)", "default (held-out half)"}
+    assert policy["default (all prompts)"].requests <= 40
+    curve = lab.of_kind("lab-curve")
+    assert curve and all(a.cost_usd <= b.cost_usd and a.quality <= b.quality
+                         for a, b in pairwise(curve))
 
 
 def test_unknown_prompt_gets_a_not_recorded_error(tmp_path: Path) -> None:

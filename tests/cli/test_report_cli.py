@@ -132,6 +132,36 @@ def test_html_page_is_self_contained_with_plots(config: Path, tmp_path: Path) ->
     assert "http://" not in text and "https://" not in text
 
 
+def test_html_plots_the_ledger_and_the_labs_frontier(config: Path, tmp_path: Path) -> None:
+    from llmroute.reports.plane import LabFrontier, PlanePoint
+
+    lab = LabFrontier("held-out prompts", "m/big", (
+        PlanePoint("m/big", "lab-model", 0.005, 0.9, 10, "always this model"),
+        PlanePoint("m/small", "lab-model", 0.001, 0.6, 10, "always this model"),
+        PlanePoint("c@1", "lab-curve", 0.001, 0.6, 10), PlanePoint("c@2", "lab-curve", 0.005, 0.9, 10),
+        PlanePoint("default (held-out half)", "lab-policy", 0.002, 0.85, 5, "half",
+                   (0.005, 0.9))))
+    frontier = tmp_path / "frontier.json"
+    lab.save(frontier)
+    page = tmp_path / "report.html"
+    result = run("report", "-c", str(config), *WINDOW, "--html", str(page), "--frontier",
+                 str(frontier), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = page.read_text(encoding="utf-8")
+    assert text.count('src="data:image/png;base64,') == 3
+    assert "the lab&#x27;s frontier" in text or "the lab's frontier" in text
+    # every point says what it is measured on: the ledger's per model and per policy, the lab's
+    assert "<td>ledger: each model on the requests it served</td>" in text
+    assert "<td>policy default</td><td>ledger: routed traffic (per policy / arm)</td>" in text
+    assert "<td>lab: always one model (held-out prompts)</td>" in text
+    assert "94.4% at 40.0%" in text  # the lab policy's share of m/big's quality and cost
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    refused = run("report", "-c", str(config), *WINDOW, "--html", str(page), "--frontier",
+                  str(bad), cwd=tmp_path)
+    assert refused.returncode != 0 and "cannot read the frontier" in refused.stderr
+
+
 def test_bad_since_is_a_clear_error(config: Path, tmp_path: Path) -> None:
     result = run("report", "-c", str(config), "--since", "last tuesday", cwd=tmp_path)
     assert result.returncode == 1

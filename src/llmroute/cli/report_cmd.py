@@ -10,7 +10,8 @@ import typer
 
 from ..ledger.store import Store
 from ..ledger.views import ROLLUP_ONLY, WindowNumbers, window_numbers
-from ..reports.aggregate import GROUP_KEYS, Report, report_from
+from ..reports.aggregate import GROUP_KEYS, NONE_LABEL, Report, report_from
+from ..reports.plane import LabFrontier, PlanePoint, ledger_points
 from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, on_ledger, out
 
 
@@ -54,6 +55,9 @@ def report(
                                "row of the window (slow on a large ledger). By default a window of "
                                "more than 20,000 requests reads the hourly and daily rollups, whose "
                                "percentiles are within 1%; every other number is exact either way."),
+    frontier: Path | None = typer.Option(None, "--frontier", help="With --html: also plot the "
+                                         "lab's cost–quality points from this JSON (the "
+                                         "`frontier.json` `llmroute demo` writes)."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config (the ledger's URL)."),
 ) -> None:
     """What the traffic cost, what the baseline model would have cost, success, ratings and
@@ -63,7 +67,8 @@ def report(
                   f"got {by!r}")
         raise typer.Exit(EXIT_ERROR)
     start, end = ledger_window(since, until)
-    keys = tuple(dict.fromkeys((by, "day", "model") if html_path is not None else (by,)))
+    lab = _frontier(frontier)
+    keys = tuple(dict.fromkeys((by, *HTML_KEYS) if html_path is not None else (by,)))
     found, baseline = _load(config, start, end, keys, exact)
     result = report_from(found[by].aggregate, baseline)
     window = {"since": start.isoformat(), "until": end.isoformat(),
@@ -76,11 +81,34 @@ def report(
         else:
             out.print(message)
         return
-    _show(result, found, window, span, html_path, as_json)
+    _show(result, found, window, span, html_path, as_json, lab)
+
+
+#: The groupings the HTML page reads besides `--by`: plots by day and model, the routed traffic's
+#: points per policy and experiment arm.
+HTML_KEYS = ("day", "model", "policy", "arm")
+
+
+def _frontier(path: Path | None) -> LabFrontier | None:
+    if path is None:
+        return None
+    try:
+        return LabFrontier.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        err.print(f"[red]error:[/] cannot read the frontier {path}: {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def routed_points(found: dict[str, WindowNumbers]) -> list[PlanePoint]:
+    """The routed traffic's points: one per policy and one per experiment arm (not the requests
+    outside any experiment)."""
+    policies = report_from(found["policy"].aggregate).groups
+    arms = [s for s in report_from(found["arm"].aggregate).groups if s.label != NONE_LABEL]
+    return [*ledger_points((), policies, "policy "), *ledger_points((), arms, "arm ")]
 
 
 def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str], span: str,
-          html_path: Path | None, as_json: bool) -> None:
+          html_path: Path | None, as_json: bool, lab: LabFrontier | None = None) -> None:
     from ..reports.render import headline, mix_text, report_dict, table
 
     requests = f"{result.total.requests} requests, {span}"
@@ -88,7 +116,10 @@ def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str
         from ..reports.page import plots, render_html
 
         days, models = (report_from(found[key].aggregate).groups for key in ("day", "model"))
-        html_path.write_text(render_html(result, requests, plots(days, models, result.total)),
+        routed = routed_points(found)
+        plane = [*ledger_points(models, ()), *routed, *(lab.points if lab else ())]
+        html_path.write_text(render_html(result, requests,
+                                         plots(days, models, result.total, routed, lab), plane),
                              encoding="utf-8")
     if as_json:
         out.print_json(json.dumps(report_dict(result, window)))

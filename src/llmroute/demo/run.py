@@ -15,7 +15,8 @@ from rich.console import Console
 
 from ..providers.replay import ReplayBook, load_records
 from .config import BASELINE, BUDGET_USER, EXPERIMENT, control_section, demo_settings
-from .summary import Summary, render, render_budget, summarize
+from .frontier import lab_frontier
+from .summary import Summary, render, render_budget, render_plane, summarize
 from .traffic import Caller, send_all
 
 #: The control demo: prompts sent in all, the last of them by the budget user, and the budget
@@ -84,8 +85,14 @@ async def run_async(options: DemoOptions, console: Console) -> Summary:
     summary = summarize(out / "ledger.db", sent, book)
     console.print(f"replayed {len(sent)} prompts in {elapsed:.1f}s; ledger: {out / 'ledger.db'}")
     render(summary, console)
+    policy = settings.routing.default_policy
+    frontier = lab_frontier(settings, records, policy, BASELINE)
+    frontier.save(out / "frontier.json")
+    render_plane(summary, frontier, policy, console)
+    console.print(f"cost–quality points: {out / 'frontier.json'} (`llmroute report --frontier`)")
     data = {**asdict(summary), "savings_pct": summary.savings_pct, "seconds": elapsed,
-            "quality_kept_pct": summary.quality_kept_pct, "ledger": str(out / "ledger.db")}
+            "quality_kept_pct": summary.quality_kept_pct, "ledger": str(out / "ledger.db"),
+            "frontier": str(out / "frontier.json")}
     (out / "summary.json").write_text(json.dumps(data, default=str, indent=2), "utf-8")
     if options.keep_serving:
         console.print(f"gateway still serving on {url}/v1 (Ctrl-C to stop)")

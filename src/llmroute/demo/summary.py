@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..providers.replay import ReplayBook
+from ..reports.plane import LabFrontier, PlanePoint
 from .config import BASELINE
 from .traffic import Sent
 
@@ -91,6 +92,52 @@ def render(summary: Summary, console: Console) -> None:
     for model, count in summary.model_mix.items():
         mix.add_row(model, str(count), f"{count / max(1, summary.requests) * 100:.1f}%")
     console.print(mix)
+
+
+def routed_point(summary: Summary, policy: str) -> PlanePoint:
+    """The demo's routed traffic as a point: recorded USD per answered request (the lab's cost
+    scale) and the mean recorded outcome, which is the feedback it posted."""
+    n = max(1, summary.requests)
+    return PlanePoint(f"{policy} (ledger)", "ledger-routed", summary.recorded_cost_usd / n,
+                      summary.quality, summary.requests,
+                      "the demo's requests: recorded cost of the answering model, feedback quality",
+                      (summary.recorded_baseline_cost_usd / n, summary.baseline_quality))
+
+
+def _share(point: PlanePoint) -> str:
+    shares = point.relative()
+    if shares is None:
+        return "—"
+    return f"{shares[1]:.1%} of the quality at {shares[0]:.1%} of the cost"
+
+
+def render_plane(summary: Summary, frontier: LabFrontier, policy: str, console: Console) -> None:
+    """Where the routed traffic sits on the cost–quality plane: against always-baseline on the same
+    requests (ledger), the policy replayed offline (all prompts, and the half its knob was not
+    tuned on), the classifier's curve and the best single model at that cost (lab)."""
+    from .frontier import best_single_within, curve_quality_at
+
+    table = Table(title=f"operating point: cost–quality vs always-{frontier.reference}",
+                  show_header=False)
+    if summary.recorded_baseline_cost_usd and summary.baseline_quality:
+        table.add_row(f"{policy}, this run (ledger, {summary.requests} requests)",
+                      _share(routed_point(summary, policy)))
+    lab_ref = next((p for p in frontier.of_kind("lab-model") if p.label == frontier.reference), None)
+    points = frontier.of_kind("lab-policy")
+    if lab_ref is not None and points:
+        for point in points:
+            table.add_row(f"{point.label}, replayed offline ({point.requests} prompts)",
+                          _share(point))
+        curve = curve_quality_at(frontier, points[0].cost_usd)
+        if curve is not None:
+            table.add_row("classifier's curve at that cost (every knob; hindsight)",
+                          f"{curve / lab_ref.quality:.1%} of the quality")
+        single = best_single_within(frontier, points[0].cost_usd)
+        if single is not None:
+            table.add_row("best single model at that cost", f"{single.label}: "
+                          f"{single.quality / lab_ref.quality:.1%} of the quality at "
+                          f"{single.cost_usd / lab_ref.cost_usd:.1%} of the cost")
+    console.print(table)
 
 
 def render_budget(db: Path, sent: Sequence[Sent], budget_usd: str, console: Console) -> None:
