@@ -31,12 +31,14 @@ F64 = npt.NDArray[np.float64]
 @dataclass(frozen=True)
 class TrainConfig:
     """Training knobs: inverse L2 strength `c` of the skill map and abilities (as sklearn's C), number
-    of latent skills `rank`, size of the text basis, L2 strengths of the per-(model, source) and
-    per-source offsets, L-BFGS iterations, ridge strength for the length heads, tiers of known models."""
+    of latent skills `rank`, size of the text basis (and the most prompts its SVD reads), L2
+    strengths of the per-(model, source) and per-source offsets, L-BFGS iterations, ridge strength
+    for the length heads, tiers of known models."""
 
     c: float = 0.1
     rank: int = 16
     basis: int = 256
+    basis_rows: int = 4000
     offset_l2: float = 10.0
     source_l2: float = 1.0
     max_iter: int = 300
@@ -101,7 +103,7 @@ def fit_router(table: OutcomeTable, config: TrainConfig | None = None,
     config = config or TrainConfig()
     feat = (featurizer if featurizer is not None else HashingFeaturizer()).fit(table.prompts)
     x, dense = sparse_features(feat, table.prompts)
-    basis = text_basis(x, config.basis)
+    basis = text_basis(x, config.basis, config.basis_rows)
     u = np.asarray(x @ basis, dtype=np.float64)
     src, names = source_index(list(sources) if sources is not None else [""] * len(table.prompts))
     if len(src) != len(table.prompts):

@@ -297,10 +297,12 @@ Trainer = Callable[[Sequence[SourcedRecord]], RouterModel]
 
 
 def default_trainer(records: Sequence[SourcedRecord]) -> RouterModel:
-    """Today's recipe: `fit_router` with the default `TrainConfig` and the hashing featurizer."""
+    """The joint recipe: `fit_router` with the default `TrainConfig`, the hashing featurizer and each
+    record's source (per-source bias offsets)."""
     from .train import TrainConfig, fit_router
 
-    return fit_router(OutcomeTable.of(r.record for r in records), TrainConfig())
+    return fit_router(OutcomeTable.of(r.record for r in records), TrainConfig(),
+                      sources=[r.source for r in records])
 
 
 def run(splits: Sequence[Split], trainer: Trainer = default_trainer, quick_cap: int | None = None,
