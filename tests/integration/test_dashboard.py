@@ -104,6 +104,39 @@ def test_dashboard_data_matches_the_ledger(serve: Serve, tmp_path: Path) -> None
     assert assert_openai_error(bad.json())["param"] == "since"
 
 
+def test_dashboard_plane_has_each_model_the_routed_traffic_and_the_lab(serve: Serve,
+                                                                         tmp_path: Path) -> None:
+    from llmroute.reports.plane import LabFrontier, PlanePoint
+
+    gw = keyed_with_ledger(serve, tmp_path)
+    lab = LabFrontier("held-out prompts", "fake/big", (
+        PlanePoint("fake/big", "lab-model", 0.004, 0.9, 10, "always this model"),
+        PlanePoint("default (held-out half)", "lab-policy", 0.001, 0.86, 5, "half")))
+    gw.app.state.frontier = lab
+    with gw.client(KEY) as client:
+        ids = [client.chat.completions.with_raw_response.create(
+            model=model, messages=user(text)).headers["x-llmroute-request-id"]
+            for model, text in (("auto", "hi"), ("auto", "hello"), ("fake/big", "a big one"))]
+    wait_for_entries(tmp_path, len(ids))
+    with gw.http() as http:
+        for request_id, success in zip(ids, (True, False, True), strict=True):
+            answer = http.post("/v1/feedback", json={"request_id": request_id, "success": success},
+                               headers=BEARER)
+            assert answer.status_code == 200, answer.text
+        body = http.get("/dashboard/data", params={"since": "1h"}, headers=BEARER).json()
+        page = http.get("/dashboard", params={"key": KEY}).text
+    plane = body["plane"]
+    by_label = {(p["kind"], p["label"]): p for p in plane["points"]}
+    routed = by_label[("ledger-routed", "policy default")]  # the two `auto` requests
+    assert routed["requests"] == 2 and routed["quality"] == 0.5
+    assert ("ledger-model", "fake/big") in by_label
+    assert ("lab-model", "fake/big") in by_label and ("lab-policy", "default (held-out half)") in by_label
+    assert plane["measured_on"] == "held-out prompts"
+    assert set(plane["kinds"]) == {"ledger-model", "ledger-routed", "lab-model", "lab-curve",
+                                   "lab-policy"}
+    assert '<svg id="plane"' in page and "requests it <em>served</em>" in page
+
+
 def test_dashboard_without_a_ledger(serve: Serve) -> None:
     gw = serve(KEYS)
     with gw.http() as http:

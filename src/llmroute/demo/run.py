@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from ..providers.replay import ReplayBook, load_records
+from ..reports.plane import LabFrontier
 from .config import BASELINE, BUDGET_USER, EXPERIMENT, control_section, demo_settings
 from .frontier import lab_frontier
 from .summary import Summary, render, render_budget, render_plane, summarize
@@ -48,12 +49,15 @@ def mean_outcomes(book: ReplayBook) -> dict[str, float]:
     return {model: sum(v) / len(v) for model, v in totals.items()}
 
 
-async def _start(settings: Any) -> tuple[Any, asyncio.Task[None], str]:
+async def _start(settings: Any, frontier: LabFrontier | None = None
+                 ) -> tuple[Any, asyncio.Task[None], str]:
     import uvicorn
 
     from ..server.app import create_app
 
-    config = uvicorn.Config(create_app(settings, environ={}), host=settings.server.host,
+    app = create_app(settings, environ={})
+    app.state.frontier = frontier  # the dashboard plots the lab's points beside the ledger's
+    config = uvicorn.Config(app, host=settings.server.host,
                             port=settings.server.port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -73,7 +77,9 @@ async def run_async(options: DemoOptions, console: Console) -> Summary:
     book = ReplayBook(load_records())
     records = book.records[: options.requests] if options.requests else book.records
     settings = demo_settings(out.resolve(), mean_outcomes(book), options.port)
-    server, task, url = await _start(settings)
+    policy = settings.routing.default_policy
+    frontier = lab_frontier(settings, records, policy, BASELINE)
+    server, task, url = await _start(settings, frontier)
     started = time.monotonic()
     try:
         sent = await send_all(url, book, records, options.concurrency, console)
@@ -85,8 +91,6 @@ async def run_async(options: DemoOptions, console: Console) -> Summary:
     summary = summarize(out / "ledger.db", sent, book)
     console.print(f"replayed {len(sent)} prompts in {elapsed:.1f}s; ledger: {out / 'ledger.db'}")
     render(summary, console)
-    policy = settings.routing.default_policy
-    frontier = lab_frontier(settings, records, policy, BASELINE)
     frontier.save(out / "frontier.json")
     render_plane(summary, frontier, policy, console)
     console.print(f"cost–quality points: {out / 'frontier.json'} (`llmroute report --frontier`)")

@@ -24,7 +24,8 @@ from ..errors import InvalidRequestError, LLMRouteError, UnavailableError
 from ..ledger import StoreError
 from ..ledger.service import LedgerService
 from ..ledger.views import numbers_with
-from ..reports.aggregate import report_from
+from ..reports.aggregate import NONE_LABEL, Summary, report_from
+from ..reports.plane import KIND_LABELS, LabFrontier, PlanePoint, ledger_points, plane_dicts
 from ..reports.render import COLUMNS, report_dict, row
 from ..reports.window import parse_when
 from .auth import KeyRing, bearer
@@ -88,9 +89,14 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
             # the report by model and, read in the same pass, the experiments' arms (off the
             # request path: `ledger.reads` runs it in the low-priority reader process)
             numbers, rolled = await ledger.reads.call(numbers_with, "model", start, now,
-                                                      ("arm",) if experiments else ())
+                                                      ("policy", "arm") if experiments
+                                                      else ("policy",))
             report = report_from(numbers.aggregate, baseline)
             arms = rolled.get("arm")
+            routed = [point for key in ("policy", "arm") if key in rolled
+                      for point in ledger_points((), [
+                          s for s in report_from(rolled[key].aggregate()).groups
+                          if s.label != NONE_LABEL], f"{key} ")]
         except StoreError as exc:
             raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None
         body = report_dict(report, {"since": start.isoformat(), "until": now.isoformat(),
@@ -98,6 +104,7 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         # the cells exactly as `llmroute report` prints them (so the page never rounds differently)
         body["text"] = {"total": dict(zip(COLUMNS, row(report.total), strict=True)),
                         "groups": [dict(zip(COLUMNS, row(s), strict=True)) for s in report.groups]}
+        body["plane"] = plane_body(report.groups, routed, getattr(request.app.state, "frontier", None))
         body["experiments"] = [experiment_dict(report_from_rollups(e, arms, now))
                                for e in experiments] if arms is not None else []
         try:
@@ -107,6 +114,19 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return handler
+
+
+def plane_body(models: Sequence[Summary], routed: Sequence[PlanePoint], frontier: object
+               ) -> dict[str, Any]:
+    """The cost–quality plane's points: each model's from the ledger (the requests it served), the
+    routed traffic's (per policy and experiment arm), and the lab's when the app holds a
+    `LabFrontier` in `app.state.frontier` (`llmroute demo --keep-serving` sets it)."""
+    points = [*ledger_points(models, ()), *routed]
+    lab = frontier if isinstance(frontier, LabFrontier) else None
+    if lab is not None:
+        points += lab.points
+    return {"points": plane_dicts(points), "kinds": dict(KIND_LABELS),
+            "measured_on": lab.measured_on if lab else None}
 
 
 def experiment_dict(report: ExperimentReport) -> dict[str, Any]:
@@ -185,6 +205,66 @@ _JS = """
       svg.appendChild(label); svg.appendChild(rect); svg.appendChild(value);
     });
   }
+  var KIND_STYLE = {'ledger-model': ['#4c72b0', 5], 'ledger-routed': ['#dd8452', 7],
+                    'lab-model': ['#8c8c8c', 4], 'lab-curve': ['#55a868', 0],
+                    'lab-policy': ['#8172b2', 7]};
+  function el(name, attrs, parent){
+    var node = document.createElementNS('http://www.w3.org/2000/svg', name);
+    Object.keys(attrs).forEach(function(k){ node.setAttribute(k, attrs[k]); });
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+  function plane(p){
+    var svg = $('plane'), W = 800, H = 380, L = 56, R = 230, T = 12, B = 40;
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    var pts = (p && p.points || []).filter(function(q){ return q.cost_usd > 0; });
+    $('plane-note').textContent = p && p.measured_on ? 'Lab points: ' + p.measured_on + '.' : '';
+    if (!pts.length) { el('text', {x: L, y: 30}, svg).textContent =
+      'no point yet: needs priced requests with feedback'; return; }
+    var xs = pts.map(function(q){ return Math.log10(q.cost_usd * 1000); });
+    var ys = pts.map(function(q){ return q.quality; });
+    var x0 = Math.min.apply(null, xs) - 0.1, x1 = Math.max.apply(null, xs) + 0.1;
+    var y0 = Math.max(0, Math.min.apply(null, ys) - 0.03), y1 = Math.min(1, Math.max.apply(null, ys) + 0.03);
+    if (y1 - y0 < 0.05) { y0 = Math.max(0, y0 - 0.05); y1 = Math.min(1, y1 + 0.05); }
+    function X(v){ return L + (v - x0) / (x1 - x0) * (W - L - R); }
+    function Y(v){ return H - B - (v - y0) / (y1 - y0) * (H - T - B); }
+    el('line', {x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: '#999'}, svg);
+    el('line', {x1: L, y1: T, x2: L, y2: H - B, stroke: '#999'}, svg);
+    for (var e = Math.ceil(x0); e <= Math.floor(x1); e++) {
+      el('text', {x: X(e) - 12, y: H - B + 16}, svg).textContent = '$' + Math.pow(10, e);
+    }
+    for (var k = 0; k <= 4; k++) {
+      var yv = y0 + (y1 - y0) * k / 4;
+      el('text', {x: 8, y: Y(yv) + 4}, svg).textContent = yv.toFixed(2);
+    }
+    el('text', {x: L + 120, y: H - 6}, svg).textContent = 'mean cost per 1,000 requests (log)';
+    var curve = pts.filter(function(q){ return q.kind === 'lab-curve'; })
+      .sort(function(a, b){ return a.cost_usd - b.cost_usd; });
+    if (curve.length) {
+      el('path', {d: curve.map(function(q, i){ return (i ? 'L' : 'M') + X(Math.log10(q.cost_usd * 1000)) +
+        ' ' + Y(q.quality); }).join(' '), fill: 'none', stroke: KIND_STYLE['lab-curve'][0],
+        'stroke-width': 2, 'class': 'curve'}, svg);
+    }
+    pts.forEach(function(q){
+      if (q.kind === 'lab-curve') return;
+      var st = KIND_STYLE[q.kind] || ['#000', 4], cx = X(Math.log10(q.cost_usd * 1000)), cy = Y(q.quality);
+      var mark = q.kind === 'ledger-routed' || q.kind === 'lab-policy'
+        ? el('polygon', {points: [cx, cy - st[1], cx + st[1], cy, cx, cy + st[1], cx - st[1], cy].join(' '),
+                         fill: st[0], 'class': 'pt ' + q.kind}, svg)
+        : el('circle', {cx: cx, cy: cy, r: st[1], fill: st[0], 'class': 'pt ' + q.kind}, svg);
+      el('title', {}, mark).textContent = q.label + ' (' + p.kinds[q.kind] + '): $' +
+        (q.cost_usd * 1000).toPrecision(3) + ' per 1k, quality ' + q.quality.toFixed(3) + ', n ' +
+        q.requests + (q.note ? '; ' + q.note : '');
+      if (q.kind !== 'lab-model') {
+        el('text', {x: cx + 6, y: cy - 6, fill: st[0], 'font-size': 10}, svg).textContent = q.label;
+      }
+    });
+    Object.keys(KIND_STYLE).forEach(function(kind, i){
+      if (!pts.some(function(q){ return q.kind === kind; })) return;
+      el('circle', {cx: W - R + 16, cy: T + 10 + i * 18, r: 5, fill: KIND_STYLE[kind][0]}, svg);
+      el('text', {x: W - R + 26, y: T + 14 + i * 18, 'font-size': 10}, svg).textContent = p.kinds[kind];
+    });
+  }
   function show(d){
     var t = d.total, c = d.text.total;
     text('headline', d.headline);
@@ -198,6 +278,7 @@ _JS = """
     d.groups.forEach(function(s, i){ row(body, d.text.groups[i], s.label); });
     row(body, c, 'total').style.fontWeight = 'bold';
     chart(t.model_mix);
+    plane(d.plane);
     lines('experiments', d.experiments, function(e){
       return e.arms.map(function(a){
         var v = a.success_rate ? (a.success_rate.value * 100).toFixed(1) + '%' : null;
@@ -256,6 +337,12 @@ def render_page(ledger_enabled: bool) -> str:
 <h2>Model mix</h2>
 <svg id="mix" width="800" height="22" role="img"
  aria-label="model mix"></svg>
+<h2>Cost vs quality</h2>
+<svg id="plane" width="800" height="380" role="img" aria-label="cost vs quality"></svg>
+<p class=note>Each model's point is the ledger's mean cost and mean feedback quality (task success
+rate, else (rating &minus; 1)/4) of the requests it <em>served</em>: routing picks those requests, so
+it is not what the model would do on all of them. Routed traffic: one point per policy and
+experiment arm. <span id="plane-note"></span></p>
 <h2>Experiments</h2>
 <table><thead><tr><th>experiment</th><th>arm</th><th>policy</th><th>requests</th><th>success</th>
 <th>cost / request</th><th>p95 s</th><th>vs control</th></tr></thead><tbody id="experiments"></tbody></table>
