@@ -135,6 +135,12 @@ def test_dashboard_plane_has_each_model_the_routed_traffic_and_the_lab(serve: Se
     assert set(plane["kinds"]) == {"ledger-model", "ledger-routed", "lab-model", "lab-curve",
                                    "lab-policy"}
     assert '<svg id="plane"' in page and "requests it <em>served</em>" in page
+    if CHROMIUM is not None:  # the page draws them: a real browser runs its script
+        dom = chromium(tmp_path / "profile-plane", "--dump-dom", f"{gw.url}/dashboard?key={KEY}")
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        for kind in ("ledger-model", "ledger-routed", "lab-model", "lab-policy"):
+            assert f'class="pt {kind}"' in dom.stdout, (kind, dom.stdout[-3000:])
+        assert "Lab points: held-out prompts." in dom.stdout
 
 
 def test_dashboard_without_a_ledger(serve: Serve) -> None:

@@ -215,7 +215,7 @@ _JS = """
     return node;
   }
   function plane(p){
-    var svg = $('plane'), W = 800, H = 380, L = 56, R = 230, T = 12, B = 40;
+    var svg = $('plane'), W = 800, H = 440, L = 56, R = 24, T = 12, B = 130;
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     var pts = (p && p.points || []).filter(function(q){ return q.cost_usd > 0; });
     $('plane-note').textContent = p && p.measured_on ? 'Lab points: ' + p.measured_on + '.' : '';
@@ -237,7 +237,7 @@ _JS = """
       var yv = y0 + (y1 - y0) * k / 4;
       el('text', {x: 8, y: Y(yv) + 4}, svg).textContent = yv.toFixed(2);
     }
-    el('text', {x: L + 120, y: H - 6}, svg).textContent = 'mean cost per 1,000 requests (log)';
+    el('text', {x: L + 200, y: H - B + 34}, svg).textContent = 'mean cost per 1,000 requests (log)';
     var curve = pts.filter(function(q){ return q.kind === 'lab-curve'; })
       .sort(function(a, b){ return a.cost_usd - b.cost_usd; });
     if (curve.length) {
@@ -245,8 +245,11 @@ _JS = """
         ' ' + Y(q.quality); }).join(' '), fill: 'none', stroke: KIND_STYLE['lab-curve'][0],
         'stroke-width': 2, 'class': 'curve'}, svg);
     }
-    pts.forEach(function(q){
+    var order = ['lab-model', 'ledger-model', 'lab-policy', 'ledger-routed'], nth = {};
+    pts.slice().sort(function(a, b){ return order.indexOf(a.kind) - order.indexOf(b.kind); })
+       .forEach(function(q){
       if (q.kind === 'lab-curve') return;
+      nth[q.kind] = (nth[q.kind] || 0) + 1;
       var st = KIND_STYLE[q.kind] || ['#000', 4], cx = X(Math.log10(q.cost_usd * 1000)), cy = Y(q.quality);
       var mark = q.kind === 'ledger-routed' || q.kind === 'lab-policy'
         ? el('polygon', {points: [cx, cy - st[1], cx + st[1], cy, cx, cy + st[1], cx - st[1], cy].join(' '),
@@ -256,13 +259,17 @@ _JS = """
         (q.cost_usd * 1000).toPrecision(3) + ' per 1k, quality ' + q.quality.toFixed(3) + ', n ' +
         q.requests + (q.note ? '; ' + q.note : '');
       if (q.kind !== 'lab-model') {
-        el('text', {x: cx + 6, y: cy - 6, fill: st[0], 'font-size': 10}, svg).textContent = q.label;
+        var dy = q.kind === 'lab-policy' ? 2 + 12 * nth[q.kind] : -6;
+        el('text', {x: cx + 6, y: cy + dy, fill: st[0], 'font-size': 10}, svg).textContent = q.label;
       }
     });
-    Object.keys(KIND_STYLE).forEach(function(kind, i){
+    var row = 0;
+    Object.keys(KIND_STYLE).forEach(function(kind){
       if (!pts.some(function(q){ return q.kind === kind; })) return;
-      el('circle', {cx: W - R + 16, cy: T + 10 + i * 18, r: 5, fill: KIND_STYLE[kind][0]}, svg);
-      el('text', {x: W - R + 26, y: T + 14 + i * 18, 'font-size': 10}, svg).textContent = p.kinds[kind];
+      var ly = H - B + 52 + row * 15;
+      row += 1;
+      el('circle', {cx: L + 6, cy: ly - 4, r: 5, fill: KIND_STYLE[kind][0]}, svg);
+      el('text', {x: L + 16, y: ly, 'font-size': 11}, svg).textContent = p.kinds[kind];
     });
   }
   function show(d){
@@ -338,7 +345,7 @@ def render_page(ledger_enabled: bool) -> str:
 <svg id="mix" width="800" height="22" role="img"
  aria-label="model mix"></svg>
 <h2>Cost vs quality</h2>
-<svg id="plane" width="800" height="380" role="img" aria-label="cost vs quality"></svg>
+<svg id="plane" width="800" height="440" role="img" aria-label="cost vs quality"></svg>
 <p class=note>Each model's point is the ledger's mean cost and mean feedback quality (task success
 rate, else (rating &minus; 1)/4) of the requests it <em>served</em>: routing picks those requests, so
 it is not what the model would do on all of them. Routed traffic: one point per policy and
