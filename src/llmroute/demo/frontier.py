@@ -40,8 +40,22 @@ SPLIT_SALT = b"llmroute-split\0"
 
 def split_of(text: str) -> Split:
     """The half a prompt belongs to: stable across processes, independent of `blend_point`."""
-    return "calibrate" if zlib.crc32(SPLIT_SALT + text.encode("utf-8", "surrogatepass")) % 2 == 0 \
-        else "report"
+    even = zlib.crc32(SPLIT_SALT + text.encode("utf-8", "surrogatepass")) % 2 == 0
+    return "calibrate" if even else "report"
+
+
+def _recorded(record: Mapping[str, Any], models: Sequence[str]
+              ) -> tuple[list[float], list[float]] | None:
+    """A record's (outcomes, costs) over `models`, None when any of them is missing."""
+    outcomes, costs = [], []
+    for model in models:
+        entry = record["models"].get(model) or {}
+        outcome, cost = entry.get("outcome"), entry.get("cost_usd")
+        if outcome is None or cost is None:
+            return None
+        outcomes.append(float(outcome))
+        costs.append(float(cost))
+    return outcomes, costs
 
 
 @dataclass(frozen=True)
@@ -57,14 +71,8 @@ class Replayed:
     @classmethod
     def of_records(cls, records: Sequence[Mapping[str, Any]], models: Sequence[str]) -> Replayed:
         """From replay records (`{"prompt", "models": {name: {"outcome", "cost_usd"}}}`)."""
-        rows: list[tuple[str, list[float], list[float]]] = []
-        for record in records:
-            entries = [record["models"].get(m) or {} for m in models]
-            q = [e.get("outcome") for e in entries]
-            c = [e.get("cost_usd") for e in entries]
-            if all(v is not None for v in q) and all(v is not None for v in c):
-                rows.append((str(record["prompt"]), [float(v) for v in q if v is not None],
-                             [float(v) for v in c if v is not None]))
+        rows = [(str(record["prompt"]), *found) for record in records
+                if (found := _recorded(record, models)) is not None]
         m = len(models)
         return cls(tuple(models),
                    np.asarray([r[1] for r in rows], dtype=np.float64).reshape(-1, m),
