@@ -2,20 +2,24 @@
 each rule's precision: the numbers behind `policies.default` in src/llmroute/data/default.yaml.
 
     python scripts/calibrate_default.py [--goal 0.96] [--policy default] [--calibrate-on calibrate]
+                                        [--write]
 
 Data: the demo's replay records (RouterBench test, bundled; the router artifact is never trained on
 them) with the demo's pool (the 11 RouterBench models, prices fitted to their recorded costs, gpt-4
 the reference). The prompts are split in halves by a salted hash (`llmroute.demo.frontier.split_of`):
 the knob is tuned on one half (`calibrate` by default) and reported on the other. The policy is then
 replayed through the real Engine (rules stage, classifier, chain), so the reported point is the one
-`llmroute demo` reaches. Re-run it after rebuilding the artifact and paste the printed values.
+`llmroute demo` reaches. Re-run it after rebuilding the artifact (`make router-artifact`) and paste
+the printed value, or let `--write` put it into default.yaml and measure it there.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,78 @@ def measure(engine: Engine, policy: str, table: fr.Replayed, p: np.ndarray, est:
             "hull_gap": gap / ref.quality}
 
 
+DEFAULT_YAML = Path(__file__).resolve().parent.parent / "src" / "llmroute" / "data" / "default.yaml"
+#: The default policy's classifier stage line in default.yaml (what `--write` rewrites).
+STAGE_LINE = re.compile(r"(\{router: classifier, willingness_to_pay: )([0-9.eE+-]+)(, threshold: 0\.0\})")
+
+
+@dataclass(frozen=True)
+class Lab:
+    """The demo's pool and prompts, the policy's engine and its classifier's predictions."""
+
+    engine: Engine
+    table: fr.Replayed
+    p: np.ndarray
+    est: np.ndarray
+    quality: dict[str, float]
+    ledger: Path
+
+
+def build_lab(policy: str) -> Lab:
+    """The demo's settings (embedded defaults as they are on disk now) and the replay records."""
+    book = ReplayBook(load_records())
+    ledger = Path(tempfile.mkdtemp(prefix="llmroute-calibrate-"))
+    quality = mean_outcomes(book)
+    engine = Engine(demo_settings(ledger, quality))
+    classifier = fr.classifier_of(engine.router(policy)[1])
+    if classifier is None:
+        raise SystemExit(f"policy {policy!r} has no classifier stage to tune")
+    table = fr.Replayed.of_records(book.records, [s.name for s in engine.catalog if s.tier])
+    p, est = fr.predictions(classifier, table)
+    return Lab(engine, table, p, est, quality, ledger)
+
+
+def halves(lab: Lab, tuned_on: str) -> list[tuple[str, np.ndarray]]:
+    """(label, mask) for the tuning half, the held-out half and all prompts."""
+    on = np.asarray([fr.split_of(t) == tuned_on for t in lab.table.texts], dtype=bool)
+    return [(f"{tuned_on} half (tuned here)", on), ("held-out half (reported)", ~on),
+            ("all", np.ones(lab.table.n, dtype=bool))]
+
+
+def tune(lab: Lab, policy: str, on: np.ndarray, goal: float) -> fr.DefaultCalibration:
+    """The classifier stage's setting reaching `goal` on the prompts `on`."""
+    decided, fixed = fr.before_classifier(lab.engine.router(policy)[1], lab.engine, lab.table)
+    tuned = fr.calibrate_default(lab.p[on], lab.est[on], lab.table.where(on), decided[on],
+                                 fixed[on], BASELINE, goal)
+    if tuned is None:
+        raise SystemExit(f"no setting keeps {goal:.0%} of gpt-4's quality on those prompts")
+    print(f"calibrated on {int(on.sum())} prompts (rules decide {int(decided[on].sum())} of them): "
+          f"{tuned.calibration.params()} -> expected there "
+          f"{fr.describe(tuned.point, lab.table.where(on).single(BASELINE))}")
+    return tuned
+
+
+def measure_all(lab: Lab, engine: Engine, policy: str, title: str, tuned_on: str
+                ) -> list[dict[str, Any]]:
+    """The policy's point on each half and on all prompts."""
+    print(f"\n`{policy}` {title}, replayed through the Engine:")
+    return [measure(engine, policy, lab.table.where(mask), lab.p[mask], lab.est[mask], label)
+            for label, mask in halves(lab, tuned_on)]
+
+
+def write_lambda(params: dict[str, Any]) -> float:
+    """Rewrite λ in default.yaml's classifier stage (4 significant digits); the value written."""
+    if set(params) != {"willingness_to_pay"}:
+        raise SystemExit(f"--write handles one willingness_to_pay setting, not {params}")
+    value = float(f"{params['willingness_to_pay']:.4g}")
+    text = DEFAULT_YAML.read_text("utf-8")
+    if len(STAGE_LINE.findall(text)) != 1:
+        raise SystemExit(f"{DEFAULT_YAML}: expected one `{{router: classifier, willingness_to_pay: "
+                         "N, threshold: 0.0}` line to rewrite")
+    DEFAULT_YAML.write_text(STAGE_LINE.sub(lambda m: f"{m[1]}{value:g}{m[3]}", text), "utf-8")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
@@ -63,47 +139,30 @@ def main() -> None:
                         help="share of gpt-4's quality to keep on the calibration half")
     parser.add_argument("--policy", default="default")
     parser.add_argument("--calibrate-on", choices=("calibrate", "report"), default="calibrate")
+    parser.add_argument("--write", action="store_true",
+                        help="write the tuned λ into src/llmroute/data/default.yaml, then measure it")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     args = parser.parse_args()
-    book = ReplayBook(load_records())
-    ledger = Path(tempfile.mkdtemp(prefix="llmroute-calibrate-"))
-    quality = mean_outcomes(book)
-    engine = Engine(demo_settings(ledger, quality))
-    _, router = engine.router(args.policy)
-    classifier = fr.classifier_of(router)
-    if classifier is None:
-        raise SystemExit(f"policy {args.policy!r} has no classifier stage to tune")
-    pool = [spec.name for spec in engine.catalog if spec.tier]
-    table = fr.Replayed.of_records(book.records, pool)
-    p, est = fr.predictions(classifier, table)
-    decided, fixed = fr.before_classifier(router, engine, table)
-    on = np.asarray([fr.split_of(t) == args.calibrate_on for t in table.texts], dtype=bool)
-    tuned = fr.calibrate_default(p[on], est[on], table.where(on), decided[on], fixed[on], BASELINE,
-                                 args.goal)
-    if tuned is None:
-        raise SystemExit(f"no setting keeps {args.goal:.0%} of gpt-4's quality on the "
-                         f"{args.calibrate_on} half")
+    lab = build_lab(args.policy)
+    tuned = tune(lab, args.policy, halves(lab, args.calibrate_on)[0][1], args.goal)
     params = tuned.calibration.params()
-    print(f"calibrated on the {args.calibrate_on} half ({int(on.sum())} prompts; rules decide "
-          f"{int(decided[on].sum())} of them): {params} -> expected there "
-          f"{fr.describe(tuned.point, table.where(on).single(BASELINE))}")
+    measure_all(lab, lab.engine, args.policy, "as shipped (default.yaml)", args.calibrate_on)
     defaults = parse_yaml(default_config_text(), "embedded defaults")["policies"]
     policies = {**defaults, args.policy: fr.with_classifier_params(defaults[args.policy], params)}
-    tuned_engine = Engine(demo_settings(ledger, quality, extra={"policies": policies}))
-    halves = ((f"{args.calibrate_on} half (tuned here)", on), ("held-out half (reported)", ~on),
-              ("all", np.ones(table.n, dtype=bool)))
-    print(f"\n`{args.policy}` as shipped (default.yaml), replayed through the Engine:")
-    for label, mask in halves:
-        measure(engine, args.policy, table.where(mask), p[mask], est[mask], label)
-    print(f"\n`{args.policy}` replayed through the Engine with the calibrated setting:")
-    rows = [measure(tuned_engine, args.policy, table.where(mask), p[mask], est[mask], label)
-            for label, mask in halves]
-    alone = tuned.calibration.main.choose(p, est)
+    tuned_engine = Engine(demo_settings(lab.ledger, lab.quality, extra={"policies": policies}))
+    rows = measure_all(lab, tuned_engine, args.policy, "with the calibrated setting",
+                       args.calibrate_on)
+    alone = tuned.calibration.main.choose(lab.p, lab.est)
     for half in ("calibrate", "report"):
-        mask = np.asarray([fr.split_of(t) == half for t in table.texts], dtype=bool)
-        report_rules(engine, table.where(mask), alone[mask], f"{half} half")
+        mask = np.asarray([fr.split_of(t) == half for t in lab.table.texts], dtype=bool)
+        report_rules(lab.engine, lab.table.where(mask), alone[mask], f"{half} half")
     print(f"\npaste into policies.{args.policy}'s classifier stage:")
     print("  " + json.dumps(params))
+    if args.write:
+        value = write_lambda(params)
+        print(f"\nwrote willingness_to_pay: {value:g} into {DEFAULT_YAML}")
+        rows = measure_all(lab, build_lab(args.policy).engine, args.policy, "as written",
+                           args.calibrate_on)
     if args.json:
         args.json.write_text(json.dumps({"goal": args.goal, "params": params, "points": rows},
                                         indent=2), "utf-8")
