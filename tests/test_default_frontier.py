@@ -18,7 +18,7 @@ from llmroute.evaluate.metrics import CurvePoint
 from llmroute.providers.replay import ReplayBook, load_records
 from llmroute.settings import default_config_text, parse_yaml
 
-RETUNE = "re-derive the default's knob: python scripts/calibrate_default.py"
+RETUNE = "re-derive the default's knob: python scripts/calibrate_default.py --write"
 
 
 @pytest.fixture(scope="module")
