@@ -75,7 +75,7 @@ async def test_feedback_moves_the_posterior_and_the_route(tmp_path: Path) -> Non
     p0 = float(slot.p_good(z, [before])[0])
     for i in range(30):  # thirty users each say the chosen model failed on this prompt
         assert hub.apply(Feedback(before, latent, 0.0, f"user-{i}")) > 0
-    assert float(slot.p_good(z, [before])[0]) < p0 - 0.2
+    assert float(slot.p_good(z, [before])[0]) < p0 / 2
     after, _, _ = await route(engine)
     assert after != before
     # a published state loads into a fresh engine's hub: it routes the same way
