@@ -1,0 +1,175 @@
+"""`bench/online_gateway.py`'s measurement over HTTP (issue 13): the gateway served by uvicorn, each
+request sent with the official openai SDK, feedback posted to `/v1/feedback`, and the runtime's
+`OnlineSync` learning on its own timer (`learning.reload_s`, default here 0.2 s, plus its 1 s lag),
+as in production. Slower, and not reproducible to the digit (when feedback lands depends on
+timing), so it is the cross-check of the in-process runs, not their replacement.
+
+    python bench/online_http.py [--data ../shared/data] [--source llmrouter] [--requests 10000]
+        [--feedback 0.2] [--explore 0.0,0.05] [--seed 0] [--every 50] [--reload-s 0.2]
+        [--out DIR] [--json FILE]
+
+Field quality of the live posterior is read from the served app's classifier (`app.state.gateway`)
+every `--every` requests, from the benchmark's thread (a read racing an update sees one or the
+other). The exploration marks come from the ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import openai
+import uvicorn
+from online_gateway import Field, Run, field_of, field_quality, held_out, settings_for, summary, write_replay
+
+from llmroute.engine import Engine
+from llmroute.learn import artifact as artifacts
+from llmroute.learn.sources import load_sources
+from llmroute.learn.train import fit_router
+from llmroute.ledger import open_store
+from llmroute.routers.classifier import ClassifierRouter
+from llmroute.server.app import create_app
+from llmroute.settings import Settings
+
+
+class Served:
+    """A gateway app on 127.0.0.1:<free port>, in a thread."""
+
+    def __init__(self, settings: Settings):
+        self.app = create_app(settings, environ={})
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, lifespan="on", log_config=None,
+                                access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
+
+    def classifier(self) -> ClassifierRouter:
+        router = self.app.state.gateway.engine.router("learned")[1]
+        assert isinstance(router, ClassifierRouter)
+        return router
+
+
+def post_feedback(http: httpx.Client, request_id: str, quality: float) -> None:
+    body: dict[str, Any] = {"request_id": request_id}
+    if quality in (0.0, 1.0):
+        body["success"] = quality == 1.0
+    else:
+        body["rating"] = 1 + round(4 * quality)
+    answer = http.post("/v1/feedback", json=body)
+    answer.raise_for_status()
+
+
+def explored_ids(ledger_url: str) -> set[str]:
+    async def read() -> set[str]:
+        store = open_store(ledger_url)
+        try:
+            return {e.request_id async for batch in store.iterate() for e in batch if e.explored}
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def run_http(settings: Settings, name: str, fld: Field, every: int) -> Run:
+    run = Run(name)
+    col = {m: j for j, m in enumerate(fld.models)}
+    with Served(settings) as served, \
+            openai.OpenAI(base_url=served.url + "/v1", api_key="open", max_retries=0) as client, \
+            httpx.Client(base_url=served.url, timeout=30) as http:
+        router = served.classifier()
+        z = router.model.latent_many(list(fld.prompts)).astype(np.float64)
+        run.snapshots.append((0, field_quality(router, z, fld)))
+        ids, pending = [], []
+        start = time.monotonic()
+        for t, i in enumerate(fld.idx):
+            raw = client.chat.completions.with_raw_response.create(
+                model="auto", messages=[{"role": "user", "content": fld.prompts[int(i)]}],
+                user=f"user-{int(fld.raters[t])}")
+            q = float(fld.quality[int(i), col[raw.parse().model]])
+            ids.append(raw.headers["x-llmroute-request-id"])
+            run.quality.append(q)
+            run.cost.append(float(raw.headers.get("x-llmroute-cost-usd") or 0))
+            if fld.gives[t]:
+                pending.append((ids[-1], q))
+            if (t + 1) % every == 0 or t + 1 == len(fld.idx):
+                for given in pending:
+                    post_feedback(http, *given)
+                pending = []
+                run.snapshots.append((t + 1, field_quality(router, z, fld)))
+        run.seconds = time.monotonic() - start
+    marked = explored_ids(settings.ledger.url)
+    run.explored = [rid in marked for rid in ids]
+    run.ledger_split = {"explored": len(marked), "routed": len(ids) - len(marked)}
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--source", default="llmrouter")
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--feedback", type=float, default=0.2)
+    parser.add_argument("--explore", default="0.0,0.05")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--reload-s", type=float, default=0.2)
+    parser.add_argument("--artifact", default=None)
+    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "online_http"))
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    artifact = Path(args.artifact) if args.artifact else artifacts.default_path()
+    held_out(artifact, args.source)
+    fld, train = field_of(load_sources(args.data, [args.source])[args.source], args.seed,
+                          args.requests, args.feedback)
+    work = Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    for old in work.glob("*.db*"):
+        old.unlink()
+    write_replay(fld, work / "replay.jsonl")
+    inside = artifacts.save(fit_router(train), work / "indomain").with_suffix("")
+    in_router = Engine(settings_for(fld, work, "in-domain", inside, {})).router("learned")[1]
+    assert isinstance(in_router, ClassifierRouter)
+    q_in = field_quality(in_router, in_router.model.latent_many(list(fld.prompts)).astype(np.float64),
+                         fld)
+    runs = []
+    for share in (float(s) for s in args.explore.split(",") if s.strip()):
+        name = "online" if share == 0 else f"online+explore {share:g}"
+        learning = {"online": True, "explore": share, "seed": args.seed, "reload_s": args.reload_s}
+        settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
+        runs.append(run_http(settings, name, fld, args.every))
+        print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
+              f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
+    out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests)
+    out.update({"transport": "HTTP (uvicorn, openai SDK)", "seed": args.seed,
+                "requests": args.requests, "reload_s": args.reload_s})
+    text = json.dumps(out, indent=1, default=str)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
