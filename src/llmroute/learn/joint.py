@@ -61,15 +61,16 @@ class JointParams:
     model_offset: F64    # S × M
 
     def served_bias(self, quality: F64, source: I64) -> F64:
-        """b_m plus model m's offsets c_s + d_{m,s} averaged over its observed outcomes."""
+        """b_m plus the offsets c_s + d_{m,s} of model m's reference source: the first source, in
+        row order, that scored it. A model seen in one source predicts exactly as fitted there, and a
+        model shared by several keeps the grading of the first (e.g. RouterBench, listed first
+        when training the bundled artifact), so it is compared with that source's other models
+        under one grader."""
         seen = ~np.isnan(quality)
-        onehot = np.zeros((len(source), len(self.source_offset)))
-        onehot[np.arange(len(source)), source] = 1.0
-        counts = onehot.T @ seen.astype(np.float64)            # S × M observed outcomes
-        total = counts.sum(axis=0)
-        offsets = self.source_offset[:, None] + self.model_offset
-        mean = (counts * offsets).sum(axis=0) / np.maximum(total, 1.0)
-        out: F64 = self.bias + mean
+        first_row = np.where(seen.any(axis=0), seen.argmax(axis=0), 0)
+        ref = source[first_row] if len(source) else np.zeros(quality.shape[1], dtype=np.int64)
+        cols = np.arange(quality.shape[1])
+        out: F64 = self.bias + self.source_offset[ref] + self.model_offset[ref, cols]
         return out
 
 
@@ -80,6 +81,7 @@ class Penalties:
     weights: float
     model_offset: float
     source_offset: float
+    dense: float = 0.0        # extra L2 on the abilities of the dense (structural) features
 
 
 def text_basis(x: object, size: int, max_rows: int = 4000, seed: int = 0) -> F64:
@@ -116,16 +118,22 @@ def _sigmoid(x: F64) -> F64:
 
 @dataclass(frozen=True)
 class _Layout:
+    """Sizes: basis r, skills k, dense q, models m, sources s. `full_rank`: no map W (the abilities
+    act on the basis itself, k = r), the convex first stage of `fit_params`."""
+
     r: int
     k: int
     q: int
     m: int
     s: int
+    full_rank: bool = False
 
     def split(self, theta: F64) -> JointParams:
-        sizes = [self.r * self.k, self.m * (self.k + self.q), self.m, self.s, self.s * self.m]
+        w_size = 0 if self.full_rank else self.r * self.k
+        sizes = [w_size, self.m * (self.k + self.q), self.m, self.s, self.s * self.m]
         parts = np.split(theta, np.cumsum(sizes)[:-1])
-        return JointParams(parts[0].reshape(self.r, self.k), parts[1].reshape(self.m, self.k + self.q),
+        return JointParams(parts[0].reshape(self.r, -1 if w_size else 0),
+                           parts[1].reshape(self.m, self.k + self.q),
                            parts[2], parts[3], parts[4].reshape(self.s, self.m))
 
     @staticmethod
@@ -144,77 +152,98 @@ class _Block:
     cols: I64
     y: F64
     seen: npt.NDArray[np.bool_]
+    weight: float
 
 
-def _blocks(problem: JointProblem) -> list[_Block]:
-    out = []
+def _blocks(problem: JointProblem, balance: float) -> list[_Block]:
+    """One block per source. Each outcome of source s weighs (mean outcomes per source / outcomes
+    of s) ** `balance`: 0 = every outcome counts the same, 1 = every source counts the same."""
+    parts = []
     for s in range(len(problem.sources)):
         rows = np.flatnonzero(problem.source == s)
         sub = problem.quality[rows]
         cols = np.flatnonzero((~np.isnan(sub)).any(axis=0))
         if len(rows) and len(cols):
             block = sub[:, cols]
-            seen = ~np.isnan(block)
-            out.append(_Block(s, rows, cols, np.where(seen, block, 0.0), seen))
-    return out
+            parts.append((s, rows, cols, block, ~np.isnan(block)))
+    counts = [int(seen.sum()) for *_, seen in parts]
+    mean = float(np.mean(counts)) if counts else 1.0
+    return [_Block(s, rows, cols, np.where(seen, block, 0.0), seen, (mean / n) ** balance)
+            for (s, rows, cols, block, seen), n in zip(parts, counts, strict=True)]
 
 
 def objective(theta: F64, problem: JointProblem, layout: _Layout, penalties: Penalties,
               blocks: Sequence[_Block]) -> tuple[float, F64]:
     """Penalised cross-entropy and its gradient (the L-BFGS callback)."""
     p = layout.split(theta)
-    z = np.hstack([problem.u @ p.w, problem.dense])
-    grad_a = penalties.weights * p.abilities
-    grad_z = np.zeros((len(z), layout.k))
+    z = np.hstack([problem.u if layout.full_rank else problem.u @ p.w, problem.dense])
+    strength = np.full(layout.k + layout.q, penalties.weights)
+    strength[layout.k:] += penalties.dense
+    grad_a = strength * p.abilities
+    grad_z = np.zeros((len(z), 0 if layout.full_rank else layout.k))
     grad_b = np.zeros(layout.m)
     grad_d = penalties.model_offset * p.model_offset
     grad_c = penalties.source_offset * p.source_offset
-    loss = 0.5 * (penalties.weights * (float(np.sum(p.w ** 2)) + float(np.sum(p.abilities ** 2)))
+    loss = 0.5 * (penalties.weights * float(np.sum(p.w ** 2)) + float(np.sum(strength * p.abilities ** 2))
                   + penalties.model_offset * float(np.sum(p.model_offset ** 2))
                   + penalties.source_offset * float(np.sum(p.source_offset ** 2)))
     for blk in blocks:
         zb, ab = z[blk.rows], p.abilities[blk.cols]
         shift = p.bias[blk.cols] + p.source_offset[blk.source] + p.model_offset[blk.source, blk.cols]
         eta = zb @ ab.T + shift
-        loss += float(np.sum(np.where(blk.seen, np.logaddexp(0.0, eta) - blk.y * eta, 0.0)))
-        g = np.where(blk.seen, _sigmoid(eta) - blk.y, 0.0)
+        loss += blk.weight * float(np.sum(np.where(blk.seen, np.logaddexp(0.0, eta) - blk.y * eta, 0.0)))
+        g = np.where(blk.seen, blk.weight * (_sigmoid(eta) - blk.y), 0.0)
         grad_a[blk.cols] += g.T @ zb
-        grad_z[blk.rows] += g @ ab[:, : layout.k]
+        if not layout.full_rank:
+            grad_z[blk.rows] += g @ ab[:, : layout.k]
         col_sums = g.sum(axis=0)
         grad_b[blk.cols] += col_sums
         grad_d[blk.source, blk.cols] += col_sums
         grad_c[blk.source] += float(col_sums.sum())
-    grad_w = problem.u.T @ grad_z + penalties.weights * p.w
+    grad_w = p.w if layout.full_rank else problem.u.T @ grad_z + penalties.weights * p.w
     return loss, _Layout.join(JointParams(grad_w, grad_a, grad_b, grad_c, grad_d))
 
 
-def initial(problem: JointProblem, rank: int) -> JointParams:
-    """Deterministic start: W picks the first `rank` basis directions (unit variance), abilities 0,
-    each model's bias at the logit of its mean quality, offsets 0."""
-    r, q = problem.u.shape[1], problem.dense.shape[1]
-    k = min(rank, r)
-    w = np.zeros((r, k))
-    std = problem.u[:, :k].std(axis=0)
-    w[np.arange(k), np.arange(k)] = 1.0 / np.maximum(std, 1e-12)
-    mean = np.nan_to_num(np.nanmean(np.where(np.isnan(problem.quality), np.nan, problem.quality), axis=0),
-                         nan=0.5) if problem.quality.size else np.zeros(0)
-    mean = np.clip(mean, 1e-3, 1 - 1e-3)
-    m, s = problem.quality.shape[1], len(problem.sources)
-    return JointParams(w, np.zeros((m, k + q)), np.log(mean / (1 - mean)), np.zeros(s), np.zeros((s, m)))
+def _base_bias(quality: F64) -> F64:
+    """Each model's logit of its mean quality (0.5 when it has no outcome)."""
+    seen = ~np.isnan(quality)
+    total = np.where(seen, quality, 0.0).sum(axis=0)
+    mean = np.clip(np.where(seen.any(axis=0), total / np.maximum(seen.sum(axis=0), 1), 0.5), 1e-3, 1 - 1e-3)
+    out: F64 = np.log(mean / (1 - mean))
+    return out
 
 
-def fit_params(problem: JointProblem, rank: int, penalties: Penalties, max_iter: int = 300) -> JointParams:
-    """Minimise `objective` by L-BFGS from `initial` (deterministic)."""
+def _minimize(start: JointParams, problem: JointProblem, layout: _Layout, penalties: Penalties,
+              blocks: Sequence[_Block], max_iter: int) -> JointParams:
     from scipy.optimize import minimize  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-    start = initial(problem, rank)
-    layout = _Layout(problem.u.shape[1], start.w.shape[1], problem.dense.shape[1],
-                     problem.quality.shape[1], len(problem.sources))
     with single_threaded():
         result = minimize(objective, _Layout.join(start), jac=True, method="L-BFGS-B",
-                          args=(problem, layout, penalties, _blocks(problem)),
+                          args=(problem, layout, penalties, blocks),
                           options={"maxiter": max_iter, "gtol": 1e-6})
     return layout.split(np.asarray(result.x, dtype=np.float64))
+
+
+def fit_params(problem: JointProblem, rank: int, penalties: Penalties, max_iter: int = 300,
+               balance: float = 0.0) -> JointParams:
+    """Two L-BFGS stages, deterministic. First the convex full-rank problem: every model's
+    abilities on the whole text basis (no shared map). Its ability matrix, factored by SVD, gives the
+    start of the second: the shared map W onto `rank` skills (its top right singular vectors) and each
+    model's abilities on them; then everything is refined jointly."""
+    r, q, m, s = problem.u.shape[1], problem.dense.shape[1], problem.quality.shape[1], len(problem.sources)
+    k = min(rank, r, max(m, 1))
+    blocks = _blocks(problem, balance)
+    full = _Layout(r, r, q, m, s, full_rank=True)
+    first = _minimize(JointParams(np.zeros((r, 0)), np.zeros((m, r + q)), _base_bias(problem.quality),
+                                  np.zeros(s), np.zeros((s, m))), problem, full, penalties, blocks, max_iter)
+    u_svd, sv, vt = np.linalg.svd(first.abilities[:, :r], full_matrices=False)
+    sign = np.sign(vt[:k, :][np.arange(k), np.abs(vt[:k, :]).argmax(axis=1)])   # deterministic signs
+    sign[sign == 0] = 1.0
+    root = np.sqrt(sv[:k])
+    w0 = vt[:k].T * sign * root                      # balanced factors: A W^T = U S V^T
+    a0 = np.hstack([u_svd[:, :k] * sign * root, first.abilities[:, r:]])
+    start = JointParams(w0, a0, first.bias, first.source_offset, first.model_offset)
+    return _minimize(start, problem, _Layout(r, k, q, m, s), penalties, blocks, max_iter)
 
 
 def source_index(row_sources: Sequence[str]) -> tuple[I64, tuple[str, ...]]:

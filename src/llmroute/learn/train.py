@@ -39,8 +39,9 @@ class TrainConfig:
     rank: int = 16
     basis: int = 256
     basis_rows: int = 4000
-    offset_l2: float = 10.0
+    offset_l2: float = 0.01
     source_l2: float = 1.0
+    dense_l2: float = 30.0
     max_iter: int = 300
     length_ridge: float = 1.0
     tiers: Mapping[str, str] = field(default_factory=dict)
@@ -108,8 +109,9 @@ def fit_router(table: OutcomeTable, config: TrainConfig | None = None,
     src, names = source_index(list(sources) if sources is not None else [""] * len(table.prompts))
     if len(src) != len(table.prompts):
         raise ValueError(f"{len(src)} sources for {len(table.prompts)} prompts")
-    params = fit_params(JointProblem(u, dense, table.quality, src, names), config.rank,
-                        Penalties(1.0 / config.c, config.offset_l2, config.source_l2), config.max_iter)
+    penalties = Penalties(1.0 / config.c, config.offset_l2, config.source_l2, config.dense_l2)
+    params = fit_params(JointProblem(u, dense, table.quality, src, names), config.rank, penalties,
+                        config.max_iter)
     k = params.w.shape[1]
     scores = u @ params.w
     std = scores.std(axis=0)

@@ -3,8 +3,9 @@
     python -m llmroute.learn.transfer [--data DIR] [--json FILE] [--sources a,b] [--quick]
                                       [--no-tasks] [--quick-cap N] [--only PREFIX,...]
 
-* Leave-one-source-out: for each source S, train `fit_router` (default `TrainConfig`, hashing
-  featurizer) on every record of the other sources, test on all of S.
+* Leave-one-source-out: for each source S, train `fit_router` (the joint fit, default `TrainConfig`,
+  hashing featurizer, each record's source for the per-source offsets) on every record of the other
+  sources, test on all of S.
 * Leave-one-task-out, for each source with ≥ 2 tasks: train on the other sources plus S's other tasks,
   test on the held-out task.
 * Honest: a router is never evaluated on a prompt it was trained on. Training records whose
@@ -23,6 +24,10 @@
   router's score P(strong good) − P(weak good); the prompt-length router (strong when the prompt is
   longer than a threshold, every threshold swept — that is APGR with the length as score); random
   scores (5–95% band, `evaluate_quick.random_band`).
+* In-source ceiling (`in_source_scores`; off with `--no-ceiling`): the same pair's APGR for a router
+  trained on the held-out set itself, 2-fold cross-fit (each random half scored by a router trained on
+  the other half of that set only) — what a router trained on that source or task reaches, shown
+  where the transfer target is not met.
 * Cost-at-quality, where the held-out set has costs: over the known models with an outcome and a cost
   on every held-out prompt, the cost on the router's hull (both knobs swept exactly) to reach 95% of
   the pair's strong model's quality, against the cheapest single model that reaches it; both as a
@@ -128,6 +133,7 @@ class Result:
     random_low: float | None = None
     random_high: float | None = None
     length_apgr: float | None = None
+    ceiling_apgr: float | None = None
     cost: CostAtQuality | None = None
     note: str = ""
 
@@ -262,8 +268,31 @@ def cost_at_quality(model: RouterModel, table: OutcomeTable, reference: str) -> 
         tuple(m for m, gone in zip(models, missing, strict=True) if gone))
 
 
-def evaluate_split(split: Split, model: RouterModel) -> Result:
-    """Score one held-out set with the router trained on `split.train`."""
+def two_folds(records: Sequence[SourcedRecord], seed: int = 0) -> npt.NDArray[np.bool_]:
+    """A fixed random half of `records` (True = first fold), for the in-source ceiling."""
+    mask: npt.NDArray[np.bool_] = np.random.default_rng(seed).permutation(len(records)) < len(records) // 2
+    return mask
+
+
+def in_source_scores(records: Sequence[SourcedRecord], pair: Pair, trainer: Trainer) -> F64:
+    """The in-source ceiling's score P(strong good) − P(weak good) for every record of the held-out
+    set: each half scored by a router trained on the other half of that set only (2-fold cross-fit)."""
+    first = two_folds(records)
+    scores = np.zeros(len(records))
+    for fold in (first, ~first):
+        train = [r for r, f in zip(records, fold, strict=True) if not f]
+        test = [r.prompt for r, f in zip(records, fold, strict=True) if f]
+        model = trainer(train)
+        if not test or not all(m in model.models for m in (pair.strong, pair.weak)):
+            return np.full(len(records), np.nan)
+        p, _ = model.predict_many(test, [pair.strong, pair.weak])
+        scores[fold] = policy.strong_scores(p[:, 0], p[:, 1])
+    return scores
+
+
+def evaluate_split(split: Split, model: RouterModel, ceiling: Trainer | None = None) -> Result:
+    """Score one held-out set with the router trained on `split.train`; with `ceiling`, also the
+    in-source ceiling (`in_source_scores`, routers trained by `ceiling` on halves of the held-out set)."""
     table = OutcomeTable.of(r.record for r in split.test)
     known = [m for m in table.models if m in model.models]
     unknown = tuple(m for m in table.models if m not in model.models)
@@ -281,13 +310,21 @@ def evaluate_split(split: Split, model: RouterModel) -> Result:
         return replace(base, pair=pair, n_pair=len(qs), note="pair tied on its common rows")
     p, _ = model.predict_many(both.prompts, [pair.strong, pair.weak])
     low, high = random_band(qs, qw)
+    ceiling_apgr = None
+    if ceiling is not None:
+        i_s, i_w = table.models.index(pair.strong), table.models.index(pair.weak)
+        rows = [r for r, q in zip(split.test, table.quality, strict=True)
+                if not np.isnan(q[i_s]) and not np.isnan(q[i_w])]
+        inside = in_source_scores(rows, pair, ceiling)
+        ceiling_apgr = None if np.isnan(inside).any() else tie_averaged_apgr(inside, qs, qw)
     has_costs = not bool(np.isnan(table.cost).all())
     cost = cost_at_quality(model, OutcomeTable.of([r.record for r in split.test], known),
                            pair.strong) if has_costs else None
     return replace(base, pair=pair, n_pair=len(qs),
                    router_apgr=tie_averaged_apgr(policy.strong_scores(p[:, 0], p[:, 1]), qs, qw),
                    random_low=low, random_high=high,
-                   length_apgr=tie_averaged_apgr(length_scores(both.prompts), qs, qw), cost=cost)
+                   length_apgr=tie_averaged_apgr(length_scores(both.prompts), qs, qw),
+                   ceiling_apgr=ceiling_apgr, cost=cost)
 
 
 # ---------------------------------------------------------------- running
@@ -307,15 +344,16 @@ def default_trainer(records: Sequence[SourcedRecord]) -> RouterModel:
 
 def run(splits: Sequence[Split], trainer: Trainer = default_trainer, quick_cap: int | None = None,
         log: Callable[[str], None] = lambda _: None,
-        on_result: Callable[[list[Result]], None] = lambda _: None) -> list[Result]:
+        on_result: Callable[[list[Result]], None] = lambda _: None,
+        ceiling: Trainer | None = None) -> list[Result]:
     """Train and evaluate every split (`quick_cap`: training records per source, else all);
-    `on_result` gets the results so far after each split."""
+    `on_result` gets the results so far after each split; `ceiling`: also the in-source ceiling."""
     results: list[Result] = []
     for split in splits:
         start = time.monotonic()
         train = cap_per_source(split.train, quick_cap) if quick_cap is not None else split.train
         used = Split(split.kind, split.source, split.task, train, split.test, split.removed)
-        results.append(evaluate_split(used, trainer(train)))
+        results.append(evaluate_split(used, trainer(train), ceiling))
         log(f"{split.name}: trained on {len(train)} records in {time.monotonic() - start:.0f} s")
         log(table_lines(results[-1:])[-1])
         on_result(results)
@@ -333,9 +371,10 @@ def _pct(value: float | None) -> str:
 def table_lines(results: Sequence[Result]) -> list[str]:
     """The results as a markdown table, with the honesty statement on top."""
     lines = [f"_{HONESTY}_", "",
-             "| held out | pair (strong / weak) | n | router APGR | random 5–95% | length-only APGR "
-             "| target met | cost for 95% of strong (router / best single) | models unknown to the router |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| held out | trained on | pair (strong / weak) | n | router APGR | random 5–95% "
+             "| length-only APGR | in-source ceiling | target met "
+             "| cost for 95% of strong (router / best single) | models unknown to the router |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         pair = "—" if r.pair is None else (
             f"{r.pair.strong} ({r.pair.q_strong:.3f}) / {r.pair.weak} ({r.pair.q_weak:.3f})")
@@ -344,9 +383,11 @@ def table_lines(results: Sequence[Result]) -> list[str]:
         cost = "—" if r.cost is None else (
             f"{_pct(r.cost.router)} / {_pct(r.cost.best_single_cost)} ({r.cost.best_single or 'none'}; "
             f"{len(r.cost.models)} models, n={r.cost.n})")
-        lines.append(f"| {r.kind}: {r.name} | {pair} | {r.n_pair or r.n_test} | {_fmt(r.router_apgr)} "
-                     f"| {band} | {_fmt(r.length_apgr)} | {met} | {cost} "
-                     f"| {len(r.unknown_models)} of {r.n_models} |")
+        trained = ("the other sources" if r.kind == "source" else
+                   f"the other sources + {r.name.split('/')[0]}'s other tasks")
+        lines.append(f"| {r.kind}: {r.name} | {trained} ({r.n_train}) | {pair} | {r.n_pair or r.n_test} "
+                     f"| {_fmt(r.router_apgr)} | {band} | {_fmt(r.length_apgr)} | {_fmt(r.ceiling_apgr)} "
+                     f"| {met} | {cost} | {len(r.unknown_models)} of {r.n_models} |")
     return lines
 
 
@@ -359,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="cap training records per source")
     parser.add_argument("--quick-cap", type=int, default=600)
     parser.add_argument("--no-tasks", action="store_true", help="leave-one-source-out only")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the in-source ceiling")
     parser.add_argument("--only", default="", help="comma-separated prefixes of held-out names to run "
                         "(e.g. 'llmrouter/' for llmrouter's tasks)")
     args = parser.parse_args(argv)
@@ -380,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.json.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
     results = run(splits, quick_cap=cap, log=lambda line: print(line, file=sys.stderr, flush=True),
-                  on_result=save)
+                  on_result=save, ceiling=None if args.no_ceiling else default_trainer)
     print(f"mode: {mode}; {len(splits)} splits in {time.monotonic() - started:.0f} s")
     print("\n".join(table_lines(results)))
 
