@@ -6,7 +6,7 @@ timing), so it is the cross-check of the in-process runs, not their replacement.
 
     python bench/online_http.py [--data ../shared/data] [--source llmrouter] [--requests 10000]
         [--feedback 0.2] [--explore 0.0,0.05] [--seed 0] [--every 50] [--reload-s 0.2]
-        [--out DIR] [--json FILE]
+        [--prior-scale 1.0] [--out DIR] [--json FILE]
 
 Field quality of the live posterior is read from the served app's classifier (`app.state.gateway`)
 every `--every` requests, from the benchmark's thread (a read racing an update sees one or the
@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--reload-s", type=float, default=0.2)
+    parser.add_argument("--prior-scale", type=float, default=1.0)
     parser.add_argument("--artifact", default=None)
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "online_http"))
     parser.add_argument("--json", default=None)
@@ -157,14 +158,16 @@ def main() -> None:
     runs = []
     for share in (float(s) for s in args.explore.split(",") if s.strip()):
         name = "online" if share == 0 else f"online+explore {share:g}"
-        learning = {"online": True, "explore": share, "seed": args.seed, "reload_s": args.reload_s}
+        learning = {"online": True, "explore": share, "seed": args.seed, "reload_s": args.reload_s,
+                    "prior_scale": args.prior_scale}
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
         runs.append(run_http(settings, name, fld, args.every))
         print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
               f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
     out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests)
     out.update({"transport": "HTTP (uvicorn, openai SDK)", "seed": args.seed,
-                "requests": args.requests, "reload_s": args.reload_s})
+                "requests": args.requests, "reload_s": args.reload_s,
+                "prior_scale": args.prior_scale})
     text = json.dumps(out, indent=1, default=str)
     print(text)
     if args.json:
