@@ -1,13 +1,20 @@
 """Build the default learned-router artifact (src/llmroute/data/router.{npz,json}) from the shared data.
 
     python scripts/build_router_artifact.py [--data ../shared/data] [--out src/llmroute/data/router]
+        [--sources routerbench,zeroeval,mmlu-pro,llmrouter,routeprofile] [--extra FILE ...]
         [--featurizer hashing|static|static+hashing|minilm|minilm+hashing] [--static-model DIR]
 
-Trains on routerbench/train.jsonl (plus zeroeval/*.jsonl unless --no-zeroeval, plus any --extra
-outcome or complexity-label files, whose labels become `tier:*` pseudo-models), never on test;
-evaluates on routerbench/test.jsonl when present and records the metrics in the metadata.
-Deterministic: the same data and code give the same bytes (the recorded date is the newest
-data file's modification date, or SOURCE_DATE_EPOCH, or --date).
+Trains the joint model (`fit_router` with each record's source) on every source of the shared data
+(`learn.sources`: RouterBench train, ZeroEval, MMLU-Pro, LLMRouter, RouteProfile; plus any --extra
+outcome or complexity-label files, whose labels become `tier:*` pseudo-models), never on RouterBench
+test: records of the other sources whose prompt or question equals, contains or is contained in a
+RouterBench test prompt are removed too (`transfer.honest_train`; RouterBench train is disjoint from
+test by construction). Models are tied across sources by `sources.ALIASES`; every other spelling
+of a tied model is added back as a copy of its profile, so RouterBench's and ZeroEval's names stay
+known. RouterBench is listed first, so a shared model keeps RouterBench's grading (`joint`).
+Evaluates on routerbench/test.jsonl and records the metrics in the metadata. Deterministic: the
+same data and code give the same bytes (the recorded date is the newest data file's modification
+date, or SOURCE_DATE_EPOCH, or --date).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +32,12 @@ from llmroute.learn import artifact, policy
 from llmroute.learn.data import OutcomeRecord, OutcomeTable, load_records, sha256_of
 from llmroute.learn.evaluate_quick import STRONG, hull_readings, router_curve
 from llmroute.learn.features import Featurizer, HashingFeaturizer
+from llmroute.learn.model import RouterModel
+from llmroute.learn.sources import ALIASES, SOURCE_FILES, SourcedRecord, link_contained_questions, load_file
 from llmroute.learn.train import TrainConfig, fit_router
+from llmroute.learn.transfer import honest_train
 
 REPO = Path(__file__).resolve().parent.parent
-TRAIN_FILES = ("routerbench/train.jsonl",)
-EXTRA_FILES = ("zeroeval/math-l5.jsonl", "zeroeval/crux.jsonl")
 TEST_FILE = "routerbench/test.jsonl"
 #: Tier by mean recorded cost per 1,000 prompts (USD): below the first bound simple, below the second medium.
 TIER_BOUNDS = (0.26, 1.0)
@@ -68,6 +77,35 @@ def build_date(paths: list[Path], given: str | None) -> str:
     return dt.datetime.fromtimestamp(stamp, tz=dt.UTC).date().isoformat()
 
 
+def training_records(data: Path, sources: list[str]
+                     ) -> tuple[dict[str, list[SourcedRecord]], list[SourcedRecord], int]:
+    """Records per training file (RouterBench test left out) and, after removing the other sources'
+    records that share a prompt or question with RouterBench test, the training records in file
+    order; how many were removed."""
+    per_file = {f: load_file(data / f, name)
+                for name in sources for f in SOURCE_FILES[name] if f != TEST_FILE}
+    test = load_file(data / TEST_FILE, "routerbench") if (data / TEST_FILE).exists() else []
+    groups: dict[str, list[SourcedRecord]] = {"routerbench-test": test, **per_file}
+    linked = link_contained_questions(groups) if test else groups
+    kept: list[SourcedRecord] = []
+    removed = 0
+    for f in per_file:
+        if f.startswith("routerbench/"):
+            kept.extend(linked[f])              # disjoint from test by construction
+            continue
+        honest, gone = honest_train(linked[f], linked["routerbench-test"])
+        kept.extend(honest)
+        removed += gone
+    return per_file, kept, removed
+
+
+def with_other_spellings(model: RouterModel, aliases: dict[str, str]) -> RouterModel:
+    """`model` plus, for every alias whose target it knows, a copy of that profile under the alias."""
+    extra = [replace(model.profile(target), name=alias) for alias, target in sorted(aliases.items())
+             if target in model.models and alias not in model.models]
+    return model.with_profiles([*model.profiles(), *extra])
+
+
 def test_metrics(model: Any, records: list[OutcomeRecord]) -> dict[str, Any]:
     """Key points of the test cost–quality curve (fractions of the strong model's cost/quality): at
     the best single knob setting, and on the hull."""
@@ -92,7 +130,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "src" / "llmroute" / "data" / "router")
-    parser.add_argument("--no-zeroeval", action="store_true", help="train on routerbench only")
+    parser.add_argument("--sources", default=",".join(SOURCE_FILES),
+                        help="comma-separated sources to train on (RouterBench first keeps its grading)")
     parser.add_argument("--c", type=float, default=TrainConfig.c, help="inverse L2 strength")
     parser.add_argument("--rank", type=int, default=TrainConfig.rank, help="latent skills")
     parser.add_argument("--date", default=None, help="date recorded in the metadata (YYYY-MM-DD)")
@@ -105,20 +144,27 @@ def main() -> None:
                         help="static model folder (scripts/distill_static_embeddings.py)")
     parser.add_argument("--embed-scale", type=float, default=0.1, help="weight of the embedding columns")
     args = parser.parse_args()
-    names = TRAIN_FILES + ((), EXTRA_FILES)[not args.no_zeroeval] + tuple(args.extra)
-    paths = [args.data / n for n in names]
-    per_file = {n: load_records(p) for n, p in zip(names, paths, strict=True)}
-    records = [r for rs in per_file.values() for r in rs]
+    per_file, kept, removed = training_records(args.data, [s for s in args.sources.split(",") if s])
+    extra = {n: load_records(args.data / n) for n in args.extra}
+    records = [r.record for r in kept] + [r for rs in extra.values() for r in rs]
+    row_sources = [r.source for r in kept] + [f"extra:{n}" for n, rs in extra.items() for _ in rs]
     table = OutcomeTable.of(records)
     config = TrainConfig(c=args.c, rank=args.rank, tiers=tiers_by_cost(table))
-    model = fit_router(table, config, make_featurizer(args.featurizer, args.static_model, args.embed_scale))
+    featurizer = make_featurizer(args.featurizer, args.static_model, args.embed_scale)
+    model = with_other_spellings(fit_router(table, config, featurizer, row_sources), dict(ALIASES))
+    names = [*per_file, *extra]
+    paths = [args.data / n for n in names]
     training: dict[str, Any] = {
         "date": build_date(paths, args.date),
-        "files": [{"path": n, "sha256": sha256_of(p), "records": len(per_file[n])}
-                  for n, p in zip(names, paths, strict=True)],
+        "files": [{"path": n, "sha256": sha256_of(p), "records": len(per_file[n]) if n in per_file
+                   else len(extra[n])} for n, p in zip(names, paths, strict=True)],
         "counts": {"prompts": len(table.prompts), "models": len(table.models),
-                   "outcomes": int(np.count_nonzero(~np.isnan(table.quality)))},
-        "config": {"c": config.c, "rank": config.rank, "tier_bounds_usd_per_1k": list(TIER_BOUNDS),
+                   "outcomes": int(np.count_nonzero(~np.isnan(table.quality))),
+                   "removed_as_routerbench_test": removed,
+                   "alias_copies": len(model.models) - len(table.models)},
+        "config": {"c": config.c, "rank": config.rank, "basis": config.basis,
+                   "offset_l2": config.offset_l2, "source_l2": config.source_l2, "dense_l2": config.dense_l2,
+                   "max_iter": config.max_iter, "tier_bounds_usd_per_1k": list(TIER_BOUNDS),
                    **({"featurizer": args.featurizer} if args.featurizer != "hashing" else {})},
     }
     test_path = args.data / TEST_FILE

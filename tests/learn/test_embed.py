@@ -27,7 +27,7 @@ from llmroute.learn.embed import (
     require,
     require_tokenizers,
 )
-from llmroute.learn.features import HashingFeaturizer
+from llmroute.learn.features import DENSE_NAMES, HashingFeaturizer
 from llmroute.learn.model import RouterModel, to_f32
 
 from .conftest import CODE_WORDS, TRIVIA_WORDS, synthetic_records
@@ -168,7 +168,7 @@ def test_with_hashing_concatenates_after_the_buckets(static_dir: Path) -> None:
     texts = [r.prompt for r in synthetic_records(30)]
     feat = EmbeddingFeaturizer.static(static_dir, with_hashing=True).fit(texts)
     assert feat.hashing is not None and feat.mean is not None
-    assert feat.offset == 1 << 16 and feat.sparse_dim == (1 << 16) + 32 and feat.dense_dim == 14
+    assert feat.offset == 1 << 16 and feat.sparse_dim == (1 << 16) + 32 and feat.dense_dim == len(DENSE_NAMES)
     row = feat.transform(texts[0])
     plain = HashingFeaturizer().fit(texts).transform(texts[0])
     assert np.array_equal(row.indices[: len(plain.indices)], plain.indices)

@@ -44,7 +44,10 @@ def test_a_whole_row_is_pinned() -> None:
     assert (len(row.indices), int(row.indices.sum())) == (101, 2967406)
     assert row.dense.tolist() == pytest.approx(
         [4.060443, 2.484907, 1.386294, 0.693147, 3.295837, 0.052632, 0.070175, 0.070175, 0.122807,
-         0.0, 0.693147, 0.693147, 0.0, 1.0], abs=1e-6)
+         0.0, 0.693147, 0.693147, 0.0, 1.0,
+         # version 2: numbers, tail numbers, constraints, steps, list items, reasoning asks ("why"),
+         # recall asks, math words, code lines (";\n"), stopword share, log(1 + chars per word)
+         0.693147, 0.0, 0.0, 0.0, 0.0, 0.693147, 0.0, 0.0, 0.693147, 0.0, 1.821612], abs=1e-6)
 
 
 
@@ -97,3 +100,32 @@ def test_unicode_that_lengthens_when_lower_cased() -> None:
     feat = HashingFeaturizer(bits=12, max_chars=500)
     row = feat.transform("İ" * 2000)                     # "İ".lower() is two code points
     assert len(row.indices) > 0 and np.isfinite(row.values).all()
+
+
+def _dense(text: str) -> dict[str, float]:
+    return dict(zip(DENSE_NAMES, HashingFeaturizer(bits=12).transform(text).dense.tolist(), strict=True))
+
+
+def test_transferable_structure_features_on_crafted_prompts() -> None:
+    """What makes a prompt hard in any domain: quantities, constraints, steps, reasoning vs recall
+    asks, math words, code lines, and how English the text is (raw values: unfitted featurizer)."""
+    word_problem = _dense("Tom buys 3 apples at 2 dollars each and 4 pears. What is the total cost? "
+                          "Explain step by step.")
+    recall = _dense("What is the capital of France?")
+    assert word_problem["log_numbers"] == pytest.approx(np.log1p(3))        # 3, 2, 4
+    assert word_problem["log_tail_numbers"] == pytest.approx(np.log1p(3))
+    assert word_problem["log_math_words"] == pytest.approx(np.log1p(2))     # total, cost
+    assert word_problem["log_reasoning_asks"] == pytest.approx(np.log1p(1))  # explain
+    assert word_problem["log_steps"] == pytest.approx(np.log1p(2))          # step, step
+    assert recall["log_recall_asks"] == pytest.approx(np.log1p(2))          # "what is", capital
+    assert recall["log_numbers"] == recall["log_reasoning_asks"] == 0.0
+    assert recall["stopword_frac"] == pytest.approx(3 / 6)                  # is, the, of
+    constrained = _dense("Write exactly 3 sentences. You must not use the letter e, and do not "
+                         "repeat words.\n1. first\n2. second\n- third")
+    # exactly, sentences, must, do not, words
+    assert constrained["log_constraints"] == pytest.approx(np.log1p(5))
+    assert constrained["log_list_items"] == pytest.approx(np.log1p(3))
+    code = _dense("def f(x):\n    return x + 1;\n")
+    assert code["log_code_lines"] == pytest.approx(np.log1p(3))             # ":\n", "\n    ", ";\n"
+    german = _dense("Wie viele Äpfel hat Tom, wenn er drei kauft?")
+    assert german["stopword_frac"] == 0.0 < recall["stopword_frac"]

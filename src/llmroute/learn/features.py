@@ -25,7 +25,7 @@ IntArray = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 
 HASHING_NAME = "hashing-ngrams"
-HASHING_VERSION = 1
+HASHING_VERSION = 2
 _BASE = np.uint64(0x100000001B3)          # odd, so invertible mod 2**64
 _MIX = np.uint64(0x9E3779B97F4A7C15)      # Fibonacci hashing multiplier
 _HEAD_CHARS = 2_000                        # long prompts: keep the head and the tail
@@ -36,7 +36,28 @@ DENSE_NAMES: tuple[str, ...] = (
     "log_chars", "log_words", "log_lines", "log_blocks", "log_tail_chars", "digit_frac",
     "ascii_upper_frac", "nonascii_frac", "symbol_frac", "code_markers", "math_markers", "questions",
     "options", "tail_question",
+    # version 2: what makes a prompt hard in any domain (issue 13), from the word hashes and code points
+    "log_numbers", "log_tail_numbers", "log_constraints", "log_steps", "log_list_items",
+    "log_reasoning_asks", "log_recall_asks", "log_math_words", "log_code_lines", "stopword_frac",
+    "log_word_chars",
 )
+#: Marker words and word pairs, per dense feature (matched as whole words of the lower-cased text).
+MARKER_WORDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "log_constraints": ("must", "should", "exactly", "at least", "at most", "no more", "no less",
+                        "without", "only", "do not", "don't", "never", "ensure", "make sure", "each",
+                        "every", "less than", "more than", "limit", "format", "words", "sentences"),
+    "log_steps": ("step", "steps", "first", "then", "next", "finally", "afterwards", "stage", "phase"),
+    "log_reasoning_asks": ("why", "explain", "prove", "show that", "derive", "solve", "calculate",
+                           "compute", "how many", "how much", "determine", "evaluate", "justify",
+                           "reasoning", "simplify", "estimate", "compare", "analyze", "analyse"),
+    "log_recall_asks": ("what is", "who", "when", "where", "which", "name", "define", "capital",
+                        "what year", "who was", "true or false", "fact"),
+    "log_math_words": ("equation", "integer", "integers", "probability", "sum", "product", "polynomial",
+                       "prime", "triangle", "area", "angle", "remainder", "digits", "real", "fraction",
+                       "percent", "ratio", "divisible", "maximum", "minimum", "value", "total", "cost",
+                       "price", "average"),
+    "stopword_frac": ("the", "of", "and", "to", "is", "in", "that", "it", "for", "are", "was", "with"),
+})
 
 
 @dataclass(frozen=True)
@@ -209,20 +230,80 @@ def _count(text: str, markers: Sequence[str]) -> int:
     return sum(text.count(m) for m in markers)
 
 
-def structure(text: str, lower: str, tail: str, codes: U64) -> FloatArray:
+@dataclass(frozen=True)
+class Markers:
+    """The hashes of every `MARKER_WORDS` entry (one word: its unigram hash; two: their bigram's),
+    sorted, with the index of the feature each belongs to (a word belongs to one feature only)."""
+
+    hashes: U64
+    feature: IntArray
+
+    @classmethod
+    def make(cls, powers: Powers) -> Markers:
+        """The table, features in `MARKER_WORDS` order."""
+        pairs = sorted((int(word_hashes(_codes(w), powers)[-1]), k)   # a word's unigram, a pair's bigram
+                       for k, words in enumerate(MARKER_WORDS.values()) for w in words)
+        if len({h for h, _ in pairs}) != len(pairs):
+            raise ValueError("a marker word is listed twice in MARKER_WORDS")
+        return cls(np.asarray([h for h, _ in pairs], dtype=np.uint64),
+                   np.asarray([k for _, k in pairs], dtype=np.int64))
+
+    def counts(self, word_hashes_of_text: U64) -> list[int]:
+        """How many words / word pairs of the text are markers of each feature (one binary search)."""
+        at = np.minimum(np.searchsorted(self.hashes, word_hashes_of_text), len(self.hashes) - 1)
+        hit = self.hashes[at] == word_hashes_of_text
+        counts = np.bincount(self.feature[at[hit]], minlength=len(MARKER_WORDS))
+        return [int(c) for c in counts]
+
+
+_DIGIT_LOW, _DIGIT_HIGH = np.uint64(48), np.uint64(57)
+_NEWLINE = np.uint64(10)
+_DOT, _PAREN = np.uint64(ord(".")), np.uint64(ord(")"))
+_DASH, _STAR, _BULLET = np.uint64(ord("-")), np.uint64(ord("*")), np.uint64(0x2022)
+_CODE_LINE_ENDS = (":\n", "{\n", ";\n", "}\n", "\n    ", "\n\t")
+
+
+def _numbers(codes: U64, edges: IntArray) -> int:
+    """Words (runs of word characters) that start with a digit: the quantities in the text."""
+    starts = np.flatnonzero(edges[:-1] == 1)
+    first = codes[starts]
+    return int(np.count_nonzero((first >= _DIGIT_LOW) & (first <= _DIGIT_HIGH)))
+
+
+def _list_items(codes: U64) -> int:
+    """Lines that start with `1.` / `2)` ... or a bullet (`-`, `*`, `•`)."""
+    if len(codes) < 3:
+        return 0
+    at = np.flatnonzero(codes[:-2] == _NEWLINE) + 1
+    if len(at) == 0:
+        return 0
+    nxt, after = codes[at], codes[at + 1]
+    numbered = (nxt >= _DIGIT_LOW) & (nxt <= _DIGIT_HIGH) & ((after == _DOT) | (after == _PAREN))
+    bullet = (nxt == _DASH) | (nxt == _STAR) | (nxt == _BULLET)
+    return int(np.count_nonzero(numbered | bullet))
+
+
+def structure(text: str, lower: str, tail: str, codes: U64, words: U64, tail_codes: U64,
+              markers: Markers) -> FloatArray:
     """Cheap structural measurements of a text (see `DENSE_NAMES`), roughly unit-scaled.
-    `codes` are the code points of `text` (not lower-cased)."""
+    `codes` are the code points of `text` (not lower-cased), `words` the word uni/bigram hashes of
+    the lower-cased text, `tail_codes` the code points of its last block."""
     n = max(len(codes), 1)
     ascii_codes = codes[codes < 128].astype(np.intp)
     classes = np.bincount(np.frombuffer(_ASCII_CLASS, dtype=np.uint8)[ascii_codes], minlength=4)
     edges = _word_edges(codes)                               # word starts after the first character
-    words = int(np.count_nonzero(edges[1:-1] == 1)) + 1
+    words_n = int(np.count_nonzero(edges[1:-1] == 1)) + 1
+    constraints, steps, reasoning, recall, math_words, stopwords = markers.counts(words)
     values = (
-        np.log1p(len(text)), np.log1p(words), np.log1p(text.count("\n")),
+        np.log1p(len(text)), np.log1p(words_n), np.log1p(text.count("\n")),
         np.log1p(text.count("\n\n")), np.log1p(len(tail)), classes[1] / n,
         classes[2] / n, (len(codes) - len(ascii_codes)) / n, classes[3] / n,
         np.log1p(_count(lower, _CODE_MARKERS)), np.log1p(_count(lower, _MATH_MARKERS)),
         np.log1p(text.count("?")), np.log1p(_count(lower, _OPTION_MARKERS)), float("?" in tail),
+        np.log1p(_numbers(codes, edges)), np.log1p(_numbers(tail_codes, _word_edges(tail_codes))),
+        np.log1p(constraints), np.log1p(steps + _list_items(codes)), np.log1p(_list_items(codes)),
+        np.log1p(reasoning), np.log1p(recall), np.log1p(math_words),
+        np.log1p(_count(text, _CODE_LINE_ENDS)), stopwords / words_n, np.log(1.0 + len(text) / words_n),
     )
     return np.asarray(values, dtype=np.float32)
 
@@ -243,9 +324,11 @@ class HashingFeaturizer:
     dense_mean: FloatArray | None = None
     dense_std: FloatArray | None = None
     _powers: Powers = field(init=False, repr=False, compare=False)
+    _markers: Markers = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_powers", Powers.make(self.max_chars + 1))
+        object.__setattr__(self, "_markers", Markers.make(self._powers))
 
     @property
     def name(self) -> str:
@@ -266,7 +349,8 @@ class HashingFeaturizer:
         """Everything that changes the features, JSON-ready."""
         return {"version": HASHING_VERSION, "bits": self.bits, "char_sizes": list(self.char_sizes),
                 "max_chars": self.max_chars, "namespaces": [n for _, n in NAMESPACES],
-                "dense": list(DENSE_NAMES)}
+                "dense": list(DENSE_NAMES),
+                "markers": {k: list(v) for k, v in MARKER_WORDS.items()}}
 
     def state(self) -> dict[str, npt.NDArray[Any]]:
         """The fitted arrays (empty when unfitted)."""
@@ -284,7 +368,10 @@ class HashingFeaturizer:
         hashed = (word_hashes(codes, self._powers), word_hashes(tail_codes, self._powers),
                   char_hashes(tail_codes, self.char_sizes, self._powers))
         buckets = [_bucket(h, salt, self.bits) for h, (salt, _) in zip(hashed, NAMESPACES, strict=True)]
-        return buckets, structure(text, lower, tail, _codes(text))
+        raw_codes = _codes(text)
+        return buckets, structure(text, lower, tail, raw_codes, hashed[0],
+                                  raw_codes[len(raw_codes) - len(tail):] if tail else raw_codes[:0],
+                                  self._markers)
 
     def weigh(self, buckets: Sequence[IntArray], dense: FloatArray) -> FeatureRow:
         """Sublinear tf × idf, L2 per namespace; standardise the dense block."""
