@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from llmroute.learn import transfer
-from llmroute.learn.sources import SOURCE_FILES, link_contained_questions, load_sources, normalise
+from llmroute.learn.model import RouterModel
+from llmroute.learn.sources import (
+    SOURCE_FILES,
+    SourcedRecord,
+    link_contained_questions,
+    load_sources,
+    normalise,
+)
 
 CODE = ["python", "function", "list", "sort", "recursion", "regex", "class", "loop"]
 TRIVIA = ["capital", "river", "king", "painter", "ocean", "mountain", "war", "poet"]
@@ -209,3 +217,22 @@ def test_cli_only_runs_the_named_held_out_sets(data_dir: Path, tmp_path: Path) -
     payload = json.loads(out.read_text(encoding="utf-8"))
     assert {r["name"] for r in payload["results"]} == {"routerbench/arc-challenge", "routerbench/mbpp"}
     assert payload["done"] == payload["splits"] == 2
+
+
+def test_in_source_ceiling_scores_each_half_with_a_router_trained_on_the_other(data_dir: Path) -> None:
+    """The ceiling's routers see only the held-out set, and never the half they score."""
+    records = load_sources(data_dir, ["mmlu-pro"])["mmlu-pro"]
+    pair = transfer.Pair("big/model", "small/model", 1.0, 0.5, "test")
+    first = transfer.two_folds(records)
+    assert 0 < first.sum() < len(records)
+    seen: list[set[str]] = []
+
+    def trainer(train: Sequence[SourcedRecord]) -> RouterModel:
+        seen.append({r.prompt for r in train})
+        return transfer.default_trainer(train)
+
+    scores = transfer.in_source_scores(records, pair, trainer)
+    assert scores.shape == (len(records),) and not np.isnan(scores).any()
+    halves = [{r.prompt for r, f in zip(records, first, strict=True) if f},
+              {r.prompt for r, f in zip(records, first, strict=True) if not f}]
+    assert seen == [halves[1], halves[0]]           # trained on the other half, of this set only
