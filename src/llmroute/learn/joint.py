@@ -14,15 +14,17 @@ For prompt i of source s and model m, the logit of a good answer is
   source) offset (L2-penalised toward 0). Offsets are biases, never abilities: they cannot depend on
   the prompt, so a source's grading cannot leak into what the latent skills measure.
 
-The loss is the cross-entropy of the observed qualities (fractional qualities are soft labels) plus
-L2 penalties: ‖W‖² + ‖a‖² at 1/c (TrainConfig.c, as sklearn's C), ‖d‖² at `offset_l2`, ‖c‖² at
-`source_l2`; minimised by L-BFGS (scipy) from a deterministic start. All in dense numpy on an
-N × basis matrix, so a fit on the whole shared data (≈ 15,000 prompts × 94 models) takes seconds,
-not the minutes of one sparse logistic regression per model.
+The loss is the cross-entropy of the observed qualities (fractional qualities are soft labels,
+optionally each source's outcomes reweighted, `balance`) plus L2 penalties: ‖W‖² + ‖a‖² at 1/c
+(TrainConfig.c, as sklearn's C), the dense part of a at 1/c + `dense_l2`, ‖d‖² at `offset_l2`, ‖c‖²
+at `source_l2`. Minimised by L-BFGS (scipy) in two deterministic stages (`fit_params`): the convex
+full-rank problem, whose SVD starts the low-rank one. All in dense numpy on each source's block of
+(its prompts × the models it scores), so a fit on the whole shared data (≈ 14,000 prompts × 94
+models) takes seconds, not the minutes of one sparse logistic regression per model.
 
 The served model (`RouterModel`) keeps the format of every artifact: projection = basis · W
-(standardised on the training prompts); a model's served bias is b_m plus its offsets averaged over
-its own training outcomes (so a model seen in one source predicts exactly as fitted there).
+(standardised on the training prompts); a model's served bias is b_m plus the offsets of its
+reference source, the first (in row order) that scored it (`JointParams.served_bias`).
 """
 
 from __future__ import annotations
