@@ -300,7 +300,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for share in (float(s) for s in args.explore.split(",") if s.strip()):
         name = "online" if share == 0 else f"online+explore {share:g}"
         variants.append((name, artifact, {"online": True, "explore": share, "seed": args.seed,
-                                          "reload_s": 3600}))
+                                          "reload_s": 3600, "forget": args.forget}))
     runs = []
     for name, path, learning in variants:
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), path, learning)
@@ -310,7 +310,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     q_off = runs[0].snapshots[0][1]
     q_in = runs[1].snapshots[0][1]
     out = summary(runs, q_off, q_in, args.requests)
-    out.update({"source": args.source, "requests": args.requests, "feedback": args.feedback,
+    out.update({"forget": args.forget, "source": args.source, "requests": args.requests,
+                "feedback": args.feedback,
                 "seed": args.seed, "field_prompts": len(fld.prompts), "models": list(fld.models),
                 "in_domain_train_records": len(train.prompts), "fit_router_s": round(fit_s, 1),
                 "artifact": str(artifact), "machine": f"{platform.machine()} {platform.node()}",
@@ -331,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--explore", default="0.0,0.02,0.05")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--every", type=int, default=50)
+    parser.add_argument("--forget", type=float, default=0.0)
     parser.add_argument("--artifact", default=None)
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "online_gateway"))
     parser.add_argument("--png", default=None)

@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--reload-s", type=float, default=0.2)
     parser.add_argument("--prior-scale", type=float, default=1.0)
+    parser.add_argument("--forget", type=float, default=0.0)
     parser.add_argument("--artifact", default=None)
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "online_http"))
     parser.add_argument("--json", default=None)
@@ -159,7 +160,7 @@ def main() -> None:
     for share in (float(s) for s in args.explore.split(",") if s.strip()):
         name = "online" if share == 0 else f"online+explore {share:g}"
         learning = {"online": True, "explore": share, "seed": args.seed, "reload_s": args.reload_s,
-                    "prior_scale": args.prior_scale}
+                    "prior_scale": args.prior_scale, "forget": args.forget}
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
         runs.append(run_http(settings, name, fld, args.every))
         print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
@@ -167,7 +168,7 @@ def main() -> None:
     out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests)
     out.update({"transport": "HTTP (uvicorn, openai SDK)", "seed": args.seed,
                 "requests": args.requests, "reload_s": args.reload_s,
-                "prior_scale": args.prior_scale})
+                "prior_scale": args.prior_scale, "forget": args.forget})
     text = json.dumps(out, indent=1, default=str)
     print(text)
     if args.json:

@@ -582,7 +582,8 @@ def test_exploration_above_five_percent_is_refused_with_its_path(tmp_path: Path)
     found = problem_at(checked, "learning.explore")
     assert "0.05" in found.message and "0.2" in found.hint
     assert checked.settings is None
-    for bad in ("rater_cap: 0", "prior_scale: -1", "explore: -0.01", "reload_s: 0", "onlin: true"):
+    for bad in ("rater_cap: 0", "prior_scale: -1", "explore: -0.01", "reload_s: 0", "onlin: true",
+                "forget: 0.5"):
         assert not check_yaml(tmp_path, f"learning: {{{bad}}}\n").settings, bad
 
 

@@ -180,7 +180,7 @@ def online_hub(settings: Settings) -> OnlineHub | None:
 
     return OnlineHub(explore=learning.explore, rater_cap=learning.rater_cap,
                      prior_scale=learning.prior_scale, seed=learning.seed,
-                     store_latent=learning.online)
+                     store_latent=learning.online, forget=learning.forget)
 
 
 def _dedupe(names: Sequence[str]) -> tuple[str, ...]:

@@ -329,6 +329,9 @@ class LearningConfig(_Frozen):
     reload_s: float = Field(2.0, gt=0, le=3600, description="how often a replica applies new "
                                                             "feedback (the learner) or reloads "
                                                             "the learner's state (the others)")
+    forget: float = Field(0.0, ge=0.0, le=0.1,
+                          description="per feedback, every model's covariance relaxes this much "
+                                      "towards the prior (0 = never forget)")
     seed: int | None = Field(None, description="seed of the exploration draws (tests)")
 
 

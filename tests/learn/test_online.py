@@ -203,3 +203,25 @@ def test_simulation_end_to_end_on_a_tiny_source(tmp_path: Path, handmade: Router
     rep = json.loads(out.read_text(encoding="utf-8"))
     assert rep["has_cost"] is True and rep["requests"] == 600 and rep["n_field"] == 40
     assert [v["name"] for v in rep["variants"]] == ["offline", "in-domain", "online", "online+explore 0.05"]
+
+
+def test_forgetting_keeps_uncertainty_and_leaves_others_at_the_prior() -> None:
+    prior = np.eye(3)
+    z = np.array([1.0, -0.5])
+    kept = OnlineProfiles(("m0", "m1"), np.zeros((2, 3)), np.repeat(prior[None], 2, axis=0))
+    forgets = OnlineProfiles(("m0", "m1"), np.zeros((2, 3)), np.repeat(prior[None], 2, axis=0),
+                             forget=0.01, prior_cov=prior)
+    for _ in range(2000):
+        kept.update("m0", z, 0.0)
+        forgets.update("m0", z, 0.0)
+    _, v_kept = kept.logit_moments(z)
+    _, v_forgets = forgets.logit_moments(z)
+    assert v_forgets[0] > 5 * v_kept[0]                      # a floor, not a collapse
+    assert np.allclose(forgets.covs[1], prior)               # never rated: stays at the prior
+    copy = OnlineProfiles.from_dict(json.loads(json.dumps(forgets.to_dict())))
+    assert copy.forget == 0.01 and copy.prior_cov is not None
+    assert np.array_equal(copy.prior_cov, prior)
+    with pytest.raises(ValueError):
+        OnlineProfiles(("m0",), np.zeros((1, 3)), prior[None], forget=0.1)   # no prior given
+    with pytest.raises(ValueError):
+        OnlineProfiles(("m0",), np.zeros((1, 3)), prior[None], forget=1.0, prior_cov=prior)

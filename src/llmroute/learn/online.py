@@ -108,6 +108,11 @@ class OnlineProfiles:
     rater_cap: float = RATER_CAP
     rater_weight: dict[str, dict[str, float]] = field(default_factory=dict)
     n_updates: F64 = field(default_factory=lambda: np.zeros(0))
+    #: Forgetting (0 = none): before each applied feedback, every model's covariance relaxes
+    #: towards `prior_cov` (K × K): Σ ← (1 − forget) Σ + forget · prior_cov, so a model that looks
+    #: worse with confidence in a region regains the uncertainty that sends exploration back to it.
+    forget: float = 0.0
+    prior_cov: F64 | None = None
 
     def __post_init__(self) -> None:
         m = len(self.models)
@@ -118,12 +123,17 @@ class OnlineProfiles:
             raise ValueError(f"covs must be {m} × {k} × {k}, got {self.covs.shape}")
         if self.n_updates.shape != (m,):
             self.n_updates = np.zeros(m)
+        if not 0.0 <= self.forget < 1.0:
+            raise ValueError(f"forget must be in [0, 1), got {self.forget}")
+        if self.forget > 0 and (self.prior_cov is None or self.prior_cov.shape != (k, k)):
+            raise ValueError(f"forgetting needs a {k} × {k} prior covariance")
 
     # ------------------------------------------------------------------ building
 
     @classmethod
     def from_router(cls, router: RouterModel, models: Sequence[str] | None = None, *,
-                    prior_scale: float = 1.0, rater_cap: float = RATER_CAP) -> OnlineProfiles:
+                    prior_scale: float = 1.0, rater_cap: float = RATER_CAP,
+                    forget: float = 0.0) -> OnlineProfiles:
         """Start from `router`'s profiles of `models` (default all) as means, each with the
         covariance of [ability, bias] over all the router's known models (`abilities.prior`) times
         `prior_scale`."""
@@ -132,7 +142,7 @@ class OnlineProfiles:
         means = np.hstack([router.abilities[rows], router.biases[rows, None]]).astype(np.float64)
         _, cov = prior(router)
         covs = np.repeat((prior_scale * cov)[None, :, :], len(names), axis=0)
-        return cls(names, means, covs, rater_cap)
+        return cls(names, means, covs, rater_cap, forget=forget, prior_cov=prior_scale * cov)
 
     def index(self, name: str) -> int:
         """Row of model `name` (`KeyError` when unknown)."""
@@ -169,6 +179,9 @@ class OnlineProfiles:
         x = design(z)
         if x.shape != (self.dim,):
             raise ValueError(f"latent has {x.size - 1} coordinates, the profiles {self.dim - 1}")
+        if self.forget > 0 and self.prior_cov is not None:
+            self.covs *= 1.0 - self.forget
+            self.covs += self.forget * self.prior_cov
         self.means[j], self.covs[j] = adf_update(self.means[j], self.covs[j], x, y, w)
         self.n_updates[j] += 1
         if rater is not None:
@@ -228,7 +241,8 @@ class OnlineProfiles:
             "version": STATE_VERSION, "models": list(self.models), "means": self.means.tolist(),
             "covs": self.covs.tolist(), "rater_cap": self.rater_cap,
             "rater_weight": {r: dict(per) for r, per in self.rater_weight.items()},
-            "n_updates": self.n_updates.tolist(),
+            "n_updates": self.n_updates.tolist(), "forget": self.forget,
+            "prior_cov": None if self.prior_cov is None else self.prior_cov.tolist(),
         }
 
     @classmethod
@@ -242,9 +256,14 @@ class OnlineProfiles:
         if not isinstance(models, list) or not isinstance(raters, dict) or not isinstance(cap, int | float):
             raise ValueError("malformed online state")
         weights = {str(r): {str(m): float(v) for m, v in per.items()} for r, per in raters.items()}
+        forget, prior_cov = state.get("forget", 0.0), state.get("prior_cov")
+        if not isinstance(forget, int | float):
+            raise ValueError("malformed online state")
         return cls(tuple(str(m) for m in models), np.asarray(state["means"], dtype=np.float64),
                    np.asarray(state["covs"], dtype=np.float64), float(cap), weights,
-                   np.asarray(state.get("n_updates", [0.0] * len(models)), dtype=np.float64))
+                   np.asarray(state.get("n_updates", [0.0] * len(models)), dtype=np.float64),
+                   float(forget),
+                   None if prior_cov is None else np.asarray(prior_cov, dtype=np.float64))
 
 
 # ---------------------------------------------------------------------- exploration

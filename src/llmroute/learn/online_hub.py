@@ -94,10 +94,11 @@ class OnlineHub:
     """The engine's online-learning state: slots, the exploration share and its random source."""
 
     def __init__(self, *, explore: float = 0.0, rater_cap: float = 10.0, prior_scale: float = 1.0,
-                 seed: int | None = None, store_latent: bool = True):
+                 seed: int | None = None, store_latent: bool = True, forget: float = 0.0):
         self.exploration = Exploration(explore)
         self.rater_cap = rater_cap
         self.prior_scale = prior_scale
+        self.forget = forget
         self.store_latent = store_latent
         self.rng = np.random.default_rng(seed)
         self.slots: dict[str, Slot] = {}
@@ -112,7 +113,8 @@ class OnlineHub:
             means = np.hstack([pool.abilities, pool.biases[:, None]]).astype(np.float64)
             cov = self.prior_scale * prior(trained)[1]
             covs = np.repeat(cov[None, :, :], len(pool.models), axis=0)
-            profiles = OnlineProfiles(pool.models, means, covs, self.rater_cap)
+            profiles = OnlineProfiles(pool.models, means, covs, self.rater_cap, forget=self.forget,
+                                      prior_cov=cov)
             found = self.slots[key] = Slot(key, profiles)
         return found
 
