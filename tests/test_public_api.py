@@ -88,8 +88,12 @@ def test_load_settings_and_decide_a_prompt() -> None:
         assert decision.tier == "simple"
         assert decision.model == "openai/gpt-4o-mini"
         assert isinstance(decision.estimated_cost_usd, Decimal)
+        # The default keeps only precise rules (a code fence -> complex); keywords are the
+        # `rules` policy's.
+        fenced = "Please debug this:\n```python\ndef f(x):\n    return x +\n```"
+        assert router.decide([{"role": "user", "content": fenced}]).tier == "complex"
         messages = [{"role": "user", "content": "Please debug this Python function"}]
-        assert router.decide(messages).tier == "complex"
+        assert router.decide(messages, policy="rules").tier == "complex"
         assert router.decide("What's 2+2?", policy="quality").tier == "complex"
     finally:
         router.close()
