@@ -3,7 +3,18 @@ was not trained on, answered by the replay provider, feedback on 20% of them.
 
     python bench/online_gateway.py [--data ../shared/data] [--source llmrouter] [--requests 10000]
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--every 50] [--artifact PATH]
-        [--out out/online_gateway] [--png docs/online-learning.png] [--json FILE]
+        [--held-out-dir out/held-out] [--refit] [--out out/online_gateway]
+        [--png docs/online-learning.png] [--json FILE]
+
+The offline router (`--artifact`): by default the bundled artifact when it never saw `--source`;
+otherwise (the bundled one is trained on every source, llmrouter included) a held-out router,
+`held_out_router`: `fit_router` with the bundled artifact's recipe (the joint fit, default
+`TrainConfig`, hashing featurizer, each record's source; RouterBench first, RouterBench test left
+out) on every source except `--source`, after removing the training records whose prompt or bare
+question equals, contains or is contained in one of the held-out source's (or RouterBench test's)
+(`sources.link_contained_questions`, `transfer.honest_train`, as the leave-one-source-out table).
+Deterministic: no randomness but the data. Saved as `<--held-out-dir>/router-without-<source>` and
+reused while its metadata names the same source and data files and it loads (`--refit` rebuilds).
 
 What runs is the gateway's own code: `build_runtime` (the factory the server and `Client` use), so
 each request goes through `Gateway.complete` (admission, the classifier policy, the replay
@@ -54,16 +65,25 @@ from llmroute import config as llmconfig
 from llmroute.chat import chat_request
 from llmroute.learn import artifact as artifacts
 from llmroute.learn import policy
-from llmroute.learn.data import OutcomeTable
+from llmroute.learn.data import OutcomeTable, sha256_of
 from llmroute.learn.online_sim import RATERS, half_gap, split_source
-from llmroute.learn.sources import SourcedRecord, load_sources
-from llmroute.learn.train import fit_router
+from llmroute.learn.sources import (
+    SOURCE_FILES,
+    SourcedRecord,
+    link_contained_questions,
+    load_file,
+    load_sources,
+)
+from llmroute.learn.train import TrainConfig, fit_router
+from llmroute.learn.transfer import honest_train
 from llmroute.routers.classifier import ClassifierRouter
 from llmroute.runtime import Runtime, build_runtime
 from llmroute.settings import Settings
 
 USD_PER_M_PER_BILLION = 0.02
 MARKS = (1000, 2000, 5000, 10000)
+#: RouterBench's test split: never trained on, as for the bundled artifact.
+ROUTERBENCH_TEST = "routerbench/test.jsonl"
 
 
 @dataclass(frozen=True)
@@ -275,15 +295,84 @@ def save_png(runs: list[Run], q_off: float, q_in: float, source: str, path: Path
     plt.close(fig)
 
 
+def trained_on(artifact: Path) -> list[str]:
+    """The data files the artifact's metadata says it was trained on."""
+    return [f["path"] for f in artifacts.read_metadata(artifact).get("training", {}).get("files", [])]
+
+
 def held_out(artifact: Path, source: str) -> None:
-    files = [f["path"] for f in artifacts.read_metadata(artifact).get("training", {}).get("files", [])]
+    files = trained_on(artifact)
     if any(f.startswith(f"{source}/") for f in files):
         raise SystemExit(f"{artifact} was trained on {source} ({files}): not a held-out source; "
-                         "pass --artifact with a router that never saw it")
+                         "pass --artifact with a router that never saw it, or leave --artifact out "
+                         "for a held-out router")
+
+
+def held_out_training(data: Path, source: str
+                      ) -> tuple[dict[str, list[SourcedRecord]], list[SourcedRecord], int]:
+    """Records per training file of every source but `source` (RouterBench test left out) and, after
+    removing those sharing a prompt or question with `source` or RouterBench test, the training
+    records in file order (RouterBench first); how many were removed."""
+    per_file = {f: load_file(data / f, name) for name in SOURCE_FILES if name != source
+                for f in SOURCE_FILES[name] if f != ROUTERBENCH_TEST}
+    test = [] if source == "routerbench" or not (data / ROUTERBENCH_TEST).exists() \
+        else load_file(data / ROUTERBENCH_TEST, "routerbench")
+    held = load_sources(data, [source])[source]
+    linked = link_contained_questions({"held-out": held, "routerbench-test": test, **per_file})
+    kept: list[SourcedRecord] = []
+    removed = 0
+    for f in per_file:
+        exclude = linked["held-out"] + ([] if f.startswith("routerbench/") else linked["routerbench-test"])
+        honest, gone = honest_train(linked[f], exclude)
+        kept.extend(honest)
+        removed += gone
+    return per_file, kept, removed
+
+
+def held_out_router(data: Path, source: str, folder: Path, refit: bool = False) -> Path:
+    """A router trained on every source but `source` (see the module docstring), saved under
+    `folder` and reused while its metadata matches the data; the artifact's path."""
+    path = folder / f"router-without-{source}"
+    files = sorted(f for name in SOURCE_FILES if name != source for f in SOURCE_FILES[name]
+                   if f != ROUTERBENCH_TEST)
+    shas = {f: sha256_of(data / f) for f in files}
+    if not refit and path.with_suffix(".json").exists():
+        try:
+            training = artifacts.read_metadata(path).get("training", {})
+            artifacts.load(path)
+        except artifacts.ArtifactError:
+            training = {}
+        if training.get("held_out_source") == source and \
+                {f["path"]: f["sha256"] for f in training.get("files", [])} == shas:
+            return path.with_suffix(".json")
+    t0 = time.monotonic()
+    per_file, kept, removed = held_out_training(data, source)
+    table = OutcomeTable.of(r.record for r in kept)
+    model = fit_router(table, TrainConfig(), sources=[r.source for r in kept])
+    training = {"held_out_source": source, "recipe": "bench/online_gateway.py held_out_router",
+                "files": [{"path": f, "sha256": shas[f], "records": len(per_file[f])} for f in per_file],
+                "counts": {"prompts": len(table.prompts), "models": len(table.models),
+                           "removed_sharing_a_prompt": removed},
+                "seconds": round(time.monotonic() - t0, 1)}
+    folder.mkdir(parents=True, exist_ok=True)
+    written = artifacts.save(model, path, training)
+    print(f"held-out router: {written}, {len(table.prompts)} prompts, {len(table.models)} models, "
+          f"{removed} records removed as {source}'s, {training['seconds']} s", flush=True)
+    return written
+
+
+def offline_artifact(args: argparse.Namespace) -> Path:
+    """`--artifact`; else the bundled artifact if it never saw the source; else a held-out router."""
+    if args.artifact:
+        return Path(args.artifact)
+    bundled = artifacts.default_path()
+    if not any(f.startswith(f"{args.source}/") for f in trained_on(bundled)):
+        return bundled
+    return held_out_router(Path(args.data), args.source, Path(args.held_out_dir), args.refit)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    artifact = Path(args.artifact) if args.artifact else artifacts.default_path()
+    artifact = offline_artifact(args)
     held_out(artifact, args.source)
     records = load_sources(args.data, [args.source])[args.source]
     fld, train = field_of(records, args.seed, args.requests, args.feedback)
@@ -314,7 +403,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "feedback": args.feedback,
                 "seed": args.seed, "field_prompts": len(fld.prompts), "models": list(fld.models),
                 "in_domain_train_records": len(train.prompts), "fit_router_s": round(fit_s, 1),
-                "artifact": str(artifact), "machine": f"{platform.machine()} {platform.node()}",
+                "artifact": str(artifact), "artifact_trained_on": trained_on(artifact),
+                "machine": f"{platform.machine()} {platform.node()}",
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "prices": {m: USD_PER_M_PER_BILLION * billions(m) for m in fld.models}})
     if args.png:
@@ -333,7 +423,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--forget", type=float, default=0.0)
-    parser.add_argument("--artifact", default=None)
+    parser.add_argument("--artifact", default=None,
+                        help="offline router; default: the bundled one if it never saw --source, "
+                             "else a held-out router (see --held-out-dir)")
+    parser.add_argument("--held-out-dir", default="out/held-out")
+    parser.add_argument("--refit", action="store_true", help="rebuild the held-out router")
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "online_gateway"))
     parser.add_argument("--png", default=None)
     parser.add_argument("--json", default=None)

@@ -6,7 +6,11 @@ timing), so it is the cross-check of the in-process runs, not their replacement.
 
     python bench/online_http.py [--data ../shared/data] [--source llmrouter] [--requests 10000]
         [--feedback 0.2] [--explore 0.0,0.05] [--seed 0] [--every 50] [--reload-s 0.2]
-        [--prior-scale 1.0] [--out DIR] [--json FILE]
+        [--prior-scale 1.0] [--artifact PATH] [--held-out-dir out/held-out] [--refit] [--out DIR]
+        [--json FILE]
+
+The offline router is chosen as in `bench/online_gateway.py` (`offline_artifact`: the bundled
+artifact if it never saw the source, else the held-out router, trained on every other source).
 
 Field quality of the live posterior is read from the served app's classifier (`app.state.gateway`)
 every `--every` requests, from the benchmark's thread (a read racing an update sees one or the
@@ -29,7 +33,17 @@ import httpx
 import numpy as np
 import openai
 import uvicorn
-from online_gateway import Field, Run, field_of, field_quality, held_out, settings_for, summary, write_replay
+from online_gateway import (
+    Field,
+    Run,
+    field_of,
+    field_quality,
+    held_out,
+    offline_artifact,
+    settings_for,
+    summary,
+    write_replay,
+)
 
 from llmroute.engine import Engine
 from llmroute.learn import artifact as artifacts
@@ -139,10 +153,12 @@ def main() -> None:
     parser.add_argument("--prior-scale", type=float, default=1.0)
     parser.add_argument("--forget", type=float, default=0.0)
     parser.add_argument("--artifact", default=None)
+    parser.add_argument("--held-out-dir", default="out/held-out")
+    parser.add_argument("--refit", action="store_true")
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "online_http"))
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    artifact = Path(args.artifact) if args.artifact else artifacts.default_path()
+    artifact = offline_artifact(args)
     held_out(artifact, args.source)
     fld, train = field_of(load_sources(args.data, [args.source])[args.source], args.seed,
                           args.requests, args.feedback)
@@ -168,7 +184,7 @@ def main() -> None:
     out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests)
     out.update({"transport": "HTTP (uvicorn, openai SDK)", "seed": args.seed,
                 "requests": args.requests, "reload_s": args.reload_s,
-                "prior_scale": args.prior_scale, "forget": args.forget})
+                "prior_scale": args.prior_scale, "forget": args.forget, "artifact": str(artifact)})
     text = json.dumps(out, indent=1, default=str)
     print(text)
     if args.json:

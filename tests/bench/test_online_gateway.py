@@ -1,0 +1,74 @@
+"""bench/online_gateway.py's held-out router (issue 13): trained on every source but the simulated one,
+never on a record that shares a prompt or question with it (nor on RouterBench test), reused while
+the data is unchanged, and chosen by default when the bundled artifact saw the simulated source."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmroute.learn import artifact as artifacts
+from llmroute.learn.sources import SOURCE_FILES
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import online_gateway
+
+WORDS = ["python", "function", "list", "sort", "capital", "river", "king", "painter", "ocean"]
+
+
+def _rows(source: str, rel: str, n: int, shared: int = 0) -> list[dict[str, object]]:
+    """`n` records; the first `shared` carry a question also asked in llmrouter."""
+    key = "category" if source in ("mmlu-pro", "llmrouter", "routeprofile") else "dataset"
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        prompt = f"{rel} {i}: " + " ".join(WORDS[(i + k) % len(WORDS)] for k in range(5))
+        row: dict[str, object] = {"id": f"{rel}.{i}", "prompt": prompt, key: "math",
+                                  "outcomes": {"big/model": 1.0, "small/model": float(i % 2 == 0)}}
+        if i < shared or source == "llmrouter":
+            row["query"] = f"the shared question number {i}"
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    for source, files in SOURCE_FILES.items():
+        for rel in files:
+            path = tmp_path / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = _rows(source, rel, 12, shared=3 if source == "routeprofile" else 0)
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return tmp_path
+
+
+def test_held_out_training_leaves_the_source_and_its_questions_out(data_dir: Path) -> None:
+    per_file, kept, removed = online_gateway.held_out_training(data_dir, "llmrouter")
+    assert not any(f.startswith("llmrouter/") for f in per_file)
+    assert online_gateway.ROUTERBENCH_TEST not in per_file
+    assert {r.source for r in kept} == {"routerbench", "zeroeval", "mmlu-pro", "routeprofile"}
+    assert kept[0].source == "routerbench"                       # RouterBench first keeps its grading
+    assert removed == 3                                           # routeprofile's shared questions
+    assert len(kept) == sum(len(v) for v in per_file.values()) - 3
+
+
+def test_held_out_router_is_saved_reused_and_chosen_by_default(data_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "held"
+    path = online_gateway.held_out_router(data_dir, "llmrouter", folder)
+    online_gateway.held_out(path, "llmrouter")                     # passes: never saw llmrouter
+    training = artifacts.read_metadata(path)["training"]
+    assert training["held_out_source"] == "llmrouter"
+    assert {"big/model", "small/model"} <= set(artifacts.load(path).models)
+    stamp = path.stat().st_mtime_ns
+    assert online_gateway.held_out_router(data_dir, "llmrouter", folder) == path
+    assert path.stat().st_mtime_ns == stamp                       # reused, not refitted
+    args = argparse.Namespace(artifact=None, data=str(data_dir), source="llmrouter",
+                              held_out_dir=str(folder), refit=False)
+    if any(f.startswith("llmrouter/") for f in online_gateway.trained_on(artifacts.default_path())):
+        assert online_gateway.offline_artifact(args) == path
+    args.artifact = "given.json"
+    assert online_gateway.offline_artifact(args) == Path("given.json")
