@@ -1,6 +1,6 @@
 """bench/online_gateway.py's held-out router (issue 13): trained on every source but the simulated one,
-never on a record that shares a prompt or question with it (nor on RouterBench test), reused while
-the data is unchanged, and chosen by default when the bundled artifact saw the simulated source."""
+never on a record that shares a prompt or question with it (nor on RouterBench test), deterministic, reused
+while the data is unchanged, and chosen by default when the bundled artifact saw the simulated source."""
 
 from __future__ import annotations
 
@@ -66,6 +66,9 @@ def test_held_out_router_is_saved_reused_and_chosen_by_default(data_dir: Path, t
     stamp = path.stat().st_mtime_ns
     assert online_gateway.held_out_router(data_dir, "llmrouter", folder) == path
     assert path.stat().st_mtime_ns == stamp                       # reused, not refitted
+    npz = path.with_suffix(".npz").read_bytes()
+    assert online_gateway.held_out_router(data_dir, "llmrouter", folder, refit=True) == path
+    assert path.with_suffix(".npz").read_bytes() == npz           # deterministic
     args = argparse.Namespace(artifact=None, data=str(data_dir), source="llmrouter",
                               held_out_dir=str(folder), refit=False)
     if any(f.startswith("llmrouter/") for f in online_gateway.trained_on(artifacts.default_path())):
