@@ -25,8 +25,10 @@ from llmroute.ledger.rows import FIELDS, POSTGRES, RENAMED, SQLITE, Dialect, to_
 from llmroute.types import Usage
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: Every entry field the generator writes (`shadow` is left to its column default, NULL).
-WRITTEN: tuple[str, ...] = tuple(f for f in FIELDS if f != "shadow")
+#: Every entry field the generator writes (`shadow`, and learning online's `explored` and `latent`,
+#: are left to their column defaults: NULL, false, NULL — the entry's defaults too).
+DEFAULTED = frozenset({"shadow", "explored", "latent"})
+WRITTEN: tuple[str, ...] = tuple(f for f in FIELDS if f not in DEFAULTED)
 COLUMNS: tuple[str, ...] = tuple(RENAMED.get(f, f) for f in WRITTEN)
 DIALECTS: dict[str, Dialect] = {"sqlite": SQLITE, "postgres": POSTGRES}
 _CORPUS = " ".join(["the", "gateway", "routes", "each", "request", "to", "a", "model", "that", "can",
