@@ -41,6 +41,10 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_FILE = "routerbench/test.jsonl"
 #: Tier by mean recorded cost per 1,000 prompts (USD): below the first bound simple, below the second medium.
 TIER_BOUNDS = (0.26, 1.0)
+#: Weight of RouterBench train's outcomes and the dense penalty: scripts/select_artifact_recipe.py chose 2 and
+#: 300 out of fold, not the default: that artifact sends "What's 2+2?" to gpt-4 (docs/benchmarks.md).
+ROUTERBENCH_WEIGHT = 1.0
+DENSE_L2 = TrainConfig.dense_l2
 FEATURIZER_CHOICES = ("hashing", "static", "static+hashing", "minilm", "minilm+hashing")
 
 
@@ -134,6 +138,10 @@ def main() -> None:
                         help="comma-separated sources to train on (RouterBench first keeps its grading)")
     parser.add_argument("--c", type=float, default=TrainConfig.c, help="inverse L2 strength")
     parser.add_argument("--rank", type=int, default=TrainConfig.rank, help="latent skills")
+    parser.add_argument("--dense-l2", type=float, default=DENSE_L2,
+                        help="extra L2 on the structural features' abilities")
+    parser.add_argument("--routerbench-weight", type=float, default=ROUTERBENCH_WEIGHT,
+                        help="weight of RouterBench train's outcomes in the joint loss (the rest 1)")
     parser.add_argument("--date", default=None, help="date recorded in the metadata (YYYY-MM-DD)")
     parser.add_argument("--extra", action="append", default=[], metavar="FILE",
                         help="more outcome or complexity-label JSONL files (relative to --data), repeatable")
@@ -149,7 +157,9 @@ def main() -> None:
     records = [r.record for r in kept] + [r for rs in extra.values() for r in rs]
     row_sources = [r.source for r in kept] + [f"extra:{n}" for n, rs in extra.items() for _ in rs]
     table = OutcomeTable.of(records)
-    config = TrainConfig(c=args.c, rank=args.rank, tiers=tiers_by_cost(table))
+    weights = {"routerbench": args.routerbench_weight} if args.routerbench_weight != 1.0 else {}
+    config = TrainConfig(c=args.c, rank=args.rank, dense_l2=args.dense_l2, tiers=tiers_by_cost(table),
+                         source_weights=weights)
     featurizer = make_featurizer(args.featurizer, args.static_model, args.embed_scale)
     model = with_other_spellings(fit_router(table, config, featurizer, row_sources), dict(ALIASES))
     names = [*per_file, *extra]
@@ -165,6 +175,7 @@ def main() -> None:
         "config": {"c": config.c, "rank": config.rank, "basis": config.basis,
                    "offset_l2": config.offset_l2, "source_l2": config.source_l2, "dense_l2": config.dense_l2,
                    "max_iter": config.max_iter, "tier_bounds_usd_per_1k": list(TIER_BOUNDS),
+                   **({"source_weights": dict(config.source_weights)} if config.source_weights else {}),
                    **({"featurizer": args.featurizer} if args.featurizer != "hashing" else {})},
     }
     test_path = args.data / TEST_FILE

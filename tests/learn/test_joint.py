@@ -86,3 +86,16 @@ def test_sources_must_match_the_rows() -> None:
     records, sources = _two_sources()
     with pytest.raises(ValueError, match="sources for"):
         fit_router(OutcomeTable.of(records), TrainConfig(basis=8), HashingFeaturizer(bits=10), sources[1:])
+
+
+def test_source_weights_scale_each_sources_outcomes() -> None:
+    problem, _ = _problem(offset=-1.5)
+    penalties = Penalties(1e-3, 1e-3, 1e-3)
+    plain = fit_params(problem, rank=2, penalties=penalties, max_iter=200)
+    ones = fit_params(problem, rank=2, penalties=penalties, max_iter=200, weights=[1.0, 1.0])
+    np.testing.assert_array_equal(plain.abilities, ones.abilities)
+    # source b not counted: only_b (scored in b alone) is left at the prior, the others learn from a
+    muted = fit_params(problem, rank=2, penalties=penalties, max_iter=200, weights=[1.0, 0.0])
+    assert np.abs(muted.abilities[2]).max() < 1e-6 < np.abs(muted.abilities[1]).max()
+    with pytest.raises(ValueError, match="weights for"):
+        fit_params(problem, rank=2, penalties=penalties, weights=[1.0])

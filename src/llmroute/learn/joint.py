@@ -15,7 +15,7 @@ For prompt i of source s and model m, the logit of a good answer is
   the prompt, so a source's grading cannot leak into what the latent skills measure.
 
 The loss is the cross-entropy of the observed qualities (fractional qualities are soft labels,
-optionally each source's outcomes reweighted, `balance`) plus L2 penalties: ‖W‖² + ‖a‖² at 1/c
+optionally each source's outcomes reweighted, `balance` and `weights`) plus L2 penalties: ‖W‖² + ‖a‖² at 1/c
 (TrainConfig.c, as sklearn's C), the dense part of a at 1/c + `dense_l2`, ‖d‖² at `offset_l2`, ‖c‖²
 at `source_l2`. Minimised by L-BFGS (scipy) in two deterministic stages (`fit_params`): the convex
 full-rank problem, whose SVD starts the low-rank one. All in dense numpy on each source's block of
@@ -157,9 +157,12 @@ class _Block:
     weight: float
 
 
-def _blocks(problem: JointProblem, balance: float) -> list[_Block]:
+def _blocks(problem: JointProblem, balance: float, weights: Sequence[float] | None = None) -> list[_Block]:
     """One block per source. Each outcome of source s weighs (mean outcomes per source / outcomes
-    of s) ** `balance`: 0 = every outcome counts the same, 1 = every source counts the same."""
+    of s) ** `balance`: 0 = every outcome counts the same, 1 = every source counts the same; times
+    `weights[s]` when given (one multiplier per source, e.g. to up-weight the target source)."""
+    if weights is not None and len(weights) != len(problem.sources):
+        raise ValueError(f"{len(weights)} weights for {len(problem.sources)} sources")
     parts = []
     for s in range(len(problem.sources)):
         rows = np.flatnonzero(problem.source == s)
@@ -170,7 +173,8 @@ def _blocks(problem: JointProblem, balance: float) -> list[_Block]:
             parts.append((s, rows, cols, block, ~np.isnan(block)))
     counts = [int(seen.sum()) for *_, seen in parts]
     mean = float(np.mean(counts)) if counts else 1.0
-    return [_Block(s, rows, cols, np.where(seen, block, 0.0), seen, (mean / n) ** balance)
+    return [_Block(s, rows, cols, np.where(seen, block, 0.0), seen,
+                   (mean / n) ** balance * (1.0 if weights is None else float(weights[s])))
             for (s, rows, cols, block, seen), n in zip(parts, counts, strict=True)]
 
 
@@ -227,14 +231,15 @@ def _minimize(start: JointParams, problem: JointProblem, layout: _Layout, penalt
 
 
 def fit_params(problem: JointProblem, rank: int, penalties: Penalties, max_iter: int = 300,
-               balance: float = 0.0) -> JointParams:
+               balance: float = 0.0, weights: Sequence[float] | None = None) -> JointParams:
     """Two L-BFGS stages, deterministic. First the convex full-rank problem: every model's
     abilities on the whole text basis (no shared map). Its ability matrix, factored by SVD, gives the
     start of the second: the shared map W onto `rank` skills (its top right singular vectors) and each
-    model's abilities on them; then everything is refined jointly."""
+    model's abilities on them; then everything is refined jointly. `balance`, `weights`: how much
+    each source's outcomes count (`_blocks`)."""
     r, q, m, s = problem.u.shape[1], problem.dense.shape[1], problem.quality.shape[1], len(problem.sources)
     k = min(rank, r, max(m, 1))
-    blocks = _blocks(problem, balance)
+    blocks = _blocks(problem, balance, weights)
     full = _Layout(r, r, q, m, s, full_rank=True)
     first = _minimize(JointParams(np.zeros((r, 0)), np.zeros((m, r + q)), _base_bias(problem.quality),
                                   np.zeros(s), np.zeros((s, m))), problem, full, penalties, blocks, max_iter)

@@ -33,7 +33,8 @@ class TrainConfig:
     """Training knobs: inverse L2 strength `c` of the skill map and abilities (as sklearn's C), number
     of latent skills `rank`, size of the text basis (and the most prompts its SVD reads), L2
     strengths of the per-(model, source) and per-source offsets, L-BFGS iterations, ridge strength
-    for the length heads, tiers of known models."""
+    for the length heads, tiers of known models; `source_weights`: a multiplier on the loss of each
+    named source's outcomes (the rest 1), e.g. to up-weight the source the router is meant for."""
 
     c: float = 0.1
     rank: int = 16
@@ -45,6 +46,7 @@ class TrainConfig:
     max_iter: int = 300
     length_ridge: float = 1.0
     tiers: Mapping[str, str] = field(default_factory=dict)
+    source_weights: Mapping[str, float] = field(default_factory=dict)
 
 
 def sparse_features(featurizer: Featurizer, texts: tuple[str, ...] | list[str]
@@ -110,8 +112,9 @@ def fit_router(table: OutcomeTable, config: TrainConfig | None = None,
     if len(src) != len(table.prompts):
         raise ValueError(f"{len(src)} sources for {len(table.prompts)} prompts")
     penalties = Penalties(1.0 / config.c, config.offset_l2, config.source_l2, config.dense_l2)
+    weights = [float(config.source_weights.get(n, 1.0)) for n in names] if config.source_weights else None
     params = fit_params(JointProblem(u, dense, table.quality, src, names), config.rank, penalties,
-                        config.max_iter)
+                        config.max_iter, weights=weights)
     k = params.w.shape[1]
     scores = u @ params.w
     std = scores.std(axis=0)
