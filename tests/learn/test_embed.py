@@ -236,7 +236,7 @@ def test_train_with_embeddings_and_hashing(static_dir: Path) -> None:
     model = fit_router(OutcomeTable.of(synthetic_records(80)), TrainConfig(c=10.0, rank=3),
                        EmbeddingFeaturizer.static(static_dir, with_hashing=True))
     assert model.projection.shape[0] == (1 << 16) + 2 * 16
-    assert model.latent_dim == model.projection.shape[1] + 14
+    assert model.latent_dim == model.projection.shape[1] + len(DENSE_NAMES)
     pred = model.predict("Write a python function that handles sort and array.")
     assert pred.p_good[pred.models.index("coder")] > pred.p_good[pred.models.index("trivia")]
 
