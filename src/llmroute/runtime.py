@@ -12,13 +12,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .control.admission import Admission
 from .control.alert_evaluator import AlertEvaluator, breaker_cooldowns
 from .control.alerts import Alert
 from .control.cooldown_sync import CooldownSync
-from .control.online_sync import OnlineSync
 from .control.shared import Watched, open_state
 from .control.state import StateUnavailable
 from .engine import Engine
@@ -28,6 +27,9 @@ from .ledger.pruner import prune_forever
 from .ledger.service import LedgerService
 from .metrics import GatewayMetrics
 from .settings import Settings
+
+if TYPE_CHECKING:  # the online learner (numpy, the posterior) loads only when learning is on
+    from .control.online_sync import OnlineSync
 
 Recorder = Callable[[LedgerEntry], None]
 #: How often a replica reads which experiment arms the guardrails stopped.
@@ -146,6 +148,8 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
             reads=ledger.reads if ledger else None)
     online = None
     if engine.online is not None and settings.learning.online and ledger is not None:
+        from .control.online_sync import OnlineSync
+
         online = OnlineSync(engine.online, ledger.store, state, reload_s=settings.learning.reload_s)
     return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background, online)
 

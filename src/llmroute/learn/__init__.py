@@ -15,6 +15,8 @@ Training (`fit_router`) needs scikit-learn (the `learn` extra), imported only wh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import policy
 from .abilities import fit_profile, profile_from_tier, resolve_profile
 from .artifact import ArtifactError, load, load_default, save
@@ -22,7 +24,19 @@ from .data import DataError, OutcomeRecord, OutcomeTable, load_records
 from .features import FeatureRow, Featurizer, HashingFeaturizer
 from .model import ModelProfile, Prediction, RouterModel
 from .policy import Choice, by_target, by_tradeoff
-from .train import TrainConfig, fit_router
+
+if TYPE_CHECKING:
+    from .train import TrainConfig, fit_router
+
+
+def __getattr__(name: str) -> object:
+    """`TrainConfig` and `fit_router` import the training code (and the joint fit) on first use:
+    a serving process never pays for them."""
+    if name in {"TrainConfig", "fit_router"}:
+        from . import train
+
+        return getattr(train, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ArtifactError",

@@ -10,6 +10,7 @@ another spelling), a prior from its catalog entry, else the typical profile of i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -22,11 +23,13 @@ from ..learn import artifact as artifacts
 from ..learn.catalog_prior import CatalogPrior
 from ..learn.model import ModelProfile, RouterModel
 from ..learn.names import match_known
-from ..learn.online_hub import OnlineHub, Slot, encode_latent
 from ..learn.policy import Choice, blend_point, by_target, by_tradeoff
 from ..learn.provenance import ProfileSource, SourcedProfile, day_one_profile, like_problem
 from ..types import RouteRequest
 from .base import BuildContext, RouterParams, RouterType, Verdict
+
+if TYPE_CHECKING:  # learning online's code loads only when it is on
+    from ..learn.online_hub import OnlineHub, Slot
 
 
 class _Knob(RouterParams):
@@ -216,6 +219,8 @@ class ClassifierRouter:
         choice, setting = self._choose(text, names, source, cost)
         if picked.explored:
             setting += "; explored: Thompson draw"
+        from ..learn.online_hub import encode_latent  # loaded by the hub already
+
         latent = encode_latent(z) if online.hub.store_latent else None
         return self._verdict(names, source, choice, setting, explored=picked.explored,
                              latent=latent)
