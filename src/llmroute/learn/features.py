@@ -12,8 +12,10 @@ its vector as the sparse block's last columns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import log1p
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -294,16 +296,17 @@ def structure(text: str, lower: str, tail: str, codes: U64, words: U64, tail_cod
     edges = _word_edges(codes)                               # word starts after the first character
     words_n = int(np.count_nonzero(edges[1:-1] == 1)) + 1
     constraints, steps, reasoning, recall, math_words, stopwords = markers.counts(words)
+    items = _list_items(codes)
     values = (
-        np.log1p(len(text)), np.log1p(words_n), np.log1p(text.count("\n")),
-        np.log1p(text.count("\n\n")), np.log1p(len(tail)), classes[1] / n,
+        log1p(len(text)), log1p(words_n), log1p(text.count("\n")),
+        log1p(text.count("\n\n")), log1p(len(tail)), classes[1] / n,
         classes[2] / n, (len(codes) - len(ascii_codes)) / n, classes[3] / n,
-        np.log1p(_count(lower, _CODE_MARKERS)), np.log1p(_count(lower, _MATH_MARKERS)),
-        np.log1p(text.count("?")), np.log1p(_count(lower, _OPTION_MARKERS)), float("?" in tail),
-        np.log1p(_numbers(codes, edges)), np.log1p(_numbers(tail_codes, _word_edges(tail_codes))),
-        np.log1p(constraints), np.log1p(steps + _list_items(codes)), np.log1p(_list_items(codes)),
-        np.log1p(reasoning), np.log1p(recall), np.log1p(math_words),
-        np.log1p(_count(text, _CODE_LINE_ENDS)), stopwords / words_n, np.log(1.0 + len(text) / words_n),
+        log1p(_count(lower, _CODE_MARKERS)), log1p(_count(lower, _MATH_MARKERS)),
+        log1p(text.count("?")), log1p(_count(lower, _OPTION_MARKERS)), float("?" in tail),
+        log1p(_numbers(codes, edges)), log1p(_numbers(tail_codes, _word_edges(tail_codes))),
+        log1p(constraints), log1p(steps + items), log1p(items),
+        log1p(reasoning), log1p(recall), log1p(math_words),
+        log1p(_count(text, _CODE_LINE_ENDS)), stopwords / words_n, math.log(1.0 + len(text) / words_n),
     )
     return np.asarray(values, dtype=np.float32)
 
