@@ -412,14 +412,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
+def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentParser:
+    """The options this script and `online_http.py` share (`explore`, `out`: their defaults)."""
+    parser = argparse.ArgumentParser(description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--source", default="llmrouter")
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--feedback", type=float, default=0.2)
-    parser.add_argument("--explore", default="0.0,0.02,0.05")
+    parser.add_argument("--explore", default=explore)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--forget", type=float, default=0.0)
@@ -428,9 +429,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "else a held-out router (see --held-out-dir)")
     parser.add_argument("--held-out-dir", default="out/held-out")
     parser.add_argument("--refit", action="store_true", help="rebuild the held-out router")
-    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "online_gateway"))
-    parser.add_argument("--png", default=None)
+    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / out))
     parser.add_argument("--json", default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = common_parser(__doc__, "0.0,0.02,0.05", "online_gateway")
+    parser.add_argument("--png", default=None)
     args = parser.parse_args(argv)
     out = asyncio.run(main_async(args))
     text = json.dumps(out, indent=1, default=str)

@@ -19,11 +19,9 @@ other). The exploration marks come from the ledger.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -36,6 +34,7 @@ import uvicorn
 from online_gateway import (
     Field,
     Run,
+    common_parser,
     field_of,
     field_quality,
     held_out,
@@ -140,23 +139,9 @@ def run_http(settings: Settings, name: str, fld: Field, every: int) -> Run:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/data")
-    parser.add_argument("--source", default="llmrouter")
-    parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--feedback", type=float, default=0.2)
-    parser.add_argument("--explore", default="0.0,0.05")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--every", type=int, default=50)
+    parser = common_parser(__doc__, "0.0,0.05", "online_http")
     parser.add_argument("--reload-s", type=float, default=0.2)
     parser.add_argument("--prior-scale", type=float, default=1.0)
-    parser.add_argument("--forget", type=float, default=0.0)
-    parser.add_argument("--artifact", default=None)
-    parser.add_argument("--held-out-dir", default="out/held-out")
-    parser.add_argument("--refit", action="store_true")
-    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "online_http"))
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
     artifact = offline_artifact(args)
     held_out(artifact, args.source)
