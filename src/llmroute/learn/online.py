@@ -292,6 +292,11 @@ class Exploration:
         if not 0.0 <= self.share <= 1.0:
             raise ValueError(f"exploration share must be in [0, 1], got {self.share}")
 
+    def explores(self, rng: np.random.Generator, may_explore: bool = True) -> bool:
+        """Whether this request explores: a coin with probability `share` (drawn only when
+        exploring is on and allowed)."""
+        return may_explore and self.share > 0.0 and bool(rng.random() < self.share)
+
     def decide(self, p_mean: F64, p_draw: F64, cost: F64, allowed: BoolArray, pick: Pick,
                rng: np.random.Generator, may_explore: bool = True) -> Decision:
         """The choice among `allowed` candidates (arrays over candidates): `pick` on the posterior-mean
@@ -299,7 +304,7 @@ class Exploration:
         ok = np.flatnonzero(np.asarray(allowed, dtype=bool))
         if len(ok) == 0:
             raise ValueError("no allowed candidate")
-        explore = may_explore and self.share > 0.0 and bool(rng.random() < self.share)
+        explore = self.explores(rng, may_explore)
         p = p_draw if explore else p_mean
         i = int(ok[pick(np.asarray(p, dtype=np.float64)[ok], np.asarray(cost, dtype=np.float64)[ok])])
         return Decision(i, explore)

@@ -212,18 +212,15 @@ class ClassifierRouter:
         exploration = online.hub.exploration
         explorable = exploration.share > 0 and may_explore(request.metadata)
         draw = online.slot.thompson(z, names, online.hub.rng) if explorable else p
-        picked = exploration.decide(p, draw, cost, np.ones(len(names), dtype=bool),
-                                    lambda q, c: self._choose(text, names, q, c)[0].index,
-                                    online.hub.rng, explorable)
-        source = draw if picked.explored else p
+        explored = exploration.explores(online.hub.rng, explorable)
+        source = draw if explored else p
         choice, setting = self._choose(text, names, source, cost)
-        if picked.explored:
+        if explored:
             setting += "; explored: Thompson draw"
         from ..learn.online_hub import encode_latent  # loaded by the hub already
 
         latent = encode_latent(z) if online.hub.store_latent else None
-        return self._verdict(names, source, choice, setting, explored=picked.explored,
-                             latent=latent)
+        return self._verdict(names, source, choice, setting, explored=explored, latent=latent)
 
 
 def _load(params: ClassifierParams) -> RouterModel:
