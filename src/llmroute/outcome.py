@@ -16,15 +16,17 @@ from .types import Usage
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a gateway key's name, its team and what it may use (None: no restriction)."""
+    """Who is calling: a gateway key's name, its team and what it may use (None: no restriction);
+    `admin` may see every key's traffic and the metrics (an open gateway's caller is one)."""
 
     name: str | None = None
     models: tuple[str, ...] | None = None
     policies: tuple[str, ...] | None = None
     team: str | None = None
+    admin: bool = False
 
 
-OPEN = Principal()
+OPEN = Principal(admin=True)
 
 
 @dataclass(frozen=True)

@@ -203,12 +203,23 @@ class KeyConfig(_Frozen):
     policies: tuple[str, ...] | None = Field(None, description="allowed policies")
     team: str | None = Field(None, description="the team whose limits also apply to this key")
     limits: tuple[Allowance, ...] = Field((), description="this key's own spend and rate limits")
+    role: Literal["admin", "app"] = Field(
+        "app", description="admin: /metrics and every key's numbers; app: only its own")
 
     @model_validator(mode="after")
     def _one_secret(self) -> KeyConfig:
         if (self.hash is None) == (self.key_env is None):
             raise ValueError("give exactly one of `hash` (sha256:<hex>) or `key_env`")
         return self
+
+
+class MetricsAccess(_Frozen):
+    """Who may scrape /metrics: admin keys (the default), anyone (`public`), or anyone reaching a
+    second listener on `port` (and `host`, default the server's), where the main port has none."""
+
+    public: bool = False
+    host: str | None = None
+    port: int | None = Field(None, ge=0, le=65535)
 
 
 class ServerConfig(_Frozen):
@@ -222,6 +233,12 @@ class ServerConfig(_Frozen):
     access_log: bool = Field(False, description="a log line per request (the ledger has them all)")
     forwarded_allow_ips: str | None = Field(
         None, description="trust X-Forwarded-* from these proxy IPs (comma-separated, or *)")
+    allow_open: bool = Field(False, description="serve with no `keys:` on a non-loopback address")
+    metrics: MetricsAccess = MetricsAccess()
+    session_ttl_s: float = Field(3600.0, gt=0, description="a dashboard login's lifetime")
+    session_secret_env: str = Field(
+        "LLMROUTE_SESSION_SECRET", description="env var with the secret that signs dashboard "
+        "sessions (share it across replicas; unset: a random one per process)")
 
 
 def _forever(days: int | None) -> float:

@@ -1,12 +1,12 @@
-"""The live dashboard through the real server: key checks (header or `?key=`), the JSON numbers
-against the ledger, the ledger-disabled answers, and the page rendered by a real headless Chromium."""
+"""The live dashboard through the real server: key checks (a bearer header, or the login form's
+session: tests/integration/test_dashboard_login.py; never `?key=`), the JSON numbers against the
+ledger, the ledger-disabled answers, and the page rendered by a real headless Chromium that logs in
+through the form."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import struct
-import subprocess
 import zlib
 from decimal import Decimal
 from pathlib import Path
@@ -20,11 +20,12 @@ from llmroute.reports.aggregate import build_report
 from llmroute.reports.render import COLUMNS, fmt_usd, row, summary_dict
 from llmroute.server.auth import hash_key
 
+from .browser import CHROMIUM, dashboard_dom
 from .support import GatewayServer, Serve, assert_openai_error, user
 from .test_ledger import ledger_config, wait_for_entries
 
 KEY = "lr-dashboard-key"
-KEYS: dict[str, Any] = {"keys": [{"name": "ops", "hash": hash_key(KEY)}]}
+KEYS: dict[str, Any] = {"keys": [{"name": "ops", "hash": hash_key(KEY), "role": "admin"}]}
 BEARER = {"authorization": f"Bearer {KEY}"}
 
 
@@ -52,15 +53,20 @@ def test_dashboard_needs_a_gateway_key(serve: Serve, tmp_path: Path) -> None:
     gw = keyed_with_ledger(serve, tmp_path)
     with gw.http() as http:
         for path in ("/dashboard", "/dashboard/data"):
-            assert_unauthorized(http.get(path))
-            assert_unauthorized(http.get(path, params={"key": "lr-wrong"}))
             assert_unauthorized(http.get(path, headers={"authorization": "Bearer lr-wrong"}))
-            assert_unauthorized(http.get(path, params={"key": ""}))
-        page = http.get("/dashboard", params={"key": KEY})
+            for value in (KEY, "lr-wrong", ""):  # a key in a URL is refused, right or wrong
+                refused = http.get(path, params={"key": value})
+                assert refused.status_code == 400, refused.text
+                error = assert_openai_error(refused.json())
+                assert (error["code"], error["param"]) == ("key_in_url", "key")
+                assert "log in" in error["message"] and KEY not in refused.text
+        assert_unauthorized(http.get("/dashboard/data"))
+        form = http.get("/dashboard")  # no credentials: the login form, and no data script
+        assert form.status_code == 200 and '<form id="login" method="post"' in form.text
+        assert 'type="password"' in form.text and "<script>" not in form.text
+        page = http.get("/dashboard", headers=BEARER)
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
-        assert http.get("/dashboard", headers=BEARER).status_code == 200
-        assert http.get("/dashboard/data", params={"key": KEY}).status_code == 200
     html = page.text
     assert "<script>" in html and "dashboard/data?since=" in html
     for window in ("1h", "24h", "7d"):
@@ -82,7 +88,7 @@ def test_dashboard_data_matches_the_ledger(serve: Serve, tmp_path: Path) -> None
         response = http.get("/dashboard/data", params={"since": "1h"}, headers=BEARER)
         assert response.status_code == 200, response.text
         body = response.json()
-        week = http.get("/dashboard/data", params={"since": "7d", "key": KEY}).json()
+        week = http.get("/dashboard/data", params={"since": "7d"}, headers=BEARER).json()
         default = http.get("/dashboard/data", headers=BEARER).json()
         bad = http.get("/dashboard/data", params={"since": "yesterday-ish"}, headers=BEARER)
     total = body["total"]
@@ -124,7 +130,7 @@ def test_dashboard_plane_has_each_model_the_routed_traffic_and_the_lab(serve: Se
                                headers=BEARER)
             assert answer.status_code == 200, answer.text
         body = http.get("/dashboard/data", params={"since": "1h"}, headers=BEARER).json()
-        page = http.get("/dashboard", params={"key": KEY}).text
+        page = http.get("/dashboard", headers=BEARER).text
     plane = body["plane"]
     by_label = {(p["kind"], p["label"]): p for p in plane["points"]}
     routed = by_label[("ledger-routed", "policy default")]  # the two `auto` requests
@@ -136,17 +142,17 @@ def test_dashboard_plane_has_each_model_the_routed_traffic_and_the_lab(serve: Se
                                    "lab-policy"}
     assert '<svg id="plane"' in page and "requests it <em>served</em>" in page
     if CHROMIUM is not None:  # the page draws them: a real browser runs its script
-        dom = chromium(tmp_path / "profile-plane", "--dump-dom", f"{gw.url}/dashboard?key={KEY}")
-        assert dom.returncode == 0, dom.stderr[-2000:]
+        dom = dashboard_dom(tmp_path / "profile-plane", f"{gw.url}/dashboard", KEY,
+                            ready="document.querySelector('.pt.lab-policy')")
         for kind in ("ledger-model", "ledger-routed", "lab-model", "lab-policy"):
-            assert f'class="pt {kind}"' in dom.stdout, (kind, dom.stdout[-3000:])
-        assert "Lab points: held-out prompts." in dom.stdout
+            assert f'class="pt {kind}"' in dom, (kind, dom[-3000:])
+        assert "Lab points: held-out prompts." in dom
 
 
 def test_dashboard_without_a_ledger(serve: Serve) -> None:
     gw = serve(KEYS)
     with gw.http() as http:
-        page = http.get("/dashboard", params={"key": KEY})
+        page = http.get("/dashboard", headers=BEARER)
         data = http.get("/dashboard/data", headers=BEARER)
         assert_unauthorized(http.get("/dashboard/data"))
     assert page.status_code == 200 and "ledger is disabled" in page.text
@@ -156,17 +162,7 @@ def test_dashboard_without_a_ledger(serve: Serve) -> None:
 
 # -- a real browser --------------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", f"--user-data-dir={profile}", "--window-size=1280,900",
-               "--virtual-time-budget=5000", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=False)
 
 
 def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
@@ -212,20 +208,19 @@ def test_dashboard_renders_live_data_in_a_real_browser(serve: Serve, tmp_path: P
     models = ["fake/mini", "fake/mini", "fake/mini", "fake/big", "fake/mid"]
     cost = send(gw, models)
     assert len(wait_for_entries(tmp_path, len(models))) == len(models)
-    url = f"{gw.url}/dashboard?key={KEY}"
-
-    dom = chromium(tmp_path / "profile-dom", "--dump-dom", url)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    requests = re.search(r'id="requests"[^>]*>([^<]*)<', dom.stdout)
-    assert requests is not None and requests.group(1) == str(len(models)), dom.stdout[-3000:]
-    assert re.search(r'id="rows"[^>]*>.*<td>fake/mini</td><td>3</td>', dom.stdout, re.S)
-    assert re.search(rf'id="cost"[^>]*>{re.escape(fmt_usd(cost))}<', dom.stdout)
-    assert dom.stdout.count("<rect") == 3  # the model-mix chart, one bar per model
-    assert "This traffic cost $" in dom.stdout and "Updated " in dom.stdout
-
     shot = tmp_path / "dash.png"
-    run = chromium(tmp_path / "profile-shot", f"--screenshot={shot}", url)
-    assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
+
+    # a person opens /dashboard (no key in any URL), logs in through the form, sees live numbers
+    dom = dashboard_dom(tmp_path / "profile-dom", f"{gw.url}/dashboard", KEY, screenshot=shot)
+    assert KEY not in dom
+    requests = re.search(r'id="requests"[^>]*>([^<]*)<', dom)
+    assert requests is not None and requests.group(1) == str(len(models)), dom[-3000:]
+    assert re.search(r'id="rows"[^>]*>.*<td>fake/mini</td><td>3</td>', dom, re.S)
+    assert re.search(rf'id="cost"[^>]*>{re.escape(fmt_usd(cost))}<', dom)
+    assert dom.count("<rect") == 3  # the model-mix chart, one bar per model
+    assert "This traffic cost $" in dom and "Updated " in dom and 'id="logout"' in dom
+
+    assert shot.exists()
     data = shot.read_bytes()
     assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000, len(data)
     width, height, rows = png_pixels(data)
@@ -272,9 +267,8 @@ def test_dashboard_data_has_experiments_and_alerts(serve: Serve, tmp_path: Path)
     assert [(a["rule"], a["message"]) for a in body["alerts"]] == [("spend", "spend at 80%")]
     if CHROMIUM is None:  # the page itself needs the real browser (installed by .ci/run)
         return
-    dom = chromium(tmp_path / "profile-panels", "--dump-dom", f"{gw.url}/dashboard?key={KEY}")
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    panel = re.search(r'id="experiments"[^>]*>(.*?)</tbody>', dom.stdout, re.S)
-    assert panel is not None and panel.group(1).count("<tr>") == 2, dom.stdout[-3000:]
+    dom = dashboard_dom(tmp_path / "profile-panels", f"{gw.url}/dashboard", KEY)
+    panel = re.search(r'id="experiments"[^>]*>(.*?)</tbody>', dom, re.S)
+    assert panel is not None and panel.group(1).count("<tr>") == 2, dom[-3000:]
     assert "<td>dash (running)</td><td>a</td><td>rules</td>" in panel.group(1)
-    assert re.search(r'id="alerts"[^>]*>.*<td>spend at 80%</td>', dom.stdout, re.S)
+    assert re.search(r'id="alerts"[^>]*>.*<td>spend at 80%</td>', dom, re.S)

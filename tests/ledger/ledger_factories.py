@@ -139,8 +139,9 @@ class FlakyStore:
         return await self.inner.query(since, until, limit, experiments=experiments)
 
     async def aggregate(self, by: str, since: datetime | None = None,
-                        until: datetime | None = None) -> WindowAggregate:
-        return await self.inner.aggregate(by, since, until)
+                        until: datetime | None = None, *, key: str | None = None
+                        ) -> WindowAggregate:
+        return await self.inner.aggregate(by, since, until, key=key)
 
     def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
                 batch_size: int = 1000,

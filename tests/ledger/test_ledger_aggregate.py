@@ -209,3 +209,21 @@ async def test_query_by_experiment(store: Store) -> None:
     assert [e.experiment_arm for e in found] == ["exp:b", "new:control"]
     assert await store.query(experiments=[]) == []
     assert len(await store.query()) == len(arms)
+
+
+@pytest.mark.asyncio
+async def test_aggregate_of_one_key(store: Store) -> None:
+    # An application key's dashboard: only its own rows, every number equal to the reference's over
+    # them (a key never sees another key's requests); an unknown key sees an empty window.
+    rows = random_ledger(7, 250)
+    await store.write(rows)
+    start = BASE + timedelta(hours=20)
+    for key in ("team-a", "team-b"):
+        own = [e for e in rows if e.key_name == key]
+        for by in ("model", "policy", "key"):
+            assert await store.aggregate(by, key=key) == aggregate_entries(own, by)
+            inside = [e for e in own if e.ts >= start]
+            assert await store.aggregate(by, start, key=key) == aggregate_entries(inside, by)
+        labels = {g.label for g in (await store.aggregate("key", key=key)).groups}
+        assert labels == {key}
+    assert await store.aggregate("model", key="nobody") == aggregate_entries([], "model")

@@ -1,23 +1,42 @@
-"""`llmroute serve` (the gateway over HTTP) and `llmroute keys` (gateway key management)."""
+"""`llmroute serve` (the gateway over HTTP) and `llmroute keys` (gateway key management).
+
+One worker: SIGHUP reloads the config's `keys:` in place (see `reload_keys`), and with
+`server.metrics.port` a second listener in the same process serves /metrics only. With
+`--workers N`, uvicorn's supervisor answers SIGHUP by restarting the workers one by one (each
+reads the config again), and the metrics listener runs in the supervisor, adding up the workers'
+values."""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import logging
 import os
+import secrets
 import shutil
+import signal
 import tempfile
+import threading
+from collections.abc import Generator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..catalog import Catalog
 from ..config import load
 from ..deployments import deployment_name
-from ..errors import ConfigError, ConfigProblem
+from ..errors import ConfigError, ConfigProblem, LLMRouteError
 from ..metrics import MULTIPROC_ENV
 from ..settings import Settings
 from .common import friendly_errors, out
 
+if TYPE_CHECKING:
+    from ..server.auth import KeyRing
+
 keys_app = typer.Typer(help="Create and hash gateway keys.", no_args_is_help=True)
+log = logging.getLogger("llmroute.server")
 
 
 def serving_problems(settings: Settings) -> list[ConfigProblem]:
@@ -34,6 +53,99 @@ def serving_problems(settings: Settings) -> list[ConfigProblem]:
     return problems
 
 
+def loopback(host: str) -> bool:
+    """True for an address only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def open_problems(settings: Settings, host: str) -> list[ConfigProblem]:
+    """An open gateway (no `keys:`) may listen only on loopback unless config says otherwise."""
+    if settings.keys or settings.server.allow_open or loopback(host):
+        return []
+    return [ConfigProblem("keys", f"no gateway keys are configured and the gateway would listen "
+                          f"on {host}, where other machines can reach it and use every upstream "
+                          "account through it",
+                          "add `keys:` (`llmroute keys new`), listen on 127.0.0.1, or set "
+                          "`server.allow_open: true` to serve it open anyway")]
+
+
+def reload_keys(keys: KeyRing, config: Path | None, environ: Mapping[str, str]) -> None:
+    """SIGHUP: read the config again and swap in its `keys:`; on any problem keep the old keys
+    and log why. Requests already authenticated finish with the key they started with."""
+    try:
+        keys.reload(load(config).keys, environ)
+    except (LLMRouteError, OSError) as exc:
+        log.error("SIGHUP: kept the old gateway keys: %s", getattr(exc, "message", exc))
+        return
+    log.warning("SIGHUP: gateway keys reloaded from %s", config or "the config")
+
+
+class _MetricsServer:
+    """The separate /metrics listener: a uvicorn server that leaves the signals to the main one."""
+
+    def __init__(self, app: Any, host: str, port: int):
+        import uvicorn
+
+        class Quiet(uvicorn.Server):
+            @contextmanager
+            def capture_signals(self) -> Generator[None, None, None]:
+                yield
+
+        self.server = Quiet(uvicorn.Config(app, host=host, port=port, lifespan="off",
+                                           access_log=False, log_config=None))
+
+
+def _serve_one(app: Any, options: dict[str, Any], metrics: tuple[str, int] | None,
+               config: Path | None) -> bool:
+    """Serve one worker (and the metrics listener); SIGHUP reloads the keys. False when the
+    server did not start."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+
+    async def main() -> None:
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGHUP, reload_keys, app.state.keys, config, os.environ)
+        side = _MetricsServer(app.state.metrics_app, *metrics).server if metrics else None
+        task = asyncio.create_task(side.serve()) if side else None
+        try:
+            await server.serve()
+        finally:
+            if side is not None and task is not None:
+                side.should_exit = True
+                await task
+
+    asyncio.run(main())
+    return server.started
+
+
+def _multiprocess_metrics(host: str, port: int) -> threading.Thread:
+    """The metrics listener of `--workers N`, in the supervisor: every worker's values added up."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from ..metrics import CONTENT_TYPE
+
+    async def scrape(request: Request) -> Response:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=os.environ[MULTIPROC_ENV])  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE)
+
+    side = _MetricsServer(Starlette(routes=[Route("/metrics", scrape)]), host, port).server
+    thread = threading.Thread(target=side.run, name="metrics", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file."),
     host: str | None = typer.Option(None, "--host", help="Bind address (default: server.host)."),
@@ -48,11 +160,13 @@ def serve(
 
     with friendly_errors():
         settings = load(config)
-        problems = serving_problems(settings)
-        if problems:
-            raise ConfigError(problems, str(config or "config"))
         server = settings.server
         bind_host, bind_port = host or server.host, port if port is not None else server.port
+        problems = serving_problems(settings) + open_problems(settings, bind_host)
+        if problems:
+            raise ConfigError(problems, str(config or "config"))
+        side = server.metrics
+        metrics = (side.host or bind_host, side.port) if side.port is not None else None
         count = workers or server.workers
         out.print(f"llmroute gateway on http://{bind_host}:{bind_port}/v1 "
                   f"({count} worker{'s' if count > 1 else ''})")
@@ -63,13 +177,20 @@ def serve(
                    "access_log": access_log or server.access_log,
                    "proxy_headers": server.forwarded_allow_ips is not None,
                    "forwarded_allow_ips": server.forwarded_allow_ips}
+        if metrics:
+            out.print(f"metrics on http://{metrics[0]}:{metrics[1]}/metrics (no key)")
         if count == 1:
-            uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+            if not _serve_one(create_app(settings), options, metrics, config):
+                raise typer.Exit(3)
             return
         if config is not None:
             os.environ["LLMROUTE_CONFIG"] = str(config.resolve())
+        # Dashboard sessions must verify on every worker: one secret for all of them.
+        os.environ.setdefault(server.session_secret_env, secrets.token_urlsafe(32))
         # Prometheus counters of all workers, added up at each scrape (a fresh directory per run).
         os.environ[MULTIPROC_ENV] = values = tempfile.mkdtemp(prefix="llmroute-metrics-")
+        if metrics:
+            _multiprocess_metrics(*metrics)
         try:
             uvicorn.run("llmroute.server.app:app_from_env", factory=True, workers=count,
                         **options)  # type: ignore[arg-type]

@@ -96,11 +96,16 @@ def group_label(dialect: SqlDialect, by: str) -> str:
 
 
 def where_clause(dialect: SqlDialect, since: datetime | None, until: datetime | None,
-                 params: list[Any], experiments: Sequence[str] | None = None) -> str:
-    """` WHERE ...` (or nothing) for since <= ts < until and, with `experiments`, an
-    `experiment_arm` of one of them (it starts with "name:"; exact characters, whereas SQLite's
-    LIKE ignores ASCII case); the values are appended to `params`."""
+                 params: list[Any], experiments: Sequence[str] | None = None,
+                 key: str | None = None) -> str:
+    """` WHERE ...` (or nothing) for since <= ts < until, with `key` the requests of that gateway
+    key only (the (key_name, ts) index), and, with `experiments`, an `experiment_arm` of one of
+    them (it starts with "name:"; exact characters, whereas SQLite's LIKE ignores ASCII case);
+    the values are appended to `params`."""
     tests: list[str] = []
+    if key is not None:
+        params.append(key)
+        tests.append(f"key_name = {dialect.placeholder(len(params))}")
     for value, name, test in ((since, "since", "ts >="), (until, "until", "ts <")):
         if value is not None:
             params.append(dialect.time_param(as_utc(value, name)))

@@ -271,10 +271,11 @@ class PostgresStore:
         return [from_row(row, POSTGRES) for row in rows]
 
     async def aggregate(self, by: str, since: datetime | None = None,
-                        until: datetime | None = None) -> WindowAggregate:
+                        until: datetime | None = None, *, key: str | None = None
+                        ) -> WindowAggregate:
         check_group_key(by)
         params: list[Any] = []
-        where = where_clause(_SQL, since, until, params)
+        where = where_clause(_SQL, since, until, params, key=key)
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read",
                                                                 readonly=True):
             buckets = [read_bucket(tuple(row), None)

@@ -211,10 +211,11 @@ class SQLiteStore:
         return await self._call(lambda conn: [_from_row(row, SQLITE) for row in _fetch(conn, sql, params)])
 
     async def aggregate(self, by: str, since: datetime | None = None,
-                        until: datetime | None = None) -> WindowAggregate:
+                        until: datetime | None = None, *, key: str | None = None
+                        ) -> WindowAggregate:
         check_group_key(by)
         params: list[Any] = []
-        where = where_clause(_SQL, since, until, params)
+        where = where_clause(_SQL, since, until, params, key=key)
         return await self._call(lambda conn: _aggregate(conn, by, where, params))
 
     async def rollups(self, by: str, since: datetime | None = None,

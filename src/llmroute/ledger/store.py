@@ -96,8 +96,10 @@ class Store(Protocol):
         ...
 
     async def aggregate(self, by: str, since: datetime | None = None,
-                        until: datetime | None = None) -> WindowAggregate:
-        """The report numbers of the entries with since <= ts < until, per value of `by` (one of
+                        until: datetime | None = None, *, key: str | None = None
+                        ) -> WindowAggregate:
+        """The report numbers of the entries with since <= ts < until (with `key`, only those made
+        with the gateway key of that name), per value of `by` (one of
         `GROUP_KEYS`, else ValueError) and in total, computed by the database: a few rows come
         back, never the entries. Equal to `reports.aggregate.aggregate_entries` over the same
         entries (exact money, the same nearest-rank percentiles)."""

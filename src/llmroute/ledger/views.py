@@ -46,6 +46,15 @@ async def numbers_with(store: Store, by: str, since: datetime | None, until: dat
     return numbers, {g: rolled[g] for g in also}
 
 
+async def key_numbers(store: Store, key: str, since: datetime | None, until: datetime | None
+                      ) -> tuple[WindowNumbers, WindowAggregate]:
+    """One gateway key's own numbers (an application key's dashboard): by model, exact, and by
+    policy, both from its raw rows only (the rollups keep no key x model grouping; the
+    (key_name, ts) index keeps the read to that key's rows)."""
+    by_model = await store.aggregate("model", since, until, key=key)
+    return WindowNumbers(by_model, True), await store.aggregate("policy", since, until, key=key)
+
+
 async def _chosen(store: Store, rolled: RollupWindow, since: datetime | None,
                   until: datetime | None, exact_below: int) -> WindowNumbers:
     """The rollups' numbers, or the raw rows' exact ones when the window holds at most

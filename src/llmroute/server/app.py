@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..chat import chat_request, parse_json, with_headers
+from ..constraints import matches
 from ..control.limits import Subject
 from ..control.state import StateUnavailable
 from ..errors import (
@@ -34,13 +36,15 @@ from ..errors import (
 )
 from ..gateway import new_request_id
 from ..metrics import CONTENT_TYPE
-from ..outcome import Outcome
+from ..outcome import Outcome, Principal
 from ..resilience import attempt_log
 from ..runtime import Runtime, build_runtime
 from ..settings import Settings
-from . import dashboard
+from . import dashboard, dashboard_login
 from .auth import KeyRing
+from .dashboard_login import DashboardAccess
 from .feedback import not_found, parse_feedback
+from .sessions import Sessions, session_secret
 
 log = logging.getLogger("llmroute.server")
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -112,10 +116,12 @@ class Endpoints:
     """The HTTP endpoints of one app, over its runtime (gateway, ledger, metrics) and keys. They
     raise our errors; the app's one handler turns them into responses."""
 
-    def __init__(self, settings: Settings, runtime: Runtime, keys: KeyRing):
+    def __init__(self, settings: Settings, runtime: Runtime, keys: KeyRing, sessions: Sessions):
         self.runtime = runtime
         self.gw = runtime.gateway
         self.keys = keys
+        self.access = DashboardAccess(keys, sessions)
+        self.metrics_access = settings.server.metrics
         self.limit = settings.server.max_body_bytes
         self.ledger = runtime.ledger
         self.user_header = settings.control.user_header
@@ -136,13 +142,14 @@ class Endpoints:
         return JSONResponse(response, headers=outcome.headers())
 
     async def list_models(self, request: Request) -> Response:
-        """GET /v1/models: auto, the policies the key may use, and the served models."""
+        """GET /v1/models: auto, the policies the key may use, and the served models it may use."""
         principal = self.keys.authenticate(request.headers)
         gw = self.gw
         policies = [p for p in gw.engine.policies
                     if principal.policies is None or p in principal.policies]
         ids = [("auto", "llmroute"), *((f"auto/{p}", "llmroute") for p in policies)]
-        ids += [(spec.name, spec.provider) for spec in gw.catalog if spec.name in gw.deployments]
+        ids += [(spec.name, spec.provider) for spec in gw.catalog if spec.name in gw.deployments
+                and (principal.models is None or matches(spec, principal.models))]
         data = [{"id": i, "object": "model", "created": 0, "owned_by": o} for i, o in ids]
         return JSONResponse({"object": "list", "data": data})
 
@@ -150,15 +157,20 @@ class Endpoints:
         """GET /v1/budgets: use, remaining and reset time of every limit on the calling key (its
         own, its team's, the global ones; with the user header, that user's too)."""
         principal = self.keys.authenticate(request.headers)
-        who = Subject(key=principal.name, team=principal.team,
-                      user=request.headers.get(self.user_header))
+        usage = await self.usage(principal, request.headers.get(self.user_header))
+        return JSONResponse({"object": "list", "data": usage})
+
+    async def usage(self, principal: Principal, user: str | None = None
+                    ) -> list[dict[str, object]]:
+        """Every limit on the principal's key, team (and user): use, remaining and reset time."""
+        who = Subject(key=principal.name, team=principal.team, user=user)
         try:
             usage = await self.gw.admission.limiter.usage(who)
         except StateUnavailable:  # an outage, not a bug: a 503 the client may retry
             raise UnavailableError("Limits cannot be read right now (the shared state is "
                                    "unreachable); try again shortly.", code="limits_unavailable",
                                    retry_after=1.0) from None
-        return JSONResponse({"object": "list", "data": [u.to_dict() for u in usage]})
+        return [u.to_dict() for u in usage]
 
     async def health(self, request: Request) -> Response:
         """GET /health: liveness."""
@@ -189,7 +201,13 @@ class Endpoints:
         return JSONResponse({"request_id": given.request_id, "status": "recorded"})
 
     async def prometheus(self, request: Request) -> Response:
-        """GET /metrics."""
+        """GET /metrics: an admin key's unless `server.metrics.public`."""
+        if not self.metrics_access.public:
+            self.keys.admin(request.headers)
+        return self.metrics_text()
+
+    def metrics_text(self) -> Response:
+        """The exposition text (also what the separate metrics listener serves)."""
         metrics = self.runtime.metrics
         return Response(metrics.render() if metrics else b"", media_type=CONTENT_TYPE)
 
@@ -218,22 +236,40 @@ class Endpoints:
             Route("/ready", e.ready, methods=["GET"]),
             Route("/v1/feedback", e.feedback, methods=["POST"]),
             Route("/v1/budgets", e.budgets, methods=["GET"]),
-            Route("/metrics", e.prometheus, methods=["GET"]),
-            Route("/dashboard", dashboard.page(e.keys, e.ledger), methods=["GET"]),
-            Route("/dashboard/data", dashboard.data(e.keys, e.ledger, e.gw.engine.baseline_model,
-                                                    e.runtime.settings.experiments),
+            Route("/dashboard", dashboard.page(e.access, e.ledger), methods=["GET"]),
+            Route("/dashboard/data", dashboard.data(e.access, e.ledger, e.gw.engine.baseline_model,
+                                                    e.runtime.settings.experiments, e.usage),
                   methods=["GET"]),
+            Route("/dashboard/login", partial(dashboard_login.login, e.access),
+                  methods=["POST"]),
+            Route("/dashboard/logout", partial(dashboard_login.logout, e.access),
+                  methods=["POST"]),
+            # with a metrics listener of its own (`server.metrics.port`), none here
+            *([] if e.metrics_access.port is not None else
+              [Route("/metrics", e.prometheus, methods=["GET"])]),
         ]
 
 
 def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) -> Starlette:
     """The gateway's ASGI application."""
     env = os.environ if environ is None else environ
-    endpoints = Endpoints(settings, build_runtime(settings, environ=env), KeyRing(settings.keys, env))
+    runtime = build_runtime(settings, environ=env)
+    server = settings.server
+    sessions = Sessions(session_secret(env, server.session_secret_env), server.session_ttl_s,
+                        runtime.state)
+    endpoints = Endpoints(settings, runtime, KeyRing(settings.keys, env), sessions)
     app = Starlette(routes=endpoints.routes(), lifespan=endpoints.lifespan, exception_handlers={
         LLMRouteError: _our_error, HTTPException: _http_error, Exception: _internal_error})
     app.state.gateway = endpoints.gw
+    app.state.keys = endpoints.keys  # `llmroute serve` reloads them on SIGHUP
+    app.state.metrics_app = Starlette(routes=[Route(
+        "/metrics", partial(_metrics, endpoints), methods=["GET"])])
     return app
+
+
+async def _metrics(endpoints: Endpoints, request: Request) -> Response:
+    """The separate metrics listener's one route: no key (its address is the access control)."""
+    return endpoints.metrics_text()
 
 
 async def _our_error(request: Request, exc: Exception) -> Response:

@@ -1,12 +1,13 @@
-"""Gateway keys: hashed at rest (SHA-256), checked in constant time per request, never logged."""
+"""Gateway keys: hashed at rest (SHA-256), looked up by hash per request, never logged; reloadable
+in place (SIGHUP: `llmroute serve`), so every holder of the ring sees the new keys at once."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from ..errors import AuthenticationError, ConfigError, ConfigProblem
+from ..errors import AuthenticationError, ConfigError, ConfigProblem, PermissionDeniedError
 from ..outcome import OPEN, Principal
 from ..settings import KeyConfig
 
@@ -32,43 +33,85 @@ def bearer(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key") or None
 
 
+def index_keys(keys: Sequence[KeyConfig], environ: Mapping[str, str]) -> dict[str, Principal]:
+    """Each configured key's principal by its hash; ConfigError naming every bad entry (never a
+    key's value: only the env var's name)."""
+    by_hash: dict[str, Principal] = {}
+    problems: list[ConfigProblem] = []
+    for i, key in enumerate(keys):
+        digest = key.hash
+        if digest is None and key.key_env:
+            value = environ.get(key.key_env)
+            digest = hash_key(value) if value else None
+            if digest is None:
+                problems.append(ConfigProblem(f"keys[{i}].key_env",
+                                              f"env var {key.key_env} is not set"))
+        if digest is None:
+            if not key.key_env:
+                problems.append(ConfigProblem(f"keys[{i}]", "a key needs `hash` or `key_env`",
+                                              "`llmroute keys new` prints both"))
+            continue
+        if digest in by_hash:
+            problems.append(ConfigProblem(f"keys[{i}]", "the same key is configured twice"))
+        by_hash[digest] = Principal(key.name, key.models, key.policies, key.team,
+                                    admin=key.role == "admin")
+    if problems:
+        raise ConfigError(problems, "keys")
+    return by_hash
+
+
 class KeyRing:
     """The configured gateway keys, by hash. With no keys configured the gateway is open."""
 
     def __init__(self, keys: Sequence[KeyConfig], environ: Mapping[str, str]):
-        self._by_hash: dict[str, Principal] = {}
-        problems: list[ConfigProblem] = []
-        for i, key in enumerate(keys):
-            digest = key.hash
-            if digest is None and key.key_env:
-                value = environ.get(key.key_env)
-                digest = hash_key(value) if value else None
-                if digest is None:
-                    problems.append(ConfigProblem(f"keys[{i}].key_env",
-                                                  f"env var {key.key_env} is not set"))
-            if digest is None:
-                if not key.key_env:
-                    problems.append(ConfigProblem(f"keys[{i}]", "a key needs `hash` or `key_env`",
-                                                  "`llmroute keys new` prints both"))
-                continue
-            self._by_hash[digest] = Principal(key.name, key.models, key.policies, key.team)
-        if problems:
-            raise ConfigError(problems, "keys")
+        self._by_hash = index_keys(keys, environ)
+
+    def reload(self, keys: Sequence[KeyConfig], environ: Mapping[str, str]) -> None:
+        """Replace the keys at once (one assignment: a request sees the old ring or the new one,
+        and one already authenticated keeps its principal). On a ConfigError the old keys stay;
+        a ring with keys never becomes open (that needs a restart)."""
+        by_hash = index_keys(keys, environ)
+        if not by_hash and self._by_hash:
+            raise ConfigError([ConfigProblem("keys", "the new config has no keys: reloading it "
+                                             "would open the gateway to everyone",
+                                             "restart the gateway to serve it open")], "keys")
+        self._by_hash = by_hash
 
     @property
     def open(self) -> bool:
         """True when no key is configured (every request is accepted)."""
         return not self._by_hash
 
-    def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        """The principal of the request's key; 401 when it is missing or unknown."""
+    def entries(self) -> Iterator[tuple[str, Principal]]:
+        """(hash, principal) of every key (dashboard sessions are bound to a key's hash)."""
+        return iter(list(self._by_hash.items()))
+
+    def principal(self, key: str | None) -> Principal:
+        """The principal of a raw key; 401 when it is missing or unknown."""
         if self.open:
             return OPEN
-        key = bearer(headers)
         if key is None:
             raise AuthenticationError("Missing API key: send `Authorization: Bearer <key>`.")
-        # Looking up the SHA-256 of the key leaks nothing about the key through timing.
+        # Constant time in what matters: the key is hashed first and the dict compares hashes, so
+        # how long a lookup takes says nothing about how close a guess is to a real key (an
+        # attacker does not choose the hash's bytes); the keys themselves are never compared.
         principal = self._by_hash.get(hash_key(key))
         if principal is None:
             raise AuthenticationError("Invalid API key.")
         return principal
+
+    def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """The principal of the request's key; 401 when it is missing or unknown."""
+        return self.principal(None if self.open else bearer(headers))
+
+    def admin(self, headers: Mapping[str, str]) -> Principal:
+        """`authenticate`, then 403 unless the key has the admin role."""
+        return require_admin(self.authenticate(headers))
+
+
+def require_admin(principal: Principal) -> Principal:
+    """The principal when it is an admin's, else 403."""
+    if not principal.admin:
+        raise PermissionDeniedError("This endpoint needs a gateway key with `role: admin`.",
+                                    code="admin_required")
+    return principal

@@ -1,9 +1,11 @@
 """The live dashboard: `GET /dashboard` (a self-contained HTML page: inline CSS and vanilla JS, no
 external resources) and `GET /dashboard/data?since=24h` (the `llmroute report` numbers as JSON).
 
-Both sit behind the gateway keys. A browser cannot send headers when opening a URL, so the key may
-also be given as `?key=`; the page's JS passes it on to /dashboard/data as `Authorization: Bearer`.
-With the ledger disabled the page says so and the data endpoint answers 503.
+Both sit behind the gateway keys: a person logs in through the page's form and holds a session
+cookie (`dashboard_login`), a script sends `Authorization: Bearer`; a key in the URL is refused.
+An admin key sees the whole gateway; an application key only its own requests, spend and budgets
+(no other key's name, no experiments, no alerts). With the ledger disabled the page says so and
+the data endpoint answers 503.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -23,58 +24,45 @@ from ..control.experiments import ExperimentConfig
 from ..errors import InvalidRequestError, LLMRouteError, UnavailableError
 from ..ledger import StoreError
 from ..ledger.service import LedgerService
-from ..ledger.views import numbers_with
+from ..ledger.views import key_numbers, numbers_with
+from ..outcome import Principal
 from ..reports.aggregate import NONE_LABEL, Summary, report_from
 from ..reports.plane import KIND_LABELS, LabFrontier, PlanePoint, ledger_points, plane_dicts
 from ..reports.render import COLUMNS, report_dict, row
 from ..reports.window import parse_when
-from .auth import KeyRing, bearer
+from .dashboard_login import PAGE_HEADERS, DashboardAccess, login_page
 
 Handler = Callable[[Request], Awaitable[Response]]
+#: The calling key's budgets (`GET /v1/budgets`' items), for the page.
+Budgets = Callable[[Principal], Awaitable[list[dict[str, object]]]]
 
 #: The windows the page offers (the data endpoint accepts any `llmroute report --since` value).
 WINDOWS = ("1h", "24h", "7d")
 DEFAULT_WINDOW = "24h"
 #: How often the page polls for fresh numbers.
 REFRESH_MS = 3000
-#: Nothing outside this origin may be loaded, and the key in the URL is never sent as a referrer.
-PAGE_HEADERS = {
-    "content-security-policy": ("default-src 'none'; script-src 'unsafe-inline'; "
-                                "style-src 'unsafe-inline'; connect-src 'self'; img-src data:"),
-    "referrer-policy": "no-referrer",
-    "cache-control": "no-store",
-    "x-content-type-options": "nosniff",
-}
-
-
-def _authenticate(keys: KeyRing, request: Request) -> None:
-    """Check the key from `Authorization: Bearer` (or x-api-key), else from `?key=`."""
-    key = request.query_params.get("key")
-    if bearer(request.headers) is None and key:
-        keys.authenticate(Headers({"authorization": f"Bearer {key}"}))
-    else:
-        keys.authenticate(request.headers)
-
-
-def page(keys: KeyRing, ledger: LedgerService | None) -> Handler:
-    """The `GET /dashboard` handler."""
+def page(access: DashboardAccess, ledger: LedgerService | None) -> Handler:
+    """The `GET /dashboard` handler: the page, or the login form without credentials."""
     async def handler(request: Request) -> Response:
-        _authenticate(keys, request)
+        if await access.principal(request) is None:
+            return login_page()
         if ledger is not None:
             ledger.reads.warm()  # the page asks for its data next
-        return HTMLResponse(render_page(ledger is not None), headers=PAGE_HEADERS)
+        return HTMLResponse(render_page(ledger is not None, not access.keys.open),
+                            headers=PAGE_HEADERS)
 
     return handler
 
 
-def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
-         experiments: Sequence[ExperimentConfig] = ()) -> Handler:
+def data(access: DashboardAccess, ledger: LedgerService | None, baseline: str,
+         experiments: Sequence[ExperimentConfig], budgets: Budgets) -> Handler:
     """The `GET /dashboard/data?since=24h` handler: `report_dict` of the window, by model; each
-    configured experiment's report over the window; the alerts raised in it."""
+    configured experiment's report over the window; the alerts raised in it; the caller's budgets.
+    For an application key, only its own requests, and neither experiments nor alerts."""
     from .app import JSONResponse
 
     async def handler(request: Request) -> Response:
-        _authenticate(keys, request)
+        principal = await access.required(request)
         if ledger is None:
             raise ledger_disabled()
         since = request.query_params.get("since", DEFAULT_WINDOW)
@@ -85,17 +73,24 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
             raise InvalidRequestError(str(exc), param="since") from None
         if start >= now:
             raise InvalidRequestError("`since` must be in the past.", param="since")
+        arms = None
         try:
-            # the report by model and, read in the same pass, the experiments' arms (off the
-            # request path: `ledger.reads` runs it in the low-priority reader process)
-            numbers, rolled = await ledger.reads.call(numbers_with, "model", start, now,
-                                                      ("policy", "arm") if experiments
-                                                      else ("policy",))
+            if principal.admin:
+                # the report by model and, read in the same pass, the experiments' arms (off the
+                # request path: `ledger.reads` runs it in the low-priority reader process)
+                numbers, rolled = await ledger.reads.call(numbers_with, "model", start, now,
+                                                          ("policy", "arm") if experiments
+                                                          else ("policy",))
+                arms = rolled.get("arm")
+                groups = {key: window.aggregate() for key, window in rolled.items()}
+            else:  # an application key: its own rows only (the ledger's key_name index)
+                numbers, policies = await ledger.reads.call(key_numbers, principal.name or "",
+                                                            start, now)
+                groups = {"policy": policies}
             report = report_from(numbers.aggregate, baseline)
-            arms = rolled.get("arm")
-            routed = [point for key in ("policy", "arm") if key in rolled
+            routed = [point for key in ("policy", "arm") if key in groups
                       for point in ledger_points((), [
-                          s for s in report_from(rolled[key].aggregate()).groups
+                          s for s in report_from(groups[key]).groups
                           if s.label != NONE_LABEL], f"{key} ")]
         except StoreError as exc:
             raise unavailable(f"Cannot read the ledger: {exc}", "ledger_unavailable") from None
@@ -107,13 +102,19 @@ def data(keys: KeyRing, ledger: LedgerService | None, baseline: str,
         body["plane"] = plane_body(report.groups, routed, getattr(request.app.state, "frontier", None))
         body["experiments"] = [experiment_dict(report_from_rollups(e, arms, now))
                                for e in experiments] if arms is not None else []
-        try:
-            body["alerts"] = await recent_alerts(ledger.store, start)
-        except StoreError:
-            body["alerts"] = []
+        body["alerts"] = await _alerts(ledger, start) if principal.admin else []
+        body["budgets"] = await budgets(principal)
+        body["role"] = "admin" if principal.admin else "app"
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return handler
+
+
+async def _alerts(ledger: LedgerService, start: datetime) -> list[dict[str, object]]:
+    try:
+        return await recent_alerts(ledger.store, start)
+    except StoreError:
+        return []
 
 
 def plane_body(models: Sequence[Summary], routed: Sequence[PlanePoint], frontier: object
@@ -163,7 +164,6 @@ svg text{font-size:12px;fill:#222}
 
 _JS = """
 (function(){
-  var key = new URLSearchParams(location.search).get('key');
   var sel = document.getElementById('since'), timer = null;
   function $(id){ return document.getElementById(id); }
   function text(id, v){ $(id).textContent = (v === null || v === undefined) ? '\\u2014' : v; }
@@ -297,12 +297,15 @@ _JS = """
       });
     });
     lines('alerts', d.alerts, function(a){ return [[a.ts, a.severity, a.rule, a.message]]; });
+    lines('budgets', d.budgets, function(b){
+      return [[b.name, b.scope, b.subject, b.window, b.used, b.limit, b.remaining, b.resets_at]];
+    });
     $('status').className = '';
     text('status', 'Updated ' + new Date().toLocaleTimeString() + ' \\u00b7 ' + d.since + ' to ' + d.until);
   }
   function refresh(){
-    var headers = key ? {'Authorization': 'Bearer ' + key} : {};
-    fetch('dashboard/data?since=' + encodeURIComponent(sel.value), {headers: headers, cache: 'no-store'})
+    fetch('dashboard/data?since=' + encodeURIComponent(sel.value),
+          {credentials: 'same-origin', cache: 'no-store'})
       .then(function(r){ return r.json().then(function(b){ return [r.ok, b]; }); })
       .then(function(p){
         if (p[0]) { show(p[1]); return; }
@@ -316,6 +319,8 @@ _JS = """
 })();
 """
 
+LOGOUT = ('<form method="post" action="dashboard/logout" style="margin-left:auto">'
+          '<button id="logout" type="submit">Log out</button></form>')
 _CARDS = (("cost", "cost"), ("baseline", "baseline cost"), ("savings", "savings"),
           ("requests", "requests"), ("errors", "errors"), ("success", "success rate"),
           ("p50", "p50 latency"), ("p95", "p95 latency"), ("rating", "mean rating"))
@@ -323,8 +328,9 @@ _COLUMNS = ("model", "requests", "errors", "success", "cost", "baseline", "saved
             "p95 s", "rating")
 
 
-def render_page(ledger_enabled: bool) -> str:
-    """The whole page; without a ledger, a note instead of the numbers and no script."""
+def render_page(ledger_enabled: bool, logged_in: bool = False) -> str:
+    """The whole page; without a ledger, a note instead of the numbers and no script; behind
+    keys, a logout button."""
     if not ledger_enabled:
         body = ("<p class=err>The ledger is disabled: there are no numbers to show. Enable "
                 "<code>ledger:</code> in the gateway config and restart it.</p>")
@@ -336,7 +342,7 @@ def render_page(ledger_enabled: bool) -> str:
     head = "".join(f"<th>{c}</th>" for c in _COLUMNS)
     body = f"""<header><h1>llmroute dashboard</h1>
 <label>window <select id="since">{options}</select></label><span id="status">loading\u2026</span>
-</header>
+{LOGOUT if logged_in else ""}</header>
 <p id="headline">\u2014</p>
 <div class=cards>{cards}</div>
 <h2>By model</h2>
@@ -355,7 +361,10 @@ experiment arm. <span id="plane-note"></span></p>
 <th>cost / request</th><th>p95 s</th><th>vs control</th></tr></thead><tbody id="experiments"></tbody></table>
 <h2>Alerts</h2>
 <table><thead><tr><th>time</th><th>severity</th><th>rule</th><th>message</th></tr></thead>
-<tbody id="alerts"></tbody></table>"""
+<tbody id="alerts"></tbody></table>
+<h2>Budgets of this key</h2>
+<table><thead><tr><th>limit</th><th>scope</th><th>subject</th><th>window</th><th>used</th>
+<th>limit</th><th>remaining</th><th>resets at</th></tr></thead><tbody id="budgets"></tbody></table>"""
     return _document(body, f"<script>{_JS.replace('REFRESH_MS', str(REFRESH_MS))}</script>")
 
 
