@@ -216,3 +216,99 @@ def test_the_gateway_key_is_not_forwarded_upstream(keyed: GatewayServer, up: Fak
         client.chat.completions.create(model="anthropic-ish/claude", messages=user("hi"))
     for request in up.requests:
         assert FULL_KEY not in str(request.headers)
+
+
+# -- roles, and what each endpoint asks for ---------------------------------------------------------
+
+ADMIN_KEY = "lr-admin-key-0c9d"
+ROLES: dict[str, Any] = {"keys": [*KEYS["keys"], {"name": "ops", "hash": hash_key(ADMIN_KEY),
+                                                  "role": "admin"}]}
+#: Open to anyone: liveness and readiness. The dashboard's page answers a login form without a
+#: session and its login/logout POSTs check their origin (tests/integration/test_dashboard_login.py).
+PUBLIC = {"/health", "/ready"}
+LOGIN = {"/dashboard", "/dashboard/login", "/dashboard/logout"}
+
+
+def test_every_endpoint_but_health_and_ready_needs_a_key(serve: Serve, up: FakeUpstream) -> None:
+    from starlette.routing import Route
+
+    gw = serve(ROLES, environ={"GATEWAY_KEY": ENV_KEY})
+    routes = [(r.path, sorted(r.methods or ())) for r in gw.app.routes if isinstance(r, Route)]
+    assert {path for path, _ in routes} >= {"/v1/chat/completions", "/v1/models", "/metrics",
+                                            "/v1/feedback", "/v1/budgets", "/dashboard/data"}
+    with gw.http() as http:
+        for path, methods in routes:
+            for method in methods:
+                if method == "HEAD" or path in LOGIN:
+                    continue
+                answer = http.request(method, path, json={})
+                if path in PUBLIC:
+                    assert answer.status_code in (200, 503), (method, path)
+                else:
+                    assert answer.status_code == 401, (method, path, answer.text)
+                    assert assert_openai_error(answer.json())["type"] == "authentication_error"
+    assert up.call_count() == 0
+
+
+def test_metrics_need_an_admin_key(serve: Serve) -> None:
+    gw = serve(ROLES, environ={"GATEWAY_KEY": ENV_KEY})
+    with gw.http() as http:
+        assert http.get("/metrics").status_code == 401
+        refused = http.get("/metrics", headers={"authorization": f"Bearer {FULL_KEY}"})
+        assert refused.status_code == 403
+        error = assert_openai_error(refused.json())
+        assert (error["type"], error["code"]) == ("permission_error", "admin_required")
+        scrape = http.get("/metrics", headers={"authorization": f"Bearer {ADMIN_KEY}"})
+        assert scrape.status_code == 200 and "llmroute_" in scrape.text
+
+
+def test_metrics_may_be_public(serve: Serve) -> None:
+    gw = serve({**ROLES, "server": {"metrics": {"public": True}}}, environ={"GATEWAY_KEY": ENV_KEY})
+    with gw.http() as http:
+        assert http.get("/metrics").status_code == 200
+        assert http.get("/v1/models").status_code == 401  # nothing else opens with it
+
+
+def test_metrics_on_their_own_listener(serve: Serve) -> None:
+    from .support import GatewayServer
+
+    gw = serve({**ROLES, "server": {"metrics": {"port": 0}}}, environ={"GATEWAY_KEY": ENV_KEY})
+    side = GatewayServer(gw.app.state.metrics_app).start()  # what `llmroute serve` starts with it
+    try:
+        with gw.http() as http:
+            main = http.get("/metrics", headers={"authorization": f"Bearer {ADMIN_KEY}"})
+            assert main.status_code == 404
+        with side.http() as http:
+            scrape = http.get("/metrics")
+            assert scrape.status_code == 200 and "llmroute_" in scrape.text
+            assert http.get("/v1/models").status_code == 404  # only the metrics there
+    finally:
+        side.stop()
+
+
+def test_models_lists_only_the_models_a_key_may_use(keyed: GatewayServer) -> None:
+    with keyed.client(LIMITED_KEY) as client:
+        ids = [m.id for m in client.models.list()]
+    assert [i for i in ids if not i.startswith("auto")] == ["fake/mini", "fake/mid"]
+    with keyed.client(FULL_KEY) as client:
+        every = {m.id for m in client.models.list()}
+    assert {"fake/big", "fake/huge", "anthropic-ish/claude"} <= every
+
+
+def test_a_reload_swaps_keys_and_keeps_the_old_ones_when_invalid(keyed: GatewayServer) -> None:
+    from llmroute.errors import ConfigError
+    from llmroute.settings import KeyConfig
+
+    ring = keyed.app.state.keys
+    fresh = "lr-rotated-key"
+    ring.reload([KeyConfig(name="full", hash=hash_key(fresh))], {})
+    with keyed.http() as http:
+        def status(key: str) -> int:
+            return http.get("/v1/models", headers={"authorization": f"Bearer {key}"}).status_code
+
+        assert (status(FULL_KEY), status(fresh)) == (401, 200)
+        with pytest.raises(ConfigError):  # an env var that is not set: nothing changes
+            ring.reload([KeyConfig(name="x", key_env="NOT_SET_ANYWHERE")], {})
+        with pytest.raises(ConfigError, match="open the gateway"):
+            ring.reload([], {})
+        assert (status(FULL_KEY), status(fresh)) == (401, 200)
