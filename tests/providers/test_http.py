@@ -36,7 +36,8 @@ async def _slow(request: web.Request) -> web.Response:
 
 
 async def _echo_headers(request: web.Request) -> web.Response:
-    return web.json_response({"auth": request.headers.get("authorization"),
+    auth = request.headers.get("authorization") or ""
+    return web.json_response({"auth": auth, "auth_reversed": auth[::-1],
                               "agent": request.headers.get("user-agent"),
                               "body": (await request.read()).decode()})
 
@@ -47,6 +48,7 @@ async def server() -> AsyncIterator[str]:
     app.router.add_post("/framed", _framed)
     app.router.add_post("/slow", _slow)
     app.router.add_post("/echo", _echo_headers)
+    app.router.add_post("/moved", lambda request: web.HTTPTemporaryRedirect("/echo"))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -78,8 +80,19 @@ async def test_post_sends_the_body_and_default_headers(server: str) -> None:
     reply = await http.post("/echo", b'{"a": 1}', {"content-type": "application/json"})
     await http.aclose()
     assert reply.status == 200
-    assert json.loads(reply.content) == {"auth": "Bearer secret", "agent": "llmroute",
-                                         "body": '{"a": 1}'}
+    # the key arrived (reversed, it passes), and echoed as it is, it is scrubbed on the way back
+    assert json.loads(reply.content) == {"auth": "[redacted]", "auth_reversed": "terces reraeB",
+                                         "agent": "llmroute", "body": '{"a": 1}'}
+
+
+@pytest.mark.asyncio
+async def test_a_redirect_is_refused_not_followed(server: str) -> None:
+    http = _transport(server)
+    with pytest.raises(TRANSPORT_ERRORS) as caught:
+        await http.post("/moved", b"{}")
+    await http.aclose()
+    error = transport_error(caught.value, "p", "m")
+    assert error.kind == "not_found" and "not followed" in error.message
 
 
 @pytest.mark.asyncio

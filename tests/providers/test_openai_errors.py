@@ -8,7 +8,7 @@ import pytest
 from llmroute.errors import UPSTREAM_KINDS, UpstreamError
 from llmroute.providers import openai_errors
 from llmroute.providers.base import parse_retry_after
-from llmroute.providers.http import TRANSPORT_ERRORS, transport_error
+from llmroute.providers.http import TRANSPORT_ERRORS, RedirectRefused, transport_error
 
 
 def _all_subclasses(cls: type) -> set[type]:
@@ -30,7 +30,9 @@ def test_every_transport_error_maps_to_timeout_or_connection(exc_type: type) -> 
     exc = exc_type.__new__(exc_type)  # some need a live connection to build; the type is what counts
     assert isinstance(exc, TRANSPORT_ERRORS)
     error = transport_error(exc, "p", "m")
-    expected = "timeout" if issubclass(exc_type, TimeoutError) else "connection"
+    # a refused redirect is a misconfigured base URL: not retried, the next model is tried
+    expected = ("timeout" if issubclass(exc_type, TimeoutError) else
+                "not_found" if exc_type is RedirectRefused else "connection")
     assert error.kind == expected
     assert error.message.startswith("p " + expected)
 

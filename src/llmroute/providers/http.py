@@ -5,6 +5,11 @@ aiohttp rather than httpx: on the gateway's hot path httpx's connection pool cos
 per request at 16 concurrent requests (it scans every pooled connection per request), aiohttp about
 0.1 ms (docs/benchmarks.md, "Gateway performance"). Adapters see only this module's small surface:
 `post` for a whole answer, `stream` for an answer read line by line.
+
+Two guards live here, so no adapter can forget them: redirects are never followed (the base URL
+comes only from config; an upstream cannot send the gateway, or our API key, anywhere else), and
+the deployment's own secret header values (the API key) are scrubbed from everything the upstream
+answers, should it echo them in an error.
 """
 
 from __future__ import annotations
@@ -21,6 +26,42 @@ from ..settings import ProviderConfig
 
 #: Every failure of the transport itself (no HTTP answer, or a broken one).
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+#: Request headers whose values are secrets (an API key, alone or after "Bearer ").
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization"})
+REDACTED = "[redacted]"
+
+
+class RedirectRefused(aiohttp.ClientError):
+    """The upstream answered a redirect; the gateway does not follow it."""
+
+
+@dataclass(frozen=True)
+class Scrubber:
+    """Replaces each secret with `REDACTED` in text the upstream sent."""
+
+    secrets: tuple[str, ...]
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str]) -> Scrubber:
+        """The secrets among request headers: each value, and its token after the scheme."""
+        found: set[str] = set()
+        for name, value in headers.items():
+            if name.lower() in SECRET_HEADERS:
+                found.update(v for v in (value, value.partition(" ")[2]) if len(v) >= 8)
+        return cls(tuple(sorted(found, key=len, reverse=True)))
+
+    def text(self, value: str) -> str:
+        for secret in self.secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    def data(self, value: bytes) -> bytes:
+        for secret in self.secrets:
+            raw = secret.encode()
+            if raw in value:
+                value = value.replace(raw, REDACTED.encode())
+        return value
 
 
 @dataclass(frozen=True)
@@ -39,10 +80,11 @@ class StreamReply:
     status: int
     headers: Mapping[str, str]
     response: aiohttp.ClientResponse
+    scrub: Scrubber = Scrubber(())
 
     async def read(self) -> bytes:
         """The whole (remaining) body."""
-        return await self.response.read()
+        return self.scrub.data(await self.response.read())
 
     async def lines(self) -> AsyncIterator[str]:
         """The body's lines as they arrive, without their line endings (any length)."""
@@ -53,9 +95,9 @@ class StreamReply:
                 continue
             *complete, buffer = buffer.split(b"\n")
             for line in complete:
-                yield line.rstrip(b"\r").decode("utf-8", "replace")
+                yield self.scrub.text(line.rstrip(b"\r").decode("utf-8", "replace"))
         if buffer:
-            yield buffer.rstrip(b"\r").decode("utf-8", "replace")
+            yield self.scrub.text(buffer.rstrip(b"\r").decode("utf-8", "replace"))
 
 
 class HTTPTransport:
@@ -69,6 +111,7 @@ class HTTPTransport:
         t = config.timeout
         self.base_url = config.base_url.rstrip("/")
         self.headers = {"user-agent": "llmroute", **config.headers, **headers}
+        self.scrub = Scrubber.of(self.headers)
         # connect bounds waiting for a pooled connection plus opening one; sock_read bounds every
         # wait for bytes (the first byte, then the gap between chunks), like httpx's read timeout.
         self.timeout = aiohttp.ClientTimeout(total=None, connect=t.connect_s,
@@ -93,15 +136,20 @@ class HTTPTransport:
                    ) -> Reply:
         """POST and read the whole answer."""
         async with self.stream(path, payload, headers) as reply:
-            return Reply(reply.status, reply.headers, await reply.read())
+            return Reply(reply.status, reply.headers, await reply.read())  # read() scrubs
 
     @asynccontextmanager
     async def stream(self, path: str, payload: bytes, headers: Mapping[str, str] | None = None
                      ) -> AsyncIterator[StreamReply]:
-        """POST and hand over the answer before its body is read."""
-        async with self.session().post(self.base_url + path, data=payload,
-                                       headers=headers) as response:
-            yield StreamReply(response.status, response.headers, response)
+        """POST and hand over the answer before its body is read; a redirect raises
+        `RedirectRefused` (a transport error) unread."""
+        async with self.session().post(self.base_url + path, data=payload, headers=headers,
+                                       allow_redirects=False) as response:
+            if 300 <= response.status < 400:
+                raise RedirectRefused(f"answered {response.status} (a redirect); redirects are "
+                                      "not followed: set the provider's base_url to the API's "
+                                      "final address")
+            yield StreamReply(response.status, response.headers, response, self.scrub)
 
     async def aclose(self) -> None:
         """Close the pool (of the loop that opened it; another loop's pool is just dropped)."""
@@ -116,7 +164,8 @@ class HTTPTransport:
 
 def transport_error(exc: BaseException, provider: str, model: str) -> UpstreamError:
     """Map a transport failure (no HTTP answer, or a broken one) to an UpstreamError."""
-    kind = "timeout" if isinstance(exc, TimeoutError) else "connection"
+    kind = ("timeout" if isinstance(exc, TimeoutError) else
+            "not_found" if isinstance(exc, RedirectRefused) else "connection")
     detail = _describe(exc)
     try:
         said = str(exc)
