@@ -6,6 +6,7 @@ non-loopback address unless config allows it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -158,3 +159,40 @@ def test_loopback_addresses() -> None:
 
     assert all(loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "localhost"))
     assert not any(loopback(h) for h in ("0.0.0.0", "::", "10.0.0.5", "gateway.internal"))
+
+
+def test_workers_share_metrics_listener_and_sessions(up: FakeUpstream, tmp_path: Path) -> None:
+    # `--workers 2`: the metrics listener (in the supervisor) adds up both workers' counters, and
+    # a dashboard session issued by one worker is accepted by the other (one secret for all)
+    path, port, metrics_port = tmp_path / "llmroute.yaml", free_port(), free_port()
+    settings = config(up, [{"name": "ops", "hash": hash_key(OLD), "role": "admin"}],
+                      metrics={"port": metrics_port})
+    settings["ledger"] = {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "flush_interval_s": 0.05,
+                          "spool_path": str(tmp_path / "spool.jsonl")}
+    path.write_text(yaml.safe_dump(settings))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTE")}
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "llmroute", "serve", "-c", str(path), "--host",
+                             "127.0.0.1", "--port", str(port), "--workers", "2"],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(url, proc, log)
+        auth = {"authorization": f"Bearer {OLD}"}
+        with httpx.Client(base_url=url, timeout=10) as http:
+            for i in range(20):
+                body = {"model": "fake/a", "messages": [{"role": "user", "content": f"hi {i}"}]}
+                assert http.post("/v1/chat/completions", json=body, headers=auth).status_code == 200
+            login = http.post("/dashboard/login", data={"key": OLD}, headers={"origin": url})
+            cookie = {"cookie": f"llmroute_session={login.cookies['llmroute_session']}"}
+            # fresh connections land on either worker
+            answers = [httpx.get(url + "/dashboard/data", headers=cookie, timeout=10).status_code
+                       for _ in range(8)]
+        assert answers == [200] * 8
+        scrape = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        found = re.findall(r'^llmroute_requests_total\{[^}]*status="ok"[^}]*\} (\S+)$', scrape, re.M)
+        assert sum(float(v) for v in found) == 20.0, scrape
+    finally:
+        stop(proc)
+    # two workers, and the metrics listener in the supervisor
+    assert len(set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) == 3
