@@ -43,9 +43,16 @@ class DevTools:
         found = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         return found["result"].get("value")
 
+    async def holds(self, expression: str) -> bool:
+        """The expression's truth; False while a navigation replaces the page under it."""
+        try:
+            return bool(await self.evaluate(f"!!({expression})"))
+        except RuntimeError:  # "Execution context was destroyed": the next page is loading
+            return False
+
     async def wait(self, expression: str, timeout_s: float = 20.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while not await self.evaluate(f"!!({expression})"):
+        while not await self.holds(expression):
             if time.monotonic() > deadline:
                 html = await self.evaluate("document.documentElement.outerHTML")
                 raise AssertionError(f"timed out waiting for {expression}: {str(html)[-3000:]}")
