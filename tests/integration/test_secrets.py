@@ -281,6 +281,6 @@ def test_the_scrubber_finds_every_form_of_the_key() -> None:
     scrub = Scrubber.of({"authorization": f"Bearer {UPSTREAM_KEY}", "x-api-key": UPSTREAM_KEY,
                          "content-type": "application/json"})
     assert scrub.text(f"got {ECHO} and {UPSTREAM_KEY}") == (
-        f"got Authorization: {REDACTED} and {REDACTED}")
+        f"got Authorization: Bearer {REDACTED} and {REDACTED}")
     assert scrub.data(UPSTREAM_KEY.encode()) == REDACTED.encode()
     assert scrub.text("application/json") == "application/json"

@@ -42,13 +42,17 @@ async def _echo_headers(request: web.Request) -> web.Response:
                               "body": (await request.read()).decode()})
 
 
+async def _moved(request: web.Request) -> web.Response:
+    raise web.HTTPTemporaryRedirect("/echo")
+
+
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/framed", _framed)
     app.router.add_post("/slow", _slow)
     app.router.add_post("/echo", _echo_headers)
-    app.router.add_post("/moved", lambda request: web.HTTPTemporaryRedirect("/echo"))
+    app.router.add_post("/moved", _moved)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -60,7 +64,7 @@ async def server() -> AsyncIterator[str]:
 
 def _transport(base_url: str, **timeout: float) -> HTTPTransport:
     config = ProviderConfig(type="openai", base_url=base_url + "/", timeout=timeout or {})
-    return HTTPTransport(config, {"authorization": "Bearer secret"})
+    return HTTPTransport(config, {"authorization": "Bearer s3cret-value"})
 
 
 @pytest.mark.asyncio
@@ -81,7 +85,8 @@ async def test_post_sends_the_body_and_default_headers(server: str) -> None:
     await http.aclose()
     assert reply.status == 200
     # the key arrived (reversed, it passes), and echoed as it is, it is scrubbed on the way back
-    assert json.loads(reply.content) == {"auth": "[redacted]", "auth_reversed": "terces reraeB",
+    assert json.loads(reply.content) == {"auth": "Bearer [redacted]",
+                                         "auth_reversed": "eulav-terc3s reraeB",
                                          "agent": "llmroute", "body": '{"a": 1}'}
 
 

@@ -43,12 +43,11 @@ class Scrubber:
 
     @classmethod
     def of(cls, headers: Mapping[str, str]) -> Scrubber:
-        """The secrets among request headers: each value, and its token after the scheme."""
-        found: set[str] = set()
-        for name, value in headers.items():
-            if name.lower() in SECRET_HEADERS:
-                found.update(v for v in (value, value.partition(" ")[2]) if len(v) >= 8)
-        return cls(tuple(sorted(found, key=len, reverse=True)))
+        """The secrets among request headers: each value's token (after a scheme such as
+        "Bearer ", else the whole value): wherever the value is, its token is."""
+        found = {value.partition(" ")[2] or value for name, value in headers.items()
+                 if name.lower() in SECRET_HEADERS}
+        return cls(tuple(sorted((s for s in found if len(s) >= 8), key=len, reverse=True)))
 
     def text(self, value: str) -> str:
         for secret in self.secrets:

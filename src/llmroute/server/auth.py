@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ..errors import AuthenticationError, ConfigError, ConfigProblem, PermissionDeniedError
 from ..outcome import OPEN, Principal
@@ -82,9 +82,13 @@ class KeyRing:
         """True when no key is configured (every request is accepted)."""
         return not self._by_hash
 
-    def entries(self) -> Iterator[tuple[str, Principal]]:
-        """(hash, principal) of every key (dashboard sessions are bound to a key's hash)."""
-        return iter(list(self._by_hash.items()))
+    def hashes(self) -> list[str]:
+        """Every key's hash (dashboard sessions are bound to one)."""
+        return list(self._by_hash)
+
+    def by_hash(self, digest: str) -> Principal | None:
+        """The principal of the key with this hash, if it is configured."""
+        return self._by_hash.get(digest)
 
     def principal(self, key: str | None) -> Principal:
         """The principal of a raw key; 401 when it is missing or unknown."""

@@ -54,12 +54,17 @@ class Sessions:
         self.ttl_s = ttl_s
         self._state = state
         self._clock = clock
+        self._key_ids: dict[str, str] = {}  # key hash -> its id in cookies (an HMAC: memoized)
+        self._hashes: dict[str, str] = {}   # and back
 
     def _sign(self, text: str) -> str:
         return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()
 
     def _key_id(self, digest: str) -> str:
-        return self._sign("key:" + digest)[:32]
+        found = self._key_ids.get(digest)
+        if found is None:
+            found = self._key_ids[digest] = self._sign("key:" + digest)[:32]
+        return found
 
     def issue(self, key_hash: str) -> str:
         """A new session cookie's value for the key with this hash."""
@@ -77,12 +82,18 @@ class Sessions:
             return None
         if int(expires) <= self._clock():
             return None
-        principal = next((p for digest, p in keys.entries()
-                          if hmac.compare_digest(self._key_id(digest), key_id)), None)
+        principal = keys.by_hash(self._hash_of(key_id, keys))
         if principal is None:
             return None
         [revoked] = await self._state.read([_PREFIX + sid])
         return None if revoked else Session(sid, int(expires), principal)
+
+    def _hash_of(self, key_id: str, keys: KeyRing) -> str:
+        """The hash of the key a (well signed, so our own) key id names; "" when no configured
+        key has it (it was rotated out)."""
+        if key_id not in self._hashes:
+            self._hashes.update((self._key_id(digest), digest) for digest in keys.hashes())
+        return self._hashes.get(key_id, "")
 
     async def revoke(self, session: Session) -> None:
         """Log a session out on every replica (until it would have expired anyway)."""
