@@ -76,6 +76,9 @@ async def _logged_in(port: int, url: str, key: str, ready: str, screenshot: Path
         async with http.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
             tools = DevTools(ws)
             await tools.call("Page.enable")
+            # the viewport itself is 1280x900 (a headless window of that size has a smaller one)
+            await tools.call("Emulation.setDeviceMetricsOverride", width=1280, height=900,
+                             deviceScaleFactor=1, mobile=False)
             await tools.call("Page.navigate", url=url)
             await tools.wait("document.getElementById('login')")  # no session: the login form
             await tools.evaluate(f"document.getElementById('key').value = {json.dumps(key)}; "

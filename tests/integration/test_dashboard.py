@@ -75,7 +75,9 @@ def test_dashboard_needs_a_gateway_key(serve: Serve, tmp_path: Path) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html, re.I)
     assert "@import" not in html and "url(" not in html
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    assert page.headers["referrer-policy"] == "no-referrer"
+    # same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on the login
+    # form's POST, which the CSRF check must refuse; the page never sends a referrer elsewhere
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 def test_dashboard_data_matches_the_ledger(serve: Serve, tmp_path: Path) -> None:

@@ -371,7 +371,7 @@ experiment arm. <span id="plane-note"></span></p>
 def _document(body: str, script: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>llmroute dashboard</title>
-<meta name="referrer" content="no-referrer"><style>{_CSS}</style></head><body>
+<meta name="referrer" content="same-origin"><style>{_CSS}</style></head><body>
 {body}
 {script}
 </body></html>

@@ -36,7 +36,7 @@ PAGE_HEADERS = {
     "content-security-policy": ("default-src 'none'; script-src 'unsafe-inline'; "
                                 "style-src 'unsafe-inline'; connect-src 'self'; img-src data:; "
                                 "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",
     "cache-control": "no-store",
     "x-content-type-options": "nosniff",
 }
@@ -153,7 +153,7 @@ def login_page(message: str | None = None, status: int = 200,
     note = f"<p class=err role=alert>{escape(message)}</p>" if message else ""
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>llmroute dashboard: log in</title>
-<meta name="referrer" content="no-referrer"><style>
+<meta name="referrer" content="same-origin"><style>
 body{{font-family:system-ui,sans-serif;max-width:28em;margin:4em auto;padding:0 1em;color:#222}}
 input{{font:inherit;width:100%;box-sizing:border-box;margin:.4em 0 .8em;padding:.4em}}
 .err{{color:#b00020}}</style></head><body>
