@@ -45,6 +45,7 @@ def serve(
     import uvicorn
 
     from ..server.app import create_app
+    from ..server.protocol import guarded_protocol
 
     with friendly_errors():
         settings = load(config)
@@ -62,7 +63,9 @@ def serve(
                    # every request, and client addresses are only rewritten behind a named proxy.
                    "access_log": access_log or server.access_log,
                    "proxy_headers": server.forwarded_allow_ips is not None,
-                   "forwarded_allow_ips": server.forwarded_allow_ips}
+                   "forwarded_allow_ips": server.forwarded_allow_ips,
+                   # read deadlines and the header size limit (slow-loris clients)
+                   "http": guarded_protocol(server)}
         if count == 1:
             uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
             return

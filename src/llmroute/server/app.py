@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -25,6 +25,7 @@ from ..chat import chat_request, parse_json, with_headers
 from ..control.limits import Subject
 from ..control.state import StateUnavailable
 from ..errors import (
+    ClientClosedError,
     InvalidRequestError,
     LimitExceededError,
     LLMRouteError,
@@ -83,10 +84,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise too_large
+    try:
+        async for part in request.stream():
+            body += part
+            if len(body) > limit:
+                raise too_large
+    except ClientDisconnect:  # gone (or cut off by a read deadline) before its body was in
+        raise ClientClosedError("The client went away before its request body arrived.") from None
     return bytes(body)
 
 
@@ -117,6 +121,7 @@ class Endpoints:
         self.gw = runtime.gateway
         self.keys = keys
         self.limit = settings.server.max_body_bytes
+        self.max_messages = settings.server.max_messages
         self.ledger = runtime.ledger
         self.user_header = settings.control.user_header
 
@@ -124,8 +129,8 @@ class Endpoints:
         """POST /v1/chat/completions, streaming or not."""
         request.state.request_id = request_id = new_request_id()
         principal = self.keys.authenticate(request.headers)
-        req = with_headers(chat_request(parse_json(await read_body(request, self.limit))),
-                           request.headers)
+        data = parse_json(await read_body(request, self.limit))
+        req = with_headers(chat_request(data, max_messages=self.max_messages), request.headers)
         if req.user is None and self.user_header in request.headers:
             req = replace(req, user=request.headers[self.user_header])
         if req.stream:
