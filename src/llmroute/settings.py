@@ -399,7 +399,22 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ValueError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    if _cyclic(data, set()):
+        raise ValueError(f"{source}: a YAML alias refers to a node that contains it (`&a [*a]`)")
     return data
+
+
+def _cyclic(node: Any, path: set[int]) -> bool:
+    """Whether `node` contains itself (a recursive YAML alias); `path`: the containers above."""
+    if not isinstance(node, dict | list):
+        return False
+    if id(node) in path:
+        return True
+    path.add(id(node))
+    found = any(_cyclic(child, path) for child in (node.values() if isinstance(node, dict)
+                                                   else node))
+    path.discard(id(node))
+    return found
 
 
 def merge_over_defaults(defaults: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from .. import __version__
 from ..chat import chat_request, parse_json, with_headers
 from ..control.limits import Subject
 from ..control.state import StateUnavailable
@@ -42,6 +43,7 @@ from ..settings import Settings
 from . import dashboard
 from .auth import KeyRing
 from .feedback import not_found, parse_feedback
+from .openapi import openapi_bytes
 
 log = logging.getLogger("llmroute.server")
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -122,6 +124,7 @@ class Endpoints:
         self.keys = keys
         self.limit = settings.server.max_body_bytes
         self.max_messages = settings.server.max_messages
+        self.openapi: bytes | None = None  # rendered on first ask (~15 ms)
         self.ledger = runtime.ledger
         self.user_header = settings.control.user_header
 
@@ -164,6 +167,13 @@ class Endpoints:
                                    "unreachable); try again shortly.", code="limits_unavailable",
                                    retry_after=1.0) from None
         return JSONResponse({"object": "list", "data": [u.to_dict() for u in usage]})
+
+    async def openapi_document(self, request: Request) -> Response:
+        """GET /openapi.json: this API as an OpenAPI 3.1 document."""
+        self.keys.authenticate(request.headers)
+        if self.openapi is None:
+            self.openapi = openapi_bytes(__version__)
+        return Response(self.openapi, media_type="application/json")
 
     async def health(self, request: Request) -> Response:
         """GET /health: liveness."""
@@ -224,6 +234,7 @@ class Endpoints:
             Route("/v1/feedback", e.feedback, methods=["POST"]),
             Route("/v1/budgets", e.budgets, methods=["GET"]),
             Route("/metrics", e.prometheus, methods=["GET"]),
+            Route("/openapi.json", e.openapi_document, methods=["GET"]),
             Route("/dashboard", dashboard.page(e.keys, e.ledger), methods=["GET"]),
             Route("/dashboard/data", dashboard.data(e.keys, e.ledger, e.gw.engine.baseline_model,
                                                     e.runtime.settings.experiments),
