@@ -1,6 +1,8 @@
 """The chat request schema (chat.py + chat_schema.py): every valid shape of the OpenAI Chat
 Completions request passes, every invalid one is a 400 naming the field the way OpenAI does, and
-(property) any JSON body is either a ChatRequest or an InvalidRequestError with a param."""
+(properties) any JSON body is either a ChatRequest or an InvalidRequestError with a param, and a
+body the gateway accepts is either translated for the Anthropic Messages API or refused naming its
+param."""
 
 from __future__ import annotations
 
@@ -8,11 +10,15 @@ import copy
 from typing import Any
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmroute.chat import ChatRequest, chat_request, param_of
 from llmroute.errors import InvalidRequestError
+from llmroute.providers.anthropic_errors import WireError
+from llmroute.providers.anthropic_wire import to_anthropic_request
+from llmroute.server.openapi import build_openapi
 
 USER = {"role": "user", "content": "hi"}
 CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
@@ -215,3 +221,29 @@ def test_any_body_is_a_request_or_a_400_with_a_param(data: dict[str, Any]) -> No
         assert exc.status == 400 and exc.param, exc.message
         return
     assert isinstance(req, ChatRequest) and req.model and req.body["messages"]
+
+
+def documented_bodies() -> st.SearchStrategy[dict[str, Any]]:
+    """Bodies the gateway's OpenAPI document describes as valid (schemathesis generates them from
+    it), asking for `model: auto` when they name none."""
+    schema = schemathesis.openapi.from_dict(build_openapi("test"))
+    chat = next(op for op in (r.ok() for r in schema.get_all_operations())
+                if op.path == "/v1/chat/completions")
+    return chat.as_strategy().map(
+        lambda case: {**case.body, "model": case.body.get("model") or "auto"})
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(TOP | documented_bodies())
+def test_the_anthropic_translation_takes_a_valid_body_or_names_the_param(
+        data: dict[str, Any]) -> None:
+    try:
+        req = chat_request(data)
+    except InvalidRequestError:
+        return
+    try:
+        payload = to_anthropic_request(req.body, "claude")
+    except WireError as exc:
+        assert exc.param, exc.message
+        return
+    assert payload["messages"] and payload["max_tokens"] >= 1

@@ -86,23 +86,29 @@ def may_explore(metadata: Mapping[str, str]) -> bool:
 
 def _validation_error(exc: ValidationError) -> InvalidRequestError:
     errors = exc.errors(include_url=False)
-    first = _deepest(errors)
-    param = param_of(first["loc"])
-    if first["type"].startswith(TAG_ERROR) and isinstance(first.get("input"), dict):
-        param += "." + first["type"].removeprefix(TAG_ERROR)
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return InvalidRequestError(f"Invalid value for '{param}': {first['msg']}{more}", param=param)
+    first, siblings = _deepest(errors)
+    param, message = param_of(first["loc"]), first["msg"]
+    if first["type"].startswith(TAG_ERROR):  # a union member chosen by a tag
+        if isinstance(first.get("input"), dict):
+            param += "." + first["type"].removeprefix(TAG_ERROR)
+        else:
+            message = "Input should be an object"
+    others = len(errors) - siblings
+    more = f" (and {others} more problem(s))" if others else ""
+    return InvalidRequestError(f"Invalid value for '{param}': {message}{more}", param=param)
 
 
-def _deepest(errors: list[ErrorDetails]) -> ErrorDetails:
-    """The error to report: where a plain union (`str | list[...]`) failed every member, the one
-    that got furthest into the value (a bad part of a list beats "not a string")."""
+def _deepest(errors: list[ErrorDetails]) -> tuple[ErrorDetails, int]:
+    """The error to report, and how many errors it stands for: where a union (`str | list[...]`)
+    failed every member, the one that got furthest into the value (a bad part of a list beats
+    "not a string") stands for all of them."""
     first = errors[0]
     loc = first["loc"]
     if not (loc and isinstance(loc[-1], str) and _is_tag(loc[-1])):
-        return first
+        return first, 1
     same_place = [e for e in errors if e["loc"][:len(loc) - 1] == loc[:-1]]
-    return max(same_place, key=lambda e: (len(e["loc"]), not e["type"].endswith("_type")))
+    best = max(same_place, key=lambda e: (len(e["loc"]), not e["type"].endswith("_type")))
+    return best, len(same_place)
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
