@@ -20,6 +20,8 @@ _wire = with_config(ConfigDict(extra="ignore", strict=True))
 Name = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 TokenId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")]
 Bias = Annotated[int, Field(ge=-100, le=100)]
+#: Token ids (their JSON Schema: only keys matching the pattern).
+LogitBias = Annotated[dict[TokenId, Bias], Field(json_schema_extra={"additionalProperties": False})]
 Penalty = Annotated[float, Field(ge=-2, le=2)]
 #: JSON Schema objects (tool parameters, response schemas) are passed through, not interpreted.
 JSONObject = dict[str, Any]
@@ -328,7 +330,7 @@ class ChatBody(TypedDict, total=False):
     presence_penalty: Penalty | None
     logprobs: bool | None
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None
-    logit_bias: dict[TokenId, Bias] | None
+    logit_bias: LogitBias | None
     seed: Annotated[int, Field(ge=-INT64, lt=INT64)] | None
     stop: str | Annotated[list[str], Field(max_length=4)] | None
     tools: list[Tool]

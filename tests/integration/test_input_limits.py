@@ -157,6 +157,25 @@ def test_a_request_within_the_deadlines_is_served_on_a_kept_alive_connection(gat
         assert client.post(CHAT, json=body).status_code == 200
 
 
+def test_a_kept_alive_connection_gone_slow_is_cut_off(gateway: str) -> None:
+    """The deadline is armed again for each request: a client fast on its first request and slow
+    on its second is cut off on the second."""
+    sock = connect(gateway)
+    sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+    first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200"), first
+    time.sleep(1.2)  # past the first request's header deadline: its timer has fired, idle
+    start = time.monotonic()
+    sent = threading.Thread(target=trickle, args=(sock, HEADERS * 3, 0.1))
+    sent.start()
+    response = read_all(sock)
+    elapsed = time.monotonic() - start
+    sent.join(10)
+    sock.close()
+    status, _ = status_and_error(response)
+    assert status == 408 and 0.9 < elapsed < 3, (status, elapsed)
+
+
 @pytest.mark.parametrize("slowly", [False, True])
 def test_headers_over_the_size_limit_are_a_431(gateway: str, slowly: bool) -> None:
     big = HEADERS + b"x-filler: " + b"a" * 5000 + b"\r\n\r\n"

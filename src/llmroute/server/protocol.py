@@ -1,8 +1,10 @@
 """Read limits uvicorn lacks, on its httptools protocol: a request's headers (request line
 included) must arrive within `header_timeout_s` and `max_header_bytes`, its body within
 `body_timeout_s` after them. A slow-loris client is answered 408 and closed (closed silently when
-it sent nothing), one over the header size 431; both OpenAI-shaped. Timers live on the event loop,
-so a slow client costs one timer, never a stalled request of another client. (The body's size is
+it sent nothing), one over the header size 431; both OpenAI-shaped. A connection holds at most one
+timer on the event loop, moved lazily: a request only stores its deadline (a float), and the timer,
+when it fires early, sleeps again until the current deadline; so a kept-alive connection's
+requests cost no timer calls, and a slow client never stalls another client's request. (The body's size is
 the app's: `server.max_body_bytes`, 413; the whole request's time is `resilience.deadline_s`.)"""
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.reading = _IDLE
         self.header_bytes = 0  # bytes received while reading headers (some may be buffered)
         self.header_size = 0  # the request line and the headers parsed so far
+        self.deadline = 0.0  # when what is being read must be in (loop time)
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -98,22 +102,33 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._disarm()
-        self.reading = _IDLE
+        self.reading = _IDLE  # its timer, if still pending, finds nothing to do
         super().on_message_complete()
 
     def _expect(self, what: int, within_s: float) -> None:
-        self._disarm()
         self.reading = what
-        self.timer = self.loop.call_later(within_s, self._timed_out)
+        self.deadline = self.loop.time() + within_s
+        if self.timer is not None and self.timer_at > self.deadline:
+            self._disarm()  # a shorter deadline than the pending timer's (rare)
+        if self.timer is None:
+            self._arm()
+
+    def _arm(self) -> None:
+        self.timer_at = self.deadline
+        self.timer = self.loop.call_at(self.deadline, self._check)
 
     def _disarm(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
-    def _timed_out(self) -> None:
+    def _check(self) -> None:
         self.timer = None
+        if self.reading in (_IDLE, _CLOSED):
+            return  # the request was read in time; the next one arms a timer again
+        if self.loop.time() < self.deadline:
+            self._arm()  # a later request's (or phase's) deadline
+            return
         if self.reading == _HEADERS and self.header_bytes == 0:
             self._close()  # nothing asked yet: an idle connection, closed without a word
         elif self.reading == _HEADERS:
