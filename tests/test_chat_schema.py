@@ -68,6 +68,8 @@ def body(**fields: Any) -> dict[str, Any]:
     body(stream=True, stream_options={"include_usage": True}),
     body(metadata={"team": "a"}, store=True, modalities=["text"], user="u1"),
     body(reasoning_effort="brand-new-level", future_param={"anything": [1, 2]}),
+    body(stream=None, parallel_tool_calls=None, service_tier="flex", verbosity="low",
+         prediction={"type": "content", "content": "x"}, audio=None, safety_identifier="u"),
     body(functions=[{"name": "old", "parameters": {}}], function_call={"name": "old"}),
 ])
 def test_valid_bodies_pass_and_are_forwarded_as_sent(data: dict[str, Any]) -> None:
@@ -154,6 +156,8 @@ def test_valid_bodies_pass_and_are_forwarded_as_sent(data: dict[str, Any]) -> No
     (body(metadata={"a": 1}), "metadata.a"),
     (body(parallel_tool_calls="no"), "parallel_tool_calls"),
     (body(modalities=["video"]), "modalities[0]"),
+    (body(reasoning_effort=3), "reasoning_effort"), (body(prediction="x"), "prediction"),
+    (body(stream=1), "stream"),
 ])
 def test_invalid_bodies_name_the_param(data: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidRequestError) as caught:

@@ -150,7 +150,7 @@ def chat_request(data: Mapping[str, Any], *, max_messages: int | None = None) ->
     forward = {k: v for k, v in data.items() if k not in GATEWAY_KEYS}
     options = body.get("stream_options") or {}
     return ChatRequest(
-        model=model, body=forward, stream=body.get("stream", False),
+        model=model, body=forward, stream=bool(body.get("stream")),
         include_usage=options.get("include_usage", False),
         fallbacks=tuple(m for m in fallbacks if m != model),
         allowed_models=tuple(allowed), excluded_models=tuple(excluded),

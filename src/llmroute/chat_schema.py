@@ -319,7 +319,7 @@ class ChatBody(TypedDict, total=False):
 
     model: str | None
     messages: Required[Annotated[list[Message], Field(min_length=1)]]
-    stream: bool
+    stream: bool | None
     stream_options: StreamOptions | None
     max_tokens: Annotated[int, Field(ge=1)] | None
     max_completion_tokens: Annotated[int, Field(ge=1)] | None
@@ -335,7 +335,7 @@ class ChatBody(TypedDict, total=False):
     stop: str | Annotated[list[str], Field(max_length=4)] | None
     tools: list[Tool]
     tool_choice: ToolChoice
-    parallel_tool_calls: bool
+    parallel_tool_calls: bool | None
     functions: Annotated[list[LegacyFunction], Field(min_length=1, max_length=128)]
     function_call: Literal["none", "auto"] | NamedFunction
     response_format: ResponseFormat
@@ -343,5 +343,15 @@ class ChatBody(TypedDict, total=False):
     metadata: dict[str, str] | None
     store: bool | None
     modalities: list[Literal["text", "audio"]] | None
+    # Checked for their type only: their values are for the upstream to judge (new levels,
+    # tiers and options keep working).
+    reasoning_effort: str | None
+    service_tier: str | None
+    verbosity: str | None
+    safety_identifier: str | None
+    prompt_cache_key: str | None
+    audio: JSONObject | None
+    prediction: JSONObject | None
+    web_search_options: JSONObject | None
     plugins: list[Plugin] | None
     models: list[str] | None
