@@ -68,6 +68,7 @@ def body(**fields: Any) -> dict[str, Any]:
     body(stream=True, stream_options={"include_usage": True}),
     body(metadata={"team": "a"}, store=True, modalities=["text"], user="u1"),
     body(reasoning_effort="brand-new-level", future_param={"anything": [1, 2]}),
+    body(tools=None, tool_choice=None, response_format=None, user=None, functions=None),
     body(stream=None, parallel_tool_calls=None, service_tier="flex", verbosity="low",
          prediction={"type": "content", "content": "x"}, audio=None, safety_identifier="u"),
     body(functions=[{"name": "old", "parameters": {}}], function_call={"name": "old"}),

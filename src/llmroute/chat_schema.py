@@ -315,7 +315,8 @@ class Plugin(TypedDict):
 
 @_wire
 class ChatBody(TypedDict, total=False):
-    """A chat-completions body: the fields the gateway checks; everything else passes through."""
+    """A chat-completions body: the fields the gateway checks; everything else passes through.
+    Optional fields may be null (as the gateway always allowed for `tools`, `user`, ...)."""
 
     model: str | None
     messages: Required[Annotated[list[Message], Field(min_length=1)]]
@@ -333,13 +334,13 @@ class ChatBody(TypedDict, total=False):
     logit_bias: LogitBias | None
     seed: Annotated[int, Field(ge=-INT64, lt=INT64)] | None
     stop: str | Annotated[list[str], Field(max_length=4)] | None
-    tools: list[Tool]
-    tool_choice: ToolChoice
+    tools: list[Tool] | None
+    tool_choice: ToolChoice | None
     parallel_tool_calls: bool | None
-    functions: Annotated[list[LegacyFunction], Field(min_length=1, max_length=128)]
-    function_call: Literal["none", "auto"] | NamedFunction
-    response_format: ResponseFormat
-    user: str
+    functions: Annotated[list[LegacyFunction], Field(min_length=1, max_length=128)] | None
+    function_call: Literal["none", "auto"] | NamedFunction | None
+    response_format: ResponseFormat | None
+    user: str | None
     metadata: dict[str, str] | None
     store: bool | None
     modalities: list[Literal["text", "audio"]] | None
