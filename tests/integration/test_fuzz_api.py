@@ -1,7 +1,7 @@
 """Schemathesis against the gateway's own `/openapi.json`, served by a real `llmroute serve` process
-with a FakeUpstream behind it and a SQLite ledger: whatever it sends (valid and invalid bodies,
-odd headers, every operation), no answer is a 5xx, no body carries a traceback, the process stays
-up, and every answered chat request is in the ledger."""
+with a FakeUpstream behind it (OpenAI and Anthropic protocols) and a SQLite ledger: whatever it
+sends (valid and invalid bodies, odd headers, every operation), no answer is a 5xx, no body
+carries a traceback, the process stays up, and every answered chat request is in the ledger."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.schemas import APIOperation
@@ -29,6 +31,7 @@ from llmroute.testing.upstream import FakeUpstream
 
 from .test_serve_process import serve, stop
 
+ANTHROPIC = "ant/claude"
 #: Examples per operation and generation mode (others: 10).
 EXAMPLES = {"/v1/chat/completions": 60, "/chat/completions": 20, "/v1/feedback": 30}
 
@@ -39,6 +42,7 @@ class Gateway:
     proc: subprocess.Popen[bytes]
     ledger: Path
     answered: set[str] = field(default_factory=set)
+    models: set[str] = field(default_factory=set)  # the models that answered
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +50,23 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     tmp = tmp_path_factory.mktemp("fuzz")
     with FakeUpstream(record=False) as up:
         up.set_default("*", Ok())
-        proc, url, _ = serve(up, tmp)
+        proc, url, _ = serve(up, tmp, sections=with_anthropic(up))
         try:
             yield Gateway(url, proc, tmp / "ledger.db")
         finally:
             if proc.poll() is None:
                 stop(proc)
+
+
+def with_anthropic(up: FakeUpstream) -> dict[str, Any]:
+    """An OpenAI-protocol model that `auto` routes to, and an Anthropic-protocol one asked by
+    name (the translation's 400s are part of what is fuzzed)."""
+    return {
+        "providers": {"fake": {"type": "openai", "base_url": up.openai_base_url},
+                      "ant": {"type": "anthropic", "base_url": up.anthropic_base_url}},
+        "models": {"fake/a": {"deployment": "fake", "input_per_m": 1, "output_per_m": 2},
+                   ANTHROPIC: {"deployment": "ant", "input_per_m": 3, "output_per_m": 15}},
+    }
 
 
 def check(case: schemathesis.Case, gateway: Gateway) -> None:
@@ -64,13 +79,15 @@ def check(case: schemathesis.Case, gateway: Gateway) -> None:
                                              response_schema_conformance])
     if case.path.endswith("/chat/completions") and response.status_code == 200:
         gateway.answered.add(response.headers["x-llmroute-request-id"][0])
+        gateway.models.add(response.headers["x-llmroute-model"][0])
 
 
-def routed(case: schemathesis.Case) -> schemathesis.Case:
-    """`case` asking for `model: auto` with no routing controls (those are tested elsewhere)."""
+def routed(case_and_model: tuple[schemathesis.Case, str]) -> schemathesis.Case:
+    """The case asking for `model` with no routing controls (those are tested elsewhere)."""
+    case, model = case_and_model
     if isinstance(case.body, dict):
         case.body = {k: v for k, v in case.body.items() if k not in ("models", "plugins")}
-        case.body["model"] = "auto"
+        case.body["model"] = model
     return case
 
 
@@ -104,7 +121,7 @@ def test_no_5xx_no_traceback(gateway: Gateway, mode: GenerationMode) -> None:
 
         cases = operation.as_strategy(generation_mode=mode)
         if operation.path.endswith("/chat/completions"):  # half of them past `model`, to routing
-            cases = cases | cases.map(routed)
+            cases = cases | st.tuples(cases, st.sampled_from(["auto", ANTHROPIC])).map(routed)
 
         @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
@@ -119,6 +136,7 @@ def test_the_process_stayed_up_and_the_ledger_has_every_answer(gateway: Gateway)
     assert gateway.proc.poll() is None, "the gateway died"
     assert httpx.get(gateway.url + "/health").status_code == 200
     assert len(gateway.answered) >= 5, "the fuzzing never got a chat request answered"
+    assert gateway.models == {"fake/a", ANTHROPIC}, gateway.models
     stop(gateway.proc)  # flushes the ledger
     with sqlite3.connect(gateway.ledger) as db:
         logged = {row[0] for row in db.execute("SELECT request_id FROM llmroute_requests")}

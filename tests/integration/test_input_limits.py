@@ -28,7 +28,7 @@ CHAT = "/v1/chat/completions"
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with FakeUpstream(record=False) as up:
         up.set_default("*", Ok())
-        proc, url, _ = serve(up, tmp_path_factory.mktemp("limits"), server=LIMITS)
+        proc, url, _ = serve(up, tmp_path_factory.mktemp("limits"), sections={"server": LIMITS})
         try:
             yield url
         finally:

@@ -31,9 +31,9 @@ def up() -> Iterator[FakeUpstream]:
         yield upstream
 
 
-def serve(up: FakeUpstream, tmp_path: Path, *args: str, server: dict[str, Any] | None = None
+def serve(up: FakeUpstream, tmp_path: Path, *args: str, sections: dict[str, Any] | None = None
           ) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """`llmroute serve` in a process over a one-model config (`server`: its server section)."""
+    """`llmroute serve` in a process over a one-model config (`sections` replace its own)."""
     port = free_port()
     config = {
         "providers": {"fake": {"type": "openai", "base_url": up.openai_base_url}},
@@ -43,7 +43,7 @@ def serve(up: FakeUpstream, tmp_path: Path, *args: str, server: dict[str, Any] |
         "policies": {"default": {"router": "rules", "default_tier": "simple"}},
         "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "flush_interval_s": 0.05,
                    "spool_path": str(tmp_path / "spool.jsonl")},
-        "server": server or {},
+        **(sections or {}),
     }
     path = tmp_path / "llmroute.yaml"
     path.write_text(yaml.safe_dump(config))
