@@ -192,6 +192,14 @@ def test_headers_over_the_size_limit_are_a_431(gateway: str, slowly: bool) -> No
     assert httpx.get(gateway + "/health").status_code == 200
 
 
+def test_bytes_that_are_not_http_are_an_openai_shaped_400(gateway: str) -> None:
+    sock = connect(gateway)
+    sock.sendall(b"HELLO THERE \x00\x01\r\n\r\n")
+    status, error = status_and_error(read_all(sock))
+    sock.close()
+    assert status == 400 and error["code"] == "invalid_http_request"
+
+
 def test_too_many_messages_is_a_400(gateway: str) -> None:
     messages = [{"role": "user", "content": "hi"}] * 6
     response = httpx.post(gateway + CHAT, json={"model": "auto", "messages": messages})

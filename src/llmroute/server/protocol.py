@@ -1,11 +1,12 @@
 """Read limits uvicorn lacks, on its httptools protocol: a request's headers (request line
 included) must arrive within `header_timeout_s` and `max_header_bytes`, its body within
 `body_timeout_s` after them. A slow-loris client is answered 408 and closed (closed silently when
-it sent nothing), one over the header size 431; both OpenAI-shaped. A connection holds at most one
-timer on the event loop, moved lazily: a request only stores its deadline (a float), and the timer,
-when it fires early, sleeps again until the current deadline; so a kept-alive connection's
-requests cost no timer calls, and a slow client never stalls another client's request. (The body's size is
-the app's: `server.max_body_bytes`, 413; the whole request's time is `resilience.deadline_s`.)"""
+it sent nothing), one over the header size 431, bytes that are not HTTP 400; all OpenAI-shaped.
+A connection holds at most one timer on the event loop, moved lazily: a request only stores its
+deadline (a float), and the timer, when it fires early, sleeps again until the current deadline;
+so a kept-alive connection's requests cost no timer calls, and a slow client never stalls another
+client's request. (The body's size is the app's: `server.max_body_bytes`, 413; the whole
+request's time is `resilience.deadline_s`.)"""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from ..errors import InvalidRequestError
 from ..settings import ServerConfig
 
 _IDLE, _HEADERS, _BODY, _CLOSED = range(4)
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_CODES = {400: "invalid_http_request", 408: "request_timeout", 431: "request_header_fields_too_large"}
 
 
 def guarded_protocol(limits: ServerConfig) -> Callable[..., asyncio.Protocol]:
@@ -31,8 +33,8 @@ def guarded_protocol(limits: ServerConfig) -> Callable[..., asyncio.Protocol]:
 
 def error_bytes(status: int, message: str) -> bytes:
     """A whole HTTP/1.1 response carrying our error body, closing the connection."""
-    code = "request_timeout" if status == 408 else "request_header_fields_too_large"
-    body = orjson.dumps(InvalidRequestError(message, code=code, status=status).to_dict())
+    error = InvalidRequestError(message, code=_CODES[status], status=status)
+    body = orjson.dumps(error.to_dict())
     return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
             b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body))) + body
 
@@ -76,8 +78,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._too_large()
 
     def send_400_response(self, msg: str) -> None:
-        if self.reading != _CLOSED:  # not for a request this protocol has refused already
-            super().send_400_response(msg)
+        """What uvicorn answers to bytes that are not HTTP, OpenAI-shaped (not for a request this
+        protocol has refused already)."""
+        if self.reading != _CLOSED:
+            self._refuse(400, f"{msg} (malformed HTTP)")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
