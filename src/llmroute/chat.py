@@ -3,6 +3,7 @@ typed `ChatRequest`. Unknown parameters pass through to the upstream untouched."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -44,15 +45,18 @@ class ChatRequest:
     user: str | None = None
 
 
-#: Names pydantic puts in an error's location for the member of a union that failed.
-_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+#: Names pydantic puts in an error's location for the member of a union that failed (and for
+#: a mapping's key), and our own tags (`chat_schema.by_tag`: `role=user`, `type?`).
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "[key]"})
+_TAG_PREFIXES = ("list[", "dict[", "literal[", "tagged-union[", "union[", "nullable[",
+                 "constrained-", "function-")
+_OUR_TAG = re.compile(r"(?:role|type)(?:=.*|\?)\Z", re.S)
 
 
 def _is_tag(part: str) -> bool:
-    """A union member's name in a location: a type (`str`, `list[...]`, `constrained-int`), a
-    TypedDict's class name, or one of our `kind=value` tags."""
-    return (part in _TYPE_TAGS or "[" in part or "=" in part or part.endswith("?")
-            or part.startswith(("constrained-", "function-", "literal[")) or part[:1].isupper())
+    """Whether a part of an error's location names a union member rather than a field (a key of
+    `metadata` or `logit_bias` is a field)."""
+    return part in _TYPE_TAGS or part.startswith(_TAG_PREFIXES) or bool(_OUR_TAG.match(part))
 
 
 def param_of(loc: tuple[int | str, ...]) -> str:
