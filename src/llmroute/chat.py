@@ -3,13 +3,16 @@ typed `ChatRequest`. Unknown parameters pass through to the upstream untouched."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
 
+from .chat_schema import TAG_ERROR, ChatBody
 from .errors import InvalidRequestError
 
 #: Keys that are ours (OpenRouter-style routing controls) and never go upstream.
@@ -21,48 +24,8 @@ EXPLORE_KEY = "llmroute_explore"
 KNOWN_PLUGINS = ("auto-router",)
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class Message(_Open):
-    """One chat message; content is a string, a list of parts, or null (assistant tool calls)."""
-
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
-
-
-class StreamOptions(_Open):
-    """`stream_options`."""
-
-    include_usage: bool = Field(False, strict=True)
-
-
-class Plugin(_Open):
-    """An OpenRouter-style plugin entry."""
-
-    id: str
-    allowed_models: list[str] = Field(default_factory=list)
-    excluded_models: list[str] = Field(default_factory=list)
-
-
-class ChatBody(_Open):
-    """The fields the gateway reads; everything else passes through. The body is forwarded as sent,
-    so scalars are strict: a value pydantic would coerce ("0.5", "yes") is refused, not forwarded."""
-
-    model: str | None = None
-    messages: list[Message] = Field(min_length=1)
-    stream: bool = Field(False, strict=True)
-    stream_options: StreamOptions | None = None
-    max_tokens: int | None = Field(None, ge=1, strict=True)
-    max_completion_tokens: int | None = Field(None, ge=1, strict=True)
-    n: int | None = Field(None, ge=1, le=128, strict=True)
-    temperature: float | None = Field(None, ge=0, le=2, strict=True)
-    tools: list[dict[str, Any]] | None = None
-    response_format: dict[str, Any] | None = None
-    user: str | None = None
-    plugins: list[Plugin] | None = None
-    models: list[str] | None = None
+#: The request schema, validated in one pass (pydantic-core) into plain dicts.
+_BODY: TypeAdapter[ChatBody] = TypeAdapter(ChatBody)
 
 
 @dataclass(frozen=True)
@@ -82,14 +45,28 @@ class ChatRequest:
     user: str | None = None
 
 
-#: Names pydantic puts in an error's location for the member of a union that failed.
-_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
+#: Names pydantic puts in an error's location for the member of a union that failed (and for
+#: a mapping's key), and our own tags (`chat_schema.by_tag`: `role=user`, `type?`).
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "[key]"})
+_TAG_PREFIXES = ("list[", "dict[", "literal[", "tagged-union[", "union[", "nullable[",
+                 "constrained-", "function-")
+_OUR_TAG = re.compile(r"(?:role|type)(?:=.*|\?)\Z", re.S)
 
 
-def _param(loc: tuple[int | str, ...]) -> str:
+def _is_tag(part: str) -> bool:
+    """Whether a part of an error's location names a union member rather than a field (a key of
+    `metadata` or `logit_bias` is a field)."""
+    return part in _TYPE_TAGS or part.startswith(_TAG_PREFIXES) or bool(_OUR_TAG.match(part))
+
+
+def param_of(loc: tuple[int | str, ...]) -> str:
+    """An error location as OpenAI names the field: `messages[2].content[0].image_url.url`."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not _is_tag(part):
+            out += f".{part}" if out else part
     return out
 
 
@@ -112,12 +89,30 @@ def may_explore(metadata: Mapping[str, str]) -> bool:
 
 
 def _validation_error(exc: ValidationError) -> InvalidRequestError:
-    first = exc.errors()[0]
-    loc = tuple(p for p in first["loc"]
-                if not (isinstance(p, str) and (p in _TYPE_TAGS or "[" in p)))
-    param = _param(loc)
-    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-    return InvalidRequestError(f"Invalid value for '{param}': {first['msg']}{more}", param=param)
+    errors = exc.errors(include_url=False)
+    first, siblings = _deepest(errors)
+    param, message = param_of(first["loc"]), first["msg"]
+    if first["type"].startswith(TAG_ERROR):  # a union member chosen by a tag
+        if isinstance(first.get("input"), dict):
+            param += "." + first["type"].removeprefix(TAG_ERROR)
+        else:
+            message = "Input should be an object"
+    others = len(errors) - siblings
+    more = f" (and {others} more problem(s))" if others else ""
+    return InvalidRequestError(f"Invalid value for '{param}': {message}{more}", param=param)
+
+
+def _deepest(errors: list[ErrorDetails]) -> tuple[ErrorDetails, int]:
+    """The error to report, and how many errors it stands for: where a union (`str | list[...]`)
+    failed every member, the one that got furthest into the value (a bad part of a list beats
+    "not a string") stands for all of them."""
+    first = errors[0]
+    loc = first["loc"]
+    if not (loc and isinstance(loc[-1], str) and _is_tag(loc[-1])):
+        return first, 1
+    same_place = [e for e in errors if e["loc"][:len(loc) - 1] == loc[:-1]]
+    best = max(same_place, key=lambda e: (len(e["loc"]), not e["type"].endswith("_type")))
+    return best, len(same_place)
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -131,31 +126,81 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def chat_request(data: Mapping[str, Any]) -> ChatRequest:
-    """Validate a chat-completions body and extract the routing controls."""
+def chat_request(data: Mapping[str, Any], *, max_messages: int | None = None) -> ChatRequest:
+    """Validate a chat-completions body (the schema, then what spans fields) and extract the
+    routing controls. `max_messages`: the server's limit on messages per request."""
     try:
-        body = ChatBody.model_validate(data)
+        body = _BODY.validate_python(data)
     except ValidationError as exc:
         raise _validation_error(exc) from None
+    if max_messages is not None and len(body["messages"]) > max_messages:
+        raise InvalidRequestError(f"Too many messages: {len(body['messages'])}, the limit is "
+                                  f"{max_messages}.", param="messages")
+    check_messages(body["messages"])
+    check_options(body)
     allowed: list[str] = []
     excluded: list[str] = []
-    for i, plugin in enumerate(body.plugins or []):
-        if plugin.id not in KNOWN_PLUGINS:
-            raise InvalidRequestError(f"Unknown plugin {plugin.id!r}. Supported plugins: "
+    for i, plugin in enumerate(body.get("plugins") or ()):
+        if plugin["id"] not in KNOWN_PLUGINS:
+            raise InvalidRequestError(f"Unknown plugin {plugin['id']!r}. Supported plugins: "
                                       f"{', '.join(KNOWN_PLUGINS)}.", param=f"plugins[{i}].id")
-        allowed += plugin.allowed_models
-        excluded += plugin.excluded_models
-    fallbacks = list(body.models or [])
-    model = body.model or (fallbacks.pop(0) if fallbacks else None)
+        allowed += plugin.get("allowed_models", ())
+        excluded += plugin.get("excluded_models", ())
+    fallbacks = list(body.get("models") or ())
+    model = body.get("model") or (fallbacks.pop(0) if fallbacks else None)
     if not model:
         raise InvalidRequestError("You must provide a model parameter ('auto' routes for you).",
                                   param="model")
     forward = {k: v for k, v in data.items() if k not in GATEWAY_KEYS}
+    options = body.get("stream_options") or {}
     return ChatRequest(
-        model=model, body=forward, stream=body.stream,
-        include_usage=bool(body.stream_options and body.stream_options.include_usage),
+        model=model, body=forward, stream=bool(body.get("stream")),
+        include_usage=options.get("include_usage", False),
         fallbacks=tuple(m for m in fallbacks if m != model),
         allowed_models=tuple(allowed), excluded_models=tuple(excluded),
-        max_output_tokens=body.max_completion_tokens or body.max_tokens,
-        user=body.user,
+        max_output_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+        user=body.get("user"),
     )
+
+
+def check_messages(messages: Sequence[Mapping[str, Any]]) -> None:
+    """What the schema cannot say per message: an assistant message has content or calls, and a
+    tool message answers a call of an earlier assistant message."""
+    calls: set[str] = set()
+    for i, message in enumerate(messages):
+        role = message["role"]
+        if role == "assistant":
+            tool_calls = message.get("tool_calls") or ()
+            if message.get("content") is None and not tool_calls and not (
+                    message.get("function_call") or message.get("refusal") or message.get("audio")):
+                raise InvalidRequestError(
+                    f"Missing 'messages[{i}].content': an assistant message needs content unless "
+                    "it has tool_calls.", param=f"messages[{i}].content")
+            calls.update(call["id"] for call in tool_calls)
+        elif role == "tool" and message["tool_call_id"] not in calls:
+            raise InvalidRequestError(
+                f"Invalid 'messages[{i}].tool_call_id': a tool message must answer a tool call "
+                "of a preceding assistant message.", param=f"messages[{i}].tool_call_id")
+
+
+def check_options(body: Mapping[str, Any]) -> None:
+    """Options that depend on one another: a named tool_choice names a tool; top_logprobs needs
+    logprobs; stream_options needs stream."""
+    choice = body.get("tool_choice")
+    tools = body.get("tools") or ()
+    if choice == "required" and not tools:
+        raise InvalidRequestError("Invalid value for 'tool_choice': 'required' needs 'tools'.",
+                                  param="tool_choice")
+    if isinstance(choice, dict) and choice["type"] in ("function", "custom"):
+        kind = choice["type"]
+        names = {tool[kind]["name"] for tool in tools if tool["type"] == kind}
+        if choice[kind]["name"] not in names:
+            raise InvalidRequestError(
+                f"Invalid value for 'tool_choice.{kind}.name': no {kind} tool named "
+                f"{choice[kind]['name']!r} in 'tools'.", param=f"tool_choice.{kind}.name")
+    if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
+        raise InvalidRequestError("Invalid value for 'top_logprobs': it needs 'logprobs': true.",
+                                  param="top_logprobs")
+    if body.get("stream_options") is not None and body.get("stream") is not True:
+        raise InvalidRequestError("Invalid value for 'stream_options': it is only allowed when "
+                                  "'stream' is true.", param="stream_options")

@@ -229,6 +229,14 @@ class ServerConfig(_Frozen):
     port: int = Field(8080, ge=0, le=65535)
     workers: int = Field(1, ge=1)
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    # Input limits (issue 14): what a request may hold, and how long it may take to arrive.
+    max_messages: int = Field(2048, gt=0, description="messages per chat request (400 over it)")
+    max_header_bytes: int = Field(32 * 1024, ge=1024,
+                                  description="request line + headers (431 over it)")
+    header_timeout_s: float = Field(10.0, gt=0, description="for a request's headers to arrive "
+                                    "(408 and closed after; an idle new connection is closed)")
+    body_timeout_s: float = Field(60.0, gt=0,
+                                  description="for its body to arrive after them (408 after)")
     graceful_shutdown_s: float = Field(30.0, ge=0)
     access_log: bool = Field(False, description="a log line per request (the ledger has them all)")
     forwarded_allow_ips: str | None = Field(
@@ -408,7 +416,22 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ValueError(f"{source}: the top level must be a mapping, got {type(data).__name__}")
+    if _cyclic(data, set()):
+        raise ValueError(f"{source}: a YAML alias refers to a node that contains it (`&a [*a]`)")
     return data
+
+
+def _cyclic(node: Any, path: set[int]) -> bool:
+    """Whether `node` contains itself (a recursive YAML alias); `path`: the containers above."""
+    if not isinstance(node, dict | list):
+        return False
+    if id(node) in path:
+        return True
+    path.add(id(node))
+    found = any(_cyclic(child, path) for child in (node.values() if isinstance(node, dict)
+                                                   else node))
+    path.discard(id(node))
+    return found
 
 
 def merge_over_defaults(defaults: Mapping[str, Any], user: Mapping[str, Any]) -> dict[str, Any]:

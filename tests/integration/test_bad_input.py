@@ -75,6 +75,24 @@ def test_body_not_an_object(http: httpx.Client, body: bytes) -> None:
     ({"model": "auto", "messages": user("hi"), "plugins": [{"id": "web"}]}, "plugins[0].id"),
     ({"model": "auto", "messages": user("hi"), "plugins": "auto-router"}, "plugins"),
     ({"model": "auto", "messages": user("hi"), "models": "fake/mini"}, "models"),
+    # the OpenAI schema, part by part (tests/test_chat_schema.py has the full table)
+    ({"model": "auto", "messages": [*user("hi"), {"role": "user", "content": [
+        {"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"detail": "low"}}]}]},
+     "messages[1].content[1].image_url.url"),
+    ({"model": "auto", "messages": user("hi"),
+      "tools": [{"type": "function", "function": {"name": "no spaces allowed"}}]},
+     "tools[0].function.name"),
+    ({"model": "auto", "messages": [*user("hi"), {"role": "tool", "content": "42",
+                                                  "tool_call_id": "call_x"}]},
+     "messages[1].tool_call_id"),
+    ({"model": "auto", "messages": user("hi"), "tool_choice": {
+        "type": "function", "function": {"name": "missing"}}}, "tool_choice.function.name"),
+    ({"model": "auto", "messages": user("hi"), "response_format": {"type": "json_schema"}},
+     "response_format.json_schema"),
+    ({"model": "auto", "messages": user("hi"), "stop": ["1", "2", "3", "4", "5"]}, "stop"),
+    ({"model": "auto", "messages": user("hi"), "logit_bias": {"token": 5}}, "logit_bias.token"),
+    ({"model": "auto", "messages": user("hi"), "top_p": 1.5}, "top_p"),
+    ({"model": "auto", "messages": user("hi"), "top_logprobs": 5}, "top_logprobs"),
 ])
 def test_invalid_fields_are_400_with_the_param(http: httpx.Client, body: dict[str, Any],
                                                param: str) -> None:
@@ -170,6 +188,42 @@ def test_sdk_not_found(client: openai.OpenAI) -> None:
 def test_sdk_not_found_for_a_stream(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="no/such-model", messages=user("hi"), stream=True)
+
+
+def test_sdk_schema_errors_name_the_param(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="auto", messages=[
+            {"role": "user", "content": [{"type": "input_audio",
+                                          "input_audio": {"data": "AA", "format": "flac"}}]}])
+    assert caught.value.body["param"] == "messages[0].content[0].input_audio.format"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="auto", messages=user("hi"), n=0)
+    assert caught.value.body["param"] == "n"
+
+
+def test_what_the_messages_api_cannot_express_is_a_400(serve: Serve, up: FakeUpstream) -> None:
+    """A concrete Anthropic-protocol model: what the translation cannot express is the caller's
+    400 naming the param, before any call (the upstream never sees it)."""
+    gw = serve({"tiers": {"simple": {"model": "anthropic-ish/claude", "fallbacks": []}}})
+    model = "anthropic-ish/claude"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"n": 2}, "n"),
+        ({"logprobs": True}, "logprobs"),
+        ({"messages": [{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": "AA", "format": "wav"}}]}]},
+         "messages[0].content[0]"),
+        ({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/bmp;base64,AA"}}]}]},
+         "messages[0].content[0].image_url.url"),
+        ({"messages": [{"role": "user", "content": [
+            {"type": "file", "file": {"file_id": "file-1"}}]}]}, "messages[0].content[0].file"),
+        ({"tools": [{"type": "custom", "custom": {"name": "grep"}}]}, "tools[0].type"),
+    ]
+    with gw.http() as http:
+        for extra, param in cases:
+            body = {"model": model, "messages": user("hi"), **extra}
+            error = check(http.post(CHAT, json=body), 400, param=param)
+            assert "Anthropic" in error["message"]
 
 
 def test_sdk_unknown_plugin(client: openai.OpenAI) -> None:

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +31,9 @@ def up() -> Iterator[FakeUpstream]:
         yield upstream
 
 
-def serve(up: FakeUpstream, tmp_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+def serve(up: FakeUpstream, tmp_path: Path, *args: str, sections: dict[str, Any] | None = None
+          ) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """`llmroute serve` in a process over a one-model config (`sections` replace its own)."""
     port = free_port()
     config = {
         "providers": {"fake": {"type": "openai", "base_url": up.openai_base_url}},
@@ -40,6 +43,7 @@ def serve(up: FakeUpstream, tmp_path: Path, *args: str) -> tuple[subprocess.Pope
         "policies": {"default": {"router": "rules", "default_tier": "simple"}},
         "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "flush_interval_s": 0.05,
                    "spool_path": str(tmp_path / "spool.jsonl")},
+        **(sections or {}),
     }
     path = tmp_path / "llmroute.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -157,6 +157,7 @@ def serve(
     import uvicorn
 
     from ..server.app import create_app
+    from ..server.protocol import guarded_protocol
 
     with friendly_errors():
         settings = load(config)
@@ -176,7 +177,9 @@ def serve(
                    # every request, and client addresses are only rewritten behind a named proxy.
                    "access_log": access_log or server.access_log,
                    "proxy_headers": server.forwarded_allow_ips is not None,
-                   "forwarded_allow_ips": server.forwarded_allow_ips}
+                   "forwarded_allow_ips": server.forwarded_allow_ips,
+                   # read deadlines and the header size limit (slow-loris clients)
+                   "http": guarded_protocol(server)}
         if metrics:
             out.print(f"metrics on http://{metrics[0]}:{metrics[1]}/metrics (no key)")
         if count == 1:

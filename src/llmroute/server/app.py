@@ -18,15 +18,17 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from .. import __version__
 from ..chat import chat_request, parse_json, with_headers
 from ..constraints import matches
 from ..control.limits import Subject
 from ..control.state import StateUnavailable
 from ..errors import (
+    ClientClosedError,
     InvalidRequestError,
     LimitExceededError,
     LLMRouteError,
@@ -44,6 +46,7 @@ from . import dashboard, dashboard_login
 from .auth import KeyRing
 from .dashboard_login import DashboardAccess
 from .feedback import not_found, parse_feedback
+from .openapi import openapi_bytes
 from .sessions import Sessions, session_secret
 
 log = logging.getLogger("llmroute.server")
@@ -87,10 +90,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
-    async for part in request.stream():
-        body += part
-        if len(body) > limit:
-            raise too_large
+    try:
+        async for part in request.stream():
+            body += part
+            if len(body) > limit:
+                raise too_large
+    except ClientDisconnect:  # gone (or cut off by a read deadline) before its body was in
+        raise ClientClosedError("The client went away before its request body arrived.") from None
     return bytes(body)
 
 
@@ -123,6 +129,8 @@ class Endpoints:
         self.access = DashboardAccess(keys, sessions)
         self.metrics_access = settings.server.metrics
         self.limit = settings.server.max_body_bytes
+        self.max_messages = settings.server.max_messages
+        self.openapi: bytes | None = None  # rendered on first ask (~15 ms)
         self.ledger = runtime.ledger
         self.user_header = settings.control.user_header
 
@@ -130,8 +138,8 @@ class Endpoints:
         """POST /v1/chat/completions, streaming or not."""
         request.state.request_id = request_id = new_request_id()
         principal = self.keys.authenticate(request.headers)
-        req = with_headers(chat_request(parse_json(await read_body(request, self.limit))),
-                           request.headers)
+        data = parse_json(await read_body(request, self.limit))
+        req = with_headers(chat_request(data, max_messages=self.max_messages), request.headers)
         if req.user is None and self.user_header in request.headers:
             req = replace(req, user=request.headers[self.user_header])
         if req.stream:
@@ -171,6 +179,13 @@ class Endpoints:
                                    "unreachable); try again shortly.", code="limits_unavailable",
                                    retry_after=1.0) from None
         return [u.to_dict() for u in usage]
+
+    async def openapi_document(self, request: Request) -> Response:
+        """GET /openapi.json: this API as an OpenAPI 3.1 document."""
+        self.keys.authenticate(request.headers)
+        if self.openapi is None:
+            self.openapi = openapi_bytes(__version__)
+        return Response(self.openapi, media_type="application/json")
 
     async def health(self, request: Request) -> Response:
         """GET /health: liveness."""
@@ -240,6 +255,7 @@ class Endpoints:
             Route("/dashboard/data", dashboard.data(e.access, e.ledger, e.gw.engine.baseline_model,
                                                     e.runtime.settings.experiments, e.usage),
                   methods=["GET"]),
+            Route("/openapi.json", e.openapi_document, methods=["GET"]),
             Route("/dashboard/login", partial(dashboard_login.login, e.access),
                   methods=["POST"]),
             Route("/dashboard/logout", partial(dashboard_login.logout, e.access),
