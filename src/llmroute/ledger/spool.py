@@ -191,8 +191,14 @@ class Spool:
         for a person to look at: replaying them would fail forever."""
         _append_synced(self.rejected_path, "".join(e.to_json() + "\n" for e in entries).encode())
 
+    def quarantine(self, lines: Sequence[bytes]) -> None:
+        """Keep lines that do not parse in `<spool>.corrupt` (fsync'd), for a person to look at."""
+        if lines:
+            _append_synced(self.corrupt_path, b"".join(
+                line if line.endswith(b"\n") else line + b"\n" for line in lines))
+
     def _quarantine(self, line: bytes) -> None:
-        _append_synced(self.corrupt_path, line if line.endswith(b"\n") else line + b"\n")
+        self.quarantine([line])
 
 
 def _append_synced(path: Path, data: bytes) -> None:

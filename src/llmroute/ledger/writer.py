@@ -12,6 +12,12 @@ store nor the spool could take is counted in `dropped` and logged as an error, n
 An entry the store refuses as invalid (`StoreRejectedError`) is set aside in `<spool>.rejected` and
 counted in `rejected`, so it cannot hold up the others.
 
+With a `WalPolicy`, every queued entry is also appended to a write-ahead log (`wal.py`) in the
+spool's slot before `record` returns, so a crash of the process (SIGKILL, OOM) loses no entry the
+queue held: the log's segments are deleted as their entries reach the store or the spool, and
+`start` first moves whatever a previous process left in the slot's segments to the spool (fsync'd),
+which the usual replay then writes. `durable()` waits for the log's fsync (`fsync: always`).
+
 Call `record` from the event loop's thread. The writer does not own the store: close it yourself.
 """
 
@@ -32,6 +38,7 @@ from typing import Literal
 from .entry import LedgerEntry
 from .spool import Spool
 from .store import Store, StoreRejectedError
+from .wal import Leftover, Wal, WalPolicy, discard, leftover
 
 log = logging.getLogger("llmroute.ledger")
 State = Literal["new", "running", "closing", "closed"]
@@ -56,6 +63,7 @@ class WriterStats:
     rejected: int = 0
     dropped: int = 0
     store_up: bool = True
+    recovered: int = 0  # entries found in a previous process's write-ahead log at start
 
 
 @dataclass
@@ -69,6 +77,7 @@ class _Counters:
     corrupt: int = 0
     rejected: int = 0
     dropped: int = 0
+    recovered: int = 0
 
 
 class LedgerWriter:
@@ -77,7 +86,7 @@ class LedgerWriter:
     def __init__(self, store: Store, *, spool_path: Path, max_queue: int = 10_000, batch_size: int = 256,
                  flush_interval_s: float = 0.5, write_timeout_s: float = 10.0,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 wal: WalPolicy | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         if max_queue < 1 or batch_size < 1:
             raise ValueError("max_queue and batch_size must be at least 1")
         if min(flush_interval_s, backoff_base_s) < 0 or write_timeout_s <= 0 or backoff_max_s <= 0:
@@ -94,6 +103,8 @@ class LedgerWriter:
         self._wake = asyncio.Event()  # the queue is not empty, or closing
         self._full = asyncio.Event()  # a whole batch is queued, or closing
         self._spool: Spool | None = None
+        self._wal_policy = wal
+        self._wal: Wal | None = None
         self._task: asyncio.Task[None] | None = None
         self._state: State = "new"
         self._store_up = True
@@ -111,6 +122,8 @@ class LedgerWriter:
             self._spool_overflow(entry)
             return
         self._queue.append(entry)
+        if self._wal is not None:
+            self._wal.append(entry)
         self._wake.set()
         if len(self._queue) >= self._batch_size:
             self._full.set()
@@ -125,6 +138,17 @@ class LedgerWriter:
         counts = {f.name: getattr(self._counts, f.name) for f in fields(_Counters)}
         return WriterStats(**counts, queue_depth=len(self._queue), store_up=self._store_up)
 
+    async def durable(self) -> None:
+        """Return once the log's fsync covers every entry recorded so far (at once without a
+        log, or before `start`)."""
+        if self._wal is not None:
+            await self._wal.durable()
+
+    @property
+    def wal(self) -> Wal | None:
+        """The write-ahead log, once started with one."""
+        return self._wal
+
     @property
     def spool_file(self) -> Path:
         """The spool file this writer uses (its claimed slot once started)."""
@@ -138,6 +162,14 @@ class LedgerWriter:
             raise RuntimeError(f"the writer is {self._state}; start it once")
         if self._spool is None:
             self._spool = await asyncio.to_thread(Spool.claim, self._spool_path)
+        if self._wal_policy is not None and self._wal is None:
+            wal, found = await asyncio.to_thread(_recover_and_open, self._spool, self._wal_policy)
+            self._counts.recovered += len(found.entries)
+            self._counts.corrupt += len(found.corrupt)
+            self._spool_pending = self._spool_pending or bool(found.entries)
+            wal.count_unlogged(len(self._queue))  # no await since: nothing was queued meanwhile
+            self._wal = wal
+            wal.start()
         self._state = "running"
         self._task = asyncio.create_task(self._run(), name="llmroute-ledger-writer")
 
@@ -162,7 +194,9 @@ class LedgerWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._state = "closed"
-        self._spool_sync(self._take_queue())  # anything recorded while the task was finishing
+        self._spool_taken(self._take_queue())  # anything recorded while the task was finishing
+        if self._wal is not None:
+            await self._wal.aclose()
         if self._spool is not None:
             self._spool.release()
         return self.stats()
@@ -176,11 +210,11 @@ class LedgerWriter:
                         break
                 except Exception:  # a bug, not a store failure: keep the entries, carry on
                     log.exception("ledger writer: unexpected error; spooling the batch in hand")
-                    self._spool_sync(self._take_inflight())
+                    self._spool_taken(self._take_inflight())
                     await asyncio.sleep(ERROR_PAUSE_S)
             await self._finish()
         except asyncio.CancelledError:
-            self._spool_sync([*self._take_inflight(), *self._take_queue()])
+            self._spool_taken([*self._take_inflight(), *self._take_queue()])
             raise
         except Exception:
             log.exception("ledger writer: unexpected error while finishing")
@@ -226,6 +260,8 @@ class LedgerWriter:
         else:
             self._counts.written += len(batch) - rejected
         self._inflight = ()
+        if self._wal is not None:
+            self._wal.done(len(batch))
 
     async def _maintain(self) -> None:
         """Between batches: fsync overflow appends; probe a down store when due; replay the spool."""
@@ -332,6 +368,12 @@ class LedgerWriter:
         self._unsynced = not closed
         self._spool_pending = True
 
+    def _spool_taken(self, entries: Sequence[LedgerEntry]) -> None:
+        """Spool queued entries taken out of the writer for good, then tell the log."""
+        self._spool_sync(entries)
+        if self._wal is not None:
+            self._wal.done(len(entries))
+
     def _take_inflight(self) -> list[LedgerEntry]:
         entries, self._inflight = list(self._inflight), ()
         return entries
@@ -374,6 +416,21 @@ class LedgerWriter:
         self._counts.dropped += len(entries)
         log.error("ledger: %d entries lost: neither the store nor the spool %s could take them (%s)",
                   len(entries), self.spool_file, exc)
+
+
+def _recover_and_open(spool: Spool, policy: WalPolicy) -> tuple[Wal, Leftover]:
+    """Move what a previous process left in the slot's log to its spool (fsync'd; the replay
+    writes it to the store), then open a fresh log (blocking)."""
+    found = leftover(spool.path)
+    if found.entries:
+        spool.append(found.entries)
+    spool.quarantine(found.corrupt)
+    discard(found.segments)
+    if found.entries or found.corrupt:
+        log.warning("ledger: recovered %d entries (%d torn lines set aside in %s) from the "
+                    "write-ahead log a previous process left in %s", len(found.entries),
+                    len(found.corrupt), spool.corrupt_path, spool.path)
+    return Wal.open(spool.path, policy), found
 
 
 async def _wait(event: asyncio.Event, timeout: float | None) -> None:
