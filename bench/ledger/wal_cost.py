@@ -1,0 +1,116 @@
+"""What the ledger's write-ahead log costs (issue 14): entries recorded through a `LedgerWriter` over
+a real SQLite ledger file, with the log off and in each fsync mode, in one run.
+
+    .venv/bin/python bench/ledger/wal_cost.py [--entries 20000] [--concurrency 32] [--rounds 3]
+        [--gateway-cpu-ms 0.43] [--json FILE]
+
+`--concurrency` tasks record entries as the gateway's requests do (`record`, then, with `fsync:
+always`, `await durable()` before the answer would complete) until `--entries` are recorded; the
+writer is then closed (everything in the store). Measured per mode: entries per second (wall,
+recording and the final drain) and CPU per entry (this process, every thread: the writer's
+batches, SQLite, the log's appends and fsyncs). Modes alternate within each round; medians over
+`--rounds`. The CPU the log adds per entry is also shown as a share of `--gateway-cpu-ms`, the
+gateway's CPU per request on its full path (issue 6's 0.43 ms at 16 clients, docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import platform
+import statistics
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from llmroute.ledger import AttemptRecord, LedgerEntry, LedgerWriter, SQLiteStore
+from llmroute.ledger.wal import WalPolicy
+
+POLICIES: dict[str, WalPolicy | None] = {"off": None, "never": WalPolicy("never"),
+                                         "interval": WalPolicy("interval"),
+                                         "always": WalPolicy("always")}
+MODES = tuple(POLICIES)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--entries", type=int, default=20_000)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--gateway-cpu-ms", type=float, default=0.43)
+    p.add_argument("--json", type=Path, default=None)
+    return p.parse_args(argv)
+
+
+def entries(count: int, round_: int) -> list[LedgerEntry]:
+    """Entries shaped like the gateway's (an attempt, usage, cost, a routing reason)."""
+    start = dt.datetime.now(dt.UTC)
+    return [LedgerEntry(
+        request_id=f"req_{round_:02d}{n:030d}", ts=start + dt.timedelta(microseconds=n),
+        status="ok", http_status=200, key_name="bench", policy="default", router="cascade",
+        tier="simple", confidence=0.83, reason="rules: short factual question",
+        model="bench/small", attempts=(AttemptRecord("bench/small", None, latency_s=0.0012),),
+        latency_s=0.0015, upstream_latency_s=0.0012, input_tokens=14, output_tokens=9,
+        cost_usd=Decimal("0.0000075"), baseline_cost_usd=Decimal("0.000177"),
+        baseline_model="bench/large") for n in range(count)]
+
+
+async def run_mode(mode: str, batch: list[LedgerEntry], concurrency: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="llmroute-wal-bench-") as tmp:
+        store = SQLiteStore(str(Path(tmp) / "ledger.db"))
+        await store.migrate()
+        writer = LedgerWriter(store, spool_path=Path(tmp) / "spool.jsonl", wal=POLICIES[mode])
+        await writer.start()
+        todo = iter(batch)
+
+        async def client() -> None:
+            for entry in todo:
+                writer.record(entry)
+                if mode == "always":
+                    await writer.durable()
+                else:
+                    await asyncio.sleep(0)  # the request path yields to the loop between requests
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        stats = await writer.aclose()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        stored = await store.count()
+        await store.close()
+    if stored != len(batch) or stats.dropped:
+        raise AssertionError(f"{mode}: {stored} of {len(batch)} stored, {stats.dropped} dropped")
+    return {"per_s": len(batch) / wall, "cpu_us": cpu / len(batch) * 1e6}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+    for round_ in range(args.rounds):
+        for i, mode in enumerate(MODES):
+            batch = entries(args.entries, round_ * len(MODES) + i)
+            results[mode].append(asyncio.run(run_mode(mode, batch, args.concurrency)))
+    base = {k: statistics.median(r[k] for r in results["off"]) for k in ("per_s", "cpu_us")}
+    rows = []
+    print(f"{args.entries:,} entries, {args.concurrency} tasks, median of {args.rounds} rounds "
+          f"({platform.python_version()}, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC)")
+    print("| WAL | entries/s | CPU µs / entry | throughput vs off | CPU vs off | added CPU, "
+          f"share of a {args.gateway_cpu_ms} ms request |")
+    print("|---|---|---|---|---|---|")
+    for mode in MODES:
+        med = {k: statistics.median(r[k] for r in results[mode]) for k in ("per_s", "cpu_us")}
+        added = med["cpu_us"] - base["cpu_us"]
+        rows.append({"mode": mode, **med, "added_cpu_us": added})
+        print(f"| {mode} | {med['per_s']:,.0f} | {med['cpu_us']:.1f} | "
+              f"{med['per_s'] / base['per_s']:.2f}× | {med['cpu_us'] / base['cpu_us']:.2f}× | "
+              f"{added:+.1f} µs = {added / (args.gateway_cpu_ms * 1000):+.1%} |")
+    if args.json:
+        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
+                                         "rows": rows, "runs": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
