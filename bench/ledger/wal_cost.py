@@ -1,16 +1,20 @@
 """What the ledger's write-ahead log costs (issue 14): entries recorded through a `LedgerWriter` over
 a real SQLite ledger file, with the log off and in each fsync mode, in one run.
 
-    .venv/bin/python bench/ledger/wal_cost.py [--entries 20000] [--concurrency 32] [--rounds 3]
-        [--gateway-cpu-ms 0.43] [--json FILE]
+    .venv/bin/python bench/ledger/wal_cost.py [--entries 10000] [--rate 2000] [--concurrency 32]
+        [--rounds 3] [--gateway-cpu-ms 0.43] [--json FILE]
 
 `--concurrency` tasks record entries as the gateway's requests do (`record`, then, with `fsync:
-always`, `await durable()` before the answer would complete) until `--entries` are recorded; the
-writer is then closed (everything in the store). Measured per mode: entries per second (wall,
-recording and the final drain) and CPU per entry (this process, every thread: the writer's
-batches, SQLite, the log's appends and fsyncs). Modes alternate within each round; medians over
-`--rounds`. The CPU the log adds per entry is also shown as a share of `--gateway-cpu-ms`, the
-gateway's CPU per request on its full path (issue 6's 0.43 ms at 16 clients, docs/benchmarks.md).
+always`, `await durable()` before the answer would complete), `--rate` entries a second in all
+(about what one gateway worker serves; faster, the queue would fill and spill to the spool),
+until `--entries` are recorded; the
+writer is then closed (everything in the store). Measured per mode: the time of `record` itself
+(what a request pays on the event loop: the queue and, with the log, its line and `os.write`),
+entries per second (wall, recording and the final drain) and CPU per entry (this process, every
+thread: the writer's batches, SQLite, the log's appends and fsyncs). Modes alternate within each
+round; medians over `--rounds`. What the log adds is also shown as a share of `--gateway-cpu-ms`,
+the gateway's CPU per request on its full path (issue 6's 0.43 ms at 16 clients,
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ MODES = tuple(POLICIES)
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    p.add_argument("--entries", type=int, default=20_000)
+    p.add_argument("--entries", type=int, default=10_000)
+    p.add_argument("--rate", type=float, default=2000.0, help="entries a second, all tasks")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--gateway-cpu-ms", type=float, default=0.43)
@@ -58,31 +63,41 @@ def entries(count: int, round_: int) -> list[LedgerEntry]:
         baseline_model="bench/large") for n in range(count)]
 
 
-async def run_mode(mode: str, batch: list[LedgerEntry], concurrency: int) -> dict[str, float]:
+async def run_mode(mode: str, batch: list[LedgerEntry], concurrency: int, rate: float
+                   ) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="llmroute-wal-bench-") as tmp:
         store = SQLiteStore(str(Path(tmp) / "ledger.db"))
         await store.migrate()
         writer = LedgerWriter(store, spool_path=Path(tmp) / "spool.jsonl", wal=POLICIES[mode])
         await writer.start()
         todo = iter(batch)
+        in_record = 0.0
 
-        async def client() -> None:
+        loop = asyncio.get_running_loop()
+        begin, gap = loop.time(), concurrency / rate
+
+        async def client(n: int) -> None:
+            nonlocal in_record
+            due = begin + n / rate
             for entry in todo:
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                due += gap
+                start = time.perf_counter()
                 writer.record(entry)
+                in_record += time.perf_counter() - start
                 if mode == "always":
                     await writer.durable()
-                else:
-                    await asyncio.sleep(0)  # the request path yields to the loop between requests
 
         cpu, wall = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(concurrency)))
+        await asyncio.gather(*(client(n) for n in range(concurrency)))
         stats = await writer.aclose()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         stored = await store.count()
         await store.close()
     if stored != len(batch) or stats.dropped:
         raise AssertionError(f"{mode}: {stored} of {len(batch)} stored, {stats.dropped} dropped")
-    return {"per_s": len(batch) / wall, "cpu_us": cpu / len(batch) * 1e6}
+    return {"record_us": in_record / len(batch) * 1e6, "per_s": len(batch) / wall,
+            "cpu_us": cpu / len(batch) * 1e6}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,19 +106,23 @@ def main(argv: list[str] | None = None) -> int:
     for round_ in range(args.rounds):
         for i, mode in enumerate(MODES):
             batch = entries(args.entries, round_ * len(MODES) + i)
-            results[mode].append(asyncio.run(run_mode(mode, batch, args.concurrency)))
-    base = {k: statistics.median(r[k] for r in results["off"]) for k in ("per_s", "cpu_us")}
+            results[mode].append(asyncio.run(run_mode(mode, batch, args.concurrency, args.rate)))
+    keys = ("record_us", "per_s", "cpu_us")
+    base = {k: statistics.median(r[k] for r in results["off"]) for k in keys}
     rows = []
-    print(f"{args.entries:,} entries, {args.concurrency} tasks, median of {args.rounds} rounds "
+    print(f"{args.entries:,} entries at {args.rate:,.0f}/s, {args.concurrency} tasks, median of "
+          f"{args.rounds} rounds "
           f"({platform.python_version()}, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC)")
-    print("| WAL | entries/s | CPU µs / entry | throughput vs off | CPU vs off | added CPU, "
-          f"share of a {args.gateway_cpu_ms} ms request |")
-    print("|---|---|---|---|---|---|")
+    print("| WAL | `record` µs | added to a request | entries/s | CPU µs / entry | throughput vs "
+          f"off | CPU vs off | added CPU, share of a {args.gateway_cpu_ms} ms request |")
+    print("|---|---|---|---|---|---|---|---|")
     for mode in MODES:
-        med = {k: statistics.median(r[k] for r in results[mode]) for k in ("per_s", "cpu_us")}
+        med = {k: statistics.median(r[k] for r in results[mode]) for k in keys}
         added = med["cpu_us"] - base["cpu_us"]
-        rows.append({"mode": mode, **med, "added_cpu_us": added})
-        print(f"| {mode} | {med['per_s']:,.0f} | {med['cpu_us']:.1f} | "
+        on_path = med["record_us"] - base["record_us"]
+        rows.append({"mode": mode, **med, "added_cpu_us": added, "added_record_us": on_path})
+        print(f"| {mode} | {med['record_us']:.2f} | {on_path:+.2f} µs = "
+              f"{on_path / (args.gateway_cpu_ms * 1000):+.1%} | {med['per_s']:,.0f} | {med['cpu_us']:.1f} | "
               f"{med['per_s'] / base['per_s']:.2f}× | {med['cpu_us'] / base['cpu_us']:.2f}× | "
               f"{added:+.1f} µs = {added / (args.gateway_cpu_ms * 1000):+.1%} |")
     if args.json:

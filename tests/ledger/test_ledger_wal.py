@@ -34,7 +34,7 @@ async def flaky() -> AsyncIterator[FlakyStore]:
 
 
 def lines_of(path: Path) -> list[LedgerEntry]:
-    return [LedgerEntry.from_json(line) for line in path.read_text().splitlines()]
+    return [LedgerEntry.from_json(line) for line in path.read_text().rstrip("\0").splitlines()]
 
 
 # -- lines ---------------------------------------------------------------------------------------
@@ -85,13 +85,14 @@ async def test_aclose_deletes_the_segments_whose_entries_are_done(tmp_path: Path
 def test_leftover_reads_segments_in_order_and_sets_torn_lines_aside(tmp_path: Path) -> None:
     slot = tmp_path / "spool.jsonl"
     tenth, second = slot.with_name("spool.jsonl.wal.00000010"), slot.with_name("spool.jsonl.wal.00000002")
-    second.write_bytes(encode(make_entry(1)) + b"{not json\n" + encode(make_entry(2)))
+    unused = b"\0" * 64  # a segment's space not written yet
+    second.write_bytes(encode(make_entry(1)) + b"{not json\n" + encode(make_entry(2)) + unused)
     whole = encode(make_entry(3))
-    tenth.write_bytes(whole + whole[:40])  # a machine crash tore the last line
+    tenth.write_bytes(whole + whole[:40] + unused)  # the process died mid-copy (or the machine)
     slot.with_name("spool.jsonl.1.wal.00000001").write_bytes(encode(make_entry(9)))  # another slot
     found = leftover(slot)
     assert [e.request_id for e in found.entries] == ["req-000001", "req-000002", "req-000003"]
-    assert found.corrupt == (b"{not json\n", whole[:40])
+    assert found.corrupt == (b"{not json", whole[:40])
     assert found.segments == (second, tenth)
     discard(found.segments)
     assert segments_of(slot) == []
@@ -227,3 +228,15 @@ async def test_each_writer_logs_in_its_own_slot(flaky: FlakyStore, tmp_path: Pat
     assert second.wal.segments[0].name == "spool.jsonl.1.wal.00000001"
     await first.aclose()
     await second.aclose()
+
+
+@pytest.mark.asyncio
+async def test_an_entry_larger_than_a_segment_gets_a_segment_of_its_own(tmp_path: Path) -> None:
+    slot = tmp_path / "spool.jsonl"
+    wal = Wal.open(slot, WalPolicy("never", segment_bytes=4096))
+    big = make_entry(1, prompt_text="x" * 10_000)
+    for entry in (make_entry(0), big, make_entry(2)):
+        wal.append(entry)
+    assert [e.request_id for e in leftover(slot).entries] == ["req-000000", "req-000001", "req-000002"]
+    assert [p.stat().st_size for p in segments_of(slot)] == [4096, len(encode(big)), 4096]
+    await wal.aclose()

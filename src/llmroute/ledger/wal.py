@@ -1,8 +1,11 @@
 """The ledger writer's write-ahead log: a queued entry is on disk before its answer completes.
 
-`append(entry)` writes the entry's JSON line with one `os.write` to this process's current segment
-(`<slot>.wal.<seq>`, next to the writer's spool slot, so the spool's `flock` claims both). The
-page cache keeps it through a crash of the process; `fsync` says when it also survives a crash of
+`append(entry)` copies the entry's JSON line into this process's current segment (`<slot>.wal.<seq>`,
+next to the writer's spool slot, so the spool's `flock` claims both), a file of `segment_bytes`
+allocated up front (`posix_fallocate`: no SIGBUS on a full disk) and mapped shared: a memory copy,
+no system call, and the GIL is never released on the request path (an `os.write` would release it,
+handing the event loop's thread to the SQLite writer's for up to a switch interval). The page
+cache keeps the line through a crash of the process; `fsync` says when it also survives a crash of
 the machine: `never` (the kernel's own writeback), `interval` (a background fsync every
 `interval_s`: a machine crash loses at most that much) or `always` (`durable()` waits until an
 fsync covers everything appended so far; one fsync, off the event loop's thread, serves every
@@ -12,7 +15,8 @@ The checkpoint is the set of segments on disk. The writer calls `done(n)` as the
 entries leave its memory for good (written to the store, or to the fsync'd spool); a segment is
 deleted once all its entries are done, and a new one is started every `segment_bytes`. So after a
 crash, `leftover(slot)` finds at most the queue's worth of entries plus one segment, some of them
-already stored: the store ignores request ids it holds, so replaying them lands each once.
+already stored: the store ignores request ids it holds, so replaying them lands each once. A
+segment's unused tail is zeros (JSON lines never hold a NUL byte): they end its entries.
 
 Lines are `orjson` dumps of the entry (dataclass, times as RFC 3339, money as exact decimal text),
 which `LedgerEntry.from_json` reads back, about 15x cheaper than `to_json`; an entry orjson cannot
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mmap
 import os
 import threading
 from collections import deque
@@ -42,7 +47,7 @@ from .entry import LedgerEntry, money_text
 log = logging.getLogger("llmroute.ledger")
 FsyncMode = Literal["never", "interval", "always"]
 SEGMENT_BYTES = 1 << 20
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -106,15 +111,17 @@ def leftover(slot: Path) -> Leftover:
     corrupt: list[bytes] = []
     paths = segments_of(slot)
     for path in paths:
-        for line in path.read_bytes().splitlines(keepends=True):
+        *lines, tail = path.read_bytes().split(b"\n")
+        for line in lines:  # a line never holds a NUL: zeros are unused space (or a hole a
+            line = line.strip(b"\0")  # machine crash left), never part of an entry
             if not line.strip():
                 continue
             try:
-                if not line.endswith(b"\n"):
-                    raise ValueError("torn line (no newline at the end)")
                 entries.append(LedgerEntry.from_json(line.decode("utf-8")))
             except ValueError:  # UnicodeDecodeError is a ValueError
                 corrupt.append(line)
+        if tail.strip(b"\0").strip():
+            corrupt.append(tail.strip(b"\0"))  # torn: no newline at its end
     return Leftover(tuple(entries), tuple(corrupt), tuple(paths))
 
 
@@ -140,14 +147,13 @@ def sync_dir(directory: Path) -> None:
 class Wal:
     """One process's log in its claimed slot; build it with `Wal.open`, then `start()` it."""
 
-    def __init__(self, slot: Path, policy: WalPolicy, seq: int, fd: int) -> None:
+    def __init__(self, slot: Path, policy: WalPolicy, seq: int, fd: int, view: mmap.mmap) -> None:
         self.slot = slot
         self.policy = policy
         self.errors = 0  # appends that failed (the entry is still queued, just not logged)
         self._seq = seq
-        self._fd = fd
+        self._fd, self._view, self._used = fd, view, 0
         self._segments: deque[_Segment] = deque([_Segment(self._path(seq))])
-        self._size = 0
         self._written = 0  # bytes appended since open, over all segments
         self._synced = 0
         self._unsynced_fds: list[int] = []  # sealed segments not fsync'd yet (closed once they are)
@@ -164,8 +170,8 @@ class Wal:
         discard what a previous process left first (`leftover`, `discard`)."""
         existing = segments_of(slot)
         seq = int(existing[-1].name.rsplit(".", 1)[1]) + 1 if existing else 1
-        fd = os.open(cls._segment_path(slot, seq), _OPEN_FLAGS, 0o600)
-        return cls(slot, policy, seq, fd)
+        return cls(slot, policy, seq, *_new_segment(cls._segment_path(slot, seq),
+                                                    policy.segment_bytes))
 
     @staticmethod
     def _segment_path(slot: Path, seq: int) -> Path:
@@ -191,24 +197,19 @@ class Wal:
 
     # -- the request path ---------------------------------------------------------------------
     def append(self, entry: LedgerEntry) -> None:
-        """Log one queued entry (one `os.write`); never raises: a failure is counted and logged,
-        and the entry stays queued in memory."""
+        """Log one queued entry (a copy into the mapped segment); never raises: a failure is
+        counted and logged, and the entry stays queued in memory."""
         line = encode(entry)
         with self._lock:
-            self._segments[-1].entries += 1
-            if self._closed:
+            end = self._used + len(line)
+            if not self._closed and end > len(self._view) and self._rotate(len(line)):
+                end = len(line)
+            self._segments[-1].entries += 1  # counted even when not logged: it is queued
+            if self._closed or end > len(self._view):
                 return
-            try:
-                written = os.write(self._fd, line)
-                if written != len(line):  # a full disk mid-line: finish it, or fail loudly
-                    _write_rest(self._fd, line[written:])
-            except OSError as exc:
-                self._failed(exc)
-                return
+            self._view[self._used:end] = line
+            self._used = end
             self._written += len(line)
-            self._size += len(line)
-            if self._size >= self.policy.segment_bytes:
-                self._rotate()
 
     def count_unlogged(self, entries: int) -> None:
         """`entries` were queued before the log opened: the current segment waits for them too."""
@@ -228,21 +229,24 @@ class Wal:
             with contextlib.suppress(FileNotFoundError):
                 head.path.unlink()
 
-    def _rotate(self) -> None:
-        """Start the next segment (called under the lock). On failure, keep the current one."""
+    def _rotate(self, need: int) -> bool:
+        """Start the next segment, with room for `need` bytes (called under the lock). On
+        failure (a full disk) the current one stays: False, counted and logged."""
         seq = self._seq + 1
         try:
-            fd = os.open(self._path(seq), _OPEN_FLAGS, 0o600)
+            fd, view = _new_segment(self._path(seq), max(self.policy.segment_bytes, need))
         except OSError as exc:
             self._failed(exc)
-            return
+            return False
+        self._view.close()  # its pages stay in the page cache, dirty until written back
         if self.policy.fsync == "never":
             os.close(self._fd)
         else:
             self._unsynced_fds.append(self._fd)
-        self._seq, self._fd, self._size = seq, fd, 0
+        self._seq, self._fd, self._view, self._used = seq, fd, view, 0
         self._segments.append(_Segment(self._path(seq)))
         self._dir_dirty = True
+        return True
 
     def _failed(self, exc: OSError) -> None:
         self.errors += 1
@@ -325,6 +329,7 @@ class Wal:
             await task  # it does not raise
             self._synced = await asyncio.to_thread(self.sync)  # no other fsync runs now
         self._wake(everyone=True)
+        self._view.close()
         for fd in (*self._unsynced_fds, self._fd):
             os.close(fd)
         self._unsynced_fds = []
@@ -333,7 +338,17 @@ class Wal:
         await asyncio.to_thread(discard, finished)
 
 
-def _write_rest(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def _new_segment(path: Path, size: int) -> tuple[int, mmap.mmap]:
+    """A new segment file of `size` bytes, its blocks allocated, mapped shared (blocking)."""
+    fd = os.open(path, _OPEN_FLAGS, 0o600)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, size)  # a full disk fails here, not as a SIGBUS later
+        else:  # pragma: no cover - macOS
+            os.ftruncate(fd, size)
+        return fd, mmap.mmap(fd, size)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
