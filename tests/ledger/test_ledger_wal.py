@@ -19,6 +19,7 @@ import pytest_asyncio
 from ledger_factories import FlakyStore, full_entry, make_entry, wait_until
 
 from llmroute.ledger import LedgerEntry, LedgerWriter, SQLiteStore
+from llmroute.ledger.spool import Spool
 from llmroute.ledger.wal import Wal, WalPolicy, discard, encode, leftover, segments_of
 
 HERE = Path(__file__).resolve().parent
@@ -240,3 +241,27 @@ async def test_an_entry_larger_than_a_segment_gets_a_segment_of_its_own(tmp_path
     assert [e.request_id for e in leftover(slot).entries] == ["req-000000", "req-000001", "req-000002"]
     assert [p.stat().st_size for p in segments_of(slot)] == [4096, len(encode(big)), 4096]
     await wal.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_slot_no_live_process_holds_is_adopted(flaky: FlakyStore, tmp_path: Path) -> None:
+    base = tmp_path / "spool.jsonl"
+    idle = tmp_path / "spool.jsonl.2"  # a third worker's, and today there are two
+    idle.with_name("spool.jsonl.2.lock").touch()
+    idle.with_name("spool.jsonl.2.wal.00000001").write_bytes(
+        encode(make_entry(1)) + encode(make_entry(2)) + b"\0" * 100)
+    idle.write_text(make_entry(3).to_json() + "\n")
+    idle.with_name("spool.jsonl.2.replay").write_text(make_entry(4).to_json() + "\n")
+    live = Spool.claim(base)  # slot 0: a live worker's, left alone
+    live.append([make_entry(5)])
+    writer = LedgerWriter(flaky, spool_path=base, flush_interval_s=0.01, wal=NEVER)
+    await writer.start()
+    assert writer.spool_file == tmp_path / "spool.jsonl.1"
+    assert writer.stats().recovered == 4
+    await wait_until(lambda: writer.stats().replayed == 4, what="the adopted entries replayed")
+    await writer.aclose()
+    live.release()
+    assert sorted(e.request_id for e in await flaky.query()) == [f"req-{n:06d}" for n in range(1, 5)]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("spool.jsonl.2")) == [
+        "spool.jsonl.2.lock"]
+    assert len(base.read_text().splitlines()) == 1  # the live worker's spool is its own business

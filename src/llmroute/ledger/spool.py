@@ -89,6 +89,28 @@ class Spool:
             return cls(candidate, fd)
         raise SpoolBusyError(f"all {max_slots} spool slots of {path} are held by other processes")
 
+    @classmethod
+    def idle_slots(cls, path: Path, max_slots: int = MAX_SLOTS) -> list[Spool]:
+        """Slots of `path` some process used and none holds now (a dead worker's, or one beyond
+        today's worker count), locked for this process: release each when done with it. Our own
+        slot is held by our own lock, so it is never among them."""
+        if fcntl is None:  # pragma: no cover
+            return []
+        idle: list[Spool] = []
+        for slot in range(max_slots):
+            candidate = path if slot == 0 else path.with_name(f"{path.name}.{slot}")
+            try:
+                fd = os.open(candidate.with_name(candidate.name + ".lock"), os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            idle.append(cls(candidate, fd))
+        return idle
+
     def release(self) -> None:
         """Give the slot back (the files stay, for the next process to replay)."""
         if self._lock_fd is not None:

@@ -15,8 +15,9 @@ counted in `rejected`, so it cannot hold up the others.
 With a `WalPolicy`, every queued entry is also appended to a write-ahead log (`wal.py`) in the
 spool's slot before `record` returns, so a crash of the process (SIGKILL, OOM) loses no entry the
 queue held: the log's segments are deleted as their entries reach the store or the spool, and
-`start` first moves whatever a previous process left in the slot's segments to the spool (fsync'd),
-which the usual replay then writes. `durable()` waits for the log's fsync (`fsync: always`).
+`start` first moves whatever a previous process left in the slot's segments (and in slots no live
+process holds, `recovery.py`) to the spool (fsync'd), which the usual replay then writes.
+`durable()` waits for the log's fsync (`fsync: always`).
 
 Call `record` from the event loop's thread. The writer does not own the store: close it yourself.
 """
@@ -36,9 +37,10 @@ from pathlib import Path
 from typing import Literal
 
 from .entry import LedgerEntry
+from .recovery import recover
 from .spool import Spool
 from .store import Store, StoreRejectedError
-from .wal import Leftover, Wal, WalPolicy, discard, leftover
+from .wal import Wal, WalPolicy
 
 log = logging.getLogger("llmroute.ledger")
 State = Literal["new", "running", "closing", "closed"]
@@ -162,14 +164,13 @@ class LedgerWriter:
             raise RuntimeError(f"the writer is {self._state}; start it once")
         if self._spool is None:
             self._spool = await asyncio.to_thread(Spool.claim, self._spool_path)
-        if self._wal_policy is not None and self._wal is None:
-            wal, found = await asyncio.to_thread(_recover_and_open, self._spool, self._wal_policy)
-            self._counts.recovered += len(found.entries)
-            self._counts.corrupt += len(found.corrupt)
-            self._spool_pending = self._spool_pending or bool(found.entries)
-            wal.count_unlogged(len(self._queue))  # no await since: nothing was queued meanwhile
-            self._wal = wal
-            wal.start()
+        found = await asyncio.to_thread(recover, self._spool, self._spool_path, self._wal_policy)
+        self._counts.recovered += found.entries
+        self._counts.corrupt += found.corrupt
+        if found.wal is not None:
+            found.wal.count_unlogged(len(self._queue))  # no await since: nothing queued meanwhile
+            self._wal = found.wal
+            found.wal.start()
         self._state = "running"
         self._task = asyncio.create_task(self._run(), name="llmroute-ledger-writer")
 
@@ -416,21 +417,6 @@ class LedgerWriter:
         self._counts.dropped += len(entries)
         log.error("ledger: %d entries lost: neither the store nor the spool %s could take them (%s)",
                   len(entries), self.spool_file, exc)
-
-
-def _recover_and_open(spool: Spool, policy: WalPolicy) -> tuple[Wal, Leftover]:
-    """Move what a previous process left in the slot's log to its spool (fsync'd; the replay
-    writes it to the store), then open a fresh log (blocking)."""
-    found = leftover(spool.path)
-    if found.entries:
-        spool.append(found.entries)
-    spool.quarantine(found.corrupt)
-    discard(found.segments)
-    if found.entries or found.corrupt:
-        log.warning("ledger: recovered %d entries (%d torn lines set aside in %s) from the "
-                    "write-ahead log a previous process left in %s", len(found.entries),
-                    len(found.corrupt), spool.corrupt_path, spool.path)
-    return Wal.open(spool.path, policy), found
 
 
 async def _wait(event: asyncio.Event, timeout: float | None) -> None:
