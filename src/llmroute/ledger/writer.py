@@ -65,7 +65,7 @@ class WriterStats:
     rejected: int = 0
     dropped: int = 0
     store_up: bool = True
-    recovered: int = 0  # entries found in a previous process's write-ahead log at start
+    recovered: int = 0  # entries dead processes left (their logs, idle slots), found at start
 
 
 @dataclass
