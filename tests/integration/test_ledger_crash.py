@@ -3,7 +3,8 @@ official openai SDK through a tier whose models fail part of the time (so some a
 is killed with SIGKILL mid-load; restarted, its ledger holds every request a client got an answer
 for (`x-llmroute-request-id`, success or error; a stream only once it ended) exactly once. On
 SQLite, on PostgreSQL, and on PostgreSQL cut off (behind a TCP proxy) when the crash happens and
-back for the restart."""
+back for the restart; and two workers killed together (a container's OOM kill), restarted as one,
+which adopts the other worker's slot."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import pytest
 import yaml
 
 from llmroute.ledger import open_store
+from llmroute.ledger.wal import leftover
 from llmroute.testing.behaviours import Ok, server_error
 from llmroute.testing.tcp_proxy import TcpProxy
 from llmroute.testing.upstream import FakeUpstream
@@ -76,18 +78,24 @@ def write_config(up: FakeUpstream, tmp_path: Path, ledger_url: str, port: int) -
     return path
 
 
-def start(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(config: Path, port: int, log: Path, workers: int = 1) -> subprocess.Popen[bytes]:
+    """`llmroute serve` in a process group of its own (a SIGKILL to the group kills every worker)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTE")}
-    proc = subprocess.Popen([sys.executable, "-m", "llmroute", "serve", "-c", str(config)],
+    logged = log.stat().st_size if log.exists() else 0
+    proc = subprocess.Popen([sys.executable, "-m", "llmroute", "serve", "-c", str(config),
+                             "--workers", str(workers)], start_new_session=True,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+        started = log.read_bytes()[logged:].count(b"Application startup complete")
+        try:  # every worker up: the first requests' connections go to all of them
+            if started >= workers and httpx.get(f"http://127.0.0.1:{port}/health",
+                                                timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
-            time.sleep(0.05)
-    proc.kill()
+            pass
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
     raise AssertionError(f"gateway did not start: {log.read_text()}")
 
 
@@ -138,7 +146,7 @@ async def drive(url: str, proc: subprocess.Popen[bytes], on_answer: Hook) -> tup
             errors += error
             on_answer(len(answered))
             if len(answered) >= KILL_AFTER and proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)  # every worker at once
                 proc.wait()
 
     async with client:
@@ -156,21 +164,24 @@ async def ledger_ids(url: str) -> list[str]:
 
 def crash_and_restart(up: FakeUpstream, tmp_path: Path, ledger_url: str, *, store_for_gateway: str
                       | None = None, on_answer: Hook = lambda n: None,
-                      before_restart: Callable[[], None] = lambda: None) -> None:
-    """Load, SIGKILL, restart over the same files; every answered id in the ledger once."""
+                      before_restart: Callable[[], None] = lambda: None,
+                      workers: int = 1) -> str:
+    """Load, SIGKILL, restart (one worker) over the same files; every answered id in the ledger
+    once. Returns the gateway's log."""
     flaky_models(up, seed=14)
     port = free_port()
     config = write_config(up, tmp_path, store_for_gateway or ledger_url, port)
     log = tmp_path / "gateway.log"
-    proc = start(config, port, log)
+    proc = start(config, port, log, workers)
     try:
         answered, errors = asyncio.run(drive(f"http://127.0.0.1:{port}", proc, on_answer))
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait(10) == -signal.SIGKILL
     assert len(answered) >= KILL_AFTER and 0 < errors < len(answered) / 4, errors
     before = set(asyncio.run(ledger_ids(ledger_url))) if store_for_gateway is None else set()
+    left = {slot: len(leftover(tmp_path / slot).entries) for slot in ("spool.jsonl", "spool.jsonl.1")}
     before_restart()
 
     restarted = start(config, port, log)
@@ -189,13 +200,22 @@ def crash_and_restart(up: FakeUpstream, tmp_path: Path, ledger_url: str, *, stor
                          f"({len(answered - before)} were not stored before the restart)\n"
                          + log.read_text()[-3000:])
     assert len(ids) == len(set(ids)), "an entry landed twice"
-    assert "recovered" in log.read_text()  # the restart found entries in the dead process's log
+    output = log.read_text()
+    assert "recovered" in output  # the restart found entries in the dead process's log
     assert list(tmp_path.glob("spool.jsonl*.wal.*")) == []  # and closing left no log behind
+    if left["spool.jsonl.1"]:  # a second worker's log: adopted by the one restarted worker
+        assert "idle slots" in output and not (tmp_path / "spool.jsonl.1").exists()
+    return output
 
 
 def test_sigkill_under_load_loses_no_answered_request_on_sqlite(
         up: FakeUpstream, tmp_path: Path) -> None:
     crash_and_restart(up, tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+def test_two_workers_killed_together_and_restarted_as_one_lose_nothing(
+        up: FakeUpstream, tmp_path: Path) -> None:
+    crash_and_restart(up, tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}", workers=2)
 
 
 @pytest.fixture
