@@ -19,8 +19,10 @@ import pytest_asyncio
 from ledger_factories import FlakyStore, full_entry, make_entry, wait_until
 
 from llmroute.ledger import LedgerEntry, LedgerWriter, SQLiteStore
+from llmroute.ledger.service import LedgerService
 from llmroute.ledger.spool import Spool
 from llmroute.ledger.wal import Wal, WalPolicy, discard, encode, leftover, segments_of
+from llmroute.settings import LedgerConfig
 
 HERE = Path(__file__).resolve().parent
 NEVER = WalPolicy("never")
@@ -265,3 +267,29 @@ async def test_a_slot_no_live_process_holds_is_adopted(flaky: FlakyStore, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("spool.jsonl.2")) == [
         "spool.jsonl.2.lock"]
     assert len(base.read_text().splitlines()) == 1  # the live worker's spool is its own business
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("url", "wal", "logged", "waits"), [
+    ("file", {}, True, False),  # the default: interval
+    ("file", {"fsync": "always", "fsync_interval_ms": 5}, True, True),
+    ("file", {"enabled": False}, False, False),
+    ("memory", {"fsync": "always"}, False, False),  # dies with the process anyway
+])
+async def test_the_service_builds_the_log_from_the_config(
+        tmp_path: Path, url: str, wal: dict[str, object], logged: bool, waits: bool) -> None:
+    db = f"sqlite:///{tmp_path / 'l.db'}" if url == "file" else "sqlite:///:memory:"
+    config = LedgerConfig.model_validate({"url": db, "spool_path": str(tmp_path / "spool.jsonl"),
+                                          "reads": "inline", "wal": wal})
+    ledger = LedgerService(config)
+    await ledger.start()
+    try:
+        assert (ledger.writer.wal is not None) is logged
+        assert (ledger.durable is not None) is waits
+        if ledger.writer.wal is not None:
+            assert ledger.writer.wal.policy.interval_s == config.wal.fsync_interval_ms / 1000
+            ledger.record(make_entry(1))
+            assert len(leftover(ledger.writer.spool_file).entries) == 1
+    finally:
+        await ledger.aclose()
+    assert segments_of(tmp_path / "spool.jsonl") == []
