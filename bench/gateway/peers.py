@@ -188,10 +188,17 @@ state:
 """
 
 
+#: The ledger's write-ahead log (issue 14): off, or one fsync mode (the default is interval).
+WAL_YAML = "  wal: {{enabled: {enabled}, fsync: {fsync}}}\n"
+
+
 def launch_llmroute(port: int, upstream_port: int, work: Path, workers: int, *,
-                    state: str | None = None) -> Launch:
+                    state: str | None = None, wal: str | None = None) -> Launch:
     config = work / "llmroute.yaml"
     text = LLMROUTE_YAML.format(upstream_port=upstream_port, work=work)
+    if wal is not None:  # right after the ledger block it belongs to
+        text += WAL_YAML.format(enabled=str(wal != "off").lower(),
+                                fsync="interval" if wal == "off" else wal)
     if state is not None:
         text += LIMITS_YAML.format(state=state, port=port)
     config.write_text(text)
@@ -298,6 +305,11 @@ GATEWAYS: dict[str, Gateway] = {
                                functools.partial(launch_llmroute, state="memory://")),
     "llmroute-redis": Gateway("llmroute-redis", None, functools.partial(
         launch_llmroute, state="redis://127.0.0.1:6379/0")),
+    "llmroute-wal-off": Gateway("llmroute-wal-off", None, functools.partial(launch_llmroute, wal="off")),
+    "llmroute-wal-never": Gateway("llmroute-wal-never", None,
+                                  functools.partial(launch_llmroute, wal="never")),
+    "llmroute-wal-always": Gateway("llmroute-wal-always", None,
+                                   functools.partial(launch_llmroute, wal="always")),
     "litellm": Gateway("litellm", LITELLM_VENV, launch_litellm),
     "routellm": Gateway("routellm", ROUTELLM_VENV, launch_routellm),
 }

@@ -53,12 +53,16 @@ class Gateway:
     def __init__(self, settings: Settings, *, engine: Engine | None = None,
                  deployments: Deployments | None = None, environ: Mapping[str, str] | None = None,
                  recorder: Callable[[LedgerEntry], None] | None = None,
-                 admission: Admission | None = None):
+                 admission: Admission | None = None,
+                 durable: Callable[[], Awaitable[None]] | None = None):
         self.settings = settings
         self.engine = engine or Engine(settings)
         self.catalog = self.engine.catalog
         self.accountant = Accountant(self.catalog, self.engine.baseline_model, settings.ledger)
         self.recorder = recorder
+        #: Awaited after recording, before the answer completes (the ledger log's fsync, when
+        #: configured so); None: nothing to wait for.
+        self.durable = durable
         self.admission = admission or Admission(settings, self.catalog, MemoryState())
         self.tokens = TokenCounter()
         self.shadows = Shadows(self.engine, settings.experiments)
@@ -192,6 +196,15 @@ class Gateway:
         except Exception:  # accounting must never break serving; the failure is logged
             log.exception("could not record request %s in the ledger", request_id)
 
+    async def _durable(self) -> None:
+        """Wait until what was recorded is as durable as configured (never raises)."""
+        if self.durable is None:
+            return
+        try:
+            await self.durable()
+        except Exception:
+            log.exception("the ledger's write-ahead log could not be made durable")
+
     def _finish(self, outcome: Outcome, usage: Usage | None, payload: JSON | None = None, *,
                 estimated: bool = False) -> None:
         """Fill in usage and cost; with `payload` (the answer, or the stream's usage chunk), also
@@ -269,10 +282,12 @@ class Gateway:
             await self.admission.settle(ticket, outcome)
             self._account(req, principal, outcome, exc, request_id=rid, started=started,
                           stream=False)
+            await self._durable()
             raise
         await self.admission.settle(ticket, outcome)
         self._account(req, principal, outcome, None, request_id=rid, started=started,
                       stream=False, response=answer_text(response))
+        await self._durable()
         return response, outcome
 
     async def _complete(self, req: ChatRequest, outcome: Outcome) -> JSON:
@@ -309,6 +324,7 @@ class Gateway:
             await self.admission.settle(ticket, outcome)
             self._account(req, principal, outcome, exc, request_id=rid, started=started,
                           stream=True)
+            await self._durable()
             raise
         meta = StreamMeta(req, principal, started, ticket)
         return outcome, self._relay(outcome, first, chunks, meta)
@@ -378,6 +394,8 @@ class Gateway:
                           response="".join(meta.text) if self.accountant.store_text else None)
             self._settle_later(meta.ticket, outcome)
             await close_stream(chunks)
+            if not isinstance(error, ClientClosedError):  # the end (or error event) follows
+                await self._durable()
 
 
 def new_request_id() -> str:

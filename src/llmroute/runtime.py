@@ -129,15 +129,15 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
     ledger = LedgerService(settings.ledger) if settings.ledger.enabled else None
     gauges = GatewayMetrics(ledger.stats if ledger else lambda: None) if metrics else None
     recorders: list[Recorder] = []
+    if ledger is not None:  # first: the entry is in the write-ahead log whatever follows
+        recorders.append(ledger.record)
     if gauges is not None:
         recorders.append(gauges.observe)
-    if ledger is not None:
-        recorders.append(ledger.record)
     engine = Engine(settings)
     state = Watched(open_state(settings.state))
     admission = Admission(settings, engine.catalog, state)
     gateway = Gateway(settings, engine=engine, environ=environ, recorder=fan_out(recorders),
-                      admission=admission)
+                      admission=admission, durable=ledger.durable if ledger else None)
     shared = not settings.state.url.startswith("memory://")  # one process: nothing to share
     sync = CooldownSync(gateway.cooldowns, state) if shared and background else None
     alerts = None

@@ -286,6 +286,18 @@ class RetentionConfig(_Frozen):
                                                   self.hour_rollup_days, self.day_rollup_days))
 
 
+class WalConfig(_Frozen):
+    """The ledger's write-ahead log (docs/ledger.md): each entry is appended to a local log before
+    its answer completes, so a crash of the process loses none; `fsync` says whether a crash of
+    the machine may lose the last `fsync_interval_ms` (interval), nothing (always: each answer
+    waits for an fsync, shared by the requests of that moment) or what the kernel had not yet
+    written back (never)."""
+
+    enabled: bool = True
+    fsync: Literal["never", "interval", "always"] = "interval"
+    fsync_interval_ms: int = Field(1000, ge=1, le=60_000)
+
+
 class LedgerConfig(_Frozen):
     """The request ledger: where entries go and how they are written."""
 
@@ -305,6 +317,7 @@ class LedgerConfig(_Frozen):
                                "reads run: a child process at the lowest CPU priority, so they never "
                                "hold up requests (an in-memory ledger is always read inline), or "
                                "inline in the gateway's process")
+    wal: WalConfig = WalConfig()
 
 
 class StateConfig(_Frozen):

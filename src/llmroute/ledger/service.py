@@ -4,13 +4,16 @@ apply feedback (waiting briefly for an entry that was recorded but not yet flush
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ..settings import LedgerConfig
 from . import open_store
 from .entry import LedgerEntry
 from .reads import Reads, open_reads
+from .sqlite import MEMORY
 from .store import Store
+from .wal import WalPolicy
 from .writer import LedgerWriter, WriterStats
 
 
@@ -25,7 +28,8 @@ class LedgerService:
         self.reads: Reads = open_reads(config.url, "inline" if store else config.reads, self.store)
         self.writer = LedgerWriter(
             self.store, spool_path=Path(config.spool_path), max_queue=config.max_queue,
-            batch_size=config.batch_size, flush_interval_s=config.flush_interval_s)
+            batch_size=config.batch_size, flush_interval_s=config.flush_interval_s,
+            wal=wal_policy(config))
 
     async def start(self) -> None:
         """Apply migrations and start the writer (replaying any spool a previous run left). The
@@ -53,6 +57,14 @@ class LedgerService:
             found = await self.store.feedback(request_id, rating, success, comment, owner=owner)
         return found
 
+    @property
+    def durable(self) -> Callable[[], Awaitable[None]] | None:
+        """What an answer awaits after its entry is recorded, before it completes: the log's
+        fsync with `wal.fsync: always`; None otherwise (the answer waits for nothing)."""
+        wal = self.config.wal
+        always = wal_policy(self.config) is not None and wal.fsync == "always"
+        return self.writer.durable if always else None
+
     def stats(self) -> WriterStats:
         """The writer's counters."""
         return self.writer.stats()
@@ -63,3 +75,12 @@ class LedgerService:
         await self.reads.aclose()
         await self.store.close()
         return stats
+
+
+def wal_policy(config: LedgerConfig) -> WalPolicy | None:
+    """The writer's write-ahead log policy from the config (None: no log; an in-memory ledger
+    dies with the process anyway)."""
+    wal = config.wal
+    if not wal.enabled or config.url.endswith(MEMORY):
+        return None
+    return WalPolicy(wal.fsync, wal.fsync_interval_ms / 1000)

@@ -89,6 +89,28 @@ class Spool:
             return cls(candidate, fd)
         raise SpoolBusyError(f"all {max_slots} spool slots of {path} are held by other processes")
 
+    @classmethod
+    def idle_slots(cls, path: Path, max_slots: int = MAX_SLOTS) -> list[Spool]:
+        """Slots of `path` some process used and none holds now (a dead worker's, or one beyond
+        today's worker count), locked for this process: release each when done with it. Our own
+        slot is held by our own lock, so it is never among them."""
+        if fcntl is None:  # pragma: no cover
+            return []
+        idle: list[Spool] = []
+        for slot in range(max_slots):
+            candidate = path if slot == 0 else path.with_name(f"{path.name}.{slot}")
+            try:
+                fd = os.open(candidate.with_name(candidate.name + ".lock"), os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            idle.append(cls(candidate, fd))
+        return idle
+
     def release(self) -> None:
         """Give the slot back (the files stay, for the next process to replay)."""
         if self._lock_fd is not None:
@@ -191,8 +213,14 @@ class Spool:
         for a person to look at: replaying them would fail forever."""
         _append_synced(self.rejected_path, "".join(e.to_json() + "\n" for e in entries).encode())
 
+    def quarantine(self, lines: Sequence[bytes]) -> None:
+        """Keep lines that do not parse in `<spool>.corrupt` (fsync'd), for a person to look at."""
+        if lines:
+            _append_synced(self.corrupt_path, b"".join(
+                line if line.endswith(b"\n") else line + b"\n" for line in lines))
+
     def _quarantine(self, line: bytes) -> None:
-        _append_synced(self.corrupt_path, line if line.endswith(b"\n") else line + b"\n")
+        self.quarantine([line])
 
 
 def _append_synced(path: Path, data: bytes) -> None:

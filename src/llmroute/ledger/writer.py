@@ -12,6 +12,13 @@ store nor the spool could take is counted in `dropped` and logged as an error, n
 An entry the store refuses as invalid (`StoreRejectedError`) is set aside in `<spool>.rejected` and
 counted in `rejected`, so it cannot hold up the others.
 
+With a `WalPolicy`, every queued entry is also appended to a write-ahead log (`wal.py`) in the
+spool's slot before `record` returns, so a crash of the process (SIGKILL, OOM) loses no entry the
+queue held: the log's segments are deleted as their entries reach the store or the spool, and
+`start` first moves whatever a previous process left in the slot's segments (and in slots no live
+process holds, `recovery.py`) to the spool (fsync'd), which the usual replay then writes.
+`durable()` waits for the log's fsync (`fsync: always`).
+
 Call `record` from the event loop's thread. The writer does not own the store: close it yourself.
 """
 
@@ -30,8 +37,10 @@ from pathlib import Path
 from typing import Literal
 
 from .entry import LedgerEntry
+from .recovery import recover
 from .spool import Spool
 from .store import Store, StoreRejectedError
+from .wal import Wal, WalPolicy
 
 log = logging.getLogger("llmroute.ledger")
 State = Literal["new", "running", "closing", "closed"]
@@ -56,6 +65,7 @@ class WriterStats:
     rejected: int = 0
     dropped: int = 0
     store_up: bool = True
+    recovered: int = 0  # entries dead processes left (their logs, idle slots), found at start
 
 
 @dataclass
@@ -69,6 +79,7 @@ class _Counters:
     corrupt: int = 0
     rejected: int = 0
     dropped: int = 0
+    recovered: int = 0
 
 
 class LedgerWriter:
@@ -77,7 +88,7 @@ class LedgerWriter:
     def __init__(self, store: Store, *, spool_path: Path, max_queue: int = 10_000, batch_size: int = 256,
                  flush_interval_s: float = 0.5, write_timeout_s: float = 10.0,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 wal: WalPolicy | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         if max_queue < 1 or batch_size < 1:
             raise ValueError("max_queue and batch_size must be at least 1")
         if min(flush_interval_s, backoff_base_s) < 0 or write_timeout_s <= 0 or backoff_max_s <= 0:
@@ -94,6 +105,8 @@ class LedgerWriter:
         self._wake = asyncio.Event()  # the queue is not empty, or closing
         self._full = asyncio.Event()  # a whole batch is queued, or closing
         self._spool: Spool | None = None
+        self._wal_policy = wal
+        self._wal: Wal | None = None
         self._task: asyncio.Task[None] | None = None
         self._state: State = "new"
         self._store_up = True
@@ -111,6 +124,8 @@ class LedgerWriter:
             self._spool_overflow(entry)
             return
         self._queue.append(entry)
+        if self._wal is not None:
+            self._wal.append(entry)
         self._wake.set()
         if len(self._queue) >= self._batch_size:
             self._full.set()
@@ -125,6 +140,17 @@ class LedgerWriter:
         counts = {f.name: getattr(self._counts, f.name) for f in fields(_Counters)}
         return WriterStats(**counts, queue_depth=len(self._queue), store_up=self._store_up)
 
+    async def durable(self) -> None:
+        """Return once the log's fsync covers every entry recorded so far (at once without a
+        log, or before `start`)."""
+        if self._wal is not None:
+            await self._wal.durable()
+
+    @property
+    def wal(self) -> Wal | None:
+        """The write-ahead log, once started with one."""
+        return self._wal
+
     @property
     def spool_file(self) -> Path:
         """The spool file this writer uses (its claimed slot once started)."""
@@ -138,6 +164,13 @@ class LedgerWriter:
             raise RuntimeError(f"the writer is {self._state}; start it once")
         if self._spool is None:
             self._spool = await asyncio.to_thread(Spool.claim, self._spool_path)
+        found = await asyncio.to_thread(recover, self._spool, self._spool_path, self._wal_policy)
+        self._counts.recovered += found.entries
+        self._counts.corrupt += found.corrupt
+        if found.wal is not None:
+            found.wal.count_unlogged(len(self._queue))  # no await since: nothing queued meanwhile
+            self._wal = found.wal
+            found.wal.start()
         self._state = "running"
         self._task = asyncio.create_task(self._run(), name="llmroute-ledger-writer")
 
@@ -162,7 +195,9 @@ class LedgerWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._state = "closed"
-        self._spool_sync(self._take_queue())  # anything recorded while the task was finishing
+        self._spool_taken(self._take_queue())  # anything recorded while the task was finishing
+        if self._wal is not None:
+            await self._wal.aclose()
         if self._spool is not None:
             self._spool.release()
         return self.stats()
@@ -176,11 +211,11 @@ class LedgerWriter:
                         break
                 except Exception:  # a bug, not a store failure: keep the entries, carry on
                     log.exception("ledger writer: unexpected error; spooling the batch in hand")
-                    self._spool_sync(self._take_inflight())
+                    self._spool_taken(self._take_inflight())
                     await asyncio.sleep(ERROR_PAUSE_S)
             await self._finish()
         except asyncio.CancelledError:
-            self._spool_sync([*self._take_inflight(), *self._take_queue()])
+            self._spool_taken([*self._take_inflight(), *self._take_queue()])
             raise
         except Exception:
             log.exception("ledger writer: unexpected error while finishing")
@@ -226,6 +261,8 @@ class LedgerWriter:
         else:
             self._counts.written += len(batch) - rejected
         self._inflight = ()
+        if self._wal is not None:
+            self._wal.done(len(batch))
 
     async def _maintain(self) -> None:
         """Between batches: fsync overflow appends; probe a down store when due; replay the spool."""
@@ -331,6 +368,12 @@ class LedgerWriter:
         self._counts.spooled_overflow += 1
         self._unsynced = not closed
         self._spool_pending = True
+
+    def _spool_taken(self, entries: Sequence[LedgerEntry]) -> None:
+        """Spool queued entries taken out of the writer for good, then tell the log."""
+        self._spool_sync(entries)
+        if self._wal is not None:
+            self._wal.done(len(entries))
 
     def _take_inflight(self) -> list[LedgerEntry]:
         entries, self._inflight = list(self._inflight), ()
