@@ -116,7 +116,9 @@ def test_slow_headers_are_cut_off_while_others_are_served(gateway: str) -> None:
         assert 0.9 < elapsed < 3, elapsed
         status, error = status_and_error(response)
         assert status == 408 and error["code"] == "request_timeout"
-    assert len(latencies) >= 5 and max(latencies) < 0.5, latencies
+    # served before the slow clients' 1 s deadline: nobody waited for them (the margin is for a
+    # loaded 2-core machine; a stalled server would make these ≥ 1 s)
+    assert len(latencies) >= 5 and max(latencies) < 0.8, latencies
 
 
 def test_a_slow_body_is_cut_off(gateway: str) -> None:
@@ -136,7 +138,7 @@ def test_a_slow_body_is_cut_off(gateway: str) -> None:
     status, error = status_and_error(response)
     assert status == 408 and "body" in str(error["message"])
     assert 0.9 < results[0][0] < 3
-    assert max(latencies) < 0.5
+    assert max(latencies) < 0.8, latencies  # served before the slow body's 1 s deadline
 
 
 def test_an_idle_connection_is_closed_without_a_word(gateway: str) -> None:
