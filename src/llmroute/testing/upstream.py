@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import random
 import threading
 import time
 from collections import deque
@@ -47,12 +48,15 @@ from llmroute.testing._wire import (
 )
 from llmroute.testing.behaviours import (
     Behaviour,
+    Chaos,
     CutStream,
     Error,
     ErrorMidStream,
     Hang,
     Ok,
     Protocol,
+    Reset,
+    Scripted,
     SlowStream,
     overloaded,
     unauthorized,
@@ -88,11 +92,14 @@ class RecordedRequest:
 class _State:
     """Scripts, defaults, records and counts; shared by the server thread and the test."""
 
-    def __init__(self, record: bool) -> None:
+    def __init__(self, record: bool, seed: int | None) -> None:
         self.record_bodies = record
         self._cond = threading.Condition()
-        self._scripts: dict[str, deque[Behaviour]] = {}
-        self._defaults: dict[str, Behaviour] = {}
+        self._scripts: dict[str, deque[Scripted]] = {}
+        self._defaults: dict[str, Scripted] = {}
+        self._seed = seed
+        self._rng = random.Random(seed)
+        self._faults: dict[str, int] = {}
         self._records: list[RecordedRequest] = []
         self._counts: dict[str, int] = {}
         self._total = 0
@@ -110,14 +117,27 @@ class _State:
         with self._cond:
             queue = self._scripts.get(model)
             if queue:
-                return queue.popleft()
-            return self._defaults.get(model) or self._defaults.get("*") or Ok()
+                scripted = queue.popleft()
+            else:
+                scripted = self._defaults.get(model) or self._defaults.get("*") or Ok()
+            return self._draw(scripted) if isinstance(scripted, Chaos) else scripted
 
-    def script(self, model: str, behaviours: Sequence[Behaviour]) -> None:
+    def _draw(self, chaos: Chaos) -> Behaviour:
+        """One request's fault under `chaos` (caller holds the lock), counted by name."""
+        fault = chaos.fault(self._rng.random())
+        name = fault or "ok"
+        self._faults[name] = self._faults.get(name, 0) + 1
+        return chaos.behaviour(fault)
+
+    def faults(self) -> dict[str, int]:
+        with self._cond:
+            return dict(self._faults)
+
+    def script(self, model: str, behaviours: Sequence[Scripted]) -> None:
         with self._cond:
             self._scripts.setdefault(model, deque()).extend(behaviours)
 
-    def set_default(self, model: str, behaviour: Behaviour | None) -> None:
+    def set_default(self, model: str, behaviour: Scripted | None) -> None:
         with self._cond:
             if behaviour is None:
                 self._defaults.pop(model, None)
@@ -131,6 +151,8 @@ class _State:
             self._records.clear()
             self._counts.clear()
             self._total = 0
+            self._faults.clear()
+            self._rng = random.Random(self._seed)
 
     def records(self) -> list[RecordedRequest]:
         with self._cond:
@@ -159,6 +181,7 @@ class FakeUpstream:
     `record`: keep full request records (turn off for long benchmarks; counts are kept).
     `graceful_timeout_s`: how long `stop()` lets running handlers finish before cancelling.
     `port`: 0 (the default) lets the OS pick a free one; `port` holds it once started.
+    `seed`: seeds the RNG that `Chaos` behaviours draw their faults from (reset by `reset()`).
     """
 
     def __init__(
@@ -169,10 +192,11 @@ class FakeUpstream:
         record: bool = True,
         graceful_timeout_s: float = 0.5,
         port: int = 0,
+        seed: int | None = None,
     ) -> None:
         self.api_key = api_key
         self._models = list(models)
-        self._state = _State(record)
+        self._state = _State(record, seed)
         self._seq = itertools.count(1)
         self.app = self._build_app()
         self._server: ServerThread | None = None
@@ -227,14 +251,14 @@ class FakeUpstream:
 
     # ----- scripting -------------------------------------------------------------------------
 
-    def script(self, model: str, *behaviours: Behaviour) -> None:
+    def script(self, model: str, *behaviours: Scripted) -> None:
         """Queue behaviours for `model`, one consumed per request; then it answers normally
-        (or with its `set_default` behaviour)."""
+        (or with its `set_default` behaviour). A `Chaos` draws the request's behaviour."""
         self._state.script(model, behaviours)
 
-    def set_default(self, model: str, behaviour: Behaviour | None) -> None:
+    def set_default(self, model: str, behaviour: Scripted | None) -> None:
         """Persistent behaviour for `model` once its script is empty; `"*"` applies to every
-        model without its own default; None removes it."""
+        model without its own default; None removes it. `Chaos` here is the chaos mode."""
         self._state.set_default(model, behaviour)
 
     def pending(self, model: str) -> int:
@@ -264,6 +288,12 @@ class FakeUpstream:
         """Requests received for `model`, or in total (including invalid ones) when None."""
         counts, total = self._state.counts()
         return total if model is None else counts.get(model, 0)
+
+    @property
+    def faults(self) -> dict[str, int]:
+        """How many requests each `Chaos` fault was drawn for (`"ok"`: no fault), since the
+        last `reset()`."""
+        return self._state.faults()
 
     def wait_for_requests(self, count: int, timeout_s: float = 5.0) -> bool:
         """Block until `count` chat/messages requests in total have arrived (False on timeout)."""
@@ -344,6 +374,8 @@ class FakeUpstream:
         if isinstance(behaviour, Error):
             await self._pause(behaviour.delay_s)
             return self._error(wire, behaviour)
+        if isinstance(behaviour, Reset):
+            return AbortResponse(self._stop_event(), reset=True)
         if isinstance(behaviour, Hang) and (not stream or behaviour.after_chunks is None):
             return HangResponse(self._stop_event())
         if isinstance(behaviour, CutStream) and not stream:
