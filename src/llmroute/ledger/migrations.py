@@ -280,6 +280,8 @@ CREATE INDEX llmroute_requests_learn ON llmroute_requests (feedback_ts, request_
     WHERE latent IS NOT NULL;
 """
 ONLINE_MIGRATION = "0006_online"
+#: Issue 14: the LLM router's classification calls' cost, apart (it is also in cost_usd).
+ROUTING_COST_MIGRATION = "0007_routing_cost"
 
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -295,6 +297,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(ROLLUPS_MIGRATION, _ROLLUPS_SQLITE, _ROLLUPS_POSTGRES),
     Migration("0005_partitions", "SELECT 1;", _PARTITIONS_POSTGRES),
     Migration(ONLINE_MIGRATION, _ONLINE_SQLITE, _ONLINE_POSTGRES),
+    Migration(ROUTING_COST_MIGRATION,
+              "ALTER TABLE llmroute_requests ADD COLUMN routing_cost_usd TEXT;",
+              "ALTER TABLE llmroute_requests ADD COLUMN routing_cost_usd NUMERIC;"),
 )
 
 
