@@ -6,6 +6,7 @@ the request, its cost part of the request's cost."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from llmroute.ledger import open_store
+from llmroute.ledger.aggregates import Tally
 from llmroute.testing.behaviours import Behaviour, Hang, Ok, server_error
 from llmroute.testing.upstream import FakeUpstream, count_tokens, prompt_tokens_for
 from llmroute.types import Usage
@@ -179,3 +182,13 @@ def test_the_classification_is_in_the_ledger_and_in_the_cost(serve: Serve, up: F
     assert entry.cost_usd == answered + routing
     assert raw.headers["x-llmroute-cost-usd"] == f"{answered + routing:f}"
     assert Decimal(str(answer.usage.model_extra["cost"])) == pytest.approx(answered + routing)
+    total = asyncio.run(aggregate_total(tmp_path))  # what `llmroute report` reads
+    assert (total.cost_usd, total.routing_cost_usd) == (answered + routing, routing)
+
+
+async def aggregate_total(tmp_path: Path) -> Tally:
+    store = open_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        return (await store.aggregate("policy")).total.tally
+    finally:
+        await store.close()

@@ -274,6 +274,7 @@ async def _back_before_partitions(store: PostgresStore) -> None:
             await conn.execute(migration.postgres_sql)
         await conn.execute("ALTER TABLE kept DROP COLUMN explored, DROP COLUMN latent, "
                            "DROP COLUMN routing_cost_usd")  # 0006's and 0007's
+        await conn.execute("ALTER TABLE llmroute_rollups DROP COLUMN routing_cost_usd")  # 0007's
         await conn.execute("INSERT INTO llmroute_requests SELECT * FROM kept")
         await conn.execute("DROP TABLE kept")
         await conn.execute("DELETE FROM llmroute_migrations WHERE name IN "

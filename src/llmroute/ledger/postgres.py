@@ -182,8 +182,8 @@ class PostgresStore:
                 await conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) "
                                    "VALUES ($1, now())", migration.name)
                 applied.append(migration.name)
-                if migration.name == ROLLUPS_MIGRATION:  # roll up the rows written before
-                    await _rebuild(conn)
+            if ROLLUPS_MIGRATION in applied:  # roll up the rows written before, schema complete
+                await _rebuild(conn)
             return applied
 
     async def migration_status(self) -> list[MigrationStatus]:
