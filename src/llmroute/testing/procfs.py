@@ -5,6 +5,7 @@ the soak benchmark to see that load leaves nothing behind. Linux only; no third-
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -43,11 +44,23 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
+#: /proc/net/tcp's state codes (include/net/tcp_states.h).
+TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+              "05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT",
+              "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+
+
 def tcp_connections(pid: int, remote_port: int | None = None) -> int:
     """TCP connections (any state but LISTEN and CLOSE) that `pid` holds open, to `remote_port`
     when given (IPv4 and IPv6)."""
+    return sum(tcp_states(pid, remote_port).values())
+
+
+def tcp_states(pid: int, remote_port: int | None = None) -> Counter[str]:
+    """`tcp_connections` by state name (ESTABLISHED, CLOSE_WAIT: the peer closed, this process
+    has not, ...)."""
     inodes = _socket_inodes(pid)
-    count = 0
+    count: Counter[str] = Counter()
     for table in ("tcp", "tcp6"):
         try:
             lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
@@ -58,5 +71,5 @@ def tcp_connections(pid: int, remote_port: int | None = None) -> int:
             if fields[9] not in inodes or fields[3] in (_LISTEN, _CLOSE):
                 continue
             if remote_port is None or int(fields[2].rsplit(":", 1)[1], 16) == remote_port:
-                count += 1
+                count[TCP_STATES.get(fields[3], fields[3])] += 1
     return count
