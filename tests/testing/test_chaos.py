@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -210,3 +212,26 @@ def test_chaos_is_validated_and_spreads_uniformly() -> None:
     assert chaos.behaviour("slow_stream") == SlowStream(0.2)
     assert chaos.behaviour("cut_stream") == CutStream(2)
     assert chaos.behaviour(None) == Ok()
+
+
+def test_the_command_line_turns_chaos_on_for_every_model() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "llmroute.testing", "--chaos", "1", "--seed",
+                             "3", "--retry-after", "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip()
+        seen: list[str] = []
+        with httpx.Client(base_url=base, timeout=0.3) as client:
+            for i in range(40):
+                try:
+                    response = client.post("/v1/chat/completions", json={
+                        "model": f"m{i % 3}", "messages": MESSAGES})
+                    seen.append(f"{response.status_code} {response.headers.get('retry-after')}")
+                except httpx.HTTPError as exc:
+                    seen.append(type(exc).__name__)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "429 2" in seen and "500 None" in seen and "503 None" in seen
+    assert "ReadTimeout" in seen  # a hang
+    assert seen.count("200 None") < 16  # only the slow answers (one request in seven) succeed
