@@ -14,6 +14,7 @@ from typing import Any
 from .catalog import Catalog
 from .deployments import Deployments
 from .errors import LLMRouteError
+from .ledger.aggregates import exact_sum
 from .outcome import usage_of
 from .resilience import Attempt, Cooldowns, RetryPolicy, attempt_log, call_with_fallbacks
 from .routers.base import LLMCall
@@ -34,7 +35,7 @@ class Consulted:
 
     def charge(self, cost: Decimal | None) -> None:
         if cost is not None:
-            self.cost_usd = cost if self.cost_usd is None else self.cost_usd + cost
+            self.cost_usd = cost if self.cost_usd is None else exact_sum(self.cost_usd, cost)
 
 
 class Consultant:

@@ -33,6 +33,7 @@ from .errors import (
     UnknownModelError,
     UpstreamError,
 )
+from .ledger.aggregates import exact_sum
 from .ledger.entry import LedgerEntry
 from .outcome import OPEN, Outcome, Plan, Principal, usage_of
 from .relay import StreamMeta, answer_text, close_stream, usage_dict
@@ -202,7 +203,8 @@ class Gateway:
         spec = self.catalog.get(outcome.model)
         cost = spec.cost(usage) if spec is not None and usage is not None else None
         routing = outcome.plan.routing_cost_usd  # the LLM router's calls are part of the cost
-        outcome.cost_usd = cost + routing if cost is not None and routing is not None else cost
+        outcome.cost_usd = exact_sum(cost, routing) if cost is not None and routing is not None \
+            else cost
         outcome.finished = True
         if payload is not None and outcome.cost_usd is not None and isinstance(payload.get("usage"), dict):
             payload["usage"]["cost"] = float(outcome.cost_usd)
