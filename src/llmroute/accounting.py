@@ -71,6 +71,8 @@ class Accountant:
         if error is not None and not attempts:
             attempts = attempt_log(error)
         plan = outcome.plan if outcome is not None else None
+        routing = plan.routing_cost_usd if plan is not None else None
+        attempts = [*(plan.router_attempts if plan is not None else ()), *attempts]
         usage = outcome.usage if outcome is not None else None
         user = body.get("user") if isinstance(body.get("user"), str) else None
         raw_metadata = body.get("metadata")
@@ -92,7 +94,8 @@ class Accountant:
             output_tokens=usage.output_tokens if usage else None,
             cached_tokens=usage.cached_input_tokens if usage else None,
             usage_estimated=bool(outcome and outcome.usage_estimated),
-            cost_usd=outcome.cost_usd if outcome is not None else None,
+            cost_usd=(outcome.cost_usd if outcome.finished else routing) if outcome else None,
             baseline_cost_usd=self.baseline_cost(usage), baseline_model=self.baseline_model,
             prompt_text=self._text(prompt_text(body)), response_text=self._text(response),
-            explored=bool(plan and plan.explored), latent=plan.latent if plan else None)
+            explored=bool(plan and plan.explored), latent=plan.latent if plan else None,
+            routing_cost_usd=routing)

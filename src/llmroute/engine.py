@@ -34,8 +34,11 @@ from .types import Decision, RouteRequest, Usage
 if TYPE_CHECKING:
     from .learn.online_hub import OnlineHub
 
-#: Performs a router's consultation (one chat completion) and returns the reply text.
+#: Performs a router's consultation (one chat completion) and returns the reply text. It should
+#: bound itself by the call's `timeout_s` (the gateway's does, through its resilience layer, which
+#: records the timeout); the engine cuts it `CALLER_GRACE_S` later as a backstop.
 Caller = Callable[[LLMCall], Awaitable[str]]
+CALLER_GRACE_S = 0.25
 RequestLike = RouteRequest | str | Sequence[Mapping[str, Any]]
 
 
@@ -117,7 +120,8 @@ class Engine:
         if caller is None:
             return consult.resume(None, "no caller configured for LLM consultations")
         try:
-            reply = await asyncio.wait_for(caller(consult.call), consult.call.timeout_s)
+            reply = await asyncio.wait_for(caller(consult.call),
+                                           consult.call.timeout_s + CALLER_GRACE_S)
         except TimeoutError:
             return consult.resume(None, f"timed out after {consult.call.timeout_s:g}s")
         except Exception as exc:  # any upstream failure means "no answer": the router defaults

@@ -18,6 +18,7 @@ from .accounting import Accountant
 from .catalog import ModelSpec
 from .chat import ChatRequest
 from .constraints import exclusion_reason, matches
+from .consult import Consultant, Consulted
 from .control.admission import Admission
 from .control.limits import Refused, Ticket
 from .control.shadows import Shadows
@@ -32,6 +33,7 @@ from .errors import (
     UnknownModelError,
     UpstreamError,
 )
+from .ledger.aggregates import exact_sum
 from .ledger.entry import LedgerEntry
 from .outcome import OPEN, Outcome, Plan, Principal, usage_of
 from .relay import StreamMeta, answer_text, close_stream, usage_dict
@@ -74,6 +76,8 @@ class Gateway:
                                  max_retry_after_s=res.retry.max_retry_after_s)
         self.cooldowns = Cooldowns(CooldownPolicy(res.cooldown.failures, res.cooldown.cooldown_s))
         self.rng = random.Random()  # backoff jitter; seeding one per request would cost ~14 µs
+        self.consultant = Consultant(self.deployments, self.catalog, self.retry, self.cooldowns,
+                                     self.rng)
 
     async def aclose(self) -> None:
         """Finish settling streams' limits, then close every upstream connection pool."""
@@ -131,11 +135,17 @@ class Gateway:
 
     async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str) -> Plan:
         self.engine.router(policy)  # unknown policy -> 404 before any work
-        decision = await self.engine.decide(route, policy=policy, caller=self._classify)
+        consulted = Consulted()
+
+        async def classify(call: LLMCall) -> str:
+            return await self.consultant.call(call, consulted)
+
+        decision = await self.engine.decide(route, policy=policy, caller=classify)
         chain = (*decision.chain, *self._fallbacks(req, route))
         return Plan(tuple(dict.fromkeys(chain)), decision.tier, decision.router, policy,
                     decision.confidence, decision.reason, decision.input_tokens,
-                    decision.explored, decision.latent)
+                    decision.explored, decision.latent, tuple(consulted.attempts),
+                    consulted.cost_usd)
 
     def _plan_concrete(self, req: ChatRequest, route: RouteRequest, principal: Principal) -> Plan:
         spec = self._served(req.model)
@@ -161,15 +171,6 @@ class Gateway:
         """The request's own `models` fallbacks: must be served; ineligible ones are skipped."""
         return [name for name in req.fallbacks
                 if exclusion_reason(self._served(name), route) is None]
-
-    async def _classify(self, call: LLMCall) -> str:
-        """Perform an LLM-as-router consultation (one attempt, no fallbacks)."""
-        provider, upstream = self.deployments.get(call.model)
-        body = {"messages": list(call.messages), "max_tokens": call.max_tokens,
-                "temperature": call.temperature}
-        response = await provider.complete(body, upstream)
-        content = response["choices"][0]["message"].get("content")
-        return content if isinstance(content, str) else ""
 
     # -- calling ----------------------------------------------------------------------------
     async def _call(self, chain: tuple[str, ...], attempt: Callable[[str, float], Awaitable[T]]
@@ -207,12 +208,16 @@ class Gateway:
 
     def _finish(self, outcome: Outcome, usage: Usage | None, payload: JSON | None = None, *,
                 estimated: bool = False) -> None:
-        """Fill in usage and cost; with `payload` (the answer, or the stream's usage chunk), also
-        report the cost in its `usage.cost` (USD, as OpenRouter does) when the model is priced."""
+        """Fill in usage and cost (the LLM router's calls included); with `payload` (the answer,
+        or the stream's usage chunk), also report the cost in its `usage.cost` (USD, as
+        OpenRouter does) when the model is priced."""
         outcome.usage = usage
         outcome.usage_estimated = estimated
         spec = self.catalog.get(outcome.model)
-        outcome.cost_usd = spec.cost(usage) if spec is not None and usage is not None else None
+        cost = spec.cost(usage) if spec is not None and usage is not None else None
+        routing = outcome.plan.routing_cost_usd  # the LLM router's calls are part of the cost
+        outcome.cost_usd = exact_sum(cost, routing) if cost is not None and routing is not None \
+            else cost
         outcome.finished = True
         if payload is not None and outcome.cost_usd is not None and isinstance(payload.get("usage"), dict):
             payload["usage"]["cost"] = float(outcome.cost_usd)

@@ -43,6 +43,9 @@ class Plan:
     #: Learning online: the plan came from exploration; the prompt's encoded latent.
     explored: bool = False
     latent: str | None = None
+    #: The LLM router's classification calls (`consult`): their attempts and cost.
+    router_attempts: tuple[Attempt, ...] = ()
+    routing_cost_usd: Decimal | None = None
 
 
 @dataclass
@@ -80,6 +83,9 @@ class Outcome:
         }
         if self.plan.policy:
             out["x-llmroute-policy"] = self.plan.policy
+        if self.plan.router_attempts:
+            routed = [a for a in self.plan.router_attempts if not a.skipped]
+            out["x-llmroute-router-attempts"] = str(len(routed))
         if self.finished:
             out["x-llmroute-cost-usd"] = "unpriced" if self.cost_usd is None else f"{self.cost_usd:f}"
         return out

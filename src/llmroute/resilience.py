@@ -81,7 +81,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One try of one model. `error_kind` None means success; skipped tries were never sent."""
+    """One try of one model. `error_kind` None means success; skipped tries were never sent;
+    `router`: the try was the LLM router's classification call, not an answer to the request."""
 
     model: str
     number: int
@@ -90,6 +91,7 @@ class Attempt:
     status: int | None = None
     latency_s: float = 0.0
     skipped: bool = False
+    router: bool = False
 
     @property
     def ok(self) -> bool:

@@ -113,8 +113,10 @@ def _money(rng: random.Random) -> Decimal | None:
 
 def random_ledger(seed: int, n: int) -> list[LedgerEntry]:
     """Entries over three UTC days (some a microsecond from midnight), with None and empty labels,
-    unpriced and uncompared rows, sparse feedback, and latencies from a small set (many ties)."""
+    unpriced and uncompared rows, sparse feedback, and latencies from a small set (many ties); a
+    third with a routing cost (the LLM router's calls), drawn apart so the rest stays as it was."""
     rng = random.Random(seed)
+    routing = random.Random(f"{seed}-routing")
     rows: list[LedgerEntry] = []
     for i in range(n):
         ts = BASE + timedelta(seconds=rng.randrange(0, 3 * 86400))
@@ -130,7 +132,8 @@ def random_ledger(seed: int, n: int) -> list[LedgerEntry]:
             baseline_model=rng.choice(["base/x", "base/y", "", None]),
             user_rating=rng.choice([None, None, 1, 3, 5]),
             task_success=rng.choice([None, None, True, False]),
-            explored=rng.random() < 0.1))
+            explored=rng.random() < 0.1,
+            routing_cost_usd=_money(routing) if routing.random() < 0.3 else None))
     return rows
 
 

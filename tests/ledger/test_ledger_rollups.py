@@ -19,6 +19,7 @@ from test_ledger_aggregate import BASE, random_ledger
 from helpers import hand_worked_report
 from llmroute.ledger import LedgerEntry, SQLiteStore, Store
 from llmroute.ledger.aggregates import NONE_LABEL, GroupAggregate, WindowAggregate
+from llmroute.ledger.migrations import ROUTING_COST_MIGRATION
 from llmroute.ledger.rollup_cover import cover
 from llmroute.ledger.rollup_read import RollupWindow
 from llmroute.ledger.rollup_sql import ROLLUP_GROUP_KEYS
@@ -162,19 +163,25 @@ async def test_rebuild_gives_the_same_rollups(store: Store) -> None:
 async def test_the_migration_rolls_up_a_ledger_written_before_it(stores: Any) -> None:
     store = stores.new()
     await store.migrate()
-    rows = random_ledger(3, 150)
+    rows = [dataclasses.replace(r, routing_cost_usd=None)  # written before 0007 too
+            for r in random_ledger(3, 150)]
     await store.write(rows)
     await _forget_rollups(store)
-    assert "0004_rollups" in await store.migrate()
+    applied = await store.migrate()
+    assert "0004_rollups" in applied and ROUTING_COST_MIGRATION in applied
     for by in ("model", "day"):
         await assert_rollups_match(store, rows, by)
         await assert_rollups_match(store, rows, by, BASE + timedelta(minutes=90), BASE + timedelta(hours=30))
 
 
 async def _forget_rollups(store: Any) -> None:
-    """Back to the schema before rollups (their tables dropped, the migration unrecorded)."""
+    """Back to the schema before rollups (their tables dropped, the migration unrecorded), and so
+    before 0007_routing_cost (its column dropped; the rollups are rebuilt once every migration
+    has run)."""
     statements = ["DROP TABLE llmroute_rollups", "DROP TABLE llmroute_rollup_latency",
-                  "DELETE FROM llmroute_migrations WHERE name = '0004_rollups'"]
+                  "ALTER TABLE llmroute_requests DROP COLUMN routing_cost_usd",
+                  "DELETE FROM llmroute_migrations WHERE name IN "
+                  f"('0004_rollups', '{ROUTING_COST_MIGRATION}')"]
     if isinstance(store, SQLiteStore):
         await store.run(lambda conn: [conn.execute(s) for s in statements])
     else:

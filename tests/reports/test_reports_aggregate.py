@@ -119,6 +119,21 @@ def test_headline_as_in_the_brief() -> None:
         "This traffic cost $4,500.00; always using b/top would have cost $15,000.00 (70% saved).")
 
 
+def test_the_llm_routers_cost_is_told_apart() -> None:
+    entries = [entry(1, 0, cost_usd=D("4500"), routing_cost_usd=D("12.5"),
+                     baseline_cost_usd=D("15000"), baseline_model="b/top"),
+               entry(2, 0, cost_usd=D("1"), routing_cost_usd=D("0.0000001")),
+               entry(3, 0, cost_usd=D("2"))]
+    report = build_report(entries)
+    assert report.total.routing_cost_usd == D("12.5000001")  # part of cost_usd, summed exactly
+    assert report.total.cost_usd == D("4503")
+    assert headline(report).startswith(
+        "This traffic cost $4,503.00, $12.50 of it routing (the LLM router's calls); on the 1 ")
+    assert report_dict(report, {})["total"]["routing_cost_usd"] == "12.5000001"
+    assert headline(build_report(entries[2:])) == (
+        "This traffic cost $2.00; no baseline price was recorded to compare with.")
+
+
 def test_headline_names_the_compared_subset_and_unpriced() -> None:
     assert headline(build_report(fixture())) == (
         "This traffic cost $1.25 (plus 2 unpriced requests); on the 3 requests priced both ways "

@@ -28,8 +28,9 @@ SLICE_BATCH = 5000
 
 
 def tried_models(entry: LedgerEntry) -> list[str]:
-    """The models an entry's request actually tried (skipped ones, in cooldown, left out)."""
-    return [a.model for a in entry.attempts if not a.skipped]
+    """The models an entry's request actually tried for its answer (skipped ones, in cooldown,
+    and the LLM router's classification calls left out)."""
+    return [a.model for a in entry.attempts if not a.skipped and not a.router]
 
 
 def is_error(entry: LedgerEntry) -> bool:

@@ -35,7 +35,7 @@ def chunks_needed(rows: Iterable[Sequence[Any]]) -> int:
     up to `WHOLE_DIGITS` characters. Raises MoneyTextError when a text is not a plain decimal."""
     longest = 0
     for row in rows:
-        *lengths, odd = row[-3:]
+        *lengths, odd = row[-(len(MONEY_COLUMNS) + 1):]
         if odd:
             raise MoneyTextError(f"{odd} money value(s) stored as text that is not a plain decimal")
         longest = max([longest, *(int(n) for n in lengths if n is not None)])
@@ -56,6 +56,7 @@ def tally_from(counts: dict[str, int], money: dict[str, Decimal | None]) -> Tall
         rating_points=counts["rating_points"], rated_cost_usd=cash("rated_cost_usd"),
         rated_cost_points=counts["rated_cost_points"], judged_cost_usd=cash("judged_cost_usd"),
         judged_cost_successes=counts["judged_cost_successes"],
+        routing_cost_usd=cash("routing_cost_usd"),
     )
 
 

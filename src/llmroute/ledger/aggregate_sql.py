@@ -65,8 +65,9 @@ MONEY: tuple[tuple[str, str, str], ...] = (
     ("baseline_cost_usd", "baseline_cost_usd", _COMPARED),
     ("rated_cost_usd", "cost_usd", "cost_usd IS NOT NULL AND user_rating IS NOT NULL"),
     ("judged_cost_usd", "cost_usd", "cost_usd IS NOT NULL AND task_success IS NOT NULL"),
+    ("routing_cost_usd", "routing_cost_usd", "routing_cost_usd IS NOT NULL"),
 )
-MONEY_COLUMNS = ("cost_usd", "baseline_cost_usd")
+MONEY_COLUMNS = ("cost_usd", "baseline_cost_usd", "routing_cost_usd")
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,9 @@ class Tally:
     #: Σ cost_usd over the entries both priced and judged, and how many of those succeeded.
     judged_cost_usd: Decimal = ZERO
     judged_cost_successes: int = 0
+    #: Σ routing_cost_usd over the entries that have one: the LLM router's classification calls,
+    #: a part of cost_usd (issue 14).
+    routing_cost_usd: Decimal = ZERO
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -73,6 +76,7 @@ class Tally:
             rated_cost_points=self.rated_cost_points + other.rated_cost_points,
             judged_cost_usd=exact_sum(self.judged_cost_usd, other.judged_cost_usd),
             judged_cost_successes=self.judged_cost_successes + other.judged_cost_successes,
+            routing_cost_usd=exact_sum(self.routing_cost_usd, other.routing_cost_usd),
         )
 
     def __neg__(self) -> Tally:
@@ -86,6 +90,7 @@ class Tally:
             rating_points=-self.rating_points, rated_cost_usd=neg(self.rated_cost_usd),
             rated_cost_points=-self.rated_cost_points, judged_cost_usd=neg(self.judged_cost_usd),
             judged_cost_successes=-self.judged_cost_successes,
+            routing_cost_usd=neg(self.routing_cost_usd),
         )
 
 

@@ -21,12 +21,13 @@ Status = Literal["ok", "error"]
 STATUSES: frozenset[str] = frozenset({"ok", "error"})
 #: Fields holding a UTC datetime, money as Decimal, and the attempt list: they need converting.
 TIME_FIELDS: frozenset[str] = frozenset({"ts", "feedback_ts"})
-MONEY_FIELDS: frozenset[str] = frozenset({"cost_usd", "baseline_cost_usd"})
+MONEY_FIELDS: frozenset[str] = frozenset({"cost_usd", "baseline_cost_usd", "routing_cost_usd"})
 
 
 @dataclass(frozen=True)
 class AttemptRecord:
-    """One try of one model as the ledger keeps it; `error_kind` None means it succeeded."""
+    """One try of one model as the ledger keeps it; `error_kind` None means it succeeded;
+    `router`: the LLM router's classification call (kept in the JSON only when true)."""
 
     model: str
     error_kind: str | None
@@ -34,16 +35,20 @@ class AttemptRecord:
     status: int | None = None
     latency_s: float = 0.0
     skipped: bool = False
+    router: bool = False
 
     @classmethod
     def from_attempt(cls, attempt: Attempt) -> AttemptRecord:
         """The record of a `resilience.Attempt`."""
         return cls(attempt.model, attempt.error_kind, attempt.message, attempt.status,
-                   attempt.latency_s, attempt.skipped)
+                   attempt.latency_s, attempt.skipped, attempt.router)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not self.router:
+            del data["router"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AttemptRecord:
@@ -55,6 +60,7 @@ class AttemptRecord:
             status=_opt_int(data.get("status")),
             latency_s=float(data.get("latency_s") or 0.0),
             skipped=bool(data.get("skipped", False)),
+            router=bool(data.get("router", False)),
         )
 
 
@@ -107,6 +113,9 @@ class LedgerEntry:
     #: float16, base64; ~90 characters), kept so that feedback can update the router. None when
     #: learning online is off.
     latent: str | None = None
+    #: What the LLM router's classification calls cost (issue 14), part of `cost_usd`; None when
+    #: the request made none (or only to an unpriced model). Migration 0007_routing_cost.
+    routing_cost_usd: Decimal | None = None
 
     def __post_init__(self) -> None:
         if not self.request_id:

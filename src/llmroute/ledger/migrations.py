@@ -280,6 +280,9 @@ CREATE INDEX llmroute_requests_learn ON llmroute_requests (feedback_ts, request_
     WHERE latent IS NOT NULL;
 """
 ONLINE_MIGRATION = "0006_online"
+#: Issue 14: the LLM router's classification calls' cost, apart (it is also in cost_usd), on
+#: each request and summed in the rollups (0 for the rows before it: they made no such call).
+ROUTING_COST_MIGRATION = "0007_routing_cost"
 
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -295,6 +298,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(ROLLUPS_MIGRATION, _ROLLUPS_SQLITE, _ROLLUPS_POSTGRES),
     Migration("0005_partitions", "SELECT 1;", _PARTITIONS_POSTGRES),
     Migration(ONLINE_MIGRATION, _ONLINE_SQLITE, _ONLINE_POSTGRES),
+    Migration(ROUTING_COST_MIGRATION,
+              "ALTER TABLE llmroute_requests ADD COLUMN routing_cost_usd TEXT;\n"
+              "ALTER TABLE llmroute_rollups ADD COLUMN routing_cost_usd TEXT NOT NULL DEFAULT '0';",
+              "ALTER TABLE llmroute_requests ADD COLUMN routing_cost_usd NUMERIC;\n"
+              "ALTER TABLE llmroute_rollups ADD COLUMN routing_cost_usd NUMERIC NOT NULL "
+              "DEFAULT 0;"),
 )
 
 

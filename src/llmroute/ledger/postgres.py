@@ -74,6 +74,7 @@ _TYPES = {"ts": "timestamptz", "feedback_ts": "timestamptz", "http_status": "int
           "cached_tokens": "int8", "stream": "boolean", "usage_estimated": "boolean",
           "explored": "boolean",
           "task_success": "boolean", "cost_usd": "numeric", "baseline_cost_usd": "numeric",
+          "routing_cost_usd": "numeric",
           "user_rating": "int2"}
 #: A batch in one statement (one array per column), answering the ids it inserted: the entries
 #: rolled up are exactly the new ones, even with another writer inserting the same id at once.
@@ -181,8 +182,8 @@ class PostgresStore:
                 await conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) "
                                    "VALUES ($1, now())", migration.name)
                 applied.append(migration.name)
-                if migration.name == ROLLUPS_MIGRATION:  # roll up the rows written before
-                    await _rebuild(conn)
+            if ROLLUPS_MIGRATION in applied:  # roll up the rows written before, schema complete
+                await _rebuild(conn)
             return applied
 
     async def migration_status(self) -> list[MigrationStatus]:

@@ -177,12 +177,13 @@ class WindowFolds:
 def fact_from_row(row: Sequence[Any], dialect: Dialect) -> Fact:
     """The fact of a raw row read as `rollup_sql.FACT_COLUMNS`."""
     (request_id, ts, model, tier, policy, key, arm, status, latency, cost, baseline_cost,
-     baseline_model, rating, success) = row
+     baseline_model, rating, success, routing_cost) = row
     return Fact(str(request_id), dialect.time_in(ts), model or "", tier or "", policy or "", key or "",
                 arm or "", str(status), float(latency), dialect.money_in(cost),
                 dialect.money_in(baseline_cost), baseline_model or "",
                 None if rating is None else int(rating),
-                None if success is None else dialect.flag_in(success))
+                None if success is None else dialect.flag_in(success),
+                dialect.money_in(routing_cost))
 
 
 def group_of(by: str) -> Callable[[Fact], str]:

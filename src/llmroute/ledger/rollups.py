@@ -66,6 +66,7 @@ class Fact:
     baseline_model: str
     user_rating: int | None
     task_success: bool | None
+    routing_cost_usd: Decimal | None
 
     def with_feedback(self, rating: int | None, success: bool | None) -> Fact:
         """This fact after feedback (None leaves a value as it is, as `Store.feedback` does)."""
@@ -79,7 +80,7 @@ def fact_of(entry: LedgerEntry) -> Fact:
     return Fact(entry.request_id, entry.ts.astimezone(UTC), entry.model or "", entry.tier or "",
                 entry.policy or "", entry.key_name or "", entry.experiment_arm or "", entry.status,
                 entry.latency_s, entry.cost_usd, entry.baseline_cost_usd, entry.baseline_model or "",
-                entry.user_rating, entry.task_success)
+                entry.user_rating, entry.task_success, entry.routing_cost_usd)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ ZERO_MOMENTS = Moments()
 MOMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Moments))
 TALLY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Tally))
 MONEY_FIELDS: tuple[str, ...] = ("cost_usd", "compared_cost_usd", "baseline_cost_usd",
-                                 "rated_cost_usd", "judged_cost_usd")
+                                 "rated_cost_usd", "judged_cost_usd", "routing_cost_usd")
 
 
 def tally_of(fact: Fact) -> Tally:
@@ -190,10 +191,12 @@ def tally_many(facts: Sequence[Fact]) -> Tally:
     """The tally of several entries (`tally_of` summed, without one object per entry)."""
     errors = judged = successes = priced = compared = rated = points = rated_points = 0
     judged_successes = 0
-    cost = compared_cost = baseline = rated_cost = judged_cost = ZERO
+    cost = compared_cost = baseline = rated_cost = judged_cost = routing = ZERO
     for f in facts:
         c, r, ok = f.cost_usd, f.user_rating, f.task_success
         errors += f.status == "error"
+        if f.routing_cost_usd is not None:
+            routing = EXACT.add(routing, f.routing_cost_usd)
         if ok is not None:
             judged += 1
             successes += ok is True
@@ -218,7 +221,8 @@ def tally_many(facts: Sequence[Fact]) -> Tally:
                  priced=priced, cost_usd=cost, compared=compared, compared_cost_usd=compared_cost,
                  baseline_cost_usd=baseline, rated=rated, rating_points=points,
                  rated_cost_usd=rated_cost, rated_cost_points=rated_points,
-                 judged_cost_usd=judged_cost, judged_cost_successes=judged_successes)
+                 judged_cost_usd=judged_cost, judged_cost_successes=judged_successes,
+                 routing_cost_usd=routing)
 
 
 def moments_many(facts: Sequence[Fact]) -> Moments:

@@ -398,8 +398,8 @@ def _apply_migrations(conn: sqlite3.Connection) -> list[str]:
         conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
                      (migration.name, sqlite_time(datetime.now(UTC))))
         applied.append(migration.name)
-        if migration.name == ROLLUPS_MIGRATION:  # roll up the rows written before
-            _rebuild(conn)
+    if ROLLUPS_MIGRATION in applied:  # roll up the rows written before, on the schema complete
+        _rebuild(conn)
     return applied
 
 

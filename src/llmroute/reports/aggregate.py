@@ -6,7 +6,8 @@ Definitions (every one is tested against hand-worked fixtures):
 - success rate: successes / judged, where judged = entries with `task_success` set (True or False)
   and successes = those with True; None when nothing is judged.
 - cost: the exact Decimal sum of `cost_usd` over priced entries; unpriced entries (cost None) are
-  counted in `unpriced` and never added as $0.
+  counted in `unpriced` and never added as $0. Routing overhead: the exact sum of
+  `routing_cost_usd` (the LLM router's classification calls, already part of `cost_usd`).
 - baseline comparison: over the *compared* entries, those with both `cost_usd` and
   `baseline_cost_usd` set: baseline = sum of baseline_cost_usd, compared cost = sum of their cost_usd,
   savings = baseline - compared cost, savings % = savings / baseline x 100 rounded half-even to
@@ -81,6 +82,8 @@ class Summary:
     cost_per_quality_point_usd: Decimal | None
     cost_per_success_usd: Decimal | None
     model_mix: tuple[tuple[str, int], ...]
+    #: What the LLM router's classification calls cost: part of `cost_usd` (issue 14).
+    routing_cost_usd: Decimal = Decimal(0)
 
     @property
     def success_rate(self) -> float | None:
@@ -132,6 +135,7 @@ def summary_of(group: GroupAggregate) -> Summary:
         cost_per_quality_point_usd=_quotient(t.rated_cost_usd, t.rated_cost_points),
         cost_per_success_usd=_quotient(t.judged_cost_usd, t.judged_cost_successes),
         model_mix=tuple(sorted(group.models, key=lambda kv: (-kv[1], kv[0]))),
+        routing_cost_usd=t.routing_cost_usd,
     )
 
 
@@ -198,6 +202,8 @@ def tally(entries: Sequence[LedgerEntry]) -> Tally:
         rated_cost_points=sum(e.user_rating for e in rated if e.user_rating is not None),
         judged_cost_usd=_total(_costs(judged)),
         judged_cost_successes=sum(1 for e in judged if e.task_success),
+        routing_cost_usd=_total(e.routing_cost_usd for e in entries
+                                if e.routing_cost_usd is not None),
     )
 
 

@@ -62,7 +62,9 @@ def headline(report: Report) -> str:
         return f"This traffic ({total.requests} {noun}) is unpriced: no cost was recorded."
     noun = "request" if total.unpriced == 1 else "requests"
     unpriced = f" (plus {total.unpriced} unpriced {noun})" if total.unpriced else ""
-    return f"This traffic cost {fmt_usd(total.cost_usd)}{unpriced}{_comparison(report)}"
+    routing = (f", {fmt_usd(total.routing_cost_usd)} of it routing (the LLM router's calls)"
+               if total.routing_cost_usd else "")
+    return f"This traffic cost {fmt_usd(total.cost_usd)}{routing}{unpriced}{_comparison(report)}"
 
 
 def mix_text(summary: Summary, top: int = 3) -> str:
@@ -113,6 +115,7 @@ def summary_dict(summary: Summary) -> dict[str, Any]:
         "judged": summary.judged, "successes": summary.successes,
         "success_rate": summary.success_rate,
         "cost_usd": money_text(summary.cost_usd), "priced": summary.priced,
+        "routing_cost_usd": money_text(summary.routing_cost_usd),
         "unpriced": summary.unpriced, "compared": summary.compared,
         "compared_cost_usd": money_text(summary.compared_cost_usd),
         "baseline_cost_usd": money_text(summary.baseline_cost_usd),

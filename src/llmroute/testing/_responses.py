@@ -11,7 +11,7 @@ from typing import Literal
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from llmroute.testing._server import ABORT_KEY
+from llmroute.testing._server import ABORT_KEY, RESET_KEY
 
 
 class ConnectionAbortedByFake(Exception):
@@ -45,9 +45,9 @@ class _Conn:
     async def wait_gone(self) -> None:
         await asyncio.wait({self._gone, self._stopping}, return_when=asyncio.FIRST_COMPLETED)
 
-    async def abort(self) -> None:
-        """Close the TCP connection now, whatever was (not) sent."""
-        close = self._scope.get(ABORT_KEY)
+    async def abort(self, *, reset: bool = False) -> None:
+        """Close the TCP connection now, whatever was (not) sent; with `reset`, by an RST."""
+        close = self._scope.get(RESET_KEY if reset else ABORT_KEY)
         if close is None:
             raise ConnectionAbortedByFake
         close()
@@ -124,14 +124,15 @@ class HangResponse(Response):
 
 
 class AbortResponse(Response):
-    """Closes the connection without sending any response."""
+    """Closes the connection without sending any response (with `reset`, by a TCP RST)."""
 
-    def __init__(self, stop: asyncio.Event) -> None:
+    def __init__(self, stop: asyncio.Event, *, reset: bool = False) -> None:
         self._stop = stop
+        self._reset = reset
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         conn = _Conn(scope, receive, self._stop)
         try:
-            await conn.abort()
+            await conn.abort(reset=self._reset)
         finally:
             conn.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,21 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 #: Scope key holding a callable that closes the request's TCP connection at once.
 ABORT_KEY = "llmroute.testing.abort"
+#: Scope key holding a callable that resets the request's TCP connection (RST, not FIN).
+RESET_KEY = "llmroute.testing.reset"
+
+
+def _resetter(transport: Any) -> Callable[[], None]:
+    """Close `transport` with an RST: SO_LINGER on with a zero timeout, then close."""
+
+    def reset() -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.close()
+
+    return reset
 
 
 class _QuietConfig(uvicorn.Config):
@@ -46,6 +62,7 @@ class _ExposeAbort:
             close = getattr(transport, "close", None)
             if close is not None:
                 scope[ABORT_KEY] = close
+                scope[RESET_KEY] = _resetter(transport)
         await self._app(scope, receive, send)
 
 

@@ -8,7 +8,7 @@ and status each real provider uses (OpenAI and Anthropic differ; see `Error.anth
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -102,7 +102,85 @@ class ErrorMidStream:
     error: Error | None = None
 
 
-Behaviour = Ok | Error | Hang | CutStream | SlowStream | ErrorMidStream
+@dataclass(frozen=True)
+class Reset:
+    """Drop the connection with a TCP reset (RST) before any byte of the response, streaming
+    or not: what a crashed or restarted upstream (or a middlebox) does."""
+
+
+@dataclass(frozen=True)
+class Chaos:
+    """Per request, one fault drawn at random, else a normal answer: the chaos mode.
+
+    Each field is the probability of its fault on one request (their sum at most 1); the
+    upstream draws from its own seeded RNG (`FakeUpstream(seed=...)`), so a run is repeatable
+    for a given order of requests. The faults, on both protocols, streaming or not:
+    `rate_limit`: 429 with `Retry-After: retry_after_s`; `server_error`: 500; `unavailable`:
+    503; `reset`: TCP reset before any byte; `hang`: no byte until the client gives up;
+    `slow_stream`: every event `slow_chunk_delay_s` apart (a non-streaming answer that late);
+    `cut_stream`: `cut_after_chunks` events, then the socket closes (no `[DONE]` /
+    `message_stop`; a non-streaming request gets its socket closed with no response).
+    """
+
+    rate_limit: float = 0.0
+    server_error: float = 0.0
+    unavailable: float = 0.0
+    reset: float = 0.0
+    hang: float = 0.0
+    slow_stream: float = 0.0
+    cut_stream: float = 0.0
+    retry_after_s: float = 1.0
+    slow_chunk_delay_s: float = 0.05
+    cut_after_chunks: int = 2
+
+    def __post_init__(self) -> None:
+        odds = self.odds()
+        if any(not 0.0 <= p <= 1.0 for p in odds.values()) or sum(odds.values()) > 1.0 + 1e-9:
+            raise ValueError(f"chaos probabilities must lie in [0, 1] and sum to at most 1: {odds}")
+
+    @classmethod
+    def uniform(cls, total: float, **options: float) -> Chaos:
+        """`total` spread evenly over the seven faults (e.g. 0.3: each ≈ 4.3 %); `options` set
+        `retry_after_s`, `slow_chunk_delay_s`, `cut_after_chunks`."""
+        share = total / len(FAULTS)
+        return cls(**{name: share for name in FAULTS}, **options)  # type: ignore[arg-type]
+
+    def odds(self) -> dict[str, float]:
+        """Each fault's probability, by name."""
+        return {name: float(getattr(self, name)) for name in FAULTS}
+
+    def fault(self, draw: float) -> str | None:
+        """The fault a uniform `draw` in [0, 1) picks (None: answer normally)."""
+        edge = 0.0
+        for name, chance in self.odds().items():
+            edge += chance
+            if draw < edge:
+                return name
+        return None
+
+    def behaviour(self, fault: str | None) -> Behaviour:
+        """The behaviour that plays `fault` (None: `Ok()`)."""
+        if fault is None:
+            return Ok()
+        makers: dict[str, Callable[[], Behaviour]] = {
+            "rate_limit": lambda: rate_limited(self.retry_after_s),
+            "server_error": lambda: server_error(500),
+            "unavailable": lambda: server_error(503),
+            "reset": Reset,
+            "hang": Hang,
+            "slow_stream": lambda: SlowStream(self.slow_chunk_delay_s),
+            "cut_stream": lambda: CutStream(self.cut_after_chunks),
+        }
+        return makers[fault]()
+
+
+#: The faults `Chaos` draws from, in the order their probabilities are laid out on [0, 1).
+FAULTS: tuple[str, ...] = ("rate_limit", "server_error", "unavailable", "reset", "hang",
+                           "slow_stream", "cut_stream")
+
+Behaviour = Ok | Error | Hang | CutStream | SlowStream | ErrorMidStream | Reset
+#: What a script or a default may hold: a behaviour, or chaos (a behaviour drawn per request).
+Scripted = Behaviour | Chaos
 
 
 def _retry_after_value(seconds: float) -> str:

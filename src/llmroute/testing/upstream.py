@@ -17,11 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import threading
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -35,6 +32,7 @@ from llmroute.testing._anthropic_wire import AnthropicWire
 from llmroute.testing._openai_wire import OpenAIWire
 from llmroute.testing._responses import AbortResponse, HangResponse, StreamPlan, StreamResponse
 from llmroute.testing._server import ServerThread
+from llmroute.testing._state import RecordedRequest, State
 from llmroute.testing._wire import (
     JsonObject,
     Reply,
@@ -52,7 +50,8 @@ from llmroute.testing.behaviours import (
     ErrorMidStream,
     Hang,
     Ok,
-    Protocol,
+    Reset,
+    Scripted,
     SlowStream,
     overloaded,
     unauthorized,
@@ -73,82 +72,6 @@ _ANTHROPIC = AnthropicWire()
 _JSON = "application/json"
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the fake received it (`body` is None when it was not a JSON object)."""
-
-    protocol: Protocol
-    path: str
-    model: str | None
-    headers: dict[str, str]
-    body: JsonObject | None
-    timestamp: float
-
-
-class _State:
-    """Scripts, defaults, records and counts; shared by the server thread and the test."""
-
-    def __init__(self, record: bool) -> None:
-        self.record_bodies = record
-        self._cond = threading.Condition()
-        self._scripts: dict[str, deque[Behaviour]] = {}
-        self._defaults: dict[str, Behaviour] = {}
-        self._records: list[RecordedRequest] = []
-        self._counts: dict[str, int] = {}
-        self._total = 0
-
-    def record(self, request: RecordedRequest | None, model: str | None) -> None:
-        with self._cond:
-            self._total += 1
-            if model is not None:
-                self._counts[model] = self._counts.get(model, 0) + 1
-            if request is not None:
-                self._records.append(request)
-            self._cond.notify_all()
-
-    def next_behaviour(self, model: str) -> Behaviour:
-        with self._cond:
-            queue = self._scripts.get(model)
-            if queue:
-                return queue.popleft()
-            return self._defaults.get(model) or self._defaults.get("*") or Ok()
-
-    def script(self, model: str, behaviours: Sequence[Behaviour]) -> None:
-        with self._cond:
-            self._scripts.setdefault(model, deque()).extend(behaviours)
-
-    def set_default(self, model: str, behaviour: Behaviour | None) -> None:
-        with self._cond:
-            if behaviour is None:
-                self._defaults.pop(model, None)
-            else:
-                self._defaults[model] = behaviour
-
-    def reset(self) -> None:
-        with self._cond:
-            self._scripts.clear()
-            self._defaults.clear()
-            self._records.clear()
-            self._counts.clear()
-            self._total = 0
-
-    def records(self) -> list[RecordedRequest]:
-        with self._cond:
-            return list(self._records)
-
-    def counts(self) -> tuple[dict[str, int], int]:
-        with self._cond:
-            return dict(self._counts), self._total
-
-    def pending(self, model: str) -> int:
-        with self._cond:
-            return len(self._scripts.get(model, ()))
-
-    def wait_total(self, count: int, timeout_s: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self._total >= count, timeout_s)
-
-
 class FakeUpstream:
     """A fake OpenAI + Anthropic upstream on a real socket. Use as a context manager, or call
     `start()` / `stop()`.
@@ -159,6 +82,7 @@ class FakeUpstream:
     `record`: keep full request records (turn off for long benchmarks; counts are kept).
     `graceful_timeout_s`: how long `stop()` lets running handlers finish before cancelling.
     `port`: 0 (the default) lets the OS pick a free one; `port` holds it once started.
+    `seed`: seeds the RNG that `Chaos` behaviours draw their faults from (reset by `reset()`).
     """
 
     def __init__(
@@ -169,10 +93,11 @@ class FakeUpstream:
         record: bool = True,
         graceful_timeout_s: float = 0.5,
         port: int = 0,
+        seed: int | None = None,
     ) -> None:
         self.api_key = api_key
         self._models = list(models)
-        self._state = _State(record)
+        self._state = State(record, seed)
         self._seq = itertools.count(1)
         self.app = self._build_app()
         self._server: ServerThread | None = None
@@ -227,14 +152,14 @@ class FakeUpstream:
 
     # ----- scripting -------------------------------------------------------------------------
 
-    def script(self, model: str, *behaviours: Behaviour) -> None:
+    def script(self, model: str, *behaviours: Scripted) -> None:
         """Queue behaviours for `model`, one consumed per request; then it answers normally
-        (or with its `set_default` behaviour)."""
+        (or with its `set_default` behaviour). A `Chaos` draws the request's behaviour."""
         self._state.script(model, behaviours)
 
-    def set_default(self, model: str, behaviour: Behaviour | None) -> None:
+    def set_default(self, model: str, behaviour: Scripted | None) -> None:
         """Persistent behaviour for `model` once its script is empty; `"*"` applies to every
-        model without its own default; None removes it."""
+        model without its own default; None removes it. `Chaos` here is the chaos mode."""
         self._state.set_default(model, behaviour)
 
     def pending(self, model: str) -> int:
@@ -264,6 +189,12 @@ class FakeUpstream:
         """Requests received for `model`, or in total (including invalid ones) when None."""
         counts, total = self._state.counts()
         return total if model is None else counts.get(model, 0)
+
+    @property
+    def faults(self) -> dict[str, int]:
+        """How many requests each `Chaos` fault was drawn for (`"ok"`: no fault), since the
+        last `reset()`."""
+        return self._state.faults()
 
     def wait_for_requests(self, count: int, timeout_s: float = 5.0) -> bool:
         """Block until `count` chat/messages requests in total have arrived (False on timeout)."""
@@ -344,6 +275,8 @@ class FakeUpstream:
         if isinstance(behaviour, Error):
             await self._pause(behaviour.delay_s)
             return self._error(wire, behaviour)
+        if isinstance(behaviour, Reset):
+            return AbortResponse(self._stop_event(), reset=True)
         if isinstance(behaviour, Hang) and (not stream or behaviour.after_chunks is None):
             return HangResponse(self._stop_event())
         if isinstance(behaviour, CutStream) and not stream:
