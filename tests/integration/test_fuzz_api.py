@@ -132,6 +132,19 @@ def test_no_5xx_no_traceback(gateway: Gateway, mode: GenerationMode) -> None:
         run()
 
 
+def test_a_streamed_answer_conforms_to_the_document(gateway: Gateway) -> None:
+    # each server-sent event is checked against the document's event schema (one found by the
+    # negative fuzzing once, in a full run: keep it checked on every run)
+    chat = next(op for op in operations(gateway) if op.path == "/v1/chat/completions")
+    case = chat.Case(body={"model": "auto", "stream": True,
+                           "messages": [{"role": "user", "content": "hi"}]},
+                     media_type="application/json")
+    response = case.call(base_url=gateway.url, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"][0].startswith("text/event-stream")
+    check(case, gateway)
+
+
 def test_the_process_stayed_up_and_the_ledger_has_every_answer(gateway: Gateway) -> None:
     assert gateway.proc.poll() is None, "the gateway died"
     assert httpx.get(gateway.url + "/health").status_code == 200
@@ -141,3 +154,4 @@ def test_the_process_stayed_up_and_the_ledger_has_every_answer(gateway: Gateway)
     with sqlite3.connect(gateway.ledger) as db:
         logged = {row[0] for row in db.execute("SELECT request_id FROM llmroute_requests")}
     assert gateway.answered <= logged, gateway.answered - logged
+

@@ -87,6 +87,12 @@ class FeedbackRecorded(TypedDict):
     status: Literal["recorded"]
 
 
+
+#: One server-sent event of a stream (`data:` a chunk's JSON, an error's JSON, or `[DONE]`).
+SSE_EVENT = {"type": "object", "required": ["data"],
+             "properties": {"data": {"type": "string"}, "event": {"type": "string"},
+                            "id": {"type": "string"}, "retry": {"type": "integer"}}}
+
 def _schemas() -> tuple[dict[str, str], JSONDict]:
     """The `$ref` of each named schema, and every definition (components.schemas)."""
     named = {"ChatRequest": ChatBody, "FeedbackRequest": FeedbackBody, "Error": ErrorBody,
@@ -121,7 +127,7 @@ def build_openapi(version: str) -> JSONDict:
         "responses": {
             "200": {"description": "the answer, or its server-sent events with `stream: true`",
                     "content": {**_json(refs["ChatCompletion"]),
-                                "text/event-stream": {"schema": {"type": "string"}}}},
+                                "text/event-stream": {"schema": SSE_EVENT}}},
             **_errors(error, 400, 404, 408, 413, 429, 499, 502, 503, 504), **auth_errors},
     }
     ok_json = {"type": "object"}
