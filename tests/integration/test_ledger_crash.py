@@ -33,7 +33,7 @@ from llmroute.testing.behaviours import Ok, server_error
 from llmroute.testing.tcp_proxy import TcpProxy
 from llmroute.testing.upstream import FakeUpstream
 
-from .test_ledger_load import POSTGRES_DSN, free_port
+from .test_ledger_load import POSTGRES_DSN, free_port, pg_admin, require_postgres
 
 CONCURRENCY, KILL_AFTER, FAILURE_RATE = 30, 300, 0.3
 Hook = Callable[[int], None]  # called with the number of answers so far, after each answer
@@ -220,22 +220,10 @@ def test_two_workers_killed_together_and_restarted_as_one_lose_nothing(
 
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
-    asyncpg = pytest.importorskip("asyncpg")
+    require_postgres()
     schema = f"llmroute_crash_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin("SELECT 1"))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_DSN}: {exc}")
     yield schema
-    asyncio.run(admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    pg_admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def test_sigkill_under_load_loses_no_answered_request_on_postgres(

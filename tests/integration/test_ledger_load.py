@@ -28,6 +28,29 @@ from llmroute.testing.behaviours import Ok
 from llmroute.testing.upstream import FakeUpstream
 
 POSTGRES_DSN = os.environ.get("LLMROUTE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pg_admin(sql: str) -> None:
+    """Run one statement on the test database over a connection of its own."""
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def require_postgres() -> None:
+    """Skip the test unless asyncpg is installed and PostgreSQL answers."""
+    asyncpg = pytest.importorskip("asyncpg")
+    try:
+        pg_admin("SELECT 1")
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_DSN}: {exc}")
 TOTAL, CONCURRENCY = 1000, 50
 
 
@@ -156,20 +179,8 @@ def test_sqlite_ledger_under_load_with_a_lock_and_sigterm(up: FakeUpstream, tmp_
 def test_postgres_ledger_under_load_with_killed_connections_and_sigterm(
     up: FakeUpstream, tmp_path: Path
 ) -> None:
-    asyncpg = pytest.importorskip("asyncpg")
+    require_postgres()
     schema = f"llmroute_load_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin("SELECT 1"))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_DSN}: {exc}")
 
     def kill_connections() -> None:
         # A real fault: terminate every backend of the gateway's pool, twice, a moment apart.
@@ -179,7 +190,7 @@ def test_postgres_ledger_under_load_with_killed_connections_and_sigterm(
 
         def run() -> None:
             for _ in range(2):
-                asyncio.run(admin(sql))
+                pg_admin(sql)
                 time.sleep(0.3)
 
         threading.Thread(target=run, daemon=True).start()
@@ -187,4 +198,4 @@ def test_postgres_ledger_under_load_with_killed_connections_and_sigterm(
     try:
         run_load(up, tmp_path, f"{POSTGRES_DSN}?schema={schema}", kill_connections)
     finally:
-        asyncio.run(admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        pg_admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .entry import LedgerEntry
+from .wal import sync_dir
 
 try:
     import fcntl
@@ -43,16 +44,6 @@ class SpoolChunk:
     entries: tuple[LedgerEntry, ...]
     next_offset: int
     corrupt: int
-
-
-def _sync_dir(directory: Path) -> None:
-    """Make a create, rename or delete in `directory` durable."""
-    with contextlib.suppress(OSError):  # some filesystems cannot fsync a directory
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -135,7 +126,7 @@ class Spool:
         finally:
             os.close(fd)
         if created and sync:
-            _sync_dir(self.path.parent)
+            sync_dir(self.path.parent)
 
     def sync(self) -> None:
         """fsync the spool (after appends made with `sync=False`)."""
@@ -145,7 +136,7 @@ class Spool:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _sync_dir(self.path.parent)
+        sync_dir(self.path.parent)
 
     def pending(self) -> bool:
         """Is anything waiting to be replayed?"""
@@ -164,7 +155,7 @@ class Spool:
                 self.path.unlink()
                 return False
             os.replace(self.path, self.replay_path)
-        _sync_dir(self.path.parent)
+        sync_dir(self.path.parent)
         return True
 
     def read(self, offset: int, limit: int) -> SpoolChunk:
@@ -206,7 +197,7 @@ class Spool:
             os.replace(partial, self.replay_path)
         else:
             return
-        _sync_dir(self.path.parent)
+        sync_dir(self.path.parent)
 
     def reject(self, entries: Sequence[LedgerEntry]) -> None:
         """Keep entries the store refused (a constraint, a value out of range) in `<spool>.rejected`,
