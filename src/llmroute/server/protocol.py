@@ -22,6 +22,8 @@ from ..errors import InvalidRequestError
 from ..settings import ServerConfig
 
 _IDLE, _HEADERS, _BODY, _CLOSED = range(4)
+#: Seconds a refused connection stays half-closed, dropping input, before it is closed.
+LINGER_S = 2.0
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 _CODES = {400: "invalid_http_request", 408: "request_timeout", 431: "request_header_fields_too_large"}
 
@@ -149,9 +151,24 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                           f"{self.limits.max_header_bytes} bytes.")
 
     def _refuse(self, status: int, message: str) -> None:
+        """Answer the error, then close lingering: half-close (FIN after the answer) and read and
+        drop what the client still sends for `LINGER_S`. Closing at once with unread input makes
+        the kernel send a reset, which can destroy the answer before the client reads it."""
+        self._disarm()
+        self.reading = _CLOSED  # data_received drops whatever comes now
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(error_bytes(status, message))
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self.loop.call_later(LINGER_S, self._close_lingering)
+
+    def _close_lingering(self) -> None:
         if not self.transport.is_closing():
-            self.transport.write(error_bytes(status, message))
-        self._close()
+            self.transport.close()
 
     def _close(self) -> None:
         self._disarm()
