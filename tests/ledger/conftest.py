@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import pytest_asyncio
-from ledger_factories import POSTGRES_DSN
+from ledger_factories import POSTGRES_DSN, FlakyStore
 
 from llmroute.ledger import SQLiteStore, Store
 from llmroute.ledger.postgres import PostgresStore
@@ -108,3 +108,12 @@ async def store(stores: StoreFactory) -> Store:
     created = stores.new()
     await created.migrate()
     return created
+
+
+@pytest_asyncio.fixture
+async def flaky() -> AsyncIterator[FlakyStore]:
+    """An in-memory SQLite store that fails on demand (the writer's and the log's tests)."""
+    inner = SQLiteStore(":memory:")
+    await inner.migrate()
+    yield FlakyStore(inner)
+    await inner.close()

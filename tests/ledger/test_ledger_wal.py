@@ -11,11 +11,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from ledger_factories import FlakyStore, full_entry, make_entry, wait_until
 
 from llmroute.ledger import LedgerEntry, LedgerWriter, SQLiteStore
@@ -26,14 +24,6 @@ from llmroute.settings import LedgerConfig
 
 HERE = Path(__file__).resolve().parent
 NEVER = WalPolicy("never")
-
-
-@pytest_asyncio.fixture
-async def flaky() -> AsyncIterator[FlakyStore]:
-    inner = SQLiteStore(":memory:")
-    await inner.migrate()
-    yield FlakyStore(inner)
-    await inner.close()
 
 
 def lines_of(path: Path) -> list[LedgerEntry]:

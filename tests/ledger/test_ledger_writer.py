@@ -5,28 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import pytest_asyncio
 from conftest import StoreFactory
 from ledger_factories import POSTGRES_DSN, FlakyStore, TcpProxy, make_entry, wait_until
 
-from llmroute.ledger import LedgerWriter, SQLiteStore, Store
+from llmroute.ledger import LedgerWriter, Store
 from llmroute.ledger.postgres import PostgresStore
 
 FAST: dict[str, Any] = {"flush_interval_s": 0.01, "backoff_base_s": 0.01, "backoff_max_s": 0.05}
-
-
-@pytest_asyncio.fixture
-async def flaky() -> AsyncIterator[FlakyStore]:
-    inner = SQLiteStore(":memory:")
-    await inner.migrate()
-    yield FlakyStore(inner)
-    await inner.close()
 
 
 def spool_lines(path: Path) -> list[str]:
