@@ -25,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from llmroute.config_text import default_config_text, parse_yaml
 from llmroute.demo import frontier as fr
 from llmroute.demo.config import BASELINE, demo_settings
 from llmroute.demo.run import mean_outcomes
 from llmroute.engine import Engine
 from llmroute.providers.replay import ReplayBook, load_records
-from llmroute.settings import default_config_text, parse_yaml
 
 
 def report_rules(engine: Engine, table: fr.Replayed, choice: np.ndarray, title: str) -> None:

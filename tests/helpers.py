@@ -11,6 +11,7 @@ from typing import Any
 from llmroute import config
 from llmroute import settings as s
 from llmroute.catalog import Catalog
+from llmroute.config_text import default_config_text, parse_yaml
 from llmroute.constraints import Candidates, eligible
 from llmroute.ledger.entry import LedgerEntry
 from llmroute.routers import default_registry
@@ -45,7 +46,7 @@ def load_yaml(tmp_path: Path, text: str, environ: dict[str, str] | None = None) 
 
 def default_settings() -> s.Settings:
     """The embedded defaults as Settings (no file, no environment)."""
-    return s.Settings.model_validate(s.parse_yaml(s.default_config_text(), "embedded defaults"))
+    return s.Settings.model_validate(parse_yaml(default_config_text(), "embedded defaults"))
 
 
 def build_context(settings: s.Settings | None = None, name: str = "test") -> BuildContext:

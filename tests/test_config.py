@@ -11,8 +11,8 @@ import pytest
 
 from helpers import check_yaml, default_settings, load_yaml, write_yaml
 from llmroute import config
+from llmroute.config_text import apply_env_overrides, merge_over_defaults
 from llmroute.errors import ConfigError, ConfigProblem, LLMRouteError
-from llmroute.settings import apply_env_overrides, merge_over_defaults
 
 THREE_TIERS = """
 tiers:

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from llmroute.config_text import default_config_text, parse_yaml
 from llmroute.demo import frontier as fr
 from llmroute.demo.config import BASELINE, demo_settings
 from llmroute.demo.run import mean_outcomes
 from llmroute.engine import Engine
 from llmroute.evaluate.metrics import CurvePoint
 from llmroute.providers.replay import ReplayBook, load_records
-from llmroute.settings import default_config_text, parse_yaml
 
 RETUNE = "re-derive the default's knob: python scripts/calibrate_default.py --write"
 

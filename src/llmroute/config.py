@@ -15,6 +15,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from . import config_text
 from . import settings as s
 from .catalog import Catalog, bundled_prices, resolve_model
 from .deployments import deployment_name
@@ -80,9 +81,9 @@ def load(path: str | Path | None = None, *, environ: Mapping[str, str] | None = 
 
 
 def _raw_config(file: Path | None, env: Mapping[str, str]) -> dict[str, Any]:
-    defaults = s.parse_yaml(s.default_config_text(), "embedded defaults")
-    user = s.parse_yaml(file.read_text(encoding="utf-8"), str(file)) if file else {}
-    return s.apply_env_overrides(s.merge_over_defaults(defaults, user), env)
+    defaults = config_text.parse_yaml(config_text.default_config_text(), "embedded defaults")
+    user = config_text.parse_yaml(file.read_text(encoding="utf-8"), str(file)) if file else {}
+    return config_text.apply_env_overrides(config_text.merge_over_defaults(defaults, user), env)
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

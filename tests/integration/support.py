@@ -12,7 +12,7 @@ import httpx
 import openai
 import uvicorn
 
-from llmroute.settings import default_config_text, parse_yaml
+from llmroute.config_text import default_config_text, parse_yaml
 from llmroute.testing.upstream import FakeUpstream
 
 #: The upstream API key: the fake refuses requests without it, and it must never leak to clients.

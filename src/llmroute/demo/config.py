@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import semantic_problems
+from ..config_text import default_config_text, merge_over_defaults, parse_yaml
 from ..errors import ConfigError
 from ..routers import default_registry
-from ..settings import Settings, default_config_text, merge_over_defaults, parse_yaml
+from ..settings import Settings
 
 BASELINE = "gpt-4-1106-preview"
 DEPLOYMENT = "replay"
