@@ -98,4 +98,19 @@ class Accountant:
             baseline_cost_usd=self.baseline_cost(usage), baseline_model=self.baseline_model,
             prompt_text=self._text(prompt_text(body)), response_text=self._text(response),
             explored=bool(plan and plan.explored), latent=plan.latent if plan else None,
-            routing_cost_usd=routing)
+            routing_cost_usd=routing,
+            cache_write_tokens=usage.cache_write_tokens if usage else None,
+            prompt_cache_saved_usd=self.prompt_cache_saved(outcome),
+            cache=outcome.cache if outcome else None,
+            cache_saved_usd=outcome.cache_saved_usd if outcome else None,
+            cached_from=outcome.cached_from if outcome else None,
+            cache_similarity=outcome.cache_similarity if outcome else None)
+
+    def prompt_cache_saved(self, outcome: Outcome | None) -> Decimal | None:
+        """What the provider's prompt cache saved on the answering model's call (None when the
+        call read and wrote nothing from the cache, or the model is unpriced)."""
+        usage = outcome.usage if outcome is not None else None
+        if usage is None or not (usage.cached_input_tokens or usage.cache_write_tokens):
+            return None
+        spec = self.catalog.get(outcome.model) if outcome is not None else None
+        return spec.prompt_cache_savings(usage) if spec is not None else None

@@ -34,6 +34,9 @@ class ModelSpec:
     input_per_m: Decimal | None
     output_per_m: Decimal | None
     cached_input_per_m: Decimal | None = None
+    #: USD per 1M tokens written to the provider's prompt cache (Anthropic: 1.25x input, 5-minute
+    #: cache); None: writes are billed at the input price.
+    cache_write_per_m: Decimal | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
     tier: str | None = None
@@ -49,19 +52,32 @@ class ModelSpec:
     def cost(self, usage: Usage) -> Decimal | None:
         """Exact USD cost of `usage`, or None when the model is unpriced.
 
-        Cached input tokens are part of `usage.input_tokens` (as in OpenAI's usage) and are billed at
-        the cached price when one is known, else at the input price.
+        Cache reads and writes are part of `usage.input_tokens` (as in OpenAI's usage) and are
+        billed at the cached-read and cache-write prices when known, else at the input price.
         """
         if self.input_per_m is None or self.output_per_m is None:
             return None
         cached = min(usage.cached_input_tokens, usage.input_tokens)
-        cached_price = self.cached_input_per_m if self.cached_input_per_m is not None else self.input_per_m
+        written = min(usage.cache_write_tokens, usage.input_tokens - cached)
         total = (
-            (usage.input_tokens - cached) * self.input_per_m
-            + cached * cached_price
+            (usage.input_tokens - cached - written) * self.input_per_m
+            + cached * self._price(self.cached_input_per_m)
+            + written * self._price(self.cache_write_per_m)
             + usage.output_tokens * self.output_per_m
         )
         return total / _MILLION
+
+    def prompt_cache_savings(self, usage: Usage) -> Decimal | None:
+        """What the provider's prompt cache saved on `usage` against billing every input token at
+        the input price: the reads' discount less the writes' premium (negative when a write is
+        not read back). None when unpriced; 0 when nothing was read or written."""
+        plain = self.cost(Usage(usage.input_tokens, usage.output_tokens))
+        actual = self.cost(usage)
+        return None if plain is None or actual is None else plain - actual
+
+    def _price(self, per_m: Decimal | None) -> Decimal:
+        assert self.input_per_m is not None
+        return self.input_per_m if per_m is None else per_m
 
 
 _SPEC_FIELDS = frozenset(f.name for f in fields(ModelSpec))
@@ -107,6 +123,7 @@ def _spec_from_entry(name: str, entry: Mapping[str, Any]) -> ModelSpec:
         input_per_m=_per_million(entry.get("input")),
         output_per_m=_per_million(entry.get("output")),
         cached_input_per_m=_per_million(entry.get("cached_input")),
+        cache_write_per_m=_per_million(entry.get("cache_write")),
         context_window=entry.get("context_window"),
         max_output_tokens=entry.get("max_output_tokens"),
         capabilities=caps,

@@ -68,6 +68,13 @@ class Outcome:
     experiment_arm: str | None = None
     #: What the experiment's shadow arms would have done (never called), for the ledger.
     shadow: list[dict[str, object]] = field(default_factory=list)
+    #: The response cache (issue 15): hit | semantic | miss | bypass (None: the cache is off);
+    #: on a hit, what the replaced upstream call cost, whose answer was served, and (semantic
+    #: hits) how similar the prompts were.
+    cache: str | None = None
+    cache_saved_usd: Decimal | None = None
+    cached_from: str | None = None
+    cache_similarity: float | None = None
 
     def headers(self) -> dict[str, str]:
         """The `x-llmroute-*` response headers."""
@@ -92,10 +99,16 @@ class Outcome:
 
 
 def usage_of(payload: Mapping[str, Any]) -> Usage | None:
-    """Our Usage from an OpenAI `usage` object (cached tokens are part of the prompt tokens)."""
+    """Our Usage from an OpenAI `usage` object. Cache reads (`prompt_tokens_details.cached_tokens`)
+    and writes (`prompt_tokens_details.cache_write_tokens`, as the Anthropic translation and
+    OpenRouter report them; or Anthropic's own `cache_creation_input_tokens` where a compatible
+    upstream passes it) are part of the prompt tokens."""
     usage = payload.get("usage")
     if not isinstance(usage, Mapping):
         return None
-    details = usage.get("prompt_tokens_details") or {}
+    details = usage.get("prompt_tokens_details")
+    if not isinstance(details, Mapping):
+        details = {}
+    written = details.get("cache_write_tokens") or usage.get("cache_creation_input_tokens") or 0
     return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-                 int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0)
+                 int(details.get("cached_tokens") or 0), int(written))

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .cache.config import CacheConfig
 from .control.alerts_config import AlertsConfig
 from .control.experiments import ExperimentConfig
 
@@ -32,6 +33,8 @@ class ModelConfig(_Frozen):
     input_per_m: Decimal | None = Field(None, ge=0, description="USD per 1M input tokens")
     output_per_m: Decimal | None = Field(None, ge=0, description="USD per 1M output tokens")
     cached_input_per_m: Decimal | None = Field(None, ge=0, description="USD per 1M cached tokens")
+    cache_write_per_m: Decimal | None = Field(
+        None, ge=0, description="USD per 1M tokens written to the provider's prompt cache")
     context_window: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
     tier: str | None = None
@@ -386,6 +389,7 @@ class Settings(_Frozen):
     experiments: tuple[ExperimentConfig, ...] = ()
     alerts: AlertsConfig = AlertsConfig()
     learning: LearningConfig = LearningConfig()
+    cache: CacheConfig = CacheConfig()
 
     @field_validator("tiers")
     @classmethod

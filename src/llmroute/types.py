@@ -24,11 +24,14 @@ def estimate_tokens(chars: int) -> int:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token usage of one call. `cached_input_tokens` is the part of `input_tokens` read from cache."""
+    """Token usage of one call. `cached_input_tokens` is the part of `input_tokens` read from the
+    provider's prompt cache, `cache_write_tokens` the part written to it (Anthropic's
+    `cache_creation_input_tokens`); both are counted in `input_tokens`, as OpenAI counts them."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True)

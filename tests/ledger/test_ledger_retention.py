@@ -24,7 +24,12 @@ from pydantic import ValidationError
 from llmroute.config import check, load
 from llmroute.ledger import LedgerEntry, SQLiteStore, Store, open_store
 from llmroute.ledger import prune_sqlite as prune_sqlite_module
-from llmroute.ledger.migrations import MIGRATIONS, ONLINE_MIGRATION, ROUTING_COST_MIGRATION
+from llmroute.ledger.migrations import (
+    CACHE_MIGRATION,
+    MIGRATIONS,
+    ONLINE_MIGRATION,
+    ROUTING_COST_MIGRATION,
+)
 from llmroute.ledger.postgres import PostgresStore
 from llmroute.ledger.pruner import prune_logged, prune_once
 from llmroute.ledger.retention import Cutoffs, Pruned, month_start, next_month
@@ -266,20 +271,23 @@ async def test_replicas_creating_the_same_month_at_once(stores: StoreFactory) ->
 # -- the partitions migration ------------------------------------------------------------------
 async def _back_before_partitions(store: PostgresStore) -> None:
     """The schema as migrations 0001-0004 left it (the table built by their own SQL), the rows
-    kept, 0005 to 0007 unrecorded."""
+    kept, 0005 to 0008 unrecorded."""
     async with store.connection() as conn, conn.transaction():
         await conn.execute("CREATE TABLE kept AS SELECT * FROM llmroute_requests")
         await conn.execute("DROP TABLE llmroute_requests")
         for migration in MIGRATIONS[:2]:
             await conn.execute(migration.postgres_sql)
         await conn.execute("ALTER TABLE kept DROP COLUMN explored, DROP COLUMN latent, "
-                           "DROP COLUMN routing_cost_usd")  # 0006's and 0007's
+                           "DROP COLUMN routing_cost_usd, DROP COLUMN cache_write_tokens, "
+                           "DROP COLUMN prompt_cache_saved_usd, DROP COLUMN cache, "
+                           "DROP COLUMN cache_saved_usd, DROP COLUMN cached_from, "
+                           "DROP COLUMN cache_similarity")  # 0006's to 0008's
         await conn.execute("ALTER TABLE llmroute_rollups DROP COLUMN routing_cost_usd")  # 0007's
         await conn.execute("INSERT INTO llmroute_requests SELECT * FROM kept")
         await conn.execute("DROP TABLE kept")
         await conn.execute("DELETE FROM llmroute_migrations WHERE name IN "
                            f"('0005_partitions', '{ONLINE_MIGRATION}', "
-                           f"'{ROUTING_COST_MIGRATION}')")
+                           f"'{ROUTING_COST_MIGRATION}', '{CACHE_MIGRATION}')")
 
 
 @pytest.mark.asyncio
@@ -298,7 +306,8 @@ async def test_a_ledger_from_before_partitions_migrates_intact(stores: StoreFact
 
     fresh = stores.new()
     assert isinstance(fresh, PostgresStore)
-    assert await fresh.migrate() == ["0005_partitions", ONLINE_MIGRATION, ROUTING_COST_MIGRATION]
+    assert await fresh.migrate() == ["0005_partitions", ONLINE_MIGRATION, ROUTING_COST_MIGRATION,
+                                     CACHE_MIGRATION]
     assert await fresh.query() == entries
     assert await _snapshot(fresh, None, None) == snapshot
     months = {f"llmroute_requests_2025_{month:02d}" for month in {e.ts.month for e in rows}}

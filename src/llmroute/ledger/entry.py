@@ -21,7 +21,11 @@ Status = Literal["ok", "error"]
 STATUSES: frozenset[str] = frozenset({"ok", "error"})
 #: Fields holding a UTC datetime, money as Decimal, and the attempt list: they need converting.
 TIME_FIELDS: frozenset[str] = frozenset({"ts", "feedback_ts"})
-MONEY_FIELDS: frozenset[str] = frozenset({"cost_usd", "baseline_cost_usd", "routing_cost_usd"})
+MONEY_FIELDS: frozenset[str] = frozenset({"cost_usd", "baseline_cost_usd", "routing_cost_usd",
+                                          "cache_saved_usd", "prompt_cache_saved_usd"})
+#: `LedgerEntry.cache`: the response cache answered (exact or semantic match), missed (the
+#: upstream answered and the answer was stored), or was bypassed (off for this request).
+CACHE_STATES: frozenset[str] = frozenset({"hit", "semantic", "miss", "bypass"})
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,21 @@ class LedgerEntry:
     #: What the LLM router's classification calls cost (issue 14), part of `cost_usd`; None when
     #: the request made none (or only to an unpriced model). Migration 0007_routing_cost.
     routing_cost_usd: Decimal | None = None
+    #: Issue 15, migration 0008_cache. Tokens written to the provider's prompt cache (part of
+    #: `input_tokens`, as `cached_tokens` is).
+    cache_write_tokens: int | None = None
+    #: What the provider's prompt cache saved on this call (`ModelSpec.prompt_cache_savings`: the
+    #: reads' discount less the writes' premium; may be negative); None when unpriced.
+    prompt_cache_saved_usd: Decimal | None = None
+    #: The response cache: one of CACHE_STATES, None when the response cache is off.
+    cache: str | None = None
+    #: On a response-cache hit, what the upstream call it replaced cost (the cached answer's own
+    #: cost; `cost_usd` is 0), None otherwise.
+    cache_saved_usd: Decimal | None = None
+    #: On a response-cache hit, the request id whose answer was served (for judging semantic hits).
+    cached_from: str | None = None
+    #: On a semantic hit, the similarity of the prompt to the cached one.
+    cache_similarity: float | None = None
 
     def __post_init__(self) -> None:
         if not self.request_id:
@@ -126,6 +145,8 @@ class LedgerEntry:
         if self.feedback_ts is not None:
             object.__setattr__(self, "feedback_ts", as_utc(self.feedback_ts, "feedback_ts"))
         check_rating(self.user_rating)
+        if self.cache is not None and self.cache not in CACHE_STATES:
+            raise ValueError(f"cache must be one of {sorted(CACHE_STATES)} or None, got {self.cache!r}")
         for name in MONEY_FIELDS:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, Decimal) and value.is_finite()):

@@ -283,6 +283,25 @@ ONLINE_MIGRATION = "0006_online"
 #: Issue 14: the LLM router's classification calls' cost, apart (it is also in cost_usd), on
 #: each request and summed in the rollups (0 for the rows before it: they made no such call).
 ROUTING_COST_MIGRATION = "0007_routing_cost"
+#: Issue 15: provider prompt-cache writes and savings, and the response cache's mark on each
+#: request (`LedgerEntry.cache*`).
+CACHE_MIGRATION = "0008_cache"
+_CACHE_SQLITE = """
+ALTER TABLE llmroute_requests ADD COLUMN cache_write_tokens INTEGER;
+ALTER TABLE llmroute_requests ADD COLUMN prompt_cache_saved_usd TEXT;
+ALTER TABLE llmroute_requests ADD COLUMN cache TEXT;
+ALTER TABLE llmroute_requests ADD COLUMN cache_saved_usd TEXT;
+ALTER TABLE llmroute_requests ADD COLUMN cached_from TEXT;
+ALTER TABLE llmroute_requests ADD COLUMN cache_similarity REAL;
+"""
+_CACHE_POSTGRES = """
+ALTER TABLE llmroute_requests ADD COLUMN cache_write_tokens BIGINT;
+ALTER TABLE llmroute_requests ADD COLUMN prompt_cache_saved_usd NUMERIC;
+ALTER TABLE llmroute_requests ADD COLUMN cache TEXT;
+ALTER TABLE llmroute_requests ADD COLUMN cache_saved_usd NUMERIC;
+ALTER TABLE llmroute_requests ADD COLUMN cached_from TEXT;
+ALTER TABLE llmroute_requests ADD COLUMN cache_similarity DOUBLE PRECISION;
+"""
 
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -304,6 +323,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               "ALTER TABLE llmroute_requests ADD COLUMN routing_cost_usd NUMERIC;\n"
               "ALTER TABLE llmroute_rollups ADD COLUMN routing_cost_usd NUMERIC NOT NULL "
               "DEFAULT 0;"),
+    Migration(CACHE_MIGRATION, _CACHE_SQLITE, _CACHE_POSTGRES),
 )
 
 

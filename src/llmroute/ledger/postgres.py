@@ -74,8 +74,9 @@ _TYPES = {"ts": "timestamptz", "feedback_ts": "timestamptz", "http_status": "int
           "cached_tokens": "int8", "stream": "boolean", "usage_estimated": "boolean",
           "explored": "boolean",
           "task_success": "boolean", "cost_usd": "numeric", "baseline_cost_usd": "numeric",
-          "routing_cost_usd": "numeric",
-          "user_rating": "int2"}
+          "routing_cost_usd": "numeric", "cache_write_tokens": "int8",
+          "prompt_cache_saved_usd": "numeric", "cache_saved_usd": "numeric",
+          "cache_similarity": "float8", "user_rating": "int2"}
 #: A batch in one statement (one array per column), answering the ids it inserted: the entries
 #: rolled up are exactly the new ones, even with another writer inserting the same id at once.
 #: The conflict target is the primary key of the partitioned table (0005_partitions): a replayed

@@ -1,0 +1,64 @@
+"""The `cache:` section of the configuration: response cache, semantic cache, provider prompt
+caching and cache-aware routing. Every part is off by default except where noted."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ResponseCacheConfig(_Frozen):
+    """Exact-match cache of complete responses."""
+
+    enabled: bool = False
+    backend: Literal["auto", "memory", "redis"] = Field(
+        "auto", description="auto: Redis when `state.backend` is redis (shared by replicas), "
+                            "else in-process LRU")
+    ttl_s: float = Field(3600.0, gt=0, le=30 * 86400, description="default time to live; "
+                         "`x-llmroute-cache-ttl` may lower or raise it per request")
+    max_entries: int = Field(10_000, gt=0, description="in-process LRU bound")
+    max_bytes: int = Field(64 * 1024 * 1024, gt=0, description="in-process LRU bound on the "
+                                                                "stored answers' size")
+    max_entry_bytes: int = Field(1024 * 1024, gt=0, description="answers larger are not stored")
+    cache_nonzero_temperature: bool = Field(
+        False, description="also cache requests with temperature > 0 (sampled answers)")
+    scope: Literal["key", "team", "global"] = Field(
+        "key", description="who shares cached answers: one gateway key (default), a team, or "
+                           "every caller (only for a gateway that serves one tenant)")
+    wait_s: float = Field(30.0, gt=0, description="how long identical concurrent misses wait for "
+                                                  "the first one's answer (stampede protection)")
+
+
+class SemanticCacheConfig(_Frozen):
+    """Cache hits by embedding similarity (off by default)."""
+
+    enabled: bool = False
+    threshold: float = Field(0.95, gt=0, le=1, description="cosine similarity needed for a hit")
+    policies: tuple[str, ...] = Field((), description="routing policies it serves (empty: all)")
+    max_entries: int = Field(10_000, gt=0)
+
+
+class PromptCacheConfig(_Frozen):
+    """Provider prompt caching: automatic `cache_control` breakpoints (opt-in)."""
+
+    auto_breakpoints: bool = False
+
+
+class AffinityConfig(_Frozen):
+    """Cache-aware routing: stay on a conversation's model while its prompt cache is warm."""
+
+    enabled: bool = False
+
+
+class CacheConfig(_Frozen):
+    """`cache:` — see docs/caching.md."""
+
+    response: ResponseCacheConfig = ResponseCacheConfig()
+    semantic: SemanticCacheConfig = SemanticCacheConfig()
+    prompt: PromptCacheConfig = PromptCacheConfig()
+    affinity: AffinityConfig = AffinityConfig()
