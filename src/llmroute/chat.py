@@ -21,6 +21,11 @@ GATEWAY_KEYS = frozenset({"plugins", "models"})
 #: (learning online); it becomes the request metadata `EXPLORE_KEY`.
 EXPLORE_HEADER = "x-llmroute-explore"
 EXPLORE_KEY = "llmroute_explore"
+#: The header naming the caller's conversation (cache-aware routing); it becomes the request
+#: metadata `SESSION_KEY`.
+SESSION_HEADER = "x-llmroute-session"
+SESSION_KEY = "llmroute_session"
+MAX_SESSION_CHARS = 256
 KNOWN_PLUGINS = ("auto-router",)
 
 
@@ -71,16 +76,26 @@ def param_of(loc: tuple[int | str, ...]) -> str:
 
 
 def with_headers(req: ChatRequest, headers: Mapping[str, str]) -> ChatRequest:
-    """`req` with the routing controls a caller sends as headers (`EXPLORE_HEADER`; a value other
-    than true/false is a 400 naming the header)."""
-    value = next((v for k, v in headers.items() if k.lower() == EXPLORE_HEADER), None)
-    if value is None:
+    """`req` with the routing controls a caller sends as headers (`EXPLORE_HEADER`: a value other
+    than true/false is a 400 naming the header; `SESSION_HEADER`: 1 to 256 characters)."""
+    found = {k.lower(): v for k, v in headers.items() if k.lower() in (EXPLORE_HEADER,
+                                                                      SESSION_HEADER)}
+    if not found:
         return req
-    flag = value.strip().lower()
-    if flag not in {"true", "false"}:
-        raise InvalidRequestError(f"Header {EXPLORE_HEADER} must be true or false, got {value!r}.",
-                                  param=EXPLORE_HEADER)
-    return replace(req, metadata={**req.metadata, EXPLORE_KEY: flag})
+    metadata = dict(req.metadata)
+    if (value := found.get(EXPLORE_HEADER)) is not None:
+        flag = value.strip().lower()
+        if flag not in {"true", "false"}:
+            raise InvalidRequestError(f"Header {EXPLORE_HEADER} must be true or false, got "
+                                      f"{value!r}.", param=EXPLORE_HEADER)
+        metadata[EXPLORE_KEY] = flag
+    if (session := found.get(SESSION_HEADER)) is not None:
+        session = session.strip()
+        if not 0 < len(session) <= MAX_SESSION_CHARS:
+            raise InvalidRequestError(f"Header {SESSION_HEADER} must have 1 to "
+                                      f"{MAX_SESSION_CHARS} characters.", param=SESSION_HEADER)
+        metadata[SESSION_KEY] = session
+    return replace(req, metadata=metadata)
 
 
 def may_explore(metadata: Mapping[str, str]) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from .accounting import Accountant
+from .cache.affinity_stage import Affinity
 from .catalog import ModelSpec
 from .chat import ChatRequest
 from .constraints import exclusion_reason, matches
@@ -36,7 +37,7 @@ from .errors import (
 from .ledger.aggregates import exact_sum
 from .ledger.entry import LedgerEntry
 from .outcome import OPEN, Outcome, Plan, Principal, usage_of
-from .relay import StreamMeta, answer_text, close_stream, usage_dict
+from .relay import StreamMeta, answer_message, answer_text, close_stream, usage_dict
 from .resilience import Attempt, CooldownPolicy, Cooldowns, RetryPolicy, call_with_fallbacks
 from .routers.base import LLMCall
 from .settings import Settings
@@ -78,11 +79,17 @@ class Gateway:
         self.rng = random.Random()  # backoff jitter; seeding one per request would cost ~14 µs
         self.consultant = Consultant(self.deployments, self.catalog, self.retry, self.cooldowns,
                                      self.rng)
+        #: Cache-aware routing (`cache.affinity`): the conversation's warm model.
+        self.affinity = Affinity.from_settings(settings, self.catalog, self._available)
+
+    def _available(self, model: str) -> bool:
+        return model in self.deployments and self.cooldowns.state(model) != "open"
 
     async def aclose(self) -> None:
         """Finish settling streams' limits, then close every upstream connection pool."""
         if self._settling:
             await asyncio.gather(*self._settling, return_exceptions=True)
+        await self.affinity.aclose()
         await self.deployments.aclose()
 
     def readiness(self) -> dict[str, Any]:
@@ -130,10 +137,11 @@ class Gateway:
         route = self._route_request(req, principal)
         policy = policy or self.requested_policy(req, principal)
         if policy is not None:
-            return await self._plan_auto(req, route, policy)
+            return await self._plan_auto(req, route, policy, principal.name)
         return self._plan_concrete(req, route, principal)
 
-    async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str) -> Plan:
+    async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str,
+                         scope: str | None = None) -> Plan:
         self.engine.router(policy)  # unknown policy -> 404 before any work
         consulted = Consulted()
 
@@ -142,10 +150,13 @@ class Gateway:
 
         decision = await self.engine.decide(route, policy=policy, caller=classify)
         chain = (*decision.chain, *self._fallbacks(req, route))
-        return Plan(tuple(dict.fromkeys(chain)), decision.tier, decision.router, policy,
+        plan = Plan(tuple(dict.fromkeys(chain)), decision.tier, decision.router, policy,
                     decision.confidence, decision.reason, decision.input_tokens,
                     decision.explored, decision.latent, tuple(consulted.attempts),
                     consulted.cost_usd)
+        # after the router's verdict: stay on the conversation's warm model when that pays
+        return await self.affinity.steer(plan, req, scope, decision.excluded,
+                                         self.engine.expected_usage(route))
 
     def _plan_concrete(self, req: ChatRequest, route: RouteRequest, principal: Principal) -> Plan:
         spec = self._served(req.model)
@@ -292,6 +303,7 @@ class Gateway:
         await self.admission.settle(ticket, outcome)
         self._account(req, principal, outcome, None, request_id=rid, started=started,
                       stream=False, response=answer_text(response))
+        self.affinity.remember(req, principal.name, outcome, answer_message(response))
         await self._durable()
         return response, outcome
 
@@ -399,6 +411,9 @@ class Gateway:
                           response="".join(meta.text) if self.accountant.store_text else None)
             self._settle_later(meta.ticket, outcome)
             await close_stream(chunks)
+            if error is None:
+                self.affinity.remember(meta.req, meta.principal.name, outcome,
+                                       {"content": "".join(meta.text)})
             if not isinstance(error, ClientClosedError):  # the end (or error event) follows
                 await self._durable()
 

@@ -46,6 +46,10 @@ class Plan:
     #: The LLM router's classification calls (`consult`): their attempts and cost.
     router_attempts: tuple[Attempt, ...] = ()
     routing_cost_usd: Decimal | None = None
+    #: Cache-aware routing (`cache.affinity`): stayed (on the conversation's warm model instead
+    #: of the router's choice) | switched (the router's choice over a warm model) | warm (the
+    #: router chose the warm model); None: no warm conversation known.
+    affinity: str | None = None
 
 
 @dataclass
@@ -90,6 +94,8 @@ class Outcome:
         }
         if self.plan.policy:
             out["x-llmroute-policy"] = self.plan.policy
+        if self.plan.affinity:
+            out["x-llmroute-affinity"] = self.plan.affinity
         if self.plan.router_attempts:
             routed = [a for a in self.plan.router_attempts if not a.skipped]
             out["x-llmroute-router-attempts"] = str(len(routed))

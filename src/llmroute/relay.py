@@ -61,6 +61,13 @@ def answer_text(response: Mapping[str, Any]) -> str | None:
     return content if isinstance(content, str) else None
 
 
+def answer_message(response: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The first choice's message (empty when there is none)."""
+    choices = response.get("choices") or []
+    message = choices[0].get("message") if choices and isinstance(choices[0], Mapping) else None
+    return message if isinstance(message, Mapping) else {}
+
+
 async def close_stream(chunks: AsyncIterator[JSON]) -> None:
     """Close an upstream stream (its connection goes back to the pool, or is dropped)."""
     closer = getattr(chunks, "aclose", None)

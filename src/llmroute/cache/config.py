@@ -50,9 +50,22 @@ class PromptCacheConfig(_Frozen):
 
 
 class AffinityConfig(_Frozen):
-    """Cache-aware routing: stay on a conversation's model while its prompt cache is warm."""
+    """Cache-aware routing: stay on a conversation's model while its prompt cache is warm, when
+    staying is estimated to cost no more than the router's choice and the warm model is at least
+    as capable (docs/caching.md, "Cache-aware routing")."""
 
     enabled: bool = False
+    ttl_s: float = Field(300.0, gt=0, le=86400, description="how long a served prefix stays warm: "
+                         "the provider's cache life (Anthropic: 5 min by default; OpenAI's "
+                         "automatic cache: 5-10 min of inactivity)")
+    min_prefix_tokens: int = Field(1024, ge=0, description="shorter prefixes are not cached by "
+                                   "the providers (OpenAI and Anthropic: 1,024 tokens at least)")
+    backend: Literal["auto", "memory", "redis"] = Field(
+        "auto", description="auto: Redis when `state.url` is redis (shared by replicas), else an "
+                            "in-process LRU")
+    max_entries: int = Field(100_000, gt=0, description="in-process LRU bound (conversations)")
+    timeout_s: float = Field(0.05, gt=0, le=5, description="per Redis call; past it (or with "
+                             "Redis down) the request is routed without affinity")
 
 
 class CacheConfig(_Frozen):

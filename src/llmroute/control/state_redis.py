@@ -32,7 +32,7 @@ _DOWN: tuple[type[BaseException], ...] = (
 
 
 @contextmanager
-def _reachable() -> Iterator[None]:
+def reachable() -> Iterator[None]:
     """Turn connection failures and timeouts into `StateUnavailable`, and never lose a
     cancellation: redis-py sends with `asyncio.wait_for`, which on Python 3.11 returns the result
     of a send that had just finished instead of raising the caller's cancellation (CPython
@@ -78,6 +78,21 @@ def _seconds_left(reply: object) -> dict[str, float]:
     return {str(reply[i]): int(reply[i + 1]) / 1000 for i in range(0, len(reply), 2)}
 
 
+def redis_client(url: str, *, timeout_s: float, connect_timeout_s: float | None = None,
+                 max_connections: int | None = None) -> aioredis.Redis:
+    """A client as the shared state uses Redis: text replies, quick socket timeouts, no retries
+    (an unreachable Redis fails at once)."""
+    return aioredis.Redis.from_url(
+        url, decode_responses=True, socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s if connect_timeout_s is None else connect_timeout_s,
+        retry=Retry(NoBackoff(), 0), max_connections=max_connections,
+        # RESP2: redis-py then checks a pooled connection for EOF before reusing it (with RESP3
+        # it skips that check for its maintenance notifications), so a connection that Redis
+        # closed while idle is replaced instead of failing one call after Redis comes back.
+        protocol=2,
+    )
+
+
 class RedisState:
     """`SharedState` in Redis. `timeout_s` bounds each socket read/write, `connect_timeout_s` each
     connection attempt (default: `timeout_s`)."""
@@ -85,15 +100,8 @@ class RedisState:
     def __init__(self, url: str, *, prefix: str = "llmroute:", timeout_s: float = 0.5,
                  connect_timeout_s: float | None = None, max_connections: int | None = None) -> None:
         self.prefix = prefix
-        self._redis = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s if connect_timeout_s is None else connect_timeout_s,
-            retry=Retry(NoBackoff(), 0), max_connections=max_connections,
-            # RESP2: redis-py then checks a pooled connection for EOF before reusing it (with RESP3
-            # it skips that check for its maintenance notifications), so a connection that Redis
-            # closed while idle is replaced instead of failing one call after Redis comes back.
-            protocol=2,
-        )
+        self._redis = redis_client(url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s,
+                                   max_connections=max_connections)
         self._reserve = self._redis.register_script(lua.RESERVE)
         self._adjust = self._redis.register_script(lua.ADJUST)
         self._first_value = self._redis.register_script(lua.FIRST_VALUE)
@@ -108,7 +116,7 @@ class RedisState:
         if not charges:
             return None
         keys = [self._counter(c.key) for c in charges]
-        with _reachable():
+        with reachable():
             reply: object = await self._reserve(keys=keys, args=_charge_args(charges))
         return _refusal(reply)
 
@@ -116,52 +124,52 @@ class RedisState:
         if not charges:
             return
         keys = [self._counter(c.key) for c in charges]
-        with _reachable():
+        with reachable():
             await self._adjust(keys=keys, args=_charge_args(charges))
 
     async def read(self, keys: Sequence[str]) -> list[int]:
         if not keys:
             return []
-        with _reachable():
+        with reachable():
             values: list[bytes | str | None] = await self._redis.mget([self._counter(k) for k in keys])
         return [0 if v is None else int(v) for v in values]
 
     async def first_value(self, key: str, value: str, ttl_s: float | None = None) -> str:
         ttl = "" if ttl_s is None else _ms(ttl_s)
-        with _reachable():
+        with reachable():
             stored: object = await self._first_value(keys=[f"{self.prefix}v:{key}"], args=[value, ttl])
         return str(stored)
 
     async def get_text(self, key: str) -> str | None:
-        with _reachable():
+        with reachable():
             value: bytes | str | None = await self._redis.get(f"{self.prefix}t:{key}")
         return value.decode() if isinstance(value, bytes) else value
 
     async def set_text(self, key: str, value: str) -> None:
-        with _reachable():
+        with reachable():
             await self._redis.set(f"{self.prefix}t:{key}", value)
 
     async def claim(self, key: str, ttl_s: float) -> bool:
-        with _reachable():
+        with reachable():
             won = await self._redis.set(f"{self.prefix}claim:{key}", "1", nx=True, px=_ms(ttl_s))
         return bool(won)
 
     async def lead(self, name: str, holder: str, ttl_s: float) -> bool:
-        with _reachable():
+        with reachable():
             held: object = await self._lead(keys=[f"{self.prefix}lease:{name}"], args=[holder, _ms(ttl_s)])
         return held == 1
 
     async def open_cooldown(self, model: str, seconds: float) -> None:
-        with _reachable():
+        with reachable():
             await self._open_cooldown(keys=[f"{self.prefix}cooldowns"], args=[model, _ms(seconds)])
 
     async def cooldowns(self) -> dict[str, float]:
-        with _reachable():
+        with reachable():
             reply: object = await self._cooldowns(keys=[f"{self.prefix}cooldowns"])
         return _seconds_left(reply)
 
     async def ping(self) -> None:
-        with _reachable():
+        with reachable():
             await self._redis.ping()
 
     async def aclose(self) -> None:
