@@ -1,0 +1,271 @@
+"""Cache-aware routing, decided: stay on a conversation's warm model when that is cheaper and no
+less capable; switch on escalation, an ineligible or cooling model, an expired cache; the reason's
+words; keys scoped by the gateway key; the prefix hash that links two turns. Costs hand-computed."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from llmroute.cache.affinity import (
+    Warm,
+    answered_key,
+    cached_prefix,
+    prefix_key,
+    session_key,
+    session_of,
+    weigh,
+)
+from llmroute.cache.affinity_stage import Affinity
+from llmroute.cache.affinity_store import MemoryAffinity
+from llmroute.cache.config import AffinityConfig
+from llmroute.catalog import Catalog, ModelSpec
+from llmroute.chat import SESSION_HEADER, ChatRequest, with_headers
+from llmroute.errors import InvalidRequestError
+from llmroute.outcome import Outcome, Plan
+from llmroute.types import Usage
+
+LADDER = ("simple", "medium", "complex")
+
+
+def spec(name: str, tier: str, inp: str, out: str, cached: str | None = None,
+         write: str | None = None, provider: str = "openai") -> ModelSpec:
+    return ModelSpec(name, provider, Decimal(inp), Decimal(out),
+                     Decimal(cached) if cached else None, Decimal(write) if write else None,
+                     tier=tier)
+
+
+# haiku-, gpt-4.1-mini- and nano-like models in one tier, and a stronger one
+HAIKU = spec("claude-haiku", "simple", "1", "5", cached="0.1", write="1.25", provider="anthropic")
+MINI41 = spec("gpt-mini", "simple", "0.4", "1.6", cached="0.1")
+NANO = spec("nano", "simple", "0.1", "0.4", cached="0.025")
+BIG = spec("big", "complex", "3", "15", cached="0.3", write="3.75", provider="anthropic")
+CATALOG = Catalog({s.name: s for s in (HAIKU, MINI41, NANO, BIG)})
+
+
+def plan(chain: tuple[str, ...], tier: str, reason: str = "rules: short") -> Plan:
+    return Plan(chain, tier, "rules", "default", 0.8, reason, 4000)
+
+
+def stage(clock: float = 1000.0, available: bool = True, **config: Any) -> Affinity:
+    cfg = AffinityConfig(enabled=True, **config)
+    store = MemoryAffinity(cfg.ttl_s, cfg.max_entries, clock=lambda: clock)
+    return Affinity(cfg, CATALOG, LADDER, store, lambda m: available, clock=lambda: clock)
+
+
+def test_weigh_stays_when_the_cached_prefix_makes_the_warm_model_cheaper() -> None:
+    # 4,000 prompt tokens of which 3,000 are warm on nano; 200 output tokens.
+    # stay on nano: 3000*0.025 + 1000*0.1 + 200*0.4 = 75 + 100 + 80 = 255 -> $0.000255
+    # switch to gpt-mini (no write price): 4000*0.4 + 200*1.6 = 1600 + 320 -> $0.00192
+    weighed = weigh(Warm("nano", 0, 3000), NANO, MINI41, "simple", LADDER, Usage(4000, 200))
+    assert weighed.stay
+    assert weighed.stay_usd == Decimal("0.000255")
+    assert weighed.switch_usd == Decimal("0.00192")
+    assert weighed.note == ("stayed on nano: warm prompt cache (≈3,000 cached tokens, "
+                            "est $0.0003 vs $0.0019 on gpt-mini)")
+
+
+def test_weigh_prices_the_switch_as_a_cache_write_where_the_choice_has_a_write_price() -> None:
+    # warm gpt-mini (3,000 cached) vs haiku, which would write the 3,000-token prefix:
+    # stay: 3000*0.1 + 1000*0.4 + 200*1.6 = 300 + 400 + 320 = 1020 -> $0.00102
+    # switch: 3000*1.25 + 1000*1 + 200*5 = 3750 + 1000 + 1000 = 5750 -> $0.00575
+    weighed = weigh(Warm("gpt-mini", 0, 3000), MINI41, HAIKU, "simple", LADDER, Usage(4000, 200))
+    assert weighed.stay
+    assert (weighed.stay_usd, weighed.switch_usd) == (Decimal("0.00102"), Decimal("0.00575"))
+
+
+def test_weigh_switches_when_staying_costs_more() -> None:
+    # warm on big (complex) but the router chose nano: big with 3,000 cached still costs
+    # 3000*0.3 + 1000*3 + 200*15 = 900 + 3000 + 3000 = 6900 vs nano 4000*0.1 + 200*0.4 = 480
+    weighed = weigh(Warm("big", 0, 3000), BIG, NANO, "simple", LADDER, Usage(4000, 200))
+    assert not weighed.stay
+    assert weighed.note.startswith("left big's warm cache (≈3,000 cached tokens): staying costs "
+                                   "more (est $0.0069 vs $0.0005 on nano)")
+
+
+def test_weigh_never_trades_quality_the_router_escalated() -> None:
+    # nano (simple) would be far cheaper, but the router asked for the complex tier
+    weighed = weigh(Warm("nano", 0, 3000), NANO, BIG, "complex", LADDER, Usage(4000, 200))
+    assert not weighed.stay
+    assert "not used: the router chose the stronger tier 'complex'" in weighed.note
+
+
+def test_weigh_counts_no_more_cached_tokens_than_the_prompt_has() -> None:
+    weighed = weigh(Warm("nano", 0, 9000), NANO, MINI41, "simple", LADDER, Usage(4000, 0))
+    assert weighed.stay_usd == Decimal(4000) * Decimal("0.025") / 1_000_000
+
+
+def test_the_stage_stays_and_says_why_in_the_plan() -> None:
+    aff = stage()
+    out = aff.decide(plan(("gpt-mini", "nano"), "simple"), Warm("nano", 990, 3000), {},
+                     Usage(4000, 200))
+    assert out.chain == ("nano", "gpt-mini")
+    assert out.tier == "simple" and out.affinity == "stayed"
+    assert out.reason == ("stayed on nano: warm prompt cache (≈3,000 cached tokens, est $0.0003 "
+                          "vs $0.0019 on gpt-mini); the router said: rules: short")
+
+
+def test_the_stage_switches_when_the_warm_model_is_ineligible_or_unavailable() -> None:
+    warm = Warm("nano", 990, 3000)
+    out = stage().decide(plan(("gpt-mini",), "simple"), warm, {"nano": "context window 4,000"},
+                         Usage(4000, 200))
+    assert out.chain == ("gpt-mini",) and out.affinity == "switched"
+    assert out.reason.endswith("nano's warm cache (≈3,000 tokens) not used: ineligible "
+                               "(context window 4,000)")
+    out = stage(available=False).decide(plan(("gpt-mini",), "simple"), warm, {}, Usage(4000, 200))
+    assert out.chain == ("gpt-mini",)
+    assert "not available (unserved or cooling down)" in out.reason
+    out = stage().decide(plan(("gpt-mini",), "simple"), Warm("gone", 990, 3000), {},
+                         Usage(4000, 200))
+    assert out.chain == ("gpt-mini",) and "not in the routing pool" in out.reason
+
+
+def test_the_router_choosing_the_warm_model_is_marked_warm() -> None:
+    out = stage().decide(plan(("nano",), "simple"), Warm("nano", 990, 3000), {}, Usage(4000, 200))
+    assert out.chain == ("nano",) and out.affinity == "warm"
+    assert out.reason == "rules: short; nano's prompt cache is warm (≈3,000 tokens)"
+
+
+def chat(messages: list[dict[str, Any]], **metadata: str) -> ChatRequest:
+    body: dict[str, Any] = {"model": "auto", "messages": messages}
+    return ChatRequest("auto", body, metadata=metadata)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+TURN1 = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "hello"}]
+ANSWER = {"role": "assistant", "content": "hi, how can I help?"}
+TURN2 = [*TURN1, ANSWER, {"role": "user", "content": "tell me more"}]
+
+
+def test_the_prefix_hash_links_two_turns_of_a_conversation() -> None:
+    assert prefix_key("k", TURN1) is None  # a first turn: nothing warm to find
+    recorded = answered_key("k", TURN1, {"content": ANSWER["content"], "refusal": None})
+    assert prefix_key("k", TURN2) == recorded
+    # a text-parts content and extra keys the SDK adds are the same message
+    parts = [*TURN1, {"role": "assistant", "content": [{"type": "text", "text": ANSWER["content"]}],
+                      "tool_calls": None}, {"role": "user", "content": "other"}]
+    assert prefix_key("k", parts) == recorded
+    edited = [*TURN1[:1], {"role": "user", "content": "hello!"}, ANSWER, TURN2[-1]]
+    assert prefix_key("k", edited) != recorded
+
+
+def test_keys_are_scoped_by_the_gateway_key() -> None:
+    assert answered_key("team-a", TURN1, ANSWER) != answered_key("team-b", TURN1, ANSWER)
+    assert session_key("team-a", "s1") != session_key("team-b", "s1")
+    assert session_key(None, "s1") != session_key("team-a", "s1")
+
+
+def test_tenants_do_not_steer_each_other() -> None:
+    aff = stage()
+    turn = Outcome("r", plan(("nano",), "simple"), model="nano", usage=Usage(3000, 50))
+    aff.enabled = True
+
+    async def go() -> tuple[Plan, Plan]:
+        aff.remember(chat(TURN1), "tenant-a", turn, ANSWER)
+        await asyncio.sleep(0)
+        routed = plan(("gpt-mini", "nano"), "simple")
+        mine = await aff.steer(routed, chat(TURN2), "tenant-a", {}, Usage(4000, 200))
+        theirs = await aff.steer(routed, chat(TURN2), "tenant-b", {}, Usage(4000, 200))
+        return mine, theirs
+
+    mine, theirs = run(go())
+    assert mine.chain[0] == "nano" and mine.affinity == "stayed"
+    assert theirs.chain[0] == "gpt-mini" and theirs.affinity is None
+
+
+def test_a_session_id_names_the_conversation_whatever_its_messages() -> None:
+    assert session_of({}, {"metadata": {"conversation_id": "c-9"}}) == "c-9"
+    assert session_of({"llmroute_session": "h"}, {"metadata": {"session_id": "b"}}) == "h"
+    aff = stage()
+
+    async def go() -> Plan:
+        turn = Outcome("r", plan(("nano",), "simple"), model="nano", usage=Usage(3000, 50))
+        aff.remember(chat(TURN1, llmroute_session="s-1"), "k", turn, ANSWER)
+        await asyncio.sleep(0)
+        other = chat([{"role": "user", "content": "a fresh turn"}], llmroute_session="s-1")
+        return await aff.steer(plan(("gpt-mini",), "simple"), other, "k", {}, Usage(4000, 200))
+
+    assert run(go()).chain[0] == "nano"
+
+
+def test_the_session_header_lands_in_the_metadata_and_is_checked() -> None:
+    req = with_headers(chat(TURN1), {"X-LLMRoute-Session": " conv-42 "})
+    assert req.metadata["llmroute_session"] == "conv-42"
+    with pytest.raises(InvalidRequestError) as err:
+        with_headers(chat(TURN1), {SESSION_HEADER: "x" * 257})
+    assert err.value.param == SESSION_HEADER and err.value.status == 400
+
+
+def test_an_expired_cache_routes_as_the_router_said() -> None:
+    now = [1000.0]
+    cfg = AffinityConfig(enabled=True, ttl_s=300)
+    store = MemoryAffinity(cfg.ttl_s, cfg.max_entries, clock=lambda: now[0])
+    aff = Affinity(cfg, CATALOG, LADDER, store, lambda m: True, clock=lambda: now[0])
+
+    async def go() -> tuple[Plan, Plan]:
+        turn = Outcome("r", plan(("nano",), "simple"), model="nano", usage=Usage(3000, 50))
+        aff.remember(chat(TURN1), "k", turn, ANSWER)
+        await asyncio.sleep(0)
+        routed = plan(("gpt-mini",), "simple")
+        now[0] = 1299.0
+        fresh = await aff.steer(routed, chat(TURN2), "k", {}, Usage(4000, 200))
+        now[0] = 1301.0
+        return fresh, await aff.steer(routed, chat(TURN2), "k", {}, Usage(4000, 200))
+
+    fresh, expired = run(go())
+    assert fresh.chain[0] == "nano"
+    assert expired.chain == ("gpt-mini",) and expired.affinity is None
+    assert len(store) == 0  # the expired entry is gone
+
+
+def test_short_prefixes_and_uncached_anthropic_calls_are_not_remembered() -> None:
+    aff = stage(min_prefix_tokens=1024)
+
+    async def go() -> int:
+        short = Outcome("r", plan(("nano",), "simple"), model="nano", usage=Usage(1000, 50))
+        aff.remember(chat(TURN1), "k", short, ANSWER)
+        # haiku caches only marked prefixes: a call that wrote and read nothing left nothing warm
+        unmarked = Outcome("r", plan(("claude-haiku",), "simple"), model="claude-haiku",
+                           usage=Usage(5000, 50))
+        aff.remember(chat(TURN2), "k", unmarked, ANSWER)
+        await asyncio.sleep(0)
+        assert isinstance(aff.store, MemoryAffinity)
+        return len(aff.store)
+
+    assert run(go()) == 0
+    assert cached_prefix(HAIKU, Usage(5000, 50, 3000, 1500)) == 4500
+    assert cached_prefix(NANO, Usage(5000, 50, 3000)) == 5000
+
+
+def test_the_store_is_a_bounded_lru() -> None:
+    store = MemoryAffinity(300, 2, clock=lambda: 0.0)
+
+    async def go() -> list[Warm | None]:
+        for key in ("a", "b"):
+            await store.put(key, Warm(key, 0.0, 2000))
+        await store.get("a")  # a is now the most recent: b goes first
+        await store.put("c", Warm("c", 0.0, 2000))
+        return [await store.get(k) for k in ("a", "b", "c")]
+
+    a, b, c = run(go())
+    assert a is not None and b is None and c is not None
+
+
+def test_warm_round_trips_as_text_and_refuses_garbage() -> None:
+    warm = Warm("openai/gpt-4o-mini", 1733450000.25, 3100)
+    assert Warm.loads(warm.dumps()) == warm
+    assert Warm.loads("nonsense") is None
+    assert Warm.loads("x\t1\tm") is None
+
+
+def test_disabled_affinity_changes_nothing() -> None:
+    cfg = AffinityConfig(enabled=False)
+    aff = Affinity(cfg, CATALOG, LADDER, MemoryAffinity(300, 10), lambda m: True)
+    routed = plan(("gpt-mini",), "simple")
+    assert run(aff.steer(routed, chat(TURN2), "k", {}, Usage(4000, 200))) is routed
