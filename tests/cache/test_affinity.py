@@ -14,6 +14,9 @@ from llmroute.cache.affinity import (
     Warm,
     answered_key,
     cached_prefix,
+    dumps_all,
+    loads_all,
+    merged,
     prefix_key,
     session_key,
     session_of,
@@ -100,7 +103,7 @@ def test_weigh_counts_no_more_cached_tokens_than_the_prompt_has() -> None:
 
 def test_the_stage_stays_and_says_why_in_the_plan() -> None:
     aff = stage()
-    out = aff.decide(plan(("gpt-mini", "nano"), "simple"), Warm("nano", 990, 3000), {},
+    out = aff.decide(plan(("gpt-mini", "nano"), "simple"), (Warm("nano", 990, 3000),), {},
                      Usage(4000, 200))
     assert out.chain == ("nano", "gpt-mini")
     assert out.tier == "simple" and out.affinity == "stayed"
@@ -109,7 +112,7 @@ def test_the_stage_stays_and_says_why_in_the_plan() -> None:
 
 
 def test_the_stage_switches_when_the_warm_model_is_ineligible_or_unavailable() -> None:
-    warm = Warm("nano", 990, 3000)
+    warm = (Warm("nano", 990, 3000),)
     out = stage().decide(plan(("gpt-mini",), "simple"), warm, {"nano": "context window 4,000"},
                          Usage(4000, 200))
     assert out.chain == ("gpt-mini",) and out.affinity == "switched"
@@ -118,13 +121,13 @@ def test_the_stage_switches_when_the_warm_model_is_ineligible_or_unavailable() -
     out = stage(available=False).decide(plan(("gpt-mini",), "simple"), warm, {}, Usage(4000, 200))
     assert out.chain == ("gpt-mini",)
     assert "not available (unserved or cooling down)" in out.reason
-    out = stage().decide(plan(("gpt-mini",), "simple"), Warm("gone", 990, 3000), {},
+    out = stage().decide(plan(("gpt-mini",), "simple"), (Warm("gone", 990, 3000),), {},
                          Usage(4000, 200))
     assert out.chain == ("gpt-mini",) and "not in the routing pool" in out.reason
 
 
 def test_the_router_choosing_the_warm_model_is_marked_warm() -> None:
-    out = stage().decide(plan(("nano",), "simple"), Warm("nano", 990, 3000), {}, Usage(4000, 200))
+    out = stage().decide(plan(("nano",), "simple"), (Warm("nano", 990, 3000),), {}, Usage(4000, 200))
     assert out.chain == ("nano",) and out.affinity == "warm"
     assert out.reason == "rules: short; nano's prompt cache is warm (≈3,000 tokens)"
 
@@ -248,13 +251,13 @@ def test_the_store_is_a_bounded_lru() -> None:
 
     async def go() -> list[Warm | None]:
         for key in ("a", "b"):
-            await store.put(key, Warm(key, 0.0, 2000))
+            await store.put(key, (Warm(key, 0.0, 2000),))
         await store.get("a")  # a is now the most recent: b goes first
-        await store.put("c", Warm("c", 0.0, 2000))
+        await store.put("c", (Warm("c", 0.0, 2000),))
         return [await store.get(k) for k in ("a", "b", "c")]
 
     a, b, c = run(go())
-    assert a is not None and b is None and c is not None
+    assert a and not b and c
 
 
 def test_warm_round_trips_as_text_and_refuses_garbage() -> None:
@@ -262,6 +265,46 @@ def test_warm_round_trips_as_text_and_refuses_garbage() -> None:
     assert Warm.loads(warm.dumps()) == warm
     assert Warm.loads("nonsense") is None
     assert Warm.loads("x\t1\tm") is None
+    both = (warm, Warm("b", 1.0, 2))
+    assert loads_all(dumps_all(both)) == both
+    assert loads_all("garbage\n" + warm.dumps()) == (warm,)
+
+
+def test_a_conversation_keeps_its_recent_models_newest_first() -> None:
+    a, b, c = Warm("a", 1, 2000), Warm("b", 2, 2000), Warm("c", 3, 2000)
+    assert merged(c, (b, a)) == (c, b, a)
+    assert merged(Warm("a", 4, 3000), (b, a)) == (Warm("a", 4, 3000), b)  # each model once
+    assert merged(None, (b, a)) == (b, a)
+    assert len(merged(c, tuple(Warm(str(i), i, 2000) for i in range(9)))) == 4
+
+
+def test_the_switch_reads_what_the_choices_own_cache_still_holds() -> None:
+    # warm on gpt-mini (3,000) but nano still holds 2,500 tokens from two turns ago:
+    # stay: 3000*0.1 + 1000*0.4 + 200*1.6 = 1020 -> $0.00102
+    # switch to nano: 2500*0.025 + 1500*0.1 + 200*0.4 = 62.5 + 150 + 80 = 292.5 -> $0.0002925
+    weighed = weigh(Warm("gpt-mini", 0, 3000), MINI41, NANO, "simple", LADDER, Usage(4000, 200),
+                    chosen_cached=2500)
+    assert not weighed.stay and weighed.switch_usd == Decimal("0.0002925")
+    out = stage().decide(plan(("nano",), "simple"), (Warm("gpt-mini", 990, 3000),
+                                                     Warm("nano", 960, 2500)), {}, Usage(4000, 0))
+    assert out.chain == ("nano",) and out.affinity == "switched"
+
+
+def test_a_turn_too_short_to_cache_keeps_the_earlier_warm_models() -> None:
+    aff = stage(min_prefix_tokens=1024)
+
+    async def go() -> Plan:
+        long_turn = Outcome("r", plan(("nano",), "simple"), model="nano", usage=Usage(3000, 5))
+        aff.remember(chat(TURN1, llmroute_session="s"), "k", long_turn, ANSWER)
+        await asyncio.sleep(0)
+        short = Outcome("r", plan(("gpt-mini",), "simple"), model="gpt-mini", usage=Usage(900, 5))
+        aff.remember(chat(TURN2, llmroute_session="s"), "k", short, ANSWER)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return await aff.steer(plan(("gpt-mini",), "simple"), chat(TURN2, llmroute_session="s"),
+                               "k", {}, Usage(4000, 200))
+
+    assert run(go()).chain[0] == "nano"
 
 
 def test_disabled_affinity_changes_nothing() -> None:

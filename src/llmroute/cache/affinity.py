@@ -52,6 +52,28 @@ class Warm:
             return None
 
 
+#: How many models' caches are remembered per conversation (newest first).
+KEEP_MODELS = 4
+Warmth = tuple[Warm, ...]
+
+
+def dumps_all(warmth: Warmth) -> str:
+    """A conversation's warm models as text, one per line, newest first."""
+    return "\n".join(w.dumps() for w in warmth)
+
+
+def loads_all(text: str) -> Warmth:
+    """The inverse of `dumps_all` (malformed lines are dropped)."""
+    return tuple(w for line in text.split("\n") if (w := Warm.loads(line)) is not None)
+
+
+def merged(newest: Warm | None, earlier: Warmth) -> Warmth:
+    """`newest` first, then the earlier models' caches (each model once), at most KEEP_MODELS."""
+    head = (newest,) if newest is not None else ()
+    rest = tuple(w for w in earlier if newest is None or w.model != newest.model)
+    return (head + rest)[:KEEP_MODELS]
+
+
 def session_of(metadata: Mapping[str, str], body: Mapping[str, Any]) -> str | None:
     """The conversation id the client gave: the session header, else `metadata.session_id` /
     `metadata.conversation_id` of the body."""
@@ -156,10 +178,11 @@ def _usd(value: Decimal) -> str:
 
 
 def weigh(warm: Warm, warm_spec: ModelSpec, chosen: ModelSpec, tier: str,
-          ladder: Sequence[str], expected: Usage) -> Weighed:
+          ladder: Sequence[str], expected: Usage, chosen_cached: int = 0) -> Weighed:
     """Stay on the warm model when its estimated cost with the prefix read from its cache is at
     most the router's choice's cost with the prefix uncached (written, where the choice has a
-    cache-write price), and it is at least as capable: its tier not below the router's `tier`
+    cache-write price; read, for the `chosen_cached` tokens the choice's own cache still holds
+    from an earlier turn), and it is at least as capable: its tier not below the router's `tier`
     (nor the choice's own)."""
     prefix = min(warm.tokens, expected.input_tokens)
     tokens = f"≈{prefix:,} cached tokens"
@@ -167,9 +190,10 @@ def weigh(warm: Warm, warm_spec: ModelSpec, chosen: ModelSpec, tier: str,
     if _rank(warm_spec.tier, ladder) < wanted:
         return Weighed(False, f"{warm.model}'s warm cache ({tokens}) not used: the router chose "
                               f"the stronger tier {ladder[wanted]!r}")
-    written = prefix if chosen.cache_write_per_m is not None else 0
+    theirs = min(chosen_cached, prefix)
+    written = prefix - theirs if chosen.cache_write_per_m is not None else 0
     stay = warm_spec.cost(Usage(expected.input_tokens, expected.output_tokens, prefix))
-    switch = chosen.cost(Usage(expected.input_tokens, expected.output_tokens, 0, written))
+    switch = chosen.cost(Usage(expected.input_tokens, expected.output_tokens, theirs, written))
     if stay is None or switch is None:
         return Weighed(False, f"{warm.model}'s warm cache ({tokens}) not weighed: unpriced model")
     versus = f"est {_usd(stay)} vs {_usd(switch)} on {chosen.name}"

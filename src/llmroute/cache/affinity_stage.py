@@ -18,8 +18,10 @@ from ..settings import Settings
 from ..types import Usage
 from .affinity import (
     Warm,
+    Warmth,
     answered_key,
     cached_prefix,
+    merged,
     prefix_key,
     session_key,
     session_of,
@@ -67,15 +69,20 @@ class Affinity:
         if not self.enabled or not plan.chain:
             return plan
         key = self.key(req, scope)
-        warm = await self.store.get(key) if key is not None else None
-        if (warm is None or warm.at + self.config.ttl_s < self.clock()
-                or warm.tokens < self.config.min_prefix_tokens):
-            return plan
-        return self.decide(plan, warm, excluded, expected)
+        warmth = self.live(await self.store.get(key)) if key is not None else ()
+        return self.decide(plan, warmth, excluded, expected) if warmth else plan
 
-    def decide(self, plan: Plan, warm: Warm, excluded: Mapping[str, str], expected: Usage) -> Plan:
-        """Apply a known warm model to the router's plan (pure; microseconds)."""
-        chosen = plan.chain[0]
+    def live(self, warmth: Warmth) -> Warmth:
+        """The models whose cache is still warm and long enough to be read."""
+        oldest = self.clock() - self.config.ttl_s
+        least = self.config.min_prefix_tokens
+        return tuple(w for w in warmth if w.at >= oldest and w.tokens >= least)
+
+    def decide(self, plan: Plan, warmth: Warmth, excluded: Mapping[str, str],
+               expected: Usage) -> Plan:
+        """Apply a conversation's warm models (newest first: the one it is on) to the router's
+        plan (pure; microseconds)."""
+        warm, chosen = warmth[0], plan.chain[0]
         tokens = min(warm.tokens, expected.input_tokens)
         if warm.model == chosen:
             return replace(plan, affinity="warm", reason=f"{plan.reason}; {chosen}'s prompt "
@@ -87,7 +94,8 @@ class Affinity:
         if why_not is not None or warm_spec is None or chosen_spec is None:
             return replace(plan, affinity="switched", reason=f"{plan.reason}; {warm.model}'s "
                            f"warm cache (≈{tokens:,} tokens) not used: {why_not}")
-        weighed = weigh(warm, warm_spec, chosen_spec, plan.tier, self.ladder, expected)
+        theirs = next((w.tokens for w in warmth if w.model == chosen), 0)
+        weighed = weigh(warm, warm_spec, chosen_spec, plan.tier, self.ladder, expected, theirs)
         if not weighed.stay:
             return replace(plan, affinity="switched", reason=f"{plan.reason}; {weighed.note}")
         chain = (warm.model, *(m for m in plan.chain if m != warm.model))
@@ -110,15 +118,24 @@ class Affinity:
         if not self.enabled or outcome.usage is None or not outcome.model:
             return
         tokens = cached_prefix(self.catalog.get(outcome.model), outcome.usage)
-        if tokens < self.config.min_prefix_tokens:
-            return
+        warm = Warm(outcome.model, self.clock(), tokens)
         session = session_of(req.metadata, req.body)
+        messages = req.body.get("messages") or ()
+        earlier = self.key(req, scope)
         key = (session_key(scope, session) if session is not None
-               else answered_key(scope, req.body.get("messages") or (), answer))
-        task = asyncio.get_running_loop().create_task(
-            self.store.put(key, Warm(outcome.model, self.clock(), tokens)))
+               else answered_key(scope, messages, answer))
+        fresh = warm if tokens >= self.config.min_prefix_tokens else None
+        task = asyncio.get_running_loop().create_task(self._write(key, earlier, fresh))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
+
+    async def _write(self, key: str, earlier: str | None, warm: Warm | None) -> None:
+        """The conversation's warm models after this turn: this turn's model first, then those
+        still warm from before (their caches keep the shorter prefix they were given)."""
+        before = self.live(await self.store.get(earlier)) if earlier is not None else ()
+        warmth = merged(warm, before)
+        if warmth:
+            await self.store.put(key, warmth)
 
     async def aclose(self) -> None:
         """Finish pending writes, then close the store."""

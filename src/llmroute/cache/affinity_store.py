@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar
 
 from ..control.state import StateUnavailable
 from ..settings import StateConfig
-from .affinity import Warm
+from .affinity import Warmth, dumps_all, loads_all
 from .config import AffinityConfig
 
 T = TypeVar("T")
@@ -23,11 +23,12 @@ RETRY_S = 5.0
 
 
 class AffinityStore(Protocol):
-    """Conversation key -> its warm model; entries older than the TTL are never returned."""
+    """Conversation key -> its warm models (newest first); models whose cache is older than the
+    TTL are never returned; () when nothing is known."""
 
-    async def get(self, key: str) -> Warm | None: ...
+    async def get(self, key: str) -> Warmth: ...
 
-    async def put(self, key: str, warm: Warm) -> None: ...
+    async def put(self, key: str, warmth: Warmth) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -39,23 +40,25 @@ class MemoryAffinity:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self.clock = clock
-        self._entries: OrderedDict[str, Warm] = OrderedDict()
+        self._entries: OrderedDict[str, Warmth] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def get(self, key: str) -> Warm | None:
-        warm = self._entries.get(key)
-        if warm is None:
-            return None
-        if warm.at + self.ttl_s < self.clock():
+    async def get(self, key: str) -> Warmth:
+        warmth = self._entries.get(key)
+        if warmth is None:
+            return ()
+        oldest = self.clock() - self.ttl_s
+        live = tuple(w for w in warmth if w.at >= oldest)
+        if not live:
             del self._entries[key]
-            return None
+            return ()
         self._entries.move_to_end(key)
-        return warm
+        return live
 
-    async def put(self, key: str, warm: Warm) -> None:
-        self._entries[key] = warm
+    async def put(self, key: str, warmth: Warmth) -> None:
+        self._entries[key] = warmth
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -77,20 +80,20 @@ class RedisAffinity:
         self.clock = clock
         self._down_until = 0.0
 
-    async def get(self, key: str) -> Warm | None:
+    async def get(self, key: str) -> Warmth:
         if self.clock() < self._down_until:
-            return None
+            return ()
         try:
             text = await self._call(self._redis.get(self.prefix + key))
         except StateUnavailable:
-            return None
-        return Warm.loads(text) if isinstance(text, str) else None
+            return ()
+        return loads_all(text) if isinstance(text, str) else ()
 
-    async def put(self, key: str, warm: Warm) -> None:
-        if self.clock() < self._down_until:
+    async def put(self, key: str, warmth: Warmth) -> None:
+        if self.clock() < self._down_until or not warmth:
             return
         try:
-            await self._call(self._redis.set(self.prefix + key, warm.dumps(), px=self.ttl_ms))
+            await self._call(self._redis.set(self.prefix + key, dumps_all(warmth), px=self.ttl_ms))
         except StateUnavailable:
             return
 
