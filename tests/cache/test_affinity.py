@@ -13,6 +13,7 @@ import pytest
 from llmroute.cache.affinity import (
     Warm,
     answered_key,
+    answered_keys,
     cached_prefix,
     dumps_all,
     loads_all,
@@ -312,3 +313,11 @@ def test_disabled_affinity_changes_nothing() -> None:
     aff = Affinity(cfg, CATALOG, LADDER, MemoryAffinity(300, 10), lambda m: True)
     routed = plan(("gpt-mini",), "simple")
     assert run(aff.steer(routed, chat(TURN2), "k", {}, Usage(4000, 200))) is routed
+
+
+def test_one_pass_gives_both_keys_even_when_the_first_message_is_an_answer() -> None:
+    opened = [{"role": "assistant", "content": "Welcome!"}, {"role": "user", "content": "hi"}]
+    earlier, record = answered_keys("k", opened, ANSWER)
+    assert earlier == prefix_key("k", opened)
+    assert record == prefix_key("k", [*opened, ANSWER, {"role": "user", "content": "next"}])
+    assert answered_keys("k", TURN1, ANSWER) == (None, prefix_key("k", TURN2))

@@ -131,11 +131,15 @@ def _feed(h: hashlib.blake2b, messages: Iterable[Mapping[str, Any]]) -> None:
                  + _calls(m) + _SEP + str(m.get("tool_call_id") or "").encode() + _END)
 
 
+def _last_answer(messages: Sequence[Mapping[str, Any]]) -> int | None:
+    return next((i for i in range(len(messages) - 1, -1, -1)
+                 if messages[i].get("role") == "assistant"), None)
+
+
 def prefix_key(scope: str | None, messages: Sequence[Mapping[str, Any]]) -> str | None:
     """The store key to look up: the hash of the messages up to the last assistant message
     (None when there is none: a first turn has no warm prefix)."""
-    last = next((i for i in range(len(messages) - 1, -1, -1)
-                 if messages[i].get("role") == "assistant"), None)
+    last = _last_answer(messages)
     if last is None:
         return None
     h = _digest(scope, b"p")
@@ -143,13 +147,26 @@ def prefix_key(scope: str | None, messages: Sequence[Mapping[str, Any]]) -> str 
     return "p" + h.hexdigest()
 
 
+def answered_keys(scope: str | None, messages: Sequence[Mapping[str, Any]],
+                  answer: Mapping[str, Any]) -> tuple[str | None, str]:
+    """In one pass over the conversation: its `prefix_key` (where the earlier turns' warm models
+    are), and the key to record after `answer` (an assistant message): the hash of the request's
+    messages and the answer, which the next turn's `prefix_key` reproduces."""
+    last = _last_answer(messages)
+    h = _digest(scope, b"p")
+    earlier = None
+    if last is not None:
+        _feed(h, messages[: last + 1])
+        earlier = "p" + h.hexdigest()
+    start = 0 if last is None else last + 1
+    _feed(h, [*messages[start:], {**answer, "role": "assistant"}])
+    return earlier, "p" + h.hexdigest()
+
+
 def answered_key(scope: str | None, messages: Sequence[Mapping[str, Any]],
                  answer: Mapping[str, Any]) -> str:
-    """The store key to record after an answer: the hash of the request's messages and the
-    answer (an assistant message), which the next turn's `prefix_key` reproduces."""
-    h = _digest(scope, b"p")
-    _feed(h, [*messages, {**answer, "role": "assistant"}])
-    return "p" + h.hexdigest()
+    """The key to record after `answer` (see `answered_keys`)."""
+    return answered_keys(scope, messages, answer)[1]
 
 
 def cached_prefix(spec: ModelSpec | None, usage: Usage) -> int:

@@ -19,7 +19,7 @@ from ..types import Usage
 from .affinity import (
     Warm,
     Warmth,
-    answered_key,
+    answered_keys,
     cached_prefix,
     merged,
     prefix_key,
@@ -120,10 +120,11 @@ class Affinity:
         tokens = cached_prefix(self.catalog.get(outcome.model), outcome.usage)
         warm = Warm(outcome.model, self.clock(), tokens)
         session = session_of(req.metadata, req.body)
-        messages = req.body.get("messages") or ()
-        earlier = self.key(req, scope)
-        key = (session_key(scope, session) if session is not None
-               else answered_key(scope, messages, answer))
+        earlier: str | None
+        if session is not None:
+            earlier = key = session_key(scope, session)
+        else:
+            earlier, key = answered_keys(scope, req.body.get("messages") or (), answer)
         fresh = warm if tokens >= self.config.min_prefix_tokens else None
         task = asyncio.get_running_loop().create_task(self._write(key, earlier, fresh))
         self._writes.add(task)
