@@ -157,6 +157,18 @@ def test_a_streamed_turn_and_a_session_header_link_the_conversation(serve: Any) 
     assert other.headers["x-llmroute-model"] == "fake/mini"
 
 
+def test_a_streamed_answer_links_the_next_turn_by_its_text(serve: Any) -> None:
+    client = serve().client()
+    chunks = list(client.chat.completions.create(model="auto", messages=TURN1, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[0].model == "fake/mid" and text
+    messages = [*TURN1, {"role": "assistant", "content": text},
+                {"role": "user", "content": "thanks, go on"}]
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=messages)
+    assert raw.headers["x-llmroute-model"] == "fake/mid"
+    assert raw.headers["x-llmroute-affinity"] == "stayed"
+
+
 def test_a_bad_session_header_is_a_400_naming_it(serve: Any) -> None:
     client = serve().client()
     with pytest.raises(openai.BadRequestError) as err:
