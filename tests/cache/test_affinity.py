@@ -321,3 +321,31 @@ def test_one_pass_gives_both_keys_even_when_the_first_message_is_an_answer() -> 
     assert earlier == prefix_key("k", opened)
     assert record == prefix_key("k", [*opened, ANSWER, {"role": "user", "content": "next"}])
     assert answered_keys("k", TURN1, ANSWER) == (None, prefix_key("k", TURN2))
+
+
+def test_redis_keeps_a_conversation_for_the_ttl_and_ignores_garbage() -> None:
+    from llmroute.cache.affinity_store import RedisAffinity
+    from llmroute.testing.redis_tools import TEST_REDIS_URL, drop_prefix, redis_unreachable
+
+    if (why := redis_unreachable()) is not None:
+        pytest.skip(why)
+    prefix = f"llmroute-aff-unit-{id(object())}:"
+    warmth = (Warm("nano", 1000.0, 3000), Warm("big", 990.0, 2500))
+
+    async def go() -> tuple[Any, ...]:
+        store = RedisAffinity(TEST_REDIS_URL, prefix=prefix, ttl_s=0.3, timeout_s=0.5)
+        try:
+            await store.put("k", warmth)
+            got = await store.get("k")
+            await store._redis.set(f"{prefix}aff:bad", "not a record")
+            bad = await store.get("bad")
+            await asyncio.sleep(0.5)
+            return got, bad, await store.get("k")
+        finally:
+            await store.aclose()
+
+    try:
+        got, bad, expired = run(go())
+    finally:
+        drop_prefix(prefix)
+    assert got == warmth and bad == () and expired == ()
