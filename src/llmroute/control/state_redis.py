@@ -78,6 +78,27 @@ def _seconds_left(reply: object) -> dict[str, float]:
     return {str(reply[i]): int(reply[i + 1]) / 1000 for i in range(0, len(reply), 2)}
 
 
+#: For the other users of Redis (the response cache): the same failure mapping and milliseconds.
+reachable = _reachable
+ms = _ms
+
+
+def redis_client(url: str, *, timeout_s: float, connect_timeout_s: float | None = None,
+                 max_connections: int | None = None, decode_responses: bool = True
+                 ) -> aioredis.Redis:
+    """A client as the shared state (and the response cache) use Redis: short socket timeouts,
+    no retries (a retried INCRBY could count twice)."""
+    return aioredis.Redis.from_url(
+        url, decode_responses=decode_responses, socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s if connect_timeout_s is None else connect_timeout_s,
+        retry=Retry(NoBackoff(), 0), max_connections=max_connections,
+        # RESP2: redis-py then checks a pooled connection for EOF before reusing it (with RESP3
+        # it skips that check for its maintenance notifications), so a connection that Redis
+        # closed while idle is replaced instead of failing one call after Redis comes back.
+        protocol=2,
+    )
+
+
 class RedisState:
     """`SharedState` in Redis. `timeout_s` bounds each socket read/write, `connect_timeout_s` each
     connection attempt (default: `timeout_s`)."""
@@ -85,15 +106,8 @@ class RedisState:
     def __init__(self, url: str, *, prefix: str = "llmroute:", timeout_s: float = 0.5,
                  connect_timeout_s: float | None = None, max_connections: int | None = None) -> None:
         self.prefix = prefix
-        self._redis = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s if connect_timeout_s is None else connect_timeout_s,
-            retry=Retry(NoBackoff(), 0), max_connections=max_connections,
-            # RESP2: redis-py then checks a pooled connection for EOF before reusing it (with RESP3
-            # it skips that check for its maintenance notifications), so a connection that Redis
-            # closed while idle is replaced instead of failing one call after Redis comes back.
-            protocol=2,
-        )
+        self._redis = redis_client(url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s,
+                                   max_connections=max_connections)
         self._reserve = self._redis.register_script(lua.RESERVE)
         self._adjust = self._redis.register_script(lua.ADJUST)
         self._first_value = self._redis.register_script(lua.FIRST_VALUE)
