@@ -364,3 +364,25 @@ def test_the_ledger_marks_hits_misses_and_bypasses(serve: Serve, up: FakeUpstrea
     streamed = [r for r in rows.values() if r["stream"]]
     assert [r["cache"] for r in streamed] == ["hit"]
     assert sorted(r["cache"] for r in rows.values()) == ["bypass", "hit", "hit", "miss"]
+
+
+def test_hits_count_against_request_limits_and_spend_nothing(serve: Serve,
+                                                             up: FakeUpstream) -> None:
+    limits = [{"window": "minute", "requests": 3}, {"window": "day", "usd": "10"},
+              {"window": "day", "tokens": 100000}]
+    gw = serve({**ON, "keys": [{"name": "metered", "hash": hash_key(KEY_A), "limits": limits}]})
+    with gw.client(KEY_A) as client, gw.http() as http:
+        _, miss = ask(client, "count me")
+        budgets = http.get("/v1/budgets", headers={"authorization": f"Bearer {KEY_A}"}).json()
+        spent = {b["unit"]: b["used"] for b in budgets["data"]}
+        assert ask(client, "count me")[0]["x-llmroute-cache"] == "hit"
+        assert ask(client, "count me")[0]["x-llmroute-cache"] == "hit"
+        with pytest.raises(openai.RateLimitError):  # the fourth request in the minute
+            ask(client, "count me")
+        budgets = http.get("/v1/budgets", headers={"authorization": f"Bearer {KEY_A}"}).json()
+    used = {b["unit"]: b["used"] for b in budgets["data"]}
+    assert used["requests"] == 3  # the refused one is not counted
+    assert miss.usage is not None
+    assert used["usd"] == spent["usd"] and Decimal(used["usd"]) > 0  # hits settle at $0
+    assert used["tokens"] == spent["tokens"] == miss.usage.total_tokens
+    assert up.call_count() == 1
