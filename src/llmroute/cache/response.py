@@ -83,10 +83,11 @@ BYPASS = Probe("bypass")
 
 
 def open_store(settings: Settings) -> AnswerStore:
-    """The configured store: `auto` is Redis when the shared state is."""
+    """The configured store: `auto` is Redis when the shared state is (none is opened while the
+    cache is off)."""
     config, state = settings.cache.response, settings.state
-    redis = config.backend == "redis" or (config.backend == "auto" and
-                                          not state.url.startswith("memory://"))
+    redis = config.enabled and (config.backend == "redis" or (
+        config.backend == "auto" and not state.url.startswith("memory://")))
     if not redis:
         return MemoryStore(config.max_entries, config.max_bytes)
     from .store_redis import RedisStore
