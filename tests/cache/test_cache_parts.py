@@ -116,3 +116,33 @@ def test_an_answer_round_trips_and_serves_a_copy_that_costs_nothing() -> None:
     assert served["usage"]["cost"] == 0 and ANSWER["usage"]["cost"] == 1e-06
     assert CachedAnswer.from_bytes(b"{\"v\": 99}") is None
     assert CachedAnswer.from_bytes(b"not json") is None
+
+
+def test_single_flight_leads_follows_and_replaces_a_leader_that_never_ends() -> None:
+    from llmroute.cache.single_flight import Flights
+
+    now = [0.0]
+    flights = Flights(wait_s=1.0, clock=lambda: now[0])
+    answer = answer_of(ANSWER, model="fake/a", tier="simple", usage=Usage(3, 4),
+                       cost_usd=None, request_id="req_1")
+
+    async def run() -> None:
+        leader = flights.join("k")
+        follower = flights.join("k")
+        assert leader.leader and not follower.leader
+        waiting = asyncio.ensure_future(flights.wait(follower))
+        await asyncio.sleep(0)
+        flights.finish(leader, answer)
+        assert await waiting is answer and len(flights) == 0
+        failed = flights.join("k")
+        behind = flights.join("k")
+        flights.finish(failed, None)
+        assert await flights.wait(behind) is None  # the leader failed: fall through
+        stuck = flights.join("k")
+        now[0] = 1.5  # its stream was never read: a new request leads instead of waiting
+        fresh = flights.join("k")
+        assert stuck.leader and fresh.leader and fresh.future is not stuck.future
+        flights.finish(stuck, None)  # a late finish does not drop the new leader's flight
+        assert not flights.join("k").leader
+
+    asyncio.run(run())

@@ -124,7 +124,8 @@ def test_config_check_names_what_the_encoder_needs(tmp_path: Path) -> None:
 def _problems(tmp_path: Path, semantic: dict[str, Any]) -> list[Any]:
     from llmroute.cache.problems import response_cache_problems
     from llmroute.settings import Settings
-    from tests.helpers import default_settings
+
+    from ..helpers import default_settings
 
     data = default_settings().model_dump()
     data["cache"] = {"semantic": semantic}

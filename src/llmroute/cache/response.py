@@ -103,7 +103,7 @@ class ResponseCache:
         self.config = config
         self.store = store
         self.semantic = semantic
-        self.flights = Flights()
+        self.flights = Flights(config.wait_s)
         self.up = True
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -181,7 +181,7 @@ class ResponseCache:
         """Lead the key's flight (and, with Redis, its lock) or wait for the leader's answer."""
         flight = self.flights.join(probe.key)
         if not flight.leader:
-            probe.answer = await Flights.wait(flight, self.config.wait_s)
+            probe.answer = await self.flights.wait(flight)
             probe.state = "hit" if probe.answer is not None else "miss"
             return probe
         probe.flight = flight

@@ -1,10 +1,13 @@
 """Stampede protection in one process: the first of identical concurrent misses leads (makes the
 one upstream call); the others follow, waiting up to `wait_s` for its answer. A leader that fails
-(or is cancelled) finishes with None and its followers fall through to their own calls."""
+(or is cancelled) finishes with None and its followers fall through to their own calls; a leader
+that never finishes (a stream nobody read) is replaced once `wait_s` has passed."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .answer import CachedAnswer
@@ -22,26 +25,28 @@ class Flight:
 class Flights:
     """The pending misses of one gateway, by cache key."""
 
-    def __init__(self) -> None:
-        self._pending: dict[str, asyncio.Future[CachedAnswer | None]] = {}
+    def __init__(self, wait_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.wait_s = wait_s
+        self._clock = clock
+        self._pending: dict[str, tuple[asyncio.Future[CachedAnswer | None], float]] = {}
 
     def __len__(self) -> int:
         return len(self._pending)
 
     def join(self, key: str) -> Flight:
         """Lead the key's flight, or follow the one in progress."""
-        future = self._pending.get(key)
-        if future is not None and not future.done():
-            return Flight(key, future, leader=False)
-        future = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
+        now = self._clock()
+        pending = self._pending.get(key)
+        if pending is not None and not pending[0].done() and now - pending[1] < self.wait_s:
+            return Flight(key, pending[0], leader=False)
+        future: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
+        self._pending[key] = (future, now)
         return Flight(key, future, leader=True)
 
-    @staticmethod
-    async def wait(flight: Flight, timeout_s: float) -> CachedAnswer | None:
+    async def wait(self, flight: Flight) -> CachedAnswer | None:
         """A follower's wait: the leader's answer, or None (it failed, or took too long)."""
         try:
-            return await asyncio.wait_for(asyncio.shield(flight.future), timeout_s)
+            return await asyncio.wait_for(asyncio.shield(flight.future), self.wait_s)
         except TimeoutError:
             return None
 
@@ -51,5 +56,6 @@ class Flights:
             return
         if not flight.future.done():
             flight.future.set_result(answer)
-        if self._pending.get(flight.key) is flight.future:
+        pending = self._pending.get(flight.key)
+        if pending is not None and pending[0] is flight.future:
             del self._pending[flight.key]
