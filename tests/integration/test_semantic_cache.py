@@ -123,7 +123,6 @@ def test_config_check_names_what_the_encoder_needs(tmp_path: Path) -> None:
 
 def _problems(tmp_path: Path, semantic: dict[str, Any]) -> list[Any]:
     from helpers import default_settings
-
     from llmroute.cache.problems import response_cache_problems
     from llmroute.settings import Settings
 
