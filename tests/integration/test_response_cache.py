@@ -386,3 +386,18 @@ def test_hits_count_against_request_limits_and_spend_nothing(serve: Serve,
     assert used["usd"] == spent["usd"] and Decimal(used["usd"]) > 0  # hits settle at $0
     assert used["tokens"] == spent["tokens"] == miss.usage.total_tokens
     assert up.call_count() == 1
+
+
+def test_a_shared_answer_from_a_model_the_key_may_not_use_is_not_served(
+        serve: Serve, up: FakeUpstream) -> None:
+    keys = {"keys": [{"name": "a", "hash": hash_key(KEY_A), "team": "red"},
+                     {"name": "a2", "hash": hash_key(KEY_A2), "team": "red",
+                      "models": ["fake/mid"]}]}
+    gw = serve({"cache": {"response": {"enabled": True, "scope": "team"}}, **keys})
+    with gw.client(KEY_A) as a, gw.client(KEY_A2) as a2:
+        headers, _ = ask(a, model="auto")
+        assert (headers["x-llmroute-cache"], headers["x-llmroute-model"]) == ("miss", "fake/mini")
+        headers, answer = ask(a2, model="auto")
+    assert (headers["x-llmroute-cache"], headers["x-llmroute-model"]) == ("bypass", "fake/mid")
+    assert answer.model == "fake/mid"
+    assert up.call_count() == 2

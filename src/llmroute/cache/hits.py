@@ -47,18 +47,25 @@ class HitServer:
         self.durable = durable
 
     def servable(self, req: ChatRequest, principal: Principal, probe: Probe) -> bool:
-        """Whether the probe found an answer this key may be served (else the request goes the
-        usual way, which refuses what the key may not use)."""
-        answer = probe.answer
-        if answer is None:
+        """Whether the probe found an answer this key may be served. An answer it may not be
+        served (the policy or model asked for, or the model that answered, is not allowed to
+        this key) turns the probe into a bypass: the request goes the usual way, which refuses
+        what the key may not use."""
+        if probe.answer is None:
             return False
+        if self._allowed(req, principal, probe):
+            return True
+        probe.decline()
+        return False
+
+    def _allowed(self, req: ChatRequest, principal: Principal, probe: Probe) -> bool:
         try:
             self.requested_policy(req, principal)
         except PermissionDeniedError:
             return False
-        if principal.models is None:
+        if principal.models is None or probe.answer is None:
             return True
-        spec = self.catalog.get(answer.model)
+        spec = self.catalog.get(probe.answer.model)
         return spec is not None and matches(spec, principal.models)
 
     async def serve(self, req: ChatRequest, principal: Principal, probe: Probe, request_id: str,

@@ -72,6 +72,10 @@ class Probe:
             out[SIMILARITY_HEADER] = f"{self.similarity:.4f}"
         return out
 
+    def decline(self) -> None:
+        """A found answer this caller may not be served: go upstream, store nothing."""
+        self.answer, self.similarity, self.state, self.write = None, None, "bypass", False
+
     def mark(self, outcome: Outcome) -> None:
         """Put the cache's state on a request that the upstream answers."""
         outcome.cache = self.state

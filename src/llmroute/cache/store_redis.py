@@ -6,7 +6,24 @@ request uncached."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from redis.exceptions import RedisError
+
+from ..control.state import StateUnavailable
 from ..control.state_redis import ms, reachable, redis_client
+
+
+@contextmanager
+def _guard() -> Iterator[None]:
+    """Unreachable (the shared state's mapping) or any other Redis error (out of memory, a
+    refused command): `StateUnavailable`, so the request is served uncached."""
+    try:
+        with reachable():
+            yield
+    except RedisError as exc:
+        raise StateUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
 
 class RedisStore:
@@ -25,26 +42,26 @@ class RedisStore:
         return f"{self.prefix}rc-lock:{key}"
 
     async def get(self, key: str) -> bytes | None:
-        with reachable():
+        with _guard():
             value: bytes | str | None = await self._redis.get(self._key(key))
         return value.encode() if isinstance(value, str) else value
 
     async def put(self, key: str, value: bytes, ttl_s: float) -> None:
-        with reachable():
+        with _guard():
             await self._redis.set(self._key(key), value, px=ms(ttl_s))
 
     async def lock(self, key: str, ttl_s: float) -> bool:
-        with reachable():
+        with _guard():
             won = await self._redis.set(self._lock(key), b"1", nx=True, px=ms(ttl_s))
         return bool(won)
 
     async def locked(self, key: str) -> bool:
-        with reachable():
+        with _guard():
             held: int = await self._redis.exists(self._lock(key))
         return bool(held)
 
     async def unlock(self, key: str) -> None:
-        with reachable():
+        with _guard():
             await self._redis.delete(self._lock(key))
 
     async def aclose(self) -> None:
