@@ -259,13 +259,16 @@ class ResponseCache:
         except StateUnavailable as exc:  # the lock's PX lets it go by itself
             self._down(exc)
 
-    async def recording(self, probe: Probe, outcome: Outcome,
-                        chunks: AsyncIterator[JSON]) -> AsyncIterator[JSON]:
-        """Relay a miss's stream and, when it ended complete, keep the answer it adds up to."""
+    def recording(self, probe: Probe, outcome: Outcome,
+                  chunks: AsyncIterator[JSON]) -> AsyncIterator[JSON]:
+        """A miss's stream, relayed; when it ended complete, the answer it adds up to is kept.
+        A stream with nothing to keep is returned as it is."""
         if probe.state is None or not probe.key:
-            async for chunk in chunks:
-                yield chunk
-            return
+            return chunks
+        return self._recording(probe, outcome, chunks)
+
+    async def _recording(self, probe: Probe, outcome: Outcome,
+                         chunks: AsyncIterator[JSON]) -> AsyncIterator[JSON]:
         assembler = Assembler()
         try:
             async for chunk in chunks:
