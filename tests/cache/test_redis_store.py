@@ -102,3 +102,35 @@ def test_values_expire_by_px(prefix: str) -> None:
             await store.aclose()
 
     asyncio.run(run())
+
+
+def test_an_outage_is_a_bypass_and_the_cache_comes_back(prefix: str) -> None:
+    from llmroute.cache import response
+    from llmroute.testing.tcp_proxy import TcpProxy
+
+    host, port = TEST_REDIS_URL.split("//")[1].split("/")[0].split(":")
+
+    async def run() -> None:
+        async with TcpProxy(host, int(port)) as proxy:
+            config = ResponseCacheConfig(enabled=True, wait_s=2)
+            cache = ResponseCache(config, RedisStore(f"redis://127.0.0.1:{proxy.port}/0",
+                                                     prefix=prefix, timeout_s=0.2))
+            try:
+                lead = await cache.probe(REQ, WHO)
+                await cache.keep(lead, BODY, outcome())
+                assert (await cache.probe(REQ, WHO)).state == "hit"
+                await proxy.hang()  # a black hole: the first request pays the timeout ...
+                started = time.monotonic()
+                assert (await cache.probe(REQ, WHO)).state == "bypass"
+                assert not cache.up
+                # ... the next ones within RETRY_S skip the store at once
+                quick = time.monotonic()
+                assert (await cache.probe(REQ, WHO)).state == "bypass"
+                assert time.monotonic() - quick < 0.05 < quick - started
+                await proxy.restore()
+                await asyncio.sleep(response.RETRY_S)
+                assert (await cache.probe(REQ, WHO)).state == "hit" and cache.up
+            finally:
+                await cache.aclose()
+
+    asyncio.run(run())

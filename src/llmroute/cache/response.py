@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,6 +33,9 @@ HEADER = "x-llmroute-cache"
 SIMILARITY_HEADER = "x-llmroute-cache-similarity"
 #: How often a request waiting on another replica's identical miss looks for its answer.
 POLL_S = 0.02
+#: While the store is unreachable, requests skip it (bypass) for this long after each failure,
+#: so that a Redis that hangs costs one request its timeout per second, not every request.
+RETRY_S = 1.0
 log = logging.getLogger("llmroute.cache")
 
 
@@ -109,6 +113,7 @@ class ResponseCache:
         self.semantic = semantic
         self.flights = Flights(config.wait_s)
         self.up = True
+        self._retry_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -127,6 +132,7 @@ class ResponseCache:
         await self.store.aclose()
 
     def _down(self, exc: StateUnavailable) -> None:
+        self._retry_at = time.monotonic() + RETRY_S
         if self.up:
             self.up = False
             log.error("response cache store unreachable (%s): requests are served uncached", exc)
@@ -149,6 +155,8 @@ class ResponseCache:
             return OFF
         if not directive.write or (sampled(req.body) and directive.ttl_s is None
                                    and not config.cache_nonzero_temperature):
+            return BYPASS
+        if not self.up and time.monotonic() < self._retry_at:
             return BYPASS
         scope = scope_of(principal, config.scope)
         probe = Probe("miss", request_key(req, scope), scope, directive.ttl_s or config.ttl_s,
