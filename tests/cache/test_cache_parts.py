@@ -146,3 +146,32 @@ def test_single_flight_leads_follows_and_replaces_a_leader_that_never_ends() -> 
         assert not flights.join("k").leader
 
     asyncio.run(run())
+
+
+def test_the_semantic_index_finds_neighbours_within_a_group_and_stays_bounded() -> None:
+    import numpy as np
+
+    from llmroute.cache.semantic import Query, SemanticIndex
+
+    class Fixed:
+        dim = 3
+
+        def encode(self, texts: Any) -> Any:
+            return np.zeros((len(texts), 3), dtype=np.float32)
+
+    index = SemanticIndex(Fixed(), threshold=0.9, max_entries=20)
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(30, 3)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for i, v in enumerate(vectors):
+        index.add(f"k{i}", Query("g" if i % 2 else "h", v))
+    assert len(index) == 20  # k0..k9 went, oldest first
+    for i in range(10, 30):
+        found = index.nearest(Query("g" if i % 2 else "h", vectors[i]))
+        assert found[0] == (f"k{i}", pytest.approx(1.0))
+        assert all(score >= 0.9 for _, score in found)
+    assert all(key != "k2" for key, _ in index.nearest(Query("h", vectors[2])))  # evicted
+    assert index.nearest(Query("other", vectors[11])) == []
+    index.forget("k11")
+    assert all(key != "k11" for key, _ in index.nearest(Query("g", vectors[11])))
+    assert index.nearest(Query("g", vectors[13]))[0][0] == "k13"  # rows moved stay right

@@ -69,6 +69,35 @@ def build_encoder(config: SemanticCacheConfig) -> Encoder:
     return MiniLMEncoder(threads=1)
 
 
+class _Group:
+    """One group's prompts: a matrix grown by doubling, rows removed by moving the last one in."""
+
+    def __init__(self, dim: int):
+        self.keys: list[str] = []
+        self.rows: dict[str, int] = {}
+        self.matrix: FloatArray = np.zeros((8, dim), dtype=np.float32)
+
+    def add(self, key: str, vector: FloatArray) -> None:
+        n = len(self.keys)
+        if n == len(self.matrix):
+            self.matrix = np.concatenate([self.matrix, np.zeros_like(self.matrix)])
+        self.matrix[n] = vector
+        self.keys.append(key)
+        self.rows[key] = n
+
+    def remove(self, key: str) -> None:
+        row = self.rows.pop(key)
+        last = self.keys.pop()
+        if last != key:
+            self.matrix[row] = self.matrix[len(self.keys)]
+            self.keys[row] = last
+            self.rows[last] = row
+
+    def scores(self, vector: FloatArray) -> FloatArray:
+        result: FloatArray = self.matrix[:len(self.keys)] @ vector
+        return result
+
+
 class SemanticIndex:
     """Prompt embeddings of stored answers, by group."""
 
@@ -79,10 +108,9 @@ class SemanticIndex:
         self.max_entries = max_entries
         self.policies = frozenset(policies)
         self.default_policy = default_policy
-        #: key -> (group, vector), oldest first.
-        self._entries: OrderedDict[str, tuple[str, FloatArray]] = OrderedDict()
-        #: group -> (keys, matrix), rebuilt when the group changes.
-        self._groups: dict[str, tuple[list[str], FloatArray] | None] = {}
+        #: key -> its group, oldest first.
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._groups: dict[str, _Group] = {}
 
     @classmethod
     def from_config(cls, config: SemanticCacheConfig, default_policy: str) -> SemanticIndex:
@@ -114,38 +142,30 @@ class SemanticIndex:
 
     def nearest(self, query: Query) -> list[tuple[str, float]]:
         """Keys whose prompt is at least `threshold` similar, most similar first."""
-        found = self._matrix(query.group)
-        if found is None:
+        group = self._groups.get(query.group)
+        if group is None:
             return []
-        keys, matrix = found
-        scores = matrix @ query.vector
+        scores = group.scores(query.vector)
         best = np.argsort(-scores)[:TOP]
-        return [(keys[i], float(scores[i])) for i in best if scores[i] >= self.threshold]
-
-    def _matrix(self, group: str) -> tuple[list[str], FloatArray] | None:
-        if group not in self._groups:
-            return None
-        built = self._groups[group]
-        if built is None:
-            keys = [k for k, (g, _) in self._entries.items() if g == group]
-            if not keys:
-                del self._groups[group]
-                return None
-            built = (keys, np.stack([self._entries[k][1] for k in keys]))
-            self._groups[group] = built
-        return built
+        return [(group.keys[i], float(scores[i])) for i in best if scores[i] >= self.threshold]
 
     def add(self, key: str, query: Query) -> None:
         """Index a stored answer's prompt (the oldest prompt goes past `max_entries`)."""
-        if key in self._entries:
-            self.forget(key)
-        self._entries[key] = (query.group, query.vector)
-        self._groups[query.group] = None
+        self.forget(key)
+        group = self._groups.get(query.group)
+        if group is None:
+            group = self._groups[query.group] = _Group(len(query.vector))
+        group.add(key, query.vector)
+        self._entries[key] = query.group
         while len(self._entries) > self.max_entries:
             self.forget(next(iter(self._entries)))
 
     def forget(self, key: str) -> None:
         """Drop a key (its answer expired or was evicted from the store)."""
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._groups[entry[0]] = None
+        name = self._entries.pop(key, None)
+        if name is None:
+            return
+        group = self._groups[name]
+        group.remove(key)
+        if not group.keys:
+            del self._groups[name]
