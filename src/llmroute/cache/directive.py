@@ -34,13 +34,6 @@ class CacheDirective:
 DEFAULT = CacheDirective()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    return next((v for k, v in headers.items() if k.lower() == name), None)
-
-
 def parse_ttl(value: str) -> float:
     """A TTL header's seconds, or a 400 naming the header."""
     try:
@@ -56,8 +49,13 @@ def parse_ttl(value: str) -> float:
 
 def cache_directive(headers: Mapping[str, str]) -> CacheDirective:
     """The directive in a request's headers (DEFAULT when it sends none of them)."""
-    control = _header(headers, "cache-control")
-    ttl = _header(headers, TTL_HEADER)
+    control = ttl = None
+    for name, value in headers.items():  # one pass, any case (a plain dict from the Client)
+        lowered = name.lower()
+        if lowered == "cache-control":
+            control = value
+        elif lowered == TTL_HEADER:
+            ttl = value
     if control is None and ttl is None:
         return DEFAULT
     words = {part.strip().lower() for part in (control or "").split(",")}
