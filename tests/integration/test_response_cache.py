@@ -401,3 +401,23 @@ def test_a_shared_answer_from_a_model_the_key_may_not_use_is_not_served(
     assert (headers["x-llmroute-cache"], headers["x-llmroute-model"]) == ("bypass", "fake/mid")
     assert answer.model == "fake/mid"
     assert up.call_count() == 2
+
+
+def test_an_anthropic_stream_is_assembled_and_replayed(serve: Serve, up: FakeUpstream) -> None:
+    gw = serve(ON)
+    params: dict[str, Any] = {"model": "anthropic-ish/claude", "messages": user("from claude"),
+                              "temperature": 0}
+    with gw.client() as client:
+        streamed = list(client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}))
+        text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+        raw = client.chat.completions.with_raw_response.create(**params)
+        replayed = list(client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}))
+    answer = raw.parse()
+    assert raw.headers["x-llmroute-cache"] == "hit"
+    assert answer.choices[0].message.content == text and text
+    assert "".join(c.choices[0].delta.content or "" for c in replayed if c.choices) == text
+    assert streamed[-1].usage is not None and replayed[-1].usage is not None
+    assert replayed[-1].usage.completion_tokens == streamed[-1].usage.completion_tokens
+    assert up.call_count() == 1
