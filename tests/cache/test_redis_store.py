@@ -94,9 +94,9 @@ def test_values_expire_by_px(prefix: str) -> None:
     async def run() -> None:
         store = RedisStore(TEST_REDIS_URL, prefix=prefix, timeout_s=0.5)
         try:
-            await store.put("k", b"v", ttl_s=0.2)
+            await store.put("k", b"v", ttl_s=0.5)
             assert await store.get("k") == b"v"
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.7)
             assert await store.get("k") is None
         finally:
             await store.aclose()
