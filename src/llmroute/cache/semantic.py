@@ -66,7 +66,7 @@ def build_encoder(config: SemanticCacheConfig) -> Encoder:
             raise ValueError("cache.semantic.static_path is needed for the static encoder")
         tokenizer_json, vectors, _ = load_static(config.static_path)
         return StaticEncoder(tokenizer_json, vectors)
-    return MiniLMEncoder(threads=1)
+    return MiniLMEncoder()
 
 
 class _Group:
