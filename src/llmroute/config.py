@@ -207,8 +207,8 @@ def semantic_problems(settings: s.Settings, registry: Registry,
     baseline = settings.routing.baseline_model
     if baseline is not None and catalog.get(baseline) is None:
         problems.append(_model_problem(baseline, "routing.baseline_model"))
-    # two classifier policies check the same `models:` entries: say each problem once
     problems += response_cache_problems(settings)
+    # two classifier policies check the same `models:` entries: say each problem once
     return list(dict.fromkeys(problems + _control_problems(settings) + _learning_problems(settings)))
 
 
