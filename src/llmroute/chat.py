@@ -12,6 +12,8 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from .cache.directive import DEFAULT as CACHE_DEFAULT
+from .cache.directive import CacheDirective, cache_directive
 from .chat_schema import TAG_ERROR, ChatBody
 from .errors import InvalidRequestError
 
@@ -48,6 +50,8 @@ class ChatRequest:
     metadata: Mapping[str, str] = field(default_factory=dict)
     #: The end user: the body's `user`, else the gateway's user header (set by the server).
     user: str | None = None
+    #: What the caller asks of the response cache (`Cache-Control`, `x-llmroute-cache-ttl`).
+    cache: CacheDirective = CACHE_DEFAULT
 
 
 #: Names pydantic puts in an error's location for the member of a union that failed (and for
@@ -76,8 +80,12 @@ def param_of(loc: tuple[int | str, ...]) -> str:
 
 
 def with_headers(req: ChatRequest, headers: Mapping[str, str]) -> ChatRequest:
-    """`req` with the routing controls a caller sends as headers (`EXPLORE_HEADER`: a value other
-    than true/false is a 400 naming the header; `SESSION_HEADER`: 1 to 256 characters)."""
+    """`req` with the routing and caching controls a caller sends as headers (`EXPLORE_HEADER`:
+    a value other than true/false is a 400 naming the header; `SESSION_HEADER`: 1 to 256
+    characters; the response cache's `cache.directive`)."""
+    directive = cache_directive(headers)
+    if directive is not CACHE_DEFAULT:
+        req = replace(req, cache=directive)
     found = {k.lower(): v for k, v in headers.items() if k.lower() in (EXPLORE_HEADER,
                                                                       SESSION_HEADER)}
     if not found:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import config_text
 from . import settings as s
+from .cache.problems import response_cache_problems
 from .catalog import Catalog, bundled_prices, resolve_model
 from .deployments import deployment_name
 from .errors import ConfigError, ConfigProblem
@@ -206,6 +207,7 @@ def semantic_problems(settings: s.Settings, registry: Registry,
     baseline = settings.routing.baseline_model
     if baseline is not None and catalog.get(baseline) is None:
         problems.append(_model_problem(baseline, "routing.baseline_model"))
+    problems += response_cache_problems(settings)
     # two classifier policies check the same `models:` entries: say each problem once
     return list(dict.fromkeys(problems + _control_problems(settings) + _learning_problems(settings)))
 

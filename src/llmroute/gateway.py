@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from .accounting import Accountant
 from .cache.affinity_stage import Affinity
+from .cache.hits import HitServer, replayed
+from .cache.response import ResponseCache
 from .catalog import ModelSpec
 from .chat import ChatRequest
 from .constraints import exclusion_reason, matches
@@ -81,6 +83,9 @@ class Gateway:
                                      self.rng)
         #: Cache-aware routing (`cache.affinity`): the conversation's warm model.
         self.affinity = Affinity.from_settings(settings, self.catalog, self._available)
+        self.cache = ResponseCache.from_settings(settings)
+        self.hits = HitServer(self.admission, self.catalog, self.requested_policy, self._account,
+                              self._durable)
 
     def _available(self, model: str) -> bool:
         return model in self.deployments and self.cooldowns.state(model) != "open"
@@ -91,6 +96,7 @@ class Gateway:
             await asyncio.gather(*self._settling, return_exceptions=True)
         await self.affinity.aclose()
         await self.deployments.aclose()
+        await self.cache.aclose()
 
     def readiness(self) -> dict[str, Any]:
         """Per-tier availability (a served model of the tier, primary, fallback or tiered in
@@ -289,12 +295,19 @@ class Gateway:
                        request_id: str | None = None) -> tuple[JSON, Outcome]:
         """A non-streaming completion; the response's `model` names the model that answered."""
         rid, started = request_id or new_request_id(), time.monotonic()
+        probe = await self.cache.probe(req, principal)
+        if self.hits.servable(req, principal, probe):
+            return await self.hits.serve(req, principal, probe, rid, started, stream=False)
         outcome: Outcome | None = None
         ticket: Ticket | None = None
         try:
             outcome, ticket = await self.admit(req, principal, rid)
+            probe.mark(outcome)
             response = await self._complete(req, outcome)
-        except LLMRouteError as exc:
+        except BaseException as exc:
+            self.cache.release(probe)
+            if not isinstance(exc, LLMRouteError):
+                raise
             await self.admission.settle(ticket, outcome)
             self._account(req, principal, outcome, exc, request_id=rid, started=started,
                           stream=False)
@@ -304,6 +317,7 @@ class Gateway:
         self._account(req, principal, outcome, None, request_id=rid, started=started,
                       stream=False, response=answer_text(response))
         self.affinity.remember(req, principal.name, outcome, answer_message(response))
+        await self.cache.keep(probe, response, outcome)
         await self._durable()
         return response, outcome
 
@@ -332,19 +346,28 @@ class Gateway:
         """A streaming completion. Fallbacks apply until the first chunk arrives; after that a
         failure raises from the iterator (the server turns it into an SSE error event)."""
         rid, started = request_id or new_request_id(), time.monotonic()
+        probe = await self.cache.probe(req, principal)
+        if self.hits.servable(req, principal, probe):
+            body, hit = await self.hits.serve(req, principal, probe, rid, started, stream=True)
+            return hit, replayed(body, req.include_usage)
         outcome: Outcome | None = None
         ticket: Ticket | None = None
         try:
             outcome, ticket = await self.admit(req, principal, rid)
+            probe.mark(outcome)
             first, chunks = await self._open_stream(req, outcome)
-        except LLMRouteError as exc:
+        except BaseException as exc:
+            self.cache.release(probe)
+            if not isinstance(exc, LLMRouteError):
+                raise
             await self.admission.settle(ticket, outcome)
             self._account(req, principal, outcome, exc, request_id=rid, started=started,
                           stream=True)
             await self._durable()
             raise
         meta = StreamMeta(req, principal, started, ticket)
-        return outcome, self._relay(outcome, first, chunks, meta)
+        return outcome, self.cache.recording(probe, outcome,
+                                             self._relay(outcome, first, chunks, meta))
 
     async def _open_stream(self, req: ChatRequest, outcome: Outcome
                            ) -> tuple[JSON, AsyncIterator[JSON]]:

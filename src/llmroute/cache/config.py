@@ -39,8 +39,15 @@ class SemanticCacheConfig(_Frozen):
 
     enabled: bool = False
     threshold: float = Field(0.95, gt=0, le=1, description="cosine similarity needed for a hit")
-    policies: tuple[str, ...] = Field((), description="routing policies it serves (empty: all)")
-    max_entries: int = Field(10_000, gt=0)
+    policies: tuple[str, ...] = Field((), description="routing policies it serves (empty: all, "
+                                                      "concrete models included)")
+    max_entries: int = Field(10_000, gt=0, description="prompts kept in the in-process index "
+                                                       "(oldest dropped first)")
+    encoder: Literal["minilm", "static"] = Field(
+        "minilm", description="minilm: all-MiniLM-L6-v2 (the `embed` extra); static: a "
+                              "model2vec-style static model in `static_path` (`embed-static`)")
+    static_path: str | None = Field(None, description="folder with tokenizer.json and vectors.npy "
+                                                      "(scripts/distill_static_embeddings.py)")
 
 
 class PromptCacheConfig(_Frozen):

@@ -78,12 +78,17 @@ def _seconds_left(reply: object) -> dict[str, float]:
     return {str(reply[i]): int(reply[i + 1]) / 1000 for i in range(0, len(reply), 2)}
 
 
+#: For the other users of Redis (the response cache): the same failure mapping and milliseconds.
+ms = _ms
+
+
 def redis_client(url: str, *, timeout_s: float, connect_timeout_s: float | None = None,
-                 max_connections: int | None = None) -> aioredis.Redis:
-    """A client as the shared state uses Redis: text replies, quick socket timeouts, no retries
-    (an unreachable Redis fails at once)."""
+                 max_connections: int | None = None, decode_responses: bool = True
+                 ) -> aioredis.Redis:
+    """A client as the shared state (and the response cache) use Redis: short socket timeouts,
+    no retries (a retried INCRBY could count twice)."""
     return aioredis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=timeout_s,
+        url, decode_responses=decode_responses, socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s if connect_timeout_s is None else connect_timeout_s,
         retry=Retry(NoBackoff(), 0), max_connections=max_connections,
         # RESP2: redis-py then checks a pooled connection for EOF before reusing it (with RESP3
