@@ -1,0 +1,88 @@
+"""The report's caching numbers as text, a table and JSON: the response cache's hit rate (exact and
+semantic apart), prompt tokens read from and written to the provider's cache, and the savings from
+caching (response cache + provider prompt caching) beside the savings from routing. The numbers
+themselves are `Summary`'s (defined in `reports.aggregate`); this module only shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from ..ledger.entry import money_text
+from .aggregate import Report, Summary
+from .fmt import DASH, fmt_usd
+
+#: The "Caching" table's columns (after the group label), in `cache_row` order.
+CACHE_COLUMNS = ("hits", "semantic", "misses", "bypass", "hit rate", "cached tok", "written tok",
+                 "saved: response cache", "saved: prompt cache", "saved: routing")
+
+
+def fmt_rate(value: float | None) -> str:
+    """`37.5%`; None (no lookups) is `—`."""
+    return DASH if value is None else f"{value:.1%}"
+
+
+def hit_rate_text(summary: Summary) -> str:
+    """`40.0% (exact 30.0%, semantic 10.0%)`; `—` without lookups."""
+    if summary.cache_hit_rate is None:
+        return DASH
+    if not summary.cache_semantic_hits:
+        return fmt_rate(summary.cache_hit_rate)
+    return (f"{fmt_rate(summary.cache_hit_rate)} (exact {fmt_rate(summary.cache_exact_hit_rate)}, "
+            f"semantic {fmt_rate(summary.cache_semantic_hit_rate)})")
+
+
+def cache_row(summary: Summary) -> list[str]:
+    """One row of the caching table, in `CACHE_COLUMNS` order."""
+    return [str(summary.cache_hits), str(summary.cache_semantic_hits), str(summary.cache_misses),
+            str(summary.cache_bypasses), fmt_rate(summary.cache_hit_rate),
+            f"{summary.cached_tokens:,}", f"{summary.cache_write_tokens:,}",
+            fmt_usd(summary.cache_saved_usd), fmt_usd(summary.prompt_cache_saved_usd),
+            fmt_usd(summary.savings_usd if summary.compared else None)]
+
+
+def cache_table(report: Report) -> Table | None:
+    """A rich table of the caching numbers per group, then the total; None when neither cache
+    shows in the window."""
+    if not report.total.caching_used:
+        return None
+    out = Table(title=f"caching by {report.by}")
+    out.add_column(report.by)
+    for column in CACHE_COLUMNS:
+        out.add_column(column, justify="right")
+    for summary in report.groups:
+        out.add_row(summary.label, *cache_row(summary))
+    out.add_section()
+    out.add_row("total", *cache_row(report.total), style="bold")
+    return out
+
+
+def savings_text(report: Report) -> str | None:
+    """E.g. "Savings: $12.00 from routing; $3.50 from caching ($3.00 response cache, hit rate
+    40.0%; $0.50 provider prompt caching, 10,240 cached and 2,048 written tokens)."; None when
+    neither cache shows in the window."""
+    t = report.total
+    if not t.caching_used:
+        return None
+    routing = fmt_usd(t.savings_usd) if t.compared else "nothing compared"
+    return (f"Savings: {routing} from routing; {fmt_usd(t.caching_savings_usd)} from caching "
+            f"({fmt_usd(t.cache_saved_usd)} response cache, hit rate {hit_rate_text(t)}; "
+            f"{fmt_usd(t.prompt_cache_saved_usd)} provider prompt caching, "
+            f"{t.cached_tokens:,} cached and {t.cache_write_tokens:,} written tokens).")
+
+
+def cache_dict(summary: Summary) -> dict[str, Any]:
+    """The caching numbers of one summary as JSON-ready data (money as exact strings)."""
+    return {
+        "hits": summary.cache_hits, "semantic_hits": summary.cache_semantic_hits,
+        "misses": summary.cache_misses, "bypasses": summary.cache_bypasses,
+        "lookups": summary.cache_lookups, "hit_rate": summary.cache_hit_rate,
+        "exact_hit_rate": summary.cache_exact_hit_rate,
+        "semantic_hit_rate": summary.cache_semantic_hit_rate,
+        "cached_tokens": summary.cached_tokens, "cache_write_tokens": summary.cache_write_tokens,
+        "response_cache_saved_usd": money_text(summary.cache_saved_usd),
+        "prompt_cache_saved_usd": money_text(summary.prompt_cache_saved_usd),
+        "caching_saved_usd": money_text(summary.caching_savings_usd),
+        "routing_saved_usd": money_text(summary.savings_usd),
+    }
