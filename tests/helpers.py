@@ -131,3 +131,9 @@ def hand_worked_caching() -> list[LedgerEntry]:
         entry(7, 5, status="error", http_status=502, model=None, policy=None, key_name=None,
               cache="miss", latency_s=5.0),
     ]
+
+
+#: The report's savings sentence for `hand_worked_caching` (worked in test_ledger_caching.py).
+CACHING_SAVINGS = ("Savings: $1.70 from routing; $1.00 from caching: $1.00 by the response cache "
+                   "(hit rate 40.0%: 20.0% exact, 20.0% semantic) and $0.000516 by provider "
+                   "prompt caching (1,512 cached tokens read, 2,048 written).")

@@ -6,14 +6,16 @@ out."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-from helpers import REPORT_BASE, hand_worked_caching
+from helpers import REPORT_BASE, hand_worked_caching, report_entry
 from llmroute.ledger.aggregates import WindowAggregate
 from llmroute.ledger.store import Store
 from llmroute.reports.aggregate import Summary, aggregate_entries, report_from
+from llmroute.reports.cache_hits import hit_dict, semantic_hits
 
 D = Decimal
 
@@ -89,3 +91,38 @@ async def test_a_window_without_caching(store: Store) -> None:
     total = report_from(await store.aggregate("model")).total
     assert not total.caching_used and total.cache_hit_rate is None
     assert _caching(total) == (0, 0, 0, 0, 0, 0, D("0"), D("0"))
+
+
+@pytest.mark.asyncio
+async def test_the_semantic_hits_to_judge(store: Store) -> None:
+    extra = [report_entry(8, 6, cache="semantic", cost_usd=D("0"), cache_similarity=0.91,
+                          cached_from="r1", prompt_text="what's 2 + 2", response_text="4"),
+             report_entry(9, 7, cache="semantic", cost_usd=D("0"), cache_similarity=0.9,
+                          cached_from="pruned-long-ago"),  # no text stored, the source gone
+             report_entry(10, 8, cache="hit", cost_usd=D("0"), cached_from="r1")]  # exact: not listed
+    await store.write(hand_worked_caching() + extra)
+    hits = await semantic_hits(store, None, None, batch_size=1)
+    assert [h.request_id for h in hits] == ["r3", "r8", "r9"]  # oldest first, across pages
+    r3, r8, r9 = hits
+    assert (r3.ts, r3.similarity, r3.model, r3.cached_from) == (
+        REPORT_BASE + timedelta(hours=2), 0.97, "m/big", "r4")
+    assert (r3.prompt, r3.cached_prompt, r3.answer) == (
+        "Summarise the treaty of Rome, briefly", "Summarise the treaty of Rome", "The treaty...")
+    assert (r8.prompt, r8.cached_prompt, r8.answer) == ("what's 2 + 2", "What is 2+2?", "4")
+    assert (r9.prompt, r9.cached_prompt, r9.answer, r9.cached_from) == (
+        None, None, None, "pruned-long-ago")
+    assert [h.request_id for h in await semantic_hits(store, None, None, limit=2)] == ["r3", "r8"]
+    later = await semantic_hits(store, REPORT_BASE + timedelta(hours=5), None)
+    assert [h.request_id for h in later] == ["r8", "r9"]
+    assert hit_dict(r3) == {
+        "request_id": "r3", "ts": "2025-01-01T14:00:00+00:00", "similarity": 0.97,
+        "model": "m/big", "key": "team-b", "prompt": "Summarise the treaty of Rome, briefly",
+        "cached_from": "r4", "cached_prompt": "Summarise the treaty of Rome",
+        "answer": "The treaty..."}
+    with pytest.raises(ValueError, match="limit"):
+        await semantic_hits(store, None, None, limit=0)
+    # Store.iterate(cache=) filters in the database: only the states asked for come back
+    states = [e.cache async for batch in store.iterate(cache=("hit", "bypass"), batch_size=2)
+              for e in batch]
+    assert states == ["hit", "bypass", "hit"]
+    assert [b async for b in store.iterate(cache=())] == []

@@ -24,13 +24,14 @@ def fmt_rate(value: float | None) -> str:
 
 
 def hit_rate_text(summary: Summary) -> str:
-    """`40.0% (exact 30.0%, semantic 10.0%)`; `—` without lookups."""
+    """`40.0%: 20.0% exact, 20.0% semantic` (the split only with semantic hits); `—` without
+    lookups."""
     if summary.cache_hit_rate is None:
         return DASH
     if not summary.cache_semantic_hits:
         return fmt_rate(summary.cache_hit_rate)
-    return (f"{fmt_rate(summary.cache_hit_rate)} (exact {fmt_rate(summary.cache_exact_hit_rate)}, "
-            f"semantic {fmt_rate(summary.cache_semantic_hit_rate)})")
+    return (f"{fmt_rate(summary.cache_hit_rate)}: {fmt_rate(summary.cache_exact_hit_rate)} exact, "
+            f"{fmt_rate(summary.cache_semantic_hit_rate)} semantic")
 
 
 def cache_row(summary: Summary) -> list[str]:
@@ -59,17 +60,17 @@ def cache_table(report: Report) -> Table | None:
 
 
 def savings_text(report: Report) -> str | None:
-    """E.g. "Savings: $12.00 from routing; $3.50 from caching ($3.00 response cache, hit rate
-    40.0%; $0.50 provider prompt caching, 10,240 cached and 2,048 written tokens)."; None when
-    neither cache shows in the window."""
+    """E.g. "Savings: $1.70 from routing; $1.00 from caching: $1.00 by the response cache (hit
+    rate 40.0%: 20.0% exact, 20.0% semantic) and $0.000516 by provider prompt caching (1,512
+    cached tokens read, 2,048 written)."; None when neither cache shows in the window."""
     t = report.total
     if not t.caching_used:
         return None
     routing = fmt_usd(t.savings_usd) if t.compared else "nothing compared"
-    return (f"Savings: {routing} from routing; {fmt_usd(t.caching_savings_usd)} from caching "
-            f"({fmt_usd(t.cache_saved_usd)} response cache, hit rate {hit_rate_text(t)}; "
-            f"{fmt_usd(t.prompt_cache_saved_usd)} provider prompt caching, "
-            f"{t.cached_tokens:,} cached and {t.cache_write_tokens:,} written tokens).")
+    return (f"Savings: {routing} from routing; {fmt_usd(t.caching_savings_usd)} from caching: "
+            f"{fmt_usd(t.cache_saved_usd)} by the response cache (hit rate {hit_rate_text(t)}) "
+            f"and {fmt_usd(t.prompt_cache_saved_usd)} by provider prompt caching "
+            f"({t.cached_tokens:,} cached tokens read, {t.cache_write_tokens:,} written).")
 
 
 def cache_dict(summary: Summary) -> dict[str, Any]:
