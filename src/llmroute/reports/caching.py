@@ -87,3 +87,16 @@ def cache_dict(summary: Summary) -> dict[str, Any]:
         "caching_saved_usd": money_text(summary.caching_savings_usd),
         "routing_saved_usd": money_text(summary.savings_usd),
     }
+
+
+def caching_text(report: Report) -> dict[str, Any]:
+    """The caching numbers as the dashboard shows them, formatted as `llmroute report` prints them:
+    the savings sentence (None when no cache shows), the cards and the table's rows (the groups,
+    then the total)."""
+    t = report.total
+    return {"sentence": savings_text(report),
+            "routing_saved": fmt_usd(t.savings_usd if t.compared else None),
+            "caching_saved": fmt_usd(t.caching_savings_usd), "hit_rate": hit_rate_text(t),
+            "cached_tokens": f"{t.cached_tokens:,}", "written_tokens": f"{t.cache_write_tokens:,}",
+            "rows": [[s.label, *cache_row(s)] for s in report.groups]
+            + [["total", *cache_row(t)]]}
