@@ -313,7 +313,8 @@ def test_dashboard_shows_caching_beside_routing(serve: Serve, tmp_path: Path) ->
         return
     dom = dashboard_dom(tmp_path / "profile-caching", f"{gw.url}/dashboard", KEY)
     for card, value in (("caching-saved", "$1.00"), ("routing-saved", "$1.70"),
-                        ("hit-rate", "40.0%: 20.0% exact, 20.0% semantic"),
+                        ("hit-rate", "40.0%"), ("exact-rate", "20.0%"),
+                        ("semantic-rate", "20.0%"),
                         ("cached-tokens", "1,512"), ("written-tokens", "2,048"),
                         ("savings", "58.62%")):
         assert re.search(rf'id="{card}"[^>]*>{re.escape(value)}<', dom), (card, dom[-3000:])

@@ -96,7 +96,9 @@ def caching_text(report: Report) -> dict[str, Any]:
     t = report.total
     return {"sentence": savings_text(report),
             "routing_saved": fmt_usd(t.savings_usd if t.compared else None),
-            "caching_saved": fmt_usd(t.caching_savings_usd), "hit_rate": hit_rate_text(t),
+            "caching_saved": fmt_usd(t.caching_savings_usd), "hit_rate": fmt_rate(t.cache_hit_rate),
+            "exact_hit_rate": fmt_rate(t.cache_exact_hit_rate),
+            "semantic_hit_rate": fmt_rate(t.cache_semantic_hit_rate),
             "cached_tokens": f"{t.cached_tokens:,}", "written_tokens": f"{t.cache_write_tokens:,}",
             "rows": [[s.label, *cache_row(s)] for s in report.groups]
             + [["total", *cache_row(t)]]}

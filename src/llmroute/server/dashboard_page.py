@@ -145,7 +145,8 @@ _JS = """
     text('rating', c.rating);
     var k = d.caching;
     text('routing-saved', k.routing_saved); text('caching-saved', k.caching_saved);
-    text('hit-rate', k.hit_rate); text('cached-tokens', k.cached_tokens);
+    text('hit-rate', k.hit_rate); text('exact-rate', k.exact_hit_rate);
+    text('semantic-rate', k.semantic_hit_rate); text('cached-tokens', k.cached_tokens);
     text('written-tokens', k.written_tokens);
     text('cache-savings', k.sentence || 'No cache activity in this window: the response cache '
          + 'and provider prompt caching saved nothing.');
@@ -200,8 +201,9 @@ _COLUMNS = ("model", "requests", "errors", "success", "cost", "baseline", "saved
 
 
 #: The caching section's cards: what each cache and routing saved, and the prompt-cache tokens.
-_CACHE_CARDS = (("routing-saved", "saved by routing"), ("cached-tokens", "cached tokens read"),
-                ("written-tokens", "cache tokens written"))
+_CACHE_CARDS = (("routing-saved", "saved by routing"), ("exact-rate", "exact hits / lookups"),
+                ("semantic-rate", "semantic hits / lookups"),
+                ("cached-tokens", "cached tokens read"), ("written-tokens", "cache tokens written"))
 
 
 def _cards(cards: tuple[tuple[str, str], ...]) -> str:
