@@ -4,11 +4,13 @@ beside caching), the "Caching" table, the JSON and the HTML block, over the hand
 
 from __future__ import annotations
 
+import dataclasses
+
 from helpers import CACHING_SAVINGS, hand_worked_caching, hand_worked_report
 from llmroute.reports.aggregate import build_report
 from llmroute.reports.caching import CACHE_COLUMNS, cache_row, cache_table, savings_text
 from llmroute.reports.page import render_html
-from llmroute.reports.render import COLUMNS, report_dict
+from llmroute.reports.render import COLUMNS, headline, report_dict
 
 SAVINGS = CACHING_SAVINGS
 
@@ -16,6 +18,15 @@ SAVINGS = CACHING_SAVINGS
 def test_the_savings_sentence_tells_routing_and_caching_apart() -> None:
     assert savings_text(build_report(hand_worked_caching())) == SAVINGS
     assert savings_text(build_report(hand_worked_report())) is None  # no cache in that traffic
+    # the headline's comparison says the cache's hits are left out of it
+    assert headline(build_report(hand_worked_caching())) == (
+        "This traffic cost $1.25 (plus 1 unpriced request); on the 3 requests priced both ways and "
+        "not served by the response cache ($1.20), always using m/big would have cost $2.90 "
+        "(58.62% saved).")
+    # a window with caching and no baseline price
+    bare = [dataclasses.replace(e, baseline_cost_usd=None) for e in hand_worked_caching()]
+    assert (savings_text(build_report(bare)) or "").startswith(
+        "Savings: routing not compared (no request priced both ways); $1.00 from caching: ")
 
 
 def test_the_caching_table_per_model() -> None:

@@ -66,8 +66,9 @@ def savings_text(report: Report) -> str | None:
     t = report.total
     if not t.caching_used:
         return None
-    routing = fmt_usd(t.savings_usd) if t.compared else "nothing compared"
-    return (f"Savings: {routing} from routing; {fmt_usd(t.caching_savings_usd)} from caching: "
+    routing = (f"{fmt_usd(t.savings_usd)} from routing" if t.compared
+               else "routing not compared (no request priced both ways)")
+    return (f"Savings: {routing}; {fmt_usd(t.caching_savings_usd)} from caching: "
             f"{fmt_usd(t.cache_saved_usd)} by the response cache (hit rate {hit_rate_text(t)}) "
             f"and {fmt_usd(t.prompt_cache_saved_usd)} by provider prompt caching "
             f"({t.cached_tokens:,} cached tokens read, {t.cache_write_tokens:,} written).")

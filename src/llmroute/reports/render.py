@@ -29,8 +29,10 @@ def _comparison(report: Report) -> str:
     would = f"always using {report.baseline} would have cost {fmt_usd(total.baseline_cost_usd)}"
     if total.compared == total.priced:
         return f"; {would} ({verdict})."
-    return (f"; on the {total.compared} requests priced both ways ({fmt_usd(total.compared_cost_usd)}),"
-            f" {would} ({verdict}).")
+    served = (" and not served by the response cache"
+              if total.cache_hits or total.cache_semantic_hits else "")
+    return (f"; on the {total.compared} requests priced both ways{served} "
+            f"({fmt_usd(total.compared_cost_usd)}), {would} ({verdict}).")
 
 
 def headline(report: Report) -> str:
