@@ -97,3 +97,43 @@ def hand_worked_report() -> list[LedgerEntry]:
         entry(5, 14, status="error", http_status=502, model=None, key_name=None, latency_s=5.0),
         entry(6, 15, cost_usd=D("0.05"), latency_s=0.3),  # priced, no baseline price
     ]
+
+
+def hand_worked_caching() -> list[LedgerEntry]:
+    """Seven requests on 2025-01-01 with the response cache and provider prompt caching, whose
+    numbers are worked by hand in tests/ledger/test_ledger_caching.py. The compared ones (r1, r4,
+    r5) are the hand-worked report's compared numbers (cost $1.20, baseline $2.90); the hits r2
+    and r3 cost $0 and carry a baseline too: they must not count as routing's savings."""
+    D = Decimal
+    entry = report_entry
+    cheap = {"policy": "p-cheap"}
+    big = {"model": "m/big", "tier": "complex", "policy": "p-best", "key_name": "team-b"}
+    return [
+        entry(1, 0, **cheap, cache="miss", cost_usd=D("0.10"), baseline_cost_usd=D("1.00"),
+              baseline_model="m/big", cached_tokens=1000, cache_write_tokens=0,
+              prompt_cache_saved_usd=D("0.0009"), latency_s=0.2,
+              prompt_text="What is 2+2?", response_text="4"),
+        entry(2, 1, **cheap, cache="hit", cost_usd=D("0"), baseline_cost_usd=D("1.00"),
+              baseline_model="m/big", cache_saved_usd=D("0.10"), cached_from="r1", latency_s=0.001,
+              prompt_text="What is 2+2?", response_text="4"),
+        entry(3, 2, **big, cache="semantic", cost_usd=D("0"), baseline_cost_usd=D("0.90"),
+              baseline_model="m/big", cache_saved_usd=D("0.90"), cached_from="r4",
+              cache_similarity=0.97, latency_s=0.01,
+              prompt_text="Summarise the treaty of Rome, briefly", response_text="The treaty..."),
+        entry(4, 1.5, **big, cache="miss", cost_usd=D("0.90"), baseline_cost_usd=D("0.90"),
+              baseline_model="m/big", cache_write_tokens=2048,
+              prompt_cache_saved_usd=D("-0.000768"), latency_s=1.5,
+              prompt_text="Summarise the treaty of Rome", response_text="The treaty..."),
+        entry(5, 3, **cheap, cache="bypass", cost_usd=D("0.20"), baseline_cost_usd=D("1.00"),
+              baseline_model="m/big", cached_tokens=512, prompt_cache_saved_usd=D("0.000384"),
+              latency_s=0.4),
+        entry(6, 4, **cheap, cost_usd=D("0.05"), latency_s=0.3),  # the cache off: None
+        entry(7, 5, status="error", http_status=502, model=None, policy=None, key_name=None,
+              cache="miss", latency_s=5.0),
+    ]
+
+
+#: The report's savings sentence for `hand_worked_caching` (worked in test_ledger_caching.py).
+CACHING_SAVINGS = ("Savings: $1.70 from routing; $1.00 from caching: $1.00 by the response cache "
+                   "(hit rate 40.0%: 20.0% exact, 20.0% semantic) and $0.000516 by provider "
+                   "prompt caching (1,512 cached tokens read, 2,048 written).")

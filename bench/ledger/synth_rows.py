@@ -25,10 +25,12 @@ from llmroute.ledger.rows import FIELDS, POSTGRES, RENAMED, SQLITE, Dialect, to_
 from llmroute.types import Usage
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: Every entry field the generator writes (`shadow`, learning online's `explored` and `latent`, and
-#: the LLM router's `routing_cost_usd` are left to their column defaults: NULL, false, NULL, NULL —
-#: the entry's defaults too).
-DEFAULTED = frozenset({"shadow", "explored", "latent", "routing_cost_usd"})
+#: Every entry field the generator writes (`shadow`, learning online's `explored` and `latent`, the
+#: LLM router's `routing_cost_usd` and caching's fields but `cached_tokens` are left to their
+#: column defaults: NULL, false, NULL, NULL, NULL — the entry's defaults too).
+DEFAULTED = frozenset({"shadow", "explored", "latent", "routing_cost_usd", "cache_write_tokens",
+                       "prompt_cache_saved_usd", "cache", "cache_saved_usd", "cached_from",
+                       "cache_similarity"})
 WRITTEN: tuple[str, ...] = tuple(f for f in FIELDS if f not in DEFAULTED)
 COLUMNS: tuple[str, ...] = tuple(RENAMED.get(f, f) for f in WRITTEN)
 DIALECTS: dict[str, Dialect] = {"sqlite": SQLITE, "postgres": POSTGRES}

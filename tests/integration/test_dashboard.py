@@ -274,3 +274,53 @@ def test_dashboard_data_has_experiments_and_alerts(serve: Serve, tmp_path: Path)
     assert panel is not None and panel.group(1).count("<tr>") == 2, dom[-3000:]
     assert "<td>dash (running)</td><td>a</td><td>rules</td>" in panel.group(1)
     assert re.search(r'id="alerts"[^>]*>.*<td>spend at 80%</td>', dom, re.S)
+
+
+def test_dashboard_shows_caching_beside_routing(serve: Serve, tmp_path: Path) -> None:
+    """The hand-worked caching ledger (tests/ledger/test_ledger_caching.py), moved into the last
+    hours: the data carries the report's caching numbers and text, and a real browser shows the
+    savings from caching beside those from routing, the hit rate, the tokens and the table."""
+    import asyncio
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from helpers import REPORT_BASE, hand_worked_caching
+    from llmroute.ledger import open_store
+    from llmroute.reports.caching import caching_text
+
+    gw = keyed_with_ledger(serve, tmp_path)
+    start = datetime.now(UTC) - timedelta(hours=6)
+    rows = [dataclasses.replace(e, ts=start + (e.ts - REPORT_BASE)) for e in hand_worked_caching()]
+
+    async def fill() -> None:
+        store = open_store(ledger_config(tmp_path)["ledger"]["url"])
+        await store.write(rows)
+        await store.close()
+
+    asyncio.run(fill())
+    with gw.http() as http:
+        body = http.get("/dashboard/data", params={"since": "24h"}, headers=BEARER).json()
+    expected = build_report(rows, "model")
+    assert body["caching"] == caching_text(expected)
+    assert body["total"] == summary_dict(expected.total)
+    caching = body["total"]["caching"]
+    assert (caching["hit_rate"], caching["cached_tokens"], caching["cache_write_tokens"]) == (
+        0.4, 1512, 2048)
+    assert (caching["caching_saved_usd"], caching["routing_saved_usd"]) == ("1.000516", "1.70")
+    assert body["caching"]["rows"][-1] == ["total", "1", "1", "3", "1", "40.0%", "1,512", "2,048",
+                                           "$1.00", "$0.000516", "$1.70"]
+    if CHROMIUM is None:  # the page itself needs the real browser (installed by .ci/run)
+        return
+    dom = dashboard_dom(tmp_path / "profile-caching", f"{gw.url}/dashboard", KEY)
+    for card, value in (("caching-saved", "$1.00"), ("routing-saved", "$1.70"),
+                        ("hit-rate", "40.0%"), ("exact-rate", "20.0%"),
+                        ("semantic-rate", "20.0%"),
+                        ("cached-tokens", "1,512"), ("written-tokens", "2,048"),
+                        ("savings", "58.62%")):
+        assert re.search(rf'id="{card}"[^>]*>{re.escape(value)}<', dom), (card, dom[-3000:])
+    assert "$1.70 from routing; $1.00 from caching" in dom
+    table = re.search(r'id="cache-rows"[^>]*>(.*?)</tbody>', dom, re.S)
+    assert table is not None and table.group(1).count("<tr>") == 4, dom[-3000:]
+    assert ("<td>m/big</td><td>0</td><td>1</td><td>1</td><td>0</td><td>50.0%</td><td>0</td>"
+            "<td>2,048</td><td>$0.90</td><td>-$0.000768</td><td>$0.00</td>") in table.group(1)
+    assert "<td>total</td><td>1</td><td>1</td><td>3</td><td>1</td><td>40.0%</td>" in table.group(1)

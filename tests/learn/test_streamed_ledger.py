@@ -84,9 +84,10 @@ class WatchedStore(SQLiteStore):
 
     def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
                 batch_size: int = DEFAULT_BATCH_SIZE,
-                experiments: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
+                experiments: Sequence[str] | None = None,
+                cache: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
         inner = super().iterate(since, until, batch_size=min(batch_size, self.cap),
-                                experiments=experiments)
+                                experiments=experiments, cache=cache)
         return self._watch(inner)
 
     async def _watch(self, inner: AsyncIterator[list[LedgerEntry]]) -> AsyncIterator[list[LedgerEntry]]:

@@ -80,6 +80,12 @@ def full_entry(n: int = 1) -> LedgerEntry:
         feedback_ts=BASE_TS + timedelta(hours=1),
         explored=True,
         latent="AAA8ADwAPAA8/w==",
+        cache_write_tokens=2048,
+        prompt_cache_saved_usd=Decimal("-0.00000000075"),
+        cache="semantic",
+        cache_saved_usd=Decimal("0.0000000000000000000000000001"),
+        cached_from="req-earlier",
+        cache_similarity=0.9375,
     )
 
 
@@ -145,8 +151,10 @@ class FlakyStore:
 
     def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
                 batch_size: int = 1000,
-                experiments: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
-        return self.inner.iterate(since, until, batch_size=batch_size, experiments=experiments)
+                experiments: Sequence[str] | None = None,
+                cache: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
+        return self.inner.iterate(since, until, batch_size=batch_size, experiments=experiments,
+                                  cache=cache)
 
     async def rollups(self, by: str, since: datetime | None = None,
                       until: datetime | None = None) -> RollupWindow:

@@ -114,9 +114,11 @@ def _money(rng: random.Random) -> Decimal | None:
 def random_ledger(seed: int, n: int) -> list[LedgerEntry]:
     """Entries over three UTC days (some a microsecond from midnight), with None and empty labels,
     unpriced and uncompared rows, sparse feedback, and latencies from a small set (many ties); a
-    third with a routing cost (the LLM router's calls), drawn apart so the rest stays as it was."""
+    third with a routing cost (the LLM router's calls), drawn apart so the rest stays as it was;
+    the caching fields drawn apart too (`_cache_fields`)."""
     rng = random.Random(seed)
     routing = random.Random(f"{seed}-routing")
+    caching = random.Random(f"{seed}-cache")
     rows: list[LedgerEntry] = []
     for i in range(n):
         ts = BASE + timedelta(seconds=rng.randrange(0, 3 * 86400))
@@ -133,8 +135,20 @@ def random_ledger(seed: int, n: int) -> list[LedgerEntry]:
             user_rating=rng.choice([None, None, 1, 3, 5]),
             task_success=rng.choice([None, None, True, False]),
             explored=rng.random() < 0.1,
-            routing_cost_usd=_money(routing) if routing.random() < 0.3 else None))
+            routing_cost_usd=_money(routing) if routing.random() < 0.3 else None,
+            **_cache_fields(caching)))
     return rows
+
+
+def _cache_fields(rng: random.Random) -> dict[str, Any]:
+    """A response-cache state (None: the cache off) with its saving on hits, and prompt-cache
+    tokens read and written with their saving (possibly negative), each sometimes missing."""
+    state = rng.choice([None, None, "hit", "semantic", "miss", "bypass"])
+    return {"cache": state,
+            "cache_saved_usd": _money(rng) if state in ("hit", "semantic") else None,
+            "cached_tokens": rng.choice([None, 0, 1024, 7]),
+            "cache_write_tokens": rng.choice([None, None, 0, 2048]),
+            "prompt_cache_saved_usd": _money(rng) if rng.random() < 0.5 else None}
 
 
 @pytest.mark.asyncio

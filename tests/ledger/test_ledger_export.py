@@ -31,7 +31,7 @@ from llmroute.ledger.export import (
     export,
     writer_for,
 )
-from llmroute.ledger.parquet import ParquetWriter, ledger_schema
+from llmroute.ledger.parquet import MONEY_DECIMAL, ParquetWriter, ledger_schema
 from llmroute.ledger.rows import FIELDS, SQLITE, sqlite_time, to_row
 from llmroute.ledger.sqlite import _INSERT
 
@@ -101,6 +101,15 @@ async def test_parquet_holds_every_entry_with_exact_money(store: Store) -> None:
     assert money_sum(table.column("baseline_cost_usd").to_pylist()) == money_sum(
         [e.baseline_cost_usd for e in rows])
     assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    # caching's columns (0008), typed: the full entry holds each of them
+    types = {name: table.schema.field(name).type for name in (
+        "cache", "cache_write_tokens", "prompt_cache_saved_usd", "cache_saved_usd", "cached_from",
+        "cache_similarity")}
+    assert types == {"cache": pa.string(), "cache_write_tokens": pa.int64(),
+                     "prompt_cache_saved_usd": MONEY_DECIMAL, "cache_saved_usd": MONEY_DECIMAL,
+                     "cached_from": pa.string(), "cache_similarity": pa.float64()}
+    assert [c for c in table.column("cache").to_pylist() if c] == ["semantic"]
+    assert money_sum(table.column("prompt_cache_saved_usd").to_pylist()) == Decimal("-0.00000000075")
 
 
 @pytest.mark.asyncio

@@ -26,6 +26,7 @@ from llmroute.ledger import LedgerEntry, SQLiteStore, Store, open_store
 from llmroute.ledger import prune_sqlite as prune_sqlite_module
 from llmroute.ledger.migrations import (
     CACHE_MIGRATION,
+    CACHE_ROLLUP_COLUMNS,
     MIGRATIONS,
     ONLINE_MIGRATION,
     ROUTING_COST_MIGRATION,
@@ -282,7 +283,9 @@ async def _back_before_partitions(store: PostgresStore) -> None:
                            "DROP COLUMN prompt_cache_saved_usd, DROP COLUMN cache, "
                            "DROP COLUMN cache_saved_usd, DROP COLUMN cached_from, "
                            "DROP COLUMN cache_similarity")  # 0006's to 0008's
-        await conn.execute("ALTER TABLE llmroute_rollups DROP COLUMN routing_cost_usd")  # 0007's
+        await conn.execute("ALTER TABLE llmroute_rollups DROP COLUMN routing_cost_usd, "  # 0007's
+                           + ", ".join(f"DROP COLUMN {name}"  # and 0008's
+                                       for name, _, _ in CACHE_ROLLUP_COLUMNS))
         await conn.execute("INSERT INTO llmroute_requests SELECT * FROM kept")
         await conn.execute("DROP TABLE kept")
         await conn.execute("DELETE FROM llmroute_migrations WHERE name IN "

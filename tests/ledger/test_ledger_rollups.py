@@ -19,7 +19,7 @@ from test_ledger_aggregate import BASE, random_ledger
 from helpers import hand_worked_report
 from llmroute.ledger import LedgerEntry, SQLiteStore, Store
 from llmroute.ledger.aggregates import NONE_LABEL, GroupAggregate, WindowAggregate
-from llmroute.ledger.migrations import ROUTING_COST_MIGRATION
+from llmroute.ledger.migrations import CACHE_MIGRATION, ROUTING_COST_MIGRATION
 from llmroute.ledger.rollup_cover import cover
 from llmroute.ledger.rollup_read import RollupWindow
 from llmroute.ledger.rollup_sql import ROLLUP_GROUP_KEYS
@@ -163,12 +163,14 @@ async def test_rebuild_gives_the_same_rollups(store: Store) -> None:
 async def test_the_migration_rolls_up_a_ledger_written_before_it(stores: Any) -> None:
     store = stores.new()
     await store.migrate()
-    rows = [dataclasses.replace(r, routing_cost_usd=None)  # written before 0007 too
-            for r in random_ledger(3, 150)]
+    rows = [dataclasses.replace(r, routing_cost_usd=None, cache=None, cache_saved_usd=None,
+                                cache_write_tokens=None, prompt_cache_saved_usd=None)
+            for r in random_ledger(3, 150)]  # written before 0007 and 0008 too (cached tokens kept)
+    assert sum(r.cached_tokens or 0 for r in rows) > 0
     await store.write(rows)
     await _forget_rollups(store)
     applied = await store.migrate()
-    assert "0004_rollups" in applied and ROUTING_COST_MIGRATION in applied
+    assert {"0004_rollups", ROUTING_COST_MIGRATION, CACHE_MIGRATION} <= set(applied)
     for by in ("model", "day"):
         await assert_rollups_match(store, rows, by)
         await assert_rollups_match(store, rows, by, BASE + timedelta(minutes=90), BASE + timedelta(hours=30))
@@ -176,12 +178,15 @@ async def test_the_migration_rolls_up_a_ledger_written_before_it(stores: Any) ->
 
 async def _forget_rollups(store: Any) -> None:
     """Back to the schema before rollups (their tables dropped, the migration unrecorded), and so
-    before 0007_routing_cost (its column dropped; the rollups are rebuilt once every migration
-    has run)."""
+    before 0007_routing_cost and 0008_cache (their columns dropped; the rollups are rebuilt once
+    every migration has run)."""
+    cache_columns = ("cache_write_tokens", "prompt_cache_saved_usd", "cache", "cache_saved_usd",
+                     "cached_from", "cache_similarity")
     statements = ["DROP TABLE llmroute_rollups", "DROP TABLE llmroute_rollup_latency",
                   "ALTER TABLE llmroute_requests DROP COLUMN routing_cost_usd",
+                  *(f"ALTER TABLE llmroute_requests DROP COLUMN {c}" for c in cache_columns),
                   "DELETE FROM llmroute_migrations WHERE name IN "
-                  f"('0004_rollups', '{ROUTING_COST_MIGRATION}')"]
+                  f"('0004_rollups', '{ROUTING_COST_MIGRATION}', '{CACHE_MIGRATION}')"]
     if isinstance(store, SQLiteStore):
         await store.run(lambda conn: [conn.execute(s) for s in statements])
     else:

@@ -5,14 +5,33 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..ledger.store import Store
 from ..ledger.views import ROLLUP_ONLY, WindowNumbers, window_numbers
 from ..reports.aggregate import GROUP_KEYS, NONE_LABEL, Report, report_from
+from ..reports.cache_hits import DEFAULT_LIMIT, ServedHit
 from ..reports.plane import LabFrontier, PlanePoint, ledger_points
 from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, on_ledger, out
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+
+def _engine(config: Path | None) -> Engine:
+    """The configured engine; exit 0 with a note when its SQLite ledger does not exist yet."""
+    from .common import engine_from, friendly_errors
+
+    with friendly_errors():
+        engine = engine_from(config)
+    missing = missing_sqlite_file(engine.settings.ledger.url)
+    if missing is not None:
+        out.print(f"No ledger yet at {missing}: nothing to report. Requests are recorded once the "
+                  "gateway serves traffic (llmroute serve).")
+        raise typer.Exit(0)
+    return engine
 
 
 def _load(config: Path | None, start: datetime, end: datetime, keys: tuple[str, ...],
@@ -20,17 +39,8 @@ def _load(config: Path | None, start: datetime, end: datetime, keys: tuple[str, 
     """The window's numbers per grouping key (`ledger.views.window_numbers`: computed by the
     ledger's database from its rollups or raw rows, never the entries themselves), and the
     configured baseline model's name."""
-    from .common import engine_from, friendly_errors
-
-    with friendly_errors():
-        engine = engine_from(config)
+    engine = _engine(config)
     url = engine.settings.ledger.url
-    missing = missing_sqlite_file(url)
-    if missing is not None:
-        out.print(f"No ledger yet at {missing}: nothing to report. Requests are recorded once the "
-                  "gateway serves traffic (llmroute serve).")
-        raise typer.Exit(0)
-
     teams = {key.name: key.team for key in engine.settings.keys}
 
     async def work(store: Store) -> dict[str, WindowNumbers]:
@@ -58,15 +68,24 @@ def report(
     frontier: Path | None = typer.Option(None, "--frontier", help="With --html: also plot the "
                                          "lab's cost–quality points from this JSON (the "
                                          "`frontier.json` `llmroute demo` writes)."),
+    cache_hits: bool = typer.Option(False, "--cache-hits", help="Instead of the report, list "
+                                    "the answers the semantic cache served (time, similarity, "
+                                    "the prompt, the cached prompt it matched, the answer), "
+                                    "oldest first, to judge them."),
+    limit: int = typer.Option(DEFAULT_LIMIT, "--limit", min=1, help="With --cache-hits: how "
+                              "many hits to list."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config (the ledger's URL)."),
 ) -> None:
     """What the traffic cost, what the baseline model would have cost, success, ratings and
-    latency, per model, tier, policy, key or day."""
+    latency, per model, tier, policy, key or day; what caching saved beside what routing saved."""
     if by not in (*GROUP_KEYS, *ROLLUP_ONLY):
         err.print(f"[red]error:[/] --by must be one of {', '.join((*GROUP_KEYS, *ROLLUP_ONLY))}, "
                   f"got {by!r}")
         raise typer.Exit(EXIT_ERROR)
     start, end = ledger_window(since, until)
+    if cache_hits:
+        _show_hits(config, start, end, limit, as_json)
+        return
     lab = _frontier(frontier)
     keys = tuple(dict.fromkeys((by, *HTML_KEYS) if html_path is not None else (by,)))
     found, baseline = _load(config, start, end, keys, exact)
@@ -82,6 +101,27 @@ def report(
             out.print(message)
         return
     _show(result, found, window, span, html_path, as_json, lab)
+
+
+def _show_hits(config: Path | None, start: datetime, end: datetime, limit: int,
+               as_json: bool) -> None:
+    """`--cache-hits`: the semantic cache's answers in the window (`reports.cache_hits`)."""
+    from ..reports.cache_hits import hit_dict, hits_table, semantic_hits
+
+    async def work(store: Store) -> list[ServedHit]:
+        return await semantic_hits(store, start, end, limit=limit)
+
+    hits = on_ledger(_engine(config).settings.ledger.url, work)
+    if as_json:
+        out.print_json(json.dumps({"since": start.isoformat(), "until": end.isoformat(),
+                                   "limit": limit, "semantic_hits": [hit_dict(h) for h in hits]}))
+    elif not hits:
+        out.print(f"No semantic cache hits from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC.",
+                  markup=False)
+    else:
+        out.print(hits_table(hits))
+        more = " (the first ones; --limit for more)" if len(hits) == limit else ""
+        out.print(f"{len(hits)} semantic hits{more}.", markup=False)
 
 
 #: The groupings the HTML page reads besides `--by`: plots by day and model, the routed traffic's
@@ -109,6 +149,7 @@ def routed_points(found: dict[str, WindowNumbers]) -> list[PlanePoint]:
 
 def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str], span: str,
           html_path: Path | None, as_json: bool, lab: LabFrontier | None = None) -> None:
+    from ..reports.caching import cache_table, savings_text
     from ..reports.render import headline, mix_text, report_dict, table
 
     requests = f"{result.total.requests} requests, {span}"
@@ -126,8 +167,14 @@ def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str
         return
     out.print(requests, markup=False)
     out.print(headline(result), markup=False)
+    savings = savings_text(result)
+    if savings is not None:
+        out.print(savings, markup=False)
     out.print(f"Model mix: {mix_text(result.total, top=5)}", markup=False)
     out.print(table(result))
+    caching = cache_table(result)
+    if caching is not None:
+        out.print(caching)
     if not found[result.by].exact_percentiles:
         out.print("Latency percentiles from the ledger's rollups, within 1% (--exact: from every "
                   "row).", markup=False)

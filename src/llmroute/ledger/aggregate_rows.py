@@ -56,7 +56,11 @@ def tally_from(counts: dict[str, int], money: dict[str, Decimal | None]) -> Tall
         rating_points=counts["rating_points"], rated_cost_usd=cash("rated_cost_usd"),
         rated_cost_points=counts["rated_cost_points"], judged_cost_usd=cash("judged_cost_usd"),
         judged_cost_successes=counts["judged_cost_successes"],
-        routing_cost_usd=cash("routing_cost_usd"),
+        routing_cost_usd=cash("routing_cost_usd"), cache_hits=counts["cache_hits"],
+        cache_semantic_hits=counts["cache_semantic_hits"], cache_misses=counts["cache_misses"],
+        cache_bypasses=counts["cache_bypasses"], cached_tokens=counts["cached_tokens"],
+        cache_write_tokens=counts["cache_write_tokens"],
+        prompt_cache_saved_usd=cash("prompt_cache_saved_usd"), cache_saved_usd=cash("cache_saved_usd"),
     )
 
 

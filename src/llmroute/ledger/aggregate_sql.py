@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from .aggregates import (
+    CACHE_SERVED,
     EXPLORED_LABEL,
     NONE_LABEL,
     ROUTED_LABEL,
@@ -44,7 +45,9 @@ CHUNK_DIGITS = 9
 #: Money texts up to this long are summed whole (one chunk): their integers fit 64 bits.
 WHOLE_DIGITS = 18
 DEFAULT_CHUNKS = 1
-_COMPARED = "cost_usd IS NOT NULL AND baseline_cost_usd IS NOT NULL"
+#: Not answered by the response cache (`aggregates.CACHE_SERVED`): NULL or another state.
+NOT_SERVED = f"(cache IS NULL OR cache NOT IN ({', '.join(repr(s) for s in CACHE_SERVED)}))"
+_COMPARED = f"cost_usd IS NOT NULL AND baseline_cost_usd IS NOT NULL AND {NOT_SERVED}"
 #: Tally counts: (field, SQL aggregate). NULL (nothing to count) reads as 0.
 COUNTS: tuple[tuple[str, str], ...] = (
     ("requests", "count(*)"),
@@ -57,6 +60,12 @@ COUNTS: tuple[tuple[str, str], ...] = (
     ("rating_points", "sum(user_rating)"),
     ("rated_cost_points", "sum(user_rating) FILTER (WHERE cost_usd IS NOT NULL)"),
     ("judged_cost_successes", "count(*) FILTER (WHERE cost_usd IS NOT NULL AND task_success)"),
+    ("cache_hits", "count(*) FILTER (WHERE cache = 'hit')"),
+    ("cache_semantic_hits", "count(*) FILTER (WHERE cache = 'semantic')"),
+    ("cache_misses", "count(*) FILTER (WHERE cache = 'miss')"),
+    ("cache_bypasses", "count(*) FILTER (WHERE cache = 'bypass')"),
+    ("cached_tokens", "sum(cached_tokens)"),
+    ("cache_write_tokens", "sum(cache_write_tokens)"),
 )
 #: Tally money sums: (field, column, condition).
 MONEY: tuple[tuple[str, str, str], ...] = (
@@ -66,8 +75,11 @@ MONEY: tuple[tuple[str, str, str], ...] = (
     ("rated_cost_usd", "cost_usd", "cost_usd IS NOT NULL AND user_rating IS NOT NULL"),
     ("judged_cost_usd", "cost_usd", "cost_usd IS NOT NULL AND task_success IS NOT NULL"),
     ("routing_cost_usd", "routing_cost_usd", "routing_cost_usd IS NOT NULL"),
+    ("prompt_cache_saved_usd", "prompt_cache_saved_usd", "prompt_cache_saved_usd IS NOT NULL"),
+    ("cache_saved_usd", "cache_saved_usd", "cache_saved_usd IS NOT NULL"),
 )
-MONEY_COLUMNS = ("cost_usd", "baseline_cost_usd", "routing_cost_usd")
+MONEY_COLUMNS = ("cost_usd", "baseline_cost_usd", "routing_cost_usd", "prompt_cache_saved_usd",
+                 "cache_saved_usd")
 
 
 @dataclass(frozen=True)
@@ -98,11 +110,11 @@ def group_label(dialect: SqlDialect, by: str) -> str:
 
 def where_clause(dialect: SqlDialect, since: datetime | None, until: datetime | None,
                  params: list[Any], experiments: Sequence[str] | None = None,
-                 key: str | None = None) -> str:
+                 key: str | None = None, cache: Sequence[str] | None = None) -> str:
     """` WHERE ...` (or nothing) for since <= ts < until, with `key` the requests of that gateway
-    key only (the (key_name, ts) index), and, with `experiments`, an `experiment_arm` of one of
-    them (it starts with "name:"; exact characters, whereas SQLite's LIKE ignores ASCII case);
-    the values are appended to `params`."""
+    key only (the (key_name, ts) index), with `experiments`, an `experiment_arm` of one of
+    them (it starts with "name:"; exact characters, whereas SQLite's LIKE ignores ASCII case),
+    and with `cache`, a response-cache state among those; the values are appended to `params`."""
     tests: list[str] = []
     if key is not None:
         params.append(key)
@@ -118,6 +130,12 @@ def where_clause(dialect: SqlDialect, since: datetime | None, until: datetime | 
             arms.append(f"substr(experiment_arm, 1, {len(experiment) + 1}) = "
                         f"{dialect.placeholder(len(params))}")
         tests.append(f"({' OR '.join(arms)})" if arms else "FALSE")
+    if cache is not None:
+        states: list[str] = []
+        for state in cache:
+            params.append(state)
+            states.append(dialect.placeholder(len(params)))
+        tests.append(f"cache IN ({', '.join(states)})" if states else "FALSE")
     return f" WHERE {' AND '.join(tests)}" if tests else ""
 
 

@@ -40,7 +40,8 @@ def exact_sum(first: Decimal, second: Decimal) -> Decimal:
 @dataclass(frozen=True)
 class Tally:
     """The additive numbers of a set of entries. "priced": cost_usd set; "compared": cost_usd and
-    baseline_cost_usd set; "judged": task_success set; "rated": user_rating set."""
+    baseline_cost_usd set, and not answered by the response cache (`CACHE_SERVED`); "judged":
+    task_success set; "rated": user_rating set."""
 
     requests: int = 0
     errors: int = 0
@@ -62,6 +63,20 @@ class Tally:
     #: Σ routing_cost_usd over the entries that have one: the LLM router's classification calls,
     #: a part of cost_usd (issue 14).
     routing_cost_usd: Decimal = ZERO
+    #: The response cache (issue 15, `LedgerEntry.cache`): entries it answered with an exact
+    #: match, with a semantic match, missed (the upstream answered) and bypassed.
+    cache_hits: int = 0
+    cache_semantic_hits: int = 0
+    cache_misses: int = 0
+    cache_bypasses: int = 0
+    #: Σ cached_tokens (prompt tokens read from the provider's prompt cache) and Σ
+    #: cache_write_tokens (written to it).
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    #: Σ prompt_cache_saved_usd (what provider prompt caching saved; may be negative) and Σ
+    #: cache_saved_usd (what the response cache's hits saved: the upstream calls they replaced).
+    prompt_cache_saved_usd: Decimal = ZERO
+    cache_saved_usd: Decimal = ZERO
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -77,6 +92,15 @@ class Tally:
             judged_cost_usd=exact_sum(self.judged_cost_usd, other.judged_cost_usd),
             judged_cost_successes=self.judged_cost_successes + other.judged_cost_successes,
             routing_cost_usd=exact_sum(self.routing_cost_usd, other.routing_cost_usd),
+            cache_hits=self.cache_hits + other.cache_hits,
+            cache_semantic_hits=self.cache_semantic_hits + other.cache_semantic_hits,
+            cache_misses=self.cache_misses + other.cache_misses,
+            cache_bypasses=self.cache_bypasses + other.cache_bypasses,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            prompt_cache_saved_usd=exact_sum(self.prompt_cache_saved_usd,
+                                             other.prompt_cache_saved_usd),
+            cache_saved_usd=exact_sum(self.cache_saved_usd, other.cache_saved_usd),
         )
 
     def __neg__(self) -> Tally:
@@ -90,8 +114,18 @@ class Tally:
             rating_points=-self.rating_points, rated_cost_usd=neg(self.rated_cost_usd),
             rated_cost_points=-self.rated_cost_points, judged_cost_usd=neg(self.judged_cost_usd),
             judged_cost_successes=-self.judged_cost_successes,
-            routing_cost_usd=neg(self.routing_cost_usd),
+            routing_cost_usd=neg(self.routing_cost_usd), cache_hits=-self.cache_hits,
+            cache_semantic_hits=-self.cache_semantic_hits, cache_misses=-self.cache_misses,
+            cache_bypasses=-self.cache_bypasses, cached_tokens=-self.cached_tokens,
+            cache_write_tokens=-self.cache_write_tokens,
+            prompt_cache_saved_usd=neg(self.prompt_cache_saved_usd),
+            cache_saved_usd=neg(self.cache_saved_usd),
         )
+
+
+#: `LedgerEntry.cache` values of the entries the response cache answered (cost $0): they are
+#: left out of the baseline comparison, so that what the cache saved is not counted as routing's.
+CACHE_SERVED: tuple[str, ...] = ("hit", "semantic")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ REQUESTS_TABLE = "llmroute_requests"
 ALERTS_TABLE = "llmroute_alerts"
 #: The migration that creates the rollup tables (the store rolls up existing rows after it).
 ROLLUPS_MIGRATION = "0004_rollups"
+#: The migrations after which a store rebuilds its rollups from the raw rows (once, after every
+#: pending migration has run): 0004 creates them, 0008 adds columns older rows have numbers for.
+REBUILD_AFTER: frozenset[str] = frozenset({ROLLUPS_MIGRATION, "0008_cache"})
 
 
 class Migration(NamedTuple):
@@ -284,8 +287,18 @@ ONLINE_MIGRATION = "0006_online"
 #: each request and summed in the rollups (0 for the rows before it: they made no such call).
 ROUTING_COST_MIGRATION = "0007_routing_cost"
 #: Issue 15: provider prompt-cache writes and savings, and the response cache's mark on each
-#: request (`LedgerEntry.cache*`).
+#: request (`LedgerEntry.cache*`); in the rollups, the response cache's counts, the prompt
+#: cache's tokens (read: `cached_tokens`, an older column; written) and both savings. The store
+#: rebuilds the rollups after it (`REBUILD_AFTER`): the rows before it have cached tokens.
 CACHE_MIGRATION = "0008_cache"
+#: The rollup columns 0008 adds: (name, SQLite type and default, PostgreSQL type and default).
+CACHE_ROLLUP_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    *((name, "BIGINT NOT NULL DEFAULT 0", "BIGINT NOT NULL DEFAULT 0")
+      for name in ("cache_hits", "cache_semantic_hits", "cache_misses", "cache_bypasses",
+                   "cached_tokens", "cache_write_tokens")),
+    *((name, "TEXT NOT NULL DEFAULT '0'", "NUMERIC NOT NULL DEFAULT 0")
+      for name in ("prompt_cache_saved_usd", "cache_saved_usd")),
+)
 _CACHE_SQLITE = """
 ALTER TABLE llmroute_requests ADD COLUMN cache_write_tokens INTEGER;
 ALTER TABLE llmroute_requests ADD COLUMN prompt_cache_saved_usd TEXT;
@@ -293,7 +306,8 @@ ALTER TABLE llmroute_requests ADD COLUMN cache TEXT;
 ALTER TABLE llmroute_requests ADD COLUMN cache_saved_usd TEXT;
 ALTER TABLE llmroute_requests ADD COLUMN cached_from TEXT;
 ALTER TABLE llmroute_requests ADD COLUMN cache_similarity REAL;
-"""
+""" + "".join(f"ALTER TABLE llmroute_rollups ADD COLUMN {name} {sql};\n"
+              for name, sql, _ in CACHE_ROLLUP_COLUMNS)
 _CACHE_POSTGRES = """
 ALTER TABLE llmroute_requests ADD COLUMN cache_write_tokens BIGINT;
 ALTER TABLE llmroute_requests ADD COLUMN prompt_cache_saved_usd NUMERIC;
@@ -301,7 +315,8 @@ ALTER TABLE llmroute_requests ADD COLUMN cache TEXT;
 ALTER TABLE llmroute_requests ADD COLUMN cache_saved_usd NUMERIC;
 ALTER TABLE llmroute_requests ADD COLUMN cached_from TEXT;
 ALTER TABLE llmroute_requests ADD COLUMN cache_similarity DOUBLE PRECISION;
-"""
+""" + "".join(f"ALTER TABLE llmroute_rollups ADD COLUMN {name} {sql};\n"
+              for name, _, sql in CACHE_ROLLUP_COLUMNS)
 
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (

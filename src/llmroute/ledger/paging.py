@@ -45,16 +45,21 @@ class Pager:
     until: datetime | None
     experiments: tuple[str, ...] | None
     batch_size: int
+    #: Only the entries in one of these response-cache states (None: every entry).
+    cache: tuple[str, ...] | None = None
 
     @classmethod
     def build(cls, dialect: SqlDialect, select: str, since: datetime | None, until: datetime | None,
-              experiments: Sequence[str] | None, batch_size: int) -> Pager:
-        """A pager over since <= ts < until (and the experiments' arms); ValueError or TypeError
-        now, not at the first batch, for a bad batch size or a naive bound."""
+              experiments: Sequence[str] | None, batch_size: int,
+              cache: Sequence[str] | None = None) -> Pager:
+        """A pager over since <= ts < until (and the experiments' arms, the cache states);
+        ValueError or TypeError now, not at the first batch, for a bad batch size or a naive
+        bound."""
         check_batch_size(batch_size)
         where_clause(dialect, since, until, [])  # checks the bounds
         arms = None if experiments is None else tuple(experiments)
-        return cls(dialect, select, since, until, arms, batch_size)
+        return cls(dialect, select, since, until, arms, batch_size,
+                   None if cache is None else tuple(cache))
 
     def page(self, after: LedgerEntry | None) -> tuple[str, list[Any]]:
         """The SQL and parameters of the batch that starts after `after` (None: the first). Past
@@ -62,7 +67,8 @@ class Pager:
         index on ts starts the scan at the position reached rather than at the window's start."""
         params: list[Any] = []
         start = self.since if after is None else after.ts
-        where = where_clause(self.dialect, start, self.until, params, self.experiments)
+        where = where_clause(self.dialect, start, self.until, params, self.experiments,
+                             cache=self.cache)
         if after is not None:
             params += [self.dialect.time_param(after.ts), after.request_id]
             past, tie = self.dialect.placeholder(len(params) - 1), self.dialect.placeholder(len(params))

@@ -4,7 +4,8 @@ batch written.
 Columns are the `LedgerEntry` fields, named as the entry names them (`user`, `session`), typed:
 
 - `ts`, `feedback_ts`: timestamp[us, UTC];
-- money (`cost_usd`, `baseline_cost_usd`): decimal128(38, 28), exact: 10 integer digits (a request
+- money (`cost_usd`, `baseline_cost_usd`, `routing_cost_usd`, `prompt_cache_saved_usd`,
+  `cache_saved_usd`): decimal128(38, 28), exact: 10 integer digits (a request
   costs under $10^10) and 28 decimals. Not (38, 18): a cost is its tokens times a per-token price,
   and the bundled price snapshot has prices with up to 23 decimals (e.g. 3.0001999999999996e-07
   USD), so 18 would round real costs. A value the type cannot hold exactly (more decimals, or 10^10
@@ -39,7 +40,7 @@ _TYPES: MappingProxyType[str, Any] = MappingProxyType({
     "latency_s": pa.float64(), "ttft_s": pa.float64(), "upstream_latency_s": pa.float64(),
     "input_tokens": pa.int64(), "output_tokens": pa.int64(), "cached_tokens": pa.int64(),
     "usage_estimated": pa.bool_(), "user_rating": pa.int16(), "task_success": pa.bool_(),
-    "explored": pa.bool_(),
+    "explored": pa.bool_(), "cache_write_tokens": pa.int64(), "cache_similarity": pa.float64(),
 })
 
 

@@ -24,7 +24,7 @@ from .aggregate_rows import fold, ranks_wanted, read_bucket
 from .aggregate_sql import SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
-from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION
+from .migrations import MIGRATIONS, MIGRATIONS_TABLE, REBUILD_AFTER
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .partitions import ensure_months
 from .partitions import prune as _prune
@@ -183,7 +183,7 @@ class PostgresStore:
                 await conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) "
                                    "VALUES ($1, now())", migration.name)
                 applied.append(migration.name)
-            if ROLLUPS_MIGRATION in applied:  # roll up the rows written before, schema complete
+            if REBUILD_AFTER.intersection(applied):  # roll up the rows written before, schema complete
                 await _rebuild(conn)
             return applied
 
@@ -263,8 +263,10 @@ class PostgresStore:
 
     def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
                 batch_size: int = DEFAULT_BATCH_SIZE,
-                experiments: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
-        return Pager.build(_SQL, _SELECT, since, until, experiments, batch_size).batches(self._page)
+                experiments: Sequence[str] | None = None,
+                cache: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
+        return Pager.build(_SQL, _SELECT, since, until, experiments, batch_size,
+                           cache).batches(self._page)
 
     async def _page(self, sql: str, params: Sequence[Any]) -> list[LedgerEntry]:
         """One batch, on a pooled connection taken for that query only."""

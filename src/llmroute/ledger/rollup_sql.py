@@ -333,4 +333,5 @@ def check_rollup_key(by: str) -> None:
 #: The raw columns a `rollups.Fact` is read from, in its field order.
 FACT_COLUMNS = ("request_id", "ts", "model", "tier", "policy", "key_name", "experiment_arm",
                 "status", "latency_s", "cost_usd", "baseline_cost_usd", "baseline_model",
-                "user_rating", "task_success", "routing_cost_usd")
+                "user_rating", "task_success", "routing_cost_usd", "cache", "cached_tokens",
+                "cache_write_tokens", "prompt_cache_saved_usd", "cache_saved_usd")

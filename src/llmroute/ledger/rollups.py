@@ -25,12 +25,12 @@ bound.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
-from .aggregates import EXACT, ZERO, Tally
+from .aggregates import CACHE_SERVED, EXACT, ZERO, Tally
 from .entry import LedgerEntry
 from .sketch import Histogram, bin_of
 
@@ -67,6 +67,12 @@ class Fact:
     user_rating: int | None
     task_success: bool | None
     routing_cost_usd: Decimal | None
+    #: The response cache's mark and the provider prompt cache's numbers (issue 15).
+    cache: str | None = None
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    prompt_cache_saved_usd: Decimal | None = None
+    cache_saved_usd: Decimal | None = None
 
     def with_feedback(self, rating: int | None, success: bool | None) -> Fact:
         """This fact after feedback (None leaves a value as it is, as `Store.feedback` does)."""
@@ -80,7 +86,9 @@ def fact_of(entry: LedgerEntry) -> Fact:
     return Fact(entry.request_id, entry.ts.astimezone(UTC), entry.model or "", entry.tier or "",
                 entry.policy or "", entry.key_name or "", entry.experiment_arm or "", entry.status,
                 entry.latency_s, entry.cost_usd, entry.baseline_cost_usd, entry.baseline_model or "",
-                entry.user_rating, entry.task_success, entry.routing_cost_usd)
+                entry.user_rating, entry.task_success, entry.routing_cost_usd, entry.cache,
+                entry.cached_tokens, entry.cache_write_tokens, entry.prompt_cache_saved_usd,
+                entry.cache_saved_usd)
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,11 @@ ZERO_MOMENTS = Moments()
 MOMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Moments))
 TALLY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Tally))
 MONEY_FIELDS: tuple[str, ...] = ("cost_usd", "compared_cost_usd", "baseline_cost_usd",
-                                 "rated_cost_usd", "judged_cost_usd", "routing_cost_usd")
+                                 "rated_cost_usd", "judged_cost_usd", "routing_cost_usd",
+                                 "prompt_cache_saved_usd", "cache_saved_usd")
+#: `Tally`'s count of each response-cache state.
+CACHE_COUNTS: dict[str, str] = {"hit": "cache_hits", "semantic": "cache_semantic_hits",
+                                "miss": "cache_misses", "bypass": "cache_bypasses"}
 
 
 def tally_of(fact: Fact) -> Tally:
@@ -187,6 +199,26 @@ def _add(delta: Delta, fact: Fact, sign: int) -> None:
                                     fact.policy, fact.key, fact.arm, _baseline(fact)), tally, moments)
 
 
+def _cache_tally(facts: Sequence[Fact]) -> Tally:
+    """The caching numbers of several entries (`Tally`'s cache fields; the others 0)."""
+    states = dict.fromkeys(CACHE_COUNTS.values(), 0)
+    cached = written = 0
+    prompt_saved = saved = ZERO
+    for f in facts:
+        if f.cache is not None:
+            states[CACHE_COUNTS[f.cache]] += 1
+        cached += f.cached_tokens or 0
+        written += f.cache_write_tokens or 0
+        if f.prompt_cache_saved_usd is not None:
+            prompt_saved = EXACT.add(prompt_saved, f.prompt_cache_saved_usd)
+        if f.cache_saved_usd is not None:
+            saved = EXACT.add(saved, f.cache_saved_usd)
+    return Tally(cache_hits=states["cache_hits"], cache_semantic_hits=states["cache_semantic_hits"],
+                 cache_misses=states["cache_misses"], cache_bypasses=states["cache_bypasses"],
+                 cached_tokens=cached, cache_write_tokens=written,
+                 prompt_cache_saved_usd=prompt_saved, cache_saved_usd=saved)
+
+
 def tally_many(facts: Sequence[Fact]) -> Tally:
     """The tally of several entries (`tally_of` summed, without one object per entry)."""
     errors = judged = successes = priced = compared = rated = points = rated_points = 0
@@ -207,7 +239,7 @@ def tally_many(facts: Sequence[Fact]) -> Tally:
             continue
         priced += 1
         cost = EXACT.add(cost, c)
-        if f.baseline_cost_usd is not None:
+        if f.baseline_cost_usd is not None and f.cache not in CACHE_SERVED:
             compared += 1
             compared_cost = EXACT.add(compared_cost, c)
             baseline = EXACT.add(baseline, f.baseline_cost_usd)
@@ -217,12 +249,12 @@ def tally_many(facts: Sequence[Fact]) -> Tally:
         if ok is not None:
             judged_cost = EXACT.add(judged_cost, c)
             judged_successes += ok is True
-    return Tally(requests=len(facts), errors=errors, judged=judged, successes=successes,
-                 priced=priced, cost_usd=cost, compared=compared, compared_cost_usd=compared_cost,
-                 baseline_cost_usd=baseline, rated=rated, rating_points=points,
-                 rated_cost_usd=rated_cost, rated_cost_points=rated_points,
-                 judged_cost_usd=judged_cost, judged_cost_successes=judged_successes,
-                 routing_cost_usd=routing)
+    return replace(_cache_tally(facts), requests=len(facts), errors=errors, judged=judged,
+                   successes=successes, priced=priced, cost_usd=cost, compared=compared,
+                   compared_cost_usd=compared_cost, baseline_cost_usd=baseline, rated=rated,
+                   rating_points=points, rated_cost_usd=rated_cost, rated_cost_points=rated_points,
+                   judged_cost_usd=judged_cost, judged_cost_successes=judged_successes,
+                   routing_cost_usd=routing)
 
 
 def moments_many(facts: Sequence[Fact]) -> Moments:

@@ -23,7 +23,7 @@ from .aggregate_rows import Bucket, MoneyTextError, chunks_needed, fold, ranks_w
 from .aggregate_sql import DEFAULT_CHUNKS, SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
-from .migrations import MIGRATIONS, MIGRATIONS_TABLE, ROLLUPS_MIGRATION, sqlite_statements
+from .migrations import MIGRATIONS, MIGRATIONS_TABLE, REBUILD_AFTER, sqlite_statements
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .prune_sqlite import prune as _prune
 from .rated import Cursor, Rated, rated_of, rated_params, rated_sql
@@ -203,8 +203,10 @@ class SQLiteStore:
 
     def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
                 batch_size: int = DEFAULT_BATCH_SIZE,
-                experiments: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
-        return Pager.build(_SQL, _SELECT, since, until, experiments, batch_size).batches(self._page)
+                experiments: Sequence[str] | None = None,
+                cache: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
+        return Pager.build(_SQL, _SELECT, since, until, experiments, batch_size,
+                           cache).batches(self._page)
 
     async def _page(self, sql: str, params: Sequence[Any]) -> list[LedgerEntry]:
         """One batch, its rows turned into entries in the store's thread (off the event loop)."""
@@ -398,7 +400,7 @@ def _apply_migrations(conn: sqlite3.Connection) -> list[str]:
         conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)",
                      (migration.name, sqlite_time(datetime.now(UTC))))
         applied.append(migration.name)
-    if ROLLUPS_MIGRATION in applied:  # roll up the rows written before, on the schema complete
+    if REBUILD_AFTER.intersection(applied):  # roll up the rows written before, on the schema complete
         _rebuild(conn)
     return applied
 

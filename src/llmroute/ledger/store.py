@@ -88,8 +88,10 @@ class Store(Protocol):
 
     def iterate(self, since: datetime | None = None, until: datetime | None = None, *,
                 batch_size: int = DEFAULT_BATCH_SIZE,
-                experiments: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
-        """The entries `query` returns, in the same order, as batches of at most `batch_size`
+                experiments: Sequence[str] | None = None,
+                cache: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
+        """The entries `query` returns (with `cache`, only those in one of these response-cache
+        states: `LedgerEntry.cache`), in the same order, as batches of at most `batch_size`
         (never an empty one), each read when the one before has been taken: memory does not grow
         with the window. Keyset pagination on (ts, request_id), see `paging`; ValueError or
         TypeError at the call for a bad batch size or a naive bound."""

@@ -9,9 +9,17 @@ Definitions (every one is tested against hand-worked fixtures):
   counted in `unpriced` and never added as $0. Routing overhead: the exact sum of
   `routing_cost_usd` (the LLM router's classification calls, already part of `cost_usd`).
 - baseline comparison: over the *compared* entries, those with both `cost_usd` and
-  `baseline_cost_usd` set: baseline = sum of baseline_cost_usd, compared cost = sum of their cost_usd,
-  savings = baseline - compared cost, savings % = savings / baseline x 100 rounded half-even to
-  0.01 (None when the baseline sums to 0).
+  `baseline_cost_usd` set and not answered by the response cache (`cache` "hit" or "semantic": a
+  hit costs $0, and what it saved is caching's, not routing's): baseline = sum of
+  baseline_cost_usd, compared cost = sum of their cost_usd, savings (from routing) = baseline -
+  compared cost, savings % = savings / baseline x 100 rounded half-even to 0.01 (None when the
+  baseline sums to 0).
+- caching: the response cache's hits (exact), semantic hits, misses and bypasses (`cache`);
+  lookups = hits + semantic hits + misses; hit rate = (hits + semantic hits) / lookups, the
+  exact and semantic rates apart (None without lookups); cached tokens = sum of `cached_tokens`
+  (prompt tokens read from the provider's cache), written = sum of `cache_write_tokens`; savings
+  from caching = sum of `cache_saved_usd` (the response cache) + sum of `prompt_cache_saved_usd`
+  (provider prompt caching: the reads' discount less the writes' premium, may be negative).
 - latency p50/p95: nearest-rank percentile over every entry's `latency_s` (errors included): the
   k-th smallest value with k = ceil(p/100 x n), k >= 1 (so the result is always an observed value).
 - mean rating: arithmetic mean of `user_rating` over rated entries.
@@ -36,10 +44,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from ..ledger.aggregates import (
+    CACHE_SERVED,
     EXPLORED_LABEL,
     GROUP_KEYS,
     NONE_LABEL,
@@ -84,6 +93,51 @@ class Summary:
     model_mix: tuple[tuple[str, int], ...]
     #: What the LLM router's classification calls cost: part of `cost_usd` (issue 14).
     routing_cost_usd: Decimal = Decimal(0)
+    #: Caching (issue 15): the response cache's exact and semantic hits, misses and bypasses;
+    #: prompt tokens read from and written to the provider's cache; what each cache saved.
+    cache_hits: int = 0
+    cache_semantic_hits: int = 0
+    cache_misses: int = 0
+    cache_bypasses: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    prompt_cache_saved_usd: Decimal = Decimal(0)
+    cache_saved_usd: Decimal = Decimal(0)
+
+    @property
+    def cache_lookups(self) -> int:
+        """Requests the response cache was asked about: its hits (exact, semantic) and misses."""
+        return self.cache_hits + self.cache_semantic_hits + self.cache_misses
+
+    def _of_lookups(self, count: int) -> float | None:
+        return count / self.cache_lookups if self.cache_lookups else None
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        """(exact + semantic hits) / lookups; None when the response cache was never asked."""
+        return self._of_lookups(self.cache_hits + self.cache_semantic_hits)
+
+    @property
+    def cache_exact_hit_rate(self) -> float | None:
+        """Exact hits / lookups."""
+        return self._of_lookups(self.cache_hits)
+
+    @property
+    def cache_semantic_hit_rate(self) -> float | None:
+        """Semantic hits / lookups."""
+        return self._of_lookups(self.cache_semantic_hits)
+
+    @property
+    def caching_savings_usd(self) -> Decimal:
+        """What caching saved: the response cache's hits plus provider prompt caching."""
+        return exact_sum(self.cache_saved_usd, self.prompt_cache_saved_usd)
+
+    @property
+    def caching_used(self) -> bool:
+        """Whether either cache shows in these numbers (the report's "Caching" block)."""
+        return bool(self.cache_lookups or self.cache_bypasses or self.cached_tokens
+                    or self.cache_write_tokens or self.prompt_cache_saved_usd
+                    or self.cache_saved_usd)
 
     @property
     def success_rate(self) -> float | None:
@@ -92,7 +146,8 @@ class Summary:
 
     @property
     def savings_usd(self) -> Decimal:
-        """What the compared entries saved against the baseline (negative: they cost more)."""
+        """What the compared entries saved against the baseline (negative: they cost more): the
+        savings from routing (the response cache's hits are not compared)."""
         return self.baseline_cost_usd - self.compared_cost_usd
 
     @property
@@ -135,7 +190,11 @@ def summary_of(group: GroupAggregate) -> Summary:
         cost_per_quality_point_usd=_quotient(t.rated_cost_usd, t.rated_cost_points),
         cost_per_success_usd=_quotient(t.judged_cost_usd, t.judged_cost_successes),
         model_mix=tuple(sorted(group.models, key=lambda kv: (-kv[1], kv[0]))),
-        routing_cost_usd=t.routing_cost_usd,
+        routing_cost_usd=t.routing_cost_usd, cache_hits=t.cache_hits,
+        cache_semantic_hits=t.cache_semantic_hits, cache_misses=t.cache_misses,
+        cache_bypasses=t.cache_bypasses, cached_tokens=t.cached_tokens,
+        cache_write_tokens=t.cache_write_tokens, prompt_cache_saved_usd=t.prompt_cache_saved_usd,
+        cache_saved_usd=t.cache_saved_usd,
     )
 
 
@@ -182,15 +241,30 @@ def _costs(entries: Iterable[LedgerEntry]) -> list[Decimal]:
     return [e.cost_usd for e in entries if e.cost_usd is not None]
 
 
+def _cache_tally(entries: Sequence[LedgerEntry]) -> Tally:
+    """The caching numbers of `entries` (the other numbers 0)."""
+    states = Counter(e.cache for e in entries)
+    return Tally(
+        cache_hits=states["hit"], cache_semantic_hits=states["semantic"],
+        cache_misses=states["miss"], cache_bypasses=states["bypass"],
+        cached_tokens=sum(e.cached_tokens or 0 for e in entries),
+        cache_write_tokens=sum(e.cache_write_tokens or 0 for e in entries),
+        prompt_cache_saved_usd=_total(e.prompt_cache_saved_usd for e in entries
+                                      if e.prompt_cache_saved_usd is not None),
+        cache_saved_usd=_total(e.cache_saved_usd for e in entries if e.cache_saved_usd is not None))
+
+
 def tally(entries: Sequence[LedgerEntry]) -> Tally:
     """The additive numbers of `entries`."""
     priced = [e for e in entries if e.cost_usd is not None]
-    compared = [e for e in priced if e.baseline_cost_usd is not None]
+    compared = [e for e in priced
+                if e.baseline_cost_usd is not None and e.cache not in CACHE_SERVED]
     rated = [e for e in priced if e.user_rating is not None]
     judged = [e for e in priced if e.task_success is not None]
     ratings = [e.user_rating for e in entries if e.user_rating is not None]
     outcomes = [e.task_success for e in entries if e.task_success is not None]
-    return Tally(
+    return replace(
+        _cache_tally(entries),
         requests=len(entries), errors=sum(1 for e in entries if e.status == "error"),
         judged=len(outcomes), successes=sum(1 for ok in outcomes if ok),
         priced=len(priced), cost_usd=_total(_costs(priced)),

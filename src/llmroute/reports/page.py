@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .aggregate import Report, Summary
+from .caching import CACHE_COLUMNS, cache_row, savings_text
 from .plane import KIND_LABELS, KINDS, Kind, LabFrontier, PlanePoint, ledger_points
 from .render import COLUMNS, headline, row
 
@@ -132,14 +133,24 @@ def _images(found: list[tuple[str, bytes]] | None) -> str:
                      for title, png in found)
 
 
-def _table(report: Report) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in (report.by, *COLUMNS))
+def _table(report: Report, columns: Sequence[str] = COLUMNS,
+           cells: Callable[[Summary], list[str]] = row) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in (report.by, *columns))
     body = [f"<tr><td>{html.escape(s.label)}</td>"
-            + "".join(f"<td>{html.escape(cell)}</td>" for cell in row(s)) + "</tr>"
+            + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells(s)) + "</tr>"
             for s in report.groups]
     total = ("<tr class=total><td>total</td>"
-             + "".join(f"<td>{html.escape(cell)}</td>" for cell in row(report.total)) + "</tr>")
+             + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells(report.total)) + "</tr>")
     return f"<table><tr>{head}</tr>\n" + "\n".join(body) + f"\n{total}</table>"
+
+
+def _caching(report: Report) -> str:
+    """The "Caching" block: the savings sentence and the table (nothing when no cache shows)."""
+    savings = savings_text(report)
+    if savings is None:
+        return ""
+    return (f"<h2>Caching</h2>\n<p class=savings>{html.escape(savings)}</p>\n"
+            + _table(report, CACHE_COLUMNS, cache_row))
 
 
 def plane_table(points: Sequence[PlanePoint]) -> str:
@@ -174,6 +185,7 @@ th{{background:#f4f4f4}}tr.total{{font-weight:bold}}img{{max-width:100%}}</style
 <p class=headline><b>{html.escape(headline(report))}</b></p>
 <h2>By {html.escape(report.by)}</h2>
 {_table(report)}
+{_caching(report)}
 <h2>Plots</h2>
 {_images(found)}
 {plane_table(plane)}

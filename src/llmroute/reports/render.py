@@ -3,39 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from rich.table import Table
 
 from ..ledger.entry import money_text
 from .aggregate import Report, Summary
+from .caching import cache_dict
+from .fmt import DASH, fmt_pct, fmt_usd
 
-DASH = "—"
-
-
-def fmt_usd(value: Decimal | None) -> str:
-    """Dollars for people: `$4,500.00`; sub-cent amounts keep 6 decimals (then all of them, when
-    under a millionth); rounding is half-even, whatever the ambient decimal context; None is `—`."""
-    if value is None:
-        return DASH
-    sign, size = ("-" if value < 0 else ""), abs(value)
-    if size == 0 or size >= Decimal("0.01"):
-        return f"{sign}${size.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,f}"
-    if size >= Decimal("0.000001"):
-        return f"{sign}${size.quantize(Decimal('0.000001'), rounding=ROUND_HALF_EVEN):f}"
-    return f"{sign}${money_text(size)}"
-
-
-def fmt_pct(value: Decimal | None) -> str:
-    """`70%`, `66.67%` (trailing zeros dropped); None is `—`."""
-    if value is None:
-        return DASH
-    text = f"{value:f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text}%"
-
+__all__ = ["COLUMNS", "DASH", "fmt_pct", "fmt_usd", "headline", "mix_text", "report_dict", "row",
+           "summary_dict", "table"]
 
 def _float(value: float | None, spec: str) -> str:
     return DASH if value is None else format(value, spec)
@@ -50,8 +29,10 @@ def _comparison(report: Report) -> str:
     would = f"always using {report.baseline} would have cost {fmt_usd(total.baseline_cost_usd)}"
     if total.compared == total.priced:
         return f"; {would} ({verdict})."
-    return (f"; on the {total.compared} requests priced both ways ({fmt_usd(total.compared_cost_usd)}),"
-            f" {would} ({verdict}).")
+    served = (" and not served by the response cache"
+              if total.cache_hits or total.cache_semantic_hits else "")
+    return (f"; on the {total.compared} requests priced both ways{served} "
+            f"({fmt_usd(total.compared_cost_usd)}), {would} ({verdict}).")
 
 
 def headline(report: Report) -> str:
@@ -126,6 +107,7 @@ def summary_dict(summary: Summary) -> dict[str, Any]:
         "cost_per_success_usd": _money(summary.cost_per_success_usd),
         "model_mix": [{"model": m, "requests": n, "share": n / summary.requests}
                       for m, n in summary.model_mix],
+        "caching": cache_dict(summary),
     }
 
 
