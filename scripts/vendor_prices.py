@@ -20,6 +20,8 @@ KEEP = {
     "input_cost_per_token": "input",
     "output_cost_per_token": "output",
     "cache_read_input_token_cost": "cached_input",
+    "cache_creation_input_token_cost": "cache_write",
+    "prompt_cache_min_tokens": "cache_min_tokens",
     "max_input_tokens": "context_window",
     "max_output_tokens": "max_output_tokens",
     "supports_function_calling": "tools",

@@ -37,6 +37,9 @@ class ModelSpec:
     #: USD per 1M tokens written to the provider's prompt cache (Anthropic: 1.25x input, 5-minute
     #: cache); None: writes are billed at the input price.
     cache_write_per_m: Decimal | None = None
+    #: The shortest prefix (tokens) the provider caches at a `cache_control` breakpoint
+    #: (Anthropic: 1024 for Sonnet/Opus, 2048 or 4096 for Haiku); None: unknown.
+    cache_min_tokens: int | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
     tier: str | None = None
@@ -124,6 +127,7 @@ def _spec_from_entry(name: str, entry: Mapping[str, Any]) -> ModelSpec:
         output_per_m=_per_million(entry.get("output")),
         cached_input_per_m=_per_million(entry.get("cached_input")),
         cache_write_per_m=_per_million(entry.get("cache_write")),
+        cache_min_tokens=entry.get("cache_min_tokens"),
         context_window=entry.get("context_window"),
         max_output_tokens=entry.get("max_output_tokens"),
         capabilities=caps,

@@ -30,6 +30,10 @@ Where the formats do not map one to one:
   blocks are dropped: Chat Completions has no place for them.
 * stop reasons: end_turn, stop_sequence and pause_turn → "stop"; max_tokens and
   model_context_window_exceeded → "length"; tool_use → "tool_calls"; refusal → "content_filter".
+* `cache_control` marks (Anthropic's own shape, as LiteLLM and OpenRouter accept them in OpenAI
+  requests) on content parts, on a message (its last block) and on tools (`tools[i]`) land on
+  the blocks they mark; a marked system prompt is sent as text blocks. More than 4 breakpoints,
+  a malformed mark, or a 1h mark after a 5m one are refused (`cache_control.check_breakpoints`).
 * usage: prompt_tokens counts input, cache-read and cache-write tokens (OpenAI's prompt count
   includes cached tokens); `prompt_tokens_details.cached_tokens` is the cache read.
 
@@ -51,6 +55,8 @@ from typing import Any, Final
 
 from llmroute.providers.anthropic_errors import WireError, classify_anthropic_error
 from llmroute.providers.anthropic_messages import JSONDict, convert_messages
+from llmroute.providers.cache_control import KEY as CACHE_KEY
+from llmroute.providers.cache_control import cache_control_of, check_breakpoints
 
 __all__ = [
     "DROPPED_PARAMS",
@@ -113,17 +119,18 @@ _FINISH_REASONS: Final = {
 def to_anthropic_request(body: Mapping[str, Any], model: str, default_max_tokens: int = 4096) -> JSONDict:
     """Build the Anthropic Messages request body for the OpenAI chat request `body`."""
     _reject_unsupported(body)
+    check_breakpoints(body)
     system, messages = convert_messages(body.get("messages"))
     instruction = _response_format_instruction(body.get("response_format"))
     if instruction:
-        system.append(instruction)
+        system.append({"type": "text", "text": instruction})
     request: JSONDict = {
         "model": model,
         "max_tokens": _max_tokens(body, default_max_tokens),
         "messages": messages,
     }
     if system:
-        request["system"] = "\n\n".join(system)
+        request["system"] = _system(system)
     request.update(_sampling_params(body))
     request.update(_tool_params(body))
     user_id = body.get("user") or body.get("safety_identifier")
@@ -135,6 +142,13 @@ def to_anthropic_request(body: Mapping[str, Any], model: str, default_max_tokens
         if body.get(key) is not None:
             request[key] = body[key]
     return request
+
+
+def _system(blocks: list[JSONDict]) -> str | list[JSONDict]:
+    """The system prompt: one string, or its text blocks when one carries `cache_control`."""
+    if any(CACHE_KEY in block for block in blocks):
+        return blocks
+    return "\n\n".join(block["text"] for block in blocks)
 
 
 def _reject_unsupported(body: Mapping[str, Any]) -> None:
@@ -243,6 +257,9 @@ def _convert_tool(tool: Any, where: str) -> JSONDict:
     converted: JSONDict = {"name": function["name"], "input_schema": schema}
     if function.get("description"):
         converted["description"] = function["description"]
+    mark = cache_control_of(tool.get(CACHE_KEY), f"{where}.{CACHE_KEY}")
+    if mark is not None:
+        converted[CACHE_KEY] = mark
     return converted
 
 
