@@ -151,5 +151,5 @@ def test_strip_removes_every_mark_without_touching_the_caller() -> None:
 ])
 def test_which_openai_compatible_upstreams_get_the_marks(setting: str, url: str,
                                                          passes: bool) -> None:
-    config = ProviderConfig(type="openai", base_url=url, cache_control=setting)  # type: ignore[arg-type]
+    config = ProviderConfig(type="openai", base_url=url, cache_control=setting)
     assert passes_cache_control(config) is passes
