@@ -21,6 +21,7 @@ KEEP = {
     "output_cost_per_token": "output",
     "cache_read_input_token_cost": "cached_input",
     "cache_creation_input_token_cost": "cache_write",
+    "cache_creation_input_token_cost_above_1hr": "cache_write_1h",
     "prompt_cache_min_tokens": "cache_min_tokens",
     "max_input_tokens": "context_window",
     "max_output_tokens": "max_output_tokens",

@@ -35,6 +35,8 @@ class ModelConfig(_Frozen):
     cached_input_per_m: Decimal | None = Field(None, ge=0, description="USD per 1M cached tokens")
     cache_write_per_m: Decimal | None = Field(
         None, ge=0, description="USD per 1M tokens written to the provider's prompt cache")
+    cache_write_1h_per_m: Decimal | None = Field(
+        None, ge=0, description="USD per 1M tokens written to Anthropic's 1-hour prompt cache")
     cache_min_tokens: int | None = Field(
         None, gt=0, description="the shortest prefix the provider caches at a breakpoint")
     context_window: int | None = Field(None, gt=0)

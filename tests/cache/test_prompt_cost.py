@@ -4,8 +4,8 @@ hand-computed from the configured prices and asserted to the exact Decimal in `u
 `usage.cost`, `x-llmroute-cost-usd` and the ledger entry (cost, cached and written tokens, what
 the prompt cache saved).
 
-Prices (USD per 1M tokens): `anthropic-ish/claude` input 3, cache write 3.75, cache read 0.3,
-output 15; `fake/big` input 2.5, cached input 1.25, output 10. Every answer is scripted as
+Prices (USD per 1M tokens): `anthropic-ish/claude` input 3, cache write 3.75 (1-hour: 6),
+cache read 0.3, output 15; `fake/big` input 2.5, cached input 1.25, output 10. Every answer is scripted as
 "12345678": 8 // 4 + 1 = 3 output tokens.
 """
 
@@ -28,7 +28,8 @@ from llmroute.testing.upstream import FakeUpstream
 CLAUDE = "anthropic-ish/claude"
 EPH = {"type": "ephemeral"}
 PRICES = {"models": {
-    CLAUDE: {"cached_input_per_m": "0.3", "cache_write_per_m": "3.75", "cache_min_tokens": 1024},
+    CLAUDE: {"cached_input_per_m": "0.3", "cache_write_per_m": "3.75",
+             "cache_write_1h_per_m": "6", "cache_min_tokens": 1024},
     "fake/big": {"cached_input_per_m": "1.25"}}}
 M = Decimal(1_000_000)
 
@@ -39,10 +40,10 @@ def gateway(serve: Serve, tmp_path: Path, up: FakeUpstream, **extra: Any) -> Gat
     return serve({**ledger_config(tmp_path), **PRICES, **extra})
 
 
-def marked_system(user_text: str = "hello") -> list[dict[str, Any]]:
+def marked_system(user_text: str = "hello", mark: dict[str, Any] = EPH) -> list[dict[str, Any]]:
     """A system prompt of 8000 characters (2000 tokens) marked for caching, and a user turn."""
     return [{"role": "system", "content": [{"type": "text", "text": "s" * 8000,
-                                            "cache_control": EPH}]},
+                                            "cache_control": mark}]},
             {"role": "user", "content": user_text}]
 
 
@@ -251,3 +252,23 @@ def test_automatic_breakpoints_mark_long_prefixes(serve: Serve, up: FakeUpstream
     assert details(usages[1]) == (2002, 0, 2000)
     # 8018 chars: 2005 tokens; the system prefix read, up to the assistant turn written
     assert details(usages[2]) == (2005, 2000, 3)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_one_hour_writes_are_priced_apart(serve: Serve, up: FakeUpstream,  # noqa: F811
+                                          tmp_path: Path, stream: bool) -> None:
+    gw = gateway(serve, tmp_path, up)
+    messages = marked_system(mark={"type": "ephemeral", "ttl": "1h"})
+    with gw.client() as client:
+        if stream:
+            usage, request_id = stream_usage(client, CLAUDE, messages)
+        else:
+            raw = client.chat.completions.with_raw_response.create(model=CLAUDE,
+                                                                   messages=messages)
+            usage, request_id = raw.parse().usage, raw.headers["x-llmroute-request-id"]
+    assert usage.prompt_tokens_details.model_dump()["cache_write_1h_tokens"] == 2000
+    cost = (2 * 3 + 2000 * 6 + 3 * 15) / M
+    assert cost == Decimal("0.012051")
+    assert usage.model_extra["cost"] == float(cost)
+    entry = by_id(tmp_path, 1)[request_id]
+    assert_entry(entry, cost, 0, 2000, PLAIN_COST - cost)

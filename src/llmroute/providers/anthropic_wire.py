@@ -354,16 +354,23 @@ def openai_finish_reason(stop_reason: str | None) -> str:
 
 
 def openai_usage(usage: Mapping[str, Any]) -> JSONDict:
-    """OpenAI `usage` for Anthropic usage; prompt tokens include cache reads and writes."""
+    """OpenAI `usage` for Anthropic usage; prompt tokens include cache reads and writes, and
+    `prompt_tokens_details` says both (`cache_write_1h_tokens`: the writes to the 1-hour cache,
+    when there are any, from `cache_creation.ephemeral_1h_input_tokens`)."""
     cache_read = int(usage.get("cache_read_input_tokens") or 0)
     cache_write = int(usage.get("cache_creation_input_tokens") or 0)
     prompt = int(usage.get("input_tokens") or 0) + cache_read + cache_write
     completion = int(usage.get("output_tokens") or 0)
+    cached: JSONDict = {"cached_tokens": cache_read, "cache_write_tokens": cache_write}
+    creation = usage.get("cache_creation")
+    hour = creation.get("ephemeral_1h_input_tokens") if isinstance(creation, Mapping) else None
+    if hour:
+        cached["cache_write_1h_tokens"] = int(hour)
     result: JSONDict = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cache_read, "cache_write_tokens": cache_write},
+        "prompt_tokens_details": cached,
     }
     details = usage.get("output_tokens_details")
     if isinstance(details, Mapping) and details.get("thinking_tokens") is not None:
