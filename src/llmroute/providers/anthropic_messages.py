@@ -97,21 +97,26 @@ def _plain_blocks(content: Any, where: str) -> list[JSONDict]:
     for j, part in enumerate(content):
         if not isinstance(part, Mapping) or part.get("type") != "text":
             raise WireError("only text parts are allowed here", f"{where}[{j}]")
-        blocks.extend(_marked(b, part, f"{where}[{j}]")
-                      for b in _text_blocks([_text_of(part, f"{where}[{j}].text")]))
+        text = _text_of(part, f"{where}[{j}].text")
+        if text:  # Anthropic rejects empty text blocks
+            blocks.append(_marked({"type": "text", "text": text}, part, f"{where}[{j}]"))
     return blocks
 
 
 def _marked(block: JSONDict, part: Mapping[str, Any], where: str) -> JSONDict:
     """`block` with the `cache_control` of the part it came from (if any)."""
-    mark = cache_control_of(part.get(CACHE_KEY), f"{where}.{CACHE_KEY}")
+    if CACHE_KEY not in part:
+        return block
+    mark = cache_control_of(part[CACHE_KEY], f"{where}.{CACHE_KEY}")
     return block if mark is None else {**block, CACHE_KEY: mark}
 
 
 def _mark_last(blocks: list[JSONDict], message: Mapping[str, Any], where: str
                ) -> list[JSONDict]:
     """A message's own `cache_control` marks its last block (unless that one has its own)."""
-    mark = cache_control_of(message.get(CACHE_KEY), f"{where}.{CACHE_KEY}")
+    if CACHE_KEY not in message:
+        return blocks
+    mark = cache_control_of(message[CACHE_KEY], f"{where}.{CACHE_KEY}")
     if mark is not None and blocks and CACHE_KEY not in blocks[-1]:
         blocks[-1] = {**blocks[-1], CACHE_KEY: mark}
     return blocks
@@ -139,7 +144,9 @@ def _user_blocks(content: Any, where: str) -> list[JSONDict]:
         at = f"{where}[{j}]"
         kind = part.get("type") if isinstance(part, Mapping) else None
         if kind == "text":
-            blocks.extend(_marked(b, part, at) for b in _text_blocks([_text_of(part, f"{at}.text")]))
+            text = _text_of(part, f"{at}.text")
+            if text:
+                blocks.append(_marked({"type": "text", "text": text}, part, at))
         elif kind == "image_url":
             blocks.append(_marked(_image_block(part.get("image_url"), f"{at}.image_url"), part, at))
         elif kind == "file":
@@ -200,7 +207,8 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[JSONDict]:
         for j, part in enumerate(content):
             at = f"{where}.content[{j}]"
             text = _assistant_part_text(part, at)
-            blocks.extend(_marked(b, part, at) for b in _text_blocks([text]))
+            if text:
+                blocks.append(_marked({"type": "text", "text": text}, part, at))
     else:
         raise WireError("assistant content must be a string, a list of parts or null", where)
     if not blocks and isinstance(message.get("refusal"), str):

@@ -257,9 +257,10 @@ def _convert_tool(tool: Any, where: str) -> JSONDict:
     converted: JSONDict = {"name": function["name"], "input_schema": schema}
     if function.get("description"):
         converted["description"] = function["description"]
-    mark = cache_control_of(tool.get(CACHE_KEY), f"{where}.{CACHE_KEY}")
-    if mark is not None:
-        converted[CACHE_KEY] = mark
+    if CACHE_KEY in tool:
+        mark = cache_control_of(tool[CACHE_KEY], f"{where}.{CACHE_KEY}")
+        if mark is not None:
+            converted[CACHE_KEY] = mark
     return converted
 
 

@@ -58,9 +58,28 @@ def breakpoints(body: Mapping[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def has_marks(body: Mapping[str, Any]) -> bool:
+    """Whether any tool, message or content part of `body` has a `cache_control` key (the
+    quick test that spares unmarked requests the rest; plain JSON dicts expected)."""
+    tools, messages = body.get("tools"), body.get("messages")
+    if type(tools) is list and any(type(t) is dict and KEY in t for t in tools):
+        return True
+    for message in messages if type(messages) is list else ():
+        if type(message) is not dict:
+            continue
+        if KEY in message:
+            return True
+        content = message.get("content")
+        if type(content) is list and any(type(p) is dict and KEY in p for p in content):
+            return True
+    return False
+
+
 def check_breakpoints(body: Mapping[str, Any]) -> None:
     """Refuse what Anthropic would: more than MAX_BREAKPOINTS, or a 1-hour breakpoint after a
     5-minute one (longer TTLs must come first in cache order)."""
+    if not has_marks(body):
+        return
     found = breakpoints(body)
     if len(found) > MAX_BREAKPOINTS:
         raise WireError(f"at most {MAX_BREAKPOINTS} blocks may carry `cache_control` "
@@ -103,6 +122,8 @@ def _marks(pairs: list[tuple[str, Any]]) -> Iterator[tuple[str, str]]:
 def strip_cache_control(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """`body` without `cache_control` marks on tools, messages and content parts (the same
     object when it has none; the caller's objects are never changed)."""
+    if not has_marks(body):
+        return body
     tools, messages = body.get("tools"), body.get("messages")
     new_tools = _strip_list(tools) if isinstance(tools, list) else None
     new_messages = _strip_messages(messages) if isinstance(messages, list) else None
