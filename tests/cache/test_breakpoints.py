@@ -5,10 +5,17 @@ the policy as the Anthropic adapter applies it per upstream model."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from llmroute.cache.breakpoints import AutoBreakpoints, place_breakpoints
 from llmroute.cache.config import PromptCacheConfig
+from llmroute.catalog import Catalog
+from llmroute.config import check, load
+from llmroute.deployments import Deployments
+from llmroute.providers import AnthropicProvider
 
 ON = PromptCacheConfig(auto_breakpoints=True)
 EPH = {"type": "ephemeral"}
@@ -89,3 +96,59 @@ def test_each_upstream_model_has_its_own_minimum() -> None:
     request = payload()
     assert marks(policy.apply(request, "sonnet")) == ["system[0]", "messages[3].content[0]"]
     assert policy.apply(request, "haiku") is request  # ~1420 tokens < 4096
+
+
+def test_the_config_section_is_checked_with_paths(tmp_path: Path) -> None:
+    path = tmp_path / "llmroute.yaml"
+    path.write_text("cache:\n  prompt:\n    auto_breakpoints: true\n    ttl: 2h\n"
+                    "    places: [tools, nowhere]\n", encoding="utf-8")
+    checked = check(path, environ={})
+    assert checked.settings is None
+    assert sorted(p.path for p in checked.errors) == ["cache.prompt.places[1]", "cache.prompt.ttl"]
+    path.write_text("cache:\n  prompt: {auto_breakpoints: true, ttl: 1h, min_tokens: 2048}\n",
+                    encoding="utf-8")
+    settings = load(path, environ={})
+    assert settings.cache.prompt == PromptCacheConfig(auto_breakpoints=True, ttl="1h",
+                                                      min_tokens=2048)
+
+
+def deployments_yaml(auto: bool) -> str:
+    return f"""
+providers:
+  ant: {{type: anthropic, base_url: "http://127.0.0.1:9"}}
+  oai: {{type: openai, base_url: "http://127.0.0.1:9/v1"}}
+models:
+  ant/sonnet: {{deployment: ant, upstream_name: sonnet-up, input_per_m: 3, output_per_m: 15}}
+  ant/haiku: {{deployment: ant, upstream_name: haiku-up, input_per_m: 1, output_per_m: 5,
+              cache_min_tokens: 4096}}
+  oai/mini: {{deployment: oai, input_per_m: 1, output_per_m: 2}}
+tiers:
+  simple: {{model: oai/mini}}
+  medium: {{model: oai/mini}}
+  complex: {{model: ant/sonnet, fallbacks: [ant/haiku]}}
+cache: {{prompt: {{auto_breakpoints: {str(auto).lower()}}}}}
+"""
+
+
+@pytest.mark.asyncio
+async def test_each_anthropic_deployment_gets_the_policy_with_its_models_minimums(
+        tmp_path: Path) -> None:
+    path = tmp_path / "llmroute.yaml"
+    for auto in (True, False):
+        path.write_text(deployments_yaml(auto), encoding="utf-8")
+        settings = load(path, environ={})
+        deployments = Deployments.from_settings(settings, Catalog.from_settings(settings), {})
+        try:
+            ant, _ = deployments.get("ant/haiku")
+            oai, _ = deployments.get("oai/mini")
+            assert isinstance(ant, AnthropicProvider)
+            assert deployments.get("ant/sonnet")[0] is ant
+            if auto:
+                # sonnet-up has no minimum in the catalog: the config's 1024 applies to it
+                assert ant.breakpoints == AutoBreakpoints(settings.cache.prompt,
+                                                          {"haiku-up": 4096})
+            else:
+                assert ant.breakpoints is None
+            assert not hasattr(oai, "breakpoints")
+        finally:
+            await deployments.aclose()
