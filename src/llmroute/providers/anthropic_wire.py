@@ -7,7 +7,8 @@ Pure functions over plain JSON dicts: no I/O, no SDK objects. `messages` convers
 Where the formats do not map one to one:
 
 * system and developer messages, wherever they appear, are hoisted into the top-level `system`
-  string, joined by blank lines (in-conversation system turns are not supported by every model).
+  string, joined by blank lines (in-conversation system turns are not supported by every model);
+  its text blocks instead when one carries `cache_control`.
 * consecutive turns of the same role are merged (Anthropic needs user/assistant alternation);
   `tool` messages become `tool_result` blocks of a user turn, placed before any text in it.
 * `max_completion_tokens`, else `max_tokens`, else `default_max_tokens` becomes `max_tokens`
