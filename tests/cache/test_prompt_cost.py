@@ -272,3 +272,15 @@ def test_one_hour_writes_are_priced_apart(serve: Serve, up: FakeUpstream,  # noq
     assert usage.model_extra["cost"] == float(cost)
     entry = by_id(tmp_path, 1)[request_id]
     assert_entry(entry, cost, 0, 2000, PLAIN_COST - cost)
+
+
+def test_a_stream_without_include_usage_is_still_priced_with_its_cache(
+        serve: Serve, up: FakeUpstream, tmp_path: Path) -> None:  # noqa: F811
+    gw = gateway(serve, tmp_path, up)
+    with gw.client() as client:
+        response = client.chat.completions.with_raw_response.create(
+            model=CLAUDE, messages=marked_system(), stream=True)
+        chunks = list(response.parse())
+    assert all(c.usage is None for c in chunks)  # the client did not ask for usage
+    entry = by_id(tmp_path, 1)[response.headers["x-llmroute-request-id"]]
+    assert_entry(entry, WRITE_COST, 0, 2000, PLAIN_COST - WRITE_COST)
