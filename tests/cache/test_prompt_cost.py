@@ -238,9 +238,11 @@ def test_automatic_breakpoints_mark_long_prefixes(serve: Serve, up: FakeUpstream
     turn1 = [{"role": "system", "content": "s" * 8000}, {"role": "user", "content": "hello"}]
     turn2 = [*turn1, {"role": "assistant", "content": "12345678"},
              {"role": "user", "content": "again"}]
+    turn3 = [*turn2, {"role": "assistant", "content": "12345678"},
+             {"role": "user", "content": "third"}]
     with gw.client() as client:
         usages = [client.chat.completions.create(model=CLAUDE, messages=m).usage
-                  for m in (short, turn1, turn2)]
+                  for m in (short, turn1, turn2, turn3)]
     bodies = [r.body for r in up.requests]
     assert all(b is not None for b in bodies)
     assert bodies[0]["system"] == "short"  # below 1024 tokens: unmarked
@@ -251,7 +253,11 @@ def test_automatic_breakpoints_mark_long_prefixes(serve: Serve, up: FakeUpstream
     assert details(usages[0]) == (2, 0, 0)  # 7 characters
     assert details(usages[1]) == (2002, 0, 2000)
     # 8018 chars: 2005 tokens; the system prefix read, up to the assistant turn written
+    # ((8000 + 5 + 8) // 4 = 2003)
     assert details(usages[2]) == (2005, 2000, 3)
+    # turn 3: 8031 chars, 2008 tokens; turn 2's 2003 read (20-block lookback from the new
+    # breakpoint), up to the second assistant turn written (8026 // 4 = 2006)
+    assert details(usages[3]) == (2008, 2003, 3)
 
 
 @pytest.mark.parametrize("stream", [False, True])
