@@ -37,6 +37,11 @@ class ModelSpec:
     #: USD per 1M tokens written to the provider's prompt cache (Anthropic: 1.25x input, 5-minute
     #: cache); None: writes are billed at the input price.
     cache_write_per_m: Decimal | None = None
+    #: USD per 1M tokens written to Anthropic's 1-hour cache (2x input); None: as 5-minute writes.
+    cache_write_1h_per_m: Decimal | None = None
+    #: The shortest prefix (tokens) the provider caches at a `cache_control` breakpoint
+    #: (Anthropic: 1024 for Sonnet/Opus, 2048 or 4096 for Haiku); None: unknown.
+    cache_min_tokens: int | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
     tier: str | None = None
@@ -59,10 +64,12 @@ class ModelSpec:
             return None
         cached = min(usage.cached_input_tokens, usage.input_tokens)
         written = min(usage.cache_write_tokens, usage.input_tokens - cached)
+        hour = min(usage.cache_write_1h_tokens, written)
         total = (
             (usage.input_tokens - cached - written) * self.input_per_m
             + cached * self._price(self.cached_input_per_m)
-            + written * self._price(self.cache_write_per_m)
+            + (written - hour) * self._price(self.cache_write_per_m)
+            + hour * self._price(self.cache_write_1h_per_m or self.cache_write_per_m)
             + usage.output_tokens * self.output_per_m
         )
         return total / _MILLION
@@ -124,6 +131,8 @@ def _spec_from_entry(name: str, entry: Mapping[str, Any]) -> ModelSpec:
         output_per_m=_per_million(entry.get("output")),
         cached_input_per_m=_per_million(entry.get("cached_input")),
         cache_write_per_m=_per_million(entry.get("cache_write")),
+        cache_write_1h_per_m=_per_million(entry.get("cache_write_1h")),
+        cache_min_tokens=entry.get("cache_min_tokens"),
         context_window=entry.get("context_window"),
         max_output_tokens=entry.get("max_output_tokens"),
         capabilities=caps,

@@ -49,9 +49,19 @@ def by_tag(field: str) -> Discriminator:
 
 
 @_wire
+class CacheControl(TypedDict):
+    """An Anthropic-style prompt-cache breakpoint (as LiteLLM and OpenRouter accept it) on a
+    content part, a message or a tool; see providers/cache_control.py."""
+
+    type: Literal["ephemeral"]
+    ttl: NotRequired[Literal["5m", "1h"]]
+
+
+@_wire
 class TextPart(TypedDict):
     type: Literal["text"]
     text: str
+    cache_control: NotRequired[CacheControl | None]
 
 
 @_wire
@@ -64,6 +74,7 @@ class ImageURL(TypedDict):
 class ImagePart(TypedDict):
     type: Literal["image_url"]
     image_url: ImageURL
+    cache_control: NotRequired[CacheControl | None]
 
 
 @_wire
@@ -89,6 +100,7 @@ class FileRef(TypedDict, total=False):
 class FilePart(TypedDict):
     type: Literal["file"]
     file: FileRef
+    cache_control: NotRequired[CacheControl | None]
 
 
 @_wire
@@ -152,6 +164,7 @@ class FunctionDefinition(TypedDict):
 class FunctionTool(TypedDict):
     type: Literal["function"]
     function: FunctionDefinition
+    cache_control: NotRequired[CacheControl | None]
 
 
 @_wire
@@ -221,6 +234,7 @@ class SystemMessage(TypedDict):
     role: Literal["system", "developer"]
     content: TextContent
     name: NotRequired[str]
+    cache_control: NotRequired[CacheControl | None]
 
 
 @_wire
@@ -228,6 +242,7 @@ class UserMessage(TypedDict):
     role: Literal["user"]
     content: str | Annotated[list[UserPart], Field(min_length=1)]
     name: NotRequired[str]
+    cache_control: NotRequired[CacheControl | None]
 
 
 @_wire
@@ -244,6 +259,7 @@ class AssistantMessage(TypedDict, total=False):
     audio: AudioRef | None
     tool_calls: list[ToolCall]
     function_call: FunctionCall | None
+    cache_control: CacheControl | None
 
 
 @_wire
@@ -251,6 +267,7 @@ class ToolMessage(TypedDict):
     role: Literal["tool"]
     content: TextContent
     tool_call_id: str
+    cache_control: NotRequired[CacheControl | None]
 
 
 @_wire

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+from .cache.breakpoints import AutoBreakpoints
 from .catalog import Catalog, ModelSpec
 from .providers import Provider, build_provider
 from .settings import Settings
@@ -29,6 +30,17 @@ def deployment_name(spec: ModelSpec, settings: Settings) -> str:
     return (config.deployment if config and config.deployment else None) or spec.provider
 
 
+def auto_breakpoints(settings: Settings, served: Mapping[str, int | None]
+                     ) -> AutoBreakpoints | None:
+    """The automatic prompt-cache policy of a deployment serving `served` (upstream model ->
+    its catalog minimum prefix); None when `cache.prompt.auto_breakpoints` is off."""
+    config = settings.cache.prompt
+    if not config.auto_breakpoints:
+        return None
+    return AutoBreakpoints(config, {model: minimum for model, minimum in served.items()
+                                    if minimum is not None})
+
+
 class Deployments:
     """Model name -> (provider adapter, upstream model name), for every servable pool model."""
 
@@ -43,20 +55,22 @@ class Deployments:
                       environ: Mapping[str, str] | None = None) -> Deployments:
         """Build one adapter per `providers:` entry that some pool model uses."""
         env = os.environ if environ is None else environ
-        built: dict[str, Provider] = {}
-        routes: dict[str, tuple[Provider, str]] = {}
+        served: dict[str, dict[str, int | None]] = {}   # deployment -> upstream -> min prefix
+        upstreams: dict[str, tuple[str, str]] = {}      # model -> (deployment, upstream name)
         missing: dict[str, str] = {}
         for spec in catalog:
             name = deployment_name(spec, settings)
-            config = settings.providers.get(name)
-            if config is None:
+            if name not in settings.providers:
                 missing[spec.name] = f"no `providers:` entry named {name!r}"
                 continue
-            if name not in built:
-                built[name] = build_provider(name, config, env)
             model_config = settings.models.get(spec.name)
             explicit = model_config.upstream_name if model_config else None
-            routes[spec.name] = (built[name], upstream_name(spec, name, explicit))
+            upstreams[spec.name] = (name, upstream_name(spec, name, explicit))
+            served.setdefault(name, {})[upstreams[spec.name][1]] = spec.cache_min_tokens
+        built = {name: build_provider(name, settings.providers[name], env,
+                                      auto_breakpoints(settings, models))
+                 for name, models in served.items()}
+        routes = {model: (built[name], upstream) for model, (name, upstream) in upstreams.items()}
         return cls(routes, built.values(), missing)
 
     def __contains__(self, model: object) -> bool:

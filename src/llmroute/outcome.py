@@ -117,4 +117,5 @@ def usage_of(payload: Mapping[str, Any]) -> Usage | None:
         details = {}
     written = details.get("cache_write_tokens") or usage.get("cache_creation_input_tokens") or 0
     return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-                 int(details.get("cached_tokens") or 0), int(written))
+                 int(details.get("cached_tokens") or 0), int(written),
+                 int(details.get("cache_write_1h_tokens") or 0))

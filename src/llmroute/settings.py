@@ -35,6 +35,10 @@ class ModelConfig(_Frozen):
     cached_input_per_m: Decimal | None = Field(None, ge=0, description="USD per 1M cached tokens")
     cache_write_per_m: Decimal | None = Field(
         None, ge=0, description="USD per 1M tokens written to the provider's prompt cache")
+    cache_write_1h_per_m: Decimal | None = Field(
+        None, ge=0, description="USD per 1M tokens written to Anthropic's 1-hour prompt cache")
+    cache_min_tokens: int | None = Field(
+        None, gt=0, description="the shortest prefix the provider caches at a breakpoint")
     context_window: int | None = Field(None, gt=0)
     max_output_tokens: int | None = Field(None, gt=0)
     tier: str | None = None
@@ -122,6 +126,10 @@ class ProviderConfig(_Frozen):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: TimeoutConfig = TimeoutConfig()
     max_connections: int = Field(200, gt=0)
+    cache_control: Literal["auto", "strip", "pass"] = Field(
+        "auto", description="OpenAI-compatible upstreams: forward Anthropic-style `cache_control` "
+                            "marks (pass), or remove them (strip); auto passes them to OpenRouter "
+                            "only. Anthropic deployments always translate them.")
 
 
 class RetryConfig(_Frozen):

@@ -32,6 +32,8 @@ class Usage:
     output_tokens: int = 0
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
+    #: The part of `cache_write_tokens` written to Anthropic's 1-hour cache (priced apart).
+    cache_write_1h_tokens: int = 0
 
 
 @dataclass(frozen=True)

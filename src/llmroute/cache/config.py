@@ -50,10 +50,22 @@ class SemanticCacheConfig(_Frozen):
                                                       "(scripts/distill_static_embeddings.py)")
 
 
+BreakpointPlace = Literal["tools", "system", "history"]
+
+
 class PromptCacheConfig(_Frozen):
     """Provider prompt caching: automatic `cache_control` breakpoints (opt-in)."""
 
-    auto_breakpoints: bool = False
+    auto_breakpoints: bool = Field(
+        False, description="mark long stable prefixes of requests to Anthropic deployments "
+                           "that carry no `cache_control` of their own")
+    places: tuple[BreakpointPlace, ...] = Field(
+        ("tools", "system", "history"), description="where: after the last tool definition, "
+        "at the end of the system prompt, at the end of the turns before the newest user turn")
+    min_tokens: int = Field(1024, gt=0, description="the shortest prefix marked, for models "
+                            "whose catalog entry gives no minimum (`cache_min_tokens`)")
+    ttl: Literal["5m", "1h"] = Field("5m", description="the marks' cache lifetime (1h writes "
+                                     "cost more: 2x input instead of 1.25x)")
 
 
 class AffinityConfig(_Frozen):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from ..cache.breakpoints import AutoBreakpoints
 from ..settings import ProviderConfig
 from .anthropic import AnthropicProvider
 from .base import Provider
@@ -18,9 +19,13 @@ ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, str | None], Provider]] = 
 }
 
 
-def build_provider(name: str, config: ProviderConfig, environ: Mapping[str, str]) -> Provider:
-    """The adapter for one `providers:` entry, its key read from the env var the config names."""
+def build_provider(name: str, config: ProviderConfig, environ: Mapping[str, str],
+                   breakpoints: AutoBreakpoints | None = None) -> Provider:
+    """The adapter for one `providers:` entry, its key read from the env var the config names;
+    `breakpoints`: the automatic prompt-cache policy of an Anthropic deployment."""
     api_key = environ.get(config.api_key_env) if config.api_key_env else None
+    if breakpoints is not None and config.type == "anthropic":
+        return AnthropicProvider(name, config, api_key, breakpoints)
     return ADAPTERS[config.type](name, config, api_key)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from ..cache.breakpoints import AutoBreakpoints
 from ..errors import UpstreamError
 from ..settings import ProviderConfig
 from .anthropic_errors import StreamError, WireError, classify_anthropic_error
@@ -21,7 +22,8 @@ from .http import TRANSPORT_ERRORS, HTTPTransport, StreamReply, transport_error
 API_VERSION = "2023-06-01"
 
 
-def _request(body: Mapping[str, Any], upstream_model: str, stream: bool) -> bytes:
+def _request(body: Mapping[str, Any], upstream_model: str, stream: bool,
+             breakpoints: AutoBreakpoints | None = None) -> bytes:
     try:
         payload = to_anthropic_request(body, upstream_model)
     except WireError as exc:
@@ -29,16 +31,21 @@ def _request(body: Mapping[str, Any], upstream_model: str, stream: bool) -> byte
                               f"{exc.message}", model=upstream_model)
         error.param = exc.param
         raise error from None
+    if breakpoints is not None:
+        payload = breakpoints.apply(payload, upstream_model)
     payload["stream"] = stream
     return orjson.dumps(payload)
 
 
 class AnthropicProvider:
-    """One Anthropic deployment (api.anthropic.com or a compatible proxy)."""
+    """One Anthropic deployment (api.anthropic.com or a compatible proxy); `breakpoints`: the
+    automatic prompt-cache policy (`cache.prompt.auto_breakpoints`), None when off."""
 
-    def __init__(self, name: str, config: ProviderConfig, api_key: str | None):
+    def __init__(self, name: str, config: ProviderConfig, api_key: str | None,
+                 breakpoints: AutoBreakpoints | None = None):
         self.name = name
         self.config = config
+        self.breakpoints = breakpoints
         headers = {"anthropic-version": API_VERSION, "content-type": "application/json"}
         if api_key:
             headers["x-api-key"] = api_key
@@ -55,7 +62,7 @@ class AnthropicProvider:
 
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
         """One Messages call, answered in OpenAI's chat.completion shape."""
-        payload = _request(body, upstream_model, stream=False)
+        payload = _request(body, upstream_model, False, self.breakpoints)
         try:
             async with asyncio.timeout(self.config.timeout.total_s):
                 response = await self.http.post("/v1/messages", payload)
@@ -73,7 +80,7 @@ class AnthropicProvider:
 
     async def stream(self, body: Mapping[str, Any], upstream_model: str) -> AsyncIterator[JSON]:
         """A streaming Messages call, translated to chat.completion.chunk dicts as events arrive."""
-        payload = _request(body, upstream_model, stream=True)
+        payload = _request(body, upstream_model, True, self.breakpoints)
         options = body.get("stream_options") or {}
         translator = AnthropicStreamTranslator(upstream_model, int(time.time()),
                                                bool(options.get("include_usage")))

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from llmroute.providers.anthropic_errors import WireError
+from llmroute.providers.cache_control import KEY as CACHE_KEY
+from llmroute.providers.cache_control import cache_control_of
 
 JSONDict = dict[str, Any]
 
@@ -23,11 +25,12 @@ _DATA_URL = re.compile(r"data:(?P<mime>[^;,]+)(?P<params>(?:;[^;,]*)*?);base64,(
 _BAD_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
-def convert_messages(messages: Any) -> tuple[list[str], list[JSONDict]]:
-    """Split OpenAI messages into system texts and alternating Anthropic turns."""
+def convert_messages(messages: Any) -> tuple[list[JSONDict], list[JSONDict]]:
+    """Split OpenAI messages into system text blocks and alternating Anthropic turns; the
+    messages' and parts' `cache_control` marks land on the blocks they mark."""
     if not isinstance(messages, list):
         raise WireError("`messages` must be a list", "messages")
-    system: list[str] = []
+    system: list[JSONDict] = []
     turns: list[JSONDict] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
@@ -35,11 +38,14 @@ def convert_messages(messages: Any) -> tuple[list[str], list[JSONDict]]:
             raise WireError("each message must be an object", where)
         role = message.get("role")
         if role in ("system", "developer"):
-            system.extend(t for t in _plain_texts(message.get("content"), f"{where}.content") if t)
+            system.extend(_mark_last(_plain_blocks(message.get("content"), f"{where}.content"),
+                                     message, where))
         elif role == "user":
-            _append_turn(turns, "user", _user_blocks(message.get("content"), f"{where}.content"))
+            blocks = _user_blocks(message.get("content"), f"{where}.content")
+            _append_turn(turns, "user", _mark_last(blocks, message, where))
         elif role == "assistant":
-            _append_turn(turns, "assistant", _assistant_blocks(message, where))
+            _append_turn(turns, "assistant",
+                         _mark_last(_assistant_blocks(message, where), message, where))
         elif role == "tool":
             _append_turn(turns, "user", [_tool_result_block(message, where)])
         else:
@@ -78,20 +84,42 @@ def _strip_final_prefill(turns: list[JSONDict]) -> None:
         turns.pop()
 
 
-def _plain_texts(content: Any, where: str) -> list[str]:
-    """The texts of a string or a list of text parts (system, developer and tool content)."""
+def _plain_blocks(content: Any, where: str) -> list[JSONDict]:
+    """The text blocks of a string or a list of text parts (system, developer and tool
+    content), with the parts' `cache_control`; empty texts are dropped."""
     if content is None:
         return []
     if isinstance(content, str):
-        return [content]
+        return _text_blocks([content])
     if not isinstance(content, list):
         raise WireError("content must be a string or a list of parts", where)
-    texts = []
+    blocks: list[JSONDict] = []
     for j, part in enumerate(content):
         if not isinstance(part, Mapping) or part.get("type") != "text":
             raise WireError("only text parts are allowed here", f"{where}[{j}]")
-        texts.append(_text_of(part, f"{where}[{j}].text"))
-    return texts
+        text = _text_of(part, f"{where}[{j}].text")
+        if text:  # Anthropic rejects empty text blocks
+            blocks.append(_marked({"type": "text", "text": text}, part, f"{where}[{j}]"))
+    return blocks
+
+
+def _marked(block: JSONDict, part: Mapping[str, Any], where: str) -> JSONDict:
+    """`block` with the `cache_control` of the part it came from (if any)."""
+    if CACHE_KEY not in part:
+        return block
+    mark = cache_control_of(part[CACHE_KEY], f"{where}.{CACHE_KEY}")
+    return block if mark is None else {**block, CACHE_KEY: mark}
+
+
+def _mark_last(blocks: list[JSONDict], message: Mapping[str, Any], where: str
+               ) -> list[JSONDict]:
+    """A message's own `cache_control` marks its last block (unless that one has its own)."""
+    if CACHE_KEY not in message:
+        return blocks
+    mark = cache_control_of(message[CACHE_KEY], f"{where}.{CACHE_KEY}")
+    if mark is not None and blocks and CACHE_KEY not in blocks[-1]:
+        blocks[-1] = {**blocks[-1], CACHE_KEY: mark}
+    return blocks
 
 
 def _text_of(part: Mapping[str, Any], where: str, key: str = "text") -> str:
@@ -116,11 +144,13 @@ def _user_blocks(content: Any, where: str) -> list[JSONDict]:
         at = f"{where}[{j}]"
         kind = part.get("type") if isinstance(part, Mapping) else None
         if kind == "text":
-            blocks.extend(_text_blocks([_text_of(part, f"{at}.text")]))
+            text = _text_of(part, f"{at}.text")
+            if text:
+                blocks.append(_marked({"type": "text", "text": text}, part, at))
         elif kind == "image_url":
-            blocks.append(_image_block(part.get("image_url"), f"{at}.image_url"))
+            blocks.append(_marked(_image_block(part.get("image_url"), f"{at}.image_url"), part, at))
         elif kind == "file":
-            blocks.append(_document_block(part.get("file"), f"{at}.file"))
+            blocks.append(_marked(_document_block(part.get("file"), f"{at}.file"), part, at))
         elif kind == "input_audio":
             raise WireError("Anthropic models do not accept audio input", at)
         else:
@@ -171,15 +201,18 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[JSONDict]:
         raise WireError("`function_call` is deprecated and not supported", f"{where}.function_call")
     content = message.get("content")
     if content is None or isinstance(content, str):
-        texts = [content or ""]
+        blocks = _text_blocks([content or ""])
     elif isinstance(content, list):
-        parts = enumerate(content)
-        texts = [_assistant_part_text(part, f"{where}.content[{j}]") for j, part in parts]
+        blocks = []
+        for j, part in enumerate(content):
+            at = f"{where}.content[{j}]"
+            text = _assistant_part_text(part, at)
+            if text:
+                blocks.append(_marked({"type": "text", "text": text}, part, at))
     else:
         raise WireError("assistant content must be a string, a list of parts or null", where)
-    if not any(texts) and isinstance(message.get("refusal"), str):
-        texts = [message["refusal"]]
-    blocks = _text_blocks(texts)
+    if not blocks and isinstance(message.get("refusal"), str):
+        blocks = _text_blocks([message["refusal"]])
     tool_calls = message.get("tool_calls") or []
     if not isinstance(tool_calls, list):
         raise WireError("`tool_calls` must be a list", f"{where}.tool_calls")
@@ -239,10 +272,14 @@ def _tool_result_block(message: Mapping[str, Any], where: str) -> JSONDict:
         if content:
             block["content"] = content
     elif content is not None:
-        texts = _text_blocks(_plain_texts(content, f"{where}.content"))
+        texts = _plain_blocks(content, f"{where}.content")
+        # A tool message is one block: the first of its parts' marks, else its own, marks it.
+        marks = [b.pop(CACHE_KEY) for b in texts if CACHE_KEY in b]
+        if marks:
+            block[CACHE_KEY] = marks[0]
         if texts:
             block["content"] = texts
-    return block
+    return _mark_last([block], message, where)[0]
 
 
 def anthropic_tool_id(call_id: str) -> str:

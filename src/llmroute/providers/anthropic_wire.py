@@ -7,7 +7,8 @@ Pure functions over plain JSON dicts: no I/O, no SDK objects. `messages` convers
 Where the formats do not map one to one:
 
 * system and developer messages, wherever they appear, are hoisted into the top-level `system`
-  string, joined by blank lines (in-conversation system turns are not supported by every model).
+  string, joined by blank lines (in-conversation system turns are not supported by every model);
+  its text blocks instead when one carries `cache_control`.
 * consecutive turns of the same role are merged (Anthropic needs user/assistant alternation);
   `tool` messages become `tool_result` blocks of a user turn, placed before any text in it.
 * `max_completion_tokens`, else `max_tokens`, else `default_max_tokens` becomes `max_tokens`
@@ -30,6 +31,10 @@ Where the formats do not map one to one:
   blocks are dropped: Chat Completions has no place for them.
 * stop reasons: end_turn, stop_sequence and pause_turn → "stop"; max_tokens and
   model_context_window_exceeded → "length"; tool_use → "tool_calls"; refusal → "content_filter".
+* `cache_control` marks (Anthropic's own shape, as LiteLLM and OpenRouter accept them in OpenAI
+  requests) on content parts, on a message (its last block) and on tools (`tools[i]`) land on
+  the blocks they mark; a marked system prompt is sent as text blocks. More than 4 breakpoints,
+  a malformed mark, or a 1h mark after a 5m one are refused (`cache_control.check_breakpoints`).
 * usage: prompt_tokens counts input, cache-read and cache-write tokens (OpenAI's prompt count
   includes cached tokens); `prompt_tokens_details.cached_tokens` is the cache read.
 
@@ -51,6 +56,8 @@ from typing import Any, Final
 
 from llmroute.providers.anthropic_errors import WireError, classify_anthropic_error
 from llmroute.providers.anthropic_messages import JSONDict, convert_messages
+from llmroute.providers.cache_control import KEY as CACHE_KEY
+from llmroute.providers.cache_control import cache_control_of, check_breakpoints
 
 __all__ = [
     "DROPPED_PARAMS",
@@ -113,17 +120,18 @@ _FINISH_REASONS: Final = {
 def to_anthropic_request(body: Mapping[str, Any], model: str, default_max_tokens: int = 4096) -> JSONDict:
     """Build the Anthropic Messages request body for the OpenAI chat request `body`."""
     _reject_unsupported(body)
+    check_breakpoints(body)
     system, messages = convert_messages(body.get("messages"))
     instruction = _response_format_instruction(body.get("response_format"))
     if instruction:
-        system.append(instruction)
+        system.append({"type": "text", "text": instruction})
     request: JSONDict = {
         "model": model,
         "max_tokens": _max_tokens(body, default_max_tokens),
         "messages": messages,
     }
     if system:
-        request["system"] = "\n\n".join(system)
+        request["system"] = _system(system)
     request.update(_sampling_params(body))
     request.update(_tool_params(body))
     user_id = body.get("user") or body.get("safety_identifier")
@@ -135,6 +143,13 @@ def to_anthropic_request(body: Mapping[str, Any], model: str, default_max_tokens
         if body.get(key) is not None:
             request[key] = body[key]
     return request
+
+
+def _system(blocks: list[JSONDict]) -> str | list[JSONDict]:
+    """The system prompt: one string, or its text blocks when one carries `cache_control`."""
+    if any(CACHE_KEY in block for block in blocks):
+        return blocks
+    return "\n\n".join(block["text"] for block in blocks)
 
 
 def _reject_unsupported(body: Mapping[str, Any]) -> None:
@@ -243,6 +258,10 @@ def _convert_tool(tool: Any, where: str) -> JSONDict:
     converted: JSONDict = {"name": function["name"], "input_schema": schema}
     if function.get("description"):
         converted["description"] = function["description"]
+    if CACHE_KEY in tool:
+        mark = cache_control_of(tool[CACHE_KEY], f"{where}.{CACHE_KEY}")
+        if mark is not None:
+            converted[CACHE_KEY] = mark
     return converted
 
 
@@ -337,16 +356,23 @@ def openai_finish_reason(stop_reason: str | None) -> str:
 
 
 def openai_usage(usage: Mapping[str, Any]) -> JSONDict:
-    """OpenAI `usage` for Anthropic usage; prompt tokens include cache reads and writes."""
+    """OpenAI `usage` for Anthropic usage; prompt tokens include cache reads and writes, and
+    `prompt_tokens_details` says both (`cache_write_1h_tokens`: the writes to the 1-hour cache,
+    when there are any, from `cache_creation.ephemeral_1h_input_tokens`)."""
     cache_read = int(usage.get("cache_read_input_tokens") or 0)
     cache_write = int(usage.get("cache_creation_input_tokens") or 0)
     prompt = int(usage.get("input_tokens") or 0) + cache_read + cache_write
     completion = int(usage.get("output_tokens") or 0)
+    cached: JSONDict = {"cached_tokens": cache_read, "cache_write_tokens": cache_write}
+    creation = usage.get("cache_creation")
+    hour = creation.get("ephemeral_1h_input_tokens") if isinstance(creation, Mapping) else None
+    if hour:
+        cached["cache_write_1h_tokens"] = int(hour)
     result: JSONDict = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cache_read, "cache_write_tokens": cache_write},
+        "prompt_tokens_details": cached,
     }
     details = usage.get("output_tokens_details")
     if isinstance(details, Mapping) and details.get("thinking_tokens") is not None:

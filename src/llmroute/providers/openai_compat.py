@@ -1,12 +1,16 @@
 """The OpenAI-compatible adapter: OpenAI, OpenRouter, Azure-style URLs, vLLM, Ollama, llama.cpp server,
 Together, Groq — anything serving `POST {base_url}/chat/completions`. Bodies pass through untouched
-except for the upstream model name."""
+except for the upstream model name and Anthropic-style `cache_control` marks, which are removed
+unless the deployment passes them (`providers.<name>.cache_control`: `pass`, or `auto` for
+OpenRouter, which takes them to its Anthropic and Gemini models; OpenAI itself caches prefixes
+automatically and has no such field)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -14,9 +18,20 @@ from ..errors import UpstreamError
 from ..settings import ProviderConfig
 from . import openai_errors
 from .base import JSON, sse_events
+from .cache_control import strip_cache_control
 from .http import TRANSPORT_ERRORS, HTTPTransport, StreamReply, transport_error
 
+#: Hosts whose OpenAI-compatible API takes `cache_control` marks (`cache_control: auto`).
+CACHE_CONTROL_HOSTS = frozenset({"openrouter.ai"})
 JSON_HEADERS = {"content-type": "application/json"}
+
+
+def passes_cache_control(config: ProviderConfig) -> bool:
+    """Whether requests to this deployment keep their `cache_control` marks."""
+    if config.cache_control != "auto":
+        return config.cache_control == "pass"
+    host = (urlsplit(config.base_url).hostname or "").lower()
+    return any(host == h or host.endswith("." + h) for h in CACHE_CONTROL_HOSTS)
 SSE_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 
 
@@ -28,10 +43,15 @@ class OpenAICompatProvider:
         self.config = config
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = HTTPTransport(config, headers)
+        self._keep_marks = passes_cache_control(config)
+
+    def _payload(self, body: Mapping[str, Any], upstream_model: str, stream: bool) -> bytes:
+        sent = body if self._keep_marks else strip_cache_control(body)
+        return orjson.dumps({**sent, "model": upstream_model, "stream": stream})
 
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
         """POST /chat/completions and return the parsed JSON."""
-        payload = orjson.dumps({**body, "model": upstream_model, "stream": False})
+        payload = self._payload(body, upstream_model, stream=False)
         try:
             async with asyncio.timeout(self.config.timeout.total_s):
                 response = await self.http.post("/chat/completions", payload, JSON_HEADERS)
@@ -49,7 +69,7 @@ class OpenAICompatProvider:
 
     async def stream(self, body: Mapping[str, Any], upstream_model: str) -> AsyncIterator[JSON]:
         """POST with stream=true and yield each chunk; raise when the stream breaks or ends early."""
-        payload = orjson.dumps({**body, "model": upstream_model, "stream": True})
+        payload = self._payload(body, upstream_model, stream=True)
         try:
             async with self.http.stream("/chat/completions", payload, SSE_HEADERS) as response:
                 if response.status >= 400:

@@ -48,13 +48,29 @@ def _stop_reason(reply: Reply) -> str:
     return "end_turn" if reply.tool_name is None else "tool_use"
 
 
-def _usage(input_tokens: int, output_tokens: int) -> JsonObject:
+def _usage(reply: Reply, output_tokens: int) -> JsonObject:
+    cache = reply.cache
+    if cache is None:
+        return {"input_tokens": reply.prompt_tokens, "output_tokens": output_tokens,
+                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     return {
-        "input_tokens": input_tokens,
+        "input_tokens": cache.prompt_tokens - cache.read - cache.written,
         "output_tokens": output_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": cache.written,
+        "cache_read_input_tokens": cache.read,
+        "cache_creation": {"ephemeral_5m_input_tokens": cache.write_5m,
+                           "ephemeral_1h_input_tokens": cache.write_1h},
     }
+
+
+def _delta_usage(reply: Reply) -> JsonObject:
+    """`message_delta` usage: the output tokens, and (as Anthropic now sends them, cumulative)
+    the input and cache counts when the prompt cache was used."""
+    if reply.cache is None:
+        return {"output_tokens": reply.completion_tokens}
+    usage = _usage(reply, reply.completion_tokens)
+    del usage["cache_creation"]
+    return usage
 
 
 class AnthropicWire:
@@ -106,7 +122,7 @@ class AnthropicWire:
             "content": [] if streaming else [self._block(reply, streaming=False)],
             "stop_reason": None if streaming else _stop_reason(reply),
             "stop_sequence": None,
-            "usage": _usage(reply.prompt_tokens, 1 if streaming else reply.completion_tokens),
+            "usage": _usage(reply, 1 if streaming else reply.completion_tokens),
         }
 
     def completion(self, reply: Reply) -> bytes:
@@ -129,7 +145,7 @@ class AnthropicWire:
             _event("message_delta", {
                 "type": "message_delta",
                 "delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},
-                "usage": {"output_tokens": reply.completion_tokens},
+                "usage": _delta_usage(reply),
             }),
             _event("message_stop", {"type": "message_stop"}),
         ]

@@ -39,11 +39,14 @@ def _forced_tool(body: JsonObject) -> str | None:
 
 def _usage(reply: Reply) -> JsonObject:
     completion = reply.completion_tokens
-    return {
+    usage: JsonObject = {
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": completion,
         "total_tokens": reply.prompt_tokens + completion,
     }
+    if reply.cache is not None:  # automatic prefix caching (prompts of 1024 tokens or more)
+        usage["prompt_tokens_details"] = {"cached_tokens": reply.cache.read, "audio_tokens": 0}
+    return usage
 
 
 def _tool_call(reply: Reply, arguments: str) -> JsonObject:

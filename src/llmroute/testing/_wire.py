@@ -102,6 +102,20 @@ TOOL_ARGUMENTS = "{}"
 
 
 @dataclass(frozen=True, slots=True)
+class CacheUsage:
+    """What one request read from and wrote to the prompt cache, out of `prompt_tokens`."""
+
+    prompt_tokens: int
+    read: int = 0
+    write_5m: int = 0
+    write_1h: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.write_5m + self.write_1h
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What the fake answers to one request."""
 
@@ -113,6 +127,8 @@ class Reply:
     created: int
     #: False: the upstream reports no usage (the OpenAI dialect leaves it out).
     usage: bool = True
+    #: The prompt cache's part of the usage (`_prompt_cache`); None: nothing to report.
+    cache: CacheUsage | None = None
 
     @property
     def completion_tokens(self) -> int:

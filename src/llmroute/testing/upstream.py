@@ -18,7 +18,8 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -30,10 +31,12 @@ from starlette.routing import Route
 
 from llmroute.testing._anthropic_wire import AnthropicWire
 from llmroute.testing._openai_wire import OpenAIWire
+from llmroute.testing._prompt_cache import PromptCache
 from llmroute.testing._responses import AbortResponse, HangResponse, StreamPlan, StreamResponse
 from llmroute.testing._server import ServerThread
 from llmroute.testing._state import RecordedRequest, State
 from llmroute.testing._wire import (
+    CacheUsage,
     JsonObject,
     Reply,
     Wire,
@@ -42,6 +45,7 @@ from llmroute.testing._wire import (
     make_reply,
     parse_object,
     prompt_tokens_for,
+    text_of,
 )
 from llmroute.testing.behaviours import (
     Behaviour,
@@ -83,6 +87,9 @@ class FakeUpstream:
     `graceful_timeout_s`: how long `stop()` lets running handlers finish before cancelling.
     `port`: 0 (the default) lets the OS pick a free one; `port` holds it once started.
     `seed`: seeds the RNG that `Chaos` behaviours draw their faults from (reset by `reset()`).
+    `prompt_cache_min_tokens`: the shortest prefix the simulated Anthropic prompt cache stores at
+    a `cache_control` breakpoint; `clock`: the prompt caches' clock (seconds), for TTL tests.
+    See `_prompt_cache` for how the fake caches prompts.
     """
 
     def __init__(
@@ -94,10 +101,13 @@ class FakeUpstream:
         graceful_timeout_s: float = 0.5,
         port: int = 0,
         seed: int | None = None,
+        prompt_cache_min_tokens: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api_key = api_key
         self._models = list(models)
         self._state = State(record, seed)
+        self.prompt_cache = PromptCache(clock, prompt_cache_min_tokens)
         self._seq = itertools.count(1)
         self.app = self._build_app()
         self._server: ServerThread | None = None
@@ -167,8 +177,9 @@ class FakeUpstream:
         return self._state.pending(model)
 
     def reset(self) -> None:
-        """Forget scripts, defaults, recorded requests and counts."""
+        """Forget scripts, defaults, recorded requests, counts and the prompt caches."""
         self._state.reset()
+        self.prompt_cache.reset()
 
     # ----- inspection ------------------------------------------------------------------------
 
@@ -300,9 +311,23 @@ class FakeUpstream:
                                           or not behaviour.usage):
             text = reply.text if behaviour.text is None else behaviour.text
             tool = behaviour.tool_call or reply.tool_name
-            return make_reply(model, text, tool, reply.prompt_tokens, reply.seq,
-                              usage=behaviour.usage)
-        return reply
+            reply = make_reply(model, text, tool, reply.prompt_tokens, reply.seq,
+                               usage=behaviour.usage)
+        return self._cached(reply, wire, body, model)
+
+    def _cached(self, reply: Reply, wire: Wire, body: JsonObject, model: str) -> Reply:
+        """`reply` with what the simulated prompt cache read and wrote for `body`."""
+        if wire.name == "anthropic":
+            cache = self.prompt_cache.anthropic(body, model)
+        else:
+            messages = body.get("messages")
+            text = "".join(text_of(m.get("content")) for m in messages or ()
+                           if isinstance(m, dict))
+            read = self.prompt_cache.openai(text, model)
+            cache = None if read is None else CacheUsage(reply.prompt_tokens, read)
+        if cache is None:
+            return reply
+        return replace(reply, prompt_tokens=cache.prompt_tokens, cache=cache)
 
 
 def _request_id_header(wire: Wire) -> str:
