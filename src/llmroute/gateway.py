@@ -1,5 +1,6 @@
-"""The one orchestrator of a chat request: plan (route or take the requested model, check constraints
-and the caller's key), call the chain through fallbacks/retries/cooldowns, and describe what happened.
+"""The one orchestrator of a chat request: answer from the response cache, or plan (`planner.py`:
+route or take the requested model, check constraints and the caller's key), call the chain through
+fallbacks/retries/cooldowns, and describe what happened.
 
 Used by the HTTP server and by the in-process `Client` alike: there is no second implementation.
 """
@@ -18,10 +19,8 @@ from .accounting import Accountant
 from .cache.affinity_stage import Affinity
 from .cache.hits import HitServer, replayed
 from .cache.response import ResponseCache
-from .catalog import ModelSpec
 from .chat import ChatRequest
-from .constraints import exclusion_reason, matches
-from .consult import Consultant, Consulted
+from .consult import Consultant
 from .control.admission import Admission
 from .control.limits import Refused, Ticket
 from .control.shadows import Shadows
@@ -31,23 +30,19 @@ from .engine import Engine
 from .errors import (
     ClientClosedError,
     LLMRouteError,
-    NoEligibleModelError,
-    PermissionDeniedError,
-    UnknownModelError,
     UpstreamError,
 )
 from .ledger.aggregates import exact_sum
 from .ledger.entry import LedgerEntry
 from .outcome import OPEN, Outcome, Plan, Principal, usage_of
+from .planner import Planner
 from .relay import StreamMeta, answer_message, answer_text, close_stream, usage_dict
 from .resilience import Attempt, CooldownPolicy, Cooldowns, RetryPolicy, call_with_fallbacks
-from .routers.base import LLMCall
 from .settings import Settings
 from .tokens import TokenCounter
-from .types import RouteRequest, Usage, estimate_tokens
+from .types import Usage, estimate_tokens
 
 JSON = dict[str, Any]
-AUTO = "auto"
 T = TypeVar("T")
 log = logging.getLogger("llmroute.gateway")
 
@@ -83,6 +78,8 @@ class Gateway:
                                      self.rng)
         #: Cache-aware routing (`cache.affinity`): the conversation's warm model.
         self.affinity = Affinity.from_settings(settings, self.catalog, self._available)
+        self.planner = Planner(settings, self.engine, self.catalog, self.deployments,
+                               self.consultant, self.affinity)
         self.cache = ResponseCache.from_settings(settings)
         self.hits = HitServer(self.admission, self.catalog, self.requested_policy, self._account,
                               self._durable)
@@ -118,76 +115,15 @@ class Gateway:
         return [table.model, *table.fallbacks, *(spec.name for spec in self.catalog.by_tier(tier))]
 
     # -- planning ---------------------------------------------------------------------------
-    def _route_request(self, req: ChatRequest, principal: Principal) -> RouteRequest:
-        body = req.body
-        return RouteRequest.from_messages(
-            body["messages"], max_output_tokens=req.max_output_tokens, tools=body.get("tools"),
-            response_format=body.get("response_format"), allowed_models=req.allowed_models,
-            excluded_models=req.excluded_models, key_models=principal.models or (), user=req.user,
-            metadata=req.metadata)
-
     def requested_policy(self, req: ChatRequest, principal: Principal) -> str | None:
         """The policy `auto` / `auto/<policy>` asks for (None: a concrete model), if the key may
         use it."""
-        if not (req.model == AUTO or req.model.startswith(AUTO + "/")):
-            return None
-        policy = req.model[len(AUTO) + 1 :] or self.settings.routing.default_policy
-        if principal.policies is not None and policy not in principal.policies:
-            raise PermissionDeniedError(f"This key may not use policy {policy!r}.", param="model")
-        return policy
+        return self.planner.requested_policy(req, principal)
 
     async def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
                    policy: str | None = None) -> Plan:
-        """Decide the chain: route with `policy` (an experiment arm's or a downgrade's, chosen
-        by the gateway), else as `auto` / `auto/<policy>` asks, else check a concrete model."""
-        route = self._route_request(req, principal)
-        policy = policy or self.requested_policy(req, principal)
-        if policy is not None:
-            return await self._plan_auto(req, route, policy, principal.name)
-        return self._plan_concrete(req, route, principal)
-
-    async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str,
-                         scope: str | None = None) -> Plan:
-        self.engine.router(policy)  # unknown policy -> 404 before any work
-        consulted = Consulted()
-
-        async def classify(call: LLMCall) -> str:
-            return await self.consultant.call(call, consulted)
-
-        decision = await self.engine.decide(route, policy=policy, caller=classify)
-        chain = (*decision.chain, *self._fallbacks(req, route))
-        plan = Plan(tuple(dict.fromkeys(chain)), decision.tier, decision.router, policy,
-                    decision.confidence, decision.reason, decision.input_tokens,
-                    decision.explored, decision.latent, tuple(consulted.attempts),
-                    consulted.cost_usd)
-        # after the router's verdict: stay on the conversation's warm model when that pays
-        return await self.affinity.steer(plan, req, scope, decision.excluded,
-                                         self.engine.expected_usage(route))
-
-    def _plan_concrete(self, req: ChatRequest, route: RouteRequest, principal: Principal) -> Plan:
-        spec = self._served(req.model)
-        if principal.models is not None and not matches(spec, principal.models):
-            raise PermissionDeniedError(f"This key may not use model {req.model!r}.", param="model")
-        reason = exclusion_reason(spec, route)
-        if reason is not None:
-            raise NoEligibleModelError({spec.name: reason}, param="model")
-        chain = (spec.name, *self._fallbacks(req, route))
-        return Plan(tuple(dict.fromkeys(chain)), spec.tier or "-", "none", None, 1.0,
-                    "model requested explicitly", route.input_tokens)
-
-    def _served(self, name: str) -> ModelSpec:
-        spec = self.catalog.get(name)
-        if spec is None or name not in self.deployments:
-            served = ", ".join(["auto", *(f"auto/{p}" for p in self.engine.policies),
-                                *self.deployments.names()])
-            raise UnknownModelError(f"The model {name!r} is not served by this gateway. "
-                                    f"Available: {served}", param="model")
-        return spec
-
-    def _fallbacks(self, req: ChatRequest, route: RouteRequest) -> list[str]:
-        """The request's own `models` fallbacks: must be served; ineligible ones are skipped."""
-        return [name for name in req.fallbacks
-                if exclusion_reason(self._served(name), route) is None]
+        """Decide the chain (`planner.Planner.plan`)."""
+        return await self.planner.plan(req, principal, policy=policy)
 
     # -- calling ----------------------------------------------------------------------------
     async def _call(self, chain: tuple[str, ...], attempt: Callable[[str, float], Awaitable[T]]
@@ -263,7 +199,7 @@ class Gateway:
             outcome.experiment_arm = arm.label
             outcome.extra_headers["x-llmroute-experiment"] = arm.label
             if arm.shadows:
-                outcome.shadow = await self.shadows.decide(self._route_request(req, principal), arm)
+                outcome.shadow = await self.shadows.decide(self.planner.route_request(req, principal), arm)
         return outcome, ticket
 
     async def _downgrade(self, req: ChatRequest, principal: Principal, refused: Refused

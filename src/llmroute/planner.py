@@ -1,0 +1,105 @@
+"""Planning a chat request: which policy `auto` / `auto/<policy>` asks for (and whether the key
+may use it), the router's decision through the engine (the LLM router's consultations included),
+cache-aware routing's stay-or-switch after it, or the check of a concrete model; the request's own
+`models` fallbacks appended. The gateway's first stage after admission's arm."""
+
+from __future__ import annotations
+
+from .cache.affinity_stage import Affinity
+from .catalog import Catalog, ModelSpec
+from .chat import ChatRequest
+from .constraints import exclusion_reason, matches
+from .consult import Consultant, Consulted
+from .deployments import Deployments
+from .engine import Engine
+from .errors import NoEligibleModelError, PermissionDeniedError, UnknownModelError
+from .outcome import OPEN, Plan, Principal
+from .routers.base import LLMCall
+from .settings import Settings
+from .types import RouteRequest
+
+AUTO = "auto"
+
+
+class Planner:
+    """Plans the requests of one gateway."""
+
+    def __init__(self, settings: Settings, engine: Engine, catalog: Catalog,
+                 deployments: Deployments, consultant: Consultant, affinity: Affinity):
+        self.settings = settings
+        self.engine = engine
+        self.catalog = catalog
+        self.deployments = deployments
+        self.consultant = consultant
+        self.affinity = affinity
+
+    def route_request(self, req: ChatRequest, principal: Principal) -> RouteRequest:
+        body = req.body
+        return RouteRequest.from_messages(
+            body["messages"], max_output_tokens=req.max_output_tokens, tools=body.get("tools"),
+            response_format=body.get("response_format"), allowed_models=req.allowed_models,
+            excluded_models=req.excluded_models, key_models=principal.models or (), user=req.user,
+            metadata=req.metadata)
+
+    def requested_policy(self, req: ChatRequest, principal: Principal) -> str | None:
+        """The policy `auto` / `auto/<policy>` asks for (None: a concrete model), if the key may
+        use it."""
+        if not (req.model == AUTO or req.model.startswith(AUTO + "/")):
+            return None
+        policy = req.model[len(AUTO) + 1 :] or self.settings.routing.default_policy
+        if principal.policies is not None and policy not in principal.policies:
+            raise PermissionDeniedError(f"This key may not use policy {policy!r}.", param="model")
+        return policy
+
+    async def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
+                   policy: str | None = None) -> Plan:
+        """Decide the chain: route with `policy` (an experiment arm's or a downgrade's, chosen
+        by the gateway), else as `auto` / `auto/<policy>` asks, else check a concrete model."""
+        route = self.route_request(req, principal)
+        policy = policy or self.requested_policy(req, principal)
+        if policy is not None:
+            return await self._plan_auto(req, route, policy, principal.name)
+        return self._plan_concrete(req, route, principal)
+
+    async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str,
+                         scope: str | None = None) -> Plan:
+        self.engine.router(policy)  # unknown policy -> 404 before any work
+        consulted = Consulted()
+
+        async def classify(call: LLMCall) -> str:
+            return await self.consultant.call(call, consulted)
+
+        decision = await self.engine.decide(route, policy=policy, caller=classify)
+        chain = (*decision.chain, *self._fallbacks(req, route))
+        plan = Plan(tuple(dict.fromkeys(chain)), decision.tier, decision.router, policy,
+                    decision.confidence, decision.reason, decision.input_tokens,
+                    decision.explored, decision.latent, tuple(consulted.attempts),
+                    consulted.cost_usd)
+        # after the router's verdict: stay on the conversation's warm model when that pays
+        return await self.affinity.steer(plan, req, scope, decision.excluded,
+                                         self.engine.expected_usage(route))
+
+    def _plan_concrete(self, req: ChatRequest, route: RouteRequest, principal: Principal) -> Plan:
+        spec = self.served(req.model)
+        if principal.models is not None and not matches(spec, principal.models):
+            raise PermissionDeniedError(f"This key may not use model {req.model!r}.", param="model")
+        reason = exclusion_reason(spec, route)
+        if reason is not None:
+            raise NoEligibleModelError({spec.name: reason}, param="model")
+        chain = (spec.name, *self._fallbacks(req, route))
+        return Plan(tuple(dict.fromkeys(chain)), spec.tier or "-", "none", None, 1.0,
+                    "model requested explicitly", route.input_tokens)
+
+    def served(self, name: str) -> ModelSpec:
+        spec = self.catalog.get(name)
+        if spec is None or name not in self.deployments:
+            served = ", ".join(["auto", *(f"auto/{p}" for p in self.engine.policies),
+                                *self.deployments.names()])
+            raise UnknownModelError(f"The model {name!r} is not served by this gateway. "
+                                    f"Available: {served}", param="model")
+        return spec
+
+    def _fallbacks(self, req: ChatRequest, route: RouteRequest) -> list[str]:
+        """The request's own `models` fallbacks: must be served; ineligible ones are skipped."""
+        return [name for name in req.fallbacks
+                if exclusion_reason(self.served(name), route) is None]
