@@ -202,6 +202,7 @@ class Totals:
     written_tokens: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    max_input: int = 0
     stayed: int = 0
     stayed_up: int = 0
     switched: int = 0
@@ -266,6 +267,7 @@ async def step(engine: Engine, stage: Affinity, cache: ProviderCache, conv: int,
     totals.cached_tokens += usage.cached_input_tokens
     totals.written_tokens += usage.cache_write_tokens
     totals.input_tokens += usage.input_tokens
+    totals.max_input = max(totals.max_input, usage.input_tokens)
     totals.output_tokens += usage.output_tokens
     totals.by_model[model] += 1
     if steered.affinity == "stayed":
@@ -308,6 +310,7 @@ def report(label: str, t: Totals, base: Totals | None) -> dict[str, Any]:
         "arm": label, "turns": t.turns, "cost_usd": float(t.cost),
         "cache_read_tokens": t.cached_tokens, "cache_write_tokens": t.written_tokens,
         "input_tokens": t.input_tokens, "mean_output_tokens": round(t.output_tokens / t.turns, 1),
+        "max_prompt_tokens": t.max_input,
         "cache_hit_share": round(t.cached_tokens / t.input_tokens, 4) if t.input_tokens else 0,
         "overridden": t.stayed, "overridden_to_higher_tier": t.stayed_up,
         "warm_but_switched": t.switched, "router_chose_warm": t.warm, "models": dict(t.by_model),
