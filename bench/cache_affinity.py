@@ -25,10 +25,10 @@ has none). Turns are `--gap-s` simulated seconds apart.
 Longer, agent-style traffic from the same prompts: `--follow-ups K` adds, after every K-th prompt's
 answer, a short follow-up (one of `FOLLOW_UPS`, at most 12 words, in turn) answered by the first
 sentence of the recorded answer; `--tool-tokens N` makes every prompt an agent step: the request
-carries `TOOLS` (ten function definitions), the model's first call answers with a tool call, the
-tool's result (N tokens of other RouterBench prompts, a different slice per call) is appended and
-the second call gives the recorded answer. Each `--horizon` value is an affinity arm
-(`cache.affinity.horizon_turns`; 0: derived from the conversation), against the router alone.
+carries `tools()` (ten function definitions, ≈2,500 tokens), the model's first call answers with
+a tool call, the tool's result (N tokens of other RouterBench prompts, a different slice per call)
+is appended and the second call gives the recorded answer. Each `--horizon` value is an affinity arm
+(`cache.affinity.horizon_turns`; 0: derived from the router's picks), against the router alone.
 """
 
 from __future__ import annotations
