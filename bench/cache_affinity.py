@@ -2,7 +2,8 @@
 
     python bench/cache_affinity.py [--data ../shared/data] [--turns 8] [--gap-s 30] [--ttl-s 300]
                                    [--expected-output N] [--system-tokens N]
-                                   [--policy default rules learned]
+                                   [--policy default rules learned] [--horizon 1 0]
+                                   [--follow-ups] [--tool-tokens N]
 
 The shared data has no multi-turn conversations, so they are built deterministically: the
 RouterBench test prompts of one dataset (ARC-Challenge, MBPP, Winogrande), in id order, are
@@ -20,6 +21,14 @@ the uncached part of every long-enough prompt (as with a breakpoint on the last 
 are the gateway's ≈4-characters estimate; cost is the catalog's prices (reads at the cached-input
 price, writes at the cache-write price taken from the shared LiteLLM map where the bundled snapshot
 has none). Turns are `--gap-s` simulated seconds apart.
+
+Longer, agent-style traffic from the same prompts: `--follow-ups K` adds, after every K-th prompt's
+answer, a short follow-up (one of `FOLLOW_UPS`, at most 12 words, in turn) answered by the first
+sentence of the recorded answer; `--tool-tokens N` makes every prompt an agent step: the request
+carries `tools()` (ten function definitions, ≈2,500 tokens), the model's first call answers with
+a tool call, the tool's result (N tokens of other RouterBench prompts, a different slice per call)
+is appended and the second call gives the recorded answer. Each `--horizon` value is an affinity arm
+(`cache.affinity.horizon_turns`; 0: derived from the router's picks), against the router alone.
 """
 
 from __future__ import annotations
@@ -58,6 +67,69 @@ class Turn:
     answer: str
 
 
+@dataclass(frozen=True)
+class Call:
+    """One model call of a conversation: the messages appended before it, and its answer."""
+
+    adds: tuple[dict[str, Any], ...]
+    answer: dict[str, Any]
+
+
+FOLLOW_UPS = ("Thanks. Can you put that in one sentence?",
+              "Are you sure? Just the final answer, please.",
+              "OK. Which part of that matters most?",
+              "Great, thanks. Say it again more briefly?")
+TOOL_NAMES = ("search_docs", "read_file", "write_file", "run_tests", "list_directory",
+              "grep_repository", "http_get", "sql_query", "send_message", "lookup_calendar")
+
+
+def tools() -> list[dict[str, Any]]:
+    """Ten function definitions, the kind an agent framework sends with every call."""
+    out = []
+    for i, name in enumerate(TOOL_NAMES):
+        words = name.replace("_", " ")
+        params = {f"{words.split()[-1]}_{j}": {"type": "string", "description":
+                  f"The {words} argument number {j}: what the call should use; see the "
+                  f"agent's instructions for the accepted formats and limits."} for j in range(4)}
+        out.append({"type": "function", "function": {
+            "name": name, "description": f"Use {words} (tool {i}) when the task needs it. Returns "
+            f"the result as text; errors come back as text that starts with 'error:'.",
+            "parameters": {"type": "object", "properties": params,
+                           "required": list(params)[:2]}}})
+    return out
+
+
+def calls_of(conv: list[Turn], c: int, follow_ups: int, tool_text: str,
+             tool_tokens: int) -> list[Call]:
+    """The calls a conversation makes (see the module's docstring)."""
+    out = []
+    for k, turn in enumerate(conv):
+        user = {"role": "user", "content": turn.prompt}
+        if tool_tokens:
+            call_id = f"call_{c}_{k}"
+            fn = {"name": TOOL_NAMES[k % len(TOOL_NAMES)],
+                  "arguments": json.dumps({"query": turn.prompt[:80]})}
+            out.append(Call((user,), {"content": None, "tool_calls": [
+                {"id": call_id, "type": "function", "function": fn}]}))
+            size = tool_tokens * 4
+            start = (c * 7919 + k * 104729) % max(1, len(tool_text) - size)
+            result = {"role": "tool", "tool_call_id": call_id,
+                      "content": tool_text[start:start + size]}
+            out.append(Call((result,), {"content": turn.answer}))
+        else:
+            out.append(Call((user,), {"content": turn.answer}))
+        if follow_ups and k % follow_ups == follow_ups - 1:
+            first = turn.answer.split(". ", 1)[0][:200]
+            out.append(Call(({"role": "user", "content": FOLLOW_UPS[k % len(FOLLOW_UPS)]},),
+                            {"content": first}))
+    return out
+
+
+def answer_tokens(answer: dict[str, Any]) -> int:
+    text = answer.get("content") or json.dumps(answer.get("tool_calls") or [])
+    return estimate_tokens(len(text))
+
+
 def conversations(path: Path, turns: int) -> list[list[Turn]]:
     """Consecutive prompts of one dataset (id order), `turns` to a conversation."""
     by_set: dict[str, list[tuple[int, Turn]]] = defaultdict(list)
@@ -85,14 +157,15 @@ def system_prompt(source: Path, tokens: int) -> str:
 
 
 def settings_yaml(prices: dict[str, Any], enabled: bool, ttl_s: float,
-                  expected_output: int | None) -> str:
+                  expected_output: int | None, horizon: int = 1) -> str:
     """The embedded defaults, with Anthropic cache-write prices from the shared LiteLLM map."""
     models = {}
     for name in ("anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"):
         per_token = prices[name.split("/", 1)[1]]["cache_creation_input_token_cost"]
         models[name] = {"cache_write_per_m": str(Decimal(repr(per_token)) * 1_000_000)}
     config: dict[str, Any] = {"models": models,
-                              "cache": {"affinity": {"enabled": enabled, "ttl_s": ttl_s}}}
+                              "cache": {"affinity": {"enabled": enabled, "ttl_s": ttl_s,
+                                                     "horizon_turns": horizon}}}
     if expected_output is not None:
         config["routing"] = {"expected_output_tokens": expected_output}
     return yaml.safe_dump(config)
@@ -128,6 +201,8 @@ class Totals:
     cached_tokens: int = 0
     written_tokens: int = 0
     input_tokens: int = 0
+    output_tokens: int = 0
+    max_input: int = 0
     stayed: int = 0
     stayed_up: int = 0
     switched: int = 0
@@ -137,8 +212,9 @@ class Totals:
     remember_us: list[float] = field(default_factory=list)
 
 
-async def replay(engine: Engine, convs: list[list[Turn]], gap_s: float, ttl_s: float,
-                 min_tokens: dict[str, int], policy: str, system: str) -> Totals:
+async def replay(engine: Engine, convs: list[list[Call]], gap_s: float, ttl_s: float,
+                 min_tokens: dict[str, int], policy: str, system: str,
+                 defs: list[dict[str, Any]]) -> Totals:
     now = [0.0]
     config = engine.settings.cache.affinity
     store = MemoryAffinity(config.ttl_s, config.max_entries, clock=lambda: now[0])
@@ -148,22 +224,26 @@ async def replay(engine: Engine, convs: list[list[Turn]], gap_s: float, ttl_s: f
     totals = Totals()
     for c, conv in enumerate(convs):
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
-        for k, turn in enumerate(conv):
+        for k, call in enumerate(conv):
             now[0] = c * 100_000 + k * gap_s
-            messages.append({"role": "user", "content": turn.prompt})
-            await step(engine, stage, cache, c, messages, turn, totals, policy)
-            messages.append({"role": "assistant", "content": turn.answer})
+            messages.extend(call.adds)
+            await step(engine, stage, cache, c, messages, call.answer, totals, policy, defs)
+            messages.append({"role": "assistant", **call.answer})
     return totals
 
 
 async def step(engine: Engine, stage: Affinity, cache: ProviderCache, conv: int,
-               messages: list[dict[str, Any]], turn: Turn, totals: Totals, policy: str) -> None:
-    """One turn: route, steer, call the simulated provider, account, remember."""
-    route = RouteRequest.from_messages(messages)
+               messages: list[dict[str, Any]], answer: dict[str, Any], totals: Totals,
+               policy: str, defs: list[dict[str, Any]]) -> None:
+    """One call: route, steer, call the simulated provider, account, remember."""
+    route = RouteRequest.from_messages(messages, tools=defs or None)
     decision = await engine.decide(route, policy=policy)
     plan = Plan(decision.chain, decision.tier, decision.router, decision.policy,
                 decision.confidence, decision.reason, decision.input_tokens)
-    req = ChatRequest("auto", {"model": "auto", "messages": list(messages)})
+    body: dict[str, Any] = {"model": "auto", "messages": list(messages)}
+    if defs:
+        body["tools"] = defs
+    req = ChatRequest("auto", body)
     t0 = time.perf_counter_ns()
     steered = await stage.steer(plan, req, "bench", decision.excluded,
                                 engine.expected_usage(route))
@@ -171,13 +251,12 @@ async def step(engine: Engine, stage: Affinity, cache: ProviderCache, conv: int,
     model = steered.chain[0]
     spec = engine.catalog.get(model)
     assert spec is not None
-    usage = cache.call(conv, spec, route.input_tokens, estimate_tokens(len(turn.answer)),
-                       stage.clock())
+    usage = cache.call(conv, spec, route.input_tokens, answer_tokens(answer), stage.clock())
     cost = spec.cost(usage)
     assert cost is not None
     outcome = Outcome("r", steered, model=model, usage=usage, finished=True)
     t2 = time.perf_counter_ns()
-    stage.remember(req, "bench", outcome, {"content": turn.answer})
+    stage.remember(req, "bench", outcome, answer)
     t3 = time.perf_counter_ns()
     await asyncio.sleep(0)  # let the store write run
     if stage.enabled:
@@ -188,6 +267,8 @@ async def step(engine: Engine, stage: Affinity, cache: ProviderCache, conv: int,
     totals.cached_tokens += usage.cached_input_tokens
     totals.written_tokens += usage.cache_write_tokens
     totals.input_tokens += usage.input_tokens
+    totals.max_input = max(totals.max_input, usage.input_tokens)
+    totals.output_tokens += usage.output_tokens
     totals.by_model[model] += 1
     if steered.affinity == "stayed":
         totals.stayed += 1
@@ -228,7 +309,8 @@ def report(label: str, t: Totals, base: Totals | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "arm": label, "turns": t.turns, "cost_usd": float(t.cost),
         "cache_read_tokens": t.cached_tokens, "cache_write_tokens": t.written_tokens,
-        "input_tokens": t.input_tokens,
+        "input_tokens": t.input_tokens, "mean_output_tokens": round(t.output_tokens / t.turns, 1),
+        "max_prompt_tokens": t.max_input,
         "cache_hit_share": round(t.cached_tokens / t.input_tokens, 4) if t.input_tokens else 0,
         "overridden": t.stayed, "overridden_to_higher_tier": t.stayed_up,
         "warm_but_switched": t.switched, "router_chose_warm": t.warm, "models": dict(t.by_model),
@@ -247,25 +329,36 @@ async def main(args: argparse.Namespace) -> None:
     prices = json.loads((data / "prices/model_prices_and_context_window.json").read_text())
     min_tokens = {name: int(entry["prompt_cache_min_tokens"]) for name, entry in prices.items()
                   if isinstance(entry, dict) and entry.get("prompt_cache_min_tokens")}
-    convs = conversations(data / "routerbench/test.jsonl", args.turns)
+    bench = data / "routerbench"
+    tool_text = "\n\n".join(json.loads(line)["prompt"] for line in
+                             (bench / "train.jsonl").read_text(encoding="utf-8").splitlines())
+    convs = [calls_of(conv, c, args.follow_ups, tool_text, args.tool_tokens)
+             for c, conv in enumerate(conversations(bench / "test.jsonl", args.turns))]
     system = system_prompt(data / "README.md", args.system_tokens)
-    print(f"{len(convs)} conversations x {args.turns} turns, {args.gap_s:g} s apart, "
-          f"provider cache TTL {args.ttl_s:g} s, expected output "
+    defs = tools() if args.tool_tokens else []
+    print(f"{len(convs)} conversations x {len(convs[0])} calls ({args.turns} prompts"
+          f"{f', a follow-up every {args.follow_ups}' if args.follow_ups else ''}"
+          f"{f', tool results of {args.tool_tokens} tokens' if args.tool_tokens else ''}), "
+          f"{args.gap_s:g} s apart, provider cache TTL {args.ttl_s:g} s, expected output "
           f"{args.expected_output or 'default'}, system prompt ≈{args.system_tokens} tokens")
     with tempfile.TemporaryDirectory() as work:
         for policy in args.policy:
-            totals: dict[bool, Totals] = {}
-            for enabled in (False, True):
-                path = Path(work) / f"affinity-{enabled}.yaml"
-                text = settings_yaml(prices, enabled, args.ttl_s, args.expected_output)
+            arms: list[tuple[str, bool, int]] = [("router only", False, 1)]
+            arms += [(f"affinity, horizon {h or 'derived'}", True, h) for h in args.horizon]
+            base: Totals | None = None
+            rows = []
+            for label, enabled, horizon in arms:
+                path = Path(work) / f"affinity-{enabled}-{horizon}.yaml"
+                text = settings_yaml(prices, enabled, args.ttl_s, args.expected_output, horizon)
                 path.write_text(text, encoding="utf-8")
                 engine = Engine(load(path, environ={}))
-                totals[enabled] = await replay(engine, convs, args.gap_s, args.ttl_s,
-                                               min_tokens, policy, system)
-            rows = [report(f"{policy}: router only", totals[False], None),
-                    report(f"{policy}: router + affinity", totals[True], totals[False])]
+                totals = await replay(engine, convs, args.gap_s, args.ttl_s, min_tokens, policy,
+                                      system, defs)
+                rows.append(report(f"{policy}: {label}", totals, base))
+                base = base or totals
             print(json.dumps(rows, indent=None))
-        print(f"Affinity.decide alone: median {decide_us(engine):.1f} µs")
+        if args.decide_us:
+            print(f"Affinity.decide alone: median {decide_us(engine):.1f} µs")
 
 
 if __name__ == "__main__":
@@ -279,4 +372,13 @@ if __name__ == "__main__":
     parser.add_argument("--system-tokens", type=int, default=0,
                         help="prepend a synthetic system prompt of about this many tokens")
     parser.add_argument("--policy", nargs="+", default=["default", "rules", "learned"])
+    parser.add_argument("--horizon", nargs="+", type=int, default=[1, 0],
+                        help="cache.affinity.horizon_turns of each affinity arm (0: derived)")
+    parser.add_argument("--follow-ups", type=int, default=0, metavar="K",
+                        help="a short follow-up after every K-th prompt's answer")
+    parser.add_argument("--tool-tokens", type=int, default=0,
+                        help="agent steps: tools in every request, a tool call, a tool result "
+                             "of this many tokens, then the answer")
+    parser.add_argument("--decide-us", action="store_true",
+                        help="also time Affinity.decide alone")
     asyncio.run(main(parser.parse_args()))

@@ -5,6 +5,7 @@ words; keys scoped by the gateway key; the prefix hash that links two turns. Cos
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +24,7 @@ from llmroute.cache.affinity import (
     session_of,
     weigh,
 )
-from llmroute.cache.affinity_stage import Affinity
+from llmroute.cache.affinity_stage import Affinity, router_pick
 from llmroute.cache.affinity_store import MemoryAffinity
 from llmroute.cache.config import AffinityConfig
 from llmroute.catalog import Catalog, ModelSpec
@@ -47,7 +48,9 @@ HAIKU = spec("claude-haiku", "simple", "1", "5", cached="0.1", write="1.25", pro
 MINI41 = spec("gpt-mini", "simple", "0.4", "1.6", cached="0.1")
 NANO = spec("nano", "simple", "0.1", "0.4", cached="0.025")
 BIG = spec("big", "complex", "3", "15", cached="0.3", write="3.75", provider="anthropic")
-CATALOG = Catalog({s.name: s for s in (HAIKU, MINI41, NANO, BIG)})
+#: a little cheaper than gpt-mini, and cheaper still once its own cache is warm
+CHEAP = spec("cheap", "simple", "0.3", "1.2", cached="0.075")
+CATALOG = Catalog({s.name: s for s in (HAIKU, MINI41, NANO, BIG, CHEAP)})
 
 
 def plan(chain: tuple[str, ...], tier: str, reason: str = "rules: short") -> Plan:
@@ -103,13 +106,85 @@ def test_weigh_counts_no_more_cached_tokens_than_the_prompt_has() -> None:
 
 
 def test_the_stage_stays_and_says_why_in_the_plan() -> None:
+    # the default horizon: gpt-mini never chosen before, so this call and one more:
+    # stay: 2 * 255 = 510 -> $0.00051; switch: 1920 (uncached) + 1020 (3,000 read on gpt-mini:
+    # 3000*0.1 + 1000*0.4 + 200*1.6) = 2940 -> $0.00294
     aff = stage()
     out = aff.decide(plan(("gpt-mini", "nano"), "simple"), (Warm("nano", 990, 3000),), {},
                      Usage(4000, 200))
     assert out.chain == ("nano", "gpt-mini")
     assert out.tier == "simple" and out.affinity == "stayed"
-    assert out.reason == ("stayed on nano: warm prompt cache (≈3,000 cached tokens, est $0.0003 "
+    assert out.reason == ("stayed on nano: warm prompt cache (≈3,000 cached tokens, est $0.0005 "
+                          "vs $0.0029 on gpt-mini over 2 calls); the router said: rules: short")
+    one = stage(horizon_turns=1).decide(plan(("gpt-mini", "nano"), "simple"),
+                                        (Warm("nano", 990, 3000),), {}, Usage(4000, 200))
+    assert one.reason == ("stayed on nano: warm prompt cache (≈3,000 cached tokens, est $0.0003 "
                           "vs $0.0019 on gpt-mini); the router said: rules: short")
+
+
+# gpt-mini warm with 9,000 of a 10,000-token prompt, 100 output tokens; the router chose cheap:
+# stay, per call: 9000*0.1 + 1000*0.4 + 100*1.6 = 900 + 400 + 160 = 1460 µ$
+# switch: first call uncached 10000*0.3 + 100*1.2 = 3000 + 120 = 3120 µ$; each later call reads
+# cheap's own cache: 9000*0.075 + 1000*0.3 + 100*1.2 = 675 + 300 + 120 = 1095 µ$
+WARM9K = Warm("gpt-mini", 990, 9000)
+
+
+def test_weigh_over_a_horizon_pays_the_switch_once_then_reads_the_new_cache() -> None:
+    one = weigh(WARM9K, MINI41, CHEAP, "simple", LADDER, Usage(10000, 100))
+    assert one.stay and (one.stay_usd, one.switch_usd) == (Decimal("0.00146"), Decimal("0.00312"))
+    # 5 calls: 5*1460 = 7300 vs 3120 + 4*1095 = 7500 -> still stays
+    five = weigh(WARM9K, MINI41, CHEAP, "simple", LADDER, Usage(10000, 100), horizon=5)
+    assert five.stay and (five.stay_usd, five.switch_usd) == (Decimal("0.0073"),
+                                                              Decimal("0.0075"))
+    # 6 calls: 6*1460 = 8760 vs 3120 + 5*1095 = 8595 -> switches
+    six = weigh(WARM9K, MINI41, CHEAP, "simple", LADDER, Usage(10000, 100), horizon=6)
+    assert not six.stay and (six.stay_usd, six.switch_usd) == (Decimal("0.00876"),
+                                                               Decimal("0.008595"))
+    assert six.note == ("left gpt-mini's warm cache (≈9,000 cached tokens): staying costs more "
+                        "(est $0.0088 vs $0.0086 on cheap over 6 calls)")
+
+
+def test_the_derived_horizon_grows_with_the_routers_picks_of_its_choice() -> None:
+    routed = plan(("cheap",), "simple")
+    # never chosen before: 2 calls (2920 vs 4215): stays on the warm model
+    first = stage().decide(routed, (WARM9K,), {}, Usage(10000, 100))
+    assert first.affinity == "stayed" and first.chain == ("gpt-mini", "cheap")
+    # chosen 3 times before (nothing cached there: tokens 0): 5 calls, still stays
+    fourth = stage().decide(routed, (WARM9K, Warm("cheap", 980, 0, 3)), {}, Usage(10000, 100))
+    assert fourth.affinity == "stayed"
+    # chosen 4 times before: 6 calls: switches (see the test above)
+    fifth = stage().decide(routed, (WARM9K, Warm("cheap", 980, 0, 4)), {}, Usage(10000, 100))
+    assert fifth.affinity == "switched" and fifth.chain == ("cheap",)
+    assert "over 6 calls" in fifth.reason
+    # a fixed horizon ignores the picks
+    fixed = stage(horizon_turns=1).decide(routed, (WARM9K, Warm("cheap", 980, 0, 9)), {},
+                                          Usage(10000, 100))
+    assert fixed.affinity == "stayed"
+
+
+def test_remember_counts_the_routers_pick_even_when_affinity_overrode_it() -> None:
+    aff = stage()
+    key = session_key("k", "s")
+
+    async def go() -> list[Any]:
+        stayed = replace(plan(("gpt-mini", "cheap"), "simple"), affinity="stayed")
+        aff.remember(chat(TURN1, llmroute_session="s"), "k",
+                     Outcome("r", stayed, model="gpt-mini", usage=Usage(9000, 5)), ANSWER)
+        await asyncio.sleep(0)
+        after_stay = await aff.store.get(key)
+        routed = plan(("cheap",), "simple")
+        aff.remember(chat(TURN2, llmroute_session="s"), "k",
+                     Outcome("r", routed, model="cheap", usage=Usage(9500, 5)), ANSWER)
+        await asyncio.sleep(0)
+        return [after_stay, await aff.store.get(key)]
+
+    after_stay, after_switch = run(go())
+    # gpt-mini served (its cache holds 9,000) but the router had picked cheap
+    assert after_stay == (Warm("gpt-mini", 1000, 9000, 0), Warm("cheap", 1000, 0, 1))
+    # cheap served and picked again: first, with 2 picks; gpt-mini's cache still remembered
+    assert after_switch == (Warm("cheap", 1000, 9500, 2), Warm("gpt-mini", 1000, 9000, 0))
+    assert router_pick(replace(plan(("a", "b"), "simple"), affinity="stayed")) == "b"
+    assert router_pick(plan(("a", "b"), "simple")) == "a"
 
 
 def test_the_stage_switches_when_the_warm_model_is_ineligible_or_unavailable() -> None:
@@ -231,7 +306,9 @@ def test_an_expired_cache_routes_as_the_router_said() -> None:
 def test_short_prefixes_and_uncached_anthropic_calls_are_not_remembered() -> None:
     aff = stage(min_prefix_tokens=1024)
 
-    async def go() -> int:
+    turn3 = [*TURN2, ANSWER, {"role": "user", "content": "and then?"}]
+
+    async def go() -> list[Plan]:
         short = Outcome("r", plan(("nano",), "simple"), model="nano", usage=Usage(1000, 50))
         aff.remember(chat(TURN1), "k", short, ANSWER)
         # haiku caches only marked prefixes: a call that wrote and read nothing left nothing warm
@@ -239,10 +316,12 @@ def test_short_prefixes_and_uncached_anthropic_calls_are_not_remembered() -> Non
                            usage=Usage(5000, 50))
         aff.remember(chat(TURN2), "k", unmarked, ANSWER)
         await asyncio.sleep(0)
-        assert isinstance(aff.store, MemoryAffinity)
-        return len(aff.store)
+        # only the router's picks are remembered (nothing cached): the next turns are not steered
+        return [await aff.steer(plan(("gpt-mini",), "simple"), chat(t), "k", {}, Usage(5000, 50))
+                for t in (TURN2, turn3)]
 
-    assert run(go()) == 0
+    after_short, after_unmarked = run(go())
+    assert after_short.affinity is None and after_unmarked.affinity is None
     assert cached_prefix(HAIKU, Usage(5000, 50, 3000, 1500)) == 4500
     assert cached_prefix(NANO, Usage(5000, 50, 3000)) == 5000
 
@@ -262,10 +341,13 @@ def test_the_store_is_a_bounded_lru() -> None:
 
 
 def test_warm_round_trips_as_text_and_refuses_garbage() -> None:
-    warm = Warm("openai/gpt-4o-mini", 1733450000.25, 3100)
+    warm = Warm("openai/gpt-4o-mini", 1733450000.25, 3100, 2)
     assert Warm.loads(warm.dumps()) == warm
     assert Warm.loads("nonsense") is None
     assert Warm.loads("x\t1\tm") is None
+    assert Warm.loads("x\t1\t2\tm") is None
+    # the three-field form written before picks were counted still reads, with no picks
+    assert Warm.loads("3100\t7.000\topenai/gpt-4o-mini") == Warm("openai/gpt-4o-mini", 7.0, 3100)
     both = (warm, Warm("b", 1.0, 2))
     assert loads_all(dumps_all(both)) == both
     assert loads_all("garbage\n" + warm.dumps()) == (warm,)

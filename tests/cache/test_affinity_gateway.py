@@ -29,7 +29,9 @@ from llmroute.testing.upstream import FakeUpstream
 FILLER = "The quiet river bends past the old mill and the willows lean over the water. " * 30
 TURN1 = [{"role": "user", "content": "Please explain why the tide turns, step by step. " + FILLER}]
 #: Prices chosen so that staying on fake/mid with its prefix cached beats fake/mini uncached:
-#: ~600 prefix tokens: stay 600*0.04 + ~10*0.4 + 100*0.8 ≈ 108 µ$; switch 610*0.15 + 100*0.6 ≈ 152
+#: ~600 prefix tokens: stay 600*0.04 + ~10*0.4 + 100*0.8 ≈ 108 µ$; switch 610*0.15 + 100*0.6 ≈ 152;
+#: over the default horizon (fake/mini never chosen before: 2 calls): stay ≈ 216 µ$, switch ≈ 152
+#: + a call reading fake/mini's cache (600*0.075 + 10*0.15 + 100*0.6 ≈ 107) ≈ 258 µ$
 AFFINITY = {
     "models": {"fake/mini": {"cached_input_per_m": "0.075"},
                "fake/mid": {"cached_input_per_m": "0.04", "output_per_m": "0.8"},
@@ -114,7 +116,7 @@ def test_turn_two_stays_on_turn_ones_model_and_says_why(serve: Any, tmp_path: Pa
     assert second.parse().model == "fake/mid"
     reason = entries(tmp_path, 3)[-1].reason or ""
     assert reason.startswith("stayed on fake/mid: warm prompt cache (≈")
-    assert " on fake/mini); the router said: " in reason
+    assert " on fake/mini over 2 calls); the router said: " in reason
 
 
 def test_an_escalation_switches_models(serve: Any, up: FakeUpstream) -> None:

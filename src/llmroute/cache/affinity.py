@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -29,36 +29,41 @@ _END = b"\x1e"
 
 @dataclass(frozen=True)
 class Warm:
-    """A conversation's warm prompt cache: the model that served its last turn, when (epoch
-    seconds, shared by replicas), and how many prompt tokens that model's cache now holds."""
+    """A model in a conversation: when it last served (epoch seconds, shared by replicas), how
+    many prompt tokens its cache then held (0: none), and for how many calls of the conversation
+    the router chose it (`picks`, whether or not it served them)."""
 
     model: str
     at: float
     tokens: int
+    picks: int = 0
 
     def dumps(self) -> str:
         """A compact text form (for Redis)."""
-        return f"{self.tokens}\t{self.at:.3f}\t{self.model}"
+        return f"{self.tokens}\t{self.at:.3f}\t{self.picks}\t{self.model}"
 
     @classmethod
     def loads(cls, text: str) -> Warm | None:
-        """The inverse of `dumps`; None for anything malformed."""
-        parts = text.split("\t", 2)
-        if len(parts) != 3:
-            return None
+        """The inverse of `dumps` (and of the earlier three-field form); None for anything
+        malformed."""
+        parts = text.split("\t", 3)
         try:
-            return cls(parts[2], float(parts[1]), int(parts[0]))
+            if len(parts) == 4 and parts[2].isdigit():
+                return cls(parts[3], float(parts[1]), int(parts[0]), int(parts[2]))
+            if len(parts) >= 3:
+                return cls("\t".join(parts[2:]), float(parts[1]), int(parts[0]))
         except ValueError:
             return None
+        return None
 
 
-#: How many models' caches are remembered per conversation (newest first).
+#: How many models are remembered per conversation (newest first).
 KEEP_MODELS = 4
 Warmth = tuple[Warm, ...]
 
 
 def dumps_all(warmth: Warmth) -> str:
-    """A conversation's warm models as text, one per line, newest first."""
+    """A conversation's models as text, one per line, newest first."""
     return "\n".join(w.dumps() for w in warmth)
 
 
@@ -68,10 +73,22 @@ def loads_all(text: str) -> Warmth:
 
 
 def merged(newest: Warm | None, earlier: Warmth) -> Warmth:
-    """`newest` first, then the earlier models' caches (each model once), at most KEEP_MODELS."""
-    head = (newest,) if newest is not None else ()
-    rest = tuple(w for w in earlier if newest is None or w.model != newest.model)
-    return (head + rest)[:KEEP_MODELS]
+    """`newest` first (keeping the router's picks counted for it before), then the earlier
+    models (each model once), at most KEEP_MODELS."""
+    if newest is None:
+        return earlier[:KEEP_MODELS]
+    before = next((w.picks for w in earlier if w.model == newest.model), 0)
+    head = replace(newest, picks=max(newest.picks, before))
+    return (head, *(w for w in earlier if w.model != newest.model))[:KEEP_MODELS]
+
+
+def picked(warmth: Warmth, model: str, at: float) -> Warmth:
+    """`warmth` with one more router pick of `model` (a model not there yet: added last, with
+    nothing cached; one with nothing cached is dated `at`), at most KEEP_MODELS."""
+    if any(w.model == model for w in warmth):
+        return tuple(w if w.model != model else replace(w, picks=w.picks + 1, at=w.at if w.tokens
+                                                        else at) for w in warmth)
+    return (*warmth, Warm(model, at, 0, 1))[:KEEP_MODELS]
 
 
 def session_of(metadata: Mapping[str, str], body: Mapping[str, Any]) -> str | None:
@@ -195,30 +212,47 @@ def _usd(value: Decimal) -> str:
 
 
 def weigh(warm: Warm, warm_spec: ModelSpec, chosen: ModelSpec, tier: str,
-          ladder: Sequence[str], expected: Usage, chosen_cached: int = 0) -> Weighed:
-    """Stay on the warm model when its estimated cost with the prefix read from its cache is at
-    most the router's choice's cost with the prefix uncached (written, where the choice has a
-    cache-write price; read, for the `chosen_cached` tokens the choice's own cache still holds
-    from an earlier turn), and it is at least as capable: its tier not below the router's `tier`
-    (nor the choice's own)."""
+          ladder: Sequence[str], expected: Usage, chosen_cached: int = 0,
+          horizon: int = 1) -> Weighed:
+    """Stay on the warm model when its estimated cost over the next `horizon` calls (this one
+    included), the prefix read from its cache each time, is at most the cost of switching to the
+    router's choice once (the prefix uncached: written, where the choice has a cache-write price;
+    read, for the `chosen_cached` tokens the choice's own cache still holds from an earlier turn)
+    and then reading the choice's own cache for the `horizon - 1` calls after; and it is at least
+    as capable: its tier not below the router's `tier` (nor the choice's own). `horizon` 1 is the
+    one-call comparison."""
     prefix = min(warm.tokens, expected.input_tokens)
     tokens = f"≈{prefix:,} cached tokens"
     wanted = max(_rank(tier, ladder), _rank(chosen.tier, ladder))
     if _rank(warm_spec.tier, ladder) < wanted:
         return Weighed(False, f"{warm.model}'s warm cache ({tokens}) not used: the router chose "
                               f"the stronger tier {ladder[wanted]!r}")
-    theirs = min(chosen_cached, prefix)
-    written = prefix - theirs if chosen.cache_write_per_m is not None else 0
-    stay = warm_spec.cost(Usage(expected.input_tokens, expected.output_tokens, prefix))
-    switch = chosen.cost(Usage(expected.input_tokens, expected.output_tokens, theirs, written))
+    stay, switch = _horizon_costs(warm_spec, chosen, expected, prefix,
+                                  min(chosen_cached, prefix), max(1, horizon))
     if stay is None or switch is None:
         return Weighed(False, f"{warm.model}'s warm cache ({tokens}) not weighed: unpriced model")
-    versus = f"est {_usd(stay)} vs {_usd(switch)} on {chosen.name}"
+    over = f" over {horizon} calls" if horizon > 1 else ""
+    versus = f"est {_usd(stay)} vs {_usd(switch)} on {chosen.name}{over}"
     if stay <= switch:
         return Weighed(True, f"stayed on {warm.model}: warm prompt cache ({tokens}, {versus})",
                        stay, switch)
     return Weighed(False, f"left {warm.model}'s warm cache ({tokens}): staying costs more "
                           f"({versus})", stay, switch)
+
+
+def _horizon_costs(warm_spec: ModelSpec, chosen: ModelSpec, expected: Usage, prefix: int,
+                   theirs: int, horizon: int) -> tuple[Decimal | None, Decimal | None]:
+    """(stay, switch) over `horizon` calls of `expected` size: every call on the warm model with
+    `prefix` read from its cache; or one call on the choice with `theirs` read and the rest of
+    the prefix written (where it has a write price), then `horizon - 1` reading the prefix."""
+    inp, out = expected.input_tokens, expected.output_tokens
+    written = prefix - theirs if chosen.cache_write_per_m is not None else 0
+    stay_one = warm_spec.cost(Usage(inp, out, prefix))
+    first = chosen.cost(Usage(inp, out, theirs, written))
+    later = chosen.cost(Usage(inp, out, prefix)) if horizon > 1 else Decimal(0)
+    if stay_one is None or first is None or later is None:
+        return None, None
+    return stay_one * horizon, first + later * (horizon - 1)
 
 
 def _rank(tier: str | None, ladder: Sequence[str]) -> int:

@@ -85,6 +85,11 @@ class AffinityConfig(_Frozen):
     max_entries: int = Field(100_000, gt=0, description="in-process LRU bound (conversations)")
     timeout_s: float = Field(0.05, gt=0, le=5, description="per Redis call; past it (or with "
                              "Redis down) the request is routed without affinity")
+    horizon_turns: int = Field(0, ge=0, le=1000, description="calls (this one included) over "
+                               "which staying is weighed against switching once and then reading "
+                               "the router's choice's cache: 0 derives it from how often the "
+                               "router chose that model in the conversation (2 + its earlier "
+                               "picks); 1 compares this call alone")
 
 
 class CacheConfig(_Frozen):
