@@ -18,6 +18,7 @@ from ..control.limits import Amount, Refused, Ticket
 from ..errors import LLMRouteError, PermissionDeniedError
 from ..outcome import Outcome, Plan, Principal
 from ..relay import answer_text
+from ..types import Usage
 from .replay import chunks
 from .response import Probe
 
@@ -92,13 +93,16 @@ class HitServer:
 
     def outcome(self, req: ChatRequest, principal: Principal, probe: Probe,
                 request_id: str) -> Outcome:
-        """A hit's outcome: the answer's model, tier and usage; cost 0; what it saved."""
+        """A hit's outcome: the answer's model, tier and token counts; cost 0; what it saved."""
         answer = probe.answer
         assert answer is not None
         plan = Plan((answer.model,), answer.tier, "cache", self.requested_policy(req, principal),
                     1.0, f"response cache: the answer of {answer.request_id}",
                     answer.usage.input_tokens)
-        outcome = Outcome(request_id, plan, model=answer.model, usage=answer.usage,
+        # the served answer's tokens, but none read from or written to the provider's prompt
+        # cache: no provider was called (else reports would count the original's cache use twice)
+        usage = Usage(answer.usage.input_tokens, answer.usage.output_tokens)
+        outcome = Outcome(request_id, plan, model=answer.model, usage=usage,
                           cost_usd=Decimal(0), finished=True, cache=probe.state,
                           cache_saved_usd=answer.cost_usd, cached_from=answer.request_id,
                           cache_similarity=probe.similarity)
