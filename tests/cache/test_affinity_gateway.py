@@ -16,7 +16,7 @@ import openai
 import pytest
 import yaml
 
-from integration.support import ENV, UPSTREAM_KEY, GatewayServer, base_config, merge
+from integration.support import ENV, GatewayServer, base_config, merge
 from llmroute.config import load
 from llmroute.ledger import open_store
 from llmroute.ledger.entry import LedgerEntry
@@ -39,19 +39,6 @@ AFFINITY = {
     "routing": {"expected_output_tokens": 100},
     "cache": {"affinity": {"enabled": True, "min_prefix_tokens": 200}},
 }
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream(api_key=UPSTREAM_KEY) as up:
-        yield up
-
-
-@pytest.fixture
-def up(upstream: FakeUpstream) -> Iterator[FakeUpstream]:
-    upstream.reset()
-    yield upstream
-    upstream.reset()
 
 
 @pytest.fixture

@@ -18,14 +18,13 @@ from cache.test_prompt_cost import (
     gateway,
     marked_system,
 )
-from integration.conftest import serve, stopping, up, upstream  # noqa: F401  (fixtures)
 from integration.support import Serve
 from llmroute.testing.upstream import FakeUpstream
 
 ON = {"cache": {"response": {"enabled": True}}}
 
 
-def test_the_dashboard_tells_caching_apart_from_routing(serve: Serve, up: FakeUpstream,  # noqa: F811
+def test_the_dashboard_tells_caching_apart_from_routing(serve: Serve, up: FakeUpstream,
                                                         tmp_path: Path) -> None:
     gw = gateway(serve, tmp_path, up, **ON)
     with gw.client() as client:

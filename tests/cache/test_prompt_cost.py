@@ -18,7 +18,6 @@ from typing import Any
 import openai
 import pytest
 
-from integration.conftest import serve, stopping, up, upstream  # noqa: F401  (fixtures)
 from integration.support import GatewayServer, Serve
 from integration.test_ledger import ledger_config, wait_for_entries
 from llmroute.ledger.entry import LedgerEntry
@@ -34,7 +33,7 @@ PRICES = {"models": {
 M = Decimal(1_000_000)
 
 
-def gateway(serve: Serve, tmp_path: Path, up: FakeUpstream, **extra: Any) -> GatewayServer:  # noqa: F811
+def gateway(serve: Serve, tmp_path: Path, up: FakeUpstream, **extra: Any) -> GatewayServer:
     up.set_default("claude-up", Ok(text="12345678"))
     up.set_default("big-up", Ok(text="12345678"))
     return serve({**ledger_config(tmp_path), **PRICES, **extra})
@@ -70,7 +69,7 @@ READ_COST = (2 * 3 + 2000 * Decimal("0.3") + 3 * 15) / M          # 0.000651
 PLAIN_COST = (2002 * 3 + 3 * 15) / M                               # 0.006051, no caching
 
 
-def test_anthropic_cache_write_then_read_priced_exactly(serve: Serve, up: FakeUpstream,  # noqa: F811
+def test_anthropic_cache_write_then_read_priced_exactly(serve: Serve, up: FakeUpstream,
                                                         tmp_path: Path) -> None:
     gw = gateway(serve, tmp_path, up)
     with gw.client() as client:
@@ -103,7 +102,7 @@ def stream_usage(client: openai.OpenAI, model: str, messages: list[dict[str, Any
     return chunks[-1].usage, response.headers["x-llmroute-request-id"]
 
 
-def test_anthropic_streams_carry_cache_usage_and_cost(serve: Serve, up: FakeUpstream,  # noqa: F811
+def test_anthropic_streams_carry_cache_usage_and_cost(serve: Serve, up: FakeUpstream,
                                                       tmp_path: Path) -> None:
     gw = gateway(serve, tmp_path, up)
     with gw.client() as client:
@@ -118,7 +117,7 @@ def test_anthropic_streams_carry_cache_usage_and_cost(serve: Serve, up: FakeUpst
     assert all(r.body is not None and r.body["stream"] is True for r in up.requests)
 
 
-def test_turn_two_reads_what_turn_one_wrote(serve: Serve, up: FakeUpstream,  # noqa: F811
+def test_turn_two_reads_what_turn_one_wrote(serve: Serve, up: FakeUpstream,
                                            tmp_path: Path) -> None:
     gw = gateway(serve, tmp_path, up)
     system = {"role": "system", "content": "s" * 8000}
@@ -147,7 +146,7 @@ OPENAI_READ = (93 * Decimal("2.5") + 1408 * Decimal("1.25") + 3 * 10) / M  # 0.0
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_openai_automatic_caching_priced_exactly(serve: Serve, up: FakeUpstream,  # noqa: F811
+def test_openai_automatic_caching_priced_exactly(serve: Serve, up: FakeUpstream,
                                                  tmp_path: Path, stream: bool) -> None:
     gw = gateway(serve, tmp_path, up)
     messages = [{"role": "user", "content": "x" * 6000}]
@@ -172,7 +171,7 @@ def test_openai_automatic_caching_priced_exactly(serve: Serve, up: FakeUpstream,
     assert Decimal("0.0020225") == OPENAI_READ
 
 
-def test_cache_control_reaches_the_anthropic_upstream(serve: Serve, up: FakeUpstream,  # noqa: F811
+def test_cache_control_reaches_the_anthropic_upstream(serve: Serve, up: FakeUpstream,
                                                       tmp_path: Path) -> None:
     gw = gateway(serve, tmp_path, up)
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {}},
@@ -192,7 +191,7 @@ def test_cache_control_reaches_the_anthropic_upstream(serve: Serve, up: FakeUpst
         [None], [EPH], [EPH]]
 
 
-def test_more_than_four_breakpoints_is_a_400_naming_the_fifth(serve: Serve, up: FakeUpstream,  # noqa: F811
+def test_more_than_four_breakpoints_is_a_400_naming_the_fifth(serve: Serve, up: FakeUpstream,
                                                               tmp_path: Path) -> None:
     gw = gateway(serve, tmp_path, up)
     messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}",
@@ -207,7 +206,7 @@ def test_more_than_four_breakpoints_is_a_400_naming_the_fifth(serve: Serve, up: 
     ({"type": "persistent"}, "messages[0].cache_control.type"),
     ({"type": "ephemeral", "ttl": "24h"}, "messages[0].cache_control.ttl"),
 ])
-def test_a_malformed_mark_is_a_400(serve: Serve, up: FakeUpstream, tmp_path: Path,  # noqa: F811
+def test_a_malformed_mark_is_a_400(serve: Serve, up: FakeUpstream, tmp_path: Path,
                                    mark: dict[str, Any], param: str) -> None:
     gw = gateway(serve, tmp_path, up)
     with gw.client() as client, pytest.raises(openai.BadRequestError) as caught:
@@ -218,7 +217,7 @@ def test_a_malformed_mark_is_a_400(serve: Serve, up: FakeUpstream, tmp_path: Pat
 
 @pytest.mark.parametrize("setting", ["auto", "pass"])
 def test_openai_compatible_upstreams_get_marks_only_when_they_pass_them(
-        serve: Serve, up: FakeUpstream, tmp_path: Path, setting: str) -> None:  # noqa: F811
+        serve: Serve, up: FakeUpstream, tmp_path: Path, setting: str) -> None:
     gw = gateway(serve, tmp_path, up, providers={"fake": {"cache_control": setting}})
     tools = [{"type": "function", "function": {"name": "f"}, "cache_control": EPH}]
     with gw.client() as client:
@@ -231,7 +230,7 @@ def test_openai_compatible_upstreams_get_marks_only_when_they_pass_them(
     assert request.body is not None and request.body["messages"][0]["content"][0]["text"] == "s" * 8000
 
 
-def test_automatic_breakpoints_mark_long_prefixes(serve: Serve, up: FakeUpstream,  # noqa: F811
+def test_automatic_breakpoints_mark_long_prefixes(serve: Serve, up: FakeUpstream,
                                                   tmp_path: Path) -> None:
     gw = gateway(serve, tmp_path, up, cache={"prompt": {"auto_breakpoints": True}})
     short = [{"role": "system", "content": "short"}, {"role": "user", "content": "hi"}]
@@ -261,7 +260,7 @@ def test_automatic_breakpoints_mark_long_prefixes(serve: Serve, up: FakeUpstream
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_one_hour_writes_are_priced_apart(serve: Serve, up: FakeUpstream,  # noqa: F811
+def test_one_hour_writes_are_priced_apart(serve: Serve, up: FakeUpstream,
                                           tmp_path: Path, stream: bool) -> None:
     gw = gateway(serve, tmp_path, up)
     messages = marked_system(mark={"type": "ephemeral", "ttl": "1h"})
@@ -281,7 +280,7 @@ def test_one_hour_writes_are_priced_apart(serve: Serve, up: FakeUpstream,  # noq
 
 
 def test_a_stream_without_include_usage_is_still_priced_with_its_cache(
-        serve: Serve, up: FakeUpstream, tmp_path: Path) -> None:  # noqa: F811
+        serve: Serve, up: FakeUpstream, tmp_path: Path) -> None:
     gw = gateway(serve, tmp_path, up)
     with gw.client() as client:
         response = client.chat.completions.with_raw_response.create(
