@@ -129,3 +129,36 @@ def _problems(tmp_path: Path, semantic: dict[str, Any]) -> list[Any]:
     data = default_settings().model_dump()
     data["cache"] = {"semantic": semantic}
     return response_cache_problems(Settings.model_validate(data))
+
+
+#: Real all-MiniLM-L6-v2 similarities (the default encoder), measured 2026-12-06: paraphrases
+#: above the default threshold of 0.95, near misses that need another answer below it.
+PARAPHRASES = [("What is the capital of Peru?", "What's the capital of Peru?"),       # 0.997
+               ("How do I reverse a list in Python?", "How can I reverse a Python list?")]  # 0.987
+NEAR_MISSES = [("What is 2+2?", "What is 2+3?"),                                        # 0.905
+               ("Summarise this article in 3 bullet points",
+                "Summarise this article in 5 bullet points"),                           # 0.926
+               ("Translate 'good morning' to French",
+                "Translate 'good morning' to Spanish")]                                 # 0.878
+
+
+def test_the_default_encoder_and_threshold_tell_paraphrases_from_near_misses(
+        serve: Serve, up: FakeUpstream, tmp_path: Path) -> None:
+    from llmroute.cache.semantic import missing_packages
+
+    default = SemanticCacheConfig(enabled=True)
+    lacking = missing_packages(default)
+    if lacking is not None:
+        pytest.skip(lacking)
+    gw = serve({"cache": {"response": {"enabled": True}, "semantic": {"enabled": True}}})
+    with gw.client() as client:
+        def mark(text: str) -> str:
+            raw = client.chat.completions.with_raw_response.create(
+                model="fake/mid", messages=user(text), temperature=0)
+            return raw.headers["x-llmroute-cache"]
+
+        for first, second in PARAPHRASES:
+            assert (mark(first), mark(second)) == ("miss", "hit"), (first, second)
+        for first, second in NEAR_MISSES:
+            assert (mark(first), mark(second)) == ("miss", "miss"), (first, second)
+    assert up.call_count() == len(PARAPHRASES) + 2 * len(NEAR_MISSES)
