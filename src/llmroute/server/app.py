@@ -242,8 +242,11 @@ class Endpoints:
 
     def routes(self) -> list[Route]:
         """Every route of the app."""
+        from . import responses  # imports this module: here, not at the top
+
         e = self
         return [
+            *responses.routes(e),
             Route("/v1/chat/completions", e.chat_completions, methods=["POST"]),
             Route("/chat/completions", e.chat_completions, methods=["POST"]),
             Route("/v1/models", e.list_models, methods=["GET"]),

@@ -12,6 +12,7 @@ from typing_extensions import TypedDict
 
 from ..chat_schema import ChatBody
 from .feedback import MAX_COMMENT
+from .openapi_extra import extra_paths
 
 JSONDict = dict[str, Any]
 REF = "#/components/schemas/{model}"
@@ -163,6 +164,7 @@ def build_openapi(version: str) -> JSONDict:
                                   "responses": {"200": {"description": "OpenAPI 3.1"},
                                                 **auth_errors}}},
     }
+    paths.update(extra_paths({**_errors(error, 400, 404, 413, 429, 502, 503, 504), **auth_errors}))
     return {
         "openapi": "3.1.0",
         "info": {"title": "llmroute gateway", "version": version,
