@@ -1,4 +1,5 @@
-"""Vendor LiteLLM's public price map into the package, keeping only chat-capable models.
+"""Vendor LiteLLM's public price map into the package, keeping only chat-capable models (and,
+in a file of their own, the embedding models' input prices: they are never routed).
 
 Run: python scripts/vendor_prices.py [SOURCE_JSON]
 (default source: ../shared/data/prices/model_prices_and_context_window.json)
@@ -14,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "prices" / "model_prices_and_context_window.json"
 TARGET = ROOT / "src" / "llmroute" / "data" / "prices.json"
+EMBEDDING_TARGET = ROOT / "src" / "llmroute" / "data" / "embedding_prices.json"
 MODES = {"chat", "completion", "responses"}
 KEEP = {
     "litellm_provider": "provider",
@@ -43,6 +45,14 @@ def main(source: Path) -> None:
         out[name] = slim
     TARGET.write_text(json.dumps(out, separators=(",", ":"), sort_keys=True) + "\n")
     print(f"wrote {len(out)} models to {TARGET.relative_to(ROOT)}")
+    embedding = {name: {"provider": entry.get("litellm_provider"),
+                        "input": entry["input_cost_per_token"]}
+                 for name, entry in sorted(raw.items())
+                 if isinstance(entry, dict) and entry.get("mode") == "embedding"
+                 and entry.get("input_cost_per_token") is not None}
+    EMBEDDING_TARGET.write_text(json.dumps(embedding, separators=(",", ":"), sort_keys=True)
+                                + "\n")
+    print(f"wrote {len(embedding)} embedding models to {EMBEDDING_TARGET.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from .control.alerts import Alert
 from .control.cooldown_sync import CooldownSync
 from .control.shared import Watched, open_state
 from .control.state import StateUnavailable
+from .embeddings import Embeddings
 from .engine import Engine
 from .gateway import Gateway
 from .ledger.entry import LedgerEntry
@@ -54,6 +56,8 @@ class Runtime:
     online: OnlineSync | None = None
     started: bool = False
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: `POST /v1/embeddings`: the embedding models passed through (never routed).
+    embeddings: Embeddings | None = None
 
     async def start(self) -> None:
         """Migrate the ledger and start its writer (and, with background work, the ledger's
@@ -93,6 +97,8 @@ class Runtime:
             stats = await self.ledger.aclose()
             log.info("ledger closed: %s", stats)
         await self.gateway.aclose()
+        if self.embeddings is not None:
+            await self.embeddings.aclose()
         await self.state.aclose()
 
     def _state_alert(self, up: bool, detail: str) -> None:
@@ -151,7 +157,10 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
         from .control.online_sync import OnlineSync
 
         online = OnlineSync(engine.online, ledger.store, state, reload_s=settings.learning.reload_s)
-    return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background, online)
+    embeddings = Embeddings.from_settings(settings, os.environ if environ is None else environ,
+                                          admission.limiter, gateway.recorder)
+    return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background, online,
+                   embeddings=embeddings)
 
 
 async def _every(interval_s: float, work: Callable[[], Awaitable[None]]) -> None:

@@ -28,5 +28,10 @@ def extra_paths(errors: JSONDict) -> JSONDict:
     """`errors`: the error responses (status -> description and schema) of these routes."""
     responses = _post("responses", "OpenAI Responses API; `model: auto` routes",
                       {"model": "auto", "input": "Hello!"}, errors, stream=True)
+    embeddings = _post("embeddings", "Embeddings of a concrete embedding model (not routed)",
+                       {"model": "text-embedding-3-small", "input": ["Hello!"]}, errors,
+                       stream=False)
     return {"/v1/responses": responses,
-            "/responses": {"post": {**responses["post"], "operationId": "responsesNoPrefix"}}}
+            "/responses": {"post": {**responses["post"], "operationId": "responsesNoPrefix"}},
+            "/v1/embeddings": embeddings,
+            "/embeddings": {"post": {**embeddings["post"], "operationId": "embeddingsNoPrefix"}}}

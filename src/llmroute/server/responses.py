@@ -1,6 +1,7 @@
 """POST /v1/responses: OpenAI's Responses API, served by translating to a chat request
 (`responses_request`), routing it through the same `Gateway.complete` / `Gateway.stream` as chat
-completions, and translating the answer back (`responses_answer`, `responses_stream`)."""
+completions, and translating the answer back (`responses_answer`, `responses_stream`).
+POST /v1/embeddings: passed through to the embedding model's deployment (`embeddings.py`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..chat import ChatRequest, chat_request, parse_json, with_headers
+from ..errors import UnavailableError
 from ..gateway import new_request_id
 from ..responses_answer import from_chat
 from ..responses_request import chat_body, echoed
@@ -54,11 +56,30 @@ async def create_response(e: Endpoints, request: Request) -> Response:
     return JSONResponse(from_chat(completion, outcome.request_id, echo), headers=outcome.headers())
 
 
-def routes(e: Endpoints) -> list[Route]:
-    """The Responses API's route."""
+async def create_embeddings(e: Endpoints, request: Request) -> Response:
+    """POST /v1/embeddings."""
+    request.state.request_id = request_id = new_request_id()
+    principal = e.keys.authenticate(request.headers)
+    data = parse_json(await read_body(request, e.limit))
+    embeddings = e.runtime.embeddings
+    if embeddings is None:
+        raise UnavailableError("Embeddings are not served by this gateway.")
+    answer = await embeddings.create(data, principal, request_id,
+                                     request.headers.get(e.user_header))
+    return JSONResponse(answer, headers={"x-llmroute-request-id": request_id,
+                                         "x-llmroute-model": str(answer["model"])})
 
-    async def endpoint(request: Request) -> Response:
+
+def routes(e: Endpoints) -> list[Route]:
+    """The Responses API's and the embeddings' routes."""
+
+    async def responses(request: Request) -> Response:
         return await create_response(e, request)
 
-    return [Route("/v1/responses", endpoint, methods=["POST"]),
-            Route("/responses", endpoint, methods=["POST"])]
+    async def embeddings(request: Request) -> Response:
+        return await create_embeddings(e, request)
+
+    return [Route("/v1/responses", responses, methods=["POST"]),
+            Route("/responses", responses, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/embeddings", embeddings, methods=["POST"])]

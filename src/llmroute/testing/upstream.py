@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from llmroute.testing import _embeddings_wire
 from llmroute.testing._anthropic_wire import AnthropicWire
 from llmroute.testing._openai_wire import OpenAIWire
 from llmroute.testing._prompt_cache import PromptCache
@@ -42,6 +43,7 @@ from llmroute.testing._wire import (
     Wire,
     count_tokens,
     default_answer,
+    dumps,
     make_reply,
     parse_object,
     prompt_tokens_for,
@@ -224,6 +226,7 @@ class FakeUpstream:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/messages", self._messages, methods=["POST"]),
                 Route("/v1/models", self._list_models, methods=["GET"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             ],
             exception_handlers={404: not_found, 405: not_found},
         )
@@ -233,6 +236,21 @@ class FakeUpstream:
 
     async def _messages(self, request: Request) -> Response:
         return await self._handle(request, _ANTHROPIC)
+
+    async def _embeddings(self, request: Request) -> Response:
+        """OpenAI embeddings: deterministic vectors; a scripted Error answers instead."""
+        body = parse_object(await request.body())
+        model = body.get("model") if body is not None else None
+        self._record(request, _OPENAI, model if isinstance(model, str) else None, body)
+        if self.api_key is not None and not _OPENAI.authorized(request.headers, self.api_key):
+            return self._error(_OPENAI, unauthorized())
+        problem = _embeddings_wire.validate(body)
+        if problem is not None or body is None or not isinstance(model, str):
+            return self._error(_OPENAI, problem or Error(400, "invalid request"))
+        behaviour = self._state.next_behaviour(model)
+        if isinstance(behaviour, Error):
+            return self._error(_OPENAI, behaviour)
+        return Response(dumps(_embeddings_wire.embeddings(body, model)), media_type=_JSON)
 
     async def _list_models(self, request: Request) -> Response:
         wire: Wire = _ANTHROPIC if "anthropic-version" in request.headers else _OPENAI
