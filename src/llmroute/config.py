@@ -20,6 +20,7 @@ from . import settings as s
 from .cache.problems import response_cache_problems
 from .catalog import Catalog, bundled_prices, resolve_model
 from .deployments import deployment_name
+from .embeddings_config import embedding_problems
 from .errors import ConfigError, ConfigProblem
 from .routers import default_registry
 from .routers.base import BuildContext, Registry, validate_spec
@@ -208,6 +209,7 @@ def semantic_problems(settings: s.Settings, registry: Registry,
     if baseline is not None and catalog.get(baseline) is None:
         problems.append(_model_problem(baseline, "routing.baseline_model"))
     problems += response_cache_problems(settings)
+    problems += embedding_problems(settings.embeddings, settings.providers)
     # two classifier policies check the same `models:` entries: say each problem once
     return list(dict.fromkeys(problems + _control_problems(settings) + _learning_problems(settings)))
 

@@ -7,14 +7,11 @@ chat. The core: no HTTP-layer imports."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -22,6 +19,7 @@ import orjson
 from .catalog import ModelSpec
 from .constraints import matches
 from .control.limits import Amount, Limiter, Refused, Subject, Ticket, usd_units
+from .embeddings_config import embedding_price, upstream_of
 from .errors import (
     InvalidRequestError,
     LLMRouteError,
@@ -40,25 +38,6 @@ from .types import Usage
 JSON = dict[str, Any]
 _FORMATS = ("float", "base64")
 _PASSED = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
-
-
-@cache
-def bundled_embedding_prices() -> Mapping[str, Mapping[str, Any]]:
-    """The vendored LiteLLM embedding prices (USD per input token)."""
-    text = resources.files("llmroute").joinpath("data/embedding_prices.json").read_text("utf-8")
-    data: dict[str, Mapping[str, Any]] = json.loads(text)
-    return data
-
-
-def embedding_price(name: str, upstream: str, configured: Decimal | None) -> Decimal | None:
-    """USD per 1M input tokens: configured, else the bundled entry of the name or upstream name."""
-    if configured is not None:
-        return configured
-    prices = bundled_embedding_prices()
-    entry = prices.get(name) or prices.get(upstream)
-    if not entry or entry.get("input") is None:
-        return None
-    return Decimal(repr(float(entry["input"]))) * 1_000_000  # exact, via the shortest repr
 
 
 @dataclass(frozen=True)
@@ -126,9 +105,7 @@ class Embeddings:
             if config.deployment not in built:
                 key = environ.get(deployment.api_key_env) if deployment.api_key_env else None
                 built[config.deployment] = OpenAICompatProvider(config.deployment, deployment, key)
-            prefix, _, rest = name.partition("/")
-            upstream = config.upstream_name or (rest if rest and prefix == config.deployment
-                                                else name)
+            upstream = upstream_of(name, config)
             price = embedding_price(name, upstream, config.input_per_m)
             spec = ModelSpec(name, config.deployment, price, Decimal(0) if price is not None
                              else None, source="embeddings")

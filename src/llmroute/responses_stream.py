@@ -87,8 +87,8 @@ class ResponsesStream:
     def _text(self, piece: str) -> Iterator[JSON]:
         item_id = f"msg_{self._rid}"
         if self.text is None:
-            self.text = []
             self.message_index = self._next_index()
+            self.text = []
             yield self._event("response.output_item.added", output_index=self.message_index,
                               item={**message_item(item_id, "", status="in_progress"),
                                     "content": []})
