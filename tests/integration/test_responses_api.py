@@ -207,3 +207,41 @@ def test_errors_are_the_sdks_exceptions(client: openai.OpenAI, up: FakeUpstream)
     assert caught.value.param == "input"
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model="auto", input="x", stream=True, tool_choice="required")
+
+
+def test_stream_is_ledgered_with_usage_and_cost(serve: Serve, up: FakeUpstream,
+                                                tmp_path: Path) -> None:
+    gw = serve(ledger_config(tmp_path))
+    with gw.client() as client:
+        with client.responses.stream(model="fake/mid", input="count my words") as stream:
+            final = stream.get_final_response()
+    [entry] = wait_for_entries(tmp_path, 1)
+    assert entry.stream and entry.model == "fake/mid" and entry.status == "ok"
+    assert final.usage is not None and entry.output_tokens == final.usage.output_tokens
+    assert entry.cost_usd == (Decimal(final.usage.input_tokens) * Decimal("0.4") + Decimal(
+        final.usage.output_tokens) * Decimal("1.6")) / 1_000_000
+    assert entry.response_text == final.output_text
+    assert final.id == "resp_" + entry.request_id.removeprefix("req_")
+
+
+@pytest.mark.parametrize("body", [
+    {"model": "auto", "input": 5}, {"model": "auto", "input": [5]},
+    {"model": "auto", "input": [{"role": "user", "content": [7]}]},
+    {"model": "auto", "input": [{"role": "user", "content": {"a": 1}}]},
+    {"model": "auto", "input": [{"type": "function_call", "call_id": 1}]},
+    {"model": "auto", "input": "x", "tools": {"a": 1}},
+    {"model": "auto", "input": "x", "tools": [{"type": "function"}]},
+    {"model": "auto", "input": "x", "tools": [WEATHER], "tool_choice": 3},
+    {"model": "auto", "input": "x", "tools": [WEATHER], "tool_choice": {"type": "function"}},
+    {"model": "auto", "input": "x", "text": "json"},
+    {"model": "auto", "input": "x", "text": {"format": {"type": "yaml"}}},
+    {"model": "auto", "input": "x", "metadata": {"a": 1}},
+    {"model": "auto", "input": "x", "instructions": ["a"]},
+    {"model": "auto", "input": "x", "max_output_tokens": "many"},
+    {"model": 3, "input": "x"}, {"input": "x"}, [], "text",
+])
+def test_malformed_bodies_are_400s_never_500s(gw: GatewayServer, body: object) -> None:
+    with gw.http() as http:
+        answer = http.post("/v1/responses", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["type"] == "invalid_request_error"
