@@ -148,7 +148,8 @@ class Embeddings:
             self._record(request_id, started, principal, user, name, None, None, exc)
             raise
         await self._settle(ticket, usage, cost)
-        self._record(request_id, started, principal, user, name, usage, cost, None)
+        self._record(request_id, started, principal, user, name, usage, cost, None,
+                     estimated=_prompt_tokens(answer) is None)
         return answer
 
     async def _reserve(self, model: EmbeddingModel, principal: Principal, user: str | None,
@@ -192,7 +193,7 @@ class Embeddings:
 
     def _record(self, request_id: str, started: float, principal: Principal, user: str | None,
                 model: str, usage: Usage | None, cost: Decimal | None,
-                error: LLMRouteError | None) -> None:
+                error: LLMRouteError | None, *, estimated: bool = False) -> None:
         if self.recorder is None:
             return
         self.recorder(LedgerEntry(
@@ -202,7 +203,7 @@ class Embeddings:
             error_type=error.type if error else None, error_code=error.code if error else None,
             latency_s=time.monotonic() - started,
             input_tokens=usage.input_tokens if usage else None,
-            output_tokens=0 if usage else None, cost_usd=cost))
+            output_tokens=0 if usage else None, usage_estimated=estimated, cost_usd=cost))
 
     async def aclose(self) -> None:
         """Close the deployments' connection pools."""

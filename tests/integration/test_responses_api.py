@@ -212,9 +212,9 @@ def test_errors_are_the_sdks_exceptions(client: openai.OpenAI, up: FakeUpstream)
 def test_stream_is_ledgered_with_usage_and_cost(serve: Serve, up: FakeUpstream,
                                                 tmp_path: Path) -> None:
     gw = serve(ledger_config(tmp_path))
-    with gw.client() as client:
-        with client.responses.stream(model="fake/mid", input="count my words") as stream:
-            final = stream.get_final_response()
+    with gw.client() as client, client.responses.stream(model="fake/mid",
+                                                        input="count my words") as stream:
+        final = stream.get_final_response()
     [entry] = wait_for_entries(tmp_path, 1)
     assert entry.stream and entry.model == "fake/mid" and entry.status == "ok"
     assert final.usage is not None and entry.output_tokens == final.usage.output_tokens
