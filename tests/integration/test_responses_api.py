@@ -245,3 +245,21 @@ def test_malformed_bodies_are_400s_never_500s(gw: GatewayServer, body: object) -
         answer = http.post("/v1/responses", json=body)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_response_cache_serves_a_repeated_response(serve: Serve, up: FakeUpstream) -> None:
+    gw = serve({"cache": {"response": {"enabled": True}}})
+    with gw.client() as client:
+        first = client.responses.with_raw_response.create(model="auto", input="cache me",
+                                                          temperature=0)
+        again = client.responses.with_raw_response.create(model="auto", input="cache me",
+                                                          temperature=0)
+        streamed = list(client.responses.create(model="auto", input="cache me", temperature=0,
+                                                stream=True))
+    assert first.headers["x-llmroute-cache"] == "miss"
+    assert again.headers["x-llmroute-cache"] == "hit" and up.call_count() == 1
+    assert again.parse().output_text == first.parse().output_text
+    assert again.parse().id != first.parse().id  # a new request, with its own id
+    done = streamed[-1]
+    assert done.type == "response.completed" and up.call_count() == 1
+    assert done.response.output_text == first.parse().output_text
