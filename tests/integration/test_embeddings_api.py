@@ -87,3 +87,15 @@ def test_key_rights_and_limits_apply(serve: Serve, up: FakeUpstream) -> None:
         assert client.embeddings.create(model="text-embedding-3-small", input="x").data
         with pytest.raises(openai.RateLimitError):
             client.embeddings.create(model="text-embedding-3-small", input="x")
+
+
+def test_models_lists_the_embedding_models_a_key_may_use(serve: Serve) -> None:
+    keys = {"keys": [{"name": "full", "hash": hash_key("lr-full")},
+                     {"name": "small-only", "hash": hash_key("lr-small"),
+                      "models": ["text-embedding-*", "fake/mini"]}]}
+    gw = serve({**EMBEDDINGS, **keys})
+    with gw.client("lr-full") as full, gw.client("lr-small") as small:
+        everything = [m.id for m in full.models.list()]
+        some = [m.id for m in small.models.list()]
+    assert {"text-embedding-3-small", "fake/embed-big", "fake/mini"} <= set(everything)
+    assert "text-embedding-3-small" in some and "fake/embed-big" not in some

@@ -150,7 +150,8 @@ class Endpoints:
         return JSONResponse(response, headers=outcome.headers())
 
     async def list_models(self, request: Request) -> Response:
-        """GET /v1/models: auto, the policies the key may use, and the served models it may use."""
+        """GET /v1/models: auto, the policies the key may use, and the served models (chat, then
+        embedding) it may use."""
         principal = self.keys.authenticate(request.headers)
         gw = self.gw
         policies = [p for p in gw.engine.policies
@@ -158,6 +159,9 @@ class Endpoints:
         ids = [("auto", "llmroute"), *((f"auto/{p}", "llmroute") for p in policies)]
         ids += [(spec.name, spec.provider) for spec in gw.catalog if spec.name in gw.deployments
                 and (principal.models is None or matches(spec, principal.models))]
+        served = self.runtime.embeddings.models if self.runtime.embeddings else {}
+        ids += [(name, m.spec.provider) for name, m in served.items()
+                if principal.models is None or matches(m.spec, principal.models)]
         data = [{"id": i, "object": "model", "created": 0, "owned_by": o} for i, o in ids]
         return JSONResponse({"object": "list", "data": data})
 
