@@ -263,3 +263,18 @@ def test_the_response_cache_serves_a_repeated_response(serve: Serve, up: FakeUps
     done = streamed[-1]
     assert done.type == "response.completed" and up.call_count() == 1
     assert done.response.output_text == first.parse().output_text
+
+
+def test_sdk_parse_with_a_pydantic_text_format(client: openai.OpenAI, up: FakeUpstream) -> None:
+    from pydantic import BaseModel
+
+    class Sum(BaseModel):
+        answer: int
+
+    up.script("mid-up", Ok(text='{"answer": 4}'))
+    parsed = client.responses.parse(model="fake/mid", input="2+2?", text_format=Sum)
+    assert parsed.output_parsed == Sum(answer=4)
+    sent = up.requests[-1].body["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["name"] == "Sum"
+    assert sent["json_schema"]["strict"] is True
+    assert sent["json_schema"]["schema"]["required"] == ["answer"]
