@@ -132,11 +132,11 @@ def test_probes_use_paths_the_app_serves_on_the_port_the_command_listens_on(
     readiness, liveness = container["readinessProbe"], container["livenessProbe"]
     assert readiness["httpGet"]["path"] == "/ready"
     assert liveness["httpGet"]["path"] == "/health"
-    assert {"/ready", "/health"} <= app_paths()
+    probes = [container[p] for p in ("readinessProbe", "livenessProbe", "startupProbe")]
+    assert {p["httpGet"]["path"] for p in probes} <= app_paths()
     settings = pod_settings(rendered, container, tmp_path)
     listens = settings.server.port
-    assert port_number(container, readiness["httpGet"]["port"]) == listens
-    assert port_number(container, liveness["httpGet"]["port"]) == listens
+    assert {port_number(container, p["httpGet"]["port"]) for p in probes} == {listens}
     assert settings.server.host == "0.0.0.0"
     # the image's own port agrees: EXPOSE and its env
     assert final_stage(dockerfile(), "EXPOSE") == [str(listens)]
