@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import httpx
 import openai
 import pytest
 
-from integration.control_support import POSTGRES_DSN, drop_schema, postgres_unreachable
+from integration.control_support import POSTGRES_DSN, drop_schema, postgres_unreachable, wait_until
 from integration.control_support import wait_for_ledger as ledger_of
 from llmroute.testing.behaviours import Ok
 from llmroute.testing.redis_tools import TEST_REDIS_URL, drop_prefix, redis_unreachable
@@ -97,6 +98,14 @@ def healthcheck(gateway: Gateway) -> int:
     return subprocess.run(probe, env=gateway.env, capture_output=True, timeout=10).returncode
 
 
+def ask(gateway: Gateway) -> str | None:
+    """One chat request with the app key, through the official SDK: the answer's text."""
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=APP_KEY, max_retries=0)
+    answer = client.chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    return answer.choices[0].message.content
+
+
 def wait_healthy(gateway: Gateway, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -153,26 +162,35 @@ def test_the_images_command_serves_two_gateways_on_one_redis_and_postgres(
             assert ready.json()["state"] == {"kind": "redis", "reachable": True}
             # keys from the env: none is refused, the app key is served by the real upstream path
             assert httpx.get(gateway.url + "/v1/models").status_code == 401
-            client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=APP_KEY, max_retries=0)
-            answer = client.chat.completions.create(
-                model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
-            assert answer.choices[0].message.content == "served"
+            assert ask(gateway) == "served"
             # /metrics: on its own listener without a key, not on the API port
             assert httpx.get(gateway.url + "/metrics").status_code == 404
             scraped = httpx.get(gateway.metrics_url)
             assert scraped.status_code == 200 and "llmroute_requests" in scraped.text
-        # both wrote to the one PostgreSQL ledger
-        entries = ledger_of(ledger_url, 2)
-        assert len(entries) == 2
         # the upstream got the provider key from the env (it refuses any other)
         assert len(up.requests) == 2
         assert all(r.headers.get("authorization") == f"Bearer {PROVIDER_KEY}"
                    for r in up.requests)
-        # SIGTERM (the image's STOPSIGNAL): a clean drain, well inside the grace period
-        for gateway in gateways:
-            gateway.proc.send_signal(signal.SIGTERM)
+        # SIGTERM (the image's STOPSIGNAL) with a request in flight: it completes (the drain),
+        # while new connections are refused at once (why the pod's preStop sleeps first)
+        up.set_default("*", Ok(text="drained", delay_s=3.0))
+        with ThreadPoolExecutor(1) as pool:
+            late = pool.submit(ask, gateways[0])
+            assert wait_until(lambda: len(up.requests) == 3)
+            stopped_at = time.monotonic()
+            for gateway in gateways:
+                gateway.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(gateways[0].url + "/health", timeout=1)
+            assert late.result(timeout=30) == "drained"
         for gateway in gateways:
             assert gateway.proc.wait(timeout=40) in (0, -signal.SIGTERM), gateway.log.read_text()
+        drained_s = time.monotonic() - stopped_at
+        assert drained_s < 30  # server.graceful_shutdown_s: the request's 3 s, not the budget
+        # both wrote to the one PostgreSQL ledger, the drained request's entry included
+        entries = ledger_of(ledger_url, 3)
+        assert len(entries) == 3
         assert list(workdir.iterdir()) == []
         assert healthcheck(gateways[0]) != 0  # the probe fails once nothing answers
     finally:
