@@ -14,7 +14,8 @@ FROM python:3.11-slim
 # A system user with a fixed uid (Kubernetes' runAsUser matches it); its home is the only
 # place the gateway writes: the ledger's spool and write-ahead log (and a SQLite ledger when no
 # PostgreSQL is configured). Mount a volume there; /tmp is used by `--workers N` only.
-RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/llmroute --create-home llmroute
+RUN groupadd --system --gid 10001 llmroute \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/llmroute --create-home llmroute
 COPY --from=build /opt/llmroute /opt/llmroute
 # Host, port and workers come from these env vars (LLMROUTE__SECTION__KEY overrides any config
 # key); the config is the embedded defaults, or a file mounted at $LLMROUTE_CONFIG.
