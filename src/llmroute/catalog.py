@@ -120,9 +120,10 @@ def _bundled_entry(name: str, provider: str | None) -> tuple[str, Mapping[str, A
         if wanted != prefix and aliased in prices:
             return aliased, prices[aliased]
         entry = prices.get(bare)
-        family = {prefix, wanted, provider, *PROVIDER_FAMILIES.get(prefix, ())}
-        if entry is not None and entry.get("provider") in family:
+        if entry is not None and entry.get("provider") in {prefix, wanted, provider}:
             return bare, entry
+        if entry is not None and entry.get("provider") in PROVIDER_FAMILIES.get(prefix, ()):
+            return bare, {**entry, "provider": prefix}  # served by the prefix's deployments
     return None
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import yarl
 
-from ..errors import UpstreamError
+from ..errors import ConfigProblem, UpstreamError
 from ..settings import ProviderConfig
 from .anthropic_errors import StreamError, WireError
 from .anthropic_stream import AnthropicStreamTranslator
@@ -57,6 +57,23 @@ def region_of(config: ProviderConfig, environ: Mapping[str, str]) -> str | None:
     if found:
         return found.group(1)
     return environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
+
+
+def bedrock_problems(name: str, config: ProviderConfig, environ: Mapping[str, str]
+                     ) -> list[ConfigProblem]:
+    """What `llmroute config check` says about a Bedrock entry: missing credentials or region."""
+    problems = []
+    if credentials_from(environ) is None:
+        problems.append(ConfigProblem(
+            f"providers.{name}", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: every "
+            "call to this Bedrock provider will fail (auth)", "export the keys (with "
+            "AWS_SESSION_TOKEN for temporary ones); profiles and roles are not read",
+            severity="warning"))
+    if region_of(config, environ) is None:
+        problems.append(ConfigProblem(
+            f"providers.{name}.region", "no AWS region to sign requests for", "set `region:`, "
+            "use a bedrock-runtime.REGION.amazonaws.com base_url, or set AWS_REGION"))
+    return problems
 
 
 class BedrockProvider:
