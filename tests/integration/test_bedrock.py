@@ -15,6 +15,7 @@ from llmroute.catalog import resolve_model
 from llmroute.testing._bedrock_wire import FAKE_AWS_CREDENTIALS
 from llmroute.testing._wire import count_tokens, prompt_tokens_for
 from llmroute.testing.behaviours import (
+    CutStream,
     Error,
     ErrorMidStream,
     bad_request,
@@ -254,17 +255,61 @@ def test_an_exception_frame_before_any_text_falls_back(bclient: openai.OpenAI,
     assert upstream_models(up)[-1] == "mini-up"
 
 
-def test_a_bad_signature_is_refused(serve: Serve, up: FakeUpstream) -> None:
+@pytest.mark.parametrize(("behaviour", "said"), [
+    (ErrorMidStream(after_chunks=3, error=Error(429, "Too many tokens, please wait",
+                                                type="ThrottlingException")),
+     "throttlingException: Too many tokens, please wait"),
+    (ErrorMidStream(after_chunks=3, error=Error(424, "The model failed",
+                                                type="ModelStreamErrorException")),
+     "modelStreamErrorException: The model failed"),
+    (CutStream(after_chunks=3), "bedrock connection: RemoteProtocolError"),
+])
+def test_a_stream_that_fails_after_text_ends_in_an_error_the_client_sees(
+        bclient: openai.OpenAI, up: FakeUpstream, behaviour: Any, said: str) -> None:
+    up.set_default(HAIKU, behaviour)
+    received: list[str] = []
+
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in bclient.chat.completions.create(
+                model=MODEL, messages=user("one two three four"), stream=True):
+            received.extend(c.delta.content or "" for c in chunk.choices)
+
+    assert "".join(received) == f"echo from {HAIKU}: "[:len("".join(received))]
+    assert received  # the first words arrived before the failure
+    assert said in caught.value.message
+
+
+def test_a_bad_signature_is_refused(serve: Serve, up: FakeUpstream,
+                                    caplog: pytest.LogCaptureFixture) -> None:
     wrong = {**AWS_ENV, "AWS_SECRET_ACCESS_KEY": "not-the-secret-key-at-all"}
     gw = serve(bedrock_config(up), environ=wrong)
 
     with gw.client() as client, pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(model=MODEL, messages=user("hi"))
 
+    assert "not-the-secret-key-at-all" not in caplog.text
+
     assert caught.value.status_code == 502
     assert "not-the-secret-key-at-all" not in str(caught.value.body)
     assert "InvalidSignatureException" in str(caught.value.body)
     assert len(bedrock_requests(up)) == 1  # auth failures are not retried
+
+
+def test_a_session_token_echoed_by_the_upstream_is_scrubbed(serve: Serve,
+                                                             up: FakeUpstream) -> None:
+    token = "FQoGZXIvYXdzEXAMPLE-session-token-42"
+    gw = serve(bedrock_config(up), environ={**AWS_ENV, "AWS_SESSION_TOKEN": token})
+    up.set_default(HAIKU, Error(403, f"The security token {token} is expired",
+                                type="ExpiredTokenException"))
+
+    with gw.client() as client, pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model=MODEL, messages=user("hi"))
+
+    assert token not in str(caught.value.body)
+    assert "The security token [redacted] is expired" in caught.value.message
+    assert "auth: bedrock returned 403 ExpiredTokenException" in caught.value.message
+    assert bedrock_requests(up)[0].headers["x-amz-security-token"] == token  # it was sent, signed
+    assert "x-amz-security-token" in bedrock_requests(up)[0].headers["authorization"]
 
 
 def test_no_credentials_fail_without_a_request(serve: Serve, up: FakeUpstream) -> None:

@@ -35,7 +35,7 @@ from .bedrock_wire import (
     to_converse_request,
 )
 from .eventstream import Decoder, EventStreamError, Message
-from .http import TRANSPORT_ERRORS, HTTPTransport, StreamReply, transport_error
+from .http import TRANSPORT_ERRORS, HTTPTransport, Scrubber, StreamReply, transport_error
 
 SERVICE = "bedrock"
 _HOST_REGION = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
@@ -85,6 +85,10 @@ class BedrockProvider:
         self.credentials = credentials_from(environ)
         self.region = region_of(config, environ)
         self.http = HTTPTransport(config, {})
+        # The secret key is never sent, the session token is: scrub both from what comes back.
+        if self.credentials is not None:
+            found = (self.credentials.secret_access_key, self.credentials.session_token or "")
+            self.http.scrub = Scrubber(tuple(s for s in found if len(s) >= 8))
 
     def _signed(self, path: str, payload: bytes, accept: str, model: str) -> dict[str, str]:
         if self.credentials is None or self.region is None:
