@@ -24,7 +24,7 @@ from llmroute.testing.behaviours import (
 )
 from llmroute.testing.upstream import FakeUpstream
 
-from .support import GatewayServer, Serve, upstream_models, user
+from .support import UPSTREAM_KEY, GatewayServer, Serve, upstream_models, user
 
 HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
 MODEL = f"bedrock/{HAIKU}"
@@ -343,3 +343,24 @@ def test_the_fake_refuses_unsigned_and_tampered_requests(up: FakeUpstream) -> No
     assert tampered.headers["x-amzn-errortype"].startswith("InvalidSignatureException")
     assert "signature" in tampered.json()["message"]
     assert ok.status_code == 200 and ok.json()["stopReason"] == "end_turn"
+
+
+def test_a_bedrock_api_key_is_sent_as_a_bearer_token_instead_of_a_signature(
+        serve: Serve, up: FakeUpstream) -> None:
+    config = bedrock_config(up)
+    config["providers"]["bedrock"]["api_key_env"] = "BEDROCK_KEY"
+    good = serve(config, environ={"BEDROCK_KEY": UPSTREAM_KEY})  # no AWS keys at all
+    bad = serve(config, environ={"BEDROCK_KEY": "ABSKnot-the-right-key-000"})
+
+    with good.client() as client:
+        resp = client.chat.completions.create(model=MODEL, messages=user("hi"))
+    with bad.client() as client, pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model=MODEL, messages=user("hi"))
+
+    assert resp.choices[0].message.content == f"echo from {HAIKU}: hi"
+    first, second = bedrock_requests(up)
+    assert first.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    assert second.headers["authorization"] == "Bearer ABSKnot-the-right-key-000"
+    assert "x-amz-date" not in first.headers
+    assert "auth: bedrock returned 403 UnrecognizedClientException" in caught.value.message
+    assert "ABSKnot-the-right-key-000" not in caught.value.message

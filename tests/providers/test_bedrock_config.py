@@ -73,3 +73,13 @@ def test_a_region_from_config_host_or_env_and_keys_leave_nothing_to_say(
         tmp_path: Path, provider: str, environ: dict[str, str]) -> None:
     checked = config.check(write(tmp_path, provider), environ=environ)
     assert [str(p) for p in checked.problems if p.path.startswith("providers.")] == []
+
+
+def test_with_a_bedrock_api_key_neither_aws_keys_nor_a_region_are_needed(tmp_path: Path) -> None:
+    path = write(tmp_path, "{type: bedrock, base_url: 'http://127.0.0.1:9', "
+                 "api_key_env: AWS_BEARER_TOKEN_BEDROCK}")
+    unset = config.check(path, environ={})
+    assert [p.path for p in unset.problems if p.path.startswith("providers.")] == [
+        "providers.bedrock.api_key_env"]  # the usual warning: its env var is not set
+    ready = config.check(path, environ={"AWS_BEARER_TOKEN_BEDROCK": "ABSK-key"})
+    assert [str(p) for p in ready.problems if p.path.startswith("providers.")] == []

@@ -5,6 +5,8 @@ event-stream framing), every request signed with SigV4, Bedrock's exceptions map
 Credentials come from the standard environment variables (`AWS_ACCESS_KEY_ID`,
 `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); the region from the entry's `region`, else the
 `bedrock-runtime.REGION.amazonaws.com` base URL, else `AWS_REGION` / `AWS_DEFAULT_REGION`.
+With `api_key_env` (a Bedrock API key, e.g. `AWS_BEARER_TOKEN_BEDROCK`) requests carry
+`Authorization: Bearer KEY` instead of a signature.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ def region_of(config: ProviderConfig, environ: Mapping[str, str]) -> str | None:
 def bedrock_problems(name: str, config: ProviderConfig, environ: Mapping[str, str]
                      ) -> list[ConfigProblem]:
     """What `llmroute config check` says about a Bedrock entry: missing credentials or region."""
-    problems = []
+    problems: list[ConfigProblem] = []
+    if config.api_key_env:  # a Bedrock API key: no signing (its env var is checked like others)
+        return problems
     if credentials_from(environ) is None:
         problems.append(ConfigProblem(
             f"providers.{name}", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: every "
@@ -84,19 +88,23 @@ class BedrockProvider:
         self.config = config
         self.credentials = credentials_from(environ)
         self.region = region_of(config, environ)
-        self.http = HTTPTransport(config, {})
+        key = environ.get(config.api_key_env) if config.api_key_env else None
+        self.bearer = bool(config.api_key_env)
+        self.http = HTTPTransport(config, {"authorization": f"Bearer {key}"} if key else {})
         # The secret key is never sent, the session token is: scrub both from what comes back.
         if self.credentials is not None:
             found = (self.credentials.secret_access_key, self.credentials.session_token or "")
             self.http.scrub = Scrubber(tuple(s for s in found if len(s) >= 8))
 
     def _signed(self, path: str, payload: bytes, accept: str, model: str) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": accept}
+        if self.bearer:  # the API key rides in the transport's default headers
+            return headers
         if self.credentials is None or self.region is None:
             missing = ("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" if self.credentials is None
                        else "a region (`region:` or AWS_REGION)")
             raise UpstreamError("auth", f"{self.name}: Bedrock needs {missing}",
                                 provider=self.name, model=model)
-        headers = {"content-type": "application/json", "accept": accept}
         url = str(yarl.URL(self.http.base_url + path))  # as aiohttp will send it
         added = sign("POST", url, headers, payload, self.credentials, self.region, SERVICE,
                      datetime.now(UTC))

@@ -2,7 +2,8 @@
 ConverseStream in AWS event-stream frames, and Bedrock's error shapes.
 
 Every request must carry a valid SigV4 signature for the fake's credentials
-(`FAKE_AWS_CREDENTIALS`): the fake recomputes it from the request as received (method, raw path,
+(`FAKE_AWS_CREDENTIALS`), or the fake's `api_key` as a Bedrock API key (`Authorization: Bearer`):
+the fake recomputes the signature from the request as received (method, raw path,
 query, the signed headers, the body) and answers 403 `InvalidSignatureException` /
 `UnrecognizedClientException` / `MissingAuthenticationTokenException` like Bedrock otherwise.
 """
@@ -62,11 +63,18 @@ def _denied(name: str, message: str) -> Error:
 
 def check_signature(method: str, raw_path: str, query: str, headers: Mapping[str, str],
                     payload: bytes, now: datetime,
-                    credentials: Credentials = FAKE_AWS_CREDENTIALS) -> Error | None:
-    """None when the request's SigV4 signature is valid, else Bedrock's 403 for it."""
+                    credentials: Credentials = FAKE_AWS_CREDENTIALS,
+                    api_key: str | None = None) -> Error | None:
+    """None when the request's SigV4 signature (or, with `api_key`, its Bedrock API key as a
+    bearer token) is valid, else Bedrock's 403 for it."""
     header = headers.get("authorization")
     if not header:
         return _denied("MissingAuthenticationTokenException", "Missing Authentication Token")
+    if header.startswith("Bearer "):
+        if api_key is not None and hmac.compare_digest(header[7:], api_key):
+            return None
+        return _denied("UnrecognizedClientException", "Invalid API Key format: Must start "
+                       "with pre-defined prefix")
     auth = parse_authorization(header)
     if auth is None or auth.access_key_id != credentials.access_key_id:
         return _denied("UnrecognizedClientException", "The security token included in the "

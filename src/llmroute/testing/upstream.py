@@ -1,7 +1,8 @@
 """A fake upstream LLM provider over real HTTP, for tests, benchmarks and demos.
 
 `FakeUpstream` serves the OpenAI Chat Completions API (`POST /v1/chat/completions`,
-`GET /v1/models`) and the Anthropic Messages API (`POST /v1/messages`) on 127.0.0.1 with a
+`GET /v1/models`), the Anthropic Messages API (`POST /v1/messages`) and AWS Bedrock's Converse /
+ConverseStream (`POST /model/{modelId}/converse[-stream]`, SigV4-verified) on 127.0.0.1 with a
 free port, from a background thread, so sync and async tests alike can point real SDKs (or the
 gateway) at it. Answers are deterministic echoes; per-model scripted behaviours
 (`llmroute.testing.behaviours`) make it fail, hang, cut or slow streams like real providers;
@@ -249,7 +250,8 @@ class FakeUpstream:
         self._record(request, _BEDROCK, model, body)
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         denied = check_signature(request.method, raw_path.decode(), request.url.query,
-                                 request.headers, raw, datetime.now(UTC))
+                                 request.headers, raw, datetime.now(UTC),
+                                 api_key=self.api_key)
         problem = denied or _BEDROCK.validate(body)
         if problem is not None or body is None:
             return self._error(_BEDROCK, problem or Error(400, "invalid request"))
