@@ -18,6 +18,7 @@ from llmroute.testing.behaviours import (
     CutStream,
     Error,
     ErrorMidStream,
+    Hang,
     bad_request,
     rate_limited,
     server_error,
@@ -229,6 +230,28 @@ def test_every_bedrock_exception_is_mapped_at_the_edge(
         assert f"bedrock returned 400 {exception}: {error.message}" in caught.value.message
     else:  # the attempt failed with this kind (retryable kinds make the gateway 502/503)
         assert f"{kind}: bedrock returned {error.status} {exception}" in caught.value.message
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_hung_bedrock_is_a_timeout_fallen_back_from_before_any_text(serve: Serve, up: FakeUpstream,
+                                                 stream: bool) -> None:
+    config = bedrock_config(up)
+    config["providers"]["bedrock"]["timeout"] = {"connect_s": 1, "first_byte_s": 0.3,
+                                                 "total_s": 2}
+    gw = serve({**config, "resilience": {"retry": {"max_attempts": 1}}}, environ=AWS_ENV)
+    up.set_default(HAIKU, Hang(after_chunks=2 if stream else None))
+
+    with gw.client() as client:
+        if stream:  # stalls after messageStart and the first words: the error reaches the client
+            with pytest.raises(openai.APIError) as caught:
+                list(client.chat.completions.create(model=MODEL, messages=user("hi"),
+                                                    stream=True))
+            assert "bedrock timeout" in caught.value.message
+        else:
+            resp = client.chat.completions.create(model=MODEL, messages=user("hi"),
+                                                  extra_body={"models": ["fake/mini"]})
+            assert resp.model == "fake/mini"
+    assert upstream_models(up)[0] == HAIKU
 
 
 def test_a_failing_bedrock_model_falls_back_to_another_provider(
