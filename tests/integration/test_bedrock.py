@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from llmroute.testing.behaviours import (
 from llmroute.testing.upstream import FakeUpstream
 
 from .support import UPSTREAM_KEY, GatewayServer, Serve, upstream_models, user
+from .test_ledger import ledger_config, wait_for_entries
 
 HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
 MODEL = f"bedrock/{HAIKU}"
@@ -387,3 +389,27 @@ def test_a_bedrock_api_key_is_sent_as_a_bearer_token_instead_of_a_signature(
     assert "x-amz-date" not in first.headers
     assert "auth: bedrock returned 403 UnrecognizedClientException" in caught.value.message
     assert "ABSKnot-the-right-key-000" not in caught.value.message
+
+
+def test_streamed_bedrock_requests_are_ledgered_with_cache_tokens_and_cost(
+        serve: Serve, up: FakeUpstream, tmp_path: Path) -> None:
+    gw = serve({**bedrock_config(up), **ledger_config(tmp_path)}, environ=AWS_ENV)
+    messages = [{"role": "system", "content": [{"type": "text", "text": "s" * 8000,
+                                                "cache_control": {"type": "ephemeral"}}]},
+                *user("hello")]
+    with gw.client() as client:
+        for _ in range(2):
+            text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+                model=MODEL, messages=messages, stream=True) if c.choices)
+            assert text == f"echo from {HAIKU}: hello"
+
+    first, second = sorted(wait_for_entries(tmp_path, 2), key=lambda e: e.ts)
+    prompt = prompt_tokens_for([{"content": "hello"}], "s" * 8000)   # 2002
+    completion = count_tokens(text)
+    assert (first.model, first.stream, first.input_tokens, first.output_tokens) == (
+        MODEL, True, prompt, completion)
+    assert (first.cached_tokens, first.cache_write_tokens) == (0, prompt)
+    assert first.cost_usd == catalog_cost(prompt, completion, written=prompt)
+    assert second.cached_tokens is not None and 1024 <= second.cached_tokens <= prompt
+    assert second.cost_usd == catalog_cost(prompt, completion, read=second.cached_tokens)
+    assert second.cost_usd < first.cost_usd
