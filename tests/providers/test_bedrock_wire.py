@@ -121,6 +121,18 @@ def test_a_corrupted_frame_is_refused(at_byte: int) -> None:
         list(Decoder().feed(bytes(broken)))
 
 
+def test_malformed_headers_under_valid_checksums_are_refused() -> None:
+    import binascii
+    import struct
+
+    head = b"\x05:type\x07\x00\xff"  # a string header claiming 255 bytes it does not have
+    total = 12 + len(head) + 4
+    prelude = struct.pack(">II", total, len(head))
+    body = prelude + struct.pack(">I", binascii.crc32(prelude)) + head
+    with pytest.raises(EventStreamError, match="malformed"):
+        list(Decoder().feed(body + struct.pack(">I", binascii.crc32(body))))
+
+
 def converse(body: dict[str, Any]) -> dict[str, Any]:
     return to_converse_request(body, "anthropic.claude-3-5-haiku-20241022-v1:0")
 

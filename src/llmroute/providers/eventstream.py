@@ -56,6 +56,9 @@ def _headers(raw: bytes) -> dict[str, str]:
         at += 2 + size
         if kind in (6, _STRING):  # bytes or string: 2-byte length, then the value
             (length,) = struct.unpack_from(">H", raw, at)
+            if at + 2 + length > len(raw):
+                raise EventStreamError(f"event-stream headers are malformed: {name!r} runs past "
+                                       "the headers")
             value = raw[at + 2:at + 2 + length]
             at += 2 + length
             if kind == _STRING:
@@ -90,7 +93,11 @@ class Decoder:
             if binascii.crc32(frame[:-4]) != crc:
                 raise EventStreamError("event-stream message checksum mismatch")
             end = _PRELUDE_LEN + head_len
-            yield Message(_headers(frame[_PRELUDE_LEN:end]), frame[end:-4])
+            try:
+                headers = _headers(frame[_PRELUDE_LEN:end])
+            except (IndexError, struct.error, UnicodeDecodeError) as exc:
+                raise EventStreamError(f"event-stream headers are malformed: {exc}") from None
+            yield Message(headers, frame[end:-4])
 
     @property
     def pending(self) -> int:
