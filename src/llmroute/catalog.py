@@ -22,6 +22,9 @@ ALL_CAPABILITIES = frozenset({"tools", "vision", "json"})
 _MILLION = Decimal(1_000_000)
 #: LiteLLM provider names that users commonly write differently in a `provider/model` name.
 PROVIDER_ALIASES = {"google": "gemini", "vertex": "vertex_ai-language-models", "azure_openai": "azure"}
+#: Provider names the price map files under one catalog prefix (LiteLLM lists Bedrock's newer models,
+#: e.g. Nova, as `bedrock_converse`).
+PROVIDER_FAMILIES = {"bedrock": frozenset({"bedrock_converse"})}
 _FLAG_TO_CAPABILITY = {"tools": "tools", "vision": "vision", "json": "json"}
 
 
@@ -119,6 +122,8 @@ def _bundled_entry(name: str, provider: str | None) -> tuple[str, Mapping[str, A
         entry = prices.get(bare)
         if entry is not None and entry.get("provider") in {prefix, wanted, provider}:
             return bare, entry
+        if entry is not None and entry.get("provider") in PROVIDER_FAMILIES.get(prefix, ()):
+            return bare, {**entry, "provider": prefix}  # served by the prefix's deployments
     return None
 
 

@@ -22,6 +22,7 @@ from .catalog import Catalog, bundled_prices, resolve_model
 from .deployments import deployment_name
 from .embeddings_config import embedding_problems
 from .errors import ConfigError, ConfigProblem
+from .providers.bedrock import bedrock_problems
 from .routers import default_registry
 from .routers.base import BuildContext, Registry, validate_spec
 from .routers.rules import check_rules
@@ -187,6 +188,8 @@ def _serving_warnings(settings: s.Settings, catalog: Catalog,
             problems.append(ConfigProblem(
                 f"providers.{name}.api_key_env", f"env var {provider.api_key_env} is not set: "
                 "calls to this provider will carry no API key", severity="warning"))
+        if name in used and provider.type == "bedrock":
+            problems += bedrock_problems(name, provider, environ)
     return problems
 
 

@@ -121,8 +121,10 @@ class TimeoutConfig(_Frozen):
 class ProviderConfig(_Frozen):
     """An upstream deployment: a wire protocol, a base URL and where its API key comes from."""
 
-    type: Literal["openai", "anthropic", "replay"] = "openai"
+    type: Literal["openai", "anthropic", "replay", "bedrock"] = "openai"
     base_url: str
+    region: str | None = Field(None, description="bedrock: the AWS region requests are signed "
+                                                  "for (default: from base_url or AWS_REGION)")
     api_key_env: str | None = Field(None, description="env var holding the key (never the key)")
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: TimeoutConfig = TimeoutConfig()

@@ -8,6 +8,7 @@ from ..cache.breakpoints import AutoBreakpoints
 from ..settings import ProviderConfig
 from .anthropic import AnthropicProvider
 from .base import Provider
+from .bedrock import BedrockProvider
 from .openai_compat import OpenAICompatProvider
 from .replay import ReplayProvider
 
@@ -23,11 +24,13 @@ def build_provider(name: str, config: ProviderConfig, environ: Mapping[str, str]
                    breakpoints: AutoBreakpoints | None = None) -> Provider:
     """The adapter for one `providers:` entry, its key read from the env var the config names;
     `breakpoints`: the automatic prompt-cache policy of an Anthropic deployment."""
+    if config.type == "bedrock":  # signs with AWS credentials, not an API key
+        return BedrockProvider(name, config, environ)
     api_key = environ.get(config.api_key_env) if config.api_key_env else None
     if breakpoints is not None and config.type == "anthropic":
         return AnthropicProvider(name, config, api_key, breakpoints)
     return ADAPTERS[config.type](name, config, api_key)
 
 
-__all__ = ["ADAPTERS", "AnthropicProvider", "OpenAICompatProvider", "Provider", "ReplayProvider",
-           "build_provider"]
+__all__ = ["ADAPTERS", "AnthropicProvider", "BedrockProvider", "OpenAICompatProvider", "Provider",
+           "ReplayProvider", "build_provider"]

@@ -1,7 +1,8 @@
 """A fake upstream LLM provider over real HTTP, for tests, benchmarks and demos.
 
 `FakeUpstream` serves the OpenAI Chat Completions API (`POST /v1/chat/completions`,
-`GET /v1/models`) and the Anthropic Messages API (`POST /v1/messages`) on 127.0.0.1 with a
+`GET /v1/models`), the Anthropic Messages API (`POST /v1/messages`) and AWS Bedrock's Converse /
+ConverseStream (`POST /model/{modelId}/converse[-stream]`, SigV4-verified) on 127.0.0.1 with a
 free port, from a background thread, so sync and async tests alike can point real SDKs (or the
 gateway) at it. Answers are deterministic echoes; per-model scripted behaviours
 (`llmroute.testing.behaviours`) make it fail, hang, cut or slow streams like real providers;
@@ -20,6 +21,7 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -31,6 +33,8 @@ from starlette.routing import Route
 
 from llmroute.testing import _embeddings_wire
 from llmroute.testing._anthropic_wire import AnthropicWire
+from llmroute.testing._bedrock_wire import BedrockWire, check_signature
+from llmroute.testing._bedrock_wire import cached as bedrock_cached
 from llmroute.testing._openai_wire import OpenAIWire
 from llmroute.testing._prompt_cache import PromptCache
 from llmroute.testing._responses import AbortResponse, HangResponse, StreamPlan, StreamResponse
@@ -75,6 +79,7 @@ __all__ = [
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-latest")
 _OPENAI = OpenAIWire()
 _ANTHROPIC = AnthropicWire()
+_BEDROCK = BedrockWire()
 _JSON = "application/json"
 
 
@@ -227,6 +232,8 @@ class FakeUpstream:
                 Route("/v1/messages", self._messages, methods=["POST"]),
                 Route("/v1/models", self._list_models, methods=["GET"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/model/{model_id:path}/converse", self._bedrock, methods=["POST"]),
+                Route("/model/{model_id:path}/converse-stream", self._bedrock, methods=["POST"]),
             ],
             exception_handlers={404: not_found, 405: not_found},
         )
@@ -251,6 +258,25 @@ class FakeUpstream:
         if isinstance(behaviour, Error):
             return self._error(_OPENAI, behaviour)
         return Response(dumps(_embeddings_wire.embeddings(body, model)), media_type=_JSON)
+
+    async def _bedrock(self, request: Request) -> Response:
+        """Bedrock Converse / ConverseStream: the model is in the path, and the request must be
+        SigV4-signed for `FAKE_AWS_CREDENTIALS` (`_bedrock_wire.check_signature`)."""
+        raw = await request.body()
+        model = str(request.path_params["model_id"])
+        body = parse_object(raw)
+        self._record(request, _BEDROCK, model, body)
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        denied = check_signature(request.method, raw_path.decode(), request.url.query,
+                                 request.headers, raw, datetime.now(UTC),
+                                 api_key=self.api_key)
+        problem = denied or _BEDROCK.validate(body)
+        if problem is not None or body is None:
+            return self._error(_BEDROCK, problem or Error(400, "invalid request"))
+        stream = request.url.path.endswith("/converse-stream")
+        behaviour = self._state.next_behaviour(model)
+        return await self._perform(behaviour, _BEDROCK, {**body, "model": model, "stream": stream},
+                                   model)
 
     async def _list_models(self, request: Request) -> Response:
         wire: Wire = _ANTHROPIC if "anthropic-version" in request.headers else _OPENAI
@@ -318,6 +344,8 @@ class FakeUpstream:
             await self._pause(behaviour.chunk_delay_s)
         reply = self._reply(behaviour, wire, body, model)
         headers = {_request_id_header(wire): self._request_id()}
+        if wire.name == "bedrock" and stream:
+            headers["content-type"] = "application/vnd.amazon.eventstream"
         if not stream:
             return Response(wire.completion(reply), media_type=_JSON, headers=headers)
         plan = _plan(behaviour, wire, wire.stream_frames(reply, body))
@@ -337,6 +365,8 @@ class FakeUpstream:
         """`reply` with what the simulated prompt cache read and wrote for `body`."""
         if wire.name == "anthropic":
             cache = self.prompt_cache.anthropic(body, model)
+        elif wire.name == "bedrock":
+            cache = bedrock_cached(self.prompt_cache, reply, body, model)
         else:
             messages = body.get("messages")
             text = "".join(text_of(m.get("content")) for m in messages or ()
@@ -350,7 +380,8 @@ class FakeUpstream:
 
 def _request_id_header(wire: Wire) -> str:
     """The response header carrying the request id on `wire`."""
-    return "request-id" if wire.name == "anthropic" else "x-request-id"
+    return {"anthropic": "request-id", "bedrock": "x-amzn-requestid"}.get(wire.name,
+                                                                        "x-request-id")
 
 
 def _plan(behaviour: Behaviour, wire: Wire, frames: list[bytes]) -> StreamPlan:
