@@ -12,6 +12,8 @@ from typing_extensions import TypedDict
 
 from ..chat_schema import ChatBody
 from .feedback import MAX_COMMENT
+from .messages_openapi import SCHEMAS as MESSAGES_SCHEMAS
+from .messages_openapi import messages_paths
 
 JSONDict = dict[str, Any]
 REF = "#/components/schemas/{model}"
@@ -162,13 +164,14 @@ def build_openapi(version: str) -> JSONDict:
         "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                   "responses": {"200": {"description": "OpenAPI 3.1"},
                                                 **auth_errors}}},
+        **messages_paths(SSE_EVENT),  # the Anthropic Messages API
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "llmroute gateway", "version": version,
                  "description": "An OpenAI-compatible LLM gateway that routes each request."},
         "paths": paths,
-        "components": {"schemas": defs, "securitySchemes": {
+        "components": {"schemas": {**defs, **MESSAGES_SCHEMAS}, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
     }
