@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from llmroute.server.auth import hash_key
-from llmroute.testing.behaviours import CutStream
+from llmroute.testing.behaviours import CutStream, rate_limited, server_error
 from llmroute.testing.upstream import FakeUpstream
 
 from .support import OPEN_KEY, GatewayServer, Serve, no_leak
@@ -162,6 +162,28 @@ def test_auto_routes_like_chat_completions(serve: Serve, up: FakeUpstream) -> No
     assert raw.headers["x-llmroute-router"] and raw.headers["x-llmroute-tier"]
     assert msg.model == raw.headers["x-llmroute-model"]
     assert up.requests and msg.content[0].text.startswith("echo from ")  # type: ignore[union-attr]
+
+
+def test_falls_back_across_providers(serve: Serve, up: FakeUpstream) -> None:
+    client = sdk(serve())
+    up.set_default("mini-up", server_error(500))  # `hi` is simple: fake/mini, then the Claude
+    raw = client.messages.with_raw_response.create(
+        model="auto", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
+    msg = raw.parse()
+    assert msg.model == CLAUDE and msg.content[0].text == "echo from claude-up: hi"  # type: ignore[union-attr]
+    assert [r.protocol for r in up.requests] == ["openai", "openai", "anthropic"]
+    assert raw.headers["x-llmroute-attempts"] == "3"
+
+
+def test_every_model_busy_is_overloaded_with_retry_after(serve: Serve, up: FakeUpstream) -> None:
+    client = sdk(serve())
+    up.set_default("*", rate_limited(20))
+    with pytest.raises(anthropic.InternalServerError) as caught:
+        client.messages.create(model="auto", max_tokens=64,
+                               messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 503
+    assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert 19 <= int(caught.value.response.headers["retry-after"]) <= 20
 
 
 def test_bad_request_is_an_anthropic_400(serve: Serve, up: FakeUpstream) -> None:
