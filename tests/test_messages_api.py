@@ -8,11 +8,17 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from llmroute.errors import InvalidRequestError
 from llmroute.messages_reply import MessageStream, stop_reason, to_message
 from llmroute.messages_request import messages_request
-from llmroute.providers.anthropic_wire import from_anthropic_response, to_anthropic_request
+from llmroute.providers.anthropic_wire import (
+    WireError,
+    from_anthropic_response,
+    to_anthropic_request,
+)
 
 EPHEMERAL = {"type": "ephemeral"}
 PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
@@ -222,3 +228,58 @@ def test_a_stream_of_text_then_two_tool_calls() -> None:
     delta = events[-2]
     assert delta["delta"]["stop_reason"] == "tool_use"
     assert (delta["usage"]["input_tokens"], delta["usage"]["output_tokens"]) == (10, 4)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                  max_size=3),
+    max_leaves=12)
+BLOCK_TYPES = st.sampled_from(["text", "image", "document", "tool_use", "tool_result",
+                               "thinking", "video"])
+BLOCK_KEYS = st.sampled_from(["text", "source", "id", "name", "input", "tool_use_id", "content",
+                              "cache_control", "title", "type", "media_type", "data", "url"])
+NOISE = st.builds(lambda kind, rest: {**rest, "type": kind}, BLOCK_TYPES,
+                  st.dictionaries(BLOCK_KEYS, JSON, max_size=4))
+SOURCE = st.sampled_from([PNG, PDF, {"type": "url", "url": "https://x/y.png"},
+                          {"type": "text", "media_type": "text/plain", "data": "doc"}]) | JSON
+#: Blocks of each type with the right fields (and sometimes a wrong one), and noise.
+BLOCK = st.one_of(
+    st.builds(lambda t: {"type": "text", "text": t}, st.text(max_size=5) | JSON),
+    st.builds(lambda src, kind: {"type": kind, "source": src}, SOURCE,
+              st.sampled_from(["image", "document"])),
+    st.builds(lambda i, arg: {"type": "tool_use", "id": i, "name": "f", "input": arg},
+              st.sampled_from(["t1", "t2"]), st.just({}) | JSON),
+    st.builds(lambda i, c: {"type": "tool_result", "tool_use_id": i, "content": c},
+              st.sampled_from(["t1", "t2"]),
+              st.text(max_size=3) | st.lists(st.just({"type": "text", "text": "r"}) | NOISE,
+                                             max_size=2)),
+    st.builds(lambda mark: {"type": "text", "text": "m", "cache_control": mark},
+              st.just(EPHEMERAL) | JSON),
+    NOISE)
+TURN = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]) | JSON,
+                              "content": st.text(min_size=1, max_size=4) |
+                              st.lists(BLOCK, min_size=1, max_size=3) | JSON})
+TOOLS = st.lists(st.fixed_dictionaries({"name": st.just("f"), "input_schema": st.just(
+    {"type": "object"}) | JSON}), max_size=2)
+BODY = st.fixed_dictionaries(
+    {"model": st.just("auto"), "max_tokens": st.integers(0, 9),
+     "messages": st.lists(TURN, max_size=4) | JSON},
+    optional={key: JSON | st.lists(BLOCK, max_size=2) | TOOLS for key in (
+        "system", "tools", "tool_choice", "temperature", "top_k", "stop_sequences", "metadata",
+        "thinking", "stream")})
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(BODY)
+def test_any_body_is_a_request_or_a_400(data: dict[str, Any]) -> None:
+    try:
+        req = messages_request(data)
+    except InvalidRequestError as exc:
+        assert exc.status == 400 and exc.param is not None and exc.message
+        return
+    assert req.body["messages"] and req.max_output_tokens == data["max_tokens"]
+    try:  # and an Anthropic upstream's translation takes it, or names what it cannot send
+        to_anthropic_request(req.body, "claude-x")
+    except WireError as exc:
+        assert exc.message
