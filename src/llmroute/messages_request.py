@@ -24,9 +24,10 @@ Errors are `InvalidRequestError`s whose `param` is the path as Anthropic writes 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Final
+
+import orjson
 
 from .chat import ChatRequest, chat_request
 from .errors import InvalidRequestError
@@ -45,7 +46,7 @@ def bad(where: str, message: str) -> InvalidRequestError:
 
 
 def _obj(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):  # JSON objects are dicts (and a dict check is 3x an ABC's)
         raise bad(where, "Input should be an object")
     return value
 
@@ -148,11 +149,11 @@ def _assistant(blocks: list[Any], where: str) -> JSONDict:
 
 def _tool_call(block: Mapping[str, Any], where: str) -> JSONDict:
     call_input = block.get("input", {})
-    if not isinstance(call_input, Mapping):
+    if not isinstance(call_input, dict):
         raise bad(f"{where}.input", "Input should be an object")
     return {"id": _str(block.get("id"), f"{where}.id"), "type": "function",
             "function": {"name": _str(block.get("name"), f"{where}.name"),
-                         "arguments": json.dumps(call_input, ensure_ascii=False)}}
+                         "arguments": orjson.dumps(call_input).decode()}}
 
 
 def _user(blocks: list[Any], where: str) -> list[JSONDict]:
