@@ -172,11 +172,11 @@ class MessageStream:
 
 async def message_events(stream: MessageStream, chunks: AsyncIterator[Mapping[str, Any]]
                          ) -> AsyncIterator[bytes]:
-    """The whole event stream for the gateway's chunks (errors propagate to the caller)."""
-    for event in stream.start():
-        yield event
+    """The whole event stream for the gateway's chunks, the events of one chunk in one write
+    (errors propagate to the caller)."""
+    yield b"".join(stream.start())
     async for chunk in chunks:
-        for event in stream.feed(chunk):
-            yield event
-    for event in stream.end():
-        yield event
+        events = stream.feed(chunk)
+        if events:
+            yield b"".join(events)
+    yield b"".join(stream.end())
