@@ -83,16 +83,18 @@ def test_the_chat_body_is_what_an_openai_upstream_reads() -> None:
     assert body["stop"] == ["</done>"] and body["top_k"] == 7
 
 
-def test_a_tool_results_images_follow_as_a_user_message() -> None:
+def test_a_tool_results_images_and_documents_follow_as_a_user_message() -> None:
     body = messages_request({"model": "m", "max_tokens": 5, "messages": [
         {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "shot",
                                            "input": {}}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [
-            {"type": "text", "text": "here"}, {"type": "image", "source": PNG}]}]}]}).body
+            {"type": "text", "text": "here"}, {"type": "image", "source": PNG},
+            {"type": "document", "source": PDF}]}]}]}).body
     tool, follow = body["messages"][1:]
     assert tool == {"role": "tool", "tool_call_id": "t",
                     "content": [{"type": "text", "text": "here"}]}
-    assert follow["role"] == "user" and follow["content"][0]["type"] == "image_url"
+    assert follow["role"] == "user"
+    assert [p["type"] for p in follow["content"]] == ["image_url", "file"]
 
 
 def test_streams_ask_for_usage() -> None:

@@ -8,7 +8,8 @@ Where the formats differ:
   `cache_control`, as do content blocks, tools, `tool_use` and `tool_result` (the Anthropic
   adapter passes them on; OpenAI-compatible upstreams have them stripped).
 * a user turn's `tool_result` blocks become `tool` messages, before the turn's other content;
-  images inside a tool result follow as a user message (OpenAI tool messages hold text only);
+  images and documents inside a tool result follow as a user message (OpenAI tool messages
+  hold text only);
   `is_error` has no OpenAI field and is dropped.
 * `image` (base64 or URL) -> `image_url`; `document` (base64 PDF) -> a `file` part, a plain-text
   document -> a text part; URL documents are refused.
@@ -207,8 +208,8 @@ def _document(block: Mapping[str, Any], where: str) -> JSONDict:
 
 
 def _tool_result(block: Mapping[str, Any], where: str, parts: list[JSONDict]) -> JSONDict:
-    """The `tool` message of a tool_result; its images are appended to `parts` (the user
-    message that follows the tool messages)."""
+    """The `tool` message of a tool_result; its images and documents are appended to `parts`
+    (the user message that follows the tool messages)."""
     message: JSONDict = {"role": "tool",
                          "tool_call_id": _str(block.get("tool_use_id"), f"{where}.tool_use_id")}
     content = block.get("content")
@@ -219,8 +220,8 @@ def _tool_result(block: Mapping[str, Any], where: str, parts: list[JSONDict]) ->
         for k, item in enumerate(_list(content, f"{where}.content")):
             at = f"{where}.content.{k}"
             kind = _obj(item, at).get("type")
-            if kind == "image":
-                parts.append({"type": "image_url", "image_url": {"url": _image_url(item, at)}})
+            if kind in ("image", "document"):
+                parts.append(_user_part(item, kind, at))
             else:
                 texts.append(_text_part(item, at))
         message["content"] = texts or ""
