@@ -186,6 +186,20 @@ def test_every_model_busy_is_overloaded_with_retry_after(serve: Serve, up: FakeU
     assert 19 <= int(caught.value.response.headers["retry-after"]) <= 20
 
 
+def test_the_response_cache_serves_a_repeat(serve: Serve, up: FakeUpstream) -> None:
+    client = sdk(serve({"cache": {"response": {"enabled": True}}}))
+    ask: dict[str, Any] = {"model": "fake/mini", "max_tokens": 64, "extra_body": {
+        "temperature": 0}, "messages": [{"role": "user", "content": "cache me"}]}
+    first = client.messages.with_raw_response.create(**ask)
+    again = client.messages.with_raw_response.create(**ask)
+    assert (first.headers["x-llmroute-cache"], again.headers["x-llmroute-cache"]) == (
+        "miss", "hit")
+    assert again.parse().content == first.parse().content
+    with client.messages.stream(**ask) as s:  # the stored answer, replayed as events
+        assert s.get_final_message().content[0].text == "echo from mini-up: cache me"  # type: ignore[union-attr]
+    assert len(up.requests) == 1
+
+
 def test_bad_request_is_an_anthropic_400(serve: Serve, up: FakeUpstream) -> None:
     gw = serve()
     client = sdk(gw)
