@@ -200,6 +200,37 @@ def test_the_response_cache_serves_a_repeat(serve: Serve, up: FakeUpstream) -> N
     assert len(up.requests) == 1
 
 
+def test_a_coding_agents_request(serve: Serve, up: FakeUpstream) -> None:
+    """Shaped like what Claude Code sends: `?beta=true`, beta headers, thinking, keys the
+    gateway does not know, cache marks everywhere, a tool schema with `$schema`."""
+    gw = serve()
+    mark = {"type": "ephemeral"}
+    body = {
+        "model": CLAUDE, "max_tokens": 32000, "temperature": 1, "stream": True,
+        "metadata": {"user_id": "user_abc_account_def_session_ghi"},
+        "thinking": {"type": "enabled", "budget_tokens": 4000},
+        "context_management": {"edits": []},
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": mark}],
+        "tools": [{"name": "Bash", "description": "Run a command.", "input_schema": {
+            "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+            "properties": {"command": {"type": "string"}}, "required": ["command"],
+            "additionalProperties": False}, "cache_control": mark}],
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "list the files", "cache_control": mark}]}]}
+    headers = {"x-api-key": OPEN_KEY, "anthropic-version": "2023-06-01",
+               "anthropic-beta": "interleaved-thinking-2025-05-14"}
+    with httpx.Client(base_url=gw.url, timeout=20) as http:
+        answer = http.post("/v1/messages?beta=true", json=body, headers=headers)
+        counted = http.post("/v1/messages/count_tokens?beta=true", headers=headers, json={
+            k: body[k] for k in ("model", "system", "tools", "messages")})
+    assert answer.status_code == 200, answer.text
+    assert "event: message_stop" in answer.text
+    assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
+    sent = up.requests[0].body
+    assert sent is not None and sent["tools"][0]["cache_control"] == mark
+    assert sent["messages"][0]["content"][0]["cache_control"] == mark
+
+
 def test_bad_request_is_an_anthropic_400(serve: Serve, up: FakeUpstream) -> None:
     gw = serve()
     client = sdk(gw)
