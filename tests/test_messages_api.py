@@ -133,6 +133,9 @@ OK: dict[str, Any] = {"model": "m", "max_tokens": 5, "messages": [{"role": "user
     ({"tool_choice": {"type": "sometimes"}}, "tool_choice.type"),
     ({"thinking": {"type": "maybe"}}, "thinking.type"),
     ({"stream": "yes"}, "stream"),
+    # the chat validation's own rules, named as the Messages API names the field
+    ({"stop_sequences": ["a", "b", "c", "d", "e"]}, "stop_sequences"),
+    ({"tools": [{"name": "not a name!", "input_schema": {}}]}, "tools.0.name"),
 ])
 def test_bad_requests_name_the_field_as_anthropic_does(change: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidRequestError) as caught:
@@ -145,7 +148,8 @@ def test_a_tool_result_must_answer_a_tool_use() -> None:
     with pytest.raises(InvalidRequestError) as caught:  # the core's own check, after translation
         messages_request({**OK, "messages": [{"role": "user", "content": [
             {"type": "tool_result", "tool_use_id": "nowhere", "content": "x"}]}]})
-    assert caught.value.status == 400 and "tool" in caught.value.message
+    assert caught.value.status == 400 and caught.value.param == "messages"
+    assert "tool" in caught.value.message
 
 
 def test_an_anthropic_answer_comes_back_as_it_was() -> None:

@@ -25,6 +25,7 @@ Errors are `InvalidRequestError`s whose `param` is the path as Anthropic writes 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -93,7 +94,25 @@ def messages_request(data: Mapping[str, Any], *, max_messages: int | None = None
         raise bad("stream", "Input should be a valid boolean")
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
-    return chat_request(body, max_messages=max_messages)
+    try:
+        return chat_request(body, max_messages=max_messages)
+    except InvalidRequestError as exc:  # the chat schema's own rules (e.g. at most 4 stops)
+        raise _renamed(exc) from None
+
+
+#: Chat-body fields -> the Messages API's (messages keep no index: the chat form has more).
+_RENAMES: Final = ((re.compile(r"^stop\b"), "stop_sequences"),
+                   (re.compile(r"^tools\[(\d+)\]\.function\.parameters"), r"tools.\1.input_schema"),
+                   (re.compile(r"^tools\[(\d+)\]\.function\."), r"tools.\1."),
+                   (re.compile(r"^messages\[.*"), "messages"))
+
+
+def _renamed(exc: InvalidRequestError) -> InvalidRequestError:
+    """A 400 of the chat validation, naming the Messages API's field."""
+    param = exc.param or ""
+    for pattern, name in _RENAMES:
+        param = pattern.sub(name, param)
+    return bad(param, exc.message) if param else exc
 
 
 def _system(system: Any) -> list[JSONDict]:
