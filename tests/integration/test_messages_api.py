@@ -307,3 +307,17 @@ def test_count_tokens_grows_with_the_prompt(serve: Serve, up: FakeUpstream) -> N
                                         messages=[{"role": "user", "content": "hi " * 200}])
     assert 0 < short.input_tokens < long.input_tokens
     assert not up.requests
+
+
+def test_the_openapi_document_describes_it(serve: Serve) -> None:
+    key = "gw-key-messages-2"
+    gw = serve({"keys": [{"name": "team", "hash": hash_key(key)}]})
+    with httpx.Client(base_url=gw.url, timeout=20) as http:  # the key as the SDK sends it
+        doc = http.get("/openapi.json", headers={"x-api-key": key}).json()
+    create = doc["paths"]["/v1/messages"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/MessagesRequest")
+    error = create["responses"]["429"]["content"]["application/json"]["schema"]["$ref"]
+    assert doc["components"]["schemas"][error.rsplit("/", 1)[1]]["required"] == ["type", "error"]
+    assert {"apiKey": []} in doc["security"]
+    assert doc["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"

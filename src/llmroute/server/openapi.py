@@ -172,8 +172,10 @@ def build_openapi(version: str) -> JSONDict:
                  "description": "An OpenAI-compatible LLM gateway that routes each request."},
         "paths": paths,
         "components": {"schemas": {**defs, **MESSAGES_SCHEMAS}, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
+            "bearer": {"type": "http", "scheme": "bearer"},
+            # the same gateway key as Anthropic-style clients send it (every route takes both)
+            "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
+        "security": [{"bearer": []}, {"apiKey": []}],
     }
 
 
