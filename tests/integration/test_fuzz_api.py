@@ -33,7 +33,10 @@ from .test_serve_process import serve, stop
 
 ANTHROPIC = "ant/claude"
 #: Examples per operation and generation mode (others: 10).
-EXAMPLES = {"/v1/chat/completions": 60, "/chat/completions": 20, "/v1/feedback": 30}
+EXAMPLES = {"/v1/chat/completions": 60, "/chat/completions": 20, "/v1/feedback": 30,
+            "/v1/messages": 40}
+#: The operations whose fuzzed cases are half routed to a real model.
+ROUTED = ("/chat/completions", "/v1/messages")
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Gateway:
     ledger: Path
     answered: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)  # the models that answered
+    paths: set[str] = field(default_factory=set)  # the routed operations answered
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +81,10 @@ def check(case: schemathesis.Case, gateway: Gateway) -> None:
     case.validate_response(response, checks=[not_a_server_error, status_code_conformance,
                                              content_type_conformance,
                                              response_schema_conformance])
-    if case.path.endswith("/chat/completions") and response.status_code == 200:
+    if case.path.endswith(ROUTED) and response.status_code == 200:
         gateway.answered.add(response.headers["x-llmroute-request-id"][0])
         gateway.models.add(response.headers["x-llmroute-model"][0])
+        gateway.paths.add(case.path)
 
 
 def routed(case_and_model: tuple[schemathesis.Case, str]) -> schemathesis.Case:
@@ -120,7 +125,7 @@ def test_no_5xx_no_traceback(gateway: Gateway, mode: GenerationMode) -> None:
         examples = EXAMPLES.get(operation.path, 10)
 
         cases = operation.as_strategy(generation_mode=mode)
-        if operation.path.endswith("/chat/completions"):  # half of them past `model`, to routing
+        if operation.path.endswith(ROUTED):  # half of them past `model`, to routing
             cases = cases | st.tuples(cases, st.sampled_from(["auto", ANTHROPIC])).map(routed)
 
         @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
@@ -150,6 +155,7 @@ def test_the_process_stayed_up_and_the_ledger_has_every_answer(gateway: Gateway)
     assert httpx.get(gateway.url + "/health").status_code == 200
     assert len(gateway.answered) >= 5, "the fuzzing never got a chat request answered"
     assert gateway.models == {"fake/a", ANTHROPIC}, gateway.models
+    assert "/v1/messages" in gateway.paths, gateway.paths
     stop(gateway.proc)  # flushes the ledger
     with sqlite3.connect(gateway.ledger) as db:
         logged = {row[0] for row in db.execute("SELECT request_id FROM llmroute_requests")}

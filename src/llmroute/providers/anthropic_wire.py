@@ -112,6 +112,8 @@ _FINISH_REASONS: Final = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+#: Anthropic stop_reason -> OpenAI finish_reason (the Messages API endpoint reads it backwards).
+FINISH_REASONS: Final[Mapping[str, str]] = _FINISH_REASONS
 
 
 # --------------------------------------------------------------------------- requests

@@ -42,7 +42,7 @@ from ..outcome import Outcome, Principal
 from ..resilience import attempt_log
 from ..runtime import Runtime, build_runtime
 from ..settings import Settings
-from . import dashboard, dashboard_login
+from . import dashboard, dashboard_login, messages
 from .auth import KeyRing
 from .dashboard_login import DashboardAccess
 from .feedback import not_found, parse_feedback
@@ -66,12 +66,19 @@ def error_response(exc: LLMRouteError, request_id: str | None = None) -> JSONRes
     """The OpenAI-shaped error body for one of our errors, with its status and useful headers."""
     body = exc.to_dict()
     error: dict[str, object] = body["error"]  # type: ignore[assignment]
-    headers = {"x-llmroute-request-id": request_id} if request_id else {}
     log_ = attempt_log(exc)
     if log_:
         error["attempts"] = [
             {"model": a.model, "error": a.error_kind, "message": a.message, "skipped": a.skipped}
             for a in log_ if not a.ok]
+    return JSONResponse(body, status_code=exc.status, headers=error_headers(exc, request_id))
+
+
+def error_headers(exc: LLMRouteError, request_id: str | None = None) -> dict[str, str]:
+    """The headers of an error answer: request id, attempts, the refusing limit, Retry-After."""
+    headers = {"x-llmroute-request-id": request_id} if request_id else {}
+    log_ = attempt_log(exc)
+    if log_:
         headers["x-llmroute-attempts"] = str(sum(not a.skipped for a in log_))
     if isinstance(exc, LimitExceededError):  # which limit refused, as a downgrade says it too
         headers.update({"x-llmroute-limit": exc.limit, "x-llmroute-limit-action": "rejected"})
@@ -80,7 +87,7 @@ def error_response(exc: LLMRouteError, request_id: str | None = None) -> JSONRes
         # Both forms: `retry-after-ms` is what the OpenAI SDKs read first; whole seconds for the rest.
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))
         headers["retry-after-ms"] = str(max(1, math.ceil(retry_after * 1000)))
-    return JSONResponse(body, status_code=exc.status, headers=headers)
+    return headers
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -254,6 +261,7 @@ class Endpoints:
             Route("/v1/chat/completions", e.chat_completions, methods=["POST"]),
             Route("/chat/completions", e.chat_completions, methods=["POST"]),
             Route("/v1/models", e.list_models, methods=["GET"]),
+            *messages.MessagesAPI(e).routes(),  # the Anthropic Messages API
             Route("/health", e.health, methods=["GET"]),
             Route("/ready", e.ready, methods=["GET"]),
             Route("/v1/feedback", e.feedback, methods=["POST"]),

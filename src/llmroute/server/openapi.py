@@ -12,6 +12,8 @@ from typing_extensions import TypedDict
 
 from ..chat_schema import ChatBody
 from .feedback import MAX_COMMENT
+from .messages_openapi import SCHEMAS as MESSAGES_SCHEMAS
+from .messages_openapi import messages_paths
 from .openapi_extra import extra_paths
 
 JSONDict = dict[str, Any]
@@ -163,6 +165,7 @@ def build_openapi(version: str) -> JSONDict:
         "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                                   "responses": {"200": {"description": "OpenAPI 3.1"},
                                                 **auth_errors}}},
+        **messages_paths(SSE_EVENT),  # the Anthropic Messages API
     }
     paths.update(extra_paths({**_errors(error, 400, 404, 413, 429, 502, 503, 504), **auth_errors}))
     return {
@@ -170,9 +173,11 @@ def build_openapi(version: str) -> JSONDict:
         "info": {"title": "llmroute gateway", "version": version,
                  "description": "An OpenAI-compatible LLM gateway that routes each request."},
         "paths": paths,
-        "components": {"schemas": defs, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
+        "components": {"schemas": {**defs, **MESSAGES_SCHEMAS}, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            # the same gateway key as Anthropic-style clients send it (every route takes both)
+            "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}}},
+        "security": [{"bearer": []}, {"apiKey": []}],
     }
 
 
