@@ -125,7 +125,8 @@ class AsyncClient:
     def __init__(self, config: str | Path | Settings | None = None, *,
                  environ: Mapping[str, str] | None = None):
         settings = config if isinstance(config, Settings) else load(config)
-        self._runtime = build_runtime(settings, environ=environ, metrics=False, background=False)
+        self._runtime = build_runtime(settings, environ=environ, metrics=False, background=False,
+                                      served=False)
         self.gateway: Gateway = self._runtime.gateway
         self._started = False
         self.chat = _Chat(AsyncCompletions(self.gateway, self._ready))

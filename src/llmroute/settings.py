@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .cache.config import CacheConfig
 from .control.alerts_config import AlertsConfig
 from .control.experiments import ExperimentConfig
+from .telemetry.config import TelemetryConfig
 
 Capability = Literal["tools", "vision", "json"]
 Window = Literal["minute", "hour", "day", "week", "month"]
@@ -398,6 +399,7 @@ class Settings(_Frozen):
     alerts: AlertsConfig = AlertsConfig()
     learning: LearningConfig = LearningConfig()
     cache: CacheConfig = CacheConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
 
     @field_validator("tiers")
     @classmethod

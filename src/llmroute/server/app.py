@@ -237,8 +237,11 @@ class Endpoints:
         # which would otherwise stall every request in flight for ~10 ms now and then.
         gc.collect()
         gc.freeze()
+        log.info("ready to serve", extra={"event": "ready"})
         yield
+        log.info("shutting down", extra={"event": "shutdown"})
         await self.runtime.aclose()
+        log.info("stopped", extra={"event": "stopped"})
 
     def routes(self) -> list[Route]:
         """Every route of the app."""
@@ -277,6 +280,10 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app = Starlette(routes=endpoints.routes(), lifespan=endpoints.lifespan, exception_handlers={
         LLMRouteError: _our_error, HTTPException: _http_error, Exception: _internal_error})
     app.state.gateway = endpoints.gw
+    if runtime.tracer is not None:  # an incoming `traceparent` continues the caller's trace
+        from ..telemetry.tracing import TraceContext
+
+        app.add_middleware(TraceContext)
     app.state.keys = endpoints.keys  # `llmroute serve` reloads them on SIGHUP
     app.state.metrics_app = Starlette(routes=[Route(
         "/metrics", partial(_metrics, endpoints), methods=["GET"])])
