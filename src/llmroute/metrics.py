@@ -1,7 +1,8 @@
 """Prometheus metrics of one app, fed from the same ledger entries (one source of truth): requests,
 errors, fallbacks, latency, time to first token, tokens, cost and savings, per model, tier, policy
 and key; response-cache lookups and what hits saved; attempts skipped by an open breaker
-(`llmroute_upstream_attempts{result="cooldown"}`); plus the ledger writer's health. Each app has its own registry (no globals).
+(`llmroute_upstream_attempts{result="cooldown"}`); plus the ledger writer's health. Each app has
+its own registry (no globals).
 
 With `--workers N`, `llmroute serve` sets PROMETHEUS_MULTIPROC_DIR before the workers start: each
 worker's values then live in files there, and a scrape (whichever worker answers it) adds up every

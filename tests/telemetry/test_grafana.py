@@ -48,7 +48,7 @@ def test_the_dashboard_is_an_importable_model_with_a_prometheus_datasource_varia
     assert len(ids) == len(set(ids))
     for panel in data["panels"]:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24 and grid["h"] > 0
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24 and grid["h"] > 0
         if panel["type"] == "row":
             continue
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
