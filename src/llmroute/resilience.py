@@ -92,8 +92,9 @@ class Attempt:
     latency_s: float = 0.0
     skipped: bool = False
     router: bool = False
-    #: When the try began (on the call's clock, `time.monotonic` by default; 0: never sent).
-    started: float = 0.0
+    #: When the try began (on the call's clock, `time.monotonic` by default; 0: never sent), for
+    #: traces; not part of what the try was (equality).
+    started: float = field(default=0.0, compare=False)
 
     @property
     def ok(self) -> bool:
