@@ -17,12 +17,11 @@ from opentelemetry.trace import SpanKind
 import llmroute
 from integration.support import ENV
 from llmroute.config import load
+from llmroute.settings import Settings
 from llmroute.testing.upstream import FakeUpstream
 
 
-@pytest.mark.asyncio
-async def test_the_async_clients_span_is_an_internal_child_of_the_callers_span(
-        up: FakeUpstream, tmp_path: Path) -> None:
+def settings(up: FakeUpstream, tmp_path: Path) -> Settings:
     config: dict[str, Any] = {
         "providers": {"fake": {"type": "openai", "base_url": up.openai_base_url,
                                "api_key_env": "FAKE_OPENAI_KEY"}},
@@ -34,8 +33,14 @@ async def test_the_async_clients_span_is_an_internal_child_of_the_callers_span(
     }
     path = tmp_path / "llmroute.yaml"
     path.write_text(yaml.safe_dump(config))
+    return load(path, environ={})
+
+
+@pytest.mark.asyncio
+async def test_the_async_clients_span_is_an_internal_child_of_the_callers_span(
+        up: FakeUpstream, tmp_path: Path) -> None:
     exporter = InMemorySpanExporter()
-    client = llmroute.AsyncClient(load(path, environ={}), environ=ENV)
+    client = llmroute.AsyncClient(settings(up, tmp_path), environ=ENV)
     tracer = client._runtime.tracer
     assert tracer is not None
     tracer.provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -56,3 +61,24 @@ async def test_the_async_clients_span_is_an_internal_child_of_the_callers_span(
     assert request.context.trace_id == context.trace_id
     assert attempt.parent is not None and attempt.parent.span_id == request.context.span_id
     assert trace.get_current_span() is not mine
+
+
+def test_the_sync_clients_span_is_a_child_of_the_callers_span_at_each_call(
+        up: FakeUpstream, tmp_path: Path) -> None:
+    exporter = InMemorySpanExporter()
+    caller = TracerProvider().get_tracer("the-app")
+    with llmroute.Client(settings(up, tmp_path), environ=ENV) as client:
+        tracer = client._async._runtime.tracer
+        assert tracer is not None
+        tracer.provider.add_span_processor(SimpleSpanProcessor(exporter))
+        client.chat.completions.create(model="fake/small", messages=[{"role": "user", "content": "a"}])
+        spans = []
+        for _ in range(2):
+            with caller.start_as_current_span("handle user question") as mine:
+                spans.append(mine.get_span_context())
+                list(client.chat.completions.create(
+                    model="fake/small", messages=[{"role": "user", "content": "b"}], stream=True))
+
+    first, *streamed = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.INTERNAL]
+    assert first.parent is None
+    assert [s.parent.span_id if s.parent else None for s in streamed] == [c.span_id for c in spans]
