@@ -160,7 +160,8 @@ class Gateway:
                 self.observer.finished(Finished(entry, tuple(attempts_of(outcome, error)), started,
                                                 now, req.body, response))
         except Exception:  # accounting must never break serving; the failure is logged
-            log.exception("could not record request %s in the ledger", request_id)
+            log.exception("could not record request %s in the ledger", request_id,
+                          extra={"request_id": request_id})
 
     async def _durable(self) -> None:
         """Wait until what was recorded is as durable as configured (never raises)."""

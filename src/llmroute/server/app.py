@@ -107,11 +107,13 @@ async def sse(outcome: Outcome, chunks: AsyncIterator[dict[str, Any]]) -> AsyncI
         async for chunk in chunks:
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
     except LLMRouteError as exc:
-        log.warning("stream %s failed mid-way: %s", outcome.request_id, exc.message)
+        log.warning("stream %s failed mid-way: %s", outcome.request_id, exc.message,
+                    extra={"request_id": outcome.request_id})
         yield b"data: " + orjson.dumps(exc.to_dict()) + b"\n\n"
         return
     except Exception:
-        log.exception("stream %s failed mid-way", outcome.request_id)
+        log.exception("stream %s failed mid-way", outcome.request_id,
+                      extra={"request_id": outcome.request_id})
         error = LLMRouteError("The upstream stream failed.").to_dict()
         yield b"data: " + orjson.dumps(error) + b"\n\n"
         return
