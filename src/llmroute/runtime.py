@@ -22,6 +22,7 @@ from .control.shared import Watched, open_state
 from .control.state import StateUnavailable
 from .deployments import Deployments
 from .engine import Engine
+from .errors import ConfigError, ConfigProblem
 from .gateway import Gateway
 from .ledger.entry import LedgerEntry
 from .ledger.pruner import prune_forever
@@ -170,9 +171,14 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
 
 def _tracer(settings: Settings, deployments: Deployments, served: bool) -> Tracer:
     """The OpenTelemetry tracer (imports the SDK: only called when traces are enabled)."""
-    from opentelemetry.trace import SpanKind
+    try:
+        from opentelemetry.trace import SpanKind
 
-    from .telemetry.tracing import Tracer
+        from .telemetry.tracing import Tracer
+    except ImportError as exc:
+        raise ConfigError([ConfigProblem(
+            "telemetry.traces.enabled", f"traces need the OpenTelemetry SDK ({exc})",
+            "pip install 'llmroute[otel]', or set telemetry.traces.enabled: false")]) from None
 
     return Tracer(settings, deployments, kind=SpanKind.SERVER if served else SpanKind.INTERNAL)
 

@@ -224,3 +224,20 @@ def test_traces_off_import_no_sdk_and_add_no_observer() -> None:
             "assert app.state.gateway.observer is None\n"
             "assert not [m for m in sys.modules if m.startswith('opentelemetry.sdk')], 'sdk'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_traces_without_the_otel_extra_are_a_config_error_with_the_fix() -> None:
+    code = ("import sys\n"
+            "sys.modules['opentelemetry.sdk'] = None  # as if the extra were not installed\n"
+            "from llmroute.config import load\n"
+            "from llmroute.errors import ConfigError\n"
+            "from llmroute.runtime import build_runtime\n"
+            "settings = load(None).model_copy(update={'telemetry': load(None).telemetry.model_copy(\n"
+            "    update={'traces': load(None).telemetry.traces.model_copy(update={'enabled': True})})})\n"
+            "try:\n"
+            "    build_runtime(settings, environ={})\n"
+            "except ConfigError as exc:\n"
+            "    print(exc.message)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "telemetry.traces.enabled" in done.stdout and "llmroute[otel]" in done.stdout
