@@ -102,7 +102,7 @@ def test_serve_writes_json_lines_with_a_request_event_per_request(
 
     text = err.read_text()
     events = [orjson.loads(line) for line in text.splitlines() if line.strip()]  # every line
-    assert all({"ts", "level", "logger", "message"} <= set(e) for e in events)
+    assert all({"ts", "level", "logger", "message", "pid"} <= set(e) for e in events)
     kinds = [e.get("event") for e in events]
     assert kinds.index("start") < kinds.index("ready") < kinds.index("shutdown")
     requests = {e["request_id"]: e for e in events if e.get("event") == "request"}

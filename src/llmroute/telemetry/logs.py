@@ -1,8 +1,8 @@
-"""How the process logs: `json` (one object per line: ts, level, logger, message, then the
-record's extra fields such as `event` and `request_id`) for log shippers, `text` for people;
-`auto` picks text on a terminal, json otherwise. `RequestLog` writes one `request` event per
-finished chat request (`telemetry.logs.requests`), from the same ledger entry the metrics count:
-the key's name, never the key; never prompt or answer text."""
+"""How the process logs: `json` (one object per line: ts, level, logger, message, pid (which
+worker), then the record's extra fields such as `event` and `request_id`) for log shippers,
+`text` for people; `auto` picks text on a terminal, json otherwise. `RequestLog` writes one
+`request` event per finished chat request (`telemetry.logs.requests`), from the same ledger entry
+the metrics count: the key's name, never the key; never prompt or answer text."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class JsonFormatter(logging.Formatter):
         data: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(), "logger": record.name,
-            "message": record.getMessage()}
+            "message": record.getMessage(), "pid": record.process}
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 data[key] = value
