@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -241,3 +242,67 @@ def test_traces_without_the_otel_extra_are_a_config_error_with_the_fix() -> None
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "telemetry.traces.enabled" in done.stdout and "llmroute[otel]" in done.stdout
+
+
+class Collector:
+    """A minimal OTLP/HTTP collector: keeps each POSTed ExportTraceServiceRequest."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        self.received: list[tuple[str, str, Any]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                message = ExportTraceServiceRequest()
+                message.ParseFromString(body)
+                received.append((self.path, self.headers["content-type"], message))
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_spans_reach_an_otlp_http_collector(serve: Serve, up: FakeUpstream) -> None:
+    collector = Collector()
+    try:
+        gw = serve({"telemetry": {"traces": {"enabled": True, "endpoint": collector.endpoint,
+                                             "service_name": "gateway-eu-1"}}})
+        with gw.client() as client:
+            raw = client.chat.completions.with_raw_response.create(model="fake/mini",
+                                                                   messages=user("hi"))
+        gw.app.state.gateway.observer.provider.force_flush()
+    finally:
+        collector.close()
+
+    assert collector.received, "nothing exported"
+    path, content_type, message = collector.received[0]
+    assert path == "/v1/traces" and content_type == "application/x-protobuf"
+    resource = message.resource_spans[0]
+    service = {a.key: a.value.string_value for a in resource.resource.attributes}
+    assert service["service.name"] == "gateway-eu-1"
+    spans = [s for scope in resource.scope_spans for s in scope.spans]
+    assert sorted(s.name for s in spans) == ["chat fake/mini", "chat mini-up"]
+    request = next(s for s in spans if s.name == "chat fake/mini")
+    values = {a.key: a.value for a in request.attributes}
+    assert values["llmroute.request_id"].string_value == raw.headers["x-llmroute-request-id"]
