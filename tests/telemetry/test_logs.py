@@ -173,3 +173,21 @@ def test_the_json_formatter_keeps_extra_fields_and_exceptions() -> None:
     assert "ValueError: boom" in second["exc"]
     assert third["event"] == "request" and third["request_id"] == "req_1"
     assert third["cost_usd"] is None and "unpriced" in third["message"]
+
+
+def test_a_key_reload_is_a_config_reload_event(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    from llmroute.cli.serve_cmd import reload_keys
+    from llmroute.server.auth import KeyRing
+    from llmroute.settings import KeyConfig
+
+    keys = KeyRing([KeyConfig(name="old", hash=hash_key(GATEWAY_KEY))], {})
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"keys": [{"name": "new", "hash": hash_key("llmr-new")}]}))
+    with caplog.at_level(logging.INFO, logger="llmroute"):
+        reload_keys(keys, tmp_path / "missing.yaml", {})
+        reload_keys(keys, good, {})
+    failed, done = (r for r in caplog.records if getattr(r, "event", None) == "config_reload")
+    assert failed.ok is False and failed.levelname == "ERROR"  # type: ignore[attr-defined]
+    assert done.ok is True  # type: ignore[attr-defined]
+    assert GATEWAY_KEY not in caplog.text
