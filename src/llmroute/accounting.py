@@ -32,6 +32,16 @@ def load_redactor(path: str | None) -> Redactor | None:
     return function  # type: ignore[no-any-return]
 
 
+def attempts_of(outcome: Outcome | None, error: LLMRouteError | None) -> list[Attempt]:
+    """Every attempt of a request: the LLM router's, then the answer's (from the error when the
+    call failed before the outcome knew them)."""
+    attempts: list[Attempt] = list(outcome.attempts) if outcome is not None else []
+    if error is not None and not attempts:
+        attempts = attempt_log(error)
+    plan = outcome.plan if outcome is not None else None
+    return [*(plan.router_attempts if plan is not None else ()), *attempts]
+
+
 def prompt_text(body: Mapping[str, Any]) -> str:
     """The conversation as plain text (role: content per message) for the ledger."""
     lines = []
@@ -67,12 +77,9 @@ class Accountant:
               stream: bool, ttft_s: float | None = None, response: str | None = None
               ) -> LedgerEntry:
         """One ledger entry. `outcome` is the gateway's Outcome (None if planning failed)."""
-        attempts: list[Attempt] = list(outcome.attempts) if outcome is not None else []
-        if error is not None and not attempts:
-            attempts = attempt_log(error)
+        attempts = attempts_of(outcome, error)
         plan = outcome.plan if outcome is not None else None
         routing = plan.routing_cost_usd if plan is not None else None
-        attempts = [*(plan.router_attempts if plan is not None else ()), *attempts]
         usage = outcome.usage if outcome is not None else None
         user = body.get("user") if isinstance(body.get("user"), str) else None
         raw_metadata = body.get("metadata")

@@ -19,6 +19,7 @@ import concurrent.futures.thread  # noqa: F401  (registers its exit hook first: 
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from contextvars import copy_context
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,8 @@ class AsyncClient:
     def __init__(self, config: str | Path | Settings | None = None, *,
                  environ: Mapping[str, str] | None = None):
         settings = config if isinstance(config, Settings) else load(config)
-        self._runtime = build_runtime(settings, environ=environ, metrics=False, background=False)
+        self._runtime = build_runtime(settings, environ=environ, metrics=False, background=False,
+                                      served=False)
         self.gateway: Gateway = self._runtime.gateway
         self._started = False
         self.chat = _Chat(AsyncCompletions(self.gateway, self._ready))
@@ -158,7 +160,8 @@ class Completions:
 
     def create(self, **params: Any) -> Any:
         """Like `openai.OpenAI().chat.completions.create`; a stream is a plain iterator."""
-        result = self._runner.run(self._inner.create(**params))
+        # the caller's context (e.g. its current span), not the one the loop copied at its start
+        result = self._runner.run(self._inner.create(**params), context=copy_context())
         if params.get("stream"):
             stream = self._iterate(result)
             self.streams.add(stream)
@@ -170,7 +173,8 @@ class Completions:
         try:
             while True:
                 try:
-                    yield self._runner.run(anext(chunks))  # type: ignore[arg-type]
+                    yield self._runner.run(anext(chunks),  # type: ignore[arg-type]
+                                           context=copy_context())
                 except StopAsyncIteration:
                     return
         finally:

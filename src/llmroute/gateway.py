@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from .accounting import Accountant
+from .accounting import Accountant, attempts_of
 from .cache.affinity_stage import Affinity
 from .cache.hits import HitServer, replayed
 from .cache.response import ResponseCache
@@ -34,6 +34,7 @@ from .errors import (
 )
 from .ledger.aggregates import exact_sum
 from .ledger.entry import LedgerEntry
+from .observe import Finished, Observer
 from .outcome import OPEN, Outcome, Plan, Principal, usage_of
 from .planner import Planner
 from .relay import StreamMeta, answer_message, answer_text, close_stream, usage_dict
@@ -54,12 +55,17 @@ class Gateway:
                  deployments: Deployments | None = None, environ: Mapping[str, str] | None = None,
                  recorder: Callable[[LedgerEntry], None] | None = None,
                  admission: Admission | None = None,
-                 durable: Callable[[], Awaitable[None]] | None = None):
+                 durable: Callable[[], Awaitable[None]] | None = None,
+                 observer: Observer | None = None):
         self.settings = settings
         self.engine = engine or Engine(settings)
         self.catalog = self.engine.catalog
         self.accountant = Accountant(self.catalog, self.engine.baseline_model, settings.ledger)
         self.recorder = recorder
+        #: Told about every finished request (the tracer; None: nothing per request for it).
+        self.observer = observer
+        #: A stream's text is joined for the ledger or for an observer that wants it.
+        self.keep_text = self.accountant.store_text or bool(observer and observer.wants_text)
         #: Awaited after recording, before the answer completes (the ledger log's fsync, when
         #: configured so); None: nothing to wait for.
         self.durable = durable
@@ -138,17 +144,24 @@ class Gateway:
     def _account(self, req: ChatRequest, principal: Principal, outcome: Outcome | None,
                  error: LLMRouteError | None, *, request_id: str, started: float, stream: bool,
                  ttft_s: float | None = None, response: str | None = None) -> None:
-        """Hand the request's ledger entry to the recorder (never raises into the request)."""
-        if self.recorder is None:
+        """Hand the request's ledger entry to the recorder, and tell the observer (never raises
+        into the request)."""
+        if self.recorder is None and self.observer is None:
             return
         try:
+            now = time.monotonic()
             entry = self.accountant.entry(
-                request_id=request_id, started=started, now=time.monotonic(), outcome=outcome,
+                request_id=request_id, started=started, now=now, outcome=outcome,
                 error=error, body=req.body, key_name=principal.name, stream=stream, ttft_s=ttft_s,
                 response=response)
-            self.recorder(entry)
+            if self.recorder is not None:
+                self.recorder(entry)
+            if self.observer is not None:
+                self.observer.finished(Finished(entry, tuple(attempts_of(outcome, error)), started,
+                                                now, req.body, response))
         except Exception:  # accounting must never break serving; the failure is logged
-            log.exception("could not record request %s in the ledger", request_id)
+            log.exception("could not record request %s in the ledger", request_id,
+                          extra={"request_id": request_id})
 
     async def _durable(self) -> None:
         """Wait until what was recorded is as durable as configured (never raises)."""
@@ -367,7 +380,7 @@ class Gateway:
                              estimated=usage is None)
             self._account(meta.req, meta.principal, outcome, error, request_id=outcome.request_id,
                           started=meta.started, stream=True, ttft_s=ttft,
-                          response="".join(meta.text) if self.accountant.store_text else None)
+                          response="".join(meta.text) if self.keep_text else None)
             self._settle_later(meta.ticket, outcome)
             await close_stream(chunks)
             if error is None:

@@ -1,6 +1,8 @@
 """Prometheus metrics of one app, fed from the same ledger entries (one source of truth): requests,
 errors, fallbacks, latency, time to first token, tokens, cost and savings, per model, tier, policy
-and key; plus the ledger writer's health. Each app has its own registry (no globals).
+and key; response-cache lookups and what hits saved; attempts skipped by an open breaker
+(`llmroute_upstream_attempts{result="cooldown"}`); plus the ledger writer's health. Each app has
+its own registry (no globals).
 
 With `--workers N`, `llmroute serve` sets PROMETHEUS_MULTIPROC_DIR before the workers start: each
 worker's values then live in files there, and a scrape (whichever worker answers it) adds up every
@@ -50,6 +52,10 @@ class GatewayMetrics:
                                 "cost", LABELS, registry=r)
         self.unpriced = Counter("llmroute_unpriced_requests", "Answered requests with no known "
                                 "cost", ("model",), registry=r)
+        self.cache = Counter("llmroute_cache_lookups", "Response-cache lookups by result (hit, "
+                             "semantic, miss, bypass)", ("result",), registry=r)
+        self.cache_saved = Counter("llmroute_cache_saved_usd", "What response-cache hits saved "
+                                   "(the replaced upstream calls' cost)", ("model",), registry=r)
         self._stats = stats
         self.queue = Gauge("llmroute_ledger_queue_depth", "Ledger entries waiting to be written",
                            registry=r, multiprocess_mode="livesum")
@@ -71,7 +77,8 @@ class GatewayMetrics:
         if entry.ttft_s is not None:
             self.ttft.labels(labels[0]).observe(entry.ttft_s)
         for kind, value in (("input", entry.input_tokens), ("output", entry.output_tokens),
-                            ("cached", entry.cached_tokens)):
+                            ("cached", entry.cached_tokens),
+                            ("cache_write", entry.cache_write_tokens)):
             if value:
                 self.tokens.labels(labels[0], kind).inc(value)
         if entry.cost_usd is not None:
@@ -80,6 +87,10 @@ class GatewayMetrics:
             self.unpriced.labels(labels[0]).inc()
         if entry.baseline_cost_usd is not None:
             self.baseline.labels(*labels).inc(float(entry.baseline_cost_usd))
+        if entry.cache is not None:
+            self.cache.labels(entry.cache).inc()
+        if entry.cache_saved_usd is not None:
+            self.cache_saved.labels(labels[0]).inc(float(entry.cache_saved_usd))
 
     def render(self) -> bytes:
         """The exposition text."""

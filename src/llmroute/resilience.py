@@ -92,6 +92,9 @@ class Attempt:
     latency_s: float = 0.0
     skipped: bool = False
     router: bool = False
+    #: When the try began (on the call's clock, `time.monotonic` by default; 0: never sent), for
+    #: traces; not part of what the try was (equality).
+    started: float = field(default=0.0, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -178,14 +181,15 @@ class _Run(Generic[T]):
             else:
                 self.cooldowns.record_success(model)
                 reported = True
-                self.log.append(Attempt(model, number, None, latency_s=self.clock() - started))
+                self.log.append(Attempt(model, number, None, latency_s=self.clock() - started,
+                                        started=started))
                 return _Success(value)
             self.cooldowns.record_failure(model, error)
             reported = True
             if error.kind in _BUSY_KINDS and error.retry_after is not None:
                 self.free_at[model] = self.clock() + max(0.0, error.retry_after)
             self.log.append(Attempt(model, number, error.kind, error.message, error.upstream_status,
-                                    self.clock() - started))
+                                    self.clock() - started, started=started))
             return error
         finally:
             if not reported:

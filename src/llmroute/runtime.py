@@ -21,17 +21,21 @@ from .control.alerts import Alert
 from .control.cooldown_sync import CooldownSync
 from .control.shared import Watched, open_state
 from .control.state import StateUnavailable
+from .deployments import Deployments
 from .embeddings import Embeddings
 from .engine import Engine
+from .errors import ConfigError, ConfigProblem
 from .gateway import Gateway
 from .ledger.entry import LedgerEntry
 from .ledger.pruner import prune_forever
 from .ledger.service import LedgerService
 from .metrics import GatewayMetrics
 from .settings import Settings
+from .telemetry.logs import RequestLog
 
 if TYPE_CHECKING:  # the online learner (numpy, the posterior) loads only when learning is on
     from .control.online_sync import OnlineSync
+    from .telemetry.tracing import Tracer  # the `otel` extra: only when traces are enabled
 
 Recorder = Callable[[LedgerEntry], None]
 #: How often a replica reads which experiment arms the guardrails stopped.
@@ -54,6 +58,8 @@ class Runtime:
     background: bool = True
     #: Learning online: applies feedback (one replica) or reloads its posterior (the others).
     online: OnlineSync | None = None
+    #: OpenTelemetry traces (`telemetry.traces.enabled`), the gateway's observer.
+    tracer: Tracer | None = None
     started: bool = False
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     #: `POST /v1/embeddings`: the embedding models passed through (never routed).
@@ -100,6 +106,8 @@ class Runtime:
         if self.embeddings is not None:
             await self.embeddings.aclose()
         await self.state.aclose()
+        if self.tracer is not None:  # export the spans still buffered
+            await asyncio.to_thread(self.tracer.shutdown)
 
     def _state_alert(self, up: bool, detail: str) -> None:
         """Alert (from this replica: no shared dedup without the state) when the shared state
@@ -128,10 +136,11 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = None,
-                  metrics: bool = True, background: bool = True) -> Runtime:
+                  metrics: bool = True, background: bool = True, served: bool = True) -> Runtime:
     """The gateway for `settings`, recording every finished request to the ledger (when enabled)
     and to Prometheus metrics (when `metrics`); with `background`, the replica's background work
-    too (the alert evaluator, the cooldown sync with other replicas)."""
+    too (the alert evaluator, the cooldown sync with other replicas). `served`: requests come
+    over HTTP (their spans are SERVER spans; in-process, INTERNAL)."""
     ledger = LedgerService(settings.ledger) if settings.ledger.enabled else None
     gauges = GatewayMetrics(ledger.stats if ledger else lambda: None) if metrics else None
     recorders: list[Recorder] = []
@@ -139,11 +148,16 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
         recorders.append(ledger.record)
     if gauges is not None:
         recorders.append(gauges.observe)
+    if settings.telemetry.logs.requests:
+        recorders.append(RequestLog().record)
     engine = Engine(settings)
+    deployments = Deployments.from_settings(settings, engine.catalog, environ)
+    tracer = _tracer(settings, deployments, served) if settings.telemetry.traces.enabled else None
     state = Watched(open_state(settings.state))
     admission = Admission(settings, engine.catalog, state)
-    gateway = Gateway(settings, engine=engine, environ=environ, recorder=fan_out(recorders),
-                      admission=admission, durable=ledger.durable if ledger else None)
+    gateway = Gateway(settings, engine=engine, deployments=deployments, recorder=fan_out(recorders),
+                      admission=admission, durable=ledger.durable if ledger else None,
+                      observer=tracer)
     shared = not settings.state.url.startswith("memory://")  # one process: nothing to share
     sync = CooldownSync(gateway.cooldowns, state) if shared and background else None
     alerts = None
@@ -160,7 +174,21 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
     embeddings = Embeddings.from_settings(settings, os.environ if environ is None else environ,
                                           admission.limiter, gateway.recorder)
     return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background, online,
-                   embeddings=embeddings)
+                   tracer, embeddings=embeddings)
+
+
+def _tracer(settings: Settings, deployments: Deployments, served: bool) -> Tracer:
+    """The OpenTelemetry tracer (imports the SDK: only called when traces are enabled)."""
+    try:
+        from opentelemetry.trace import SpanKind
+
+        from .telemetry.tracing import Tracer
+    except ImportError as exc:
+        raise ConfigError([ConfigProblem(
+            "telemetry.traces.enabled", f"traces need the OpenTelemetry SDK ({exc})",
+            "pip install 'llmroute[otel]', or set telemetry.traces.enabled: false")]) from None
+
+    return Tracer(settings, deployments, kind=SpanKind.SERVER if served else SpanKind.INTERNAL)
 
 
 async def _every(interval_s: float, work: Callable[[], Awaitable[None]]) -> None:

@@ -17,6 +17,7 @@ from .cache.config import CacheConfig
 from .control.alerts_config import AlertsConfig
 from .control.experiments import ExperimentConfig
 from .embeddings_config import EmbeddingsConfig
+from .telemetry.config import TelemetryConfig
 
 Capability = Literal["tools", "vision", "json"]
 Window = Literal["minute", "hour", "day", "week", "month"]
@@ -402,6 +403,7 @@ class Settings(_Frozen):
     learning: LearningConfig = LearningConfig()
     cache: CacheConfig = CacheConfig()
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
 
     @field_validator("tiers")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,22 @@ async def test_a_down_store_spools_then_replays_exactly_once(flaky: FlakyStore, 
     stats = await writer.aclose()
     assert stats.store_up and stats.written == 1 and stats.write_errors >= 1 and stats.dropped == 0
     assert await flaky.count() == 31
+
+
+@pytest.mark.asyncio
+async def test_an_outage_and_the_recovery_are_ledger_outage_log_events(
+        flaky: FlakyStore, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    writer = LedgerWriter(flaky, spool_path=tmp_path / "spool.jsonl", batch_size=10, **FAST)
+    with caplog.at_level(logging.INFO, logger="llmroute"):
+        await writer.start()
+        flaky.down = True
+        writer.record(make_entry(1))
+        await wait_until(lambda: writer.stats().spooled == 1, what="the spooled entry")
+        flaky.down = False
+        await wait_until(lambda: writer.stats().replayed == 1, what="the replay")
+        await writer.aclose()
+    outages = [r for r in caplog.records if getattr(r, "event", None) == "ledger_outage"]
+    assert [(r.up, r.levelname) for r in outages] == [(False, "WARNING"), (True, "INFO")]  # type: ignore[attr-defined]
 
 
 @pytest.mark.asyncio

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import logging.config
 import os
 import secrets
 import shutil
@@ -24,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from .. import __version__
 from ..catalog import Catalog
 from ..config import load
 from ..deployments import deployment_name
 from ..errors import ConfigError, ConfigProblem, LLMRouteError
 from ..metrics import MULTIPROC_ENV
 from ..settings import Settings
+from ..telemetry.logs import log_config
 from .common import friendly_errors, out
 
 if TYPE_CHECKING:
@@ -80,9 +83,11 @@ def reload_keys(keys: KeyRing, config: Path | None, environ: Mapping[str, str]) 
     try:
         keys.reload(load(config).keys, environ)
     except (LLMRouteError, OSError) as exc:
-        log.error("SIGHUP: kept the old gateway keys: %s", getattr(exc, "message", exc))
+        log.error("SIGHUP: kept the old gateway keys: %s", getattr(exc, "message", exc),
+                  extra={"event": "config_reload", "ok": False})
         return
-    log.warning("SIGHUP: gateway keys reloaded from %s", config or "the config")
+    log.warning("SIGHUP: gateway keys reloaded from %s", config or "the config",
+                extra={"event": "config_reload", "ok": True})
 
 
 class _MetricsServer:
@@ -171,7 +176,13 @@ def serve(
         count = workers or server.workers
         out.print(f"llmroute gateway on http://{bind_host}:{bind_port}/v1 "
                   f"({count} worker{'s' if count > 1 else ''})")
+        logging_ = log_config(settings.telemetry.logs)
+        logging.config.dictConfig(logging_)
+        log.info("starting llmroute %s on http://%s:%s/v1 (%s worker%s)", __version__, bind_host,
+                 bind_port, count, "s" if count > 1 else "", extra={
+                     "event": "start", "host": bind_host, "port": bind_port, "workers": count})
         options = {"host": bind_host, "port": bind_port, "log_level": "info",
+                   "log_config": logging_,
                    "timeout_graceful_shutdown": int(server.graceful_shutdown_s),
                    # Per-request work the gateway does not need by default: the ledger records
                    # every request, and client addresses are only rewritten behind a named proxy.

@@ -54,13 +54,15 @@ class Watched:
             if self.up:
                 self.up, self.down_since = False, self._clock()
                 log.error("%s unreachable (%s): routing state fails open, hard budgets follow "
-                          "`state.budgets_when_down`", self.name, exc)
+                          "`state.budgets_when_down`", self.name, exc,
+                          extra={"event": "state_outage", "up": False})
                 self._changed(False, str(exc))
             raise
         if not self.up:
             down_for = self._clock() - (self.down_since or self._clock())
             self.up, self.down_since = True, None
-            log.warning("%s reachable again after %.1fs", self.name, down_for)
+            log.warning("%s reachable again after %.1fs", self.name, down_for,
+                        extra={"event": "state_outage", "up": True})
             self._changed(True, f"after {down_for:.1f}s")
         return result
 

@@ -273,7 +273,8 @@ class LedgerWriter:
             except Exception as exc:
                 self._mark_down(exc)
                 return
-            log.info("ledger store answers again; replaying the spool")
+            log.info("ledger store answers again; replaying the spool",
+                     extra={"event": "ledger_outage", "up": True})
             self._store_up, self._backoff_s = True, self._backoff_base_s
         if self._store_up and self._spool_pending:
             await self._replay()
@@ -314,7 +315,8 @@ class LedgerWriter:
     def _mark_down(self, exc: BaseException) -> None:
         if self._store_up:
             log.warning("ledger store failed (%s: %s); spooling to %s until it answers",
-                        type(exc).__name__, exc, self.spool_file)
+                        type(exc).__name__, exc, self.spool_file,
+                        extra={"event": "ledger_outage", "up": False})
         self._store_up = False
         self._next_probe = self._clock() + self._backoff_s
         self._backoff_s = min(self._backoff_s * 2, self._backoff_max_s)

@@ -114,11 +114,13 @@ async def sse(outcome: Outcome, chunks: AsyncIterator[dict[str, Any]]) -> AsyncI
         async for chunk in chunks:
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
     except LLMRouteError as exc:
-        log.warning("stream %s failed mid-way: %s", outcome.request_id, exc.message)
+        log.warning("stream %s failed mid-way: %s", outcome.request_id, exc.message,
+                    extra={"request_id": outcome.request_id})
         yield b"data: " + orjson.dumps(exc.to_dict()) + b"\n\n"
         return
     except Exception:
-        log.exception("stream %s failed mid-way", outcome.request_id)
+        log.exception("stream %s failed mid-way", outcome.request_id,
+                      extra={"request_id": outcome.request_id})
         error = LLMRouteError("The upstream stream failed.").to_dict()
         yield b"data: " + orjson.dumps(error) + b"\n\n"
         return
@@ -248,8 +250,11 @@ class Endpoints:
         # which would otherwise stall every request in flight for ~10 ms now and then.
         gc.collect()
         gc.freeze()
+        log.info("ready to serve", extra={"event": "ready"})
         yield
+        log.info("shutting down", extra={"event": "shutdown"})
         await self.runtime.aclose()
+        log.info("stopped", extra={"event": "stopped"})
 
     def routes(self) -> list[Route]:
         """Every route of the app."""
@@ -292,6 +297,10 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app = Starlette(routes=endpoints.routes(), lifespan=endpoints.lifespan, exception_handlers={
         LLMRouteError: _our_error, HTTPException: _http_error, Exception: _internal_error})
     app.state.gateway = endpoints.gw
+    if runtime.tracer is not None:  # an incoming `traceparent` continues the caller's trace
+        from ..telemetry.tracing import TraceContext
+
+        app.add_middleware(TraceContext)
     app.state.keys = endpoints.keys  # `llmroute serve` reloads them on SIGHUP
     app.state.metrics_app = Starlette(routes=[Route(
         "/metrics", partial(_metrics, endpoints), methods=["GET"])])
