@@ -7,7 +7,9 @@ from collections.abc import Callable, Mapping
 from ..cache.breakpoints import AutoBreakpoints
 from ..settings import ProviderConfig
 from .anthropic import AnthropicProvider
+from .azure import AzureOpenAIProvider
 from .base import Provider
+from .gemini import GeminiProvider
 from .openai_compat import OpenAICompatProvider
 from .replay import ReplayProvider
 
@@ -16,6 +18,8 @@ ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, str | None], Provider]] = 
     "openai": OpenAICompatProvider,
     "anthropic": AnthropicProvider,
     "replay": ReplayProvider,
+    "azure": AzureOpenAIProvider,
+    "gemini": GeminiProvider,
 }
 
 
@@ -29,5 +33,5 @@ def build_provider(name: str, config: ProviderConfig, environ: Mapping[str, str]
     return ADAPTERS[config.type](name, config, api_key)
 
 
-__all__ = ["ADAPTERS", "AnthropicProvider", "OpenAICompatProvider", "Provider", "ReplayProvider",
-           "build_provider"]
+__all__ = ["ADAPTERS", "AnthropicProvider", "AzureOpenAIProvider", "GeminiProvider",
+           "OpenAICompatProvider", "Provider", "ReplayProvider", "build_provider"]

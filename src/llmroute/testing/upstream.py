@@ -30,6 +30,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmroute.testing._anthropic_wire import AnthropicWire
+from llmroute.testing._azure_wire import AzureWire, resource_not_found
+from llmroute.testing._gemini_wire import GeminiWire, as_messages
 from llmroute.testing._openai_wire import OpenAIWire
 from llmroute.testing._prompt_cache import PromptCache
 from llmroute.testing._responses import AbortResponse, HangResponse, StreamPlan, StreamResponse
@@ -73,6 +75,8 @@ __all__ = [
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-latest")
 _OPENAI = OpenAIWire()
 _ANTHROPIC = AnthropicWire()
+_AZURE = AzureWire()
+_GEMINI = GeminiWire()
 _JSON = "application/json"
 
 
@@ -224,6 +228,10 @@ class FakeUpstream:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/messages", self._messages, methods=["POST"]),
                 Route("/v1/models", self._list_models, methods=["GET"]),
+                Route("/openai/deployments/{deployment}/chat/completions", self._azure,
+                      methods=["POST"]),
+                Route("/openai/v1/chat/completions", self._azure, methods=["POST"]),
+                Route("/v1beta/models/{target}", self._gemini, methods=["POST"]),
             ],
             exception_handlers={404: not_found, 405: not_found},
         )
@@ -234,6 +242,25 @@ class FakeUpstream:
     async def _messages(self, request: Request) -> Response:
         return await self._handle(request, _ANTHROPIC)
 
+    async def _azure(self, request: Request) -> Response:
+        """Azure OpenAI: the deployment in the path (the versioned API, which needs
+        `api-version`) or `model` in the body (`/openai/v1`)."""
+        deployment = request.path_params.get("deployment")
+        if deployment is not None and "api-version" not in request.query_params:
+            return self._error(_AZURE, resource_not_found())
+        return await self._handle(request, _AZURE, model=deployment)
+
+    async def _gemini(self, request: Request) -> Response:
+        """Gemini: `models/{model}:generateContent` or `:streamGenerateContent?alt=sse`."""
+        model, _, method = request.path_params["target"].partition(":")
+        if method not in ("generateContent", "streamGenerateContent"):
+            return self._error(_GEMINI, Error(404, f"Method {method!r} not found", "NOT_FOUND"))
+        if self.api_key is not None and "x-goog-api-key" not in request.headers:
+            status, content, headers = _GEMINI.unregistered()
+            return Response(content, status, headers, media_type=_JSON)
+        return await self._handle(request, _GEMINI, model=model,
+                                  stream=method == "streamGenerateContent")
+
     async def _list_models(self, request: Request) -> Response:
         wire: Wire = _ANTHROPIC if "anthropic-version" in request.headers else _OPENAI
         if self.api_key is not None and not wire.authorized(request.headers, self.api_key):
@@ -241,10 +268,13 @@ class FakeUpstream:
         known = dict.fromkeys([*self._models, *self.calls])
         return Response(wire.models(list(known)), media_type=_JSON)
 
-    async def _handle(self, request: Request, wire: Wire) -> Response:
+    async def _handle(self, request: Request, wire: Wire, *, model: str | None = None,
+                      stream: bool | None = None) -> Response:
+        """`model`: from the path (Azure, Gemini), else the body's; `stream`: from the path."""
         body = parse_object(await request.body())
-        model = body.get("model") if body is not None else None
-        model = model if isinstance(model, str) else None
+        if model is None:
+            model = body.get("model") if body is not None else None
+            model = model if isinstance(model, str) else None
         self._record(request, wire, model, body)
         if self.api_key is not None and not wire.authorized(request.headers, self.api_key):
             return self._error(wire, unauthorized())
@@ -252,6 +282,8 @@ class FakeUpstream:
         if problem is not None or body is None or model is None:
             return self._error(wire, problem or Error(400, "invalid request"))
         behaviour = self._state.next_behaviour(model)
+        if stream is not None:
+            body = {**body, "stream": stream}
         return await self._perform(behaviour, wire, body, model)
 
     def _record(self, request: Request, wire: Wire, model: str | None, body: Any) -> None:
@@ -320,7 +352,7 @@ class FakeUpstream:
         if wire.name == "anthropic":
             cache = self.prompt_cache.anthropic(body, model)
         else:
-            messages = body.get("messages")
+            messages = as_messages(body, system=True) if wire.name == "gemini" else body.get("messages")
             text = "".join(text_of(m.get("content")) for m in messages or ()
                            if isinstance(m, dict))
             read = self.prompt_cache.openai(text, model)
