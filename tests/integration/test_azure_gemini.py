@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -93,7 +94,6 @@ def test_azure_completion_goes_to_the_deployment_with_api_version_and_api_key(
 
 
 def test_azure_without_api_version_is_what_azure_answers_a_wrong_path(up: FakeUpstream) -> None:
-    import httpx
     reply = httpx.post(up.base_url + "/openai/deployments/prod-4o/chat/completions",
                        headers={"api-key": UPSTREAM_KEY}, json={"messages": []})
     assert reply.status_code == 404 and reply.json()["error"]["message"] == "Resource not found"
@@ -113,12 +113,12 @@ def test_azure_entra_token_and_the_v1_api(serve: Serve, up: FakeUpstream) -> Non
     assert "api-key" not in request.headers
 
 
-def test_a_wrong_azure_key_falls_back_to_gemini(serve: Serve, up: FakeUpstream) -> None:
+def test_a_wrong_key_is_an_auth_error_on_both_and_never_leaks(serve: Serve,
+                                                              up: FakeUpstream) -> None:
     gw = serve(providers(up), environ={"FAKE_OPENAI_KEY": "wrong-key-123456"})
-    with gw.client() as client:
-        with pytest.raises(openai.InternalServerError) as caught:
-            client.chat.completions.create(model=AZURE, messages=user("hi"),
-                                           extra_body={"models": [GEMINI]})
+    with gw.client() as client, pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model=AZURE, messages=user("hi"),
+                                       extra_body={"models": [GEMINI]})
     error = assert_openai_error({"error": caught.value.body})
     assert [(a["model"], a["error"]) for a in error["attempts"]] == [(AZURE, "auth"),
                                                                       (GEMINI, "auth")]
@@ -231,17 +231,18 @@ def test_gemini_streaming_with_usage(client: openai.OpenAI, up: FakeUpstream) ->
 def test_gemini_tools_both_ways(client: openai.OpenAI, up: FakeUpstream) -> None:
     resp = client.chat.completions.create(
         model=GEMINI, messages=user("weather in Paris?"), tools=TOOLS, tool_choice="required")
-    # tool_choice "required" is mode ANY; the fake calls the first allowed... name the tool:
     assert up.requests[0].body is not None
     declared = up.requests[0].body["tools"][0]["functionDeclarations"][0]
     assert declared["name"] == "get_weather"
     assert declared["parametersJsonSchema"] == TOOLS[0]["function"]["parameters"]
     assert up.requests[0].body["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
-    assert resp.choices[0].message.content
+    assert resp.choices[0].message.tool_calls[0].function.name == "get_weather"
 
     forced = client.chat.completions.create(
         model=GEMINI, messages=user("weather in Paris?"), tools=TOOLS,
         tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert up.requests[1].body is not None and up.requests[1].body["toolConfig"] == {
+        "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}}
     call = forced.choices[0].message.tool_calls[0]
     assert forced.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {}

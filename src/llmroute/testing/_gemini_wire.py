@@ -54,10 +54,14 @@ def as_messages(body: Mapping[str, Any], system: bool = False) -> list[JsonObjec
 
 
 def _forced_tool(body: JsonObject) -> str | None:
+    """Mode ANY must call a function: the first allowed one, else the first declared."""
     config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
-    names = config.get("allowedFunctionNames")
-    if body.get("tools") and config.get("mode") == "ANY" and names:
-        return str(names[0])
+    tools = body.get("tools")
+    if tools and config.get("mode") == "ANY":
+        names = config.get("allowedFunctionNames") or [
+            d.get("name") for t in tools for d in t.get("functionDeclarations") or ()]
+        if names:
+            return str(names[0])
     return marker_tool(as_messages(body))
 
 
