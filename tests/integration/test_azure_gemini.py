@@ -137,6 +137,17 @@ def test_azure_streaming_with_usage(client: openai.OpenAI, up: FakeUpstream) -> 
     assert usage is not None and usage.completion_tokens > 0 and usage.prompt_tokens > 0
 
 
+def test_azure_filter_results_chunk_is_not_relayed(gw: GatewayServer, up: FakeUpstream) -> None:
+    with gw.http() as http:
+        reply = http.post("/v1/chat/completions",
+                          json={"model": AZURE, "stream": True, "messages": user("a b")})
+    events = [json.loads(line[6:]) for line in reply.text.splitlines()
+              if line.startswith("data: {")]
+    assert up.requests and events
+    assert all(e["object"] == "chat.completion.chunk" and e["id"] for e in events)
+    assert all("prompt_filter_results" not in e for e in events)
+
+
 def test_azure_tools_both_ways(client: openai.OpenAI, up: FakeUpstream) -> None:
     resp = client.chat.completions.create(
         model=AZURE, messages=user("weather in Paris?"), tools=TOOLS,

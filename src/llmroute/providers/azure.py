@@ -12,21 +12,24 @@ deployments (start, and config reload); it is not refreshed, so a short-lived to
 replaced by restarting (or reloading) with a fresh one.
 
 Bodies, streams, usage (`prompt_tokens_details.cached_tokens`) and errors are OpenAI's, so the
-OpenAI-compatible adapter does the work: Azure's content filter (`code: content_filter`, 400) maps
+OpenAI-compatible adapter does the work, but for Azure's content-filter annotations: a stream's
+chunk carrying only `prompt_filter_results` (no choices, no usage, an empty id) is dropped, since
+OpenAI clients expect none such. Azure's content filter (`code: content_filter`, 400) maps
 to `content_policy`, its 429 (with `retry-after`) to `rate_limit`, both in `openai_errors`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from ..settings import ProviderConfig
+from .base import JSON
 from .cache_control import strip_cache_control
-from .http import HTTPTransport
+from .http import HTTPTransport, StreamReply
 from .openai_compat import OpenAICompatProvider
 
 V1 = "v1"
@@ -65,3 +68,8 @@ class AzureOpenAIProvider(OpenAICompatProvider):
         # The versioned API takes the model from the path; v1 wants the deployment as `model`.
         return orjson.dumps({**strip_cache_control(body), "model": self.deployment(upstream_model),
                              "stream": stream})
+
+    async def _chunks(self, response: StreamReply, model: str) -> AsyncIterator[JSON]:
+        async for chunk in super()._chunks(response, model):
+            if chunk.get("choices") or chunk.get("usage"):  # not a filter-results-only chunk
+                yield chunk
