@@ -197,6 +197,41 @@ def test_azure_429_waits_its_retry_after_then_retries(client: openai.OpenAI,
     assert raw.headers["x-llmroute-attempts"] == "2"
 
 
+@pytest.mark.parametrize(("behaviour", "kind"), [
+    (unauthorized(), "auth"),                             # 401 {"code": "401", "Access denied…"}
+    (model_not_found("prod-4o"), "not_found"),            # 404 DeploymentNotFound
+    (Error(403, "Forbidden", type="permission_error"), "permission"),
+    (server_error(), "server"),
+    (overloaded(), "overloaded"),
+    (rate_limited(0.05), "rate_limit"),                   # 429 "Please retry after N seconds"
+    (context_length_exceeded(), "context_window"),
+])
+def test_every_azure_error_kind_is_mapped(client: openai.OpenAI, up: FakeUpstream,
+                                          behaviour: Error, kind: str) -> None:
+    up.set_default("prod-4o", behaviour)
+    up.set_default("gemini-2.5-flash", server_error())
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model=AZURE, messages=user("hi"),
+                                       extra_body={"models": [GEMINI]})
+    error = assert_openai_error({"error": caught.value.body})
+    assert {a["error"] for a in error["attempts"] if a["model"] == AZURE} == {kind}, error
+    if kind == "context_window":  # falls back to Gemini's larger window, which fails too
+        assert [a["model"] for a in error["attempts"]][-1] == GEMINI
+
+
+def test_a_gemini_request_without_a_key_is_refused_as_gemini_does(serve: Serve,
+                                                                  up: FakeUpstream) -> None:
+    config = providers(up)
+    config["providers"]["gemini"]["api_key_env"] = "UNSET_GEMINI_KEY"
+    gw = serve(config)
+    with gw.client() as client, pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model=GEMINI, messages=user("hi"))
+    error = assert_openai_error({"error": caught.value.body})
+    assert [a["error"] for a in error["attempts"]] == ["auth"]
+    assert "403 PERMISSION_DENIED" in error["attempts"][0]["message"]
+    assert "unregistered callers" in error["attempts"][0]["message"]
+
+
 # ------------------------------------------------------------------------------------ Gemini
 
 
