@@ -129,7 +129,8 @@ class AzureConfig(_Frozen):
 class ProviderConfig(_Frozen):
     """An upstream deployment: a wire protocol, a base URL and where its API key comes from."""
 
-    type: Literal["openai", "anthropic", "replay", "azure", "gemini"] = "openai"
+    type: Literal["openai", "anthropic", "replay", "azure", "gemini",
+                  "vertex"] = "openai"
     base_url: str
     api_key_env: str | None = Field(None, description="env var holding the key (never the key)")
     headers: dict[str, str] = Field(default_factory=dict)

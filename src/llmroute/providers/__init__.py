@@ -12,6 +12,7 @@ from .base import Provider
 from .gemini import GeminiProvider
 from .openai_compat import OpenAICompatProvider
 from .replay import ReplayProvider
+from .vertex import VertexProvider
 
 #: Wire protocol -> adapter class. Adding a protocol is one adapter module and one line here.
 ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, str | None], Provider]] = {
@@ -20,6 +21,7 @@ ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, str | None], Provider]] = 
     "replay": ReplayProvider,
     "azure": AzureOpenAIProvider,
     "gemini": GeminiProvider,
+    "vertex": VertexProvider,
 }
 
 
@@ -34,4 +36,5 @@ def build_provider(name: str, config: ProviderConfig, environ: Mapping[str, str]
 
 
 __all__ = ["ADAPTERS", "AnthropicProvider", "AzureOpenAIProvider", "GeminiProvider",
-           "OpenAICompatProvider", "Provider", "ReplayProvider", "build_provider"]
+           "OpenAICompatProvider", "Provider", "ReplayProvider", "VertexProvider",
+           "build_provider"]

@@ -3,7 +3,7 @@ OpenAI chat requests → `POST {base_url}/models/{model}:generateContent` (or
 `:streamGenerateContent?alt=sse`) with the key in `x-goog-api-key`, and the answers back.
 Translation in `gemini_wire` / `gemini_messages` / `gemini_stream`, errors in `gemini_errors`.
 `base_url` is the API root with its version, e.g. `https://generativelanguage.googleapis.com/v1beta`.
-Vertex AI (service-account OAuth, other paths) is not supported.
+Vertex AI is `vertex.py`: the same wire, another base URL and OAuth instead of a key.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ class GeminiProvider:
         self.config = config
         self.http = HTTPTransport(config, {"x-goog-api-key": api_key} if api_key else {})
 
+    async def _auth(self, model: str) -> Mapping[str, str]:
+        """Per-request auth headers (none: the key is a default header)."""
+        return {}
+
     def _blocked(self, exc: SafetyBlock, model: str) -> UpstreamError:
         return UpstreamError("content_policy", f"{self.name}: {exc}", provider=self.name,
                              model=model, code="content_filter")
@@ -63,9 +67,10 @@ class GeminiProvider:
         """One generateContent call, answered as an OpenAI chat.completion."""
         payload = _payload(body, upstream_model)
         path = f"/models/{quote(upstream_model, safe='')}:generateContent"
+        headers = {**JSON_HEADERS, **await self._auth(upstream_model)}
         try:
             async with asyncio.timeout(self.config.timeout.total_s):
-                response = await self.http.post(path, payload, JSON_HEADERS)
+                response = await self.http.post(path, payload, headers)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.name, upstream_model) from None
         if response.status >= 400:
@@ -88,8 +93,9 @@ class GeminiProvider:
         translator = GeminiStreamTranslator(upstream_model, int(time.time()),
                                             bool(options.get("include_usage")),
                                             int(body.get("n") or 1))
+        headers = {**SSE_HEADERS, **await self._auth(upstream_model)}
         try:
-            async with self.http.stream(path, payload, SSE_HEADERS) as response:
+            async with self.http.stream(path, payload, headers) as response:
                 if response.status >= 400:
                     content = await response.read()
                     raise self._error(response.status, content, response.headers,

@@ -1,7 +1,8 @@
 """A fake upstream LLM provider over real HTTP, for tests, benchmarks and demos.
 
 `FakeUpstream` serves the OpenAI Chat Completions API (`POST /v1/chat/completions`,
-`GET /v1/models`) and the Anthropic Messages API (`POST /v1/messages`) on 127.0.0.1 with a
+`GET /v1/models`), the Anthropic Messages API (`POST /v1/messages`), Azure OpenAI, Gemini and
+Vertex AI (`_cloud_routes`: `tokens` holds Vertex's service accounts) on 127.0.0.1 with a
 free port, from a background thread, so sync and async tests alike can point real SDKs (or the
 gateway) at it. Answers are deterministic echoes; per-model scripted behaviours
 (`llmroute.testing.behaviours`) make it fail, hang, cut or slow streams like real providers;
@@ -30,13 +31,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmroute.testing._anthropic_wire import AnthropicWire
-from llmroute.testing._azure_wire import AzureWire, resource_not_found
-from llmroute.testing._gemini_wire import GeminiWire, as_messages
+from llmroute.testing._cloud_routes import CloudRoutes
+from llmroute.testing._gemini_wire import as_messages
 from llmroute.testing._openai_wire import OpenAIWire
 from llmroute.testing._prompt_cache import PromptCache
 from llmroute.testing._responses import AbortResponse, HangResponse, StreamPlan, StreamResponse
 from llmroute.testing._server import ServerThread
 from llmroute.testing._state import RecordedRequest, State
+from llmroute.testing._vertex import TokenIssuer
 from llmroute.testing._wire import (
     CacheUsage,
     JsonObject,
@@ -75,12 +77,10 @@ __all__ = [
 DEFAULT_MODELS: tuple[str, ...] = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-latest")
 _OPENAI = OpenAIWire()
 _ANTHROPIC = AnthropicWire()
-_AZURE = AzureWire()
-_GEMINI = GeminiWire()
 _JSON = "application/json"
 
 
-class FakeUpstream:
+class FakeUpstream(CloudRoutes):
     """A fake OpenAI + Anthropic upstream on a real socket. Use as a context manager, or call
     `start()` / `stop()`.
 
@@ -111,6 +111,7 @@ class FakeUpstream:
         self.api_key = api_key
         self._models = list(models)
         self._state = State(record, seed)
+        self.tokens = TokenIssuer()
         self.prompt_cache = PromptCache(clock, prompt_cache_min_tokens)
         self._seq = itertools.count(1)
         self.app = self._build_app()
@@ -181,9 +182,11 @@ class FakeUpstream:
         return self._state.pending(model)
 
     def reset(self) -> None:
-        """Forget scripts, defaults, recorded requests, counts and the prompt caches."""
+        """Forget scripts, defaults, recorded requests, counts, the prompt caches and Vertex's
+        service accounts and tokens."""
         self._state.reset()
         self.prompt_cache.reset()
+        self.tokens.reset()
 
     # ----- inspection ------------------------------------------------------------------------
 
@@ -228,10 +231,7 @@ class FakeUpstream:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/messages", self._messages, methods=["POST"]),
                 Route("/v1/models", self._list_models, methods=["GET"]),
-                Route("/openai/deployments/{deployment}/chat/completions", self._azure,
-                      methods=["POST"]),
-                Route("/openai/v1/chat/completions", self._azure, methods=["POST"]),
-                Route("/v1beta/models/{target}", self._gemini, methods=["POST"]),
+                *self.cloud_routes(),
             ],
             exception_handlers={404: not_found, 405: not_found},
         )
@@ -241,25 +241,6 @@ class FakeUpstream:
 
     async def _messages(self, request: Request) -> Response:
         return await self._handle(request, _ANTHROPIC)
-
-    async def _azure(self, request: Request) -> Response:
-        """Azure OpenAI: the deployment in the path (the versioned API, which needs
-        `api-version`) or `model` in the body (`/openai/v1`)."""
-        deployment = request.path_params.get("deployment")
-        if deployment is not None and "api-version" not in request.query_params:
-            return self._error(_AZURE, resource_not_found())
-        return await self._handle(request, _AZURE, model=deployment)
-
-    async def _gemini(self, request: Request) -> Response:
-        """Gemini: `models/{model}:generateContent` or `:streamGenerateContent?alt=sse`."""
-        model, _, method = request.path_params["target"].partition(":")
-        if method not in ("generateContent", "streamGenerateContent"):
-            return self._error(_GEMINI, Error(404, f"Method {method!r} not found", "NOT_FOUND"))
-        if self.api_key is not None and "x-goog-api-key" not in request.headers:
-            status, content, headers = _GEMINI.unregistered()
-            return Response(content, status, headers, media_type=_JSON)
-        return await self._handle(request, _GEMINI, model=model,
-                                  stream=method == "streamGenerateContent")
 
     async def _list_models(self, request: Request) -> Response:
         wire: Wire = _ANTHROPIC if "anthropic-version" in request.headers else _OPENAI
@@ -352,7 +333,8 @@ class FakeUpstream:
         if wire.name == "anthropic":
             cache = self.prompt_cache.anthropic(body, model)
         else:
-            messages = as_messages(body, system=True) if wire.name == "gemini" else body.get("messages")
+            google = wire.name in ("gemini", "vertex")
+            messages = as_messages(body, system=True) if google else body.get("messages")
             text = "".join(text_of(m.get("content")) for m in messages or ()
                            if isinstance(m, dict))
             read = self.prompt_cache.openai(text, model)
