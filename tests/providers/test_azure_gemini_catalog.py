@@ -54,3 +54,17 @@ def test_each_is_served_by_its_provider_entry_under_its_upstream_name(tmp_path: 
     assert isinstance(gemini, GeminiProvider) and gemini_name == "gemini-2.5-flash"
     aliased, aliased_name = deployments.get("google/gemini-2.5-pro")  # `google/` is `gemini/`
     assert aliased is gemini and aliased_name == "gemini-2.5-pro"
+
+
+def test_gemini_models_need_no_providers_entry_of_their_own(tmp_path: Path) -> None:
+    path = tmp_path / "llmroute.yaml"
+    path.write_text(yaml.safe_dump({
+        "models": {"gemini/gemini-2.5-flash": {}},
+        "tiers": {"simple": {"model": "gemini/gemini-2.5-flash"}}}))
+    settings = load(path, environ={})
+    deployments = Deployments.from_settings(settings, Catalog.from_settings(settings),
+                                            {"GEMINI_API_KEY": "k-1234567890"})
+    provider, name = deployments.get("gemini/gemini-2.5-flash")
+    assert isinstance(provider, GeminiProvider) and name == "gemini-2.5-flash"
+    assert provider.http.base_url == "https://generativelanguage.googleapis.com/v1beta"
+    assert provider.http.headers["x-goog-api-key"] == "k-1234567890"
