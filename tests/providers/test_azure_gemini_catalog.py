@@ -60,7 +60,8 @@ def test_gemini_models_need_no_providers_entry_of_their_own(tmp_path: Path) -> N
     path = tmp_path / "llmroute.yaml"
     path.write_text(yaml.safe_dump({
         "models": {"gemini/gemini-2.5-flash": {}},
-        "tiers": {"simple": {"model": "gemini/gemini-2.5-flash"}}}))
+        "tiers": {tier: {"model": "gemini/gemini-2.5-flash"}
+                  for tier in ("simple", "medium", "complex")}}))
     settings = load(path, environ={})
     deployments = Deployments.from_settings(settings, Catalog.from_settings(settings),
                                             {"GEMINI_API_KEY": "k-1234567890"})
