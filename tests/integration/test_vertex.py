@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from llmroute.testing.behaviours import Error
 from llmroute.testing.upstream import FakeUpstream
 
 from .support import Serve, assert_openai_error, user
@@ -88,6 +89,17 @@ def test_the_token_is_fetched_again_before_it_expires(serve: Serve, up: FakeUpst
     assert up.tokens.issued == 2
     tokens = [r.headers["authorization"] for r in up.requests]
     assert tokens[0] == tokens[1] != tokens[2]
+
+
+def test_an_access_token_the_upstream_echoes_is_scrubbed(serve: Serve, up: FakeUpstream,
+                                                         tmp_path: Path) -> None:
+    up.set_default("gemini-2.5-flash", Error(500, "bad credential Bearer ya29.fake-1", "INTERNAL"))
+    gw = serve(config(up), environ={"VERTEX_SA": key_file(tmp_path, up)})
+    with gw.client() as client, pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model=MODEL, messages=user("hi"))
+    assert up.requests[0].headers["authorization"] == "Bearer ya29.fake-1"
+    text = json.dumps(caught.value.body)
+    assert "ya29.fake-1" not in text and "[redacted]" in text
 
 
 def test_an_unknown_service_account_is_an_auth_error(serve: Serve, up: FakeUpstream,

@@ -16,6 +16,7 @@ from ..errors import UpstreamError
 from ..settings import ProviderConfig
 from .gemini import GeminiProvider
 from .google_auth import TokenSource, load_service_account
+from .http import Scrubber
 
 
 class VertexProvider(GeminiProvider):
@@ -24,6 +25,7 @@ class VertexProvider(GeminiProvider):
     def __init__(self, name: str, config: ProviderConfig, api_key: str | None):
         super().__init__(name, config, None)
         self.tokens: TokenSource | None = None
+        self._scrubbing = ""
         self.problem = "no service-account file: set the env var `api_key_env` names"
         if importlib.util.find_spec("cryptography") is None:
             self.problem = "Vertex AI needs the `vertex` extra: pip install 'llmroute[vertex]'"
@@ -37,7 +39,11 @@ class VertexProvider(GeminiProvider):
         if self.tokens is None:
             raise UpstreamError("auth", f"{self.name}: {self.problem}", provider=self.name,
                                 model=model)
-        return {"authorization": f"Bearer {await self.tokens.token(model)}"}
+        headers = {"authorization": f"Bearer {await self.tokens.token(model)}"}
+        if headers["authorization"] != self._scrubbing:  # a new token: scrub it from answers
+            self._scrubbing = headers["authorization"]
+            self.http.scrub = Scrubber.of({**self.http.headers, **headers})
+        return headers
 
     async def aclose(self) -> None:
         """Close the API's and the token endpoint's connection pools."""

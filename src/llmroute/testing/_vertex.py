@@ -45,6 +45,7 @@ class TokenIssuer:
             self._tokens.clear()
             self.issued = 0
             self.ttl_s = ttl_s
+            self._seq = itertools.count(1)
 
     def register(self, email: str, public_key_pem: bytes) -> None:
         with self._lock:
