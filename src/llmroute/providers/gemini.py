@@ -26,6 +26,8 @@ from .gemini_wire import SafetyBlock, from_gemini_response, to_gemini_request
 from .http import TRANSPORT_ERRORS, HTTPTransport, StreamReply, transport_error
 
 JSON_HEADERS = {"content-type": "application/json"}
+#: What translating an answer that is JSON but not in Gemini's shape raises.
+SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError)
 SSE_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 
 
@@ -54,6 +56,10 @@ class GeminiProvider:
     def _blocked(self, exc: SafetyBlock, model: str) -> UpstreamError:
         return UpstreamError("content_policy", f"{self.name}: {exc}", provider=self.name,
                              model=model, code="content_filter")
+
+    def _malformed(self, model: str) -> UpstreamError:
+        return UpstreamError("server", f"{self.name} returned an answer not in Gemini's shape",
+                             provider=self.name, model=model)
 
     def _error(self, status: int, content: bytes, headers: Mapping[str, str], model: str
                ) -> UpstreamError:
@@ -84,6 +90,8 @@ class GeminiProvider:
                                 provider=self.name, model=upstream_model) from None
         except SafetyBlock as exc:
             raise self._blocked(exc, upstream_model) from None
+        except SHAPE_ERRORS:
+            raise self._malformed(upstream_model) from None
 
     async def stream(self, body: Mapping[str, Any], upstream_model: str) -> AsyncIterator[JSON]:
         """A streamGenerateContent call, translated chunk by chunk."""
@@ -119,6 +127,8 @@ class GeminiProvider:
                 chunks = translator.feed(data if isinstance(data, dict) else {})
             except SafetyBlock as exc:
                 raise self._blocked(exc, model) from None
+            except SHAPE_ERRORS:
+                raise self._malformed(model) from None
             for chunk in chunks:
                 yield chunk
         if not translator.finished:
