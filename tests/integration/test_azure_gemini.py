@@ -423,3 +423,14 @@ def test_a_gemini_error_midway_raises_in_the_sdk(client: openai.OpenAI, up: Fake
     with pytest.raises(openai.APIError):
         for _ in stream:
             pass
+
+
+@pytest.mark.parametrize(("model", "served_as"), [(AZURE, "prod-4o"),
+                                                  (GEMINI, "gemini-2.5-flash")])
+def test_a_key_the_upstream_echoes_is_scrubbed(client: openai.OpenAI, up: FakeUpstream,
+                                              model: str, served_as: str) -> None:
+    up.set_default(served_as, Error(500, f"bad key {UPSTREAM_KEY}", "INTERNAL"))
+    with pytest.raises(openai.InternalServerError) as caught:  # the client's hook checks too
+        client.chat.completions.create(model=model, messages=user("hi"))
+    text = json.dumps(caught.value.body)
+    assert UPSTREAM_KEY not in text and "bad key [redacted]" in text
