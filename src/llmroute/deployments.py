@@ -2,7 +2,7 @@
 
 A model is served by the `providers:` entry named by its `deployment:` (config), else by its catalog
 provider's name. The upstream name is `upstream_name:` if given, else the model's name without a
-leading `<provider>/` or `<deployment>/`.
+leading `<provider>/` (or an alias of it: `google/`) or `<deployment>/`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from .cache.breakpoints import AutoBreakpoints
-from .catalog import Catalog, ModelSpec
+from .catalog import PROVIDER_ALIASES, Catalog, ModelSpec
 from .providers import Provider, build_provider
 from .settings import Settings
 
@@ -21,7 +21,8 @@ def upstream_name(spec: ModelSpec, deployment: str, explicit: str | None) -> str
     if explicit:
         return explicit
     prefix, _, rest = spec.name.partition("/")
-    return rest if rest and prefix in (spec.provider, deployment) else spec.name
+    ours = prefix in (spec.provider, deployment) or PROVIDER_ALIASES.get(prefix) == spec.provider
+    return rest if rest and ours else spec.name
 
 
 def deployment_name(spec: ModelSpec, settings: Settings) -> str:

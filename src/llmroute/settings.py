@@ -119,10 +119,20 @@ class TimeoutConfig(_Frozen):
     total_s: float = Field(300.0, gt=0, description="the whole call, streaming included")
 
 
+class AzureConfig(_Frozen):
+    """Azure OpenAI: `api_version` (or "v1" for the /openai/v1 API), model -> deployment names,
+    and whether `api_key_env` holds an `api-key` (key) or a static Entra ID token (entra)."""
+
+    api_version: str = "2024-10-21"
+    deployments: dict[str, str] = Field(default_factory=dict)
+    auth: Literal["key", "entra"] = "key"
+
+
 class ProviderConfig(_Frozen):
     """An upstream deployment: a wire protocol, a base URL and where its API key comes from."""
 
-    type: Literal["openai", "anthropic", "replay", "bedrock"] = "openai"
+    type: Literal["openai", "anthropic", "replay", "bedrock", "azure", "gemini",
+                  "vertex"] = "openai"
     base_url: str
     region: str | None = Field(None, description="bedrock: the AWS region requests are signed "
                                                   "for (default: from base_url or AWS_REGION)")
@@ -134,6 +144,9 @@ class ProviderConfig(_Frozen):
         "auto", description="OpenAI-compatible upstreams: forward Anthropic-style `cache_control` "
                             "marks (pass), or remove them (strip); auto passes them to OpenRouter "
                             "only. Anthropic deployments always translate them.")
+    azure: AzureConfig = Field(default_factory=AzureConfig,
+                               description="`type: azure` only: api-version, deployment names, "
+                                           "key or Entra token")
 
 
 class RetryConfig(_Frozen):

@@ -7,16 +7,22 @@ from collections.abc import Callable, Mapping
 from ..cache.breakpoints import AutoBreakpoints
 from ..settings import ProviderConfig
 from .anthropic import AnthropicProvider
+from .azure import AzureOpenAIProvider
 from .base import Provider
 from .bedrock import BedrockProvider
+from .gemini import GeminiProvider
 from .openai_compat import OpenAICompatProvider
 from .replay import ReplayProvider
+from .vertex import VertexProvider
 
 #: Wire protocol -> adapter class. Adding a protocol is one adapter module and one line here.
 ADAPTERS: Mapping[str, Callable[[str, ProviderConfig, str | None], Provider]] = {
     "openai": OpenAICompatProvider,
     "anthropic": AnthropicProvider,
     "replay": ReplayProvider,
+    "azure": AzureOpenAIProvider,
+    "gemini": GeminiProvider,
+    "vertex": VertexProvider,
 }
 
 
@@ -32,5 +38,6 @@ def build_provider(name: str, config: ProviderConfig, environ: Mapping[str, str]
     return ADAPTERS[config.type](name, config, api_key)
 
 
-__all__ = ["ADAPTERS", "AnthropicProvider", "BedrockProvider", "OpenAICompatProvider", "Provider",
-           "ReplayProvider", "build_provider"]
+__all__ = ["ADAPTERS", "AnthropicProvider", "AzureOpenAIProvider", "BedrockProvider",
+           "GeminiProvider", "OpenAICompatProvider", "Provider", "ReplayProvider", "VertexProvider",
+           "build_provider"]

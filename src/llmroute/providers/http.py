@@ -27,7 +27,8 @@ from ..settings import ProviderConfig
 #: Every failure of the transport itself (no HTTP answer, or a broken one).
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
 #: Request headers whose values are secrets (an API key, alone or after "Bearer ").
-SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization"})
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization",
+                            "x-goog-api-key"})
 REDACTED = "[redacted]"
 
 

@@ -45,6 +45,10 @@ class OpenAICompatProvider:
         self.http = HTTPTransport(config, headers)
         self._keep_marks = passes_cache_control(config)
 
+    def _path(self, upstream_model: str) -> str:
+        """The chat-completions path (with its query) for `upstream_model`."""
+        return "/chat/completions"
+
     def _payload(self, body: Mapping[str, Any], upstream_model: str, stream: bool) -> bytes:
         sent = body if self._keep_marks else strip_cache_control(body)
         return orjson.dumps({**sent, "model": upstream_model, "stream": stream})
@@ -54,7 +58,8 @@ class OpenAICompatProvider:
         payload = self._payload(body, upstream_model, stream=False)
         try:
             async with asyncio.timeout(self.config.timeout.total_s):
-                response = await self.http.post("/chat/completions", payload, JSON_HEADERS)
+                response = await self.http.post(self._path(upstream_model), payload,
+                                                JSON_HEADERS)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.name, upstream_model) from None
         if response.status >= 400:
@@ -71,7 +76,8 @@ class OpenAICompatProvider:
         """POST with stream=true and yield each chunk; raise when the stream breaks or ends early."""
         payload = self._payload(body, upstream_model, stream=True)
         try:
-            async with self.http.stream("/chat/completions", payload, SSE_HEADERS) as response:
+            async with self.http.stream(self._path(upstream_model), payload,
+                                        SSE_HEADERS) as response:
                 if response.status >= 400:
                     content = await response.read()
                     raise openai_errors.from_response(response.status, content,

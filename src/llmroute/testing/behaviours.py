@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Protocol = Literal["openai", "anthropic", "bedrock"]
+Protocol = Literal["openai", "anthropic", "bedrock", "azure", "gemini", "vertex"]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """A fake upstream LLM provider over real HTTP, for tests, benchmarks and demos.
 
 `FakeUpstream` serves the OpenAI Chat Completions API (`POST /v1/chat/completions`,
-`GET /v1/models`), the Anthropic Messages API (`POST /v1/messages`) and AWS Bedrock's Converse /
-ConverseStream (`POST /model/{modelId}/converse[-stream]`, SigV4-verified) on 127.0.0.1 with a
+`GET /v1/models`), the Anthropic Messages API (`POST /v1/messages`), AWS Bedrock's Converse /
+ConverseStream (`POST /model/{modelId}/converse[-stream]`, SigV4-verified), Azure OpenAI, Gemini
+and Vertex AI (`_cloud_routes`: `tokens` holds Vertex's service accounts) on 127.0.0.1 with a
 free port, from a background thread, so sync and async tests alike can point real SDKs (or the
 gateway) at it. Answers are deterministic echoes; per-model scripted behaviours
 (`llmroute.testing.behaviours`) make it fail, hang, cut or slow streams like real providers;
@@ -35,11 +36,14 @@ from llmroute.testing import _embeddings_wire
 from llmroute.testing._anthropic_wire import AnthropicWire
 from llmroute.testing._bedrock_wire import BedrockWire, check_signature
 from llmroute.testing._bedrock_wire import cached as bedrock_cached
+from llmroute.testing._cloud_routes import CloudRoutes
+from llmroute.testing._gemini_wire import as_messages
 from llmroute.testing._openai_wire import OpenAIWire
 from llmroute.testing._prompt_cache import PromptCache
 from llmroute.testing._responses import AbortResponse, HangResponse, StreamPlan, StreamResponse
 from llmroute.testing._server import ServerThread
 from llmroute.testing._state import RecordedRequest, State
+from llmroute.testing._vertex import TokenIssuer
 from llmroute.testing._wire import (
     CacheUsage,
     JsonObject,
@@ -83,7 +87,7 @@ _BEDROCK = BedrockWire()
 _JSON = "application/json"
 
 
-class FakeUpstream:
+class FakeUpstream(CloudRoutes):
     """A fake OpenAI + Anthropic upstream on a real socket. Use as a context manager, or call
     `start()` / `stop()`.
 
@@ -114,6 +118,7 @@ class FakeUpstream:
         self.api_key = api_key
         self._models = list(models)
         self._state = State(record, seed)
+        self.tokens = TokenIssuer()
         self.prompt_cache = PromptCache(clock, prompt_cache_min_tokens)
         self._seq = itertools.count(1)
         self.app = self._build_app()
@@ -184,9 +189,11 @@ class FakeUpstream:
         return self._state.pending(model)
 
     def reset(self) -> None:
-        """Forget scripts, defaults, recorded requests, counts and the prompt caches."""
+        """Forget scripts, defaults, recorded requests, counts, the prompt caches and Vertex's
+        service accounts and tokens."""
         self._state.reset()
         self.prompt_cache.reset()
+        self.tokens.reset()
 
     # ----- inspection ------------------------------------------------------------------------
 
@@ -234,6 +241,7 @@ class FakeUpstream:
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
                 Route("/model/{model_id:path}/converse", self._bedrock, methods=["POST"]),
                 Route("/model/{model_id:path}/converse-stream", self._bedrock, methods=["POST"]),
+                *self.cloud_routes(),
             ],
             exception_handlers={404: not_found, 405: not_found},
         )
@@ -285,10 +293,13 @@ class FakeUpstream:
         known = dict.fromkeys([*self._models, *self.calls])
         return Response(wire.models(list(known)), media_type=_JSON)
 
-    async def _handle(self, request: Request, wire: Wire) -> Response:
+    async def _handle(self, request: Request, wire: Wire, *, model: str | None = None,
+                      stream: bool | None = None) -> Response:
+        """`model`: from the path (Azure, Gemini), else the body's; `stream`: from the path."""
         body = parse_object(await request.body())
-        model = body.get("model") if body is not None else None
-        model = model if isinstance(model, str) else None
+        if model is None:
+            model = body.get("model") if body is not None else None
+            model = model if isinstance(model, str) else None
         self._record(request, wire, model, body)
         if self.api_key is not None and not wire.authorized(request.headers, self.api_key):
             return self._error(wire, unauthorized())
@@ -296,6 +307,8 @@ class FakeUpstream:
         if problem is not None or body is None or model is None:
             return self._error(wire, problem or Error(400, "invalid request"))
         behaviour = self._state.next_behaviour(model)
+        if stream is not None:
+            body = {**body, "stream": stream}
         return await self._perform(behaviour, wire, body, model)
 
     def _record(self, request: Request, wire: Wire, model: str | None, body: Any) -> None:
@@ -368,7 +381,8 @@ class FakeUpstream:
         elif wire.name == "bedrock":
             cache = bedrock_cached(self.prompt_cache, reply, body, model)
         else:
-            messages = body.get("messages")
+            google = wire.name in ("gemini", "vertex")
+            messages = as_messages(body, system=True) if google else body.get("messages")
             text = "".join(text_of(m.get("content")) for m in messages or ()
                            if isinstance(m, dict))
             read = self.prompt_cache.openai(text, model)
