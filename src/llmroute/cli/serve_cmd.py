@@ -30,12 +30,13 @@ from ..deployments import deployment_name
 from ..errors import ConfigError, ConfigProblem, LLMRouteError
 from ..metrics import MULTIPROC_ENV
 from ..settings import Settings
-from .common import friendly_errors, out
+from .common import MARKUP, friendly_errors, out
 
 if TYPE_CHECKING:
     from ..server.auth import KeyRing
 
-keys_app = typer.Typer(help="Create and hash gateway keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create and hash gateway keys.", no_args_is_help=True,
+                  rich_markup_mode=MARKUP)
 log = logging.getLogger("llmroute.server")
 
 
@@ -151,7 +152,8 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Bind address (default: server.host)."),
     port: int | None = typer.Option(None, "--port", help="Port (default: server.port)."),
     workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes."),
-    access_log: bool = typer.Option(False, "--access-log", help="Log a line per request."),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log",
+                                    help="Log a line per request."),
 ) -> None:
     """Serve the OpenAI-compatible gateway: point any OpenAI client's base_url at it."""
     import uvicorn
