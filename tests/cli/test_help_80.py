@@ -3,6 +3,7 @@ fitted), flags shown as switches (`--access-log/--no-access-log`), never `<bool>
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -37,7 +38,7 @@ def _early_breaks(text: str) -> list[str]:
     the source text showing through (a sentence cut mid-line)."""
     lines = [line.strip("│").rstrip() for line in text.splitlines()]
     found = []
-    for line, after in zip(lines, lines[1:], strict=False):
+    for line, after in itertools.pairwise(lines):
         match = re.match(r"( {3,})([a-z(][^ ]*)", after)
         if not line.strip() or match is None or set(line.strip()) <= set("─╭╮╰╯"):
             continue

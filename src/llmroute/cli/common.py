@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,7 +27,7 @@ out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
 #: Help texts as Markdown: a docstring's single line breaks join (no sentence cut mid-line).
-MARKUP = "markdown"
+MARKUP: Final = "markdown"
 
 T = TypeVar("T")
 EXIT_ERROR = 1

@@ -3,13 +3,13 @@ a value type (`<bool>`) it does not take."""
 
 from __future__ import annotations
 
-import click
+from typer import _click
 from typer.core import TyperOption
 
 _shown_type = TyperOption.display_type_rich
 
 
-def _display_type(self: TyperOption, ctx: click.Context) -> str | None:
+def _display_type(self: TyperOption, ctx: _click.Context) -> str | None:
     """No type for a flag (it takes no value); the usual `<int>`, `<path>`… for the rest."""
     if self.is_flag:
         return None

@@ -6,13 +6,13 @@ import typer
 
 from .. import __version__
 from . import config_cmd, db_cmd
-from .common import MARKUP
-from .help_format import plain_flags
 from .alerts_cmd import app as alerts_app
 from .budgets_cmd import budgets, set_key_limit
+from .common import MARKUP
 from .demo_cmd import demo
 from .experiments_cmd import app as experiments_app
 from .export_cmd import export_command
+from .help_format import plain_flags
 from .learn_cmd import calibrate, evaluate, predict, train
 from .models_cmd import models
 from .replay_cmd import replay_command
