@@ -93,3 +93,17 @@ def test_concurrency_keeps_its_long_option_and_c_is_config(tmp_path: Path) -> No
     bad = subprocess.run([sys.executable, "-m", "llmroute", "demo", "-n", "5", "-c", "4"],
                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert bad.returncode == 2 and "cannot read it" in bad.stderr
+
+
+def test_report_after_make_demo_points_at_the_demos_ledger(failing_demo: tuple[str, Path],
+                                                           tmp_path: Path) -> None:
+    """`llmroute report` with no config, in the folder `make demo` ran in: it names the ledger."""
+    _, run = failing_demo
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "demo").symlink_to(run, target_is_directory=True)
+    done = _llmroute("report", cwd=tmp_path)
+    assert "No ledger yet" in done.stdout
+    assert (f"The demo's ledger is out/demo/ledger.db: llmroute report -c out/demo/llmroute.yaml"
+            in done.stdout)
+    pointed = _llmroute("report", "-c", "out/demo/llmroute.yaml", cwd=tmp_path)
+    assert "360 requests" in pointed.stdout

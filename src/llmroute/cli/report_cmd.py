@@ -30,9 +30,23 @@ def _engine(config: Path | None) -> Engine:
     missing = missing_sqlite_file(engine.settings.ledger.url)
     if missing is not None:
         out.print(f"No ledger yet at {missing}: nothing to report. Requests are recorded once the "
-                  "gateway serves traffic (llmroute serve).")
+                  "gateway serves traffic (llmroute serve).", markup=False)
+        for demo in demo_configs(Path()):
+            out.print(f"The demo's ledger is {demo.parent / 'ledger.db'}: llmroute report -c "
+                      f"{demo}", markup=False)
         raise typer.Exit(0)
     return engine
+
+
+#: Where `make demo` and `llmroute demo --out` leave a ledger with its `llmroute.yaml`.
+DEMO_FOLDERS = ("out/demo", "out/demo-control")
+
+
+def demo_configs(here: Path) -> list[Path]:
+    """The demos' `llmroute.yaml` files under `here` (each names its ledger), to point at; relative
+    to the working directory when `here` is `Path()`."""
+    return [here / folder / "llmroute.yaml" for folder in DEMO_FOLDERS
+            if (here / folder / "llmroute.yaml").exists() and (here / folder / "ledger.db").exists()]
 
 
 def _load(config: Path | None, start: datetime, end: datetime, keys: tuple[str, ...],

@@ -147,6 +147,19 @@ def _multiprocess_metrics(host: str, port: int) -> threading.Thread:
     return thread
 
 
+def where_lines(settings: Settings, base: str, metrics: tuple[str, int] | None) -> list[str]:
+    """Where the dashboard and the metrics are, and who may open them, printed at start."""
+    keyed = "sign in with a gateway key" if settings.keys else "open: no `keys:` configured"
+    access = settings.server.metrics
+    lines = [f"dashboard on {base}/dashboard ({keyed})"]
+    if metrics:
+        lines.append(f"metrics on http://{metrics[0]}:{metrics[1]}/metrics (no key)")
+    else:
+        who = "no key" if access.public or not settings.keys else "an admin key"
+        lines.append(f"metrics on {base}/metrics ({who})")
+    return lines
+
+
 def serve(
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file."),
     host: str | None = typer.Option(None, "--host", help="Bind address (default: server.host)."),
@@ -182,8 +195,8 @@ def serve(
                    "forwarded_allow_ips": server.forwarded_allow_ips,
                    # read deadlines and the header size limit (slow-loris clients)
                    "http": guarded_protocol(server)}
-        if metrics:
-            out.print(f"metrics on http://{metrics[0]}:{metrics[1]}/metrics (no key)")
+        for line in where_lines(settings, f"http://{bind_host}:{bind_port}", metrics):
+            out.print(line, markup=False)
         if count == 1:
             if not _serve_one(create_app(settings), options, metrics, config):
                 raise typer.Exit(3)
