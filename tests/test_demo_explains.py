@@ -103,7 +103,7 @@ def test_report_after_make_demo_points_at_the_demos_ledger(failing_demo: tuple[s
     (tmp_path / "out" / "demo").symlink_to(run, target_is_directory=True)
     done = _llmroute("report", cwd=tmp_path)
     assert "No ledger yet" in done.stdout
-    assert (f"The demo's ledger is out/demo/ledger.db: llmroute report -c out/demo/llmroute.yaml"
+    assert ("The demo's ledger is out/demo/ledger.db: llmroute report -c out/demo/llmroute.yaml"
             in done.stdout)
     pointed = _llmroute("report", "-c", "out/demo/llmroute.yaml", cwd=tmp_path)
     assert "360 requests" in pointed.stdout
