@@ -27,7 +27,6 @@ setup: $(STAMP)
 demo: setup
 	rm -rf out/demo out/demo-control
 	$(BIN)/llmroute demo --out out/demo
-	printf "ledger: {url: 'sqlite:///out/demo/ledger.db'}\n" > out/demo/llmroute.yaml
 	$(BIN)/llmroute report -c out/demo/llmroute.yaml --by model --html out/demo/report.html \
 		--frontier out/demo/frontier.json
 	$(BIN)/llmroute demo --control --out out/demo-control

@@ -356,7 +356,7 @@ def test_tier_naming_a_model_the_catalog_lacks(tmp_path: Path) -> None:
     typo = problem_at(checked, "tiers.simple.fallbacks[1]")
     assert typo.message == "model 'gpt-4o-mni' is not in the catalog"
     assert "gpt-4o-mini" in typo.hint
-    assert typo.hint.startswith("close names: ")
+    assert typo.hint.startswith("did you mean 'gpt-4o-mini'? close names: ")
     assert typo.hint.endswith("; or define it under `models:` with its prices")
     unknown = problem_at(checked, "tiers.medium.model")
     assert unknown.hint == "define it under `models:` with its prices"

@@ -4,6 +4,7 @@ gateway refuses, clearly, to answer a prompt it has no recording of."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -23,8 +24,10 @@ from llmroute.providers.replay import ReplayBook, load_records
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     out = tmp_path_factory.mktemp("demo")
+    # (tables at their piped width: no COLUMNS, which a parent's readline may have exported)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     done = subprocess.run([sys.executable, "-m", "llmroute", "demo", "--requests", "40", "--out",
-                           str(out)], capture_output=True, text=True, timeout=120)
+                           str(out)], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout, out
 

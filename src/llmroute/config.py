@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -19,6 +19,7 @@ from . import config_text
 from . import settings as s
 from .cache.problems import response_cache_problems
 from .catalog import Catalog, bundled_prices, resolve_model
+from .config_repair import beyond, without_refused
 from .deployments import deployment_name
 from .embeddings_config import embedding_problems
 from .errors import ConfigError, ConfigProblem
@@ -68,7 +69,10 @@ def check(path: str | Path | None = None, *, environ: Mapping[str, str] | None =
     try:
         settings = s.Settings.model_validate(raw)
     except ValidationError as exc:
-        return Checked(source, None, tuple(_structural_problems(exc)))
+        refused = _structural_problems(exc)
+        rest = without_refused(raw, s.Settings)  # the rest checked too: every problem at once
+        more = [] if rest is None else semantic_problems(rest, registry or default_registry(), env)
+        return Checked(source, None, tuple(refused + beyond(more, refused)))
     problems = semantic_problems(settings, registry or default_registry(), env)
     ok = not any(p.severity == "error" for p in problems)
     return Checked(source, settings if ok else None, tuple(problems))
@@ -139,22 +143,29 @@ def _structural_problems(exc: ValidationError) -> list[ConfigProblem]:
     return problems
 
 
-def _model_problem(name: str, path: str) -> ConfigProblem:
+def _model_problem(name: str, path: str, configured: Sequence[str] = ()) -> ConfigProblem:
+    """An unknown model, with a "did you mean" near match: first among the models this config
+    already names (a typo of one of them), then the bundled price list."""
+    near = difflib.get_close_matches(name, [n for n in configured if n != name], n=1, cutoff=0.8)
     close = difflib.get_close_matches(name, list(bundled_prices()), n=3, cutoff=0.6)
     define = "define it under `models:` with its prices"
     hint = f"close names: {', '.join(close)}; or {define}" if close else define
+    guess = near[0] if near else close[0] if close else None
+    hint = f"did you mean {guess!r}? {hint}" if guess else hint
     return ConfigProblem(path, f"model {name!r} is not in the catalog", hint)
 
 
 def _tier_problems(settings: s.Settings) -> list[ConfigProblem]:
     problems = []
     use_bundled = settings.catalog.bundled_prices
+    configured = [*settings.models, *(m for t in settings.tiers.values()
+                                      for m in (t.model, *t.fallbacks))]
     for tier_name, tier in settings.tiers.items():
         names = [("model", tier.model)] + [(f"fallbacks[{i}]", m) for i, m in
                                            enumerate(tier.fallbacks)]
         for key, name in names:
             if resolve_model(name, settings.models.get(name), use_bundled) is None:
-                problems.append(_model_problem(name, f"tiers.{tier_name}.{key}"))
+                problems.append(_model_problem(name, f"tiers.{tier_name}.{key}", configured))
     for name, model in settings.models.items():
         if model.tier is not None and model.tier not in settings.tiers:
             problems.append(ConfigProblem(f"models.{name}.tier", f"unknown tier {model.tier!r}",

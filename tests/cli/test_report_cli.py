@@ -64,7 +64,8 @@ def config(tmp_path: Path) -> Path:
     return ledger(tmp_path, entries())
 
 
-HEADLINE = ("This traffic cost $4,500.00 (plus 2 unpriced requests); always using m/big would "
+HEADLINE = ("This traffic cost $4,500.00 (plus 2 requests without a cost; 1 failed, and failures are "
+            "not billed); always using m/big would "
             "have cost $15,000.00 (70% saved).")
 
 
@@ -72,8 +73,9 @@ def test_table_shows_headline_groups_and_total(config: Path, tmp_path: Path) -> 
     result = run("report", "-c", str(config), *WINDOW, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "5 requests" in result.stdout and HEADLINE in result.stdout
-    cells = [line.split("│") for line in result.stdout.splitlines() if line.count("│") > 3]
-    rows = {c[1].strip(): "│".join(c) for c in cells if c[1].strip()}  # (skips wrapped lines)
+    lines = result.stdout.split("by model\n", 1)[1].splitlines()
+    rule = next(i for i, line in enumerate(lines) if "───" in line)
+    rows = {line.split()[0]: line for line in lines[rule + 1:] if line.strip()}
     assert set(rows) == {"m/small", "m/big", "(none)", "total"}
     assert "$1,500.00" in rows["m/small"] and "85%" in rows["m/small"]  # 8,500 / 10,000 saved
     assert "$3,000.00" in rows["m/big"] and "40%" in rows["m/big"]  # 3,000 vs 5,000

@@ -107,3 +107,19 @@ def test_workers_all_serve_and_share_the_ledger(up: FakeUpstream, tmp_path: Path
     with sqlite3.connect(tmp_path / "ledger.db") as db:
         logged = {row[0] for row in db.execute("SELECT request_id FROM llmroute_requests")}
     assert logged == ids
+
+
+def test_serve_prints_the_dashboard_and_metrics_urls(up: FakeUpstream, tmp_path: Path) -> None:
+    proc, url, log_path = serve(up, tmp_path)
+    try:
+        text = log_path.read_text()
+        dashboard = re.search(r"dashboard on (\S+) \(open: no `keys:` configured\)", text)
+        metrics = re.search(r"metrics on (\S+) \(no key\)", text)
+        assert dashboard and metrics, text
+        assert dashboard.group(1) == f"{url}/dashboard" and metrics.group(1) == f"{url}/metrics"
+        page = httpx.get(dashboard.group(1), timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        scrape = httpx.get(metrics.group(1), timeout=10)
+        assert scrape.status_code == 200 and "# TYPE" in scrape.text
+    finally:
+        stop(proc)

@@ -136,7 +136,8 @@ def test_the_llm_routers_cost_is_told_apart() -> None:
 
 def test_headline_names_the_compared_subset_and_unpriced() -> None:
     assert headline(build_report(fixture())) == (
-        "This traffic cost $1.25 (plus 2 unpriced requests); on the 3 requests priced both ways "
+        "This traffic cost $1.25 (plus 2 requests without a cost; 1 failed, and failures are not "
+        "billed); on the 3 requests priced both ways "
         "($1.20), always using m/big would have cost $2.90 (58.62% saved).")
 
 

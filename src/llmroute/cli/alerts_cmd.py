@@ -19,10 +19,11 @@ from ..control.alert_store import AlertRecord, list_alerts
 from ..control.alert_tallies import EVERYTHING
 from ..control.alerts import Alert
 from ..control.alerts_config import AlertsConfig
-from .common import EXIT_ERROR, err, friendly_errors, ledger_window, out
+from .common import EXIT_ERROR, MARKUP, err, friendly_errors, ledger_window, out
 from .db_cmd import with_store
 
-app = typer.Typer(help="Alerts: send a test alert, list the history.", no_args_is_help=True)
+app = typer.Typer(help="Alerts: send a test alert, list the history.", no_args_is_help=True,
+                  rich_markup_mode=MARKUP)
 _CONFIG = typer.Option(None, "--config", "-c", help="Config file.")
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,10 +20,14 @@ from ..errors import ConfigError, LLMRouteError
 from ..ledger.store import Store
 from ..reports.window import parse_when
 
-#: Piped output is not cut to 80 columns (tables stay readable in files and CI logs).
-_WIDTH = None if sys.stdout.isatty() else 160
+#: Piped output is not cut to 80 columns (tables stay readable in files and CI logs), unless
+#: COLUMNS says how wide to be.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
 out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+
+#: Help texts as Markdown: a docstring's single line breaks join (no sentence cut mid-line).
+MARKUP: Final = "markdown"
 
 T = TypeVar("T")
 EXIT_ERROR = 1

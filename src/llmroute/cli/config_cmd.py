@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 
 from ..config import check
-from .common import EXIT_CONFIG, err, out
+from .common import EXIT_CONFIG, MARKUP, err, out
 
-app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True)
+app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=True,
+                  rich_markup_mode=MARKUP)
 
 
 @app.command("check")

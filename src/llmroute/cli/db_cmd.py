@@ -11,9 +11,10 @@ import typer
 
 from ..ledger.pruner import cutoffs_of
 from ..ledger.store import Store
-from .common import EXIT_ERROR, engine_from, err, friendly_errors, on_ledger, out
+from .common import EXIT_ERROR, MARKUP, engine_from, err, friendly_errors, on_ledger, out
 
-app = typer.Typer(help="The request ledger's database.", no_args_is_help=True)
+app = typer.Typer(help="The request ledger's database.", no_args_is_help=True,
+                  rich_markup_mode=MARKUP)
 T = TypeVar("T")
 
 

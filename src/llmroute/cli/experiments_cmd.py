@@ -28,9 +28,10 @@ from ..control.stats import Estimate, Interval
 from ..ledger.entry import LedgerEntry
 from ..ledger.rollup_read import RollupWindow
 from ..ledger.store import Store
-from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, on_ledger, out
+from .common import EXIT_ERROR, MARKUP, err, ledger_window, missing_sqlite_file, on_ledger, out
 
-app = typer.Typer(help="A/B experiments: arms, verdicts and guardrails.", no_args_is_help=True)
+app = typer.Typer(help="A/B experiments: arms, verdicts and guardrails.", no_args_is_help=True,
+                  rich_markup_mode=MARKUP)
 
 Format = Callable[[float], str]
 _LABELS = {"success_rate": "success rate", "mean_rating": "mean rating",

@@ -11,8 +11,10 @@ import typer
 from rich.table import Table
 
 from ..catalog import ModelSpec, bundled_prices, resolve_model
+from ..reports.render import LABEL_MIN, fitting, grid
 from .common import engine_from, friendly_errors, out
 from .models_abilities import SAMPLE_PROMPT, print_abilities
+from .report_cmd import WIDE
 
 
 def _price(value: Decimal | None) -> str:
@@ -33,20 +35,52 @@ def spec_dict(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def _table(specs: list[ModelSpec], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("model", "provider", "tier", "$/1M in", "$/1M out", "$/1M cached",
-                   "context", "max out", "capabilities"):
-        justify = "right" if column.startswith("$") or column in {"context", "max out"} else "left"
-        table.add_column(column, justify=justify, no_wrap=column == "model")  # type: ignore[arg-type]
-    for spec in specs:
-        style = "yellow" if not spec.priced else None
-        table.add_row(spec.name, spec.provider, spec.tier or "-", _price(spec.input_per_m),
-                      _price(spec.output_per_m), _price(spec.cached_input_per_m),
-                      f"{spec.context_window:,}" if spec.context_window else "?",
-                      f"{spec.max_output_tokens:,}" if spec.max_output_tokens else "?",
-                      ",".join(sorted(spec.capabilities)) or "-", style=style)
+#: Every column (`--wide`), and the ones that fit 80 terminal columns (the default).
+COLUMNS = ("model", "provider", "tier", "$/1M in", "$/1M out", "$/1M cached", "context",
+           "max out", "capabilities")
+NARROW = ("model", "tier", "$/1M in", "$/1M out", "context")
+#: The narrow table's columns to leave out first when the terminal is narrower still.
+DROP_FIRST = ("context", "tier")
+
+
+def _cells(spec: ModelSpec) -> dict[str, str]:
+    return {"model": spec.name, "provider": spec.provider, "tier": spec.tier or "-",
+            "$/1M in": _price(spec.input_per_m), "$/1M out": _price(spec.output_per_m),
+            "$/1M cached": _price(spec.cached_input_per_m),
+            "context": f"{spec.context_window:,}" if spec.context_window else "?",
+            "max out": f"{spec.max_output_tokens:,}" if spec.max_output_tokens else "?",
+            "capabilities": ",".join(sorted(spec.capabilities)) or "-"}
+
+
+def _table(specs: list[ModelSpec], title: str, wide: bool = False,
+           width: int | None = None) -> Table:
+    """The catalog table: prices and numbers always whole, a long model name folded onto more
+    lines (never cut to `mo…`); narrow: `NARROW` less `DROP_FIRST` ones until it fits `width`."""
+    rows = [_cells(spec) for spec in specs]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in NARROW[1:]}
+    label = min(LABEL_MIN, max(len(r["model"]) for r in rows)) if rows else LABEL_MIN
+    columns = COLUMNS[1:] if wide else fitting(widths, DROP_FIRST, label, width)
+    table = grid(title, ["model", *columns], [[r["model"], *(r[c] for c in columns)] for r in rows],
+                 ("provider", "tier", "capabilities"), wide)
+    for spec, row in zip(specs, table.rows, strict=True):
+        row.style = None if spec.priced else "yellow"
     return table
+
+
+def _csv(specs: list[ModelSpec]) -> str:
+    """The catalog as CSV (prices as exact decimal strings, empty when unknown)."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    fields = list(spec_dict(specs[0]) if specs else ("name",))
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(fields)
+    for spec in specs:
+        data = spec_dict(spec)
+        writer.writerow([";".join(v) if isinstance(v, list) else "" if v is None else v
+                         for v in (data[f] for f in fields)])
+    return buffer.getvalue()
 
 
 def models(
@@ -55,6 +89,10 @@ def models(
                                     "not only the models your tiers use."),
     search: str | None = typer.Option(None, "--search", "-s", help="Substring filter on names."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
+    wide: bool = typer.Option(False, "--wide", help="Every column (provider, cached-input price, "
+                              "max output, capabilities), wider than 80 columns. By default the "
+                              "table fits the terminal."),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file."),
     abilities: bool = typer.Option(False, "--abilities", help="The learned router's profile of "
                                    "each pool model: where it comes from, P(good) on --prompt."),
@@ -80,6 +118,9 @@ def models(
     if as_json:
         out.print_json(json.dumps([spec_dict(spec) for spec in specs]))
         return
+    if as_csv:
+        out.file.write(_csv(specs))
+        return
     unpriced = sum(not spec.priced for spec in specs)
     title = f"{len(specs)} models" + (f" ({unpriced} unpriced)" if unpriced else "")
-    out.print(_table(specs, title))
+    out.print(_table(specs, title, wide, out.width), width=WIDE if wide else None, crop=not wide)

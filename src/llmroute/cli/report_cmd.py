@@ -14,6 +14,7 @@ from ..ledger.views import ROLLUP_ONLY, WindowNumbers, window_numbers
 from ..reports.aggregate import GROUP_KEYS, NONE_LABEL, Report, report_from
 from ..reports.cache_hits import DEFAULT_LIMIT, ServedHit
 from ..reports.plane import LabFrontier, PlanePoint, ledger_points
+from ..reports.span import Span, traffic_span
 from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, on_ledger, out
 
 if TYPE_CHECKING:
@@ -29,25 +30,41 @@ def _engine(config: Path | None) -> Engine:
     missing = missing_sqlite_file(engine.settings.ledger.url)
     if missing is not None:
         out.print(f"No ledger yet at {missing}: nothing to report. Requests are recorded once the "
-                  "gateway serves traffic (llmroute serve).")
+                  "gateway serves traffic (llmroute serve).", markup=False)
+        for demo in demo_configs(Path()):
+            out.print(f"The demo's ledger is {demo.parent / 'ledger.db'}: llmroute report -c "
+                      f"{demo}", markup=False)
         raise typer.Exit(0)
     return engine
 
 
+#: Where `make demo` and `llmroute demo --out` leave a ledger with its `llmroute.yaml`.
+DEMO_FOLDERS = ("out/demo", "out/demo-control")
+
+
+def demo_configs(here: Path) -> list[Path]:
+    """The demos' `llmroute.yaml` files under `here` (each names its ledger), to point at; relative
+    to the working directory when `here` is `Path()`."""
+    return [here / folder / "llmroute.yaml" for folder in DEMO_FOLDERS
+            if (here / folder / "llmroute.yaml").exists() and (here / folder / "ledger.db").exists()]
+
+
 def _load(config: Path | None, start: datetime, end: datetime, keys: tuple[str, ...],
-          exact: bool = False) -> tuple[dict[str, WindowNumbers], str]:
+          exact: bool = False) -> tuple[dict[str, WindowNumbers], str, Span | None]:
     """The window's numbers per grouping key (`ledger.views.window_numbers`: computed by the
-    ledger's database from its rollups or raw rows, never the entries themselves), and the
-    configured baseline model's name."""
+    ledger's database from its rollups or raw rows, never the entries themselves), the
+    configured baseline model's name, and the traffic's first and last request."""
     engine = _engine(config)
     url = engine.settings.ledger.url
     teams = {key.name: key.team for key in engine.settings.keys}
 
-    async def work(store: Store) -> dict[str, WindowNumbers]:
-        return {key: await window_numbers(store, key, start, end, exact=exact, teams=teams)
-                for key in keys}
+    async def work(store: Store) -> tuple[dict[str, WindowNumbers], Span | None]:
+        found = {key: await window_numbers(store, key, start, end, exact=exact, teams=teams)
+                 for key in keys}
+        return found, await traffic_span(store, start, end)
 
-    return on_ledger(url, work), engine.baseline_model
+    found, span = on_ledger(url, work)
+    return found, engine.baseline_model, span
 
 
 def report(
@@ -61,6 +78,11 @@ def report(
     html_path: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML "
                                           "report with plots to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (money as exact strings)."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV for scripts: a line per group and "
+                                "the total, plain numbers."),
+    wide: bool = typer.Option(False, "--wide", help="Every column (errors, success, unpriced, "
+                              "p50/p95 latency, $/success, model mix), wider than 80 columns. By "
+                              "default the table fits the terminal."),
     exact: bool = typer.Option(False, "--exact", help="Exact latency percentiles from every raw "
                                "row of the window (slow on a large ledger). By default a window of "
                                "more than 20,000 requests reads the hourly and daily rollups, whose "
@@ -88,9 +110,11 @@ def report(
         return
     lab = _frontier(frontier)
     keys = tuple(dict.fromkeys((by, *HTML_KEYS) if html_path is not None else (by,)))
-    found, baseline = _load(config, start, end, keys, exact)
+    found, baseline, traffic = _load(config, start, end, keys, exact)
     result = report_from(found[by].aggregate, baseline)
     window = {"since": start.isoformat(), "until": end.isoformat(),
+              "first_request": traffic.first.isoformat() if traffic else None,
+              "last_request": traffic.last.isoformat() if traffic else None,
               "latency_percentiles": found[by].percentiles_note}
     span = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
     if result.total.requests == 0:
@@ -100,7 +124,10 @@ def report(
         else:
             out.print(message)
         return
-    _show(result, found, window, span, html_path, as_json, lab)
+    if traffic is not None:
+        span = f"{traffic.text()} (window {span})"
+    _show(result, found, window, span, html_path, "json" if as_json else "csv" if as_csv else
+          ("wide" if wide else "table"), lab)
 
 
 def _show_hits(config: Path | None, start: datetime, end: datetime, limit: int,
@@ -123,6 +150,9 @@ def _show_hits(config: Path | None, start: datetime, end: datetime, limit: int,
         more = " (the first ones; --limit for more)" if len(hits) == limit else ""
         out.print(f"{len(hits)} semantic hits{more}.", markup=False)
 
+
+#: `--wide` lays the tables out this wide at most (each at its natural width, never cut).
+WIDE = 1_000
 
 #: The groupings the HTML page reads besides `--by`: plots by day and model, the routed traffic's
 #: points per policy and experiment arm.
@@ -147,10 +177,11 @@ def routed_points(found: dict[str, WindowNumbers]) -> list[PlanePoint]:
     return [*ledger_points((), policies, "policy "), *ledger_points((), arms, "arm ")]
 
 
-def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str], span: str,
-          html_path: Path | None, as_json: bool, lab: LabFrontier | None = None) -> None:
+def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str | None],
+          span: str, html_path: Path | None, form: str, lab: LabFrontier | None = None) -> None:
+    """Print the report as `form`: table (fits the terminal), wide, json or csv."""
     from ..reports.caching import cache_table, savings_text
-    from ..reports.render import headline, mix_text, report_dict, table
+    from ..reports.render import csv_text, headline, mix_text, report_dict, table
 
     requests = f"{result.total.requests} requests, {span}"
     if html_path is not None:
@@ -162,8 +193,11 @@ def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str
         html_path.write_text(render_html(result, requests,
                                          plots(days, models, result.total, routed, lab), plane),
                              encoding="utf-8")
-    if as_json:
+    if form == "json":
         out.print_json(json.dumps(report_dict(result, window)))
+        return
+    if form == "csv":
+        out.file.write(csv_text(result))
         return
     out.print(requests, markup=False)
     out.print(headline(result), markup=False)
@@ -171,10 +205,12 @@ def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str
     if savings is not None:
         out.print(savings, markup=False)
     out.print(f"Model mix: {mix_text(result.total, top=5)}", markup=False)
-    out.print(table(result))
+    wide = form == "wide"
+    width = WIDE if wide else None
+    out.print(table(result, wide, out.width), width=width, crop=not wide)
     caching = cache_table(result)
     if caching is not None:
-        out.print(caching)
+        out.print(caching, width=width, crop=not wide)
     if not found[result.by].exact_percentiles:
         out.print("Latency percentiles from the ledger's rollups, within 1% (--exact: from every "
                   "row).", markup=False)

@@ -33,12 +33,13 @@ from ..errors import ConfigError, ConfigProblem, LLMRouteError
 from ..metrics import MULTIPROC_ENV
 from ..settings import Settings
 from ..telemetry.logs import log_config
-from .common import friendly_errors, out
+from .common import MARKUP, friendly_errors, out
 
 if TYPE_CHECKING:
     from ..server.auth import KeyRing
 
-keys_app = typer.Typer(help="Create and hash gateway keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create and hash gateway keys.", no_args_is_help=True,
+                  rich_markup_mode=MARKUP)
 log = logging.getLogger("llmroute.server")
 
 
@@ -151,12 +152,26 @@ def _multiprocess_metrics(host: str, port: int) -> threading.Thread:
     return thread
 
 
+def where_lines(settings: Settings, base: str, metrics: tuple[str, int] | None) -> list[str]:
+    """Where the dashboard and the metrics are, and who may open them, printed at start."""
+    keyed = "sign in with a gateway key" if settings.keys else "open: no `keys:` configured"
+    access = settings.server.metrics
+    lines = [f"dashboard on {base}/dashboard ({keyed})"]
+    if metrics:
+        lines.append(f"metrics on http://{metrics[0]}:{metrics[1]}/metrics (no key)")
+    else:
+        who = "no key" if access.public or not settings.keys else "an admin key"
+        lines.append(f"metrics on {base}/metrics ({who})")
+    return lines
+
+
 def serve(
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file."),
     host: str | None = typer.Option(None, "--host", help="Bind address (default: server.host)."),
     port: int | None = typer.Option(None, "--port", help="Port (default: server.port)."),
     workers: int | None = typer.Option(None, "--workers", "-w", help="Worker processes."),
-    access_log: bool = typer.Option(False, "--access-log", help="Log a line per request."),
+    access_log: bool = typer.Option(False, "--access-log/--no-access-log",
+                                    help="Log a line per request."),
 ) -> None:
     """Serve the OpenAI-compatible gateway: point any OpenAI client's base_url at it."""
     import uvicorn
@@ -191,8 +206,8 @@ def serve(
                    "forwarded_allow_ips": server.forwarded_allow_ips,
                    # read deadlines and the header size limit (slow-loris clients)
                    "http": guarded_protocol(server)}
-        if metrics:
-            out.print(f"metrics on http://{metrics[0]}:{metrics[1]}/metrics (no key)")
+        for line in where_lines(settings, f"http://{bind_host}:{bind_port}", metrics):
+            out.print(line, markup=False)
         if count == 1:
             if not _serve_one(create_app(settings), options, metrics, config):
                 raise typer.Exit(3)

@@ -72,9 +72,12 @@ def control_section(budget_usd: str) -> dict[str, Any]:
 
 
 def demo_settings(ledger_dir: Path, quality: Mapping[str, float], port: int = 0,
-                  extra: Mapping[str, Any] | None = None) -> Settings:
+                  extra: Mapping[str, Any] | None = None,
+                  over: Mapping[str, Any] | None = None) -> Settings:
     """Validated Settings for the demo gateway; `quality` is each model's mean recorded outcome,
-    `extra` more sections (the control demo's)."""
+    `extra` more sections (the control demo's), `over` a user's config (`llmroute demo -c`) laid
+    over the demo's as over the defaults (tables such as tiers and policies replace, settings
+    sections merge by key)."""
     prices = replay_prices()
     models = {name: {"provider": DEPLOYMENT, "deployment": DEPLOYMENT, "upstream_name": name,
                      "input_per_m": p["input_per_m"], "output_per_m": p["output_per_m"],
@@ -92,6 +95,7 @@ def demo_settings(ledger_dir: Path, quality: Mapping[str, float], port: int = 0,
         **(extra or {}),
     }
     raw = merge_over_defaults(parse_yaml(default_config_text(), "embedded defaults"), user)
+    raw = merge_over_defaults(raw, over or {})
     settings = Settings.model_validate(raw)
     problems = [p for p in semantic_problems(settings, default_registry(), {})
                 if p.severity == "error"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ..errors import ConfigError, ConfigProblem
 from ..providers.replay import ReplayBook, load_records
 from ..reports.plane import LabFrontier
 from .config import BASELINE, BUDGET_USER, EXPERIMENT, control_section, demo_settings
@@ -37,6 +38,29 @@ class DemoOptions:
     keep_serving: bool = False
     out: Path | None = None
     control: bool = False
+    #: A config laid over the demo's settings (`llmroute demo -c`).
+    config: Path | None = None
+
+
+def config_over(path: Path | None) -> dict[str, Any]:
+    """The sections of the config at `path` (none: {}); a ConfigError when it does not read."""
+    if path is None:
+        return {}
+    from ..config_text import parse_yaml
+
+    try:
+        return parse_yaml(path.read_text("utf-8"), str(path))
+    except (OSError, ValueError) as exc:
+        message = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError([ConfigProblem("", f"cannot read it: {message}")], str(path)) from None
+
+
+def write_ledger_config(out: Path) -> Path:
+    """`llmroute.yaml` beside the demo's ledger, naming it: `llmroute report -c` reads it."""
+    config = out / "llmroute.yaml"
+    url = f"sqlite:///{(out / 'ledger.db').resolve()}"
+    config.write_text(json.dumps({"ledger": {"url": url}}, indent=2) + "\n", "utf-8")
+    return config
 
 
 def mean_outcomes(book: ReplayBook) -> dict[str, float]:
@@ -76,7 +100,8 @@ async def run_async(options: DemoOptions, console: Console) -> Summary:
     out.mkdir(parents=True, exist_ok=True)
     book = ReplayBook(load_records())
     records = book.records[: options.requests] if options.requests else book.records
-    settings = demo_settings(out.resolve(), mean_outcomes(book), options.port)
+    settings = demo_settings(out.resolve(), mean_outcomes(book), options.port,
+                             over=config_over(options.config))
     policy = settings.routing.default_policy
     frontier = lab_frontier(settings, records, policy, BASELINE)
     server, task, url = await _start(settings, frontier)
@@ -89,11 +114,14 @@ async def run_async(options: DemoOptions, console: Console) -> Summary:
             await task
     elapsed = time.monotonic() - started
     summary = summarize(out / "ledger.db", sent, book)
+    config = write_ledger_config(out)
     console.print(f"replayed {len(sent)} prompts in {elapsed:.1f}s; ledger: {out / 'ledger.db'}")
     render(summary, console)
     frontier.save(out / "frontier.json")
     render_plane(summary, frontier, policy, console)
     console.print(f"cost–quality points: {out / 'frontier.json'} (`llmroute report --frontier`)")
+    console.print(f"report over this ledger: llmroute report -c {config}", markup=False,
+                  soft_wrap=True)
     data = {**asdict(summary), "savings_pct": summary.savings_pct, "seconds": elapsed,
             "quality_kept_pct": summary.quality_kept_pct, "ledger": str(out / "ledger.db"),
             "frontier": str(out / "frontier.json")}
@@ -117,7 +145,7 @@ async def run_control(options: DemoOptions, console: Console) -> Summary:
     found = (book.find(str(r["prompt"]), BASELINE) for r in budgeted)
     budget = f"{sum(f.cost_usd or 0.0 for f in found if f is not None) * BUDGET_SHARE:.6f}"
     settings = demo_settings(out.resolve(), mean_outcomes(book), options.port,
-                             control_section(budget))
+                             control_section(budget), config_over(options.config))
     ledger_url = f"sqlite:///{(out / 'ledger.db').resolve()}"
     (out / "llmroute.yaml").write_text(
         json.dumps({"ledger": {"url": ledger_url}, "experiments": [EXPERIMENT]}, indent=2), "utf-8")

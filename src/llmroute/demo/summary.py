@@ -32,6 +32,9 @@ class Summary:
     recorded_cost_usd: float
     recorded_baseline_cost_usd: float
     model_mix: dict[str, int] = field(default_factory=dict)
+    #: Why requests failed: error kind (`traffic.error_kind`) → count; "not in the ledger" for
+    #: answered requests whose entry is missing.
+    failures: dict[str, int] = field(default_factory=dict)
 
     @property
     def savings_pct(self) -> float:
@@ -57,6 +60,9 @@ def summarize(db: Path, sent: Sequence[Sent], book: ReplayBook) -> Summary:
     """The summary of the ledger at `db` for the requests `sent`."""
     ours = {s.request_id: s for s in sent if s.request_id}
     rows = [r for r in ledger_rows(db) if r[0] in ours and r[4] == "ok"]
+    failures = Counter(s.error_kind or "other" for s in sent if s.error is not None)
+    if (missing := len(sent) - len(rows) - sum(failures.values())) > 0:
+        failures["answered, not in the ledger"] = missing
     answered = [ours[r[0]] for r in rows]
     baseline = [book.find(s.prompt, BASELINE) for s in answered]
     outcomes = [s.outcome or 0.0 for s in answered]
@@ -69,13 +75,29 @@ def summarize(db: Path, sent: Sequence[Sent], book: ReplayBook) -> Summary:
         baseline_quality=sum(base_outcomes) / len(base_outcomes) if base_outcomes else 0.0,
         recorded_cost_usd=sum(s.recorded_cost_usd or 0.0 for s in answered),
         recorded_baseline_cost_usd=sum(b.cost_usd or 0.0 for b in baseline if b is not None),
-        model_mix=dict(Counter(str(r[1]) for r in rows).most_common()))
+        model_mix=dict(Counter(str(r[1]) for r in rows).most_common()),
+        failures=dict(failures.most_common()))
+
+
+#: The costs the demo prints, told apart.
+COSTS_NOTE = ("ledger: the gateway's own price (tokens × the demo catalog's per-token prices, "
+              "fitted to RouterBench); recorded: what RouterBench measured for the same answers.")
+
+
+def failures_text(failures: dict[str, int]) -> str:
+    """`6 × HTTP 502 all_upstreams_failed (attempts: not_found; no recorded answer: …)`, one
+    per kind (`traffic.error_kind`)."""
+    return "; ".join(f"{count} × {kind}" for kind, count in failures.items())
 
 
 def render(summary: Summary, console: Console) -> None:
     """Print the summary: a headline table, then the model mix."""
-    table = Table(title="llmroute demo: routed vs always-" + BASELINE, show_header=False)
+    table = Table(title="llmroute demo: routed vs always-" + BASELINE, show_header=False,
+                  caption=COSTS_NOTE)
     table.add_row("requests", f"{summary.requests} ok, {summary.errors} failed")
+    if summary.failures:
+        table.add_row("why they failed", failures_text(summary.failures) + ". The demo's "
+                      "upstream replays recorded answers: it injects no failures on purpose.")
     table.add_row("cost (ledger)", f"${summary.cost_usd:.6f}")
     table.add_row(f"always {BASELINE} (ledger)", f"${summary.baseline_cost_usd:.6f}")
     table.add_row("savings", f"{summary.savings_pct:.1f}%")

@@ -31,6 +31,40 @@ class Sent:
     error: str | None = None
     #: What a limit did to the request (`x-llmroute-limit-action`: downgraded), if anything.
     limit_action: str | None = None
+    #: The failure's kind: `HTTP <status> <error code or type>`, or the exception's name.
+    error_kind: str | None = None
+
+
+#: What a replay failure means, found in the error's message (the replay injects no failures).
+NOT_RECORDED = ("was recorded for this prompt", "no recorded answer: RouterBench lacks the answers "
+                "of the models tried on this prompt")
+
+
+def error_kind(exc: Exception) -> str:
+    """E.g. `HTTP 502 all_upstreams_failed (attempts: not_found; no recorded answer: …)` for an
+    error answer (its OpenAI-style `code`, else `type`, and its attempts' errors), the
+    exception's class name for anything else (a dropped connection, a timeout)."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        return type(exc).__name__
+    body = getattr(exc, "body", None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    kind = f"HTTP {status} {error.get('code') or error.get('type') or ''}".rstrip()
+    attempts = error.get("attempts")
+    notes = []
+    if isinstance(attempts, list) and attempts:
+        errors = sorted({str(a.get("error")) for a in attempts if isinstance(a, dict)})
+        notes.append(f"attempts: {', '.join(errors)}")
+    if NOT_RECORDED[0] in str(error.get("message", "")):
+        notes.append(NOT_RECORDED[1])
+    return f"{kind} ({'; '.join(notes)})" if notes else kind
+
+
+def rating_of(outcome: float) -> int:
+    """The 1–5 rating the demo posts for a recorded outcome in [0, 1]: 1 + 4 × outcome, rounded
+    (a wrong answer 1, a right one 5), so the report's rating and $/quality point are filled."""
+    return 1 + round(4 * min(1.0, max(0.0, outcome)))
 
 
 @dataclass(frozen=True)
@@ -43,7 +77,8 @@ class Caller:
 
 async def send_one(client: Any, http: httpx.AsyncClient, book: ReplayBook, record: dict[str, Any],
                    caller: Caller = Caller()) -> Sent:
-    """One chat request with `model="auto"`, then its feedback (success = outcome ≥ 0.5)."""
+    """One chat request with `model="auto"`, then its feedback (success = outcome ≥ 0.5, and
+    `rating_of` the outcome)."""
     import openai
 
     prompt = str(record["prompt"])
@@ -56,14 +91,16 @@ async def send_one(client: Any, http: httpx.AsyncClient, book: ReplayBook, recor
         raw = await client.chat.completions.with_raw_response.create(
             model="auto", messages=[{"role": "user", "content": prompt}], extra_body=extra)
     except openai.APIError as exc:
-        return Sent(str(record["id"]), prompt, None, None, None, None, error=str(exc))
+        return Sent(str(record["id"]), prompt, None, None, None, None, error=str(exc),
+                    error_kind=error_kind(exc))
     request_id = raw.headers.get(REQUEST_ID_HEADER)
     completion = raw.parse()
     found = book.find(prompt, completion.model)
     outcome = found.outcome if found else None
     if request_id and outcome is not None:
         reply = await http.post("/v1/feedback", json={"request_id": request_id,
-                                                      "success": outcome >= 0.5})
+                                                      "success": outcome >= 0.5,
+                                                      "rating": rating_of(outcome)})
         reply.raise_for_status()
     return Sent(str(record["id"]), prompt, request_id, completion.model, outcome,
                 found.cost_usd if found else None,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from ..ledger.entry import money_text
@@ -13,8 +14,9 @@ from .aggregate import Report, Summary
 from .caching import cache_dict
 from .fmt import DASH, fmt_pct, fmt_usd
 
-__all__ = ["COLUMNS", "DASH", "fmt_pct", "fmt_usd", "headline", "mix_text", "report_dict", "row",
-           "summary_dict", "table"]
+__all__ = ["COLUMNS", "DASH", "NARROW_COLUMNS", "csv_text", "fmt_pct", "fmt_usd", "headline",
+           "mix_text", "report_dict", "row", "summary_dict", "table"]
+
 
 def _float(value: float | None, spec: str) -> str:
     return DASH if value is None else format(value, spec)
@@ -41,11 +43,21 @@ def headline(report: Report) -> str:
     if total.priced == 0:
         noun = "request" if total.requests == 1 else "requests"
         return f"This traffic ({total.requests} {noun}) is unpriced: no cost was recorded."
-    noun = "request" if total.unpriced == 1 else "requests"
-    unpriced = f" (plus {total.unpriced} unpriced {noun})" if total.unpriced else ""
+    unpriced = _unpriced(total)
     routing = (f", {fmt_usd(total.routing_cost_usd)} of it routing (the LLM router's calls)"
                if total.routing_cost_usd else "")
     return f"This traffic cost {fmt_usd(total.cost_usd)}{routing}{unpriced}{_comparison(report)}"
+
+
+def _unpriced(total: Summary) -> str:
+    """The requests without a cost, told apart: a failure is not billed, it is not "unpriced"."""
+    if not total.unpriced:
+        return ""
+    noun = "request" if total.unpriced == 1 else "requests"
+    if not total.errors:
+        return f" (plus {total.unpriced} unpriced {noun})"
+    return (f" (plus {total.unpriced} {noun} without a cost; {total.errors} failed, and failures "
+            "are not billed)")
 
 
 def mix_text(summary: Summary, top: int = 3) -> str:
@@ -59,6 +71,10 @@ def mix_text(summary: Summary, top: int = 3) -> str:
 
 COLUMNS = ("requests", "errors", "success", "cost", "unpriced", "baseline", "saved", "p50 s",
            "p95 s", "rating", "$/quality pt", "$/success", "model mix")
+#: The columns that fit 80 terminal columns (`--wide`: all of `COLUMNS`; the model mix is the
+#: line above the table).
+NARROW_COLUMNS = ("requests", "errors", "success", "cost", "baseline", "saved", "rating",
+                  "$/quality pt")
 
 
 def row(summary: Summary) -> list[str]:
@@ -72,17 +88,75 @@ def row(summary: Summary) -> list[str]:
             mix_text(summary)]
 
 
-def table(report: Report) -> Table:
-    """A rich table: one row per group, then the total."""
-    out = Table(title=f"by {report.by}", show_footer=False)
-    out.add_column(report.by)
-    for column in COLUMNS:
-        out.add_column(column, justify="left" if column == "model mix" else "right")
-    for summary in report.groups:
-        out.add_row(summary.label, *row(summary))
-    out.add_section()
-    out.add_row("total", *row(report.total), style="bold")
+#: The narrow table's columns to leave out first when the terminal is narrower still.
+DROP_FIRST = ("success", "errors", "$/quality pt", "rating")
+#: The fewest characters a folded label column (a model's name) keeps.
+LABEL_MIN = 12
+
+
+def fitting(widths: Mapping[str, int], drop_first: Sequence[str], label: int,
+            width: int | None) -> list[str]:
+    """The columns of `widths` (each that many characters at least) that fit `width` terminal
+    columns beside a label column of `label` characters, one space between columns and one at
+    each edge: the `drop_first` ones left out in that order until they fit (all when `width` is
+    None)."""
+    kept = list(widths)
+    for column in (*drop_first, None):
+        total = label + sum(widths[c] for c in kept) + len(kept) + 2
+        if width is None or total <= width or column is None:
+            break
+        kept.remove(column)
+    return kept
+
+
+def grid(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[str],
+         wide: bool, total: bool = False) -> Table:
+    """A compact rich table: the first column folds (down to `LABEL_MIN`; whole when `wide`),
+    the others keep every cell whole (never `mo…`); `left` columns are left-justified; `total`:
+    the last row is a total, set apart in bold."""
+    out = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+    for i, column in enumerate(header):
+        words = [column] if wide or i == 0 else column.split()
+        widest = max(*(len(r[i]) for r in rows), *map(len, words))
+        out.add_column(column, justify="left" if column in left or i == 0 else "right",
+                       min_width=min(widest, LABEL_MIN) if i == 0 and not wide else widest,
+                       overflow="fold")
+    for i, cells in enumerate(rows):
+        last = total and i == len(rows) - 1
+        if last:
+            out.add_section()
+        out.add_row(*cells, style="bold" if last else None)
     return out
+
+
+def table(report: Report, wide: bool = False, width: int | None = None) -> Table:
+    """A rich table: one row per group, then the total. Narrow (the default): `NARROW_COLUMNS`,
+    less `DROP_FIRST` ones until it fits `width`, every number whole and the group's name folded
+    onto more lines when needed (never cut to `mo…`); wide: every column of `COLUMNS`."""
+    summaries = (*report.groups, report.total)
+    cells = [dict(zip(COLUMNS, row(s), strict=True)) for s in summaries]
+    widths = {c: max(*(len(r[c]) for r in cells), *map(len, c.split())) for c in NARROW_COLUMNS}
+    label = min(LABEL_MIN, max(len(s.label) for s in summaries))
+    columns = COLUMNS if wide else fitting(widths, DROP_FIRST, label, width)
+    rows = [[s.label, *(r[c] for c in columns)] for s, r in zip(summaries, cells, strict=True)]
+    rows[-1][0] = "total"
+    return grid(f"by {report.by}", [report.by, *columns], rows, ("model mix",), wide, total=True)
+
+
+def csv_text(report: Report) -> str:
+    """The report as CSV for scripts: one line per group then `total`, plain numbers (money as
+    exact decimal strings, empty when unknown), the same fields as the JSON view."""
+    import csv
+    import io
+
+    scalars = [k for k, v in summary_dict(report.total).items() if not isinstance(v, list | dict)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([report.by if k == "label" else k for k in scalars])
+    for summary in (*report.groups, report.total):
+        data = summary_dict(summary)
+        writer.writerow(["" if data[k] is None else data[k] for k in scalars])
+    return buffer.getvalue()
 
 
 def _money(value: Decimal | None) -> str | None:
