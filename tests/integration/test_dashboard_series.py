@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import itertools
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,12 +32,18 @@ KEYS: dict[str, Any] = {"keys": [
 ]}
 
 
-def filled(serve: Serve, tmp_path: Path) -> tuple[GatewayServer, datetime]:
+def filled(serve: Serve, tmp_path: Path, cache: Mapping[str, str] | None = None,
+           text: Mapping[str, tuple[str, str]] | None = None) -> tuple[GatewayServer, datetime]:
     """A gateway whose ledger holds the hand-worked report, its first request 18 whole hours
-    before the current hour; that first request's hour."""
+    before the current hour (with `cache`: these requests' response-cache marks, `text`: their
+    prompt and response texts); that first request's hour."""
     gw = serve({**KEYS, **ledger_config(tmp_path)})
     base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=18)
-    rows = [dataclasses.replace(e, ts=base + (e.ts - REPORT_BASE)) for e in hand_worked_report()]
+    marks, texts = dict(cache or {}), dict(text or {})
+    rows = [dataclasses.replace(e, ts=base + (e.ts - REPORT_BASE), cache=marks.get(e.request_id),
+                                prompt_text=texts.get(e.request_id, (None, None))[0],
+                                response_text=texts.get(e.request_id, (None, None))[1])
+            for e in hand_worked_report()]
 
     async def fill(entries: list[LedgerEntry]) -> None:
         store = open_store(ledger_config(tmp_path)["ledger"]["url"])

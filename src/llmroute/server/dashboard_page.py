@@ -175,6 +175,7 @@ PANELS
       return [[b.name, b.scope, b.subject, b.window, b.used, b.limit, b.remaining, when(b.resets_at)]];
     });
     if (d.series) series(d.series);
+    $('f-key-label').style.display = d.role === 'admin' ? '' : 'none';
     $('status').className = '';
     text('status', 'Updated ' + new Date().toLocaleTimeString() + ' \\u00b7 ' + when(d.since) +
          ' to ' + when(d.until));
