@@ -124,3 +124,19 @@ def test_a_real_browser_filters_and_opens_a_request(gw: GatewayServer, tmp_path:
     assert "prompt_text" not in detail.group(1)  # r4 kept no text: no row for it
     assert re.search(r"<td>request</td><td>ts</td><td>\d{4}-\d\d-\d\d \d\d:\d\d \(\d+ h ago\)",
                      detail.group(1))
+
+
+def test_a_real_browser_shows_an_app_key_its_own_only(gw: GatewayServer, tmp_path: Path) -> None:
+    if CHROMIUM is None:  # the page itself needs the real browser (installed by .ci/run)
+        return
+    dom = dashboard_dom(tmp_path / "profile-app", f"{gw.url}/dashboard", APP_A,
+                        ready="document.querySelectorAll('#explore-rows tr').length > 0 && "
+                              "document.querySelectorAll('#spend-keys tr').length > 0")
+    listed = re.search(r'id="explore-rows"[^>]*>(.*?)</tbody>', dom, re.S)
+    assert listed is not None
+    assert re.findall(r'class="open">(r\d)<', listed.group(1)) == ["r6", "r2", "r1"]
+    keys = re.search(r'id="spend-keys"[^>]*>(.*?)</tbody>', dom, re.S)
+    assert keys is not None and keys.group(1).count("<tr>") == 1 and "team-a" in keys.group(1)
+    assert "team-b" not in dom and "beta" not in dom
+    assert re.search(r'id="teams-panel" style="display: none;"', dom)
+    assert re.search(r'id="f-key-label" style="display: none;"', dom)

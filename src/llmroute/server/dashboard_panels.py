@@ -57,6 +57,7 @@ PANELS_JS = """
     function spent(k){ return [[k.name, k.requests, k.errors, '$' + k.cost_usd]]; }
     lines('spend-keys', s.keys, spent);
     lines('spend-teams', s.teams || [], spent);
+    $('teams-panel').style.display = s.teams ? '' : 'none';  // an admin's only
   }
   var nextPage = null;
   function explore(more){
@@ -157,8 +158,8 @@ def panels_html() -> str:
 {charts}
 <h2>Spend per key</h2>
 <table><thead>{spend_head.format("key")}</thead><tbody id="spend-keys"></tbody></table>
-<h2>Spend per team</h2>
-<table><thead>{spend_head.format("team")}</thead><tbody id="spend-teams"></tbody></table>
+<div id="teams-panel"><h2>Spend per team</h2>
+<table><thead>{spend_head.format("team")}</thead><tbody id="spend-teams"></tbody></table></div>
 <h2>Requests</h2>
 <div class=filters><label>model <input id="f-model" size=14></label>
 <label>policy <input id="f-policy" size=10></label>
