@@ -69,14 +69,8 @@ def data(access: DashboardAccess, ledger: LedgerService | None, baseline: str,
         principal = await access.required(request)
         if ledger is None:
             raise ledger_disabled()
-        since = request.query_params.get("since", DEFAULT_WINDOW)
         now = datetime.now(UTC)
-        try:
-            start = parse_when(since, now)
-        except ValueError as exc:
-            raise InvalidRequestError(str(exc), param="since") from None
-        if start >= now:
-            raise InvalidRequestError("`since` must be in the past.", param="since")
+        start = window_of(request, now)
         arms = None
         try:
             if principal.admin:
@@ -117,6 +111,18 @@ def data(access: DashboardAccess, ledger: LedgerService | None, baseline: str,
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return handler
+
+
+def window_of(request: Request, now: datetime) -> datetime:
+    """The start of the window `?since=` asks for (default `DEFAULT_WINDOW`); 400 when bad."""
+    since = request.query_params.get("since", DEFAULT_WINDOW)
+    try:
+        start = parse_when(since, now)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc), param="since") from None
+    if start >= now:
+        raise InvalidRequestError("`since` must be in the past.", param="since")
+    return start
 
 
 async def _alerts(ledger: LedgerService, start: datetime) -> list[dict[str, object]]:

@@ -19,10 +19,8 @@ from ..ledger import StoreError
 from ..ledger.entry import CACHE_STATES, STATUSES, LedgerEntry
 from ..ledger.explore import Cursor, Filters, latest, one
 from ..ledger.service import LedgerService
-from ..reports.window import parse_when
-from .dashboard import Handler, ledger_disabled, unavailable
+from .dashboard import Handler, ledger_disabled, unavailable, window_of
 from .dashboard_login import DashboardAccess
-from .dashboard_page import DEFAULT_WINDOW
 
 #: Rows per page: the default and the most a page may ask for.
 PAGE_ROWS, MAX_PAGE_ROWS = 50, 200
@@ -31,18 +29,6 @@ ROW_FIELDS = ("request_id", "ts", "key_name", "model", "policy", "tier", "status
               "latency_s", "cost_usd", "cache", "user_rating", "task_success")
 #: Fields never shown: the learning vector is internal.
 HIDDEN = ("latent",)
-
-
-def window_of(request: Request, now: datetime) -> datetime:
-    """The start of the window `?since=` asks for (default `DEFAULT_WINDOW`); 400 when bad."""
-    since = request.query_params.get("since", DEFAULT_WINDOW)
-    try:
-        start = parse_when(since, now)
-    except ValueError as exc:
-        raise InvalidRequestError(str(exc), param="since") from None
-    if start >= now:
-        raise InvalidRequestError("`since` must be in the past.", param="since")
-    return start
 
 
 def _choice(request: Request, name: str, allowed: frozenset[str] | None) -> str | None:
