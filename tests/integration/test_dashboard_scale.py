@@ -60,6 +60,15 @@ def test_dashboard_memory_stays_flat_on_a_large_ledger(serve: Serve, tmp_path: P
         assert isinstance(total, dict)
         assert total["requests"] == ENTRIES and Decimal(total["cost_usd"]) == expected.tally.cost_usd
         assert first["latency_percentiles"] == "within 1%"
+        # the series' day buckets add up to the window, exactly (the reference: the raw entries)
+        series = first["series"]
+        assert isinstance(series, dict) and series["bucket"] == "day"
+        points = series["points"]
+        assert sum(p["requests"] for p in points) == ENTRIES
+        assert sum(Decimal(p["cost_usd"]) for p in points) == expected.tally.cost_usd
+        assert sum(p["rated"] for p in points) == expected.tally.rated
+        assert series["keys"] == [{"name": "ops", "requests": ENTRIES, "errors": 0,
+                                   "cost_usd": total["cost_usd"]}]
         for _ in range(5):
             refresh()
         gc.collect()

@@ -42,7 +42,7 @@ from ..outcome import Outcome, Principal
 from ..resilience import attempt_log
 from ..runtime import Runtime, build_runtime
 from ..settings import Settings
-from . import dashboard, dashboard_login, messages
+from . import dashboard, dashboard_explore, dashboard_login, messages
 from .auth import KeyRing
 from .dashboard_login import DashboardAccess
 from .feedback import not_found, parse_feedback
@@ -273,8 +273,10 @@ class Endpoints:
             Route("/v1/budgets", e.budgets, methods=["GET"]),
             Route("/dashboard", dashboard.page(e.access, e.ledger), methods=["GET"]),
             Route("/dashboard/data", dashboard.data(e.access, e.ledger, e.gw.engine.baseline_model,
-                                                    e.runtime.settings.experiments, e.usage),
+                                                    e.runtime.settings.experiments, e.usage,
+                                                    {k.name: k.team for k in e.runtime.settings.keys}),
                   methods=["GET"]),
+            *dashboard_explore.routes(e.access, e.ledger),
             Route("/openapi.json", e.openapi_document, methods=["GET"]),
             Route("/dashboard/login", partial(dashboard_login.login, e.access),
                   methods=["POST"]),

@@ -10,7 +10,8 @@ the data endpoint answers 503.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..control.experiment_report import report_dict as experiment_report_dict
 from ..control.experiments import ExperimentConfig
 from ..errors import InvalidRequestError, LLMRouteError, UnavailableError
 from ..ledger import StoreError
+from ..ledger.series import DashboardSeries, dashboard_series
 from ..ledger.service import LedgerService
 from ..ledger.views import key_numbers, numbers_with
 from ..outcome import Principal
@@ -52,24 +54,23 @@ def page(access: DashboardAccess, ledger: LedgerService | None) -> Handler:
 
 
 def data(access: DashboardAccess, ledger: LedgerService | None, baseline: str,
-         experiments: Sequence[ExperimentConfig], budgets: Budgets) -> Handler:
+         experiments: Sequence[ExperimentConfig], budgets: Budgets,
+         teams: Mapping[str, str | None] | None = None) -> Handler:
     """The `GET /dashboard/data?since=24h` handler: `report_dict` of the window, by model; each
     configured experiment's report over the window; the alerts raised in it; the caller's budgets.
-    For an application key, only its own requests, and neither experiments nor alerts."""
+    For an application key, only its own requests, and neither experiments nor alerts; `series`:
+    spend, requests, errors and mean rating per hour or day, and spend per key and team (`teams`:
+    key name -> team; an application key: its own row only)."""
     from .app import JSONResponse
+
+    key_teams = dict(teams or {})
 
     async def handler(request: Request) -> Response:
         principal = await access.required(request)
         if ledger is None:
             raise ledger_disabled()
-        since = request.query_params.get("since", DEFAULT_WINDOW)
         now = datetime.now(UTC)
-        try:
-            start = parse_when(since, now)
-        except ValueError as exc:
-            raise InvalidRequestError(str(exc), param="since") from None
-        if start >= now:
-            raise InvalidRequestError("`since` must be in the past.", param="since")
+        start = window_of(request, now)
         arms = None
         try:
             if principal.admin:
@@ -85,6 +86,9 @@ def data(access: DashboardAccess, ledger: LedgerService | None, baseline: str,
                                                             start, now)
                 groups = {"policy": policies}
             report = report_from(numbers.aggregate, baseline)
+            series = await ledger.reads.call(dashboard_series, start, now,
+                                             None if principal.admin else principal.name or "",
+                                             key_teams)
             routed = [point for key in ("policy", "arm") if key in groups
                       for point in ledger_points((), [
                           s for s in report_from(groups[key]).groups
@@ -103,9 +107,22 @@ def data(access: DashboardAccess, ledger: LedgerService | None, baseline: str,
         body["alerts"] = await _alerts(ledger, start) if principal.admin else []
         body["budgets"] = await budgets(principal)
         body["role"] = "admin" if principal.admin else "app"
+        body["series"] = series_dict(series, principal.admin)
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return handler
+
+
+def window_of(request: Request, now: datetime) -> datetime:
+    """The start of the window `?since=` asks for (default `DEFAULT_WINDOW`); 400 when bad."""
+    since = request.query_params.get("since", DEFAULT_WINDOW)
+    try:
+        start = parse_when(since, now)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc), param="since") from None
+    if start >= now:
+        raise InvalidRequestError("`since` must be in the past.", param="since")
+    return start
 
 
 async def _alerts(ledger: LedgerService, start: datetime) -> list[dict[str, object]]:
@@ -113,6 +130,17 @@ async def _alerts(ledger: LedgerService, start: datetime) -> list[dict[str, obje
         return await recent_alerts(ledger.store, start)
     except StoreError:
         return []
+
+
+def series_dict(series: DashboardSeries, admin: bool) -> dict[str, Any]:
+    """The series as JSON: bucket starts as ISO 8601 UTC, money as exact decimal strings; the
+    spend per team for an admin only."""
+    body = asdict(series)
+    if not admin:
+        del body["teams"]
+    for point in body["points"]:
+        point["start"] = point["start"].isoformat()
+    return body
 
 
 def plane_body(models: Sequence[Summary], routed: Sequence[PlanePoint], frontier: object

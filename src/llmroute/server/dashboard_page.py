@@ -6,6 +6,7 @@ so the page never formats a number itself)."""
 from __future__ import annotations
 
 from ..reports.caching import CACHE_COLUMNS
+from .dashboard_panels import panels_html, panels_js
 
 #: The windows the page offers (the data endpoint accepts any `llmroute report --since` value).
 WINDOWS = ("1h", "24h", "7d")
@@ -23,6 +24,7 @@ table{border-collapse:collapse;font-size:90%;width:100%}td,th{border:1px solid #
 text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}
 #headline{font-weight:600}#status{color:#666;font-size:.85em}.err{color:#b00020}
 svg text{font-size:12px;fill:#222}
+.chart{margin:.3em 0}.chart .k{color:#666;font-size:.85em}
 """
 
 _JS = """
@@ -135,6 +137,7 @@ _JS = """
       el('text', {x: L + 16, y: ly, 'font-size': 11}, svg).textContent = p.kinds[kind];
     });
   }
+PANELS
   function show(d){
     var t = d.total, c = d.text.total;
     text('headline', d.headline);
@@ -167,12 +170,15 @@ _JS = """
                 a.arm === e.control ? 'control' : verdicts.join('; ')];
       });
     });
-    lines('alerts', d.alerts, function(a){ return [[a.ts, a.severity, a.rule, a.message]]; });
+    lines('alerts', d.alerts, function(a){ return [[when(a.ts), a.severity, a.rule, a.message]]; });
     lines('budgets', d.budgets, function(b){
-      return [[b.name, b.scope, b.subject, b.window, b.used, b.limit, b.remaining, b.resets_at]];
+      return [[b.name, b.scope, b.subject, b.window, b.used, b.limit, b.remaining, when(b.resets_at)]];
     });
+    if (d.series) series(d.series);
+    $('f-key-label').style.display = d.role === 'admin' ? '' : 'none';
     $('status').className = '';
-    text('status', 'Updated ' + new Date().toLocaleTimeString() + ' \\u00b7 ' + d.since + ' to ' + d.until);
+    text('status', 'Updated ' + new Date().toLocaleTimeString() + ' \\u00b7 ' + when(d.since) +
+         ' to ' + when(d.until));
   }
   function refresh(){
     fetch('dashboard/data?since=' + encodeURIComponent(sel.value),
@@ -228,6 +234,7 @@ def render_page(ledger_enabled: bool, logged_in: bool = False) -> str:
 {LOGOUT if logged_in else ""}</header>
 <p id="headline">\u2014</p>
 <div class=cards>{cards}</div>
+PANELS_HTML
 <h2>By model</h2>
 <table><thead><tr>{head}</tr></thead><tbody id="rows"></tbody></table>
 <h2>Caching</h2>
@@ -252,7 +259,8 @@ experiment arm. <span id="plane-note"></span></p>
 <h2>Budgets of this key</h2>
 <table><thead><tr><th>limit</th><th>scope</th><th>subject</th><th>window</th><th>used</th>
 <th>limit</th><th>remaining</th><th>resets at</th></tr></thead><tbody id="budgets"></tbody></table>"""
-    return _document(body, f"<script>{_JS.replace('REFRESH_MS', str(REFRESH_MS))}</script>")
+    script = _JS.replace("REFRESH_MS", str(REFRESH_MS)).replace("PANELS", panels_js())
+    return _document(body.replace("PANELS_HTML", panels_html()), f"<script>{script}</script>")
 
 
 def _document(body: str, script: str) -> str:
