@@ -3,7 +3,6 @@ answers (and streams) back to OpenAI format, mapping Anthropic's errors to ours 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -63,14 +62,9 @@ class AnthropicProvider:
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
         """One Messages call, answered in OpenAI's chat.completion shape."""
         payload = _request(body, upstream_model, False, self.breakpoints)
-        try:
-            async with asyncio.timeout(self.config.timeout.total_s):
-                response = await self.http.post("/v1/messages", payload)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, self.name, upstream_model) from None
-        if response.status >= 400:
-            raise self._error(response.status, response.content, response.headers,
-                              upstream_model)
+        response = await self.http.post_checked(
+            "/v1/messages", payload, None, timeout_s=self.config.timeout.total_s,
+            provider=self.name, model=upstream_model, error=self._error)
         try:
             message = orjson.loads(response.content)
         except orjson.JSONDecodeError:

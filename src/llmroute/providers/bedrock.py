@@ -142,14 +142,9 @@ class BedrockProvider:
         """One Converse call, answered in OpenAI's chat.completion shape."""
         path, payload = self._request(body, upstream_model, "converse")
         headers = self._signed(path, payload, "application/json", upstream_model)
-        try:
-            async with asyncio.timeout(self.config.timeout.total_s):
-                response = await self.http.post(path, payload, headers)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, self.name, upstream_model) from None
-        if response.status >= 400:
-            raise self._error(response.status, response.content, response.headers,
-                              upstream_model)
+        response = await self.http.post_checked(
+            path, payload, headers, timeout_s=self.config.timeout.total_s, provider=self.name,
+            model=upstream_model, error=self._error)
         request_id = response.headers.get("x-amzn-requestid") or f"bedrock{time.time_ns()}"
         try:
             message = anthropic_message(orjson.loads(response.content), request_id)

@@ -8,7 +8,6 @@ Vertex AI is `vertex.py`: the same wire, another base URL and OAuth instead of a
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -74,14 +73,9 @@ class GeminiProvider:
         payload = _payload(body, upstream_model)
         path = f"/models/{quote(upstream_model, safe='')}:generateContent"
         headers = {**JSON_HEADERS, **await self._auth(upstream_model)}
-        try:
-            async with asyncio.timeout(self.config.timeout.total_s):
-                response = await self.http.post(path, payload, headers)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, self.name, upstream_model) from None
-        if response.status >= 400:
-            raise self._error(response.status, response.content, response.headers,
-                              upstream_model)
+        response = await self.http.post_checked(
+            path, payload, headers, timeout_s=self.config.timeout.total_s, provider=self.name,
+            model=upstream_model, error=self._error)
         try:
             answer = orjson.loads(response.content)
             return from_gemini_response(answer, upstream_model, int(time.time()))

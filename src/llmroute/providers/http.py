@@ -15,7 +15,7 @@ answers, should it echo them in an error.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -26,6 +26,8 @@ from ..settings import ProviderConfig
 
 #: Every failure of the transport itself (no HTTP answer, or a broken one).
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+#: An adapter's map of an error answer (status, body, headers, upstream model) to our error.
+ErrorMap = Callable[[int, bytes, Mapping[str, str], str], UpstreamError]
 #: Request headers whose values are secrets (an API key, alone or after "Bearer ").
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization",
                             "x-goog-api-key"})
@@ -137,6 +139,20 @@ class HTTPTransport:
         """POST and read the whole answer."""
         async with self.stream(path, payload, headers) as reply:
             return Reply(reply.status, reply.headers, await reply.read())  # read() scrubs
+
+    async def post_checked(self, path: str, payload: bytes, headers: Mapping[str, str] | None,
+                           *, timeout_s: float, provider: str, model: str, error: ErrorMap
+                           ) -> Reply:
+        """POST within `timeout_s`: a transport failure, or an answer of status 400 or more
+        (mapped by the adapter's `error`), raises our error; else the whole answer."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                response = await self.post(path, payload, headers)
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, provider, model) from None
+        if response.status >= 400:
+            raise error(response.status, response.content, response.headers, model)
+        return response
 
     @asynccontextmanager
     async def stream(self, path: str, payload: bytes, headers: Mapping[str, str] | None = None

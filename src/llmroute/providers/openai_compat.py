@@ -7,7 +7,6 @@ automatically and has no such field)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +44,11 @@ class OpenAICompatProvider:
         self.http = HTTPTransport(config, headers)
         self._keep_marks = passes_cache_control(config)
 
+    def _error(self, status: int, content: bytes, headers: Mapping[str, str], model: str
+               ) -> UpstreamError:
+        """The upstream's error answer as our error (`openai_errors`)."""
+        return openai_errors.from_response(status, content, headers, self.name, model)
+
     def _path(self, upstream_model: str) -> str:
         """The chat-completions path (with its query) for `upstream_model`."""
         return "/chat/completions"
@@ -56,15 +60,10 @@ class OpenAICompatProvider:
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
         """POST /chat/completions and return the parsed JSON."""
         payload = self._payload(body, upstream_model, stream=False)
-        try:
-            async with asyncio.timeout(self.config.timeout.total_s):
-                response = await self.http.post(self._path(upstream_model), payload,
-                                                JSON_HEADERS)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, self.name, upstream_model) from None
-        if response.status >= 400:
-            raise openai_errors.from_response(response.status, response.content,
-                                              response.headers, self.name, upstream_model)
+        response = await self.http.post_checked(
+            self._path(upstream_model), payload, JSON_HEADERS,
+            timeout_s=self.config.timeout.total_s, provider=self.name, model=upstream_model,
+            error=self._error)
         try:
             data: JSON = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -80,8 +79,7 @@ class OpenAICompatProvider:
                                         SSE_HEADERS) as response:
                 if response.status >= 400:
                     content = await response.read()
-                    raise openai_errors.from_response(response.status, content,
-                                                      response.headers, self.name, upstream_model)
+                    raise self._error(response.status, content, response.headers, upstream_model)
                 async for chunk in self._chunks(response, upstream_model):
                     yield chunk
         except TRANSPORT_ERRORS as exc:
