@@ -9,7 +9,7 @@ Content-Length (or chunked). Endpoints:
   ``data: [DONE]``), sent with chunked transfer encoding.
 - ``GET /v1/models``: one model.
 - ``GET /health``: ``ok``.
-- ``GET /_control`` / ``POST /_control {"delay_ms", "chunks", "chunk_gap_ms"}``: read or change the
+- ``GET /_control`` / ``POST /_control {"delay_ms", "chunks", "chunk_gap_ms", "words"}``: read or change the
   knobs at run time (so a gateway does not need restarting between scenarios); ``GET /_stats``: the
   number of chat completions answered so far.
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import signal
 import sys
@@ -43,16 +44,18 @@ class Knobs:
     delay_ms: float = 0.0
     chunks: int = 8
     chunk_gap_ms: float = 0.0
+    words: int = 0          # non-streaming content: 0 the fixed short answer, else "token " x words
     completions: int = 0
     streams: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
         return {"delay_ms": self.delay_ms, "chunks": self.chunks, "chunk_gap_ms": self.chunk_gap_ms,
-                "completions": self.completions, "streams": self.streams}
+                "words": self.words, "completions": self.completions, "streams": self.streams}
 
 
-def _completion_body() -> bytes:
-    payload = {
+def _completion_body(words: int = 0) -> bytes:
+    content = "token " * words if words else "4. Two plus two is four."
+    payload: dict[str, object] = {
         "id": "chatcmpl-bench0000000000000000",
         "object": "chat.completion",
         "created": CREATED,
@@ -60,13 +63,18 @@ def _completion_body() -> bytes:
         "system_fingerprint": "fp_bench",
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": "4. Two plus two is four."},
+            "message": {"role": "assistant", "content": content},
             "logprobs": None,
             "finish_reason": "stop",
         }],
-        "usage": {"prompt_tokens": 14, "completion_tokens": 9, "total_tokens": 23},
+        "usage": {"prompt_tokens": 14, "completion_tokens": words or 9, "total_tokens": 14 + (words or 9)},
     }
     return json.dumps(payload, separators=(",", ":")).encode()
+
+
+@functools.lru_cache(maxsize=8)
+def _completion_response(words: int) -> bytes:
+    return _response("200 OK", _completion_body(words))
 
 
 def _models_body() -> bytes:
@@ -243,7 +251,7 @@ class UpstreamProtocol(asyncio.Protocol):
         """Write the (non-streaming) answer to one request."""
         if req.method == "POST" and req.path.endswith("/chat/completions"):
             self.knobs.completions += 1
-            out = COMPLETION_RESPONSE
+            out = _completion_response(self.knobs.words) if self.knobs.words else COMPLETION_RESPONSE
         elif req.method == "GET" and req.path.endswith("/models"):
             out = MODELS_RESPONSE
         elif req.method == "GET" and req.path == "/health":
@@ -268,6 +276,8 @@ class UpstreamProtocol(asyncio.Protocol):
             self.knobs.chunks = max(1, int(values["chunks"]))
         if "chunk_gap_ms" in values:
             self.knobs.chunk_gap_ms = float(values["chunk_gap_ms"])
+        if "words" in values:
+            self.knobs.words = max(0, int(values["words"]))
         if values.get("reset_stats"):
             self.knobs.completions = 0
             self.knobs.streams = 0

@@ -201,6 +201,7 @@ def summarise(results: list[StreamResult], wall: float) -> dict[str, object]:
         "first_errors": sorted({r.error for r in results if not r.ok})[:3],
         "wall_s": wall, "streams_per_s": len(ok) / wall if wall else 0.0,
         "ttfb_p50_ms": _pct([r.ttfb * ms for r in ok], 50),
+        "ttfb_p99_ms": _pct([r.ttfb * ms for r in ok], 99),
         "ttft_p50_ms": _pct([r.ttft * ms for r in ok], 50),
         "ttft_p99_ms": _pct([r.ttft * ms for r in ok], 99),
         "total_p50_ms": _pct([r.total * ms for r in ok], 50),
