@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -184,16 +185,30 @@ def measure_point(sub: Subject, clients: int, opts: Options, wrk: str, upstream_
 def measure_ttft(sub: Subject, opts: Options) -> TtftPoint:
     """Streams at opts.ttft_clients clients (after a short warm-up): time to the first SSE event."""
     c = opts.ttft_clients
-    load.run_stream_client(sub.launch.url, sub.launch.body, sub.launch.headers, requests=2 * c,
-                           concurrency=c, cpus=opts.load_cpus)
-    cpu0 = procs.tree_cpu_s(sub.server.pid)
-    s = load.run_stream_client(sub.launch.url, sub.launch.body, sub.launch.headers,
-                               requests=opts.streams, concurrency=c, cpus=opts.load_cpus)
-    cpu = procs.tree_cpu_s(sub.server.pid) - cpu0
+    try:
+        load.run_stream_client(sub.launch.url, sub.launch.body, sub.launch.headers, requests=2 * c,
+                               concurrency=c, cpus=opts.load_cpus)
+        cpu0 = procs.tree_cpu_s(sub.server.pid)
+        s = load.run_stream_client(sub.launch.url, sub.launch.body, sub.launch.headers,
+                                   requests=opts.streams, concurrency=c, cpus=opts.load_cpus,
+                                   timeout_s=max(300.0, opts.streams / c * 10))
+        cpu = procs.tree_cpu_s(sub.server.pid) - cpu0
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        console.print(f"[bold red]{sub.name}: streams failed: {exc}[/]")
+        return TtftPoint(sub.name, c, 0, 0, 0.0, 0.0, note=f"failed: {exc}"[:200])
     streams = int(num(s, "requests"))
     return TtftPoint(sub.name, c, streams, int(num(s, "errors")), num(s, "ttfb_p50_ms"),
                      num(s, "ttfb_p99_ms"), num(s, "ttft_p50_ms"),
                      cpu * 1000 / streams if streams else None)
+
+
+def idle_cpu(subjects: list[Subject], seconds: float = 3.0) -> dict[str, float]:
+    """CPU ms per second of each server's tree with no load (timers, flushers): at 1 client and a
+    20 ms mock a gateway serves ~45 req/s, so 10 ms/s of idle work is ~0.2 ms per request."""
+    before = {s.name: procs.tree_cpu_s(s.server.pid) for s in subjects}
+    time.sleep(seconds)
+    return {s.name: round((procs.tree_cpu_s(s.server.pid) - before[s.name]) * 1000 / seconds, 1)
+            for s in subjects}
 
 
 def sweep(subjects: list[Subject], opts: Options, wrk: str, upstream_port: int) -> list[Point]:
@@ -260,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = machine_meta(opts, wrk)
     try:
         with servers(opts, work) as (subjects, port, problems):
+            meta["idle_cpu_ms_per_s"] = idle_cpu(subjects)
             console.rule("non-streaming sweep")
             points = with_added(sweep(subjects, opts, wrk, port))
             console.rule("streaming")

@@ -52,6 +52,7 @@ class TtftPoint:
     cpu_ms_per_stream: float | None = None
     added_p50_ms: float | None = None
     added_p99_ms: float | None = None
+    note: str = ""
 
 
 @dataclass

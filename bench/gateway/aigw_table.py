@@ -85,11 +85,12 @@ def points_table(points: list[Point], floor: float | None) -> str:
 
 def ttft_table(points: list[TtftPoint]) -> str:
     head = ("| gateway | clients | streams | errors | TTFT p50 ms | TTFT p99 ms | added p50 ms "
-            "| added p99 ms | first token p50 ms | CPU ms/stream |\n"
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+            "| added p99 ms | first token p50 ms | CPU ms/stream | note |\n"
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
     lines = [f"| {t.gateway} | {t.clients} | {t.streams} | {t.errors} | {t.ttft_p50_ms:.2f} "
              f"| {t.ttft_p99_ms:.2f} | {_signed(t.added_p50_ms)} | {_signed(t.added_p99_ms)} "
-             f"| {t.first_token_p50_ms:.2f} | {_f(t.cpu_ms_per_stream, '{:.3f}')} |" for t in points]
+             f"| {t.first_token_p50_ms:.2f} | {_f(t.cpu_ms_per_stream, '{:.3f}')} | {t.note} |"
+             for t in points]
     return head + "\n".join(lines) + "\n"
 
 
