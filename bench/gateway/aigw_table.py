@@ -63,6 +63,8 @@ def _signed(value: float | None) -> str:
 
 def _note(p: Point, floor: float | None) -> str:
     notes = []
+    if p.requests == 0:
+        notes.append("no request completed within the run")
     if p.discarded:
         notes.append(f"DISCARDED: direct p99 > 2 × its 1-client floor ({_f(floor)} ms)")
     if p.errors:

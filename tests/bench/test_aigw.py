@@ -126,6 +126,8 @@ def test_the_rendered_report_marks_discarded_points_and_keeps_the_published_tabl
     assert "2 × its 1-client floor (22.00 ms)" in discarded[0]
     assert "| llmroute | 1 | 1,000 | 48 | 21.00 | 23.00 | +1.00 | +1.00 | 0.500 | 0.00 |  |" in rows
     assert any("0.50 upstream calls per request" in r for r in rows)
+    silent = table.points_table([Point("litellm", 64, 0, 0.0, 0.0, 0.0)], 22.0)
+    assert "| litellm | 64 | 0 | 0 | 0.00 | 0.00 | n/a | n/a | n/a | 0.00 | no request completed" in silent
     assert "- loadavg_start: (3.1, 2.9, 2.5)" in text
     assert "| litellm-rust | 1 | 21.98 | 22.87 | +0.89 | 46 | 45 |" in rows
     assert "| bifrost | 2.66 | 8.29 | +0.47 | +0.35 |" in rows
@@ -137,3 +139,18 @@ def test_the_published_rows_are_consistent() -> None:
         assert p.gateway_p99_ms - p.direct_p99_ms == pytest.approx(p.added_p99_ms, abs=0.011)
     directs = {p.clients: p.direct_p99_ms for p in table.PUBLISHED}
     assert all(v <= 2 * directs[1] for v in directs.values())  # every published point was retained
+
+
+def test_the_mock_answers_the_bench_s_40_tokens_when_asked() -> None:
+    import json
+
+    import fast_upstream
+
+    body = json.loads(fast_upstream._completion_body(40))
+    assert body["choices"][0]["message"]["content"] == "token " * 40
+    assert body["usage"] == {"prompt_tokens": 14, "completion_tokens": 40, "total_tokens": 54}
+    default = json.loads(fast_upstream._completion_body())
+    assert default["choices"][0]["message"]["content"] == "4. Two plus two is four."
+    assert default["usage"]["completion_tokens"] == 9
+    head, _, payload = fast_upstream._completion_response(40).partition(b"\r\n\r\n")
+    assert f"Content-Length: {len(payload)}".encode() in head
