@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "gateway"))
-
-import aigw_core as core
-import aigw_table as table
-from aigw_core import Point, TtftPoint
+# bench/gateway holds modules named profile, run, load, report: on sys.path only while these import
+GATEWAY_BENCH = str(Path(__file__).resolve().parents[2] / "bench" / "gateway")
+sys.path.insert(0, GATEWAY_BENCH)
+try:
+    import aigw_core as core
+    import aigw_table as table
+    import fast_upstream
+    from aigw_core import Point, TtftPoint
+finally:
+    sys.path.remove(GATEWAY_BENCH)
 
 
 def pt(gateway: str, clients: int, p50: float, p99: float, *, rps: float = 100.0, errors: int = 0,
@@ -143,8 +148,6 @@ def test_the_published_rows_are_consistent() -> None:
 
 def test_the_mock_answers_the_bench_s_40_tokens_when_asked() -> None:
     import json
-
-    import fast_upstream
 
     body = json.loads(fast_upstream._completion_body(40))
     assert body["choices"][0]["message"]["content"] == "token " * 40
