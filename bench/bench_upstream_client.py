@@ -26,12 +26,15 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
-from llmroute.providers import h1
 from llmroute.providers.http import HTTPTransport
 from llmroute.settings import ProviderConfig
+
+if TYPE_CHECKING:
+    from llmroute.providers.h1 import H1Pool
 
 BODY = b'{"model":"bench-model","messages":[{"role":"user","content":"What is 2+2?"}],"max_tokens":32}'
 STREAM_BODY = BODY[:-1] + b',"stream":true}'
@@ -71,8 +74,7 @@ class Clients:
         config = ProviderConfig(type="openai", base_url=base, timeout={})
         self.transport = HTTPTransport(config, {"authorization": HEADERS["authorization"]})
         self.sessions: list[aiohttp.ClientSession] = []
-        self.pool = h1.H1Pool(base, {"user-agent": "llmroute", **HEADERS}, limit=100,
-                              connect_s=5, read_s=60)
+        self.pool: H1Pool | None = None
         self.reqwest: object | None = None
 
     def aiohttp_session(self, lean: bool) -> aiohttp.ClientSession:
@@ -109,8 +111,10 @@ class Clients:
         if kind == "pyreqwest":
             return self._pyreqwest(url)
         if kind == "h1":
+            pool = self.pool = self.pool or _h1_pool(self.base)
+
             async def via_h1(body: bytes) -> int:
-                response = await self.pool.request(PATH, body)
+                response = await pool.request(PATH, body)
                 try:
                     return len(await response.read())
                 finally:
@@ -138,8 +142,10 @@ class Clients:
                     return sum([1 async for _ in reply.lines()])
             return transport
         if kind == "h1":
+            pool = self.pool = self.pool or _h1_pool(self.base)
+
             async def via_h1() -> int:
-                response = await self.pool.request(PATH, STREAM_BODY)
+                response = await pool.request(PATH, STREAM_BODY)
                 count, buffer = 0, b""
                 try:
                     while (data := await response.chunk()) is not None:
@@ -166,7 +172,14 @@ class Clients:
         await self.transport.aclose()
         for session in self.sessions:
             await session.close()
-        self.pool.close()
+        if self.pool is not None:
+            self.pool.close()
+
+
+def _h1_pool(base: str) -> H1Pool:
+    from llmroute.providers import h1  # absent from branches before issue 17's transport
+
+    return h1.H1Pool(base, {"user-agent": "llmroute", **HEADERS}, limit=100, connect_s=5, read_s=60)
 
 
 def _never(status: int, body: bytes, headers: object, model: str) -> Exception:

@@ -68,6 +68,7 @@ class _Conn(asyncio.Protocol):
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.head_done = False
+        self.keep_alive = False
         self.done = False
         self.error: H1Error | None = None
         self.waiter: asyncio.Future[None] | None = None
@@ -86,13 +87,15 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if not self.done:
-            if self.head_done and not self.parser.should_keep_alive():
-                try:  # a body read until close ends here
-                    self.parser.feed_data(b"")
-                except httptools.HttpParserError:
-                    pass
-            if not self.done:
+            if self.head_done and exc is None and not self.keep_alive and self._until_close():
+                self.done = True  # a body framed by neither length nor chunks ends at close
+                self._wake()
+            else:
                 self._fail(RemoteProtocolError("the upstream closed the connection"))
+
+    def _until_close(self) -> bool:
+        return ("content-length" not in self.headers
+                and "chunked" not in self.headers.get("transfer-encoding", "").lower())
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -102,6 +105,7 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()  # llhttp forgets it at the message's end
         self.head_done = True
         encoding = self.headers.get("content-encoding", "")
         if encoding in ("gzip", "deflate"):
@@ -192,7 +196,7 @@ class H1Response:
         """Back to the pool when the answer was read to its end on a keep-alive connection."""
         conn = self.conn
         reuse = conn.done and conn.error is None and not conn.closed and not conn.chunks \
-            and conn.parser.should_keep_alive()
+            and conn.keep_alive
         self.pool.release(conn, reuse)
 
 
