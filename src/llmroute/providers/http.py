@@ -137,9 +137,13 @@ class HTTPTransport:
 
     async def post(self, path: str, payload: bytes, headers: Mapping[str, str] | None = None
                    ) -> Reply:
-        """POST and read the whole answer."""
-        async with self.stream(path, payload, headers) as reply:
-            return Reply(reply.status, reply.headers, await reply.read())  # read() scrubs
+        """POST and read the whole answer (scrubbed)."""
+        response = await self.pool().request(path, payload, headers)
+        try:
+            _refuse_redirect(response.status)
+            return Reply(response.status, response.headers, self.scrub.data(await response.read()))
+        finally:
+            response.release()
 
     async def post_checked(self, path: str, payload: bytes, headers: Mapping[str, str] | None,
                            *, timeout_s: float, provider: str, model: str, error: ErrorMap
@@ -162,10 +166,7 @@ class HTTPTransport:
         `RedirectRefused` (a transport error) unread."""
         response = await self.pool().request(path, payload, headers)
         try:
-            if 300 <= response.status < 400:
-                raise RedirectRefused(f"answered {response.status} (a redirect); redirects are "
-                                      "not followed: set the provider's base_url to the API's "
-                                      "final address")
+            _refuse_redirect(response.status)
             yield StreamReply(response.status, response.headers, response, self.scrub)
         finally:
             response.release()
@@ -175,6 +176,12 @@ class HTTPTransport:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+
+def _refuse_redirect(status: int) -> None:
+    if 300 <= status < 400:
+        raise RedirectRefused(f"answered {status} (a redirect); redirects are not followed: set "
+                              "the provider's base_url to the API's final address")
 
 
 def transport_error(exc: BaseException, provider: str, model: str) -> UpstreamError:
