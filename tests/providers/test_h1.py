@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -174,3 +177,37 @@ async def test_the_pool_limit_queues_then_times_out_as_a_connect_timeout(serve) 
 def test_header_values_with_line_breaks_are_refused() -> None:
     with pytest.raises(ValueError, match="line break"):
         h1.H1Pool("http://127.0.0.1:9", {"x-a": "1\r\nx-b: 2"}, limit=1, connect_s=1, read_s=1)
+
+
+@pytest.mark.asyncio
+async def test_https_verifies_the_certificate_and_keeps_the_connection(tmp_path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    connections = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while True:
+            await _read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n0\r\n\r\n")
+            await writer.drain()
+
+    server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=context)
+    base = f"https://localhost:{server.sockets[0].getsockname()[1]}/v1"
+    with pytest.raises(h1.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        await _body(_pool(base))  # a self-signed certificate is not trusted by default
+    pool = _pool(base)
+    assert pool.ssl is not None
+    pool.ssl.load_verify_locations(cert)
+    assert [await _body(pool) for _ in range(2)] == [(200, b"hello")] * 2
+    assert connections == 1  # the refused handshake never reached it; one kept alive for both
+    pool.close()
+    server.close()
