@@ -263,7 +263,7 @@ class H1Pool:
         if head is None:
             head = _header_block({**self.headers,
                                   **{name.lower(): value for name, value in headers.items()}})
-            if len(self.heads) < CACHED:  # per-request headers (a signature) are not cached
+            if len(self.heads) < CACHED:  # bounded: a signature's headers differ every time
                 self.heads[key] = head
         return head
 
