@@ -211,3 +211,25 @@ async def test_https_verifies_the_certificate_and_keeps_the_connection(tmp_path)
     assert connections == 1  # the refused handshake never reached it; one kept alive for both
     pool.close()
     server.close()
+
+
+@pytest.mark.asyncio
+async def test_a_body_larger_than_the_high_water_mark_arrives_whole(serve) -> None:
+    big = bytes(range(256)) * 8192  # 2 MiB: reading pauses and resumes the socket on the way
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await _read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(big)).encode()
+                         + b"\r\n\r\n" + big)
+            await writer.drain()
+
+    pool = _pool(await serve(handler))
+    response = await pool.request("/x", b"")
+    await asyncio.sleep(0.2)  # let more than the high-water mark arrive unread
+    assert response.conn.buffered <= h1.HIGH_WATER + 256 * 1024
+    assert await response.read() == big
+    response.release()
+    assert await _body(pool) == (200, big)  # and the connection is reused after it
+    assert pool.open == 1
+    pool.close()
