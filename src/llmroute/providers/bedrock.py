@@ -105,7 +105,7 @@ class BedrockProvider:
                        else "a region (`region:` or AWS_REGION)")
             raise UpstreamError("auth", f"{self.name}: Bedrock needs {missing}",
                                 provider=self.name, model=model)
-        url = str(yarl.URL(self.http.base_url + path))  # as aiohttp will send it
+        url = str(yarl.URL(self.http.base_url + path))  # as the transport sends it
         added = sign("POST", url, headers, payload, self.credentials, self.region, SERVICE,
                      datetime.now(UTC))
         return {**headers, **added}
@@ -179,7 +179,7 @@ class BedrockProvider:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.timeout.total_s
         decoder = Decoder()
-        async for data in response.response.content.iter_any():
+        async for data in response.chunks():
             if loop.time() > deadline:
                 raise TimeoutError(f"stream ran past its total timeout of "
                                    f"{self.config.timeout.total_s:g}s")
