@@ -23,7 +23,7 @@ from .config_repair import beyond, without_refused
 from .deployments import deployment_name
 from .embeddings_config import embedding_problems
 from .errors import ConfigError, ConfigProblem
-from .providers.bedrock import bedrock_problems
+from .providers.bedrock_auth import bedrock_problems
 from .routers import default_registry
 from .routers.base import BuildContext, Registry, validate_spec
 from .routers.rules import check_rules

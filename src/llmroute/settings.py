@@ -133,9 +133,14 @@ class ProviderConfig(_Frozen):
 
     type: Literal["openai", "anthropic", "replay", "bedrock", "azure", "gemini",
                   "vertex"] = "openai"
-    base_url: str
+    base_url: str = Field("", description="required, but for bedrock (default: "
+                                          "https://bedrock-runtime.{region}.amazonaws.com)")
     region: str | None = Field(None, description="bedrock: the AWS region requests are signed "
-                                                  "for (default: from base_url or AWS_REGION)")
+                                                  "for (default: from base_url, AWS_REGION, "
+                                                  "AWS_DEFAULT_REGION or the profile)")
+    profile: str | None = Field(None, description="bedrock: the AWS profile of the shared "
+                                                   "config/credentials files (default: "
+                                                   "AWS_PROFILE, else default)")
     api_key_env: str | None = Field(None, description="env var holding the key (never the key)")
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: TimeoutConfig = TimeoutConfig()
@@ -147,6 +152,12 @@ class ProviderConfig(_Frozen):
     azure: AzureConfig = Field(default_factory=AzureConfig,
                                description="`type: azure` only: api-version, deployment names, "
                                            "key or Entra token")
+
+    @model_validator(mode="after")
+    def _base_url_needed(self) -> ProviderConfig:
+        if not self.base_url and self.type != "bedrock":
+            raise ValueError("`base_url` is required (only bedrock has a default)")
+        return self
 
 
 class RetryConfig(_Frozen):
