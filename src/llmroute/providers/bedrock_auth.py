@@ -97,8 +97,11 @@ def bedrock_problems(name: str, config: ProviderConfig, environ: Mapping[str, st
             "provider will fail (auth)", "export the keys, or set `profile:` / AWS_PROFILE",
             severity="warning"))
     if region_of(config, environ) is None:
+        # a named profile's files may be the deployment's, not those of the checking machine
+        named = bool(config.profile or environ.get("AWS_PROFILE"))
         problems.append(ConfigProblem(
-            f"providers.{name}.region", "no AWS region to sign requests for", "set `region:`, "
-            "use a bedrock-runtime.REGION.amazonaws.com base_url, set AWS_REGION, or a "
-            "`region` in the profile"))
+            f"providers.{name}.region", "no AWS region to sign requests for" + (
+                ": the profile gives none here" if named else ""), "set `region:`, use a "
+            "bedrock-runtime.REGION.amazonaws.com base_url, set AWS_REGION, or a `region` in "
+            "the profile", severity="warning" if named else "error"))
     return problems
