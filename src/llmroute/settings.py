@@ -121,11 +121,25 @@ class TimeoutConfig(_Frozen):
 
 class AzureConfig(_Frozen):
     """Azure OpenAI: `api_version` (or "v1" for the /openai/v1 API), model -> deployment names,
-    and whether `api_key_env` holds an `api-key` (key) or a static Entra ID token (entra)."""
+    and the auth: an `api-key` from `api_key_env` (key), or Entra ID (entra): a static token
+    from `api_key_env`, else refreshing tokens from azure-identity (the `azure` extra), with a
+    client secret (`tenant_id`, `client_id`, `client_secret_env`) or DefaultAzureCredential."""
 
     api_version: str = "2024-10-21"
     deployments: dict[str, str] = Field(default_factory=dict)
     auth: Literal["key", "entra"] = "key"
+    tenant_id: str | None = Field(None, description="entra with a client secret: the tenant")
+    client_id: str | None = Field(None, description="entra with a client secret: the app")
+    client_secret_env: str | None = Field(None, description="entra: env var holding the app's "
+                                          "client secret (never the secret)")
+    authority_host: str | None = Field(None, description="entra: the Entra authority (default "
+                                       "login.microsoftonline.com; sovereign clouds differ)")
+
+    @model_validator(mode="after")
+    def _client_secret_names_its_app(self) -> AzureConfig:
+        if self.client_secret_env and not (self.tenant_id and self.client_id):
+            raise ValueError("`client_secret_env` needs `tenant_id` and `client_id`")
+        return self
 
 
 class ProviderConfig(_Frozen):
