@@ -23,7 +23,8 @@ from .config_repair import beyond, without_refused
 from .deployments import deployment_name
 from .embeddings_config import embedding_problems
 from .errors import ConfigError, ConfigProblem
-from .providers.bedrock import bedrock_problems
+from .providers.azure_auth import azure_problems
+from .providers.bedrock_auth import bedrock_problems
 from .routers import default_registry
 from .routers.base import BuildContext, Registry, validate_spec
 from .routers.rules import check_rules
@@ -201,6 +202,8 @@ def _serving_warnings(settings: s.Settings, catalog: Catalog,
                 "calls to this provider will carry no API key", severity="warning"))
         if name in used and provider.type == "bedrock":
             problems += bedrock_problems(name, provider, environ)
+        if name in used and provider.type == "azure":
+            problems += azure_problems(name, provider, environ)
     return problems
 
 

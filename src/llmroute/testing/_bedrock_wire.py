@@ -15,15 +15,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from llmroute.providers.aws_sigv4 import (
+from llmroute.providers.eventstream import encode
+from llmroute.testing._prompt_cache import PromptCache
+from llmroute.testing._sigv4 import (
     Credentials,
     amz_date,
     canonical_request,
     parse_authorization,
     signature,
 )
-from llmroute.providers.eventstream import encode
-from llmroute.testing._prompt_cache import PromptCache
 from llmroute.testing._wire import (
     TOOL_ARGUMENTS,
     CacheUsage,
