@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -271,7 +272,7 @@ class GatewayApp(Starlette):
     """Starlette, with the hot routes (`hot.py`: exact path, POST) dispatched before its
     middleware and router: they answer their own errors, as the middleware would."""
 
-    hot: Mapping[str, ASGIApp] = {}
+    hot: Mapping[str, ASGIApp] = MappingProxyType({})  # create_app sets the table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
