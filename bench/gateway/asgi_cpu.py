@@ -16,11 +16,12 @@ import asyncio
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import llmroute
+from llmroute.chat import chat_request
 from llmroute.config import load
 from llmroute.server.app import create_app
 from llmroute.testing.upstream import FakeUpstream
@@ -87,6 +88,27 @@ async def per_request_us(app: ASGI, body: bytes, n: int) -> float:
     return (time.thread_time() - before) * 1e6 / n
 
 
+async def canned(app: Any, plain: bytes, streamed: bytes) -> None:
+    """Replace the gateway's complete/stream by a real answer's copies: what is left is the server
+    layer (and the request's parsing and validation)."""
+    gw = app.state.gateway
+    response, done = await gw.complete(chat_request(json.loads(plain)))
+    outcome, chunks = await gw.stream(chat_request(json.loads(streamed)))
+    pieces = [chunk async for chunk in chunks]
+
+    async def complete(*args: Any, **kwargs: Any) -> tuple[dict[str, Any], Any]:
+        return dict(response), done
+
+    async def relay() -> AsyncIterator[dict[str, Any]]:
+        for chunk in pieces:
+            yield dict(chunk)
+
+    async def stream(*args: Any, **kwargs: Any) -> tuple[Any, AsyncIterator[dict[str, Any]]]:
+        return outcome, relay()
+
+    gw.complete, gw.stream = complete, stream
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     with FakeUpstream(api_key=KEY) as up, tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "llmroute.yaml"
@@ -98,10 +120,16 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 return json.dumps({"model": "fake/mini", "stream": stream, "max_tokens": 16,
                                    "messages": [{"role": "user", "content": text}]}).encode()
 
-            out: dict[str, object] = {"llmroute": llmroute.__file__}
+            if args.server_only:
+                await canned(app, chat(1, False), chat(61, True))
+            out: dict[str, object] = {"llmroute": llmroute.__file__,
+                                      "server_only": args.server_only}
             out["us_per_request"] = await per_request_us(app, chat(1, False), args.requests)
             n = max(args.requests // 4, 50)
             one_chunk = await per_request_us(app, chat(1, True), n)
+            if args.server_only:  # every stream is the canned 64-chunk one
+                out["us_per_stream_64_chunks"] = await per_request_us(app, chat(61, True), n)
+                return out
             many = await per_request_us(app, chat(61, True), n)  # "echo from mini-up:" + 61
             out["us_per_stream_4_chunks"], out["us_per_stream_64_chunks"] = one_chunk, many
             out["us_per_chunk"] = (many - one_chunk) / 60
@@ -111,4 +139,6 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--server-only", action="store_true",
+                        help="canned gateway answers: the server layer's own CPU")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))
