@@ -88,23 +88,28 @@ async def per_request_us(app: ASGI, body: bytes, n: int) -> float:
     return (time.thread_time() - before) * 1e6 / n
 
 
-async def canned(app: Any, plain: bytes, streamed: bytes) -> None:
-    """Replace the gateway's complete/stream by a real answer's copies: what is left is the server
-    layer (and the request's parsing and validation)."""
+async def canned(app: Any, plain: bytes, streams: list[bytes]) -> None:
+    """Replace the gateway's complete/stream by real answers' copies (a stream's by the length of
+    its prompt): what is left is the server layer (and the request's parsing and validation)."""
     gw = app.state.gateway
     response, done = await gw.complete(chat_request(json.loads(plain)))
-    outcome, chunks = await gw.stream(chat_request(json.loads(streamed)))
-    pieces = [chunk async for chunk in chunks]
+    answers: dict[int, tuple[Any, list[dict[str, Any]]]] = {}
+    for body in streams:
+        req = chat_request(json.loads(body))
+        outcome, chunks = await gw.stream(req)
+        answers[len(str(req.body["messages"][0]["content"]))] = (
+            outcome, [chunk async for chunk in chunks])
 
     async def complete(*args: Any, **kwargs: Any) -> tuple[dict[str, Any], Any]:
         return dict(response), done
 
-    async def relay() -> AsyncIterator[dict[str, Any]]:
+    async def relay(pieces: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
         for chunk in pieces:
             yield dict(chunk)
 
-    async def stream(*args: Any, **kwargs: Any) -> tuple[Any, AsyncIterator[dict[str, Any]]]:
-        return outcome, relay()
+    async def stream(req: Any, *args: Any, **kwargs: Any) -> tuple[Any, AsyncIterator[Any]]:
+        outcome, pieces = answers[len(str(req.body["messages"][0]["content"]))]
+        return outcome, relay(pieces)
 
     gw.complete, gw.stream = complete, stream
 
@@ -121,15 +126,12 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                                    "messages": [{"role": "user", "content": text}]}).encode()
 
             if args.server_only:
-                await canned(app, chat(1, False), chat(61, True))
+                await canned(app, chat(1, False), [chat(1, True), chat(61, True)])
             out: dict[str, object] = {"llmroute": llmroute.__file__,
                                       "server_only": args.server_only}
             out["us_per_request"] = await per_request_us(app, chat(1, False), args.requests)
             n = max(args.requests // 4, 50)
             one_chunk = await per_request_us(app, chat(1, True), n)
-            if args.server_only:  # every stream is the canned 64-chunk one
-                out["us_per_stream_64_chunks"] = await per_request_us(app, chat(61, True), n)
-                return out
             many = await per_request_us(app, chat(61, True), n)  # "echo from mini-up:" + 61
             out["us_per_stream_4_chunks"], out["us_per_stream_64_chunks"] = one_chunk, many
             out["us_per_chunk"] = (many - one_chunk) / 60
