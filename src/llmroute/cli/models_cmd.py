@@ -11,10 +11,9 @@ import typer
 from rich.table import Table
 
 from ..catalog import ModelSpec, bundled_prices, resolve_model
-from ..reports.render import LABEL_MIN, fitting, grid
-from .common import engine_from, friendly_errors, out
+from ..reports.tables import LABEL_MIN, fitting, grid
+from .common import engine_from, friendly_errors, out, print_table
 from .models_abilities import SAMPLE_PROMPT, print_abilities
-from .report_cmd import WIDE
 
 
 def _price(value: Decimal | None) -> str:
@@ -61,7 +60,7 @@ def _table(specs: list[ModelSpec], title: str, wide: bool = False,
     label = min(LABEL_MIN, max(len(r["model"]) for r in rows)) if rows else LABEL_MIN
     columns = COLUMNS[1:] if wide else fitting(widths, DROP_FIRST, label, width)
     table = grid(title, ["model", *columns], [[r["model"], *(r[c] for c in columns)] for r in rows],
-                 ("provider", "tier", "capabilities"), wide)
+                 ("provider", "tier", "capabilities"), wide, width=width)
     for spec, row in zip(specs, table.rows, strict=True):
         row.style = None if spec.priced else "yellow"
     return table
@@ -123,4 +122,4 @@ def models(
         return
     unpriced = sum(not spec.priced for spec in specs)
     title = f"{len(specs)} models" + (f" ({unpriced} unpriced)" if unpriced else "")
-    out.print(_table(specs, title, wide, out.width), width=WIDE if wide else None, crop=not wide)
+    print_table(_table(specs, title, wide, out.width), wide)
