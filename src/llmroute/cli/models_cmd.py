@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..catalog import ModelSpec, bundled_prices, resolve_model
 from ..reports.tables import LABEL_MIN, fitting, grid
-from .common import engine_from, friendly_errors, out, print_table
+from .common import engine_from, friendly_errors, out, print_table, wide_option
 from .models_abilities import SAMPLE_PROMPT, print_abilities
 
 
@@ -89,9 +89,8 @@ def models(
     search: str | None = typer.Option(None, "--search", "-s", help="Substring filter on names."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
-    wide: bool = typer.Option(False, "--wide", help="Every column (provider, cached-input price, "
-                              "max output, capabilities), wider than 80 columns. By default the "
-                              "table fits the terminal."),
+    wide: bool = wide_option("provider, cached-input price, max output, capabilities; with "
+                             "--abilities: known from, detail"),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file."),
     abilities: bool = typer.Option(False, "--abilities", help="The learned router's profile of "
                                    "each pool model: where it comes from, P(good) on --prompt."),
@@ -103,7 +102,8 @@ def models(
     with friendly_errors():
         engine = engine_from(config)
         if abilities:
-            print_abilities(engine, policy, prompt, as_json)
+            print_abilities(engine, policy, prompt,
+                            "json" if as_json else "csv" if as_csv else "wide" if wide else "table")
             return
     specs = list(engine.catalog)
     if all_models:

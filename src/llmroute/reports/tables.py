@@ -53,7 +53,8 @@ def widths_within(header: Sequence[str], columns: Sequence[Sequence[str]], folds
     """Each column's width so that the table fits `width` terminal columns (one space between
     columns and at each edge) when their least widths do: every column at least its `_least`; the
     room left first lets whole headers of the other columns stand on one line, then widens the
-    folding columns, the one furthest from its natural width first."""
+    folding columns, the one nearest to its natural width first (a name whole rather than folded;
+    a long text wraps either way)."""
     least = [_least(h, c, f) for h, c, f in zip(header, columns, folds, strict=True)]
     natural = [max([*map(line_width, c), len(h)]) for h, c in zip(header, columns, strict=True)]
     widths = list(least)
@@ -62,13 +63,10 @@ def widths_within(header: Sequence[str], columns: Sequence[Sequence[str]], folds
         if not fold and 0 < natural[i] - widths[i] <= room:
             room -= natural[i] - widths[i]
             widths[i] = natural[i]
-    while room > 0:
-        short = [(natural[i] - widths[i], i) for i, fold in enumerate(folds)
-                 if fold and widths[i] < natural[i]]
-        if not short:
-            break
-        widths[max(short)[1]] += 1
-        room -= 1
+    for _, i in sorted((natural[i] - widths[i], i) for i, fold in enumerate(folds) if fold):
+        grow = max(0, min(natural[i] - widths[i], room))
+        widths[i] += grow
+        room -= grow
     return widths
 
 
@@ -120,14 +118,27 @@ class Layout:
         return _least(column, [r[column] for r in rows],
                       column == self.columns[0] or column in self.wrap)
 
+    def natural(self, column: str, rows: Sequence[Mapping[str, str]]) -> int:
+        """The characters `column` takes with every cell and its header on one line."""
+        return max([*(line_width(r[column]) for r in rows), len(column)])
+
+    def fits(self, rows: Sequence[Mapping[str, str]], width: int | None) -> bool:
+        """Whether every column fits `width` with each cell and header on one line."""
+        total = sum(self.natural(c, rows) for c in self.columns) + len(self.columns) + 1
+        return width is None or total <= width
+
     def shown(self, rows: Sequence[Mapping[str, str]], wide: bool, width: int | None) -> list[str]:
-        """The columns shown: all when `wide`, else those that fit `width` (see `fitting`)."""
+        """The columns shown: all when `wide`; else the `extra` ones only while the whole table
+        fits `width` with every cell on one line (left out in order until it does), then the
+        default ones that fit (`drop_first` left out in order, see `fitting`)."""
         if wide:
             return list(self.columns)
         label, *rest = self.columns
-        widths = {c: self.least(c, rows) for c in rest}
-        kept = fitting(widths, (*self.extra, *self.drop_first), self.least(label, rows), width)
-        return [label, *kept]
+        whole = fitting({c: self.natural(c, rows) for c in rest}, self.extra,
+                        self.natural(label, rows), width)
+        least = fitting({c: self.least(c, rows) for c in whole}, self.drop_first,
+                        self.least(label, rows), width)
+        return [label, *least]
 
 
 def fit(layout: Layout, title: str | None, rows: Sequence[Mapping[str, str]], wide: bool,
