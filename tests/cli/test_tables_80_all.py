@@ -20,9 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from control.experiment_fixture import NAME as EXPERIMENT
-from control.experiment_fixture import WINDOW as EXPERIMENT_WINDOW
-from control.experiment_fixture import fixture_entries, write_ledger
 from test_cli import run
 from test_learn_cli import DATA as ROUTERBENCH
 from test_learn_cli import head
@@ -30,6 +27,9 @@ from test_replay_cli import FIXTURE as REPLAY_FIXTURE
 from test_replay_cli import WINDOW as REPLAY_WINDOW
 from test_report_cli import WINDOW, entries, entry, ledger
 
+from control.experiment_fixture import NAME as EXPERIMENT
+from control.experiment_fixture import WINDOW as EXPERIMENT_WINDOW
+from control.experiment_fixture import fixture_entries, write_ledger
 from helpers import hand_worked_caching
 from llmroute.cli.alerts_cmd import ALERT_LAYOUT
 from llmroute.cli.budgets_cmd import BUDGET_LAYOUT
