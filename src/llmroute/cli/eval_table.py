@@ -8,8 +8,8 @@ from ..evaluate.report import EvalReport, StrategyResult
 from ..reports.tables import Layout, fit
 from .common import out, print_table
 
-#: The table's columns (the cost shares: % of the reference's cost).
-EVAL_LAYOUT = Layout(("strategy", "AIQ", "95% quality at % cost", "100% quality at % cost",
+#: The table's columns (the costs: a share of the reference's cost, as the line above says).
+EVAL_LAYOUT = Layout(("strategy", "AIQ", "cost at 95% quality", "cost at 100% quality",
                       "APGR", "beats best single"), drop_first=("APGR",),
                      wrap=("beats best single",), left=("beats best single",))
 
