@@ -127,3 +127,28 @@ def gemini_thinking(reasoning: Reasoning | None) -> JSONDict | None:
         return {"thinkingBudget": 0}
     budget = -1 if reasoning.mode == "adaptive" else budget_of(reasoning)
     return {"thinkingBudget": budget, "includeThoughts": True}
+
+
+#: Assistant-message keys that carry an earlier answer's reasoning (Anthropic's blocks, their
+#: text); OpenAI-compatible upstreams do not take them back.
+HISTORY_KEYS: Final = ("thinking_blocks", "reasoning_content")
+
+
+def openai_body(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The body for an OpenAI-compatible upstream: `thinking` as a `reasoning_effort`, earlier
+    answers' reasoning left out (the same object when there is neither)."""
+    messages = body.get("messages")
+    carried = isinstance(messages, list) and any(
+        isinstance(m, dict) and any(k in m for k in HISTORY_KEYS) for m in messages)
+    if "thinking" not in body and not carried:
+        return body
+    out = {k: v for k, v in body.items() if k != "thinking"}
+    if "thinking" in body:
+        out.pop("reasoning_effort", None)
+        effort = openai_effort(reasoning_of(body))
+        if effort is not None:
+            out["reasoning_effort"] = effort
+    if carried:
+        out["messages"] = [{k: v for k, v in m.items() if k not in HISTORY_KEYS}
+                           if isinstance(m, dict) else m for m in messages]
+    return out

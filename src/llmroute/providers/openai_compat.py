@@ -17,6 +17,7 @@ from ..errors import UpstreamError
 from ..settings import ProviderConfig
 from . import openai_errors
 from .base import JSON, sse_events
+from ..reasoning import openai_body
 from .cache_control import strip_cache_control
 from .http import TRANSPORT_ERRORS, HTTPTransport, StreamReply, transport_error
 
@@ -54,7 +55,8 @@ class OpenAICompatProvider:
         return "/chat/completions"
 
     def _payload(self, body: Mapping[str, Any], upstream_model: str, stream: bool) -> bytes:
-        sent = body if self._keep_marks else strip_cache_control(body)
+        sent = openai_body(body)
+        sent = sent if self._keep_marks else strip_cache_control(sent)
         return orjson.dumps({**sent, "model": upstream_model, "stream": stream})
 
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
