@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
 from llmroute.testing.upstream import FakeUpstream
@@ -173,3 +174,59 @@ def test_an_unknown_effort_is_a_400_only_where_it_needs_a_budget(serve: Serve,
     assert claude.status_code == 400 and claude.json()["error"]["param"] == "reasoning_effort"
     assert mini.status_code == 200  # new levels keep working where they pass as they are
     assert [r.body["reasoning_effort"] for r in up.requests if r.body] == ["galaxy"]
+
+
+RESPONSES_WEATHER = {"type": "function", "name": "get_weather", "description": "The weather.",
+                     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+def test_responses_reasoning_effort_and_items(serve: Serve, up: FakeUpstream) -> None:
+    with serve().client() as client:
+        response = client.responses.create(model=CLAUDE, input="prove it", max_output_tokens=100,
+                                           reasoning={"effort": "medium"})
+    assert up.requests[0].body["thinking"] == {  # type: ignore[index]
+        "type": "enabled", "budget_tokens": 2048}
+    assert [item.type for item in response.output] == ["reasoning", "message"]
+    item: Any = response.output[0]
+    assert [s.text for s in item.summary] == ["thinking about: prove it"]
+    assert item.encrypted_content.startswith("sig-fake")
+    assert response.reasoning is not None and response.reasoning.effort == "medium"
+    assert response.usage is not None
+    assert response.usage.output_tokens_details.reasoning_tokens == 6
+
+
+def test_responses_stream_reasoning_then_tool_round_trip(serve: Serve, up: FakeUpstream) -> None:
+    with serve().client() as client:
+        with client.responses.stream(
+                model=CLAUDE, input="weather? [[tool:get_weather]]", max_output_tokens=100,
+                reasoning={"effort": "low"}, tools=[RESPONSES_WEATHER]) as stream:  # type: ignore[list-item]
+            kinds = [event.type for event in stream]
+            first = stream.get_final_response()
+        assert "response.reasoning_summary_text.delta" in kinds
+        assert [item.type for item in first.output] == ["reasoning", "function_call"]
+        thought: Any = first.output[0]
+        assert "".join(s.text for s in thought.summary) == (
+            "thinking about: weather? [[tool:get_weather]]")
+        assert thought.encrypted_content.startswith("sig-fake")
+        call: Any = first.output[1]
+        second = client.responses.create(
+            model=CLAUDE, max_output_tokens=100, reasoning={"effort": "low"},
+            tools=[RESPONSES_WEATHER],  # type: ignore[list-item]
+            input=[{"role": "user", "content": "weather? [[tool:get_weather]]"},
+                   thought.model_dump(exclude_none=True),
+                   {"type": "function_call", "call_id": call.call_id, "name": call.name,
+                    "arguments": call.arguments},
+                   {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}])
+    assert second.status == "completed"
+    sent = up.requests[-1].body
+    assert sent is not None and sent["messages"][1]["content"][0] == {
+        "type": "thinking", "thinking": "thinking about: weather? [[tool:get_weather]]",
+        "signature": thought.encrypted_content}
+
+
+def test_responses_bad_reasoning_is_a_400(serve: Serve, up: FakeUpstream) -> None:
+    with serve().client() as client, pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=CLAUDE, input="hi",
+                                reasoning={"effort": "low", "summary": "verbose"})  # type: ignore[typeddict-item]
+    assert caught.value.body["param"] == "reasoning.summary"  # type: ignore[index]
+    assert not up.requests

@@ -11,8 +11,8 @@ input_json_delta fragments as `arguments` (a tool whose input streamed no JSON g
 message_delta → a chunk with `finish_reason`; message_stop → with `include_usage`, a final
 chunk with `choices: []` and the usage; thinking deltas → `reasoning_content`, a thinking
 block's signature (or a redacted block) → a `thinking_blocks` delta holding it (what a client
-sends back; anthropic_thinking); `ping` and citation deltas → nothing; unknown events are ignored (Anthropic may add event types); an `error` event →
-`StreamError`.
+sends back; anthropic_thinking); `ping` and citation deltas → nothing; unknown events are
+ignored (Anthropic may add event types); an `error` event → `StreamError`.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..errors import UpstreamError
+from ..reasoning import openai_body
 from ..settings import ProviderConfig
 from . import openai_errors
 from .base import JSON, sse_events
-from ..reasoning import openai_body
 from .cache_control import strip_cache_control
 from .http import TRANSPORT_ERRORS, HTTPTransport, StreamReply, transport_error
 
