@@ -137,9 +137,9 @@ HISTORY_KEYS: Final = ("thinking_blocks", "reasoning_content")
 def openai_body(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """The body for an OpenAI-compatible upstream: `thinking` as a `reasoning_effort`, earlier
     answers' reasoning left out (the same object when there is neither)."""
-    messages = body.get("messages")
-    carried = isinstance(messages, list) and any(
-        isinstance(m, dict) and any(k in m for k in HISTORY_KEYS) for m in messages)
+    found = body.get("messages")
+    messages: list[Any] = found if isinstance(found, list) else []
+    carried = any(isinstance(m, dict) and any(k in m for k in HISTORY_KEYS) for m in messages)
     if "thinking" not in body and not carried:
         return body
     out = {k: v for k, v in body.items() if k != "thinking"}

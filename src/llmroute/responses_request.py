@@ -253,7 +253,8 @@ def chat_body(data: Mapping[str, Any]) -> JSON:
 def echoed(data: Mapping[str, Any]) -> JSON:
     """The request's settings a Response object repeats back."""
     text = data.get("text") if isinstance(data.get("text"), Mapping) else None
-    asked = data.get("reasoning") if isinstance(data.get("reasoning"), Mapping) else {}
+    found = data.get("reasoning")
+    asked: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     return {
         "reasoning": {"effort": asked.get("effort"), "summary": asked.get("summary")},
         "instructions": data.get("instructions"),
