@@ -134,12 +134,21 @@ def gemini_thinking(reasoning: Reasoning | None) -> JSONDict | None:
 HISTORY_KEYS: Final = ("thinking_blocks", "reasoning_content")
 
 
+def _carries_reasoning(messages: list[Any]) -> bool:
+    """Whether an assistant message carries an earlier answer's reasoning (a plain loop: this
+    runs on every request to an OpenAI-compatible upstream)."""
+    for m in messages:
+        if isinstance(m, dict) and ("thinking_blocks" in m or "reasoning_content" in m):
+            return True
+    return False
+
+
 def openai_body(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """The body for an OpenAI-compatible upstream: `thinking` as a `reasoning_effort`, earlier
     answers' reasoning left out (the same object when there is neither)."""
     found = body.get("messages")
     messages: list[Any] = found if isinstance(found, list) else []
-    carried = any(isinstance(m, dict) and any(k in m for k in HISTORY_KEYS) for m in messages)
+    carried = _carries_reasoning(messages)
     if "thinking" not in body and not carried:
         return body
     out = {k: v for k, v in body.items() if k != "thinking"}
