@@ -230,3 +230,12 @@ def test_responses_bad_reasoning_is_a_400(serve: Serve, up: FakeUpstream) -> Non
                                 reasoning={"effort": "low", "summary": "verbose"})  # type: ignore[typeddict-item]
     assert caught.value.body["param"] == "reasoning.summary"  # type: ignore[index]
     assert not up.requests
+
+
+def test_a_model_that_cannot_take_the_effort_falls_back(serve: Serve, up: FakeUpstream) -> None:
+    with serve().client() as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model=CLAUDE, reasoning_effort="galaxy",  # type: ignore[arg-type]
+            extra_body={"models": ["fake/mini"]}, messages=[{"role": "user", "content": "hi"}])
+    assert raw.headers["x-llmroute-model"] == "fake/mini"
+    assert [r.body["reasoning_effort"] for r in up.requests if r.body] == ["galaxy"]

@@ -13,7 +13,7 @@ import pytest
 from llmroute.testing.upstream import FakeUpstream
 
 from .support import Serve
-from .test_azure_gemini import GEMINI, providers
+from .test_azure_gemini import AZURE, GEMINI, providers
 from .test_bedrock import AWS_ENV, MODEL, WEATHER, bedrock_config
 
 
@@ -102,3 +102,16 @@ def test_bedrock_non_claude_models_get_no_thinking(serve: Serve, up: FakeUpstrea
     sent = up.requests[-1].body
     assert sent is not None and "additionalModelRequestFields" not in sent
     assert sent["inferenceConfig"]["maxTokens"] == 100
+
+
+def test_azure_gets_thinking_as_an_effort(serve: Serve, up: FakeUpstream) -> None:
+    with serve(providers(up)).client() as client:
+        client.chat.completions.create(
+            model=AZURE, extra_body={"thinking": {"type": "enabled", "budget_tokens": 4096}},
+            messages=[{"role": "user", "content": "hi"},
+                      {"role": "assistant", "content": "hello",  # type: ignore[misc]
+                       "reasoning_content": "r"},
+                      {"role": "user", "content": "again"}])
+    sent = up.requests[-1].body
+    assert sent is not None and "thinking" not in sent and sent["reasoning_effort"] == "high"
+    assert sent["messages"][1] == {"role": "assistant", "content": "hello"}

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from llmroute.errors import InvalidRequestError
 from llmroute.providers.anthropic_errors import WireError
 from llmroute.reasoning import anthropic_thinking, reasoning_of
 
@@ -25,8 +26,12 @@ THINKING_TYPES = frozenset({"thinking", "redacted_thinking"})
 
 
 def apply_thinking(request: JSONDict, body: Mapping[str, Any]) -> None:
-    """Add `thinking` to an Anthropic request (and raise its `max_tokens` when needed)."""
-    thinking, max_tokens = anthropic_thinking(reasoning_of(body), request["max_tokens"])
+    """Add `thinking` to an Anthropic request (and raise its `max_tokens` when needed); an
+    effort with no budget is a WireError (this model cannot take it: fallbacks may)."""
+    try:
+        thinking, max_tokens = anthropic_thinking(reasoning_of(body), request["max_tokens"])
+    except InvalidRequestError as exc:
+        raise WireError(exc.message, exc.param) from None
     if thinking is not None:
         request["thinking"] = thinking
         request["max_tokens"] = max_tokens

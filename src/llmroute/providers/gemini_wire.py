@@ -32,6 +32,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ..errors import InvalidRequestError
 from ..reasoning import gemini_thinking, reasoning_of
 from .anthropic_errors import WireError
 from .gemini_messages import JSONDict, convert_messages
@@ -98,7 +99,10 @@ def _generation_config(body: Mapping[str, Any]) -> JSONDict:
             raise WireError(f"Gemini takes at most {MAX_STOP} stop sequences", "stop")
         config["stopSequences"] = sequences
     config.update(_response_format(body.get("response_format")))
-    thinking = gemini_thinking(reasoning_of(body))
+    try:
+        thinking = gemini_thinking(reasoning_of(body))
+    except InvalidRequestError as exc:  # an effort with no budget: this model cannot take it
+        raise WireError(exc.message, exc.param) from None
     if thinking is not None:
         config["thinkingConfig"] = thinking
     return config
