@@ -135,9 +135,9 @@ HISTORY_KEYS: Final = ("thinking_blocks", "reasoning_content")
 
 
 def _carries_reasoning(messages: list[Any]) -> bool:
-    """Whether an assistant message carries an earlier answer's reasoning (a plain loop: this
-    runs on every request to an OpenAI-compatible upstream)."""
-    for m in messages:
+    """Whether an assistant message carries an earlier answer's reasoning. It runs on every
+    request to an OpenAI-compatible upstream, so it is a plain loop: no generator frame."""
+    for m in messages:  # noqa: SIM110  (a plain loop on the hot path, see the docstring)
         if isinstance(m, dict) and ("thinking_blocks" in m or "reasoning_content" in m):
             return True
     return False
