@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import config_text
 from . import settings as s
+from .aliases import alias_problems
 from .cache.problems import response_cache_problems
 from .catalog import Catalog, bundled_prices, resolve_model
 from .config_repair import beyond, without_refused
@@ -227,6 +228,9 @@ def semantic_problems(settings: s.Settings, registry: Registry,
         problems.append(_model_problem(baseline, "routing.baseline_model"))
     problems += response_cache_problems(settings)
     problems += embedding_problems(settings.embeddings, settings.providers)
+    pool = {*settings.models, *(m for t in settings.tier_names for m in settings.tier_models(t))}
+    problems += alias_problems(settings.model_aliases, pool, settings.tier_names,
+                               list(settings.policies))
     # two classifier policies check the same `models:` entries: say each problem once
     return list(dict.fromkeys(problems + _control_problems(settings) + _learning_problems(settings)))
 

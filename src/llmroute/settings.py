@@ -423,6 +423,9 @@ class Settings(_Frozen):
     """Everything llmroute is configured with. Built once, passed down, never global."""
 
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    #: Names clients send -> auto, auto/<policy>, a model or a tier (exact names or globs;
+    #: llmroute.aliases).
+    model_aliases: dict[str, str] = Field(default_factory=dict)
     tiers: dict[str, TierConfig]
     rules: tuple[RuleConfig, ...] = ()
     policies: dict[str, PolicySpec]

@@ -29,6 +29,7 @@ from urllib.parse import quote
 import orjson
 
 from ..errors import UpstreamError
+from ..reasoning import openai_body
 from ..settings import ProviderConfig
 from .azure_auth import TokenCredential, TokenError, entra_tokens, uses_identity
 from .base import JSON
@@ -94,8 +95,8 @@ class AzureOpenAIProvider(OpenAICompatProvider):
 
     def _payload(self, body: Mapping[str, Any], upstream_model: str, stream: bool) -> bytes:
         # The versioned API takes the model from the path; v1 wants the deployment as `model`.
-        return orjson.dumps({**strip_cache_control(body), "model": self.deployment(upstream_model),
-                             "stream": stream})
+        return orjson.dumps({**strip_cache_control(openai_body(body)),
+                             "model": self.deployment(upstream_model), "stream": stream})
 
     async def _chunks(self, response: StreamReply, model: str) -> AsyncIterator[JSON]:
         async for chunk in super()._chunks(response, model):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..errors import UpstreamError
+from ..reasoning import openai_body
 from ..settings import ProviderConfig
 from . import openai_errors
 from .base import JSON, sse_events
@@ -58,7 +59,8 @@ class OpenAICompatProvider:
         return "/chat/completions"
 
     def _payload(self, body: Mapping[str, Any], upstream_model: str, stream: bool) -> bytes:
-        sent = body if self._keep_marks else strip_cache_control(body)
+        sent = openai_body(body)
+        sent = sent if self._keep_marks else strip_cache_control(sent)
         return orjson.dumps({**sent, "model": upstream_model, "stream": stream})
 
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
