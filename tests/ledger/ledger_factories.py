@@ -236,3 +236,15 @@ class TcpProxy:
             pass
         finally:
             target.transport.abort()
+
+
+def forget_counts_statements(rollups: bool = False) -> list[str]:
+    """SQL (either backend) taking a ledger back to before 0009_counts: its indexes, its columns
+    (with `rollups`, those of the rollups table too) and its record dropped."""
+    indexes = ("llmroute_requests_policy_ts", "llmroute_requests_status_ts",
+               "llmroute_requests_cache_ts")
+    return [*(f"DROP INDEX IF EXISTS {name}" for name in indexes),
+            *(f"ALTER TABLE llmroute_requests DROP COLUMN {c}" for c in ("unpriced", "fallback")),
+            *(f"ALTER TABLE llmroute_rollups DROP COLUMN {c}"
+              for c in ("unpriced", "fallbacks") if rollups),
+            "DELETE FROM llmroute_migrations WHERE name = '0009_counts'"]

@@ -49,7 +49,7 @@ from .rollup_sql import (
     SQLITE as _ROLLUP_SQL,
 )
 from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedback_delta
-from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
+from .rows import COLUMNS, INSERT_COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .sketch import Histogram, unpack
 from .sqlite_tx import immediate
@@ -62,8 +62,8 @@ _REJECTED = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError
 _SQL = SqlDialect(placeholder=lambda _: "?", time_param=sqlite_time, day="substr(ts, 1, 10)",
                   text_money=True)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM llmroute_requests"
-_INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
+_INSERT = (f"INSERT INTO llmroute_requests ({', '.join(INSERT_COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
 _UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
 _UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
 _STORED_LATENCY = stored_latency_sql(_ROLLUP_SQL)
