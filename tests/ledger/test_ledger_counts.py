@@ -1,6 +1,6 @@
 """Issue 16's exact counts, on SQLite and PostgreSQL: `unpriced` (cost unknown although a paid call
 was made; a failure that made none is not counted) and `fallbacks` (answered by another model than
-the first choice), the same from the raw rows (`Store.aggregate`), the rollups (`Store.rollups`,
+the first one tried), the same from the raw rows (`Store.aggregate`), the rollups (`Store.rollups`,
 written incrementally and rebuilt) and the reference over entries; and migration 0009 on a ledger
 written before it (its columns backfilled from the stored rows, the rollups rebuilt)."""
 
@@ -53,7 +53,10 @@ def mixed() -> list[tuple[LedgerEntry, bool, bool]]:
         ({"model": A, "attempts": _tried((A, "overloaded"), (A, None))}, False, False),  # a retry
         ({"model": A, "attempts": _tried((A, None), router=True)}, False, False),  # router + answer
         ({"model": B, "attempts": (AttemptRecord(A, "cooldown", skipped=True),
-                                   AttemptRecord(B, None))}, False, True),  # first choice skipped
+                                   AttemptRecord(B, None))}, False, False),  # skipped: not tried
+        ({"model": "m/c", "attempts": (AttemptRecord(A, "cooldown", skipped=True),
+                                       AttemptRecord(B, "timeout"), AttemptRecord("m/c", None))},
+         False, True),  # tried B first, answered by m/c
     ]
     return [(make_entry(i * 600, **changes), unpriced, fallback)  # ten minutes apart: 2+ hours
             for i, (changes, unpriced, fallback) in enumerate(cases)]

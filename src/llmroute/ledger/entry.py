@@ -175,9 +175,10 @@ class LedgerEntry:
 
     @property
     def fallback(self) -> bool:
-        """Answered by a fallback: ok, and its answer's attempts (the LLM router's left out) name
-        more than one model (the first choice failed or was skipped). Stored (migration 0009)."""
-        return self.status == "ok" and len({a.model for a in self.attempts if not a.router}) > 1
+        """Answered by a model other than the first one tried (the LLM router's calls and skipped
+        tries left out): what `llmroute_fallbacks` counts too. Stored (migration 0009)."""
+        tried = [a for a in self.attempts if not a.skipped and not a.router]
+        return bool(self.model and tried and tried[0].model != self.model)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view: Decimals as exact strings, datetimes as ISO 8601 UTC, attempts as dicts."""

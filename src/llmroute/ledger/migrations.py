@@ -320,7 +320,7 @@ ALTER TABLE llmroute_requests ADD COLUMN cache_similarity DOUBLE PRECISION;
               for name, _, sql in CACHE_ROLLUP_COLUMNS)
 
 #: Issue 16: each request's `unpriced` (its cost is unknown although it made a paid call) and
-#: `fallback` (answered by another model than its first choice) marks, as `LedgerEntry.unpriced`
+#: `fallback` (answered by a model other than the first one tried) marks, as `LedgerEntry.unpriced`
 #: and `.fallback` define them, backfilled here from the stored columns and attempts; their
 #: counts in the rollups (rebuilt after it, `REBUILD_AFTER`); and the indexes the request
 #: explorer's filters use (`explore`: policy, status and cache with ts; model and key have theirs).
@@ -340,9 +340,10 @@ UPDATE llmroute_requests SET unpriced = 1 WHERE cost_usd IS NULL AND (
                WHERE json_extract(value, '$.router') = 1
                  AND json_extract(value, '$.error_kind') IS NULL
                  AND json_extract(value, '$.skipped') IS NOT 1));
-UPDATE llmroute_requests SET fallback = 1 WHERE status = 'ok' AND (
-    SELECT count(DISTINCT json_extract(value, '$.model')) FROM json_each(attempts)
-    WHERE json_extract(value, '$.router') IS NOT 1) > 1;
+UPDATE llmroute_requests SET fallback = 1 WHERE model <> '' AND model <> (
+    SELECT json_extract(value, '$.model') FROM json_each(attempts)
+    WHERE json_extract(value, '$.router') IS NOT 1 AND json_extract(value, '$.skipped') IS NOT 1
+    ORDER BY CAST(key AS INTEGER) LIMIT 1);
 """ + _EXPLORER_INDEXES + "".join(
     f"ALTER TABLE llmroute_rollups ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0;\n"
     for name in COUNTS_ROLLUP_COLUMNS)
@@ -354,9 +355,10 @@ UPDATE llmroute_requests SET unpriced = TRUE WHERE cost_usd IS NULL AND (
     OR EXISTS (SELECT 1 FROM jsonb_array_elements(attempts) AS a
                WHERE a->>'router' = 'true' AND a->>'error_kind' IS NULL
                  AND a->>'skipped' IS DISTINCT FROM 'true'));
-UPDATE llmroute_requests SET fallback = TRUE WHERE status = 'ok' AND (
-    SELECT count(DISTINCT a->>'model') FROM jsonb_array_elements(attempts) AS a
-    WHERE a->>'router' IS DISTINCT FROM 'true') > 1;
+UPDATE llmroute_requests SET fallback = TRUE WHERE model <> '' AND model <> (
+    SELECT a->>'model' FROM jsonb_array_elements(attempts) WITH ORDINALITY AS t(a, i)
+    WHERE a->>'router' IS DISTINCT FROM 'true' AND a->>'skipped' IS DISTINCT FROM 'true'
+    ORDER BY i LIMIT 1);
 """ + _EXPLORER_INDEXES + "".join(
     f"ALTER TABLE llmroute_rollups ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0;\n"
     for name in COUNTS_ROLLUP_COLUMNS)

@@ -9,8 +9,8 @@ Definitions (every one is tested against hand-worked fixtures):
   added as $0. `unpriced` counts those whose cost is unknown although they made a paid call
   (`LedgerEntry.unpriced`: answered, or usage reported, or the LLM router's call answered); a
   failure that made no paid call cost nothing and is not unpriced.
-- fallbacks: entries answered by a fallback model (`LedgerEntry.fallback`: ok, and the answer's
-  attempts name more than one model). Routing overhead: the exact sum of
+- fallbacks: entries answered by a model other than the first one tried (`LedgerEntry.fallback`,
+  what the `llmroute_fallbacks` metric counts: the LLM router's calls and skipped tries left out). Routing overhead: the exact sum of
   `routing_cost_usd` (the LLM router's classification calls, already part of `cost_usd`).
 - baseline comparison: over the *compared* entries, those with both `cost_usd` and
   `baseline_cost_usd` set and not answered by the response cache (`cache` "hit" or "semantic": a
