@@ -9,9 +9,10 @@ Definitions (every one is tested against hand-worked fixtures):
   added as $0. `unpriced` counts those whose cost is unknown although they made a paid call
   (`LedgerEntry.unpriced`: answered, or usage reported, or the LLM router's call answered); a
   failure that made no paid call cost nothing and is not unpriced.
+  Routing overhead: the exact sum of `routing_cost_usd` (the LLM router's classification calls,
+  already part of `cost_usd`).
 - fallbacks: entries answered by a model other than the first one tried (`LedgerEntry.fallback`,
-  what the `llmroute_fallbacks` metric counts: the LLM router's calls and skipped tries left out). Routing overhead: the exact sum of
-  `routing_cost_usd` (the LLM router's classification calls, already part of `cost_usd`).
+  what the `llmroute_fallbacks` metric counts: the LLM router's calls and skipped tries left out).
 - baseline comparison: over the *compared* entries, those with both `cost_usd` and
   `baseline_cost_usd` set and not answered by the response cache (`cache` "hit" or "semantic": a
   hit costs $0, and what it saved is caching's, not routing's): baseline = sum of
