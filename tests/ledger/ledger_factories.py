@@ -12,6 +12,8 @@ from typing import Any
 
 from llmroute.ledger import AttemptRecord, LedgerEntry, MigrationStatus, Store, StoreError
 from llmroute.ledger.aggregates import WindowAggregate
+from llmroute.ledger.explore_sql import Cursor as PageCursor
+from llmroute.ledger.explore_sql import Filters
 from llmroute.ledger.retention import Cutoffs, Pruned
 from llmroute.ledger.rollup_read import RollupWindow
 
@@ -155,6 +157,10 @@ class FlakyStore:
                 cache: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
         return self.inner.iterate(since, until, batch_size=batch_size, experiments=experiments,
                                   cache=cache)
+
+    async def latest(self, since: datetime, until: datetime, filters: Filters, limit: int,
+                     before: PageCursor | None = None) -> list[LedgerEntry]:
+        return await self.inner.latest(since, until, filters, limit, before)
 
     async def rollups(self, by: str, since: datetime | None = None,
                       until: datetime | None = None) -> RollupWindow:

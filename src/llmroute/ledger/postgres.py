@@ -24,6 +24,8 @@ from .aggregate_rows import fold, ranks_wanted, read_bucket
 from .aggregate_sql import SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
+from .explore_sql import Cursor as PageCursor
+from .explore_sql import Filters, latest_sql
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, REBUILD_AFTER
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .partitions import ensure_months
@@ -267,6 +269,10 @@ class PostgresStore:
                 cache: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
         return Pager.build(_SQL, _SELECT, since, until, experiments, batch_size,
                            cache).batches(self._page)
+
+    async def latest(self, since: datetime, until: datetime, filters: Filters, limit: int,
+                     before: PageCursor | None = None) -> list[LedgerEntry]:
+        return await self._page(*latest_sql(_SQL, _SELECT, since, until, filters, limit, before))
 
     async def _page(self, sql: str, params: Sequence[Any]) -> list[LedgerEntry]:
         """One batch, on a pooled connection taken for that query only."""
