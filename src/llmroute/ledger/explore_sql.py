@@ -6,7 +6,9 @@ One query: the window and the filters are equality tests in the WHERE clause, th
 DESC, request_id DESC LIMIT n`. The database walks an index backwards from the page's end and stops
 after n matches: (model, ts), (key_name, ts), (policy, ts), (status, ts) and (cache, ts) (the last
 three from migration 0009) or (ts) unfiltered, so a filter that matches nothing costs an index probe,
-not a scan of the window.
+not a scan of the window. The indexes give ts order; only entries tied on ts are sorted by request_id
+(SQLite: "TEMP B-TREE FOR RIGHT PART OF ORDER BY"; PostgreSQL: an incremental sort once the table
+has statistics; before its first ANALYZE the planner may sort the window's matches instead).
 """
 
 from __future__ import annotations
