@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from ledger_factories import BASE_TS, make_entry
@@ -17,9 +17,9 @@ from ledger_factories import BASE_TS, make_entry
 from llmroute.ledger import LedgerEntry, SQLiteStore, Store
 from llmroute.ledger.explore import Filters, latest
 from llmroute.ledger.explore_sql import latest_sql
-from llmroute.ledger.sqlite import _SQL as SQLITE_SQL
 from llmroute.ledger.rollups import floor_to
 from llmroute.ledger.series import dashboard_series
+from llmroute.ledger.sqlite import _SQL as SQLITE_SQL
 
 
 def ledger(seed: int, n: int, span_s: int) -> list[LedgerEntry]:
