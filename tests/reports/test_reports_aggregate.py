@@ -100,6 +100,18 @@ def test_unpriced_requests_are_never_zero_dollars() -> None:
     assert text == "This traffic (1 request) is unpriced: no cost was recorded."
 
 
+def test_failures_without_a_paid_call_are_not_unpriced() -> None:
+    failed = [entry(1, 0, status="error", http_status=502, model=None),
+              entry(2, 0, status="error", http_status=429, model=None)]
+    assert summarise("x", failed).unpriced == 0
+    assert headline(build_report(failed)) == "This traffic (2 requests) made no paid call: it cost nothing."
+    # the upstream reported usage before the failure: a paid call whose cost is unknown
+    paid = entry(3, 0, status="error", http_status=502, model=None, input_tokens=10)
+    assert summarise("x", [*failed, paid]).unpriced == 1
+    assert headline(build_report([*failed, paid])) == (
+        "This traffic (3 requests) is unpriced: no cost was recorded.")
+
+
 @pytest.mark.parametrize(("p", "expected"), [(5, 15), (30, 20), (40, 20), (50, 35), (100, 50)])
 def test_nearest_rank_percentile(p: int, expected: float) -> None:
     # n = 5: k = ceil(p * 5 / 100): p5 → 1, p30 → 2 (1.5 up), p40 → 2, p50 → 3 (2.5 up), p100 → 5
