@@ -1,12 +1,15 @@
-"""The dashboard's reads on a SQLite ledger of N entries spread over 7 days (3 keys, 2 models, 1 in
-20 an error, a third rated), run inline in this process, 5 timed runs after a warm-up each:
+"""The dashboard's reads on a ledger of N entries spread over 7 days (3 keys, 2 models, 1 in 20 an
+error, a third rated), run inline in this process, 5 timed runs after a warm-up each:
 
-    PYTHONPATH=src python bench/ledger/bench_dashboard_reads.py [N] [PATH]
+    PYTHONPATH=src python bench/ledger/bench_dashboard_reads.py [N] [PATH or URL]
 
-Rows per window (24h, 7d): the report's existing read (`views.numbers_with`), the series and spend
-tables (`series.dashboard_series`, admin and one app key), the request explorer's first page
-(`explore.latest`, 50 rows) unfiltered and with selective filters, and a filter matching nothing
-(the explorer's worst case: it reads back through the whole window).
+(a path: a SQLite file; a URL: any ledger URL, e.g. postgresql://...?schema=bench100k). Rows per
+window (24h, 7d): the report's existing read (`views.numbers_with`), the series and spend tables
+(`series.dashboard_series`, admin and one app key), the request explorer's first page
+(`explore.latest`, 50 rows: the filters in SQL, `Store.latest`) unfiltered, with a common filter
+(status=ok), selective ones and one matching nothing; and for the filtered pages the explorer as it
+was before issue 16's change (`python_latest`: pages read forwards through `Store.iterate` in
+doubling slices back from the window's end, filtered in Python), measured in the same run.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import asyncio
 import random
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from llmroute.ledger import LedgerEntry, open_store
-from llmroute.ledger.explore import Filters, latest
+from llmroute.ledger.explore import Filters, Page, latest
 from llmroute.ledger.series import dashboard_series
 from llmroute.ledger.store import Store
 from llmroute.ledger.views import numbers_with
@@ -34,6 +38,23 @@ def _rows(n: int, now: datetime) -> list[LedgerEntry]:
                         model=rng.choice(["fake/mini", "fake/big"]), latency_s=0.2,
                         cost_usd=Decimal(rng.randrange(1, 10_000)) / 10**9,
                         user_rating=rng.choice([None, 3, 5])) for i in range(n)]
+
+
+async def python_latest(store: Store, since: datetime, until: datetime, filters: Filters,
+                        limit: int) -> Page:
+    """The explorer's first page as it was read before the filters went into SQL: slices back
+    from the window's end (600 s, then twice as long each), each read forwards and filtered here."""
+    high, span, found = until, timedelta(seconds=600), list[LedgerEntry]()
+    while high > since and len(found) <= limit:
+        low = max(since, high - span)
+        newest: deque[LedgerEntry] = deque(maxlen=limit + 1 - len(found))
+        cache = [filters.cache] if filters.cache else None
+        async for batch in store.iterate(low, high, cache=cache):
+            newest.extend(e for e in batch if filters.match(e))
+        found += reversed(newest)
+        high, span = low, span * 2
+    page = tuple(found[:limit])
+    return Page(page, (page[-1].ts, page[-1].request_id) if len(found) > limit and page else None)
 
 
 async def _time(call: Callable[[], Awaitable[object]]) -> tuple[float, float]:
@@ -50,22 +71,25 @@ async def _time(call: Callable[[], Awaitable[object]]) -> tuple[float, float]:
 def _cases(store: Store, since: datetime, now: datetime
            ) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
     teams = {"a": "x", "b": "x", "c": "y"}
-    return [
+    found: list[tuple[str, Callable[[], Awaitable[object]]]] = [
         ("report (numbers_with)", lambda: numbers_with(store, "model", since, now, ("policy",))),
         ("series+spend (admin)", lambda: dashboard_series(store, since, now, None, teams)),
         ("series+spend (app key)", lambda: dashboard_series(store, since, now, "a", teams)),
         ("explorer page 1 (50)", lambda: latest(store, since, now, Filters(), 50)),
-        ("explorer status=error (50)", lambda: latest(store, since, now, Filters(status="error"), 50)),
-        ("explorer key=c,model=fake/big", lambda: latest(store, since, now,
-                                                         Filters(key="c", model="fake/big"), 50)),
-        ("explorer filter matching nothing", lambda: latest(store, since, now,
-                                                            Filters(model="none"), 50)),
     ]
+    filtered = [("status=ok", Filters(status="ok")), ("status=error", Filters(status="error")),
+                ("key=c,model=fake/big", Filters(key="c", model="fake/big")),
+                ("matching nothing", Filters(model="none"))]
+    for name, filters in filtered:
+        found.append((f"explorer {name} SQL", lambda f=filters: latest(store, since, now, f, 50)))
+        found.append((f"explorer {name} before",
+                      lambda f=filters: python_latest(store, since, now, f, 50)))
+    return found
 
 
 async def main(n: int, path: str) -> None:
     now = datetime.now(UTC)
-    store = open_store(f"sqlite:///{path}")
+    store = open_store(path if "://" in path else f"sqlite:///{path}")
     await store.migrate()
     if await store.count() == 0:
         rows = _rows(n, now)
@@ -75,7 +99,7 @@ async def main(n: int, path: str) -> None:
     for label, hours in (("24h", 24), ("7d", 168)):
         for name, call in _cases(store, now - timedelta(hours=hours), now):
             median, fastest = await _time(call)
-            print(f"{label:4} {name:34} median {median:8.1f} ms  min {fastest:8.1f} ms")
+            print(f"{label:4} {name:40} median {median:8.1f} ms  min {fastest:8.1f} ms")
     await store.close()
 
 

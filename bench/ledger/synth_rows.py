@@ -21,7 +21,7 @@ from synth_draw import Batch
 
 from llmroute.catalog import ModelSpec
 from llmroute.ledger import AttemptRecord, LedgerEntry
-from llmroute.ledger.rows import FIELDS, POSTGRES, RENAMED, SQLITE, Dialect, to_row
+from llmroute.ledger.rows import DERIVED_COLUMNS, FIELDS, POSTGRES, RENAMED, SQLITE, Dialect, to_row
 from llmroute.types import Usage
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -32,7 +32,8 @@ DEFAULTED = frozenset({"shadow", "explored", "latent", "routing_cost_usd", "cach
                        "prompt_cache_saved_usd", "cache", "cache_saved_usd", "cached_from",
                        "cache_similarity"})
 WRITTEN: tuple[str, ...] = tuple(f for f in FIELDS if f not in DEFAULTED)
-COLUMNS: tuple[str, ...] = tuple(RENAMED.get(f, f) for f in WRITTEN)
+#: The written fields' columns, then the columns derived from the entry (`rows.DERIVED_COLUMNS`).
+COLUMNS: tuple[str, ...] = (*(RENAMED.get(f, f) for f in WRITTEN), *DERIVED_COLUMNS)
 DIALECTS: dict[str, Dialect] = {"sqlite": SQLITE, "postgres": POSTGRES}
 _CORPUS = " ".join(["the", "gateway", "routes", "each", "request", "to", "a", "model", "that", "can",
                     "answer", "it", "cheaply", "summarise", "this", "ticket", "and", "draft", "reply",
@@ -178,8 +179,12 @@ def encode(b: Batch, dialect: str) -> list[tuple[Any, ...]]:
         "user_rating": _optional(b.rating, b.rating > 0),
         "task_success": _flags(b.success, b.success >= 0, dialect),
         "feedback_comment": _lookup(w.COMMENTS, b.comment), "feedback_ts": _times(b.feedback_us, dialect),
+        # `LedgerEntry.unpriced`: answered without a cost (a failure here has no usage, no router
+        # call); `.fallback`: answered after another model's failed try
+        "unpriced": _flags(ok & (b.cost_nano < 0), None, dialect),
+        "fallback": _flags(ok & (b.fallback_model >= 0) & (b.fallback_model != b.model), None, dialect),
     }
-    return list(zip(*(columns[f] for f in WRITTEN), strict=True))
+    return list(zip(*(columns[f] for f in (*WRITTEN, *DERIVED_COLUMNS)), strict=True))
 
 
 def _spec(m: int) -> ModelSpec:
@@ -236,10 +241,10 @@ def _one(b: Batch, i: int) -> Batch:
 
 def check(b: Batch, rows: Sequence[tuple[Any, ...]], dialect: str, sample: Sequence[int]) -> None:
     """Raise ValueError unless each sampled row equals the store's own encoding of `entry_at`."""
-    written = [FIELDS.index(f) for f in WRITTEN]
+    written = [FIELDS.index(f) for f in WRITTEN] + [len(FIELDS) + k for k in range(len(DERIVED_COLUMNS))]
     for i in sample:
         expected = to_row(entry_at(b, i), DIALECTS[dialect])
-        for field, position, got in zip(WRITTEN, written, rows[i], strict=True):
+        for field, position, got in zip((*WRITTEN, *DERIVED_COLUMNS), written, rows[i], strict=True):
             want = expected[position]
             if want != got or type(want) is not type(got):
                 raise ValueError(f"row {i} ({b.ids[i]}): {field} is {got!r}, the store would write {want!r}")

@@ -70,8 +70,7 @@ class GatewayMetrics:
             self.errors.labels(entry.error_type or "-", entry.error_code or "-").inc()
         for attempt in entry.attempts:
             self.attempts.labels(attempt.model, attempt.error_kind or "ok").inc()
-        tried = [a for a in entry.attempts if not a.skipped and not a.router]
-        if entry.model and tried and tried[0].model != entry.model:
+        if entry.fallback:
             self.fallbacks.labels(*labels).inc()
         self.latency.labels(labels[0], labels[1]).observe(entry.latency_s)
         if entry.ttft_s is not None:

@@ -64,9 +64,9 @@ def config(tmp_path: Path) -> Path:
     return ledger(tmp_path, entries())
 
 
-HEADLINE = ("This traffic cost $4,500.00 (plus 2 requests without a cost; 1 failed, and failures are "
-            "not billed); always using m/big would "
-            "have cost $15,000.00 (70% saved).")
+# One unpriced request (r4: answered, cost unknown); the failure made no paid call (issue 16).
+HEADLINE = ("This traffic cost $4,500.00 (plus 1 unpriced request: cost unknown); always using m/big "
+            "would have cost $15,000.00 (70% saved).")
 
 
 def test_table_shows_headline_groups_and_total(config: Path, tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_json_has_the_same_numbers_with_money_as_strings(config: Path, tmp_path:
     data = json.loads(result.stdout)
     total = data["total"]
     assert data["headline"] == HEADLINE and data["by"] == "model"
-    assert (total["requests"], total["errors"], total["unpriced"]) == (5, 1, 2)
+    assert (total["requests"], total["errors"], total["unpriced"]) == (5, 1, 1)
     assert (total["cost_usd"], total["baseline_cost_usd"]) == ("4500", "15000")
     assert (total["savings_usd"], total["savings_pct"]) == ("10500", "70.00")
     assert total["success_rate"] == 2 / 3  # judged 1, 2, 3; successes 1, 3

@@ -58,7 +58,8 @@ def test_report_csv_is_plain_data(tmp_path: Path) -> None:
     rows = list(csv.DictReader(io.StringIO(_report(tmp_path, "--csv"))))
     total = rows[-1]
     assert (total["requests"], total["errors"], total["cost_usd"]) == ("6", "1", "4500.000896")
-    assert (total["unpriced"], total["mean_rating"]) == ("2", "3.75")
+    # unpriced: the answered request without a cost; the failure made no paid call (issue 16)
+    assert (total["unpriced"], total["mean_rating"]) == ("1", "3.75")
     assert {r["model"] for r in rows[:-1]} == {"m/big", "m/small", "(none)", LONG}
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from llmroute.ledger import AttemptRecord, LedgerEntry, MigrationStatus, Store, StoreError
 from llmroute.ledger.aggregates import WindowAggregate
+from llmroute.ledger.explore_sql import Cursor as PageCursor
+from llmroute.ledger.explore_sql import Filters
 from llmroute.ledger.retention import Cutoffs, Pruned
 from llmroute.ledger.rollup_read import RollupWindow
 
@@ -156,6 +158,10 @@ class FlakyStore:
         return self.inner.iterate(since, until, batch_size=batch_size, experiments=experiments,
                                   cache=cache)
 
+    async def latest(self, since: datetime, until: datetime, filters: Filters, limit: int,
+                     before: PageCursor | None = None) -> list[LedgerEntry]:
+        return await self.inner.latest(since, until, filters, limit, before)
+
     async def rollups(self, by: str, since: datetime | None = None,
                       until: datetime | None = None) -> RollupWindow:
         return await self.inner.rollups(by, since, until)
@@ -236,3 +242,15 @@ class TcpProxy:
             pass
         finally:
             target.transport.abort()
+
+
+def forget_counts_statements(rollups: bool = False) -> list[str]:
+    """SQL (either backend) taking a ledger back to before 0009_counts: its indexes, its columns
+    (with `rollups`, those of the rollups table too) and its record dropped."""
+    indexes = ("llmroute_requests_policy_ts", "llmroute_requests_status_ts",
+               "llmroute_requests_cache_ts")
+    return [*(f"DROP INDEX IF EXISTS {name}" for name in indexes),
+            *(f"ALTER TABLE llmroute_requests DROP COLUMN {c}" for c in ("unpriced", "fallback")),
+            *(f"ALTER TABLE llmroute_rollups DROP COLUMN {c}"
+              for c in ("unpriced", "fallbacks") if rollups),
+            "DELETE FROM llmroute_migrations WHERE name = '0009_counts'"]

@@ -61,8 +61,9 @@ async def test_the_caching_numbers_worked_by_hand(store: Store) -> None:
     # cost): baseline 1.00 + 0.90 + 1.00 = 2.90, cost 0.10 + 0.90 + 0.20 = 1.20 → 1.70 saved
     assert (total.compared, total.compared_cost_usd, total.baseline_cost_usd) == (3, D("1.20"), D("2.90"))
     assert total.savings_usd == D("1.70") and total.savings_pct == D("58.62")
-    # every request's cost still counts: 0.10 + 0 + 0 + 0.90 + 0.20 + 0.05; r7 unpriced
-    assert (total.cost_usd, total.priced, total.unpriced) == (D("1.25"), 6, 1)
+    # every request's cost still counts: 0.10 + 0 + 0 + 0.90 + 0.20 + 0.05; r7 has no cost, but
+    # it failed without a paid call: it cost nothing, it is not unpriced (issue 16)
+    assert (total.cost_usd, total.priced, total.unpriced) == (D("1.25"), 6, 0)
 
 
 @pytest.mark.asyncio

@@ -27,6 +27,8 @@ from llmroute.ledger import prune_sqlite as prune_sqlite_module
 from llmroute.ledger.migrations import (
     CACHE_MIGRATION,
     CACHE_ROLLUP_COLUMNS,
+    COUNTS_MIGRATION,
+    COUNTS_ROLLUP_COLUMNS,
     MIGRATIONS,
     ONLINE_MIGRATION,
     ROUTING_COST_MIGRATION,
@@ -272,7 +274,7 @@ async def test_replicas_creating_the_same_month_at_once(stores: StoreFactory) ->
 # -- the partitions migration ------------------------------------------------------------------
 async def _back_before_partitions(store: PostgresStore) -> None:
     """The schema as migrations 0001-0004 left it (the table built by their own SQL), the rows
-    kept, 0005 to 0008 unrecorded."""
+    kept, 0005 to 0009 unrecorded."""
     async with store.connection() as conn, conn.transaction():
         await conn.execute("CREATE TABLE kept AS SELECT * FROM llmroute_requests")
         await conn.execute("DROP TABLE llmroute_requests")
@@ -282,15 +284,18 @@ async def _back_before_partitions(store: PostgresStore) -> None:
                            "DROP COLUMN routing_cost_usd, DROP COLUMN cache_write_tokens, "
                            "DROP COLUMN prompt_cache_saved_usd, DROP COLUMN cache, "
                            "DROP COLUMN cache_saved_usd, DROP COLUMN cached_from, "
-                           "DROP COLUMN cache_similarity")  # 0006's to 0008's
+                           "DROP COLUMN cache_similarity, DROP COLUMN unpriced, "
+                           "DROP COLUMN fallback")  # 0006's to 0009's
         await conn.execute("ALTER TABLE llmroute_rollups DROP COLUMN routing_cost_usd, "  # 0007's
-                           + ", ".join(f"DROP COLUMN {name}"  # and 0008's
-                                       for name, _, _ in CACHE_ROLLUP_COLUMNS))
+                           + ", ".join(f"DROP COLUMN {name}"  # and 0008's and 0009's
+                                       for name in (*(c for c, _, _ in CACHE_ROLLUP_COLUMNS),
+                                                    *COUNTS_ROLLUP_COLUMNS)))
         await conn.execute("INSERT INTO llmroute_requests SELECT * FROM kept")
         await conn.execute("DROP TABLE kept")
         await conn.execute("DELETE FROM llmroute_migrations WHERE name IN "
                            f"('0005_partitions', '{ONLINE_MIGRATION}', "
-                           f"'{ROUTING_COST_MIGRATION}', '{CACHE_MIGRATION}')")
+                           f"'{ROUTING_COST_MIGRATION}', '{CACHE_MIGRATION}', "
+                           f"'{COUNTS_MIGRATION}')")
 
 
 @pytest.mark.asyncio
@@ -310,7 +315,7 @@ async def test_a_ledger_from_before_partitions_migrates_intact(stores: StoreFact
     fresh = stores.new()
     assert isinstance(fresh, PostgresStore)
     assert await fresh.migrate() == ["0005_partitions", ONLINE_MIGRATION, ROUTING_COST_MIGRATION,
-                                     CACHE_MIGRATION]
+                                     CACHE_MIGRATION, COUNTS_MIGRATION]
     assert await fresh.query() == entries
     assert await _snapshot(fresh, None, None) == snapshot
     months = {f"llmroute_requests_2025_{month:02d}" for month in {e.ts.month for e in rows}}

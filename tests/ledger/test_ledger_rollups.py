@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ledger_factories import make_entry
+from ledger_factories import forget_counts_statements, make_entry
 from test_ledger_aggregate import BASE, random_ledger
 
 from helpers import hand_worked_report
@@ -178,11 +178,12 @@ async def test_the_migration_rolls_up_a_ledger_written_before_it(stores: Any) ->
 
 async def _forget_rollups(store: Any) -> None:
     """Back to the schema before rollups (their tables dropped, the migration unrecorded), and so
-    before 0007_routing_cost and 0008_cache (their columns dropped; the rollups are rebuilt once
-    every migration has run)."""
+    before 0007_routing_cost, 0008_cache and 0009_counts (their columns and indexes dropped; the
+    rollups are rebuilt once every migration has run)."""
     cache_columns = ("cache_write_tokens", "prompt_cache_saved_usd", "cache", "cache_saved_usd",
                      "cached_from", "cache_similarity")
     statements = ["DROP TABLE llmroute_rollups", "DROP TABLE llmroute_rollup_latency",
+                  *forget_counts_statements(),
                   "ALTER TABLE llmroute_requests DROP COLUMN routing_cost_usd",
                   *(f"ALTER TABLE llmroute_requests DROP COLUMN {c}" for c in cache_columns),
                   "DELETE FROM llmroute_migrations WHERE name IN "

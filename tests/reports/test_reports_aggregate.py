@@ -24,9 +24,10 @@ def test_totals_match_the_hand_worked_numbers() -> None:
     assert (s.requests, s.errors) == (6, 1)
     # judged: 1, 2, 3, 4 (task_success set); successes: 1, 3, 4 → 3/4
     assert (s.judged, s.successes, s.success_rate) == (4, 3, 0.75)
-    # priced: 1, 2, 3, 6 → 0.10 + 0.20 + 0.90 + 0.05 = 1.25; unpriced: 4 and 5 (not counted as $0)
+    # priced: 1, 2, 3, 6 → 0.10 + 0.20 + 0.90 + 0.05 = 1.25; no cost: 4 and 5 (not counted as $0);
+    # unpriced: 4 only (answered, cost unknown; 5 failed without a paid call: issue 16)
     assert s.cost_usd == D("1.25") and str(s.cost_usd) == "1.25"
-    assert (s.priced, s.unpriced) == (4, 2)
+    assert (s.priced, s.unpriced) == (4, 1)
     # compared (both prices): 1, 2, 3 → cost 1.20, baseline 1.00 + 1.00 + 0.90 = 2.90
     assert (s.compared, s.compared_cost_usd, s.baseline_cost_usd) == (3, D("1.20"), D("2.90"))
     # savings 2.90 - 1.20 = 1.70; 1.70 / 2.90 = 58.620689...% → 58.62
@@ -56,8 +57,9 @@ def test_grouped_by_model() -> None:
     # big: 3 priced (0.90), 4 unpriced; compared only 3: 0.90 vs 0.90 → 0%
     assert (big.cost_usd, big.unpriced, big.savings_pct) == (D("0.90"), 1, D("0.00"))
     assert big.success_rate == 1.0 and big.mean_rating == 4.0  # (5 + 3) / 2
-    # the failed request: nothing priced, no baseline → no percentage, nothing per success
-    assert (none.priced, none.unpriced, none.savings_pct, none.cost_per_success_usd) == (0, 1, None, None)
+    # the failed request: nothing priced (and no paid call: not unpriced), no baseline → no
+    # percentage, nothing per success
+    assert (none.priced, none.unpriced, none.savings_pct, none.cost_per_success_usd) == (0, 0, None, None)
     assert none.success_rate is None and none.mean_rating is None
 
 
@@ -98,6 +100,18 @@ def test_unpriced_requests_are_never_zero_dollars() -> None:
     assert text == "This traffic (1 request) is unpriced: no cost was recorded."
 
 
+def test_failures_without_a_paid_call_are_not_unpriced() -> None:
+    failed = [entry(1, 0, status="error", http_status=502, model=None),
+              entry(2, 0, status="error", http_status=429, model=None)]
+    assert summarise("x", failed).unpriced == 0
+    assert headline(build_report(failed)) == "This traffic (2 requests) made no paid call: it cost nothing."
+    # the upstream reported usage before the failure: a paid call whose cost is unknown
+    paid = entry(3, 0, status="error", http_status=502, model=None, input_tokens=10)
+    assert summarise("x", [*failed, paid]).unpriced == 1
+    assert headline(build_report([*failed, paid])) == (
+        "This traffic (3 requests) is unpriced: no cost was recorded.")
+
+
 @pytest.mark.parametrize(("p", "expected"), [(5, 15), (30, 20), (40, 20), (50, 35), (100, 50)])
 def test_nearest_rank_percentile(p: int, expected: float) -> None:
     # n = 5: k = ceil(p * 5 / 100): p5 → 1, p30 → 2 (1.5 up), p40 → 2, p50 → 3 (2.5 up), p100 → 5
@@ -136,8 +150,8 @@ def test_the_llm_routers_cost_is_told_apart() -> None:
 
 def test_headline_names_the_compared_subset_and_unpriced() -> None:
     assert headline(build_report(fixture())) == (
-        "This traffic cost $1.25 (plus 2 requests without a cost; 1 failed, and failures are not "
-        "billed); on the 3 requests priced both ways "
+        "This traffic cost $1.25 (plus 1 unpriced request: cost unknown); on the 3 requests priced "
+        "both ways "
         "($1.20), always using m/big would have cost $2.90 (58.62% saved).")
 
 

@@ -20,8 +20,7 @@ def test_the_savings_sentence_tells_routing_and_caching_apart() -> None:
     assert savings_text(build_report(hand_worked_report())) is None  # no cache in that traffic
     # the headline's comparison says the cache's hits are left out of it
     assert headline(build_report(hand_worked_caching())) == (
-        "This traffic cost $1.25 (plus 1 request without a cost; 1 failed, and failures are not "
-        "billed); on the 3 requests priced both ways and "
+        "This traffic cost $1.25; on the 3 requests priced both ways and "
         "not served by the response cache ($1.20), always using m/big would have cost $2.90 "
         "(58.62% saved).")
     # a window with caching and no baseline price

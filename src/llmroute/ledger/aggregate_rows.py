@@ -61,6 +61,7 @@ def tally_from(counts: dict[str, int], money: dict[str, Decimal | None]) -> Tall
         cache_bypasses=counts["cache_bypasses"], cached_tokens=counts["cached_tokens"],
         cache_write_tokens=counts["cache_write_tokens"],
         prompt_cache_saved_usd=cash("prompt_cache_saved_usd"), cache_saved_usd=cash("cache_saved_usd"),
+        unpriced=counts["unpriced"], fallbacks=counts["fallbacks"],
     )
 
 

@@ -66,6 +66,8 @@ COUNTS: tuple[tuple[str, str], ...] = (
     ("cache_bypasses", "count(*) FILTER (WHERE cache = 'bypass')"),
     ("cached_tokens", "sum(cached_tokens)"),
     ("cache_write_tokens", "sum(cache_write_tokens)"),
+    ("unpriced", "count(*) FILTER (WHERE unpriced)"),
+    ("fallbacks", "count(*) FILTER (WHERE fallback)"),
 )
 #: Tally money sums: (field, column, condition).
 MONEY: tuple[tuple[str, str, str], ...] = (

@@ -77,6 +77,11 @@ class Tally:
     #: cache_saved_usd (what the response cache's hits saved: the upstream calls they replaced).
     prompt_cache_saved_usd: Decimal = ZERO
     cache_saved_usd: Decimal = ZERO
+    #: Issue 16: entries whose cost is unknown although they made a paid call
+    #: (`LedgerEntry.unpriced`: a failure that made none is not counted), and entries answered
+    #: by a fallback model (`LedgerEntry.fallback`).
+    unpriced: int = 0
+    fallbacks: int = 0
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -101,6 +106,7 @@ class Tally:
             prompt_cache_saved_usd=exact_sum(self.prompt_cache_saved_usd,
                                              other.prompt_cache_saved_usd),
             cache_saved_usd=exact_sum(self.cache_saved_usd, other.cache_saved_usd),
+            unpriced=self.unpriced + other.unpriced, fallbacks=self.fallbacks + other.fallbacks,
         )
 
     def __neg__(self) -> Tally:
@@ -119,7 +125,8 @@ class Tally:
             cache_bypasses=-self.cache_bypasses, cached_tokens=-self.cached_tokens,
             cache_write_tokens=-self.cache_write_tokens,
             prompt_cache_saved_usd=neg(self.prompt_cache_saved_usd),
-            cache_saved_usd=neg(self.cache_saved_usd),
+            cache_saved_usd=neg(self.cache_saved_usd), unpriced=-self.unpriced,
+            fallbacks=-self.fallbacks,
         )
 
 

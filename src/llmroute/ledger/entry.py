@@ -161,6 +161,25 @@ class LedgerEntry:
             return None
         return self.baseline_cost_usd - self.cost_usd
 
+    @property
+    def unpriced(self) -> bool:
+        """Its cost is unknown although it made a paid call: no `cost_usd`, and it was answered
+        (status ok), or the upstream reported usage, or the LLM router's call answered. A failure
+        that made no paid call cost nothing: it is not unpriced. Stored (migration 0009) so that
+        SQL counts it; the migration's backfill is the same test in SQL."""
+        if self.cost_usd is not None:
+            return False
+        return (self.status == "ok" or self.input_tokens is not None
+                or self.output_tokens is not None
+                or any(a.router and a.error_kind is None and not a.skipped for a in self.attempts))
+
+    @property
+    def fallback(self) -> bool:
+        """Answered by a model other than the first one tried (the LLM router's calls and skipped
+        tries left out): what `llmroute_fallbacks` counts too. Stored (migration 0009)."""
+        tried = [a for a in self.attempts if not a.skipped and not a.router]
+        return bool(self.model and tried and tried[0].model != self.model)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view: Decimals as exact strings, datetimes as ISO 8601 UTC, attempts as dicts."""
         out: dict[str, Any] = {}

@@ -19,8 +19,9 @@ ALERTS_TABLE = "llmroute_alerts"
 #: The migration that creates the rollup tables (the store rolls up existing rows after it).
 ROLLUPS_MIGRATION = "0004_rollups"
 #: The migrations after which a store rebuilds its rollups from the raw rows (once, after every
-#: pending migration has run): 0004 creates them, 0008 adds columns older rows have numbers for.
-REBUILD_AFTER: frozenset[str] = frozenset({ROLLUPS_MIGRATION, "0008_cache"})
+#: pending migration has run): 0004 creates them, 0008 and 0009 add columns older rows have
+#: numbers for.
+REBUILD_AFTER: frozenset[str] = frozenset({ROLLUPS_MIGRATION, "0008_cache", "0009_counts"})
 
 
 class Migration(NamedTuple):
@@ -318,6 +319,50 @@ ALTER TABLE llmroute_requests ADD COLUMN cache_similarity DOUBLE PRECISION;
 """ + "".join(f"ALTER TABLE llmroute_rollups ADD COLUMN {name} {sql};\n"
               for name, _, sql in CACHE_ROLLUP_COLUMNS)
 
+#: Issue 16: each request's `unpriced` (its cost is unknown although it made a paid call) and
+#: `fallback` (answered by a model other than the first one tried) marks, as `LedgerEntry.unpriced`
+#: and `.fallback` define them, backfilled here from the stored columns and attempts; their
+#: counts in the rollups (rebuilt after it, `REBUILD_AFTER`); and the indexes the request
+#: explorer's filters use (`explore`: policy, status and cache with ts; model and key have theirs).
+COUNTS_MIGRATION = "0009_counts"
+COUNTS_ROLLUP_COLUMNS: tuple[str, ...] = ("unpriced", "fallbacks")
+_EXPLORER_INDEXES = """
+CREATE INDEX llmroute_requests_policy_ts ON llmroute_requests (policy, ts);
+CREATE INDEX llmroute_requests_status_ts ON llmroute_requests (status, ts);
+CREATE INDEX llmroute_requests_cache_ts ON llmroute_requests (cache, ts);
+"""
+_COUNTS_SQLITE = """
+ALTER TABLE llmroute_requests ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE llmroute_requests ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0;
+UPDATE llmroute_requests SET unpriced = 1 WHERE cost_usd IS NULL AND (
+    status = 'ok' OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+    OR EXISTS (SELECT 1 FROM json_each(attempts)
+               WHERE json_extract(value, '$.router') = 1
+                 AND json_extract(value, '$.error_kind') IS NULL
+                 AND json_extract(value, '$.skipped') IS NOT 1));
+UPDATE llmroute_requests SET fallback = 1 WHERE model <> '' AND model <> (
+    SELECT json_extract(value, '$.model') FROM json_each(attempts)
+    WHERE json_extract(value, '$.router') IS NOT 1 AND json_extract(value, '$.skipped') IS NOT 1
+    ORDER BY CAST(key AS INTEGER) LIMIT 1);
+""" + _EXPLORER_INDEXES + "".join(
+    f"ALTER TABLE llmroute_rollups ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0;\n"
+    for name in COUNTS_ROLLUP_COLUMNS)
+_COUNTS_POSTGRES = """
+ALTER TABLE llmroute_requests ADD COLUMN unpriced BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE llmroute_requests ADD COLUMN fallback BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE llmroute_requests SET unpriced = TRUE WHERE cost_usd IS NULL AND (
+    status = 'ok' OR input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+    OR EXISTS (SELECT 1 FROM jsonb_array_elements(attempts) AS a
+               WHERE a->>'router' = 'true' AND a->>'error_kind' IS NULL
+                 AND a->>'skipped' IS DISTINCT FROM 'true'));
+UPDATE llmroute_requests SET fallback = TRUE WHERE model <> '' AND model <> (
+    SELECT a->>'model' FROM jsonb_array_elements(attempts) WITH ORDINALITY AS t(a, i)
+    WHERE a->>'router' IS DISTINCT FROM 'true' AND a->>'skipped' IS DISTINCT FROM 'true'
+    ORDER BY i LIMIT 1);
+""" + _EXPLORER_INDEXES + "".join(
+    f"ALTER TABLE llmroute_rollups ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0;\n"
+    for name in COUNTS_ROLLUP_COLUMNS)
+
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_requests", _REQUESTS_SQLITE, _REQUESTS_POSTGRES),
@@ -339,6 +384,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               "ALTER TABLE llmroute_rollups ADD COLUMN routing_cost_usd NUMERIC NOT NULL "
               "DEFAULT 0;"),
     Migration(CACHE_MIGRATION, _CACHE_SQLITE, _CACHE_POSTGRES),
+    Migration(COUNTS_MIGRATION, _COUNTS_SQLITE, _COUNTS_POSTGRES),
 )
 
 

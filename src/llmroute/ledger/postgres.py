@@ -24,6 +24,8 @@ from .aggregate_rows import fold, ranks_wanted, read_bucket
 from .aggregate_sql import SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
+from .explore_sql import Cursor as PageCursor
+from .explore_sql import Filters, latest_sql
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, REBUILD_AFTER
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .partitions import ensure_months
@@ -51,7 +53,7 @@ from .rollup_sql import (
     POSTGRES as _ROLLUP_SQL,
 )
 from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedback_delta
-from .rows import COLUMNS, POSTGRES, from_row, to_rows
+from .rows import COLUMNS, INSERT_COLUMNS, POSTGRES, from_row, to_rows
 from .sketch import unpack
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
@@ -72,7 +74,7 @@ _TYPES = {"ts": "timestamptz", "feedback_ts": "timestamptz", "http_status": "int
           "confidence": "float8", "latency_s": "float8", "ttft_s": "float8",
           "upstream_latency_s": "float8", "input_tokens": "int8", "output_tokens": "int8",
           "cached_tokens": "int8", "stream": "boolean", "usage_estimated": "boolean",
-          "explored": "boolean",
+          "explored": "boolean", "unpriced": "boolean", "fallback": "boolean",
           "task_success": "boolean", "cost_usd": "numeric", "baseline_cost_usd": "numeric",
           "routing_cost_usd": "numeric", "cache_write_tokens": "int8",
           "prompt_cache_saved_usd": "numeric", "cache_saved_usd": "numeric",
@@ -81,11 +83,11 @@ _TYPES = {"ts": "timestamptz", "feedback_ts": "timestamptz", "http_status": "int
 #: rolled up are exactly the new ones, even with another writer inserting the same id at once.
 #: The conflict target is the primary key of the partitioned table (0005_partitions): a replayed
 #: entry has the same request_id and ts.
-_INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) SELECT "
-           + ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in COLUMNS)
+_INSERT = (f"INSERT INTO llmroute_requests ({', '.join(INSERT_COLUMNS)}) SELECT "
+           + ", ".join(f"{c}::jsonb" if c in _JSON_COLUMNS else c for c in INSERT_COLUMNS)
            + " FROM unnest(" + ", ".join(f"${i}::{_TYPES.get(c, 'text')}[]"
-                                         for i, c in enumerate(COLUMNS, 1))
-           + f") AS batch({', '.join(COLUMNS)}) ON CONFLICT (request_id, ts) DO NOTHING "
+                                         for i, c in enumerate(INSERT_COLUMNS, 1))
+           + f") AS batch({', '.join(INSERT_COLUMNS)}) ON CONFLICT (request_id, ts) DO NOTHING "
            "RETURNING request_id")
 _UPSERT_ROLLUPS = upsert_many_sql(ROLLUPS_TABLE)
 _UPSERT_LATENCY = upsert_many_sql(LATENCY_TABLE)
@@ -267,6 +269,10 @@ class PostgresStore:
                 cache: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
         return Pager.build(_SQL, _SELECT, since, until, experiments, batch_size,
                            cache).batches(self._page)
+
+    async def latest(self, since: datetime, until: datetime, filters: Filters, limit: int,
+                     before: PageCursor | None = None) -> list[LedgerEntry]:
+        return await self._page(*latest_sql(_SQL, _SELECT, since, until, filters, limit, before))
 
     async def _page(self, sql: str, params: Sequence[Any]) -> list[LedgerEntry]:
         """One batch, on a pooled connection taken for that query only."""

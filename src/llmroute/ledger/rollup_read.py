@@ -178,7 +178,7 @@ def fact_from_row(row: Sequence[Any], dialect: Dialect) -> Fact:
     """The fact of a raw row read as `rollup_sql.FACT_COLUMNS`."""
     (request_id, ts, model, tier, policy, key, arm, status, latency, cost, baseline_cost,
      baseline_model, rating, success, routing_cost, cache, cached, written, prompt_saved,
-     saved) = row
+     saved, unpriced, fallback) = row
     return Fact(str(request_id), dialect.time_in(ts), model or "", tier or "", policy or "", key or "",
                 arm or "", str(status), float(latency), dialect.money_in(cost),
                 dialect.money_in(baseline_cost), baseline_model or "",
@@ -186,7 +186,8 @@ def fact_from_row(row: Sequence[Any], dialect: Dialect) -> Fact:
                 None if success is None else dialect.flag_in(success),
                 dialect.money_in(routing_cost), None if cache is None else str(cache),
                 None if cached is None else int(cached), None if written is None else int(written),
-                dialect.money_in(prompt_saved), dialect.money_in(saved))
+                dialect.money_in(prompt_saved), dialect.money_in(saved),
+                dialect.flag_in(unpriced), dialect.flag_in(fallback))
 
 
 def group_of(by: str) -> Callable[[Fact], str]:

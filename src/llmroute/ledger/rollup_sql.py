@@ -334,4 +334,5 @@ def check_rollup_key(by: str) -> None:
 FACT_COLUMNS = ("request_id", "ts", "model", "tier", "policy", "key_name", "experiment_arm",
                 "status", "latency_s", "cost_usd", "baseline_cost_usd", "baseline_model",
                 "user_rating", "task_success", "routing_cost_usd", "cache", "cached_tokens",
-                "cache_write_tokens", "prompt_cache_saved_usd", "cache_saved_usd")
+                "cache_write_tokens", "prompt_cache_saved_usd", "cache_saved_usd", "unpriced",
+                "fallback")

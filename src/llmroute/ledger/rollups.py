@@ -73,6 +73,9 @@ class Fact:
     cache_write_tokens: int | None = None
     prompt_cache_saved_usd: Decimal | None = None
     cache_saved_usd: Decimal | None = None
+    #: Issue 16: `LedgerEntry.unpriced` and `.fallback`.
+    unpriced: bool = False
+    fallback: bool = False
 
     def with_feedback(self, rating: int | None, success: bool | None) -> Fact:
         """This fact after feedback (None leaves a value as it is, as `Store.feedback` does)."""
@@ -88,7 +91,7 @@ def fact_of(entry: LedgerEntry) -> Fact:
                 entry.latency_s, entry.cost_usd, entry.baseline_cost_usd, entry.baseline_model or "",
                 entry.user_rating, entry.task_success, entry.routing_cost_usd, entry.cache,
                 entry.cached_tokens, entry.cache_write_tokens, entry.prompt_cache_saved_usd,
-                entry.cache_saved_usd)
+                entry.cache_saved_usd, entry.unpriced, entry.fallback)
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,8 @@ def tally_many(facts: Sequence[Fact]) -> Tally:
             judged_cost = EXACT.add(judged_cost, c)
             judged_successes += ok is True
     return replace(_cache_tally(facts), requests=len(facts), errors=errors, judged=judged,
+                   unpriced=sum(f.unpriced for f in facts),
+                   fallbacks=sum(f.fallback for f in facts),
                    successes=successes, priced=priced, cost_usd=cost, compared=compared,
                    compared_cost_usd=compared_cost, baseline_cost_usd=baseline, rated=rated,
                    rating_points=points, rated_cost_usd=rated_cost, rated_cost_points=rated_points,

@@ -26,6 +26,11 @@ RENAMED: dict[str, str] = {"user": "user_name", "session": "session_id"}
 FLAG_FIELDS: frozenset[str] = frozenset({"stream", "task_success", "usage_estimated", "explored"})
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LedgerEntry))
 COLUMNS: tuple[str, ...] = tuple(RENAMED.get(name, name) for name in FIELDS)
+#: Columns derived from the entry (`LedgerEntry.unpriced`, `.fallback`), written after `COLUMNS`
+#: so that SQL can count them (migration 0009); never read back into an entry.
+DERIVED_COLUMNS: tuple[str, ...] = ("unpriced", "fallback")
+#: What an insert writes: `COLUMNS` then `DERIVED_COLUMNS` (`to_row`'s order).
+INSERT_COLUMNS: tuple[str, ...] = (*COLUMNS, *DERIVED_COLUMNS)
 _SQLITE_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -75,7 +80,7 @@ def attempts_json(attempts: Sequence[AttemptRecord], text: Callable[[str], str] 
 
 
 def to_row(entry: LedgerEntry, dialect: Dialect) -> tuple[Any, ...]:
-    """The column values of `entry`, in `COLUMNS` order."""
+    """The column values of `entry`, in `INSERT_COLUMNS` order."""
     row: list[Any] = []
     for name in FIELDS:
         value = getattr(entry, name)
@@ -93,6 +98,7 @@ def to_row(entry: LedgerEntry, dialect: Dialect) -> tuple[Any, ...]:
             row.append(dialect.flag_out(value))
         else:
             row.append(value)
+    row += (dialect.flag_out(entry.unpriced), dialect.flag_out(entry.fallback))
     return tuple(row)
 
 

@@ -38,6 +38,8 @@ class SeriesPoint:
     cost_usd: str
     rated: int
     mean_rating: float | None
+    #: Requests answered by a fallback model (`LedgerEntry.fallback`, issue 16).
+    fallbacks: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def _tally(window: RollupWindow, key: str | None) -> Tally:
 def _point(start: datetime, tally: Tally) -> SeriesPoint:
     mean = tally.rating_points / tally.rated if tally.rated else None
     return SeriesPoint(start, tally.requests, tally.errors, money_text(tally.cost_usd), tally.rated,
-                       mean)
+                       mean, tally.fallbacks)
 
 
 def _spend(window: RollupWindow, key: str | None) -> tuple[Spend, ...]:

@@ -23,6 +23,8 @@ from .aggregate_rows import Bucket, MoneyTextError, chunks_needed, fold, ranks_w
 from .aggregate_sql import DEFAULT_CHUNKS, SqlDialect, bucket_sql, percentile_sql, where_clause
 from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
+from .explore_sql import Cursor as PageCursor
+from .explore_sql import Filters, latest_sql
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, REBUILD_AFTER, sqlite_statements
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .prune_sqlite import prune as _prune
@@ -49,7 +51,7 @@ from .rollup_sql import (
     SQLITE as _ROLLUP_SQL,
 )
 from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedback_delta
-from .rows import COLUMNS, SQLITE, sqlite_time, to_rows
+from .rows import COLUMNS, INSERT_COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .sketch import Histogram, unpack
 from .sqlite_tx import immediate
@@ -62,8 +64,8 @@ _REJECTED = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError
 _SQL = SqlDialect(placeholder=lambda _: "?", time_param=sqlite_time, day="substr(ts, 1, 10)",
                   text_money=True)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM llmroute_requests"
-_INSERT = (f"INSERT INTO llmroute_requests ({', '.join(COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
+_INSERT = (f"INSERT INTO llmroute_requests ({', '.join(INSERT_COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
 _UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
 _UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
 _STORED_LATENCY = stored_latency_sql(_ROLLUP_SQL)
@@ -207,6 +209,10 @@ class SQLiteStore:
                 cache: Sequence[str] | None = None) -> AsyncIterator[list[LedgerEntry]]:
         return Pager.build(_SQL, _SELECT, since, until, experiments, batch_size,
                            cache).batches(self._page)
+
+    async def latest(self, since: datetime, until: datetime, filters: Filters, limit: int,
+                     before: PageCursor | None = None) -> list[LedgerEntry]:
+        return await self._page(*latest_sql(_SQL, _SELECT, since, until, filters, limit, before))
 
     async def _page(self, sql: str, params: Sequence[Any]) -> list[LedgerEntry]:
         """One batch, its rows turned into entries in the store's thread (off the event loop)."""

@@ -14,6 +14,8 @@ from typing import Protocol, runtime_checkable
 
 from .aggregates import WindowAggregate
 from .entry import LedgerEntry
+from .explore_sql import Cursor as PageCursor
+from .explore_sql import Filters
 from .paging import DEFAULT_BATCH_SIZE
 from .rated import Cursor, Rated
 from .retention import Cutoffs, Pruned
@@ -95,6 +97,13 @@ class Store(Protocol):
         (never an empty one), each read when the one before has been taken: memory does not grow
         with the window. Keyset pagination on (ts, request_id), see `paging`; ValueError or
         TypeError at the call for a bad batch size or a naive bound."""
+        ...
+
+    async def latest(self, since: datetime, until: datetime, filters: Filters, limit: int,
+                     before: PageCursor | None = None) -> list[LedgerEntry]:
+        """Up to `limit` entries with since <= ts < until passing `filters`, older than `before`
+        ((ts, request_id)) when given, newest first (ties by request_id): the request explorer's
+        page, filtered by the database (`explore_sql`)."""
         ...
 
     async def aggregate(self, by: str, since: datetime | None = None,

@@ -5,9 +5,14 @@ Definitions (every one is tested against hand-worked fixtures):
 - requests: entries; errors: entries with status "error".
 - success rate: successes / judged, where judged = entries with `task_success` set (True or False)
   and successes = those with True; None when nothing is judged.
-- cost: the exact Decimal sum of `cost_usd` over priced entries; unpriced entries (cost None) are
-  counted in `unpriced` and never added as $0. Routing overhead: the exact sum of
-  `routing_cost_usd` (the LLM router's classification calls, already part of `cost_usd`).
+- cost: the exact Decimal sum of `cost_usd` over priced entries; entries without a cost are never
+  added as $0. `unpriced` counts those whose cost is unknown although they made a paid call
+  (`LedgerEntry.unpriced`: answered, or usage reported, or the LLM router's call answered); a
+  failure that made no paid call cost nothing and is not unpriced.
+  Routing overhead: the exact sum of `routing_cost_usd` (the LLM router's classification calls,
+  already part of `cost_usd`).
+- fallbacks: entries answered by a model other than the first one tried (`LedgerEntry.fallback`,
+  what the `llmroute_fallbacks` metric counts: the LLM router's calls and skipped tries left out).
 - baseline comparison: over the *compared* entries, those with both `cost_usd` and
   `baseline_cost_usd` set and not answered by the response cache (`cache` "hit" or "semantic": a
   hit costs $0, and what it saved is caching's, not routing's): baseline = sum of
@@ -103,6 +108,8 @@ class Summary:
     cache_write_tokens: int = 0
     prompt_cache_saved_usd: Decimal = Decimal(0)
     cache_saved_usd: Decimal = Decimal(0)
+    #: Requests answered by a fallback model (issue 16, `LedgerEntry.fallback`).
+    fallbacks: int = 0
 
     @property
     def cache_lookups(self) -> int:
@@ -182,7 +189,7 @@ def summary_of(group: GroupAggregate) -> Summary:
     t = group.tally
     return Summary(
         label=group.label, requests=t.requests, errors=t.errors, judged=t.judged,
-        successes=t.successes, cost_usd=t.cost_usd, priced=t.priced, unpriced=t.requests - t.priced,
+        successes=t.successes, cost_usd=t.cost_usd, priced=t.priced, unpriced=t.unpriced,
         compared=t.compared, compared_cost_usd=t.compared_cost_usd,
         baseline_cost_usd=t.baseline_cost_usd,
         latency_p50_s=group.latency_p50_s, latency_p95_s=group.latency_p95_s,
@@ -194,7 +201,7 @@ def summary_of(group: GroupAggregate) -> Summary:
         cache_semantic_hits=t.cache_semantic_hits, cache_misses=t.cache_misses,
         cache_bypasses=t.cache_bypasses, cached_tokens=t.cached_tokens,
         cache_write_tokens=t.cache_write_tokens, prompt_cache_saved_usd=t.prompt_cache_saved_usd,
-        cache_saved_usd=t.cache_saved_usd,
+        cache_saved_usd=t.cache_saved_usd, fallbacks=t.fallbacks,
     )
 
 
@@ -278,6 +285,8 @@ def tally(entries: Sequence[LedgerEntry]) -> Tally:
         judged_cost_successes=sum(1 for e in judged if e.task_success),
         routing_cost_usd=_total(e.routing_cost_usd for e in entries
                                 if e.routing_cost_usd is not None),
+        unpriced=sum(1 for e in entries if e.unpriced),
+        fallbacks=sum(1 for e in entries if e.fallback),
     )
 
 

@@ -42,6 +42,8 @@ def headline(report: Report) -> str:
     total = report.total
     if total.priced == 0:
         noun = "request" if total.requests == 1 else "requests"
+        if total.unpriced == 0:
+            return f"This traffic ({total.requests} {noun}) made no paid call: it cost nothing."
         return f"This traffic ({total.requests} {noun}) is unpriced: no cost was recorded."
     unpriced = _unpriced(total)
     routing = (f", {fmt_usd(total.routing_cost_usd)} of it routing (the LLM router's calls)"
@@ -50,14 +52,12 @@ def headline(report: Report) -> str:
 
 
 def _unpriced(total: Summary) -> str:
-    """The requests without a cost, told apart: a failure is not billed, it is not "unpriced"."""
+    """The requests whose cost is unknown (`Summary.unpriced`: a failure that made no paid call
+    cost nothing, it is not counted)."""
     if not total.unpriced:
         return ""
     noun = "request" if total.unpriced == 1 else "requests"
-    if not total.errors:
-        return f" (plus {total.unpriced} unpriced {noun})"
-    return (f" (plus {total.unpriced} {noun} without a cost; {total.errors} failed, and failures "
-            "are not billed)")
+    return f" (plus {total.unpriced} unpriced {noun}: cost unknown)"
 
 
 def mix_text(summary: Summary, top: int = 3) -> str:
@@ -141,7 +141,7 @@ def summary_dict(summary: Summary) -> dict[str, Any]:
         "success_rate": summary.success_rate,
         "cost_usd": money_text(summary.cost_usd), "priced": summary.priced,
         "routing_cost_usd": money_text(summary.routing_cost_usd),
-        "unpriced": summary.unpriced, "compared": summary.compared,
+        "unpriced": summary.unpriced, "fallbacks": summary.fallbacks, "compared": summary.compared,
         "compared_cost_usd": money_text(summary.compared_cost_usd),
         "baseline_cost_usd": money_text(summary.baseline_cost_usd),
         "savings_usd": money_text(summary.savings_usd), "savings_pct": _money(summary.savings_pct),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 #: The series' charts: (element id, the point's field, title).
 SERIES = (("series-cost", "cost_usd", "spend (USD)"), ("series-requests", "requests", "requests"),
-          ("series-errors", "errors", "errors"), ("series-rating", "mean_rating", "mean rating"))
+          ("series-errors", "errors", "errors"), ("series-rating", "mean_rating", "mean rating"),
+          ("series-fallbacks", "fallbacks", "answered by a fallback"))
 
 PANELS_JS = """
   function pad(n){ return (n < 10 ? '0' : '') + n; }
