@@ -311,6 +311,19 @@ def structure(text: str, lower: str, tail: str, codes: U64, words: U64, tail_cod
     return np.asarray(values, dtype=np.float32)
 
 
+def _counted(keys: npt.NDArray[np.int32]) -> tuple[npt.NDArray[np.int32], IntArray]:
+    """`np.unique(keys, return_counts=True)` for a 1-D integer array, without its wrapper's
+    dispatch (a sort, a mask of where values change, their positions' differences): the same
+    arrays. Sorts `keys` in place."""
+    keys.sort()
+    changes = np.empty(len(keys), dtype=np.bool_)
+    changes[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=changes[1:])
+    starts = np.nonzero(changes)[0]
+    counts: IntArray = np.diff(np.append(starts, len(keys)))
+    return keys[starts], counts
+
+
 # ----------------------------------------------------------------------------------- the featurizer
 @dataclass(frozen=True)
 class HashingFeaturizer:
@@ -380,7 +393,7 @@ class HashingFeaturizer:
         """Sublinear tf × idf, L2 per namespace; standardise the dense block."""
         size = self.sparse_dim
         keys = np.concatenate([(ids + ns * size).astype(np.int32) for ns, ids in enumerate(buckets)])
-        uniq, counts = np.unique(keys, return_counts=True)      # int32 sorts faster than int64
+        uniq, counts = _counted(keys)                           # int32 sorts faster than int64
         idx, ns = (uniq % size).astype(np.int64), uniq // size
         w = (1.0 + np.log(counts)).astype(np.float32)
         if self.idf is not None:
