@@ -4,6 +4,12 @@ other processes' load does not change, for A/B comparisons on a busy machine whe
     .venv/bin/python bench/gateway/instructions.py --trees /work/main/src,src [--requests 200]
         [--rounds 2]
     .venv/bin/python bench/gateway/instructions.py --trees src:inline,src:process   # ledger.writes
+    .venv/bin/python bench/gateway/instructions.py --trees /work/main/src:held,src:held
+
+`:held` holds the ledger's batches until the end (batch_size 100000, flush_interval_s 3600): the
+count is then the request path alone. Otherwise the writer's batches are counted too, and how many
+there are depends on wall-clock time (a batch goes every flush_interval_s), so the count of one side
+moves by up to ~10% between runs.
 
 For each round and tree (interleaved), a child runs under `valgrind --tool=callgrind
 --instr-atstart=no` with PYTHONPATH set to the tree: it builds the `llmroute` row's gateway in
@@ -53,8 +59,10 @@ def child(up_port: int, requests: int, signals: Path, writes: str | None) -> Non
 
     work = Path(tempfile.mkdtemp(prefix="llmroute-instr-"))
     text = peers.LLMROUTE_YAML.format(upstream_port=up_port, work=work)
-    if writes is not None:
-        spool = f"  spool_path: {work}/ledger.spool.jsonl\n"
+    spool = f"  spool_path: {work}/ledger.spool.jsonl\n"
+    if writes == "held":  # the writer writes nothing until it closes: the request path alone
+        text = text.replace(spool, spool + "  batch_size: 100000\n  flush_interval_s: 3600\n")
+    elif writes is not None:
         text = text.replace(spool, spool + f"  writes: {writes}\n")
     (work / "llmroute.yaml").write_text(text)
     env = {"BENCH_UPSTREAM_KEY": "dummy", "BENCH_GATEWAY_KEY": "k" * 32}
@@ -117,7 +125,8 @@ def main() -> None:
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trees", required=True, help="comma-separated src directories (the first is A), "
-                                                  "each optionally with :inline or :process (ledger.writes)")
+                                                  "each optionally with :inline or :process (ledger.writes) "
+                                                  "or :held (no batch written while counting)")
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args()
@@ -151,7 +160,7 @@ def main() -> None:
 
 def _side(text: str) -> tuple[Path, str | None]:
     path, _, writes = text.rpartition(":")
-    if path and writes in ("inline", "process"):
+    if path and writes in ("inline", "process", "held"):
         return Path(path).resolve(), writes
     return Path(text).resolve(), None
 
