@@ -7,8 +7,11 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY src ./src
+# Extras to install beside PostgreSQL's driver, e.g. --build-arg EXTRAS=bedrock,azure,otel
+# (Bedrock's SigV4 signing needs `bedrock`, Azure Entra tokens `azure`, traces `otel`).
+ARG EXTRAS=""
 RUN python -m venv /opt/llmroute \
- && /opt/llmroute/bin/pip install -c constraints.txt '.[postgres]'
+ && /opt/llmroute/bin/pip install -c constraints.txt ".[postgres${EXTRAS:+,$EXTRAS}]"
 
 FROM python:3.11-slim
 # A system user with a fixed uid (Kubernetes' runAsUser matches it); its home is the only

@@ -61,9 +61,8 @@ def test_an_agent_request_survives_the_round_trip_to_an_anthropic_upstream() -> 
     assert back["system"] == AGENT["system"]
     assert back["tools"] == AGENT["tools"]
     assert back["tool_choice"] == {"type": "any", "disable_parallel_tool_use": True}
-    assert back["messages"] == [AGENT["messages"][0], {
-        "role": "assistant", "content": AGENT["messages"][1]["content"][1:]},  # no thinking
-        AGENT["messages"][2]]
+    # the assistant's thinking block goes back with its signature (tool use with thinking needs it)
+    assert back["messages"] == AGENT["messages"]
     assert (back["temperature"], back["top_k"], back["stop_sequences"], back["metadata"]) == (
         0.2, 7, ["</done>"], {"user_id": "user-9"})
 
@@ -132,6 +131,10 @@ OK: dict[str, Any] = {"model": "m", "max_tokens": 5, "messages": [{"role": "user
     ({"tool_choice": {"type": "tool", "name": "f"}}, "tool_choice"),
     ({"tool_choice": {"type": "sometimes"}}, "tool_choice.type"),
     ({"thinking": {"type": "maybe"}}, "thinking.type"),
+    ({"thinking": {"type": "enabled"}}, "thinking.budget_tokens"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 512}}, "thinking.budget_tokens"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, "thinking.budget_tokens"),  # >= max
+    ({"thinking": "on"}, "thinking"),
     ({"stream": "yes"}, "stream"),
     # the chat validation's own rules, named as the Messages API names the field
     ({"stop_sequences": ["a", "b", "c", "d", "e"]}, "stop_sequences"),

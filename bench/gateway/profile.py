@@ -41,8 +41,10 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("gateway orchestration (plan, fallbacks, timeouts)", ("Gateway.", "call_with_fallbacks",
                                                            "_Run.", "new_request_id")),
     ("response writing (starlette + uvicorn send)", ("Response.__call__", "StreamingResponse",
-                                                     "RequestResponseCycle.send", "_send")),
+                                                     "RequestResponseCycle.send", "_send",
+                                                     "send_json", "llmroute/server/asgi.py")),
     ("ASGI framework (starlette routing, middleware)", ("starlette/",)),
+    ("raw ASGI endpoint (server/hot.py)", ("llmroute/server/hot.py",)),
     ("HTTP server (uvicorn + httptools parsing)", ("uvicorn/", "httptools")),
 ]
 

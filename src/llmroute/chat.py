@@ -16,6 +16,7 @@ from .cache.directive import DEFAULT as CACHE_DEFAULT
 from .cache.directive import CacheDirective, cache_directive
 from .chat_schema import TAG_ERROR, ChatBody
 from .errors import InvalidRequestError
+from .reasoning import reasoning_of
 
 #: Keys that are ours (OpenRouter-style routing controls) and never go upstream.
 GATEWAY_KEYS = frozenset({"plugins", "models"})
@@ -161,6 +162,7 @@ def chat_request(data: Mapping[str, Any], *, max_messages: int | None = None) ->
                                   f"{max_messages}.", param="messages")
     check_messages(body["messages"])
     check_options(body)
+    reasoning_of(body)
     allowed: list[str] = []
     excluded: list[str] = []
     for i, plugin in enumerate(body.get("plugins") or ()):

@@ -251,6 +251,27 @@ class AudioRef(TypedDict):
 
 
 @_wire
+class ThinkingBlock(TypedDict):
+    """An Anthropic thinking block an assistant message carries back (as LiteLLM's
+    `thinking_blocks`): the signature lets Anthropic check it (needed with tools)."""
+
+    type: Literal["thinking"]
+    thinking: str
+    signature: str
+
+
+@_wire
+class RedactedThinkingBlock(TypedDict):
+    type: Literal["redacted_thinking"]
+    data: str
+
+
+ThinkingBlocks = list[Annotated[
+    Annotated[ThinkingBlock, Tag("type=thinking")]
+    | Annotated[RedactedThinkingBlock, Tag("type=redacted_thinking")], by_tag("type")]]
+
+
+@_wire
 class AssistantMessage(TypedDict, total=False):
     role: Required[Literal["assistant"]]
     content: str | Annotated[list[AssistantPart], Field(min_length=1)] | None
@@ -260,6 +281,8 @@ class AssistantMessage(TypedDict, total=False):
     tool_calls: list[ToolCall]
     function_call: FunctionCall | None
     cache_control: CacheControl | None
+    reasoning_content: str | None
+    thinking_blocks: ThinkingBlocks | None
 
 
 @_wire
@@ -364,6 +387,7 @@ class ChatBody(TypedDict, total=False):
     # Checked for their type only: their values are for the upstream to judge (new levels,
     # tiers and options keep working).
     reasoning_effort: str | None
+    thinking: JSONObject | None  # Anthropic's form; checked by reasoning.reasoning_of
     service_tier: str | None
     verbosity: str | None
     safety_identifier: str | None

@@ -17,13 +17,15 @@ from pydantic import BaseModel, ValidationError
 
 from . import config_text
 from . import settings as s
+from .aliases import alias_problems
 from .cache.problems import response_cache_problems
 from .catalog import Catalog, bundled_prices, resolve_model
 from .config_repair import beyond, without_refused
 from .deployments import deployment_name
 from .embeddings_config import embedding_problems
 from .errors import ConfigError, ConfigProblem
-from .providers.bedrock import bedrock_problems
+from .providers.azure_auth import azure_problems
+from .providers.bedrock_auth import bedrock_problems
 from .routers import default_registry
 from .routers.base import BuildContext, Registry, validate_spec
 from .routers.rules import check_rules
@@ -201,6 +203,8 @@ def _serving_warnings(settings: s.Settings, catalog: Catalog,
                 "calls to this provider will carry no API key", severity="warning"))
         if name in used and provider.type == "bedrock":
             problems += bedrock_problems(name, provider, environ)
+        if name in used and provider.type == "azure":
+            problems += azure_problems(name, provider, environ)
     return problems
 
 
@@ -224,6 +228,9 @@ def semantic_problems(settings: s.Settings, registry: Registry,
         problems.append(_model_problem(baseline, "routing.baseline_model"))
     problems += response_cache_problems(settings)
     problems += embedding_problems(settings.embeddings, settings.providers)
+    pool = {*settings.models, *(m for t in settings.tier_names for m in settings.tier_models(t))}
+    problems += alias_problems(settings.model_aliases, pool, settings.tier_names,
+                               list(settings.policies))
     # two classifier policies check the same `models:` entries: say each problem once
     return list(dict.fromkeys(problems + _control_problems(settings) + _learning_problems(settings)))
 

@@ -11,11 +11,15 @@ response, and a completion's stream as the Messages API's events. Pure; the reve
   and the completion's id. `model` is the model that answered.
 * tool call arguments that are not a JSON object (an upstream's malformed call) are kept under
   `input._raw_arguments` rather than lost.
+* reasoning comes first, as thinking blocks: the message's `thinking_blocks` (an Anthropic
+  upstream's, with their signatures), else its `reasoning_content` (another upstream's: one
+  thinking block without a signature).
 
 The stream: `message_start` (usage counted at the end: `input_tokens` 0 there, the real counts
 in `message_delta`, which the Anthropic SDKs read), `ping`, one `content_block_*` triple per
-text run or tool call (`text_delta`, `input_json_delta`), `message_delta` with stop_reason and
-usage, `message_stop`.
+thinking run, text run or tool call (`thinking_delta` from `reasoning_content`, then the
+`signature_delta` a `thinking_blocks` delta carries, which closes it; a redacted block whole;
+`text_delta`, `input_json_delta`), `message_delta` with stop_reason and usage, `message_stop`.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ def to_message(completion: Mapping[str, Any]) -> JSONDict:
     choices = completion.get("choices") or [{}]
     choice = choices[0]
     message = choice.get("message") or {}
-    content: list[JSONDict] = []
+    content = thinking_blocks(message)
     text = message.get("content")
     if isinstance(text, list):  # content parts, as a few OpenAI-compatible servers answer
         text = "".join(p.get("text") or "" for p in text if isinstance(p, Mapping))
@@ -86,6 +90,17 @@ def to_message(completion: Mapping[str, Any]) -> JSONDict:
             "model": completion.get("model"), "content": content,
             "stop_reason": stop_reason(choice.get("finish_reason")), "stop_sequence": None,
             "usage": anthropic_usage(completion.get("usage"))}
+
+
+def thinking_blocks(message: Mapping[str, Any]) -> list[JSONDict]:
+    """The thinking blocks of a chat message's reasoning."""
+    blocks = message.get("thinking_blocks")
+    if isinstance(blocks, list) and blocks:
+        return [dict(b) for b in blocks if isinstance(b, Mapping)]
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        return [{"type": "thinking", "thinking": reasoning, "signature": ""}]
+    return []
 
 
 def sse_event(name: str, data: Mapping[str, Any]) -> bytes:
@@ -120,6 +135,7 @@ class MessageStream:
         out: list[bytes] = []
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
+            out += self._thinking(delta)
             if delta.get("content"):
                 out += self._block("text", {"type": "text", "text": ""})
                 out.append(self._delta({"type": "text_delta", "text": delta["content"]}))
@@ -137,6 +153,24 @@ class MessageStream:
             "delta": {"stop_reason": stop_reason(self.finish), "stop_sequence": None},
             "usage": usage}))
         out.append(sse_event("message_stop", {}))
+        return out
+
+    def _thinking(self, delta: Mapping[str, Any]) -> list[bytes]:
+        out: list[bytes] = []
+        if delta.get("reasoning_content"):
+            out += self._block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+            out.append(self._delta({"type": "thinking_delta",
+                                    "thinking": delta["reasoning_content"]}))
+        for block in delta.get("thinking_blocks") or ():
+            if block.get("type") == "redacted_thinking":
+                out += self._block("redacted", dict(block))
+                out += self._close()
+            elif block.get("signature"):
+                out += self._block("thinking", {"type": "thinking", "thinking": "",
+                                                "signature": ""})
+                out.append(self._delta({"type": "signature_delta",
+                                        "signature": block["signature"]}))
+                out += self._close()  # a signature ends its block
         return out
 
     def _tool(self, call: Mapping[str, Any]) -> list[bytes]:

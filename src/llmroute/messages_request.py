@@ -13,8 +13,11 @@ Where the formats differ:
   `is_error` has no OpenAI field and is dropped.
 * `image` (base64 or URL) -> `image_url`; `document` (base64 PDF) -> a `file` part, a plain-text
   document -> a text part; URL documents are refused.
-* assistant `thinking` / `redacted_thinking` blocks are dropped (no chat-completions field);
-  `thinking` in the request is accepted and not forwarded.
+* assistant `thinking` / `redacted_thinking` blocks become the chat message's `thinking_blocks`
+  (with their signatures: the Anthropic adapter sends them back, as tool use with thinking
+  needs; other upstreams ignore them); `thinking` in the request is forwarded as the chat
+  body's `thinking` (llmroute.reasoning: Anthropic's own form, an effort or a budget for the
+  others).
 * `stop_sequences` -> `stop`, `metadata.user_id` -> `user`, `top_k` passes as it is,
   `tool_choice` any -> required, tool -> a named function, `disable_parallel_tool_use` ->
   `parallel_tool_calls: false`. Unknown top-level keys are ignored.
@@ -35,11 +38,12 @@ from .chat import ChatRequest, chat_request
 from .errors import InvalidRequestError
 from .providers.anthropic_messages import IMAGE_MEDIA_TYPES
 from .providers.cache_control import KEY as CACHE_KEY
+from .reasoning import reasoning_of
 
 JSONDict = dict[str, Any]
 #: Tool choice types and their chat-completions value.
 _CHOICES: Final = {"auto": "auto", "any": "required", "none": "none"}
-_DROPPED_BLOCKS: Final = frozenset({"thinking", "redacted_thinking"})
+_THINKING_BLOCKS: Final = frozenset({"thinking", "redacted_thinking"})
 
 
 def bad(where: str, message: str) -> InvalidRequestError:
@@ -88,6 +92,9 @@ def messages_request(data: Mapping[str, Any], *, max_messages: int | None = None
         messages += _turn(turn, f"messages.{i}")
     body: JSONDict = {"model": model, "max_tokens": max_tokens, "messages": messages}
     body.update(_sampling(data))
+    budget = (body.get("thinking") or {}).get("budget_tokens")
+    if budget is not None and budget >= max_tokens:  # as Anthropic: thinking counts in it
+        raise bad("thinking.budget_tokens", "must be less than max_tokens")
     body.update(_tools(data))
     stream = data.get("stream")
     if stream is not None and not isinstance(stream, bool):
@@ -148,6 +155,7 @@ def _turn(turn: Any, where: str) -> list[JSONDict]:
 def _assistant(blocks: list[Any], where: str) -> JSONDict:
     parts: list[JSONDict] = []
     calls: list[JSONDict] = []
+    thinking: list[JSONDict] = []
     mark: Any = None
     for j, block in enumerate(blocks):
         at = f"{where}.{j}"
@@ -157,14 +165,25 @@ def _assistant(blocks: list[Any], where: str) -> JSONDict:
         elif kind == "tool_use":
             calls.append(_tool_call(block, at))
             mark = block.get(CACHE_KEY) or mark
-        elif kind not in _DROPPED_BLOCKS:
+        elif kind in _THINKING_BLOCKS:
+            thinking.append(_thinking_block(block, kind, at))
+        else:
             raise bad(f"{at}.type", f"unsupported assistant block type {kind!r}")
     message: JSONDict = {"role": "assistant", "content": parts or ("" if not calls else None)}
+    if thinking:
+        message["thinking_blocks"] = thinking
     if calls:
         message["tool_calls"] = calls
         if mark is not None:  # a message's mark lands on its last block: the last tool_use
             message[CACHE_KEY] = mark
     return message
+
+
+def _thinking_block(block: Mapping[str, Any], kind: str, where: str) -> JSONDict:
+    if kind == "redacted_thinking":
+        return {"type": kind, "data": _str(block.get("data"), f"{where}.data")}
+    return {"type": kind, "thinking": _str(block.get("thinking"), f"{where}.thinking"),
+            "signature": _str(block.get("signature", ""), f"{where}.signature")}
 
 
 def _tool_call(block: Mapping[str, Any], where: str) -> JSONDict:
@@ -271,10 +290,22 @@ def _sampling(data: Mapping[str, Any]) -> JSONDict:
         if user is not None:
             out["user"] = _str(user, "metadata.user_id")
     thinking = data.get("thinking")
-    if thinking is not None and _obj(thinking, "thinking").get("type") not in (
-            "enabled", "disabled", "adaptive"):
-        raise bad("thinking.type", "Input should be 'enabled', 'disabled' or 'adaptive'")
+    if thinking is not None:
+        if _obj(thinking, "thinking").get("type") not in ("enabled", "disabled", "adaptive"):
+            raise bad("thinking.type", "Input should be 'enabled', 'disabled' or 'adaptive'")
+        out["thinking"] = _thinking(thinking)
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _thinking(thinking: Mapping[str, Any]) -> JSONDict:
+    """The request's `thinking`, checked (a 400 naming `thinking.budget_tokens`)."""
+    if thinking["type"] != "enabled":
+        return {"type": thinking["type"]}
+    try:
+        reasoning_of({"thinking": thinking})
+    except InvalidRequestError as exc:
+        raise bad(exc.param or "thinking", exc.message) from None
+    return {"type": "enabled", "budget_tokens": thinking["budget_tokens"]}
 
 
 def _tools(data: Mapping[str, Any]) -> JSONDict:

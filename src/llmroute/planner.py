@@ -5,6 +5,9 @@ cache-aware routing's stay-or-switch after it, or the check of a concrete model;
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from .aliases import AUTO, Aliases
 from .cache.affinity_stage import Affinity
 from .catalog import Catalog, ModelSpec
 from .chat import ChatRequest
@@ -18,8 +21,6 @@ from .routers.base import LLMCall
 from .settings import Settings
 from .types import RouteRequest
 
-AUTO = "auto"
-
 
 class Planner:
     """Plans the requests of one gateway."""
@@ -32,6 +33,8 @@ class Planner:
         self.deployments = deployments
         self.consultant = consultant
         self.affinity = affinity
+        self.aliases = Aliases.build(settings.model_aliases, {
+            name: deployments.get(name)[1] for name in deployments.names()})
 
     def route_request(self, req: ChatRequest, principal: Principal) -> RouteRequest:
         body = req.body
@@ -55,11 +58,32 @@ class Planner:
                    policy: str | None = None) -> Plan:
         """Decide the chain: route with `policy` (an experiment arm's or a downgrade's, chosen
         by the gateway), else as `auto` / `auto/<policy>` asks, else check a concrete model."""
+        resolved = self.aliases.resolve(req.model) if self._aliasable(req.model) else None
+        if resolved is None:
+            return await self._plan(req, principal, policy)
+        # planned as its target (once: a target is never an alias); the reason says what was asked
+        plan = await self._plan(self._aliased(req, resolved.target), principal, policy)
+        return replace(plan, reason=f"{req.model!r} -> {resolved.target} ({resolved.via}); "
+                                    f"{plan.reason}")
+
+    async def _plan(self, req: ChatRequest, principal: Principal, policy: str | None) -> Plan:
         route = self.route_request(req, principal)
         policy = policy or self.requested_policy(req, principal)
         if policy is not None:
             return await self._plan_auto(req, route, policy, principal.name)
         return self._plan_concrete(req, route, principal)
+
+    def _aliasable(self, name: str) -> bool:
+        """Whether `name` may be an alias: not auto[/policy], not a served model."""
+        return not (name == AUTO or name.startswith(AUTO + "/") or name in self.deployments)
+
+    def _aliased(self, req: ChatRequest, target: str) -> ChatRequest:
+        """The request as its alias's target asks; a tier: its primary model, its fallbacks
+        next (then the request's own)."""
+        tier = self.settings.tiers.get(target)
+        if tier is None or target in self.deployments:
+            return replace(req, model=target)
+        return replace(req, model=tier.model, fallbacks=(*tier.fallbacks, *req.fallbacks))
 
     async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str,
                          scope: str | None = None) -> Plan:

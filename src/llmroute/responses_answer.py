@@ -9,6 +9,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .responses_reasoning import reasoning_items
+
 JSON = dict[str, Any]
 
 
@@ -55,8 +57,9 @@ def call_item(item_id: str, call_id: str, name: str, arguments: str,
 
 
 def output_items(message: Mapping[str, Any], rid: str) -> list[JSON]:
-    """A chat answer's message as output items: its text (or refusal), then its tool calls."""
-    items: list[JSON] = []
+    """A chat answer's message as output items: its reasoning, its text (or refusal), then its
+    tool calls."""
+    items: list[JSON] = reasoning_items(message, rid)
     content = message.get("content")
     refusal = message.get("refusal")
     if (isinstance(content, str) and content) or (isinstance(refusal, str) and refusal):

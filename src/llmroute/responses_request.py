@@ -6,7 +6,8 @@ What translates: `input` (a string, or items: messages with input_text / input_i
 output_text parts, function_call and function_call_output items), `instructions` (a system
 message first), function `tools`, `tool_choice`, `max_output_tokens`, `temperature`, `top_p`,
 `parallel_tool_calls`, `user`, `text.format` (json_schema / json_object -> `response_format`),
-`stream`, and the gateway's own `models` / `plugins`. The gateway keeps no conversation state:
+`stream`, `reasoning` (responses_reasoning: effort, and reasoning items carried back), and the
+gateway's own `models` / `plugins`. The gateway keeps no conversation state:
 `previous_response_id`, `conversation` and `background` are refused with a 400 naming them, and
 built-in tools (web_search, file_search, ...) too. Errors name the Responses parameter."""
 
@@ -16,17 +17,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidRequestError
+from .responses_reasoning import reasoning_effort, thinking_block
 
 JSON = dict[str, Any]
 
 #: Parameters translated into the chat body (or read by the answer's translation).
 _TRANSLATED = frozenset({
     "model", "input", "instructions", "tools", "tool_choice", "max_output_tokens", "temperature",
-    "top_p", "parallel_tool_calls", "user", "text", "stream", "metadata", "models", "plugins"})
-#: Accepted and without effect here (the gateway stores nothing; `reasoning` has no chat form
-#: that every upstream takes).
+    "top_p", "parallel_tool_calls", "user", "text", "stream", "metadata", "models", "plugins",
+    "reasoning"})
+#: Accepted and without effect here (the gateway stores nothing).
 _IGNORED = frozenset({
-    "store", "include", "truncation", "reasoning", "service_tier", "stream_options",
+    "store", "include", "truncation", "service_tier", "stream_options",
     "prompt_cache_key", "safety_identifier", "top_logprobs", "max_tool_calls", "prompt"})
 #: Refused: they need state kept by the server.
 _STATEFUL = {
@@ -136,6 +138,7 @@ def input_messages(value: Any) -> list[JSON]:
         raise _bad("input", "expected a string or a non-empty list of items.")
     messages: list[JSON] = []
     calls: set[str] = set()
+    thinking: list[JSON] = []  # reasoning items waiting for the assistant turn they precede
     for i, raw in enumerate(value):
         param = f"input[{i}]"
         item = _obj(raw, param)
@@ -146,17 +149,22 @@ def input_messages(value: Any) -> list[JSON]:
             call = _function_call(item, param)
             calls.add(call["id"])
             last = messages[-1] if messages else None
-            if last and last["role"] == "assistant" and last.get("tool_calls"):
+            if last and last["role"] == "assistant" and last.get("tool_calls") and not thinking:
                 last["tool_calls"].append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
             messages.append(_tool_output(item, param, calls))
         elif kind == "reasoning":
-            continue  # a reasoning model's own notes: no chat form; the answer stands alone
+            block = thinking_block(item, param)
+            thinking += [block] if block is not None else []
+            continue
         else:
             raise _bad(f"{param}.type", f"unsupported item type {kind!r} (message, "
-                       "function_call, function_call_output).")
+                       "function_call, function_call_output, reasoning).")
+        if thinking and messages[-1]["role"] == "assistant":
+            messages[-1]["thinking_blocks"] = thinking
+            thinking = []
     return messages
 
 
@@ -237,13 +245,18 @@ def chat_body(data: Mapping[str, Any]) -> JSON:
         body["tool_choice"] = chat_tool_choice(choice)  # without tools: chat's 400 says so
     if data.get("text") is not None and (fmt := response_format(data["text"])) is not None:
         body["response_format"] = fmt
+    if (effort := reasoning_effort(data.get("reasoning"))) is not None:
+        body["reasoning_effort"] = effort
     return body
 
 
 def echoed(data: Mapping[str, Any]) -> JSON:
     """The request's settings a Response object repeats back."""
     text = data.get("text") if isinstance(data.get("text"), Mapping) else None
+    found = data.get("reasoning")
+    asked: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     return {
+        "reasoning": {"effort": asked.get("effort"), "summary": asked.get("summary")},
         "instructions": data.get("instructions"),
         "max_output_tokens": data.get("max_output_tokens"),
         "metadata": dict(data.get("metadata") or {}),

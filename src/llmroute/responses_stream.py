@@ -1,5 +1,7 @@
 """Chat-completion stream chunks translated to the Responses API's streaming events: created,
-in_progress, output_item.added, content_part.added, output_text.delta / .done,
+in_progress, output_item.added, reasoning_summary_part.added, reasoning_summary_text.delta /
+.done (a chunk's `reasoning_content`; a `thinking_blocks` delta's signature closes the reasoning
+item as its encrypted_content), content_part.added, output_text.delta / .done,
 function_call_arguments.delta / .done, content_part.done, output_item.done, and completed with
 usage (or failed when the stream breaks). Pure: the caller feeds chunks and sends the events."""
 
@@ -19,6 +21,7 @@ from .responses_answer import (
     response_usage,
     status_of,
 )
+from .responses_reasoning import REDACTED, reasoning_item
 
 JSON = dict[str, Any]
 log = logging.getLogger("llmroute.responses")
@@ -44,6 +47,8 @@ class ResponsesStream:
     text: list[str] | None = None  # the open message's text (None: no message yet)
     message_index: int = -1
     calls: dict[int, _Call] = field(default_factory=dict)  # chat tool-call index -> call
+    thought: list[str] | None = None  # the open reasoning item's text (None: none open)
+    thought_index: int = -1
     done: list[tuple[int, JSON]] = field(default_factory=list)
     usage: JSON | None = None
     finish: Any = None
@@ -68,7 +73,8 @@ class ResponsesStream:
                 self._event("response.in_progress", response=snapshot)]
 
     def _next_index(self) -> int:
-        return len(self.done) + (self.text is not None) + len(self.calls)
+        return (len(self.done) + (self.text is not None) + len(self.calls)
+                + (self.thought is not None))
 
     def feed(self, chunk: Mapping[str, Any]) -> Iterator[JSON]:
         """The events one chat chunk makes."""
@@ -76,13 +82,69 @@ class ResponsesStream:
             self.usage = response_usage(chunk["usage"])
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
+            reasoning = delta.get("reasoning_content")
+            if isinstance(reasoning, str) and reasoning:
+                yield from self._thinking(reasoning)
+            for block in delta.get("thinking_blocks") or ():
+                yield from self._thinking_block(block)
             content = delta.get("content")
             if isinstance(content, str) and content:
+                yield from self._end_thinking(None)
                 yield from self._text(content)
             for call in delta.get("tool_calls") or ():
+                yield from self._end_thinking(None)
                 yield from self._call(call)
             if choice.get("finish_reason") is not None:
                 self.finish = choice["finish_reason"]
+
+    def _thinking(self, piece: str) -> Iterator[JSON]:
+        if self.thought is None:
+            self.thought_index = self._next_index()
+            self.thought = []
+            item_id = f"rs_{self._rid}_{self.thought_index}"
+            yield self._event("response.output_item.added", output_index=self.thought_index,
+                              item=reasoning_item(item_id, "", None))
+            yield self._event("response.reasoning_summary_part.added", item_id=item_id,
+                              output_index=self.thought_index, summary_index=0,
+                              part={"type": "summary_text", "text": ""})
+        self.thought.append(piece)
+        yield self._event("response.reasoning_summary_text.delta",
+                          item_id=f"rs_{self._rid}_{self.thought_index}",
+                          output_index=self.thought_index, summary_index=0, delta=piece)
+
+    def _thinking_block(self, block: Any) -> Iterator[JSON]:
+        if not isinstance(block, Mapping):
+            return
+        if block.get("type") == "redacted_thinking":
+            yield from self._end_thinking(None)
+            self.thought_index, self.thought = self._next_index(), []
+            yield from self._end_thinking(REDACTED + str(block.get("data")), announce=True)
+        elif block.get("signature"):
+            if self.thought is None:  # a signature with no text before it
+                self.thought_index, self.thought = self._next_index(), []
+                yield from self._end_thinking(str(block["signature"]), announce=True)
+            else:
+                yield from self._end_thinking(str(block["signature"]))
+
+    def _end_thinking(self, signature: str | None, *, announce: bool = False) -> Iterator[JSON]:
+        """Close the open reasoning item (`announce`: it was never announced as added)."""
+        if self.thought is None:
+            return
+        item_id, text = f"rs_{self._rid}_{self.thought_index}", "".join(self.thought)
+        item = reasoning_item(item_id, text, signature)
+        where = {"item_id": item_id, "output_index": self.thought_index}
+        if announce:
+            yield self._event("response.output_item.added", output_index=self.thought_index,
+                              item=reasoning_item(item_id, "", None))
+        elif text:
+            yield self._event("response.reasoning_summary_text.done", **where, summary_index=0,
+                              text=text)
+            yield self._event("response.reasoning_summary_part.done", **where, summary_index=0,
+                              part={"type": "summary_text", "text": text})
+        yield self._event("response.output_item.done", output_index=self.thought_index,
+                          item=item)
+        self.done.append((self.thought_index, item))
+        self.thought = None
 
     def _text(self, piece: str) -> Iterator[JSON]:
         item_id = f"msg_{self._rid}"
@@ -120,6 +182,7 @@ class ResponsesStream:
 
     def _close(self) -> Iterator[JSON]:
         """Close the open items: .done events in output order."""
+        yield from self._end_thinking(None)
         if self.text is not None:
             item_id, text = f"msg_{self._rid}", "".join(self.text)
             item = message_item(item_id, text)

@@ -121,11 +121,25 @@ class TimeoutConfig(_Frozen):
 
 class AzureConfig(_Frozen):
     """Azure OpenAI: `api_version` (or "v1" for the /openai/v1 API), model -> deployment names,
-    and whether `api_key_env` holds an `api-key` (key) or a static Entra ID token (entra)."""
+    and the auth: an `api-key` from `api_key_env` (key), or Entra ID (entra): a static token
+    from `api_key_env`, else refreshing tokens from azure-identity (the `azure` extra), with a
+    client secret (`tenant_id`, `client_id`, `client_secret_env`) or DefaultAzureCredential."""
 
     api_version: str = "2024-10-21"
     deployments: dict[str, str] = Field(default_factory=dict)
     auth: Literal["key", "entra"] = "key"
+    tenant_id: str | None = Field(None, description="entra with a client secret: the tenant")
+    client_id: str | None = Field(None, description="entra with a client secret: the app")
+    client_secret_env: str | None = Field(None, description="entra: env var holding the app's "
+                                          "client secret (never the secret)")
+    authority_host: str | None = Field(None, description="entra: the Entra authority (default "
+                                       "login.microsoftonline.com; sovereign clouds differ)")
+
+    @model_validator(mode="after")
+    def _client_secret_names_its_app(self) -> AzureConfig:
+        if self.client_secret_env and not (self.tenant_id and self.client_id):
+            raise ValueError("`client_secret_env` needs `tenant_id` and `client_id`")
+        return self
 
 
 class ProviderConfig(_Frozen):
@@ -133,9 +147,14 @@ class ProviderConfig(_Frozen):
 
     type: Literal["openai", "anthropic", "replay", "bedrock", "azure", "gemini",
                   "vertex"] = "openai"
-    base_url: str
+    base_url: str = Field("", description="required, but for bedrock (default: "
+                                          "https://bedrock-runtime.{region}.amazonaws.com)")
     region: str | None = Field(None, description="bedrock: the AWS region requests are signed "
-                                                  "for (default: from base_url or AWS_REGION)")
+                                                  "for (default: from base_url, AWS_REGION, "
+                                                  "AWS_DEFAULT_REGION or the profile)")
+    profile: str | None = Field(None, description="bedrock: the AWS profile of the shared "
+                                                   "config/credentials files (default: "
+                                                   "AWS_PROFILE, else default)")
     api_key_env: str | None = Field(None, description="env var holding the key (never the key)")
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: TimeoutConfig = TimeoutConfig()
@@ -147,6 +166,12 @@ class ProviderConfig(_Frozen):
     azure: AzureConfig = Field(default_factory=AzureConfig,
                                description="`type: azure` only: api-version, deployment names, "
                                            "key or Entra token")
+
+    @model_validator(mode="after")
+    def _base_url_needed(self) -> ProviderConfig:
+        if not self.base_url and self.type != "bedrock":
+            raise ValueError("`base_url` is required (only bedrock has a default)")
+        return self
 
 
 class RetryConfig(_Frozen):
@@ -403,6 +428,9 @@ class Settings(_Frozen):
     """Everything llmroute is configured with. Built once, passed down, never global."""
 
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    #: Names clients send -> auto, auto/<policy>, a model or a tier (exact names or globs;
+    #: llmroute.aliases).
+    model_aliases: dict[str, str] = Field(default_factory=dict)
     tiers: dict[str, TierConfig]
     rules: tuple[RuleConfig, ...] = ()
     policies: dict[str, PolicySpec]

@@ -107,6 +107,32 @@ def test_an_answer_replays_as_chunks_that_assemble_back_to_it() -> None:
     assert "usage" not in list(chunks(ANSWER, include_usage=False))[-1]
 
 
+def test_an_answers_reasoning_replays_and_assembles_back() -> None:
+    blocks = [{"type": "thinking", "thinking": "first ", "signature": "s1"},
+              {"type": "redacted_thinking", "data": "opaque"},
+              {"type": "thinking", "thinking": "second", "signature": "s2"}]
+    message = {**ANSWER["choices"][0]["message"], "reasoning_content": "first second",
+               "thinking_blocks": blocks}
+    answer = {**ANSWER, "choices": [{**ANSWER["choices"][0], "message": message}]}
+    stream = list(chunks(answer, include_usage=True))
+    deltas = [c["choices"][0]["delta"] for c in stream if c["choices"]]
+    assert deltas[1:6] == [{"reasoning_content": "first "},
+                           {"thinking_blocks": [{**blocks[0], "thinking": ""}]},
+                           {"thinking_blocks": [blocks[1]]},
+                           {"reasoning_content": "second"},
+                           {"thinking_blocks": [{**blocks[2], "thinking": ""}]}]
+    assembler = Assembler()
+    for chunk in stream:
+        assembler.add(chunk)
+    assert assembler.body(answer["usage"]) == answer
+    plain = {**ANSWER, "choices": [{**ANSWER["choices"][0], "message": {
+        "role": "assistant", "content": "42", "reasoning_content": "think"}}]}
+    assembler = Assembler()
+    for chunk in chunks(plain, include_usage=False):
+        assembler.add(chunk)
+    assert assembler.body(plain["usage"]) == plain
+
+
 def test_an_answer_round_trips_and_serves_a_copy_that_costs_nothing() -> None:
     answer = answer_of(ANSWER, model="fake/a", tier="simple", usage=Usage(3, 4, 1, 0),
                        cost_usd=Decimal("0.000001"), request_id="req_1")

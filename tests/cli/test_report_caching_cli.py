@@ -15,7 +15,11 @@ from helpers import hand_worked_caching
 
 
 def _rows(stdout: str) -> dict[str, str]:
-    cells = [line.split("│") for line in stdout.splitlines() if line.count("│") > 3]
+    """The table's rows by label, cells joined with `│` (the table has no vertical lines: its
+    cells hold no spaces)."""
+    lines = stdout.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.strip().startswith("─"))
+    cells = [["", *line.split()] for line in lines[rule + 1:] if len(line.split()) > 3]
     return {c[1].strip(): "│".join(c) for c in cells if c[1].strip()}
 
 

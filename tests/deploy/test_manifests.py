@@ -246,7 +246,9 @@ def test_dockerfile_builds_small_reproducible_and_checks_health() -> None:
     bases = [i.argument for i in instructions if i.keyword == "FROM"]
     assert len(bases) == 2 and all(b.startswith("python:3.11-slim") for b in bases)
     runs = " ".join(i.argument for i in instructions if i.keyword == "RUN")
-    assert "pip install -c constraints.txt '.[postgres]'" in runs
+    assert 'pip install -c constraints.txt ".[postgres${EXTRAS:+,$EXTRAS}]"' in runs
+    args = [i.argument for i in instructions if i.keyword == "ARG"]
+    assert 'EXTRAS=""' in args  # the default image: PostgreSQL only; extras opt in
     assert image_cmd() == ["llmroute", "serve"]
     assert final_stage(instructions, "STOPSIGNAL") == ["SIGTERM"]
     (health,) = final_stage(instructions, "HEALTHCHECK")

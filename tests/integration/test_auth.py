@@ -51,6 +51,7 @@ def test_no_key_is_a_401(keyed: GatewayServer) -> None:
     assert resp.status_code == 401
     error = assert_openai_error(resp.json())
     assert (error["type"], error["code"]) == ("authentication_error", "invalid_api_key")
+    assert "Authorization: Bearer" in error["message"] and "x-api-key" in error["message"]
 
 
 def test_a_wrong_key_is_a_401(keyed: GatewayServer, up: FakeUpstream) -> None:

@@ -349,15 +349,14 @@ def test_no_credentials_fail_without_a_request(serve: Serve, up: FakeUpstream) -
 
 
 def test_the_fake_refuses_unsigned_and_tampered_requests(up: FakeUpstream) -> None:
-    from datetime import UTC, datetime
-
-    from llmroute.providers.aws_sigv4 import sign
+    from llmroute.providers.aws_auth import Frozen, sign
 
     url = f"{up.base_url}/model/{HAIKU}/converse"
     body = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}).encode()
     headers = {"content-type": "application/json"}
-    signed = sign("POST", url, headers, body, FAKE_AWS_CREDENTIALS, "us-east-1", "bedrock",
-                  datetime.now(UTC))
+    signed = sign("POST", url, headers, body, Frozen(FAKE_AWS_CREDENTIALS.access_key_id,
+                                                     FAKE_AWS_CREDENTIALS.secret_access_key,
+                                                     None), "us-east-1")
     with httpx.Client() as http:
         unsigned = http.post(url, content=body, headers=headers)
         tampered = http.post(url, content=body.replace(b"hi", b"yo"), headers={**headers, **signed})

@@ -266,6 +266,13 @@ def test_gateway_keys_as_x_api_key_or_bearer(serve: Serve) -> None:
         sdk(gw, api_key="wrong").messages.create(model="fake/mini", max_tokens=8,
                                                  messages=hello)  # type: ignore[arg-type]
     assert caught.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    with httpx.Client(base_url=gw.url, timeout=20) as http:  # no key at all: both ways named
+        missing = http.post("/v1/messages", json={"model": "fake/mini", "max_tokens": 8,
+                                                  "messages": hello})
+    assert missing.status_code == 401
+    assert missing.json()["error"]["type"] == "authentication_error"
+    assert "x-api-key" in missing.json()["error"]["message"]
+    assert "Authorization: Bearer" in missing.json()["error"]["message"]
     assert sdk(gw, api_key=key).messages.create(model="fake/mini", max_tokens=8,
                                                 messages=hello).content  # type: ignore[arg-type]
     bearer = sdk(gw, api_key=None, auth_token=key)

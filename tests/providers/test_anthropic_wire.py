@@ -824,6 +824,10 @@ def test_response_with_text_and_tool_calls() -> None:
                             "function": {"name": "get_time", "arguments": "{}"},
                         },
                     ],
+                    # thinking comes back: its text, and the block with its signature
+                    "reasoning_content": "The user wants weather.",
+                    "thinking_blocks": [{"type": "thinking", "thinking": "The user wants weather.",
+                                         "signature": "sig"}],
                 },
                 "finish_reason": "tool_calls",
                 "logprobs": None,
@@ -834,6 +838,8 @@ def test_response_with_text_and_tool_calls() -> None:
             "completion_tokens": 60,
             "total_tokens": 185,
             "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 0},
+            # no count from Anthropic: 23 characters of thinking, ≈4 per token
+            "completion_tokens_details": {"reasoning_tokens": 6},
         },
     }
 
@@ -1143,8 +1149,6 @@ def test_ignorable_events_produce_nothing() -> None:
         PING,
         ("some_future_event", {"type": "some_future_event"}),
         block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
-        delta(0, {"type": "thinking_delta", "thinking": "hmm"}),
-        delta(0, {"type": "signature_delta", "signature": "s"}),
         stop(0),
         block_start(1, {"type": "text", "text": ""}),
         text(1, ""),

@@ -1,16 +1,18 @@
-"""Unit tests of the Bedrock pieces: SigV4 signing against independent vectors (AWS's documented
-example and signatures botocore 1.44.18 computed), the event-stream framing (a frame botocore's
+"""Unit tests of the Bedrock pieces: the fake's SigV4 verifier against independent vectors
+(AWS's documented example and signatures botocore 1.44.18 computed), botocore's signing (what the
+gateway sends) accepted by that verifier, the event-stream framing (a frame botocore's
 parser read back), the OpenAI ⇄ Converse translation and the exception mapping."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from llmroute.providers.anthropic_errors import WireError
-from llmroute.providers.aws_sigv4 import Credentials, parse_authorization, sign
+from llmroute.providers.aws_auth import Frozen, sign
 from llmroute.providers.bedrock_wire import (
     anthropic_message,
     classify,
@@ -20,6 +22,13 @@ from llmroute.providers.bedrock_wire import (
 )
 from llmroute.providers.eventstream import Decoder, EventStreamError, encode
 from llmroute.testing._bedrock_wire import check_signature
+from llmroute.testing._sigv4 import (
+    Credentials,
+    Scope,
+    canonical_request,
+    parse_authorization,
+    signature,
+)
 
 KEY = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
 BODY = b'{"messages":[{"role":"user","content":[{"text":"hi"}]}]}'
@@ -31,19 +40,16 @@ ARN_URL = ("https://bedrock-runtime.eu-west-1.amazonaws.com/model/arn%3Aaws%3Abe
            "/converse-stream")
 
 
-def at(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-
-
-def test_sigv4_matches_awss_documented_example() -> None:
+def test_the_verifier_matches_awss_documented_example() -> None:
     # "Create a signed AWS API request", IAM ListUsers (docs.aws.amazon.com/IAM/latest/UserGuide)
-    headers = sign("GET", "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
-                   {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}, b"",
-                   KEY, "us-east-1", "iam", at("20150830T123600Z"))
-    assert headers["authorization"] == (
-        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, "
-        "SignedHeaders=content-type;host;x-amz-date, "
-        "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
+    headers = {"content-type": "application/x-www-form-urlencoded; charset=utf-8",
+               "host": "iam.amazonaws.com", "x-amz-date": "20150830T123600Z"}
+    signed = ["content-type", "host", "x-amz-date"]
+    canonical = canonical_request("GET", "/", "Action=ListUsers&Version=2010-05-08", headers,
+                                  signed, b"")
+    assert signature(KEY.secret_access_key, Scope("20150830", "us-east-1", "iam"),
+                     "20150830T123600Z", canonical) == (
+        "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
 
 
 # Signatures botocore 1.44.18 (SigV4Auth.add_auth) computed for these requests at this time.
@@ -58,21 +64,29 @@ BOTOCORE = [
 
 
 @pytest.mark.parametrize(("url", "token", "expected"), BOTOCORE)
-def test_sigv4_matches_botocore_on_bedrock_requests(url: str, token: str | None,
-                                                    expected: str) -> None:
+def test_the_verifier_computes_botocores_signatures_of_bedrock_requests(
+        url: str, token: str | None, expected: str) -> None:
+    parts = urlsplit(url)
+    stamp = "20261206T034329Z"
+    headers = {**JSON_HEADERS, "host": parts.netloc, "x-amz-date": stamp,
+               **({"x-amz-security-token": token} if token else {})}
+    canonical = canonical_request("POST", parts.path, "", headers, sorted(headers), BODY)
     region = url.split(".")[1]
-    credentials = Credentials(KEY.access_key_id, KEY.secret_access_key, token)
-    headers = sign("POST", url, JSON_HEADERS, BODY, credentials, region, "bedrock",
-                   at("20261206T034329Z"))
-    auth = parse_authorization(headers["authorization"])
-    assert auth is not None and auth.signature == expected
-    assert auth.scope.region == region
-    assert headers.get("x-amz-security-token") == token
+    assert signature(KEY.secret_access_key, Scope(stamp[:8], region, "bedrock"), stamp,
+                     canonical) == expected
 
 
-def test_the_fake_accepts_a_signed_request_and_names_what_is_wrong_otherwise() -> None:
-    now = at("20261206T034329Z")
-    signed = sign("POST", HAIKU_URL, JSON_HEADERS, BODY, KEY, "us-east-1", "bedrock", now)
+def botocore_signed(credentials: Frozen, url: str = HAIKU_URL) -> dict[str, str]:
+    return sign("POST", url, JSON_HEADERS, BODY, credentials, url.split(".")[1])
+
+
+def test_botocore_signs_what_the_fake_accepts_and_the_fake_names_what_is_wrong_otherwise(
+) -> None:
+    now = datetime.now(UTC)
+    signed = botocore_signed(Frozen(KEY.access_key_id, KEY.secret_access_key, None))
+    auth = parse_authorization(signed["authorization"])
+    assert auth is not None and auth.scope.service == "bedrock"
+    assert auth.scope.region == "us-east-1" and "x-amz-security-token" not in signed
     host = "bedrock-runtime.us-east-1.amazonaws.com"
     headers = {**JSON_HEADERS, **signed, "host": host}
     path = HAIKU_URL.split(host)[1]
@@ -87,11 +101,23 @@ def test_the_fake_accepts_a_signed_request_and_names_what_is_wrong_otherwise() -
     assert check(payload=BODY + b" ") == "InvalidSignatureException"
     assert check(raw_path=path.replace("haiku", "sonnet")) == "InvalidSignatureException"
     assert check(headers={**headers, "content-type": "text/plain"}) == "InvalidSignatureException"
-    assert check(now=datetime(2026, 12, 6, 4, 0, tzinfo=UTC)) == "InvalidSignatureException"
+    assert check(now=now + timedelta(minutes=6)) == "InvalidSignatureException"
     assert check(headers=JSON_HEADERS) == "MissingAuthenticationTokenException"
-    other = sign("POST", HAIKU_URL, JSON_HEADERS, BODY, Credentials("AKIDOTHER", "x"),
-                 "us-east-1", "bedrock", now)
+    other = botocore_signed(Frozen("AKIDOTHER", "x", None))
     assert check(headers={**headers, **other}) == "UnrecognizedClientException"
+    wrong = botocore_signed(Frozen(KEY.access_key_id, "not-the-secret", None))
+    assert check(headers={**headers, **wrong}) == "InvalidSignatureException"
+
+
+def test_temporary_credentials_sign_their_session_token() -> None:
+    token = "FQoGZXIvYXdzEXAMPLETOKEN"
+    signed = botocore_signed(Frozen(KEY.access_key_id, KEY.secret_access_key, token), ARN_URL)
+    auth = parse_authorization(signed["authorization"])
+    assert signed["x-amz-security-token"] == token
+    assert auth is not None and "x-amz-security-token" in auth.signed
+    parts = urlsplit(ARN_URL)
+    headers = {**JSON_HEADERS, **signed, "host": parts.netloc}
+    assert check_signature("POST", parts.path, "", headers, BODY, datetime.now(UTC)) is None
 
 
 # A frame botocore 1.44.18's EventStreamBuffer parsed back into these headers and this payload.

@@ -127,7 +127,7 @@ def test_each_event_loop_gets_its_own_pool() -> None:
     http = _transport("http://127.0.0.1:9")
 
     async def session_id() -> int:
-        return id(http.session())
+        return id(http.pool())
 
     with asyncio.Runner() as one:
         first = one.run(session_id())

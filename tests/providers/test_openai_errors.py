@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import aiohttp
 import pytest
 
 from llmroute.errors import UPSTREAM_KINDS, UpstreamError
-from llmroute.providers import openai_errors
+from llmroute.providers import h1, openai_errors
 from llmroute.providers.base import parse_retry_after
 from llmroute.providers.http import TRANSPORT_ERRORS, RedirectRefused, transport_error
 
@@ -24,7 +23,7 @@ def test_every_error_status_maps_to_a_kind(status: int) -> None:
     assert isinstance(error, UpstreamError) and error.kind in UPSTREAM_KINDS
 
 
-@pytest.mark.parametrize("exc_type", sorted(_all_subclasses(aiohttp.ClientError),
+@pytest.mark.parametrize("exc_type", sorted(_all_subclasses(h1.H1Error),
                                             key=lambda t: t.__name__))
 def test_every_transport_error_maps_to_timeout_or_connection(exc_type: type) -> None:
     exc = exc_type.__new__(exc_type)  # some need a live connection to build; the type is what counts
@@ -38,10 +37,13 @@ def test_every_transport_error_maps_to_timeout_or_connection(exc_type: type) -> 
 
 
 def test_transport_errors_name_what_happened() -> None:
-    assert "ReadTimeout" in transport_error(aiohttp.SocketTimeoutError("slow"), "p", "m").message
-    assert "ConnectTimeout" in transport_error(aiohttp.ConnectionTimeoutError(), "p", "m").message
+    slow = transport_error(h1.ReadTimeout("slow"), "p", "m")
+    assert slow.kind == "timeout" and "ReadTimeout: slow" in slow.message
+    assert "ConnectTimeout" in transport_error(h1.ConnectTimeout(), "p", "m").message
     assert transport_error(TimeoutError(), "p", "m").kind == "timeout"
-    dropped = transport_error(aiohttp.ServerDisconnectedError(), "p", "m")
+    refused = transport_error(h1.ConnectError("refused"), "p", "m")
+    assert refused.kind == "connection" and "ConnectError" in refused.message
+    dropped = transport_error(h1.RemoteProtocolError(), "p", "m")
     assert dropped.kind == "connection" and "RemoteProtocolError" in dropped.message
 
 

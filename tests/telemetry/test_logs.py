@@ -147,6 +147,13 @@ def test_auto_is_text_on_a_terminal_and_json_otherwise() -> None:
     assert text["()"] == "uvicorn.logging.DefaultFormatter"
 
 
+def test_the_cloud_sdks_never_log_below_warning_even_at_debug() -> None:
+    # botocore's DEBUG lines hold the canonical request, session token included
+    loggers = log_config(LogsConfig(level="debug"))["loggers"]
+    assert loggers["llmroute"]["level"] == "DEBUG"
+    assert loggers["botocore"] == loggers["azure"] == {"level": "WARNING"}
+
+
 def test_the_json_formatter_keeps_extra_fields_and_exceptions() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

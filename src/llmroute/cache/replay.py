@@ -1,5 +1,6 @@
 """A complete answer and its stream, both ways: `chunks` replays a stored answer as the
-`chat.completion.chunk`s a stream would have sent (role, content, refusal and tool-call deltas,
+`chat.completion.chunk`s a stream would have sent (role, reasoning — `reasoning_content`, a
+thinking block's signature as a `thinking_blocks` delta — content, refusal and tool-call deltas,
 the finish chunk, and the usage chunk when the client asked for one); `Assembler` builds the
 complete answer from a relayed stream's chunks, so an answer first streamed can serve a later
 request of either kind."""
@@ -30,6 +31,8 @@ def chunks(body: Mapping[str, Any], *, include_usage: bool) -> Iterator[JSON]:
         content = message.get("content")
         yield chunk(index, {"role": message.get("role", "assistant"),
                             **({"content": ""} if isinstance(content, str) else {})})
+        for delta in reasoning_deltas(message):
+            yield chunk(index, delta)
         if content:
             logprobs = choice.get("logprobs")
             yield chunk(index, {"content": content}, **({"logprobs": logprobs} if logprobs else {}))
@@ -42,6 +45,47 @@ def chunks(body: Mapping[str, Any], *, include_usage: bool) -> Iterator[JSON]:
         yield {**head, "choices": [], "usage": body["usage"]}
 
 
+def reasoning_deltas(message: Mapping[str, Any]) -> Iterator[JSON]:
+    """A message's reasoning as stream deltas: per thinking block its text, then its signature
+    (a redacted block whole); without blocks, the `reasoning_content`."""
+    blocks = message.get("thinking_blocks")
+    if not isinstance(blocks, list) or not blocks:
+        if isinstance(message.get("reasoning_content"), str) and message["reasoning_content"]:
+            yield {"reasoning_content": message["reasoning_content"]}
+        return
+    for block in blocks:
+        if block.get("type") == "thinking":
+            if block.get("thinking"):
+                yield {"reasoning_content": block["thinking"]}
+            block = {**block, "thinking": ""}
+        yield {"thinking_blocks": [block]}
+
+
+@dataclass
+class _Thinking:
+    """A stream's reasoning put back together (the reverse of `reasoning_deltas`)."""
+
+    text: list[str] = field(default_factory=list)
+    open: list[str] = field(default_factory=list)  # the text of the block not yet signed
+    blocks: list[JSON] = field(default_factory=list)
+
+    def add(self, delta: Mapping[str, Any]) -> None:
+        if isinstance(delta.get("reasoning_content"), str):
+            self.text.append(delta["reasoning_content"])
+            self.open.append(delta["reasoning_content"])
+        for block in delta.get("thinking_blocks") or ():
+            if block.get("type") == "thinking":
+                block = {**block, "thinking": "".join(self.open)}
+                self.open = []
+            self.blocks.append(dict(block))
+
+    def into(self, message: JSON) -> None:
+        if self.text:
+            message["reasoning_content"] = "".join(self.text)
+        if self.blocks:
+            message["thinking_blocks"] = self.blocks
+
+
 @dataclass
 class _Choice:
     role: str = "assistant"
@@ -51,10 +95,12 @@ class _Choice:
     logprobs: list[Any] = field(default_factory=list)
     has_content: bool = False
     finish: str | None = None
+    thinking: _Thinking = field(default_factory=_Thinking)
 
     def add(self, choice: Mapping[str, Any]) -> None:
         delta = choice.get("delta") or {}
         self.role = delta.get("role") or self.role
+        self.thinking.add(delta)
         if isinstance(delta.get("content"), str):
             self.has_content = True
             self.content.append(delta["content"])
@@ -84,6 +130,7 @@ class _Choice:
             message["refusal"] = "".join(self.refusal)
         if self.calls:
             message["tool_calls"] = [self.calls[i] for i in sorted(self.calls)]
+        self.thinking.into(message)
         return message
 
 

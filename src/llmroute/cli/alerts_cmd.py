@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..config import load
 from ..control.alert_delivery import Delivery, Receipt
@@ -19,7 +18,20 @@ from ..control.alert_store import AlertRecord, list_alerts
 from ..control.alert_tallies import EVERYTHING
 from ..control.alerts import Alert
 from ..control.alerts_config import AlertsConfig
-from .common import EXIT_ERROR, MARKUP, err, friendly_errors, ledger_window, out
+from ..reports.tables import Layout, fit
+from .common import (
+    EXIT_ERROR,
+    MARKUP,
+    csv_option,
+    err,
+    friendly_errors,
+    json_option,
+    ledger_window,
+    out,
+    print_table,
+    wide_option,
+    write_csv,
+)
 from .db_cmd import with_store
 
 app = typer.Typer(help="Alerts: send a test alert, list the history.", no_args_is_help=True,
@@ -65,13 +77,18 @@ def test(config: Path | None = _CONFIG) -> None:
         raise typer.Exit(EXIT_ERROR)
 
 
-def _table(records: list[AlertRecord]) -> Table:
-    table = Table("time (UTC)", "severity", "rule", "subject", "message", "delivered")
-    for r in records:
-        a = r.alert
-        table.add_row(a.ts.strftime("%Y-%m-%d %H:%M:%S"), a.severity, a.rule, a.subject, a.message,
-                      "yes" if r.delivered else "NO")
-    return table
+#: The alert history's columns; `--wide` adds the subject.
+ALERT_LAYOUT = Layout(("time (UTC)", "severity", "rule", "message", "sent", "subject"),
+                      extra=("subject",), drop_first=("severity",),
+                      wrap=("rule", "message", "subject"),
+                      left=("severity", "rule", "message", "sent", "subject"))
+
+
+def _cells(record: AlertRecord) -> dict[str, str]:
+    a = record.alert
+    return {"time (UTC)": a.ts.strftime("%Y-%m-%d %H:%M:%S"), "severity": a.severity,
+            "rule": a.rule, "message": a.message, "sent": "yes" if record.delivered else "NO",
+            "subject": a.subject}
 
 
 @app.command("list")
@@ -80,16 +97,22 @@ def list_command(
                                                     "7d) or an ISO date/time."),
     until: str | None = typer.Option(None, "--until", help="End (default: now)."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many, newest first."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = json_option(),
+    as_csv: bool = csv_option(),
+    wide: bool = wide_option("subject"),
     config: Path | None = _CONFIG,
 ) -> None:
-    """The alert history (from the ledger database), newest first."""
+    """The alert history (from the ledger database), newest first: time, severity, rule, message
+    and whether it was sent to every destination."""
     start, end = ledger_window(since, until)
     records = with_store(config, lambda store: list_alerts(store, start, end, limit))
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in records], indent=2, ensure_ascii=False))
         return
+    if as_csv:
+        write_csv([r.to_dict() for r in records])
+        return
     if not records:
         out.print(f"no alerts since {start.isoformat()}")
         return
-    out.print(_table(records))
+    print_table(fit(ALERT_LAYOUT, None, [_cells(r) for r in records], wide, out.width), wide)

@@ -5,25 +5,37 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 
 import typer
 import yaml
-from rich.table import Table
 
 from ..config import check, find_config, load
 from ..control.limits import Limiter, LimitUsage, Subject, limits_of
 from ..control.shared import open_state
 from ..control.state import StateUnavailable
+from ..reports.tables import Layout, fit
 from ..settings import Settings
-from .common import err, friendly_errors, out
+from .common import (
+    csv_option,
+    err,
+    friendly_errors,
+    json_option,
+    out,
+    print_table,
+    wide_option,
+    write_csv,
+)
 
 
 def budgets(
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file."),
     user: list[str] = typer.Option([], "--user", help="Also show the limits of this end user."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
+    as_csv: bool = csv_option(),
+    wide: bool = wide_option("scope, hard"),
 ) -> None:
     """Each limit's use, remaining and reset time: the global limits, each key's and its team's
     (and with --user, that user's), read from the shared state (`state.url`)."""
@@ -41,14 +53,33 @@ def budgets(
     if as_json:
         typer.echo(json.dumps([u.to_dict() for u in usage], indent=2))
         return
-    table = Table("limit", "scope", "subject", "window", "used", "limit", "remaining", "resets at")
-    for u in usage:
-        d = u.to_dict()
-        money = "$" if u.limit.allowance.unit == "usd" else ""
-        table.add_row(u.limit.name, u.limit.scope, u.subject, u.limit.allowance.window,
-                      f"{money}{d['used']}", f"{money}{d['limit']}", f"{money}{d['remaining']}",
-                      u.resets_at.isoformat(timespec="seconds"))
-    out.print(table if usage else "No limits apply (configure `limits:` or a key's `limits:`).")
+    if as_csv:
+        write_csv([u.to_dict() for u in usage])
+        return
+    if not usage:
+        out.print("No limits apply (configure `limits:` or a key's `limits:`).")
+        return
+    rows = [budget_cells(u) for u in usage]
+    print_table(fit(BUDGET_LAYOUT, None, rows, wide, out.width), wide)
+
+
+#: The budgets table's columns (amounts in the limit's unit: `$` for USD); `--wide` adds the
+#: limit's scope and whether it is hard.
+BUDGET_LAYOUT = Layout(("limit", "subject", "window", "used", "cap", "left", "resets (UTC)",
+                        "scope", "hard"), extra=("hard", "scope"), drop_first=("window",),
+                       wrap=("subject", "resets (UTC)", "scope"),
+                       left=("subject", "window", "resets (UTC)", "scope", "hard"))
+
+
+def budget_cells(usage: LimitUsage) -> dict[str, str]:
+    """One limit's cells."""
+    d = usage.to_dict()
+    money = "$" if usage.limit.allowance.unit == "usd" else ""
+    return {"limit": usage.limit.name, "subject": usage.subject,
+            "window": usage.limit.allowance.window, "used": f"{money}{d['used']}",
+            "cap": f"{money}{d['limit']}", "left": f"{money}{d['remaining']}",
+            "resets (UTC)": f"{usage.resets_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+            "scope": usage.limit.scope, "hard": "yes" if usage.limit.allowance.hard else "no"}
 
 
 def subjects(settings: Settings, users: list[str]) -> list[Subject]:

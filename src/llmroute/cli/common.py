@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from ..config import load
 from ..engine import Engine
@@ -20,16 +22,20 @@ from ..errors import ConfigError, LLMRouteError
 from ..ledger.store import Store
 from ..reports.window import parse_when
 
-#: Piped output is not cut to 80 columns (tables stay readable in files and CI logs), unless
-#: COLUMNS says how wide to be.
+#: Piped output is not cut to 80 columns (tables stay readable in files and CI logs) and its
+#: sentences are not wrapped, unless COLUMNS says how wide to be; on a terminal (or with COLUMNS)
+#: sentences wrap at words to its width.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
-out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+out = Console(highlight=False, soft_wrap=_WIDTH is not None, width=_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=_WIDTH is not None, width=_WIDTH)
 
 #: Help texts as Markdown: a docstring's single line breaks join (no sentence cut mid-line).
 MARKUP: Final = "markdown"
 
 T = TypeVar("T")
+
+#: `--wide` lays the tables out this wide at most (each at its natural width, never cut).
+WIDE = 1_000
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
 
@@ -116,3 +122,60 @@ def on_ledger(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
         err.print(f"[red]error:[/] ledger store: {exc}")
         raise typer.Exit(EXIT_ERROR) from None
 
+
+
+def wide_option(columns: str) -> Any:
+    """The `--wide` flag every table-printing command takes; `columns`: the ones it adds."""
+    return typer.Option(False, "--wide", help=f"Every column ({columns}), wider than 80 columns. "
+                        "By default the table fits the terminal.")
+
+
+def csv_option() -> Any:
+    """The `--csv` flag of the commands that print data: plain CSV for scripts."""
+    return typer.Option(False, "--csv", help="Print CSV for scripts (a line per row, plain "
+                        "numbers; money as exact strings).")
+
+
+def json_option() -> Any:
+    """The `--json` flag of the commands that print data."""
+    return typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def print_table(table: Table, wide: bool) -> None:
+    """A table that fits the terminal (the default), or at its natural width (`wide`), never cut."""
+    out.print(table, width=WIDE if wide else None, crop=not wide, soft_wrap=True)
+
+
+def flat(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A JSON-ready record as one CSV line's fields: nested mappings as `outer.inner`, lists of
+    plain values joined with `;`, other lists as JSON, None as empty."""
+    fields: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            fields.update(flat(value, f"{name}."))
+        elif isinstance(value, list):
+            plain = all(isinstance(v, str | int | float) for v in value)
+            fields[name] = ";".join(map(str, value)) if plain else json.dumps(value)
+        else:
+            fields[name] = "" if value is None else value
+    return fields
+
+
+def csv_text(records: Sequence[Mapping[str, Any]]) -> str:
+    """Records (JSON-ready dicts) as CSV: a header, then a line per record (`flat`)."""
+    import csv
+    import io
+
+    rows = [flat(r) for r in records]
+    header = list(dict.fromkeys(k for r in rows for k in r))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, header, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_csv(records: Sequence[Mapping[str, Any]]) -> None:
+    """Print `csv_text(records)` as is (no console markup or wrapping)."""
+    out.file.write(csv_text(records))

@@ -28,7 +28,20 @@ from ..control.stats import Estimate, Interval
 from ..ledger.entry import LedgerEntry
 from ..ledger.rollup_read import RollupWindow
 from ..ledger.store import Store
-from .common import EXIT_ERROR, MARKUP, err, ledger_window, missing_sqlite_file, on_ledger, out
+from ..reports.tables import Layout, fit
+from .common import (
+    EXIT_ERROR,
+    MARKUP,
+    err,
+    json_option,
+    ledger_window,
+    missing_sqlite_file,
+    on_ledger,
+    out,
+    print_table,
+    wide_option,
+    write_csv,
+)
 
 app = typer.Typer(help="A/B experiments: arms, verdicts and guardrails.", no_args_is_help=True,
                   rich_markup_mode=MARKUP)
@@ -129,7 +142,10 @@ def report(
                                        "the configured control; required if not configured)."),
     margin: float | None = typer.Option(None, "--margin", help="Non-inferiority margin on the "
                                         "success rate, absolute (0.02 = 2 points)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = json_option(),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV for scripts: a line per arm, "
+                                "each estimate as value, low, high and n."),
+    wide: bool = wide_option("policy, cost per quality point, p-values"),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config (experiments, ledger)."),
 ) -> None:
     """Each arm's requests, success rate, rating, errors, cost and latency with always-valid
@@ -149,20 +165,22 @@ def report(
         window = {"since": start.isoformat(), "until": end.isoformat()}
         out.print_json(json.dumps(report_dict(result, window)))
         return
-    show(result, f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+    if as_csv:
+        write_csv(report_dict(result)["arms"])
+        return
+    show(result, f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC", wide)
 
 
-def show(result: ExperimentReport, span: str) -> None:
-    """The report as text: a headline, the arms' tables, the comparisons and plain verdicts."""
+def show(result: ExperimentReport, span: str, wide: bool = False) -> None:
+    """The report as text: a headline, the arms' tables (fitting the terminal; every column when
+    `wide`), the comparisons and plain verdicts."""
     experiment = result.experiment
     total = sum(a.requests for a in result.arms)
     out.print(f"Experiment {experiment.name} ({result.status}): {total} requests, {span}. "
               f"Control: {experiment.control}. Intervals: always-valid, "
               f"{1 - experiment.alpha:.0%}.", markup=False)
-    out.print(_quality_table(result))
-    out.print(_cost_table(result))
-    if result.comparisons:
-        out.print(_comparison_table(result))
+    for title, layout, cells in _tables(result):
+        print_table(_fitted(layout, f"{title}", cells, wide), wide)
     for comparison in result.comparisons:
         out.print(headline(comparison, experiment.control), markup=False)
     for stop in result.stops:
@@ -174,26 +192,27 @@ def show(result: ExperimentReport, span: str) -> None:
                   "configuration does not have, are left out.")
 
 
-def _pct(estimate: Estimate | None) -> str:
-    return _with_interval(estimate, lambda x: f"{x:.1%}")
+def _pct(estimate: Estimate | None, sep: str = " ") -> str:
+    return _with_interval(estimate, lambda x: f"{x:.1%}", sep)
 
 
-def _num(estimate: Estimate | None) -> str:
-    return _with_interval(estimate, lambda x: f"{x:.2f}")
+def _num(estimate: Estimate | None, sep: str = " ") -> str:
+    return _with_interval(estimate, lambda x: f"{x:.2f}", sep)
 
 
-def _usd(estimate: Estimate | None) -> str:
-    return _with_interval(estimate, lambda x: "$" + format(Decimal(f"{x:.3g}"), "f"))
+def _usd(estimate: Estimate | None, sep: str = " ") -> str:
+    return _with_interval(estimate, lambda x: "$" + format(Decimal(f"{x:.3g}"), "f"), sep)
 
 
-def _secs(estimate: Estimate | None) -> str:
-    return _with_interval(estimate, lambda x: f"{x:.3f}s")
+def _secs(estimate: Estimate | None, sep: str = " ") -> str:
+    return _with_interval(estimate, lambda x: f"{x:.3f}s", sep)
 
 
-def _with_interval(estimate: Estimate | None, fmt: Format) -> str:
+def _with_interval(estimate: Estimate | None, fmt: Format, sep: str = " ") -> str:
+    """`value [low, high]` (`…`: unbounded on that side); `sep` between value and interval."""
     if estimate is None:
         return "—"
-    return f"{fmt(estimate.value)} {_bounds(estimate.interval, fmt)}"
+    return f"{fmt(estimate.value)}{sep}{_bounds(estimate.interval, fmt)}"
 
 
 def _bounds(interval: Interval, fmt: Format) -> str:
@@ -202,26 +221,50 @@ def _bounds(interval: Interval, fmt: Format) -> str:
     return f"[{low}, {high}]"
 
 
-def _quality_table(result: ExperimentReport) -> Table:
-    table = Table(title="Quality", title_justify="left")
-    for column in ("arm", "policy", "share", "requests", "success rate", "mean rating",
-                   "error rate"):
-        table.add_column(column, justify="left" if column in ("arm", "policy") else "right")
-    for arm in result.arms:
-        table.add_row(arm.arm, arm.policy, f"{arm.share:.0%}", str(arm.requests),
-                      f"{_pct(arm.success_rate)} ({arm.judged})",
-                      f"{_num(arm.mean_rating)} ({arm.rated})", _pct(arm.error_rate))
+Cells = Callable[[str], list[dict[str, str]]]
+#: The report's tables: each arm's quality, its cost and latency, each metric against the control.
+QUALITY = Layout(("arm", "policy", "share", "requests", "success rate", "mean rating",
+                  "error rate"), extra=("policy",), drop_first=("share",), left=("policy",))
+COST = Layout(("arm", "cost per request", "latency p50", "latency p95", "cost per quality pt"),
+              extra=("cost per quality pt",))
+AGAINST = Layout(("arm", "metric", "difference", "p (always valid)", "verdict",
+                  "more requests to decide"), extra=("p (always valid)",),
+                 wrap=("metric", "verdict"), left=("metric", "difference", "verdict"))
+
+
+def _fitted(layout: Layout, title: str, cells: Cells, wide: bool) -> Table:
+    """The table with each value and its interval on one line when that fits the terminal (or
+    `wide`), else on two."""
+    rows = cells(" ")
+    if not wide and not layout.fits(rows, out.width):
+        rows = cells("\n")
+    table = fit(layout, title, rows, wide, out.width)
+    table.title_justify = "left"
     return table
 
 
-def _cost_table(result: ExperimentReport) -> Table:
-    table = Table(title="Cost and latency", title_justify="left")
-    for column in ("arm", "cost per request", "latency p50", "latency p95", "cost per quality pt"):
-        table.add_column(column, justify="left" if column == "arm" else "right")
-    for arm in result.arms:
-        table.add_row(arm.arm, _usd(arm.cost_per_request), _secs(arm.latency_p50),
-                      _secs(arm.latency_p95), _usd(arm.cost_per_quality_point))
-    return table
+def _tables(result: ExperimentReport) -> list[tuple[str, Layout, Cells]]:
+    tables = [("Quality", QUALITY, lambda sep: _quality_rows(result, sep)),
+              ("Cost and latency", COST, lambda sep: _cost_rows(result, sep))]
+    if result.comparisons:
+        tables.append((f"Against {result.experiment.control}", AGAINST,
+                       lambda sep: _comparison_rows(result, sep)))
+    return tables
+
+
+def _quality_rows(result: ExperimentReport, sep: str) -> list[dict[str, str]]:
+    return [dict(zip(QUALITY.columns, (
+        arm.arm, arm.policy, f"{arm.share:.0%}", str(arm.requests),
+        f"{_pct(arm.success_rate, sep)} ({arm.judged})",
+        f"{_num(arm.mean_rating, sep)} ({arm.rated})", _pct(arm.error_rate, sep)), strict=True))
+        for arm in result.arms]
+
+
+def _cost_rows(result: ExperimentReport, sep: str) -> list[dict[str, str]]:
+    return [dict(zip(COST.columns, (
+        arm.arm, _usd(arm.cost_per_request, sep), _secs(arm.latency_p50, sep),
+        _secs(arm.latency_p95, sep), _usd(arm.cost_per_quality_point, sep)), strict=True))
+        for arm in result.arms]
 
 
 def _points(x: float) -> str:
@@ -236,29 +279,24 @@ def _signed_usd(x: float) -> str:
     return ("-$" if x < 0 else "+$") + format(Decimal(f"{abs(x):.3g}"), "f")
 
 
-def _difference_text(metric: MetricComparison) -> str:
+def _difference_text(metric: MetricComparison, sep: str = " ") -> str:
     diff = metric.comparison.difference
     if metric.metric in ("success_rate", "error_rate"):
-        return f"{_points(diff.estimate)} {_bounds(diff.interval, _points)} pts"
+        return f"{_points(diff.estimate)}{sep}{_bounds(diff.interval, _points)} pts"
     fmt = _signed if metric.metric == "mean_rating" else _signed_usd
-    return f"{fmt(diff.estimate)} {_bounds(diff.interval, fmt)}"
+    return f"{fmt(diff.estimate)}{sep}{_bounds(diff.interval, fmt)}"
 
 
 def _more(requests: int | None) -> str:
     return "out of reach" if requests is None else "—" if requests == 0 else f"~{requests:,}"
 
 
-def _comparison_table(result: ExperimentReport) -> Table:
-    table = Table(title=f"Against {result.experiment.control}", title_justify="left")
-    for column in ("arm", "metric", "difference", "p (always valid)", "verdict",
-                   "more requests to decide"):
-        table.add_column(column, justify="right" if column.startswith(("p ", "more")) else "left")
-    for comparison in result.comparisons:
-        for metric in comparison.metrics:
-            table.add_row(comparison.arm, _LABELS[metric.metric], _difference_text(metric),
-                          f"{metric.comparison.difference.p_value:.3g}",
-                          metric.comparison.verdict, _more(metric.more_requests))
-    return table
+def _comparison_rows(result: ExperimentReport, sep: str) -> list[dict[str, str]]:
+    return [dict(zip(AGAINST.columns, (
+        comparison.arm, _LABELS[metric.metric], _difference_text(metric, sep),
+        f"{metric.comparison.difference.p_value:.3g}", metric.comparison.verdict,
+        _more(metric.more_requests)), strict=True))
+        for comparison in result.comparisons for metric in comparison.metrics]
 
 
 def headline(comparison: ArmComparison, control: str) -> str:

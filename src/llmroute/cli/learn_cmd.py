@@ -9,10 +9,10 @@ from typing import Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table as RichTable
 
 from ..learn.data import DataError, OutcomeRecord, OutcomeTable, load_records
-from .common import EXIT_ERROR, err, out
+from .common import EXIT_ERROR, csv_option, err, json_option, out, wide_option, write_csv
+from .eval_table import print_report, strategy_record
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -231,25 +231,6 @@ def _index(table: Any, name: str | None, what: str) -> int | None:
     return int(table.models.index(name))
 
 
-def _share(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1%} of its cost"
-
-
-def _print_report(report: Any) -> None:
-    table = RichTable(title=f"{report.dataset}: {report.records} records; reference "
-                            f"{report.reference.label} (quality {report.reference.quality:.3f}, "
-                            f"${report.reference.cost * 1000:.3f} per 1k)")
-    for column in ("strategy", "AIQ", "95% quality at", "100% quality at", "APGR",
-                   "beats best single"):
-        table.add_column(column)
-    for r in report.strategies:
-        at = {t.fraction: t.cost_fraction for t in r.targets}
-        table.add_row(r.name, f"{r.aiq:.4f}", _share(at.get(0.95)), _share(at.get(1.0)),
-                      f"{r.pair.apgr:.3f}" if r.pair else "—",
-                      "yes" if r.beats_best_single else f"no ({len(r.shortfalls)} budgets)")
-    out.print(table)
-
-
 def evaluate(
     data: list[Path] = typer.Option(..., "--data", "-d", help="Outcome records (JSONL)."),
     routers: str = typer.Option("random,rules,classifier,cascade,oracle", "--routers"),
@@ -262,7 +243,9 @@ def evaluate(
     weak: str | None = typer.Option(None, "--weak", help="Weak model for APGR/CPT."),
     html_path: Path | None = typer.Option(None, "--html", help="Write an HTML report."),
     png_path: Path | None = typer.Option(None, "--png", help="Write the cost–quality plot."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = json_option(),
+    as_csv: bool = csv_option(),
+    wide: bool = wide_option("every cell on one line"),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config (rules table)."),
 ) -> None:
     """Replay a dataset through routers (no live calls): quality and cost along each curve,
@@ -295,8 +278,10 @@ def evaluate(
         html_path.write_text(render_html(report, png), encoding="utf-8")
     if as_json:
         out.print_json(json.dumps(report.to_dict(), default=str))
+    elif as_csv:
+        write_csv([strategy_record(r) for r in report.strategies])
     else:
-        _print_report(report)
+        print_report(report, wide)
 
 
 def calibrate(

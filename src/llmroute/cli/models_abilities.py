@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from rich.table import Table
-
 from ..engine import Engine
 from ..errors import InvalidRequestError
+from ..reports.tables import Layout, fit
 from ..routers import default_registry
 from ..routers.base import BuildContext, Router
 from ..routers.cascade import CascadeRouter
 from ..routers.classifier import ClassifierParams, ClassifierRouter, build
-from .common import out
+from .common import out, print_table, write_csv
 
 SAMPLE_PROMPT = "Solve 3x² − 12x + 9 = 0 step by step for a beginner."
 
@@ -76,18 +75,31 @@ def ability_rows(router: ClassifierRouter, prompt: str) -> list[AbilityRow]:
     return rows
 
 
-def print_abilities(engine: Engine, policy: str | None, prompt: str, as_json: bool) -> None:
-    """Print the table (or JSON) of `ability_rows`."""
+#: The abilities table's columns; `--wide` adds what the profile is known from and its detail.
+ABILITY_LAYOUT = Layout(("model", "tier", "source", "from", "P(good)", "known", "detail"),
+                        extra=("detail", "known"), drop_first=("tier",),
+                        wrap=("from", "known", "detail"),
+                        left=("tier", "source", "from", "known", "detail"))
+
+
+def ability_cells(row: AbilityRow) -> dict[str, str]:
+    """One pool model's cells."""
+    return {"model": row.name, "tier": row.tier or "-", "source": row.kind, "from": row.describe,
+            "P(good)": f"{row.p_good:.2f}", "known": row.known or "-", "detail": row.detail or "-"}
+
+
+def print_abilities(engine: Engine, policy: str | None, prompt: str, form: str) -> None:
+    """Print the table (or JSON, CSV) of `ability_rows`; `form`: table, wide, json or csv."""
     name, router = find_classifier(engine, policy)
     rows = ability_rows(router, prompt)
-    if as_json:
+    if form == "json":
         out.print_json(json.dumps({"policy": name, "prompt": prompt,
                                    "models": [r.as_dict() for r in rows]}))
         return
-    table = Table(title=f"profiles of the learned router (policy {name}); P(good) on: {prompt}")
-    for column in ("model", "tier", "source", "from", "P(good)"):
-        table.add_column(column, justify="right" if column == "P(good)" else "left",
-                         no_wrap=column == "model")
-    for r in rows:
-        table.add_row(r.name, r.tier or "-", r.kind, r.describe, f"{r.p_good:.2f}")
-    out.print(table)
+    if form == "csv":
+        write_csv([r.as_dict() for r in rows])
+        return
+    out.print(f"Profiles of the learned router (policy {name}); P(good) on: {prompt}",
+              markup=False)
+    wide = form == "wide"
+    print_table(fit(ABILITY_LAYOUT, None, [ability_cells(r) for r in rows], wide, out.width), wide)

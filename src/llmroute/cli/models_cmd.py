@@ -11,10 +11,9 @@ import typer
 from rich.table import Table
 
 from ..catalog import ModelSpec, bundled_prices, resolve_model
-from ..reports.render import LABEL_MIN, fitting, grid
-from .common import engine_from, friendly_errors, out
+from ..reports.tables import LABEL_MIN, fitting, grid
+from .common import engine_from, friendly_errors, out, print_table, wide_option
 from .models_abilities import SAMPLE_PROMPT, print_abilities
-from .report_cmd import WIDE
 
 
 def _price(value: Decimal | None) -> str:
@@ -61,7 +60,7 @@ def _table(specs: list[ModelSpec], title: str, wide: bool = False,
     label = min(LABEL_MIN, max(len(r["model"]) for r in rows)) if rows else LABEL_MIN
     columns = COLUMNS[1:] if wide else fitting(widths, DROP_FIRST, label, width)
     table = grid(title, ["model", *columns], [[r["model"], *(r[c] for c in columns)] for r in rows],
-                 ("provider", "tier", "capabilities"), wide)
+                 ("provider", "tier", "capabilities"), wide, width=width)
     for spec, row in zip(specs, table.rows, strict=True):
         row.style = None if spec.priced else "yellow"
     return table
@@ -90,9 +89,8 @@ def models(
     search: str | None = typer.Option(None, "--search", "-s", help="Substring filter on names."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
-    wide: bool = typer.Option(False, "--wide", help="Every column (provider, cached-input price, "
-                              "max output, capabilities), wider than 80 columns. By default the "
-                              "table fits the terminal."),
+    wide: bool = wide_option("provider, cached-input price, max output, capabilities; with "
+                             "--abilities: known from, detail"),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file."),
     abilities: bool = typer.Option(False, "--abilities", help="The learned router's profile of "
                                    "each pool model: where it comes from, P(good) on --prompt."),
@@ -104,7 +102,8 @@ def models(
     with friendly_errors():
         engine = engine_from(config)
         if abilities:
-            print_abilities(engine, policy, prompt, as_json)
+            print_abilities(engine, policy, prompt,
+                            "json" if as_json else "csv" if as_csv else "wide" if wide else "table")
             return
     specs = list(engine.catalog)
     if all_models:
@@ -123,4 +122,4 @@ def models(
         return
     unpriced = sum(not spec.priced for spec in specs)
     title = f"{len(specs)} models" + (f" ({unpriced} unpriced)" if unpriced else "")
-    out.print(_table(specs, title, wide, out.width), width=WIDE if wide else None, crop=not wide)
+    print_table(_table(specs, title, wide, out.width), wide)

@@ -23,8 +23,10 @@ from ..control.replay_offline import estimator_for
 from ..engine import Engine
 from ..ledger.paging import DEFAULT_BATCH_SIZE
 from ..ledger.store import Store
+from ..reports.tables import Layout, fit
 from .common import (
     EXIT_ERROR,
+    csv_option,
     engine_from,
     err,
     friendly_errors,
@@ -32,7 +34,10 @@ from .common import (
     missing_sqlite_file,
     on_ledger,
     out,
+    print_table,
     usd,
+    wide_option,
+    write_csv,
 )
 
 NOTES = ("cost: the candidate's model at catalog prices on the logged input and output tokens (the "
@@ -99,17 +104,18 @@ def _calls(report: ReplayReport) -> str:
     return f"{made} ({usd(report.router_cost_usd)}{unpriced})" if made else "0"
 
 
-def _table(reports: Sequence[ReplayReport]) -> Table:
+#: The first column: what each row measures.
+METRIC = "metric"
+SERVED = "served (logged)"
+
+
+def _rows(reports: Sequence[ReplayReport]) -> list[dict[str, str]]:
     """Metrics down, the served traffic and each candidate across."""
     first = reports[0]
-    table = Table(show_header=True, header_style="bold")
-    table.add_column("")
-    table.add_column("served (logged)", justify="right")
-    for report in reports:
-        table.add_column(report.policy, justify="right")
+    rows: list[dict[str, str]] = []
 
     def row(label: str, served: str, each: Callable[[ReplayReport], str]) -> None:
-        table.add_row(label, served, *(each(r) for r in reports))
+        rows.append({METRIC: label, SERVED: served, **{r.policy: each(r) for r in reports}})
 
     row("requests replayed", str(first.replayed), lambda r: str(r.replayed))
     row("priced on both sides", str(first.compared_count), lambda r: str(r.compared_count))
@@ -124,19 +130,27 @@ def _table(reports: Sequence[ReplayReport]) -> Table:
         lambda r: _split(r.quality.estimated, r.quality.estimated_mean))
     row("  unknown", str(first.served_quality.unknown), lambda r: str(r.quality.unknown))
     row("model mix", _mix(first.mix(served=True)), lambda r: _mix(r.mix()))
-    return table
+    return rows
+
+
+def _table(reports: Sequence[ReplayReport], wide: bool = False) -> Table:
+    """Every policy side by side: the cells wrap at words to fit the terminal (one line each when
+    `wide`)."""
+    values = (SERVED, *(r.policy for r in reports))
+    layout = Layout((METRIC, *values), wrap=values)
+    return fit(layout, None, _rows(reports), wide, out.width)
 
 
 def _split(count: int, mean: float | None) -> str:
     return f"{count} ({_pct(mean)})" if count else "0"
 
 
-def _print(reports: Sequence[ReplayReport], span: str) -> None:
+def _print(reports: Sequence[ReplayReport], span: str, wide: bool = False) -> None:
     first = reports[0]
     skipped = ", ".join(f"{reason} {n}" for reason, n in first.skipped.items())
     out.print(f"{first.read} logged requests, {span}; replayed {first.replayed}"
               + (f"; skipped: {skipped}" if skipped else ""), markup=False)
-    out.print(_table(reports))
+    print_table(_table(reports, wide), wide)
     if any(r.compared_count != first.compared_count for r in reports):
         out.print(f"[dim]the served column covers {first.policy}'s requests; each policy's cost "
                   "and savings cover its own[/]")
@@ -154,6 +168,9 @@ def replay_command(
                                          "estimates (default: the policy's classifier, else the "
                                          "bundled one)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (money as exact strings)."),
+    as_csv: bool = csv_option(),
+    wide: bool = wide_option("every cell on one line; the columns are always the served "
+                             "traffic and each policy"),
     config: Path | None = typer.Option(None, "--config", "-c", help="Config (policies, catalog, "
                                        "the ledger's URL)."),
 ) -> None:
@@ -175,4 +192,7 @@ def replay_command(
                    "policies": [r.to_dict() for r in reports]}
         out.print_json(json.dumps(payload))
         return
-    _print(reports, span)
+    if as_csv:
+        write_csv([r.to_dict() for r in reports])
+        return
+    _print(reports, span, wide)

@@ -15,7 +15,17 @@ from ..reports.aggregate import GROUP_KEYS, NONE_LABEL, Report, report_from
 from ..reports.cache_hits import DEFAULT_LIMIT, ServedHit
 from ..reports.plane import LabFrontier, PlanePoint, ledger_points
 from ..reports.span import Span, traffic_span
-from .common import EXIT_ERROR, err, ledger_window, missing_sqlite_file, on_ledger, out
+from .common import (
+    EXIT_ERROR,
+    err,
+    ledger_window,
+    missing_sqlite_file,
+    on_ledger,
+    out,
+    print_table,
+    wide_option,
+    write_csv,
+)
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -79,10 +89,10 @@ def report(
                                           "report with plots to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (money as exact strings)."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV for scripts: a line per group and "
-                                "the total, plain numbers."),
-    wide: bool = typer.Option(False, "--wide", help="Every column (errors, success, unpriced, "
-                              "p50/p95 latency, $/success, model mix), wider than 80 columns. By "
-                              "default the table fits the terminal."),
+                                "the total (with --cache-hits: per hit), plain numbers."),
+    wide: bool = wide_option("errors, success, unpriced, p50/p95 latency, $/success, model "
+                             "mix; the caching table's misses, bypasses and tokens; with "
+                             "--cache-hits: model, key and whole texts"),
     exact: bool = typer.Option(False, "--exact", help="Exact latency percentiles from every raw "
                                "row of the window (slow on a large ledger). By default a window of "
                                "more than 20,000 requests reads the hourly and daily rollups, whose "
@@ -106,7 +116,7 @@ def report(
         raise typer.Exit(EXIT_ERROR)
     start, end = ledger_window(since, until)
     if cache_hits:
-        _show_hits(config, start, end, limit, as_json)
+        _show_hits(config, start, end, limit, _form(as_json, as_csv, wide))
         return
     lab = _frontier(frontier)
     keys = tuple(dict.fromkeys((by, *HTML_KEYS) if html_path is not None else (by,)))
@@ -126,12 +136,15 @@ def report(
         return
     if traffic is not None:
         span = f"{traffic.text()} (window {span})"
-    _show(result, found, window, span, html_path, "json" if as_json else "csv" if as_csv else
-          ("wide" if wide else "table"), lab)
+    _show(result, found, window, span, html_path, _form(as_json, as_csv, wide), lab)
+
+
+def _form(as_json: bool, as_csv: bool, wide: bool) -> str:
+    return "json" if as_json else "csv" if as_csv else ("wide" if wide else "table")
 
 
 def _show_hits(config: Path | None, start: datetime, end: datetime, limit: int,
-               as_json: bool) -> None:
+               form: str) -> None:
     """`--cache-hits`: the semantic cache's answers in the window (`reports.cache_hits`)."""
     from ..reports.cache_hits import hit_dict, hits_table, semantic_hits
 
@@ -139,20 +152,19 @@ def _show_hits(config: Path | None, start: datetime, end: datetime, limit: int,
         return await semantic_hits(store, start, end, limit=limit)
 
     hits = on_ledger(_engine(config).settings.ledger.url, work)
-    if as_json:
+    if form == "json":
         out.print_json(json.dumps({"since": start.isoformat(), "until": end.isoformat(),
                                    "limit": limit, "semantic_hits": [hit_dict(h) for h in hits]}))
+    elif form == "csv":
+        write_csv([hit_dict(h) for h in hits])
     elif not hits:
         out.print(f"No semantic cache hits from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC.",
                   markup=False)
     else:
-        out.print(hits_table(hits))
+        print_table(hits_table(hits, form == "wide", out.width), form == "wide")
         more = " (the first ones; --limit for more)" if len(hits) == limit else ""
         out.print(f"{len(hits)} semantic hits{more}.", markup=False)
 
-
-#: `--wide` lays the tables out this wide at most (each at its natural width, never cut).
-WIDE = 1_000
 
 #: The groupings the HTML page reads besides `--by`: plots by day and model, the routed traffic's
 #: points per policy and experiment arm.
@@ -206,11 +218,10 @@ def _show(result: Report, found: dict[str, WindowNumbers], window: dict[str, str
         out.print(savings, markup=False)
     out.print(f"Model mix: {mix_text(result.total, top=5)}", markup=False)
     wide = form == "wide"
-    width = WIDE if wide else None
-    out.print(table(result, wide, out.width), width=width, crop=not wide)
-    caching = cache_table(result)
+    print_table(table(result, wide, out.width), wide)
+    caching = cache_table(result, wide, out.width)
     if caching is not None:
-        out.print(caching, width=width, crop=not wide)
+        print_table(caching, wide)
     if not found[result.by].exact_percentiles:
         out.print("Latency percentiles from the ledger's rollups, within 1% (--exact: from every "
                   "row).", markup=False)

@@ -33,6 +33,8 @@ def build_provider(name: str, config: ProviderConfig, environ: Mapping[str, str]
     if config.type == "bedrock":  # signs with AWS credentials, not an API key
         return BedrockProvider(name, config, environ)
     api_key = environ.get(config.api_key_env) if config.api_key_env else None
+    if config.type == "azure":  # an Entra client secret is read from the environment too
+        return AzureOpenAIProvider(name, config, api_key, environ=environ)
     if breakpoints is not None and config.type == "anthropic":
         return AnthropicProvider(name, config, api_key, breakpoints)
     return ADAPTERS[config.type](name, config, api_key)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from llmroute.providers.anthropic_errors import WireError
+from llmroute.providers.anthropic_thinking import history_blocks
 from llmroute.providers.cache_control import KEY as CACHE_KEY
 from llmroute.providers.cache_control import cache_control_of
 
@@ -218,7 +219,7 @@ def _assistant_blocks(message: Mapping[str, Any], where: str) -> list[JSONDict]:
         raise WireError("`tool_calls` must be a list", f"{where}.tool_calls")
     for j, call in enumerate(tool_calls):
         blocks.append(_tool_use_block(call, f"{where}.tool_calls[{j}]"))
-    return blocks
+    return [*history_blocks(message, where), *blocks] if blocks else blocks
 
 
 def _assistant_part_text(part: Any, where: str) -> str:

@@ -9,9 +9,10 @@ Mapping: message_start → a first chunk with `role: assistant`; text deltas →
 a tool_use block → a `tool_calls` delta with its id, name and empty arguments, then its
 input_json_delta fragments as `arguments` (a tool whose input streamed no JSON gets "{}");
 message_delta → a chunk with `finish_reason`; message_stop → with `include_usage`, a final
-chunk with `choices: []` and the usage; `ping` and thinking/signature/citation deltas →
-nothing; unknown events are ignored (Anthropic may add event types); an `error` event →
-`StreamError`.
+chunk with `choices: []` and the usage; thinking deltas → `reasoning_content`, a thinking
+block's signature (or a redacted block) → a `thinking_blocks` delta holding it (what a client
+sends back; anthropic_thinking); `ping` and citation deltas → nothing; unknown events are
+ignored (Anthropic may add event types); an `error` event → `StreamError`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from llmroute.providers.anthropic_errors import StreamError
+from llmroute.providers.anthropic_thinking import with_reasoning_tokens
 from llmroute.providers.anthropic_wire import (
     JSONDict,
     openai_completion_id,
@@ -46,11 +48,12 @@ class AnthropicStreamTranslator:
         self._usage: dict[str, Any] = {}
         self._tool_index: dict[int, int] = {}  # Anthropic block index → OpenAI tool_calls index
         self._tool_has_args: dict[int, bool] = {}
+        self._thinking_chars = 0
 
     @property
     def usage(self) -> JSONDict:
         """The OpenAI usage of the stream so far (complete once `finished`)."""
-        return openai_usage(self._usage)
+        return with_reasoning_tokens(openai_usage(self._usage), self._thinking_chars)
 
     def feed(self, event: str, data: Mapping[str, Any]) -> list[JSONDict]:
         """The OpenAI chunks for one Anthropic event (possibly none)."""
@@ -84,8 +87,13 @@ class AnthropicStreamTranslator:
         if block.get("type") == "text":
             text = block.get("text") or ""
             return [self._chunk({"content": text})] if text else []
+        if block.get("type") == "thinking" and block.get("thinking"):
+            return [self._thinking(str(block["thinking"]))]
+        if block.get("type") == "redacted_thinking":
+            redacted = {"type": "redacted_thinking", "data": block.get("data") or ""}
+            return [self._chunk({"thinking_blocks": [redacted]})]
         if block.get("type") != "tool_use":
-            return []  # thinking, redacted_thinking, server tools: no Chat Completions field
+            return []  # thinking (its deltas follow), server tools: no Chat Completions field
         tool_index = self._tool_index[index] = len(self._tool_index)
         initial = block.get("input")
         arguments = json.dumps(initial, ensure_ascii=False) if initial else ""
@@ -103,9 +111,14 @@ class AnthropicStreamTranslator:
         if delta.get("type") == "text_delta":
             text = delta.get("text") or ""
             return [self._chunk({"content": text})] if text else []
+        if delta.get("type") == "thinking_delta":
+            return [self._thinking(str(delta.get("thinking") or ""))]
+        if delta.get("type") == "signature_delta":
+            block = {"type": "thinking", "thinking": "", "signature": delta.get("signature") or ""}
+            return [self._chunk({"thinking_blocks": [block]})]
         index = int(data.get("index", 0))
         if delta.get("type") != "input_json_delta" or index not in self._tool_index:
-            return []  # thinking, signature and citations deltas have no equivalent
+            return []  # citations deltas have no equivalent
         fragment = delta.get("partial_json") or ""
         if not fragment:
             return []
@@ -149,6 +162,10 @@ class AnthropicStreamTranslator:
         # Anthropic usage counts are cumulative: later values replace earlier ones.
         if isinstance(usage, Mapping):
             self._usage.update({k: v for k, v in usage.items() if v is not None})
+
+    def _thinking(self, text: str) -> JSONDict:
+        self._thinking_chars += len(text)
+        return self._chunk({"reasoning_content": text})
 
     def _tool_arguments(self, index: int, fragment: str) -> JSONDict:
         call = {"index": self._tool_index[index], "function": {"arguments": fragment}}

@@ -27,8 +27,9 @@ Where the formats do not map one to one:
 * `tool_choice` `allowed_tools` is emulated by sending only the allowed tools; a tool_choice
   without `tools` is dropped.
 * `user` (or, failing that, `safety_identifier`) becomes `metadata.user_id`.
-* message `name` fields and image `detail` are dropped. In responses, thinking and server-tool
-  blocks are dropped: Chat Completions has no place for them.
+* message `name` fields and image `detail` are dropped. In responses, server-tool blocks are
+  dropped: Chat Completions has no place for them. Thinking (`thinking` / `reasoning_effort`
+  in, `reasoning_content` and `thinking_blocks` out, the blocks sent back): anthropic_thinking.
 * stop reasons: end_turn, stop_sequence and pause_turn → "stop"; max_tokens and
   model_context_window_exceeded → "length"; tool_use → "tool_calls"; refusal → "content_filter".
 * `cache_control` marks (Anthropic's own shape, as LiteLLM and OpenRouter accept them in OpenAI
@@ -56,6 +57,13 @@ from typing import Any, Final
 
 from llmroute.providers.anthropic_errors import WireError, classify_anthropic_error
 from llmroute.providers.anthropic_messages import JSONDict, convert_messages
+from llmroute.providers.anthropic_thinking import (
+    THINKING_TYPES,
+    add_reasoning,
+    apply_thinking,
+    chat_block,
+    with_reasoning_tokens,
+)
 from llmroute.providers.cache_control import KEY as CACHE_KEY
 from llmroute.providers.cache_control import cache_control_of, check_breakpoints
 
@@ -83,7 +91,6 @@ DROPPED_PARAMS: Final = frozenset(
         "store",
         "metadata",
         "service_tier",
-        "reasoning_effort",
         "verbosity",
         "prediction",
         "prompt_cache_key",
@@ -136,6 +143,7 @@ def to_anthropic_request(body: Mapping[str, Any], model: str, default_max_tokens
         request["system"] = _system(system)
     request.update(_sampling_params(body))
     request.update(_tool_params(body))
+    apply_thinking(request, body)
     user_id = body.get("user") or body.get("safety_identifier")
     if user_id:
         request["metadata"] = {"user_id": str(user_id)}
@@ -305,12 +313,15 @@ def from_anthropic_response(resp: Mapping[str, Any], model: str, created: int) -
     """The OpenAI `chat.completion` object for the Anthropic message `resp`."""
     texts: list[str] = []
     tool_calls: list[JSONDict] = []
+    thinking: list[JSONDict] = []
     for block in resp.get("content") or []:
         if block.get("type") == "text":
             texts.append(block.get("text") or "")
         elif block.get("type") == "tool_use":
             tool_calls.append(_openai_tool_call(block))
-        # thinking, redacted_thinking and server-tool blocks have no Chat Completions field.
+        elif block.get("type") in THINKING_TYPES:
+            thinking.append(chat_block(block))
+        # server-tool blocks have no Chat Completions field.
     message: JSONDict = {
         "role": "assistant",
         "content": "".join(texts) if texts or not tool_calls else None,
@@ -318,6 +329,9 @@ def from_anthropic_response(resp: Mapping[str, Any], model: str, created: int) -
     }
     if tool_calls:
         message["tool_calls"] = tool_calls
+    add_reasoning(message, thinking)
+    usage = openai_usage(resp.get("usage") or {})
+    usage = with_reasoning_tokens(usage, len(message.get("reasoning_content") or ""))
     return {
         "id": openai_completion_id(str(resp.get("id", ""))),
         "object": "chat.completion",
@@ -331,7 +345,7 @@ def from_anthropic_response(resp: Mapping[str, Any], model: str, created: int) -
                 "logprobs": None,
             }
         ],
-        "usage": openai_usage(resp.get("usage") or {}),
+        "usage": usage,
     }
 
 

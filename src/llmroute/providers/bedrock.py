@@ -2,33 +2,31 @@
 /model/{modelId}/converse`) and ConverseStream (`/converse-stream`, answered in the AWS
 event-stream framing), every request signed with SigV4, Bedrock's exceptions mapped at the edge.
 
-Credentials come from the standard environment variables (`AWS_ACCESS_KEY_ID`,
-`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); the region from the entry's `region`, else the
-`bedrock-runtime.REGION.amazonaws.com` base URL, else `AWS_REGION` / `AWS_DEFAULT_REGION`.
-With `api_key_env` (a Bedrock API key, e.g. `AWS_BEARER_TOKEN_BEDROCK`) requests carry
-`Authorization: Bearer KEY` instead of a signature.
+Auth (`bedrock_auth.py`): botocore's SigV4Auth with credentials from botocore's full chain
+(environment, shared files and the entry's `profile`, SSO, credential_process, container and
+instance metadata), refreshed off the event loop when they expire, the `bedrock` extra; or, with
+`api_key_env` (a Bedrock API key, e.g. `AWS_BEARER_TOKEN_BEDROCK`), `Authorization: Bearer KEY`
+instead of a signature. `base_url` defaults to `https://bedrock-runtime.{region}.amazonaws.com`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import yarl
 
-from ..errors import ConfigProblem, UpstreamError
+from ..errors import UpstreamError
 from ..settings import ProviderConfig
 from .anthropic_errors import StreamError, WireError
 from .anthropic_stream import AnthropicStreamTranslator
 from .anthropic_wire import from_anthropic_response
-from .aws_sigv4 import Credentials, sign
 from .base import JSON, parse_retry_after
+from .bedrock_auth import EXTRA, botocore_missing, default_base_url, explicit_region
 from .bedrock_wire import (
     anthropic_message,
     classify,
@@ -39,45 +37,22 @@ from .bedrock_wire import (
 from .eventstream import Decoder, EventStreamError, Message
 from .http import TRANSPORT_ERRORS, HTTPTransport, Scrubber, StreamReply, transport_error
 
-SERVICE = "bedrock"
-_HOST_REGION = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+if TYPE_CHECKING:
+    from .aws_auth import Frozen, Signer
 
 
-def credentials_from(environ: Mapping[str, str]) -> Credentials | None:
-    """The AWS credentials in the standard environment variables, if both keys are set."""
-    key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
-    if not key or not secret:
-        return None
-    return Credentials(key, secret, environ.get("AWS_SESSION_TOKEN") or None)
-
-
-def region_of(config: ProviderConfig, environ: Mapping[str, str]) -> str | None:
-    """The signing region: configured, else in the base URL's host, else the environment's."""
-    if config.region:
-        return config.region
-    found = _HOST_REGION.search(urllib.parse.urlsplit(config.base_url).netloc)
-    if found:
-        return found.group(1)
-    return environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or None
-
-
-def bedrock_problems(name: str, config: ProviderConfig, environ: Mapping[str, str]
-                     ) -> list[ConfigProblem]:
-    """What `llmroute config check` says about a Bedrock entry: missing credentials or region."""
-    problems: list[ConfigProblem] = []
-    if config.api_key_env:  # a Bedrock API key: no signing (its env var is checked like others)
-        return problems
-    if credentials_from(environ) is None:
-        problems.append(ConfigProblem(
-            f"providers.{name}", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set: every "
-            "call to this Bedrock provider will fail (auth)", "export the keys (with "
-            "AWS_SESSION_TOKEN for temporary ones); profiles and roles are not read",
-            severity="warning"))
-    if region_of(config, environ) is None:
-        problems.append(ConfigProblem(
-            f"providers.{name}.region", "no AWS region to sign requests for", "set `region:`, "
-            "use a bedrock-runtime.REGION.amazonaws.com base_url, or set AWS_REGION"))
-    return problems
+def _signer(config: ProviderConfig, environ: Mapping[str, str]
+            ) -> tuple[Signer | None, str | None, str]:
+    """The entry's signer and region, or why it has none (said at each request)."""
+    region = explicit_region(config, environ)
+    if botocore_missing():
+        return None, region, f"SigV4 signing needs {EXTRA}"
+    from .aws_auth import CredentialError, Signer
+    try:
+        signer = Signer(environ, config.profile, region)
+    except CredentialError as exc:
+        return None, region, str(exc)
+    return signer, signer.region, ""
 
 
 class BedrockProvider:
@@ -86,28 +61,44 @@ class BedrockProvider:
     def __init__(self, name: str, config: ProviderConfig, environ: Mapping[str, str]):
         self.name = name
         self.config = config
-        self.credentials = credentials_from(environ)
-        self.region = region_of(config, environ)
         key = environ.get(config.api_key_env) if config.api_key_env else None
         self.bearer = bool(config.api_key_env)
-        self.http = HTTPTransport(config, {"authorization": f"Bearer {key}"} if key else {})
-        # The secret key is never sent, the session token is: scrub both from what comes back.
-        if self.credentials is not None:
-            found = (self.credentials.secret_access_key, self.credentials.session_token or "")
+        self.signer: Signer | None = None
+        self.problem = ""
+        if self.bearer:
+            self.region = explicit_region(config, environ)
+        else:
+            self.signer, self.region, self.problem = _signer(config, environ)
+        base_url = config.base_url or (default_base_url(self.region) if self.region else "")
+        self.http = HTTPTransport(config.model_copy(update={"base_url": base_url}),
+                                  {"authorization": f"Bearer {key}"} if key else {})
+        self._signed_with: Frozen | None = None
+
+    def _scrub(self, credentials: Frozen) -> None:
+        """The secret key is never sent, the session token is: scrub both from what comes back
+        (again whenever a refresh brings new ones)."""
+        if credentials != self._signed_with:
+            self._signed_with = credentials
+            found = (credentials.secret_key, credentials.token or "")
             self.http.scrub = Scrubber(tuple(s for s in found if len(s) >= 8))
 
-    def _signed(self, path: str, payload: bytes, accept: str, model: str) -> dict[str, str]:
+    async def _signed(self, path: str, payload: bytes, accept: str, model: str
+                      ) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": accept}
         if self.bearer:  # the API key rides in the transport's default headers
             return headers
-        if self.credentials is None or self.region is None:
-            missing = ("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" if self.credentials is None
-                       else "a region (`region:` or AWS_REGION)")
-            raise UpstreamError("auth", f"{self.name}: Bedrock needs {missing}",
-                                provider=self.name, model=model)
-        url = str(yarl.URL(self.http.base_url + path))  # as aiohttp will send it
-        added = sign("POST", url, headers, payload, self.credentials, self.region, SERVICE,
-                     datetime.now(UTC))
+        if self.signer is None or self.region is None:
+            why = self.problem or ("Bedrock needs a region (`region:`, AWS_REGION or the "
+                                   "profile's `region`)")
+            raise UpstreamError("auth", f"{self.name}: {why}", provider=self.name, model=model)
+        from .aws_auth import CredentialError
+        url = str(yarl.URL(self.http.base_url + path))  # as the transport sends it
+        try:
+            added, credentials = await self.signer.headers(url, headers, payload, self.region)
+        except CredentialError as exc:
+            raise UpstreamError("auth", f"{self.name}: {exc}", provider=self.name,
+                                model=model) from None
+        self._scrub(credentials)
         return {**headers, **added}
 
     def _request(self, body: Mapping[str, Any], model: str, action: str
@@ -141,7 +132,7 @@ class BedrockProvider:
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
         """One Converse call, answered in OpenAI's chat.completion shape."""
         path, payload = self._request(body, upstream_model, "converse")
-        headers = self._signed(path, payload, "application/json", upstream_model)
+        headers = await self._signed(path, payload, "application/json", upstream_model)
         response = await self.http.post_checked(
             path, payload, headers, timeout_s=self.config.timeout.total_s, provider=self.name,
             model=upstream_model, error=self._error)
@@ -156,8 +147,8 @@ class BedrockProvider:
     async def stream(self, body: Mapping[str, Any], upstream_model: str) -> AsyncIterator[JSON]:
         """A ConverseStream call, translated to chat.completion.chunk dicts as events arrive."""
         path, payload = self._request(body, upstream_model, "converse-stream")
-        headers = self._signed(path, payload, "application/vnd.amazon.eventstream",
-                               upstream_model)
+        headers = await self._signed(path, payload, "application/vnd.amazon.eventstream",
+                                     upstream_model)
         options = body.get("stream_options") or {}
         translator = AnthropicStreamTranslator(upstream_model, int(time.time()),
                                                bool(options.get("include_usage")))
@@ -179,7 +170,7 @@ class BedrockProvider:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.timeout.total_s
         decoder = Decoder()
-        async for data in response.response.content.iter_any():
+        async for data in response.chunks():
             if loop.time() > deadline:
                 raise TimeoutError(f"stream ran past its total timeout of "
                                    f"{self.config.timeout.total_s:g}s")

@@ -6,7 +6,8 @@ Anthropic translation first (its validation, tool, image and `cache_control` han
 and is then renamed block by block: `text` → `{"text"}`, `image` → `{"image": {"format",
 "source": {"bytes"}}}`, `tool_use` → `toolUse`, `tool_result` → `toolResult`, a `cache_control`
 mark → a `cachePoint` block after the marked block, `max_tokens`/`temperature`/`top_p`/
-`stop_sequences` → `inferenceConfig`, `top_k` → `additionalModelRequestFields`, tools →
+`stop_sequences` → `inferenceConfig`, `top_k` and (Claude models) `thinking` →
+`additionalModelRequestFields`, thinking blocks ⇄ `reasoningContent` (bedrock_reasoning), tools →
 `toolConfig`. Answers come back the same way: a Converse message and its usage are renamed to
 the Anthropic shape, and the Anthropic translation builds the OpenAI objects.
 """
@@ -18,6 +19,13 @@ from typing import Any, Final
 
 from .anthropic_errors import ErrorCategory, WireError
 from .anthropic_wire import JSONDict, to_anthropic_request
+from .bedrock_reasoning import (
+    anthropic_block,
+    anthropic_delta,
+    converse_block,
+    takes_thinking,
+    without_reasoning,
+)
 from .cache_control import KEY as CACHE_KEY
 
 #: Converse stop reasons → the Anthropic ones the shared translation maps to OpenAI's.
@@ -66,7 +74,8 @@ _IMAGE_FORMATS: Final = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": 
 
 def to_converse_request(body: Mapping[str, Any], model: str) -> JSONDict:
     """The Converse body for the OpenAI chat request `body` (the model goes in the URL)."""
-    anthropic = to_anthropic_request(body, model)
+    anthropic = to_anthropic_request(body if takes_thinking(model) else without_reasoning(body),
+                                     model)
     request: JSONDict = {"messages": [_message(m) for m in anthropic["messages"]]}
     system = anthropic.get("system")
     if system:
@@ -78,8 +87,9 @@ def to_converse_request(body: Mapping[str, Any], model: str) -> JSONDict:
         if ours in anthropic:
             inference[theirs] = anthropic[ours]
     request["inferenceConfig"] = inference
-    if "top_k" in anthropic:
-        request["additionalModelRequestFields"] = {"top_k": anthropic["top_k"]}
+    extra = {key: anthropic[key] for key in ("top_k", "thinking") if key in anthropic}
+    if extra:
+        request["additionalModelRequestFields"] = extra
     if anthropic.get("tools"):
         request["toolConfig"] = _tool_config(anthropic["tools"], anthropic.get("tool_choice"))
     return request
@@ -111,6 +121,8 @@ def _block(block: Mapping[str, Any]) -> JSONDict:
                             "input": block.get("input") or {}}}
     if kind == "tool_result":
         return {"toolResult": _tool_result(block)}
+    if (reasoning := converse_block(block)) is not None:
+        return reasoning
     raise WireError(f"Bedrock Converse cannot take a {kind!r} content block", "messages")
 
 
@@ -180,7 +192,9 @@ def anthropic_message(resp: Mapping[str, Any], request_id: str) -> JSONDict:
             use = block["toolUse"]
             content.append({"type": "tool_use", "id": use.get("toolUseId"),
                             "name": use.get("name"), "input": use.get("input")})
-        # reasoningContent and other blocks have no Chat Completions field
+        elif isinstance(block.get("reasoningContent"), Mapping):
+            content.append(anthropic_block(block["reasoningContent"]))
+        # other blocks have no Chat Completions field
     return {"id": request_id, "content": content,
             "stop_reason": STOP_REASONS.get(str(resp.get("stopReason")), "end_turn"),
             "usage": anthropic_usage(resp.get("usage") or {})}
@@ -216,6 +230,9 @@ def _delta(index: int, delta: Mapping[str, Any]) -> list[tuple[str, JSONDict]]:
     if isinstance(delta.get("text"), str):
         return [("content_block_delta",
                  {"index": index, "delta": {"type": "text_delta", "text": delta["text"]}})]
+    reasoning = delta.get("reasoningContent")
+    if isinstance(reasoning, Mapping) and (converted := anthropic_delta(reasoning)) is not None:
+        return [("content_block_delta", {"index": index, "delta": converted})]
     use = delta.get("toolUse")
     if isinstance(use, Mapping) and isinstance(use.get("input"), str):
         return [("content_block_delta", {"index": index, "delta": {

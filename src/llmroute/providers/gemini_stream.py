@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from .gemini_messages import JSONDict
-from .gemini_wire import SafetyBlock, candidate_parts, check_blocked, finish_reason, openai_usage
+from .gemini_wire import (
+    SafetyBlock,
+    candidate_parts,
+    check_blocked,
+    finish_reason,
+    openai_usage,
+    thoughts,
+)
 
 
 class GeminiStreamTranslator:
@@ -61,6 +68,8 @@ class GeminiStreamTranslator:
         sent = self._calls.get(index, 0)
         text, calls = candidate_parts(candidate, f"{self._id}_{index}_{sent}")
         chunks = []
+        if thought := thoughts(candidate):
+            chunks.append(self._chunk(index, {"reasoning_content": thought}))
         if text:
             self._content_seen = True
             chunks.append(self._chunk(index, {"content": text}))

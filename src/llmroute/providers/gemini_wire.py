@@ -8,18 +8,21 @@ none / a named function / allowed_tools → `toolConfig.functionCallingConfig` (
 `allowedFunctionNames`); `response_format` json_object → `responseMimeType: application/json`,
 json_schema → that plus `responseJsonSchema`; `max_completion_tokens` / `max_tokens` →
 `maxOutputTokens`; temperature, top_p, stop (≤ 5), n, seed, presence/frequency penalties →
-`generationConfig`. Refused with a 400 naming the param: logprobs / top_logprobs, audio
-output, legacy `functions`, non-function tools, more than 5 stop sequences. Dropped: the params
-in `DROPPED_PARAMS` (no Gemini equivalent), among them `logit_bias`, `user` and
-`parallel_tool_calls` (Gemini decides itself whether to call functions in parallel).
+`generationConfig`; `thinking` / `reasoning_effort` → `generationConfig.thinkingConfig`
+(llmroute.reasoning: a budget, 0 when off, -1 adaptive, `includeThoughts`). Refused with a
+400 naming the param: logprobs / top_logprobs, audio output, legacy `functions`, non-function
+tools, more than 5 stop sequences. Dropped: the params in `DROPPED_PARAMS` (no Gemini
+equivalent), among them `logit_bias`, `user` and `parallel_tool_calls` (Gemini decides itself
+whether to call functions in parallel).
 
-Answer: candidates → choices (text parts joined, thought parts left out, `functionCall` parts →
-`tool_calls` with generated ids); finishReason STOP → stop (tool_calls when the candidate calls a
-function), MAX_TOKENS → length, the safety reasons → content_filter; `usageMetadata` → usage:
-prompt = promptTokenCount + toolUsePromptTokenCount, completion = candidatesTokenCount +
-thoughtsTokenCount (thinking is billed as output), `cachedContentTokenCount` →
-`prompt_tokens_details.cached_tokens`, thoughts → `completion_tokens_details.reasoning_tokens`.
-A prompt blocked by safety (`promptFeedback.blockReason`), or a candidate stopped for safety
+Answer: candidates → choices (text parts joined, thought parts → `reasoning_content`,
+`functionCall` parts → `tool_calls` with generated ids; thought signatures are not kept);
+finishReason STOP → stop (tool_calls when the candidate calls a function), MAX_TOKENS → length,
+the safety reasons → content_filter; `usageMetadata` → usage: prompt = promptTokenCount +
+toolUsePromptTokenCount, completion = candidatesTokenCount + thoughtsTokenCount (thinking is
+billed as output), `cachedContentTokenCount` → `prompt_tokens_details.cached_tokens`, thoughts →
+`completion_tokens_details.reasoning_tokens`. A prompt blocked by safety
+(`promptFeedback.blockReason`), or a candidate stopped for safety
 before any content, is a `content_policy` error, not an empty answer.
 """
 
@@ -29,12 +32,14 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ..errors import InvalidRequestError
+from ..reasoning import gemini_thinking, reasoning_of
 from .anthropic_errors import WireError
 from .gemini_messages import JSONDict, convert_messages
 
 DROPPED_PARAMS: Final = frozenset({
     "logit_bias", "user", "safety_identifier", "store", "metadata", "service_tier",
-    "reasoning_effort", "verbosity", "prediction", "prompt_cache_key", "prompt_cache_retention",
+    "verbosity", "prediction", "prompt_cache_key", "prompt_cache_retention",
     "parallel_tool_calls", "stream_options", "web_search_options", "modalities"})
 MAX_STOP: Final = 5
 SAFETY_REASONS: Final = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT",
@@ -94,6 +99,12 @@ def _generation_config(body: Mapping[str, Any]) -> JSONDict:
             raise WireError(f"Gemini takes at most {MAX_STOP} stop sequences", "stop")
         config["stopSequences"] = sequences
     config.update(_response_format(body.get("response_format")))
+    try:
+        thinking = gemini_thinking(reasoning_of(body))
+    except InvalidRequestError as exc:  # an effort with no budget: this model cannot take it
+        raise WireError(exc.message, exc.param) from None
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     return config
 
 
@@ -194,6 +205,8 @@ def from_gemini_response(response: Mapping[str, Any], model: str, created: int) 
         text, calls = candidate_parts(candidate, f"{response_id}_{index}")
         message: JSONDict = {"role": "assistant",
                              "content": text if text or not calls else None, "refusal": None}
+        if thought := thoughts(candidate):
+            message["reasoning_content"] = thought
         if calls:
             message["tool_calls"] = calls
         choices.append({"index": index, "message": message, "logprobs": None,
@@ -219,6 +232,12 @@ def candidate_parts(candidate: Mapping[str, Any], id_prefix: str) -> tuple[str, 
         elif isinstance(part.get("text"), str) and not part.get("thought"):
             texts.append(part["text"])
     return "".join(texts), calls
+
+
+def thoughts(candidate: Mapping[str, Any]) -> str:
+    """A candidate's thought summaries (parts marked `thought`, sent with `includeThoughts`)."""
+    parts = (candidate.get("content") or {}).get("parts") or []
+    return "".join(p["text"] for p in parts if p.get("thought") and isinstance(p.get("text"), str))
 
 
 def finish_reason(reason: str | None, called: bool) -> str:

@@ -1,10 +1,11 @@
-"""The HTTP transport every network adapter shares: a pooled keep-alive aiohttp session per
-deployment, its timeouts, and the mapping of transport failures to `UpstreamError`.
+"""The HTTP transport every network adapter shares: a pooled keep-alive HTTP/1.1 client per
+deployment (`h1`: asyncio + httptools), its timeouts, and the mapping of transport failures to
+`UpstreamError`.
 
-aiohttp rather than httpx: on the gateway's hot path httpx's connection pool costs about 1.5 ms of CPU
-per request at 16 concurrent requests (it scans every pooled connection per request), aiohttp about
-0.1 ms (docs/benchmarks.md, "Gateway performance"). Adapters see only this module's small surface:
-`post` for a whole answer, `stream` for an answer read line by line.
+`h1` rather than aiohttp (issue 17): measured alone, this transport on aiohttp cost four to five
+times the CPU per call it costs on `h1` (one write, httptools' parse: ~0.12 ms against ~0.025 ms),
+and httpx's pool far more again (docs/benchmarks.md, "The upstream client"). Adapters see only
+this module's small surface: `post` for a whole answer, `stream` for an answer read as it arrives.
 
 Two guards live here, so no adapter can forget them: redirects are never followed (the base URL
 comes only from config; an upstream cannot send the gateway, or our API key, anywhere else), and
@@ -19,13 +20,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import aiohttp
-
 from ..errors import UpstreamError
 from ..settings import ProviderConfig
+from . import h1
 
 #: Every failure of the transport itself (no HTTP answer, or a broken one).
-TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+TRANSPORT_ERRORS = (h1.H1Error, TimeoutError)
 #: An adapter's map of an error answer (status, body, headers, upstream model) to our error.
 ErrorMap = Callable[[int, bytes, Mapping[str, str], str], UpstreamError]
 #: Request headers whose values are secrets (an API key, alone or after "Bearer ").
@@ -34,7 +34,7 @@ SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-auth
 REDACTED = "[redacted]"
 
 
-class RedirectRefused(aiohttp.ClientError):
+class RedirectRefused(h1.H1Error):
     """The upstream answered a redirect; the gateway does not follow it."""
 
 
@@ -81,17 +81,22 @@ class StreamReply:
 
     status: int
     headers: Mapping[str, str]
-    response: aiohttp.ClientResponse
+    response: h1.H1Response
     scrub: Scrubber = Scrubber(())
 
     async def read(self) -> bytes:
         """The whole (remaining) body."""
         return self.scrub.data(await self.response.read())
 
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive, unscrubbed (a binary framing, such as Bedrock's)."""
+        while (data := await self.response.chunk()) is not None:
+            yield data
+
     async def lines(self) -> AsyncIterator[str]:
         """The body's lines as they arrive, without their line endings (any length)."""
         buffer = b""
-        async for data in self.response.content.iter_any():
+        while (data := await self.response.chunk()) is not None:
             buffer += data
             if b"\n" not in data:
                 continue
@@ -105,40 +110,40 @@ class StreamReply:
 class HTTPTransport:
     """One deployment's connection pool: base URL, default headers, timeouts and limits.
 
-    The session is created on first use inside the running event loop (and again if a later call
-    runs on another loop, as the synchronous in-process client's private loop may).
+    The pool is created on first use inside the running event loop (and again if a later call runs
+    on another loop, as the synchronous in-process client's private loop may).
     """
 
     def __init__(self, config: ProviderConfig, headers: Mapping[str, str]):
-        t = config.timeout
+        self.timeout = config.timeout
         self.base_url = config.base_url.rstrip("/")
         self.headers = {"user-agent": "llmroute", **config.headers, **headers}
         self.scrub = Scrubber.of(self.headers)
-        # connect bounds waiting for a pooled connection plus opening one; sock_read bounds every
-        # wait for bytes (the first byte, then the gap between chunks), like httpx's read timeout.
-        self.timeout = aiohttp.ClientTimeout(total=None, connect=t.connect_s,
-                                             sock_connect=t.connect_s, sock_read=t.first_byte_s)
         self.limit = config.max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: h1.H1Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def session(self) -> aiohttp.ClientSession:
-        """The pooled session of the running loop."""
+    def pool(self) -> h1.H1Pool:
+        """The connection pool of the running loop. `connect_s` bounds waiting for a pooled
+        connection plus opening one; `first_byte_s` every wait for bytes (the head, then each gap
+        between chunks), like httpx's read timeout."""
         loop = asyncio.get_running_loop()
-        if self._session is None or self._loop is not loop or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.limit, limit_per_host=0,
-                                             keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(
-                connector=connector, headers=self.headers, timeout=self.timeout,
-                auto_decompress=True, skip_auto_headers=("user-agent",))
+        if self._pool is None or self._loop is not loop:
+            self._pool = h1.H1Pool(self.base_url, self.headers, limit=self.limit,
+                                   connect_s=self.timeout.connect_s,
+                                   read_s=self.timeout.first_byte_s)
             self._loop = loop
-        return self._session
+        return self._pool
 
     async def post(self, path: str, payload: bytes, headers: Mapping[str, str] | None = None
                    ) -> Reply:
-        """POST and read the whole answer."""
-        async with self.stream(path, payload, headers) as reply:
-            return Reply(reply.status, reply.headers, await reply.read())  # read() scrubs
+        """POST and read the whole answer (scrubbed)."""
+        response = await self.pool().request(path, payload, headers)
+        try:
+            _refuse_redirect(response.status)
+            return Reply(response.status, response.headers, self.scrub.data(await response.read()))
+        finally:
+            response.release()
 
     async def post_checked(self, path: str, payload: bytes, headers: Mapping[str, str] | None,
                            *, timeout_s: float, provider: str, model: str, error: ErrorMap
@@ -159,46 +164,31 @@ class HTTPTransport:
                      ) -> AsyncIterator[StreamReply]:
         """POST and hand over the answer before its body is read; a redirect raises
         `RedirectRefused` (a transport error) unread."""
-        async with self.session().post(self.base_url + path, data=payload, headers=headers,
-                                       allow_redirects=False) as response:
-            if 300 <= response.status < 400:
-                raise RedirectRefused(f"answered {response.status} (a redirect); redirects are "
-                                      "not followed: set the provider's base_url to the API's "
-                                      "final address")
+        response = await self.pool().request(path, payload, headers)
+        try:
+            _refuse_redirect(response.status)
             yield StreamReply(response.status, response.headers, response, self.scrub)
+        finally:
+            response.release()
 
     async def aclose(self) -> None:
-        """Close the pool (of the loop that opened it; another loop's pool is just dropped)."""
-        session, self._session = self._session, None
-        if session is None or session.closed:
-            return
-        if asyncio.get_running_loop() is self._loop:
-            await session.close()
-        else:
-            session.detach()
+        """Close the pool's idle connections (those in use close when released)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+
+def _refuse_redirect(status: int) -> None:
+    if 300 <= status < 400:
+        raise RedirectRefused(f"answered {status} (a redirect); redirects are not followed: set "
+                              "the provider's base_url to the API's final address")
 
 
 def transport_error(exc: BaseException, provider: str, model: str) -> UpstreamError:
     """Map a transport failure (no HTTP answer, or a broken one) to an UpstreamError."""
     kind = ("timeout" if isinstance(exc, TimeoutError) else
             "not_found" if isinstance(exc, RedirectRefused) else "connection")
-    detail = _describe(exc)
-    try:
-        said = str(exc)
-    except Exception:  # some aiohttp errors format attributes they may lack
-        said = ""
+    detail = type(exc).__name__  # ConnectTimeout, ReadTimeout, ConnectError, ...
+    said = str(exc)
     text = f"{detail}: {said}" if said else detail
     return UpstreamError(kind, f"{provider} {kind}: {text}", provider=provider, model=model)
-
-
-def _describe(exc: BaseException) -> str:
-    """A short, stable name for a transport failure."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return "ConnectTimeout"
-    if isinstance(exc, aiohttp.SocketTimeoutError):
-        return "ReadTimeout"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "ConnectError"
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return "RemoteProtocolError"
-    return type(exc).__name__

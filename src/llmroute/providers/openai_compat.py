@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..errors import UpstreamError
+from ..reasoning import openai_body
 from ..settings import ProviderConfig
 from . import openai_errors
 from .base import JSON, sse_events
@@ -49,19 +50,25 @@ class OpenAICompatProvider:
         """The upstream's error answer as our error (`openai_errors`)."""
         return openai_errors.from_response(status, content, headers, self.name, model)
 
+    async def _auth(self, model: str) -> Mapping[str, str]:
+        """Per-request auth headers (beyond the transport's): none; Azure's Entra tokens."""
+        return {}
+
     def _path(self, upstream_model: str) -> str:
         """The chat-completions path (with its query) for `upstream_model`."""
         return "/chat/completions"
 
     def _payload(self, body: Mapping[str, Any], upstream_model: str, stream: bool) -> bytes:
-        sent = body if self._keep_marks else strip_cache_control(body)
+        sent = openai_body(body)
+        sent = sent if self._keep_marks else strip_cache_control(sent)
         return orjson.dumps({**sent, "model": upstream_model, "stream": stream})
 
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
         """POST /chat/completions and return the parsed JSON."""
         payload = self._payload(body, upstream_model, stream=False)
+        headers = {**JSON_HEADERS, **await self._auth(upstream_model)}
         response = await self.http.post_checked(
-            self._path(upstream_model), payload, JSON_HEADERS,
+            self._path(upstream_model), payload, headers,
             timeout_s=self.config.timeout.total_s, provider=self.name, model=upstream_model,
             error=self._error)
         try:
@@ -74,9 +81,10 @@ class OpenAICompatProvider:
     async def stream(self, body: Mapping[str, Any], upstream_model: str) -> AsyncIterator[JSON]:
         """POST with stream=true and yield each chunk; raise when the stream breaks or ends early."""
         payload = self._payload(body, upstream_model, stream=True)
+        headers = {**SSE_HEADERS, **await self._auth(upstream_model)}
         try:
             async with self.http.stream(self._path(upstream_model), payload,
-                                        SSE_HEADERS) as response:
+                                        headers) as response:
                 if response.status >= 400:
                     content = await response.read()
                     raise self._error(response.status, content, response.headers, upstream_model)

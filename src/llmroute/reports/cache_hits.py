@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ..ledger.entry import LedgerEntry
 from ..ledger.store import Store
+from .tables import Layout, fit
 
 #: The response-cache state of a semantic hit (`LedgerEntry.cache`).
 SEMANTIC = "semantic"
@@ -76,21 +77,33 @@ def hit_dict(hit: ServedHit) -> dict[str, Any]:
             "answer": hit.answer}
 
 
-def _text(value: str | None, width: int = 200) -> str:
+def _text(value: str | None, width: int | None = 200) -> str:
     if value is None:
         return NOT_STORED
-    return value if len(value) <= width else value[:width - 1] + "…"
+    return value if width is None or len(value) <= width else value[:width - 1] + "…"
 
 
-def hits_table(hits: Sequence[ServedHit]) -> Table:
-    """A rich table: one row per hit (long texts cut at 200 characters; --json has them whole)."""
-    out = Table(title="semantic cache hits", show_lines=True)
-    for column in ("time (UTC)", "similarity", "prompt", "matched prompt (cached from)",
-                   "answer served"):
-        out.add_column(column, justify="right" if column == "similarity" else "left")
-    for hit in hits:
-        similarity = "—" if hit.similarity is None else f"{hit.similarity:.3f}"
-        matched = f"{_text(hit.cached_prompt)}\n({hit.cached_from or 'unknown'})"
-        out.add_row(f"{hit.ts:%Y-%m-%d %H:%M:%S}", similarity, _text(hit.prompt), matched,
-                    _text(hit.answer))
+#: The hits table's columns; model and key show with `--wide` only.
+HIT_LAYOUT = Layout(("time (UTC)", "similarity", "prompt", "matched prompt (cached from)",
+                     "answer served", "model", "key"), extra=("key", "model"),
+                    wrap=("prompt", "matched prompt (cached from)", "answer served", "model"),
+                    left=("prompt", "matched prompt (cached from)", "answer served", "model", "key"))
+
+
+def hit_cells(hit: ServedHit, cut: int | None) -> dict[str, str]:
+    """One hit's cells (texts cut at `cut` characters, whole when None)."""
+    matched = f"{_text(hit.cached_prompt, cut)}\n({hit.cached_from or 'unknown'})"
+    return {"time (UTC)": f"{hit.ts:%Y-%m-%d %H:%M:%S}",
+            "similarity": "—" if hit.similarity is None else f"{hit.similarity:.3f}",
+            "prompt": _text(hit.prompt, cut), "matched prompt (cached from)": matched,
+            "answer served": _text(hit.answer, cut), "model": hit.model or "-",
+            "key": hit.key_name or "-"}
+
+
+def hits_table(hits: Sequence[ServedHit], wide: bool = False, width: int | None = None) -> Table:
+    """A table, one row per hit, that fits `width`: long texts wrap, cut at 200 characters
+    (whole when `wide`, and in --json)."""
+    rows = [hit_cells(hit, None if wide else 200) for hit in hits]
+    out = fit(HIT_LAYOUT, "semantic cache hits", rows, wide, width)
+    out.show_lines = True
     return out

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..ledger.entry import money_text
 from .aggregate import Report, Summary
 from .fmt import DASH, fmt_usd
+from .tables import Layout, fit
 
 #: The "Caching" table's columns (after the group label), in `cache_row` order.
 CACHE_COLUMNS = ("hits", "semantic", "misses", "bypass", "hit rate", "cached tok", "written tok",
@@ -43,20 +44,26 @@ def cache_row(summary: Summary) -> list[str]:
             fmt_usd(summary.savings_usd if summary.compared else None)]
 
 
-def cache_table(report: Report) -> Table | None:
-    """A rich table of the caching numbers per group, then the total; None when neither cache
-    shows in the window."""
+#: The caching table's `--wide`-only columns, in the order a narrower terminal leaves them out.
+CACHE_EXTRA = ("written tok", "cached tok", "bypass", "misses")
+
+
+def cache_layout(by: str) -> Layout:
+    """The caching table's columns, its group label (`by`) first."""
+    return Layout((by, *CACHE_COLUMNS), extra=CACHE_EXTRA, drop_first=("semantic",))
+
+
+def cache_table(report: Report, wide: bool = False, width: int | None = None) -> Table | None:
+    """A table of the caching numbers per group, then the total, that fits `width` (the wide
+    columns first left out; every column when `wide`); None when neither cache shows in the
+    window."""
     if not report.total.caching_used:
         return None
-    out = Table(title=f"caching by {report.by}")
-    out.add_column(report.by)
-    for column in CACHE_COLUMNS:
-        out.add_column(column, justify="right")
-    for summary in report.groups:
-        out.add_row(summary.label, *cache_row(summary))
-    out.add_section()
-    out.add_row("total", *cache_row(report.total), style="bold")
-    return out
+    rows = [dict(zip((report.by, *CACHE_COLUMNS), [s.label, *cache_row(s)], strict=True))
+            for s in report.groups]
+    rows.append(dict(zip((report.by, *CACHE_COLUMNS), ["total", *cache_row(report.total)],
+                         strict=True)))
+    return fit(cache_layout(report.by), f"caching by {report.by}", rows, wide, width, total=True)
 
 
 def savings_text(report: Report) -> str | None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from rich import box
 from rich.table import Table
 
 from ..ledger.entry import money_text
 from .aggregate import Report, Summary
 from .caching import cache_dict
 from .fmt import DASH, fmt_pct, fmt_usd
+from .tables import LABEL_MIN, fitting, grid
 
 __all__ = ["COLUMNS", "DASH", "NARROW_COLUMNS", "csv_text", "fmt_pct", "fmt_usd", "headline",
            "mix_text", "report_dict", "row", "summary_dict", "table"]
@@ -90,45 +90,6 @@ def row(summary: Summary) -> list[str]:
 
 #: The narrow table's columns to leave out first when the terminal is narrower still.
 DROP_FIRST = ("success", "errors", "$/quality pt", "rating")
-#: The fewest characters a folded label column (a model's name) keeps.
-LABEL_MIN = 12
-
-
-def fitting(widths: Mapping[str, int], drop_first: Sequence[str], label: int,
-            width: int | None) -> list[str]:
-    """The columns of `widths` (each that many characters at least) that fit `width` terminal
-    columns beside a label column of `label` characters, one space between columns and one at
-    each edge: the `drop_first` ones left out in that order until they fit (all when `width` is
-    None)."""
-    kept = list(widths)
-    for column in (*drop_first, None):
-        total = label + sum(widths[c] for c in kept) + len(kept) + 2
-        if width is None or total <= width or column is None:
-            break
-        kept.remove(column)
-    return kept
-
-
-def grid(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], left: Sequence[str],
-         wide: bool, total: bool = False) -> Table:
-    """A compact rich table: the first column folds (down to `LABEL_MIN`; whole when `wide`),
-    the others keep every cell whole (never `mo…`); `left` columns are left-justified; `total`:
-    the last row is a total, set apart in bold."""
-    out = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
-    for i, column in enumerate(header):
-        words = [column] if wide or i == 0 else column.split()
-        widest = max(*(len(r[i]) for r in rows), *map(len, words))
-        out.add_column(column, justify="left" if column in left or i == 0 else "right",
-                       min_width=min(widest, LABEL_MIN) if i == 0 and not wide else widest,
-                       overflow="fold")
-    for i, cells in enumerate(rows):
-        last = total and i == len(rows) - 1
-        if last:
-            out.add_section()
-        out.add_row(*cells, style="bold" if last else None)
-    return out
-
-
 def table(report: Report, wide: bool = False, width: int | None = None) -> Table:
     """A rich table: one row per group, then the total. Narrow (the default): `NARROW_COLUMNS`,
     less `DROP_FIRST` ones until it fits `width`, every number whole and the group's name folded
@@ -140,23 +101,32 @@ def table(report: Report, wide: bool = False, width: int | None = None) -> Table
     columns = COLUMNS if wide else fitting(widths, DROP_FIRST, label, width)
     rows = [[s.label, *(r[c] for c in columns)] for s, r in zip(summaries, cells, strict=True)]
     rows[-1][0] = "total"
-    return grid(f"by {report.by}", [report.by, *columns], rows, ("model mix",), wide, total=True)
+    return grid(f"by {report.by}", [report.by, *columns], rows, ("model mix",), wide, total=True,
+                width=width)
 
 
 def csv_text(report: Report) -> str:
     """The report as CSV for scripts: one line per group then `total`, plain numbers (money as
-    exact decimal strings, empty when unknown), the same fields as the JSON view."""
+    exact decimal strings, empty when unknown), the same fields as the JSON view (but the model
+    mix)."""
     import csv
     import io
 
-    scalars = [k for k, v in summary_dict(report.total).items() if not isinstance(v, list | dict)]
+    fields = list(_csv_fields(report.total))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([report.by if k == "label" else k for k in scalars])
+    writer.writerow([report.by if k == "label" else k for k in fields])
     for summary in (*report.groups, report.total):
-        data = summary_dict(summary)
-        writer.writerow(["" if data[k] is None else data[k] for k in scalars])
+        data = _csv_fields(summary)
+        writer.writerow(["" if data[k] is None else data[k] for k in fields])
     return buffer.getvalue()
+
+
+def _csv_fields(summary: Summary) -> dict[str, Any]:
+    """A summary's plain fields, the caching numbers as `caching.<name>`."""
+    data = summary_dict(summary)
+    plain = {k: v for k, v in data.items() if not isinstance(v, list | dict)}
+    return {**plain, **{f"caching.{k}": v for k, v in data["caching"].items()}}
 
 
 def _money(value: Decimal | None) -> str | None:

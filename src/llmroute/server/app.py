@@ -11,19 +11,20 @@ import math
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
-from ..chat import chat_request, parse_json, with_headers
+from ..chat import parse_json
 from ..constraints import matches
 from ..control.limits import Subject
 from ..control.state import StateUnavailable
@@ -36,9 +37,8 @@ from ..errors import (
     RequestTooLargeError,
     UnavailableError,
 )
-from ..gateway import new_request_id
 from ..metrics import CONTENT_TYPE
-from ..outcome import Outcome, Principal
+from ..outcome import Principal
 from ..resilience import attempt_log
 from ..runtime import Runtime, build_runtime
 from ..settings import Settings
@@ -50,7 +50,6 @@ from .openapi import openapi_bytes
 from .sessions import Sessions, session_secret
 
 log = logging.getLogger("llmroute.server")
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 class JSONResponse(Response):
@@ -62,8 +61,8 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
-def error_response(exc: LLMRouteError, request_id: str | None = None) -> JSONResponse:
-    """The OpenAI-shaped error body for one of our errors, with its status and useful headers."""
+def error_payload(exc: LLMRouteError) -> dict[str, object]:
+    """The OpenAI-shaped error body for one of our errors (with the failed attempts)."""
     body = exc.to_dict()
     error: dict[str, object] = body["error"]  # type: ignore[assignment]
     log_ = attempt_log(exc)
@@ -71,7 +70,13 @@ def error_response(exc: LLMRouteError, request_id: str | None = None) -> JSONRes
         error["attempts"] = [
             {"model": a.model, "error": a.error_kind, "message": a.message, "skipped": a.skipped}
             for a in log_ if not a.ok]
-    return JSONResponse(body, status_code=exc.status, headers=error_headers(exc, request_id))
+    return body
+
+
+def error_response(exc: LLMRouteError, request_id: str | None = None) -> JSONResponse:
+    """The OpenAI-shaped error body for one of our errors, with its status and useful headers."""
+    return JSONResponse(error_payload(exc), status_code=exc.status,
+                        headers=error_headers(exc, request_id))
 
 
 def error_headers(exc: LLMRouteError, request_id: str | None = None) -> dict[str, str]:
@@ -107,26 +112,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def sse(outcome: Outcome, chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    """Chunks as server-sent events, each sent as it arrives; a failure after the first byte ends
-    with an SSE error event (never a clean-looking truncated answer)."""
-    try:
-        async for chunk in chunks:
-            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-    except LLMRouteError as exc:
-        log.warning("stream %s failed mid-way: %s", outcome.request_id, exc.message,
-                    extra={"request_id": outcome.request_id})
-        yield b"data: " + orjson.dumps(exc.to_dict()) + b"\n\n"
-        return
-    except Exception:
-        log.exception("stream %s failed mid-way", outcome.request_id,
-                      extra={"request_id": outcome.request_id})
-        error = LLMRouteError("The upstream stream failed.").to_dict()
-        yield b"data: " + orjson.dumps(error) + b"\n\n"
-        return
-    yield b"data: [DONE]\n\n"
-
-
 class Endpoints:
     """The HTTP endpoints of one app, over its runtime (gateway, ledger, metrics) and keys. They
     raise our errors; the app's one handler turns them into responses."""
@@ -142,21 +127,6 @@ class Endpoints:
         self.openapi: bytes | None = None  # rendered on first ask (~15 ms)
         self.ledger = runtime.ledger
         self.user_header = settings.control.user_header
-
-    async def chat_completions(self, request: Request) -> Response:
-        """POST /v1/chat/completions, streaming or not."""
-        request.state.request_id = request_id = new_request_id()
-        principal = self.keys.authenticate(request.headers)
-        data = parse_json(await read_body(request, self.limit))
-        req = with_headers(chat_request(data, max_messages=self.max_messages), request.headers)
-        if req.user is None and self.user_header in request.headers:
-            req = replace(req, user=request.headers[self.user_header])
-        if req.stream:
-            outcome, chunks = await self.gw.stream(req, principal, request_id)
-            return StreamingResponse(sse(outcome, chunks), media_type="text/event-stream",
-                                     headers={**SSE_HEADERS, **outcome.headers()})
-        response, outcome = await self.gw.complete(req, principal, request_id)
-        return JSONResponse(response, headers=outcome.headers())
 
     async def list_models(self, request: Request) -> Response:
         """GET /v1/models: auto, the policies the key may use, and the served models (chat, then
@@ -256,15 +226,15 @@ class Endpoints:
         await self.runtime.aclose()
         log.info("stopped", extra={"event": "stopped"})
 
-    def routes(self) -> list[Route]:
-        """Every route of the app."""
+    def routes(self, hot: Mapping[str, ASGIApp]) -> list[Route]:
+        """Every route of the app; `hot`: the raw endpoints (POST), which the app dispatches
+        before Starlette, in the table too for whatever reaches Starlette."""
         from . import responses  # imports this module: here, not at the top
 
         e = self
         return [
+            *(Route(path, Raw(endpoint), methods=["POST"]) for path, endpoint in hot.items()),
             *responses.routes(e),
-            Route("/v1/chat/completions", e.chat_completions, methods=["POST"]),
-            Route("/chat/completions", e.chat_completions, methods=["POST"]),
             Route("/v1/models", e.list_models, methods=["GET"]),
             *messages.MessagesAPI(e).routes(),  # the Anthropic Messages API
             Route("/health", e.health, methods=["GET"]),
@@ -288,21 +258,52 @@ class Endpoints:
         ]
 
 
+class Raw:
+    """A raw ASGI endpoint in Starlette's table (a function there would be given a Request)."""
+
+    def __init__(self, endpoint: ASGIApp):
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.endpoint(scope, receive, send)
+
+
+class GatewayApp(Starlette):
+    """Starlette, with the hot routes (`hot.py`: exact path, POST) dispatched before its
+    middleware and router: they answer their own errors, as the middleware would."""
+
+    hot: Mapping[str, ASGIApp] = MappingProxyType({})  # create_app sets the table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            endpoint = self.hot.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) -> Starlette:
     """The gateway's ASGI application."""
+    from .hot import HotRoutes  # imports this module: here, not at the top
+
     env = os.environ if environ is None else environ
     runtime = build_runtime(settings, environ=env)
     server = settings.server
     sessions = Sessions(session_secret(env, server.session_secret_env), server.session_ttl_s,
                         runtime.state)
     endpoints = Endpoints(settings, runtime, KeyRing(settings.keys, env), sessions)
-    app = Starlette(routes=endpoints.routes(), lifespan=endpoints.lifespan, exception_handlers={
-        LLMRouteError: _our_error, HTTPException: _http_error, Exception: _internal_error})
+    hot: dict[str, ASGIApp] = dict(HotRoutes(endpoints).table())
+    app = GatewayApp(routes=endpoints.routes(hot), lifespan=endpoints.lifespan,
+                     exception_handlers={LLMRouteError: _our_error, HTTPException: _http_error,
+                                         Exception: _internal_error})
     app.state.gateway = endpoints.gw
     if runtime.tracer is not None:  # an incoming `traceparent` continues the caller's trace
         from ..telemetry.tracing import TraceContext
 
         app.add_middleware(TraceContext)
+        hot = {path: TraceContext(endpoint) for path, endpoint in hot.items()}
+    app.hot = hot
     app.state.keys = endpoints.keys  # `llmroute serve` reloads them on SIGHUP
     app.state.metrics_app = Starlette(routes=[Route(
         "/metrics", partial(_metrics, endpoints), methods=["GET"])])

@@ -95,7 +95,8 @@ class KeyRing:
         if self.open:
             return OPEN
         if key is None:
-            raise AuthenticationError("Missing API key: send `Authorization: Bearer <key>`.")
+            raise AuthenticationError(
+                "Missing API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`.")
         # Constant time in what matters: the key is hashed first and the dict compares hashes, so
         # how long a lookup takes says nothing about how close a guess is to a real key (an
         # attacker does not choose the hash's bytes); the keys themselves are never compared.

@@ -9,18 +9,15 @@ event."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Final
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
-from ..chat import parse_json, with_headers
+from ..chat import parse_json
 from ..errors import LLMRouteError
-from ..gateway import new_request_id
-from ..messages_reply import MessageStream, message_events, sse_event, to_message
 from ..messages_request import messages_request
 from . import app as edge
 
@@ -51,21 +48,6 @@ def error_response(exc: LLMRouteError, request_id: str | None) -> Response:
     return edge.JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
 
 
-async def events(stream: MessageStream, chunks: AsyncIterator[dict[str, object]]
-                 ) -> AsyncIterator[bytes]:
-    """The Messages API events; a failure mid-way ends with an `error` event."""
-    try:
-        async for event in message_events(stream, chunks):
-            yield event
-    except LLMRouteError as exc:
-        log.warning("stream %s failed mid-way: %s", stream.id, exc.message)
-        yield sse_event("error", {"error": error_body(exc)["error"]})
-    except Exception:
-        log.exception("stream %s failed mid-way", stream.id)
-        yield sse_event("error", {"error": {"type": "api_error",
-                                            "message": "The upstream stream failed."}})
-
-
 class MessagesAPI:
     """The endpoints over one app's gateway, keys and input limits."""
 
@@ -81,23 +63,6 @@ class MessagesAPI:
                 return error_response(exc, getattr(request.state, "request_id", None))
         return guarded
 
-    async def create(self, request: Request) -> Response:
-        """POST /v1/messages."""
-        e = self.e
-        request.state.request_id = request_id = new_request_id()
-        principal = e.keys.authenticate(request.headers)
-        data = parse_json(await edge.read_body(request, e.limit))
-        req = with_headers(messages_request(data, max_messages=e.max_messages), request.headers)
-        if req.user is None and e.user_header in request.headers:
-            req = replace(req, user=request.headers[e.user_header])
-        if req.stream:
-            outcome, chunks = await e.gw.stream(req, principal, request_id)
-            stream = MessageStream(outcome.model, request_id)
-            return StreamingResponse(events(stream, chunks), media_type="text/event-stream",
-                                     headers={**edge.SSE_HEADERS, **outcome.headers()})
-        response, outcome = await e.gw.complete(req, principal, request_id)
-        return edge.JSONResponse(to_message(response), headers=outcome.headers())
-
     async def count_tokens(self, request: Request) -> Response:
         """POST /v1/messages/count_tokens: the prompt's tokens as the gateway counts them (the
         model's tokenizer where the `tokens` extra has it, else ≈4 characters per token)."""
@@ -109,7 +74,6 @@ class MessagesAPI:
         return edge.JSONResponse({"input_tokens": count})
 
     def routes(self) -> list[Route]:
-        """The routes, for the app's table."""
-        return [Route("/v1/messages", self.anthropic_errors(self.create), methods=["POST"]),
-                Route("/v1/messages/count_tokens", self.anthropic_errors(self.count_tokens),
+        """The routes, for the app's table (`POST /v1/messages` is hot: `hot.py`)."""
+        return [Route("/v1/messages/count_tokens", self.anthropic_errors(self.count_tokens),
                       methods=["POST"])]

@@ -13,7 +13,7 @@ _TEXT = {"type": "object", "required": ["type", "text"],
          "properties": {"type": {"const": "text"}, "text": {"type": "string"},
                         "cache_control": {"type": "object"}}}
 _BLOCK = {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}},
-          "description": "text, image, document, tool_use, tool_result (and thinking, dropped)"}
+          "description": "text, image, document, tool_use, tool_result, thinking, redacted_thinking"}
 _MESSAGE = {"type": "object", "required": ["role", "content"], "properties": {
     "role": {"enum": ["user", "assistant"]},
     "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": _BLOCK}]}}}
@@ -37,7 +37,8 @@ REQUEST: JSONDict = {
         "stop_sequences": {"type": "array", "items": {"type": "string"}},
         "metadata": {"type": "object", "properties": {"user_id": {"type": "string"}}},
         "thinking": {"type": "object", "required": ["type"], "properties": {
-            "type": {"enum": ["enabled", "disabled", "adaptive"]}}}}}
+            "type": {"enum": ["enabled", "disabled", "adaptive"]},
+            "budget_tokens": {"type": "integer", "minimum": 1024}}}}}
 COUNT_REQUEST: JSONDict = {"type": "object", "required": ["model", "messages"],
                            "properties": _COMMON}
 MESSAGE: JSONDict = {

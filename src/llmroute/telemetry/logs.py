@@ -70,6 +70,10 @@ def log_config(config: LogsConfig, stream: IO[str] | None = None) -> dict[str, A
             "uvicorn.error": {"level": "INFO"},
             "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
             "llmroute": {"handlers": ["main"], "level": level, "propagate": False},
+            # the SDKs of the cloud extras: botocore's DEBUG lines hold canonical requests (with
+            # the session token); neither says anything an operator needs below WARNING
+            "botocore": {"level": "WARNING"},
+            "azure": {"level": "WARNING"},
         },
     }
 

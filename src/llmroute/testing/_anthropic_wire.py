@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
+from llmroute.testing._anthropic_thinking import (
+    check_thinking,
+    thinking_block,
+    thinking_deltas,
+    thinking_on,
+    thinking_text,
+)
 from llmroute.testing._wire import (
     TOOL_ARGUMENTS,
     JsonObject,
@@ -42,6 +50,17 @@ def _forced_tool(body: JsonObject) -> str | None:
 
 def _event(name: str, obj: Any) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + dumps(obj) + b"\n\n"
+
+
+def _block_frames(index: int, block: JsonObject, deltas: list[JsonObject]) -> list[bytes]:
+    """One content block's start, deltas and stop events."""
+    return [
+        _event("content_block_start", {"type": "content_block_start", "index": index,
+                                       "content_block": block}),
+        *(_event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                         "delta": d}) for d in deltas),
+        _event("content_block_stop", {"type": "content_block_stop", "index": index}),
+    ]
 
 
 def _stop_reason(reply: Reply) -> str:
@@ -95,17 +114,18 @@ class AnthropicWire:
             return bad_request("messages: Input should be a valid list")
         if not isinstance(body["max_tokens"], int) or body["max_tokens"] < 1:
             return bad_request("max_tokens: Input should be a valid integer greater than 0")
-        return None
+        return check_thinking(body)
 
     def reply(self, body: JsonObject, model: str, seq: int) -> Reply:
         messages = body.get("messages")
-        return make_reply(
+        reply = make_reply(
             model,
             default_answer(model, messages),
             _forced_tool(body),
             prompt_tokens_for(messages, body.get("system")),
             seq,
         )
+        return replace(reply, thinking=thinking_text(body)) if thinking_on(body) else reply
 
     def _block(self, reply: Reply, *, streaming: bool) -> JsonObject:
         if reply.tool_name is None:
@@ -119,29 +139,30 @@ class AnthropicWire:
             "type": "message",
             "role": "assistant",
             "model": reply.model,
-            "content": [] if streaming else [self._block(reply, streaming=False)],
+            "content": [] if streaming else [*self._thinking(reply),
+                                             self._block(reply, streaming=False)],
             "stop_reason": None if streaming else _stop_reason(reply),
             "stop_sequence": None,
             "usage": _usage(reply, 1 if streaming else reply.completion_tokens),
         }
 
+    def _thinking(self, reply: Reply) -> list[JsonObject]:
+        return [] if reply.thinking is None else [thinking_block(reply, streaming=False)]
+
     def completion(self, reply: Reply) -> bytes:
         return dumps(self._message(reply, streaming=False))
 
     def stream_frames(self, reply: Reply, body: JsonObject) -> list[bytes]:
-        frames = [
-            _event("message_start",
-                   {"type": "message_start", "message": self._message(reply, streaming=True)}),
-            _event("content_block_start", {"type": "content_block_start", "index": 0,
-                                           "content_block": self._block(reply, streaming=True)}),
-            _event("ping", {"type": "ping"}),
-        ]
-        frames.extend(
-            _event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": d})
-            for d in self._deltas(reply)
-        )
+        frames = [_event("message_start",
+                         {"type": "message_start", "message": self._message(reply, streaming=True)})]
+        index = 0
+        if reply.thinking is not None:
+            frames += _block_frames(0, thinking_block(reply, streaming=True),
+                                    thinking_deltas(reply))
+            index = 1
+        frames += _block_frames(index, self._block(reply, streaming=True), self._deltas(reply))
+        frames.insert(2, _event("ping", {"type": "ping"}))
         frames += [
-            _event("content_block_stop", {"type": "content_block_stop", "index": 0}),
             _event("message_delta", {
                 "type": "message_delta",
                 "delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from llmroute.providers.aws_sigv4 import (
+from llmroute.providers.eventstream import encode
+from llmroute.testing._prompt_cache import PromptCache
+from llmroute.testing._sigv4 import (
     Credentials,
     amz_date,
     canonical_request,
     parse_authorization,
     signature,
 )
-from llmroute.providers.eventstream import encode
-from llmroute.testing._prompt_cache import PromptCache
 from llmroute.testing._wire import (
     TOOL_ARGUMENTS,
     CacheUsage,
@@ -31,6 +32,7 @@ from llmroute.testing._wire import (
     Reply,
     default_answer,
     dumps,
+    last_user_text,
     make_reply,
     marker_tool,
     prompt_tokens_for,
@@ -172,8 +174,12 @@ class BedrockWire:
 
     def reply(self, body: JsonObject, model: str, seq: int) -> Reply:
         messages = body.get("messages")
-        return make_reply(model, default_answer(model, messages), _forced_tool(body),
-                          prompt_tokens_for(messages, body.get("system")), seq)
+        reply = make_reply(model, default_answer(model, messages), _forced_tool(body),
+                           prompt_tokens_for(messages, body.get("system")), seq)
+        thinking = (body.get("additionalModelRequestFields") or {}).get("thinking") or {}
+        if thinking.get("type") not in ("enabled", "adaptive"):
+            return reply
+        return replace(reply, thinking="thinking about: " + last_user_text(messages)[:60])
 
     def completion(self, reply: Reply) -> bytes:
         if reply.tool_name is None:
@@ -181,21 +187,29 @@ class BedrockWire:
         else:
             block = {"toolUse": {"toolUseId": f"tooluse_fake{reply.seq}",
                                  "name": reply.tool_name, "input": {}}}
-        return dumps({"output": {"message": {"role": "assistant", "content": [block]}},
+        thought = [{"reasoningContent": {"reasoningText": {
+            "text": reply.thinking, "signature": f"sig-fake{reply.seq}"}}}] if reply.thinking else []
+        return dumps({"output": {"message": {"role": "assistant", "content": [*thought, block]}},
                       "stopReason": _stop_reason(reply), "usage": _usage(reply),
                       "metrics": {"latencyMs": 1}})
 
     def stream_frames(self, reply: Reply, body: JsonObject) -> list[bytes]:
         frames = [_event("messageStart", {"role": "assistant"})]
+        if reply.thinking:
+            frames += [_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {
+                           "reasoningContent": d}}) for d in (
+                               {"text": reply.thinking}, {"signature": f"sig-fake{reply.seq}"})]
+            frames.append(_event("contentBlockStop", {"contentBlockIndex": 0}))
+        first = 1 if reply.thinking else 0
         if reply.tool_name is not None:
-            frames.append(_event("contentBlockStart", {"contentBlockIndex": 0, "start": {
+            frames.append(_event("contentBlockStart", {"contentBlockIndex": first, "start": {
                 "toolUse": {"toolUseId": f"tooluse_fake{reply.seq}", "name": reply.tool_name}}}))
             deltas: list[JsonObject] = [{"toolUse": {"input": TOOL_ARGUMENTS}}]
         else:
             deltas = [{"text": piece} for piece in split_answer(reply.text)]
-        frames.extend(_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": d})
+        frames.extend(_event("contentBlockDelta", {"contentBlockIndex": first, "delta": d})
                       for d in deltas)
-        frames += [_event("contentBlockStop", {"contentBlockIndex": 0}),
+        frames += [_event("contentBlockStop", {"contentBlockIndex": first}),
                    _event("messageStop", {"stopReason": _stop_reason(reply)}),
                    _event("metadata", {"usage": _usage(reply), "metrics": {"latencyMs": 1}})]
         return frames

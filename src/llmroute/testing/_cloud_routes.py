@@ -31,7 +31,7 @@ class CloudRoutes:
     tokens: TokenIssuer
 
     async def _handle(self, request: Request, wire: Wire, *, model: str | None = None,
-                      stream: bool | None = None) -> Response:
+                      stream: bool | None = None, authorized: bool = False) -> Response:
         raise NotImplementedError
 
     def _error(self, wire: Wire, err: Error) -> Response:
@@ -53,7 +53,10 @@ class CloudRoutes:
         deployment = request.path_params.get("deployment")
         if deployment is not None and "api-version" not in request.query_params:
             return self._error(_AZURE, resource_not_found())
-        return await self._handle(request, _AZURE, model=deployment)
+        # an Entra ID token the issuer minted (`tokens.mint`) passes until it expires; else the
+        # api-key check (an expired token is refused like a wrong key: 401)
+        entra = self.tokens.valid(request.headers.get("authorization"))
+        return await self._handle(request, _AZURE, model=deployment, authorized=entra)
 
     async def _gemini(self, request: Request) -> Response:
         """Gemini: `models/{model}:generateContent` or `:streamGenerateContent?alt=sse`."""

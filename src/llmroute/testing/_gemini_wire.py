@@ -17,6 +17,7 @@ Streams end by closing (no sentinel), the last chunk carrying finishReason and t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from llmroute.testing._wire import (
@@ -24,6 +25,7 @@ from llmroute.testing._wire import (
     Reply,
     default_answer,
     dumps,
+    last_user_text,
     make_reply,
     marker_tool,
     prompt_tokens_for,
@@ -91,15 +93,21 @@ class GeminiWire:
     def reply(self, body: JsonObject, model: str, seq: int) -> Reply:
         messages = as_messages(body)
         system = (body.get("systemInstruction") or {}).get("parts")
-        return make_reply(model, default_answer(model, messages), _forced_tool(body),
-                          prompt_tokens_for(messages, system), seq)
+        reply = make_reply(model, default_answer(model, messages), _forced_tool(body),
+                           prompt_tokens_for(messages, system), seq)
+        thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        if not thinking.get("includeThoughts"):
+            return reply  # thoughts are summarized in the answer only when asked
+        return replace(reply, thinking="thinking about: " + last_user_text(messages)[:60])
 
     def _usage(self, reply: Reply, final: bool) -> JsonObject:
         usage: JsonObject = {"promptTokenCount": reply.prompt_tokens}
         if reply.cache is not None and reply.cache.read:
             usage["cachedContentTokenCount"] = reply.cache.read
-        if final:
-            usage["candidatesTokenCount"] = reply.completion_tokens
+        if final:  # Gemini counts thoughts apart from the answer's tokens
+            usage["candidatesTokenCount"] = reply.completion_tokens - reply.thinking_tokens
+            if reply.thinking:
+                usage["thoughtsTokenCount"] = reply.thinking_tokens
             usage["totalTokenCount"] = reply.prompt_tokens + reply.completion_tokens
         return usage
 
@@ -113,8 +121,11 @@ class GeminiWire:
 
     def _parts(self, reply: Reply) -> list[JsonObject]:
         if reply.tool_name is not None:
-            return [{"functionCall": {"name": reply.tool_name, "args": {}}}]
-        return [{"text": reply.text}]
+            return [*self._thought(reply), {"functionCall": {"name": reply.tool_name, "args": {}}}]
+        return [*self._thought(reply), {"text": reply.text}]
+
+    def _thought(self, reply: Reply) -> list[JsonObject]:
+        return [{"text": reply.thinking, "thought": True}] if reply.thinking else []
 
     def completion(self, reply: Reply) -> bytes:
         return dumps(self._response(reply, self._parts(reply), "STOP", True))
@@ -123,7 +134,9 @@ class GeminiWire:
         if reply.tool_name is not None:
             return [_sse(self._response(reply, self._parts(reply), "STOP", True))]
         pieces = split_answer(reply.text) or [""]
-        frames = [_sse(self._response(reply, [{"text": p}], None, False)) for p in pieces[:-1]]
+        frames = [_sse(self._response(reply, self._thought(reply), None, False))
+                  ] if reply.thinking else []
+        frames += [_sse(self._response(reply, [{"text": p}], None, False)) for p in pieces[:-1]]
         frames.append(_sse(self._response(reply, [{"text": pieces[-1]}], "STOP", True)))
         return frames
 

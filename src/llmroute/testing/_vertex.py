@@ -65,6 +65,16 @@ class TokenIssuer:
         return 200, {"access_token": token, "expires_in": int(self.ttl_s),
                      "token_type": "Bearer"}
 
+    def mint(self, ttl_s: float, prefix: str = "entra-fake") -> tuple[str, float]:
+        """A token valid `ttl_s` seconds and its expiry (the issuer's clock): what a test's
+        Entra ID credential object hands out for the Azure routes to check."""
+        with self._lock:
+            token = f"{prefix}-{next(self._seq)}-{self.issued}"
+            expires = self.clock() + ttl_s
+            self._tokens[token] = expires
+            self.issued += 1
+        return token, expires
+
     def valid(self, authorization: str | None) -> bool:
         token = (authorization or "").removeprefix("Bearer ")
         with self._lock:

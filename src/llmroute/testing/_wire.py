@@ -129,12 +129,18 @@ class Reply:
     usage: bool = True
     #: The prompt cache's part of the usage (`_prompt_cache`); None: nothing to report.
     cache: CacheUsage | None = None
+    #: The thinking before the answer, when the request asked for it (it counts as output).
+    thinking: str | None = None
+
+    @property
+    def thinking_tokens(self) -> int:
+        return count_tokens(self.thinking) if self.thinking else 0
 
     @property
     def completion_tokens(self) -> int:
         if self.tool_name is not None:
-            return count_tokens(self.tool_name + TOOL_ARGUMENTS)
-        return count_tokens(self.text)
+            return count_tokens(self.tool_name + TOOL_ARGUMENTS) + self.thinking_tokens
+        return count_tokens(self.text) + self.thinking_tokens
 
 
 def make_reply(

@@ -294,14 +294,16 @@ class FakeUpstream(CloudRoutes):
         return Response(wire.models(list(known)), media_type=_JSON)
 
     async def _handle(self, request: Request, wire: Wire, *, model: str | None = None,
-                      stream: bool | None = None) -> Response:
-        """`model`: from the path (Azure, Gemini), else the body's; `stream`: from the path."""
+                      stream: bool | None = None, authorized: bool = False) -> Response:
+        """`model`: from the path (Azure, Gemini), else the body's; `stream`: from the path;
+        `authorized`: the route checked the request's credentials itself (an Entra token)."""
         body = parse_object(await request.body())
         if model is None:
             model = body.get("model") if body is not None else None
             model = model if isinstance(model, str) else None
         self._record(request, wire, model, body)
-        if self.api_key is not None and not wire.authorized(request.headers, self.api_key):
+        if not authorized and self.api_key is not None and not wire.authorized(request.headers,
+                                                                               self.api_key):
             return self._error(wire, unauthorized())
         problem = wire.validate(body)
         if problem is not None or body is None or model is None:

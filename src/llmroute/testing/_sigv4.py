@@ -1,11 +1,9 @@
-"""AWS Signature Version 4 for one HTTP request (what Bedrock Runtime requires), in plain Python.
-
-botocore would sign too, but its pins (`python-dateutil<3`) conflict with this project's
-constraints, and SigV4 is a page of hashing: the canonical request, the string to sign, the
-derived key and the `Authorization` header, as AWS documents them
-(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv4-create-signed-request.html).
-The unit tests check it against AWS's published test vectors, and the fake Bedrock upstream
-verifies every request with `verify`.
+"""The fake Bedrock's SigV4 verifier, in plain Python and independent of botocore (which signs
+the gateway's requests, `providers/aws_auth.py`): the verifier is the check, so it must not share
+code with what it checks. SigV4 as AWS documents it
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv4-create-signed-request.html):
+the canonical request, the string to sign, the derived key and the `Authorization` header. The
+unit tests check it against AWS's documented example and signatures botocore computed.
 """
 
 from __future__ import annotations
@@ -83,26 +81,6 @@ def signature(secret: str, scope: Scope, stamp: str, canonical: str) -> str:
     to_sign = "\n".join([ALGORITHM, stamp, str(scope),
                          hashlib.sha256(canonical.encode()).hexdigest()])
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-
-
-def sign(method: str, url: str, headers: Mapping[str, str], payload: bytes,
-         credentials: Credentials, region: str, service: str, now: datetime) -> dict[str, str]:
-    """The headers to add to a request to `url` (its path already percent-encoded) so AWS accepts
-    it: `x-amz-date`, `x-amz-security-token` (temporary credentials) and `authorization`.
-    `headers` are the request's other headers; all of them are signed, with `host`."""
-    parts = urllib.parse.urlsplit(url)
-    stamp = amz_date(now)
-    added = {"x-amz-date": stamp}
-    if credentials.session_token:
-        added["x-amz-security-token"] = credentials.session_token
-    every = {**{k.lower(): v for k, v in headers.items()}, "host": parts.netloc, **added}
-    signed = sorted(every)
-    canonical = canonical_request(method, parts.path, parts.query, every, signed, payload)
-    scope = Scope(stamp[:8], region, service)
-    sig = signature(credentials.secret_access_key, scope, stamp, canonical)
-    added["authorization"] = (f"{ALGORITHM} Credential={credentials.access_key_id}/{scope}, "
-                              f"SignedHeaders={';'.join(signed)}, Signature={sig}")
-    return added
 
 
 @dataclass(frozen=True)
