@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from .ledger.entry import LedgerEntry
@@ -26,6 +28,23 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LABELS = ("model", "tier", "policy", "key")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class Children(Generic[M]):
+    """A labelled metric's children by label values, each resolved once: `.labels()` validates the
+    values and takes the metric's lock on every call, a dict lookup does not. (prometheus_client
+    keeps every child it made until `remove`/`clear`, which nothing here calls: the same objects.)"""
+
+    def __init__(self, metric: M):
+        self.metric = metric
+        self._known: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._known.get(values)
+        if child is None:
+            child = self._known[values] = self.metric.labels(*values)
+        return child
 
 
 class GatewayMetrics:
@@ -61,35 +80,38 @@ class GatewayMetrics:
                            registry=r, multiprocess_mode="livesum")
         self.spooled = Gauge("llmroute_ledger_spooled", "Ledger entries written to the spool "
                              "(store down or queue full)", registry=r, multiprocess_mode="livesum")
+        self._children = _Labelled(self)
 
     def observe(self, entry: LedgerEntry) -> None:
         """Count one finished request."""
+        c = self._children
         labels = (entry.model or "-", entry.tier or "-", entry.policy or "-", entry.key_name or "-")
-        self.requests.labels(*labels, entry.status).inc()
+        model = labels[0]
+        c.requests(*labels, entry.status).inc()
         if entry.status == "error":
-            self.errors.labels(entry.error_type or "-", entry.error_code or "-").inc()
+            c.errors(entry.error_type or "-", entry.error_code or "-").inc()
         for attempt in entry.attempts:
-            self.attempts.labels(attempt.model, attempt.error_kind or "ok").inc()
+            c.attempts(attempt.model, attempt.error_kind or "ok").inc()
         if entry.fallback:
-            self.fallbacks.labels(*labels).inc()
-        self.latency.labels(labels[0], labels[1]).observe(entry.latency_s)
+            c.fallbacks(*labels).inc()
+        c.latency(model, labels[1]).observe(entry.latency_s)
         if entry.ttft_s is not None:
-            self.ttft.labels(labels[0]).observe(entry.ttft_s)
+            c.ttft(model).observe(entry.ttft_s)
         for kind, value in (("input", entry.input_tokens), ("output", entry.output_tokens),
                             ("cached", entry.cached_tokens),
                             ("cache_write", entry.cache_write_tokens)):
             if value:
-                self.tokens.labels(labels[0], kind).inc(value)
+                c.tokens(model, kind).inc(value)
         if entry.cost_usd is not None:
-            self.cost.labels(*labels).inc(float(entry.cost_usd))
+            c.cost(*labels).inc(float(entry.cost_usd))
         elif entry.status == "ok":
-            self.unpriced.labels(labels[0]).inc()
+            c.unpriced(model).inc()
         if entry.baseline_cost_usd is not None:
-            self.baseline.labels(*labels).inc(float(entry.baseline_cost_usd))
+            c.baseline(*labels).inc(float(entry.baseline_cost_usd))
         if entry.cache is not None:
-            self.cache.labels(entry.cache).inc()
+            c.cache(entry.cache).inc()
         if entry.cache_saved_usd is not None:
-            self.cache_saved.labels(labels[0]).inc(float(entry.cache_saved_usd))
+            c.cache_saved(model).inc(float(entry.cache_saved_usd))
 
     def render(self) -> bytes:
         """The exposition text."""
@@ -103,3 +125,17 @@ class GatewayMetrics:
             MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+class _Labelled:
+    """`GatewayMetrics`' labelled metrics, each behind its children's table."""
+
+    def __init__(self, m: GatewayMetrics):
+        self.requests, self.errors, self.attempts = Children(m.requests), Children(m.errors), \
+            Children(m.attempts)
+        self.fallbacks, self.latency, self.ttft = Children(m.fallbacks), Children(m.latency), \
+            Children(m.ttft)
+        self.tokens, self.cost, self.baseline = Children(m.tokens), Children(m.cost), \
+            Children(m.baseline)
+        self.unpriced, self.cache, self.cache_saved = Children(m.unpriced), Children(m.cache), \
+            Children(m.cache_saved)

@@ -363,6 +363,11 @@ class LedgerConfig(_Frozen):
                                "reads run: a child process at the lowest CPU priority, so they never "
                                "hold up requests (an in-memory ledger is always read inline), or "
                                "inline in the gateway's process")
+    writes: Literal["inline", "process"] = Field(
+        "inline", description="where the writer's batches are written to the store: inline (this "
+                              "process: the store's thread and the writer's task, sharing the GIL "
+                              "with requests) or process (a child process of its own; a prototype, "
+                              "issue 17; an in-memory ledger always writes inline)")
     wal: WalConfig = WalConfig()
 
 

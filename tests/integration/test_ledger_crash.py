@@ -55,7 +55,8 @@ def flaky_models(up: FakeUpstream, seed: int) -> None:
         up.set_default(model, Ok())
 
 
-def write_config(up: FakeUpstream, tmp_path: Path, ledger_url: str, port: int) -> Path:
+def write_config(up: FakeUpstream, tmp_path: Path, ledger_url: str, port: int,
+                 writes: str = "inline") -> Path:
     models = {"fake/a": {"deployment": "fake", "upstream_name": "a-up", "input_per_m": 1,
                          "output_per_m": 2},
               "fake/b": {"deployment": "fake", "upstream_name": "b-up", "input_per_m": 5,
@@ -70,7 +71,8 @@ def write_config(up: FakeUpstream, tmp_path: Path, ledger_url: str, port: int) -
         "resilience": {"retry": {"max_attempts": 1}, "cooldown": {"failures": 10_000}},
         # batches of 64 go at once, the rest waits up to 5 s: at the kill, entries are queued
         "ledger": {"url": ledger_url, "spool_path": str(tmp_path / "spool.jsonl"),
-                   "batch_size": 64, "flush_interval_s": 5.0, "reads": "inline"},
+                   "batch_size": 64, "flush_interval_s": 5.0, "reads": "inline",
+                   "writes": writes},
         "alerts": {"enabled": False},
     }
     path = tmp_path / "llmroute.yaml"
@@ -165,12 +167,12 @@ async def ledger_ids(url: str) -> list[str]:
 def crash_and_restart(up: FakeUpstream, tmp_path: Path, ledger_url: str, *, store_for_gateway: str
                       | None = None, on_answer: Hook = lambda n: None,
                       before_restart: Callable[[], None] = lambda: None,
-                      workers: int = 1) -> str:
+                      workers: int = 1, writes: str = "inline") -> str:
     """Load, SIGKILL, restart (one worker) over the same files; every answered id in the ledger
     once. Returns the gateway's log."""
     flaky_models(up, seed=14)
     port = free_port()
-    config = write_config(up, tmp_path, store_for_gateway or ledger_url, port)
+    config = write_config(up, tmp_path, store_for_gateway or ledger_url, port, writes)
     log = tmp_path / "gateway.log"
     proc = start(config, port, log, workers)
     try:
@@ -211,6 +213,13 @@ def crash_and_restart(up: FakeUpstream, tmp_path: Path, ledger_url: str, *, stor
 def test_sigkill_under_load_loses_no_answered_request_on_sqlite(
         up: FakeUpstream, tmp_path: Path) -> None:
     crash_and_restart(up, tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+def test_sigkill_with_writes_in_a_child_process_loses_nothing(
+        up: FakeUpstream, tmp_path: Path) -> None:
+    """`ledger.writes: process`: the batches are written by the writer's child; the kill takes it
+    too (same process group), and the restart still lands every answered request once."""
+    crash_and_restart(up, tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}", writes="process")
 
 
 def test_two_workers_killed_together_and_restarted_as_one_lose_nothing(

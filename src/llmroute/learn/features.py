@@ -182,8 +182,8 @@ def word_hashes(codes: U64, powers: Powers) -> U64:
     if len(codes) == 0:
         return np.zeros(0, dtype=np.uint64)
     edges = _word_edges(codes)
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
+    starts = np.nonzero(edges == 1)[0]
+    ends = np.nonzero(edges == -1)[0]
     uni = _spans(_prefix(codes, powers), powers.pw, starts, ends)
     bi = uni[:-1] * _MIX + uni[1:] + np.uint64(0x5BD1E995)
     return np.concatenate((uni, bi))
@@ -229,7 +229,7 @@ _ASCII_CLASS = bytes(1 if chr(i).isdigit() else 2 if chr(i).isupper() else 3 if 
 
 
 def _count(text: str, markers: Sequence[str]) -> int:
-    return sum(text.count(m) for m in markers)
+    return sum(map(text.count, markers))
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ _CODE_LINE_ENDS = (":\n", "{\n", ";\n", "}\n", "\n    ", "\n\t")
 
 def _numbers(codes: U64, edges: IntArray) -> int:
     """Words (runs of word characters) that start with a digit: the quantities in the text."""
-    starts = np.flatnonzero(edges[:-1] == 1)
+    starts = np.nonzero(edges[:-1] == 1)[0]
     first = codes[starts]
     return int(np.count_nonzero((first >= _DIGIT_LOW) & (first <= _DIGIT_HIGH)))
 
@@ -276,7 +276,7 @@ def _list_items(codes: U64) -> int:
     """Lines that start with `1.` / `2)` ... or a bullet (`-`, `*`, `•`)."""
     if len(codes) < 3:
         return 0
-    at = np.flatnonzero(codes[:-2] == _NEWLINE) + 1
+    at = np.nonzero(codes[:-2] == _NEWLINE)[0] + 1
     if len(at) == 0:
         return 0
     nxt, after = codes[at], codes[at + 1]
@@ -309,6 +309,19 @@ def structure(text: str, lower: str, tail: str, codes: U64, words: U64, tail_cod
         log1p(_count(text, _CODE_LINE_ENDS)), stopwords / words_n, math.log(1.0 + len(text) / words_n),
     )
     return np.asarray(values, dtype=np.float32)
+
+
+def _counted(keys: npt.NDArray[np.int32]) -> tuple[npt.NDArray[np.int32], IntArray]:
+    """`np.unique(keys, return_counts=True)` for a 1-D integer array, without its wrapper's
+    dispatch (a sort, a mask of where values change, their positions' differences): the same
+    arrays. Sorts `keys` in place."""
+    keys.sort()
+    changes = np.empty(len(keys), dtype=np.bool_)
+    changes[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=changes[1:])
+    starts = np.nonzero(changes)[0]
+    counts: IntArray = np.diff(np.append(starts, len(keys)))
+    return keys[starts], counts
 
 
 # ----------------------------------------------------------------------------------- the featurizer
@@ -380,7 +393,7 @@ class HashingFeaturizer:
         """Sublinear tf × idf, L2 per namespace; standardise the dense block."""
         size = self.sparse_dim
         keys = np.concatenate([(ids + ns * size).astype(np.int32) for ns, ids in enumerate(buckets)])
-        uniq, counts = np.unique(keys, return_counts=True)      # int32 sorts faster than int64
+        uniq, counts = _counted(keys)                           # int32 sorts faster than int64
         idx, ns = (uniq % size).astype(np.int64), uniq // size
         w = (1.0 + np.log(counts)).astype(np.float32)
         if self.idf is not None:

@@ -10,7 +10,8 @@ profile from a few labelled outcomes or from their tier (see `abilities`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +72,22 @@ def _sigmoid(x: F64) -> F64:
     return out
 
 
+#: How many pools' tables a model keeps (a bound, not a tuning knob: configs name a few pools).
+_MAX_POOLS = 64
+
+
+class _PoolTables(NamedTuple):
+    """`RouterModel`'s arrays for one pool of models, in the pool's order (abilities and lengths
+    transposed and float64, as the matrix products want them)."""
+
+    abilities: F64
+    biases: FloatArray
+    lengths: F64
+    length_biases: FloatArray
+    input_prices: FloatArray
+    output_prices: FloatArray
+
+
 @dataclass(frozen=True)
 class RouterModel:
     """The trained predictor: featurizer, projection onto latent skills, and model profiles.
@@ -90,6 +107,10 @@ class RouterModel:
     input_prices: FloatArray
     output_prices: FloatArray
     tiers: tuple[str, ...]
+    #: Per pool of models (None: all): the rows and the float64 tables `predict_latent` reads, built
+    #: once per pool instead of once per request (the same arrays, so the same results).
+    _pools: dict[tuple[str, ...] | None, _PoolTables] = field(
+        init=False, repr=False, compare=False, default_factory=dict)
 
     @property
     def latent_dim(self) -> int:
@@ -131,15 +152,30 @@ class RouterModel:
     def predict_latent(self, z: FloatArray, prompt_chars: int | F64,
                        models: Sequence[str] | None = None) -> tuple[F64, F64, F64]:
         """P(good), expected cost and expected output chars from latent vectors (1-D or N × d)."""
-        rows = self._rows(models)
+        t = self._pool(models)
         zz = np.asarray(z, dtype=np.float64)
-        logits = zz @ self.abilities[rows].T.astype(np.float64) + self.biases[rows]
-        out_chars = np.exp(zz @ self.lengths[rows].T.astype(np.float64) + self.length_biases[rows])
+        logits = zz @ t.abilities + t.biases
+        out_chars = np.exp(zz @ t.lengths + t.length_biases)
         chars = np.asarray(prompt_chars, dtype=np.float64)
         if zz.ndim == 2:
             chars = chars.reshape(-1, 1)
-        cost = chars * self.input_prices[rows] + out_chars * self.output_prices[rows]
+        cost = chars * t.input_prices + out_chars * t.output_prices
         return _sigmoid(logits), cost, out_chars
+
+    def _pool(self, models: Sequence[str] | None) -> _PoolTables:
+        key = None if models is None else tuple(models)
+        tables = self._pools.get(key)
+        if tables is None:
+            if len(self._pools) >= _MAX_POOLS:   # pools come from config: a handful; stay bounded
+                self._pools.clear()
+            rows = self._rows(models)
+            tables = _PoolTables(self.abilities[rows].T.astype(np.float64), self.biases[rows],
+                                 self.lengths[rows].T.astype(np.float64), self.length_biases[rows],
+                                 self.input_prices[rows], self.output_prices[rows])
+            for array in tables:
+                array.setflags(write=False)
+            self._pools[key] = tables
+        return tables
 
     def predict(self, text: str, models: Sequence[str] | None = None) -> Prediction:
         """Predictions for one prompt over `models` (default: all, in `self.models` order)."""

@@ -49,9 +49,12 @@ class AttemptRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
-        data = dataclasses.asdict(self)
-        if not self.router:
-            del data["router"]
+        # the fields in order, as dataclasses.asdict gives them (without its deep copy)
+        data: dict[str, Any] = {
+            "model": self.model, "error_kind": self.error_kind, "message": self.message,
+            "status": self.status, "latency_s": self.latency_s, "skipped": self.skipped}
+        if self.router:
+            data["router"] = self.router
         return data
 
     @classmethod

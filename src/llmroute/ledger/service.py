@@ -4,6 +4,7 @@ apply feedback (waiting briefly for an entry that was recorded but not yet flush
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,7 +15,10 @@ from .reads import Reads, open_reads
 from .sqlite import MEMORY
 from .store import Store
 from .wal import WalPolicy
+from .write_process import ProcessWrites
 from .writer import LedgerWriter, WriterStats
+
+log = logging.getLogger("llmroute.ledger")
 
 
 class LedgerService:
@@ -26,15 +30,24 @@ class LedgerService:
         #: Where the heavy reads (the dashboard's windows, the alerts' slices) run; inline on a
         #: store given here (another process could not open it from the URL).
         self.reads: Reads = open_reads(config.url, "inline" if store else config.reads, self.store)
+        #: Where the writer's batches are written (`ledger.writes`): None, in this process.
+        self.writes = ProcessWrites(config.url) if config.writes == "process" and store is None \
+            and not config.url.endswith(MEMORY) else None
         self.writer = LedgerWriter(
             self.store, spool_path=Path(config.spool_path), max_queue=config.max_queue,
             batch_size=config.batch_size, flush_interval_s=config.flush_interval_s,
-            wal=wal_policy(config))
+            wal=wal_policy(config), write=self.writes.write if self.writes else None)
 
     async def start(self) -> None:
         """Apply migrations and start the writer (replaying any spool a previous run left). The
         reader process starts at its first read, or at `reads.warm()` (the server's runtime)."""
         await self.store.migrate()
+        if self.writes is not None:  # up before the first batch (its imports take a moment)
+            try:
+                await self.writes.ready()
+            except Exception as exc:  # the writer's first batches meet it: spooled, retried
+                log.warning("the ledger's writer process is not ready: %s: %s",
+                            type(exc).__name__, exc)
         await self.writer.start()
 
     def record(self, entry: LedgerEntry) -> None:
@@ -72,6 +85,8 @@ class LedgerService:
     async def aclose(self) -> WriterStats:
         """Flush what is queued (to the store, or the spool), stop the reader and close the store."""
         stats = await self.writer.aclose(self.config.close_timeout_s)
+        if self.writes is not None:
+            await self.writes.aclose()
         await self.reads.aclose()
         await self.store.close()
         return stats

@@ -88,12 +88,16 @@ class LedgerWriter:
     def __init__(self, store: Store, *, spool_path: Path, max_queue: int = 10_000, batch_size: int = 256,
                  flush_interval_s: float = 0.5, write_timeout_s: float = 10.0,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
-                 wal: WalPolicy | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 wal: WalPolicy | None = None, clock: Callable[[], float] = time.monotonic,
+                 write: Callable[[Sequence[LedgerEntry]], Awaitable[None]] | None = None) -> None:
         if max_queue < 1 or batch_size < 1:
             raise ValueError("max_queue and batch_size must be at least 1")
         if min(flush_interval_s, backoff_base_s) < 0 or write_timeout_s <= 0 or backoff_max_s <= 0:
             raise ValueError("intervals must not be negative; timeouts and backoff_max_s must be positive")
         self._store = store
+        #: How a batch reaches the store: `store.write` here, or a child process's
+        #: (`write_process.ProcessWrites.write`).
+        self._store_write = write or store.write
         self._spool_path = Path(spool_path)
         self._max_queue, self._batch_size, self._flush_interval_s = max_queue, batch_size, flush_interval_s
         self._write_timeout_s = write_timeout_s
@@ -294,7 +298,7 @@ class LedgerWriter:
         """Write entries: how many the store refused as invalid (they are set aside, so one bad
         entry cannot hold up the rest forever), or None when the store failed (marked down)."""
         try:
-            await self._store_call(partial(self._store.write, entries))
+            await self._store_call(partial(self._store_write, entries))
             return 0
         except StoreRejectedError as exc:
             if len(entries) == 1:

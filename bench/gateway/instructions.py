@@ -1,0 +1,173 @@
+"""Instructions per request of the gateway's own path, counted by valgrind (callgrind): a count that
+other processes' load does not change, for A/B comparisons on a busy machine where CPU time is noise.
+
+    .venv/bin/python bench/gateway/instructions.py --trees /work/main/src,src [--requests 200]
+        [--rounds 2]
+    .venv/bin/python bench/gateway/instructions.py --trees src:inline,src:process   # ledger.writes
+    .venv/bin/python bench/gateway/instructions.py --trees /work/main/src:held,src:held
+
+`:held` holds the ledger's batches until the end (batch_size 100000, flush_interval_s 3600): the
+count is then the request path alone. Otherwise the writer's batches are counted too, and how many
+there are depends on wall-clock time (a batch goes every flush_interval_s), so the count of one side
+moves by up to ~10% between runs.
+
+For each round and tree (interleaved), a child runs under `valgrind --tool=callgrind
+--instr-atstart=no` with PYTHONPATH set to the tree: it builds the `llmroute` row's gateway in
+process (bench config: the default cascade policy with the classifier, SQLite ledger, metrics; no
+HTTP server), warms up with 100 requests against the fast upstream, then counts `--requests` calls
+of `Gateway.complete` (instrumentation switched on and off around them with `callgrind_control`).
+The serving process is counted (every thread, the ledger writer's included), not the upstream nor
+a `ledger.writes: process` child. Needs valgrind (`apt-get install -y valgrind`); each run takes
+minutes (valgrind is ~50x slower once counting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WARMUP = 100
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = 1800) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"the counted process exited early ({proc.returncode})")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {path}")
+        time.sleep(0.1)
+
+
+def child(up_port: int, requests: int, signals: Path, writes: str | None) -> None:
+    """The counted process: warm up, say so, run the requests when told, say so, wait to exit."""
+    sys.path.insert(0, str(HERE))
+    import peers
+
+    from llmroute.chat import chat_request
+    from llmroute.config import load
+    from llmroute.runtime import build_runtime
+
+    work = Path(tempfile.mkdtemp(prefix="llmroute-instr-"))
+    text = peers.LLMROUTE_YAML.format(upstream_port=up_port, work=work)
+    spool = f"  spool_path: {work}/ledger.spool.jsonl\n"
+    if writes == "held":  # the writer writes nothing until it closes: the request path alone
+        text = text.replace(spool, spool + "  batch_size: 100000\n  flush_interval_s: 3600\n")
+    elif writes is not None:
+        text = text.replace(spool, spool + f"  writes: {writes}\n")
+    (work / "llmroute.yaml").write_text(text)
+    env = {"BENCH_UPSTREAM_KEY": "dummy", "BENCH_GATEWAY_KEY": "k" * 32}
+    settings = load(work / "llmroute.yaml", environ=env)
+    body = {"model": "auto", "messages": [{"role": "user", "content": "What is 2+2?"}],
+            "max_tokens": 32}
+
+    async def run() -> None:
+        runtime = build_runtime(settings, environ=env)
+        await runtime.start()
+        for _ in range(WARMUP):
+            await runtime.gateway.complete(chat_request(dict(body)))
+        await asyncio.sleep(1.0)  # the writer flushes the warm-up
+        (signals / "ready").touch()
+        _wait_for(signals / "go")
+        for _ in range(requests):
+            await runtime.gateway.complete(chat_request(dict(body)))
+        (signals / "done").touch()
+        _wait_for(signals / "stop")
+        await runtime.aclose()
+        shutil.rmtree(work, ignore_errors=True)
+
+    asyncio.run(run())
+
+
+def count(tree: Path, writes: str | None, up_port: int, args: argparse.Namespace) -> int:
+    """Instructions the serving process executed over `args.requests` requests."""
+    signals = Path(tempfile.mkdtemp(prefix="llmroute-instr-signals-"))
+    out = signals / "callgrind.out"
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+            sys.executable, __file__, "--child", str(up_port), str(args.requests), str(signals)]
+    if writes:
+        argv.append(writes)
+    proc = subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": str(tree)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(signals / "ready", proc)
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
+                       capture_output=True)
+        (signals / "go").touch()
+        _wait_for(signals / "done", proc)
+        subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True,
+                       capture_output=True)
+        (signals / "stop").touch()
+        log, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        shutil.rmtree(signals, ignore_errors=True)
+    found = re.search(rb"Collected : (\d+)", log)
+    if found is None:
+        raise SystemExit(f"no count from callgrind:\n{log.decode(errors='replace')[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        port, requests, signals = int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+        child(port, requests, signals, sys.argv[5] if len(sys.argv) > 5 else None)
+        return
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--trees", required=True, help="comma-separated src directories (the first is A), "
+                                                  "each optionally with :inline or :process (ledger.writes) "
+                                                  "or :held (no batch written while counting)")
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=2)
+    args = p.parse_args()
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("valgrind is not installed: apt-get install -y valgrind")
+    sys.path.insert(0, str(HERE))
+    import peers
+    import procs
+
+    sides = [_side(t) for t in args.trees.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="llmroute-instr-up-"))
+    up_port = procs.free_port()
+    up = peers.launch_upstream(up_port, 0, work, 1)
+    upstream = procs.start_server("upstream", up.argv, cpus=None, env=up.env, log_dir=work)
+    counts: dict[tuple[Path, str | None], list[float]] = {side: [] for side in sides}
+    try:
+        procs.wait_http(up.ready_url, upstream, up.ready_timeout_s)
+        for r in range(args.rounds):
+            for side in sides if r % 2 == 0 else list(reversed(sides)):
+                per = count(*side, up_port, args) / args.requests
+                counts[side].append(per)
+                print(f"round {r + 1} {_name(side)}: {per / 1e6:.3f} M instructions per request",
+                      flush=True)
+    finally:
+        upstream.stop()
+    base = sum(counts[sides[0]]) / len(counts[sides[0]])
+    for side, values in counts.items():
+        mean = sum(values) / len(values)
+        print(f"mean {_name(side)}: {mean / 1e6:.3f} M instructions per request ({mean / base:.3f} of A)")
+
+
+def _side(text: str) -> tuple[Path, str | None]:
+    path, _, writes = text.rpartition(":")
+    if path and writes in ("inline", "process", "held"):
+        return Path(path).resolve(), writes
+    return Path(text).resolve(), None
+
+
+def _name(side: tuple[Path, str | None]) -> str:
+    return f"{side[0]}" + (f" (writes {side[1]})" if side[1] else "")
+
+
+if __name__ == "__main__":
+    main()
