@@ -160,8 +160,9 @@ async def run_control(options: DemoOptions, console: Console) -> Summary:
     summary = summarize(out / "ledger.db", sent, book)
     render(summary, console)
     render_budget(out / "ledger.db", sent[split:], budget, console)
-    console.print(f"experiment demo-ab over {split} prompts; see `llmroute experiments report "
-                  f"demo-ab -c {out / 'llmroute.yaml'}`")
+    console.print(f"experiment demo-ab over {split} prompts; its report:")
+    console.print(f"llmroute experiments report demo-ab -c {out / 'llmroute.yaml'}", markup=False,
+                  soft_wrap=True)
     return summary
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ..providers.replay import ReplayBook
 from ..reports.plane import LabFrontier, PlanePoint
+from ..reports.tables import Layout, fit
 from .config import BASELINE
 from .traffic import Sent
 
@@ -90,30 +91,47 @@ def failures_text(failures: dict[str, int]) -> str:
     return "; ".join(f"{count} × {kind}" for kind, count in failures.items())
 
 
-def render(summary: Summary, console: Console) -> None:
-    """Print the summary: a headline table, then the model mix."""
-    table = Table(title="llmroute demo: routed vs always-" + BASELINE, show_header=False,
-                  caption=COSTS_NOTE)
-    table.add_row("requests", f"{summary.requests} ok, {summary.errors} failed")
+#: The demo's tables of facts: a label (folds when narrow) and its value (wraps at words; numbers
+#: stay whole), laid out by the shared `fit` so that they fit the terminal like every table.
+FACTS = Layout(("fact", "value"), wrap=("value",), left=("value",))
+#: The model mix: a model's name folds when narrow, the counts and shares stay whole.
+MIX = Layout(("model", "requests", "share"))
+
+
+def facts(title: str, rows: Sequence[tuple[str, str]], width: int | None) -> Table:
+    """`rows` (label, value) as a headerless table within `width` terminal columns."""
+    table = fit(FACTS, title, [{"fact": k, "value": v} for k, v in rows], False, width)
+    table.show_header = False
+    return table
+
+
+def headline(summary: Summary) -> list[tuple[str, str]]:
+    """The headline's rows: requests, why they failed, the costs, savings and quality kept."""
+    rows = [("requests", f"{summary.requests} ok, {summary.errors} failed")]
     if summary.failures:
-        table.add_row("why they failed", failures_text(summary.failures) + ". The demo's "
-                      "upstream replays recorded answers: it injects no failures on purpose.")
-    table.add_row("cost (ledger)", f"${summary.cost_usd:.6f}")
-    table.add_row(f"always {BASELINE} (ledger)", f"${summary.baseline_cost_usd:.6f}")
-    table.add_row("savings", f"{summary.savings_pct:.1f}%")
-    table.add_row("recorded cost (routed / always-baseline)",
-                  f"${summary.recorded_cost_usd:.6f} / ${summary.recorded_baseline_cost_usd:.6f}")
-    table.add_row("quality (routed / always-baseline)",
-                  f"{summary.quality:.3f} / {summary.baseline_quality:.3f}")
-    table.add_row("quality kept", f"{summary.quality_kept_pct:.1f}%")
-    console.print(table)
-    mix = Table(title="model mix")
-    mix.add_column("model")
-    mix.add_column("requests", justify="right")
-    mix.add_column("share", justify="right")
-    for model, count in summary.model_mix.items():
-        mix.add_row(model, str(count), f"{count / max(1, summary.requests) * 100:.1f}%")
-    console.print(mix)
+        rows.append(("why they failed", failures_text(summary.failures) + ". The demo's "
+                     "upstream replays recorded answers: it injects no failures on purpose."))
+    return [*rows,
+            ("cost (ledger)", f"${summary.cost_usd:.6f}"),
+            (f"always {BASELINE} (ledger)", f"${summary.baseline_cost_usd:.6f}"),
+            ("savings", f"{summary.savings_pct:.1f}%"),
+            ("recorded cost (routed / always-baseline)",
+             f"${summary.recorded_cost_usd:.6f} / ${summary.recorded_baseline_cost_usd:.6f}"),
+            ("quality (routed / always-baseline)",
+             f"{summary.quality:.3f} / {summary.baseline_quality:.3f}"),
+            ("quality kept", f"{summary.quality_kept_pct:.1f}%")]
+
+
+def render(summary: Summary, console: Console) -> None:
+    """Print the summary: a headline table (the two costs told apart under it), then the model
+    mix, each within the console's width."""
+    console.print(facts("llmroute demo: routed vs always-" + BASELINE, headline(summary),
+                        console.width))
+    console.print(COSTS_NOTE)
+    share = 100 / max(1, summary.requests)
+    rows = [{"model": model, "requests": str(count), "share": f"{count * share:.1f}%"}
+            for model, count in summary.model_mix.items()]
+    console.print(fit(MIX, "model mix", rows, False, console.width))
 
 
 def routed_point(summary: Summary, policy: str) -> PlanePoint:
@@ -133,33 +151,38 @@ def _share(point: PlanePoint) -> str:
     return f"{shares[1]:.1%} of the quality at {shares[0]:.1%} of the cost"
 
 
-def render_plane(summary: Summary, frontier: LabFrontier, policy: str, console: Console) -> None:
-    """Where the routed traffic sits on the cost–quality plane: against always-baseline on the same
-    requests (ledger), the policy replayed offline (all prompts, and the half its knob was not
-    tuned on), the classifier's curve and the best single model at that cost (lab)."""
+def plane_rows(summary: Summary, frontier: LabFrontier, policy: str) -> list[tuple[str, str]]:
+    """The operating point's rows: this run against always-baseline on the same requests (ledger),
+    the policy replayed offline (all prompts, and the half its knob was not tuned on), the
+    classifier's curve and the best single model at that cost (lab)."""
     from .frontier import best_single_within, curve_quality_at
 
-    table = Table(title=f"operating point: cost–quality vs always-{frontier.reference}",
-                  show_header=False)
+    rows = []
     if summary.recorded_baseline_cost_usd and summary.baseline_quality:
-        table.add_row(f"{policy}, this run (ledger, {summary.requests} requests)",
-                      _share(routed_point(summary, policy)))
+        rows.append((f"{policy}, this run (ledger, {summary.requests} requests)",
+                     _share(routed_point(summary, policy))))
     lab_ref = next((p for p in frontier.of_kind("lab-model") if p.label == frontier.reference), None)
     points = frontier.of_kind("lab-policy")
-    if lab_ref is not None and points:
-        for point in points:
-            table.add_row(f"{point.label}, replayed offline ({point.requests} prompts)",
-                          _share(point))
-        curve = curve_quality_at(frontier, points[0].cost_usd)
-        if curve is not None:
-            table.add_row("classifier's curve at that cost (every knob; hindsight)",
-                          f"{curve / lab_ref.quality:.1%} of the quality")
-        single = best_single_within(frontier, points[0].cost_usd)
-        if single is not None:
-            table.add_row("best single model at that cost", f"{single.label}: "
-                          f"{single.quality / lab_ref.quality:.1%} of the quality at "
-                          f"{single.cost_usd / lab_ref.cost_usd:.1%} of the cost")
-    console.print(table)
+    if lab_ref is None or not points:
+        return rows
+    rows += [(f"{p.label}, replayed offline ({p.requests} prompts)", _share(p)) for p in points]
+    curve = curve_quality_at(frontier, points[0].cost_usd)
+    if curve is not None:
+        rows.append(("classifier's curve at that cost (every knob; hindsight)",
+                     f"{curve / lab_ref.quality:.1%} of the quality"))
+    single = best_single_within(frontier, points[0].cost_usd)
+    if single is not None:
+        rows.append(("best single model at that cost", f"{single.label}: "
+                     f"{single.quality / lab_ref.quality:.1%} of the quality at "
+                     f"{single.cost_usd / lab_ref.cost_usd:.1%} of the cost"))
+    return rows
+
+
+def render_plane(summary: Summary, frontier: LabFrontier, policy: str, console: Console) -> None:
+    """Where the routed traffic sits on the cost–quality plane (`plane_rows`), within the
+    console's width."""
+    console.print(facts(f"operating point: cost–quality vs always-{frontier.reference}",
+                        plane_rows(summary, frontier, policy), console.width))
 
 
 def render_budget(db: Path, sent: Sequence[Sent], budget_usd: str, console: Console) -> None:
@@ -170,11 +193,10 @@ def render_budget(db: Path, sent: Sequence[Sent], budget_usd: str, console: Cons
     under = sum((c for a, c in costs if a != "downgraded"), Decimal(0))
     after = sum((c for a, c in costs if a == "downgraded"), Decimal(0))
     downgraded = sum(s.limit_action == "downgraded" for s in sent)
-    table = Table(title="budget: a daily $ limit for one user, downgrading to `frugal`",
-                  show_header=False)
-    table.add_row("limit (budget-demo, per day)", f"${Decimal(budget_usd):.6f}")
-    table.add_row("requests", f"{len(sent)}: {len(sent) - downgraded} under the budget, "
-                              f"{downgraded} downgraded to `frugal` (the simple tier)")
-    table.add_row("spent under the budget (ledger)", f"${under:.6f}")
-    table.add_row("spent by downgraded requests", f"${after:.6f}")
-    console.print(table)
+    rows = [("limit (budget-demo, per day)", f"${Decimal(budget_usd):.6f}"),
+            ("requests", f"{len(sent)}: {len(sent) - downgraded} under the budget, "
+                         f"{downgraded} downgraded to `frugal` (the simple tier)"),
+            ("spent under the budget (ledger)", f"${under:.6f}"),
+            ("spent by downgraded requests", f"${after:.6f}")]
+    console.print(facts("budget: a daily $ limit for one user, downgrading to `frugal`", rows,
+                        console.width))
