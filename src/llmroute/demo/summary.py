@@ -144,14 +144,22 @@ def routed_point(summary: Summary, policy: str) -> PlanePoint:
                       (summary.recorded_baseline_cost_usd / n, summary.baseline_quality))
 
 
-def _share(point: PlanePoint) -> str:
+#: The operating point's table: what each point is (folds at words when narrow), its quality and
+#: cost as shares of always-baseline's (numbers, whole).
+POINTS = Layout(("point", "quality", "cost"))
+
+
+def _point(label: str, quality: float | None, cost: float | None) -> dict[str, str]:
+    return {"point": label, "quality": "—" if quality is None else f"{quality:.1%}",
+            "cost": "—" if cost is None else f"{cost:.1%}"}
+
+
+def _relative(label: str, point: PlanePoint) -> dict[str, str]:
     shares = point.relative()
-    if shares is None:
-        return "—"
-    return f"{shares[1]:.1%} of the quality at {shares[0]:.1%} of the cost"
+    return _point(label, *((shares[1], shares[0]) if shares else (None, None)))
 
 
-def plane_rows(summary: Summary, frontier: LabFrontier, policy: str) -> list[tuple[str, str]]:
+def plane_rows(summary: Summary, frontier: LabFrontier, policy: str) -> list[dict[str, str]]:
     """The operating point's rows: this run against always-baseline on the same requests (ledger),
     the policy replayed offline (all prompts, and the half its knob was not tuned on), the
     classifier's curve and the best single model at that cost (lab)."""
@@ -159,30 +167,30 @@ def plane_rows(summary: Summary, frontier: LabFrontier, policy: str) -> list[tup
 
     rows = []
     if summary.recorded_baseline_cost_usd and summary.baseline_quality:
-        rows.append((f"{policy}, this run (ledger, {summary.requests} requests)",
-                     _share(routed_point(summary, policy))))
+        rows.append(_relative(f"{policy}, this run (ledger, {summary.requests} requests)",
+                              routed_point(summary, policy)))
     lab_ref = next((p for p in frontier.of_kind("lab-model") if p.label == frontier.reference), None)
     points = frontier.of_kind("lab-policy")
     if lab_ref is None or not points:
         return rows
-    rows += [(f"{p.label}, replayed offline ({p.requests} prompts)", _share(p)) for p in points]
-    curve = curve_quality_at(frontier, points[0].cost_usd)
+    rows += [_relative(f"{p.label}, replayed offline ({p.requests} prompts)", p) for p in points]
+    at = points[0].cost_usd
+    curve = curve_quality_at(frontier, at)
     if curve is not None:
-        rows.append(("classifier's curve at that cost (every knob; hindsight)",
-                     f"{curve / lab_ref.quality:.1%} of the quality"))
-    single = best_single_within(frontier, points[0].cost_usd)
+        rows.append(_point("classifier's curve at that cost (every knob; hindsight)",
+                           curve / lab_ref.quality, at / lab_ref.cost_usd))
+    single = best_single_within(frontier, at)
     if single is not None:
-        rows.append(("best single model at that cost", f"{single.label}: "
-                     f"{single.quality / lab_ref.quality:.1%} of the quality at "
-                     f"{single.cost_usd / lab_ref.cost_usd:.1%} of the cost"))
+        rows.append(_point(f"best single model at that cost: {single.label}",
+                           single.quality / lab_ref.quality, single.cost_usd / lab_ref.cost_usd))
     return rows
 
 
 def render_plane(summary: Summary, frontier: LabFrontier, policy: str, console: Console) -> None:
     """Where the routed traffic sits on the cost–quality plane (`plane_rows`), within the
     console's width."""
-    console.print(facts(f"operating point: cost–quality vs always-{frontier.reference}",
-                        plane_rows(summary, frontier, policy), console.width))
+    console.print(fit(POINTS, f"operating point: cost–quality vs always-{frontier.reference}",
+                      plane_rows(summary, frontier, policy), False, console.width))
 
 
 def render_budget(db: Path, sent: Sequence[Sent], budget_usd: str, console: Console) -> None:
