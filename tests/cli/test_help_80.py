@@ -78,3 +78,10 @@ def test_version_flag_prints_the_version() -> None:
         result = CliRunner().invoke(app, [flag])
         assert result.exit_code == 0
         assert result.output.strip() == f"llmroute {__version__}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "llmroute")
+def test_no_help_text_is_cut_at_80_columns(path: list[str]) -> None:
+    """No option's help or default is cut to `…` (issue 16: `eval --routers` showed its default
+    as `random,rules,classifier,cascade,oracl…`)."""
+    assert "…" not in _help(path)

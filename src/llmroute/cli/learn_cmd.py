@@ -14,6 +14,9 @@ from ..learn.data import DataError, OutcomeRecord, OutcomeTable, load_records
 from .common import EXIT_ERROR, csv_option, err, json_option, out, wide_option, write_csv
 from .eval_table import print_report, strategy_record
 
+#: The routers `llmroute eval` compares (all by default).
+ROUTERS = "random,rules,classifier,cascade,oracle"
+
 
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
@@ -233,7 +236,9 @@ def _index(table: Any, name: str | None, what: str) -> int | None:
 
 def evaluate(
     data: list[Path] = typer.Option(..., "--data", "-d", help="Outcome records (JSONL)."),
-    routers: str = typer.Option("random,rules,classifier,cascade,oracle", "--routers"),
+    routers: str = typer.Option(ROUTERS, "--routers", show_default=False, help="Routers to "
+                                "compare, comma-separated (default: all: random, rules, "
+                                "classifier, cascade, oracle)."),
     models: str | None = typer.Option(None, "--models", help="Models to route among (default: "
                                       "every model in the data the artifact knows)."),
     router: Path | None = typer.Option(None, "--router", help="Artifact (default: bundled)."),
@@ -256,7 +261,7 @@ def evaluate(
     from .common import engine_from, friendly_errors
 
     names = _split(routers) or []
-    unknown = set(names) - {"random", "rules", "classifier", "cascade", "oracle"}
+    unknown = set(names) - set(ROUTERS.split(","))
     if unknown:
         err.print(f"[red]error:[/] unknown router(s) {sorted(unknown)}")
         raise typer.Exit(EXIT_ERROR)
