@@ -7,7 +7,6 @@ parameters) live in `config.py`, which is what applications call to load a confi
 
 from __future__ import annotations
 
-import itertools
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -17,15 +16,21 @@ from .cache.config import CacheConfig
 from .control.alerts_config import AlertsConfig
 from .control.experiments import ExperimentConfig
 from .embeddings_config import EmbeddingsConfig
+from .settings_base import Frozen as _Frozen
+from .settings_ledger import LedgerConfig as LedgerConfig
+from .settings_ledger import RetentionConfig as RetentionConfig
+from .settings_ledger import WalConfig as WalConfig
+from .settings_upstream import AzureConfig as AzureConfig
+from .settings_upstream import CooldownConfig as CooldownConfig
+from .settings_upstream import ProviderConfig as ProviderConfig
+from .settings_upstream import ResilienceConfig as ResilienceConfig
+from .settings_upstream import RetryConfig as RetryConfig
+from .settings_upstream import TimeoutConfig as TimeoutConfig
 from .telemetry.config import TelemetryConfig
 
 Capability = Literal["tools", "vision", "json"]
 Window = Literal["minute", "hour", "day", "week", "month"]
 Scope = Literal["global", "key", "team", "user", "model", "policy"]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class ModelConfig(_Frozen):
@@ -109,95 +114,6 @@ class CatalogConfig(_Frozen):
     """Where prices come from."""
 
     bundled_prices: bool = True
-
-
-class TimeoutConfig(_Frozen):
-    """Per-provider timeouts, in seconds."""
-
-    connect_s: float = Field(5.0, gt=0)
-    first_byte_s: float = Field(60.0, gt=0, description="until the response (or first chunk) starts")
-    total_s: float = Field(300.0, gt=0, description="the whole call, streaming included")
-
-
-class AzureConfig(_Frozen):
-    """Azure OpenAI: `api_version` (or "v1" for the /openai/v1 API), model -> deployment names,
-    and the auth: an `api-key` from `api_key_env` (key), or Entra ID (entra): a static token
-    from `api_key_env`, else refreshing tokens from azure-identity (the `azure` extra), with a
-    client secret (`tenant_id`, `client_id`, `client_secret_env`) or DefaultAzureCredential."""
-
-    api_version: str = "2024-10-21"
-    deployments: dict[str, str] = Field(default_factory=dict)
-    auth: Literal["key", "entra"] = "key"
-    tenant_id: str | None = Field(None, description="entra with a client secret: the tenant")
-    client_id: str | None = Field(None, description="entra with a client secret: the app")
-    client_secret_env: str | None = Field(None, description="entra: env var holding the app's "
-                                          "client secret (never the secret)")
-    authority_host: str | None = Field(None, description="entra: the Entra authority (default "
-                                       "login.microsoftonline.com; sovereign clouds differ)")
-
-    @model_validator(mode="after")
-    def _client_secret_names_its_app(self) -> AzureConfig:
-        if self.client_secret_env and not (self.tenant_id and self.client_id):
-            raise ValueError("`client_secret_env` needs `tenant_id` and `client_id`")
-        return self
-
-
-class ProviderConfig(_Frozen):
-    """An upstream deployment: a wire protocol, a base URL and where its API key comes from."""
-
-    type: Literal["openai", "anthropic", "replay", "bedrock", "azure", "gemini",
-                  "vertex"] = "openai"
-    base_url: str = Field("", description="required, but for bedrock (default: "
-                                          "https://bedrock-runtime.{region}.amazonaws.com)")
-    region: str | None = Field(None, description="bedrock: the AWS region requests are signed "
-                                                  "for (default: from base_url, AWS_REGION, "
-                                                  "AWS_DEFAULT_REGION or the profile)")
-    profile: str | None = Field(None, description="bedrock: the AWS profile of the shared "
-                                                   "config/credentials files (default: "
-                                                   "AWS_PROFILE, else default)")
-    api_key_env: str | None = Field(None, description="env var holding the key (never the key)")
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout: TimeoutConfig = TimeoutConfig()
-    max_connections: int = Field(200, gt=0)
-    cache_control: Literal["auto", "strip", "pass"] = Field(
-        "auto", description="OpenAI-compatible upstreams: forward Anthropic-style `cache_control` "
-                            "marks (pass), or remove them (strip); auto passes them to OpenRouter "
-                            "only. Anthropic deployments always translate them.")
-    azure: AzureConfig = Field(default_factory=AzureConfig,
-                               description="`type: azure` only: api-version, deployment names, "
-                                           "key or Entra token")
-
-    @model_validator(mode="after")
-    def _base_url_needed(self) -> ProviderConfig:
-        if not self.base_url and self.type != "bedrock":
-            raise ValueError("`base_url` is required (only bedrock has a default)")
-        return self
-
-
-class RetryConfig(_Frozen):
-    """Retries of one model before falling back to the next."""
-
-    max_attempts: int = Field(2, ge=1)
-    backoff_base_s: float = Field(0.25, ge=0)
-    backoff_max_s: float = Field(4.0, ge=0)
-    jitter: float = Field(0.5, ge=0, le=1)
-    max_retry_after_s: float = Field(10.0, ge=0)
-
-
-class CooldownConfig(_Frozen):
-    """When a deployment leaves rotation (circuit breaker) and for how long."""
-
-    failures: int = Field(3, ge=1)
-    cooldown_s: float = Field(30.0, ge=0)
-
-
-class ResilienceConfig(_Frozen):
-    """Fallbacks, retries and cooldowns of the call path."""
-
-    deadline_s: float = Field(120.0, gt=0, description="total budget of one request, all attempts")
-    retry: RetryConfig = RetryConfig()
-    cooldown: CooldownConfig = CooldownConfig()
-    content_policy_fallbacks: tuple[str, ...] = ()
 
 
 class Allowance(_Frozen):
@@ -293,82 +209,6 @@ class ServerConfig(_Frozen):
     session_secret_env: str = Field(
         "LLMROUTE_SESSION_SECRET", description="env var with the secret that signs dashboard "
         "sessions (share it across replicas; unset: a random one per process)")
-
-
-def _forever(days: int | None) -> float:
-    return float("inf") if days is None else float(days)
-
-
-class RetentionConfig(_Frozen):
-    """How long the ledger keeps each kind of data, in days (null: forever, the default: nothing
-    is deleted unless configured; text_days null: text goes with its row). Reports read rollups
-    for whole hours and days, so rollups must outlive the raw rows they summarise: text_days <=
-    raw_days <= hour_rollup_days <= day_rollup_days."""
-
-    raw_days: int | None = Field(None, gt=0, description="raw rows (one per request)")
-    text_days: int | None = Field(None, gt=0, description="prompt and response text of raw rows")
-    hour_rollup_days: int | None = Field(None, gt=0, description="hour rollups")
-    day_rollup_days: int | None = Field(None, gt=0, description="day rollups")
-    interval_s: float = Field(3600.0, gt=0, description="how often the gateway prunes")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RetentionConfig:
-        clocks = (("text_days", self.text_days or self.raw_days), ("raw_days", self.raw_days),
-                  ("hour_rollup_days", self.hour_rollup_days),
-                  ("day_rollup_days", self.day_rollup_days))
-        for (short, short_days), (long, long_days) in itertools.pairwise(clocks):
-            if _forever(short_days) > _forever(long_days):
-                kept = "forever" if short_days is None else f"{short_days} days"
-                raise ValueError(
-                    f"{short} ({kept}) must not exceed {long} ({long_days} days): "
-                    + ("text is kept on raw rows, so it cannot outlive them" if short == "text_days"
-                       else "reports read rollups, so they must outlive what they summarise"))
-        return self
-
-    @property
-    def configured(self) -> bool:
-        """True when anything is ever deleted."""
-        return any(days is not None for days in (self.raw_days, self.text_days,
-                                                  self.hour_rollup_days, self.day_rollup_days))
-
-
-class WalConfig(_Frozen):
-    """The ledger's write-ahead log (docs/ledger.md): each entry is appended to a local log before
-    its answer completes, so a crash of the process loses none; `fsync` says whether a crash of
-    the machine may lose the last `fsync_interval_ms` (interval), nothing (always: each answer
-    waits for an fsync, shared by the requests of that moment) or what the kernel had not yet
-    written back (never)."""
-
-    enabled: bool = True
-    fsync: Literal["never", "interval", "always"] = "interval"
-    fsync_interval_ms: int = Field(1000, ge=1, le=60_000)
-
-
-class LedgerConfig(_Frozen):
-    """The request ledger: where entries go and how they are written."""
-
-    enabled: bool = True
-    url: str = Field("sqlite:///llmroute-ledger.db",
-                     description="sqlite:///path.db, sqlite:///:memory: or postgresql://…")
-    spool_path: str = "llmroute-ledger.spool.jsonl"
-    batch_size: int = Field(256, ge=1)
-    flush_interval_s: float = Field(0.5, ge=0)
-    max_queue: int = Field(10_000, ge=1)
-    close_timeout_s: float = Field(10.0, ge=0)
-    store_text: bool = Field(False, description="keep prompt and response text")
-    redact: str | None = Field(None, description="`module:function` applied to stored text")
-    retention: RetentionConfig = RetentionConfig()
-    reads: Literal["process", "inline"] = Field(
-        "process", description="where the dashboard's windows and the alert evaluator's ledger "
-                               "reads run: a child process at the lowest CPU priority, so they never "
-                               "hold up requests (an in-memory ledger is always read inline), or "
-                               "inline in the gateway's process")
-    writes: Literal["inline", "process"] = Field(
-        "inline", description="where the writer's batches are written to the store: inline (this "
-                              "process: the store's thread and the writer's task, sharing the GIL "
-                              "with requests) or process (a child process of its own; a prototype, "
-                              "issue 17; an in-memory ledger always writes inline)")
-    wal: WalConfig = WalConfig()
 
 
 class StateConfig(_Frozen):
