@@ -66,3 +66,14 @@ def test_a_shipped_example_checks_clean(path: Path) -> None:
     assert checked.problems == (), [str(p) for p in checked.problems]
     result = run("config", "check", str(path), cwd=ROOT, env=KEYS)
     assert result.returncode == 0 and "warning" not in result.stdout + result.stderr
+
+
+def test_dash_c_names_the_file_as_in_every_other_command(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(BAD)
+    result = run("config", "check", "-c", str(config), cwd=tmp_path, env={**KEYS, "COLUMNS": "200"})
+    assert result.returncode == 2 and "2 error(s)" in result.stderr
+    good = ROOT / "llmroute.example.yaml"
+    assert run("config", "check", "--config", str(good), cwd=ROOT, env=KEYS).returncode == 0
+    both = run("config", "check", str(good), "-c", str(config), cwd=tmp_path, env=KEYS)
+    assert both.returncode == 2 and "Two config files given" in both.stderr

@@ -17,9 +17,15 @@ app = typer.Typer(help="Inspect and validate configuration.", no_args_is_help=Tr
 def check_cmd(
     file: Path | None = typer.Argument(None, help="Config file (default: $LLMROUTE_CONFIG, "
                                        "./llmroute.yaml, or the embedded defaults)."),
+    config: Path | None = typer.Option(None, "--config", "-c",
+                                       help="The config file, as in every other command (the "
+                                            "same as giving it as the argument)."),
 ) -> None:
     """Validate a config file; exit 2 when it has errors (warnings alone exit 0)."""
-    checked = check(file)
+    if file is not None and config is not None and file != config:
+        err.print(f"[red]Two config files given:[/] {file} and --config {config}; give one.")
+        raise typer.Exit(EXIT_CONFIG)
+    checked = check(file or config)
     for problem in checked.problems:
         mark = "[red]✗ error[/]" if problem.severity == "error" else "[yellow]! warning[/]"
         hint = f"\n      [dim]hint: {problem.hint}[/]" if problem.hint else ""
