@@ -17,10 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import log1p
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from .features_short import ShortTables
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -341,10 +344,16 @@ class HashingFeaturizer:
     dense_std: FloatArray | None = None
     _powers: Powers = field(init=False, repr=False, compare=False)
     _markers: Markers = field(init=False, repr=False, compare=False)
+    _short: ShortTables = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        from .features_short import ShortTables  # it builds on this module's definitions
+
         object.__setattr__(self, "_powers", Powers.make(self.max_chars + 1))
         object.__setattr__(self, "_markers", Markers.make(self._powers))
+        short = ShortTables.make(self.bits, self.char_sizes, self._powers, self.idf, self.dense_mean,
+                                 self.dense_std)
+        object.__setattr__(self, "_short", short)
 
     @property
     def name(self) -> str:
@@ -405,7 +414,15 @@ class HashingFeaturizer:
         return FeatureRow(idx, w, dense.astype(np.float32))
 
     def transform(self, text: str) -> FeatureRow:
-        """Features of one text."""
+        """Features of one text: short texts by the pure-Python path (`features_short`, the same
+        features bit for bit), longer ones by numpy."""
+        short = self._short.row(text)
+        if short is not None:
+            return short
+        return self.transform_numpy(text)
+
+    def transform_numpy(self, text: str) -> FeatureRow:
+        """Features of one text by the numpy path (any length)."""
         buckets, dense = self.raw(text)
         return self.weigh(buckets, dense)
 
