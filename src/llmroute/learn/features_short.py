@@ -41,7 +41,6 @@ from .features import (
     FloatArray,
     IntArray,
     Powers,
-    _counted,
     _prefix,
     last_block,
 )
@@ -97,6 +96,23 @@ def _salt(namespace: int) -> int:
     return NAMESPACES[namespace][0] * 0x632BE59BD9B4E019 & _M64
 
 
+_SALT0, _SALT1, _SALT2 = _salt(0), _salt(1), np.uint64(_salt(2))
+
+
+def _counted_lean(keys: npt.NDArray[np.int32]) -> tuple[npt.NDArray[np.int32], IntArray]:
+    """`features._counted` (the distinct keys and their counts: the same integers) without the
+    wrappers of `np.nonzero`, `np.append` and `np.diff`. Sorts `keys` in place."""
+    keys.sort()
+    changes = np.empty(len(keys), dtype=np.bool_)
+    changes[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=changes[1:])
+    starts = changes.nonzero()[0]
+    counts = np.empty(len(starts), dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+    counts[-1:] = len(keys) - starts[-1:]
+    return keys[starts], counts
+
+
 def char_hashes(codes: U64, powers: Powers, sizes: Sequence[int]) -> U64:
     """Hashes of every character n-gram of the given sizes, in `features.char_hashes`'s order: the
     same prefix hashes, every span of one size taken with one multiply by a scalar power."""
@@ -148,10 +164,9 @@ class ShortTables:
     def keys(self, words: list[int], tail_text: str, lower: str) -> npt.NDArray[np.int32]:
         """Bucket + namespace × 2**bits of every hash (`features._bucket` and `weigh`'s keys)."""
         tail_words = words if tail_text == lower else word_hashes(tail_text, self.known)
-        s0, s1 = _salt(0), _salt(1)
-        salted = np.array([h ^ s0 for h in words] + [h ^ s1 for h in tail_words], dtype=np.uint64)
+        salted = np.array([h ^ _SALT0 for h in words] + [h ^ _SALT1 for h in tail_words], dtype=np.uint64)
         codes = np.frombuffer(tail_text.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
-        chars = char_hashes(codes, self.powers, self.char_sizes) ^ np.uint64(_salt(2))
+        chars = char_hashes(codes, self.powers, self.char_sizes) ^ _SALT2
         mixed = np.concatenate((salted, chars)) * _MIX64
         keys = (mixed >> np.uint64(64 - self.bits)).astype(np.int32)
         size, n0 = 1 << self.bits, len(words)
@@ -162,7 +177,7 @@ class ShortTables:
     def weigh(self, keys: npt.NDArray[np.int32]) -> tuple[IntArray, FloatArray]:
         """`HashingFeaturizer.weigh`'s sparse block, the same numpy operations on the same arrays
         (the log of the counts read from a table of the same values)."""
-        uniq, counts = _counted(keys)
+        uniq, counts = _counted_lean(keys)
         size = 1 << self.bits
         idx, ns = (uniq % size).astype(np.int64), uniq // size
         w = self.log_tf[counts]
