@@ -128,3 +128,23 @@ def test_the_word_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _same(featurizer.transform(text), featurizer.transform_numpy(text))
     assert 0 < len(featurizer._short.known) <= 8
     assert _same(featurizer.transform(text), featurizer.transform_numpy(text))
+
+
+def test_gated_marker_counts_are_the_plain_counts() -> None:
+    from llmroute.learn.features import (
+        _CODE_LINE_ENDS,
+        _CODE_MARKERS,
+        _MATH_MARKERS,
+        _OPTION_MARKERS,
+        _count,
+        _rare_chars,
+    )
+
+    texts = [*corpus(), "```x```` {a};\n f();\n => \\frac{1}{2} $x^2$ = \\( \na) \n(b) \nb. :\n\n    \n\t"]
+    gated = 0
+    for text in texts:
+        present = _rare_chars(text)
+        for markers in (_CODE_MARKERS, _MATH_MARKERS, _OPTION_MARKERS, _CODE_LINE_ENDS):
+            assert _count(text, markers, present) == sum(map(text.count, markers))
+        gated += len(present) < 5
+    assert gated > 100

@@ -231,8 +231,17 @@ _ASCII_CLASS = bytes(1 if chr(i).isdigit() else 2 if chr(i).isupper() else 3 if 
                      for i in range(128))
 
 
-def _count(text: str, markers: Sequence[str]) -> int:
-    return sum(map(text.count, markers))
+def _count(text: str, markers: Sequence[str], present: frozenset[str] | None = None) -> int:
+    """Occurrences of every marker (`str.count` each). With `present` (the `_rare_chars` of
+    `text`), a marker with a rare character the text lacks counts 0 without a scan (the same number)."""
+    if present is None:
+        return sum(map(text.count, markers))
+    return sum([text.count(m) for m in markers if _GATES[m] <= present])
+
+
+def _rare_chars(text: str) -> frozenset[str]:
+    """Which of `_RARE_CHARS` occur in `text` (one memchr each: cheap next to `str.count`)."""
+    return frozenset([c for c in _RARE_CHARS if c in text])
 
 
 @dataclass(frozen=True)
@@ -266,6 +275,13 @@ _NEWLINE = np.uint64(10)
 _DOT, _PAREN = np.uint64(ord(".")), np.uint64(ord(")"))
 _DASH, _STAR, _BULLET = np.uint64(ord("-")), np.uint64(ord("*")), np.uint64(0x2022)
 _CODE_LINE_ENDS = (":\n", "{\n", ";\n", "}\n", "\n    ", "\n\t")
+#: Characters rarer in prose than letters: a marker containing one cannot occur in a text without
+#: it, and `char in text` (memchr) is far cheaper than `str.count` on a long text.
+_RARE_CHARS = "`[]$\\^{}>;=(\t):\n"
+#: marker -> its characters among `_RARE_CHARS` (a text lacking one cannot contain the marker).
+_GATES: Mapping[str, frozenset[str]] = MappingProxyType({
+    m: frozenset(c for c in _RARE_CHARS if c in m)
+    for m in _CODE_MARKERS + _MATH_MARKERS + _OPTION_MARKERS + _CODE_LINE_ENDS})
 
 
 def _numbers(codes: U64, edges: IntArray) -> int:
@@ -300,16 +316,18 @@ def structure(text: str, lower: str, tail: str, codes: U64, words: U64, tail_cod
     words_n = int(np.count_nonzero(edges[1:-1] == 1)) + 1
     constraints, steps, reasoning, recall, math_words, stopwords = markers.counts(words)
     items = _list_items(codes)
+    rare = _rare_chars(lower)
     values = (
         log1p(len(text)), log1p(words_n), log1p(text.count("\n")),
         log1p(text.count("\n\n")), log1p(len(tail)), classes[1] / n,
         classes[2] / n, (len(codes) - len(ascii_codes)) / n, classes[3] / n,
-        log1p(_count(lower, _CODE_MARKERS)), log1p(_count(lower, _MATH_MARKERS)),
-        log1p(text.count("?")), log1p(_count(lower, _OPTION_MARKERS)), float("?" in tail),
+        log1p(_count(lower, _CODE_MARKERS, rare)), log1p(_count(lower, _MATH_MARKERS, rare)),
+        log1p(text.count("?")), log1p(_count(lower, _OPTION_MARKERS, rare)), float("?" in tail),
         log1p(_numbers(codes, edges)), log1p(_numbers(tail_codes, _word_edges(tail_codes))),
         log1p(constraints), log1p(steps + items), log1p(items),
         log1p(reasoning), log1p(recall), log1p(math_words),
-        log1p(_count(text, _CODE_LINE_ENDS)), stopwords / words_n, math.log(1.0 + len(text) / words_n),
+        log1p(_count(text, _CODE_LINE_ENDS, _rare_chars(text))), stopwords / words_n,
+        math.log(1.0 + len(text) / words_n),
     )
     return np.asarray(values, dtype=np.float32)
 
