@@ -148,3 +148,11 @@ def test_gated_marker_counts_are_the_plain_counts() -> None:
             assert _count(text, markers, present) == sum(map(text.count, markers))
         gated += len(present) < 5
     assert gated > 100
+
+
+def test_long_words_are_hashed_but_not_remembered() -> None:
+    featurizer = HashingFeaturizer()
+    long_word = "q" * 200
+    text = f"short {long_word} words"
+    assert _same(featurizer.transform(text), featurizer.transform_numpy(text))
+    assert long_word not in featurizer._short.known and "short" in featurizer._short.known

@@ -51,8 +51,10 @@ _MIX = 0x9E3779B97F4A7C15
 _BIGRAM = 0x5BD1E995
 #: Texts up to this many characters take this path (Python word hashing costs more on longer ones).
 SHORT_CHARS = 400
-#: How many words' hashes the short path remembers (a bound on memory: ~100 bytes a word).
+#: How many words' hashes the short path remembers, and of which lengths (a bound on memory:
+#: under ~250 bytes a word, ~12 MB at most per featurizer).
 _KNOWN_WORDS = 50_000
+_KNOWN_WORD_CHARS = 32
 #: A word: a run of ASCII letters, digits and `_`, or of any code point above ASCII.
 _WORD = re.compile("[0-9A-Za-z_\u0080-\U0010ffff]+")
 #: A digit that starts a word (the text's quantities).
@@ -76,7 +78,7 @@ def word_hash(word: str) -> int:
 
 def word_hashes(text: str, known: dict[str, int] | None = None) -> list[int]:
     """Unigram then bigram hashes of the words of `text` (the order of `features.word_hashes`);
-    `known` caches words' hashes (bounded to `_KNOWN_WORDS`: emptied when full)."""
+    `known` caches words' hashes (bounded: emptied when full; long words never kept)."""
     if known is None:
         uni = [word_hash(w) for w in _WORD.findall(text)]
     else:
@@ -84,9 +86,11 @@ def word_hashes(text: str, known: dict[str, int] | None = None) -> list[int]:
         for w in _WORD.findall(text):
             h = known.get(w)
             if h is None:
-                if len(known) >= _KNOWN_WORDS:
-                    known.clear()
-                h = known[w] = word_hash(w)
+                h = word_hash(w)
+                if len(w) <= _KNOWN_WORD_CHARS:          # long junk words do not fill the cache
+                    if len(known) >= _KNOWN_WORDS:
+                        known.clear()
+                    known[w] = h
             uni.append(h)
     bi = [(a * _MIX + b + _BIGRAM) & _M64 for a, b in pairwise(uni)]
     return uni + bi
@@ -122,7 +126,7 @@ def char_hashes(codes: U64, powers: Powers, sizes: Sequence[int]) -> U64:
     return np.concatenate(out) if out else np.zeros(0, dtype=np.uint64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ShortTables:
     """What the short path reads, built once per featurizer."""
 
