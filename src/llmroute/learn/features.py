@@ -231,11 +231,9 @@ _ASCII_CLASS = bytes(1 if chr(i).isdigit() else 2 if chr(i).isupper() else 3 if 
                      for i in range(128))
 
 
-def _count(text: str, markers: Sequence[str], present: frozenset[str] | None = None) -> int:
-    """Occurrences of every marker (`str.count` each). With `present` (the `_rare_chars` of
-    `text`), a marker with a rare character the text lacks counts 0 without a scan (the same number)."""
-    if present is None:
-        return sum(map(text.count, markers))
+def _count(text: str, markers: Sequence[str], present: frozenset[str]) -> int:
+    """Occurrences of every marker (`str.count` each); `present` is `_rare_chars(text)`: a marker
+    with a rare character the text lacks counts 0 without a scan (the same number)."""
     return sum([text.count(m) for m in markers if _GATES[m] <= present])
 
 
