@@ -17,10 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import log1p
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from .features_short import ShortTables
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -228,8 +231,15 @@ _ASCII_CLASS = bytes(1 if chr(i).isdigit() else 2 if chr(i).isupper() else 3 if 
                      for i in range(128))
 
 
-def _count(text: str, markers: Sequence[str]) -> int:
-    return sum(map(text.count, markers))
+def _count(text: str, markers: Sequence[str], present: frozenset[str]) -> int:
+    """Occurrences of every marker (`str.count` each); `present` is `_rare_chars(text)`: a marker
+    with a rare character the text lacks counts 0 without a scan (the same number)."""
+    return sum([text.count(m) for m in markers if _GATES[m] <= present])
+
+
+def _rare_chars(text: str) -> frozenset[str]:
+    """Which of `_RARE_CHARS` occur in `text` (one memchr each: cheap next to `str.count`)."""
+    return frozenset([c for c in _RARE_CHARS if c in text])
 
 
 @dataclass(frozen=True)
@@ -263,6 +273,13 @@ _NEWLINE = np.uint64(10)
 _DOT, _PAREN = np.uint64(ord(".")), np.uint64(ord(")"))
 _DASH, _STAR, _BULLET = np.uint64(ord("-")), np.uint64(ord("*")), np.uint64(0x2022)
 _CODE_LINE_ENDS = (":\n", "{\n", ";\n", "}\n", "\n    ", "\n\t")
+#: Characters rarer in prose than letters: a marker containing one cannot occur in a text without
+#: it, and `char in text` (memchr) is far cheaper than `str.count` on a long text.
+_RARE_CHARS = "`[]$\\^{}>;=(\t):\n"
+#: marker -> its characters among `_RARE_CHARS` (a text lacking one cannot contain the marker).
+_GATES: Mapping[str, frozenset[str]] = MappingProxyType({
+    m: frozenset(c for c in _RARE_CHARS if c in m)
+    for m in _CODE_MARKERS + _MATH_MARKERS + _OPTION_MARKERS + _CODE_LINE_ENDS})
 
 
 def _numbers(codes: U64, edges: IntArray) -> int:
@@ -297,16 +314,18 @@ def structure(text: str, lower: str, tail: str, codes: U64, words: U64, tail_cod
     words_n = int(np.count_nonzero(edges[1:-1] == 1)) + 1
     constraints, steps, reasoning, recall, math_words, stopwords = markers.counts(words)
     items = _list_items(codes)
+    rare = _rare_chars(lower)
     values = (
         log1p(len(text)), log1p(words_n), log1p(text.count("\n")),
         log1p(text.count("\n\n")), log1p(len(tail)), classes[1] / n,
         classes[2] / n, (len(codes) - len(ascii_codes)) / n, classes[3] / n,
-        log1p(_count(lower, _CODE_MARKERS)), log1p(_count(lower, _MATH_MARKERS)),
-        log1p(text.count("?")), log1p(_count(lower, _OPTION_MARKERS)), float("?" in tail),
+        log1p(_count(lower, _CODE_MARKERS, rare)), log1p(_count(lower, _MATH_MARKERS, rare)),
+        log1p(text.count("?")), log1p(_count(lower, _OPTION_MARKERS, rare)), float("?" in tail),
         log1p(_numbers(codes, edges)), log1p(_numbers(tail_codes, _word_edges(tail_codes))),
         log1p(constraints), log1p(steps + items), log1p(items),
         log1p(reasoning), log1p(recall), log1p(math_words),
-        log1p(_count(text, _CODE_LINE_ENDS)), stopwords / words_n, math.log(1.0 + len(text) / words_n),
+        log1p(_count(text, _CODE_LINE_ENDS, _rare_chars(text))), stopwords / words_n,
+        math.log(1.0 + len(text) / words_n),
     )
     return np.asarray(values, dtype=np.float32)
 
@@ -341,10 +360,16 @@ class HashingFeaturizer:
     dense_std: FloatArray | None = None
     _powers: Powers = field(init=False, repr=False, compare=False)
     _markers: Markers = field(init=False, repr=False, compare=False)
+    _short: ShortTables = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        from .features_short import ShortTables  # it builds on this module's definitions
+
         object.__setattr__(self, "_powers", Powers.make(self.max_chars + 1))
         object.__setattr__(self, "_markers", Markers.make(self._powers))
+        short = ShortTables.make(self.bits, self.char_sizes, self._powers, self.idf, self.dense_mean,
+                                 self.dense_std)
+        object.__setattr__(self, "_short", short)
 
     @property
     def name(self) -> str:
@@ -405,7 +430,15 @@ class HashingFeaturizer:
         return FeatureRow(idx, w, dense.astype(np.float32))
 
     def transform(self, text: str) -> FeatureRow:
-        """Features of one text."""
+        """Features of one text: short texts by the pure-Python path (`features_short`, the same
+        features bit for bit), longer ones by numpy."""
+        short = self._short.row(text)
+        if short is not None:
+            return short
+        return self.transform_numpy(text)
+
+    def transform_numpy(self, text: str) -> FeatureRow:
+        """Features of one text by the numpy path (any length)."""
         buckets, dense = self.raw(text)
         return self.weigh(buckets, dense)
 
