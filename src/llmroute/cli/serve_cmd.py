@@ -126,7 +126,11 @@ def _serve_one(app: Any, options: dict[str, Any], metrics: tuple[str, int] | Non
                 side.should_exit = True
                 await task
 
-    asyncio.run(main())
+    # uvicorn's own loop choice (uvloop when installed, as `uvicorn.run` and --workers N use):
+    # a plain asyncio.run() serves on the stdlib loop (profile.py, 16 clients: 0.743 ms of CPU per
+    # request on it, 0.654 ms on uvloop).
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(main())
     return server.started
 
 
