@@ -13,27 +13,14 @@ For each round, prompt and tree (interleaved), a child runs under `valgrind --to
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
+
+import callgrind  # bench/callgrind.py: this script's directory is on sys.path
 
 HERE = Path(__file__).resolve().parent
 CASES = ("short", "2000")
-
-
-def _wait_for(path: Path, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = 900) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not path.exists():
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"the counted process exited early ({proc.returncode})")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {path}")
-        time.sleep(0.1)
 
 
 def child(case: str, decisions: int, signals: Path) -> None:
@@ -53,7 +40,7 @@ def child(case: str, decisions: int, signals: Path) -> None:
     for _ in range(100):
         router.decide(request, found)
     (signals / "ready").touch()
-    _wait_for(signals / "go")
+    callgrind.wait_for(signals / "go")
     for _ in range(decisions):
         router.decide(request, found)
     (signals / "done").touch()
@@ -61,27 +48,7 @@ def child(case: str, decisions: int, signals: Path) -> None:
 
 def count(tree: Path, case: str, decisions: int) -> int:
     """Instructions the child executed over `decisions` decisions."""
-    signals = Path(tempfile.mkdtemp(prefix="llmroute-route-instr-"))
-    out = signals / "callgrind.out"
-    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-            sys.executable, __file__, "--child", case, str(decisions), str(signals)]
-    proc = subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": str(tree)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_for(signals / "ready", proc)
-        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
-        (signals / "go").touch()
-        _wait_for(signals / "done", proc)
-        subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
-        log, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        shutil.rmtree(signals, ignore_errors=True)
-    found = re.search(rb"Collected : (\d+)", log)
-    if found is None:
-        raise SystemExit(f"no count from callgrind:\n{log.decode(errors='replace')[-2000:]}")
-    return int(found.group(1))
+    return callgrind.count(__file__, [case, str(decisions)], tree, "llmroute-route-instr-")
 
 
 def main() -> None:

@@ -25,27 +25,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: the shared callgrind helper
+import callgrind
 
 HERE = Path(__file__).resolve().parent
 WARMUP = 100
-
-
-def _wait_for(path: Path, proc: subprocess.Popen[bytes] | None = None, timeout_s: float = 1800) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not path.exists():
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"the counted process exited early ({proc.returncode})")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {path}")
-        time.sleep(0.1)
 
 
 def child(up_port: int, requests: int, signals: Path, writes: str | None) -> None:
@@ -77,11 +66,11 @@ def child(up_port: int, requests: int, signals: Path, writes: str | None) -> Non
             await runtime.gateway.complete(chat_request(dict(body)))
         await asyncio.sleep(1.0)  # the writer flushes the warm-up
         (signals / "ready").touch()
-        _wait_for(signals / "go")
+        callgrind.wait_for(signals / "go")
         for _ in range(requests):
             await runtime.gateway.complete(chat_request(dict(body)))
         (signals / "done").touch()
-        _wait_for(signals / "stop")
+        callgrind.wait_for(signals / "stop")
         await runtime.aclose()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -90,32 +79,9 @@ def child(up_port: int, requests: int, signals: Path, writes: str | None) -> Non
 
 def count(tree: Path, writes: str | None, up_port: int, args: argparse.Namespace) -> int:
     """Instructions the serving process executed over `args.requests` requests."""
-    signals = Path(tempfile.mkdtemp(prefix="llmroute-instr-signals-"))
-    out = signals / "callgrind.out"
-    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-            sys.executable, __file__, "--child", str(up_port), str(args.requests), str(signals)]
-    if writes:
-        argv.append(writes)
-    proc = subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": str(tree)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        _wait_for(signals / "ready", proc)
-        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True,
-                       capture_output=True)
-        (signals / "go").touch()
-        _wait_for(signals / "done", proc)
-        subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True,
-                       capture_output=True)
-        (signals / "stop").touch()
-        log, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        shutil.rmtree(signals, ignore_errors=True)
-    found = re.search(rb"Collected : (\d+)", log)
-    if found is None:
-        raise SystemExit(f"no count from callgrind:\n{log.decode(errors='replace')[-2000:]}")
-    return int(found.group(1))
+    extra = [writes] if writes else []
+    return callgrind.count(__file__, [str(up_port), str(args.requests), *extra], tree,
+                           "llmroute-instr-signals-")
 
 
 def main() -> None:
