@@ -30,7 +30,8 @@ BIN = Path(sys.executable).parent
 #: Part of the hot path -> substrings of a sampled stack that put a sample there (first match wins).
 PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("ledger write (its own thread)", ("LedgerWriter", "SQLiteStore", "sqlite3")),
-    ("upstream call (aiohttp client)", ("HTTPTransport", "aiohttp/", "StreamReply")),
+    ("upstream call (h1 client; aiohttp before)", ("HTTPTransport", "providers/h1.py", "aiohttp/",
+                                                  "StreamReply")),
     ("routing decision (engine.decide)", ("Engine.decide",)),
     ("ledger entry + metrics", ("Accountant", "Gateway._account", "_fan_out", "GatewayMetrics",
                                 "prometheus_client")),
@@ -40,7 +41,7 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("relaying stream chunks", ("Gateway._relay", "sse_events", "_chunks", "sse (llmroute")),
     ("gateway orchestration (plan, fallbacks, timeouts)", ("Gateway.", "call_with_fallbacks",
                                                            "_Run.", "new_request_id")),
-    ("response writing (starlette + uvicorn send)", ("Response.__call__", "StreamingResponse",
+    ("response writing (raw ASGI / starlette + uvicorn send)", ("Response.__call__", "StreamingResponse",
                                                      "RequestResponseCycle.send", "_send",
                                                      "send_json", "llmroute/server/asgi.py")),
     ("ASGI framework (starlette routing, middleware)", ("starlette/",)),
