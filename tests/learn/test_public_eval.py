@@ -30,6 +30,7 @@ DATA = Path(__file__).resolve().parents[2] / "bench" / "data" / "routellm-mmlu"
 #: subject → (prompts, characters as read_file's total_chars reported them when they were copied).
 EXPECTED = {"abstract_algebra": (100, 19975), "college_mathematics": (100, 25253),
             "elementary_mathematics": (378, 71794), "global_facts": (100, 19031),
+            "high_school_geography": (198, 43082),
             "jurisprudence": (108, 34568), "medical_genetics": (100, 21414)}
 
 
@@ -48,8 +49,8 @@ def test_the_copied_csvs_have_their_upstream_length_rows_and_boolean_outcomes() 
 def test_groups_split_math_from_the_rest() -> None:
     named = groups(load_dir(DATA))
     assert len(named["math"]) == 100 + 100 + 378
-    assert len(named["non-math"]) == 100 + 108 + 100
-    assert len(named["all"]) == 886
+    assert len(named["non-math"]) == 100 + 198 + 108 + 100
+    assert len(named["all"]) == 1084
     assert len(named["subject:jurisprudence"]) == 108
 
 
