@@ -3,6 +3,7 @@
     python scripts/build_router_artifact.py [--data ../shared/data] [--out src/llmroute/data/router]
         [--sources routerbench,zeroeval,mmlu-pro,llmrouter,routeprofile] [--extra FILE ...]
         [--featurizer hashing|static|static+hashing|minilm|minilm+hashing] [--static-model DIR]
+        [--routerbench-weight W] [--dense-l2 L] [--ensemble K]
 
 Trains the joint model (`fit_router` with each record's source) on every source of the shared data
 (`learn.sources`: RouterBench train, ZeroEval, MMLU-Pro, LLMRouter, RouteProfile; plus any --extra
@@ -45,6 +46,8 @@ TIER_BOUNDS = (0.26, 1.0)
 #: 300 out of fold, not the default: that artifact sends "What's 2+2?" to gpt-4 (docs/benchmarks.md).
 ROUTERBENCH_WEIGHT = 1.0
 DENSE_L2 = TrainConfig.dense_l2
+#: Joint fits (text-basis seeds 0..K-1) averaged into the artifact (scripts/select_artifact_recipe.py).
+ENSEMBLE = 1
 FEATURIZER_CHOICES = ("hashing", "static", "static+hashing", "minilm", "minilm+hashing")
 
 
@@ -142,6 +145,9 @@ def main() -> None:
                         help="extra L2 on the structural features' abilities")
     parser.add_argument("--routerbench-weight", type=float, default=ROUTERBENCH_WEIGHT,
                         help="weight of RouterBench train's outcomes in the joint loss (the rest 1)")
+    parser.add_argument("--ensemble", type=int, default=ENSEMBLE,
+                        help="joint fits with text-basis seeds 0..K-1, folded into one router that "
+                             "averages their logits (learn/ensemble.py)")
     parser.add_argument("--date", default=None, help="date recorded in the metadata (YYYY-MM-DD)")
     parser.add_argument("--extra", action="append", default=[], metavar="FILE",
                         help="more outcome or complexity-label JSONL files (relative to --data), repeatable")
@@ -159,7 +165,7 @@ def main() -> None:
     table = OutcomeTable.of(records)
     weights = {"routerbench": args.routerbench_weight} if args.routerbench_weight != 1.0 else {}
     config = TrainConfig(c=args.c, rank=args.rank, dense_l2=args.dense_l2, tiers=tiers_by_cost(table),
-                         source_weights=weights)
+                         source_weights=weights, basis_seeds=tuple(range(args.ensemble)))
     featurizer = make_featurizer(args.featurizer, args.static_model, args.embed_scale)
     model = with_other_spellings(fit_router(table, config, featurizer, row_sources), dict(ALIASES))
     names = [*per_file, *extra]
@@ -176,6 +182,7 @@ def main() -> None:
                    "offset_l2": config.offset_l2, "source_l2": config.source_l2, "dense_l2": config.dense_l2,
                    "max_iter": config.max_iter, "tier_bounds_usd_per_1k": list(TIER_BOUNDS),
                    **({"source_weights": dict(config.source_weights)} if config.source_weights else {}),
+                   **({"basis_seeds": list(config.basis_seeds)} if config.basis_seeds != (0,) else {}),
                    **({"featurizer": args.featurizer} if args.featurizer != "hashing" else {})},
     }
     test_path = args.data / TEST_FILE

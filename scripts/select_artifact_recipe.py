@@ -1,11 +1,12 @@
 """Choose the bundled artifact's recipe by out-of-fold evaluation on RouterBench *train* (issue 13).
 
     python scripts/select_artifact_recipe.py [--data ../shared/data] [--folds 2] [--seed 0]
-        [--weights 1,3,10] [--ranks 16] [--dense-l2 30] [--test] [--json out/recipe.json]
+        [--weights 1,3,10] [--ranks 16] [--dense-l2 30] [--ensembles 1] [--test] [--json out/recipe.json]
 
 RouterBench train is split by prompt into `--folds` folds (seeded); for every candidate recipe (a
 weight on RouterBench's outcomes in the joint loss, `TrainConfig.source_weights`, a rank, and the
-L2 strength on the structural features, `TrainConfig.dense_l2`) each
+L2 strength on the structural features, `TrainConfig.dense_l2`, and the number K of text-basis
+seeds whose joint fits are averaged, `TrainConfig.basis_seeds` = 0..K-1) each
 fold is predicted by a joint model trained on the other folds plus every other source
 (`build_router_artifact.training_records`: RouterBench test already removed, and here also the other
 sources' records that share a prompt or question with the held-out fold). The score of a fold is the
@@ -13,6 +14,9 @@ artifact's own check (`build_router_artifact.test_metrics`): quality at 15% of g
 hull and the cost for 95% of its quality. RouterBench test is never read for the choice: the script
 prints the recipe with the best mean quality at 15% (ties: lower cost for 95%), and `--test` then
 measures only that recipe once on RouterBench test, trained on all of RouterBench train.
+Each fold is fitted once per basis seed (up to the largest K); an ensemble of K is the fold of the
+first K fits (`ensemble.fold_ensemble`, the same router `basis_seeds` trains), so every K costs only
+the largest K's fits. The mean and range of the single-seed scores are printed too.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +41,11 @@ from build_router_artifact import (
 )
 
 from llmroute.learn.data import OutcomeTable, load_records
+from llmroute.learn.ensemble import fold_ensemble
 from llmroute.learn.features import HashingFeaturizer
 from llmroute.learn.model import RouterModel
 from llmroute.learn.sources import ALIASES, SOURCE_FILES, SourcedRecord
-from llmroute.learn.train import TrainConfig, fit_router
+from llmroute.learn.train import TrainConfig, fit_members
 from llmroute.learn.transfer import honest_train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,42 +60,59 @@ class Recipe:
     weight: float
     rank: int
     dense_l2: float = TrainConfig.dense_l2
+    ensemble: int = 1
 
-    def config(self, table: OutcomeTable) -> TrainConfig:
-        """The training config of this recipe for `table`."""
+    def config(self, table: OutcomeTable, seeds: tuple[int, ...] | None = None) -> TrainConfig:
+        """The training config of this recipe for `table` (basis seeds 0..ensemble-1 unless given)."""
         weights = {TARGET: self.weight} if self.weight != 1.0 else {}
         return TrainConfig(rank=self.rank, dense_l2=self.dense_l2, tiers=tiers_by_cost(table),
-                           source_weights=weights)
+                           source_weights=weights,
+                           basis_seeds=seeds if seeds is not None else tuple(range(self.ensemble)))
 
     def label(self) -> str:
         """Short name for tables."""
-        return f"weight {self.weight:g}, rank {self.rank}, dense_l2 {self.dense_l2:g}"
+        return (f"weight {self.weight:g}, rank {self.rank}, dense_l2 {self.dense_l2:g}, "
+                f"ensemble {self.ensemble}")
 
 
 def fit(recipe: Recipe, train: list[SourcedRecord]) -> RouterModel:
     """The joint model of `recipe` on `train`, with every tied model's other spellings."""
+    return fold_ensemble(fit_seeds(recipe, train, tuple(range(recipe.ensemble))))
+
+
+def fit_seeds(recipe: Recipe, train: list[SourcedRecord], seeds: tuple[int, ...]) -> list[RouterModel]:
+    """One joint model of `recipe` per text-basis seed, with every tied model's other spellings."""
     table = OutcomeTable.of([r.record for r in train])
-    model = fit_router(table, recipe.config(table), HashingFeaturizer(), [r.source for r in train])
-    return with_other_spellings(model, dict(ALIASES))
+    members = fit_members(table, recipe.config(table, seeds), HashingFeaturizer(), [r.source for r in train])
+    return [with_other_spellings(m, dict(ALIASES)) for m in members]
 
 
-def fold_scores(recipe: Recipe, target: list[SourcedRecord], others: list[SourcedRecord],
-                fold: np.ndarray, folds: int) -> list[dict[str, float]]:
-    """Quality at 15% and cost for 95% (hull) on each held-out fold of RouterBench train."""
-    out = []
-    for k in range(folds):
-        held = [r for r, f in zip(target, fold, strict=True) if f == k]
-        rest = [r for r, f in zip(target, fold, strict=True) if f != k]
+def score(model: RouterModel, held: list[SourcedRecord]) -> dict[str, float]:
+    """Quality at 15% of gpt-4's cost and cost for 95% of its quality (hull) on `held`."""
+    hull = test_metrics(model, [r.record for r in held])["on_hull"]
+    return {"q15": float(hull["quality_at_15pct_cost"]), "c95": float(hull["cost_for_95pct_quality"])}
+
+
+def fold_scores(recipe: Recipe, ensembles: list[int], target: list[SourcedRecord],
+                others: list[SourcedRecord], fold: np.ndarray, folds: int
+                ) -> tuple[dict[int, list[dict[str, float]]], list[list[dict[str, float]]]]:
+    """Per ensemble size K, the scores of each held-out fold of RouterBench train; and per fold the
+    scores of each single basis seed (0..max K - 1)."""
+    by_k: dict[int, list[dict[str, float]]] = {k: [] for k in ensembles}
+    singles = []
+    for f in range(folds):
+        held = [r for r, g in zip(target, fold, strict=True) if g == f]
+        rest = [r for r, g in zip(target, fold, strict=True) if g != f]
         kept, _ = honest_train(others, held)
-        metrics = test_metrics(fit(recipe, [*rest, *kept]), [r.record for r in held])
-        hull = metrics["on_hull"]
-        out.append({"q15": float(hull["quality_at_15pct_cost"]),
-                    "c95": float(hull["cost_for_95pct_quality"])})
-    return out
+        members = fit_seeds(recipe, [*rest, *kept], tuple(range(max(ensembles))))
+        singles.append([score(m, held) for m in members])
+        for k in ensembles:
+            by_k[k].append(singles[-1][0] if k == 1 else score(fold_ensemble(members[:k]), held))
+    return by_k, singles
 
 
 def parse_grid(weights: str, ranks: str, dense_l2: str) -> list[Recipe]:
-    """Every weight × rank × dense_l2."""
+    """Every weight × rank × dense_l2 (ensemble sizes are scored inside each)."""
     return [Recipe(float(w), int(r), float(d)) for d in dense_l2.split(",") for r in ranks.split(",")
             for w in weights.split(",")]
 
@@ -105,6 +127,8 @@ def main() -> None:
     parser.add_argument("--ranks", default="16", help="latent skills")
     parser.add_argument("--dense-l2", default=f"{TrainConfig.dense_l2:g}",
                         help="extra L2 on the structural features' abilities")
+    parser.add_argument("--ensembles", default="1",
+                        help="ensemble sizes K (joint fits with text-basis seeds 0..K-1, logits averaged)")
     parser.add_argument("--test", action="store_true",
                         help="measure the chosen recipe once on RouterBench test")
     parser.add_argument("--json", type=Path, default=None)
@@ -113,24 +137,31 @@ def main() -> None:
     target = [r for r in kept if r.source == TARGET]
     others = [r for r in kept if r.source != TARGET]
     fold = np.random.default_rng(args.seed).integers(0, args.folds, len(target))
-    rows = []
+    ensembles = [int(k) for k in args.ensembles.split(",")]
+    rows: list[dict[str, object]] = []
+    scored: list[tuple[float, float, Recipe]] = []
     for recipe in parse_grid(args.weights, args.ranks, args.dense_l2):
         start = time.perf_counter()
-        scores = fold_scores(recipe, target, others, fold, args.folds)
-        q15 = float(np.mean([s["q15"] for s in scores]))
-        c95 = float(np.mean([s["c95"] for s in scores]))
-        rows.append({"weight": recipe.weight, "rank": recipe.rank, "dense_l2": recipe.dense_l2,
-                     "q15": q15, "c95": c95, "folds": scores})
-        per_fold = ", ".join(f"{s['q15']:.2%}/{s['c95']:.1%}" for s in scores)
-        print(f"{recipe.label():>20}: quality at 15% {q15:.2%}, cost for 95% {c95:.1%} "
-              f"(folds {per_fold}; "
-              f"{time.perf_counter() - start:.0f} s)", flush=True)
-    best = max(rows, key=lambda r: (r["q15"], -r["c95"]))
-    chosen = Recipe(float(best["weight"]), int(best["rank"]), float(best["dense_l2"]))
+        by_k, singles = fold_scores(recipe, ensembles, target, others, fold, args.folds)
+        single_q = [float(np.mean([fs[i]["q15"] for fs in singles])) for i in range(max(ensembles))]
+        print(f"{recipe.label()}: single seeds' quality at 15% (mean over folds) "
+              f"{', '.join(f'{q:.2%}' for q in single_q)} ({time.perf_counter() - start:.0f} s)", flush=True)
+        for k, scores in by_k.items():
+            row = replace(recipe, ensemble=k)
+            q15 = float(np.mean([s["q15"] for s in scores]))
+            c95 = float(np.mean([s["c95"] for s in scores]))
+            scored.append((q15, -c95, row))
+            rows.append({"weight": row.weight, "rank": row.rank, "dense_l2": row.dense_l2, "ensemble": k,
+                         "q15": q15, "c95": c95, "folds": scores,
+                         **({"single_seeds_q15": single_q} if k == 1 else {})})
+            per_fold = ", ".join(f"{s['q15']:.2%}/{s['c95']:.1%}" for s in scores)
+            print(f"  {row.label()}: quality at 15% {q15:.2%}, cost for 95% {c95:.1%} (folds {per_fold})",
+                  flush=True)
+    chosen = max(scored, key=lambda t: (t[0], t[1]))[2]
     print(f"chosen out of fold: {chosen.label()}")
     result: dict[str, object] = {"folds": args.folds, "seed": args.seed, "recipes": rows,
                                  "chosen": {"weight": chosen.weight, "rank": chosen.rank,
-                                            "dense_l2": chosen.dense_l2}}
+                                            "dense_l2": chosen.dense_l2, "ensemble": chosen.ensemble}}
     if args.test:
         metrics = test_metrics(fit(chosen, kept), load_records(args.data / TEST_FILE))
         print(f"RouterBench test, once: {metrics['on_hull']}")

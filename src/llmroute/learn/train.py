@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .data import OutcomeRecord, OutcomeTable
+from .ensemble import fold_ensemble
 from .features import Featurizer, HashingFeaturizer
 from .joint import JointProblem, Penalties, fit_params, source_index, text_basis
 from .model import RouterModel, to_f32
@@ -34,7 +35,8 @@ class TrainConfig:
     of latent skills `rank`, size of the text basis (and the most prompts its SVD reads), L2
     strengths of the per-(model, source) and per-source offsets, L-BFGS iterations, ridge strength
     for the length heads, tiers of known models; `source_weights`: a multiplier on the loss of each
-    named source's outcomes (the rest 1), e.g. to up-weight the source the router is meant for."""
+    named source's outcomes (the rest 1), e.g. to up-weight the source the router is meant for;
+    `basis_seeds`: one joint fit per text-basis seed, averaged (variance reduction)."""
 
     c: float = 0.1
     rank: int = 16
@@ -47,6 +49,9 @@ class TrainConfig:
     length_ridge: float = 1.0
     tiers: Mapping[str, str] = field(default_factory=dict)
     source_weights: Mapping[str, float] = field(default_factory=dict)
+    #: Seeds of the text basis; more than one trains one joint fit per seed and folds them into one
+    #: router that averages their logits (`ensemble.fold_ensemble`).
+    basis_seeds: tuple[int, ...] = (0,)
 
 
 def sparse_features(featurizer: Featurizer, texts: tuple[str, ...] | list[str]
@@ -102,15 +107,44 @@ def char_prices(prompts: tuple[str, ...], cost: F64, output_chars: F64) -> tuple
 def fit_router(table: OutcomeTable, config: TrainConfig | None = None,
                featurizer: Featurizer | None = None, sources: Sequence[str] | None = None) -> RouterModel:
     """Train the predictor for every model in `table` (see the module docstring). `sources`: each
-    row's source (its grader), for the per-source offsets; None = one source."""
+    row's source (its grader), for the per-source offsets; None = one source. With several
+    `config.basis_seeds`, the fold of one fit per seed (`fit_members`, `ensemble.fold_ensemble`)."""
+    return fold_ensemble(fit_members(table, config, featurizer, sources))
+
+
+def fit_members(table: OutcomeTable, config: TrainConfig | None = None,
+                featurizer: Featurizer | None = None, sources: Sequence[str] | None = None
+                ) -> list[RouterModel]:
+    """One router per `config.basis_seeds` (same featurizer, prices and data; only the text basis's
+    seed differs), featurizing the prompts once."""
     config = config or TrainConfig()
+    if not config.basis_seeds:
+        raise ValueError("basis_seeds is empty")
     feat = (featurizer if featurizer is not None else HashingFeaturizer()).fit(table.prompts)
     x, dense = sparse_features(feat, table.prompts)
-    basis = text_basis(x, config.basis, config.basis_rows)
-    u = np.asarray(x @ basis, dtype=np.float64)
     src, names = source_index(list(sources) if sources is not None else [""] * len(table.prompts))
     if len(src) != len(table.prompts):
         raise ValueError(f"{len(src)} sources for {len(table.prompts)} prompts")
+    p_in, p_out = char_prices(table.prompts, table.cost, table.output_chars)
+    members = []
+    for seed in config.basis_seeds:
+        projection, latent_mean, abilities, biases, z = _joint_fit(table, config, x, dense, src, names, seed)
+        lengths, length_biases = length_heads(z, table.output_chars, config.length_ridge)
+        members.append(RouterModel(
+            featurizer=feat, projection=to_f32(projection), latent_mean=to_f32(latent_mean),
+            models=table.models, abilities=to_f32(abilities), biases=to_f32(biases),
+            lengths=to_f32(lengths), length_biases=to_f32(length_biases), input_prices=to_f32(p_in),
+            output_prices=to_f32(p_out), tiers=tuple(config.tiers.get(m, "") for m in table.models)))
+    return members
+
+
+def _joint_fit(table: OutcomeTable, config: TrainConfig, x: csr_matrix, dense: F64,
+               src: npt.NDArray[np.int64], names: tuple[str, ...], seed: int
+               ) -> tuple[F64, F64, F64, F64, F64]:
+    """One joint fit with the text basis of `seed`, in served form: projection (standardised on the
+    training prompts), latent mean, abilities, served biases, and the training prompts' z."""
+    basis = text_basis(x, config.basis, config.basis_rows, seed=seed)
+    u = np.asarray(x @ basis, dtype=np.float64)
     penalties = Penalties(1.0 / config.c, config.offset_l2, config.source_l2, config.dense_l2)
     weights = [float(config.source_weights.get(n, 1.0)) for n in names] if config.source_weights else None
     params = fit_params(JointProblem(u, dense, table.quality, src, names), config.rank, penalties,
@@ -123,15 +157,8 @@ def fit_router(table: OutcomeTable, config: TrainConfig | None = None,
     skills = params.abilities[:, :k] * std
     abilities = np.hstack([skills, params.abilities[:, k:]])
     z = np.hstack([scores / std - latent_mean, dense])
-    lengths, length_biases = length_heads(z, table.output_chars, config.length_ridge)
-    p_in, p_out = char_prices(table.prompts, table.cost, table.output_chars)
-    return RouterModel(
-        featurizer=feat, projection=to_f32(projection), latent_mean=to_f32(latent_mean), models=table.models,
-        abilities=to_f32(abilities),
-        biases=to_f32(params.served_bias(table.quality, src) + skills @ latent_mean),
-        lengths=to_f32(lengths),
-        length_biases=to_f32(length_biases), input_prices=to_f32(p_in), output_prices=to_f32(p_out),
-        tiers=tuple(config.tiers.get(m, "") for m in table.models))
+    biases = params.served_bias(table.quality, src) + skills @ latent_mean
+    return projection, latent_mean, abilities, biases, z
 
 
 def out_of_fold(records: Sequence[OutcomeRecord], models: Sequence[str], *,
