@@ -12,7 +12,12 @@ LLMROUTE_TAIL_TRACE set, so it records its collections, writer batches and threa
 process is the client (one keep-alive connection, raw socket, CPU 1): it sends the next request as
 soon as the answer is in and keeps each one's start and end on the same monotonic clock.
 `switch=S` sets the interpreter's GIL switch interval to S seconds at start (through the trace
-hook; the gateway may set its own later); `nice=N` the SQLite thread's nice value (trace hook);
+hook; the gateway may set its own later); `nice=N` the SQLite thread's nice value (trace hook),
+`child_nice=N` that of the `writes: process` child; `main_slice=NS` / `helper_slice=NS` the
+scheduler slice the main thread (at start) / the SQLite thread asks for (sched_setattr);
+`helper_cpus=1` (or 0+1) moves the SQLite thread to those CPUs, `child_cpus=` the ledger's
+child processes, `child_group_nice=N` puts them in a session of their own whose autogroup
+(Linux's per-session CPU share) gets nice N;
 `writes=` sets `ledger.writes`; `LLMROUTE__A__B=V` is passed to the gateway's environment (a
 config override, e.g. `LLMROUTE__LEDGER__ENABLED=false`).
 Per arm and round it prints p50/p99/p99.9 of the latency, the added p50/p99 (minus the
@@ -43,25 +48,26 @@ KINDS = ("gc0", "gc1", "gc2", "flush", "rows", "sqlite", "thread")
 RUNQ_NS = 200_000
 MARKS = (*KINDS, "helper", "foreign")
 Span = tuple[int, int]
-#: start, end (ns); the foreign wait: ns the servers and the client sat runnable off the CPU,
-#: less what the gateway's own helper threads ran meanwhile; ns the helper threads ran
-Req = tuple[int, int, int, int]
+#: start, end (ns); ns runnable but off the CPU meanwhile: the other processes' (upstream, client),
+#: the gateway's main thread's; ns the gateway's helper threads and children ran
+Req = tuple[int, int, int, int, int]
 
 
 class Sched:
     """The scheduler's per-thread counters (/proc/<pid>/task/<tid>/schedstat: ns on the CPU, ns
     runnable but waiting for it), read with one pread per thread (~1 µs each): the gateway's main
-    thread, its other threads (the SQLite writer's, worker threads: the "helpers") and other
-    processes (upstream, this client). The threads are those alive when this is built."""
+    thread, its other threads and child processes (the SQLite writer's thread, worker threads,
+    the ledger's reader and writer children: the "helpers") and other processes (upstream, this
+    client). The threads are those alive when this is built."""
 
     def __init__(self, gateway: int | None, others: Iterable[int]) -> None:
         self._main: list[int] = []
         self._helpers: list[int] = []
         self._others: list[int] = []
-        if gateway is not None:
-            for tid in os.listdir(f"/proc/{gateway}/task"):
+        for pid in procs.tree(gateway) if gateway is not None else ():  # with its child processes
+            for tid in os.listdir(f"/proc/{pid}/task"):
                 group = self._main if int(tid) == gateway else self._helpers
-                group.append(os.open(f"/proc/{gateway}/task/{tid}/schedstat", os.O_RDONLY))
+                group.append(os.open(f"/proc/{pid}/task/{tid}/schedstat", os.O_RDONLY))
         for pid in others:
             for tid in os.listdir(f"/proc/{pid}/task"):
                 self._others.append(os.open(f"/proc/{pid}/task/{tid}/schedstat", os.O_RDONLY))
@@ -85,11 +91,12 @@ class Sched:
             os.close(fd)
 
 
-def split(before: tuple[int, int, int], after: tuple[int, int, int]) -> tuple[int, int]:
-    """(foreign wait, helpers' run) over a request: the main thread's wait beyond what our own
-    helpers ran (they share its CPU), plus the other processes' wait."""
-    main, helpers, others = (a - b for a, b in zip(after, before, strict=True))
-    return others + max(0, main - helpers), helpers
+def foreign_bounds(r: Req) -> tuple[int, int]:
+    """(least, most) of a request's wait that foreign load explains: the other processes' wait
+    plus the main thread's wait beyond what our own helpers ran (they share its CPU: they may have
+    run while it waited), or plus all of it."""
+    _, _, others, main, helpers = r
+    return others + max(0, main - helpers), others + main
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,12 @@ class Arm:
     switch: str | None = None
     writes: str | None = None
     nice: str | None = None
+    child_nice: str | None = None
+    main_slice: str | None = None
+    helper_slice: str | None = None
+    helper_cpus: str | None = None
+    child_cpus: str | None = None
+    child_group_nice: str | None = None
     env: tuple[tuple[str, str], ...] = ()  # LLMROUTE__… overrides of the generated config
 
 
@@ -107,7 +120,10 @@ def parse_arm(text: str) -> Arm:
     src, *opts = rest.split(",")
     kv = dict(opt.split("=", 1) for opt in opts)
     env = tuple((k, v) for k, v in kv.items() if k.startswith("LLMROUTE__"))
-    return Arm(name, Path(src).resolve(), kv.get("switch"), kv.get("writes"), kv.get("nice"), env)
+    return Arm(name, Path(src).resolve(), kv.get("switch"), kv.get("writes"), kv.get("nice"),
+               kv.get("child_nice"), kv.get("main_slice"), kv.get("helper_slice"),
+               kv.get("helper_cpus"), kv.get("child_cpus"),
+               kv.get("child_group_nice"), env)
 
 
 # -- the client ----------------------------------------------------------------------------------
@@ -160,7 +176,8 @@ def drive(url: str, body: dict[str, object], headers: dict[str, str], seconds: f
             sock.sendall(raw)
             buf = read_answer(sock, buf)
             t1 = time.monotonic_ns()
-            out.append((t0, t1, *split(s0, sample())))
+            main, helpers, others = (a - b for a, b in zip(sample(), s0, strict=True))
+            out.append((t0, t1, others, main, helpers))
 
 
 # -- the analysis --------------------------------------------------------------------------------
@@ -203,22 +220,26 @@ def summarise(reqs: list[Req], events: dict[str, list[Span]], window_ns: int | N
     slow = [r for r, v in zip(reqs, lat, strict=True) if v >= cut]
     marks = {k: [overlaps(r, spans) for r in reqs] for k, spans in events.items()}
     slow_marks = {k: [overlaps(r, spans) for r in slow] for k, spans in events.items()}
-    for name, col in (("foreign", 2), ("helper", 3)):
-        marks[name] = [r[col] >= RUNQ_NS for r in reqs]
-        slow_marks[name] = [r[col] >= RUNQ_NS for r in slow]
+    for name, of in (("foreign", lambda r: foreign_bounds(r)[0]), ("helper", lambda r: r[4])):
+        marks[name] = [of(r) >= RUNQ_NS for r in reqs]
+        slow_marks[name] = [of(r) >= RUNQ_NS for r in slow]
     clean = [v for i, v in enumerate(lat) if not any(m[i] for m in marks.values())]
     # without the time the servers sat runnable but off the CPU (foreign load): the gateway's own tail
-    own = [(r[1] - r[0] - r[2]) / 1e6 for r in reqs]
+    own = [(r[1] - r[0] - foreign_bounds(r)[0]) / 1e6 for r in reqs]
+    # less all of the main thread's wait too: what is left is CPU work and waits off the run queue
+    # (the GIL, I/O): the gateway's own tail can be no smaller than this
+    least = [(r[1] - r[0] - foreign_bounds(r)[1]) / 1e6 for r in reqs]
     own_cut = quantile(own, 0.99)
     own_slow = [r for r, v in zip(reqs, own, strict=True) if v >= own_cut]
     return {
         "n": len(lat), "p50": quantile(lat, 0.5), "p99": cut, "p999": quantile(lat, 0.999),
-        "slow_foreign_ms": statistics.median(r[2] for r in slow) / 1e6,
+        "slow_foreign_ms": statistics.median(foreign_bounds(r)[0] for r in slow) / 1e6,
         "clean_p99": quantile(clean, 0.99) if clean else float("nan"), "clean_share": len(clean) / len(lat),
         "own_p50": quantile(own, 0.5), "own_p99": own_cut,
+        "least_p50": quantile(least, 0.5), "least_p99": quantile(least, 0.99),
         "own_slow": {**{k: sum(overlaps(r, spans) for r in own_slow) / len(own_slow)
                         for k, spans in events.items()},
-                     "helper": sum(r[3] >= RUNQ_NS for r in own_slow) / len(own_slow)},
+                     "helper": sum(r[4] >= RUNQ_NS for r in own_slow) / len(own_slow)},
         "events": {k: len(v) for k, v in events.items()},
         "longest_ms": {k: max(((s[1] - s[0]) / 1e6 for s in v), default=0.0) for k, v in events.items()},
         "slow": {k: sum(m) / len(m) for k, m in slow_marks.items()},
@@ -242,6 +263,13 @@ def run_arm(arm: Arm, args: argparse.Namespace, up_port: int, up_pid: int) -> di
         env["LLMROUTE_TAIL_SWITCH_S"] = arm.switch
     if arm.nice is not None:
         env["LLMROUTE_TAIL_HELPER_NICE"] = arm.nice
+    for knob, value in (("MAIN_SLICE_NS", arm.main_slice), ("HELPER_SLICE_NS", arm.helper_slice),
+                        ("HELPER_CPUS", arm.helper_cpus), ("CHILD_CPUS", arm.child_cpus),
+                        ("CHILD_GROUP_NICE", arm.child_group_nice)):
+        if value is not None:
+            env[f"LLMROUTE_TAIL_{knob}"] = value
+    if arm.child_nice is not None:
+        env["LLMROUTE_TAIL_CHILD_NICE"] = arm.child_nice
     env.update(arm.env)
     gateway = procs.start_server("llmroute", gw.argv, cpus="0", env=env, log_dir=work)
     try:
@@ -275,6 +303,7 @@ def show(name: str, s: dict[str, object], base: dict[str, object] | None) -> str
             f"slowest 1% / all overlapping: {shares}\n{'':>12}own (less foreign wait): p50 {s['own_p50']:.2f}"
             f" p99 {s['own_p99']:.2f} ms, its slowest 1% overlapping: "
             + " ".join(f"{k} {own[k]:.0%}" for k in (*KINDS, "helper") if every[k] or own[k])
+            + f"; less all run-queue wait: p50 {s['least_p50']:.2f} p99 {s['least_p99']:.2f} ms"
             + "; longest: " + " ".join(f"{k} {longest[k]:.1f}" for k in KINDS if longest[k]) + " ms")
 
 
@@ -321,10 +350,12 @@ def main() -> None:
         rows = results[arm.name]
         spread = ", ".join(f"{float(r['added_p99']):.2f}" for r in rows)  # type: ignore[arg-type]
         own = ", ".join(f"{float(r['own_p99']):.2f}" for r in rows)  # type: ignore[arg-type]
+        least = ", ".join(f"{float(r['least_p99']):.2f}" for r in rows)  # type: ignore[arg-type]
         print(f"median {arm.name}: added p50 {medians(rows, 'added_p50'):.2f} ms, added p99 "
               f"{medians(rows, 'added_p99'):.2f} ms (rounds: {spread}), p99.9 {medians(rows, 'p999'):.2f} ms;"
-              f" less run-queue wait p50 {medians(rows, 'own_p50'):.2f} p99 {medians(rows, 'own_p99'):.2f} ms"
-              f" (rounds: {own})")
+              f" own p50 {medians(rows, 'own_p50'):.2f} p99 {medians(rows, 'own_p99'):.2f} ms"
+              f" (rounds: {own}); less all run-queue wait p99 {medians(rows, 'least_p99'):.2f} ms"
+              f" (rounds: {least})")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1))
 
