@@ -32,7 +32,7 @@ def requests(n: int, *, slow_every: int, slow_ms: int) -> list[tail.Req]:
 def test_the_slowest_requests_are_matched_to_the_events_they_overlap() -> None:
     reqs = requests(1000, slow_every=100, slow_ms=5)
     flushes = [(r[0] + MS, r[0] + 2 * MS) for r in reqs[::100]]  # inside each slow request
-    events = {k: [] for k in tail.KINDS} | {"flush": flushes}
+    events: dict[str, list[tail.Span]] = {k: [] for k in tail.KINDS} | {"flush": flushes}
     summary = tail.summarise(reqs, events)
 
     assert summary["p50"] == pytest.approx(1.0)
@@ -44,7 +44,8 @@ def test_the_slowest_requests_are_matched_to_the_events_they_overlap() -> None:
 
 def test_events_outside_the_measured_window_are_left_out() -> None:
     reqs = requests(200, slow_every=1000, slow_ms=1)
-    events = {k: [] for k in tail.KINDS} | {"gc2": [(-50 * MS, -40 * MS)]}  # at startup
+    events: dict[str, list[tail.Span]] = {k: [] for k in tail.KINDS}
+    events["gc2"] = [(-50 * MS, -40 * MS)]  # at startup
     assert tail.summarise(reqs, events)["events"]["gc2"] == 0  # type: ignore[index]
 
 
