@@ -54,6 +54,7 @@ from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedbac
 from .rows import COLUMNS, INSERT_COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .sketch import Histogram, unpack
+from .sqlite_insert import bind_none_directly, insert_fresh
 from .sqlite_tx import immediate
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
@@ -70,8 +71,6 @@ _UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
 _UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
 _STORED_LATENCY = stored_latency_sql(_ROLLUP_SQL)
 _FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
-#: Ids looked up at once when a batch is written (SQLite's default limit is 32,766 variables).
-_ID_CHUNK = 500
 _FEEDBACK = """
 UPDATE llmroute_requests SET
     feedback_ts = CASE
@@ -132,6 +131,7 @@ class SQLiteStore:
                 self._enable_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 register_functions(conn)
+                bind_none_directly()
             except BaseException:
                 conn.close()
                 raise
@@ -312,19 +312,7 @@ def _write(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]],
            entries: Sequence[LedgerEntry]) -> None:
     """Insert the rows and roll up the entries that were not stored before (in the caller's
     transaction, so a replayed batch is counted once)."""
-    ids = [entry.request_id for entry in entries]
-    stored: set[str] = set()
-    for start in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[start:start + _ID_CHUNK]
-        sql = f"SELECT request_id FROM llmroute_requests WHERE request_id IN ({', '.join('?' * len(chunk))})"
-        stored.update(row[0] for row in _fetch(conn, sql, chunk))
-    _change(conn, _INSERT, rows)
-    fresh = []
-    for entry in entries:
-        if entry.request_id not in stored:
-            stored.add(entry.request_id)  # a repeated id in the batch: the first one was stored
-            fresh.append(fact_of(entry))
-    _apply(conn, delta_of(fresh))
+    _apply(conn, delta_of([fact_of(entry) for entry in insert_fresh(conn, _INSERT, rows, entries)]))
 
 
 def _apply(conn: sqlite3.Connection, delta: Delta) -> None:
