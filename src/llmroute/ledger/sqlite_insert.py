@@ -9,7 +9,7 @@ entries count either way, in the caller's transaction.
 
 `bind_none_directly` registers the identity adapter for None: the standard library's sqlite3 binds
 None only after a failed adapter lookup (an AttributeError formatted and dropped for each NULL
-parameter, ~40 % of the insert's own instructions for a ledger row that is half NULLs).
+parameter: ~70,000 instructions for a gateway's ledger row, 21 NULLs of 46 columns).
 """
 
 from __future__ import annotations
