@@ -2,12 +2,13 @@
 write-ahead log, plus the writer's batches (rows, rollups, SQLite), counted by valgrind (callgrind).
 
     .venv/bin/python bench/ledger/writer_instructions.py --trees /tmp/base/src,src \\
-        [--modes inline,process] [--entries 2048] [--rounds 2]
+        [--modes inline,process] [--entries 2048] [--batch 256] [--rounds 2]
 
 Unlike `bench/gateway/instructions.py` (a whole request, whose count moves with how many batches
 wall-clock time lets into the window), this one is deterministic: the counted child records
 `--entries` gateway-like entries (built before counting) in one go, so the writer takes full batches
-of 256, then waits until the store holds them all (`WriterStats.written`). A SQLite file ledger, the
+of `--batch` (256: a loaded gateway's; a few dozen: a quiet one's, where each batch's own work
+counts more), then waits until the store holds them all (`WriterStats.written`). A SQLite file ledger, the
 log with `fsync: interval` (the default). With `process` (`ledger.writes: process`) the batches are
 written by the writer's child, which valgrind does not follow: the count is the serving process's
 share. Each round runs every (tree, mode) once, the order reversed every other round.
@@ -31,7 +32,7 @@ import callgrind
 BATCH = 256
 
 
-def child(entries: int, mode: str, signals: Path) -> None:
+def child(entries: int, mode: str, signals: Path, batch_size: int) -> None:
     """The counted process: warm up, say so, record the entries when told, wait for the store."""
     from datetime import UTC, datetime
     from decimal import Decimal
@@ -80,7 +81,7 @@ def child(entries: int, mode: str, signals: Path) -> None:
         seam = {"write": write}
         if writes is not None and hasattr(writes, "write_lines"):  # a tree before 17's lines: write
             seam = {"write_lines": write_lines}
-        writer = LedgerWriter(store, spool_path=work / "spool.jsonl", batch_size=BATCH,
+        writer = LedgerWriter(store, spool_path=work / "spool.jsonl", batch_size=batch_size,
                               flush_interval_s=0.05, wal=WalPolicy(fsync="interval"),
                               **seam)  # type: ignore[arg-type]
         await writer.start()
@@ -92,7 +93,7 @@ def child(entries: int, mode: str, signals: Path) -> None:
                 writer.record(one)
             await all_written.wait()
 
-        await record([entry() for _ in range(2 * BATCH)])  # warm-up: the child, the caches
+        await record([entry() for _ in range(2 * batch_size)])  # warm-up: the child, the caches
         counted = [entry() for _ in range(entries)]
         (signals / "ready").touch()
         await asyncio.to_thread(callgrind.wait_for, signals / "go")
@@ -110,12 +111,13 @@ def child(entries: int, mode: str, signals: Path) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))
+        child(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), int(sys.argv[5]))
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trees", required=True, help="comma-separated src directories (the first is A)")
     p.add_argument("--modes", default="inline,process", help="ledger.writes modes to count")
     p.add_argument("--entries", type=int, default=8 * BATCH)
+    p.add_argument("--batch", type=int, default=BATCH, help="the writer's batch_size")
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args()
     if shutil.which("valgrind") is None:
@@ -125,7 +127,8 @@ def main() -> None:
     counts: dict[tuple[Path, str], list[float]] = {side: [] for side in sides}
     for r in range(args.rounds):
         for tree, mode in sides if r % 2 == 0 else list(reversed(sides)):
-            total = callgrind.count(__file__, [str(args.entries), mode], tree, "llmroute-writer-instr-")
+            total = callgrind.count(__file__, [str(args.entries), mode, str(args.batch)], tree,
+                                    "llmroute-writer-instr-")
             counts[(tree, mode)].append(total / args.entries)
             print(f"round {r + 1} {tree} {mode}: {total / args.entries / 1e3:.1f} k instructions "
                   "per entry", flush=True)

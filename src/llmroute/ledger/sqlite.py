@@ -39,12 +39,11 @@ from .rollup_sql import (
     delta_params,
     insert_latency_sql,
     latency_params,
+    merge_latency_sql,
     rebuild_day_hists_sql,
     rebuild_hour_bins_sql,
     rebuild_sql,
     register_functions,
-    stored_latency_sql,
-    upsert_latency_sql,
     upsert_rollups_sql,
 )
 from .rollup_sql import (
@@ -53,7 +52,7 @@ from .rollup_sql import (
 from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, INSERT_COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
-from .sketch import Histogram, unpack
+from .sketch import Histogram
 from .sqlite_insert import bind_none_directly, insert_fresh
 from .sqlite_tx import immediate
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
@@ -68,8 +67,7 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM llmroute_requests"
 _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(INSERT_COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
 _UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
-_UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
-_STORED_LATENCY = stored_latency_sql(_ROLLUP_SQL)
+_MERGE_LATENCY = merge_latency_sql()
 _FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
 _FEEDBACK = """
 UPDATE llmroute_requests SET
@@ -320,13 +318,12 @@ def _apply(conn: sqlite3.Connection, delta: Delta) -> None:
     rollups = delta_params(_ROLLUP_SQL, delta)
     if rollups:
         _change(conn, _UPSERT_ROLLUPS, rollups)
-    if delta.latencies:
-        def stored(key: LatencyKey) -> Histogram:
-            found = _fetch(conn, _STORED_LATENCY, (key.dim, key.grain,
-                                                   _ROLLUP_SQL.time_param(key.start), key.value))
-            return unpack(found[0][0]) if found else {}
+    if delta.latencies:  # merged with the stored histograms in the upsert: none read first
+        _change(conn, _MERGE_LATENCY, latency_params(_ROLLUP_SQL, delta, _nothing_stored))
 
-        _change(conn, _UPSERT_LATENCY, latency_params(_ROLLUP_SQL, delta, stored))
+
+def _nothing_stored(key: LatencyKey) -> Histogram:
+    return {}
 
 
 def _feedback(conn: sqlite3.Connection, params: Sequence[Any], rating: int | None,
