@@ -53,8 +53,8 @@ def sqlite_time(value: datetime) -> str:
     utc = value.astimezone(UTC)
     if utc.year < 1000:  # strftime's %Y does not pad these; keep what it always wrote
         return utc.strftime(_SQLITE_TIME)
-    # the same text as strftime's, ~20x fewer instructions
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # the same text as strftime's at a fraction of its instructions ("+00:00" becomes "Z")
+    return utc.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _sqlite_time_in(text: Any) -> datetime:
