@@ -65,6 +65,26 @@ def tree_cpu_s(pid: int) -> float:
     return total / CLK_TCK
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user+system, every thread) of the process pid alone, not its children."""
+    fields = _stat_fields(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def pin_descendants(pid: int, cpus: set[int]) -> list[int]:
+    """Pin pid's live descendants (every thread of each; not pid itself) to `cpus`, which they
+    would otherwise inherit from pid's pinning. Returns the processes pinned."""
+    pinned = []
+    for child in tree(pid)[1:]:
+        try:
+            for task in os.scandir(f"/proc/{child}/task"):
+                os.sched_setaffinity(int(task.name), cpus)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        pinned.append(child)
+    return pinned
+
+
 def tree_rss_mib(pid: int) -> float:
     """Resident memory of pid's process tree (the sum of each process's RSS), MiB."""
     total = 0

@@ -240,6 +240,12 @@ def test_sigkill_under_load_loses_no_answered_request_on_postgres(
     crash_and_restart(up, tmp_path, f"{POSTGRES_DSN}?schema={pg_schema}")
 
 
+def test_sigkill_with_writes_in_a_child_process_loses_nothing_on_postgres(
+        up: FakeUpstream, tmp_path: Path, pg_schema: str) -> None:
+    """`ledger.writes: process` on PostgreSQL: the child writes the batches on a pool of its own."""
+    crash_and_restart(up, tmp_path, f"{POSTGRES_DSN}?schema={pg_schema}", writes="process")
+
+
 class ProxyThread:
     """A `TcpProxy` to PostgreSQL on an event loop of its own (the test's thread drives load)."""
 

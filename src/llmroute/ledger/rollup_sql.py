@@ -30,7 +30,7 @@ from .rollups import (
     Delta,
     LatencyKey,
 )
-from .sketch import GAMMA, MIN_LATENCY_S, ZERO_BIN, Histogram, merge_into, pack
+from .sketch import GAMMA, MIN_LATENCY_S, ZERO_BIN, Histogram, merge_into, pack, unpack
 
 ROLLUPS_TABLE = "llmroute_rollups"
 LATENCY_TABLE = "llmroute_rollup_latency"
@@ -139,6 +139,7 @@ def split_sums(text: str | None, n: int) -> list[Decimal]:
 def register_functions(conn: sqlite3.Connection) -> None:
     """The functions SQLite's rollup SQL calls (on every connection of the store)."""
     conn.create_function("llmroute_decimal_add", 2, _decimal_add, deterministic=True)
+    conn.create_function("llmroute_hist_merge", 2, _hist_merge, deterministic=True)
     conn.create_aggregate("llmroute_decimal_sum", 1, _DecimalSum)  # type: ignore[arg-type]
     conn.create_aggregate("llmroute_decimal_sums", len(MONEY_FIELDS), _DecimalSums)  # type: ignore[arg-type]
     try:  # SQLite's math functions, when it was built with them (SQLITE_ENABLE_MATH_FUNCTIONS)
@@ -193,6 +194,19 @@ def upsert_latency_sql(dialect: RollupDialect) -> str:
     return (f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, hist) "
             f"VALUES ({_placeholders(dialect, len(_LATENCY_KEY) + 1)}) "
             f"ON CONFLICT ({', '.join(_LATENCY_KEY)}) DO UPDATE SET hist = excluded.hist")
+
+
+def merge_latency_sql() -> str:
+    """SQLite: add one histogram to the stored one inside the upsert (`llmroute_hist_merge`), so
+    that a batch reads none of them first (`latency_params` with nothing stored)."""
+    return (f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, hist) "
+            f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({', '.join(_LATENCY_KEY)}) "
+            "DO UPDATE SET hist = llmroute_hist_merge(hist, excluded.hist)")
+
+
+def _hist_merge(stored: bytes | None, added: bytes | None) -> bytes:
+    """Two packed histograms added up (`sketch.pack`: sorted, so the same bytes as merging first)."""
+    return pack(merge_into(unpack(stored), unpack(added)))
 
 
 def stored_latency_sql(dialect: RollupDialect) -> str:

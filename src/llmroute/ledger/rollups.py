@@ -287,8 +287,13 @@ def delta_of(facts: Iterable[Fact]) -> Delta:
     tally and moments, and per hour and day, dimension and value their latency histogram."""
     delta = Delta({}, {})
     groups: dict[tuple[datetime, str, str, str, str, str, str], list[Fact]] = {}
+    hours: dict[tuple[int, int], datetime] = {}  # a batch spans an hour or two: floor each once
     for fact in facts:
-        hour = floor_to(fact.ts, "hour")
+        since = fact.ts - EARLIEST  # exact (a timedelta), unlike a float timestamp
+        slot = (since.days, since.seconds // 3600)
+        hour = hours.get(slot)
+        if hour is None:
+            hour = hours[slot] = floor_to(fact.ts, "hour")
         group = (hour, fact.model, fact.tier, fact.policy, fact.key, fact.arm, _baseline(fact))
         groups.setdefault(group, []).append(fact)
     for (hour, model, tier, policy, key, arm, baseline), members in groups.items():

@@ -36,7 +36,7 @@ class LedgerService:
         self.writer = LedgerWriter(
             self.store, spool_path=Path(config.spool_path), max_queue=config.max_queue,
             batch_size=config.batch_size, flush_interval_s=config.flush_interval_s,
-            wal=wal_policy(config), write=self.writes.write if self.writes else None)
+            wal=wal_policy(config), write_lines=self.writes.write_lines if self.writes else None)
 
     async def start(self) -> None:
         """Apply migrations and start the writer (replaying any spool a previous run left). The

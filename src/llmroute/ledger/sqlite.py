@@ -39,12 +39,11 @@ from .rollup_sql import (
     delta_params,
     insert_latency_sql,
     latency_params,
+    merge_latency_sql,
     rebuild_day_hists_sql,
     rebuild_hour_bins_sql,
     rebuild_sql,
     register_functions,
-    stored_latency_sql,
-    upsert_latency_sql,
     upsert_rollups_sql,
 )
 from .rollup_sql import (
@@ -53,7 +52,8 @@ from .rollup_sql import (
 from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedback_delta
 from .rows import COLUMNS, INSERT_COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
-from .sketch import Histogram, unpack
+from .sketch import Histogram
+from .sqlite_insert import bind_none_directly, insert_fresh
 from .sqlite_tx import immediate
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
@@ -67,11 +67,8 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM llmroute_requests"
 _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(INSERT_COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
 _UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
-_UPSERT_LATENCY = upsert_latency_sql(_ROLLUP_SQL)
-_STORED_LATENCY = stored_latency_sql(_ROLLUP_SQL)
+_MERGE_LATENCY = merge_latency_sql()
 _FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
-#: Ids looked up at once when a batch is written (SQLite's default limit is 32,766 variables).
-_ID_CHUNK = 500
 _FEEDBACK = """
 UPDATE llmroute_requests SET
     feedback_ts = CASE
@@ -132,6 +129,7 @@ class SQLiteStore:
                 self._enable_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 register_functions(conn)
+                bind_none_directly()
             except BaseException:
                 conn.close()
                 raise
@@ -312,19 +310,7 @@ def _write(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]],
            entries: Sequence[LedgerEntry]) -> None:
     """Insert the rows and roll up the entries that were not stored before (in the caller's
     transaction, so a replayed batch is counted once)."""
-    ids = [entry.request_id for entry in entries]
-    stored: set[str] = set()
-    for start in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[start:start + _ID_CHUNK]
-        sql = f"SELECT request_id FROM llmroute_requests WHERE request_id IN ({', '.join('?' * len(chunk))})"
-        stored.update(row[0] for row in _fetch(conn, sql, chunk))
-    _change(conn, _INSERT, rows)
-    fresh = []
-    for entry in entries:
-        if entry.request_id not in stored:
-            stored.add(entry.request_id)  # a repeated id in the batch: the first one was stored
-            fresh.append(fact_of(entry))
-    _apply(conn, delta_of(fresh))
+    _apply(conn, delta_of([fact_of(entry) for entry in insert_fresh(conn, _INSERT, rows, entries)]))
 
 
 def _apply(conn: sqlite3.Connection, delta: Delta) -> None:
@@ -332,13 +318,12 @@ def _apply(conn: sqlite3.Connection, delta: Delta) -> None:
     rollups = delta_params(_ROLLUP_SQL, delta)
     if rollups:
         _change(conn, _UPSERT_ROLLUPS, rollups)
-    if delta.latencies:
-        def stored(key: LatencyKey) -> Histogram:
-            found = _fetch(conn, _STORED_LATENCY, (key.dim, key.grain,
-                                                   _ROLLUP_SQL.time_param(key.start), key.value))
-            return unpack(found[0][0]) if found else {}
+    if delta.latencies:  # merged with the stored histograms in the upsert: none read first
+        _change(conn, _MERGE_LATENCY, latency_params(_ROLLUP_SQL, delta, _nothing_stored))
 
-        _change(conn, _UPSERT_LATENCY, latency_params(_ROLLUP_SQL, delta, stored))
+
+def _nothing_stored(key: LatencyKey) -> Histogram:
+    return {}
 
 
 def _feedback(conn: sqlite3.Connection, params: Sequence[Any], rating: int | None,

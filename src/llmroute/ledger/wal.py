@@ -199,7 +199,10 @@ class Wal:
     def append(self, entry: LedgerEntry) -> None:
         """Log one queued entry (a copy into the mapped segment); never raises: a failure is
         counted and logged, and the entry stays queued in memory."""
-        line = encode(entry)
+        self.append_line(encode(entry))
+
+    def append_line(self, line: bytes) -> None:
+        """`append` for an entry already encoded (`encode(entry)`)."""
         with self._lock:
             end = self._used + len(line)
             if not self._closed and end > len(self._view) and self._rotate(len(line)):

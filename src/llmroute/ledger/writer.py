@@ -40,7 +40,7 @@ from .entry import LedgerEntry
 from .recovery import recover
 from .spool import Spool
 from .store import Store, StoreRejectedError
-from .wal import Wal, WalPolicy
+from .wal import Wal, WalPolicy, encode
 
 log = logging.getLogger("llmroute.ledger")
 State = Literal["new", "running", "closing", "closed"]
@@ -89,7 +89,8 @@ class LedgerWriter:
                  flush_interval_s: float = 0.5, write_timeout_s: float = 10.0,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0,
                  wal: WalPolicy | None = None, clock: Callable[[], float] = time.monotonic,
-                 write: Callable[[Sequence[LedgerEntry]], Awaitable[None]] | None = None) -> None:
+                 write: Callable[[Sequence[LedgerEntry]], Awaitable[None]] | None = None,
+                 write_lines: Callable[[Sequence[bytes]], Awaitable[None]] | None = None) -> None:
         if max_queue < 1 or batch_size < 1:
             raise ValueError("max_queue and batch_size must be at least 1")
         if min(flush_interval_s, backoff_base_s) < 0 or write_timeout_s <= 0 or backoff_max_s <= 0:
@@ -98,6 +99,10 @@ class LedgerWriter:
         #: How a batch reaches the store: `store.write` here, or a child process's
         #: (`write_process.ProcessWrites.write`).
         self._store_write = write or store.write
+        #: Or as the entries' log lines (`wal.encode`: a child process decodes them, see
+        #: `write_process`), encoded once in `record` for the log and the batch alike.
+        self._write_lines = write_lines
+        self._lines: deque[bytes] | None = deque() if write_lines is not None else None
         self._spool_path = Path(spool_path)
         self._max_queue, self._batch_size, self._flush_interval_s = max_queue, batch_size, flush_interval_s
         self._write_timeout_s = write_timeout_s
@@ -128,7 +133,12 @@ class LedgerWriter:
             self._spool_overflow(entry)
             return
         self._queue.append(entry)
-        if self._wal is not None:
+        if self._lines is not None:  # one line for the log and the batch; queue and lines in step
+            line = encode(entry)
+            self._lines.append(line)
+            if self._wal is not None:
+                self._wal.append_line(line)
+        elif self._wal is not None:
             self._wal.append(entry)
         self._wake.set()
         if len(self._queue) >= self._batch_size:
@@ -231,7 +241,7 @@ class LedgerWriter:
             return False
         batch = await self._collect()
         if batch:
-            await self._flush(batch)
+            await self._flush(batch, self._take_lines(len(batch)))
         return True
 
     async def _finish(self) -> None:
@@ -257,9 +267,15 @@ class LedgerWriter:
         """How long to wait for entries: until the next probe when the store is down."""
         return None if self._store_up else max(0.0, self._next_probe - self._clock())
 
-    async def _flush(self, batch: list[LedgerEntry]) -> None:
+    def _take_lines(self, count: int) -> list[bytes] | None:
+        """The lines of the `count` entries `_collect` just took (None: not kept)."""
+        if self._lines is None:
+            return None
+        return [self._lines.popleft() for _ in range(count)]
+
+    async def _flush(self, batch: list[LedgerEntry], lines: Sequence[bytes] | None = None) -> None:
         self._inflight = batch
-        rejected = await self._write(batch) if self._store_up else None
+        rejected = await self._write(batch, lines) if self._store_up else None
         if rejected is None:
             await self._spool_batch(batch)
         else:
@@ -294,11 +310,18 @@ class LedgerWriter:
         async with asyncio.timeout(timeout):
             await call()
 
-    async def _write(self, entries: Sequence[LedgerEntry]) -> int | None:
+    def _send(self, entries: Sequence[LedgerEntry], lines: Sequence[bytes] | None) -> Awaitable[None]:
+        """One batch to the store: as entries, or as their lines (encoded now when not kept)."""
+        if self._write_lines is None:
+            return self._store_write(entries)
+        return self._write_lines(lines if lines is not None else [encode(entry) for entry in entries])
+
+    async def _write(self, entries: Sequence[LedgerEntry], lines: Sequence[bytes] | None = None
+                     ) -> int | None:
         """Write entries: how many the store refused as invalid (they are set aside, so one bad
         entry cannot hold up the rest forever), or None when the store failed (marked down)."""
         try:
-            await self._store_call(partial(self._store_write, entries))
+            await self._store_call(partial(self._send, entries, lines))
             return 0
         except StoreRejectedError as exc:
             if len(entries) == 1:
@@ -388,6 +411,8 @@ class LedgerWriter:
     def _take_queue(self) -> list[LedgerEntry]:
         entries = list(self._queue)
         self._queue.clear()
+        if self._lines is not None:
+            self._lines.clear()
         return entries
 
     def _spool_sync(self, entries: Sequence[LedgerEntry]) -> None:
