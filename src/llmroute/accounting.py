@@ -84,7 +84,7 @@ class Accountant:
         user = body.get("user") if isinstance(body.get("user"), str) else None
         raw_metadata = body.get("metadata")
         metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, Mapping) else {}
-        return LedgerEntry(
+        return LedgerEntry.of(dict(
             request_id=request_id, ts=datetime.now(UTC), status="error" if error else "ok",
             http_status=error.status if error else 200, key_name=key_name, user=user,
             session=str(metadata.get("session_id")) if metadata.get("session_id") else None,
@@ -112,7 +112,7 @@ class Accountant:
             cache=outcome.cache if outcome else None,
             cache_saved_usd=outcome.cache_saved_usd if outcome else None,
             cached_from=outcome.cached_from if outcome else None,
-            cache_similarity=outcome.cache_similarity if outcome else None)
+            cache_similarity=outcome.cache_similarity if outcome else None))
 
     def prompt_cache_saved(self, outcome: Outcome | None) -> Decimal | None:
         """What the provider's prompt cache saved on the answering model's call (None when the
