@@ -16,6 +16,7 @@ from .cache.directive import DEFAULT as CACHE_DEFAULT
 from .cache.directive import TTL_HEADER, CacheDirective, cache_directive
 from .chat_schema import TAG_ERROR, ChatBody
 from .errors import InvalidRequestError
+from .frozen import quick_init
 from .reasoning import reasoning_of
 
 #: Keys that are ours (OpenRouter-style routing controls) and never go upstream.
@@ -38,6 +39,7 @@ _CONTROL_HEADERS = frozenset({"cache-control", TTL_HEADER, EXPLORE_HEADER, SESSI
 _BODY: TypeAdapter[ChatBody] = TypeAdapter(ChatBody)
 
 
+@quick_init
 @dataclass(frozen=True)
 class ChatRequest:
     """A validated chat request: what the gateway routes, and the body it forwards."""

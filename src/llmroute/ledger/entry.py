@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from ..frozen import quick_init
 from ..resilience import Attempt
 
 Status = Literal["ok", "error"]
@@ -28,6 +29,7 @@ MONEY_FIELDS: frozenset[str] = frozenset({"cost_usd", "baseline_cost_usd", "rout
 CACHE_STATES: frozenset[str] = frozenset({"hit", "semantic", "miss", "bypass"})
 
 
+@quick_init
 @dataclass(frozen=True)
 class AttemptRecord:
     """One try of one model as the ledger keeps it; `error_kind` None means it succeeded;
