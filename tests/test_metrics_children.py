@@ -52,3 +52,20 @@ def test_every_label_set_is_counted_on_its_own() -> None:
     assert _value(metrics, "llmroute_request_latency_seconds_count", model="m1", tier="simple") == 4
     assert b'llmroute_requests_total{key="k1",model="m2",policy="default",status="ok",tier="simple"} 1.0' \
         in metrics.render()
+
+
+def test_a_label_sets_row_counts_every_token_kind_and_the_baseline() -> None:
+    metrics = GatewayMetrics()
+    entry = _entry("m1", "k1")
+    cached = LedgerEntry(**{**{f: getattr(entry, f) for f in entry.__dataclass_fields__},
+                            "request_id": "req_cached", "cached_tokens": 2,
+                            "cache_write_tokens": 1, "baseline_cost_usd": Decimal("0.01")})
+    metrics.observe(entry)
+    metrics.observe(cached)
+    base = {"tier": "simple", "policy": "default"}
+    assert _value(metrics, "llmroute_tokens_total", model="m1", kind="input") == 6
+    assert _value(metrics, "llmroute_tokens_total", model="m1", kind="cached") == 2
+    assert _value(metrics, "llmroute_tokens_total", model="m1", kind="cache_write") == 1
+    assert _value(metrics, "llmroute_baseline_cost_usd_total", model="m1", key="k1", **base) == 0.01
+    assert _value(metrics, "llmroute_requests_total", model="m1", key="k1", status="ok",
+                  **base) == 2

@@ -2,7 +2,7 @@
 other processes' load does not change, for A/B comparisons on a busy machine where CPU time is noise.
 
     .venv/bin/python bench/gateway/instructions.py --trees /work/main/src,src [--requests 200]
-        [--rounds 2]
+        [--rounds 2] [--asgi]
     .venv/bin/python bench/gateway/instructions.py --trees src:inline,src:process   # ledger.writes
     .venv/bin/python bench/gateway/instructions.py --trees /work/main/src:held,src:held
 
@@ -17,18 +17,24 @@ process (bench config: the default cascade policy with the classifier, SQLite le
 HTTP server), warms up with 100 requests against the fast upstream, then counts `--requests` calls
 of `Gateway.complete` (instrumentation switched on and off around them with `callgrind_control`).
 The serving process is counted (every thread, the ledger writer's included), not the upstream nor
-a `ledger.writes: process` child. Needs valgrind (`apt-get install -y valgrind`); each run takes
-minutes (valgrind is ~50x slower once counting).
+a `ledger.writes: process` child. `--asgi` drives the app's hot endpoint instead (`POST
+/v1/chat/completions` called as ASGI, no server or sockets: request id, auth, body, validation,
+the gateway, the answer's headers and body); the warm-up and the count are the same. Needs
+valgrind (`apt-get install -y valgrind`); each run takes minutes (valgrind is ~50x slower once
+counting).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: the shared callgrind helper
 import callgrind
@@ -37,7 +43,35 @@ HERE = Path(__file__).resolve().parent
 WARMUP = 100
 
 
-def child(up_port: int, requests: int, signals: Path, writes: str | None) -> None:
+def asgi_caller(settings: Any, env: dict[str, str], body: dict[str, Any]
+                ) -> tuple[Any, Callable[[], Awaitable[None]]]:
+    """The app, and one call of its chat endpoint through ASGI (the answer's status checked)."""
+    from llmroute.server.app import create_app
+
+    app = create_app(settings, environ=env)
+    raw = json.dumps(body).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 9),
+             "server": ("127.0.0.1", 80),
+             "headers": [(b"host", b"gw"), (b"content-type", b"application/json"),
+                         (b"content-length", b"%d" % len(raw)),
+                         (b"authorization", f"Bearer {env['BENCH_GATEWAY_KEY']}".encode())]}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] != 200:
+            raise SystemExit(f"the gateway answered {message['status']}")
+
+    async def call() -> None:
+        await app(dict(scope), receive, send)
+
+    return app, call
+
+
+def child(up_port: int, requests: int, signals: Path, writes: str | None, asgi: bool) -> None:
     """The counted process: warm up, say so, run the requests when told, say so, wait to exit."""
     sys.path.insert(0, str(HERE))
     import peers
@@ -59,19 +93,27 @@ def child(up_port: int, requests: int, signals: Path, writes: str | None) -> Non
     body = {"model": "auto", "messages": [{"role": "user", "content": "What is 2+2?"}],
             "max_tokens": 32}
 
-    async def run() -> None:
-        runtime = build_runtime(settings, environ=env)
-        await runtime.start()
+    async def counted(one: Callable[[], Awaitable[object]]) -> None:
         for _ in range(WARMUP):
-            await runtime.gateway.complete(chat_request(dict(body)))
+            await one()
         await asyncio.sleep(1.0)  # the writer flushes the warm-up
         (signals / "ready").touch()
         callgrind.wait_for(signals / "go")
         for _ in range(requests):
-            await runtime.gateway.complete(chat_request(dict(body)))
+            await one()
         (signals / "done").touch()
         callgrind.wait_for(signals / "stop")
-        await runtime.aclose()
+
+    async def run() -> None:
+        if asgi:
+            app, call = asgi_caller(settings, env, body)
+            async with app.router.lifespan_context(app):
+                await counted(call)
+        else:
+            runtime = build_runtime(settings, environ=env)
+            await runtime.start()
+            await counted(lambda: runtime.gateway.complete(chat_request(dict(body))))
+            await runtime.aclose()
         shutil.rmtree(work, ignore_errors=True)
 
     asyncio.run(run())
@@ -79,7 +121,7 @@ def child(up_port: int, requests: int, signals: Path, writes: str | None) -> Non
 
 def count(tree: Path, writes: str | None, up_port: int, args: argparse.Namespace) -> int:
     """Instructions the serving process executed over `args.requests` requests."""
-    extra = [writes] if writes else []
+    extra = [writes or "-", "asgi"] if args.asgi else [writes] if writes else []
     return callgrind.count(__file__, [str(up_port), str(args.requests), *extra], tree,
                            "llmroute-instr-signals-")
 
@@ -87,7 +129,8 @@ def count(tree: Path, writes: str | None, up_port: int, args: argparse.Namespace
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         port, requests, signals = int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
-        child(port, requests, signals, sys.argv[5] if len(sys.argv) > 5 else None)
+        writes = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] != "-" else None
+        child(port, requests, signals, writes, "asgi" in sys.argv[6:])
         return
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trees", required=True, help="comma-separated src directories (the first is A), "
@@ -95,6 +138,8 @@ def main() -> None:
                                                   "or :held (no batch written while counting)")
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--asgi", action="store_true",
+                   help="count the app's hot endpoint (ASGI, no server) instead of Gateway.complete")
     args = p.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is not installed: apt-get install -y valgrind")

@@ -84,7 +84,7 @@ class Accountant:
         user = body.get("user") if isinstance(body.get("user"), str) else None
         raw_metadata = body.get("metadata")
         metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, Mapping) else {}
-        return LedgerEntry(
+        return LedgerEntry.of(dict(
             request_id=request_id, ts=datetime.now(UTC), status="error" if error else "ok",
             http_status=error.status if error else 200, key_name=key_name, user=user,
             session=str(metadata.get("session_id")) if metadata.get("session_id") else None,
@@ -103,7 +103,8 @@ class Accountant:
             usage_estimated=bool(outcome and outcome.usage_estimated),
             cost_usd=(outcome.cost_usd if outcome.finished else routing) if outcome else None,
             baseline_cost_usd=self.baseline_cost(usage), baseline_model=self.baseline_model,
-            prompt_text=self._text(prompt_text(body)), response_text=self._text(response),
+            prompt_text=self._text(prompt_text(body)) if self.store_text else None,
+            response_text=self._text(response),
             explored=bool(plan and plan.explored), latent=plan.latent if plan else None,
             routing_cost_usd=routing,
             cache_write_tokens=usage.cache_write_tokens if usage else None,
@@ -111,7 +112,7 @@ class Accountant:
             cache=outcome.cache if outcome else None,
             cache_saved_usd=outcome.cache_saved_usd if outcome else None,
             cached_from=outcome.cached_from if outcome else None,
-            cache_similarity=outcome.cache_similarity if outcome else None)
+            cache_similarity=outcome.cache_similarity if outcome else None))
 
     def prompt_cache_saved(self, outcome: Outcome | None) -> Decimal | None:
         """What the provider's prompt cache saved on the answering model's call (None when the

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -65,6 +65,26 @@ class ModelSpec:
         """
         if self.input_per_m is None or self.output_per_m is None:
             return None
+        if not (usage.cached_input_tokens or usage.cache_write_tokens) and self._plain_sum:
+            return (usage.input_tokens * self.input_per_m
+                    + usage.output_tokens * self.output_per_m) / _MILLION
+        return self._full_cost(usage)
+
+    @cached_property
+    def _plain_sum(self) -> bool:
+        """Whether a usage with no cache reads or writes may skip their zero terms: it may when
+        no cache price has a smaller exponent than the input or output price, so that adding
+        their zeros would not change the sum's exponent (the Decimal is then the same, digits
+        and all, as `_full_cost`'s)."""
+        assert self.input_per_m is not None and self.output_per_m is not None
+        least = min(_exponent(self.input_per_m), _exponent(self.output_per_m))
+        zeros = (self._price(self.cached_input_per_m), self._price(self.cache_write_per_m),
+                 self._price(self.cache_write_1h_per_m or self.cache_write_per_m))
+        return all(_exponent(price) >= least for price in zeros)
+
+    def _full_cost(self, usage: Usage) -> Decimal:
+        """`cost` term by term (the prices must be known)."""
+        assert self.input_per_m is not None and self.output_per_m is not None
         cached = min(usage.cached_input_tokens, usage.input_tokens)
         written = min(usage.cache_write_tokens, usage.input_tokens - cached)
         hour = min(usage.cache_write_1h_tokens, written)
@@ -91,6 +111,11 @@ class ModelSpec:
 
 
 _SPEC_FIELDS = frozenset(f.name for f in fields(ModelSpec))
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0  # only finite prices reach here
 
 
 def _per_million(per_token: Any) -> Decimal | None:

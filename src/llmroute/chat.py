@@ -13,9 +13,10 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from .cache.directive import DEFAULT as CACHE_DEFAULT
-from .cache.directive import CacheDirective, cache_directive
+from .cache.directive import TTL_HEADER, CacheDirective, cache_directive
 from .chat_schema import TAG_ERROR, ChatBody
 from .errors import InvalidRequestError
+from .frozen import quick_init
 from .reasoning import reasoning_of
 
 #: Keys that are ours (OpenRouter-style routing controls) and never go upstream.
@@ -30,12 +31,15 @@ SESSION_HEADER = "x-llmroute-session"
 SESSION_KEY = "llmroute_session"
 MAX_SESSION_CHARS = 256
 KNOWN_PLUGINS = ("auto-router",)
+#: The request headers `with_headers` reads (lower-case).
+_CONTROL_HEADERS = frozenset({"cache-control", TTL_HEADER, EXPLORE_HEADER, SESSION_HEADER})
 
 
 #: The request schema, validated in one pass (pydantic-core) into plain dicts.
 _BODY: TypeAdapter[ChatBody] = TypeAdapter(ChatBody)
 
 
+@quick_init
 @dataclass(frozen=True)
 class ChatRequest:
     """A validated chat request: what the gateway routes, and the body it forwards."""
@@ -84,12 +88,17 @@ def with_headers(req: ChatRequest, headers: Mapping[str, str]) -> ChatRequest:
     """`req` with the routing and caching controls a caller sends as headers (`EXPLORE_HEADER`:
     a value other than true/false is a 400 naming the header; `SESSION_HEADER`: 1 to 256
     characters; the response cache's `cache.directive`)."""
-    directive = cache_directive(headers)
+    found: dict[str, str] = {}
+    for name, text in headers.items():  # one pass, any case (a plain dict from the Client)
+        lowered = name.lower()
+        if lowered in _CONTROL_HEADERS:
+            found[lowered] = text
+    if not found:
+        return req
+    directive = cache_directive(found)
     if directive is not CACHE_DEFAULT:
         req = replace(req, cache=directive)
-    found = {k.lower(): v for k, v in headers.items() if k.lower() in (EXPLORE_HEADER,
-                                                                      SESSION_HEADER)}
-    if not found:
+    if EXPLORE_HEADER not in found and SESSION_HEADER not in found:
         return req
     metadata = dict(req.metadata)
     if (value := found.get(EXPLORE_HEADER)) is not None:

@@ -264,8 +264,9 @@ class Gateway:
             raise
         await self.admission.settle(ticket, outcome)
         self._account(req, principal, outcome, None, request_id=rid, started=started,
-                      stream=False, response=answer_text(response))
-        self.affinity.remember(req, principal.name, outcome, answer_message(response))
+                      stream=False, response=answer_text(response) if self.keep_text else None)
+        if self.affinity.enabled:
+            self.affinity.remember(req, principal.name, outcome, answer_message(response))
         await self.cache.keep(probe, response, outcome)
         await self._durable()
         return response, outcome

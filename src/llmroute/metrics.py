@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -81,33 +82,38 @@ class GatewayMetrics:
         self.spooled = Gauge("llmroute_ledger_spooled", "Ledger entries written to the spool "
                              "(store down or queue full)", registry=r, multiprocess_mode="livesum")
         self._children = _Labelled(self)
+        #: (model, tier, policy, key, status) -> the children every such request updates.
+        self._rows: dict[tuple[str, ...], _Row] = {}
 
     def observe(self, entry: LedgerEntry) -> None:
         """Count one finished request."""
         c = self._children
         labels = (entry.model or "-", entry.tier or "-", entry.policy or "-", entry.key_name or "-")
         model = labels[0]
-        c.requests(*labels, entry.status).inc()
+        row = self._rows.get((*labels, entry.status))
+        if row is None:
+            row = self._rows[(*labels, entry.status)] = _Row.of(c, labels, entry.status)
+        row.requests.inc()
         if entry.status == "error":
             c.errors(entry.error_type or "-", entry.error_code or "-").inc()
         for attempt in entry.attempts:
             c.attempts(attempt.model, attempt.error_kind or "ok").inc()
         if entry.fallback:
             c.fallbacks(*labels).inc()
-        c.latency(model, labels[1]).observe(entry.latency_s)
+        row.latency.observe(entry.latency_s)
         if entry.ttft_s is not None:
             c.ttft(model).observe(entry.ttft_s)
-        for kind, value in (("input", entry.input_tokens), ("output", entry.output_tokens),
-                            ("cached", entry.cached_tokens),
-                            ("cache_write", entry.cache_write_tokens)):
+        for counter, value in zip(row.tokens, (entry.input_tokens, entry.output_tokens,
+                                               entry.cached_tokens, entry.cache_write_tokens),
+                                  strict=True):
             if value:
-                c.tokens(model, kind).inc(value)
+                counter.inc(value)
         if entry.cost_usd is not None:
-            c.cost(*labels).inc(float(entry.cost_usd))
+            row.cost.inc(float(entry.cost_usd))
         elif entry.status == "ok":
             c.unpriced(model).inc()
         if entry.baseline_cost_usd is not None:
-            c.baseline(*labels).inc(float(entry.baseline_cost_usd))
+            row.baseline.inc(float(entry.baseline_cost_usd))
         if entry.cache is not None:
             c.cache(entry.cache).inc()
         if entry.cache_saved_usd is not None:
@@ -139,3 +145,25 @@ class _Labelled:
             Children(m.baseline)
         self.unpriced, self.cache, self.cache_saved = Children(m.unpriced), Children(m.cache), \
             Children(m.cache_saved)
+
+
+TOKEN_KINDS = ("input", "output", "cached", "cache_write")
+
+
+@dataclass(frozen=True)
+class _Row:
+    """The children one label set (and status) updates on every request, resolved once: one
+    lookup per request instead of one per metric."""
+
+    requests: Counter
+    latency: Histogram
+    tokens: tuple[Counter, ...]  # by TOKEN_KINDS
+    cost: Counter
+    baseline: Counter
+
+    @classmethod
+    def of(cls, c: _Labelled, labels: tuple[str, str, str, str], status: str) -> _Row:
+        model, tier = labels[0], labels[1]
+        return cls(c.requests(*labels, status), c.latency(model, tier),
+                   tuple(c.tokens(model, kind) for kind in TOKEN_KINDS), c.cost(*labels),
+                   c.baseline(*labels))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .frozen import quick_init
 from .resilience import Attempt
 from .types import Usage
 
@@ -29,6 +30,7 @@ class Principal:
 OPEN = Principal(admin=True)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Plan:
     """What the gateway will try, and why."""

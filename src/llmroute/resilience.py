@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from .breakers import BreakerSnapshot, BreakerState, CooldownPolicy, Cooldowns, check_kinds
 from .errors import UPSTREAM_KINDS, AllAttemptsFailedError, LLMRouteError, UpstreamError
+from .frozen import quick_init
 
 __all__ = ["DEFAULT_RETRY_ON", "SKIPPED_KIND", "Attempt", "BreakerSnapshot", "BreakerState",
            "CooldownPolicy", "Cooldowns", "RetryPolicy", "attempt_log", "call_with_fallbacks"]
@@ -79,6 +80,7 @@ class RetryPolicy:
         return self.backoff(retry, rng)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Attempt:
     """One try of one model. `error_kind` None means success; skipped tries were never sent;

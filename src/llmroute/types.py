@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .frozen import quick_init
+
 #: Tokens added per message by chat templates (role markers), as OpenAI documents (≈3–4).
 MESSAGE_OVERHEAD_TOKENS = 4
 #: A high-detail image tile budget: the most OpenAI charges for a 1024×1024 image.
@@ -22,6 +24,7 @@ def estimate_tokens(chars: int) -> int:
     return -(-chars // CHARS_PER_TOKEN)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Usage:
     """Token usage of one call. `cached_input_tokens` is the part of `input_tokens` read from the

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from ..frozen import quick_init
 from ..resilience import Attempt
 
 Status = Literal["ok", "error"]
@@ -28,6 +29,7 @@ MONEY_FIELDS: frozenset[str] = frozenset({"cost_usd", "baseline_cost_usd", "rout
 CACHE_STATES: frozenset[str] = frozenset({"hit", "semantic", "miss", "bypass"})
 
 
+@quick_init
 @dataclass(frozen=True)
 class AttemptRecord:
     """One try of one model as the ledger keeps it; `error_kind` None means it succeeded;
@@ -201,6 +203,23 @@ class LedgerEntry:
         return out
 
     @classmethod
+    def of(cls, values: Mapping[str, Any]) -> LedgerEntry:
+        """`LedgerEntry(**values)` (the same checks, in `__post_init__`; the same object, equal
+        and with its fields in the same order) without the generated `__init__`'s one
+        `object.__setattr__` per field: the gateway builds one per request (issue 17: the
+        construction ~4x cheaper)."""
+        names = values.keys()
+        if not names <= _DEFAULTS.keys() or not names >= _REQUIRED:
+            raise TypeError(f"LedgerEntry fields: unknown {sorted(names - _DEFAULTS.keys())}, "
+                            f"missing {sorted(_REQUIRED - names)}")
+        entry = object.__new__(cls)
+        state = entry.__dict__
+        state.update(_DEFAULTS)
+        state.update(values)
+        entry.__post_init__()
+        return entry
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LedgerEntry:
         """The inverse of `to_dict`. Unknown keys are ignored and missing optional ones take their
         defaults, so entries spooled by another version still load."""
@@ -228,6 +247,23 @@ class LedgerEntry:
             return cls.from_dict(data)
         except (KeyError, TypeError, InvalidOperation) as exc:
             raise ValueError(f"malformed ledger entry: {exc!r}") from exc
+
+
+def _defaults() -> tuple[dict[str, Any], frozenset[str]]:
+    """`LedgerEntry.of`'s table: each field's default in declaration order (a required field's
+    is None, always overwritten), and the required fields."""
+    defaults: dict[str, Any] = {}
+    required: set[str] = set()
+    for f in dataclasses.fields(LedgerEntry):
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"LedgerEntry.of cannot fill {f.name}'s default_factory")
+        if f.default is dataclasses.MISSING:
+            required.add(f.name)
+        defaults[f.name] = None if f.default is dataclasses.MISSING else f.default
+    return defaults, frozenset(required)
+
+
+_DEFAULTS, _REQUIRED = _defaults()
 
 
 def as_utc(value: datetime, name: str) -> datetime:

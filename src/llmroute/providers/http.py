@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ..errors import UpstreamError
+from ..frozen import quick_init
 from ..settings import ProviderConfig
 from . import h1
 
@@ -66,6 +67,7 @@ class Scrubber:
         return value
 
 
+@quick_init
 @dataclass(frozen=True)
 class Reply:
     """A whole HTTP answer."""
