@@ -32,6 +32,7 @@ ErrorMap = Callable[[int, bytes, Mapping[str, str], str], UpstreamError]
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization",
                             "x-goog-api-key"})
 REDACTED = "[redacted]"
+REDACTED_BYTES = REDACTED.encode()
 
 
 class RedirectRefused(h1.H1Error):
@@ -62,7 +63,7 @@ class Scrubber:
         for secret in self.secrets:
             raw = secret.encode()
             if raw in value:
-                value = value.replace(raw, REDACTED.encode())
+                value = value.replace(raw, REDACTED_BYTES)
         return value
 
 
