@@ -9,7 +9,8 @@ gateway key, default cascade, SQLite ledger with its batches held, metrics; uvic
 under `valgrind --tool=callgrind --instr-atstart=no` with PYTHONPATH set to the tree, against the
 fast upstream (not counted). After a warm-up, instrumentation goes on and `--streams` streams of one
 content chunk are run (stream_client.py, one client, usage asked), a dump is taken, then as many
-streams of 64 content chunks, and a second dump. Per chunk: (second - first) / streams / 63.
+streams of 64 content chunks, and a second dump (`--gap-ms` spaces the upstream's chunks).
+Per chunk: (second - first) / streams / 63.
 Per 1-chunk stream: first / streams (the request path of a stream, its first-token work included).
 Kernel work (syscalls) is not counted: callgrind counts user-space instructions only.
 """
@@ -70,7 +71,7 @@ def count(tree: Path, up_port: int, args: argparse.Namespace) -> tuple[float, fl
     body = {**gw.body, "stream": True, "stream_options": {"include_usage": True}}
 
     def streams(n: int, chunks: int) -> None:
-        control(up_port, chunks)
+        control(up_port, chunks, args.gap_ms)
         result = load.run_stream_client(gw.url, body, gw.headers, requests=n, concurrency=1,
                                         cpus=None, timeout_s=1800)
         assert result["errors"] == 0, result
@@ -100,12 +101,12 @@ def count(tree: Path, up_port: int, args: argparse.Namespace) -> tuple[float, fl
     return (many - one) / args.streams / 63, one / args.streams
 
 
-def control(up_port: int, chunks: int) -> None:
+def control(up_port: int, chunks: int, gap_ms: float) -> None:
     import json
     import urllib.request
 
     req = urllib.request.Request(f"http://127.0.0.1:{up_port}/_control", method="POST",
-                                 data=json.dumps({"chunks": chunks, "chunk_gap_ms": 0,
+                                 data=json.dumps({"chunks": chunks, "chunk_gap_ms": gap_ms,
                                                   "delay_ms": 0}).encode(),
                                  headers={"content-type": "application/json"})
     urllib.request.urlopen(req, timeout=5).read()
@@ -117,6 +118,9 @@ def main() -> None:
     p.add_argument("--trees", required=True, help="comma-separated src directories (A first)")
     p.add_argument("--streams", type=int, default=60)
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--gap-ms", type=float, default=0.0,
+                   help="the upstream's pause between chunks (0: they arrive together, several "
+                        "per read; 5: one per read, as from a model generating)")
     p.add_argument("--keep", default="", help="copy the callgrind dumps under this directory")
     args = p.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:

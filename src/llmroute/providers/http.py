@@ -62,7 +62,7 @@ class Scrubber:
     def data(self, value: bytes) -> bytes:
         for secret in self.secrets:
             raw = secret.encode()
-            if raw in value:
+            if value.find(raw) >= 0:  # not `in`: bytes' `in` first tries an int, and raises
                 value = value.replace(raw, REDACTED_BYTES)
         return value
 

@@ -29,11 +29,12 @@ async def sse_data(read: Read, scrub: Callable[[bytes], bytes], total_s: float |
         if deadline is not None and loop.time() > deadline:
             raise TimeoutError(f"stream ran past its total timeout of {total_s:g}s")
         buffer += data
-        if b"\n" not in data:
+        if data.find(b"\n") < 0:  # not `in`: bytes' `in` first tries an int, and raises
             continue
+        crlf = buffer.find(b"\r") >= 0  # lines end in CR LF: drop the CRs
         *lines, buffer = buffer.split(b"\n")
         for line in lines:
-            if line.endswith(b"\r"):
+            if crlf:
                 line = line.rstrip(b"\r")
             if not line:
                 if parts:
