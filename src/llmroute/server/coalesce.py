@@ -1,0 +1,89 @@
+"""Items of an async iterator taken as they are ready (issue 17): `ready_batches` hands over, in
+order, every item that is there without waiting (several chunks of one upstream read) as one
+batch, and never holds an item while it waits for the next one.
+
+How it knows: the next item's first step is run by hand (`__anext__().__await__().send(None)`). An
+item that is ready completes that step; one that is not yields the future it waits on. Then the
+batch so far is handed over (`flush`) before the wait, and the wait is finished by `Parked`, which
+hands the same future to the task as `await` would have, and passes the task's answer (a result,
+or a cancellation thrown in) on to the step. Should `flush` fail or be cancelled while a step is
+parked, the step gets the same exception where it waits, as an awaited item would have: a stream
+cancelled while it waits for the upstream ends the same way, whichever await the cancel hit."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+Step = Generator[Any, Any, T]
+
+
+class Parked(Generic[T]):
+    """The rest of an awaitable whose first step ran and yielded `signal` (with `error`: thrown
+    into it first)."""
+
+    def __init__(self, step: Step[T], signal: Any, error: BaseException | None = None):
+        self.step, self.signal, self.error = step, signal, error
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        step, signal = self.step, self.signal
+        if self.error is not None:
+            try:
+                signal = step.throw(self.error)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+        while True:
+            try:
+                value = yield signal
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:  # a cancellation: thrown in where the step waits
+                try:
+                    signal = step.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    signal = step.send(value)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+
+
+async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awaitable[None]],
+                        most: int) -> list[T]:
+    """Call `flush` with each batch of items (at most `most`; never empty) before waiting for
+    the next item; the last batch (maybe empty) is returned, not flushed. When the items raise,
+    the batch before is flushed first."""
+    batch: list[T] = []
+    take = items.__anext__
+    while True:
+        step: Step[T] = take().__await__()
+        try:
+            signal = step.send(None)
+        except StopIteration as ready:
+            batch.append(ready.value)
+            if len(batch) >= most:
+                await flush(batch)
+                batch = []
+            continue
+        except StopAsyncIteration:
+            return batch
+        except BaseException:  # the items failed: what came before goes first
+            if batch:
+                await flush(batch)
+            raise
+        if batch:
+            try:
+                await flush(batch)
+            except BaseException as exc:
+                with contextlib.suppress(BaseException):
+                    await Parked(step, signal, exc)
+                raise
+            batch = []
+        try:
+            batch.append(await Parked(step, signal))
+        except StopAsyncIteration:  # the items ended after a wait
+            return batch
