@@ -63,10 +63,12 @@ async def old_reader(pieces: list[bytes], scrub: Scrubber) -> list[bytes]:
 async def test_the_same_events_as_the_line_reader_whatever_the_boundaries() -> None:
     scrub = Scrubber.of({"authorization": "Bearer sk-secret-123456"})
     rng = random.Random(17)
+    lf_only = BODY.replace(b"\r", b"") + b"\ndata: and more"  # read an event at a time
     for _ in range(200):
-        pieces = splits(BODY, rng)
-        got = [data async for data in sse_data(reader(pieces), scrub.data)]
-        assert got == await old_reader(pieces, scrub)
+        for body in (lf_only, BODY):
+            pieces = splits(body, rng)
+            got = [data async for data in sse_data(reader(pieces), scrub.data)]
+            assert got == await old_reader(pieces, scrub)
     assert got == [b'{"a":1}', '{"b":"été"}'.encode(), b"first line\nsecond line", b"spaced",
                    b"data: with the key [redacted] inside".removeprefix(b"data: "), b"[DONE]",
                    b"unterminated"]
