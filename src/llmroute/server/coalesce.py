@@ -4,52 +4,48 @@ batch, and never holds an item while it waits for the next one.
 
 How it knows: the next item's first step is run by hand (`__anext__().__await__().send(None)`). An
 item that is ready completes that step; one that is not yields the future it waits on. Then the
-batch so far is handed over (`flush`) before the wait, and the wait is finished by `Parked`, which
-hands the same future to the task as `await` would have, and passes the task's answer (a result,
-or a cancellation thrown in) on to the step. Should `flush` fail or be cancelled while a step is
-parked, the step gets the same exception where it waits, as an awaited item would have: a stream
-cancelled while it waits for the upstream ends the same way, whichever await the cancel hit."""
+batch so far is handed over (`flush`) before the wait, and the wait is finished by `parked`, which
+hands the same future to the task as `await` would have, then resumes the step under `yield from`
+(a cancellation thrown in at the wait goes on to the step). Should `flush` fail or be cancelled
+while a step is parked, the step gets the same exception where it waits, as an awaited item
+would have: a stream cancelled while it waits for the upstream ends the same way, whichever
+await the cancel hit."""
 
 from __future__ import annotations
 
 import contextlib
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 Step = Generator[Any, Any, T]
 
 
-class Parked(Generic[T]):
+@types.coroutine
+def parked(step: Step[T], signal: Any, error: BaseException | None = None
+           ) -> Generator[Any, Any, T]:
     """The rest of an awaitable whose first step ran and yielded `signal` (with `error`: thrown
-    into it first)."""
-
-    def __init__(self, step: Step[T], signal: Any, error: BaseException | None = None):
-        self.step, self.signal, self.error = step, signal, error
-
-    def __await__(self) -> Generator[Any, Any, T]:
-        step, signal = self.step, self.signal
-        if self.error is not None:
+    into it first). Once the task is woken for `signal` (asyncio resumes with None), the step
+    goes on under `yield from`, as under `await`: no exception per item."""
+    if error is not None:
+        try:
+            signal = step.throw(error)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+    while True:
+        try:
+            yield signal
+        except GeneratorExit:
+            step.close()
+            raise
+        except BaseException as exc:  # a cancellation: thrown in where the step waits
             try:
-                signal = step.throw(self.error)
+                signal = step.throw(exc)
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
-        while True:
-            try:
-                value = yield signal
-            except GeneratorExit:
-                step.close()
-                raise
-            except BaseException as exc:  # a cancellation: thrown in where the step waits
-                try:
-                    signal = step.throw(exc)
-                except StopIteration as done:
-                    return done.value  # type: ignore[no-any-return]
-            else:
-                try:
-                    signal = step.send(value)
-                except StopIteration as done:
-                    return done.value  # type: ignore[no-any-return]
+            continue
+        return (yield from step)
 
 
 async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awaitable[None]],
@@ -80,10 +76,10 @@ async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awai
                 await flush(batch)
             except BaseException as exc:
                 with contextlib.suppress(BaseException):
-                    await Parked(step, signal, exc)
+                    await parked(step, signal, exc)
                 raise
             batch = []
         try:
-            batch.append(await Parked(step, signal))
+            batch.append(await parked(step, signal))
         except StopAsyncIteration:  # the items ended after a wait
             return batch
