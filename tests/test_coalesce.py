@@ -48,6 +48,17 @@ async def test_ready_items_go_together_and_nothing_is_held_over_a_wait() -> None
 
 
 @pytest.mark.asyncio
+async def test_the_first_batch_has_its_own_bound() -> None:
+    batches: list[list[int]] = []
+
+    async def flush(batch: list[int]) -> None:
+        batches.append(list(batch))
+
+    last = await ready_batches(items([1, 2, 3, 4, 5, 6, 7, "5", 8], []), flush, 4, first=2)
+    assert batches == [[1, 2], [3, 4, 5, 6], [7]] and last == [8]
+
+
+@pytest.mark.asyncio
 async def test_the_items_end_after_a_wait() -> None:
     batches: list[list[int]] = []
 

@@ -25,8 +25,11 @@ T = TypeVar("T")
 RawHeaders = list[tuple[bytes, bytes]]
 
 JSON_TYPE: Final = (b"content-type", b"application/json")
-#: A stream's frames sent in one body message at most (when that many were ready at once).
-BATCH: Final = 16
+#: A stream's frames sent in one body message at most (when that many were ready at once); the
+#: first message holds two at most (the role chunk and the first token: TTFT never waits for the
+#: rest of a read's chunks to be relayed).
+BATCH: Final = 8
+FIRST_BATCH: Final = 2
 #: A stream's static headers, encoded once (Starlette's `text/event-stream` adds the charset).
 SSE_HEAD: Final[tuple[tuple[bytes, bytes], ...]] = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -153,10 +156,10 @@ async def _relay(send: Send, items: AsyncIterator[T], wire: EventWire[T]) -> byt
         await send({"type": "http.response.body", "body": body, "more_body": True})
 
     if wire.failed is None:
-        last = await ready_batches(items, flush, BATCH)
+        last = await ready_batches(items, flush, BATCH, FIRST_BATCH)
         return b"".join((*map(encode, last), wire.done))
     try:
-        last = await ready_batches(items, flush, BATCH)
+        last = await ready_batches(items, flush, BATCH, FIRST_BATCH)
     except Exception as exc:
         return wire.failed(exc)
     return b"".join((*map(encode, last), wire.done))

@@ -49,11 +49,12 @@ def parked(step: Step[T], signal: Any, error: BaseException | None = None
 
 
 async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awaitable[None]],
-                        most: int) -> list[T]:
-    """Call `flush` with each batch of items (at most `most`; never empty) before waiting for
-    the next item; the last batch (maybe empty) is returned, not flushed. When the items raise,
-    the batch before is flushed first."""
+                        most: int, first: int | None = None) -> list[T]:
+    """Call `flush` with each batch of items (never empty; the first of at most `first` items,
+    or `most`, the others of at most `most`) before waiting for the next item; the last batch (maybe empty)
+    is returned, not flushed. When the items raise, the batch before is flushed first."""
     batch: list[T] = []
+    limit = most if first is None else first
     take = items.__anext__
     while True:
         step: Step[T] = take().__await__()
@@ -61,9 +62,9 @@ async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awai
             signal = step.send(None)
         except StopIteration as ready:
             batch.append(ready.value)
-            if len(batch) >= most:
+            if len(batch) >= limit:
                 await flush(batch)
-                batch = []
+                batch, limit = [], most
             continue
         except StopAsyncIteration:
             return batch
@@ -78,7 +79,7 @@ async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awai
                 with contextlib.suppress(BaseException):
                     await parked(step, signal, exc)
                 raise
-            batch = []
+            batch, limit = [], most
         try:
             batch.append(await parked(step, signal))
         except StopAsyncIteration:  # the items ended after a wait
