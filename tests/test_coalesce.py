@@ -59,34 +59,6 @@ async def test_the_first_batch_has_its_own_bound() -> None:
 
 
 @pytest.mark.asyncio
-async def test_items_one_per_wait_are_each_sent_before_the_next_wait_and_bursts_still_batch(
-        ) -> None:
-    loop = asyncio.get_running_loop()
-    sent: list[tuple[list[int], float]] = []
-    made: dict[int, float] = {}
-
-    async def flush(batch: list[int]) -> None:
-        sent.append((list(batch), loop.time()))
-
-    async def paced() -> AsyncGenerator[int, None]:
-        for i in range(40):  # one per wait: the plain mode after two empty peeks
-            await asyncio.sleep(0.002)
-            made[i] = loop.time()
-            yield i
-        for i in range(40, 60):  # then a burst, no wait between
-            made[i] = loop.time()
-            yield i
-
-    last = await ready_batches(paced(), flush, 8)
-    flat = [i for batch, _ in sent for i in batch] + last
-    assert flat == list(range(60))
-    for batch, at in sent:  # each item went before the generator waited for the next one
-        assert all(i >= 39 or at < made[i + 1] for i in batch)
-    assert all(len(batch) == 1 for batch, _ in sent[:40])
-    assert any(len(batch) > 1 for batch, _ in sent[40:]) or len(last) > 1  # batched again
-
-
-@pytest.mark.asyncio
 async def test_the_items_end_after_a_wait() -> None:
     batches: list[list[int]] = []
 

@@ -19,10 +19,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-#: Peeks in a row that found nothing ready (since the last wait) before items are taken plainly.
-MISSES = 2
-#: Items then awaited plainly, each sent at once, before peeking again.
-PLAIN = 16
 Step = Generator[Any, Any, T]
 
 
@@ -54,33 +50,18 @@ def parked(step: Step[T], signal: Any, error: BaseException | None = None
 
 async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awaitable[None]],
                         most: int, first: int | None = None) -> list[T]:
-    """Call `flush` with each batch of items (never empty; the first of at most `first`, else
-    `most`, items, the others of at most `most`) before waiting for the next item; the last
-    batch (maybe empty) is returned, not flushed. When the items raise, the batch before is
-    flushed first. When peeks keep finding nothing ready (chunks one per read, as a model
-    generates them), the next `PLAIN` items are awaited plainly and each sent at once: a peek
-    costs more than the plain await it replaces when there is nothing to batch."""
+    """Call `flush` with each batch of items (never empty; the first of at most `first` items,
+    or `most`, the others of at most `most`) before waiting for the next item; the last batch (maybe empty)
+    is returned, not flushed. When the items raise, the batch before is flushed first."""
     batch: list[T] = []
     limit = most if first is None else first
     take = items.__anext__
-    ready_run = misses = plain = 0
     while True:
-        if plain:
-            plain -= 1
-            if batch:
-                await flush(batch)
-                batch, limit = [], most
-            try:
-                batch.append(await take())
-            except StopAsyncIteration:
-                return batch
-            continue
         step: Step[T] = take().__await__()
         try:
             signal = step.send(None)
         except StopIteration as ready:
             batch.append(ready.value)
-            ready_run += 1
             if len(batch) >= limit:
                 await flush(batch)
                 batch, limit = [], most
@@ -99,10 +80,6 @@ async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awai
                     await parked(step, signal, exc)
                 raise
             batch, limit = [], most
-        misses = 0 if ready_run else misses + 1
-        if misses >= MISSES:
-            misses, plain = 0, PLAIN
-        ready_run = 0
         try:
             batch.append(await parked(step, signal))
         except StopAsyncIteration:  # the items ended after a wait
