@@ -12,7 +12,7 @@ absorbed here."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
@@ -151,9 +151,9 @@ async def _relay(send: Send, items: AsyncIterator[T], wire: EventWire[T]) -> byt
     (`coalesce.ready_batches`): one `send` and one socket write for them, and no item held."""
     encode = wire.encode
 
-    async def flush(batch: list[T]) -> None:
+    def flush(batch: list[T]) -> Awaitable[None]:  # send's own awaitable: no coroutine per batch
         body = encode(batch[0]) if len(batch) == 1 else b"".join(map(encode, batch))
-        await send({"type": "http.response.body", "body": body, "more_body": True})
+        return send({"type": "http.response.body", "body": body, "more_body": True})
 
     if wire.failed is None:
         last = await ready_batches(items, flush, BATCH, FIRST_BATCH)
