@@ -347,29 +347,20 @@ class Gateway:
                      meta: StreamMeta) -> AsyncIterator[JSON]:
         """Relay the chunks; usage and cost are settled once (from the usage chunk, or counted
         here when the upstream sent none, when it failed, or when the client left)."""
-        usage: Usage | None = None
         error: LLMRouteError | None = ClientClosedError(
             "The client closed the stream before it ended.")
         ttft = time.monotonic() - meta.started
         try:
-            chunk: JSON | None = first
-            while chunk is not None:
-                found = usage_of(chunk)
-                usage = found or usage
-                chunk["model"] = outcome.model
-                meta.collect(chunk)
-                if meta.req.include_usage:
-                    if found is not None:  # the cost is known once usage is: say it in this chunk
-                        self._finish(outcome, usage, chunk)
-                    yield chunk
-                elif found is None or chunk.get("choices"):
-                    chunk.pop("usage", None)
-                    yield chunk
-                chunk = await anext(chunks, None)
+            relayed = self._pass(outcome, meta, first)
+            if relayed is not None:
+                yield relayed
+            async for chunk in chunks:
+                relayed = self._pass(outcome, meta, chunk)
+                if relayed is not None:
+                    yield relayed
             if not outcome.finished:  # else the usage chunk already settled usage and cost
-                self._finish(outcome, usage or self._count(outcome, meta.req, "".join(meta.text)),
-                             estimated=usage is None)
-                if usage is None and meta.req.include_usage:  # the client asked for usage
+                self._settle_usage(outcome, meta)
+                if meta.usage is None and meta.req.include_usage:  # the client asked for usage
                     yield meta.usage_chunk(outcome)
             error = None
         except LLMRouteError as exc:
@@ -377,8 +368,7 @@ class Gateway:
             raise
         finally:
             if not outcome.finished:  # cut short: charge what was produced
-                self._finish(outcome, usage or self._count(outcome, meta.req, "".join(meta.text)),
-                             estimated=usage is None)
+                self._settle_usage(outcome, meta)
             self._account(meta.req, meta.principal, outcome, error, request_id=outcome.request_id,
                           started=meta.started, stream=True, ttft_s=ttft,
                           response="".join(meta.text) if self.keep_text else None)
@@ -389,6 +379,29 @@ class Gateway:
                                        {"content": "".join(meta.text)})
             if not isinstance(error, ClientClosedError):  # the end (or error event) follows
                 await self._durable()
+
+    def _pass(self, outcome: Outcome, meta: StreamMeta, chunk: JSON) -> JSON | None:
+        """One upstream chunk as relayed (None: not sent), its usage and text kept in `meta`;
+        a usage chunk the client asked for also settles usage and cost."""
+        found = usage_of(chunk) if chunk.get("usage") is not None else None
+        if found is not None:
+            meta.usage = found
+        chunk["model"] = outcome.model
+        meta.collect(chunk)
+        if meta.req.include_usage:
+            if found is not None:  # the cost is known once usage is: say it in this chunk
+                self._finish(outcome, found, chunk)
+            return chunk
+        if found is None or chunk.get("choices"):
+            chunk.pop("usage", None)
+            return chunk
+        return None
+
+    def _settle_usage(self, outcome: Outcome, meta: StreamMeta) -> None:
+        """Usage and cost from the stream's usage chunk, else counted from its text."""
+        usage = meta.usage
+        self._finish(outcome, usage or self._count(outcome, meta.req, "".join(meta.text)),
+                     estimated=usage is None)
 
 
 def new_request_id() -> str:

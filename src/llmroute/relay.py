@@ -27,6 +27,8 @@ class StreamMeta:
     ticket: Ticket
     text: list[str] = field(default_factory=list)
     last: Mapping[str, Any] = field(default_factory=dict)
+    #: The usage the upstream reported (its usage chunk), None until it does.
+    usage: Usage | None = None
 
     def collect(self, chunk: Mapping[str, Any]) -> None:
         """Keep the streamed answer's text (to count its tokens, and for the ledger)."""

@@ -151,6 +151,35 @@ async def test_a_gap_in_the_body_longer_than_read_s_is_a_read_timeout(serve) -> 
 
 
 @pytest.mark.asyncio
+async def test_read_s_bounds_each_gap_not_the_whole_body(serve) -> None:
+    """The connection's one timer moves with each wait: a body that keeps arriving within read_s
+    outlives several read_s, on one connection and then again on it once pooled; a gap still
+    times out."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for gap in (0.0, 0.4):  # the second request's pause exceeds read_s
+            await _read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n")
+            for _ in range(8):
+                await asyncio.sleep(0.06)
+                writer.write(b"x")
+                await writer.drain()
+                if gap:
+                    await asyncio.sleep(gap)
+
+    pool = _pool(await serve(handler), read_s=0.2)
+    started = asyncio.get_running_loop().time()
+    assert await _body(pool) == (200, b"x" * 8)
+    assert asyncio.get_running_loop().time() - started > 0.4  # over two read_s in all
+    assert pool.open == 1 and len(pool.idle) == 1
+    response = await pool.request("/x", b"")
+    assert await response.chunk() == b"x"
+    with pytest.raises(h1.ReadTimeout):
+        await response.chunk()
+    response.release()
+    pool.close()
+
+
+@pytest.mark.asyncio
 async def test_the_pool_limit_queues_then_times_out_as_a_connect_timeout(serve) -> None:
     release = asyncio.Event()
 

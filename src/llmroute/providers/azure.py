@@ -22,7 +22,7 @@ to `content_policy`, its 429 (with `retry-after`) to `rate_limit`, both in `open
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -34,7 +34,7 @@ from ..settings import ProviderConfig
 from .azure_auth import TokenCredential, TokenError, entra_tokens, uses_identity
 from .base import JSON
 from .cache_control import strip_cache_control
-from .http import HTTPTransport, Scrubber, StreamReply
+from .http import HTTPTransport, Scrubber
 from .openai_compat import OpenAICompatProvider
 
 V1 = "v1"
@@ -98,7 +98,5 @@ class AzureOpenAIProvider(OpenAICompatProvider):
         return orjson.dumps({**strip_cache_control(openai_body(body)),
                              "model": self.deployment(upstream_model), "stream": stream})
 
-    async def _chunks(self, response: StreamReply, model: str) -> AsyncIterator[JSON]:
-        async for chunk in super()._chunks(response, model):
-            if chunk.get("choices") or chunk.get("usage"):  # not a filter-results-only chunk
-                yield chunk
+    def _keep(self, chunk: JSON) -> bool:
+        return bool(chunk.get("choices") or chunk.get("usage"))  # not filter results alone

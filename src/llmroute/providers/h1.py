@@ -60,6 +60,8 @@ class _Conn(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -86,6 +88,9 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.timer is not None and self.waiter is None:
+            self.timer.cancel()
+            self.timer = None
         if not self.done:
             if self.head_done and exc is None and not self.keep_alive and self._until_close():
                 self.done = True  # a body framed by neither length nor chunks ends at close
@@ -139,15 +144,30 @@ class _Conn(asyncio.Protocol):
             waiter.set_result(None)
 
     async def wait(self, read_s: float) -> None:
-        """Until the parser makes progress (a head, body bytes, the end, or an error)."""
+        """Until the parser makes progress (a head, body bytes, the end, or an error), at most
+        `read_s`. One timer per connection, moved lazily: a wait only sets the deadline, and the
+        timer, when it fires before the deadline, re-arms itself for it (a stream's chunks cost
+        no timer each)."""
         loop = asyncio.get_running_loop()
         waiter = self.waiter = loop.create_future()
-        timer = loop.call_later(read_s, _expire, waiter)
+        self.deadline = loop.time() + read_s
+        if self.timer is None:
+            self.timer = loop.call_at(self.deadline, self._expire)
         try:
             await waiter
         finally:
-            timer.cancel()
             self.waiter = None
+
+    def _expire(self) -> None:
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # not waiting: the next wait arms a timer again
+        loop = waiter.get_loop()
+        if loop.time() < self.deadline:
+            self.timer = loop.call_at(self.deadline, self._expire)
+        else:
+            waiter.set_exception(ReadTimeout("no bytes from the upstream within the read timeout"))
 
     def take(self) -> bytes:
         """The body bytes buffered so far (resuming the socket if it was paused)."""
@@ -157,11 +177,6 @@ class _Conn(asyncio.Protocol):
             self.transport.resume_reading()
         self.buffered = 0
         return data
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(ReadTimeout("no bytes from the upstream within the read timeout"))
 
 
 class H1Response:

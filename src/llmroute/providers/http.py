@@ -33,6 +33,7 @@ ErrorMap = Callable[[int, bytes, Mapping[str, str], str], UpstreamError]
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "proxy-authorization",
                             "x-goog-api-key"})
 REDACTED = "[redacted]"
+REDACTED_BYTES = REDACTED.encode()
 
 
 class RedirectRefused(h1.H1Error):
@@ -62,8 +63,8 @@ class Scrubber:
     def data(self, value: bytes) -> bytes:
         for secret in self.secrets:
             raw = secret.encode()
-            if raw in value:
-                value = value.replace(raw, REDACTED.encode())
+            if value.find(raw) >= 0:  # not `in`: bytes' `in` first tries an int, and raises
+                value = value.replace(raw, REDACTED_BYTES)
         return value
 
 

@@ -17,13 +17,23 @@ from ..errors import UpstreamError
 from ..reasoning import openai_body
 from ..settings import ProviderConfig
 from . import openai_errors
-from .base import JSON, sse_events
+from .base import JSON
 from .cache_control import strip_cache_control
-from .http import TRANSPORT_ERRORS, HTTPTransport, StreamReply, transport_error
+from .http import TRANSPORT_ERRORS, HTTPTransport, transport_error
+from .sse import sse_data
 
 #: Hosts whose OpenAI-compatible API takes `cache_control` marks (`cache_control: auto`).
 CACHE_CONTROL_HOSTS = frozenset({"openrouter.ai"})
 JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _lenient(data: bytes) -> Any:
+    """Data that is not UTF-8, decoded with replacement characters (as lines were), parsed; None
+    when it is not JSON either."""
+    try:
+        return orjson.loads(data.decode("utf-8", "replace"))
+    except orjson.JSONDecodeError:
+        return None
 
 
 def passes_cache_control(config: ProviderConfig) -> bool:
@@ -79,7 +89,9 @@ class OpenAICompatProvider:
         return data
 
     async def stream(self, body: Mapping[str, Any], upstream_model: str) -> AsyncIterator[JSON]:
-        """POST with stream=true and yield each chunk; raise when the stream breaks or ends early."""
+        """POST with stream=true and yield each chunk; raise when the stream breaks or ends early.
+        One generator from the body's bytes to the chunks (`sse.sse_data`): a chunk costs no
+        line strings, event objects or nested generators on the way (issue 17)."""
         payload = self._payload(body, upstream_model, stream=True)
         headers = {**SSE_HEADERS, **await self._auth(upstream_model)}
         try:
@@ -88,29 +100,39 @@ class OpenAICompatProvider:
                 if response.status >= 400:
                     content = await response.read()
                     raise self._error(response.status, content, response.headers, upstream_model)
-                async for chunk in self._chunks(response, upstream_model):
-                    yield chunk
+                async for data in sse_data(response.response.chunk, response.scrub.data,
+                                           self.config.timeout.total_s):
+                    if data == b"[DONE]":
+                        return
+                    chunk = self._chunk(data, upstream_model)
+                    if self._keep(chunk):
+                        yield chunk
+                raise UpstreamError("connection", f"{self.name} stream ended before [DONE]",
+                                    provider=self.name, model=upstream_model)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, self.name, upstream_model) from None
 
-    async def _chunks(self, response: StreamReply, model: str) -> AsyncIterator[JSON]:
-        async for event in sse_events(response.lines(), self.config.timeout.total_s):
-            if event.data == "[DONE]":
-                return
-            try:
-                chunk = orjson.loads(event.data)
-            except orjson.JSONDecodeError:
+    def _chunk(self, data: bytes, model: str) -> JSON:
+        """One event's chunk; an upstream's error event (or undecodable data) raises."""
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            chunk = _lenient(data)
+            if chunk is None:
                 raise UpstreamError("server", f"{self.name} sent an invalid stream chunk",
                                     provider=self.name, model=model) from None
-            if isinstance(chunk, dict) and "error" in chunk:
-                err = chunk["error"] if isinstance(chunk["error"], dict) else {}
-                kind = openai_errors.classify(500, str(err.get("code") or err.get("type") or ""),
-                                              str(err.get("message") or ""))
-                raise UpstreamError(kind, f"{self.name} stream error: {err.get('message', '')}",
-                                    provider=self.name, model=model)
-            yield chunk
-        raise UpstreamError("connection", f"{self.name} stream ended before [DONE]",
-                            provider=self.name, model=model)
+        if isinstance(chunk, dict) and "error" in chunk:
+            err = chunk["error"] if isinstance(chunk["error"], dict) else {}
+            kind = openai_errors.classify(500, str(err.get("code") or err.get("type") or ""),
+                                          str(err.get("message") or ""))
+            raise UpstreamError(kind, f"{self.name} stream error: {err.get('message', '')}",
+                                provider=self.name, model=model)
+        result: JSON = chunk
+        return result
+
+    def _keep(self, chunk: JSON) -> bool:
+        """Whether a chunk is relayed (all are; Azure drops its filter-results-only chunks)."""
+        return True
 
     async def aclose(self) -> None:
         """Close the connection pool."""

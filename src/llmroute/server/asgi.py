@@ -12,18 +12,24 @@ absorbed here."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
 from starlette.types import Receive, Send
 
 from ..errors import ClientClosedError, RequestTooLargeError
+from .coalesce import ready_batches
 
 T = TypeVar("T")
 RawHeaders = list[tuple[bytes, bytes]]
 
 JSON_TYPE: Final = (b"content-type", b"application/json")
+#: A stream's frames sent in one body message at most (when that many were ready at once); the
+#: first message holds two at most (the role chunk and the first token: TTFT never waits for the
+#: rest of a read's chunks to be relayed).
+BATCH: Final = 8
+FIRST_BATCH: Final = 2
 #: A stream's static headers, encoded once (Starlette's `text/event-stream` adds the charset).
 SSE_HEAD: Final[tuple[tuple[bytes, bytes], ...]] = (
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -140,15 +146,20 @@ async def send_stream(receive: Receive, send: Send, headers: RawHeaders,
 
 
 async def _relay(send: Send, items: AsyncIterator[T], wire: EventWire[T]) -> bytes:
-    """Send every item's frame; the frame that ends the stream."""
+    """Send every item's frame; the frames that end the stream. Items ready at once (several
+    chunks of one upstream read) go out in one body message, sent before the next wait
+    (`coalesce.ready_batches`): one `send` and one socket write for them, and no item held."""
     encode = wire.encode
+
+    def flush(batch: list[T]) -> Awaitable[None]:  # send's own awaitable: no coroutine per batch
+        body = encode(batch[0]) if len(batch) == 1 else b"".join(map(encode, batch))
+        return send({"type": "http.response.body", "body": body, "more_body": True})
+
     if wire.failed is None:
-        async for item in items:
-            await send({"type": "http.response.body", "body": encode(item), "more_body": True})
-        return wire.done
+        last = await ready_batches(items, flush, BATCH, FIRST_BATCH)
+        return b"".join((*map(encode, last), wire.done))
     try:
-        async for item in items:
-            await send({"type": "http.response.body", "body": encode(item), "more_body": True})
+        last = await ready_batches(items, flush, BATCH, FIRST_BATCH)
     except Exception as exc:
         return wire.failed(exc)
-    return wire.done
+    return b"".join((*map(encode, last), wire.done))
