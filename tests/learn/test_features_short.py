@@ -91,6 +91,7 @@ def test_short_path_features_are_bit_identical(bundled: RouterModel, fitted: boo
         short = featurizer._short.row(text)
         took_short += short is not None
         assert _same(featurizer.transform(text), featurizer.transform_numpy(text)), repr(text[:80])
+        assert _same(featurizer.transform_pure(text), featurizer.transform_numpy(text)), repr(text[:80])
         if short is not None:
             assert _same(short, featurizer.transform_numpy(text))
     assert took_short >= 400
@@ -125,9 +126,9 @@ def test_the_word_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(features_short, "_KNOWN_WORDS", 8)
     featurizer = HashingFeaturizer()
     text = " ".join(f"w{i}" for i in range(30))
-    assert _same(featurizer.transform(text), featurizer.transform_numpy(text))
+    assert _same(featurizer.transform_pure(text), featurizer.transform_numpy(text))
     assert 0 < len(featurizer._short.known) <= 8
-    assert _same(featurizer.transform(text), featurizer.transform_numpy(text))
+    assert _same(featurizer.transform_pure(text), featurizer.transform_numpy(text))
 
 
 def test_gated_marker_counts_are_the_plain_counts() -> None:
@@ -154,5 +155,5 @@ def test_long_words_are_hashed_but_not_remembered() -> None:
     featurizer = HashingFeaturizer()
     long_word = "q" * 200
     text = f"short {long_word} words"
-    assert _same(featurizer.transform(text), featurizer.transform_numpy(text))
+    assert _same(featurizer.transform_pure(text), featurizer.transform_numpy(text))
     assert long_word not in featurizer._short.known and "short" in featurizer._short.known

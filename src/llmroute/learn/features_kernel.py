@@ -1,0 +1,109 @@
+"""The hashing featurizer's optional compiled kernel (`_kernel.c`, built by `hatch_build.py` at
+install time): `HashingFeaturizer.transform` in one C call, bit for bit the pure path's features
+(`transform_pure`: `features_short` for short texts, numpy for the rest), for texts of any length.
+
+The kernel is optional: when its library is absent (no compiler at install time, or
+`LLMROUTE_NO_KERNEL=1` then), `load` returns None and the pure path runs. `LLMROUTE_NO_KERNEL=1` at
+run time also turns it off. `tests/learn/test_features_kernel.py` checks identity against the pure
+path (features, P(good), decisions) on the ~1,800 texts of `test_features_short.py`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+import numpy as np
+
+from .features import (
+    _CODE_LINE_ENDS,
+    _CODE_MARKERS,
+    _MATH_MARKERS,
+    _OPTION_MARKERS,
+    _TAIL_BLOCK_CHARS,
+    NAMESPACES,
+    FeatureRow,
+    FloatArray,
+    Markers,
+    clip_text,
+    last_block,
+)
+
+#: The dense slots (`features.DENSE_NAMES` order) that are substring counts, and of which text.
+_TEXT_COUNTS: tuple[tuple[str, int], ...] = (
+    ("\n", 2), ("\n\n", 3), ("?", 11), *((m, 22) for m in _CODE_LINE_ENDS))
+_LOWER_COUNTS: tuple[tuple[str, int], ...] = (
+    *((m, 9) for m in _CODE_MARKERS), *((m, 10) for m in _MATH_MARKERS), *((m, 12) for m in _OPTION_MARKERS))
+_M64 = (1 << 64) - 1
+
+RowFn = Callable[[str, str, int, bool], "tuple[bytearray, bytearray, bytearray] | None"]
+
+
+def _module() -> ModuleType | None:
+    if os.environ.get("LLMROUTE_NO_KERNEL") == "1":
+        return None
+    try:
+        return importlib.import_module("llmroute.learn._kernel")
+    except ImportError:
+        return None
+
+
+def available() -> bool:
+    """Whether the compiled kernel is built and switched on."""
+    return _module() is not None
+
+
+def max_keys(max_chars: int, char_sizes: tuple[int, ...]) -> int:
+    """An upper bound on the hashes of one text: word uni/bigrams of the text and of its last block,
+    and the block's character n-grams (the block is at most `_TAIL_BLOCK_CHARS` long)."""
+    return 2 * max_chars + 2 * _TAIL_BLOCK_CHARS + len(char_sizes) * _TAIL_BLOCK_CHARS + 8
+
+
+def log_tf_table(n: int) -> FloatArray:
+    """float32(1 + log(count)) for count = 0..n-1: the numpy path's expression on the same counts."""
+    counts = np.arange(n, dtype=np.int64)
+    with np.errstate(divide="ignore"):
+        table: FloatArray = (1.0 + np.log(counts)).astype(np.float32)
+    return table
+
+
+@dataclass(frozen=True)
+class KernelRows:
+    """A featurizer's compiled twin: `row(text)` is `transform_pure(text)`, or None for a text
+    the kernel leaves to the pure path (lone surrogates, on which that path raises)."""
+
+    max_chars: int
+    kernel_row: RowFn
+
+    def row(self, text: str) -> FeatureRow | None:
+        """The features of one text, or None (the pure path decides)."""
+        text = clip_text(text, self.max_chars)
+        lower = text.lower()[: self.max_chars]        # lower() may lengthen some Unicode text
+        tail = last_block(lower)
+        out = self.kernel_row(text, lower, len(tail), "?" in tail)
+        if out is None:
+            return None
+        idx, values, dense = out
+        return FeatureRow(np.frombuffer(idx, dtype=np.int64), np.frombuffer(values, dtype=np.float32),
+                          np.frombuffer(dense, dtype=np.float32))
+
+
+def load(bits: int, char_sizes: tuple[int, ...], max_chars: int, markers: Markers, idf: FloatArray | None,
+         dense_mean: FloatArray | None, dense_std: FloatArray | None) -> KernelRows | None:
+    """The kernel for a featurizer with these parameters and fitted arrays; None when not built."""
+    module = _module()
+    if module is None:
+        return None
+    f32 = [None if a is None else np.ascontiguousarray(a, dtype=np.float32) for a in (idf, dense_mean, dense_std)]
+    kernel = module.Kernel(
+        bits=bits, char_sizes=tuple(char_sizes),
+        salts=tuple(salt * 0x632BE59BD9B4E019 & _M64 for salt, _ in NAMESPACES),
+        marker_hashes=np.ascontiguousarray(markers.hashes, dtype=np.uint64),
+        marker_features=np.ascontiguousarray(markers.feature, dtype=np.int64),
+        log_tf=log_tf_table(max_keys(max_chars, char_sizes)),
+        idf=f32[0], dense_mean=f32[1], dense_std=f32[2],
+        lower_markers=_LOWER_COUNTS, text_markers=_TEXT_COUNTS)
+    return KernelRows(max_chars, kernel.row)
