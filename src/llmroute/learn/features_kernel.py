@@ -97,7 +97,8 @@ def load(bits: int, char_sizes: tuple[int, ...], max_chars: int, markers: Marker
     module = _module()
     if module is None:
         return None
-    f32 = [None if a is None else np.ascontiguousarray(a, dtype=np.float32) for a in (idf, dense_mean, dense_std)]
+    f32 = [None if a is None else np.ascontiguousarray(a, dtype=np.float32)
+           for a in (idf, dense_mean, dense_std)]
     kernel = module.Kernel(
         bits=bits, char_sizes=tuple(char_sizes),
         salts=tuple(salt * 0x632BE59BD9B4E019 & _M64 for salt, _ in NAMESPACES),

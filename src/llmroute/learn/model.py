@@ -77,15 +77,16 @@ _MAX_POOLS = 64
 
 
 class _PoolTables(NamedTuple):
-    """`RouterModel`'s arrays for one pool of models, in the pool's order (abilities and lengths
-    transposed and float64, as the matrix products want them)."""
+    """`RouterModel`'s arrays for one pool of models, in the pool's order, float64 (abilities and
+    lengths transposed, as the matrix products want them; the float32 vectors widened once, which
+    is exact: the sums and products numpy computed in float64 from them are the same numbers)."""
 
     abilities: F64
-    biases: FloatArray
+    biases: F64
     lengths: F64
-    length_biases: FloatArray
-    input_prices: FloatArray
-    output_prices: FloatArray
+    length_biases: F64
+    input_prices: F64
+    output_prices: F64
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class RouterModel:
 
     def _latent_of(self, row: FeatureRow) -> FloatArray:
         skills = row.values @ self.projection[row.indices] - self.latent_mean
-        return np.concatenate((skills.astype(np.float32), row.dense))
+        return np.concatenate((skills.astype(np.float32, copy=False), row.dense))
 
     def latent_many(self, texts: Sequence[str]) -> FloatArray:
         """Latent vectors of many prompts (N × latent_dim)."""
@@ -156,8 +157,9 @@ class RouterModel:
         zz = np.asarray(z, dtype=np.float64)
         logits = zz @ t.abilities + t.biases
         out_chars = np.exp(zz @ t.lengths + t.length_biases)
-        chars = np.asarray(prompt_chars, dtype=np.float64)
-        if zz.ndim == 2:
+        chars: float | F64 = (float(prompt_chars) if isinstance(prompt_chars, int)
+                              else np.asarray(prompt_chars, dtype=np.float64))
+        if zz.ndim == 2 and isinstance(chars, np.ndarray):
             chars = chars.reshape(-1, 1)
         cost = chars * t.input_prices + out_chars * t.output_prices
         return _sigmoid(logits), cost, out_chars
@@ -169,9 +171,10 @@ class RouterModel:
             if len(self._pools) >= _MAX_POOLS:   # pools come from config: a handful; stay bounded
                 self._pools.clear()
             rows = self._rows(models)
-            tables = _PoolTables(self.abilities[rows].T.astype(np.float64), self.biases[rows],
-                                 self.lengths[rows].T.astype(np.float64), self.length_biases[rows],
-                                 self.input_prices[rows], self.output_prices[rows])
+            f64 = np.float64
+            tables = _PoolTables(self.abilities[rows].T.astype(f64), self.biases[rows].astype(f64),
+                                 self.lengths[rows].T.astype(f64), self.length_biases[rows].astype(f64),
+                                 self.input_prices[rows].astype(f64), self.output_prices[rows].astype(f64))
             for array in tables:
                 array.setflags(write=False)
             self._pools[key] = tables
