@@ -532,15 +532,213 @@ static PyTypeObject KernelType = {
     .tp_methods = Kernel_methods,
 };
 
+
+/* ---------------------------------------------------------------------------------- projector */
+/* `RouterModel._latent_of` from a row's three bytearrays: z = [values @ projection[indices] -
+ * latent_mean (float32); dense]. The sum runs in float64, in the row's order, then rounds to
+ * float32: numpy's float32 BLAS product sums in its own order, so z may differ from it in the last
+ * bits (tests/learn/test_features_kernel.py bounds what that does to P(good) and decisions). */
+typedef struct {
+    PyObject_HEAD
+    Py_buffer proj;     /* float32, rows x k, C order */
+    int held;
+    Py_ssize_t rows, k;
+    float *mean;        /* k */
+} Projector;
+
+static void Projector_dealloc(Projector *self) {
+    if (self->held) PyBuffer_Release(&self->proj);
+    PyMem_Free(self->mean);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Projector_init(Projector *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"projection", "latent_mean", NULL};
+    PyObject *proj, *mean;
+    if (self->held) { PyErr_SetString(PyExc_RuntimeError, "already initialised"); return -1; }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO", kwlist, &proj, &mean)) return -1;
+    if (PyObject_GetBuffer(proj, &self->proj, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND) < 0) return -1;
+    self->held = 1;
+    if (self->proj.ndim != 2 || self->proj.itemsize != 4 || strcmp(self->proj.format, "f") != 0) {
+        PyErr_SetString(PyExc_ValueError, "projection: a C-contiguous 2-D float32 array");
+        return -1;
+    }
+    self->rows = self->proj.shape[0];
+    self->k = self->proj.shape[1];
+    if (copy_floats(mean, &self->mean, self->k, "latent_mean") < 0) return -1;
+    if (self->mean == NULL) { PyErr_SetString(PyExc_ValueError, "latent_mean is required"); return -1; }
+    return 0;
+}
+
+static PyObject *Projector_latent(Projector *self, PyObject *args) {
+    Py_buffer ib, vb, db;
+    if (!self->held || self->mean == NULL) { PyErr_SetString(PyExc_RuntimeError, "not initialised"); return NULL; }
+    if (!PyArg_ParseTuple(args, "y*y*y*", &ib, &vb, &db)) return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t n = ib.len / 8, nd = db.len / 4;
+    if (ib.len % 8 || vb.len != n * 4 || db.len % 4) {
+        PyErr_SetString(PyExc_ValueError, "indices int64, values float32 (as many), dense float32");
+        goto done;
+    }
+    const int64_t *idx = ib.buf;
+    const float *val = vb.buf, *proj = self->proj.buf;
+    Py_ssize_t k = self->k;
+    double acc[64];
+    if (k > 64) { PyErr_SetString(PyExc_ValueError, "at most 64 latent skills"); goto done; }
+    for (Py_ssize_t j = 0; j < k; j++) acc[j] = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= self->rows) { PyErr_SetString(PyExc_IndexError, "index out of range"); goto done; }
+        const float *r = proj + idx[i] * k;
+        double v = (double)val[i];
+        for (Py_ssize_t j = 0; j < k; j++) acc[j] += v * (double)r[j];
+    }
+    out = PyByteArray_FromStringAndSize(NULL, (k + nd) * 4);
+    if (out == NULL) goto done;
+    float *z = (float *)PyByteArray_AS_STRING(out);
+    for (Py_ssize_t j = 0; j < k; j++) { float s = (float)acc[j]; z[j] = s - self->mean[j]; }
+    memcpy(z + k, db.buf, (size_t)db.len);
+done:
+    PyBuffer_Release(&ib);
+    PyBuffer_Release(&vb);
+    PyBuffer_Release(&db);
+    return out;
+}
+
+static PyMethodDef Projector_methods[] = {
+    {"latent", (PyCFunction)Projector_latent, METH_VARARGS,
+     "latent(indices, values, dense) -> z float32 as a bytearray"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ProjectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "llmroute.learn._kernel.Projector",
+    .tp_basicsize = sizeof(Projector),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A model's projection and latent mean: the latent vector of a row (latent).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Projector_init,
+    .tp_dealloc = (destructor)Projector_dealloc,
+    .tp_methods = Projector_methods,
+};
+
+
+/* --------------------------------------------------------------------------------------- pool */
+/* `RouterModel.predict_latent` for one latent vector over one pool: per model, logit = bias +
+ * ability . z, answer length = exp(length_bias + length . z), cost = chars * input price + length *
+ * output price, P(good) = (1 + tanh(logit / 2)) / 2. The dot products sum in float64 in z's order
+ * and exp / tanh are libm's: numpy's BLAS order and SIMD functions may differ in the last bits. */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t m, d;
+    double *ability, *length;   /* m x d each, row per model */
+    double *bias, *length_bias, *input_price, *output_price;   /* m each */
+} Pool;
+
+static void Pool_dealloc(Pool *self) {
+    PyMem_Free(self->ability);
+    PyMem_Free(self->length);
+    PyMem_Free(self->bias);
+    PyMem_Free(self->length_bias);
+    PyMem_Free(self->input_price);
+    PyMem_Free(self->output_price);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int copy_doubles(PyObject *obj, double **out, Py_ssize_t want, const char *what) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (view.len != want * (Py_ssize_t)sizeof(double)) {
+        PyBuffer_Release(&view);
+        PyErr_Format(PyExc_ValueError, "%s: wrong size", what);
+        return -1;
+    }
+    PyMem_Free(*out);
+    *out = PyMem_Malloc(want ? (size_t)view.len : 1);
+    if (*out == NULL) { PyBuffer_Release(&view); PyErr_NoMemory(); return -1; }
+    memcpy(*out, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return 0;
+}
+
+static int Pool_init(Pool *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"models", "dim", "abilities", "biases", "lengths", "length_biases",
+                             "input_prices", "output_prices", NULL};
+    Py_ssize_t m, d;
+    PyObject *ab, *bi, *le, *lb, *ip, *op;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nnOOOOOO", kwlist, &m, &d, &ab, &bi, &le, &lb, &ip, &op))
+        return -1;
+    if (m < 1 || d < 1) { PyErr_SetString(PyExc_ValueError, "an empty pool"); return -1; }
+    self->m = m;
+    self->d = d;
+    if (copy_doubles(ab, &self->ability, m * d, "abilities") < 0 || copy_doubles(le, &self->length, m * d, "lengths") < 0
+        || copy_doubles(bi, &self->bias, m, "biases") < 0 || copy_doubles(lb, &self->length_bias, m, "length_biases") < 0
+        || copy_doubles(ip, &self->input_price, m, "input_prices") < 0
+        || copy_doubles(op, &self->output_price, m, "output_prices") < 0)
+        return -1;
+    return 0;
+}
+
+static PyObject *Pool_predict(Pool *self, PyObject *args) {
+    Py_buffer zb;
+    double chars;
+    if (self->ability == NULL || self->output_price == NULL) { PyErr_SetString(PyExc_RuntimeError, "not initialised"); return NULL; }
+    if (!PyArg_ParseTuple(args, "y*d", &zb, &chars)) return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t m = self->m, d = self->d;
+    if (zb.len != d * 4) { PyErr_SetString(PyExc_ValueError, "z: float32, the model's latent size"); goto done; }
+    out = PyByteArray_FromStringAndSize(NULL, 3 * m * (Py_ssize_t)sizeof(double));
+    if (out == NULL) goto done;
+    const float *z = zb.buf;
+    double *res = (double *)PyByteArray_AS_STRING(out);
+    for (Py_ssize_t j = 0; j < m; j++) {
+        const double *a = self->ability + j * d, *l = self->length + j * d;
+        double logit = 0.0, len = 0.0;
+        for (Py_ssize_t i = 0; i < d; i++) {
+            double zi = (double)z[i];
+            logit += zi * a[i];
+            len += zi * l[i];
+        }
+        logit += self->bias[j];
+        double chars_out = exp(len + self->length_bias[j]);
+        res[j] = 0.5 * (1.0 + tanh(0.5 * logit));
+        res[m + j] = chars * self->input_price[j] + chars_out * self->output_price[j];
+        res[2 * m + j] = chars_out;
+    }
+done:
+    PyBuffer_Release(&zb);
+    return out;
+}
+
+static PyMethodDef Pool_methods[] = {
+    {"predict", (PyCFunction)Pool_predict, METH_VARARGS,
+     "predict(z, chars) -> P(good), cost, answer chars: 3 x models float64, as a bytearray"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject PoolType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "llmroute.learn._kernel.Pool",
+    .tp_basicsize = sizeof(Pool),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "One pool's model tables: predictions for one latent vector (predict).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Pool_init,
+    .tp_dealloc = (destructor)Pool_dealloc,
+    .tp_methods = Pool_methods,
+};
+
 static struct PyModuleDef kernel_module = {
     PyModuleDef_HEAD_INIT, "_kernel", "The hashing featurizer's compiled kernel (optional).", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__kernel(void) {
-    if (PyType_Ready(&KernelType) < 0) return NULL;
+    if (PyType_Ready(&KernelType) < 0 || PyType_Ready(&ProjectorType) < 0 || PyType_Ready(&PoolType) < 0) return NULL;
     PyObject *m = PyModule_Create(&kernel_module);
     if (m == NULL) return NULL;
     if (PyModule_AddObjectRef(m, "Kernel", (PyObject *)&KernelType) < 0) { Py_DECREF(m); return NULL; }
+    if (PyModule_AddObjectRef(m, "Projector", (PyObject *)&ProjectorType) < 0) { Py_DECREF(m); return NULL; }
+    if (PyModule_AddObjectRef(m, "Pool", (PyObject *)&PoolType) < 0) { Py_DECREF(m); return NULL; }
     if (PyModule_AddIntConstant(m, "ABI", 1) < 0) { Py_DECREF(m); return NULL; }
     return m;
 }

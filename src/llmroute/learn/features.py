@@ -383,6 +383,11 @@ class HashingFeaturizer:
         return HASHING_NAME
 
     @property
+    def kernel(self) -> KernelRows | None:
+        """The compiled kernel (`features_kernel`), None when it is not built or switched off."""
+        return self._kernel
+
+    @property
     def sparse_dim(self) -> int:
         """Number of hash buckets."""
         return 1 << self.bits

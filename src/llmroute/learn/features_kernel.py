@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
+import numpy.typing as npt
 
 from .features import (
     _CODE_LINE_ENDS,
@@ -38,6 +39,7 @@ _TEXT_COUNTS: tuple[tuple[str, int], ...] = (
 _LOWER_COUNTS: tuple[tuple[str, int], ...] = (
     *((m, 9) for m in _CODE_MARKERS), *((m, 10) for m in _MATH_MARKERS), *((m, 12) for m in _OPTION_MARKERS))
 _M64 = (1 << 64) - 1
+F64 = npt.NDArray[np.float64]
 
 RowFn = Callable[[str, str, int, bool], "tuple[bytearray, bytearray, bytearray] | None"]
 
@@ -78,17 +80,73 @@ class KernelRows:
     max_chars: int
     kernel_row: RowFn
 
-    def row(self, text: str) -> FeatureRow | None:
-        """The features of one text, or None (the pure path decides)."""
+    def raw(self, text: str) -> tuple[bytearray, bytearray, bytearray] | None:
+        """`row`'s three arrays as the kernel returns them (int64, float32, float32 bytes)."""
         text = clip_text(text, self.max_chars)
         lower = text.lower()[: self.max_chars]        # lower() may lengthen some Unicode text
         tail = last_block(lower)
-        out = self.kernel_row(text, lower, len(tail), "?" in tail)
+        return self.kernel_row(text, lower, len(tail), "?" in tail)
+
+    def row(self, text: str) -> FeatureRow | None:
+        """The features of one text, or None (the pure path decides)."""
+        out = self.raw(text)
         if out is None:
             return None
         idx, values, dense = out
         return FeatureRow(np.frombuffer(idx, dtype=np.int64), np.frombuffer(values, dtype=np.float32),
                           np.frombuffer(dense, dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class KernelLatent:
+    """A model's latent vectors by the kernel: the features and `values @ projection[indices] -
+    latent_mean` in C, the sum in float64 then rounded to float32 (numpy's float32 BLAS product sums
+    in another order: z may differ in its last bits; P(good) by at most ~1e-7 on the test corpus)."""
+
+    rows: KernelRows
+    project: Callable[[bytearray, bytearray, bytearray], bytearray]
+
+    def latent_bytes(self, text: str) -> bytearray | None:
+        """z of one text as float32 bytes, or None (lone surrogates: the pure path decides)."""
+        out = self.rows.raw(text)
+        return None if out is None else self.project(*out)
+
+    def latent(self, text: str) -> FloatArray | None:
+        """z of one text, or None (lone surrogates: the pure path decides)."""
+        out = self.latent_bytes(text)
+        if out is None:
+            return None
+        z: FloatArray = np.frombuffer(out, dtype=np.float32)
+        return z
+
+
+PoolFn = Callable[[bytearray, float], bytearray]
+
+
+def pool(abilities: F64, biases: F64, lengths: F64, length_biases: F64, input_prices: F64,
+         output_prices: F64) -> PoolFn | None:
+    """`RouterModel.predict_latent` for one pool (abilities and lengths: models × latent) in C:
+    `fn(z_bytes, chars)` -> P(good), cost and answer chars, 3 × models float64 bytes. The dot
+    products sum in float64 in z's order and exp/tanh are libm's (numpy's BLAS and SIMD functions
+    may differ in the last bits). None when the kernel is not built, or for an empty pool."""
+    module = _module()
+    if module is None or abilities.shape[0] == 0:
+        return None
+    f64 = [np.ascontiguousarray(a, dtype=np.float64) for a in (abilities, biases, lengths, length_biases,
+                                                               input_prices, output_prices)]
+    made = module.Pool(abilities.shape[0], abilities.shape[1], *f64)
+    fn: PoolFn = made.predict
+    return fn
+
+
+def latent(rows: KernelRows | None, projection: FloatArray, latent_mean: FloatArray) -> KernelLatent | None:
+    """The kernel's latent vectors for a model with this projection; None when not built."""
+    module = _module()
+    if module is None or rows is None:
+        return None
+    projector = module.Projector(np.ascontiguousarray(projection, dtype=np.float32),
+                                 np.ascontiguousarray(latent_mean, dtype=np.float32))
+    return KernelLatent(rows, projector.latent)
 
 
 def load(bits: int, char_sizes: tuple[int, ...], max_chars: int, markers: Markers, idf: FloatArray | None,

@@ -17,6 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .features import FeatureRow, Featurizer, FloatArray
+from .features_kernel import KernelLatent, KernelRows, PoolFn
+from .features_kernel import latent as kernel_latent
+from .features_kernel import pool as kernel_pool
 
 F64 = npt.NDArray[np.float64]
 
@@ -112,6 +115,16 @@ class RouterModel:
     #: once per pool instead of once per request (the same arrays, so the same results).
     _pools: dict[tuple[str, ...] | None, _PoolTables] = field(
         init=False, repr=False, compare=False, default_factory=dict)
+    #: The serving path's latent vectors by the compiled kernel (None: not built, or another featurizer).
+    _fast: KernelLatent | None = field(init=False, repr=False, compare=False, default=None)
+    #: Per pool, the compiled kernel's predictions (built beside `_pools`' tables, from them).
+    _kernel_pools: dict[tuple[str, ...] | None, PoolFn | None] = field(
+        init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        rows = getattr(self.featurizer, "kernel", None)   # only the hashing featurizer has one
+        if isinstance(rows, KernelRows):
+            object.__setattr__(self, "_fast", kernel_latent(rows, self.projection, self.latent_mean))
 
     @property
     def latent_dim(self) -> int:
@@ -170,20 +183,52 @@ class RouterModel:
         if tables is None:
             if len(self._pools) >= _MAX_POOLS:   # pools come from config: a handful; stay bounded
                 self._pools.clear()
+                self._kernel_pools.clear()
             rows = self._rows(models)
             f64 = np.float64
-            tables = _PoolTables(self.abilities[rows].T.astype(f64), self.biases[rows].astype(f64),
-                                 self.lengths[rows].T.astype(f64), self.length_biases[rows].astype(f64),
-                                 self.input_prices[rows].astype(f64), self.output_prices[rows].astype(f64))
-            for array in tables:
+            arrays = (self.abilities[rows].T.astype(f64), self.biases[rows].astype(f64),
+                      self.lengths[rows].T.astype(f64), self.length_biases[rows].astype(f64),
+                      self.input_prices[rows].astype(f64), self.output_prices[rows].astype(f64))
+            for array in arrays:
                 array.setflags(write=False)
+            tables = _PoolTables(*arrays)
             self._pools[key] = tables
         return tables
 
+    def serving_latent(self, text: str) -> FloatArray:
+        """`latent(text)` for a decision: by the compiled kernel when built (the same features; the
+        projection summed in float64, so z may differ from `latent`'s in its last bits)."""
+        fast = self._fast
+        if fast is not None:
+            z = fast.latent(text)
+            if z is not None:
+                return z
+        return self.latent(text)
+
+    def _kernel_pool(self, models: Sequence[str] | None) -> PoolFn | None:
+        key = None if models is None else tuple(models)
+        if key in self._kernel_pools:
+            return self._kernel_pools[key]
+        t = self._pool(models)
+        made = kernel_pool(t.abilities.T, t.biases, t.lengths.T, t.length_biases, t.input_prices,
+                           t.output_prices)
+        self._kernel_pools[key] = made
+        return made
+
     def predict(self, text: str, models: Sequence[str] | None = None) -> Prediction:
-        """Predictions for one prompt over `models` (default: all, in `self.models` order)."""
-        p, cost, out = self.predict_latent(self.latent(text), len(text), models)
+        """Predictions for one prompt over `models` (default: all, in `self.models` order): by the
+        compiled kernel when it is built (the same features; the projection and the pool's products
+        summed in float64 in the latent's order, exp/tanh from libm: P(good) within ~1e-7 of
+        `predict_latent(latent(text))`), else by numpy."""
         names = self.models if models is None else tuple(models)
+        fast = self._fast
+        if fast is not None:
+            z = fast.latent_bytes(text)
+            pool = self._kernel_pool(models)
+            if z is not None and pool is not None:
+                p, cost, out = np.frombuffer(pool(z, float(len(text))), dtype=np.float64).reshape(3, -1)
+                return Prediction(names, p, cost, out)
+        p, cost, out = self.predict_latent(self.serving_latent(text), len(text), models)
         return Prediction(names, p, cost, out)
 
     def predict_many(self, texts: Sequence[str], models: Sequence[str] | None = None

@@ -73,13 +73,32 @@ def _first_max(values: list[float]) -> int:
     return values.index(max(values))
 
 
+def _top_two(scores: list[float]) -> tuple[int, int]:
+    """The first two of `np.argsort(-scores, kind="stable")` (-1 when there is one score): the
+    first index of the largest score, then the first of the largest among the rest; NaN last."""
+    top = second = -1
+    for i, v in enumerate(scores):
+        if v != v:
+            continue
+        if top < 0 or v > scores[top]:
+            top, second = i, top
+        elif second < 0 or v > scores[second]:
+            second = i
+    if second < 0:                                  # NaN scores, in index order, come last
+        rest = [i for i, v in enumerate(scores) if v != v and i != top]
+        if top < 0:
+            top, rest = (rest[0], rest[1:]) if rest else (0, [])
+        second = rest[0] if rest else -1
+    return top, second
+
+
 def _one_row(p: F64, cost: F64) -> tuple[list[float], list[float]] | None:
     """Python floats of one prompt's P(good) and costs (NaN costs resolved), or None for anything
     but two 1-D float64 arrays of one non-zero length (then the numpy functions decide)."""
     if (not isinstance(p, np.ndarray) or not isinstance(cost, np.ndarray) or p.ndim != 1 or cost.ndim != 1
-            or p.dtype != np.float64 or len(p) != len(cost) or len(p) == 0):
+            or p.dtype.char != "d" or cost.dtype.char not in "fd" or len(p) != len(cost) or len(p) == 0):
         return None
-    return p.tolist(), _row_costs(np.asarray(cost, dtype=np.float64).tolist())
+    return p.tolist(), _row_costs(cost.tolist())
 
 
 def by_target(p: F64, cost: F64, target: float) -> Choice:
@@ -108,10 +127,8 @@ def by_tradeoff(p: F64, cost: F64, lam: float) -> Choice:
     if row is not None:
         ps, cs = row
         scores = [q - lam * c for q, c in zip(ps, cs, strict=True)]
-        ranked = sorted((i for i, v in enumerate(scores) if v == v), key=lambda i: -scores[i])
-        ranked += [i for i, v in enumerate(scores) if v != v]          # argsort puts NaN last
-        top = ranked[0]
-        margin = scores[top] - scores[ranked[1]] if len(ranked) > 1 else float("inf")
+        top, second = _top_two(scores)
+        margin = scores[top] - scores[second] if second >= 0 else float("inf")
         return Choice(top, ps[top], margin)
     score = np.asarray(p, dtype=np.float64) - lam * _costs(cost)
     order = np.argsort(-score, kind="stable")
