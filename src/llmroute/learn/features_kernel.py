@@ -25,6 +25,7 @@ from .features import (
     _MATH_MARKERS,
     _OPTION_MARKERS,
     _TAIL_BLOCK_CHARS,
+    DENSE_NAMES,
     NAMESPACES,
     FeatureRow,
     FloatArray,
@@ -153,8 +154,9 @@ def load(bits: int, char_sizes: tuple[int, ...], max_chars: int, markers: Marker
          dense_mean: FloatArray | None, dense_std: FloatArray | None) -> KernelRows | None:
     """The kernel for a featurizer with these parameters and fitted arrays; None when not built."""
     module = _module()
-    if module is None:
-        return None
+    if module is None or (idf is not None and idf.shape != (1 << bits,)) or any(
+            a is not None and a.shape != (len(DENSE_NAMES),) for a in (dense_mean, dense_std)):
+        return None    # arrays that do not fit: the pure path (and the artifact's checks) report it
     f32 = [None if a is None else np.ascontiguousarray(a, dtype=np.float32)
            for a in (idf, dense_mean, dense_std)]
     kernel = module.Kernel(
