@@ -68,6 +68,14 @@ def test_kernel_features_are_bit_identical(bundled: RouterModel, texts: list[str
         assert _same(featurizer.transform(text), row)
 
 
+def test_lower_case_and_last_block_in_c_are_pythons(bundled: RouterModel, texts: list[str]) -> None:
+    featurizer = bundled.featurizer
+    assert isinstance(featurizer, HashingFeaturizer) and featurizer._kernel is not None
+    extra = ["a \u2029\u00a0\x1c\x1d\x1e\x1f\x85 ", "q?\n\n \u3000", "x\n\n\n\ny?", "\n\n"]
+    for text in texts + extra:
+        assert featurizer._kernel.raw(text) == featurizer._kernel.raw_in_python(text), repr(text[:80])
+
+
 def test_kernel_features_of_other_parameters(texts: list[str]) -> None:
     featurizer = HashingFeaturizer(bits=12, char_sizes=(2, 4), max_chars=3_000)
     assert featurizer._kernel is not None

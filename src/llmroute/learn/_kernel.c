@@ -62,6 +62,7 @@ typedef struct {
     float *idf; /* NULL: unfitted */
     float *mean; /* NULL: no standardisation */
     float *std;
+    Py_ssize_t max_chars, tail_chars;   /* features.py's max_chars and _TAIL_BLOCK_CHARS */
     SubstrGroup lower_sub; /* counted in the lower-cased text */
     SubstrGroup text_sub;  /* counted in the text */
 } Kernel;
@@ -156,12 +157,19 @@ static void Kernel_dealloc(Kernel *self) {
 
 static int Kernel_init(Kernel *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"bits", "char_sizes", "salts", "marker_hashes", "marker_features", "log_tf",
-                             "idf", "dense_mean", "dense_std", "lower_markers", "text_markers", NULL};
+                             "idf", "dense_mean", "dense_std", "lower_markers", "text_markers", "max_chars",
+                             "tail_chars", NULL};
     int bits;
     PyObject *sizes, *salts, *mh, *mf, *log_tf, *idf, *mean, *std, *lower_sub, *text_sub;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOOOOOOOOOO", kwlist, &bits, &sizes, &salts, &mh, &mf,
-                                     &log_tf, &idf, &mean, &std, &lower_sub, &text_sub))
+    if (self->log_tf != NULL) { PyErr_SetString(PyExc_RuntimeError, "already initialised"); return -1; }
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOOOOOOOOOOnn", kwlist, &bits, &sizes, &salts, &mh, &mf,
+                                     &log_tf, &idf, &mean, &std, &lower_sub, &text_sub, &self->max_chars,
+                                     &self->tail_chars))
         return -1;
+    if (self->max_chars < 1 || self->tail_chars < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_chars and tail_chars must be positive");
+        return -1;
+    }
     if (bits < 1 || bits > 28) { PyErr_SetString(PyExc_ValueError, "bits out of range"); return -1; }
     self->bits = bits;
     PyObject *seq = PySequence_Fast(sizes, "char_sizes: a sequence of ints");
@@ -400,11 +408,7 @@ static int has_surrogate(const Py_UCS4 *c, Py_ssize_t n) {
     return 0;
 }
 
-static PyObject *Kernel_row(Kernel *self, PyObject *args) {
-    PyObject *text_obj, *lower_obj;
-    Py_ssize_t ntail;
-    int question;
-    if (!PyArg_ParseTuple(args, "UUnp", &text_obj, &lower_obj, &ntail, &question)) return NULL;
+static PyObject *row_of(Kernel *self, PyObject *text_obj, PyObject *lower_obj, Py_ssize_t ntail, int question) {
     Py_ssize_t nt = PyUnicode_GET_LENGTH(text_obj), nl = PyUnicode_GET_LENGTH(lower_obj);
     if (ntail < 0 || ntail > nl) { PyErr_SetString(PyExc_ValueError, "tail_len out of range"); return NULL; }
     PyObject *result = NULL;
@@ -514,7 +518,62 @@ done:
     return result;
 }
 
+static PyObject *Kernel_row(Kernel *self, PyObject *args) {
+    PyObject *text_obj, *lower_obj;
+    Py_ssize_t ntail;
+    int question;
+    if (!PyArg_ParseTuple(args, "UUnp", &text_obj, &lower_obj, &ntail, &question)) return NULL;
+    return row_of(self, text_obj, lower_obj, ntail, question);
+}
+
+/* `features.last_block(lower)`: its length and whether it holds a `?` (rstrip: Python's
+ * whitespace; the text after the last blank line; its last tail_chars characters). */
+static Py_ssize_t last_block(const Kernel *k, PyObject *lower, int *question) {
+    int kind = PyUnicode_KIND(lower);
+    const void *data = PyUnicode_DATA(lower);
+    Py_ssize_t end = PyUnicode_GET_LENGTH(lower);
+    while (end > 0 && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, end - 1))) end--;
+    Py_ssize_t start = 0;
+    for (Py_ssize_t i = end - 2; i >= 0; i--) {
+        if (PyUnicode_READ(kind, data, i) == '\n' && PyUnicode_READ(kind, data, i + 1) == '\n') {
+            start = i + 2;
+            break;
+        }
+    }
+    if (end - start > k->tail_chars) start = end - k->tail_chars;
+    *question = 0;
+    for (Py_ssize_t i = start; i < end; i++) {
+        if (PyUnicode_READ(kind, data, i) == '?') { *question = 1; break; }
+    }
+    return end - start;
+}
+
+/* row(text): the same as the Python wrapper's clip (done by the caller), lower, last_block, row. */
+static PyObject *Kernel_text_row(Kernel *self, PyObject *text_obj) {
+    if (!PyUnicode_Check(text_obj)) { PyErr_SetString(PyExc_TypeError, "text must be a str"); return NULL; }
+    if (PyUnicode_GET_LENGTH(text_obj) > self->max_chars) {
+        PyErr_SetString(PyExc_ValueError, "clip the text to max_chars first");
+        return NULL;
+    }
+    PyObject *lower = PyObject_CallMethod(text_obj, "lower", NULL);
+    if (lower == NULL) return NULL;
+    if (!PyUnicode_Check(lower)) { Py_DECREF(lower); PyErr_SetString(PyExc_TypeError, "lower() is not a str"); return NULL; }
+    if (PyUnicode_GET_LENGTH(lower) > self->max_chars) {   /* lower() may lengthen some Unicode text */
+        PyObject *cut = PyUnicode_Substring(lower, 0, self->max_chars);
+        Py_DECREF(lower);
+        if (cut == NULL) return NULL;
+        lower = cut;
+    }
+    int question;
+    Py_ssize_t ntail = last_block(self, lower, &question);
+    PyObject *out = row_of(self, text_obj, lower, ntail, question);
+    Py_DECREF(lower);
+    return out;
+}
+
 static PyMethodDef Kernel_methods[] = {
+    {"text_row", (PyCFunction)Kernel_text_row, METH_O,
+     "text_row(text) -> row(text, lower, tail_len, question) for a text of at most max_chars"},
     {"row", (PyCFunction)Kernel_row, METH_VARARGS,
      "row(text, lower, tail_len, question) -> (indices int64, values float32, dense float32) bytearrays, or None"},
     {NULL, NULL, 0, NULL},

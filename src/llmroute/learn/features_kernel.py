@@ -80,9 +80,17 @@ class KernelRows:
 
     max_chars: int
     kernel_row: RowFn
+    #: `kernel_row(text, lower, len(tail), "?" in tail)` with lower() and `last_block` in C
+    kernel_text_row: Callable[[str], tuple[bytearray, bytearray, bytearray] | None]
 
     def raw(self, text: str) -> tuple[bytearray, bytearray, bytearray] | None:
         """`row`'s three arrays as the kernel returns them (int64, float32, float32 bytes)."""
+        if len(text) > self.max_chars:
+            text = clip_text(text, self.max_chars)
+        return self.kernel_text_row(text)
+
+    def raw_in_python(self, text: str) -> tuple[bytearray, bytearray, bytearray] | None:
+        """`raw` with the clipping, lower case and last block in Python (the tests' reference)."""
         text = clip_text(text, self.max_chars)
         lower = text.lower()[: self.max_chars]        # lower() may lengthen some Unicode text
         tail = last_block(lower)
@@ -166,5 +174,6 @@ def load(bits: int, char_sizes: tuple[int, ...], max_chars: int, markers: Marker
         marker_features=np.ascontiguousarray(markers.feature, dtype=np.int64),
         log_tf=log_tf_table(max_keys(max_chars, char_sizes)),
         idf=f32[0], dense_mean=f32[1], dense_std=f32[2],
-        lower_markers=_LOWER_COUNTS, text_markers=_TEXT_COUNTS)
-    return KernelRows(max_chars, kernel.row)
+        lower_markers=_LOWER_COUNTS, text_markers=_TEXT_COUNTS, max_chars=max_chars,
+        tail_chars=_TAIL_BLOCK_CHARS)
+    return KernelRows(max_chars, kernel.row, kernel.text_row)
