@@ -533,18 +533,15 @@ static Py_ssize_t last_block(const Kernel *k, PyObject *lower, int *question) {
     const void *data = PyUnicode_DATA(lower);
     Py_ssize_t end = PyUnicode_GET_LENGTH(lower);
     while (end > 0 && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, end - 1))) end--;
-    Py_ssize_t start = 0;
-    for (Py_ssize_t i = end - 2; i >= 0; i--) {
-        if (PyUnicode_READ(kind, data, i) == '\n' && PyUnicode_READ(kind, data, i + 1) == '\n') {
-            start = i + 2;
-            break;
-        }
+    Py_ssize_t start = 0, at = end;
+    while (at > 1) {   /* str.rfind("\n\n"), by memrchr-like searches for '\n' */
+        Py_ssize_t nl = PyUnicode_FindChar(lower, '\n', 0, at, -1);
+        if (nl < 1) break;
+        if (PyUnicode_READ(kind, data, nl - 1) == '\n' && nl < end) { start = nl + 1; break; }
+        at = nl;
     }
     if (end - start > k->tail_chars) start = end - k->tail_chars;
-    *question = 0;
-    for (Py_ssize_t i = start; i < end; i++) {
-        if (PyUnicode_READ(kind, data, i) == '?') { *question = 1; break; }
-    }
+    *question = end > start && PyUnicode_FindChar(lower, '?', start, end, 1) >= 0;
     return end - start;
 }
 
