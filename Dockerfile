@@ -4,8 +4,13 @@
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# A C compiler for the featurizer's optional kernel (hatch_build.py compiles it at install; the
+# runtime stage gets only the built library, inside the virtual environment).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt README.md hatch_build.py ./
 COPY src ./src
 # Extras to install beside PostgreSQL's driver, e.g. --build-arg EXTRAS=bedrock,azure,otel
 # (Bedrock's SigV4 signing needs `bedrock`, Azure Entra tokens `azure`, traces `otel`).

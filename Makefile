@@ -9,15 +9,20 @@ PIP := $(BIN)/python -m pip install -q -c $(CONSTRAINTS)
 TORCH := torch==2.13.0
 LOCK_VENV := out/lock-venv
 
-.PHONY: setup demo test lint unit bench router-artifact embed lock clean
+.PHONY: setup kernel demo test lint unit bench router-artifact embed lock clean
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+# hatch_build.py compiles the featurizer's optional C kernel during the editable install.
+$(STAMP): pyproject.toml $(CONSTRAINTS) hatch_build.py src/llmroute/learn/_kernel.c
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) -e '.[dev]'
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+## kernel: recompile the featurizer's C kernel in place (after editing src/llmroute/learn/_kernel.c).
+kernel: setup
+	$(BIN)/python hatch_build.py
 
 ## demo: set up, then replay the RouterBench test prompts through the gateway (model=auto, the
 ## real recorded answers of 11 models, no API keys), record outcomes as feedback in the ledger, and

@@ -91,6 +91,7 @@ def test_short_path_features_are_bit_identical(bundled: RouterModel, fitted: boo
         short = featurizer._short.row(text)
         took_short += short is not None
         assert _same(featurizer.transform(text), featurizer.transform_numpy(text)), repr(text[:80])
+        assert _same(featurizer.transform_pure(text), featurizer.transform_numpy(text)), repr(text[:80])
         if short is not None:
             assert _same(short, featurizer.transform_numpy(text))
     assert took_short >= 400
@@ -100,12 +101,14 @@ def test_predictions_and_decisions_are_bit_identical(bundled: RouterModel) -> No
     assert isinstance(bundled.featurizer, HashingFeaturizer)
     pool = list(bundled.models[:7])
     for text in corpus():
-        got = bundled.predict(text, pool)
+        # the pure path's latent (`predict` takes the compiled kernel's when it is built: see
+        # test_features_kernel.py)
+        got_p, got_cost, got_out = bundled.predict_latent(bundled.latent(text), len(text), pool)
         z = bundled._latent_of(bundled.featurizer.transform_numpy(text))
         p, cost, out = bundled.predict_latent(z, len(text), pool)
-        assert got.p_good.tobytes() == p.tobytes() and got.expected_cost.tobytes() == cost.tobytes()
-        assert got.expected_output_chars.tobytes() == out.tobytes()
-        assert by_target(got.p_good, got.expected_cost, 0.7) == by_target(p, cost, 0.7)
+        assert got_p.tobytes() == p.tobytes() and got_cost.tobytes() == cost.tobytes()
+        assert got_out.tobytes() == out.tobytes()
+        assert by_target(got_p, got_cost, 0.7) == by_target(p, cost, 0.7)
 
 
 def test_texts_the_numpy_path_rejects_are_rejected_alike(bundled: RouterModel) -> None:
@@ -125,9 +128,9 @@ def test_the_word_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(features_short, "_KNOWN_WORDS", 8)
     featurizer = HashingFeaturizer()
     text = " ".join(f"w{i}" for i in range(30))
-    assert _same(featurizer.transform(text), featurizer.transform_numpy(text))
+    assert _same(featurizer.transform_pure(text), featurizer.transform_numpy(text))
     assert 0 < len(featurizer._short.known) <= 8
-    assert _same(featurizer.transform(text), featurizer.transform_numpy(text))
+    assert _same(featurizer.transform_pure(text), featurizer.transform_numpy(text))
 
 
 def test_gated_marker_counts_are_the_plain_counts() -> None:
@@ -154,5 +157,5 @@ def test_long_words_are_hashed_but_not_remembered() -> None:
     featurizer = HashingFeaturizer()
     long_word = "q" * 200
     text = f"short {long_word} words"
-    assert _same(featurizer.transform(text), featurizer.transform_numpy(text))
+    assert _same(featurizer.transform_pure(text), featurizer.transform_numpy(text))
     assert long_word not in featurizer._short.known and "short" in featurizer._short.known

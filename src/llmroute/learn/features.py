@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
+    from .features_kernel import KernelRows
     from .features_short import ShortTables
 
 FloatArray = npt.NDArray[np.float32]
@@ -361,20 +362,30 @@ class HashingFeaturizer:
     _powers: Powers = field(init=False, repr=False, compare=False)
     _markers: Markers = field(init=False, repr=False, compare=False)
     _short: ShortTables = field(init=False, repr=False, compare=False)
+    _kernel: KernelRows | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from .features_short import ShortTables  # it builds on this module's definitions
+        from . import features_kernel  # both build on this module's definitions
+        from .features_short import ShortTables
 
         object.__setattr__(self, "_powers", Powers.make(self.max_chars + 1))
         object.__setattr__(self, "_markers", Markers.make(self._powers))
         short = ShortTables.make(self.bits, self.char_sizes, self._powers, self.idf, self.dense_mean,
                                  self.dense_std)
         object.__setattr__(self, "_short", short)
+        kernel = features_kernel.load(self.bits, self.char_sizes, self.max_chars, self._markers, self.idf,
+                                      self.dense_mean, self.dense_std)
+        object.__setattr__(self, "_kernel", kernel)
 
     @property
     def name(self) -> str:
         """Identifier checked when an artifact is loaded."""
         return HASHING_NAME
+
+    @property
+    def kernel(self) -> KernelRows | None:
+        """The compiled kernel (`features_kernel`), None when it is not built or switched off."""
+        return self._kernel
 
     @property
     def sparse_dim(self) -> int:
@@ -430,8 +441,18 @@ class HashingFeaturizer:
         return FeatureRow(idx, w, dense.astype(np.float32))
 
     def transform(self, text: str) -> FeatureRow:
-        """Features of one text: short texts by the pure-Python path (`features_short`, the same
-        features bit for bit), longer ones by numpy."""
+        """Features of one text: by the compiled kernel when it is built (`features_kernel`),
+        else `transform_pure` (the same features bit for bit)."""
+        kernel = self._kernel
+        if kernel is not None:
+            row = kernel.row(text)
+            if row is not None:
+                return row
+        return self.transform_pure(text)
+
+    def transform_pure(self, text: str) -> FeatureRow:
+        """Features of one text without the kernel: short texts by the pure-Python path
+        (`features_short`, the same features bit for bit), longer ones by numpy."""
         short = self._short.row(text)
         if short is not None:
             return short

@@ -17,6 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .features import FeatureRow, Featurizer, FloatArray
+from .features_kernel import KernelLatent, KernelRows, PoolFn
+from .features_kernel import latent as kernel_latent
+from .features_kernel import pool as kernel_pool
 
 F64 = npt.NDArray[np.float64]
 
@@ -77,15 +80,16 @@ _MAX_POOLS = 64
 
 
 class _PoolTables(NamedTuple):
-    """`RouterModel`'s arrays for one pool of models, in the pool's order (abilities and lengths
-    transposed and float64, as the matrix products want them)."""
+    """`RouterModel`'s arrays for one pool of models, in the pool's order, float64 (abilities and
+    lengths transposed, as the matrix products want them; the float32 vectors widened once, which
+    is exact: the sums and products numpy computed in float64 from them are the same numbers)."""
 
     abilities: F64
-    biases: FloatArray
+    biases: F64
     lengths: F64
-    length_biases: FloatArray
-    input_prices: FloatArray
-    output_prices: FloatArray
+    length_biases: F64
+    input_prices: F64
+    output_prices: F64
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,16 @@ class RouterModel:
     #: once per pool instead of once per request (the same arrays, so the same results).
     _pools: dict[tuple[str, ...] | None, _PoolTables] = field(
         init=False, repr=False, compare=False, default_factory=dict)
+    #: The serving path's latent vectors by the compiled kernel (None: not built, or another featurizer).
+    _fast: KernelLatent | None = field(init=False, repr=False, compare=False, default=None)
+    #: Per pool, the compiled kernel's predictions (built beside `_pools`' tables, from them).
+    _kernel_pools: dict[tuple[str, ...] | None, PoolFn | None] = field(
+        init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        rows = getattr(self.featurizer, "kernel", None)   # only the hashing featurizer has one
+        if isinstance(rows, KernelRows):
+            object.__setattr__(self, "_fast", kernel_latent(rows, self.projection, self.latent_mean))
 
     @property
     def latent_dim(self) -> int:
@@ -130,7 +144,7 @@ class RouterModel:
 
     def _latent_of(self, row: FeatureRow) -> FloatArray:
         skills = row.values @ self.projection[row.indices] - self.latent_mean
-        return np.concatenate((skills.astype(np.float32), row.dense))
+        return np.concatenate((skills.astype(np.float32, copy=False), row.dense))
 
     def latent_many(self, texts: Sequence[str]) -> FloatArray:
         """Latent vectors of many prompts (N × latent_dim)."""
@@ -156,8 +170,9 @@ class RouterModel:
         zz = np.asarray(z, dtype=np.float64)
         logits = zz @ t.abilities + t.biases
         out_chars = np.exp(zz @ t.lengths + t.length_biases)
-        chars = np.asarray(prompt_chars, dtype=np.float64)
-        if zz.ndim == 2:
+        chars: float | F64 = (float(prompt_chars) if isinstance(prompt_chars, int)
+                              else np.asarray(prompt_chars, dtype=np.float64))
+        if zz.ndim == 2 and isinstance(chars, np.ndarray):
             chars = chars.reshape(-1, 1)
         cost = chars * t.input_prices + out_chars * t.output_prices
         return _sigmoid(logits), cost, out_chars
@@ -168,19 +183,52 @@ class RouterModel:
         if tables is None:
             if len(self._pools) >= _MAX_POOLS:   # pools come from config: a handful; stay bounded
                 self._pools.clear()
+                self._kernel_pools.clear()
             rows = self._rows(models)
-            tables = _PoolTables(self.abilities[rows].T.astype(np.float64), self.biases[rows],
-                                 self.lengths[rows].T.astype(np.float64), self.length_biases[rows],
-                                 self.input_prices[rows], self.output_prices[rows])
-            for array in tables:
+            f64 = np.float64
+            arrays = (self.abilities[rows].T.astype(f64), self.biases[rows].astype(f64),
+                      self.lengths[rows].T.astype(f64), self.length_biases[rows].astype(f64),
+                      self.input_prices[rows].astype(f64), self.output_prices[rows].astype(f64))
+            for array in arrays:
                 array.setflags(write=False)
+            tables = _PoolTables(*arrays)
             self._pools[key] = tables
         return tables
 
+    def serving_latent(self, text: str) -> FloatArray:
+        """`latent(text)` for a decision: by the compiled kernel when built (the same features; the
+        projection summed in float64, so z may differ from `latent`'s in its last bits)."""
+        fast = self._fast
+        if fast is not None:
+            z = fast.latent(text)
+            if z is not None:
+                return z
+        return self.latent(text)
+
+    def _kernel_pool(self, models: Sequence[str] | None) -> PoolFn | None:
+        key = None if models is None else tuple(models)
+        if key in self._kernel_pools:
+            return self._kernel_pools[key]
+        t = self._pool(models)
+        made = kernel_pool(t.abilities.T, t.biases, t.lengths.T, t.length_biases, t.input_prices,
+                           t.output_prices)
+        self._kernel_pools[key] = made
+        return made
+
     def predict(self, text: str, models: Sequence[str] | None = None) -> Prediction:
-        """Predictions for one prompt over `models` (default: all, in `self.models` order)."""
-        p, cost, out = self.predict_latent(self.latent(text), len(text), models)
+        """Predictions for one prompt over `models` (default: all, in `self.models` order): by the
+        compiled kernel when it is built (the same features; the projection and the pool's products
+        summed in float64 in the latent's order, exp/tanh from libm: P(good) within ~1e-7 of
+        `predict_latent(latent(text))`), else by numpy."""
         names = self.models if models is None else tuple(models)
+        fast = self._fast
+        if fast is not None:
+            z = fast.latent_bytes(text)
+            pool = self._kernel_pool(models)
+            if z is not None and pool is not None:
+                p, cost, out = np.frombuffer(pool(z, float(len(text))), dtype=np.float64).reshape(3, -1)
+                return Prediction(names, p, cost, out)
+        p, cost, out = self.predict_latent(self.serving_latent(text), len(text), models)
         return Prediction(names, p, cost, out)
 
     def predict_many(self, texts: Sequence[str], models: Sequence[str] | None = None

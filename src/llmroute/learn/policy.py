@@ -11,6 +11,8 @@ the other evaluation metrics live in `llmroute.evaluate.metrics`).
 
 from __future__ import annotations
 
+import math
+import sys
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -51,10 +53,65 @@ def by_target_many(p: F64, cost: F64, target: float) -> I64:
     return out
 
 
+def _row_costs(cost: list[float]) -> list[float]:
+    """`_costs` of one row on Python floats (the same values: NaN -> the most expensive known cost,
+    1.0 when none is known, ±inf as `np.nan_to_num` makes it: ±the largest float)."""
+    known = [c for c in cost if c == c]
+    if len(known) == len(cost):
+        return cost
+    worst = max(known) if known else 1.0
+    if math.isinf(worst):
+        worst = math.copysign(sys.float_info.max, worst)
+    return [c if c == c else worst for c in cost]
+
+
+def _first_max(values: list[float]) -> int:
+    """`np.argmax` of one row: the first NaN if any, else the first maximum."""
+    for i, v in enumerate(values):
+        if v != v:
+            return i
+    return values.index(max(values))
+
+
+def _top_two(scores: list[float]) -> tuple[int, int]:
+    """The first two of `np.argsort(-scores, kind="stable")` (-1 when there is one score): the
+    first index of the largest score, then the first of the largest among the rest; NaN last."""
+    top = second = -1
+    for i, v in enumerate(scores):
+        if v != v:
+            continue
+        if top < 0 or v > scores[top]:
+            top, second = i, top
+        elif second < 0 or v > scores[second]:
+            second = i
+    if second < 0:                                  # NaN scores, in index order, come last
+        rest = [i for i, v in enumerate(scores) if v != v and i != top]
+        if top < 0:
+            top, rest = (rest[0], rest[1:]) if rest else (0, [])
+        second = rest[0] if rest else -1
+    return top, second
+
+
+def _one_row(p: F64, cost: F64) -> tuple[list[float], list[float]] | None:
+    """Python floats of one prompt's P(good) and costs (NaN costs resolved), or None for anything
+    but two 1-D float64 arrays of one non-zero length (then the numpy functions decide)."""
+    if (not isinstance(p, np.ndarray) or not isinstance(cost, np.ndarray) or p.ndim != 1 or cost.ndim != 1
+            or p.dtype.char != "d" or cost.dtype.char not in "fd" or len(p) != len(cost) or len(p) == 0):
+        return None
+    return p.tolist(), _row_costs(cost.tolist())
+
+
 def by_target(p: F64, cost: F64, target: float) -> Choice:
-    """`by_target_many` for one prompt, with confidence and margin."""
-    i = int(by_target_many(p, cost, target)[0])
-    return Choice(i, float(p[i]), float(p[i]) - target)
+    """`by_target_many` for one prompt, with confidence and margin (on Python floats for one 1-D
+    row: the same IEEE operations and ties as numpy's, a fraction of the per-request calls)."""
+    row = _one_row(p, cost)
+    if row is None:
+        i = int(by_target_many(p, cost, target)[0])
+        return Choice(i, float(p[i]), float(p[i]) - target)
+    ps, cs = row
+    masked = [c if q >= target else math.inf for q, c in zip(ps, cs, strict=True)]
+    i = masked.index(min(masked)) if any(q >= target for q in ps) else _first_max(ps)
+    return Choice(i, ps[i], ps[i] - target)
 
 
 def by_tradeoff_many(p: F64, cost: F64, lam: float) -> I64:
@@ -64,7 +121,15 @@ def by_tradeoff_many(p: F64, cost: F64, lam: float) -> I64:
 
 
 def by_tradeoff(p: F64, cost: F64, lam: float) -> Choice:
-    """`by_tradeoff_many` for one prompt; margin = its score minus the runner-up's."""
+    """`by_tradeoff_many` for one prompt; margin = its score minus the runner-up's (on Python floats
+    for one 1-D row: the same products, differences and stable order as numpy's)."""
+    row = _one_row(p, cost)
+    if row is not None:
+        ps, cs = row
+        scores = [q - lam * c for q, c in zip(ps, cs, strict=True)]
+        top, second = _top_two(scores)
+        margin = scores[top] - scores[second] if second >= 0 else float("inf")
+        return Choice(top, ps[top], margin)
     score = np.asarray(p, dtype=np.float64) - lam * _costs(cost)
     order = np.argsort(-score, kind="stable")
     gap = float(score[order[0]] - score[order[1]]) if len(order) > 1 else float("inf")

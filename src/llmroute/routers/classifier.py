@@ -196,7 +196,8 @@ class ClassifierRouter:
     def _verdict(self, names: list[str], p: np.ndarray, choice: Choice, setting: str, *,
                  explored: bool = False, latent: str | None = None) -> Verdict:
         chosen = names[choice.index]
-        scores = {n: round(float(q), 4) for n, q in zip(names, p, strict=True)}
+        values = np.asarray(p, dtype=np.float64).tolist()
+        scores = {n: round(q, 4) for n, q in zip(names, values, strict=True)}
         ranked = ", ".join(f"{n} {q:.2f}" for n, q in scores.items())
         reason = f"classifier P(good): {ranked}; chose {chosen} ({setting})"
         return Verdict(self.tiers[chosen], choice.confidence, reason, self.name, scores, (chosen,),
