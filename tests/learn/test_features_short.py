@@ -134,7 +134,7 @@ def test_the_word_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_gated_marker_counts_are_the_plain_counts() -> None:
-    from llmroute.learn.features import (
+    from llmroute.learn.structure import (
         _CODE_LINE_ENDS,
         _CODE_MARKERS,
         _MATH_MARKERS,

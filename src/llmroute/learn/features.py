@@ -7,35 +7,46 @@ word 1–2-grams of the whole text and of its last block (usually the actual que
 3–5-grams of the last block, each hashed with a polynomial rolling hash (vectorised, mod 2**64),
 weighted by sublinear tf × idf and L2-normalised per namespace. The optional sentence-embedding
 featurizer (`embed.EmbeddingFeaturizer`, the `embed` extra) implements the same protocol by returning
-its vector as the sparse block's last columns.
+its vector as the sparse block's last columns. The hashing lives in `hashing`, the structural
+(dense) measurements in `structure`; the public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from math import log1p
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from .hashing import (
+    FloatArray,
+    IntArray,
+    Powers,
+    _bucket,
+    _codes,
+    char_hashes,
+    clip_text,
+    last_block,
+    word_hashes,
+)
+from .structure import MARKER_WORDS, Markers, structure
+
+__all__ = [
+    "DENSE_NAMES", "HASHING_NAME", "HASHING_VERSION", "MARKER_WORDS", "NAMESPACES", "FeatureRow",
+    "Featurizer", "FloatArray", "HashingFeaturizer", "IntArray", "Powers", "clip_text",
+    "featurizer_from", "last_block", "word_hashes",
+]
+
 if TYPE_CHECKING:
     from .features_kernel import KernelRows
     from .features_short import ShortTables
 
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
-U64 = npt.NDArray[np.uint64]
 
 HASHING_NAME = "hashing-ngrams"
 HASHING_VERSION = 2
-_BASE = np.uint64(0x100000001B3)          # odd, so invertible mod 2**64
-_MIX = np.uint64(0x9E3779B97F4A7C15)      # Fibonacci hashing multiplier
-_HEAD_CHARS = 2_000                        # long prompts: keep the head and the tail
-_TAIL_BLOCK_CHARS = 2_000
 #: (namespace salt, what) — the sparse namespaces, in order.
 NAMESPACES: tuple[tuple[int, str], ...] = ((1, "text words"), (2, "tail words"), (3, "tail chars"))
 DENSE_NAMES: tuple[str, ...] = (
@@ -47,23 +58,6 @@ DENSE_NAMES: tuple[str, ...] = (
     "log_reasoning_asks", "log_recall_asks", "log_math_words", "log_code_lines", "stopword_frac",
     "log_word_chars",
 )
-#: Marker words and word pairs, per dense feature (matched as whole words of the lower-cased text).
-MARKER_WORDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "log_constraints": ("must", "should", "exactly", "at least", "at most", "no more", "no less",
-                        "without", "only", "do not", "don't", "never", "ensure", "make sure", "each",
-                        "every", "less than", "more than", "limit", "format", "words", "sentences"),
-    "log_steps": ("step", "steps", "first", "then", "next", "finally", "afterwards", "stage", "phase"),
-    "log_reasoning_asks": ("why", "explain", "prove", "show that", "derive", "solve", "calculate",
-                           "compute", "how many", "how much", "determine", "evaluate", "justify",
-                           "reasoning", "simplify", "estimate", "compare", "analyze", "analyse"),
-    "log_recall_asks": ("what is", "who", "when", "where", "which", "name", "define", "capital",
-                        "what year", "who was", "true or false", "fact"),
-    "log_math_words": ("equation", "integer", "integers", "probability", "sum", "product", "polynomial",
-                       "prime", "triangle", "area", "angle", "remainder", "digits", "real", "fraction",
-                       "percent", "ratio", "divisible", "maximum", "minimum", "value", "total", "cost",
-                       "price", "average"),
-    "stopword_frac": ("the", "of", "and", "to", "is", "in", "that", "it", "for", "are", "was", "with"),
-})
 
 
 @dataclass(frozen=True)
@@ -112,224 +106,6 @@ class Featurizer(Protocol):
 
 
 # ---------------------------------------------------------------------------------------------- hashing
-def _codes(text: str) -> U64:
-    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
-
-
-def _inverse_mod_2_64(a: int) -> int:
-    x = a  # Newton iteration: each step doubles the number of correct low bits
-    for _ in range(6):
-        x = (x * (2 - a * x)) % (1 << 64)
-    return x
-
-
-@dataclass(frozen=True)
-class Powers:
-    """P**i and P**-i mod 2**64 for i = 0..n (computed once per featurizer, read-only)."""
-
-    pw: U64
-    inv: U64
-
-    @classmethod
-    def make(cls, n: int) -> Powers:
-        """Tables for texts of up to `n` code points."""
-        pw = np.ones(n + 1, dtype=np.uint64)
-        inv = np.ones(n + 1, dtype=np.uint64)
-        pw[1:] = np.cumprod(np.full(n, _BASE, dtype=np.uint64), dtype=np.uint64)
-        base_inv = np.uint64(_inverse_mod_2_64(int(_BASE)))
-        inv[1:] = np.cumprod(np.full(n, base_inv, dtype=np.uint64), dtype=np.uint64)
-        pw.setflags(write=False)
-        inv.setflags(write=False)
-        return cls(pw, inv)
-
-
-def _prefix(codes: U64, powers: Powers) -> U64:
-    """Prefix hashes H (H[i] = hash of codes[:i]), mod 2**64, vectorised:
-    H[i] = sum_{j<i} c_j P^(i-1-j) = P^(i-1) * sum_{j<i} c_j P^-j."""
-    n = len(codes)
-    h = np.zeros(n + 1, dtype=np.uint64)
-    if n:
-        acc = np.cumsum((codes + np.uint64(1)) * powers.inv[:n], dtype=np.uint64)
-        h[1:] = acc * powers.pw[:n]
-    return h
-
-
-def _spans(h: U64, pw: U64, starts: IntArray, ends: IntArray) -> U64:
-    """Hashes of codes[starts:ends] from prefix hashes (vectorised)."""
-    out: U64 = h[ends] - h[starts] * pw[ends - starts]
-    return out
-
-
-def _bucket(hashes: U64, salt: int, bits: int) -> IntArray:
-    mixed = (hashes ^ np.uint64(salt * 0x632BE59BD9B4E019 & 0xFFFFFFFFFFFFFFFF)) * _MIX
-    return (mixed >> np.uint64(64 - bits)).astype(np.int64)
-
-
-#: Word characters by code point: ASCII letters, digits and `_`; index 128 stands for every code
-#: point above ASCII (all count as word characters).
-_WORD_CHAR = np.asarray([chr(i).isascii() and (chr(i).isalnum() or chr(i) == "_") for i in range(128)]
-                        + [True], dtype=np.int8)
-_LAST_ASCII = np.uint64(128)
-
-
-def _word_edges(codes: U64) -> IntArray:
-    """+1 where a word starts and −1 just past where one ends, over len(codes) + 1 positions
-    (one table lookup and one subtraction: the hot path's cheapest form)."""
-    padded = np.zeros(len(codes) + 2, dtype=np.int8)
-    padded[1:-1] = _WORD_CHAR[np.minimum(codes, _LAST_ASCII).astype(np.intp)]
-    edges: IntArray = padded[1:] - padded[:-1]
-    return edges
-
-
-def word_hashes(codes: U64, powers: Powers) -> U64:
-    """Hashes of the word unigrams and bigrams of (lower-cased) code points."""
-    if len(codes) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    edges = _word_edges(codes)
-    starts = np.nonzero(edges == 1)[0]
-    ends = np.nonzero(edges == -1)[0]
-    uni = _spans(_prefix(codes, powers), powers.pw, starts, ends)
-    bi = uni[:-1] * _MIX + uni[1:] + np.uint64(0x5BD1E995)
-    return np.concatenate((uni, bi))
-
-
-def char_hashes(codes: U64, sizes: Sequence[int], powers: Powers) -> U64:
-    """Hashes of every character n-gram of the given sizes (whitespace runs kept as-is)."""
-    h = _prefix(codes, powers)
-    pw = powers.pw
-    n = len(codes)
-    out = [np.zeros(0, dtype=np.uint64)]
-    for k in sizes:
-        if n >= k:
-            starts = np.arange(n - k + 1, dtype=np.int64)
-            out.append(_spans(h, pw, starts, starts + k) + np.uint64(k))
-    return np.concatenate(out)
-
-
-def last_block(text: str) -> str:
-    """The text after the last blank line (the question of a few-shot prompt), capped in length."""
-    body = text.rstrip()
-    cut = body.rfind("\n\n")
-    tail = body[cut + 2:] if cut >= 0 else body
-    return tail[-_TAIL_BLOCK_CHARS:]
-
-
-def clip_text(text: str, max_chars: int) -> str:
-    """Keep long texts' head and tail (the instructions and the question) within `max_chars`."""
-    if len(text) <= max_chars:
-        return text
-    head = min(_HEAD_CHARS, max_chars // 4)
-    return text[:head] + "\n" + text[len(text) - (max_chars - head - 1):]
-
-
-# --------------------------------------------------------------------------------------- structure
-_CODE_MARKERS = ("```", "def ", "return", "import ", "{", "};", "();", "=>", "print(", "[python]")
-_MATH_MARKERS = ("$", "\\frac", "\\", "^", "=", "sqrt", "\\(")
-_OPTION_MARKERS = ("\na)", "\nb)", "\nc)", "\nd)", "\n(a)", "\n(b)", "\na.", "\nb.")
-_SYMBOLS = "{}()[]=;<>*/+"
-#: ASCII code point -> class: 0 other, 1 digit, 2 upper-case letter, 3 code/math symbol.
-_ASCII_CLASS = bytes(1 if chr(i).isdigit() else 2 if chr(i).isupper() else 3 if chr(i) in _SYMBOLS else 0
-                     for i in range(128))
-
-
-def _count(text: str, markers: Sequence[str], present: frozenset[str]) -> int:
-    """Occurrences of every marker (`str.count` each); `present` is `_rare_chars(text)`: a marker
-    with a rare character the text lacks counts 0 without a scan (the same number)."""
-    return sum([text.count(m) for m in markers if _GATES[m] <= present])
-
-
-def _rare_chars(text: str) -> frozenset[str]:
-    """Which of `_RARE_CHARS` occur in `text` (one memchr each: cheap next to `str.count`)."""
-    return frozenset([c for c in _RARE_CHARS if c in text])
-
-
-@dataclass(frozen=True)
-class Markers:
-    """The hashes of every `MARKER_WORDS` entry (one word: its unigram hash; two: their bigram's),
-    sorted, with the index of the feature each belongs to (a word belongs to one feature only)."""
-
-    hashes: U64
-    feature: IntArray
-
-    @classmethod
-    def make(cls, powers: Powers) -> Markers:
-        """The table, features in `MARKER_WORDS` order."""
-        pairs = sorted((int(word_hashes(_codes(w), powers)[-1]), k)   # a word's unigram, a pair's bigram
-                       for k, words in enumerate(MARKER_WORDS.values()) for w in words)
-        if len({h for h, _ in pairs}) != len(pairs):
-            raise ValueError("a marker word is listed twice in MARKER_WORDS")
-        return cls(np.asarray([h for h, _ in pairs], dtype=np.uint64),
-                   np.asarray([k for _, k in pairs], dtype=np.int64))
-
-    def counts(self, word_hashes_of_text: U64) -> list[int]:
-        """How many words / word pairs of the text are markers of each feature (one binary search)."""
-        at = np.minimum(np.searchsorted(self.hashes, word_hashes_of_text), len(self.hashes) - 1)
-        hit = self.hashes[at] == word_hashes_of_text
-        counts = np.bincount(self.feature[at[hit]], minlength=len(MARKER_WORDS))
-        return [int(c) for c in counts]
-
-
-_DIGIT_LOW, _DIGIT_HIGH = np.uint64(48), np.uint64(57)
-_NEWLINE = np.uint64(10)
-_DOT, _PAREN = np.uint64(ord(".")), np.uint64(ord(")"))
-_DASH, _STAR, _BULLET = np.uint64(ord("-")), np.uint64(ord("*")), np.uint64(0x2022)
-_CODE_LINE_ENDS = (":\n", "{\n", ";\n", "}\n", "\n    ", "\n\t")
-#: Characters rarer in prose than letters: a marker containing one cannot occur in a text without
-#: it, and `char in text` (memchr) is far cheaper than `str.count` on a long text.
-_RARE_CHARS = "`[]$\\^{}>;=(\t):\n"
-#: marker -> its characters among `_RARE_CHARS` (a text lacking one cannot contain the marker).
-_GATES: Mapping[str, frozenset[str]] = MappingProxyType({
-    m: frozenset(c for c in _RARE_CHARS if c in m)
-    for m in _CODE_MARKERS + _MATH_MARKERS + _OPTION_MARKERS + _CODE_LINE_ENDS})
-
-
-def _numbers(codes: U64, edges: IntArray) -> int:
-    """Words (runs of word characters) that start with a digit: the quantities in the text."""
-    starts = np.nonzero(edges[:-1] == 1)[0]
-    first = codes[starts]
-    return int(np.count_nonzero((first >= _DIGIT_LOW) & (first <= _DIGIT_HIGH)))
-
-
-def _list_items(codes: U64) -> int:
-    """Lines that start with `1.` / `2)` ... or a bullet (`-`, `*`, `•`)."""
-    if len(codes) < 3:
-        return 0
-    at = np.nonzero(codes[:-2] == _NEWLINE)[0] + 1
-    if len(at) == 0:
-        return 0
-    nxt, after = codes[at], codes[at + 1]
-    numbered = (nxt >= _DIGIT_LOW) & (nxt <= _DIGIT_HIGH) & ((after == _DOT) | (after == _PAREN))
-    bullet = (nxt == _DASH) | (nxt == _STAR) | (nxt == _BULLET)
-    return int(np.count_nonzero(numbered | bullet))
-
-
-def structure(text: str, lower: str, tail: str, codes: U64, words: U64, tail_codes: U64,
-              markers: Markers) -> FloatArray:
-    """Cheap structural measurements of a text (see `DENSE_NAMES`), roughly unit-scaled.
-    `codes` are the code points of `text` (not lower-cased), `words` the word uni/bigram hashes of
-    the lower-cased text, `tail_codes` the code points of its last block."""
-    n = max(len(codes), 1)
-    ascii_codes = codes[codes < 128].astype(np.intp)
-    classes = np.bincount(np.frombuffer(_ASCII_CLASS, dtype=np.uint8)[ascii_codes], minlength=4)
-    edges = _word_edges(codes)                               # word starts after the first character
-    words_n = int(np.count_nonzero(edges[1:-1] == 1)) + 1
-    constraints, steps, reasoning, recall, math_words, stopwords = markers.counts(words)
-    items = _list_items(codes)
-    rare = _rare_chars(lower)
-    values = (
-        log1p(len(text)), log1p(words_n), log1p(text.count("\n")),
-        log1p(text.count("\n\n")), log1p(len(tail)), classes[1] / n,
-        classes[2] / n, (len(codes) - len(ascii_codes)) / n, classes[3] / n,
-        log1p(_count(lower, _CODE_MARKERS, rare)), log1p(_count(lower, _MATH_MARKERS, rare)),
-        log1p(text.count("?")), log1p(_count(lower, _OPTION_MARKERS, rare)), float("?" in tail),
-        log1p(_numbers(codes, edges)), log1p(_numbers(tail_codes, _word_edges(tail_codes))),
-        log1p(constraints), log1p(steps + items), log1p(items),
-        log1p(reasoning), log1p(recall), log1p(math_words),
-        log1p(_count(text, _CODE_LINE_ENDS, _rare_chars(text))), stopwords / words_n,
-        math.log(1.0 + len(text) / words_n),
-    )
-    return np.asarray(values, dtype=np.float32)
-
 
 def _counted(keys: npt.NDArray[np.int32]) -> tuple[npt.NDArray[np.int32], IntArray]:
     """`np.unique(keys, return_counts=True)` for a 1-D integer array, without its wrapper's

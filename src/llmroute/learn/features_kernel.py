@@ -19,20 +19,9 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
-from .features import (
-    _CODE_LINE_ENDS,
-    _CODE_MARKERS,
-    _MATH_MARKERS,
-    _OPTION_MARKERS,
-    _TAIL_BLOCK_CHARS,
-    DENSE_NAMES,
-    NAMESPACES,
-    FeatureRow,
-    FloatArray,
-    Markers,
-    clip_text,
-    last_block,
-)
+from .features import DENSE_NAMES, NAMESPACES, FeatureRow
+from .hashing import _TAIL_BLOCK_CHARS, FloatArray, clip_text, last_block
+from .structure import _CODE_LINE_ENDS, _CODE_MARKERS, _MATH_MARKERS, _OPTION_MARKERS, Markers
 
 #: The dense slots (`features.DENSE_NAMES` order) that are substring counts, and of which text.
 _TEXT_COUNTS: tuple[tuple[str, int], ...] = (

@@ -28,21 +28,15 @@ from math import log1p
 import numpy as np
 import numpy.typing as npt
 
-from .features import (
+from .features import NAMESPACES, FeatureRow
+from .hashing import U64, FloatArray, IntArray, Powers, _prefix, last_block
+from .structure import (
     _CODE_LINE_ENDS,
     _CODE_MARKERS,
     _MATH_MARKERS,
     _OPTION_MARKERS,
     _SYMBOLS,
     MARKER_WORDS,
-    NAMESPACES,
-    U64,
-    FeatureRow,
-    FloatArray,
-    IntArray,
-    Powers,
-    _prefix,
-    last_block,
 )
 
 _M64 = (1 << 64) - 1
