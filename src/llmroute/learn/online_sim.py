@@ -34,7 +34,7 @@ import argparse
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -80,6 +80,9 @@ class Variant:
     snapshots: list[tuple[int, float, float]]    # (n, field quality, field cost) of the posterior means
     explored: int = 0
     explored_quality: float = float("nan")
+    shares: list[tuple[float, ...]] = field(default_factory=list)   # per snapshot: share to each model
+    p_means: list[tuple[float, ...]] = field(default_factory=list)  # per snapshot: mean P(good) on the field
+    feedbacks: tuple[int, ...] = ()                                  # feedbacks received per model
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,11 @@ def realised(choice: I64, quality: F64, cost: F64) -> tuple[float, float]:
     return float(quality[rows, choice].mean()), float(cost[rows, choice].mean())
 
 
+def shares_of(choice: I64, models: int) -> tuple[float, ...]:
+    """Share of the rows whose `choice` is each of `models` model indices."""
+    return tuple(float(x) for x in np.bincount(choice, minlength=models) / max(len(choice), 1))
+
+
 def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[float], seed: int,
              lam: float = 0.0, target: float | None = None, every: int = 250) -> list[Variant]:
     """Offline, online (each exploration share) and in-domain variants on one seeded stream."""
@@ -147,8 +155,13 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
     ind = setup.indomain_choice
     qi, ci = setup.quality[idx, ind[idx]], setup.cost[idx, ind[idx]]
     in_field = realised(ind, setup.quality, setup.cost)
-    out = [Variant("offline", None, cumulative(qo, co), [(n, *off_field) for n in [0, requests]]),
-           Variant("in-domain", None, cumulative(qi, ci), [(n, *in_field) for n in [0, requests]])]
+    m = len(setup.models)
+    off_share, in_share = shares_of(off_choice, m), shares_of(ind, m)
+    off_p = tuple(float(x) for x in setup.start.p_good_many(setup.z).mean(axis=0))
+    out = [Variant("offline", None, cumulative(qo, co), [(n, *off_field) for n in [0, requests]],
+                   shares=[off_share, off_share], p_means=[off_p, off_p]),
+           Variant("in-domain", None, cumulative(qi, ci), [(n, *in_field) for n in [0, requests]],
+                   shares=[in_share, in_share])]
     allowed = np.ones(len(setup.models), dtype=bool)
     for share in explore:
         state = OnlineProfiles.from_dict(setup.start.to_dict())
@@ -157,6 +170,7 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
         q, c = np.zeros(requests), np.zeros(requests)
         flags = np.zeros(requests, dtype=bool)
         snaps = [(0, *off_field)]
+        shares, p_means, fed = [off_share], [off_p], np.zeros(m, dtype=np.int64)
         for t in range(requests):
             i = int(idx[t])
             zi = setup.z[i]
@@ -166,12 +180,17 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
             q[t], c[t], flags[t] = setup.quality[i, d.index], setup.cost[i, d.index], d.explored
             if gives[t]:
                 state.update(setup.models[d.index], zi, q[t], 1.0, rater=f"user-{int(raters[t])}")
+                fed[d.index] += 1
             if (t + 1) % every == 0 or t + 1 == requests:
-                choice = pick_many(state.p_good_many(setup.z), est, lam, target)
+                p_field = state.p_good_many(setup.z)
+                choice = pick_many(p_field, est, lam, target)
                 snaps.append((t + 1, *realised(choice, setup.quality, setup.cost)))
+                shares.append(shares_of(choice, m))
+                p_means.append(tuple(float(x) for x in p_field.mean(axis=0)))
         name = "online" if share == 0 else f"online+explore {share:g}"
         out.append(Variant(name, share, cumulative(q, c), snaps, int(flags.sum()),
-                           float(q[flags].mean()) if flags.any() else float("nan")))
+                           float(q[flags].mean()) if flags.any() else float("nan"), shares, p_means,
+                           tuple(int(x) for x in fed)))
     return out
 
 
