@@ -174,7 +174,7 @@ _PG_TYPES = {**{c: "text" for c in _KEY_COLUMNS}, "start": "timestamptz",
 
 def upsert_many_sql(table: str) -> str:
     """PostgreSQL: a batch of upserts in one statement, one array per column (the parameters of
-    `upsert_rollups_sql` / `upsert_latency_sql`, transposed); far fewer round trips than one
+    `upsert_rollups_sql` and a latency key + histogram, transposed); far fewer round trips than one
     statement per row."""
     keys: tuple[str, ...]
     if table == ROLLUPS_TABLE:
@@ -189,18 +189,12 @@ def upsert_many_sql(table: str) -> str:
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(sets)}")
 
 
-def upsert_latency_sql(dialect: RollupDialect) -> str:
-    """Store one histogram (the writer merged it with the stored one, see `stored_latency_sql`)."""
-    return (f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, hist) "
-            f"VALUES ({_placeholders(dialect, len(_LATENCY_KEY) + 1)}) "
-            f"ON CONFLICT ({', '.join(_LATENCY_KEY)}) DO UPDATE SET hist = excluded.hist")
-
-
 def merge_latency_sql() -> str:
     """SQLite: add one histogram to the stored one inside the upsert (`llmroute_hist_merge`), so
     that a batch reads none of them first (`latency_params` with nothing stored)."""
     return (f"INSERT INTO {LATENCY_TABLE} ({', '.join(_LATENCY_KEY)}, hist) "
-            f"VALUES (?, ?, ?, ?, ?) ON CONFLICT ({', '.join(_LATENCY_KEY)}) "
+            f"VALUES ({_placeholders(SQLITE, len(_LATENCY_KEY) + 1)}) "
+            f"ON CONFLICT ({', '.join(_LATENCY_KEY)}) "
             "DO UPDATE SET hist = llmroute_hist_merge(hist, excluded.hist)")
 
 
