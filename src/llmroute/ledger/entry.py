@@ -284,7 +284,8 @@ def check_rating(rating: int | None) -> None:
 
 def money_text(value: Decimal) -> str:
     """An exact, plain (non-scientific) decimal string: 0.0000001234, never 1.234E-7."""
-    return format(value, "f")
+    text = str(value)  # the same text as format(value, "f") unless it has an exponent, ~4x cheaper
+    return format(value, "f") if "E" in text else text
 
 
 def parse_money(value: object) -> Decimal | None:

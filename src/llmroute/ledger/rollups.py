@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
+from ..frozen import quick_init
 from .aggregates import CACHE_SERVED, EXACT, ZERO, Tally
 from .entry import LedgerEntry
 from .sketch import Histogram, bin_of
@@ -48,6 +49,7 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
+@quick_init  # one per written entry: the generated __init__'s 22 object.__setattr__ cost ~25 k instructions
 @dataclass(frozen=True)
 class Fact:
     """What rollups need of an entry (the stores read exactly these columns back for feedback)."""

@@ -53,8 +53,15 @@ def sqlite_time(value: datetime) -> str:
     utc = value.astimezone(UTC)
     if utc.year < 1000:  # strftime's %Y does not pad these; keep what it always wrote
         return utc.strftime(_SQLITE_TIME)
-    # the same text as strftime's at a fraction of its instructions ("+00:00" becomes "Z")
-    return utc.isoformat(timespec="microseconds")[:-6] + "Z"
+    if type(utc) is not datetime:  # a subclass (orjson takes datetime itself only)
+        return utc.isoformat(timespec="microseconds")[:-6] + "Z"
+    # the same text as strftime's at a fraction of its instructions: orjson writes RFC 3339
+    # ("Z" for UTC) in ~1 k instructions where isoformat takes ~13 k, and leaves out a zero
+    # fraction, which is put back (fixed width)
+    text = orjson.dumps(utc, option=orjson.OPT_UTC_Z)
+    if len(text) == 22:  # b'"2025-01-02T03:04:05Z"'
+        return text[1:20].decode() + ".000000Z"
+    return text[1:-1].decode()
 
 
 def _sqlite_time_in(text: Any) -> datetime:
@@ -98,8 +105,11 @@ _FLAGS = tuple(i for i, name in enumerate(FIELDS) if name in FLAG_FIELDS)
 def to_row(entry: LedgerEntry, dialect: Dialect) -> tuple[Any, ...]:
     """The column values of `entry`, in `INSERT_COLUMNS` order: None stays None, any text goes
     through `dialect.text_out`, times, money and flags through their converters, the attempts
-    become their JSON. Reads the fields at once and converts only the positions that need it."""
-    row = list(_VALUES(entry))
+    become their JSON. Reads the fields at once (the instance dict's values when its keys are
+    `FIELDS` in order, as every constructor leaves them: ~1 k instructions, against ~12 k for the
+    46 attribute reads) and converts only the positions that need it."""
+    state = entry.__dict__  # a dataclass's instance dict holds its fields in declaration order
+    row = list(state.values()) if tuple(state) == FIELDS else list(_VALUES(entry))
     row[_ATTEMPTS] = attempts_json(row[_ATTEMPTS], dialect.text_out)
     for positions, out in ((_TIMES, dialect.time_out), (_MONEY, dialect.money_out),
                            (_FLAGS, dialect.flag_out)):

@@ -53,7 +53,7 @@ from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedbac
 from .rows import COLUMNS, INSERT_COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .sketch import Histogram
-from .sqlite_insert import bind_none_directly, insert_fresh
+from .sqlite_insert import Insert, SchemaInsert, bind_none_directly, insert_fresh
 from .sqlite_tx import immediate
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
 
@@ -64,8 +64,9 @@ _REJECTED = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError
 _SQL = SqlDialect(placeholder=lambda _: "?", time_param=sqlite_time, day="substr(ts, 1, 10)",
                   text_money=True)
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM llmroute_requests"
+_CONFLICT = " ON CONFLICT (request_id) DO NOTHING"
 _INSERT = (f"INSERT INTO llmroute_requests ({', '.join(INSERT_COLUMNS)}) "
-           f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING")
+           f"VALUES ({', '.join('?' * len(INSERT_COLUMNS))}){_CONFLICT}")
 _UPSERT_ROLLUPS = upsert_rollups_sql(_ROLLUP_SQL)
 _MERGE_LATENCY = merge_latency_sql()
 _FACTS = f"SELECT {', '.join(FACT_COLUMNS)} FROM llmroute_requests"
@@ -96,6 +97,7 @@ class SQLiteStore:
         self._closed = False
         #: Text older than this was cleared by this store's last prune.
         self._text_cleared: datetime | None = None
+        self._insert = SchemaInsert("llmroute_requests", INSERT_COLUMNS, _CONFLICT)  # no NULL bound
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -158,6 +160,7 @@ class SQLiteStore:
 
     # -- migrations --------------------------------------------------------------------------
     async def migrate(self) -> list[str]:
+        self._insert.reset()
         return await self._call(lambda conn: self._transaction(conn, _apply_migrations))
 
     async def migration_status(self) -> list[MigrationStatus]:
@@ -167,7 +170,8 @@ class SQLiteStore:
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
         rows = await to_rows(entries, SQLITE)
         if rows:
-            await self._call(lambda conn: self._transaction(conn, lambda c: _write(c, rows, entries)))
+            await self._call(lambda conn: self._transaction(
+                conn, lambda c: _write(c, rows, entries, self._insert.of(c))))
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
                        comment: str | None = None, *, at: datetime | None = None,
@@ -307,10 +311,10 @@ def _buckets(conn: sqlite3.Connection, by: str, where: str, params: Sequence[Any
 
 
 def _write(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]],
-           entries: Sequence[LedgerEntry]) -> None:
+           entries: Sequence[LedgerEntry], insert: Insert = _INSERT) -> None:
     """Insert the rows and roll up the entries that were not stored before (in the caller's
     transaction, so a replayed batch is counted once)."""
-    _apply(conn, delta_of([fact_of(entry) for entry in insert_fresh(conn, _INSERT, rows, entries)]))
+    _apply(conn, delta_of([fact_of(entry) for entry in insert_fresh(conn, insert, rows, entries)]))
 
 
 def _apply(conn: sqlite3.Connection, delta: Delta) -> None:
