@@ -262,3 +262,80 @@ async def test_a_body_larger_than_the_high_water_mark_arrives_whole(serve) -> No
     assert await _body(pool) == (200, big)  # and the connection is reused after it
     assert pool.open == 1
     pool.close()
+
+
+@pytest.mark.asyncio
+async def test_the_callers_deadline_cuts_a_body_that_keeps_arriving(serve) -> None:
+    """`until` bounds the whole call (head and body) with the connection's own timer: a body
+    arriving within read_s each time is still cut there, with a plain TimeoutError (what
+    `asyncio.timeout` raised before), and the connection is not pooled."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            writer.write(b"x")
+            await writer.drain()
+
+    pool = _pool(await serve(handler), read_s=0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    response = await pool.request("/x", b"", None, started + 0.4)
+    with pytest.raises(TimeoutError) as caught:
+        await response.read()
+    assert type(caught.value) is TimeoutError  # not a ReadTimeout: the deadline, not a gap
+    assert 0.35 < loop.time() - started < 1.0
+    response.release()
+    assert pool.open == 0 and not pool.idle
+    pool.close()
+
+
+@pytest.mark.asyncio
+async def test_a_deadline_earlier_than_the_armed_timer_moves_it(serve) -> None:
+    """The lazy timer was armed for a long read_s by an earlier request on the connection; a
+    later call's nearer deadline still fires on time, and a later deadline than read_s leaves
+    the read timeout in charge."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await _read_request(reader)
+        await asyncio.sleep(3)
+
+    pool = _pool(await serve(handler), read_s=5.0)
+    assert await _body(pool) == (200, b"ok")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError) as caught:
+        await pool.request("/x", b"", None, started + 0.2)
+    assert type(caught.value) is TimeoutError
+    assert loop.time() - started < 1.0
+    pool.close()
+    late = _pool(await serve(handler), read_s=0.2)
+    assert await _body(late) == (200, b"ok")
+    with pytest.raises(h1.ReadTimeout):
+        await late.request("/x", b"", None, loop.time() + 10)
+    late.close()
+
+
+@pytest.mark.asyncio
+async def test_the_callers_deadline_bounds_the_wait_for_a_connection(serve) -> None:
+    release = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        await release.wait()
+
+    pool = _pool(await serve(handler), limit=1)  # connect_s 0.3
+    first = asyncio.create_task(pool.request("/x", b""))
+    await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError) as caught:  # the deadline before connect_s: its own error
+        await pool.request("/x", b"", None, started + 0.1)
+    assert type(caught.value) is TimeoutError and loop.time() - started < 0.25
+    with pytest.raises(h1.ConnectTimeout):  # connect_s before the deadline: as before
+        await pool.request("/x", b"", None, loop.time() + 5)
+    release.set()
+    first.cancel()
+    pool.close()

@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from llmroute.errors import UpstreamError
 from llmroute.providers.http import TRANSPORT_ERRORS, HTTPTransport, transport_error
 from llmroute.settings import ProviderConfig
 
@@ -135,3 +136,22 @@ def test_each_event_loop_gets_its_own_pool() -> None:
         with asyncio.Runner() as two:
             assert two.run(session_id()) != first
             two.run(http.aclose())
+
+
+@pytest.mark.asyncio
+async def test_total_s_cuts_the_call_with_the_same_error_as_before(server: str) -> None:
+    """post_checked's `timeout_s` is kept by the transport's own timer (no asyncio.timeout per
+    call): the error is the one the wrapping timeout gave, a timeout named TimeoutError."""
+    http = _transport(server, first_byte_s=5)
+
+    def never(status: int, content: bytes, headers: object, model: str) -> UpstreamError:
+        raise AssertionError("no answer is expected")
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(UpstreamError) as caught:
+        await http.post_checked("/slow", b"{}", None, timeout_s=0.2, provider="p", model="m",
+                                error=never)
+    await http.aclose()
+    assert 0.15 < loop.time() - started < 1.5
+    assert caught.value.kind == "timeout" and caught.value.message == "p timeout: TimeoutError"

@@ -5,8 +5,10 @@ One `H1Pool` per deployment: keep-alive connections to its base URL's origin, at
 each request written in one `write` (request line, a precomputed header block, the body), the answer
 parsed by httptools (Content-Length, chunked, or until close; gzip/deflate undone when the upstream
 sends them unasked). Timeouts: `connect_s` bounds waiting for a pooled connection plus opening one,
-`read_s` every wait for bytes (the head, then each gap in the body); the caller's deadline wraps the
-whole call. Failures raise `H1Error` subclasses named like the aiohttp/httpx ones the errors map.
+`read_s` every wait for bytes (the head, then each gap in the body); a caller's deadline for the
+whole call (`until`, on the loop's clock) is kept by the same waits (its expiry raises a plain
+`TimeoutError`, as `asyncio.timeout` would have: the connection's one lazy timer serves both, no
+timer per request). Failures raise `H1Error` subclasses named like the aiohttp/httpx ones the errors map.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class _Conn(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.deadline = 0.0
+        self.total = False  # the deadline is the caller's (`until`), not the read timeout's
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
         self._reset()
 
     def _reset(self) -> None:
@@ -143,16 +147,23 @@ class _Conn(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def wait(self, read_s: float) -> None:
+    async def wait(self, read_s: float, until: float | None = None) -> None:
         """Until the parser makes progress (a head, body bytes, the end, or an error), at most
-        `read_s`. One timer per connection, moved lazily: a wait only sets the deadline, and the
-        timer, when it fires before the deadline, re-arms itself for it (a stream's chunks cost
-        no timer each)."""
+        `read_s`, and not past `until` (the loop's time; then a plain TimeoutError). One timer per
+        connection, moved lazily: a wait only sets the deadline, and the timer, when it fires
+        before the deadline, re-arms itself for it (a stream's chunks cost no timer each); it is
+        moved earlier only for a deadline before it."""
         loop = asyncio.get_running_loop()
         waiter = self.waiter = loop.create_future()
-        self.deadline = loop.time() + read_s
+        deadline = loop.time() + read_s
+        self.total = until is not None and until <= deadline
+        self.deadline = deadline = until if until is not None and self.total else deadline
+        if self.timer is not None and deadline < self.timer_at:
+            self.timer.cancel()
+            self.timer = None
         if self.timer is None:
-            self.timer = loop.call_at(self.deadline, self._expire)
+            self.timer = loop.call_at(deadline, self._expire)
+            self.timer_at = deadline
         try:
             await waiter
         finally:
@@ -166,6 +177,9 @@ class _Conn(asyncio.Protocol):
         loop = waiter.get_loop()
         if loop.time() < self.deadline:
             self.timer = loop.call_at(self.deadline, self._expire)
+            self.timer_at = self.deadline
+        elif self.total:
+            waiter.set_exception(TimeoutError())
         else:
             waiter.set_exception(ReadTimeout("no bytes from the upstream within the read timeout"))
 
@@ -182,10 +196,11 @@ class _Conn(asyncio.Protocol):
 class H1Response:
     """An answer whose body is read as it arrives; `release` hands the connection back."""
 
-    def __init__(self, pool: H1Pool, conn: _Conn, read_s: float):
+    def __init__(self, pool: H1Pool, conn: _Conn, read_s: float, until: float | None = None):
         self.pool = pool
         self.conn = conn
         self.read_s = read_s
+        self.until = until
         self.status = conn.status
         self.headers: Mapping[str, str] = conn.headers
 
@@ -197,7 +212,7 @@ class H1Response:
                 raise conn.error
             if conn.done:
                 return None
-            await conn.wait(self.read_s)
+            await conn.wait(self.read_s, self.until)
         return conn.take()
 
     async def read(self) -> bytes:
@@ -241,23 +256,24 @@ class H1Pool:
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.closed = False
 
-    async def request(self, path: str, body: bytes, headers: Mapping[str, str] | None = None
-                      ) -> H1Response:
-        """Send a POST and wait for the answer's head; the caller reads the body, then releases."""
+    async def request(self, path: str, body: bytes, headers: Mapping[str, str] | None = None,
+                      until: float | None = None) -> H1Response:
+        """Send a POST and wait for the answer's head; the caller reads the body, then releases.
+        `until`: the whole call's deadline (the loop's time), this wait's and the body's."""
         message = b"".join((b"POST ", self._target(path), b" HTTP/1.1\r\n", self._head(headers),
                             b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body))
-        conn = await self.acquire()
+        conn = await self.acquire(until)
         try:
             assert conn.transport is not None
             conn.transport.write(message)
             while not conn.head_done:
                 if conn.error is not None:
                     raise conn.error
-                await conn.wait(self.read_s)
+                await conn.wait(self.read_s, until)
         except BaseException:
             self.release(conn, False)
             raise
-        return H1Response(self, conn, self.read_s)
+        return H1Response(self, conn, self.read_s, until)
 
     def _target(self, path: str) -> bytes:
         """The request target as aiohttp (and so a SigV4 signature over it) would send it."""
@@ -282,8 +298,9 @@ class H1Pool:
                 self.heads[key] = head
         return head
 
-    async def acquire(self) -> _Conn:
-        """A pooled live connection, else a new one (waiting while `limit` are open)."""
+    async def acquire(self, until: float | None = None) -> _Conn:
+        """A pooled live connection, else a new one (waiting while `limit` are open), within
+        `connect_s` and not past `until` (then a plain TimeoutError)."""
         now = time.monotonic()
         while self.idle:
             conn = self.idle.pop()
@@ -291,8 +308,13 @@ class H1Pool:
                 conn._reset()
                 return conn
             self._discard(conn)
+        limit_s = self.connect_s
+        left = None if until is None else until - asyncio.get_running_loop().time()
+        total = left is not None and left < limit_s
+        if left is not None and total:
+            limit_s = max(0.0, left)
         try:
-            async with asyncio.timeout(self.connect_s):
+            async with asyncio.timeout(limit_s):
                 while self.open >= self.limit:
                     waiter = asyncio.get_running_loop().create_future()
                     self.waiters.append(waiter)
@@ -302,7 +324,7 @@ class H1Pool:
                         if waiter in self.waiters:
                             self.waiters.remove(waiter)
                     if self.idle:
-                        return await self.acquire()
+                        return await self.acquire(until)
                 self.open += 1
                 try:
                     return await self._connect()
@@ -313,6 +335,8 @@ class H1Pool:
         except TimeoutError as exc:
             if isinstance(exc, H1Error):
                 raise
+            if total:
+                raise TimeoutError() from None
             raise ConnectTimeout(f"no connection to {self.host}:{self.port} within "
                                  f"{self.connect_s} s") from None
 

@@ -138,10 +138,11 @@ class HTTPTransport:
             self._loop = loop
         return self._pool
 
-    async def post(self, path: str, payload: bytes, headers: Mapping[str, str] | None = None
-                   ) -> Reply:
-        """POST and read the whole answer (scrubbed)."""
-        response = await self.pool().request(path, payload, headers)
+    async def post(self, path: str, payload: bytes, headers: Mapping[str, str] | None = None,
+                   until: float | None = None) -> Reply:
+        """POST and read the whole answer (scrubbed); past `until` (the loop's time), a plain
+        TimeoutError."""
+        response = await self.pool().request(path, payload, headers, until)
         try:
             _refuse_redirect(response.status)
             return Reply(response.status, response.headers, self.scrub.data(await response.read()))
@@ -153,9 +154,9 @@ class HTTPTransport:
                            ) -> Reply:
         """POST within `timeout_s`: a transport failure, or an answer of status 400 or more
         (mapped by the adapter's `error`), raises our error; else the whole answer."""
+        until = asyncio.get_running_loop().time() + timeout_s  # kept by the transport's own timer
         try:
-            async with asyncio.timeout(timeout_s):
-                response = await self.post(path, payload, headers)
+            response = await self.post(path, payload, headers, until)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, provider, model) from None
         if response.status >= 400:
