@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from .ledger.entry import LedgerEntry
 from .ledger.writer import WriterStats
+from .metrics_kept import Flush, Flushed, Incremented, Kept, Observed, counts, histograms
 
 #: The environment variable naming the directory of multiprocess values (set by `llmroute serve`).
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -51,9 +52,17 @@ class Children(Generic[M]):
 class GatewayMetrics:
     """The gateway's counters and histograms."""
 
-    def __init__(self, stats: Callable[[], WriterStats | None] = lambda: None):
+    def __init__(self, stats: Callable[[], WriterStats | None] = lambda: None, *,
+                 keep: bool | None = None):
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        #: One process: the per-request numbers are kept in plain floats and written into the
+        #: children before each collection (`metrics_kept`); shared across workers: direct.
+        if keep is None:
+            keep = not os.environ.get(MULTIPROC_ENV)
+        self._flushed: list[Flushed] | None = [] if keep else None
+        if self._flushed is not None:
+            r.register(Flush(self._flushed))  # first: flushes before the metrics are collected
         self.requests = Counter("llmroute_requests", "Requests by outcome",
                                 (*LABELS, "status"), registry=r)
         self.errors = Counter("llmroute_errors", "Failed requests by error type",
@@ -81,7 +90,7 @@ class GatewayMetrics:
                            registry=r, multiprocess_mode="livesum")
         self.spooled = Gauge("llmroute_ledger_spooled", "Ledger entries written to the spool "
                              "(store down or queue full)", registry=r, multiprocess_mode="livesum")
-        self._children = _Labelled(self)
+        self._children = _Labelled(self, self._flushed)
         #: (model, tier, policy, key, status) -> the children every such request updates.
         self._rows: dict[tuple[str, ...], _Row] = {}
 
@@ -134,17 +143,18 @@ class GatewayMetrics:
 
 
 class _Labelled:
-    """`GatewayMetrics`' labelled metrics, each behind its children's table."""
+    """`GatewayMetrics`' labelled metrics, each behind its children's table (kept numbers when
+    `flushed` collects them)."""
 
-    def __init__(self, m: GatewayMetrics):
-        self.requests, self.errors, self.attempts = Children(m.requests), Children(m.errors), \
-            Children(m.attempts)
-        self.fallbacks, self.latency, self.ttft = Children(m.fallbacks), Children(m.latency), \
-            Children(m.ttft)
-        self.tokens, self.cost, self.baseline = Children(m.tokens), Children(m.cost), \
-            Children(m.baseline)
-        self.unpriced, self.cache, self.cache_saved = Children(m.unpriced), Children(m.cache), \
-            Children(m.cache_saved)
+    def __init__(self, m: GatewayMetrics, flushed: list[Flushed] | None):
+        self.requests, self.errors, self.attempts = counts(m.requests, flushed), \
+            counts(m.errors, flushed), counts(m.attempts, flushed)
+        self.fallbacks, self.tokens = counts(m.fallbacks, flushed), counts(m.tokens, flushed)
+        self.latency: Kept[Histogram, Observed] = histograms(m.latency, flushed)
+        self.ttft: Kept[Histogram, Observed] = histograms(m.ttft, flushed)
+        self.cost, self.baseline = counts(m.cost, flushed), counts(m.baseline, flushed)
+        self.unpriced, self.cache, self.cache_saved = counts(m.unpriced, flushed), \
+            counts(m.cache, flushed), counts(m.cache_saved, flushed)
 
 
 TOKEN_KINDS = ("input", "output", "cached", "cache_write")
@@ -155,11 +165,11 @@ class _Row:
     """The children one label set (and status) updates on every request, resolved once: one
     lookup per request instead of one per metric."""
 
-    requests: Counter
-    latency: Histogram
-    tokens: tuple[Counter, ...]  # by TOKEN_KINDS
-    cost: Counter
-    baseline: Counter
+    requests: Incremented
+    latency: Observed
+    tokens: tuple[Incremented, ...]  # by TOKEN_KINDS
+    cost: Incremented
+    baseline: Incremented
 
     @classmethod
     def of(cls, c: _Labelled, labels: tuple[str, str, str, str], status: str) -> _Row:
