@@ -55,3 +55,37 @@ def test_of_refuses_what_init_refuses(change: dict[str, Any], error: type[Except
 def test_of_needs_the_required_fields() -> None:
     with pytest.raises(TypeError, match=r"missing.*http_status"):
         LedgerEntry.of({"request_id": "req_1", "ts": datetime.now(UTC), "status": "ok"})
+
+
+@pytest.mark.parametrize("entry", [full_entry(), make_entry(3), make_entry(4, cost_usd=None)])
+def test_of_all_builds_what_init_builds_and_keeps_the_dict(entry: LedgerEntry) -> None:
+    values = _values(entry)
+    built = LedgerEntry.of_all(values)
+    assert built == entry and type(built) is LedgerEntry
+    assert list(vars(built)) == list(vars(entry))
+    assert vars(built) is values  # no copy: the fresh dict is the entry's own
+    assert built.to_json() == entry.to_json()
+    assert pickle.loads(pickle.dumps(built)) == entry
+
+
+def test_of_all_checks_and_converts_as_init_does() -> None:
+    paris = timezone(timedelta(hours=1))
+    values = _values(make_entry(1, ts=datetime(2026, 1, 1, 13, tzinfo=paris)))
+    built = LedgerEntry.of_all(dict(values))
+    assert built.ts == datetime(2026, 1, 1, 12, tzinfo=UTC) and built.ts.utcoffset() == timedelta(0)
+    with pytest.raises(ValueError, match="status"):
+        LedgerEntry.of_all({**values, "status": "maybe"})
+    with pytest.raises(ValueError, match="cost_usd"):
+        LedgerEntry.of_all({**values, "cost_usd": Decimal("NaN")})
+
+
+def test_of_all_takes_any_other_dict_through_of() -> None:
+    values = _values(full_entry())
+    shuffled = dict(reversed(list(values.items())))  # every field, another order
+    built = LedgerEntry.of_all(shuffled)
+    assert built == full_entry() and list(vars(built)) == list(values)
+    assert vars(built) is not shuffled
+    partial = {"request_id": "r", "ts": datetime.now(UTC), "status": "ok", "http_status": 200}
+    assert LedgerEntry.of_all(dict(partial)) == LedgerEntry(**partial)
+    with pytest.raises(TypeError):
+        LedgerEntry.of_all({**values, "colour": "red"})

@@ -220,6 +220,19 @@ class LedgerEntry:
         return entry
 
     @classmethod
+    def of_all(cls, values: dict[str, Any]) -> LedgerEntry:
+        """`of(values)` for a fresh dict holding every field in declaration order, which becomes
+        the entry's own `__dict__` (the caller must not use it again): no copy, no defaults
+        merged, no key checks beyond the order's (issue 17: the gateway's entry per request). Any
+        other dict goes through `of`."""
+        if tuple(values) != _FIELD_NAMES:
+            return cls.of(values)
+        entry = object.__new__(cls)
+        object.__setattr__(entry, "__dict__", values)
+        entry.__post_init__()
+        return entry
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LedgerEntry:
         """The inverse of `to_dict`. Unknown keys are ignored and missing optional ones take their
         defaults, so entries spooled by another version still load."""
@@ -264,6 +277,7 @@ def _defaults() -> tuple[dict[str, Any], frozenset[str]]:
 
 
 _DEFAULTS, _REQUIRED = _defaults()
+_FIELD_NAMES: tuple[str, ...] = tuple(_DEFAULTS)
 
 
 def as_utc(value: datetime, name: str) -> datetime:
