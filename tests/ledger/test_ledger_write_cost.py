@@ -116,3 +116,23 @@ def test_to_row_reads_fields_in_order_whatever_the_instance_dict() -> None:
     assert tuple(shuffled.__dict__) != FIELDS
     assert to_row(shuffled, SQLITE) == expected
     assert to_row(LedgerEntry.of(dict(entry.__dict__)), SQLITE) == expected
+
+
+def test_fallback_is_the_first_tried_model_against_the_answering_one() -> None:
+    from llmroute.ledger import AttemptRecord
+
+    def fallback(model: str | None, *attempts: AttemptRecord) -> bool:
+        return make_entry(1, model=model, attempts=attempts).fallback
+
+    def reference(model: str | None, *attempts: AttemptRecord) -> bool:  # the definition
+        tried = [a for a in attempts if not a.skipped and not a.router]
+        return bool(model and tried and tried[0].model != model)
+
+    a, b = AttemptRecord("a", "server"), AttemptRecord("b", None)
+    skipped, router = AttemptRecord("a", "cooldown", skipped=True), AttemptRecord("r", None, router=True)
+    cases: list[tuple[str | None, tuple[AttemptRecord, ...]]] = [
+        ("b", (a, b)), ("b", (b,)), ("b", (skipped, b)), ("b", (router, b)), ("b", (router, a, b)),
+        (None, (a, b)), ("", (a,)), ("b", ()), ("b", (skipped, router))]
+    for model, attempts in cases:
+        assert fallback(model, *attempts) == reference(model, *attempts), (model, attempts)
+    assert fallback("b", a, b) and not fallback("b", skipped, b)

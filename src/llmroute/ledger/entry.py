@@ -182,8 +182,10 @@ class LedgerEntry:
     def fallback(self) -> bool:
         """Answered by a model other than the first one tried (the LLM router's calls and skipped
         tries left out): what `llmroute_fallbacks` counts too. Stored (migration 0009)."""
-        tried = [a for a in self.attempts if not a.skipped and not a.router]
-        return bool(self.model and tried and tried[0].model != self.model)
+        for attempt in self.attempts:  # the first one tried (read per entry by rows, rollups, metrics)
+            if not attempt.skipped and not attempt.router:
+                return bool(self.model) and attempt.model != self.model
+        return False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view: Decimals as exact strings, datetimes as ISO 8601 UTC, attempts as dicts."""
