@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 
+from llmroute.deadlines import Deadlines
 from llmroute.errors import AllAttemptsFailedError, UpstreamError
 from llmroute.resilience import (
     DEFAULT_RETRY_ON,
@@ -80,8 +81,19 @@ def err(kind: str, message: str = "boom", *, status: int | None = None,
     return UpstreamError(kind, message, status=status, retry_after=retry_after)
 
 
+@pytest.fixture(autouse=True, params=[False, True], ids=["asyncio-timeout", "shared-deadlines"])
+def _deadlines(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test twice: each try's deadline by asyncio.timeout, and kept by `Deadlines`."""
+    Env.shared = request.param
+    yield
+    Env.shared = False
+
+
 class Env:
     """A fake clock, sleep and cooldowns wired together, and a `call` shortcut."""
+
+    #: Calls pass a `Deadlines` (the gateway's way) rather than none.
+    shared = False
 
     def __init__(self, cooldown: CooldownPolicy | None = None) -> None:
         self.clock = FakeClock()
@@ -100,6 +112,7 @@ class Env:
             chain, script, retry=retry, cooldowns=self.cooldowns, deadline_s=deadline_s,
             context_window=context_window, content_policy_chain=content_policy_chain,
             sleep=self.sleep, clock=self.clock, rng=rng,
+            deadlines=Deadlines() if Env.shared else None,
         )
 
 
@@ -288,7 +301,8 @@ async def test_attempt_running_at_the_deadline_is_cut_and_recorded_as_timeout() 
 
     with pytest.raises(AllAttemptsFailedError) as info:
         await call_with_fallbacks(["a", "b"], hangs, retry=NO_JITTER, cooldowns=cooldowns,
-                                  deadline_s=0.05, clock=time.monotonic)
+                                  deadline_s=0.05, clock=time.monotonic,
+                                  deadlines=Deadlines() if Env.shared else None)
     assert started == [pytest.approx(0.05, abs=0.01)]
     (cut,) = attempt_log(info.value)
     assert (cut.model, cut.number, cut.error_kind) == ("a", 1, "timeout")

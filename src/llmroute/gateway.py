@@ -25,6 +25,7 @@ from .control.admission import Admission
 from .control.limits import Refused, Ticket
 from .control.shadows import Shadows
 from .control.state_memory import MemoryState
+from .deadlines import Deadlines
 from .deployments import Deployments
 from .engine import Engine
 from .errors import (
@@ -80,6 +81,7 @@ class Gateway:
                                  max_retry_after_s=res.retry.max_retry_after_s)
         self.cooldowns = Cooldowns(CooldownPolicy(res.cooldown.failures, res.cooldown.cooldown_s))
         self.rng = random.Random()  # backoff jitter; seeding one per request would cost ~14 µs
+        self.deadlines = Deadlines()  # every try's deadline on one timer (not one per request)
         self.consultant = Consultant(self.deployments, self.catalog, self.retry, self.cooldowns,
                                      self.rng)
         #: Cache-aware routing (`cache.affinity`): the conversation's warm model.
@@ -139,7 +141,8 @@ class Gateway:
         return await call_with_fallbacks(
             chain, attempt, retry=self.retry, cooldowns=self.cooldowns, deadline_s=res.deadline_s,
             context_window=lambda m: (s.context_window if (s := window(m)) else None),
-            content_policy_chain=res.content_policy_fallbacks, rng=self.rng)
+            content_policy_chain=res.content_policy_fallbacks, rng=self.rng,
+            deadlines=self.deadlines)
 
     def _account(self, req: ChatRequest, principal: Principal, outcome: Outcome | None,
                  error: LLMRouteError | None, *, request_id: str, started: float, stream: bool,

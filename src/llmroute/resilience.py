@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .breakers import BreakerSnapshot, BreakerState, CooldownPolicy, Cooldowns, check_kinds
+from .deadlines import Deadlines
 from .errors import UPSTREAM_KINDS, AllAttemptsFailedError, LLMRouteError, UpstreamError
 from .frozen import quick_init
 
@@ -133,6 +134,8 @@ class _Run(Generic[T]):
     log: list[Attempt] = field(default_factory=list)
     #: Per model, when (on `clock`) its latest busy answer said it may be asked again (Retry-After).
     free_at: dict[str, float] = field(default_factory=dict)
+    #: Keeps each try's deadline with one shared timer (None: an asyncio.timeout per try).
+    deadlines: Deadlines | None = None
 
     def remaining(self) -> float:
         return self.deadline - self.clock()
@@ -170,12 +173,24 @@ class _Run(Generic[T]):
         budget = self.remaining()
         started = self.clock()
         reported = False
+        deadlines = self.deadlines
+        armed = None if deadlines is None else \
+            deadlines.arm(asyncio.get_running_loop().time() + budget)
         try:
             try:
-                async with asyncio.timeout(budget) as scope:
-                    value = await self.attempt(model, budget)
+                if armed is None:
+                    async with asyncio.timeout(budget) as scope:
+                        value = await self.attempt(model, budget)
+                else:
+                    assert deadlines is not None
+                    try:
+                        value = await self.attempt(model, budget)
+                    except BaseException as exc:
+                        deadlines.disarm(armed, exc)  # TimeoutError when the deadline cut it
+                        raise
+                    deadlines.disarm(armed, None)
             except TimeoutError:
-                if not scope.expired():
+                if not (scope.expired() if armed is None else armed.expired()):
                     raise
                 error = UpstreamError("timeout", f"cut at the deadline after {budget:.3f}s", model=model)
             except UpstreamError as exc:
@@ -261,6 +276,7 @@ async def call_with_fallbacks(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
+    deadlines: Deadlines | None = None,
 ) -> tuple[T, list[Attempt]]:
     """Call `attempt(model, timeout_s)` along `chain` until one succeeds; return (result, attempts).
 
@@ -268,13 +284,15 @@ async def call_with_fallbacks(
     content-policy chain, and a prompt too large for every remaining model; otherwise
     `AllAttemptsFailedError` (503 if all were skipped or the last error was busy, else 502). Either
     carries the attempts under `.attempt_log` (read it with `attempt_log(error)`). Any exception other
-    than `UpstreamError` from `attempt` propagates unchanged.
+    than `UpstreamError` from `attempt` propagates unchanged. `deadlines` (one per event loop, kept
+    across calls) holds each try's deadline without a timer of its own.
     """
     if not chain:
         raise ValueError("call_with_fallbacks needs at least one model in the chain")
     if deadline_s <= 0:
         raise ValueError("deadline_s must be positive")
-    run = _Run(attempt, retry, cooldowns, sleep, clock, rng or random.Random(), clock() + deadline_s)
+    run = _Run(attempt, retry, cooldowns, sleep, clock, rng or random.Random(), clock() + deadline_s,
+               deadlines=deadlines)
     queue, switched = list(chain), False
     last: UpstreamError | None = None
     while queue and run.remaining() > 0:
