@@ -148,7 +148,8 @@ class HotRoutes:
                 stream: Stream | None = api.stream(chunks, outcome, data)
                 body = b""
             else:
-                response, outcome = await self.e.gw.complete(req, principal, rid)
+                # the bookkeeping the answer need not wait for runs once it is sent
+                response, outcome = await self.e.gw.complete(req, principal, rid, defer=True)
                 body, stream = orjson.dumps(api.answer(response, outcome, data)), None
             head = encode_headers(outcome.headers())
         except Exception as exc:
