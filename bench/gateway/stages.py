@@ -2,7 +2,7 @@
 boundaries next to the client's send and receive, on one monotonic clock.
 
     .venv/bin/python bench/gateway/stages.py [--arm NAME=SRC]... [--delays 0,20] [--duration 6]
-        [--rounds 1] [--no-stream]
+        [--rounds 1] [--no-stream] [--limits]
 
 Per round, delay and arm (arms alternate order between rounds): the fast upstream at that delay
 (CPU 1) is first driven directly (the baseline), then the gateway (run.py's `llmroute` row: key,
@@ -133,7 +133,7 @@ def run_arm(name: str, src: Path, up_port: int, args: argparse.Namespace, delay:
             direct: dict[bool, float]) -> None:
     work = Path(tempfile.mkdtemp(prefix="llmroute-stages-"))
     port = procs.free_port()
-    gw = peers.launch_llmroute(port, up_port, work, 1)
+    gw = peers.launch_llmroute(port, up_port, work, 1, state="memory://" if args.limits else None)
     trace = work / "trace.jsonl"
     env = {**gw.env, "PYTHONPATH": f"{src}{os.pathsep}{HERE / 'stage_trace'}",
            "LLMROUTE_STAGE_TRACE": str(trace)}
@@ -162,6 +162,8 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=1.5)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--no-stream", dest="stream", action="store_false")
+    p.add_argument("--limits", action="store_true",
+                   help="run.py's control-plane limits (a budget, a rate and a token limit)")
     args = p.parse_args()
     arms = [(a.partition("=")[0], Path(a.partition("=")[2]).resolve()) for a in args.arm or
             [f"now={HERE.parent.parent / 'src'}"]]

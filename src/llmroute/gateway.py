@@ -288,11 +288,12 @@ class Gateway:
                             response=answer_text(response) if self.keep_text else None)
         if self.affinity.enabled:  # before the answer: the conversation's next turn reads it
             self.affinity.remember(req, principal.name, outcome, answer_message(response))
-        after = self._after(ticket, outcome, tell, probe, response)
-        if defer:
-            self._spawn(after)
-        else:
-            await after
+        if not defer:
+            await self._after(ticket, outcome, tell, probe, response)
+        elif ticket.meters or probe.key:  # something to await: a task
+            self._spawn(self._after(ticket, outcome, tell, probe, response))
+        elif tell is not None:  # only the follower and observer: a callback is cheaper
+            asyncio.get_running_loop().call_soon(tell)
         await self._durable()
         return response, outcome
 
