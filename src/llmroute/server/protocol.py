@@ -5,8 +5,7 @@ it sent nothing), one over the header size 431, bytes that are not HTTP 400; all
 A connection holds at most one timer on the event loop, moved lazily: a request only stores its
 deadline (a float), and the timer, when it fires early, sleeps again until the current deadline;
 so a kept-alive connection's requests cost no timer calls, and a slow client never stalls another
-client's request. Writes go through `cork.CorkedTransport` (a head joined with the body that
-follows it at once). (The body's size is the app's: `server.max_body_bytes`, 413; the whole
+client's request. (The body's size is the app's: `server.max_body_bytes`, 413; the whole
 request's time is `resilience.deadline_s`.)"""
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..errors import InvalidRequestError
 from ..settings import ServerConfig
-from .cork import CorkedTransport
 
 _IDLE, _HEADERS, _BODY, _CLOSED = range(4)
 #: Seconds a refused connection stays half-closed, dropping input, before it is closed.
@@ -48,7 +46,7 @@ class _Refused(Exception):
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with read deadlines, a header size limit and corked heads."""
+    """uvicorn's httptools protocol with read deadlines and a header size limit."""
 
     def __init__(self, *args: Any, limits: ServerConfig, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -61,8 +59,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.timer_at = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        # a response's head and first body bytes in one write (`cork`)
-        super().connection_made(CorkedTransport(transport, self.loop))
+        super().connection_made(transport)
         self._expect(_HEADERS, self.limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
