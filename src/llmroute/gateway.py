@@ -330,9 +330,13 @@ class Gateway:
         return response
 
     async def stream(self, req: ChatRequest, principal: Principal = OPEN,
-                     request_id: str | None = None) -> tuple[Outcome, AsyncIterator[JSON]]:
+                     request_id: str | None = None, *, defer: bool = False
+                     ) -> tuple[Outcome, AsyncIterator[JSON]]:
         """A streaming completion. Fallbacks apply until the first chunk arrives; after that a
-        failure raises from the iterator (the server turns it into an SSE error event)."""
+        failure raises from the iterator (the server turns it into an SSE error event). At its
+        end the ledger entry is recorded before the iterator ends; limits settle in a task; the
+        follower and observer are told before it ends too, unless `defer` (at the loop's next
+        turn: after the server has written the last frame)."""
         rid, started = request_id or new_request_id(), time.monotonic()
         probe = await self.cache.probe(req, principal)
         if self.hits.servable(req, principal, probe):
@@ -353,7 +357,7 @@ class Gateway:
                           stream=True)
             await self._durable()
             raise
-        meta = StreamMeta(req, principal, started, ticket)
+        meta = StreamMeta(req, principal, started, ticket, defer=defer)
         return outcome, self.cache.recording(probe, outcome,
                                              self._relay(outcome, first, chunks, meta))
 
@@ -407,9 +411,14 @@ class Gateway:
         finally:
             if not outcome.finished:  # cut short: charge what was produced
                 self._settle_usage(outcome, meta)
-            self._account(meta.req, meta.principal, outcome, error, request_id=outcome.request_id,
-                          started=meta.started, stream=True, ttft_s=ttft,
-                          response="".join(meta.text) if self.keep_text else None)
+            tell = self._record(meta.req, meta.principal, outcome, error,
+                                request_id=outcome.request_id, started=meta.started,
+                                stream=True, ttft_s=ttft,
+                                response="".join(meta.text) if self.keep_text else None)
+            if tell is not None and meta.defer:
+                asyncio.get_running_loop().call_soon(tell)
+            elif tell is not None:
+                tell()
             self._settle_later(meta.ticket, outcome)
             await close_stream(chunks)
             if error is None:

@@ -84,6 +84,27 @@ def test_the_ledger_comes_before_the_answer_and_the_rest_after(
     assert events == ["recorded", "sent", *after]
 
 
+def test_a_stream_tells_the_follower_after_its_last_frame(
+        serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gw: GatewayServer = serve({"ledger": {"enabled": True, "url": f"sqlite:///{tmp_path}/l.db",
+                                          "spool_path": str(tmp_path / "spool")}})
+    events: list[str] = []
+    _watch(gw.app.state.gateway, events, monkeypatch)
+    send_stream = hot.send_stream
+
+    async def streamed(*args: Any) -> None:
+        await send_stream(*args)
+        events.append("streamed")
+
+    monkeypatch.setattr(hot, "send_stream", streamed)
+    with gw.http() as http:
+        answer = http.post("/v1/chat/completions",
+                           json={"model": "auto", "messages": user("hi"), "stream": True})
+    assert answer.status_code == 200 and "[DONE]" in answer.text
+    _until(lambda: len(events) >= 3)
+    assert events == ["recorded", "streamed", "followed"]
+
+
 def test_the_reservation_holds_until_the_settlement(serve: Serve,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     gw = serve(LIMITS)

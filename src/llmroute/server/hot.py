@@ -144,7 +144,7 @@ class HotRoutes:
             data = parse_json(await read_body(headers, receive, self.e.limit))
             req = self._routed(api.parse(data, self.e.max_messages), headers)
             if req.stream:
-                outcome, chunks = await self.e.gw.stream(req, principal, rid)
+                outcome, chunks = await self.e.gw.stream(req, principal, rid, defer=True)
                 stream: Stream | None = api.stream(chunks, outcome, data)
                 body = b""
             else:
