@@ -111,6 +111,10 @@ def stages(client: list[Timing], marks: list[list[tuple[str, int, int]]], order:
         if stream:
             out.setdefault("body → client first data", []).append((first - seen["body"][0]) / 1e3)
             out.setdefault("last body → client end", []).append((t1 - last_body) / 1e3)
+            out.setdefault("[client send → stream end]", []).append((t1 - t0) / 1e3)
+            if "gw0" in seen and "relay1" in seen:
+                out.setdefault("[first body → relay ended]", []).append(
+                    (seen["relay1"][0] - seen["body"][0]) / 1e3)
         else:
             out.setdefault("sent1 → client end", []).append((t1 - prev) / 1e3)
             if "sent1" in seen:

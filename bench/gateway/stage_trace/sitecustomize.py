@@ -10,7 +10,8 @@ done), `up0/up1` (the upstream call, non-streaming; inside it `acquire1` (a pool
 connection, or `connect1` a new one) and `head1` (the answer's head read)), `first` (a stream's
 first upstream chunk in hand), `settle1`, `entry1` (the ledger entry built), `record1` (handed to
 the ledger: the write-ahead log append), `metrics1`, `account1`, `keep1` (the response cache), `durable1`,
-`body` (each body message sent: the first is a stream's first byte), `sent1` (a JSON answer
+`relay1` (a stream's relay ended: its entry recorded), `body` (each body message sent: the first
+is a stream's first byte), `sent1` (a JSON answer
 written). Each wrapper costs ~1 µs, which the stage it closes absorbs.
 """
 
@@ -65,6 +66,16 @@ def _install(path: str) -> None:
     G.admit = around_async(G.admit, None, "admit1")  # type: ignore[method-assign]
     G._open_stream = around_async(G._open_stream, None, "first")  # type: ignore[method-assign]
     G._durable = around_async(G._durable, None, "durable1")  # type: ignore[method-assign]
+    plain_relay = G._relay
+
+    async def relay(self: Any, *args: Any) -> Any:  # `relay1`: a stream's relay has ended
+        try:
+            async for item in plain_relay(self, *args):
+                yield item
+        finally:
+            mark("relay1")
+
+    G._relay = relay  # type: ignore[method-assign]
     G._account = around_sync(G._account, "account1")  # type: ignore[method-assign]
     P = openai_compat.OpenAICompatProvider
     P.complete = around_async(P.complete, "up0", "up1")  # type: ignore[method-assign]
