@@ -36,10 +36,11 @@ HERE = Path(__file__).resolve().parent
 Timing = tuple[int, int, int]  # client's send, first byte of the body (streams), end
 #: the marks shown, in the order they are taken by time (stages are named by the marks they
 #: lie between, so work moved after the answer shows as stages after `sent1` / the first `body`)
-PLAIN = ("serve0", "gw0", "admit1", "up0", "connect1", "acquire1", "head1", "up1", "settle1",
-         "entry1", "record1", "metrics1", "account1", "keep1", "durable1", "gw1", "sent1",
+PLAIN = ("serve0", "gw0", "admit1", "up0", "connect1", "acquire1", "data0", "parsed1", "head1",
+         "up1", "settle1", "entry1", "record1", "metrics1", "account1", "keep1", "durable1", "gw1", "sent1",
          "serve1")
-STREAM = ("serve0", "gw0", "admit1", "connect1", "acquire1", "head1", "first", "gw1", "body")
+STREAM = ("serve0", "gw0", "admit1", "connect1", "acquire1", "data0", "parsed1", "head1", "first",
+          "gw1", "body")
 
 
 def read_stream(sock: socket.socket) -> tuple[int, int]:

@@ -7,8 +7,9 @@ thread CPU ns) to one list, written as JSON lines at exit: at one client, reques
 overlap, so the marks between two `serve0` marks are one request's. Marks: `serve0/1` (the hot
 endpoint), `gw0/1` (`Gateway.complete` or `Gateway.stream`), `admit1` (routing and admission
 done), `up0/up1` (the upstream call, non-streaming; inside it `acquire1` (a pooled
-connection, or `connect1` a new one) and `head1` (the answer's head read)), `first` (a stream's
-first upstream chunk in hand), `settle1`, `entry1` (the ledger entry built), `record1` (handed to
+connection, or `connect1` a new one), `data0` (the upstream's first bytes handed to the
+connection), `parsed1` (its head parsed) and `head1` (the waiting task resumed)), `first` (a
+stream's first upstream chunk in hand), `settle1`, `entry1` (the ledger entry built), `record1` (handed to
 the ledger: the write-ahead log append), `metrics1`, `account1`, `keep1` (the response cache), `durable1`,
 `relay1` (a stream's relay ended: its entry recorded), `body` (each body message sent: the first
 is a stream's first byte), `sent1` (a JSON answer
@@ -82,6 +83,15 @@ def _install(path: str) -> None:
     h1.H1Pool.acquire = around_async(h1.H1Pool.acquire, None, "acquire1")  # type: ignore[method-assign]
     h1.H1Pool._connect = around_async(h1.H1Pool._connect, None, "connect1")  # type: ignore[method-assign]
     h1.H1Pool.request = around_async(h1.H1Pool.request, None, "head1")  # type: ignore[method-assign]
+    plain_received = h1._Conn.data_received
+
+    def received(self: Any, data: bytes) -> None:  # `data0`: the upstream's bytes reach us
+        mark("data0")
+        plain_received(self, data)
+
+    h1._Conn.data_received = received  # type: ignore[method-assign]
+    h1._Conn.on_headers_complete = around_sync(  # type: ignore[method-assign]
+        h1._Conn.on_headers_complete, "parsed1")
     A = admission.Admission
     A.settle = around_async(A.settle, None, "settle1")  # type: ignore[method-assign]
     accounting.Accountant.entry = around_sync(accounting.Accountant.entry, "entry1")  # type: ignore[method-assign]
