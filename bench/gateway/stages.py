@@ -2,7 +2,7 @@
 boundaries next to the client's send and receive, on one monotonic clock.
 
     .venv/bin/python bench/gateway/stages.py [--arm NAME=SRC]... [--delays 0,20] [--duration 6]
-        [--rounds 1] [--no-stream] [--limits]
+        [--rounds 1] [--no-stream] [--limits] [--chunks 8]
 
 Per round, delay and arm (arms alternate order between rounds): the fast upstream at that delay
 (CPU 1) is first driven directly (the baseline), then the gateway (run.py's `llmroute` row: key,
@@ -126,6 +126,34 @@ def stages(client: list[Timing], marks: list[list[tuple[str, int, int]]], order:
     return out
 
 
+#: per arm, delay and mode: each request's (request sent, bytes reach the connection) ns
+HOPS: dict[str, list[tuple[int, int]]] = {}
+
+
+def upstream_split(path: Path) -> None:
+    """Split each request's wait for the upstream with the upstream's own trace: request sent →
+    the upstream's read of it → its first write → the bytes reach the gateway's connection."""
+    import bisect
+
+    recv, sent = [], []
+    for line in path.read_text().splitlines():
+        kind, ns = line.split()
+        (recv if kind == "recv" else sent).append(int(ns))
+    print("the wait for the upstream, split by its own trace (µs: median)")
+    for label, hops in HOPS.items():
+        parts: list[tuple[float, float, float]] = []
+        for t_sent, t_data in hops:
+            i = bisect.bisect_left(recv, t_sent)
+            j = bisect.bisect_left(sent, recv[i]) if i < len(recv) else len(sent)
+            if i < len(recv) and j < len(sent) and sent[j] <= t_data:
+                parts.append(((recv[i] - t_sent) / 1e3, (sent[j] - recv[i]) / 1e3,
+                              (t_data - sent[j]) / 1e3))
+        if parts:
+            a, b, c = (statistics.median(p[k] for p in parts) for k in range(3))
+            print(f"  {label:<40} n {len(parts):5}: sent → upstream reads {a:7.1f}, upstream "
+                  f"reads → writes {b:7.1f}, writes → our connection has it {c:7.1f}")
+
+
 def show(title: str, rows: dict[str, list[float]], direct: float) -> None:
     print(f"  {title}  (µs: median / mean; n {len(rows.get('[client total]', []))})")
     for name, values in rows.items():
@@ -154,6 +182,12 @@ def run_arm(name: str, src: Path, up_port: int, args: argparse.Namespace, delay:
     marks = requests_of(trace)
     print(f"{name} at {delay:g} ms upstream (load {procs.loadavg()[0]:.2f})")
     for stream, client in runs.items():
+        label = f"{name}, {delay:g} ms, {'stream' if stream else 'plain'}"
+        for req in marks:
+            seen = {m: t for m, t, _ in reversed(req)}
+            if "acquire1" in seen and "data0" in seen \
+                    and client[0][0] <= seen["serve0"] <= client[-1][2]:  # this mode's window
+                HOPS.setdefault(label, []).append((seen["acquire1"], seen["data0"]))
         show("stream, to first data" if stream else "non-streaming", stages(
             client, marks, STREAM if stream else PLAIN, stream), direct[stream])
     shutil.rmtree(work, ignore_errors=True)
@@ -167,6 +201,7 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=1.5)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--no-stream", dest="stream", action="store_false")
+    p.add_argument("--chunks", type=int, default=8, help="content chunks per upstream stream")
     p.add_argument("--limits", action="store_true",
                    help="run.py's control-plane limits (a budget, a rate and a token limit)")
     args = p.parse_args()
@@ -176,12 +211,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="llmroute-stages-up-"))
     up_port = procs.free_port()
     up = peers.launch_upstream(up_port, 0, work, 1)
-    upstream = procs.start_server("upstream", up.argv, cpus="1", env=up.env, log_dir=work)
+    up_trace = work / "upstream-trace.txt"
+    upstream = procs.start_server("upstream", up.argv, cpus="1",
+                                  env={**up.env, "FAST_UPSTREAM_TRACE": str(up_trace)}, log_dir=work)
     try:
         procs.wait_http(up.ready_url, upstream, up.ready_timeout_s)
         for r in range(args.rounds):
             for delay in (float(d) for d in args.delays.split(",")):
-                set_knobs(up_port, delay_ms=delay, chunk_gap_ms=0, chunks=8)
+                set_knobs(up_port, delay_ms=delay, chunk_gap_ms=0, chunks=args.chunks)
                 direct = {}
                 for stream in (False, True) if args.stream else (False,):
                     drive(up.url, up.body, {}, args.warmup, stream)
@@ -195,6 +232,8 @@ def main() -> None:
                     run_arm(name, src, up_port, args, delay, direct)
     finally:
         upstream.stop()
+        if up_trace.exists():
+            upstream_split(up_trace)
         shutil.rmtree(work, ignore_errors=True)
 
 
