@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
 import signal
 import sys
 import time
@@ -32,6 +33,9 @@ from dataclasses import dataclass, field
 from typing import cast
 
 MODEL = "bench-model"
+#: With $FAST_UPSTREAM_TRACE (a file): each read's and each answer's first write's monotonic ns,
+#: written there at exit (`bench/gateway/stages.py`); None: nothing is kept.
+TRACE: list[tuple[str, int]] | None = [] if os.environ.get("FAST_UPSTREAM_TRACE") else None
 CREATED = int(time.time())
 MAX_HEADER = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
@@ -227,6 +231,8 @@ class UpstreamProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None:
             return
+        if TRACE is not None:
+            TRACE.append(("recv", time.monotonic_ns()))
         try:
             requests = self.parser.feed(data)
         except ValueError:
@@ -267,6 +273,8 @@ class UpstreamProtocol(asyncio.Protocol):
             transport.close()
         else:
             transport.write(out)
+        if TRACE is not None:
+            TRACE.append(("sent", time.monotonic_ns()))
 
     def _control(self, body: bytes) -> None:
         values = json.loads(body)
@@ -308,6 +316,8 @@ class UpstreamProtocol(asyncio.Protocol):
         gap = knobs.chunk_gap_ms / 1000
         transport.write(STREAM_HEAD + _http_chunk(_sse_chunk({"role": "assistant", "content": ""},
                                                              None)))
+        if TRACE is not None:
+            TRACE.append(("sent", time.monotonic_ns()))
         for i in range(knobs.chunks):
             if gap > 0:
                 await asyncio.sleep(gap)
@@ -363,7 +373,12 @@ def main(argv: list[str] | None = None) -> None:
             import uvloop
 
             runner = uvloop.run
-    runner(serve(args.host, args.port, knobs))
+    try:
+        runner(serve(args.host, args.port, knobs))
+    finally:
+        if TRACE is not None:
+            with open(os.environ["FAST_UPSTREAM_TRACE"], "w") as f:
+                f.writelines(f"{kind} {ns}\n" for kind, ns in TRACE)
 
 
 if __name__ == "__main__":

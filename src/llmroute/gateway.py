@@ -12,13 +12,13 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from .accounting import Accountant, attempts_of
+from .accounting import Accountant
 from .cache.affinity_stage import Affinity
 from .cache.hits import HitServer, replayed
-from .cache.response import ResponseCache
+from .cache.response import Probe, ResponseCache
 from .chat import ChatRequest
 from .consult import Consultant
 from .control.admission import Admission
@@ -35,9 +35,10 @@ from .errors import (
 )
 from .ledger.aggregates import exact_sum
 from .ledger.entry import LedgerEntry
-from .observe import Finished, Observer
+from .observe import Observer
 from .outcome import OPEN, Outcome, Plan, Principal, usage_of
 from .planner import Planner
+from .recording import record_entry
 from .relay import StreamMeta, answer_message, answer_text, close_stream, usage_dict
 from .resilience import Attempt, CooldownPolicy, Cooldowns, RetryPolicy, call_with_fallbacks
 from .settings import Settings
@@ -57,12 +58,18 @@ class Gateway:
                  recorder: Callable[[LedgerEntry], None] | None = None,
                  admission: Admission | None = None,
                  durable: Callable[[], Awaitable[None]] | None = None,
-                 observer: Observer | None = None):
+                 observer: Observer | None = None,
+                 follower: Callable[[LedgerEntry], None] | None = None):
         self.settings = settings
         self.engine = engine or Engine(settings)
         self.catalog = self.engine.catalog
         self.accountant = Accountant(self.catalog, self.engine.baseline_model, settings.ledger)
+        #: Handed every finished request's entry before its answer completes (the ledger: its
+        #: write-ahead log append is part of the answer's durability).
         self.recorder = recorder
+        #: Handed the same entry after the recorder, with no guarantee to keep (metrics, the
+        #: request log): with `complete(..., defer=True)`, once the answer is on its way.
+        self.follower = follower
         #: Told about every finished request (the tracer; None: nothing per request for it).
         self.observer = observer
         #: A stream's text is joined for the ledger or for an observer that wants it.
@@ -147,24 +154,21 @@ class Gateway:
     def _account(self, req: ChatRequest, principal: Principal, outcome: Outcome | None,
                  error: LLMRouteError | None, *, request_id: str, started: float, stream: bool,
                  ttft_s: float | None = None, response: str | None = None) -> None:
-        """Hand the request's ledger entry to the recorder, and tell the observer (never raises
-        into the request)."""
-        if self.recorder is None and self.observer is None:
-            return
-        try:
-            now = time.monotonic()
-            entry = self.accountant.entry(
-                request_id=request_id, started=started, now=now, outcome=outcome,
-                error=error, body=req.body, key_name=principal.name, stream=stream, ttft_s=ttft_s,
-                response=response)
-            if self.recorder is not None:
-                self.recorder(entry)
-            if self.observer is not None:
-                self.observer.finished(Finished(entry, tuple(attempts_of(outcome, error)), started,
-                                                now, req.body, response))
-        except Exception:  # accounting must never break serving; the failure is logged
-            log.exception("could not record request %s in the ledger", request_id,
-                          extra={"request_id": request_id})
+        """Hand the request's ledger entry to the recorder, then to the follower and the
+        observer (never raises into the request)."""
+        tell = self._record(req, principal, outcome, error, request_id=request_id,
+                            started=started, stream=stream, ttft_s=ttft_s, response=response)
+        if tell is not None:
+            tell()
+
+    def _record(self, req: ChatRequest, principal: Principal, outcome: Outcome | None,
+                error: LLMRouteError | None, *, request_id: str, started: float, stream: bool,
+                ttft_s: float | None = None, response: str | None = None
+                ) -> Callable[[], None] | None:
+        """The entry to the recorder now; what tells the follower and observer (`recording`)."""
+        return record_entry(self.accountant, self.recorder, self.follower, self.observer, req,
+                            principal, outcome, error, request_id=request_id, started=started,
+                            stream=stream, ttft_s=ttft_s, response=response)
 
     async def _durable(self) -> None:
         """Wait until what was recorded is as durable as configured (never raises)."""
@@ -238,14 +242,31 @@ class Gateway:
         which would cut an await short)."""
         if not ticket.meters:
             return
-        task = asyncio.get_running_loop().create_task(self.admission.settle(ticket, outcome))
+        self._spawn(self.admission.settle(ticket, outcome))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in a task of its own, which `aclose` waits for; its failure is logged."""
+        task = asyncio.get_running_loop().create_task(work)
         self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        task.add_done_callback(self._spawned)
+
+    def _spawned(self, task: asyncio.Task[None]) -> None:
+        self._settling.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("work after an answer failed", exc_info=exc)
 
     # -- serving -------------------------------------------------------------------------------
     async def complete(self, req: ChatRequest, principal: Principal = OPEN,
-                       request_id: str | None = None) -> tuple[JSON, Outcome]:
-        """A non-streaming completion; the response's `model` names the model that answered."""
+                       request_id: str | None = None, *, defer: bool = False
+                       ) -> tuple[JSON, Outcome]:
+        """A non-streaming completion; the response's `model` names the model that answered.
+
+        Before it returns, the request's ledger entry is recorded (its write-ahead log append,
+        and the fsync with `wal.fsync: always`). The rest of the bookkeeping (limits settled,
+        metrics, request log, traces, the response cache's copy) is done
+        before it returns too, unless `defer`: then in a task of its own, which runs once the
+        caller yields to the event loop (the server sends the answer first, without yielding);
+        limits keep the request's reservation until then."""
         rid, started = request_id or new_request_id(), time.monotonic()
         probe = await self.cache.probe(req, principal)
         if self.hits.servable(req, principal, probe):
@@ -265,14 +286,31 @@ class Gateway:
                           stream=False)
             await self._durable()
             raise
-        await self.admission.settle(ticket, outcome)
-        self._account(req, principal, outcome, None, request_id=rid, started=started,
-                      stream=False, response=answer_text(response) if self.keep_text else None)
-        if self.affinity.enabled:
+        tell = self._record(req, principal, outcome, None, request_id=rid, started=started,
+                            stream=False,
+                            response=answer_text(response) if self.keep_text else None)
+        if self.affinity.enabled:  # before the answer: the conversation's next turn reads it
             self.affinity.remember(req, principal.name, outcome, answer_message(response))
-        await self.cache.keep(probe, response, outcome)
+        if not defer:
+            await self._after(ticket, outcome, tell, probe, response)
+        elif ticket.meters or probe.key:  # something to await: a task
+            self._spawn(self._after(ticket, outcome, tell, probe, response))
+        elif tell is not None:  # only the follower and observer: a callback is cheaper
+            asyncio.get_running_loop().call_soon(tell)
         await self._durable()
         return response, outcome
+
+    async def _after(self, ticket: Ticket, outcome: Outcome, tell: Callable[[], None] | None,
+                     probe: Probe, response: JSON) -> None:
+        """An answered request's bookkeeping that the answer need not wait for: limits settled,
+        the follower and observer told, the cache's copy kept (an identical request meanwhile
+        waits for it: the probe still leads the key's flight)."""
+        try:
+            await self.admission.settle(ticket, outcome)
+        finally:
+            if tell is not None:
+                tell()
+            await self.cache.keep(probe, response, outcome)
 
     async def _complete(self, req: ChatRequest, outcome: Outcome) -> JSON:
         """Call the plan's chain; fills in the outcome."""
@@ -295,9 +333,13 @@ class Gateway:
         return response
 
     async def stream(self, req: ChatRequest, principal: Principal = OPEN,
-                     request_id: str | None = None) -> tuple[Outcome, AsyncIterator[JSON]]:
+                     request_id: str | None = None, *, defer: bool = False
+                     ) -> tuple[Outcome, AsyncIterator[JSON]]:
         """A streaming completion. Fallbacks apply until the first chunk arrives; after that a
-        failure raises from the iterator (the server turns it into an SSE error event)."""
+        failure raises from the iterator (the server turns it into an SSE error event). At its
+        end the ledger entry is recorded before the iterator ends; limits settle in a task; the
+        follower and observer are told before it ends too, unless `defer` (at the loop's next
+        turn: after the server has written the last frame)."""
         rid, started = request_id or new_request_id(), time.monotonic()
         probe = await self.cache.probe(req, principal)
         if self.hits.servable(req, principal, probe):
@@ -318,7 +360,7 @@ class Gateway:
                           stream=True)
             await self._durable()
             raise
-        meta = StreamMeta(req, principal, started, ticket)
+        meta = StreamMeta(req, principal, started, ticket, defer=defer)
         return outcome, self.cache.recording(probe, outcome,
                                              self._relay(outcome, first, chunks, meta))
 
@@ -372,9 +414,14 @@ class Gateway:
         finally:
             if not outcome.finished:  # cut short: charge what was produced
                 self._settle_usage(outcome, meta)
-            self._account(meta.req, meta.principal, outcome, error, request_id=outcome.request_id,
-                          started=meta.started, stream=True, ttft_s=ttft,
-                          response="".join(meta.text) if self.keep_text else None)
+            tell = self._record(meta.req, meta.principal, outcome, error,
+                                request_id=outcome.request_id, started=meta.started,
+                                stream=True, ttft_s=ttft,
+                                response="".join(meta.text) if self.keep_text else None)
+            if tell is not None and meta.defer:
+                asyncio.get_running_loop().call_soon(tell)
+            elif tell is not None:
+                tell()
             self._settle_later(meta.ticket, outcome)
             await close_stream(chunks)
             if error is None:

@@ -29,6 +29,8 @@ class StreamMeta:
     last: Mapping[str, Any] = field(default_factory=dict)
     #: The usage the upstream reported (its usage chunk), None until it does.
     usage: Usage | None = None
+    #: Tell the follower and observer after the stream's last frame (`Gateway.stream`'s `defer`).
+    defer: bool = False
 
     def collect(self, chunk: Mapping[str, Any]) -> None:
         """Keep the streamed answer's text (to count its tokens, and for the ledger)."""

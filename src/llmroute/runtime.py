@@ -143,19 +143,20 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
     over HTTP (their spans are SERVER spans; in-process, INTERNAL)."""
     ledger = LedgerService(settings.ledger) if settings.ledger.enabled else None
     gauges = GatewayMetrics(ledger.stats if ledger else lambda: None) if metrics else None
-    recorders: list[Recorder] = []
-    if ledger is not None:  # first: the entry is in the write-ahead log whatever follows
-        recorders.append(ledger.record)
+    followers: list[Recorder] = []  # told after the ledger, maybe after the answer is sent
     if gauges is not None:
-        recorders.append(gauges.observe)
+        followers.append(gauges.observe)
     if settings.telemetry.logs.requests:
-        recorders.append(RequestLog().record)
+        followers.append(RequestLog().record)
+    # first: the entry is in the write-ahead log whatever follows, and before the answer
+    recorders = [ledger.record, *followers] if ledger is not None else followers
     engine = Engine(settings)
     deployments = Deployments.from_settings(settings, engine.catalog, environ)
     tracer = _tracer(settings, deployments, served) if settings.telemetry.traces.enabled else None
     state = Watched(open_state(settings.state))
     admission = Admission(settings, engine.catalog, state)
-    gateway = Gateway(settings, engine=engine, deployments=deployments, recorder=fan_out(recorders),
+    gateway = Gateway(settings, engine=engine, deployments=deployments,
+                      recorder=ledger.record if ledger else None, follower=fan_out(followers),
                       admission=admission, durable=ledger.durable if ledger else None,
                       observer=tracer)
     shared = not settings.state.url.startswith("memory://")  # one process: nothing to share
@@ -172,7 +173,7 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
 
         online = OnlineSync(engine.online, ledger.store, state, reload_s=settings.learning.reload_s)
     embeddings = Embeddings.from_settings(settings, os.environ if environ is None else environ,
-                                          admission.limiter, gateway.recorder)
+                                          admission.limiter, fan_out(recorders))
     return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background, online,
                    tracer, embeddings=embeddings)
 

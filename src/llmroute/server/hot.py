@@ -144,11 +144,12 @@ class HotRoutes:
             data = parse_json(await read_body(headers, receive, self.e.limit))
             req = self._routed(api.parse(data, self.e.max_messages), headers)
             if req.stream:
-                outcome, chunks = await self.e.gw.stream(req, principal, rid)
+                outcome, chunks = await self.e.gw.stream(req, principal, rid, defer=True)
                 stream: Stream | None = api.stream(chunks, outcome, data)
                 body = b""
             else:
-                response, outcome = await self.e.gw.complete(req, principal, rid)
+                # the bookkeeping the answer need not wait for runs once it is sent
+                response, outcome = await self.e.gw.complete(req, principal, rid, defer=True)
                 body, stream = orjson.dumps(api.answer(response, outcome, data)), None
             head = encode_headers(outcome.headers())
         except Exception as exc:
