@@ -392,7 +392,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                           "reload_s": 3600, "forget": args.forget,
                                           "explore_strategy": args.strategy,
                                           "ability_var": args.ability_var,
-                                          "shared": args.shared}))
+                                          **({} if args.shared is None else
+                                             {"shared": args.shared})}))
     runs = []
     for name, path, learning in variants:
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), path, learning)
@@ -430,7 +431,8 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--forget", type=float, default=0.0)
     parser.add_argument("--strategy", choices=("challenger", "thompson"), default="challenger")
     parser.add_argument("--ability-var", type=float, default=0.0)
-    parser.add_argument("--shared", type=float, default=0.5)
+    parser.add_argument("--shared", type=float, default=None,
+                        help="learning.shared (default: unset, 0.5 when exploring, else 0)")
     parser.add_argument("--artifact", default=None,
                         help="offline router; default: the bundled one if it never saw --source, "
                              "else a held-out router (see --held-out-dir)")

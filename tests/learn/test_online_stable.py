@@ -11,7 +11,8 @@ import pytest
 
 from llmroute.learn import artifact
 from llmroute.learn.abilities import prior
-from llmroute.learn.online import Exploration, OnlineProfiles, prior_covariance, sigmoid
+from llmroute.learn.online import Exploration, OnlineProfiles, prior_covariance, shared_for, sigmoid
+from llmroute.learn.online_hub import OnlineHub
 
 
 def _argmax(p: np.ndarray, _c: np.ndarray) -> int:
@@ -141,3 +142,14 @@ def test_the_shared_draw_is_common_and_the_state_round_trips() -> None:
     assert OnlineProfiles.from_dict({**old, "version": 1}).shared_cov is None   # version 1 still loads
     with pytest.raises(ValueError, match="shared"):
         OnlineProfiles.starting(("a",), np.zeros((1, 3)), np.eye(3), shared=1.0)
+
+
+def test_the_shared_term_is_on_by_default_only_when_exploring() -> None:
+    assert shared_for(None, 0.0) == 0.0 and shared_for(None, 0.02) == 0.5
+    assert shared_for(0.3, 0.0) == 0.3 and shared_for(0.0, 0.05) == 0.0
+    router = artifact.load_default()
+    pool = router.with_profiles([router.profile(m) for m in router.models[:3]])
+    plain = OnlineHub(explore=0.0).slot("a", pool, router).profiles
+    exploring = OnlineHub(explore=0.05).slot("a", pool, router).profiles
+    assert plain.shared_cov is None and exploring.shared_cov is not None
+    assert np.allclose(exploring.covs[0] + exploring.shared_cov, plain.covs[0])

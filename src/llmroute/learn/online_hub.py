@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from .abilities import prior
 from .model import RouterModel
-from .online import ABILITY_VAR, SHARED, Exploration, OnlineProfiles, prior_covariance
+from .online import ABILITY_VAR, Exploration, OnlineProfiles, prior_covariance, shared_for
 
 F64 = npt.NDArray[np.float64]
 
@@ -96,12 +96,12 @@ class OnlineHub:
     def __init__(self, *, explore: float = 0.0, rater_cap: float = 10.0, prior_scale: float = 1.0,
                  seed: int | None = None, store_latent: bool = True, forget: float = 0.0,
                  strategy: str = "challenger", ability_var: float = ABILITY_VAR,
-                 shared: float = SHARED):
+                 shared: float | None = None):
         self.exploration = Exploration(explore, strategy)
         self.rater_cap = rater_cap
         self.prior_scale = prior_scale
         self.ability_var = ability_var
-        self.shared = shared
+        self.shared = shared_for(shared, explore)      # unset: on when exploring
         self.forget = forget
         self.store_latent = store_latent
         self.rng = np.random.default_rng(seed)
