@@ -432,7 +432,7 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--strategy", choices=("challenger", "thompson"), default="challenger")
     parser.add_argument("--ability-var", type=float, default=0.0)
     parser.add_argument("--shared", type=float, default=None,
-                        help="learning.shared (default: unset, 0.5 when exploring, else 0)")
+                        help="learning.shared (default: unset, 0.25 when exploring, else 0)")
     parser.add_argument("--artifact", default=None,
                         help="offline router; default: the bundled one if it never saw --source, "
                              "else a held-out router (see --held-out-dir)")

@@ -266,7 +266,7 @@ class LearningConfig(_Frozen):
     shared: float | None = Field(None, ge=0, lt=1, description="share of the prior covariance on a "
                                  "term every model of a pool shares, so what the prompts a model "
                                  "is routed have in common (hard, easy) is not taken for that "
-                                 "model's own level (0 = none; unset: 0.5 when exploring, else 0)")
+                                 "model's own level (0 = none; unset: 0.25 when exploring, else 0)")
     reload_s: float = Field(2.0, gt=0, le=3600, description="how often a replica applies new "
                                                             "feedback (the learner) or reloads "
                                                             "the learner's state (the others)")

@@ -145,7 +145,7 @@ def test_the_shared_draw_is_common_and_the_state_round_trips() -> None:
 
 
 def test_the_shared_term_is_on_by_default_only_when_exploring() -> None:
-    assert shared_for(None, 0.0) == 0.0 and shared_for(None, 0.02) == 0.5
+    assert shared_for(None, 0.0) == 0.0 and shared_for(None, 0.02) == 0.25
     assert shared_for(0.3, 0.0) == 0.3 and shared_for(0.0, 0.05) == 0.0
     router = artifact.load_default()
     pool = router.with_profiles([router.profile(m) for m in router.models[:3]])

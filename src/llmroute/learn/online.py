@@ -61,7 +61,7 @@ RATER_CAP: Final = 10.0
 #: Default prior variance added to every ability coordinate (not the bias): see `prior_covariance`.
 ABILITY_VAR: Final = 0.0
 #: Default share of the prior covariance on the term every model shares (see `OnlineProfiles`).
-SHARED: Final = 0.5
+SHARED: Final = 0.25
 #: `rater_weight`'s entry for a rater's weight into the shared term (all models together).
 SHARED_RATER_KEY: Final = "*shared*"
 #: Serialisation format version of `OnlineProfiles.to_dict` (1: no shared term; still read).
@@ -99,8 +99,8 @@ def shared_for(shared: float | None, explore: float) -> float:
     and 0 when it does not. The split between a model's own term and the shared one is learnt by
     comparing models on like prompts, which exploring provides; without it a model's failures
     must lower it *against* the models not tried yet, or a greedy learner never moves on
-    (llmrouter, held-out router: the non-exploring learner's field quality 0.545 → 0.497 with
-    the shared term on)."""
+    (llmrouter, held-out router, seed 0: the non-exploring learner's field quality 0.545 → 0.497
+    with a shared share of 0.5; docs/benchmarks.md)."""
     return (SHARED if explore > 0 else 0.0) if shared is None else shared
 
 

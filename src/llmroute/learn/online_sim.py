@@ -3,7 +3,7 @@
     python -m llmroute.learn.online_sim [--data DIR] [--source NAME] [--requests 10000]
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--json FILE] [--png FILE]
         [--lam L | --target T] [--prior-scale S] [--every N (20)] [--artifact PATH]
-        [--strategy challenger|thompson] [--ability-var V (0)] [--shared S (0.5 exploring, else 0)]
+        [--strategy challenger|thompson] [--ability-var V (0)] [--shared S (0.25 exploring, else 0)]
 
 * The held-out source's records are split at random (`--seed`) in two halves: **in-domain train** and
   **field**. Training records sharing a normalised prompt or question with a field record are dropped

@@ -3,7 +3,7 @@ gpt-4-1106-preview vs Mixtral-8x7B outcomes (bench/data/routellm-mmlu, read by `
 
     python -m llmroute.learn.public_online [--data bench/data/routellm-mmlu] [--requests 5000]
         [--feedback 0.2] [--explore 0,0.05] [--seeds 0,1,2] [--every 20] [--artifact PATH] [--json FILE]
-        [--strategy challenger|thompson] [--ability-var V (0)] [--shared S (0.5 exploring, else 0)]
+        [--strategy challenger|thompson] [--ability-var V (0)] [--shared S (0.25 exploring, else 0)]
 
 * Records: `mmlu_records` turns `public_eval`'s loaded rows into `online_sim`'s `SourcedRecord`s,
   outcomes under the artifact's names for the two models (`public_eval.STRONG` / `WEAK`).
