@@ -389,7 +389,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for share in (float(s) for s in args.explore.split(",") if s.strip()):
         name = "online" if share == 0 else f"online+explore {share:g}"
         variants.append((name, artifact, {"online": True, "explore": share, "seed": args.seed,
-                                          "reload_s": 3600, "forget": args.forget}))
+                                          "reload_s": 3600, "forget": args.forget,
+                                          "explore_strategy": args.strategy,
+                                          "ability_var": args.ability_var,
+                                          **({} if args.shared is None else
+                                             {"shared": args.shared})}))
     runs = []
     for name, path, learning in variants:
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), path, learning)
@@ -399,7 +403,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     q_off = runs[0].snapshots[0][1]
     q_in = runs[1].snapshots[0][1]
     out = summary(runs, q_off, q_in, args.requests)
-    out.update({"forget": args.forget, "source": args.source, "requests": args.requests,
+    out.update({"forget": args.forget, "strategy": args.strategy, "ability_var": args.ability_var,
+                "shared": args.shared, "source": args.source, "requests": args.requests,
                 "feedback": args.feedback,
                 "seed": args.seed, "field_prompts": len(fld.prompts), "models": list(fld.models),
                 "in_domain_train_records": len(train.prompts), "fit_router_s": round(fit_s, 1),
@@ -424,6 +429,10 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--every", type=int, default=50)
     parser.add_argument("--forget", type=float, default=0.0)
+    parser.add_argument("--strategy", choices=("challenger", "thompson"), default="challenger")
+    parser.add_argument("--ability-var", type=float, default=0.0)
+    parser.add_argument("--shared", type=float, default=None,
+                        help="learning.shared (default: unset, 0.25 when exploring, else 0)")
     parser.add_argument("--artifact", default=None,
                         help="offline router; default: the bundled one if it never saw --source, "
                              "else a held-out router (see --held-out-dir)")

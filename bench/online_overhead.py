@@ -1,6 +1,7 @@
 """What learning online adds to a routing decision (issue 13): `Engine.decide` with the classifier,
-learning off, online on (explore 0) and online with 5% exploration, interleaved so that a noisy
-machine slows all three alike.
+learning off, online on (explore 0) and online with 5% exploration, each also with the shared term
+off (and plain Thompson exploration: the defaults before them), interleaved so that a noisy
+machine slows all of them alike.
 
     python bench/online_overhead.py [--rounds 2000]
 """
@@ -41,7 +42,12 @@ async def main(rounds: int) -> None:
     work = Path(tempfile.mkdtemp())
     engines = {"off": engine(work, "off", ""),
                "online": engine(work, "on", "learning: {online: true}\n"),
-               "online+explore 0.05": engine(work, "ex", "learning: {online: true, explore: 0.05}\n")}
+               "online+explore 0.05": engine(work, "ex", "learning: {online: true, explore: 0.05}\n"),
+               # the defaults before the shared term and challenger exploration, for an A/B
+               "online, shared 0": engine(work, "on0", "learning: {online: true, shared: 0}\n"),
+               "online+explore 0.05, thompson, shared 0": engine(
+                   work, "ex0", "learning: {online: true, explore: 0.05, shared: 0, "
+                                "explore_strategy: thompson}\n")}
     request = RouteRequest.from_prompt(PROMPT)
     times: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(rounds):

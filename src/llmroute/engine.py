@@ -182,9 +182,11 @@ def online_hub(settings: Settings) -> OnlineHub | None:
         return None
     from .learn.online_hub import OnlineHub
 
-    return OnlineHub(explore=learning.explore, rater_cap=learning.rater_cap,
+    return OnlineHub(explore=learning.explore, strategy=learning.explore_strategy,
+                     rater_cap=learning.rater_cap,
                      prior_scale=learning.prior_scale, seed=learning.seed,
-                     store_latent=learning.online, forget=learning.forget)
+                     store_latent=learning.online, forget=learning.forget,
+                     ability_var=learning.ability_var, shared=learning.shared)
 
 
 def _dedupe(names: Sequence[str]) -> tuple[str, ...]:

@@ -251,10 +251,22 @@ class LearningConfig(_Frozen):
     explore: float = Field(0.0, ge=0.0, le=0.05,
                            description="share of routed requests sent to the Thompson choice "
                                        "(at most 0.05; 0 = never)")
+    explore_strategy: Literal["challenger", "thompson"] = Field(
+        "challenger", description="how an explored request chooses: `challenger` draws among the "
+                                  "candidates other than the posterior mean's choice (top-two "
+                                  "Thompson), `thompson` among all of them")
     rater_cap: float = Field(10.0, gt=0, description="most feedback weight one rater (user, else "
                                                      "key) may carry per model")
     prior_scale: float = Field(1.0, gt=0, description="scale of the prior covariance: how far a "
                                                       "model's profile may move")
+    ability_var: float = Field(0.0, ge=0, le=1, description="prior variance added to each "
+                               "ability coordinate, so a model fed back only on the prompts it is "
+                               "routed to learns it is worse *there*, not everywhere (0 = the "
+                               "spread between models alone)")
+    shared: float | None = Field(None, ge=0, lt=1, description="share of the prior covariance on a "
+                                 "term every model of a pool shares, so what the prompts a model "
+                                 "is routed have in common (hard, easy) is not taken for that "
+                                 "model's own level (0 = none; unset: 0.25 when exploring, else 0)")
     reload_s: float = Field(2.0, gt=0, le=3600, description="how often a replica applies new "
                                                             "feedback (the learner) or reloads "
                                                             "the learner's state (the others)")

@@ -41,11 +41,13 @@ def test_the_adapter_keeps_outcomes_and_prices_each_prompt_with_the_artifact() -
 
 
 def test_a_short_simulation_moves_mixtral_only_when_it_gets_feedback() -> None:
+    """Without the shared term (`shared` 0) a model's profile moves only on its own feedback
+    (and `ability_var` 0, so that the plain learner never routes to Mixtral here)."""
     pytest.importorskip("sklearn")
     model = artifact.load_default()
     records = mmlu_records(_slice(load_dir(DATA), ("global_facts", "high_school_geography"), 100), model)
     result = run(records, model, default_lambda(), requests=1500, feedback=0.2, explore=[0.0, 0.5],
-                 seed=0, every=100)
+                 seed=0, every=100, ability_var=0.0, shared=0.0)
     rep = result.report
     weak = rep.models.index(WEAK)
     real = result.real[1]

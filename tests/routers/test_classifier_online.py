@@ -132,3 +132,26 @@ async def test_exploration_without_online_learning_keeps_no_latent(tmp_path: Pat
     results = [await route(engine, f"{PROMPT} {i}") for i in range(400)]
     assert any(e for _, e, _ in results)
     assert all(latent is None for _, _, latent in results)
+
+
+@pytest.mark.asyncio
+async def test_explored_requests_go_to_a_challenger_of_the_means_choice(tmp_path: Path) -> None:
+    """The default strategy spends every explored request on a candidate other than the one the
+    posterior means choose for that prompt; `thompson` often re-confirms the means' choice."""
+    async def explored_vs_mean(strategy: str) -> tuple[int, int]:
+        engine = engine_of(tmp_path, f"learning: {{online: true, explore: 0.05, seed: 4, "
+                                     f"explore_strategy: {strategy}}}\n")
+        same = explored = 0
+        for i in range(1500):
+            prompt = f"{PROMPT} ({i})"
+            model, was_explored, _ = await route(engine, prompt)
+            if was_explored:
+                explored += 1
+                mean_choice, _, _ = await route(engine, prompt, metadata={EXPLORE_KEY: "false"})
+                same += model == mean_choice
+        return explored, same
+
+    explored, same = await explored_vs_mean("challenger")
+    assert explored > 30 and same == 0
+    explored, same = await explored_vs_mean("thompson")
+    assert explored > 30 and same > explored // 4

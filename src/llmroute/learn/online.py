@@ -16,11 +16,19 @@ Bounded influence: each observation's weight is clipped to [0, 1], and a rater's
 model is capped at `rater_cap` (further feedback from that rater on that model is ignored). Since
 |â − m| ≤ w·v (the Newton condition (â − m)/v = w(y − σ(â))) and Σ only shrinks, one rater moves the
 logit of any prompt x' by at most `rater_cap` · sqrt(v₀(x') · maxᵢ v₀(xᵢ)) (v₀: prior variance of the
-logit; xᵢ: the rater's prompts), and P(good) by a quarter of that: `influence_bound`.
+logit; xᵢ: the rater's prompts), and P(good) by a quarter of that: `influence_bound`. With the
+shared term (below), a rater's weight into it is capped at `rater_cap` across all models (beyond
+that its feedback updates the model's own term only). Its own terms carry (1 − s) of the prior and
+the shared one s, so a model's logit moves by at most (√(1 − s) + √s) ≤ √2 times the bound (once
+through its own term if the rater rated it, once through the shared one); a model the rater never
+rated moves through the shared term only (the bound times √s). On the bundled artifact the
+bound is loose (v₀ ≈ 2.7: a prior logit sd of 1.6), and one rater's capped zeros do swing a model:
+see `tests/learn/test_online_stable.py`.
 
 Predictions use the posterior mean; `thompson` draws each model's logit from its posterior for one
 prompt (exact Thompson sampling for that prompt). `Exploration` sends a configurable share of requests
-(default 0) to the Thompson choice among allowed models, never when the request says not to explore.
+(default 0) to the Thompson choice among allowed models (by default among those the mean would not
+choose: top-two sampling), never when the request says not to explore.
 
 Everything here is pure (no I/O, no globals; randomness comes from the caller's generator) and the
 state is plain arrays that round-trip through `to_dict` / `from_dict` (lists of floats), so a gateway
@@ -30,7 +38,7 @@ feedback through one writer, or each keep its own copy and reload the writer's s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -40,13 +48,24 @@ import numpy.typing as npt
 from .abilities import prior
 from .model import ModelProfile, RouterModel, to_f32
 
+# exploration lives in `online_explore`; re-exported so callers import it from here
+from .online_explore import STRATEGIES as STRATEGIES
+from .online_explore import Decision as Decision
+from .online_explore import Exploration as Exploration
+from .online_explore import Pick as Pick
+
 F64 = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 #: Default cap on one rater's total feedback weight per model.
 RATER_CAP: Final = 10.0
-#: Serialisation format version of `OnlineProfiles.to_dict`.
-STATE_VERSION: Final = 1
+#: Default prior variance added to every ability coordinate (not the bias): see `prior_covariance`.
+ABILITY_VAR: Final = 0.0
+#: Default share of the prior covariance on the term every model shares (see `OnlineProfiles`).
+SHARED: Final = 0.25
+#: `rater_weight`'s entry for a rater's weight into the shared term (all models together).
+SHARED_RATER_KEY: Final = "*shared*"
+#: Serialisation format version of `OnlineProfiles.to_dict` (1: no shared term; still read).
+STATE_VERSION: Final = 2
 
 
 def sigmoid(x: F64 | float) -> F64:
@@ -75,16 +94,46 @@ def logit_map(m: float, v: float, y: float, w: float, steps: int = 30) -> float:
     return a
 
 
-def adf_update(mean: F64, cov: F64, x: F64, y: float, w: float) -> tuple[F64, F64]:
+def shared_for(shared: float | None, explore: float) -> float:
+    """The shared term's share of the prior: `shared` when set, else `SHARED` when the pool explores
+    and 0 when it does not. The split between a model's own term and the shared one is learnt by
+    comparing models on like prompts, which exploring provides; without it a model's failures
+    must lower it *against* the models not tried yet, or a greedy learner never moves on
+    (llmrouter, held-out router, seed 0: the non-exploring learner's field quality 0.545 → 0.497
+    with a shared share of 0.5; docs/benchmarks.md)."""
+    return (SHARED if explore > 0 else 0.0) if shared is None else shared
+
+
+def prior_covariance(spread: F64, prior_scale: float = 1.0, ability_var: float = ABILITY_VAR) -> F64:
+    """The online prior covariance of [ability, bias]: `prior_scale` × `spread` (the covariance over
+    the artifact's known models, `abilities.prior`) plus `ability_var` on each ability coordinate.
+
+    The spread between models is almost all in the bias (on the bundled artifact 2.5 of its trace
+    of 3.2; the next eigenvalue is 0.06): what all models share (which prompts are hard) has no
+    spread between models. With that prior alone a model's posterior can only learn that it is worse
+    *everywhere*; fed back only on the prompts it is routed to (harder ones, say), it learns that, loses
+    more prompts, is routed harder ones still, and the router overshoots to another model (held-out
+    MMLU: gpt-4's P(good) 0.66 → 0.52 while fed prompts where its real rate was 0.45). `ability_var`
+    lets the posterior place such evidence on the prompts' latent directions instead."""
+    k = spread.shape[0]
+    floor = np.full(k, float(ability_var))
+    floor[-1] = 0.0
+    out: F64 = prior_scale * spread + np.diag(floor)
+    return out
+
+
+def adf_update(mean: F64, cov: F64, x: F64, y: float, w: float, offset: float = 0.0
+               ) -> tuple[F64, F64]:
     """One Laplace / assumed-density-filtering step of N(mean, cov) on a weighted logistic
-    observation of quality `y` at design vector `x` (see the module docstring). Returns new arrays."""
+    observation of quality `y` at design vector `x` (see the module docstring), the logit being
+    θ·x + `offset` (a fixed shared term). Returns new arrays."""
     if w <= 0.0:
         return mean.copy(), cov.copy()
     s = cov @ x
     v = float(x @ s)
     if v <= 1e-300:
         return mean.copy(), cov.copy()
-    m = float(x @ mean)
+    m = float(x @ mean) + offset
     a = logit_map(m, v, y, w)
     p = float(sigmoid(a))
     lam = w * p * (1.0 - p)
@@ -94,12 +143,39 @@ def adf_update(mean: F64, cov: F64, x: F64, y: float, w: float) -> tuple[F64, F6
     return new_mean, new_cov
 
 
+def adf_update_shared(mean: F64, cov: F64, smean: F64, scov: F64, x: F64, y: float, w: float
+                      ) -> tuple[F64, F64, F64, F64]:
+    """`adf_update` of a logit a = (θ + δ)·x, θ ~ N(mean, cov) the model's own term and δ ~ N(smean,
+    scov) the shared one, independent: the same one-dimensional Laplace step, carried to each term
+    in proportion to its covariance (their cross-covariance is dropped: factorised ADF)."""
+    s, ss = cov @ x, scov @ x
+    v = float(x @ s + x @ ss)
+    if w <= 0.0 or v <= 1e-300:
+        return mean.copy(), cov.copy(), smean.copy(), scov.copy()
+    m = float(x @ mean + x @ smean)
+    a = logit_map(m, v, y, w)
+    p = float(sigmoid(a))
+    lam = w * p * (1.0 - p)
+    step, shrink = (a - m) / v, lam / (1.0 + lam * v)
+    new_cov, new_scov = cov - np.outer(s, s) * shrink, scov - np.outer(ss, ss) * shrink
+    return (mean + s * step, 0.5 * (new_cov + new_cov.T), smean + ss * step,
+            0.5 * (new_scov + new_scov.T))
+
+
 @dataclass
 class OnlineProfiles:
     """Per-model Gaussian posteriors over [ability, bias], updated one feedback at a time.
 
     `means` is M × K, `covs` M × K × K (K = latent dim + 1, bias last), `rater_weight` maps a rater to
     the feedback weight it has used per model (for the cap). Mutable: `update` changes it in place.
+
+    Optionally (`shared_cov` set) a term δ ~ N(`shared_mean`, `shared_cov`) common to every model:
+    model m's logit is (θ_m + δ)·x. A router feeds each model back on the prompts it routes to it —
+    the strong model the hard ones, the cheap one the easy ones — and without δ each model's own
+    θ (whose prior is almost all bias) takes what those prompts have in common as its own level:
+    the strong model looks worse everywhere, loses prompts, is fed harder ones still, and the
+    router overshoots (held-out MMLU: gpt-4's P(good) 0.66 → 0.52). δ takes a share of each
+    residual for every model, which cancels when models are compared on one prompt.
     """
 
     models: tuple[str, ...]
@@ -113,6 +189,9 @@ class OnlineProfiles:
     #: worse with confidence in a region regains the uncertainty that sends exploration back to it.
     forget: float = 0.0
     prior_cov: F64 | None = None
+    shared_mean: F64 | None = None
+    shared_cov: F64 | None = None
+    shared_prior: F64 | None = None          # what `shared_cov` relaxes towards when forgetting
 
     def __post_init__(self) -> None:
         m = len(self.models)
@@ -127,22 +206,42 @@ class OnlineProfiles:
             raise ValueError(f"forget must be in [0, 1), got {self.forget}")
         if self.forget > 0 and (self.prior_cov is None or self.prior_cov.shape != (k, k)):
             raise ValueError(f"forgetting needs a {k} × {k} prior covariance")
+        if self.shared_cov is not None:
+            if self.shared_cov.shape != (k, k):
+                raise ValueError(f"shared covariance must be {k} × {k}, got {self.shared_cov.shape}")
+            if self.shared_mean is None or self.shared_mean.shape != (k,):
+                self.shared_mean = np.zeros(k)
+            if self.shared_prior is None:
+                self.shared_prior = self.shared_cov.copy()
 
     # ------------------------------------------------------------------ building
 
     @classmethod
     def from_router(cls, router: RouterModel, models: Sequence[str] | None = None, *,
                     prior_scale: float = 1.0, rater_cap: float = RATER_CAP,
-                    forget: float = 0.0) -> OnlineProfiles:
-        """Start from `router`'s profiles of `models` (default all) as means, each with the
-        covariance of [ability, bias] over all the router's known models (`abilities.prior`) times
-        `prior_scale`."""
+                    forget: float = 0.0, ability_var: float = ABILITY_VAR,
+                    shared: float = SHARED) -> OnlineProfiles:
+        """Start from `router`'s profiles of `models` (default all) as means, with `starting`'s
+        split of `prior_covariance` of the covariance of [ability, bias] over all the router's known
+        models (`abilities.prior`)."""
         names = tuple(router.models if models is None else models)
         rows = [router.index(n) for n in names]
         means = np.hstack([router.abilities[rows], router.biases[rows, None]]).astype(np.float64)
-        _, cov = prior(router)
-        covs = np.repeat((prior_scale * cov)[None, :, :], len(names), axis=0)
-        return cls(names, means, covs, rater_cap, forget=forget, prior_cov=prior_scale * cov)
+        cov = prior_covariance(prior(router)[1], prior_scale, ability_var)
+        return cls.starting(names, means, cov, rater_cap=rater_cap, forget=forget, shared=shared)
+
+    @classmethod
+    def starting(cls, names: Sequence[str], means: F64, cov: F64, *, rater_cap: float = RATER_CAP,
+                 forget: float = 0.0, shared: float = SHARED) -> OnlineProfiles:
+        """Posteriors at `means` (M × K) whose logit prior covariance is `cov` for every model: a
+        `shared` share of it on the common term δ (0: none), the rest on each model's own."""
+        if not 0.0 <= shared < 1.0:
+            raise ValueError(f"shared must be in [0, 1), got {shared}")
+        own = (1.0 - shared) * cov
+        covs = np.repeat(own[None, :, :], len(names), axis=0)
+        scov = shared * cov if shared > 0 else None
+        return cls(tuple(names), means, covs, rater_cap, forget=forget, prior_cov=own,
+                   shared_cov=scov)
 
     def index(self, name: str) -> int:
         """Row of model `name` (`KeyError` when unknown)."""
@@ -182,39 +281,71 @@ class OnlineProfiles:
         if self.forget > 0 and self.prior_cov is not None:
             self.covs *= 1.0 - self.forget
             self.covs += self.forget * self.prior_cov
-        self.means[j], self.covs[j] = adf_update(self.means[j], self.covs[j], x, y, w)
+            if self.shared_cov is not None and self.shared_prior is not None:
+                self.shared_cov = (1.0 - self.forget) * self.shared_cov + self.forget * self.shared_prior
+        # the shared term moves every model: a rater's weight into it is capped across all models
+        shares = (self.shared_cov is not None and self.shared_mean is not None
+                  and self.allowance(SHARED_RATER_KEY, rater, w) >= w)
+        if shares and self.shared_cov is not None and self.shared_mean is not None:
+            (self.means[j], self.covs[j], self.shared_mean,
+             self.shared_cov) = adf_update_shared(self.means[j], self.covs[j], self.shared_mean,
+                                                  self.shared_cov, x, y, w)
+        else:
+            offset = 0.0 if self.shared_mean is None else float(self.shared_mean @ x)
+            self.means[j], self.covs[j] = adf_update(self.means[j], self.covs[j], x, y, w, offset)
         self.n_updates[j] += 1
         if rater is not None:
             per = self.rater_weight.setdefault(rater, {})
             per[model] = per.get(model, 0.0) + w
+            if shares:
+                per[SHARED_RATER_KEY] = per.get(SHARED_RATER_KEY, 0.0) + w
         return w
 
     # ------------------------------------------------------------------ predicting
 
-    def logit_moments(self, z: npt.ArrayLike, rows: Sequence[int] | None = None) -> tuple[F64, F64]:
-        """Posterior mean and variance of each model's logit at one prompt."""
+    def _shared_at(self, x: F64) -> tuple[float, float]:
+        """Mean and variance of the shared term's logit δ·x (0, 0 without one)."""
+        if self.shared_cov is None or self.shared_mean is None:
+            return 0.0, 0.0
+        return float(self.shared_mean @ x), max(float(x @ self.shared_cov @ x), 0.0)
+
+    def own_moments(self, z: npt.ArrayLike, rows: Sequence[int] | None = None
+                    ) -> tuple[F64, F64, float]:
+        """Each model's logit mean at one prompt, the variance of its own term, and the shared
+        term's variance (one number: it is the same draw for every model)."""
         x = design(z)
         idx = np.arange(len(self.models)) if rows is None else np.asarray(rows, dtype=np.int64)
-        mean: F64 = self.means[idx] @ x
+        s_mean, s_var = self._shared_at(x)
+        mean: F64 = self.means[idx] @ x + s_mean
         var: F64 = np.einsum("i,mij,j->m", x, self.covs[idx], x)
-        return mean, np.maximum(var, 0.0)
+        return mean, np.maximum(var, 0.0), s_var
+
+    def logit_moments(self, z: npt.ArrayLike, rows: Sequence[int] | None = None) -> tuple[F64, F64]:
+        """Posterior mean and variance of each model's logit at one prompt."""
+        mean, var, s_var = self.own_moments(z, rows)
+        return mean, var + s_var
 
     def p_good(self, z: npt.ArrayLike, rows: Sequence[int] | None = None) -> F64:
         """P(good) of each model (of `rows`, default all) at one prompt, from the posterior mean."""
         x = design(z)
         idx = np.arange(len(self.models)) if rows is None else np.asarray(rows, dtype=np.int64)
-        return sigmoid(self.means[idx] @ x)
+        return sigmoid(self.means[idx] @ x + self._shared_at(x)[0])
 
     def p_good_many(self, z: npt.ArrayLike) -> F64:
         """P(good) from the posterior means for many prompts (N × M)."""
         zz = np.atleast_2d(np.asarray(z, dtype=np.float64))
-        return sigmoid(zz @ self.means[:, :-1].T + self.means[:, -1])
+        means = self.means if self.shared_mean is None else self.means + self.shared_mean
+        return sigmoid(zz @ means[:, :-1].T + means[:, -1])
 
     def thompson(self, z: npt.ArrayLike, rng: np.random.Generator,
                  rows: Sequence[int] | None = None) -> F64:
-        """One Thompson draw of P(good) per model at one prompt: each logit from its posterior."""
-        mean, var = self.logit_moments(z, rows)
-        return sigmoid(mean + np.sqrt(var) * rng.standard_normal(len(mean)))
+        """One Thompson draw of P(good) per model at one prompt: each model's own term from its
+        posterior, the shared term drawn once for all (it cannot change which model is better)."""
+        mean, var, s_var = self.own_moments(z, rows)
+        draw = mean + np.sqrt(var) * rng.standard_normal(len(mean))
+        if s_var > 0:
+            draw += np.sqrt(s_var) * rng.standard_normal()
+        return sigmoid(draw)
 
     def influence_bound(self, prior_var_query: float, prior_var_max: float) -> float:
         """Upper bound on how far one rater can move P(good) of one model at a prompt whose prior logit
@@ -226,9 +357,10 @@ class OnlineProfiles:
         """`router`'s profiles of these models with ability and bias replaced by the posterior means
         (for `RouterModel.with_profiles`: the live router after learning)."""
         out = []
+        means = self.means if self.shared_mean is None else self.means + self.shared_mean
         for j, name in enumerate(self.models):
             base = router.profile(name)
-            out.append(ModelProfile(name, to_f32(self.means[j, :-1]), float(self.means[j, -1]),
+            out.append(ModelProfile(name, to_f32(means[j, :-1]), float(means[j, -1]),
                                     base.length, base.length_bias, base.usd_per_input_char,
                                     base.usd_per_output_char, base.tier))
         return out
@@ -242,13 +374,14 @@ class OnlineProfiles:
             "covs": self.covs.tolist(), "rater_cap": self.rater_cap,
             "rater_weight": {r: dict(per) for r, per in self.rater_weight.items()},
             "n_updates": self.n_updates.tolist(), "forget": self.forget,
-            "prior_cov": None if self.prior_cov is None else self.prior_cov.tolist(),
+            "prior_cov": _listed(self.prior_cov), "shared_mean": _listed(self.shared_mean),
+            "shared_cov": _listed(self.shared_cov), "shared_prior": _listed(self.shared_prior),
         }
 
     @classmethod
     def from_dict(cls, state: Mapping[str, object]) -> OnlineProfiles:
         """Inverse of `to_dict` (`ValueError` on another version or malformed state)."""
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"online state version {state.get('version')!r}, expected {STATE_VERSION}")
         models = state.get("models")
         raters = state.get("rater_weight", {})
@@ -262,49 +395,13 @@ class OnlineProfiles:
         return cls(tuple(str(m) for m in models), np.asarray(state["means"], dtype=np.float64),
                    np.asarray(state["covs"], dtype=np.float64), float(cap), weights,
                    np.asarray(state.get("n_updates", [0.0] * len(models)), dtype=np.float64),
-                   float(forget),
-                   None if prior_cov is None else np.asarray(prior_cov, dtype=np.float64))
+                   float(forget), _array(prior_cov), _array(state.get("shared_mean")),
+                   _array(state.get("shared_cov")), _array(state.get("shared_prior")))
 
 
-# ---------------------------------------------------------------------- exploration
-
-#: A routing policy over one prompt: (P(good), expected cost) of the candidates → chosen index.
-Pick = Callable[[F64, F64], int]
+def _listed(a: F64 | None) -> list[object] | None:
+    return None if a is None else list(a.tolist())
 
 
-@dataclass(frozen=True)
-class Decision:
-    """A routing decision: the chosen candidate's index, and whether it came from exploration."""
-
-    index: int
-    explored: bool
-
-
-@dataclass(frozen=True)
-class Exploration:
-    """With probability `share` (default 0: off), route by a Thompson draw of P(good) instead of the
-    posterior mean, among the allowed candidates, with the same policy; never when `may_explore` is
-    false (a request marked not to explore)."""
-
-    share: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.share <= 1.0:
-            raise ValueError(f"exploration share must be in [0, 1], got {self.share}")
-
-    def explores(self, rng: np.random.Generator, may_explore: bool = True) -> bool:
-        """Whether this request explores: a coin with probability `share` (drawn only when
-        exploring is on and allowed)."""
-        return may_explore and self.share > 0.0 and bool(rng.random() < self.share)
-
-    def decide(self, p_mean: F64, p_draw: F64, cost: F64, allowed: BoolArray, pick: Pick,
-               rng: np.random.Generator, may_explore: bool = True) -> Decision:
-        """The choice among `allowed` candidates (arrays over candidates): `pick` on the posterior-mean
-        P(good), or — exploring — on the Thompson draw `p_draw`."""
-        ok = np.flatnonzero(np.asarray(allowed, dtype=bool))
-        if len(ok) == 0:
-            raise ValueError("no allowed candidate")
-        explore = self.explores(rng, may_explore)
-        p = p_draw if explore else p_mean
-        i = int(ok[pick(np.asarray(p, dtype=np.float64)[ok], np.asarray(cost, dtype=np.float64)[ok])])
-        return Decision(i, explore)
+def _array(value: object) -> F64 | None:
+    return None if value is None else np.asarray(value, dtype=np.float64)

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from .abilities import prior
 from .model import RouterModel
-from .online import Exploration, OnlineProfiles
+from .online import ABILITY_VAR, Exploration, OnlineProfiles, prior_covariance, shared_for
 
 F64 = npt.NDArray[np.float64]
 
@@ -94,10 +94,14 @@ class OnlineHub:
     """The engine's online-learning state: slots, the exploration share and its random source."""
 
     def __init__(self, *, explore: float = 0.0, rater_cap: float = 10.0, prior_scale: float = 1.0,
-                 seed: int | None = None, store_latent: bool = True, forget: float = 0.0):
-        self.exploration = Exploration(explore)
+                 seed: int | None = None, store_latent: bool = True, forget: float = 0.0,
+                 strategy: str = "challenger", ability_var: float = ABILITY_VAR,
+                 shared: float | None = None):
+        self.exploration = Exploration(explore, strategy)
         self.rater_cap = rater_cap
         self.prior_scale = prior_scale
+        self.ability_var = ability_var
+        self.shared = shared_for(shared, explore)      # unset: on when exploring
         self.forget = forget
         self.store_latent = store_latent
         self.rng = np.random.default_rng(seed)
@@ -105,16 +109,15 @@ class OnlineHub:
 
     def slot(self, artifact: str, pool: RouterModel, trained: RouterModel) -> Slot:
         """The slot of `pool`'s models (registered on first use): each starts at its day-one
-        profile, with the prior covariance of [ability, bias] over the `trained` artifact's known
-        models times `prior_scale`."""
+        profile, with `online.prior_covariance` of the covariance of [ability, bias] over the
+        `trained` artifact's known models, split between each model and the shared term."""
         key = f"{artifact}|{'|'.join(pool.models)}"
         found = self.slots.get(key)
         if found is None:
             means = np.hstack([pool.abilities, pool.biases[:, None]]).astype(np.float64)
-            cov = self.prior_scale * prior(trained)[1]
-            covs = np.repeat(cov[None, :, :], len(pool.models), axis=0)
-            profiles = OnlineProfiles(pool.models, means, covs, self.rater_cap, forget=self.forget,
-                                      prior_cov=cov)
+            cov = prior_covariance(prior(trained)[1], self.prior_scale, self.ability_var)
+            profiles = OnlineProfiles.starting(pool.models, means, cov, rater_cap=self.rater_cap,
+                                               forget=self.forget, shared=self.shared)
             found = self.slots[key] = Slot(key, profiles)
         return found
 

@@ -3,6 +3,7 @@
     python -m llmroute.learn.online_sim [--data DIR] [--source NAME] [--requests 10000]
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--json FILE] [--png FILE]
         [--lam L | --target T] [--prior-scale S] [--every N (20)] [--artifact PATH]
+        [--strategy challenger|thompson] [--ability-var V (0)] [--shared S (0.25 exploring, else 0)]
 
 * The held-out source's records are split at random (`--seed`) in two halves: **in-domain train** and
   **field**. Training records sharing a normalised prompt or question with a field record are dropped
@@ -45,7 +46,7 @@ from . import policy
 from .abilities import fit_profile
 from .data import OutcomeTable
 from .model import RouterModel
-from .online import Exploration, OnlineProfiles, Pick
+from .online import ABILITY_VAR, STRATEGIES, Exploration, OnlineProfiles, Pick, shared_for
 from .sources import ALIASES, SourcedRecord, load_sources
 
 F64 = npt.NDArray[np.float64]
@@ -136,7 +137,8 @@ def shares_of(choice: I64, models: int) -> tuple[float, ...]:
 
 
 def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[float], seed: int,
-             lam: float = 0.0, target: float | None = None, every: int = 250) -> list[Variant]:
+             lam: float = 0.0, target: float | None = None, every: int = 250,
+             strategy: str = "challenger", shared: float | None = None) -> list[Variant]:
     """Offline, online (each exploration share) and in-domain variants on one seeded stream."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(setup.z), requests)
@@ -164,8 +166,10 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
                    shares=[in_share, in_share])]
     allowed = np.ones(len(setup.models), dtype=bool)
     for share in explore:
-        state = OnlineProfiles.from_dict(setup.start.to_dict())
-        chooser = Exploration(share)
+        state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
+                                        setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,
+                                        shared=shared_for(shared, share))
+        chooser = Exploration(share, strategy)
         erng = np.random.default_rng([seed, 1])
         q, c = np.zeros(requests), np.zeros(requests)
         flags = np.zeros(requests, dtype=bool)
@@ -211,10 +215,11 @@ def half_gap(snaps: Sequence[tuple[int, float, float]], q_off: float, q_in: floa
 
 
 def report(setup: Setup, source: str, requests: int, feedback: float, explore: Sequence[float],
-           seed: int, lam: float = 0.0, target: float | None = None, every: int = 250) -> Report:
+           seed: int, lam: float = 0.0, target: float | None = None, every: int = 250,
+           strategy: str = "challenger", shared: float | None = None) -> Report:
     """Run `simulate` and summarise it."""
     start = time.monotonic()
-    variants = simulate(setup, requests, feedback, explore, seed, lam, target, every)
+    variants = simulate(setup, requests, feedback, explore, seed, lam, target, every, strategy, shared)
     by = {v.name: v for v in variants}
     _, q_off, c_off = by["offline"].snapshots[0]
     _, q_in, c_in = by["in-domain"].snapshots[0]
@@ -275,7 +280,8 @@ def split_source(records: Sequence[SourcedRecord], seed: int, share: float = 0.5
 
 
 def build_setup(records: Sequence[SourcedRecord], router: RouterModel, seed: int,
-                lam: float = 0.0, target: float | None = None, prior_scale: float = 1.0) -> Setup:
+                lam: float = 0.0, target: float | None = None, prior_scale: float = 1.0,
+                ability_var: float = ABILITY_VAR) -> Setup:
     """Split, train the in-domain reference, and precompute latents and choices."""
     from .train import fit_router
 
@@ -289,7 +295,8 @@ def build_setup(records: Sequence[SourcedRecord], router: RouterModel, seed: int
     est = np.nanmean(train_t.cost, axis=0) if has_cost else np.zeros(len(models))
     off, unknown = offline_router(router, models)
     z = off.latent_many(field_t.prompts).astype(np.float64)
-    start = OnlineProfiles.from_router(off, prior_scale=prior_scale)
+    start = OnlineProfiles.from_router(off, prior_scale=prior_scale, ability_var=ability_var,
+                                       shared=0.0)
     t0 = time.monotonic()
     inside = fit_router(train_t)
     p_in, _ = inside.predict_many(field_t.prompts, list(models))
@@ -376,6 +383,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--target", type=float, default=None)
     parser.add_argument("--prior-scale", type=float, default=1.0)
     parser.add_argument("--every", type=int, default=20)
+    parser.add_argument("--strategy", choices=STRATEGIES, default="challenger")
+    parser.add_argument("--ability-var", type=float, default=ABILITY_VAR)
+    parser.add_argument("--shared", type=float, default=None)
     parser.add_argument("--artifact", default=None)
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default=None)
@@ -385,10 +395,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     start = time.monotonic()
     router = artifact.load(args.artifact) if args.artifact else artifact.load_default()
     records = load_sources(args.data, [args.source])[args.source]
-    setup = build_setup(records, router, args.seed, args.lam, args.target, args.prior_scale)
+    setup = build_setup(records, router, args.seed, args.lam, args.target, args.prior_scale,
+                        args.ability_var)
     rep = report(setup, args.source, args.requests, args.feedback,
                  [float(s) for s in args.explore.split(",") if s.strip()], args.seed, args.lam,
-                 args.target, args.every)
+                 args.target, args.every, args.strategy, args.shared)
     for line in table_lines(rep):
         print(line)
     print(f"total {time.monotonic() - start:.0f} s (simulation {rep.seconds:.0f} s)")

@@ -205,7 +205,8 @@ class ClassifierRouter:
 
     def _decide_online(self, online: Online, request: RouteRequest, names: list[str]) -> Verdict:
         """Predict with the posterior means; with probability `explore` (unless the request is
-        marked not to), choose on a Thompson draw instead, among the same candidates."""
+        marked not to), choose on a Thompson draw instead, among the candidates the exploration
+        strategy leaves (by default all but the means' own choice)."""
         text = request.last_user_text
         z = self.model.latent(text)
         _, cost, _ = self.model.predict_latent(z, len(text), names)
@@ -214,10 +215,13 @@ class ClassifierRouter:
         explorable = exploration.share > 0 and may_explore(request.metadata)
         draw = online.slot.thompson(z, names, online.hub.rng) if explorable else p
         explored = exploration.explores(online.hub.rng, explorable)
-        source = draw if explored else p
-        choice, setting = self._choose(text, names, source, cost)
+        choice, setting = self._choose(text, names, p, cost)
+        source = p
         if explored:
-            setting += "; explored: Thompson draw"
+            rest = exploration.challengers(np.arange(len(names)), choice.index)
+            sub, sub_setting = self._choose(text, [names[i] for i in rest], draw[rest], cost[rest])
+            choice = Choice(int(rest[sub.index]), sub.confidence, sub.margin)
+            source, setting = draw, f"{sub_setting}; explored: Thompson draw ({exploration.strategy})"
         from ..learn.online_hub import encode_latent  # loaded by the hub already
 
         latent = encode_latent(z) if online.hub.store_latent else None
