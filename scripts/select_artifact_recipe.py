@@ -2,6 +2,7 @@
 
     python scripts/select_artifact_recipe.py [--data ../shared/data] [--folds 2] [--seed 0]
         [--weights 1,3,10] [--ranks 16] [--dense-l2 30] [--ensembles 1] [--test] [--json out/recipe.json]
+    python scripts/select_artifact_recipe.py --recipes W/D/V2/O,... [--folds 2] [--test] ...
 
 RouterBench train is split by prompt into `--folds` folds (seeded); for every candidate recipe (a
 weight on RouterBench's outcomes in the joint loss, `TrainConfig.source_weights`, a rank, and the
@@ -17,6 +18,9 @@ measures only that recipe once on RouterBench test, trained on all of RouterBenc
 Each fold is fitted once per basis seed (up to the largest K); an ensemble of K is the fold of the
 first K fits (`ensemble.fold_ensemble`, the same router `basis_seeds` trains), so every K costs only
 the largest K's fits. The mean and range of the single-seed scores are printed too.
+`--recipes` scores an explicit list instead of the grid: W/D/V2/O = RouterBench's weight, dense_l2,
+the extra L2 on the version-2 structural features only (`features.DENSE_NAMES_V2`, `-` = dense_l2
+too; `TrainConfig.dense_l2_by_name`) and the weight of every other source's outcomes (rank 16).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from build_router_artifact import (
 
 from llmroute.learn.data import OutcomeTable, load_records
 from llmroute.learn.ensemble import fold_ensemble
-from llmroute.learn.features import HashingFeaturizer
+from llmroute.learn.features import DENSE_NAMES_V2, HashingFeaturizer
 from llmroute.learn.model import RouterModel
 from llmroute.learn.sources import ALIASES, SOURCE_FILES, SourcedRecord
 from llmroute.learn.train import TrainConfig, fit_members
@@ -61,18 +65,35 @@ class Recipe:
     rank: int
     dense_l2: float = TrainConfig.dense_l2
     ensemble: int = 1
+    #: Extra L2 on the version-2 structural features only (None: `dense_l2` like the others).
+    v2_l2: float | None = None
+    #: Weight of the other sources' outcomes.
+    others: float = 1.0
 
     def config(self, table: OutcomeTable, seeds: tuple[int, ...] | None = None) -> TrainConfig:
         """The training config of this recipe for `table` (basis seeds 0..ensemble-1 unless given)."""
-        weights = {TARGET: self.weight} if self.weight != 1.0 else {}
         return TrainConfig(rank=self.rank, dense_l2=self.dense_l2, tiers=tiers_by_cost(table),
-                           source_weights=weights,
+                           source_weights=source_weights(self.weight, self.others),
+                           dense_l2_by_name=v2_penalty(self.v2_l2),
                            basis_seeds=seeds if seeds is not None else tuple(range(self.ensemble)))
 
     def label(self) -> str:
         """Short name for tables."""
-        return (f"weight {self.weight:g}, rank {self.rank}, dense_l2 {self.dense_l2:g}, "
+        v2 = "" if self.v2_l2 is None else f", v2 dense_l2 {self.v2_l2:g}"
+        others = "" if self.others == 1.0 else f", others {self.others:g}"
+        return (f"weight {self.weight:g}, rank {self.rank}, dense_l2 {self.dense_l2:g}{v2}{others}, "
                 f"ensemble {self.ensemble}")
+
+
+def source_weights(weight: float, others: float) -> dict[str, float]:
+    """`TrainConfig.source_weights` for RouterBench's weight and every other source's (1: left out)."""
+    named = {name: others for name in SOURCE_FILES if name != TARGET}
+    return {k: v for k, v in {TARGET: weight, **named}.items() if v != 1.0}
+
+
+def v2_penalty(strength: float | None) -> dict[str, float]:
+    """`TrainConfig.dense_l2_by_name` with `strength` on every version-2 structural feature."""
+    return {} if strength is None else dict.fromkeys(DENSE_NAMES_V2, strength)
 
 
 def fit(recipe: Recipe, train: list[SourcedRecord]) -> RouterModel:
@@ -117,6 +138,15 @@ def parse_grid(weights: str, ranks: str, dense_l2: str) -> list[Recipe]:
             for w in weights.split(",")]
 
 
+def parse_recipes(text: str) -> list[Recipe]:
+    """`W/D/V2/O,...` (V2 `-`: none), each at rank 16."""
+    out = []
+    for item in text.split(","):
+        w, d, v2, o = item.split("/")
+        out.append(Recipe(float(w), 16, float(d), v2_l2=None if v2 == "-" else float(v2), others=float(o)))
+    return out
+
+
 def main() -> None:
     """Score every recipe out of fold, print the table and the choice, optionally test it once."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -129,6 +159,8 @@ def main() -> None:
                         help="extra L2 on the structural features' abilities")
     parser.add_argument("--ensembles", default="1",
                         help="ensemble sizes K (joint fits with text-basis seeds 0..K-1, logits averaged)")
+    parser.add_argument("--recipes", default=None,
+                        help="explicit candidates W/D/V2/O,... instead of the grid (see above)")
     parser.add_argument("--test", action="store_true",
                         help="measure the chosen recipe once on RouterBench test")
     parser.add_argument("--json", type=Path, default=None)
@@ -140,7 +172,9 @@ def main() -> None:
     ensembles = [int(k) for k in args.ensembles.split(",")]
     rows: list[dict[str, object]] = []
     scored: list[tuple[float, float, Recipe]] = []
-    for recipe in parse_grid(args.weights, args.ranks, args.dense_l2):
+    grid = (parse_recipes(args.recipes) if args.recipes
+            else parse_grid(args.weights, args.ranks, args.dense_l2))
+    for recipe in grid:
         start = time.perf_counter()
         by_k, singles = fold_scores(recipe, ensembles, target, others, fold, args.folds)
         single_q = [float(np.mean([fs[i]["q15"] for fs in singles])) for i in range(max(ensembles))]
@@ -152,6 +186,7 @@ def main() -> None:
             c95 = float(np.mean([s["c95"] for s in scores]))
             scored.append((q15, -c95, row))
             rows.append({"weight": row.weight, "rank": row.rank, "dense_l2": row.dense_l2, "ensemble": k,
+                         "v2_l2": row.v2_l2, "others": row.others,
                          "q15": q15, "c95": c95, "folds": scores,
                          **({"single_seeds_q15": single_q} if k == 1 else {})})
             per_fold = ", ".join(f"{s['q15']:.2%}/{s['c95']:.1%}" for s in scores)
@@ -161,7 +196,8 @@ def main() -> None:
     print(f"chosen out of fold: {chosen.label()}")
     result: dict[str, object] = {"folds": args.folds, "seed": args.seed, "recipes": rows,
                                  "chosen": {"weight": chosen.weight, "rank": chosen.rank,
-                                            "dense_l2": chosen.dense_l2, "ensemble": chosen.ensemble}}
+                                            "dense_l2": chosen.dense_l2, "ensemble": chosen.ensemble,
+                                            "v2_l2": chosen.v2_l2, "others": chosen.others}}
     if args.test:
         metrics = test_metrics(fit(chosen, kept), load_records(args.data / TEST_FILE))
         print(f"RouterBench test, once: {metrics['on_hull']}")

@@ -99,3 +99,41 @@ def test_source_weights_scale_each_sources_outcomes() -> None:
     assert np.abs(muted.abilities[2]).max() < 1e-6 < np.abs(muted.abilities[1]).max()
     with pytest.raises(ValueError, match="weights for"):
         fit_params(problem, rank=2, penalties=penalties, weights=[1.0])
+
+
+def _dense_problem() -> JointProblem:
+    """Two models whose outcomes depend on two dense columns (no text): each column matters."""
+    rng = np.random.default_rng(5)
+    n = 400
+    dense = rng.normal(size=(n, 2))
+    logit = dense @ np.asarray([[1.5, -1.0], [-0.5, 2.0]])
+    quality = 1 / (1 + np.exp(-logit))
+    return JointProblem(np.zeros((n, 1)), dense, quality, np.zeros(n, dtype=np.int64), ("a",))
+
+
+def test_a_per_column_dense_penalty_damps_only_its_columns() -> None:
+    problem = _dense_problem()
+    scalar = fit_params(problem, rank=1, penalties=Penalties(1e-3, 1e-3, 1e-3, dense=10.0), max_iter=300)
+    same = fit_params(problem, rank=1, penalties=Penalties(1e-3, 1e-3, 1e-3, dense=np.asarray([10.0, 10.0])),
+                      max_iter=300)
+    np.testing.assert_allclose(same.abilities, scalar.abilities, atol=1e-9)
+    split = fit_params(problem, rank=1, penalties=Penalties(1e-3, 1e-3, 1e-3, dense=np.asarray([0.0, 1e6])),
+                       max_iter=300)
+    dense_part = split.abilities[:, -2:]
+    assert np.abs(dense_part[:, 1]).max() < 1e-3            # the damped column is all but off
+    assert np.abs(dense_part[:, 0]).min() > 0.3              # the other still carries its signal
+
+
+def test_dense_l2_by_name_sets_each_named_features_strength() -> None:
+    from llmroute.learn.features import DENSE_NAMES, DENSE_NAMES_V2
+    from llmroute.learn.train import TrainConfig, dense_strengths
+
+    assert dense_strengths(TrainConfig(dense_l2=7.0), len(DENSE_NAMES)) == 7.0
+    config = TrainConfig(dense_l2=7.0, dense_l2_by_name=dict.fromkeys(DENSE_NAMES_V2, 99.0))
+    got = np.asarray(dense_strengths(config, len(DENSE_NAMES)))
+    v2 = np.asarray([n in DENSE_NAMES_V2 for n in DENSE_NAMES])
+    assert v2.sum() == 11 and (got[v2] == 99.0).all() and (got[~v2] == 7.0).all()
+    with pytest.raises(ValueError, match="lacks"):
+        dense_strengths(TrainConfig(dense_l2_by_name={"no_such_feature": 1.0}), len(DENSE_NAMES))
+    with pytest.raises(ValueError, match="lacks"):
+        dense_strengths(TrainConfig(dense_l2_by_name={"log_chars": 1.0}), 0)

@@ -35,8 +35,8 @@ from .hashing import (
 from .structure import MARKER_WORDS, Markers, structure
 
 __all__ = [
-    "DENSE_NAMES", "HASHING_NAME", "HASHING_VERSION", "MARKER_WORDS", "NAMESPACES", "FeatureRow",
-    "Featurizer", "FloatArray", "HashingFeaturizer", "IntArray", "Powers", "clip_text",
+    "DENSE_NAMES", "DENSE_NAMES_V2", "HASHING_NAME", "HASHING_VERSION", "MARKER_WORDS", "NAMESPACES",
+    "FeatureRow", "Featurizer", "FloatArray", "HashingFeaturizer", "IntArray", "Powers", "clip_text",
     "featurizer_from", "last_block", "word_hashes",
 ]
 
@@ -58,6 +58,8 @@ DENSE_NAMES: tuple[str, ...] = (
     "log_reasoning_asks", "log_recall_asks", "log_math_words", "log_code_lines", "stopword_frac",
     "log_word_chars",
 )
+#: The version-2 structural features (issue 13), e.g. for a separate L2 (`TrainConfig.dense_l2_by_name`).
+DENSE_NAMES_V2: tuple[str, ...] = DENSE_NAMES[DENSE_NAMES.index("log_numbers"):]
 
 
 @dataclass(frozen=True)

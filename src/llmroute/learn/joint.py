@@ -16,11 +16,12 @@ For prompt i of source s and model m, the logit of a good answer is
 
 The loss is the cross-entropy of the observed qualities (fractional qualities are soft labels,
 optionally each source's outcomes reweighted, `balance` and `weights`) plus L2 penalties: ‖W‖² + ‖a‖² at 1/c
-(TrainConfig.c, as sklearn's C), the dense part of a at 1/c + `dense_l2`, ‖d‖² at `offset_l2`, ‖c‖²
-at `source_l2`. Minimised by L-BFGS (scipy) in two deterministic stages (`fit_params`): the convex
-full-rank problem, whose SVD starts the low-rank one. All in dense numpy on each source's block of
-(its prompts × the models it scores), so a fit on the whole shared data (≈ 14,000 prompts × 94
-models) takes seconds, not the minutes of one sparse logistic regression per model.
+(TrainConfig.c, as sklearn's C), the dense part of a at 1/c + `dense_l2` (one strength, or one per
+dense column), ‖d‖² at `offset_l2`, ‖c‖² at `source_l2`. Minimised by L-BFGS (scipy) in two
+deterministic stages (`fit_params`): the convex full-rank problem, whose SVD starts the low-rank
+one. All in dense numpy on each source's block of (its prompts × the models it scores), so a fit
+on the whole shared data (≈ 14,000 prompts × 94 models) takes seconds, not the minutes of one sparse
+logistic regression per model.
 
 The served model (`RouterModel`) keeps the format of every artifact: projection = basis · W
 (standardised on the training prompts); a model's served bias is b_m plus the offsets of its
@@ -83,7 +84,9 @@ class Penalties:
     weights: float
     model_offset: float
     source_offset: float
-    dense: float = 0.0        # extra L2 on the abilities of the dense (structural) features
+    #: Extra L2 on the abilities of the dense (structural) features: one strength for all, or one
+    #: per dense column (e.g. a larger one on some group of features only).
+    dense: float | F64 = 0.0
 
 
 def text_basis(x: object, size: int, max_rows: int = 4000, seed: int = 0) -> F64:

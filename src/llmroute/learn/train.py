@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from .data import OutcomeRecord, OutcomeTable
 from .ensemble import fold_ensemble
-from .features import Featurizer, HashingFeaturizer
+from .features import DENSE_NAMES, Featurizer, HashingFeaturizer
 from .joint import JointProblem, Penalties, fit_params, source_index, text_basis
 from .model import RouterModel, to_f32
 
@@ -36,7 +36,8 @@ class TrainConfig:
     strengths of the per-(model, source) and per-source offsets, L-BFGS iterations, ridge strength
     for the length heads, tiers of known models; `source_weights`: a multiplier on the loss of each
     named source's outcomes (the rest 1), e.g. to up-weight the source the router is meant for;
-    `basis_seeds`: one joint fit per text-basis seed, averaged (variance reduction)."""
+    `basis_seeds`: one joint fit per text-basis seed, averaged (variance reduction);
+    `dense_l2_by_name`: per named dense feature, its extra L2 strength in place of `dense_l2`."""
 
     c: float = 0.1
     rank: int = 16
@@ -52,6 +53,23 @@ class TrainConfig:
     #: Seeds of the text basis; more than one trains one joint fit per seed and folds them into one
     #: router that averages their logits (`ensemble.fold_ensemble`).
     basis_seeds: tuple[int, ...] = (0,)
+    #: Per dense (structural) feature name, its extra L2 instead of `dense_l2` (e.g. a larger one on the
+    #: version-2 features only, `features.DENSE_NAMES_V2`); names must be the featurizer's.
+    dense_l2_by_name: Mapping[str, float] = field(default_factory=dict)
+
+
+def dense_strengths(config: TrainConfig, dense_dim: int) -> float | F64:
+    """The extra L2 on each of the featurizer's `dense_dim` dense columns: `dense_l2`, or per column
+    when `dense_l2_by_name` names some (a plain float when it names none). The columns are
+    `features.DENSE_NAMES` (the hashing featurizer's, also embeddings + hashing) or none."""
+    if not config.dense_l2_by_name:
+        return config.dense_l2
+    names = DENSE_NAMES if dense_dim == len(DENSE_NAMES) else ()
+    unknown = sorted(set(config.dense_l2_by_name) - set(names))
+    if unknown:
+        raise ValueError(f"dense_l2_by_name names features the featurizer lacks: {unknown}")
+    out: F64 = np.asarray([config.dense_l2_by_name.get(n, config.dense_l2) for n in names], dtype=np.float64)
+    return out
 
 
 def sparse_features(featurizer: Featurizer, texts: tuple[str, ...] | list[str]
@@ -145,7 +163,8 @@ def _joint_fit(table: OutcomeTable, config: TrainConfig, x: csr_matrix, dense: F
     training prompts), latent mean, abilities, served biases, and the training prompts' z."""
     basis = text_basis(x, config.basis, config.basis_rows, seed=seed)
     u = np.asarray(x @ basis, dtype=np.float64)
-    penalties = Penalties(1.0 / config.c, config.offset_l2, config.source_l2, config.dense_l2)
+    penalties = Penalties(1.0 / config.c, config.offset_l2, config.source_l2,
+                          dense_strengths(config, dense.shape[1]))
     weights = [float(config.source_weights.get(n, 1.0)) for n in names] if config.source_weights else None
     params = fit_params(JointProblem(u, dense, table.quality, src, names), config.rank, penalties,
                         config.max_iter, weights=weights)
