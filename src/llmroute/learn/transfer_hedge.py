@@ -139,11 +139,31 @@ class Row:
     hedged_vs_length: dict[str, Difference]
 
 
+def nested_sets(inner: Sequence[Scored], source: str) -> list[PairSet]:
+    """The nested sets for outer source `source`: every other source's sets (whole and by task) as
+    scored by routers trained on neither."""
+    return [ps for s in inner if s.name.split(">")[0] == source for ps in sets_by_task(s)]
+
+
+def selection_lines(inner: Sequence[Scored], sources: Sequence[str]) -> list[str]:
+    """For each outer source: how many nested sets chose its weights, and their mean APGR per w."""
+    lines = []
+    for source in sources:
+        nested = nested_sets(inner, source)
+        for k, b in BLENDS.items():
+            means = [float(np.mean([hedged_apgr(ps, b, w) for ps in nested])) if nested else float("nan")
+                     for w in GRID]
+            chosen = choose_weight(nested, b)
+            lines.append(f"{source} ({len(nested)} nested sets), {k}: chosen w={chosen:.1f}; "
+                         "mean nested APGR by w: " + " ".join(f"{m:.3f}" for m in means))
+    return lines
+
+
 def evaluate(outer: Sequence[Scored], inner: Sequence[Scored], seed: int = 0) -> list[Row]:
     """The table's rows: every outer set with a pair, the hedge's w chosen on `inner` per source."""
     weights: dict[str, dict[str, float]] = {}
-    for source in sorted({s.source for s in outer}):
-        nested = [ps for s in inner if s.name.split(">")[0] == source for ps in sets_by_task(s)]
+    for source in sorted({s.name.split("/")[0] for s in outer}):
+        nested = nested_sets(inner, source)
         weights[source] = {k: choose_weight(nested, b) for k, b in BLENDS.items()}
     rows = []
     for s in outer:
@@ -228,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{len(outer)} outer splits, {len(inner)} nested splits, {len(rows)} sets with a pair")
     print("\n".join(table_lines(rows)))
     print("\n".join(summary_lines(rows)))
+    print("\n".join(selection_lines(inner, sorted({s.name.split("/")[0] for s in outer}))))
     for k, b in BLENDS.items():
         print(f"POST-HOC sweep ({k}; w fixed for all sets, chosen looking at them — not a valid selection):")
         for w, ge_len, ge_t, mean in sweep(outer, b):
