@@ -88,3 +88,20 @@ def test_cache_round_trip_and_report(data_dir: Path, tmp_path: Path,  # noqa: F8
     printed = capsys.readouterr().out
     assert "| routerbench/mbpp |" in printed and "router vs length-only:" in printed
     assert (tmp_path / "h.json").exists()
+
+
+def _scored(name: str, source: str, seed: int) -> transfer_cache.Scored:
+    rng = np.random.default_rng(seed)
+    n = 40
+    quality = np.stack([np.ones(n), (rng.random(n) < 0.4).astype(float)], axis=1)
+    return transfer_cache.Scored(name, source, ("t1",) * 20 + ("t2",) * 20,
+                                 rng.integers(10, 900, n).astype(float), ("s", "w"),
+                                 rng.random((n, 2)), quality, 100, 0)
+
+
+def test_nested_sets_of_a_source_never_hold_its_own_records() -> None:
+    inner = [_scored("a>b", "b", 0), _scored("b>a", "a", 1), _scored("a>c", "c", 2)]
+    nested = transfer_hedge.nested_sets(inner, "a")
+    assert {ps.source for ps in nested} == {"b", "c"}
+    assert {ps.name for ps in nested} == {"a>b", "a>b/t1", "a>b/t2", "a>c", "a>c/t1", "a>c/t2"}
+    assert all(ps.source != "a" for ps in nested)
