@@ -13,12 +13,14 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from .alerts import Alert
 from .alerts_config import AlertsConfig, DeliveryRetry, WebhookConfig
+
+if TYPE_CHECKING:  # imported when the first alert is posted: ~12 MiB of RSS a gateway without
+    import aiohttp  # webhooks (or before its first alert) does not need to hold
 
 log = logging.getLogger("llmroute.alerts")
 _RETRY_STATUSES = frozenset({408, 425, 429})
@@ -120,6 +122,8 @@ class Webhook:
 
     async def post(self, session: aiohttp.ClientSession, alert: Alert) -> None:
         """One try; raises `_Failed`."""
+        import aiohttp
+
         if self.missing:
             raise _Failed(f"env var(s) not set: {', '.join(self.missing)}", retry=False)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
@@ -168,6 +172,8 @@ class Delivery:
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(headers={"User-Agent": "llmroute-alerts"})
         return self._session
