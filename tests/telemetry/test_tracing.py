@@ -291,7 +291,12 @@ def test_spans_reach_an_otlp_http_collector(serve: Serve, up: FakeUpstream) -> N
         with gw.client() as client:
             raw = client.chat.completions.with_raw_response.create(model="fake/mini",
                                                                    messages=user("hi"))
-        gw.app.state.gateway.observer.provider.force_flush()
+        # the span is built once the answer is sent (issue 17: traces wait for nothing), so
+        # the client can hold the answer a moment before the span exists: flush until it is out
+        deadline = time.monotonic() + 5
+        while not collector.received and time.monotonic() < deadline:
+            gw.app.state.gateway.observer.provider.force_flush()
+            time.sleep(0.02)
     finally:
         collector.close()
 

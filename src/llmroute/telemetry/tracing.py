@@ -102,8 +102,9 @@ class Tracer:
         self.upstream = Upstream(settings, deployments)
 
     def finished(self, done: Finished) -> None:
-        """The request's span and its attempts' children, with their real times."""
-        end_ns = time.time_ns()
+        """The request's span and its attempts' children, with their real times (also when this
+        is told after the answer was sent: `done.ended` is when the request ended)."""
+        end_ns = time.time_ns() - int((time.monotonic() - done.ended) * 1e9)
 
         def wall(monotonic: float) -> int:
             return end_ns - int((done.ended - monotonic) * 1e9)
