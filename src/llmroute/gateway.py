@@ -12,13 +12,14 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from .accounting import Accountant
+from .after_answer import AfterAnswer
 from .cache.affinity_stage import Affinity
 from .cache.hits import HitServer, replayed
-from .cache.response import Probe, ResponseCache
+from .cache.response import ResponseCache
 from .chat import ChatRequest
 from .consult import Consultant
 from .control.admission import Admission
@@ -80,7 +81,6 @@ class Gateway:
         self.admission = admission or Admission(settings, self.catalog, MemoryState())
         self.tokens = TokenCounter()
         self.shadows = Shadows(self.engine, settings.experiments)
-        self._settling: set[asyncio.Task[None]] = set()
         self.deployments = deployments or Deployments.from_settings(settings, self.catalog, environ)
         res = settings.resilience
         self.retry = RetryPolicy(res.retry.max_attempts, res.retry.backoff_base_s,
@@ -96,6 +96,7 @@ class Gateway:
         self.planner = Planner(settings, self.engine, self.catalog, self.deployments,
                                self.consultant, self.affinity)
         self.cache = ResponseCache.from_settings(settings)
+        self.after = AfterAnswer(self.admission, self.cache)
         self.hits = HitServer(self.admission, self.catalog, self.requested_policy, self._account,
                               self._durable)
 
@@ -104,8 +105,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         """Finish settling streams' limits, then close every upstream connection pool."""
-        if self._settling:
-            await asyncio.gather(*self._settling, return_exceptions=True)
+        await self.after.aclose()
         await self.affinity.aclose()
         await self.deployments.aclose()
         await self.cache.aclose()
@@ -237,24 +237,6 @@ class Gateway:
                                "x-llmroute-downgraded-to": allowance.downgrade_to})
         return plan, ticket
 
-    def _settle_later(self, ticket: Ticket, outcome: Outcome) -> None:
-        """Settle a stream's limits in a task of its own (a stream's end may be a cancellation,
-        which would cut an await short)."""
-        if not ticket.meters:
-            return
-        self._spawn(self.admission.settle(ticket, outcome))
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work` in a task of its own, which `aclose` waits for; its failure is logged."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._settling.add(task)
-        task.add_done_callback(self._spawned)
-
-    def _spawned(self, task: asyncio.Task[None]) -> None:
-        self._settling.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("work after an answer failed", exc_info=exc)
-
     # -- serving -------------------------------------------------------------------------------
     async def complete(self, req: ChatRequest, principal: Principal = OPEN,
                        request_id: str | None = None, *, defer: bool = False
@@ -292,25 +274,13 @@ class Gateway:
         if self.affinity.enabled:  # before the answer: the conversation's next turn reads it
             self.affinity.remember(req, principal.name, outcome, answer_message(response))
         if not defer:
-            await self._after(ticket, outcome, tell, probe, response)
+            await self.after.finish(ticket, outcome, tell, probe, response)
         elif ticket.meters or probe.key:  # something to await: a task
-            self._spawn(self._after(ticket, outcome, tell, probe, response))
+            self.after.spawn(self.after.finish(ticket, outcome, tell, probe, response))
         elif tell is not None:  # only the follower and observer: a callback is cheaper
             asyncio.get_running_loop().call_soon(tell)
         await self._durable()
         return response, outcome
-
-    async def _after(self, ticket: Ticket, outcome: Outcome, tell: Callable[[], None] | None,
-                     probe: Probe, response: JSON) -> None:
-        """An answered request's bookkeeping that the answer need not wait for: limits settled,
-        the follower and observer told, the cache's copy kept (an identical request meanwhile
-        waits for it: the probe still leads the key's flight)."""
-        try:
-            await self.admission.settle(ticket, outcome)
-        finally:
-            if tell is not None:
-                tell()
-            await self.cache.keep(probe, response, outcome)
 
     async def _complete(self, req: ChatRequest, outcome: Outcome) -> JSON:
         """Call the plan's chain; fills in the outcome."""
@@ -422,7 +392,7 @@ class Gateway:
                 asyncio.get_running_loop().call_soon(tell)
             elif tell is not None:
                 tell()
-            self._settle_later(meta.ticket, outcome)
+            self.after.settle_later(meta.ticket, outcome)
             await close_stream(chunks)
             if error is None:
                 self.affinity.remember(meta.req, meta.principal.name, outcome,
