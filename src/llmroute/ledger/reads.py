@@ -27,19 +27,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pickle
-import struct
 import sys
 from collections.abc import Awaitable, Callable
-from typing import IO, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from .frames import LENGTH as _LENGTH
+from .frames import frame as frame
+from .frames import read_frame as read_frame
 from .store import Store, StoreError
 
 P = ParamSpec("P")
 T = TypeVar("T")
 #: The niceness of the reader process: the lowest CPU priority a process can ask for.
 NICENESS = 19
-#: A frame's length prefix.
-_LENGTH = struct.Struct("<Q")
 #: How long a closing reader gets to exit before it is killed.
 CLOSE_TIMEOUT_S = 5.0
 
@@ -71,24 +71,6 @@ class InlineReads:
 
     async def aclose(self) -> None:
         return None  # the store is its owner's to close
-
-
-def frame(value: object) -> bytes:
-    """One frame: the pickle's length, then the pickle."""
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(data)) + data
-
-
-def read_frame(stream: IO[bytes]) -> bytes:
-    """The next frame's pickle from a blocking stream (EOFError at its end)."""
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        raise EOFError
-    size = _LENGTH.unpack(head)[0]
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return data
 
 
 async def _receive(stream: asyncio.StreamReader) -> Any:
