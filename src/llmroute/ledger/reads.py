@@ -9,7 +9,8 @@ completions that arrive meanwhile wait: a dashboard refreshing every second move
 (`docs/benchmarks.md`). `ProcessReads` runs those reads in one long-lived child process
 (`python -m llmroute.ledger.reader_process`) at the lowest CPU priority (nice 19), with its own
 connection to the ledger: the kernel preempts it whenever the gateway has work, and on a machine
-with a spare core it runs there. It imports the ledger only (about 27 MiB), starts with the server
+with a spare core it runs there. It imports the ledger only (about 22 MiB; a SQLite ledger's reader
+loads no TLS: `reader_process`), starts with the server
 (`warm`) or at the first read, reads one thing at a time, and exits when the gateway closes
 its pipe (or dies). A read during which it dies fails with `StoreError`; the next read starts a new
 child. `InlineReads` runs the reads in this process (an in-memory SQLite ledger, which no other
