@@ -47,3 +47,22 @@ def test_the_app_starts_without_aiohttp(tmp_path: Path) -> None:
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_the_ledger_reader_process_imports_only_its_frames_before_the_url() -> None:
+    """The reader process (`python -m llmroute.ledger.reader_process`, started with the server)
+    imports the store after its first frame, the ledger URL (a SQLite ledger: without TLS): not
+    asyncio, not the ledger's writer, before it."""
+    code = textwrap.dedent("""
+        import sys
+        import llmroute.ledger.reader_process
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "llmroute"))
+        print(sorted(m for m in ("asyncio", "ssl", "sqlite3", "numpy", "pydantic") if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=_env(), check=False, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours, heavy = done.stdout.strip().splitlines()
+    assert ours == str(["llmroute", "llmroute.ledger", "llmroute.ledger.frames",
+                        "llmroute.ledger.reader_process"])
+    assert heavy == "[]"

@@ -22,9 +22,12 @@ from test_ledger_aggregate import BASE, random_ledger
 from llmroute.config import load
 from llmroute.control.alert_tallies import arm_window, feedback_slice, slice_tallies, spend_slice
 from llmroute.ledger import SQLiteStore, Store, StoreError
+from llmroute.ledger.explore import latest
+from llmroute.ledger.explore_sql import Filters
 from llmroute.ledger.reads import NICENESS, InlineReads, ProcessReads, open_reads
+from llmroute.ledger.series import dashboard_series
 from llmroute.ledger.service import LedgerService
-from llmroute.ledger.views import numbers_with
+from llmroute.ledger.views import key_numbers, numbers_with
 from llmroute.runtime import build_runtime
 from llmroute.settings import LedgerConfig
 
@@ -114,6 +117,30 @@ async def test_the_reader_imports_the_ledger_not_the_gateway(reader: Reader) -> 
     maps = Path(f"/proc/{reads.pid}/maps").read_text()
     for heavy in ("numpy", "pydantic_core", "aiohttp", "sklearn", "uvloop", "httptools"):
         assert heavy not in maps, heavy
+
+
+@pytest.mark.asyncio
+async def test_a_sqlite_reader_goes_without_tls_until_a_read_needs_it(reader: Reader) -> None:
+    """Issue 6's idle RSS: the reader of a SQLite ledger never speaks TLS, so OpenSSL (which
+    asyncio would import, ~4 MiB) is not loaded by the reads the gateway sends, its dashboard's
+    included; a read whose module does import ssl (this test module, through the gateway's
+    config) still runs, after TLS is let back in."""
+    await reader.store.write(random_ledger(5, 50))
+    reads = reader.reads
+    since, until = BASE, BASE + timedelta(days=3)
+    await reads.call(numbers_with, "model", None, None, ("arm",))
+    await reads.call(key_numbers, "k", since, until)
+    series = await reads.call(dashboard_series, since, until, None, {})
+    page = await reads.call(latest, since, until, Filters(), 10)
+    await reads.call(slice_tallies, since, until, "model")
+    await reads.call(arm_window, since, until)
+    assert series is not None and page is not None
+    assert reads.pid is not None
+    maps = Path(f"/proc/{reads.pid}/maps").read_text()
+    assert "_ssl" not in maps and "libssl" not in maps
+    pid, _, count = await reads.call(whoami)
+    assert (pid, count) == (reads.pid, 50)
+    assert "_ssl" in Path(f"/proc/{pid}/maps").read_text()
 
 
 @pytest.mark.asyncio

@@ -596,11 +596,39 @@ static PyTypeObject KernelType = {
  * bits (tests/learn/test_features_kernel.py bounds what that does to P(good) and decisions). */
 typedef struct {
     PyObject_HEAD
-    Py_buffer proj;     /* float32, rows x k, C order */
+    Py_buffer proj;     /* float32 or float16 (the artifact's own dtype, not copied), rows x k, C order */
     int held;
+    int half;           /* proj holds float16: each value is widened (exactly) by `half_table` */
     Py_ssize_t rows, k;
     float *mean;        /* k */
 } Projector;
+
+/* float16 bits -> float32, exact for every value (IEEE 754 binary16 widens to binary32 without
+ * rounding); built once, when the first float16 projection arrives (256 KiB). */
+static float *half_table = NULL;
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
+    if (exp == 0x1fu) bits = sign | 0x7f800000u | (man << 13);                  /* inf, nan */
+    else if (exp != 0) bits = sign | ((exp + 112u) << 23) | (man << 13);         /* normal */
+    else {                                                                          /* zero, subnormal */
+        float f = (float)man * 0x1p-24f;                                            /* exact */
+        memcpy(&bits, &f, 4);
+        bits |= sign;
+    }
+    float out;
+    memcpy(&out, &bits, 4);
+    return out;
+}
+
+static int ensure_half_table(void) {
+    if (half_table != NULL) return 0;
+    float *t = PyMem_Malloc(65536 * sizeof(float));
+    if (t == NULL) { PyErr_NoMemory(); return -1; }
+    for (uint32_t h = 0; h < 65536; h++) t[h] = half_to_float((uint16_t)h);
+    half_table = t;
+    return 0;
+}
 
 static void Projector_dealloc(Projector *self) {
     if (self->held) PyBuffer_Release(&self->proj);
@@ -615,10 +643,14 @@ static int Projector_init(Projector *self, PyObject *args, PyObject *kwds) {
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO", kwlist, &proj, &mean)) return -1;
     if (PyObject_GetBuffer(proj, &self->proj, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND) < 0) return -1;
     self->held = 1;
-    if (self->proj.ndim != 2 || self->proj.itemsize != 4 || strcmp(self->proj.format, "f") != 0) {
-        PyErr_SetString(PyExc_ValueError, "projection: a C-contiguous 2-D float32 array");
+    int f32 = self->proj.itemsize == 4 && strcmp(self->proj.format, "f") == 0;
+    int f16 = self->proj.itemsize == 2 && strcmp(self->proj.format, "e") == 0;
+    if (self->proj.ndim != 2 || !(f32 || f16)) {
+        PyErr_SetString(PyExc_ValueError, "projection: a C-contiguous 2-D float32 or float16 array");
         return -1;
     }
+    self->half = f16;
+    if (f16 && ensure_half_table() < 0) return -1;
     self->rows = self->proj.shape[0];
     self->k = self->proj.shape[1];
     if (copy_floats(mean, &self->mean, self->k, "latent_mean") < 0) return -1;
@@ -637,16 +669,21 @@ static PyObject *Projector_latent(Projector *self, PyObject *args) {
         goto done;
     }
     const int64_t *idx = ib.buf;
-    const float *val = vb.buf, *proj = self->proj.buf;
+    const float *val = vb.buf;
     Py_ssize_t k = self->k;
     double acc[64];
     if (k > 64) { PyErr_SetString(PyExc_ValueError, "at most 64 latent skills"); goto done; }
     for (Py_ssize_t j = 0; j < k; j++) acc[j] = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (idx[i] < 0 || idx[i] >= self->rows) { PyErr_SetString(PyExc_IndexError, "index out of range"); goto done; }
-        const float *r = proj + idx[i] * k;
         double v = (double)val[i];
-        for (Py_ssize_t j = 0; j < k; j++) acc[j] += v * (double)r[j];
+        if (self->half) {   /* the same sums: each float16 widens exactly to the float32 it stands for */
+            const uint16_t *r = (const uint16_t *)self->proj.buf + idx[i] * k;
+            for (Py_ssize_t j = 0; j < k; j++) acc[j] += v * (double)half_table[r[j]];
+        } else {
+            const float *r = (const float *)self->proj.buf + idx[i] * k;
+            for (Py_ssize_t j = 0; j < k; j++) acc[j] += v * (double)r[j];
+        }
     }
     out = PyByteArray_FromStringAndSize(NULL, (k + nd) * 4);
     if (out == NULL) goto done;

@@ -137,12 +137,14 @@ def pool(abilities: F64, biases: F64, lengths: F64, length_biases: F64, input_pr
     return fn
 
 
-def latent(rows: KernelRows | None, projection: FloatArray, latent_mean: FloatArray) -> KernelLatent | None:
+def latent(rows: KernelRows | None, projection: npt.NDArray[np.float32] | npt.NDArray[np.float16],
+           latent_mean: FloatArray) -> KernelLatent | None:
     """The kernel's latent vectors for a model with this projection; None when not built."""
     module = _module()
     if module is None or rows is None:
         return None
-    projector = module.Projector(np.ascontiguousarray(projection, dtype=np.float32),
+    kept = projection.dtype in (np.dtype(np.float32), np.dtype(np.float16))   # held, not copied
+    projector = module.Projector(np.ascontiguousarray(projection, dtype=None if kept else np.float32),
                                  np.ascontiguousarray(latent_mean, dtype=np.float32))
     return KernelLatent(rows, projector.latent)
 

@@ -22,6 +22,7 @@ from .features_kernel import latent as kernel_latent
 from .features_kernel import pool as kernel_pool
 
 F64 = npt.NDArray[np.float64]
+ProjectionArray = npt.NDArray[np.float32] | npt.NDArray[np.float16]
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ class RouterModel:
     """
 
     featurizer: Featurizer
-    projection: FloatArray
+    #: float32, or float16 as a loaded artifact stores it (rows widened to float32 at use)
+    projection: ProjectionArray
     latent_mean: FloatArray
     models: tuple[str, ...]
     abilities: FloatArray
@@ -143,7 +145,8 @@ class RouterModel:
         return self._latent_of(self.featurizer.transform(text))
 
     def _latent_of(self, row: FeatureRow) -> FloatArray:
-        skills = row.values @ self.projection[row.indices] - self.latent_mean
+        rows = self.projection[row.indices].astype(np.float32, copy=False)   # float16 widens exactly
+        skills = row.values @ rows - self.latent_mean
         return np.concatenate((skills.astype(np.float32, copy=False), row.dense))
 
     def latent_many(self, texts: Sequence[str]) -> FloatArray:

@@ -3,14 +3,17 @@ written off the request path by a `LedgerWriter`. `open_store(url)` builds a sto
 
 from __future__ import annotations
 
+import importlib
 import re
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .entry import AttemptRecord, LedgerEntry
-from .migrations import MIGRATIONS, Migration
-from .sqlite import MEMORY, SQLiteStore
-from .store import MigrationStatus, Store, StoreError, StoreRejectedError
-from .writer import LedgerWriter, WriterStats
+if TYPE_CHECKING:
+    from .entry import AttemptRecord, LedgerEntry
+    from .migrations import MIGRATIONS, Migration
+    from .sqlite import SQLiteStore
+    from .store import MigrationStatus, Store, StoreError, StoreRejectedError
+    from .writer import LedgerWriter, WriterStats
 
 __all__ = [
     "MIGRATIONS",
@@ -27,6 +30,30 @@ __all__ = [
     "open_store",
 ]
 
+#: Where each public name lives: imported on first use (PEP 562), so that a process importing one
+#: module of the ledger (the reader process: the store, not the writer) loads only what it uses.
+_EXPORTS: dict[str, str] = {
+    "AttemptRecord": "entry", "LedgerEntry": "entry", "MIGRATIONS": "migrations",
+    "Migration": "migrations", "SQLiteStore": "sqlite", "MigrationStatus": "store", "Store": "store",
+    "StoreError": "store", "StoreRejectedError": "store", "LedgerWriter": "writer",
+    "WriterStats": "writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'llmroute.ledger' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
 _SQLITE_PREFIX = "sqlite:///"
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -39,6 +66,8 @@ def open_store(url: str) -> Store:
       parameter picks the schema (default `public`); other parameters go to the driver.
     """
     if url.startswith(_SQLITE_PREFIX):
+        from .sqlite import MEMORY, SQLiteStore
+
         path = url[len(_SQLITE_PREFIX):]
         if not path:
             raise ValueError(f"ledger URL {url!r} names no file: use sqlite:///path/to/ledger.db "

@@ -9,7 +9,8 @@ completions that arrive meanwhile wait: a dashboard refreshing every second move
 (`docs/benchmarks.md`). `ProcessReads` runs those reads in one long-lived child process
 (`python -m llmroute.ledger.reader_process`) at the lowest CPU priority (nice 19), with its own
 connection to the ledger: the kernel preempts it whenever the gateway has work, and on a machine
-with a spare core it runs there. It imports the ledger only (about 27 MiB), starts with the server
+with a spare core it runs there. It imports the ledger only (about 22 MiB; a SQLite ledger's reader
+loads no TLS: `reader_process`), starts with the server
 (`warm`) or at the first read, reads one thing at a time, and exits when the gateway closes
 its pipe (or dies). A read during which it dies fails with `StoreError`; the next read starts a new
 child. `InlineReads` runs the reads in this process (an in-memory SQLite ledger, which no other
@@ -27,19 +28,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pickle
-import struct
 import sys
 from collections.abc import Awaitable, Callable
-from typing import IO, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from .frames import LENGTH as _LENGTH
+from .frames import frame as frame
+from .frames import read_frame as read_frame
 from .store import Store, StoreError
 
 P = ParamSpec("P")
 T = TypeVar("T")
 #: The niceness of the reader process: the lowest CPU priority a process can ask for.
 NICENESS = 19
-#: A frame's length prefix.
-_LENGTH = struct.Struct("<Q")
 #: How long a closing reader gets to exit before it is killed.
 CLOSE_TIMEOUT_S = 5.0
 
@@ -71,24 +72,6 @@ class InlineReads:
 
     async def aclose(self) -> None:
         return None  # the store is its owner's to close
-
-
-def frame(value: object) -> bytes:
-    """One frame: the pickle's length, then the pickle."""
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(data)) + data
-
-
-def read_frame(stream: IO[bytes]) -> bytes:
-    """The next frame's pickle from a blocking stream (EOFError at its end)."""
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        raise EOFError
-    size = _LENGTH.unpack(head)[0]
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError
-    return data
 
 
 async def _receive(stream: asyncio.StreamReader) -> Any:

@@ -20,6 +20,7 @@ from ..settings import RuleConfig
 from ..types import RouteRequest
 
 if TYPE_CHECKING:  # numpy and the learned model load only with a classifier
+    from ..learn.model import RouterModel
     from ..learn.online_hub import OnlineHub
 
 
@@ -89,6 +90,10 @@ class BuildContext:
     name: str = ""
     #: Learning online: the engine's posterior and exploration (None when `learning` is off).
     online: OnlineHub | None = None
+    #: The router artifacts loaded for this build, by path ("" the bundled one): the classifiers
+    #: of every policy over one artifact share its arrays (one copy of the projection, not one per
+    #: policy). Shared by the contexts `replace` makes from this one.
+    artifacts: dict[str, RouterModel] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -228,14 +228,20 @@ class ClassifierRouter:
         return self._verdict(names, source, choice, setting, explored=explored, latent=latent)
 
 
-def _load(params: ClassifierParams) -> RouterModel:
-    return artifacts.load(params.artifact) if params.artifact else artifacts.load_default()
+def _load(params: ClassifierParams, ctx: BuildContext) -> RouterModel:
+    """The artifact, loaded once per build: the policies over the same file share its arrays."""
+    key = params.artifact or ""
+    model = ctx.artifacts.get(key)
+    if model is None:
+        model = artifacts.load(params.artifact) if params.artifact else artifacts.load_default()
+        ctx.artifacts[key] = model
+    return model
 
 
 def build(params: ClassifierParams, ctx: BuildContext) -> ClassifierRouter:
     """Factory: load the artifact and give every pool model a profile (and, learning online, a
     posterior in the engine's hub, shared with every classifier over the same artifact and pool)."""
-    model = _load(params)
+    model = _load(params, ctx)
     sourced = sourced_pool_profiles(model, ctx.catalog, params.aliases)
     tiers = {s.profile.name: s.profile.tier for s in sourced}
     pool = model.with_profiles([s.profile for s in sourced])
@@ -250,7 +256,7 @@ def check(params: ClassifierParams, ctx: BuildContext) -> list[ConfigProblem]:
     """The artifact must load; aliases and `like:` must name artifact models; every pool model
     needs a profile (known, catalog prior, or a tier known to the artifact)."""
     try:
-        model = _load(params)
+        model = _load(params, ctx)
     except (OSError, artifacts.ArtifactError) as exc:
         where = params.artifact or "the bundled artifact"
         return [ConfigProblem(f"{ctx.name}.artifact", f"cannot load {where}: {exc}",
