@@ -115,8 +115,8 @@ class Pending:
         """The candidates of `rows` (indices into `names`) below the cap (all of them without one)."""
         if self.cap <= 0:
             return rows
-        keep: npt.NDArray[np.int64] = rows[[self.count(names[int(i)], now) < self.cap for i in rows]]
-        return keep
+        keep = [i for i in rows.tolist() if self.count(names[i], now) < self.cap]
+        return rows if len(keep) == len(rows) else np.asarray(keep, dtype=np.int64)
 
     def hold(self, model: str, now: float) -> None:
         """Count an exploration of `model` made at `now` (only with a cap: nothing to count without)."""
