@@ -203,8 +203,10 @@ async def give_feedback(runtime: Runtime, request_id: str, quality: float) -> No
         await runtime.ledger.feedback(request_id, rating=1 + round(4 * quality))
 
 
-async def run_variant(settings: Settings, name: str, fld: Field, every: int) -> Run:
-    """Serve the stream through the gateway; learn from the feedback every `every` requests."""
+async def run_variant(settings: Settings, name: str, fld: Field, every: int, lag: int = 0) -> Run:
+    """Serve the stream through the gateway; learn from the feedback every `every` requests (a
+    feedback is given once `lag` more requests have been served: the delay over HTTP, where the
+    learner on its timer sees feedback a few hundred requests late, reproducibly)."""
     runtime = build_runtime(settings, metrics=False, background=False)
     await runtime.start()
     run = Run(name)
@@ -216,7 +218,7 @@ async def run_variant(settings: Settings, name: str, fld: Field, every: int) -> 
     if sync is not None:
         sync.lag_s = 0.0
     run.snapshots.append((0, field_quality(router, z, fld)))
-    pending: list[tuple[str, float]] = []
+    pending: list[tuple[int, str, float]] = []
     start = time.monotonic()
     for t, i in enumerate(fld.idx):
         prompt = fld.prompts[int(i)]
@@ -229,11 +231,12 @@ async def run_variant(settings: Settings, name: str, fld: Field, every: int) -> 
         run.cost.append(float(outcome.cost_usd or 0))
         run.explored.append(outcome.plan.explored)
         if fld.gives[t]:
-            pending.append((rid, q))
+            pending.append((t, rid, q))
         if (t + 1) % every == 0 or t + 1 == len(fld.idx):
-            for given in pending:  # the feedback endpoint's path (waits for the flush)
-                await give_feedback(runtime, *given)
-            pending = []
+            due = [p for p in pending if p[0] + lag <= t]
+            pending = [p for p in pending if p[0] + lag > t]
+            for _, rid_given, q_given in due:  # the feedback endpoint's path (waits for the flush)
+                await give_feedback(runtime, rid_given, q_given)
             if sync is not None:
                 await sync.tick()
                 run.snapshots.append((t + 1, field_quality(router, z, fld)))
@@ -387,23 +390,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     variants: list[tuple[str, Path, dict[str, Any]]] = [
         ("offline", artifact, {}), ("in-domain", inside.with_suffix(""), {})]
     for share in (float(s) for s in args.explore.split(",") if s.strip()):
-        name = "online" if share == 0 else f"online+explore {share:g}"
+        name = variant_name(share, [v[0] for v in variants])
         variants.append((name, artifact, {"online": True, "explore": share, "seed": args.seed,
                                           "reload_s": 3600, "forget": args.forget,
                                           "explore_strategy": args.strategy,
                                           "ability_var": args.ability_var,
+                                          "explore_pending": args.pending,
+                                          "explore_pending_s": args.pending_s,
                                           **({} if args.shared is None else
                                              {"shared": args.shared})}))
     runs = []
     for name, path, learning in variants:
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), path, learning)
-        runs.append(await run_variant(settings, name, fld, args.every))
+        runs.append(await run_variant(settings, name, fld, args.every, args.lag))
         print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
               f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
     q_off = runs[0].snapshots[0][1]
     q_in = runs[1].snapshots[0][1]
     out = summary(runs, q_off, q_in, args.requests)
-    out.update({"forget": args.forget, "strategy": args.strategy, "ability_var": args.ability_var,
+    out.update({"lag": args.lag, "pending": args.pending, "pending_s": args.pending_s,
+                "forget": args.forget, "strategy": args.strategy,
+                "ability_var": args.ability_var,
                 "shared": args.shared, "source": args.source, "requests": args.requests,
                 "feedback": args.feedback,
                 "seed": args.seed, "field_prompts": len(fld.prompts), "models": list(fld.models),
@@ -415,6 +422,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.png:
         save_png(runs, q_off, q_in, args.source, Path(args.png))
     return out
+
+
+def variant_name(share: float, taken: Sequence[str]) -> str:
+    """"online" (share 0) or "online+explore S"; a repeated share gets "#2", "#3"... (the same
+    configuration run twice: over HTTP, the run-to-run noise floor; `bench/online_paired.py`)."""
+    name = "online" if share == 0 else f"online+explore {share:g}"
+    n = 1 + sum(1 for t in taken if t == name or t.startswith(name + "#"))
+    return name if n == 1 else f"{name}#{n}"
 
 
 def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentParser:
@@ -433,6 +448,10 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--ability-var", type=float, default=0.0)
     parser.add_argument("--shared", type=float, default=None,
                         help="learning.shared (default: unset, 0.25 when exploring, else 0)")
+    parser.add_argument("--pending", type=int, default=0,
+                        help="learning.explore_pending: most explorations of one model in flight")
+    parser.add_argument("--pending-s", type=float, default=30.0,
+                        help="learning.explore_pending_s: an exploration's time in flight")
     parser.add_argument("--artifact", default=None,
                         help="offline router; default: the bundled one if it never saw --source, "
                              "else a held-out router (see --held-out-dir)")
@@ -446,6 +465,9 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
 def main(argv: Sequence[str] | None = None) -> None:
     parser = common_parser(__doc__, "0.0,0.02,0.05", "online_gateway")
     parser.add_argument("--png", default=None)
+    parser.add_argument("--lag", type=int, default=0,
+                        help="give each feedback this many requests after its request (0: at the "
+                             "next --every boundary)")
     args = parser.parse_args(argv)
     out = asyncio.run(main_async(args))
     text = json.dumps(out, indent=1, default=str)

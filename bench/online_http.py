@@ -6,8 +6,13 @@ timing), so it is the cross-check of the in-process runs, not their replacement.
 
     python bench/online_http.py [--data ../shared/data] [--source llmrouter] [--requests 10000]
         [--feedback 0.2] [--explore 0.0,0.05] [--seed 0] [--every 50] [--reload-s 0.2]
-        [--prior-scale 1.0] [--artifact PATH] [--held-out-dir out/held-out] [--refit] [--out DIR]
+        [--prior-scale 1.0] [--strategy challenger|thompson] [--shared S] [--pending N]
+        [--pending-s S] [--artifact PATH] [--held-out-dir out/held-out] [--refit] [--out DIR]
         [--json FILE]
+
+`--explore 0,0` serves the same configuration twice ("online", "online#2"): the difference between
+them is the run-to-run noise (timing decides when feedback lands). `bench/online_paired.py` turns
+several runs' JSON into the paired difference with its interval over runs.
 
 The offline router is chosen as in `bench/online_gateway.py` (`offline_artifact`: the bundled
 artifact if it never saw the source, else the held-out router, trained on every other source).
@@ -41,6 +46,7 @@ from online_gateway import (
     offline_artifact,
     settings_for,
     summary,
+    variant_name,
     write_replay,
 )
 
@@ -157,18 +163,23 @@ def main() -> None:
     assert isinstance(in_router, ClassifierRouter)
     q_in = field_quality(in_router, in_router.model.latent_many(list(fld.prompts)).astype(np.float64),
                          fld)
-    runs = []
+    runs: list[Run] = []
     for share in (float(s) for s in args.explore.split(",") if s.strip()):
-        name = "online" if share == 0 else f"online+explore {share:g}"
+        name = variant_name(share, [r.name for r in runs])
         learning = {"online": True, "explore": share, "seed": args.seed, "reload_s": args.reload_s,
-                    "prior_scale": args.prior_scale, "forget": args.forget}
+                    "prior_scale": args.prior_scale, "forget": args.forget,
+                    "explore_strategy": args.strategy, "ability_var": args.ability_var,
+                    "shared": args.shared, "explore_pending": args.pending,
+                    "explore_pending_s": args.pending_s}
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
         runs.append(run_http(settings, name, fld, args.every))
         print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
               f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
     out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests)
     out.update({"transport": "HTTP (uvicorn, openai SDK)", "seed": args.seed,
-                "requests": args.requests, "reload_s": args.reload_s,
+                "requests": args.requests, "reload_s": args.reload_s, "strategy": args.strategy,
+                "shared": args.shared, "ability_var": args.ability_var,
+                "pending": args.pending, "pending_s": args.pending_s,
                 "prior_scale": args.prior_scale, "forget": args.forget, "artifact": str(artifact)})
     text = json.dumps(out, indent=1, default=str)
     print(text)

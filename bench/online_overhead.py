@@ -1,6 +1,7 @@
 """What learning online adds to a routing decision (issue 13): `Engine.decide` with the classifier,
 learning off, online on (explore 0) and online with 5% exploration, each also with the shared term
-off (and plain Thompson exploration: the defaults before them), interleaved so that a noisy
+off (and plain Thompson exploration: the defaults before them), and with a cap on explorations
+in flight (`explore_pending`), interleaved so that a noisy
 machine slows all of them alike.
 
     python bench/online_overhead.py [--rounds 2000]
@@ -47,7 +48,10 @@ async def main(rounds: int) -> None:
                "online, shared 0": engine(work, "on0", "learning: {online: true, shared: 0}\n"),
                "online+explore 0.05, thompson, shared 0": engine(
                    work, "ex0", "learning: {online: true, explore: 0.05, shared: 0, "
-                                "explore_strategy: thompson}\n")}
+                                "explore_strategy: thompson}\n"),
+               # a cap on explorations in flight (issue 13, delayed feedback)
+               "online+explore 0.05, pending 2": engine(
+                   work, "exp", "learning: {online: true, explore: 0.05, explore_pending: 2}\n")}
     request = RouteRequest.from_prompt(PROMPT)
     times: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(rounds):

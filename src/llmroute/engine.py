@@ -186,7 +186,8 @@ def online_hub(settings: Settings) -> OnlineHub | None:
                      rater_cap=learning.rater_cap,
                      prior_scale=learning.prior_scale, seed=learning.seed,
                      store_latent=learning.online, forget=learning.forget,
-                     ability_var=learning.ability_var, shared=learning.shared)
+                     ability_var=learning.ability_var, shared=learning.shared,
+                     pending_cap=learning.explore_pending, pending_s=learning.explore_pending_s)
 
 
 def _dedupe(names: Sequence[str]) -> tuple[str, ...]:

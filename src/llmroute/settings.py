@@ -255,6 +255,12 @@ class LearningConfig(_Frozen):
         "challenger", description="how an explored request chooses: `challenger` draws among the "
                                   "candidates other than the posterior mean's choice (top-two "
                                   "Thompson), `thompson` among all of them")
+    explore_pending: int = Field(0, ge=0, le=1000, description="most explorations of one model "
+                                 "in flight (made, feedback not yet learnt) before exploring "
+                                 "leaves it out until a feedback on it arrives or one times out "
+                                 "(0 = no cap)")
+    explore_pending_s: float = Field(30.0, gt=0, le=86400, description="how long an exploration "
+                                     "counts as in flight without feedback (most are never rated)")
     rater_cap: float = Field(10.0, gt=0, description="most feedback weight one rater (user, else "
                                                      "key) may carry per model")
     prior_scale: float = Field(1.0, gt=0, description="scale of the prior covariance: how far a "

@@ -1,11 +1,12 @@
 """Exploration for learning online (issue 13): with a configurable share, route a request by a
-Thompson draw of P(good) instead of the posterior mean (`online.OnlineProfiles.thompson`). Pure: the
-random source is the caller's."""
+Thompson draw of P(good) instead of the posterior mean (`online.OnlineProfiles.thompson`), and
+count the explorations whose feedback has not arrived (`Pending`). Pure: the random source and
+the clock are the caller's."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
@@ -77,3 +78,53 @@ class Exploration:
             return Decision(incumbent, False)
         rest = self.challengers(ok, incumbent)
         return Decision(int(rest[pick(pd[rest], c[rest])]), True)
+
+
+@dataclass
+class Pending:
+    """Explorations in flight whose feedback has not reached the posterior yet, per model (issue 13,
+    delayed feedback). Over HTTP the learner sees feedback a few hundred requests late, so every
+    exploration until then is chosen on the same stale posterior: `open` leaves out of the
+    challengers a model with `cap` explorations in flight (0: no cap), so the share is not spent
+    on one model before its first results are in. An exploration stops counting when a feedback
+    on its model reaches the posterior (`release`: one per feedback applied, or per update seen in
+    a reloaded state) or `timeout_s` after it was made (most requests are never rated). Times are
+    the caller's clock (seconds, monotonic); nothing here reads one."""
+
+    cap: int = 0
+    timeout_s: float = 30.0
+    started: dict[str, list[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.cap < 0 or self.timeout_s <= 0:
+            raise ValueError(f"pending cap must be >= 0 and timeout > 0, got {self.cap}, "
+                             f"{self.timeout_s}")
+
+    def count(self, model: str, now: float) -> int:
+        """Explorations of `model` in flight at `now` (expired ones are dropped)."""
+        times = self.started.get(model)
+        if not times:
+            return 0
+        live = [t for t in times if now - t < self.timeout_s]
+        if len(live) != len(times):
+            self.started[model] = live
+        return len(live)
+
+    def open(self, rows: npt.NDArray[np.int64], names: Sequence[str], now: float
+             ) -> npt.NDArray[np.int64]:
+        """The candidates of `rows` (indices into `names`) below the cap (all of them without one)."""
+        if self.cap <= 0:
+            return rows
+        keep = [i for i in rows.tolist() if self.count(names[i], now) < self.cap]
+        return rows if len(keep) == len(rows) else np.asarray(keep, dtype=np.int64)
+
+    def hold(self, model: str, now: float) -> None:
+        """Count an exploration of `model` made at `now` (only with a cap: nothing to count without)."""
+        if self.cap > 0:
+            self.started.setdefault(model, []).append(now)
+
+    def release(self, model: str, n: int = 1) -> None:
+        """`n` feedbacks on `model` reached the posterior: the `n` oldest explorations stop counting."""
+        times = self.started.get(model)
+        if times and n > 0:
+            del times[:n]

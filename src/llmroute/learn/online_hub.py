@@ -25,6 +25,7 @@ import numpy.typing as npt
 from .abilities import prior
 from .model import RouterModel
 from .online import ABILITY_VAR, Exploration, OnlineProfiles, prior_covariance, shared_for
+from .online_explore import Pending
 
 F64 = npt.NDArray[np.float64]
 
@@ -61,15 +62,22 @@ class Slot:
     key: str
     profiles: OnlineProfiles
     rows: dict[str, int] = field(default_factory=dict)
+    #: this replica's explorations of the pool's models whose feedback has not arrived
+    pending: Pending = field(default_factory=Pending)
 
     def __post_init__(self) -> None:
         self.rows = {name: i for i, name in enumerate(self.profiles.models)}
 
     def replace(self, profiles: OnlineProfiles) -> None:
-        """Serve `profiles` from now on (same models, same latent size, else `ValueError`)."""
+        """Serve `profiles` from now on (same models, same latent size, else `ValueError`); the
+        updates it holds beyond the current ones release as many pending explorations per model."""
         if profiles.models != self.profiles.models or profiles.dim != self.profiles.dim:
             raise ValueError(f"online state for {self.key!r} does not match its pool")
+        new = profiles.n_updates - self.profiles.n_updates
         self.profiles = profiles
+        for name, n in zip(profiles.models, new.tolist(), strict=True):
+            if n > 0:
+                self.pending.release(name, int(n))
 
     def p_good(self, z: npt.ArrayLike, names: Sequence[str]) -> F64:
         """P(good) of `names` at latent `z` from the posterior means."""
@@ -96,8 +104,10 @@ class OnlineHub:
     def __init__(self, *, explore: float = 0.0, rater_cap: float = 10.0, prior_scale: float = 1.0,
                  seed: int | None = None, store_latent: bool = True, forget: float = 0.0,
                  strategy: str = "challenger", ability_var: float = ABILITY_VAR,
-                 shared: float | None = None):
+                 shared: float | None = None, pending_cap: int = 0, pending_s: float = 30.0):
         self.exploration = Exploration(explore, strategy)
+        self.pending_cap = pending_cap
+        self.pending_s = pending_s
         self.rater_cap = rater_cap
         self.prior_scale = prior_scale
         self.ability_var = ability_var
@@ -118,12 +128,14 @@ class OnlineHub:
             cov = prior_covariance(prior(trained)[1], self.prior_scale, self.ability_var)
             profiles = OnlineProfiles.starting(pool.models, means, cov, rater_cap=self.rater_cap,
                                                forget=self.forget, shared=self.shared)
-            found = self.slots[key] = Slot(key, profiles)
+            found = self.slots[key] = Slot(key, profiles,
+                                           pending=Pending(self.pending_cap, self.pending_s))
         return found
 
     def apply(self, feedback: Feedback) -> float:
-        """Update every slot that knows the model and matches the latent's size; the weight carried
-        (summed over slots; 0 when none applies or a cap is spent)."""
+        """Update every slot that knows the model and matches the latent's size (and release one of
+        its pending explorations of the model); the weight carried (summed over slots; 0 when none
+        applies or a cap is spent)."""
         try:
             z = decode_latent(feedback.latent)
         except ValueError:
@@ -133,6 +145,7 @@ class OnlineHub:
             if feedback.model in slot.rows and slot.profiles.dim == z.size + 1:
                 carried += slot.profiles.update(feedback.model, z, feedback.quality,
                                                 rater=feedback.rater)
+                slot.pending.release(feedback.model)
         return carried
 
     def state(self) -> dict[str, object]:

@@ -9,6 +9,7 @@ another spelling), a prior from its catalog entry, else the typical profile of i
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -218,10 +219,19 @@ class ClassifierRouter:
         choice, setting = self._choose(text, names, p, cost)
         source = p
         if explored:
-            rest = exploration.challengers(np.arange(len(names)), choice.index)
-            sub, sub_setting = self._choose(text, [names[i] for i in rest], draw[rest], cost[rest])
-            choice = Choice(int(rest[sub.index]), sub.confidence, sub.margin)
-            source, setting = draw, f"{sub_setting}; explored: Thompson draw ({exploration.strategy})"
+            now = time.monotonic()
+            pending = online.slot.pending
+            rest = pending.open(exploration.challengers(np.arange(len(names)), choice.index),
+                                names, now)
+            if len(rest) == 0:     # every challenger has its cap of explorations in flight
+                explored = False
+            else:
+                sub, sub_setting = self._choose(text, [names[i] for i in rest], draw[rest],
+                                                cost[rest])
+                choice = Choice(int(rest[sub.index]), sub.confidence, sub.margin)
+                pending.hold(names[choice.index], now)
+                source = draw
+                setting = f"{sub_setting}; explored: Thompson draw ({exploration.strategy})"
         from ..learn.online_hub import encode_latent  # loaded by the hub already
 
         latent = encode_latent(z) if online.hub.store_latent else None

@@ -1,0 +1,135 @@
+"""`learn.online_sim` with delayed feedback (issue 13): the in-process simulation, but each feedback
+reaches the posterior `--lag` requests after its request, applied in batches every `--batch`
+requests (the learner on its timer over HTTP sees feedback a few hundred requests late). Pure and
+seeded: what over HTTP is timing here is a fixed delay, so variants compare without timing noise.
+
+    python bench/online_lag.py [--data ../shared/data] [--source llmrouter] [--artifact PATH]
+        [--seeds 0,1,2] [--lag 300] [--batch 50] [--requests 10000] [--feedback 0.2]
+        [--variants "0;0.02;0.05;0.05,pending=2,timeout=600;0.05,shared=0"] [--json FILE]
+
+A variant is `share[,shared=S][,pending=N][,timeout=R][,strategy=thompson]`: the exploration share,
+the shared term (unset: `online.shared_for`), the cap of explorations in flight per model
+(`online_explore.Pending`; 0 = none) and its timeout in requests (an exploration in flight is
+released when a feedback on its model is applied, or after that many requests).
+Unknown models get the mean profile, as in `online_sim` (not the gateway's catalog priors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llmroute.learn import artifact as artifacts
+from llmroute.learn.online import Exploration, OnlineProfiles, shared_for
+from llmroute.learn.online_explore import Pending
+from llmroute.learn.online_sim import RATERS, Setup, build_setup, make_pick, pick_many
+from llmroute.learn.sources import load_sources
+
+
+@dataclass(frozen=True)
+class Variant:
+    share: float
+    shared: float | None = None
+    pending: int = 0
+    timeout: float = 600.0
+    strategy: str = "challenger"
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        head, *rest = text.split(",")
+        kw = dict(part.split("=") for part in rest)
+        return cls(float(head), float(kw["shared"]) if "shared" in kw else None,
+                   int(kw.get("pending", 0)), float(kw.get("timeout", 600)),
+                   kw.get("strategy", "challenger"))
+
+
+def run(setup: Setup, v: Variant, seed: int, requests: int, feedback: float, lag: int,
+        batch: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)            # the stream: as online_sim.simulate
+    idx = rng.integers(0, len(setup.z), requests)
+    gives = rng.random(requests) < feedback
+    raters = rng.integers(0, RATERS, requests)
+    pick, _ = make_pick(0.0, None)
+    state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
+                                    setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,
+                                    shared=shared_for(v.shared, v.share))
+    chooser = Exploration(v.share, v.strategy)
+    pending = Pending(v.pending, v.timeout)
+    erng = np.random.default_rng([seed, 1])
+    names = list(setup.models)
+    queue: list[tuple[int, int, int, float]] = []
+    q = np.zeros(requests)
+    explored = 0
+    for t in range(requests):
+        i = int(idx[t])
+        zi = setup.z[i]
+        p = state.p_good(zi)
+        draw = state.thompson(zi, erng) if v.share > 0 else p
+        ok = np.arange(len(names))
+        incumbent = int(pick(p, setup.est_cost))
+        j = incumbent
+        if chooser.explores(erng):
+            rest = pending.open(chooser.challengers(ok, incumbent), names, float(t))
+            if len(rest):
+                j = int(rest[pick(draw[rest], setup.est_cost[rest])])
+                pending.hold(names[j], float(t))
+                explored += 1
+        q[t] = setup.quality[i, j]
+        if gives[t]:
+            queue.append((t, i, j, float(q[t])))
+        if (t + 1) % batch == 0:
+            due = [e for e in queue if e[0] + lag <= t]
+            queue = [e for e in queue if e[0] + lag > t]
+            for s, i2, j2, y in due:
+                state.update(names[j2], setup.z[i2], y, 1.0, rater=f"user-{int(raters[s])}")
+                pending.release(names[j2])
+    est = np.broadcast_to(setup.est_cost, setup.quality.shape)
+    choice = pick_many(state.p_good_many(setup.z), est, 0.0, None)
+    field_q = float(setup.quality[np.arange(len(choice)), choice].mean())
+    counts = np.bincount(choice, minlength=len(names)) / len(choice)
+    top = {names[k]: round(float(counts[k]), 3) for k in np.argsort(-counts)[:3]}
+    return {"cumulative": float(q.mean()), "field_end": field_q, "explored": explored,
+            "field_shares_top3": top}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--source", default="llmrouter")
+    parser.add_argument("--artifact", default="out/held-out/router-without-llmrouter.json")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--lag", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--feedback", type=float, default=0.2)
+    parser.add_argument("--variants", default="0;0.02;0.05")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    router = artifacts.load(args.artifact)
+    records = load_sources(args.data, [args.source])[args.source]
+    variants = [Variant.parse(s) for s in args.variants.split(";") if s.strip()]
+    out: dict[str, dict[str, Any]] = {}
+    for seed in (int(s) for s in args.seeds.split(",")):
+        setup = build_setup(records, router, seed, 0.0, None, 1.0, 0.0)
+        rows: dict[str, dict[str, Any]] = {}
+        for v, text in zip(variants, args.variants.split(";"), strict=True):
+            rows[text] = run(setup, v, seed, args.requests, args.feedback, args.lag, args.batch)
+        base = rows[args.variants.split(";")[0]]["cumulative"]
+        for text, r in rows.items():
+            r["loss_points"] = 100 * (base - r["cumulative"])
+            print(f"seed {seed} lag {args.lag} {text:36s} cumulative {r['cumulative']:.3f} "
+                  f"field end {r['field_end']:.3f} explored {r['explored']:4d} "
+                  f"loss {r['loss_points']:+.2f} {r['field_shares_top3']}", flush=True)
+        out[str(seed)] = rows
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
