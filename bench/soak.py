@@ -39,7 +39,7 @@ import yaml
 from llmroute.testing.procfs import cpu_seconds, open_fds, rss_bytes, tcp_connections
 
 KEY = "sk-soak-upstream-key"
-METRICS = ("rss_mib", "fds", "upstream_conns")
+METRICS = ("rss_mib", "fds", "upstream_conns", "other_fds")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -226,9 +226,12 @@ def sample(t: float, gateway: int, upstream: int, upstream_port: int, tally: Tal
     outcomes, latencies = tally.take()
     latencies.sort()
     done = sum(v for k, v in outcomes.items() if k != "shed")
+    fds = open_fds(gateway)
     return {
         "t_s": round(t, 2), "rss_mib": round(rss_bytes(gateway) / 2**20, 2),
-        "fds": open_fds(gateway), "upstream_conns": tcp_connections(gateway, upstream_port),
+        "fds": fds, "upstream_conns": tcp_connections(gateway, upstream_port),
+        # fds that are not TCP connections (inbound or upstream): files, pipes, the listener
+        "other_fds": fds - tcp_connections(gateway),
         "cpu_s": round(cpu_seconds(gateway), 2),
         "upstream_rss_mib": round(rss_bytes(upstream) / 2**20, 2), "inflight": tally.inflight,
         "done": done, "ok": outcomes.get("ok", 0), "outcomes": dict(outcomes),
