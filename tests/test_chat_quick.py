@@ -26,7 +26,8 @@ EDGE_VALUES: list[Any] = [
     ["a"] * 5, [1], {"a": "b"}, {"a": 1}, {1: "a"}, ("a",), {"include_usage": True},
     {"include_usage": 1}, {"include_obfuscation": False, "x": 1}, {"type": "ephemeral"},
     {"type": "ephemeral", "ttl": "1h"}, {"type": "ephemeral", "ttl": "2h"},
-    [{"type": "text", "text": "a"}], [{"type": "refusal", "refusal": "a"}]]
+    [{"type": "text", "text": "a"}], [{"type": "refusal", "refusal": "a"}], "a b", "a\n", "é",
+    "x" * 64, "x" * 65, "none", "required", {"name": "f"}, {"type": "object"}]
 EDGES = st.sampled_from(EDGE_VALUES)
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
@@ -67,6 +68,10 @@ MESSAGE = st.one_of(
     obj({"role": st.just("tool"), "content": TEXT_CONTENT,
          "tool_call_id": st.sampled_from(["call_1", "call_2"])}, {"cache_control": CACHE}),
 )
+TOOL = obj({"type": st.just("function"), "function": obj(
+    {"name": st.sampled_from(["f", "lookup_2", "a-b", "x" * 64])},
+    {"description": TEXT, "parameters": st.just({"type": "object", "properties": {}}),
+     "strict": st.none() | st.booleans()})}, {"cache_control": CACHE})
 VALID = obj(
     {"model": st.sampled_from(["auto", "gpt-4o-mini", "auto/cheap"]),
      "messages": st.lists(MESSAGE, min_size=1, max_size=5)},
@@ -83,7 +88,8 @@ VALID = obj(
      "user": st.none() | TEXT, "metadata": st.dictionaries(TEXT, TEXT, max_size=2),
      "store": st.booleans(), "reasoning_effort": st.sampled_from(["low", "high", "none", ""]),
      "service_tier": TEXT, "verbosity": TEXT, "safety_identifier": TEXT,
-     "prompt_cache_key": TEXT, "tools": st.just([]), "tool_choice": st.just("auto"),
+     "prompt_cache_key": TEXT, "tools": st.lists(TOOL, max_size=2),
+     "tool_choice": st.sampled_from(["none", "auto", "required"]),
      "plugins": st.just([{"id": "auto-router"}]), "models": st.just(["a", "b"]),
      "thinking": st.just({"type": "disabled"}), "future_field": JSON})
 
@@ -159,7 +165,9 @@ FULL = {
     "frequency_penalty": 0, "presence_penalty": 0, "logprobs": True, "top_logprobs": 1, "seed": 1,
     "stop": "x", "parallel_tool_calls": True, "user": "u", "metadata": {}, "store": True,
     "reasoning_effort": "low", "service_tier": "auto", "verbosity": "low",
-    "safety_identifier": "s", "prompt_cache_key": "k",
+    "safety_identifier": "s", "prompt_cache_key": "k", "tool_choice": "required",
+    "tools": [{"type": "function", "cache_control": None, "function": {
+        "name": "f", "description": "d", "parameters": {"type": "object"}, "strict": True}}],
     "messages": [
         {"role": "system", "content": "s", "name": "n", "cache_control": None},
         {"role": "developer", "content": [TEXT_PART_C]},
@@ -184,7 +192,8 @@ def _edited(path: tuple[Any, ...], value: Any) -> Any:
 PLACES = [p for p in _places(FULL) if p and p[-1] != "messages"] + [
     ("stream_options", "include_obfuscation"), ("messages", 1, "content", 0, "cache_control", "ttl"),
     ("messages", 0, "content"), ("messages", 3, "content"), ("messages", 6, "name"),
-    ("messages", 5, "tool_calls"), ("messages", 4, "name"), ("messages", 4, "tool_calls")]
+    ("messages", 5, "tool_calls"), ("messages", 4, "name"), ("messages", 4, "tool_calls"),
+    ("tools", 0, "function", "strict"), ("tools", 0, "cache_control")]
 
 
 @pytest.mark.parametrize("path", PLACES, ids=str)
@@ -211,6 +220,10 @@ COMMON = [
         {"role": "assistant", "content": "It is 42."}, USER],
      "max_completion_tokens": 100, "seed": 7, "stop": ["\n"], "metadata": {"a": "b"},
      "future_field": {"kept": True}},
+    {"model": "auto", "messages": [USER], "tool_choice": "auto", "parallel_tool_calls": False,
+     "tools": [{"type": "function", "function": {
+         "name": "get_weather", "description": "The weather.", "strict": True,
+         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]},
 ]
 
 
@@ -223,7 +236,11 @@ def test_common_bodies_take_the_fast_path_and_are_forwarded_as_sent(data: dict[s
 
 
 @pytest.mark.parametrize("data", [
-    {"model": "auto", "messages": [USER], "tools": []},  # a field the fast path leaves alone
+    {"model": "auto", "messages": [USER], "response_format": None},  # a field left alone
+    {"model": "auto", "messages": [USER], "tool_choice": "required"},
+    {"model": "auto", "messages": [USER], "tools": [{"type": "custom", "custom": {"name": "c"}}]},
+    {"model": "auto", "messages": [USER], "tool_choice": {"type": "function",
+                                                           "function": {"name": "f"}}},
     {"model": "auto", "messages": [USER], "plugins": None},
     {"model": "auto", "messages": [{"role": "tool", "tool_call_id": "x", "content": "1"}]},
     {"model": "auto", "messages": [{"role": "assistant"}]},

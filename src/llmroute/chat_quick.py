@@ -4,25 +4,28 @@ checks across fields (`chat.checked_request`) run only for the rest.
 
 `certain` answers True only for a body that `chat_schema.ChatBody` accepts *and* that passes every
 check `chat.checked_request` makes after the schema (the message limit, an assistant message's
-content, a tool message's call, `top_logprobs`/`stream_options`, `reasoning_effort`, a model named),
-with none of the gateway's own keys (`plugins`, `models`) and none of the fields it does not check
-itself (tools, tool_choice, response_format, logit_bias, images, audio, files, ...). For anything
-else it answers False, and the full validation decides: every error (status, type, message,
-param) is the full validation's, unchanged. Types are checked exactly
-(`type(v) is str`), as strict pydantic does for JSON values; a subclass falls back. Pure: no I/O,
-no state.
+content, a tool message's call, `top_logprobs`/`stream_options`, `tool_choice: required` with
+tools, `reasoning_effort`, a model named), with none of the gateway's own keys (`plugins`,
+`models`) and none of the fields it does not check itself (custom tools, a named tool_choice,
+response_format, logit_bias, images, audio, files, ...). For anything else it answers False,
+and the full validation decides: every error (status, type, message, param) is the full
+validation's, unchanged. Types are checked exactly (`type(v) is str`), as strict pydantic does
+for JSON values; a subclass falls back. Pure: no I/O, no state.
 
 tests/test_chat_quick.py compares the two paths on random valid and invalid bodies."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 INT64 = 2**63
+#: `chat_schema.Name` (pydantic's regex is Rust's: `$` is the end of the text, as `fullmatch`).
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 #: ChatBody's fields this module does not check: present (even null), the full validation runs.
 _NOT_CHECKED = frozenset({
-    "tools", "tool_choice", "functions", "function_call", "response_format", "logit_bias",
+    "functions", "function_call", "response_format", "logit_bias",
     "modalities", "thinking", "audio", "prediction", "web_search_options", "plugins", "models"})
 
 
@@ -74,6 +77,32 @@ def _stream_options(value: object) -> bool:
             and type(value.get("include_obfuscation", False)) is bool)
 
 
+def _tools(value: object) -> bool:
+    """None, or a list of function tools (a custom one falls back)."""
+    return value is None or (type(value) is list and all(_function_tool(t) for t in value))
+
+
+def _function_tool(tool: object) -> bool:
+    if type(tool) is not dict or type(tool.get("type")) is not str or tool["type"] != "function":
+        return False
+    function = tool.get("function")
+    if not _cache(tool.get("cache_control")) or type(function) is not dict:
+        return False
+    name = function.get("name")
+    if type(name) is not str or _NAME.fullmatch(name) is None:
+        return False
+    if "description" in function and type(function["description"]) is not str:
+        return False
+    parameters = function.get("parameters", {})
+    return (type(parameters) is dict and all(type(k) is str for k in parameters)
+            and _bool_or_none(function.get("strict")))
+
+
+def _tool_choice(value: object) -> bool:
+    """None or one of the plain choices (a named tool falls back)."""
+    return value is None or (type(value) is str and value in ("none", "auto", "required"))
+
+
 def _effort(value: object) -> bool:
     """`reasoning_effort`: a string (the schema), not empty (`reasoning.reasoning_of`)."""
     return value is None or (type(value) is str and value != "")
@@ -89,7 +118,8 @@ _CHECKS: dict[str, Callable[[object], bool]] = {
     "seed": _int_in(-INT64, INT64 - 1), "stop": _stop, "parallel_tool_calls": _bool_or_none,
     "user": _str_or_none, "metadata": _metadata, "store": _bool_or_none,
     "reasoning_effort": _effort, "service_tier": _str_or_none, "verbosity": _str_or_none,
-    "safety_identifier": _str_or_none, "prompt_cache_key": _str_or_none,
+    "safety_identifier": _str_or_none, "prompt_cache_key": _str_or_none, "tools": _tools,
+    "tool_choice": _tool_choice,
 }
 
 
@@ -111,6 +141,8 @@ def certain(data: Mapping[str, Any], max_messages: int | None) -> bool:
     if data.get("top_logprobs") is not None and data.get("logprobs") is not True:
         return False
     if data.get("stream_options") is not None and data.get("stream") is not True:
+        return False
+    if data.get("tool_choice") == "required" and not data.get("tools"):
         return False
     messages = data.get("messages")
     if type(messages) is not list or not messages:
