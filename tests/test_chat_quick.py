@@ -7,6 +7,8 @@ full validation accepts."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import pickle
 from typing import Any
 
 import orjson
@@ -233,6 +235,10 @@ def test_common_bodies_take_the_fast_path_and_are_forwarded_as_sent(data: dict[s
     req = chat_request(data)
     assert isinstance(req, ChatRequest) and req == checked_request(data)
     assert req.body == data and req.body is not data
+    # built as its own __dict__: the fields in declaration order, and no __post_init__ skipped
+    assert list(vars(req)) == [f.name for f in dataclasses.fields(ChatRequest)]
+    assert not hasattr(ChatRequest, "__post_init__")
+    assert pickle.loads(pickle.dumps(req)) == req and repr(req) == repr(checked_request(data))
 
 
 @pytest.mark.parametrize("data", [
