@@ -37,3 +37,21 @@ def test_a_bad_control_is_a_400_naming_the_header(name: str, value: str) -> None
     with pytest.raises(InvalidRequestError) as caught:
         with_headers(_req(), {name: value})
     assert caught.value.status == 400 and caught.value.param == name.lower()
+
+
+@pytest.mark.parametrize("headers", [
+    {"authorization": "Bearer k", "user-agent": "x"},
+    {"cache-control": "no-cache", "x-llmroute-cache-ttl": "60", "x-llmroute-explore": " False ",
+     "x-llmroute-session": " conv-1 ", "authorization": "Bearer k"},
+    {"cache-control": "no-store", "x-llmroute-session": "s"},
+    {"x-llmroute-explore": "maybe"}, {"x-llmroute-session": "  "}, {"x-llmroute-cache-ttl": "0"},
+])
+def test_lower_case_names_read_by_lookup_give_what_the_pass_gives(headers: dict[str, str]) -> None:
+    """The hot routes' headers (lower-case, `lowered=True`): the same request or the same 400."""
+    def judged(lowered: bool) -> object:
+        try:
+            return with_headers(_req(), headers, lowered=lowered)
+        except InvalidRequestError as exc:
+            return (exc.status, exc.param, exc.message)
+
+    assert judged(True) == judged(False)

@@ -12,7 +12,7 @@ cascade policy, SQLite ledger, metrics) against the fast upstream, answers one r
 of the area's work:
 
 - validation: the body parsed and validated, the control headers read (`parse_json`,
-  `chat_request`, `with_headers`);
+  `chat_request`, `with_headers`, with `lowered=True` where the tree has it, as its hot route);
 - auth: the headers as a dict and the key's principal (`request_headers`, `KeyRing.authenticate`);
 - entry: the ledger entry (`Accountant.entry`: what the gateway hands the writer);
 - metrics: `GatewayMetrics.observe` of that entry;
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import shutil
 import sys
 import tempfile
@@ -50,7 +51,7 @@ def child(up_port: int, calls: int, signals: Path, area: str) -> None:
     import orjson
     import peers
 
-    from llmroute.chat import chat_request, parse_json, with_headers
+    from llmroute.chat import ChatRequest, chat_request, parse_json, with_headers
     from llmroute.config import load
     from llmroute.metrics import GatewayMetrics
     from llmroute.outcome import usage_of
@@ -71,9 +72,15 @@ def child(up_port: int, calls: int, signals: Path, area: str) -> None:
     async def sent(message: Any) -> None:
         del message
 
+    # as the tree's hot route calls it: lower-case names looked up where `lowered` exists
+    hot_style = {"lowered": True} if "lowered" in inspect.signature(with_headers).parameters else {}
+
+    def validate() -> ChatRequest:
+        return with_headers(chat_request(parse_json(RAW)), headers, **hot_style)
+
     async def run() -> None:
         async with app.router.lifespan_context(app):
-            req = with_headers(chat_request(parse_json(RAW)), headers)
+            req = validate()
             response, outcome = await gw.complete(req, principal)
             entry = gw.accountant.entry(request_id=outcome.request_id, started=0.0, now=0.1,
                                         outcome=outcome, error=None, body=req.body,
@@ -89,7 +96,7 @@ def child(up_port: int, calls: int, signals: Path, area: str) -> None:
                 await send_json(sent, 200, body, encode_headers(outcome.headers()))
 
             work_of: dict[str, Callable[[], object]] = {
-                "validation": lambda: with_headers(chat_request(parse_json(RAW)), headers),
+                "validation": validate,
                 "auth": lambda: keys.authenticate(request_headers(scope)),
                 "entry": lambda: gw.accountant.entry(
                     request_id=outcome.request_id, started=0.0, now=0.1, outcome=outcome,

@@ -14,6 +14,7 @@ from pydantic_core import ErrorDetails
 
 from .cache.directive import DEFAULT as CACHE_DEFAULT
 from .cache.directive import TTL_HEADER, CacheDirective, cache_directive
+from .chat_quick import certain
 from .chat_schema import TAG_ERROR, ChatBody
 from .errors import InvalidRequestError
 from .frozen import quick_init
@@ -84,15 +85,14 @@ def param_of(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def with_headers(req: ChatRequest, headers: Mapping[str, str]) -> ChatRequest:
+def with_headers(req: ChatRequest, headers: Mapping[str, str], *, lowered: bool = False
+                 ) -> ChatRequest:
     """`req` with the routing and caching controls a caller sends as headers (`EXPLORE_HEADER`:
     a value other than true/false is a 400 naming the header; `SESSION_HEADER`: 1 to 256
-    characters; the response cache's `cache.directive`)."""
-    found: dict[str, str] = {}
-    for name, text in headers.items():  # one pass, any case (a plain dict from the Client)
-        lowered = name.lower()
-        if lowered in _CONTROL_HEADERS:
-            found[lowered] = text
+    characters; the response cache's `cache.directive`). `lowered`: every name in `headers` is
+    lower-case already (an ASGI request's, `server.asgi.request_headers`): the names are looked
+    up, not each lowered (issue 17)."""
+    found = _controls(headers, lowered)
     if not found:
         return req
     directive = cache_directive(found)
@@ -114,6 +114,20 @@ def with_headers(req: ChatRequest, headers: Mapping[str, str]) -> ChatRequest:
                                       f"{MAX_SESSION_CHARS} characters.", param=SESSION_HEADER)
         metadata[SESSION_KEY] = session
     return replace(req, metadata=metadata)
+
+
+def _controls(headers: Mapping[str, str], lowered: bool) -> dict[str, str]:
+    """The control headers among `headers`, by lower-case name."""
+    if lowered:
+        if _CONTROL_HEADERS.isdisjoint(headers):  # one C-level pass: the common case
+            return {}
+        return {name: headers[name] for name in _CONTROL_HEADERS if name in headers}
+    found: dict[str, str] = {}
+    for name, text in headers.items():  # one pass, any case (a plain dict from the Client)
+        key = name.lower()
+        if key in _CONTROL_HEADERS:
+            found[key] = text
+    return found
 
 
 def may_explore(metadata: Mapping[str, str]) -> bool:
@@ -161,7 +175,28 @@ def parse_json(raw: bytes) -> dict[str, Any]:
 
 def chat_request(data: Mapping[str, Any], *, max_messages: int | None = None) -> ChatRequest:
     """Validate a chat-completions body (the schema, then what spans fields) and extract the
-    routing controls. `max_messages`: the server's limit on messages per request."""
+    routing controls. `max_messages`: the server's limit on messages per request. A body of the
+    common kind that `chat_quick.certain` vouches for skips the full validation (same request);
+    every other body, and every error, is `checked_request`'s."""
+    if not certain(data, max_messages):
+        return checked_request(data, max_messages=max_messages)
+    # certain: a dict without the gateway's keys (plugins, models): forwarded whole, a model
+    # named, no fallbacks. Built as `ChatRequest(...)` builds it (no __post_init__), every field
+    # in declaration order, without the call's keyword matching (issue 17).
+    options = data.get("stream_options") or {}
+    req = object.__new__(ChatRequest)
+    object.__setattr__(req, "__dict__", {
+        "model": data["model"], "body": dict(data), "stream": bool(data.get("stream")),
+        "include_usage": options.get("include_usage", False), "fallbacks": (),
+        "allowed_models": (), "excluded_models": (),
+        "max_output_tokens": data.get("max_completion_tokens") or data.get("max_tokens"),
+        "metadata": {}, "user": data.get("user"), "cache": CACHE_DEFAULT})
+    return req
+
+
+def checked_request(data: Mapping[str, Any], *, max_messages: int | None = None) -> ChatRequest:
+    """`chat_request` through the full validation: pydantic's schema, then the checks across
+    fields; every 400 names its param."""
     try:
         body = _BODY.validate_python(data)
     except ValidationError as exc:

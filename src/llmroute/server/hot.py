@@ -162,7 +162,7 @@ class HotRoutes:
 
     def _routed(self, req: ChatRequest, headers: Mapping[str, str]) -> ChatRequest:
         """`req` with the routing and caching controls of its headers, and its end user."""
-        req = with_headers(req, headers)
+        req = with_headers(req, headers, lowered=True)  # request_headers' names
         if req.user is None and self.user_header in headers:
             req = replace(req, user=headers[self.user_header])
         return req
