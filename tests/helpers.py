@@ -13,6 +13,7 @@ from llmroute import settings as s
 from llmroute.catalog import Catalog
 from llmroute.config_text import default_config_text, parse_yaml
 from llmroute.constraints import Candidates, eligible
+from llmroute.engine import Engine
 from llmroute.ledger.entry import LedgerEntry
 from llmroute.routers import default_registry
 from llmroute.routers.base import BuildContext
@@ -137,3 +138,29 @@ def hand_worked_caching() -> list[LedgerEntry]:
 CACHING_SAVINGS = ("Savings: $1.70 from routing; $1.00 from caching: $1.00 by the response cache "
                    "(hit rate 40.0%: 20.0% exact, 20.0% semantic) and $0.000516 by provider "
                    "prompt caching (1,512 cached tokens read, 2,048 written).")
+
+
+#: A learned-policy engine over three tiers, for the online-learning tests (issue 13).
+LEARNED_CONFIG = """
+tiers:
+  simple: {model: openai/gpt-4o-mini}
+  medium: {model: openai/gpt-4.1-mini}
+  complex: {model: anthropic/claude-sonnet-4-5}
+policies:
+  learned: {router: classifier, quality_target: 0.7}
+routing: {default_policy: learned}
+ledger: {enabled: true, url: "sqlite:///:memory:"}
+"""
+PROOF_PROMPT = "Prove that the square root of two is irrational, step by step."
+
+
+def learned_engine(tmp_path: Path, learning: str = "") -> Engine:
+    """The engine of `LEARNED_CONFIG` with a `learning:` block appended."""
+    return Engine(load_yaml(tmp_path, LEARNED_CONFIG + learning))
+
+
+async def route_learned(engine: Engine, prompt: str = PROOF_PROMPT,
+                        **options: Any) -> tuple[str, bool, str | None]:
+    """The decision's model, whether it explored, and its latent."""
+    decision = await engine.decide(RouteRequest.from_prompt(prompt, **options))
+    return decision.model, decision.explored, decision.latent

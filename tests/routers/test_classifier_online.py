@@ -5,44 +5,25 @@ the allowed candidates, and with learning off nothing changes (no hub, no latent
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from helpers import load_yaml
+from helpers import PROOF_PROMPT
+from helpers import learned_engine as engine_of
+from helpers import route_learned as route
 from llmroute.chat import EXPLORE_KEY
 from llmroute.engine import Engine
 from llmroute.learn.online_hub import Feedback, OnlineHub, decode_latent, encode_latent, quality_of
 from llmroute.routers.classifier import ClassifierRouter
-from llmroute.types import RouteRequest
 
-CONFIG = """
-tiers:
-  simple: {model: openai/gpt-4o-mini}
-  medium: {model: openai/gpt-4.1-mini}
-  complex: {model: anthropic/claude-sonnet-4-5}
-policies:
-  learned: {router: classifier, quality_target: 0.7}
-routing: {default_policy: learned}
-ledger: {enabled: true, url: "sqlite:///:memory:"}
-"""
-PROMPT = "Prove that the square root of two is irrational, step by step."
-
-
-def engine_of(tmp_path: Path, learning: str = "") -> Engine:
-    return Engine(load_yaml(tmp_path, CONFIG + learning))
+PROMPT = PROOF_PROMPT
 
 
 def classifier(engine: Engine) -> ClassifierRouter:
     router = engine.router("learned")[1]
     assert isinstance(router, ClassifierRouter)
     return router
-
-
-async def route(engine: Engine, prompt: str = PROMPT, **options: Any) -> tuple[str, bool, str | None]:
-    decision = await engine.decide(RouteRequest.from_prompt(prompt, **options))
-    return decision.model, decision.explored, decision.latent
 
 
 def test_latents_travel_as_short_text_and_feedback_becomes_a_quality() -> None:

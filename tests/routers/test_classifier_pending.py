@@ -7,39 +7,19 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from helpers import load_yaml
+from helpers import PROOF_PROMPT
+from helpers import learned_engine as engine_of
+from helpers import route_learned as route
 from llmroute.chat import EXPLORE_KEY
-from llmroute.engine import Engine
 from llmroute.learn.online_explore import Pending
 from llmroute.learn.online_hub import Feedback, OnlineHub
-from llmroute.types import RouteRequest
 
-CONFIG = """
-tiers:
-  simple: {model: openai/gpt-4o-mini}
-  medium: {model: openai/gpt-4.1-mini}
-  complex: {model: anthropic/claude-sonnet-4-5}
-policies:
-  learned: {router: classifier, quality_target: 0.7}
-routing: {default_policy: learned}
-ledger: {enabled: true, url: "sqlite:///:memory:"}
-"""
-PROMPT = "Prove that the square root of two is irrational, step by step."
+PROMPT = PROOF_PROMPT
 PROMPTS = [f"{PROMPT} Variant {i}." for i in range(20)]
-
-
-def engine_of(tmp_path: Path, learning: str) -> Engine:
-    return Engine(load_yaml(tmp_path, CONFIG + learning))
-
-
-async def route(engine: Engine, prompt: str = PROMPT, **options: Any) -> tuple[str, bool, str | None]:
-    decision = await engine.decide(RouteRequest.from_prompt(prompt, **options))
-    return decision.model, decision.explored, decision.latent
 
 
 def test_a_model_at_its_cap_is_left_out_until_released_or_timed_out() -> None:
