@@ -63,6 +63,6 @@ def test_the_ledger_reader_process_imports_only_its_frames_before_the_url() -> N
                           env=_env(), check=False, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     ours, heavy = done.stdout.strip().splitlines()
-    assert ours == str(["llmroute", "llmroute.ledger", "llmroute.ledger.frames",
+    assert ours == str(["llmroute", "llmroute.lazy", "llmroute.ledger", "llmroute.ledger.frames",
                         "llmroute.ledger.reader_process"])
     assert heavy == "[]"

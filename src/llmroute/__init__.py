@@ -17,10 +17,11 @@ In-process gateway (routing and upstream calls, no proxy), a drop-in for the Ope
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .catalog import Catalog, ModelSpec
@@ -63,18 +64,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module, attribute = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'llmroute' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
-    globals()[name] = value  # once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 
 def load(config: str | Path | Settings | None = None, *, caller: Caller | None = None,

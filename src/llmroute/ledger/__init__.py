@@ -3,10 +3,11 @@ written off the request path by a `LedgerWriter`. `open_store(url)` builds a sto
 
 from __future__ import annotations
 
-import importlib
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from ..lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .entry import AttemptRecord, LedgerEntry
@@ -40,18 +41,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'llmroute.ledger' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, globals(),
+                                   {name: (module, name) for name, module in _EXPORTS.items()})
 
 
 _SQLITE_PREFIX = "sqlite:///"
