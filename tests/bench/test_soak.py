@@ -16,7 +16,7 @@ import soak
 
 def samples(rss: list[float], every_s: float = 60.0) -> list[dict[str, Any]]:
     return [{"t_s": (i + 1) * every_s, "rss_mib": v, "fds": 20, "upstream_conns": 3,
-             "outcomes": {"ok": 9, "stream_cut": 1} if i % 2 else {"ok": 10}}
+             "other_fds": 17, "outcomes": {"ok": 9, "stream_cut": 1} if i % 2 else {"ok": 10}}
             for i, v in enumerate(rss)]
 
 
@@ -27,6 +27,7 @@ def test_a_flat_run_after_its_warm_up() -> None:
     assert (metric["first_median"], metric["last_median"], metric["max"]) == (80.0, 80.0, 80.0)
     assert metric["slope_per_h"] == pytest.approx(0.0)
     assert summary["metrics"]["fds"]["slope_per_h"] == pytest.approx(0.0)
+    assert summary["metrics"]["other_fds"]["last_median"] == 17
     assert summary["requests"] == 600 and summary["outcomes"] == {"ok": 570, "stream_cut": 30}
     assert summary["answered_share"] == pytest.approx(0.95)
 
