@@ -122,6 +122,12 @@ def child(up_port: int, calls: int, signals: Path, area: str) -> None:
     asyncio.run(run())
 
 
+def count_area(tree: Path, up_port: int, calls: int, area: str) -> float:
+    """Instructions per call of `area`'s work with `tree` first on PYTHONPATH (valgrind needed)."""
+    return float(callgrind.count(__file__, [str(up_port), str(calls), area], tree,
+                                 "llmroute-area-signals-")) / calls
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]), sys.argv[5])
@@ -146,8 +152,7 @@ def main() -> None:
         procs.wait_http(up.ready_url, upstream, up.ready_timeout_s)
         print("| area | " + " | ".join(str(t) for t in trees) + " |", flush=True)
         for area in args.areas.split(","):
-            counts = [callgrind.count(__file__, [str(up_port), str(args.calls), area], tree,
-                                      "llmroute-area-signals-") / args.calls for tree in trees]
+            counts = [count_area(tree, up_port, args.calls, area) for tree in trees]
             cells = [f"{c / 1000:.1f} k ({c / counts[0]:.2f})" for c in counts]
             print(f"| {area} | " + " | ".join(cells) + " |", flush=True)
     finally:

@@ -31,6 +31,7 @@ import peers
 import procs
 from report import GatewayInfo, Row, compare, from_json, num, print_tables, to_json
 from rich.console import Console
+from targets_view import print_verdict
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -56,6 +57,9 @@ class Options:
     keep: bool
     json_path: Path | None
     from_json: Path | None
+    targets: bool = False
+    profile: Path | None = None
+    aigw: Path | None = None
 
 
 @dataclass
@@ -98,6 +102,12 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--json", type=Path, default=None, metavar="FILE")
     p.add_argument("--from-json", type=Path, default=None, metavar="FILE",
                    help="measure nothing: print the tables of an earlier --json file")
+    p.add_argument("--targets", action="store_true",
+                   help="after the tables, issue 17's verdict: each target met or why not (targets.py)")
+    p.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                   help="with --targets: a parts profile (profile_parts.py --out FILE) to name the parts")
+    p.add_argument("--aigw", type=Path, default=None, metavar="FILE",
+                   help="with --targets: also aigw.py's targets from its --json FILE")
     a = p.parse_args(argv)
     only = [g.strip() for g in a.only.split(",") if g.strip()]
     unknown = [g for g in only if g not in peers.GATEWAYS]
@@ -113,7 +123,8 @@ def parse_args(argv: list[str] | None) -> Options:
         gateway_cpus=a.gateway_cpus if pin else None, load_cpus=a.load_cpus if pin else None,
         threshold=a.foreign_threshold, retries=a.retry_disturbed,
         wait_quiet_s=a.wait_quiet, install=not a.no_install, keep=a.keep,
-        json_path=a.json, from_json=a.from_json)
+        json_path=a.json, from_json=a.from_json, targets=a.targets or bool(a.profile or a.aigw),
+        profile=a.profile, aigw=a.aigw)
 
 
 def set_knobs(port: int, **knobs: float) -> dict[str, float]:
@@ -379,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"{opts.from_json}: {meta.get('date')}: {meta.get('command')}")
         out = Console(width=max(200, shutil.get_terminal_size().columns))
         print_tables(out, rows, infos, float(meta.get("threshold_cores", opts.threshold)))
+        if opts.targets:
+            cores = meta.get("cpus")  # the machine that ran it, not this one
+            print_verdict(out, rows, infos, cores if isinstance(cores, int) else procs.ncpus(), opts.profile,
+                          opts.aigw)
         return 0
     wrk = load.ensure_wrk(opts.install)
     if wrk is None:
@@ -402,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     meta["work_dir"] = str(work) if opts.keep else None
     out = Console(width=max(200, shutil.get_terminal_size().columns))
     print_tables(out, bench.rows, bench.infos, opts.threshold)
+    if opts.targets:
+        print_verdict(out, bench.rows, bench.infos, procs.ncpus(), opts.profile, opts.aigw)
     if opts.json_path:
         opts.json_path.write_text(json.dumps(to_json(bench.rows, bench.infos, meta), indent=2))
         console.print(f"wrote {opts.json_path}")

@@ -109,6 +109,12 @@ def child(entries: int, mode: str, signals: Path, batch_size: int) -> None:
     asyncio.run(run())
 
 
+def count_per_entry(tree: Path, mode: str, entries: int, batch: int) -> float:
+    """Instructions per entry in the serving process, `tree` first on PYTHONPATH (valgrind needed)."""
+    return float(callgrind.count(__file__, [str(entries), mode, str(batch)], tree,
+                                 "llmroute-writer-instr-")) / entries
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), int(sys.argv[5]))
@@ -127,11 +133,9 @@ def main() -> None:
     counts: dict[tuple[Path, str], list[float]] = {side: [] for side in sides}
     for r in range(args.rounds):
         for tree, mode in sides if r % 2 == 0 else list(reversed(sides)):
-            total = callgrind.count(__file__, [str(args.entries), mode, str(args.batch)], tree,
-                                    "llmroute-writer-instr-")
-            counts[(tree, mode)].append(total / args.entries)
-            print(f"round {r + 1} {tree} {mode}: {total / args.entries / 1e3:.1f} k instructions "
-                  "per entry", flush=True)
+            per = count_per_entry(tree, mode, args.entries, args.batch)
+            counts[(tree, mode)].append(per)
+            print(f"round {r + 1} {tree} {mode}: {per / 1e3:.1f} k instructions per entry", flush=True)
     base = counts[sides[0]]
     for (tree, mode), values in counts.items():
         mean = sum(values) / len(values)
