@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import load
@@ -417,10 +417,12 @@ def main(argv: list[str] | None = None) -> int:
     meta["work_dir"] = str(work) if opts.keep else None
     out = Console(width=max(200, shutil.get_terminal_size().columns))
     print_tables(out, bench.rows, bench.infos, opts.threshold)
-    if opts.targets:
-        print_verdict(out, bench.rows, bench.infos, procs.ncpus(), opts.profile, opts.aigw)
+    verdict = print_verdict(out, bench.rows, bench.infos, procs.ncpus(), opts.profile, opts.aigw) \
+        if opts.targets else []
     if opts.json_path:
-        opts.json_path.write_text(json.dumps(to_json(bench.rows, bench.infos, meta), indent=2))
+        data = to_json(bench.rows, bench.infos, meta) | ({"targets": [asdict(v) for v in verdict]}
+                                                         if verdict else {})
+        opts.json_path.write_text(json.dumps(data, indent=2))
         console.print(f"wrote {opts.json_path}")
     if not opts.keep:
         shutil.rmtree(work, ignore_errors=True)

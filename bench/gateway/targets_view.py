@@ -57,12 +57,14 @@ def closing_text(verdict: Verdict, profile: Profile) -> str:
     if split.floor_alone_misses:
         return "no part of llmroute's own work: the floor alone is over the goal"
     cut, chosen = needed_parts(profile, split.factor)
-    largest = profile.shares()[0]
+    head = f"by instruction share, own work must lose {cut:.0%}: "
+    if len(chosen) == 1:
+        return head + f"{chosen[0][0]} alone is {chosen[0][1]:.0%}"
     names = " + ".join(f"{name} {share:.0%}" for name, share in chosen)
     reached = sum(share for _, share in chosen)
-    enough = "" if reached >= cut else " (all of them are not enough)"
-    return (f"own work must lose {cut:.0%}; the largest part ({largest[0]}) is {largest[2]:.0%}; "
-            f"removing {names} = {reached:.0%} would{' not' if reached < cut else ''} close it{enough}")
+    if reached < cut:
+        return head + f"more than all the parts counted ({reached:.0%})"
+    return head + f"no single part is that large; the fewest that add up to it: {names} = {reached:.0%}"
 
 
 def verdict_table(items: list[Verdict], profile: Profile | None) -> Table:
@@ -141,8 +143,10 @@ def print_verdict(console: Console, rows: list[Row], infos: dict[str, GatewayInf
     console.print(verdict_table(items, profile))
     if profile is not None:
         console.print(parts_table(profile, own_cpu_ms(rows)))
-    noisy = [r for r in rows if r.disturbed and r.gateway in ("llmroute", "litellm", "upstream", "floor")]
+    used = [r for r in rows if r.gateway in ("llmroute", "litellm", "upstream", "floor", "floor-canned")]
+    noisy = [r for r in used if r.disturbed]
     if noisy:
-        console.print("[bold yellow]Verdict from DISTURBED rows (" + ", ".join(
-            f"{r.gateway}/{r.scenario}" for r in noisy) + "): indicative only; rerun on a quiet machine.[/]")
+        console.print(f"[bold yellow]The verdict uses {len(noisy)} DISTURBED row(s) of {len(used)} "
+                      f"(foreign load up to {max(r.foreign_cores for r in noisy):.2f} cores): indicative "
+                      "only; rerun on a quiet machine.[/]")
     return items

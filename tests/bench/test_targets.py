@@ -128,6 +128,32 @@ def test_without_litellm_the_ratio_targets_are_not_decided() -> None:
     assert v["TTFT added"].status == "not met"
 
 
+def test_litellm_below_its_upstream_is_noise_not_a_ratio() -> None:
+    rows = run_rows()
+    next(r for r in rows if r.gateway == "upstream" and r.scenario == "0ms c=1").p99_ms = 90.0
+    compare(rows)
+    p99 = by_target(rows)["added p99"]
+    assert p99.status == "n/a" and p99.goal is None
+    assert "LiteLLM's added p99 is -10.40 ms" in p99.why and "90.00 ms" in p99.why
+
+
+def test_a_canned_stream_is_not_part_of_the_ttft_split() -> None:
+    rows = run_rows()
+    rows.append(row("floor-canned", "stream c=1", p50=0.2))
+    compare(rows)
+    t = by_target(rows)["TTFT added"]
+    assert t.split is not None and t.split.floor_canned is None and t.split.floor == pytest.approx(0.2)
+
+
+def test_disturbed_rows_mark_the_verdict_indicative() -> None:
+    rows = run_rows()
+    rows[0].disturbed, rows[0].foreign_cores = True, 1.63
+    console = Console(record=True, width=700)
+    tv.print_verdict(console, rows, {}, 2)
+    text = console.export_text()
+    assert "1 DISTURBED row(s) of 14" in text and "1.63 cores" in text
+
+
 def test_without_the_floor_a_miss_says_what_to_add() -> None:
     v = by_target(run_rows(floor=False))
     cpu = v["CPU per"]
@@ -150,7 +176,8 @@ def test_workers_line() -> None:
 
 def test_per_chunk_is_not_decided_by_one_tree() -> None:
     v = by_target(run_rows())["per-chunk CPU"]
-    assert v.status == "n/a" and "ab.py" in v.why and v.measured == pytest.approx(1.0)
+    assert v.status == "n/a" and "ab.py" in v.why and v.measured is None
+    assert "CPU per stream 1.00 ms over 1000 streams" in v.why
 
 
 def test_failed_rows_are_not_used() -> None:
@@ -198,9 +225,22 @@ def test_rendered_verdict_names_the_floor_own_work_and_parts(tmp_path: Path) -> 
     text = console.export_text()
     assert "NOT met" in text and "met" in text
     assert "own work must fall to 0.200 ms CPU (0.40× today's)" in text
-    assert "own work must lose 60%" in text and "decision" in text
+    assert "own work must lose 60%: no single part is that large; the fewest that add up to it: " \
+        "orchestration/other 48% + decision 24% = 72%" in text
     assert "not measurable with < 3 cores" in text
     assert "share of own" in text
+
+
+def test_closing_text_one_part_or_none() -> None:
+    rows = run_rows()
+    v = next(v for v in tg.verdicts(rows, {}, 2) if v.target.startswith("throughput"))
+    assert v.split is not None
+    small = tg.Verdict(v.target, v.source, v.unit, v.measured, v.goal, v.goal_text, v.status,
+                       tg.Split(0.05, 0.1, 0.5, 0.4, ""), own_cpu=True)  # 20% to lose
+    assert tv.closing_text(small, PROFILE).endswith("orchestration/other alone is 48%")
+    floor_over = tg.Verdict(v.target, v.source, v.unit, v.measured, v.goal, v.goal_text, v.status,
+                            tg.Split(0.05, 0.1, 0.5, -0.1, ""), own_cpu=True)
+    assert "the floor alone is over the goal" in tv.closing_text(floor_over, PROFILE)
 
 
 def test_aigw_targets_join_the_table(tmp_path: Path) -> None:
