@@ -31,7 +31,7 @@ import peers
 import procs
 from report import GatewayInfo, Row, compare, from_json, num, print_tables, to_json
 from rich.console import Console
-from targets_view import print_verdict
+from targets_view import add_verdict_arguments, print_verdict
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -102,12 +102,7 @@ def parse_args(argv: list[str] | None) -> Options:
     p.add_argument("--json", type=Path, default=None, metavar="FILE")
     p.add_argument("--from-json", type=Path, default=None, metavar="FILE",
                    help="measure nothing: print the tables of an earlier --json file")
-    p.add_argument("--targets", action="store_true",
-                   help="after the tables, issue 17's verdict: each target met or why not (targets.py)")
-    p.add_argument("--profile", type=Path, default=None, metavar="FILE",
-                   help="with --targets: a parts profile (profile_parts.py --out FILE) to name the parts")
-    p.add_argument("--aigw", type=Path, default=None, metavar="FILE",
-                   help="with --targets: also aigw.py's targets from its --json FILE")
+    add_verdict_arguments(p)
     a = p.parse_args(argv)
     only = [g.strip() for g in a.only.split(",") if g.strip()]
     unknown = [g for g in only if g not in peers.GATEWAYS]

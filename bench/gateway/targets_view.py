@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -128,6 +129,16 @@ def own_cpu_ms(rows: list[Row]) -> float | None:
         if s is not None and f is not None:
             return s.cpu_ms_per_req - f.cpu_ms_per_req
     return None
+
+
+def add_verdict_arguments(p: argparse.ArgumentParser) -> None:
+    """run.py's `--targets`, `--profile FILE`, `--aigw FILE` (either file implies `--targets`)."""
+    p.add_argument("--targets", action="store_true",
+                   help="after the tables, issue 17's verdict: each target met or why not (targets.py)")
+    p.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                   help="with --targets: a parts profile (profile_parts.py --out FILE) to name the parts")
+    p.add_argument("--aigw", type=Path, default=None, metavar="FILE",
+                   help="with --targets: also aigw.py's targets from its --json FILE")
 
 
 def print_verdict(console: Console, rows: list[Row], infos: dict[str, GatewayInfo], cores: int,
