@@ -41,11 +41,9 @@ def split_text(split: Split, unit: str) -> str:
     if split.own is not None:
         parts.append(f"llmroute's own {split.own:.3f} {u}")
     text = ", ".join(parts)
-    if split.floor_alone_misses:
-        text += "; own work would have to be ≤ 0: not closable above this floor"
-    elif split.own_goal is not None and split.factor is not None:
+    if split.own_goal is not None and not split.floor_alone_misses and split.factor is not None:
         text += f"; own work must fall to {split.own_goal:.3f} {u} ({split.factor:.2f}× today's)"
-    if split.note:
+    if split.note:  # says so when the floor alone misses
         text += f" [{split.note}]"
     return text
 

@@ -107,7 +107,8 @@ def test_the_floor_alone_over_the_goal_is_said_so() -> None:
     assert t.status == "not met" and t.split is not None
     assert t.split.floor_alone_misses and t.split.factor == 0.0
     assert "no cut in llmroute's own work" in t.split.note
-    assert "not closable" in tv.split_text(t.split, t.unit)
+    assert tv.split_text(t.split, t.unit) == ("floor (+ upstream client) 0.550, llmroute's own 0.250 ms "
+                                              f"[{t.split.note}]")
 
 
 def test_a_negative_floor_latency_is_counted_as_zero() -> None:
