@@ -103,7 +103,7 @@ def child(entries: int, mode: str, signals: Path, batch_size: int) -> None:
         await writer.aclose()
         if writes is not None:
             await writes.aclose()
-        await store.aclose()
+        await store.close()
         shutil.rmtree(work, ignore_errors=True)
 
     asyncio.run(run())
