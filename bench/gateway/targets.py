@@ -106,11 +106,11 @@ def latency(by: dict[tuple[str, str], Row], which: str, fraction: float) -> Verd
     rv = getattr(r, attr) if r is not None else None
     if sv is None:
         return Verdict(name, "run.py", "ms", None, None, "–", "n/a",
-                       why=f"no `{SUBJECT}` and `{BASELINE}` rows at {C1}")
+                       why=f"no error-free `{SUBJECT}` and `{BASELINE}` rows at {C1}")
     if rv is None:
         return Verdict(name, "run.py", "ms", sv, None, "–", "n/a",
-                       why=f"no `{REFERENCE}` row at {C1}: the goal is a ratio against LiteLLM in the "
-                           "same run")
+                       why=f"no error-free `{REFERENCE}` row at {C1}: the goal is a ratio against "
+                           "LiteLLM in the same run")
     if rv <= 0:
         base = by.get((BASELINE, C1))
         return Verdict(name, "run.py", "ms", sv, None, "–", "n/a",
@@ -135,10 +135,11 @@ def throughput(by: dict[tuple[str, str], Row], times: float = 30.0) -> Verdict:
     name = f"throughput at 64 clients, one worker ≥ {times:g}× LiteLLM's"
     s, r = by.get((SUBJECT, C64)), by.get((REFERENCE, C64))
     if s is None:
-        return Verdict(name, "run.py", "req/s", None, None, "–", "n/a", why=f"no `{SUBJECT}` row at {C64}")
+        return Verdict(name, "run.py", "req/s", None, None, "–", "n/a",
+                       why=f"no error-free `{SUBJECT}` row at {C64}")
     if r is None or r.rps <= 0:
         return Verdict(name, "run.py", "req/s", s.rps, None, "–", "n/a",
-                       why=f"no `{REFERENCE}` row at {C64}: the goal is a ratio against LiteLLM")
+                       why=f"no error-free `{REFERENCE}` row at {C64}: the goal is a ratio against LiteLLM")
     goal = times * r.rps
     status = _ok(s.rps, goal, at_most=False)
     cpu_goal = s.cpu_ms_per_req * s.rps / goal if s.cpu_ms_per_req > 0 else None
@@ -158,7 +159,7 @@ def cpu(by: dict[tuple[str, str], Row], limit: float = 0.2) -> Verdict:
     s = _cpu_row(by, SUBJECT)
     if s is None or s.cpu_ms_per_req <= 0:
         return Verdict(name, "run.py", "ms", None, limit, f"≤ {limit:g} ms", "n/a",
-                       why=f"no `{SUBJECT}` row at {C64} or {C16}")
+                       why=f"no error-free `{SUBJECT}` row at {C64} or {C16}")
     status = _ok(s.cpu_ms_per_req, limit)
     split = _split(by, s.scenario, "cpu_ms_per_req", s.cpu_ms_per_req, limit) if status == "not met" \
         else None
@@ -172,7 +173,7 @@ def ttft(by: dict[tuple[str, str], Row], limit: float = 0.5) -> Verdict:
     s = by.get((SUBJECT, S1))
     if s is None or s.added_p50_ms is None:
         return Verdict(name, "run.py", "ms", None, limit, f"≤ {limit:g} ms", "n/a",
-                       why=f"no `{SUBJECT}` and `{BASELINE}` rows at {S1}")
+                       why=f"no error-free `{SUBJECT}` and `{BASELINE}` rows at {S1}")
     status = _ok(s.added_p50_ms, limit)
     split = _split(by, S1, "added_p50_ms", s.added_p50_ms, limit) if status == "not met" else None
     return Verdict(name, "run.py", "ms", s.added_p50_ms, limit, f"≤ {limit:g} ms ({S1})", status, split)
