@@ -39,6 +39,12 @@ class Verdict:
     explored: bool = False
     latent: str | None = None
 
+    def with_reason(self, reason: str) -> Verdict:
+        """This verdict with another `reason`: `dataclasses.replace(self, reason=reason)` without its
+        per-call field walk (a cascade does this on every decision; a test pins the field list)."""
+        return Verdict(self.tier, self.confidence, reason, self.router, self.scores, self.models,
+                       self.explored, self.latent)
+
 
 @dataclass(frozen=True)
 class LLMCall:

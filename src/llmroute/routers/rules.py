@@ -202,6 +202,7 @@ class RulesRouter:
         self.rules = tuple(compile_rule(rule) for rule in rules)
         self.default_tier = default_tier
         self.default_confidence = default_confidence
+        self._default_reason = f"no rule matched; default tier '{default_tier}'"
         self.vocabulary = frozenset(
             words[0]
             for rule in rules
@@ -217,8 +218,7 @@ class RulesRouter:
             if found is not None:
                 why = f"rule '{rule.name}' matched ({', '.join(found) or 'no conditions'})"
                 return Verdict(rule.tier, rule.confidence, why, self.name)
-        reason = f"no rule matched; default tier '{self.default_tier}'"
-        return Verdict(self.default_tier, self.default_confidence, reason, self.name)
+        return Verdict(self.default_tier, self.default_confidence, self._default_reason, self.name)
 
 
 def _rules_of(params: RulesParams, ctx: BuildContext) -> tuple[RuleConfig, ...]:
