@@ -12,6 +12,7 @@ import dataclasses
 import math
 import random
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from helpers import load_yaml, no_candidates
 from llmroute.constraints import Candidates
 from llmroute.engine import Engine
 from llmroute.learn.data import json_lines, prompt_of
+from llmroute.learn.policy import Choice
 from llmroute.routers.base import Verdict
 from llmroute.routers.cascade import CascadeRouter, Stage
 from llmroute.routers.classifier import ClassifierRouter
@@ -90,6 +92,41 @@ def test_with_reason_is_replace_on_every_field() -> None:
     assert plain.with_reason("x") == dataclasses.replace(plain, reason="x")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Generated:
+    """Verdict's fields with the `__init__` dataclasses generates (the reference)."""
+
+    tier: str
+    confidence: float
+    reason: str
+    router: str
+    scores: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    models: tuple[str, ...] = ()
+    explored: bool = False
+    latent: str | None = None
+
+
+@given(st.text(max_size=5), st.floats(), st.text(max_size=5), st.text(max_size=5),
+       st.none() | st.dictionaries(st.text(max_size=3), st.floats(0, 1), max_size=3),
+       st.none() | st.tuples(st.text(max_size=3)), st.none() | st.booleans(),
+       st.none() | st.text(max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_verdicts_init_is_the_generated_one(tier: str, confidence: float, reason: str, router: str,
+                                            scores: dict[str, float] | None, models: tuple[str] | None,
+                                            explored: bool | None, latent: str | None) -> None:
+    given_ = {k: v for k, v in (("scores", scores), ("models", models), ("explored", explored),
+                                ("latent", latent)) if v is not None}
+    got = Verdict(tier, confidence, reason, router, **given_)  # type: ignore[arg-type]
+    want = _Generated(tier, confidence, reason, router, **given_)  # type: ignore[arg-type]
+    assert list(vars(got).items()) == list(vars(want).items()) or math.isnan(confidence)
+    assert repr(got) == repr(want).replace("_Generated", "Verdict")
+    assert [(f.name, f.default, f.default_factory) for f in dataclasses.fields(Verdict)] == [
+        (f.name, f.default, f.default_factory) for f in dataclasses.fields(_Generated)]
+    assert Verdict("t", 0.5, "r", "x").scores is not Verdict("t", 0.5, "r", "x").scores
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.tier = "other"  # type: ignore[misc]
+
+
 class Stub:
     def __init__(self, name: str, confidence: float, tier: str):
         self.name = name
@@ -134,7 +171,25 @@ def test_the_rules_default_reason_is_the_same_text() -> None:
     for tier in ("simple", "medium", "complex"):
         verdict = RulesRouter((rule,), tier, 0.4).decide(RouteRequest.from_prompt("hi"), no_candidates())
         assert verdict.reason == f"no rule matched; default tier '{tier}'"
-        assert (verdict.tier, verdict.confidence) == (tier, 0.4)
+        assert repr(verdict) == repr(Verdict(tier, 0.4, f"no rule matched; default tier '{tier}'", "rules"))
+
+
+@dataclasses.dataclass(frozen=True)
+class _GeneratedChoice:
+    index: int
+    confidence: float
+    margin: float
+
+
+@given(st.integers(), st.floats(), st.floats())
+@settings(max_examples=200, deadline=None)
+def test_choices_init_is_the_generated_one(index: int, confidence: float, margin: float) -> None:
+    got, want = Choice(index, confidence, margin), _GeneratedChoice(index, confidence, margin)
+    assert list(vars(got).items()) == list(vars(want).items())
+    assert repr(got) == repr(want).replace("_GeneratedChoice", "Choice")
+    assert [f.name for f in dataclasses.fields(Choice)] == ["index", "confidence", "margin"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.index = 1  # type: ignore[misc]
 
 
 # --- the classifier ----------------------------------------------------------------------------

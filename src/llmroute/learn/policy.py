@@ -24,7 +24,7 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Choice:
     """A policy's pick for one prompt: model index, its P(good), and the margin behind the pick
     (by target: P − target, negative when no model reached it; by trade-off: score gap to the
@@ -33,6 +33,11 @@ class Choice:
     index: int
     confidence: float
     margin: float
+
+    def __init__(self, index: int, confidence: float, margin: float) -> None:
+        # The generated frozen __init__'s fields, set in one update of the instance dict instead
+        # of an `object.__setattr__` call each (one choice per routing decision).
+        vars(self).update(index=index, confidence=confidence, margin=margin)
 
 
 def _costs(cost: F64) -> F64:

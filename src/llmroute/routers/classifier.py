@@ -184,7 +184,8 @@ class ClassifierRouter:
 
     def decide(self, request: RouteRequest, candidates: Candidates) -> Verdict:
         """The cheapest likely-good candidate (or the best value for the money)."""
-        names = [n for n in candidates.names() if n in self.tiers]
+        tiers = self.tiers
+        names = [spec.name for spec in candidates.models if spec.name in tiers]
         if not names:
             return Verdict(next(iter(self.tiers.values()), "medium"), 0.0,
                            "classifier: no candidate is known to the model", self.name)
