@@ -28,7 +28,7 @@ from llmroute.learn.policy import Choice
 from llmroute.routers.base import Verdict
 from llmroute.routers.cascade import CascadeRouter, Stage
 from llmroute.routers.classifier import ClassifierRouter
-from llmroute.routers.figures import round4, two_places
+from llmroute.routers.figures import round4, scores_and_ranked, two_places
 from llmroute.routers.rules import RulesRouter
 from llmroute.settings import RuleConfig
 from llmroute.types import RouteRequest
@@ -41,6 +41,8 @@ def _bits(x: float) -> bytes:
 
 
 # --- the number formats ------------------------------------------------------------------------
+
+_UNIT_FLOATS = st.floats(0.0, 1.0) | st.integers(0, 20_000).map(lambda k: k / 20_000)
 
 def _edges() -> list[float]:
     """Every two- and four-place step of [0, 1], its halves, and their neighbouring floats."""
@@ -78,6 +80,32 @@ def test_the_formats_on_any_float(x: float) -> None:
     got, want = round4(x), round(x, 4)
     assert type(got) is float
     assert _bits(got) == _bits(want) or (math.isnan(got) and math.isnan(want))
+
+
+def _old_scores(names: list[str], values: list[float]) -> tuple[dict[str, float], str]:
+    scores = {n: round(q, 4) for n, q in zip(names, values, strict=True)}
+    return scores, ", ".join(f"{n} {q:.2f}" for n, q in scores.items())
+
+
+def test_scores_and_ranked_on_every_step_half_and_neighbour() -> None:
+    values = _edges()
+    for start in range(0, len(values), 7):
+        chunk = values[start:start + 7]
+        names = [f"m{i}" for i in range(len(chunk))]
+        got, want = scores_and_ranked(names, chunk), _old_scores(names, chunk)
+        assert got[1] == want[1]
+        assert [_bits(v) for v in got[0].values()] == [_bits(v) for v in want[0].values()] or any(
+            math.isnan(v) for v in chunk)
+        assert list(got[0]) == list(want[0])
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.floats() | _UNIT_FLOATS), max_size=8))
+@settings(max_examples=2000, deadline=None)
+def test_scores_and_ranked_on_any_row(row: list[tuple[str, float]]) -> None:
+    names, values = [n for n, _ in row], [q for _, q in row]     # names may repeat
+    got, want = scores_and_ranked(names, values), _old_scores(names, values)
+    assert got[1] == want[1]
+    assert repr(got[0]) == repr(want[0])
 
 
 # --- the cascade: `with_reason` and the judge's texts ------------------------------------------

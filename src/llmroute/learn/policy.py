@@ -146,7 +146,26 @@ def by_tradeoff(p: F64, cost: F64, lam: float) -> Choice:
 
 def tradeoff_row(ps: list[float], cost: list[float], lam: float) -> Choice:
     """`by_tradeoff` of one prompt given as Python floats (P(good) and costs of one non-zero length;
-    NaN costs are resolved here): the same choice, confidence and margin."""
+    NaN costs are resolved here): the same choice, confidence and margin. One pass when no score is
+    NaN (`_top_two`'s order then), else `_tradeoff_row`."""
+    if len(ps) == len(cost):
+        top = second = -1
+        best = runner = 0.0
+        for i, (q, c) in enumerate(zip(ps, cost, strict=True)):
+            s = q - lam * c
+            if s != s:                     # a NaN cost or P(good), or 0 × inf: the general pass
+                return _tradeoff_row(ps, cost, lam)
+            if top < 0 or s > best:
+                top, second, best, runner = i, top, s, best
+            elif second < 0 or s > runner:
+                second, runner = i, s
+        if top >= 0:
+            return Choice(top, ps[top], best - runner if second >= 0 else math.inf)
+    return _tradeoff_row(ps, cost, lam)
+
+
+def _tradeoff_row(ps: list[float], cost: list[float], lam: float) -> Choice:
+    """`tradeoff_row` on any row: NaN costs resolved, NaN scores ordered last (`_top_two`)."""
     cs = _row_costs(cost)
     scores = [q - lam * c for q, c in zip(ps, cs, strict=True)]
     top, second = _top_two(scores)

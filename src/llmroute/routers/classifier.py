@@ -28,7 +28,7 @@ from ..learn.policy import Choice, blend_point, by_target, by_tradeoff, target_r
 from ..learn.provenance import ProfileSource, SourcedProfile, day_one_profile, like_problem
 from ..types import RouteRequest
 from .base import BuildContext, RouterParams, RouterType, Verdict
-from .figures import round4, two_places
+from .figures import scores_and_ranked
 
 if TYPE_CHECKING:  # learning online's code loads only when it is on
     from ..learn.online_hub import OnlineHub, Slot
@@ -227,10 +227,10 @@ class ClassifierRouter:
 
     def _verdict(self, names: list[str], values: list[float], choice: Choice, setting: str, *,
                  explored: bool = False, latent: str | None = None) -> Verdict:
-        """The verdict; scores are `round(q, 4)` and the reason shows them `:.2f` (`figures`)."""
+        """The verdict; scores are `round(q, 4)` and the reason shows them `:.2f` (`figures`: the
+        same floats and text)."""
         chosen = names[choice.index]
-        scores = {n: round4(q) for n, q in zip(names, values, strict=True)}
-        ranked = ", ".join([f"{n} {two_places(q)}" for n, q in scores.items()])
+        scores, ranked = scores_and_ranked(names, values)
         reason = f"classifier P(good): {ranked}; chose {chosen} ({setting})"
         return Verdict(self.tiers[chosen], choice.confidence, reason, self.name, scores, (chosen,),
                        explored, latent)

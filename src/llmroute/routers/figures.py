@@ -46,3 +46,35 @@ def round4(x: float) -> float:
         if part > _HIGH:
             return (whole + 1) / 10000.0
     return round(x, 4)
+
+
+def scores_and_ranked(names: list[str], values: list[float]) -> tuple[dict[str, float], str]:
+    """`{n: round(q, 4)}` over `names` and `values`, and `", ".join(f"{n} {s:.2f}")` over that
+    dict's items, exactly: `round4` and `two_places` inlined in one pass. The two-place text comes
+    from the four-place integer k (`two_places(k / 10⁴)`): k/10⁴ lies within a float's rounding of
+    the decimal, so unless k ends in 50 (a half: the float decides) it rounds as k/100 does."""
+    scores: dict[str, float] = {}
+    parts: list[str] = []
+    floor = math.floor
+    for name, q in zip(names, values, strict=True):
+        k = -1
+        if 0.0 < q <= 1.0:
+            y = q * 10000.0
+            whole = floor(y)
+            part = y - whole
+            if part < _LOW:
+                k = whole
+            elif part > _HIGH:
+                k = whole + 1
+        if k < 0:
+            score = round(q, 4)
+            text = f"{score:.2f}"
+        else:
+            score = k / 10000.0
+            rest = k % 100
+            text = _HUNDREDTHS[k // 100 + (rest > 50)] if rest != 50 else f"{score:.2f}"
+        scores[name] = score
+        parts.append(f"{name} {text}")
+    if len(parts) != len(scores):              # a repeated name: the dict keeps its last score
+        return scores, ", ".join([f"{n} {two_places(s)}" for n, s in scores.items()])
+    return scores, ", ".join(parts)
