@@ -63,6 +63,7 @@ class CascadeRouter:
         self.fallback_tier = fallback_tier
         #: Each stage's threshold as the reasons show it (`:.2f`), formatted once.
         self._shown = tuple(f"{stage.threshold:.2f}" for stage in self.stages)
+        self._thresholds = tuple(stage.threshold for stage in self.stages)
 
     def decide(self, request: RouteRequest, candidates: Candidates) -> Outcome:
         """Walk the stages from the first."""
@@ -99,7 +100,7 @@ class CascadeRouter:
                ) -> tuple[Verdict | None, tuple[str, ...]]:
         note = f"{verdict.router} {two_places(verdict.confidence)}"
         shown = self._shown[index]
-        if verdict.confidence >= self.stages[index].threshold:
+        if verdict.confidence >= self._thresholds[index]:
             passed = f"; after {'; '.join(trace)}" if trace else ""
             reason = f"stage {index + 1} ({note} ≥ {shown}): {verdict.reason}{passed}"
             return verdict.with_reason(reason), trace

@@ -181,6 +181,10 @@ class ClassifierRouter:
         #: The knob settings' texts in the reason, formatted once (the params are frozen).
         self._setting = params.describe()
         self._blend_setting = None if params.blend is None else f"{params.blend.describe()} (blend)"
+        #: `params.knob_for` and the knob's `choose_row`, read once (the params are frozen).
+        self._blend = params.blend
+        self._lam = params.willingness_to_pay
+        self._target = params.target
 
     def decide(self, request: RouteRequest, candidates: Candidates) -> Verdict:
         """The cheapest likely-good candidate (or the best value for the money)."""
@@ -222,8 +226,13 @@ class ClassifierRouter:
         if pair is not None:
             choice, why = pair.choose(names, np.asarray(p, dtype=np.float64))
             return choice, f"strong/weak: {why}"
-        knob = self.params.knob_for(text)
-        return knob.choose_row(p, cost), self._setting_of(knob)
+        blend = self._blend
+        if blend is not None and blend_point(text) < blend.share:     # `knob_for`'s test
+            return blend.choose_row(p, cost), self._setting_of(blend)
+        lam = self._lam
+        if lam is not None:
+            return tradeoff_row(p, cost, lam), self._setting
+        return target_row(p, cost, self._target), self._setting
 
     def _verdict(self, names: list[str], values: list[float], choice: Choice, setting: str, *,
                  explored: bool = False, latent: str | None = None) -> Verdict:
