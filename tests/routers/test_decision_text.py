@@ -336,3 +336,41 @@ def test_predict_rows_are_predicts_numbers(engine: Engine) -> None:
         p, cost = rows
         assert [_bits(v) for v in p] == [_bits(v) for v in prediction.p_good.tolist()]
         assert [_bits(v) for v in cost] == [_bits(v) for v in prediction.expected_cost.tolist()]
+
+
+# --- the engine's chain ------------------------------------------------------------------------
+
+def _old_chain(engine: Engine, verdict: Verdict, found: Candidates) -> tuple[str, tuple[str, ...], str]:
+    """`Engine.chain` as it was: the ladder, walks and listings read from the settings per call."""
+    from llmroute.engine import tier_order
+
+    names = {spec.name: spec for spec in found.models}
+    preferred = [m for m in verdict.models if m in names]
+    ladder = engine.settings.tier_names
+    start = verdict.tier if verdict.tier in ladder else ladder[-1]
+    for tier in tier_order(start, ladder):
+        table = engine.settings.tiers[tier]
+        listed = [m for m in (table.model, *table.fallbacks) if m in names]
+        tier_models = listed + [n for n, spec in names.items() if spec.tier == tier and n not in listed]
+        models = tuple(dict.fromkeys([*preferred, *tier_models]))
+        if models:
+            note = "" if tier == verdict.tier else (
+                f"; no eligible model in tier '{verdict.tier}', using tier '{tier}'")
+            return tier, models, note
+        preferred = []
+    raise AssertionError("no eligible model")
+
+
+def test_the_engines_chain_is_as_before(engine: Engine) -> None:
+    rng = random.Random(5)
+    request = RouteRequest.from_prompt("hello")
+    found = engine.candidates(request)
+    pool = [spec.name for spec in found.models] + ["not/a-model"]
+    for _ in range(3000):
+        kept = Candidates(tuple(s for s in found.models if rng.random() < 0.5), found.tiers)
+        if not kept.models:
+            continue
+        tier = rng.choice([*engine.settings.tier_names, "unknown"])
+        models = tuple(rng.sample(pool, rng.randint(0, 3)))
+        verdict = Verdict(tier, 0.5, "r", "x", models=models)
+        assert engine.chain(verdict, kept) == _old_chain(engine, verdict, kept)

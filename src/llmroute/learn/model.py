@@ -242,10 +242,11 @@ class RouterModel:
         fast = self._fast
         if fast is None:
             return None
-        z = fast.latent_bytes(text)
+        features = fast.rows.raw(text)                 # `fast.latent_bytes`, one call fewer
         pool = self._kernel_pool(models)
-        if z is None or pool is None:
+        if features is None or pool is None:
             return None
+        z = fast.project(*features)
         values = array("d", pool(z, float(len(text)))).tolist()     # float64, as np.frombuffer reads
         m = len(values) // 3
         return values[:m], values[m:2 * m]

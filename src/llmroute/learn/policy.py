@@ -20,11 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ..frozen import quick_init
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, init=False)
+@quick_init  # one a routing decision
+@dataclass(frozen=True)
 class Choice:
     """A policy's pick for one prompt: model index, its P(good), and the margin behind the pick
     (by target: P − target, negative when no model reached it; by trade-off: score gap to the
@@ -33,11 +36,6 @@ class Choice:
     index: int
     confidence: float
     margin: float
-
-    def __init__(self, index: int, confidence: float, margin: float) -> None:
-        # The generated frozen __init__'s fields, set in one update of the instance dict instead
-        # of an `object.__setattr__` call each (one choice per routing decision).
-        vars(self).update(index=index, confidence=confidence, margin=margin)
 
 
 def _costs(cost: F64) -> F64:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from ..catalog import Catalog
 from ..constraints import Candidates
 from ..errors import ConfigProblem
+from ..frozen import quick_init
 from ..settings import RuleConfig
 from ..types import RouteRequest
 
@@ -24,7 +25,8 @@ if TYPE_CHECKING:  # numpy and the learned model load only with a classifier
     from ..learn.online_hub import OnlineHub
 
 
-@dataclass(frozen=True, init=False)
+@quick_init  # three a cascade decision (the generated __init__: ~14 k instructions each)
+@dataclass(frozen=True)
 class Verdict:
     """A router's answer: a tier (and optionally preferred models), how sure it is, and why."""
 
@@ -38,17 +40,6 @@ class Verdict:
     #: latent (encoded, `learn.online_hub`) for feedback to update the router with.
     explored: bool = False
     latent: str | None = None
-
-    def __init__(self, tier: str, confidence: float, reason: str, router: str,
-                 scores: Mapping[str, float] | None = None, models: tuple[str, ...] = (),
-                 explored: bool = False, latent: str | None = None) -> None:
-        # The generated frozen __init__'s fields and defaults (no `scores`: a new empty dict), set in
-        # one update of the instance dict instead of eight `object.__setattr__` calls (~14 k
-        # instructions a verdict, three a cascade decision). `tests/routers/test_decision_text.py`
-        # compares it with the generated one.
-        vars(self).update(tier=tier, confidence=confidence, reason=reason, router=router,
-                          scores={} if scores is None else scores, models=models, explored=explored,
-                          latent=latent)
 
     def with_reason(self, reason: str) -> Verdict:
         """This verdict with another `reason`: `dataclasses.replace(self, reason=reason)` without its
