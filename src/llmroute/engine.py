@@ -101,7 +101,7 @@ class Engine:
 
     def candidates(self, request: RouteRequest) -> Candidates:
         """Eligible pool models for the request; raises NoEligibleModelError when none is."""
-        found = eligible(self.catalog, request, self.settings.tier_names)
+        found = eligible(self.catalog, request, self._ladder)
         if not found.models:
             raise NoEligibleModelError(found.excluded)
         return found
