@@ -112,8 +112,10 @@ class Engine:
         req = as_request(request)
         name, router = self.router(policy)
         found = self.candidates(req)
-        verdict = await self._resolve(router.decide(req, found), caller or self.caller)
-        return self.finish(verdict, name, req, found)
+        outcome = router.decide(req, found)
+        if isinstance(outcome, Consult):   # a Verdict needs no coroutine of `_resolve`'s
+            outcome = await self._resolve(outcome, caller or self.caller)
+        return self.finish(outcome, name, req, found)
 
     async def _resolve(self, outcome: Outcome, caller: Caller | None) -> Verdict:
         while isinstance(outcome, Consult):
