@@ -211,7 +211,7 @@ class _GeneratedChoice:
 
 @given(st.integers(), st.floats(), st.floats())
 @settings(max_examples=200, deadline=None)
-def test_choices_init_is_the_generated_one(index: int, confidence: float, margin: float) -> None:
+def test_choice_is_the_generated_dataclass(index: int, confidence: float, margin: float) -> None:
     got, want = Choice(index, confidence, margin), _GeneratedChoice(index, confidence, margin)
     assert list(vars(got).items()) == list(vars(want).items())
     assert repr(got) == repr(want).replace("_GeneratedChoice", "Choice")
