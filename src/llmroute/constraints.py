@@ -10,6 +10,7 @@ from fnmatch import translate
 from functools import lru_cache
 
 from .catalog import ModelSpec
+from .frozen import quick_init
 from .types import RouteRequest
 
 
@@ -26,6 +27,7 @@ def matches(model: ModelSpec, patterns: Iterable[str]) -> bool:
     return any(_pattern(p).fullmatch(n) for p in patterns for n in names)
 
 
+@quick_init  # one a request
 @dataclass(frozen=True)
 class Candidates:
     """The models a router may choose from, in ladder order, and why the others were excluded."""
@@ -50,9 +52,10 @@ def exclusion_reason(model: ModelSpec, request: RouteRequest) -> str | None:
         return "not in allowed_models"
     if request.key_models and not matches(model, request.key_models):
         return "not allowed for this gateway key"
-    missing = sorted(request.requires - model.capabilities)
-    if missing:
-        return f"lacks capability: {', '.join(missing)}"
+    if request.requires:                   # most requests require nothing: no set, no sort
+        missing = sorted(request.requires - model.capabilities)
+        if missing:
+            return f"lacks capability: {', '.join(missing)}"
     wanted = request.max_output_tokens
     if wanted is not None and model.max_output_tokens is not None and wanted > model.max_output_tokens:
         return f"max_tokens {wanted} exceeds its max output of {model.max_output_tokens}"

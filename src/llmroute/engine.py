@@ -75,6 +75,11 @@ class Engine:
         }
         top = settings.tiers[settings.tier_names[-1]].model
         self.baseline_model = settings.routing.baseline_model or top
+        #: `chain`'s per-decision reads of the (frozen) settings, made once: the ladder, each
+        #: tier's walk (`tier_order`) and each tier's listed models (primary, then fallbacks).
+        self._ladder = settings.tier_names
+        self._walks = {tier: tuple(tier_order(tier, self._ladder)) for tier in self._ladder}
+        self._listed = {tier: settings.tier_models(tier) for tier in self._ladder}
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, *,
@@ -96,7 +101,7 @@ class Engine:
 
     def candidates(self, request: RouteRequest) -> Candidates:
         """Eligible pool models for the request; raises NoEligibleModelError when none is."""
-        found = eligible(self.catalog, request, self.settings.tier_names)
+        found = eligible(self.catalog, request, self._ladder)
         if not found.models:
             raise NoEligibleModelError(found.excluded)
         return found
@@ -107,8 +112,10 @@ class Engine:
         req = as_request(request)
         name, router = self.router(policy)
         found = self.candidates(req)
-        verdict = await self._resolve(router.decide(req, found), caller or self.caller)
-        return self.finish(verdict, name, req, found)
+        outcome = router.decide(req, found)
+        if isinstance(outcome, Consult):   # a Verdict needs no coroutine of `_resolve`'s
+            outcome = await self._resolve(outcome, caller or self.caller)
+        return self.finish(outcome, name, req, found)
 
     async def _resolve(self, outcome: Outcome, caller: Caller | None) -> Verdict:
         while isinstance(outcome, Consult):
@@ -157,9 +164,9 @@ class Engine:
         nearest tier with an eligible model (more capable first)."""
         names = {spec.name: spec for spec in found.models}
         preferred = [m for m in verdict.models if m in names]
-        ladder = self.settings.tier_names
+        ladder = self._ladder
         start = verdict.tier if verdict.tier in ladder else ladder[-1]
-        for tier in tier_order(start, ladder):
+        for tier in self._walks[start]:
             models = _dedupe([*preferred, *self._tier_models(tier, names)])
             if models:
                 note = "" if tier == verdict.tier else (
@@ -169,8 +176,7 @@ class Engine:
         raise NoEligibleModelError(found.excluded)
 
     def _tier_models(self, tier: str, names: Mapping[str, ModelSpec]) -> list[str]:
-        table = self.settings.tiers[tier]
-        listed = [m for m in (table.model, *table.fallbacks) if m in names]
+        listed = [m for m in self._listed[tier] if m in names]
         return listed + [n for n, spec in names.items() if spec.tier == tier and n not in listed]
 
 

@@ -151,6 +151,7 @@ class RouteRequest:
         )
 
 
+@quick_init  # one a routing decision (the generated __init__: ~30 k instructions)
 @dataclass(frozen=True)
 class Decision:
     """The routing decision: which tier, which models in order, who decided, how sure, and why."""

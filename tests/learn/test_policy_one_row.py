@@ -4,11 +4,23 @@ infinite scores, and single-model pools."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from llmroute.learn.policy import Choice, _costs, by_target, by_target_many, by_tradeoff
+from llmroute.learn.policy import (
+    Choice,
+    _costs,
+    _tradeoff_row,
+    by_target,
+    by_target_many,
+    by_tradeoff,
+    tradeoff_row,
+)
 
 
 def _numpy_tradeoff(p: np.ndarray, cost: np.ndarray, lam: float) -> Choice:
@@ -60,3 +72,20 @@ def test_other_shapes_still_take_the_numpy_path() -> None:
     p32 = np.asarray([0.2, 0.8], dtype=np.float32)
     c = np.asarray([1.0, 2.0])
     assert by_target(p32, c, 0.5).index == 1 and by_tradeoff(p32, c, 0.0).index == 1
+
+
+_ROW_FLOATS = st.sampled_from([0.0, 0.5, 0.7, 1.0, 1e-4, math.nan, math.inf, -math.inf]) | st.floats()
+
+
+@given(st.lists(st.tuples(_ROW_FLOATS, _ROW_FLOATS), max_size=9),
+       st.sampled_from([0.0, 1.0, 26.64, 1e4]) | st.floats(0, 1e6))
+@settings(max_examples=3000, deadline=None)
+def test_the_one_pass_tradeoff_is_the_general_pass(row: list[tuple[float, float]], lam: float) -> None:
+    ps, cost = [q for q, _ in row], [c for _, c in row]
+    try:
+        want = _tradeoff_row(ps, cost, lam)
+    except IndexError:                      # an empty row: both fail alike
+        with pytest.raises(IndexError):
+            tradeoff_row(ps, cost, lam)
+        return
+    assert _same(tradeoff_row(ps, cost, lam), want)

@@ -9,6 +9,7 @@ profile from a few labelled outcomes or from their tier (see `abilities`).
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -233,6 +234,22 @@ class RouterModel:
                 return Prediction(names, p, cost, out)
         p, cost, out = self.predict_latent(self.serving_latent(text), len(text), models)
         return Prediction(names, p, cost, out)
+
+    def predict_rows(self, text: str, models: Sequence[str]) -> tuple[list[float], list[float]] | None:
+        """`predict(text, models)`'s P(good) and expected cost as Python floats (the same numbers:
+        the kernel's float64 output read once, without the arrays), or None where `predict` would
+        not use the kernel (not built, an empty pool, or a text it leaves to the pure path)."""
+        fast = self._fast
+        if fast is None:
+            return None
+        features = fast.rows.raw(text)                 # `fast.latent_bytes`, one call fewer
+        pool = self._kernel_pool(models)
+        if features is None or pool is None:
+            return None
+        z = fast.project(*features)
+        values = array("d", pool(z, float(len(text)))).tolist()     # float64, as np.frombuffer reads
+        m = len(values) // 3
+        return values[:m], values[m:2 * m]
 
     def predict_many(self, texts: Sequence[str], models: Sequence[str] | None = None
                      ) -> tuple[F64, F64]:

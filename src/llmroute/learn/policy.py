@@ -93,12 +93,21 @@ def _top_two(scores: list[float]) -> tuple[int, int]:
 
 
 def _one_row(p: F64, cost: F64) -> tuple[list[float], list[float]] | None:
-    """Python floats of one prompt's P(good) and costs (NaN costs resolved), or None for anything
-    but two 1-D float64 arrays of one non-zero length (then the numpy functions decide)."""
+    """Python floats of one prompt's P(good) and costs, or None for anything but two 1-D float64
+    arrays of one non-zero length (then the numpy functions decide)."""
     if (not isinstance(p, np.ndarray) or not isinstance(cost, np.ndarray) or p.ndim != 1 or cost.ndim != 1
             or p.dtype.char != "d" or cost.dtype.char not in "fd" or len(p) != len(cost) or len(p) == 0):
         return None
-    return p.tolist(), _row_costs(cost.tolist())
+    return p.tolist(), cost.tolist()
+
+
+def target_row(ps: list[float], cost: list[float], target: float) -> Choice:
+    """`by_target` of one prompt given as Python floats (P(good) and costs of one non-zero length;
+    NaN costs are resolved here): the same choice, confidence and margin."""
+    cs = _row_costs(cost)
+    masked = [c if q >= target else math.inf for q, c in zip(ps, cs, strict=True)]
+    i = masked.index(min(masked)) if any(q >= target for q in ps) else _first_max(ps)
+    return Choice(i, ps[i], ps[i] - target)
 
 
 def by_target(p: F64, cost: F64, target: float) -> Choice:
@@ -108,10 +117,7 @@ def by_target(p: F64, cost: F64, target: float) -> Choice:
     if row is None:
         i = int(by_target_many(p, cost, target)[0])
         return Choice(i, float(p[i]), float(p[i]) - target)
-    ps, cs = row
-    masked = [c if q >= target else math.inf for q, c in zip(ps, cs, strict=True)]
-    i = masked.index(min(masked)) if any(q >= target for q in ps) else _first_max(ps)
-    return Choice(i, ps[i], ps[i] - target)
+    return target_row(*row, target)
 
 
 def by_tradeoff_many(p: F64, cost: F64, lam: float) -> I64:
@@ -125,16 +131,41 @@ def by_tradeoff(p: F64, cost: F64, lam: float) -> Choice:
     for one 1-D row: the same products, differences and stable order as numpy's)."""
     row = _one_row(p, cost)
     if row is not None:
-        ps, cs = row
-        scores = [q - lam * c for q, c in zip(ps, cs, strict=True)]
-        top, second = _top_two(scores)
-        margin = scores[top] - scores[second] if second >= 0 else float("inf")
-        return Choice(top, ps[top], margin)
+        return tradeoff_row(*row, lam)
     score = np.asarray(p, dtype=np.float64) - lam * _costs(cost)
     order = np.argsort(-score, kind="stable")
     gap = float(score[order[0]] - score[order[1]]) if len(order) > 1 else float("inf")
     i = int(order[0])
     return Choice(i, float(p[i]), gap)
+
+
+def tradeoff_row(ps: list[float], cost: list[float], lam: float) -> Choice:
+    """`by_tradeoff` of one prompt given as Python floats (P(good) and costs of one non-zero length;
+    NaN costs are resolved here): the same choice, confidence and margin. One pass when no score is
+    NaN (`_top_two`'s order then), else `_tradeoff_row`."""
+    if len(ps) == len(cost):
+        top = second = -1
+        best = runner = 0.0
+        for i, (q, c) in enumerate(zip(ps, cost, strict=True)):
+            s = q - lam * c
+            if s != s:                     # a NaN cost or P(good), or 0 × inf: the general pass
+                return _tradeoff_row(ps, cost, lam)
+            if top < 0 or s > best:
+                top, second, best, runner = i, top, s, best
+            elif second < 0 or s > runner:
+                second, runner = i, s
+        if top >= 0:
+            return Choice(top, ps[top], best - runner if second >= 0 else math.inf)
+    return _tradeoff_row(ps, cost, lam)
+
+
+def _tradeoff_row(ps: list[float], cost: list[float], lam: float) -> Choice:
+    """`tradeoff_row` on any row: NaN costs resolved, NaN scores ordered last (`_top_two`)."""
+    cs = _row_costs(cost)
+    scores = [q - lam * c for q, c in zip(ps, cs, strict=True)]
+    top, second = _top_two(scores)
+    margin = scores[top] - scores[second] if second >= 0 else float("inf")
+    return Choice(top, ps[top], margin)
 
 
 def blend_point(text: str) -> float:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from ..catalog import Catalog
 from ..constraints import Candidates
 from ..errors import ConfigProblem
+from ..frozen import quick_init
 from ..settings import RuleConfig
 from ..types import RouteRequest
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # numpy and the learned model load only with a classifier
     from ..learn.online_hub import OnlineHub
 
 
+@quick_init  # three a cascade decision (the generated __init__: ~14 k instructions each)
 @dataclass(frozen=True)
 class Verdict:
     """A router's answer: a tier (and optionally preferred models), how sure it is, and why."""
@@ -38,6 +40,12 @@ class Verdict:
     #: latent (encoded, `learn.online_hub`) for feedback to update the router with.
     explored: bool = False
     latent: str | None = None
+
+    def with_reason(self, reason: str) -> Verdict:
+        """This verdict with another `reason`: `dataclasses.replace(self, reason=reason)` without its
+        per-call field walk (a cascade does this on every decision; a test pins the field list)."""
+        return Verdict(self.tier, self.confidence, reason, self.router, self.scores, self.models,
+                       self.explored, self.latent)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ stage decides, and when none is, a configured capable tier does."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -24,6 +24,7 @@ from .base import (
     tier_problem,
     validate_spec,
 )
+from .figures import two_places
 
 
 class CascadeParams(RouterParams):
@@ -60,6 +61,9 @@ class CascadeRouter:
         self.name = name
         self.stages = tuple(stages)
         self.fallback_tier = fallback_tier
+        #: Each stage's threshold as the reasons show it (`:.2f`), formatted once.
+        self._shown = tuple(f"{stage.threshold:.2f}" for stage in self.stages)
+        self._thresholds = tuple(stage.threshold for stage in self.stages)
 
     def decide(self, request: RouteRequest, candidates: Candidates) -> Outcome:
         """Walk the stages from the first."""
@@ -94,13 +98,13 @@ class CascadeRouter:
 
     def _judge(self, verdict: Verdict, index: int, trace: tuple[str, ...]
                ) -> tuple[Verdict | None, tuple[str, ...]]:
-        stage = self.stages[index]
-        note = f"{verdict.router} {verdict.confidence:.2f}"
-        if verdict.confidence >= stage.threshold:
+        note = f"{verdict.router} {two_places(verdict.confidence)}"
+        shown = self._shown[index]
+        if verdict.confidence >= self._thresholds[index]:
             passed = f"; after {'; '.join(trace)}" if trace else ""
-            reason = f"stage {index + 1} ({note} ≥ {stage.threshold:.2f}): {verdict.reason}{passed}"
-            return replace(verdict, reason=reason), trace
-        return None, (*trace, f"{note} < {stage.threshold:.2f} for '{verdict.tier}'")
+            reason = f"stage {index + 1} ({note} ≥ {shown}): {verdict.reason}{passed}"
+            return verdict.with_reason(reason), trace
+        return None, (*trace, f"{note} < {shown} for '{verdict.tier}'")
 
 
 def build(params: CascadeParams, ctx: BuildContext) -> CascadeRouter:

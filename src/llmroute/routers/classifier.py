@@ -24,10 +24,11 @@ from ..learn import artifact as artifacts
 from ..learn.catalog_prior import CatalogPrior
 from ..learn.model import ModelProfile, RouterModel
 from ..learn.names import match_known
-from ..learn.policy import Choice, blend_point, by_target, by_tradeoff
+from ..learn.policy import Choice, blend_point, by_target, by_tradeoff, target_row, tradeoff_row
 from ..learn.provenance import ProfileSource, SourcedProfile, day_one_profile, like_problem
 from ..types import RouteRequest
 from .base import BuildContext, RouterParams, RouterType, Verdict
+from .figures import scores_and_ranked
 
 if TYPE_CHECKING:  # learning online's code loads only when it is on
     from ..learn.online_hub import OnlineHub, Slot
@@ -55,6 +56,12 @@ class _Knob(RouterParams):
         if self.willingness_to_pay is not None:
             return by_tradeoff(p, cost, self.willingness_to_pay)
         return by_target(p, cost, self.target)
+
+    def choose_row(self, p: list[float], cost: list[float]) -> Choice:
+        """`choose` of one prompt given as Python floats (the same pick)."""
+        if self.willingness_to_pay is not None:
+            return tradeoff_row(p, cost, self.willingness_to_pay)
+        return target_row(p, cost, self.target)
 
     def describe(self) -> str:
         return (f"λ={self.willingness_to_pay:g}" if self.willingness_to_pay is not None
@@ -171,19 +178,37 @@ class ClassifierRouter:
         self.tiers = tiers
         self.sources = dict(sources or {})   # pool model -> where its profile came from
         self.online = online
+        #: The knob settings' texts in the reason, formatted once (the params are frozen).
+        self._setting = params.describe()
+        self._blend_setting = None if params.blend is None else f"{params.blend.describe()} (blend)"
+        #: `params.knob_for` and the knob's `choose_row`, read once (the params are frozen).
+        self._blend = params.blend
+        self._lam = params.willingness_to_pay
+        self._target = params.target
 
     def decide(self, request: RouteRequest, candidates: Candidates) -> Verdict:
         """The cheapest likely-good candidate (or the best value for the money)."""
-        names = [n for n in candidates.names() if n in self.tiers]
+        tiers = self.tiers
+        names = [spec.name for spec in candidates.models if spec.name in tiers]
         if not names:
             return Verdict(next(iter(self.tiers.values()), "medium"), 0.0,
                            "classifier: no candidate is known to the model", self.name)
         text = request.last_user_text
         if self.online is not None:
             return self._decide_online(self.online, request, names)
+        rows = self.model.predict_rows(text, names)
+        if rows is not None:              # the kernel's numbers as Python floats: no arrays
+            p, cost = rows
+            choice, setting = self._choose_row(text, names, p, cost)
+            return self._verdict(names, p, choice, setting)
         prediction = self.model.predict(text, names)
         choice, setting = self._choose(text, names, prediction.p_good, prediction.expected_cost)
-        return self._verdict(names, prediction.p_good, choice, setting)
+        return self._verdict(names, _floats(prediction.p_good), choice, setting)
+
+    def _setting_of(self, knob: _Knob) -> str:
+        if knob is self.params:
+            return self._setting
+        return self._blend_setting or f"{knob.describe()} (blend)"
 
     def _choose(self, text: str, names: list[str], p: np.ndarray, cost: np.ndarray
                 ) -> tuple[Choice, str]:
@@ -192,14 +217,29 @@ class ClassifierRouter:
             choice, why = pair.choose(names, p)
             return choice, f"strong/weak: {why}"
         knob = self.params.knob_for(text)
-        return knob.choose(p, cost), knob.describe() + (" (blend)" if knob is not self.params else "")
+        return knob.choose(p, cost), self._setting_of(knob)
 
-    def _verdict(self, names: list[str], p: np.ndarray, choice: Choice, setting: str, *,
+    def _choose_row(self, text: str, names: list[str], p: list[float], cost: list[float]
+                    ) -> tuple[Choice, str]:
+        """`_choose` of one prompt given as Python floats (the same pick and text)."""
+        pair = self.params.strong_weak
+        if pair is not None:
+            choice, why = pair.choose(names, np.asarray(p, dtype=np.float64))
+            return choice, f"strong/weak: {why}"
+        blend = self._blend
+        if blend is not None and blend_point(text) < blend.share:     # `knob_for`'s test
+            return blend.choose_row(p, cost), self._setting_of(blend)
+        lam = self._lam
+        if lam is not None:
+            return tradeoff_row(p, cost, lam), self._setting
+        return target_row(p, cost, self._target), self._setting
+
+    def _verdict(self, names: list[str], values: list[float], choice: Choice, setting: str, *,
                  explored: bool = False, latent: str | None = None) -> Verdict:
+        """The verdict; scores are `round(q, 4)` and the reason shows them `:.2f` (`figures`: the
+        same floats and text)."""
         chosen = names[choice.index]
-        values = np.asarray(p, dtype=np.float64).tolist()
-        scores = {n: round(q, 4) for n, q in zip(names, values, strict=True)}
-        ranked = ", ".join(f"{n} {q:.2f}" for n, q in scores.items())
+        scores, ranked = scores_and_ranked(names, values)
         reason = f"classifier P(good): {ranked}; chose {chosen} ({setting})"
         return Verdict(self.tiers[chosen], choice.confidence, reason, self.name, scores, (chosen,),
                        explored, latent)
@@ -235,7 +275,14 @@ class ClassifierRouter:
         from ..learn.online_hub import encode_latent  # loaded by the hub already
 
         latent = encode_latent(z) if online.hub.store_latent else None
-        return self._verdict(names, source, choice, setting, explored=explored, latent=latent)
+        return self._verdict(names, _floats(source), choice, setting, explored=explored,
+                             latent=latent)
+
+
+def _floats(p: np.ndarray) -> list[float]:
+    """One row of probabilities as Python floats (float64)."""
+    values: list[float] = np.asarray(p, dtype=np.float64).tolist()
+    return values
 
 
 def _load(params: ClassifierParams, ctx: BuildContext) -> RouterModel:

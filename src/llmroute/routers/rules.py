@@ -202,6 +202,9 @@ class RulesRouter:
         self.rules = tuple(compile_rule(rule) for rule in rules)
         self.default_tier = default_tier
         self.default_confidence = default_confidence
+        #: What no match gives: the same verdict every time, made once (frozen; its `scores` empty).
+        self._no_match = Verdict(default_tier, default_confidence,
+                                 f"no rule matched; default tier '{default_tier}'", name)
         self.vocabulary = frozenset(
             words[0]
             for rule in rules
@@ -217,8 +220,7 @@ class RulesRouter:
             if found is not None:
                 why = f"rule '{rule.name}' matched ({', '.join(found) or 'no conditions'})"
                 return Verdict(rule.tier, rule.confidence, why, self.name)
-        reason = f"no rule matched; default tier '{self.default_tier}'"
-        return Verdict(self.default_tier, self.default_confidence, reason, self.name)
+        return self._no_match
 
 
 def _rules_of(params: RulesParams, ctx: BuildContext) -> tuple[RuleConfig, ...]:
