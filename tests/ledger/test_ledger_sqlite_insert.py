@@ -52,7 +52,8 @@ def test_none_binds_as_null() -> None:
 _COLUMNS = ("a", "b", "c", "d", "e")
 #: a: the key; b NOT NULL (a None is bound and refused); c, e: nullable, NULL default (left out
 #: when None); d: nullable with another default (a None is bound, not left to 'x').
-_TABLE = "CREATE TABLE t (a INTEGER PRIMARY KEY, b INTEGER NOT NULL DEFAULT 0, c TEXT, d TEXT DEFAULT 'x', e REAL)"
+_TABLE = ("CREATE TABLE t (a INTEGER PRIMARY KEY, b INTEGER NOT NULL DEFAULT 0, c TEXT, "
+          "d TEXT DEFAULT 'x', e REAL)")
 _value = st.none() | st.integers(0, 3) | st.sampled_from(["", "v", "\x00"])
 
 
