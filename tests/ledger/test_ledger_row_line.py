@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from ledger_factories import full_entry, make_entry
 from ledger_strategies import any_entry
 
 from llmroute.ledger import LedgerEntry
+from llmroute.ledger.entry import money_text
 from llmroute.ledger.rows import (
     _ATTEMPTS,
     _FLAGS,
@@ -29,6 +31,7 @@ from llmroute.ledger.rows import (
     attempts_json,
     to_row,
 )
+from llmroute.ledger.wal import encode
 
 
 def _reference_time(value: datetime) -> str:
@@ -82,3 +85,36 @@ def test_rows_of_fixed_entries_and_odd_instance_dicts() -> None:
     partial = object.__new__(LedgerEntry)  # no instance dict entry for a field: the class default
     partial.__dict__.update({k: v for k, v in make_entry(4).__dict__.items() if k != "shadow"})
     assert to_row(partial, SQLITE) == to_row(make_entry(4), SQLITE)
+
+
+def reference_encode(entry: LedgerEntry) -> bytes:
+    """`wal.encode` before cpu17b (its `default`: money through `money_text`)."""
+    def default(value: object) -> object:
+        if isinstance(value, Decimal):
+            return money_text(value)
+        if hasattr(value, "__index__"):
+            return int(value.__index__())
+        if hasattr(value, "__float__"):
+            return float(value)
+        return str(value)
+    try:
+        return orjson.dumps(entry, default=default, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return (entry.to_json() + "\n").encode()
+
+
+class _Money(Decimal):
+    """A Decimal subclass: `encode` takes it the general way."""
+
+
+@settings(max_examples=400, deadline=None)
+@given(any_entry())
+def test_the_wal_line_is_the_earlier_line(entry: LedgerEntry) -> None:
+    assert encode(entry) == reference_encode(entry)
+
+
+def test_wal_lines_of_fixed_entries() -> None:
+    for entry in (make_entry(1), full_entry(2), make_entry(3, cost_usd=Decimal("1E-9")),
+                  make_entry(4, cost_usd=_Money("0.5E-7"), input_tokens=2**70)):
+        assert encode(entry) == reference_encode(entry)
+        assert LedgerEntry.from_json(encode(entry).decode()) == entry

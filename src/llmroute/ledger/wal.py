@@ -89,6 +89,9 @@ def encode(entry: LedgerEntry) -> bytes:
 
 
 def _default(value: object) -> object:
+    if value.__class__ is Decimal:  # the money fields: `money_text`, inline (issue 17)
+        text = str(value)
+        return format(value, "f") if "E" in text else text
     if isinstance(value, Decimal):
         return money_text(value)
     if hasattr(value, "__index__"):
