@@ -44,11 +44,11 @@ def child(entries: int, part: str, signals: Path, batch: int) -> None:
     from llmroute.ledger import sqlite as sqlite_module
     from llmroute.ledger.rollups import fact_of
     try:
-        from llmroute.ledger.rollup_delta import delta_of_entries
+        from llmroute.ledger.rollup_delta import delta_of_entries as batch_delta
     except ImportError:  # a tree before cpu17b: the facts, then their delta
         from llmroute.ledger.rollups import delta_of  # type: ignore[attr-defined]
 
-        def delta_of_entries(entries: Any) -> Any:
+        def batch_delta(entries: Any) -> Any:  # type: ignore[misc]
             return delta_of([fact_of(one) for one in entries])
     from llmroute.ledger.wal import encode
 
@@ -91,7 +91,7 @@ def child(entries: int, part: str, signals: Path, batch: int) -> None:
         elif part == "fact":
             sink += [fact_of(one) for one in counted]
         elif part == "delta":
-            sink += [delta_of_entries(b) for b in batches]
+            sink += [batch_delta(b) for b in batches]
         else:
             for b in batches:
                 await store.write(b)

@@ -102,9 +102,8 @@ def test_times_are_converted_as_as_utc_converts_them() -> None:
     for ts in (utc_ts, utc_ts.astimezone(timezone(timedelta(hours=5, minutes=30))),
                utc_ts.replace(tzinfo=timezone(timedelta(0))), _Moment(2025, 1, 2, tzinfo=UTC),
                _Moment(2025, 1, 2, tzinfo=timezone(timedelta(hours=-3)))):
-        for build in (lambda **v: make_entry(1, **v), lambda **v: LedgerEntry.of_all(
-                {**vars(make_entry(1)), **v})):
-            entry = build(ts=ts, feedback_ts=ts)
+        times = {"ts": ts, "feedback_ts": ts}
+        for entry in (make_entry(1, **times), LedgerEntry.of_all({**vars(make_entry(1)), **times})):
             expected = ts.astimezone(UTC)
             for value in (entry.ts, entry.feedback_ts):
                 assert value == ts and value.tzinfo is UTC and type(value) is type(expected)
