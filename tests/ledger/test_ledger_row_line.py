@@ -77,7 +77,8 @@ def test_the_sqlite_row_is_the_earlier_row(entry: LedgerEntry) -> None:
 
 
 def test_rows_of_fixed_entries_and_odd_instance_dicts() -> None:
-    for entry in (make_entry(1), full_entry(2), make_entry(3, cost_usd=Decimal("1E-9"))):
+    odd_flags = make_entry(5, stream=1, explored=0, task_success=2, usage_estimated="yes")
+    for entry in (make_entry(1), full_entry(2), make_entry(3, cost_usd=Decimal("1E-9")), odd_flags):
         _check_row(entry)
         shuffled = object.__new__(LedgerEntry)
         shuffled.__dict__.update(reversed(list(entry.__dict__.items())))
