@@ -5,6 +5,7 @@ The references are the earlier code, kept here verbatim (times through strftime,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from ledger_factories import full_entry, make_entry
 from ledger_strategies import any_entry
 
-from llmroute.ledger import LedgerEntry
+from llmroute.ledger import AttemptRecord, LedgerEntry
 from llmroute.ledger.entry import money_text
 from llmroute.ledger.rows import (
     _ATTEMPTS,
@@ -28,7 +29,6 @@ from llmroute.ledger.rows import (
     SQLITE,
     Dialect,
     _same,
-    attempts_json,
     to_row,
 )
 from llmroute.ledger.wal import encode
@@ -42,11 +42,21 @@ REFERENCE_SQLITE = Dialect(_reference_time, SQLITE.time_in, lambda value: format
                            SQLITE.money_in, int, bool, _same)
 
 
+def reference_attempts_json(attempts: Sequence[AttemptRecord],
+                            text: Callable[[str], str] = _same) -> str:
+    """`rows.attempts_json` before cpu17b."""
+    if text is _same:
+        return orjson.dumps([a.to_dict() for a in attempts]).decode()
+    items = [{k: text(v) if isinstance(v, str) else v for k, v in a.to_dict().items()}
+             for a in attempts]
+    return orjson.dumps(items).decode()
+
+
 def reference_to_row(entry: LedgerEntry, dialect: Dialect) -> tuple[Any, ...]:
     """`rows.to_row` before cpu17b."""
     state = entry.__dict__
     row = list(state.values()) if tuple(state) == FIELDS else list(_VALUES(entry))
-    row[_ATTEMPTS] = attempts_json(row[_ATTEMPTS], dialect.text_out)
+    row[_ATTEMPTS] = reference_attempts_json(row[_ATTEMPTS], dialect.text_out)
     for positions, out in ((_TIMES, dialect.time_out), (_MONEY, dialect.money_out),
                            (_FLAGS, dialect.flag_out)):
         for i in positions:

@@ -88,6 +88,8 @@ POSTGRES = Dialect(_same, _same, _same, parse_money, _same, bool, _no_nul)
 def attempts_json(attempts: Sequence[AttemptRecord], text: Callable[[str], str] = _same) -> str:
     """The attempts column: a JSON array of attempt objects (their strings passed through `text`)."""
     if text is _same:
+        if len(attempts) == 1:  # the usual one: no comprehension (orjson writes a tuple as an array)
+            return orjson.dumps((attempts[0].to_dict(),)).decode()
         return orjson.dumps([a.to_dict() for a in attempts]).decode()
     items = [{k: text(v) if isinstance(v, str) else v for k, v in a.to_dict().items()} for a in attempts]
     return orjson.dumps(items).decode()
