@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 import types
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
 import pytest
@@ -61,3 +62,42 @@ def test_a_bad_redaction_hook_fails_loudly() -> None:
     with pytest.raises(ModuleNotFoundError):
         load_redactor("no_such_module_xyz:scrub")
     assert load_redactor(None) is None
+
+
+class _Meta(Mapping[str, object]):
+    """A mapping that is not a dict (the metadata's ABC check path)."""
+
+    def __init__(self, **values: object) -> None:
+        self._values = values
+
+    def __getitem__(self, key: str) -> object:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+@pytest.mark.parametrize(("extra", "user", "session"), [
+    ({}, None, None),
+    ({"user": "u-1"}, "u-1", None),
+    ({"user": 42, "metadata": None}, None, None),
+    ({"metadata": {"session_id": "s-1"}}, None, "s-1"),
+    ({"metadata": {"session_id": 7}}, None, "7"),
+    ({"metadata": {"session_id": ""}}, None, None),
+    ({"metadata": {}}, None, None),
+    ({"metadata": _Meta(session_id="s-2")}, None, "s-2"),
+    ({"metadata": ["session_id"]}, None, None),
+    ({"metadata": "session_id"}, None, None),
+])
+def test_user_and_session_read_from_the_body(extra: dict[str, object], user: str | None,
+                                             session: str | None) -> None:
+    """The body's `user` (text only) and `metadata.session_id` (any mapping; as text) in the
+    entry (issue 17, cpu17b: a dict or no metadata at all skips the Mapping ABC check)."""
+    accountant = Accountant(Catalog.from_settings(default_settings()), "openai/gpt-4.1", LedgerConfig())
+    entry = accountant.entry(request_id="r", started=0.0, now=0.1, outcome=None, error=None,
+                             body={"messages": [], **extra}, key_name=None, stream=False)
+    assert (entry.user, entry.session) == (user, session)
+    assert entry.attempts == () and entry.upstream_latency_s is None

@@ -4,9 +4,11 @@ text stored only when the config says so and passed through the redaction hook f
 from __future__ import annotations
 
 import importlib
+import operator
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from .catalog import Catalog
@@ -19,6 +21,8 @@ from .settings import LedgerConfig
 from .types import Usage
 
 Redactor = Callable[[str], str]
+_LATENCY = operator.attrgetter("latency_s")
+_NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 
 def load_redactor(path: str | None) -> Redactor | None:
@@ -81,9 +85,13 @@ class Accountant:
         plan = outcome.plan if outcome is not None else None
         routing = plan.routing_cost_usd if plan is not None else None
         usage = outcome.usage if outcome is not None else None
-        user = body.get("user") if isinstance(body.get("user"), str) else None
-        raw_metadata = body.get("metadata")
-        metadata: Mapping[str, Any] = raw_metadata if isinstance(raw_metadata, Mapping) else {}
+        user = body.get("user")
+        if user is not None and not isinstance(user, str):
+            user = None
+        raw_metadata = body.get("metadata")  # None or a dict, mostly: no ABC check for those
+        metadata: Mapping[str, Any] = (
+            raw_metadata if raw_metadata.__class__ is dict or isinstance(raw_metadata, Mapping)
+            else _NO_METADATA) if raw_metadata is not None else _NO_METADATA
         return LedgerEntry.of_all({  # every field in declaration order: kept as the entry's dict
             "request_id": request_id,
             "ts": datetime.now(UTC),
@@ -99,13 +107,13 @@ class Accountant:
             "reason": plan.reason if plan else None,
             "experiment_arm": outcome.experiment_arm if outcome else None,
             "model": (outcome.model or None) if outcome else None,
-            "attempts": tuple(AttemptRecord.from_attempt(a) for a in attempts),
+            "attempts": tuple(map(AttemptRecord.from_attempt, attempts)),
             "error_type": error.type if error else None,
             "error_code": error.code if error else None,
             "stream": stream,
             "latency_s": now - started,
             "ttft_s": ttft_s,
-            "upstream_latency_s": sum(a.latency_s for a in attempts) or None,
+            "upstream_latency_s": sum(map(_LATENCY, attempts)) or None,
             "input_tokens": usage.input_tokens if usage else None,
             "output_tokens": usage.output_tokens if usage else None,
             "cached_tokens": usage.cached_input_tokens if usage else None,

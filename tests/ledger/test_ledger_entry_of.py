@@ -89,3 +89,41 @@ def test_of_all_takes_any_other_dict_through_of() -> None:
     assert LedgerEntry.of_all(dict(partial)) == LedgerEntry(**partial)
     with pytest.raises(TypeError):
         LedgerEntry.of_all({**values, "colour": "red"})
+
+
+class _Moment(datetime):
+    """A datetime subclass: its zone converted the general way."""
+
+
+def test_times_are_converted_as_as_utc_converts_them() -> None:
+    """`__post_init__` leaves a UTC `datetime` as it is (what `astimezone(UTC)` returns for it:
+    itself) and converts every other time through `as_utc`, as before (issue 17, cpu17b)."""
+    utc_ts = datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    for ts in (utc_ts, utc_ts.astimezone(timezone(timedelta(hours=5, minutes=30))),
+               utc_ts.replace(tzinfo=timezone(timedelta(0))), _Moment(2025, 1, 2, tzinfo=UTC),
+               _Moment(2025, 1, 2, tzinfo=timezone(timedelta(hours=-3)))):
+        times = {"ts": ts, "feedback_ts": ts}
+        for entry in (make_entry(1, **times), LedgerEntry.of_all({**vars(make_entry(1)), **times})):
+            expected = ts.astimezone(UTC)
+            for value in (entry.ts, entry.feedback_ts):
+                assert value == ts and value.tzinfo is UTC and type(value) is type(expected)
+                assert value.isoformat() == expected.isoformat()
+            assert (entry.ts is ts) == (ts.tzinfo is UTC)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        make_entry(1, ts=datetime(2025, 1, 2))
+    with pytest.raises(TypeError, match="ts must be a datetime"):
+        make_entry(1, ts="2025-01-02T00:00:00Z")
+
+
+@pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("Infinity"), 0.5, "0.5", 1])
+def test_each_money_field_is_refused_by_its_name(bad: object) -> None:
+    from llmroute.ledger.entry import MONEY_FIELDS
+    for name in MONEY_FIELDS:
+        with pytest.raises(ValueError, match=f"^{name} must be a finite Decimal or None"):
+            make_entry(1, **{name: bad})
+    with pytest.raises(ValueError, match="must be a finite Decimal") as caught:
+        make_entry(1, **dict.fromkeys(MONEY_FIELDS, bad))
+    assert str(caught.value).startswith(next(iter(MONEY_FIELDS)))  # the first in the set's order
+    for rating in (0, 6, True, 2.0):
+        with pytest.raises(ValueError, match="user_rating"):
+            make_entry(1, user_rating=rating)

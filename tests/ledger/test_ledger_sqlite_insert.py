@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ledger_factories import make_entry
 
 from llmroute.ledger.rows import SQLITE, to_row
 from llmroute.ledger.sqlite import _INSERT, SQLiteStore
-from llmroute.ledger.sqlite_insert import bind_none_directly, insert_fresh
+from llmroute.ledger.sqlite_insert import NullFreeInsert, bind_none_directly, insert_fresh
 from llmroute.ledger.sqlite_tx import immediate
 
 
@@ -44,3 +47,49 @@ def test_none_binds_as_null() -> None:
     conn.execute("CREATE TABLE t (a, b)")
     conn.execute("INSERT INTO t VALUES (?, ?)", (None, 1))
     assert conn.execute("SELECT a IS NULL, typeof(a), b FROM t").fetchone() == (1, "null", 1)
+
+
+_COLUMNS = ("a", "b", "c", "d", "e")
+#: a: the key; b NOT NULL (a None is bound and refused); c, e: nullable, NULL default (left out
+#: when None); d: nullable with another default (a None is bound, not left to 'x').
+_TABLE = ("CREATE TABLE t (a INTEGER PRIMARY KEY, b INTEGER NOT NULL DEFAULT 0, c TEXT, "
+          "d TEXT DEFAULT 'x', e REAL)")
+_value = st.none() | st.integers(0, 3) | st.sampled_from(["", "v", "\x00"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 9), _value, _value, _value, _value), max_size=12))
+def test_null_free_insert_is_the_plain_insert(rows: list[tuple[Any, ...]]) -> None:
+    """Rows of every None pattern, in runs and interleaved (each row checked against the previous
+    row's pattern first): the same rows stored, the same change count, the same refusal."""
+    rows = [(n, *row[1:]) for n, row in enumerate(rows)]  # unique keys
+    outcomes = []
+    for null_free in (False, True):
+        conn = sqlite3.connect(":memory:")
+        conn.execute(_TABLE)
+        plain = f"INSERT INTO t ({', '.join(_COLUMNS)}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (a) DO NOTHING"
+        insert: Any = (NullFreeInsert.of(conn, "t", _COLUMNS, " ON CONFLICT (a) DO NOTHING")
+                       if null_free else plain)
+        try:
+            changed: Any = insert.many(conn, rows) if null_free else conn.executemany(insert, rows).rowcount
+        except sqlite3.IntegrityError as exc:
+            changed = type(exc)
+        outcomes.append((changed, conn.execute("SELECT * FROM t ORDER BY a").fetchall()))
+        conn.close()
+    assert outcomes[1] == outcomes[0]
+
+
+def test_null_free_insert_checks_each_row_against_the_previous_pattern() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(_TABLE)
+    insert = NullFreeInsert.of(conn, "t", _COLUMNS, "")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    rows = [(1, 1, "c", "d", 1.0), (2, 1, None, "d", 1.0), (3, 1, "c", "d", None), (4, 1, None, "d", None),
+            (5, 1, None, "d", 2.0), (6, 1, "c", "d", 2.0), (7, 2, "c", "d", 3.0)]
+    assert insert.many(conn, rows) == 7
+    assert conn.execute("SELECT * FROM t ORDER BY a").fetchall() == rows
+    assert conn.execute("SELECT count(*) FROM t WHERE c IS NULL").fetchone() == (3,)
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert sum("(a, b, d)" in s for s in inserts) == 1  # (4, 1, None, 'd', None): c and e left out
+    assert sum("(a, b, c, d, e)" in s for s in inserts) == 3  # rows 1, 6 and 7

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -146,16 +147,21 @@ class LedgerEntry:
             raise ValueError("request_id must not be empty")
         if self.status not in STATUSES:
             raise ValueError(f"status must be 'ok' or 'error', got {self.status!r}")
-        object.__setattr__(self, "ts", as_utc(self.ts, "ts"))
+        ts = self.ts
+        if ts.__class__ is not datetime or ts.tzinfo is not UTC:  # else as_utc gives ts itself
+            object.__setattr__(self, "ts", as_utc(ts, "ts"))
         if self.feedback_ts is not None:
             object.__setattr__(self, "feedback_ts", as_utc(self.feedback_ts, "feedback_ts"))
-        check_rating(self.user_rating)
+        if self.user_rating is not None:
+            check_rating(self.user_rating)
         if self.cache is not None and self.cache not in CACHE_STATES:
             raise ValueError(f"cache must be one of {sorted(CACHE_STATES)} or None, got {self.cache!r}")
-        for name in MONEY_FIELDS:
-            value = getattr(self, name)
+        for value in _MONEY_VALUES(self):  # one C call for the five fields; names on a failure
             if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
-                raise ValueError(f"{name} must be a finite Decimal or None, got {value!r}")
+                for name in MONEY_FIELDS:
+                    value = getattr(self, name)
+                    if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
+                        raise ValueError(f"{name} must be a finite Decimal or None, got {value!r}")
         if not isinstance(self.attempts, tuple):
             object.__setattr__(self, "attempts", tuple(self.attempts))
 
@@ -279,11 +285,14 @@ def _defaults() -> tuple[dict[str, Any], frozenset[str]]:
 
 
 _DEFAULTS, _REQUIRED = _defaults()
+_MONEY_VALUES = operator.attrgetter(*sorted(MONEY_FIELDS))
 _FIELD_NAMES: tuple[str, ...] = tuple(_DEFAULTS)
 
 
 def as_utc(value: datetime, name: str) -> datetime:
     """`value` converted to UTC; naive datetimes are refused (their zone would be a guess)."""
+    if value.__class__ is datetime and value.tzinfo is UTC:  # what astimezone(UTC) returns as is
+        return value
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:

@@ -33,6 +33,7 @@ from .partitions import prune as _prune
 from .rated import Cursor, Rated, rated_of, rated_params, rated_sql
 from .retention import Cutoffs, Pruned, month_start, next_month
 from .rollup_cover import check_window, cover
+from .rollup_delta import delta_of_entries
 from .rollup_queries import STORED_FROM_SQL, check_groupings, count_fields, read_money, window_queries
 from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
@@ -52,7 +53,7 @@ from .rollup_sql import (
 from .rollup_sql import (
     POSTGRES as _ROLLUP_SQL,
 )
-from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedback_delta
+from .rollups import LATENCY_DIMS, Delta, LatencyKey, feedback_delta
 from .rows import COLUMNS, INSERT_COLUMNS, POSTGRES, from_row, to_rows
 from .sketch import unpack
 from .store import MigrationStatus, StoreError, StoreRejectedError, check_limit
@@ -211,8 +212,8 @@ class PostgresStore:
             for entry in entries:
                 if entry.request_id in inserted:
                     inserted.discard(entry.request_id)  # a repeated id: the first was stored
-                    fresh.append(fact_of(entry))
-            await _apply(conn, await asyncio.to_thread(delta_of, fresh))
+                    fresh.append(entry)
+            await _apply(conn, await asyncio.to_thread(delta_of_entries, fresh))
 
     async def _ensure_months(self, entries: Sequence[LedgerEntry]) -> None:
         """Create the partitions of the batch's months (and of the month after its latest, so

@@ -1,7 +1,7 @@
 """Rollups: the ledger's numbers per hour and per day, kept by the store as entries are written and
 as feedback arrives, so that views over long windows read a few thousand rows instead of millions.
 
-Pure: what an entry adds to the rollups (`delta_of`), what a feedback change moves
+Pure: what an entry adds to the rollups (`rollup_delta.delta_of`), what a feedback change moves
 (`feedback_delta`); how a window splits into raw edges, hours and days is `rollup_cover`. The stores
 apply deltas in the transaction that writes the entries or the feedback (`rollup_sql`), so the
 rollups always agree with the raw rows they summarise.
@@ -24,7 +24,7 @@ bound.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,7 +33,7 @@ from typing import NamedTuple
 from ..frozen import quick_init
 from .aggregates import CACHE_SERVED, EXACT, ZERO, Tally
 from .entry import LedgerEntry
-from .sketch import Histogram, bin_of
+from .sketch import Histogram
 
 GRAINS = ("hour", "day")
 #: The dimensions a latency histogram is kept for, besides "all"; each names a rollup column.
@@ -282,38 +282,6 @@ def moments_many(facts: Sequence[Fact]) -> Moments:
             pair_rating_sq += r * r
             pair_cross += c * r
     return Moments(cost_sq, rating_sq, pair_n, pair_cost_sq, pair_rating_sq, pair_cross)
-
-
-def delta_of(facts: Iterable[Fact]) -> Delta:
-    """What newly written entries add to the rollups: per hour and day and dimensions their
-    tally and moments, and per hour and day, dimension and value their latency histogram."""
-    delta = Delta({}, {})
-    groups: dict[tuple[datetime, str, str, str, str, str, str], list[Fact]] = {}
-    hours: dict[tuple[int, int], datetime] = {}  # a batch spans an hour or two: floor each once
-    for fact in facts:
-        since = fact.ts - EARLIEST  # exact (a timedelta), unlike a float timestamp
-        slot = (since.days, since.seconds // 3600)
-        hour = hours.get(slot)
-        if hour is None:
-            hour = hours[slot] = floor_to(fact.ts, "hour")
-        group = (hour, fact.model, fact.tier, fact.policy, fact.key, fact.arm, _baseline(fact))
-        groups.setdefault(group, []).append(fact)
-    for (hour, model, tier, policy, key, arm, baseline), members in groups.items():
-        tally, moments = tally_many(members), moments_many(members)
-        counts: Histogram = {}
-        for fact in members:
-            index = bin_of(fact.latency_s)
-            counts[index] = counts.get(index, 0) + 1
-        values: dict[str, str] = {ALL: "", "model": model, "tier": tier, "policy": policy,
-                                  "key": key, "arm": arm}
-        for grain, start in (("hour", hour), ("day", floor_to(hour, "day"))):
-            _add_tally(delta, RollupKey(grain, start, model, tier, policy, key, arm, baseline),
-                       tally, moments)
-            for dim, value in values.items():
-                hist = delta.latencies.setdefault(LatencyKey(grain, start, dim, value), {})
-                for index, count in counts.items():
-                    hist[index] = hist.get(index, 0) + count
-    return delta
 
 
 def feedback_delta(old: Fact, new: Fact) -> Delta:

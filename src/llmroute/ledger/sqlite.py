@@ -31,6 +31,7 @@ from .prune_sqlite import prune as _prune
 from .rated import Cursor, Rated, rated_of, rated_params, rated_sql
 from .retention import Cutoffs, Pruned
 from .rollup_cover import check_window, cover
+from .rollup_delta import delta_of_entries
 from .rollup_queries import STORED_FROM_SQL, check_groupings, count_fields, read_money, window_queries
 from .rollup_read import RollupWindow, WindowFolds, fact_from_row, histogram_rows, merged_rows
 from .rollup_sql import (
@@ -49,7 +50,7 @@ from .rollup_sql import (
 from .rollup_sql import (
     SQLITE as _ROLLUP_SQL,
 )
-from .rollups import LATENCY_DIMS, Delta, LatencyKey, delta_of, fact_of, feedback_delta
+from .rollups import LATENCY_DIMS, Delta, LatencyKey, feedback_delta
 from .rows import COLUMNS, INSERT_COLUMNS, SQLITE, sqlite_time, to_rows
 from .rows import from_row as _from_row
 from .sketch import Histogram
@@ -314,7 +315,7 @@ def _write(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]],
            entries: Sequence[LedgerEntry], insert: Insert = _INSERT) -> None:
     """Insert the rows and roll up the entries that were not stored before (in the caller's
     transaction, so a replayed batch is counted once)."""
-    _apply(conn, delta_of([fact_of(entry) for entry in insert_fresh(conn, insert, rows, entries)]))
+    _apply(conn, delta_of_entries(insert_fresh(conn, insert, rows, entries)))
 
 
 def _apply(conn: sqlite3.Connection, delta: Delta) -> None:

@@ -26,8 +26,7 @@ import contextlib
 import operator
 import sqlite3
 from collections.abc import Callable, Sequence
-from itertools import compress
-from typing import Any
+from typing import Any, NamedTuple
 
 from .entry import LedgerEntry
 
@@ -45,6 +44,27 @@ def bind_none_directly() -> None:
         sqlite3.register_adapter(type(None), to_null)
 
 
+class _Plan(NamedTuple):
+    """One pattern of None columns: the statement, the bound values' getter, and (`exact`: no
+    None bound, every bound value present) the getter of the absent ones, to check a row against."""
+
+    sql: str
+    take: Callable[[Sequence[Any]], tuple[Any, ...]]
+    absent: Callable[[Sequence[Any]], tuple[Any, ...]]
+    nones: tuple[None, ...]
+    exact: bool
+
+
+def _getter(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The values at `positions` as a tuple (itemgetter gives a lone value bare, none at all)."""
+    if len(positions) > 1:
+        return operator.itemgetter(*positions)
+    if positions:
+        only = positions[0]
+        return lambda row: (row[only],)
+    return lambda row: ()
+
+
 class NullFreeInsert:
     """`INSERT INTO table (columns) VALUES (...)` + `suffix` with each row's None values left out
     where the column's default is NULL anyway (`omittable`: True per column)."""
@@ -56,9 +76,8 @@ class NullFreeInsert:
         self._table, self._columns, self._suffix = table, tuple(columns), suffix
         self._kept = tuple(not o for o in omittable)  # bound even when None
         self._nones = (None,) * len(self._columns)
-        #: Per pattern of present values (`operator.is_not(value, None)` per column): the
-        #: columns bound and the statement.
-        self._plans: dict[tuple[bool, ...], tuple[tuple[bool, ...], str]] = {}
+        #: Per pattern of present values (`operator.is_not(value, None)` per column).
+        self._plans: dict[tuple[bool, ...], _Plan] = {}
 
     @classmethod
     def of(cls, conn: sqlite3.Connection, table: str, columns: Sequence[str],
@@ -69,28 +88,37 @@ class NullFreeInsert:
         return cls(table, columns, suffix,
                    [c in info and not info[c][0] and info[c][1] is None for c in columns])
 
-    def _plan(self, present: tuple[bool, ...]) -> tuple[tuple[bool, ...], str]:
+    def _plan(self, row: Sequence[Any]) -> _Plan:
+        present = tuple(map(operator.is_not, row, self._nones))
         plan = self._plans.get(present)
         if plan is None:
-            bound = tuple(p or k for p, k in zip(present, self._kept, strict=True))
-            names = list(compress(self._columns, bound))
-            plan = self._plans[present] = (bound, (
+            bound = [i for i, (p, k) in enumerate(zip(present, self._kept, strict=True)) if p or k]
+            names = [self._columns[i] for i in bound]
+            absent = [i for i, p in enumerate(present) if not p]
+            plan = self._plans[present] = _Plan(
                 f"INSERT INTO {self._table} ({', '.join(names)}) "
-                f"VALUES ({', '.join('?' * len(names))}){self._suffix}"))
+                f"VALUES ({', '.join('?' * len(names))}){self._suffix}",
+                _getter(bound), _getter(absent), (None,) * len(absent),
+                all(present[i] for i in bound))
         return plan
 
     def many(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> int:
-        """Insert the rows in order; the statements' change count."""
+        """Insert the rows in order; the statements' change count. A row is first checked
+        against the previous row's pattern (its absent values None, its bound ones not: two C
+        calls and a scan), the common case in a batch; else its pattern is looked up."""
         changed = 0
         sql, run = "", list[tuple[Any, ...]]()
-        nones, is_not = self._nones, operator.is_not
+        plan: _Plan | None = None
         for row in rows:
-            bound, statement = self._plan(tuple(map(is_not, row, nones)))
-            if statement is not sql:
+            values = plan.take(row) if plan is not None and plan.exact else None
+            if values is None or None in values or plan is None or plan.absent(row) != plan.nones:
+                plan = self._plan(row)
+                values = plan.take(row)
+            if plan.sql is not sql:
                 if run:
                     changed += _change(conn, sql, run)
-                sql, run = statement, []
-            run.append(tuple(compress(row, bound)))
+                sql, run = plan.sql, []
+            run.append(values)
         if run:
             changed += _change(conn, sql, run)
         return changed

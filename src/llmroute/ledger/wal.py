@@ -89,6 +89,9 @@ def encode(entry: LedgerEntry) -> bytes:
 
 
 def _default(value: object) -> object:
+    if value.__class__ is Decimal:  # the money fields: `money_text`, inline (issue 17)
+        text = str(value)
+        return format(value, "f") if "E" in text else text
     if isinstance(value, Decimal):
         return money_text(value)
     if hasattr(value, "__index__"):
@@ -153,6 +156,7 @@ class Wal:
         self.errors = 0  # appends that failed (the entry is still queued, just not logged)
         self._seq = seq
         self._fd, self._view, self._used = fd, view, 0
+        self._size = len(view)  # the current segment's (its view's) length
         self._segments: deque[_Segment] = deque([_Segment(self._path(seq))])
         self._written = 0  # bytes appended since open, over all segments
         self._synced = 0
@@ -203,16 +207,17 @@ class Wal:
 
     def append_line(self, line: bytes) -> None:
         """`append` for an entry already encoded (`encode(entry)`)."""
+        size = len(line)
         with self._lock:
-            end = self._used + len(line)
-            if not self._closed and end > len(self._view) and self._rotate(len(line)):
-                end = len(line)
+            end = self._used + size
+            if end > self._size and not self._closed and self._rotate(size):
+                end = size
             self._segments[-1].entries += 1  # counted even when not logged: it is queued
-            if self._closed or end > len(self._view):
+            if self._closed or end > self._size:
                 return
             self._view[self._used:end] = line
             self._used = end
-            self._written += len(line)
+            self._written += size
 
     def count_unlogged(self, entries: int) -> None:
         """`entries` were queued before the log opened: the current segment waits for them too."""
@@ -247,6 +252,7 @@ class Wal:
         else:
             self._unsynced_fds.append(self._fd)
         self._seq, self._fd, self._view, self._used = seq, fd, view, 0
+        self._size = len(view)
         self._segments.append(_Segment(self._path(seq)))
         self._dir_dirty = True
         return True
