@@ -103,19 +103,21 @@ def main(argv: list[str] | None = None) -> int:
             arms.append((name, launch, server, trace))
             procs.wait_http(launch.ready_url, server, 60, launch.headers)
         os.sched_setaffinity(0, {1})
-        asked = {**arms[0][1].body, "stream": True, "stream_options": {"include_usage": True}}
-        body = json.dumps(asked).encode()
+        def body(launch: peers.Launch) -> bytes:  # each arm's own (the model it serves)
+            asked = {**launch.body, "stream": True, "stream_options": {"include_usage": True}}
+            return json.dumps(asked).encode()
+
         direct = f"http://127.0.0.1:{up_port}/v1/chat/completions"
         set_knobs(up_port, delay_ms=0, chunk_gap_ms=0, chunks=a.chunks)
         for _, launch, _, _ in arms:  # warm-up
-            drive(launch.url, launch.headers, body, 20)
+            drive(launch.url, launch.headers, body(launch), 20)
         set_knobs(up_port, chunk_gap_ms=a.gap_ms)
         ttft: dict[str, list[float]] = {}
         tokens: dict[str, list[int]] = {}
         for r in range(a.rounds):
             for name, launch, _, _ in (arms if r % 2 == 0 else arms[::-1]):
-                ttft.setdefault("direct", []).append(drive(direct, {}, body, a.streams)[0] - a.gap_ms)
-                t, seen = drive(launch.url, launch.headers, body, a.streams)
+                ttft.setdefault("direct", []).append(drive(direct, {}, body(launch), a.streams)[0] - a.gap_ms)
+                t, seen = drive(launch.url, launch.headers, body(launch), a.streams)
                 ttft.setdefault(name, []).append(t - a.gap_ms)
                 tokens.setdefault(name, []).extend(seen)
     finally:
