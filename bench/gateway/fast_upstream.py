@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import cast
 
 MODEL = "bench-model"
-#: With $FAST_UPSTREAM_TRACE (a file): each read's and each answer's first write's monotonic ns,
+#: With $FAST_UPSTREAM_TRACE (a file): each read's, each answer's first write's and each streamed
+#: content chunk's write's monotonic ns,
 #: written there at exit (`bench/gateway/stages.py`); None: nothing is kept.
 TRACE: list[tuple[str, int]] | None = [] if os.environ.get("FAST_UPSTREAM_TRACE") else None
 CREATED = int(time.time())
@@ -323,7 +324,10 @@ class UpstreamProtocol(asyncio.Protocol):
                 await asyncio.sleep(gap)
             if self.transport is None:
                 return
-            transport.write(_http_chunk(_sse_chunk({"content": WORDS[i % len(WORDS)]}, None)))
+            data = _http_chunk(_sse_chunk({"content": WORDS[i % len(WORDS)]}, None))
+            if TRACE is not None:  # each content chunk's write (bench/gateway/ttft_legs.py)
+                TRACE.append(("chunk", time.monotonic_ns()))
+            transport.write(data)
         tail = _sse_chunk({}, "stop")
         if include_usage:
             tail += _usage_chunk(knobs.chunks)

@@ -138,7 +138,8 @@ def upstream_split(path: Path) -> None:
     recv, sent = [], []
     for line in path.read_text().splitlines():
         kind, ns = line.split()
-        (recv if kind == "recv" else sent).append(int(ns))
+        if kind in ("recv", "sent"):  # not ttft_legs.py's "chunk" marks
+            (recv if kind == "recv" else sent).append(int(ns))
     print("the wait for the upstream, split by its own trace (µs: median)")
     for label, hops in HOPS.items():
         parts: list[tuple[float, float, float]] = []

@@ -156,10 +156,10 @@ async def _relay(send: Send, items: AsyncIterator[T], wire: EventWire[T]) -> byt
         return send({"type": "http.response.body", "body": body, "more_body": True})
 
     if wire.failed is None:
-        last = await ready_batches(items, flush, BATCH, FIRST_BATCH)
+        last = await ready_batches(items, flush, BATCH, FIRST_BATCH, eager=True)
         return b"".join((*map(encode, last), wire.done))
     try:
-        last = await ready_batches(items, flush, BATCH, FIRST_BATCH)
+        last = await ready_batches(items, flush, BATCH, FIRST_BATCH, eager=True)
     except Exception as exc:
         return wire.failed(exc)
     return b"".join((*map(encode, last), wire.done))

@@ -9,7 +9,13 @@ hands the same future to the task as `await` would have, then resumes the step u
 (a cancellation thrown in at the wait goes on to the step). Should `flush` fail or be cancelled
 while a step is parked, the step gets the same exception where it waits, as an awaited item
 would have: a stream cancelled while it waits for the upstream ends the same way, whichever
-await the cancel hit."""
+await the cancel hit.
+
+`eager` (the hot routes' streams, issue 17's TTFT): the item a wait brought is handed over at
+once, on its own, before the next item's step is run. Without it, that step (the whole item chain
+down to the upstream socket's wait, ~17 µs on a CPU woken cold after a model's pause, measured
+in docs/benchmarks.md) ran before the frame was sent, on every token of a paced stream; the items
+ready right after it are still batched."""
 
 from __future__ import annotations
 
@@ -49,10 +55,12 @@ def parked(step: Step[T], signal: Any, error: BaseException | None = None
 
 
 async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awaitable[None]],
-                        most: int, first: int | None = None) -> list[T]:
+                        most: int, first: int | None = None, *, eager: bool = False) -> list[T]:
     """Call `flush` with each batch of items (never empty; the first of at most `first` items,
     or `most`, the others of at most `most`) before waiting for the next item; the last batch (maybe empty)
-    is returned, not flushed. When the items raise, the batch before is flushed first."""
+    is returned, not flushed. When the items raise, the batch before is flushed first. With
+    `eager`, an item that came after a wait is flushed on its own at once, before the next
+    item is asked for (the items ready right after it are batched as before)."""
     batch: list[T] = []
     limit = most if first is None else first
     take = items.__anext__
@@ -81,6 +89,11 @@ async def ready_batches(items: AsyncIterator[T], flush: Callable[[list[T]], Awai
                 raise
             batch, limit = [], most
         try:
-            batch.append(await parked(step, signal))
+            item = await parked(step, signal)
         except StopAsyncIteration:  # the items ended after a wait
             return batch
+        if eager:  # sent before the next item's step runs (the batch is empty after a wait)
+            await flush([item])
+            limit = most
+        else:
+            batch.append(item)
