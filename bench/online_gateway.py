@@ -397,8 +397,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                           "ability_var": args.ability_var,
                                           "explore_pending": args.pending,
                                           "explore_pending_s": args.pending_s,
-                                          "explore_gap": args.gap, "explore_beat": args.beat,
-                                          "explore_decay": args.decay,
+                                          "explore_gap": args.gap, "explore_decay": args.decay,
+                                          **({} if args.beat is None else
+                                             {"explore_beat": args.beat}),
                                           **({} if args.shared is None else
                                              {"shared": args.shared})}))
     runs = []
@@ -456,7 +457,8 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--pending-s", type=float, default=30.0,
                         help="learning.explore_pending_s: an exploration's time in flight")
     parser.add_argument("--gap", type=float, default=1.0, help="learning.explore_gap")
-    parser.add_argument("--beat", type=float, default=0.0, help="learning.explore_beat")
+    parser.add_argument("--beat", type=float, default=None,
+                        help="learning.explore_beat (default: the setting's, 0.1; 0 = no bound)")
     parser.add_argument("--decay", type=float, default=0.0, help="learning.explore_decay")
     parser.add_argument("--artifact", default=None,
                         help="offline router; default: the bundled one if it never saw --source, "

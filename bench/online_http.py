@@ -171,7 +171,8 @@ def main() -> None:
                     "explore_strategy": args.strategy, "ability_var": args.ability_var,
                     "shared": args.shared, "explore_pending": args.pending,
                     "explore_pending_s": args.pending_s, "explore_gap": args.gap,
-                    "explore_beat": args.beat, "explore_decay": args.decay}
+                    "explore_decay": args.decay,
+                    **({} if args.beat is None else {"explore_beat": args.beat})}
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
         runs.append(run_http(settings, name, fld, args.every))
         print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "

@@ -42,10 +42,10 @@ async def test_a_model_far_below_the_means_choice_is_never_explored(tmp_path: Pa
     engine = engine_of(tmp_path, "learning: {online: true, explore: 0.05, seed: 4}\n")
     hub = engine.online
     assert isinstance(hub, OnlineHub)
-    unbounded, n_free = await _explored("learning: {online: true, explore: 0.05, seed: 4}\n",
-                                        tmp_path)
+    unbounded, n_free = await _explored("learning: {online: true, explore: 0.05, seed: 4, "
+                                        "explore_beat: 0}\n", tmp_path)
     bounded, n_gap = await _explored(f"learning: {{online: true, explore: 0.05, seed: 4, "
-                                     f"explore_gap: {gap}}}\n", tmp_path)
+                                     f"explore_gap: {gap}, explore_beat: 0}}\n", tmp_path)
     await route(engine)                       # registers the slot: P(good) from the same prior
     slot = next(iter(hub.slots.values()))
     names = list(slot.profiles.models)
@@ -81,3 +81,22 @@ async def test_bounded_and_decaying_exploration_stays_within_its_share(tmp_path:
     marked = [await route(engine, PROMPTS[i % 40], metadata={EXPLORE_KEY: "false"})
               for i in range(300)]
     assert not any(e for _, e, _ in marked)
+
+
+@pytest.mark.asyncio
+async def test_exploring_is_bounded_by_default_and_the_bound_can_be_turned_off(tmp_path: Path) -> None:
+    """`explore_beat` defaults to 0.1: an explored request goes only to a model with at least a 10%
+    posterior chance of beating the means' choice at the prompt (with 0, to any challenger)."""
+    engine = engine_of(tmp_path, "learning: {online: true, explore: 0.05, seed: 4}\n")
+    hub = engine.online
+    assert isinstance(hub, OnlineHub) and hub.exploration.beat == 0.1
+    off = engine_of(tmp_path, "learning: {online: true, explore: 0.05, explore_beat: 0}\n")
+    assert off.online is not None and off.online.exploration.beat == 0.0
+    await route(engine)
+    slot = next(iter(hub.slots.values()))
+    names = list(slot.profiles.models)
+    rows, n = await _explored("learning: {online: true, explore: 0.05, seed: 4}\n", tmp_path)
+    assert n > 0
+    for model, choice, latent in rows:
+        p_beat = slot.beat_probability(decode_latent(latent), names, names.index(choice))
+        assert p_beat[names.index(model)] >= 0.1 - 0.01       # float16 latents: a little slack
