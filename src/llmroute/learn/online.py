@@ -358,7 +358,7 @@ class OnlineProfiles:
         sd = np.sqrt(var + var[incumbent])
         diff = mean - mean[incumbent]
         scaled = np.divide(diff, sd, out=np.zeros_like(diff), where=sd > 0)
-        out: F64 = 0.5 * (1.0 + np.vectorize(math.erf)(scaled / math.sqrt(2.0)))
+        out: F64 = 0.5 * (1.0 + np.array([math.erf(v) for v in (scaled / math.sqrt(2.0)).tolist()]))
         out[incumbent] = 0.5
         return out
 
