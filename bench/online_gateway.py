@@ -397,6 +397,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                           "ability_var": args.ability_var,
                                           "explore_pending": args.pending,
                                           "explore_pending_s": args.pending_s,
+                                          "explore_gap": args.gap, "explore_decay": args.decay,
+                                          **({} if args.beat is None else
+                                             {"explore_beat": args.beat}),
                                           **({} if args.shared is None else
                                              {"shared": args.shared})}))
     runs = []
@@ -409,6 +412,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     q_in = runs[1].snapshots[0][1]
     out = summary(runs, q_off, q_in, args.requests)
     out.update({"lag": args.lag, "pending": args.pending, "pending_s": args.pending_s,
+                "gap": args.gap, "beat": args.beat, "decay": args.decay,
                 "forget": args.forget, "strategy": args.strategy,
                 "ability_var": args.ability_var,
                 "shared": args.shared, "source": args.source, "requests": args.requests,
@@ -452,6 +456,10 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
                         help="learning.explore_pending: most explorations of one model in flight")
     parser.add_argument("--pending-s", type=float, default=30.0,
                         help="learning.explore_pending_s: an exploration's time in flight")
+    parser.add_argument("--gap", type=float, default=1.0, help="learning.explore_gap")
+    parser.add_argument("--beat", type=float, default=None,
+                        help="learning.explore_beat (default: the setting's, 0.1; 0 = no bound)")
+    parser.add_argument("--decay", type=float, default=0.0, help="learning.explore_decay")
     parser.add_argument("--artifact", default=None,
                         help="offline router; default: the bundled one if it never saw --source, "
                              "else a held-out router (see --held-out-dir)")

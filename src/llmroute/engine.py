@@ -193,7 +193,9 @@ def online_hub(settings: Settings) -> OnlineHub | None:
                      prior_scale=learning.prior_scale, seed=learning.seed,
                      store_latent=learning.online, forget=learning.forget,
                      ability_var=learning.ability_var, shared=learning.shared,
-                     pending_cap=learning.explore_pending, pending_s=learning.explore_pending_s)
+                     pending_cap=learning.explore_pending, pending_s=learning.explore_pending_s,
+                     gap=learning.explore_gap, beat=learning.explore_beat,
+                     decay=learning.explore_decay)
 
 
 def _dedupe(names: Sequence[str]) -> tuple[str, ...]:

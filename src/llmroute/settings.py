@@ -261,6 +261,16 @@ class LearningConfig(_Frozen):
                                  "(0 = no cap)")
     explore_pending_s: float = Field(30.0, gt=0, le=86400, description="how long an exploration "
                                      "counts as in flight without feedback (most are never rated)")
+    explore_gap: float = Field(1.0, gt=0, le=1, description="an explored request never goes to a "
+                               "model whose P(good) at the prompt is more than this below the "
+                               "posterior mean's choice (1 = no bound)")
+    explore_beat: float = Field(0.1, ge=0, lt=1, description="an explored request only goes to a "
+                                "model whose posterior probability of beating the mean's choice at "
+                                "the prompt is at least this; when none is, the request is routed "
+                                "by the means and not marked explored (0 = no bound; default 0.1: "
+                                "measured to keep 5% exploration's cost under a point over HTTP)")
+    explore_decay: float = Field(0.0, ge=0, description="exploration fades with learnt feedback: "
+                                 "the share times decay / (decay + learnt feedbacks) (0 = never)")
     rater_cap: float = Field(10.0, gt=0, description="most feedback weight one rater (user, else "
                                                      "key) may carry per model")
     prior_scale: float = Field(1.0, gt=0, description="scale of the prior covariance: how far a "

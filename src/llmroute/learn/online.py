@@ -38,6 +38,7 @@ feedback through one writer, or each keep its own copy and reload the writer's s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -267,9 +268,10 @@ class OnlineProfiles:
         return max(0.0, min(w, self.rater_cap - used))
 
     def update(self, model: str, z: npt.ArrayLike, quality: float, weight: float = 1.0,
-               rater: str | None = None) -> float:
+               rater: str | None = None, shared: bool = True) -> float:
         """Apply one feedback (quality in [0, 1] of `model`'s answer to the prompt with latent `z`);
-        returns the weight it actually carried (0 when the rater's cap is spent)."""
+        returns the weight it actually carried (0 when the rater's cap is spent). `shared` false:
+        the feedback updates the model's own term only, not the shared one."""
         j = self.index(model)
         w = self.allowance(model, rater, weight)
         if w <= 0.0:
@@ -284,7 +286,7 @@ class OnlineProfiles:
             if self.shared_cov is not None and self.shared_prior is not None:
                 self.shared_cov = (1.0 - self.forget) * self.shared_cov + self.forget * self.shared_prior
         # the shared term moves every model: a rater's weight into it is capped across all models
-        shares = (self.shared_cov is not None and self.shared_mean is not None
+        shares = (shared and self.shared_cov is not None and self.shared_mean is not None
                   and self.allowance(SHARED_RATER_KEY, rater, w) >= w)
         if shares and self.shared_cov is not None and self.shared_mean is not None:
             (self.means[j], self.covs[j], self.shared_mean,
@@ -346,6 +348,19 @@ class OnlineProfiles:
         if s_var > 0:
             draw += np.sqrt(s_var) * rng.standard_normal()
         return sigmoid(draw)
+
+    def beat_probability(self, z: npt.ArrayLike, incumbent: int,
+                         rows: Sequence[int] | None = None) -> F64:
+        """Each model's (of `rows`, default all; `incumbent` indexes them) posterior probability that
+        its logit at one prompt exceeds the incumbent's: Φ((m_j − m_i) / √(v_j + v_i)) over the
+        own terms (the shared one is the same draw for both, so it cancels); 0.5 for the incumbent."""
+        mean, var, _ = self.own_moments(z, rows)
+        sd = np.sqrt(var + var[incumbent])
+        diff = mean - mean[incumbent]
+        scaled = np.divide(diff, sd, out=np.zeros_like(diff), where=sd > 0)
+        out: F64 = 0.5 * (1.0 + np.array([math.erf(v) for v in (scaled / math.sqrt(2.0)).tolist()]))
+        out[incumbent] = 0.5
+        return out
 
     def influence_bound(self, prior_var_query: float, prior_var_max: float) -> float:
         """Upper bound on how far one rater can move P(good) of one model at a prompt whose prior logit

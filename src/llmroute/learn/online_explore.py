@@ -44,18 +44,57 @@ class Exploration:
 
     share: float = 0.0
     strategy: str = "challenger"
+    #: Quality gap cap (P(good) units; 1 = none): a challenger whose posterior-mean P(good) at the
+    #: prompt is more than `gap` below the incumbent's is never explored.
+    gap: float = 1.0
+    #: Regret bound (0 = none): a challenger whose posterior probability of beating the incumbent
+    #: at the prompt (`beat_probability`) is below `beat` is never explored.
+    beat: float = 0.0
+    #: Decay (0 = none): the coin's probability is `share` · decay / (decay + n), n the pool's
+    #: learnt feedbacks, so exploration fades as the posterior firms up.
+    decay: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.share <= 1.0:
             raise ValueError(f"exploration share must be in [0, 1], got {self.share}")
+        if not 0.0 < self.gap <= 1.0 or not 0.0 <= self.beat < 1.0 or self.decay < 0.0:
+            raise ValueError(f"exploration gap must be in (0, 1], beat in [0, 1) and decay >= 0, "
+                             f"got {self.gap}, {self.beat}, {self.decay}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"exploration strategy must be one of {', '.join(STRATEGIES)}, "
                              f"got {self.strategy!r}")
 
-    def explores(self, rng: np.random.Generator, may_explore: bool = True) -> bool:
-        """Whether this request explores: a coin with probability `share` (drawn only when
-        exploring is on and allowed)."""
-        return may_explore and self.share > 0.0 and bool(rng.random() < self.share)
+    def rate(self, learnt: float = 0.0) -> float:
+        """The coin's probability after `learnt` feedbacks: `share`, decayed when `decay` is set."""
+        if self.decay <= 0.0:
+            return self.share
+        return self.share * self.decay / (self.decay + max(learnt, 0.0))
+
+    def explores(self, rng: np.random.Generator, may_explore: bool = True,
+                 learnt: float = 0.0) -> bool:
+        """Whether this request explores: a coin with probability `rate(learnt)` (≤ `share`;
+        drawn only when exploring is on and allowed)."""
+        return may_explore and self.share > 0.0 and bool(rng.random() < self.rate(learnt))
+
+    @property
+    def bounded(self) -> bool:
+        """Whether a gap cap or a regret bound narrows the challengers."""
+        return self.gap < 1.0 or self.beat > 0.0
+
+    def within(self, rows: npt.NDArray[np.int64], incumbent: int, p_mean: F64,
+               p_beat: F64 | None = None) -> npt.NDArray[np.int64]:
+        """The challengers of `rows` (indices into the candidate arrays) the bounds leave: P(good)
+        within `gap` of the incumbent's, and (with `beat` set and `p_beat` given: each candidate's
+        posterior probability of beating the incumbent) `p_beat` ≥ `beat`. The incumbent itself
+        always passes."""
+        if not self.bounded or len(rows) == 0:
+            return rows
+        pm = np.asarray(p_mean, dtype=np.float64)
+        keep = (pm[rows] >= pm[incumbent] - self.gap) | (rows == incumbent)
+        if self.beat > 0.0 and p_beat is not None:
+            keep &= (np.asarray(p_beat, dtype=np.float64)[rows] >= self.beat) | (rows == incumbent)
+        out: npt.NDArray[np.int64] = rows[keep]
+        return out
 
     def challengers(self, ok: npt.NDArray[np.int64], incumbent: int) -> npt.NDArray[np.int64]:
         """The candidates an explored request may go to: all of `ok` for "thompson"; for
@@ -66,17 +105,21 @@ class Exploration:
         return rest
 
     def decide(self, p_mean: F64, p_draw: F64, cost: F64, allowed: BoolArray, pick: Pick,
-               rng: np.random.Generator, may_explore: bool = True) -> Decision:
+               rng: np.random.Generator, may_explore: bool = True, *, learnt: float = 0.0,
+               p_beat: F64 | None = None) -> Decision:
         """The choice among `allowed` candidates (arrays over candidates): `pick` on the posterior-mean
-        P(good), or — exploring — on the Thompson draw `p_draw` among `challengers`."""
+        P(good), or — exploring — on the Thompson draw `p_draw` among `challengers` `within` the
+        bounds. When the bounds leave no challenger the request goes to the incumbent, not explored."""
         ok = np.flatnonzero(np.asarray(allowed, dtype=bool))
         if len(ok) == 0:
             raise ValueError("no allowed candidate")
         pm, pd, c = (np.asarray(a, dtype=np.float64) for a in (p_mean, p_draw, cost))
         incumbent = int(ok[pick(pm[ok], c[ok])])
-        if not self.explores(rng, may_explore):
+        if not self.explores(rng, may_explore, learnt):
             return Decision(incumbent, False)
-        rest = self.challengers(ok, incumbent)
+        rest = self.within(self.challengers(ok, incumbent), incumbent, pm, p_beat)
+        if len(rest) == 0:
+            return Decision(incumbent, False)
         return Decision(int(rest[pick(pd[rest], c[rest])]), True)
 
 

@@ -87,6 +87,15 @@ class Slot:
         """One Thompson draw of P(good) of `names` at latent `z`."""
         return self.profiles.thompson(z, rng, [self.rows[n] for n in names])
 
+    def beat_probability(self, z: npt.ArrayLike, names: Sequence[str], incumbent: int) -> F64:
+        """Each of `names`' posterior probability of beating `names[incumbent]` at latent `z`."""
+        return self.profiles.beat_probability(z, incumbent, [self.rows[n] for n in names])
+
+    @property
+    def learnt(self) -> float:
+        """Feedbacks the served posterior has learnt (all models)."""
+        return float(self.profiles.n_updates.sum())
+
 
 @dataclass(frozen=True)
 class Feedback:
@@ -104,8 +113,9 @@ class OnlineHub:
     def __init__(self, *, explore: float = 0.0, rater_cap: float = 10.0, prior_scale: float = 1.0,
                  seed: int | None = None, store_latent: bool = True, forget: float = 0.0,
                  strategy: str = "challenger", ability_var: float = ABILITY_VAR,
-                 shared: float | None = None, pending_cap: int = 0, pending_s: float = 30.0):
-        self.exploration = Exploration(explore, strategy)
+                 shared: float | None = None, pending_cap: int = 0, pending_s: float = 30.0,
+                 gap: float = 1.0, beat: float = 0.0, decay: float = 0.0):
+        self.exploration = Exploration(explore, strategy, gap, beat, decay)
         self.pending_cap = pending_cap
         self.pending_s = pending_s
         self.rater_cap = rater_cap

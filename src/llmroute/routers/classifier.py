@@ -255,15 +255,18 @@ class ClassifierRouter:
         exploration = online.hub.exploration
         explorable = exploration.share > 0 and may_explore(request.metadata)
         draw = online.slot.thompson(z, names, online.hub.rng) if explorable else p
-        explored = exploration.explores(online.hub.rng, explorable)
+        explored = exploration.explores(online.hub.rng, explorable, online.slot.learnt)
         choice, setting = self._choose(text, names, p, cost)
         source = p
         if explored:
             now = time.monotonic()
             pending = online.slot.pending
-            rest = pending.open(exploration.challengers(np.arange(len(names)), choice.index),
-                                names, now)
-            if len(rest) == 0:     # every challenger has its cap of explorations in flight
+            beat = online.slot.beat_probability(z, names, choice.index) \
+                if exploration.beat > 0 else None
+            rest = exploration.within(exploration.challengers(np.arange(len(names)), choice.index),
+                                      choice.index, p, beat)
+            rest = pending.open(rest, names, now)
+            if len(rest) == 0:     # no challenger within the bounds, or all at their cap in flight
                 explored = False
             else:
                 sub, sub_setting = self._choose(text, [names[i] for i in rest], draw[rest],
