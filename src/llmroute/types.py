@@ -39,6 +39,7 @@ class Usage:
     cache_write_1h_tokens: int = 0
 
 
+@quick_init  # one a message of each request
 @dataclass(frozen=True)
 class _Content:
     text: str
@@ -66,6 +67,7 @@ def _content_of(content: Any) -> _Content:
     return _Content("\n".join(texts), images, attachments)
 
 
+@quick_init  # one a request (the generated __init__: one `object.__setattr__` a field, 15 fields)
 @dataclass(frozen=True)
 class RouteRequest:
     """What a router sees of a request: its messages plus features computed once, up front.
