@@ -273,13 +273,18 @@ class Gateway:
                             response=answer_text(response) if self.keep_text else None)
         if self.affinity.enabled:  # before the answer: the conversation's next turn reads it
             self.affinity.remember(req, principal.name, outcome, answer_message(response))
-        if not defer:
-            await self.after.finish(ticket, outcome, tell, probe, response)
-        elif ticket.meters or probe.key:  # something to await: a task
-            self.after.spawn(self.after.finish(ticket, outcome, tell, probe, response))
-        elif tell is not None:  # only the follower and observer: a callback is cheaper
-            asyncio.get_running_loop().call_soon(tell)
-        await self._durable()
+        if ticket.meters or probe.key:  # limits to settle or a copy to keep: something to await
+            if defer:
+                self.after.spawn(self.after.finish(ticket, outcome, tell, probe, response))
+            else:
+                await self.after.finish(ticket, outcome, tell, probe, response)
+        elif tell is not None:  # only the follower and observer (`finish` would only tell them)
+            if defer:  # a callback is cheaper than a task
+                asyncio.get_running_loop().call_soon(tell)
+            else:
+                tell()
+        if self.durable is not None:  # `_durable` has nothing to wait for otherwise
+            await self._durable()
         return response, outcome
 
     async def _complete(self, req: ChatRequest, outcome: Outcome) -> JSON:
