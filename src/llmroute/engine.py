@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 #: records the timeout); the engine cuts it `CALLER_GRACE_S` later as a backstop.
 Caller = Callable[[LLMCall], Awaitable[str]]
 CALLER_GRACE_S = 0.25
+#: `chain`'s answers kept (by verdict tier, verdict models and eligible names): few in practice
+#: (tiers x routers' preferences x constraint outcomes); the table is emptied when it is full.
+CHAIN_MEMO = 512
 RequestLike = RouteRequest | str | Sequence[Mapping[str, Any]]
 
 
@@ -80,6 +83,10 @@ class Engine:
         self._ladder = settings.tier_names
         self._walks = {tier: tuple(tier_order(tier, self._ladder)) for tier in self._ladder}
         self._listed = {tier: settings.tier_models(tier) for tier in self._ladder}
+        #: The baseline's spec (the catalog is fixed for the engine's life), and `chain`'s answers.
+        self._baseline_spec = self.catalog.get(self.baseline_model)
+        self._chains: dict[tuple[str, tuple[str, ...], tuple[str, ...]],
+                           tuple[str, tuple[str, ...], str]] = {}
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, *,
@@ -141,13 +148,15 @@ class Engine:
         tier, chain, note = self.chain(verdict, found)
         usage = self.expected_usage(request)
         primary = self.catalog.get(chain[0])
-        baseline = self.catalog.get(self.baseline_model)
+        baseline = self._baseline_spec
+        cost = _cost(primary, usage)
         return Decision(
             policy=policy, router=verdict.router, tier=tier, chain=chain,
             confidence=verdict.confidence, reason=verdict.reason + note,
             input_tokens=request.input_tokens,
-            estimated_cost_usd=_cost(primary, usage),
-            baseline_model=self.baseline_model, baseline_cost_usd=_cost(baseline, usage),
+            estimated_cost_usd=cost,
+            baseline_model=self.baseline_model,
+            baseline_cost_usd=cost if baseline is primary else _cost(baseline, usage),
             scores=verdict.scores, excluded=found.excluded,
             explored=verdict.explored, latent=verdict.latent,
         )
@@ -161,7 +170,21 @@ class Engine:
 
     def chain(self, verdict: Verdict, found: Candidates) -> tuple[str, tuple[str, ...], str]:
         """(tier, models, note): the verdict's models, else its tier's eligible models, else the
-        nearest tier with an eligible model (more capable first)."""
+        nearest tier with an eligible model (more capable first). Kept by what it depends on: the
+        verdict's tier and models and the eligible models' names (in order; each name's spec is
+        the catalog's, fixed for the engine's life)."""
+        wanted = verdict.models if type(verdict.models) is tuple else tuple(verdict.models)
+        key = (verdict.tier, wanted, tuple([spec.name for spec in found.models]))
+        made = self._chains.get(key)
+        if made is None:
+            made = self.walk_chain(verdict, found)  # raises NoEligibleModelError: nothing kept
+            if len(self._chains) >= CHAIN_MEMO:
+                self._chains.clear()
+            self._chains[key] = made
+        return made
+
+    def walk_chain(self, verdict: Verdict, found: Candidates) -> tuple[str, tuple[str, ...], str]:
+        """`chain` worked out (not kept)."""
         names = {spec.name: spec for spec in found.models}
         preferred = [m for m in verdict.models if m in names]
         ladder = self._ladder

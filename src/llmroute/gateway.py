@@ -19,7 +19,7 @@ from .accounting import Accountant
 from .after_answer import AfterAnswer
 from .cache.affinity_stage import Affinity
 from .cache.hits import HitServer, replayed
-from .cache.response import ResponseCache
+from .cache.response import OFF, ResponseCache
 from .chat import ChatRequest
 from .consult import Consultant
 from .control.admission import Admission
@@ -209,7 +209,9 @@ class Gateway:
         """Admission and planning: the experiment arm (its policy serves the request), the plan,
         then the reservation on every limit; a hard limit rejects (429) or downgrades."""
         requested = self.requested_policy(req, principal)
-        arm = await self.admission.assign(req, principal, requested)
+        # no experiment: `assign` would answer None (no coroutine for it)
+        arm = await self.admission.assign(req, principal, requested) \
+            if self.admission.experiments else None
         plan = await self.plan(req, principal, policy=arm.policy if arm else None)
         ticket = await self.admission.reserve(req, principal, plan)
         if isinstance(ticket, Refused):
@@ -250,7 +252,7 @@ class Gateway:
         caller yields to the event loop (the server sends the answer first, without yielding);
         limits keep the request's reservation until then."""
         rid, started = request_id or new_request_id(), time.monotonic()
-        probe = await self.cache.probe(req, principal)
+        probe = await self.cache.probe(req, principal) if self.cache.config.enabled else OFF
         if self.hits.servable(req, principal, probe):
             return await self.hits.serve(req, principal, probe, rid, started, stream=False)
         outcome: Outcome | None = None
@@ -273,13 +275,18 @@ class Gateway:
                             response=answer_text(response) if self.keep_text else None)
         if self.affinity.enabled:  # before the answer: the conversation's next turn reads it
             self.affinity.remember(req, principal.name, outcome, answer_message(response))
-        if not defer:
-            await self.after.finish(ticket, outcome, tell, probe, response)
-        elif ticket.meters or probe.key:  # something to await: a task
-            self.after.spawn(self.after.finish(ticket, outcome, tell, probe, response))
-        elif tell is not None:  # only the follower and observer: a callback is cheaper
-            asyncio.get_running_loop().call_soon(tell)
-        await self._durable()
+        if ticket.meters or probe.key:  # limits to settle or a copy to keep: something to await
+            if defer:
+                self.after.spawn(self.after.finish(ticket, outcome, tell, probe, response))
+            else:
+                await self.after.finish(ticket, outcome, tell, probe, response)
+        elif tell is not None:  # only the follower and observer (`finish` would only tell them)
+            if defer:  # a callback is cheaper than a task
+                asyncio.get_running_loop().call_soon(tell)
+            else:
+                tell()
+        if self.durable is not None:  # `_durable` has nothing to wait for otherwise
+            await self._durable()
         return response, outcome
 
     async def _complete(self, req: ChatRequest, outcome: Outcome) -> JSON:
@@ -311,7 +318,7 @@ class Gateway:
         follower and observer are told before it ends too, unless `defer` (at the loop's next
         turn: after the server has written the last frame)."""
         rid, started = request_id or new_request_id(), time.monotonic()
-        probe = await self.cache.probe(req, principal)
+        probe = await self.cache.probe(req, principal) if self.cache.config.enabled else OFF
         if self.hits.servable(req, principal, probe):
             body, hit = await self.hits.serve(req, principal, probe, rid, started, stream=True)
             return hit, replayed(body, req.include_usage)

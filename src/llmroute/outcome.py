@@ -112,10 +112,10 @@ def usage_of(payload: Mapping[str, Any]) -> Usage | None:
     OpenRouter report them; or Anthropic's own `cache_creation_input_tokens` where a compatible
     upstream passes it) are part of the prompt tokens."""
     usage = payload.get("usage")
-    if not isinstance(usage, Mapping):
+    if type(usage) is not dict and not isinstance(usage, Mapping):  # a dict: no ABC check
         return None
     details = usage.get("prompt_tokens_details")
-    if not isinstance(details, Mapping):
+    if type(details) is not dict and not isinstance(details, Mapping):
         details = {}
     written = details.get("cache_write_tokens") or usage.get("cache_creation_input_tokens") or 0
     return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),

@@ -94,11 +94,15 @@ class Planner:
             return await self.consultant.call(call, consulted)
 
         decision = await self.engine.decide(route, policy=policy, caller=classify)
-        chain = (*decision.chain, *self._fallbacks(req, route))
-        plan = Plan(tuple(dict.fromkeys(chain)), decision.tier, decision.router, policy,
+        # the engine's chain has no repeats: only the request's own fallbacks can add one
+        chain = decision.chain if not req.fallbacks else tuple(dict.fromkeys(
+            (*decision.chain, *self._fallbacks(req, route))))
+        plan = Plan(chain, decision.tier, decision.router, policy,
                     decision.confidence, decision.reason, decision.input_tokens,
                     decision.explored, decision.latent, tuple(consulted.attempts),
                     consulted.cost_usd)
+        if not self.affinity.enabled:  # `steer` would hand the plan back as it is
+            return plan
         # after the router's verdict: stay on the conversation's warm model when that pays
         return await self.affinity.steer(plan, req, scope, decision.excluded,
                                          self.engine.expected_usage(route))

@@ -39,6 +39,10 @@ class Usage:
     cache_write_1h_tokens: int = 0
 
 
+_NOTHING: frozenset[str] = frozenset()
+
+
+@quick_init  # one a message of each request
 @dataclass(frozen=True)
 class _Content:
     text: str
@@ -66,6 +70,7 @@ def _content_of(content: Any) -> _Content:
     return _Content("\n".join(texts), images, attachments)
 
 
+@quick_init  # one a request (the generated __init__: one `object.__setattr__` a field, 15 fields)
 @dataclass(frozen=True)
 class RouteRequest:
     """What a router sees of a request: its messages plus features computed once, up front.
@@ -113,26 +118,34 @@ class RouteRequest:
         last_user = ""
         chars = images = attachments = 0
         for message in msgs:
-            content = _content_of(message.get("content"))
-            chars += len(content.text)
-            images += content.images
-            attachments += content.attachments
+            raw = message.get("content")
+            if type(raw) is str:  # the common case: `_content_of` would give (raw, 0, 0)
+                text = raw
+            else:
+                content = _content_of(raw)
+                text = content.text
+                images += content.images
+                attachments += content.attachments
+            chars += len(text)
             if message.get("role") == "user":
-                user_parts.append(content.text)
-                last_user = content.text
+                user_parts.append(text)
+                last_user = text
             if message.get("tool_calls"):
                 chars += len(json.dumps(message["tool_calls"]))
         tokens = estimate_tokens(chars) + MESSAGE_OVERHEAD_TOKENS * len(msgs) + 3
         tokens += IMAGE_TOKENS * images
         if tools:
             tokens += estimate_tokens(len(json.dumps(list(tools))))
-        requires = set()
-        if tools:
-            requires.add("tools")
-        if images:
-            requires.add("vision")
-        if response_format and response_format.get("type") == "json_schema":
-            requires.add("json")
+        requires: set[str] | frozenset[str] = _NOTHING
+        json_schema = response_format is not None and response_format.get("type") == "json_schema"
+        if tools or images or json_schema:
+            requires = set()
+            if tools:
+                requires.add("tools")
+            if images:
+                requires.add("vision")
+            if json_schema:
+                requires.add("json")
         return cls(
             messages=msgs,
             user_text="\n".join(user_parts),

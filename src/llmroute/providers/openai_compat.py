@@ -54,6 +54,9 @@ class OpenAICompatProvider:
         headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self.http = HTTPTransport(config, headers)
         self._keep_marks = passes_cache_control(config)
+        #: No per-request auth headers (`_auth` not overridden): the request's headers are the
+        #: shared constants, without a coroutine and a merge per request.
+        self._no_auth = type(self)._auth is OpenAICompatProvider._auth
 
     def _error(self, status: int, content: bytes, headers: Mapping[str, str], model: str
                ) -> UpstreamError:
@@ -76,7 +79,7 @@ class OpenAICompatProvider:
     async def complete(self, body: Mapping[str, Any], upstream_model: str) -> JSON:
         """POST /chat/completions and return the parsed JSON."""
         payload = self._payload(body, upstream_model, stream=False)
-        headers = {**JSON_HEADERS, **await self._auth(upstream_model)}
+        headers = JSON_HEADERS if self._no_auth else {**JSON_HEADERS, **await self._auth(upstream_model)}
         response = await self.http.post_checked(
             self._path(upstream_model), payload, headers,
             timeout_s=self.config.timeout.total_s, provider=self.name, model=upstream_model,
@@ -93,7 +96,7 @@ class OpenAICompatProvider:
         One generator from the body's bytes to the chunks (`sse.sse_data`): a chunk costs no
         line strings, event objects or nested generators on the way (issue 17)."""
         payload = self._payload(body, upstream_model, stream=True)
-        headers = {**SSE_HEADERS, **await self._auth(upstream_model)}
+        headers = SSE_HEADERS if self._no_auth else {**SSE_HEADERS, **await self._auth(upstream_model)}
         try:
             async with self.http.stream(self._path(upstream_model), payload,
                                         headers) as response:

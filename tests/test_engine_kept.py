@@ -1,0 +1,123 @@
+"""What `Engine` keeps between decisions (issue 17, orch17): `chain`'s answers by what they depend
+on, and the baseline's spec. Each answer must be what working it out gives, and a Decision's costs
+the Decimals computed from the catalog's specs per call; and RouteRequest's faster constructor
+builds what the generated one built."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import default_settings
+from llmroute import engine as engine_module
+from llmroute.constraints import Candidates
+from llmroute.engine import Engine
+from llmroute.errors import NoEligibleModelError
+from llmroute.routers.base import Verdict
+from llmroute.types import RouteRequest, Usage
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(default_settings())
+
+
+def test_a_kept_chain_is_the_worked_out_one(engine: Engine) -> None:
+    rng = random.Random(17)
+    found = engine.candidates(RouteRequest.from_prompt("hello"))
+    pool = [spec.name for spec in found.models] + ["not/a-model"]
+    for _ in range(2000):
+        kept = Candidates(tuple(s for s in found.models if rng.random() < 0.6), found.tiers)
+        tier = rng.choice([*engine.settings.tier_names, "unknown"])
+        verdict = Verdict(tier, 0.5, "r", "x", models=tuple(rng.sample(pool, rng.randint(0, 3))))
+        if not kept.models:
+            with pytest.raises(NoEligibleModelError):
+                engine.chain(verdict, kept)
+            continue
+        fresh = engine.walk_chain(verdict, kept)
+        assert engine.chain(verdict, kept) == fresh
+        assert engine.chain(verdict, kept) == fresh  # the kept one, asked again
+
+
+def test_a_list_of_models_is_kept_as_its_tuple(engine: Engine) -> None:
+    found = engine.candidates(RouteRequest.from_prompt("hello"))
+    name = found.models[-1].name
+    listed = Verdict(engine.settings.tier_names[0], 0.5, "r", "x", models=[name])  # type: ignore[arg-type]
+    assert engine.chain(listed, found) == engine.walk_chain(listed, found)
+    assert engine.chain(listed, found)[1][0] == name
+
+
+def test_the_kept_chains_are_bounded(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_module, "CHAIN_MEMO", 3)
+    engine._chains.clear()
+    found = engine.candidates(RouteRequest.from_prompt("hello"))
+    names = [spec.name for spec in found.models]
+    for i in range(10):
+        verdict = Verdict(engine.settings.tier_names[0], 0.5, "r", "x", models=(names[i % len(names)],))
+        assert engine.chain(verdict, found) == engine.walk_chain(verdict, found)
+        assert len(engine._chains) <= 3
+
+
+def _costs_per_call(engine: Engine, chain: tuple[str, ...], request: RouteRequest) -> tuple[Any, Any]:
+    usage = engine.expected_usage(request)
+    primary = engine.catalog.get(chain[0])
+    baseline = engine.catalog.get(engine.baseline_model)
+    return (None if primary is None else primary.cost(usage),
+            None if baseline is None else baseline.cost(usage))
+
+
+@settings(max_examples=150, deadline=None)
+@given(tokens=st.integers(0, 400_000), out=st.one_of(st.none(), st.integers(0, 100_000)),
+       pick=st.integers(0, 50), same=st.booleans())
+def test_finish_costs_are_the_per_call_decimals(engine: Engine, tokens: int, out: int | None,
+                                                pick: int, same: bool) -> None:
+    found = engine.candidates(RouteRequest.from_prompt("hello"))
+    model = engine.baseline_model if same else found.models[pick % len(found.models)].name
+    verdict = Verdict("unknown", 0.5, "r", "x", models=(model,))
+    request = dataclasses.replace(RouteRequest.from_prompt("hi"), input_tokens=tokens,
+                                  max_output_tokens=out)
+    decision = engine.finish(verdict, "p", request, found)
+    cost, baseline = _costs_per_call(engine, decision.chain, request)
+    assert decision.chain[0] == model
+    assert (str(decision.estimated_cost_usd), str(decision.baseline_cost_usd)) == (str(cost), str(baseline))
+    assert decision.estimated_cost_usd == cost and decision.baseline_cost_usd == baseline
+
+
+def test_the_usage_is_unchanged_by_the_kept_spec(engine: Engine) -> None:
+    spec = engine.catalog.get(engine.baseline_model)
+    assert spec is engine._baseline_spec
+    assert spec is not None and spec.cost(Usage(10, 10)) is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(max_size=30), min_size=1, max_size=4),
+       roles=st.lists(st.sampled_from(["user", "assistant", "system"]), min_size=4, max_size=4),
+       out=st.one_of(st.none(), st.integers(1, 10_000)),
+       allowed=st.lists(st.text(max_size=5), max_size=2),
+       metadata=st.one_of(st.none(), st.dictionaries(st.text(max_size=4), st.text(max_size=4), max_size=2)),
+       user=st.one_of(st.none(), st.text(max_size=5)), tools=st.booleans())
+def test_route_request_builds_what_the_generated_constructor_built(
+        texts: list[str], roles: list[str], out: int | None, allowed: list[str],
+        metadata: dict[str, str] | None, user: str | None, tools: bool) -> None:
+    messages = [{"role": roles[i], "content": text} for i, text in enumerate(texts)]
+    made = RouteRequest.from_messages(messages, max_output_tokens=out, allowed_models=allowed,
+                                      metadata=metadata, user=user,
+                                      tools=[{"type": "function"}] if tools else None)
+    values = {f.name: getattr(made, f.name) for f in dataclasses.fields(RouteRequest)}
+    generated = _generated(RouteRequest)(**values)
+    assert vars(generated) == vars(made) and repr(generated) == repr(made)
+    assert list(vars(generated)) == list(vars(made))  # the same fields, stored in the same order
+    assert made == RouteRequest(**values) and made == dataclasses.replace(made)
+    assert RouteRequest(messages=(), user_text="", last_user_text="", input_tokens=0).metadata == {}
+    assert RouteRequest((), "", "", 0).metadata is not RouteRequest((), "", "", 0).metadata
+
+
+def _generated(cls: type[Any]) -> type[Any]:
+    """`cls` as the plain frozen dataclass (the generated `__init__`)."""
+    fields = [(f.name, f.type, f) for f in dataclasses.fields(cls)]
+    return dataclasses.make_dataclass(cls.__name__, fields, frozen=True)
