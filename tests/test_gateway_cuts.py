@@ -45,7 +45,7 @@ async def _either(call: Any) -> tuple[str, object]:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_the_policy_handed_over_plans_as_the_policy_recomputed(model: str) -> None:
-    """`plan(policy=requested_policy(...))` (the new `admit`) equals `plan()` (the old), for
+    """`admit`'s plan, and `plan(policy=requested_policy(...))`, equal `plan()` (the old), for
     auto, auto/<policy>, unknown policies, aliases (also of auto), concrete models, unknown
     names, and keys restricted to some policies or none: the same Plan or the same error."""
     gw = _gateway()
@@ -57,8 +57,10 @@ def test_the_policy_handed_over_plans_as_the_policy_recomputed(model: str) -> No
             requested = gw.requested_policy(req, principal)
         except LLMRouteError as exc:  # `admit` raises here, before planning: so did the old
             assert old[0] == "error" and old[1][0] is type(exc) and old[1][1] == str(exc)
-            return old, old
-        new = await _either(gw.plan(req, principal, policy=requested))
+        else:
+            assert await _either(gw.plan(req, principal, policy=requested)) == old
+        admitted = await _either(gw.admit(req, principal, "r"))
+        new = ("plan", admitted[1][0].plan) if admitted[0] == "plan" else admitted  # type: ignore[index]
         return old, new
 
     for principal in PRINCIPALS:
