@@ -17,7 +17,8 @@ of the area's work:
 - entry: the ledger entry (`Accountant.entry`: what the gateway hands the writer);
 - metrics: `GatewayMetrics.observe` of that entry;
 - accounting: usage and cost of the answer (`usage_of`, `Gateway._finish` on a copy);
-- response: the answer's headers and body sent (`Outcome.headers`, `encode_headers`,
+- response: the answer's headers and body sent (`Outcome.headers`, `encode_headers` or, where
+  the tree has it, `outcome_head`,
   `orjson.dumps`, `send_json` to a no-op `send`).
 
 The whole path's count is `instructions.py --asgi`. Needs valgrind; a run takes ~20 s per area and
@@ -58,6 +59,12 @@ def child(up_port: int, calls: int, signals: Path, area: str) -> None:
     from llmroute.server.app import create_app
     from llmroute.server.asgi import encode_headers, request_headers, send_json
 
+    try:  # the hot route's head as the tree builds it (cut17: bytes directly)
+        from llmroute.server.asgi import outcome_head  # type: ignore[attr-defined]
+    except ImportError:
+        def outcome_head(outcome: Any) -> Any:
+            return encode_headers(outcome.headers())
+
     work = Path(tempfile.mkdtemp(prefix="llmroute-area-"))
     (work / "llmroute.yaml").write_text(peers.LLMROUTE_YAML.format(upstream_port=up_port, work=work))
     env = {"BENCH_UPSTREAM_KEY": "dummy", "BENCH_GATEWAY_KEY": "k" * 32}
@@ -93,7 +100,7 @@ def child(up_port: int, calls: int, signals: Path, area: str) -> None:
 
             async def respond() -> None:
                 body = orjson.dumps(response)
-                await send_json(sent, 200, body, encode_headers(outcome.headers()))
+                await send_json(sent, 200, body, outcome_head(outcome))
 
             work_of: dict[str, Callable[[], object]] = {
                 "validation": validate,

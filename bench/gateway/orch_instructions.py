@@ -9,7 +9,8 @@ on the real objects of one request of the bench config, base tree against this o
 - chain: `Engine.chain(verdict, candidates)`;
 - costs: the two cost estimates `finish` makes (primary and baseline, `catalog.get` + `cost`);
 - route_request: `Planner.route_request` (the RouteRequest routers see);
-- plan: `await Planner.plan(request, principal)` (the whole decision as the gateway asks for it).
+- plan: `await Planner.plan(request, principal)` (the whole decision as the gateway asks for it);
+- admit: `await Gateway.admit(request, principal, rid)` (policy, plan, reservation; cut17).
 
 Needs valgrind; a run takes ~20 s per area and tree.
 """
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: the shar
 import callgrind
 
 HERE = Path(__file__).resolve().parent
-AREAS = ("finish", "chain", "costs", "route_request", "plan")
+AREAS = ("finish", "chain", "costs", "route_request", "plan", "admit")
 
 
 def child(calls: int, signals: Path, area: str) -> None:
@@ -75,13 +76,17 @@ def child(calls: int, signals: Path, area: str) -> None:
 
     async def run() -> None:
         loop_once: Any = work_of.get(area)
+
+        async def awaited() -> object:
+            return await (gw.admit(req, OPEN, "r") if area == "admit" else planner.plan(req, OPEN))
+
         for _ in range(100):  # warm-up
-            await planner.plan(req, OPEN) if loop_once is None else loop_once()
+            await awaited() if loop_once is None else loop_once()
         (signals / "ready").touch()
         callgrind.wait_for(signals / "go")
         if loop_once is None:
             for _ in range(calls):
-                await planner.plan(req, OPEN)
+                await awaited()
         else:
             for _ in range(calls):
                 loop_once()

@@ -144,12 +144,16 @@ class Gateway:
     async def _call(self, chain: tuple[str, ...], attempt: Callable[[str, float], Awaitable[T]]
                     ) -> tuple[T, list[Attempt]]:
         res = self.settings.resilience
-        window = self.catalog.get
         return await call_with_fallbacks(
             chain, attempt, retry=self.retry, cooldowns=self.cooldowns, deadline_s=res.deadline_s,
-            context_window=lambda m: (s.context_window if (s := window(m)) else None),
+            context_window=self._context_window,
             content_policy_chain=res.content_policy_fallbacks, rng=self.rng,
             deadlines=self.deadlines)
+
+    def _context_window(self, model: str) -> int | None:
+        """The model's context window, if the catalog knows the model and it."""
+        spec = self.catalog.get(model)
+        return spec.context_window if spec is not None else None
 
     def _account(self, req: ChatRequest, principal: Principal, outcome: Outcome | None,
                  error: LLMRouteError | None, *, request_id: str, started: float, stream: bool,
@@ -212,8 +216,11 @@ class Gateway:
         # no experiment: `assign` would answer None (no coroutine for it)
         arm = await self.admission.assign(req, principal, requested) \
             if self.admission.experiments else None
-        plan = await self.plan(req, principal, policy=arm.policy if arm else None)
-        ticket = await self.admission.reserve(req, principal, plan)
+        # without an arm, the policy asked for (computed above; `_plan` would compute it again)
+        plan = await self.plan(req, principal, policy=arm.policy if arm else requested)
+        # no limits: `reserve` would answer a fresh Ticket() (no coroutine for it)
+        ticket = await self.admission.reserve(req, principal, plan) \
+            if self.admission.limiter.limits else Ticket()
         if isinstance(ticket, Refused):
             plan, ticket = await self._downgrade(req, principal, ticket)
         outcome = Outcome(request_id, plan, extra_headers=dict(ticket.headers))

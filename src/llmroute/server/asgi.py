@@ -19,6 +19,7 @@ from typing import Final, Generic, TypeVar
 from starlette.types import Receive, Send
 
 from ..errors import ClientClosedError, RequestTooLargeError
+from ..outcome import Outcome
 from .coalesce import ready_batches
 
 T = TypeVar("T")
@@ -46,6 +47,33 @@ def request_headers(scope: Mapping[str, object]) -> dict[str, str]:
 def encode_headers(headers: Mapping[str, str]) -> RawHeaders:
     """Per-request headers as ASGI wants them."""
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+def outcome_head(outcome: Outcome) -> RawHeaders:
+    """`encode_headers(outcome.headers())`, built as bytes directly (no dict) when no stage added
+    headers of its own (with some, one of theirs may replace a name's value in place: the dict
+    is built as before)."""
+    if outcome.extra_headers:
+        return encode_headers(outcome.headers())
+    plan = outcome.plan
+    head = [(b"x-llmroute-request-id", outcome.request_id.encode("latin-1")),
+            (b"x-llmroute-model", outcome.model.encode("latin-1")),
+            (b"x-llmroute-tier", plan.tier.encode("latin-1")),
+            (b"x-llmroute-router", plan.router.encode("latin-1")),
+            (b"x-llmroute-confidence", f"{plan.confidence:.3f}".encode("latin-1")),
+            (b"x-llmroute-attempts", b"%d" % sum(not a.skipped for a in outcome.attempts))]
+    if plan.policy:
+        head.append((b"x-llmroute-policy", plan.policy.encode("latin-1")))
+    if plan.affinity:
+        head.append((b"x-llmroute-affinity", plan.affinity.encode("latin-1")))
+    if plan.router_attempts:
+        routed = sum(not a.skipped for a in plan.router_attempts)
+        head.append((b"x-llmroute-router-attempts", b"%d" % routed))
+    if outcome.finished:
+        cost = outcome.cost_usd
+        head.append((b"x-llmroute-cost-usd",
+                     b"unpriced" if cost is None else f"{cost:f}".encode("latin-1")))
+    return head
 
 
 async def read_body(headers: Mapping[str, str], receive: Receive, limit: int) -> bytes:

@@ -29,7 +29,7 @@ from ..responses_request import chat_body, echoed
 from ..responses_stream import ResponsesStream, events
 from . import messages
 from .app import error_headers, error_payload
-from .asgi import EventWire, encode_headers, read_body, request_headers, send_json, send_stream
+from .asgi import EventWire, encode_headers, outcome_head, read_body, request_headers, send_json, send_stream
 
 if TYPE_CHECKING:
     from .app import Endpoints
@@ -151,7 +151,7 @@ class HotRoutes:
                 # the bookkeeping the answer need not wait for runs once it is sent
                 response, outcome = await self.e.gw.complete(req, principal, rid, defer=True)
                 body, stream = orjson.dumps(api.answer(response, outcome, data)), None
-            head = encode_headers(outcome.headers())
+            head = outcome_head(outcome)
         except Exception as exc:
             await self._error(api, send, exc, rid, scope["path"])
             return

@@ -1,0 +1,116 @@
+"""Issue 17, cut17: three shortcuts in the gateway's admission and calling, each against what it
+stands in for. `admit` hands the planner the policy it already computed (without an experiment
+arm) instead of letting `_plan` compute it again; without limits it builds the fresh `Ticket()`
+that `Admission.reserve` would answer, with no coroutine; `_call` passes a bound method for the
+context window instead of a lambda built per request."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from helpers import default_settings
+from llmroute.chat import chat_request
+from llmroute.control.limits import Ticket
+from llmroute.errors import LLMRouteError
+from llmroute.gateway import Gateway
+from llmroute.outcome import OPEN, Principal
+
+MODELS = ("auto", "auto/default", "auto/cheap", "auto/quality", "auto/rules", "auto/nope",
+          "auto/", "autox", "my-auto", "my-cheap", "medium", "no-such-model")
+PRINCIPALS = (OPEN, Principal(name="k", policies=("cheap",)), Principal(name="k2", policies=()),
+              Principal(name="k3", models=("nothing",)))
+CONTENTS = ("hi", "```python\nprint(1)\n```\nwhy does this fail?",
+            "Prove that the square root of two is irrational, step by step.")
+
+
+def _gateway() -> Gateway:
+    settings = default_settings().model_copy(update={
+        "model_aliases": {"my-auto": "auto", "my-cheap": "auto/cheap"}})
+    return Gateway(settings)
+
+
+def _req(model: str, content: str) -> Any:
+    return chat_request({"model": model, "messages": [{"role": "user", "content": content}]})
+
+
+async def _either(call: Any) -> tuple[str, object]:
+    try:
+        return "plan", await call
+    except LLMRouteError as exc:
+        return "error", (type(exc), str(exc), exc.status, exc.to_dict())
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_policy_handed_over_plans_as_the_policy_recomputed(model: str) -> None:
+    """`admit`'s plan, and `plan(policy=requested_policy(...))`, equal `plan()` (the old), for
+    auto, auto/<policy>, unknown policies, aliases (also of auto), concrete models, unknown
+    names, and keys restricted to some policies or none: the same Plan or the same error."""
+    gw = _gateway()
+
+    async def both(principal: Principal, content: str) -> tuple[object, object]:
+        req = _req(model, content)
+        old = await _either(gw.plan(req, principal))
+        try:
+            requested = gw.requested_policy(req, principal)
+        except LLMRouteError as exc:  # `admit` raises here, before planning: so did the old
+            assert old[0] == "error" and old[1][0] is type(exc) and old[1][1] == str(exc)
+        else:
+            assert await _either(gw.plan(req, principal, policy=requested)) == old
+        admitted = await _either(gw.admit(req, principal, "r"))
+        new = ("plan", admitted[1][0].plan) if admitted[0] == "plan" else admitted  # type: ignore[index]
+        return old, new
+
+    for principal in PRINCIPALS:
+        for content in CONTENTS:
+            old, new = asyncio.run(both(principal, content))
+            assert new == old, (model, principal, content)
+
+
+def test_admit_plans_as_before_and_builds_a_fresh_ticket_without_limits() -> None:
+    gw = _gateway()
+    assert not gw.admission.limiter.limits and not gw.admission.experiments
+
+    async def run() -> None:
+        req = _req("auto", "hi")
+        first, ticket1 = await gw.admit(req, OPEN, "r1")
+        _second, ticket2 = await gw.admit(req, OPEN, "r2")
+        assert first.plan == await gw.plan(req, OPEN)  # the old `admit`'s plan
+        reserved = await gw.admission.reserve(req, OPEN, first.plan)  # what it stands in for
+        assert ticket1 == reserved == Ticket() and type(ticket1) is type(reserved)
+        assert first.extra_headers == dict(reserved.headers) == {}
+        assert ticket1 is not ticket2 and ticket1.headers is not ticket2.headers  # fresh each time
+    asyncio.run(run())
+
+
+def test_limits_configured_still_reserve(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With limits, `reserve` is still awaited (its refusal still refuses)."""
+    gw = _gateway()
+    calls: list[object] = []
+    sentinel = Ticket(headers={"x-test": "1"})
+
+    async def reserve(req: object, principal: object, plan: object, **kw: object) -> Ticket:
+        calls.append(plan)
+        return sentinel
+
+    monkeypatch.setattr(gw.admission.limiter, "limits", ("a limit",))
+    monkeypatch.setattr(gw.admission, "reserve", reserve)
+    outcome, ticket = asyncio.run(gw.admit(_req("auto", "hi"), OPEN, "r"))
+    assert ticket is sentinel and calls == [outcome.plan]
+    assert outcome.extra_headers == {"x-test": "1"}
+
+
+def test_the_context_window_method_answers_as_the_lambda() -> None:
+    gw = _gateway()
+    window = gw.catalog.get
+
+    def old(m: str) -> int | None:
+        return s.context_window if (s := window(m)) else None
+
+    names = [spec.name for spec in gw.catalog] + ["no-such-model", "", "auto"]
+    assert len(names) > 3
+    assert any(old(n) is not None for n in names)
+    for name in names:
+        assert gw._context_window(name) == old(name), name
