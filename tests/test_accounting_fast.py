@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from helpers import default_settings
 from llmroute.accounting import Accountant
 from llmroute.catalog import Catalog
-from llmroute.ledger.entry import LedgerEntry
+from llmroute.ledger.entry import _FIELD_NAMES, LedgerEntry
 from llmroute.ledger.wal import encode
 from llmroute.outcome import Outcome, Plan
 from llmroute.resilience import Attempt
@@ -85,6 +85,7 @@ def test_answered_entry_equals_the_general_one(outcome: Outcome, body: dict[str,
     general = accountant._any(**args)
     assert fields_of(fast) == fields_of(general)
     assert fast == general
+    assert tuple(fast.__dict__) == _FIELD_NAMES  # what `of_ordered` does not check
 
 
 def test_the_shortcut_is_taken_only_for_an_answered_request(monkeypatch: Any) -> None:

@@ -107,7 +107,7 @@ class Accountant:
             else _NO_METADATA) if raw_metadata is not None else _NO_METADATA
         session = metadata.get("session_id")
         store_text = self.store_text
-        return LedgerEntry.of_all({  # every field in declaration order: kept as the entry's dict
+        return LedgerEntry.of_ordered({  # every field in declaration order, as `of_all` checks
             "request_id": request_id,
             "ts": datetime.now(UTC),
             "status": "ok",
