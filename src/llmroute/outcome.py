@@ -115,8 +115,8 @@ def usage_of(payload: Mapping[str, Any]) -> Usage | None:
     if type(usage) is not dict and not isinstance(usage, Mapping):  # a dict: no ABC check
         return None
     details = usage.get("prompt_tokens_details")
-    if type(details) is not dict and not isinstance(details, Mapping):
-        details = {}
+    if details is None or (type(details) is not dict and not isinstance(details, Mapping)):
+        details = {}  # None (mostly absent): not a Mapping, no ABC check for it
     written = details.get("cache_write_tokens") or usage.get("cache_creation_input_tokens") or 0
     return Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
                  int(details.get("cached_tokens") or 0), int(written),
