@@ -66,9 +66,10 @@ class Scrubber:
         return value
 
     def data(self, value: bytes) -> bytes:
+        # `replace` alone: with no match it returns `value` itself, and its arguments are parsed
+        # faster than `find`'s (no `in`: bytes' `in` first tries an int, and raises)
         for raw in self.raw:
-            if value.find(raw) >= 0:  # not `in`: bytes' `in` first tries an int, and raises
-                value = value.replace(raw, REDACTED_BYTES)
+            value = value.replace(raw, REDACTED_BYTES)
         return value
 
 
