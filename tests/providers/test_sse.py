@@ -9,6 +9,8 @@ import random
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmroute.providers.base import sse_events
 from llmroute.providers.http import Scrubber
@@ -81,3 +83,26 @@ async def test_a_stream_past_its_total_time_raises() -> None:
     with pytest.raises(TimeoutError):
         async for _ in events:
             pass
+
+
+def old_scrub_data(secrets: tuple[str, ...], value: bytes) -> bytes:
+    """`Scrubber.data` before issue 17's str17: each secret encoded per call."""
+    for secret in secrets:
+        raw = secret.encode()
+        if value.find(raw) >= 0:
+            value = value.replace(raw, b"[redacted]")
+    return value
+
+
+@given(st.lists(st.text(min_size=1, max_size=12), max_size=4),
+       st.lists(st.sampled_from([0, 1, 2, 3]) | st.binary(max_size=6) | st.text(max_size=6),
+                max_size=12))
+def test_the_scrubber_redacts_what_it_did_before_the_secrets_were_encoded_once(
+        secrets: list[str], pieces: list[int | bytes | str]) -> None:
+    scrub = Scrubber(tuple(secrets))
+    value = b"".join(piece if isinstance(piece, bytes) else piece.encode() if isinstance(piece, str)
+                     else secrets[piece].encode() if piece < len(secrets) else b"x"
+                     for piece in pieces)
+    assert scrub.data(value) == old_scrub_data(scrub.secrets, value)
+    assert scrub.raw == tuple(secret.encode() for secret in secrets)
+    assert scrub == Scrubber(tuple(secrets)) and "raw" not in repr(scrub)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import UpstreamError
 from ..frozen import quick_init
@@ -45,6 +45,11 @@ class Scrubber:
     """Replaces each secret with `REDACTED` in text the upstream sent."""
 
     secrets: tuple[str, ...]
+    #: The secrets as UTF-8 bytes, encoded once here rather than per streamed chunk (issue 17).
+    raw: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "raw", tuple(secret.encode() for secret in self.secrets))
 
     @classmethod
     def of(cls, headers: Mapping[str, str]) -> Scrubber:
@@ -61,10 +66,10 @@ class Scrubber:
         return value
 
     def data(self, value: bytes) -> bytes:
-        for secret in self.secrets:
-            raw = secret.encode()
-            if value.find(raw) >= 0:  # not `in`: bytes' `in` first tries an int, and raises
-                value = value.replace(raw, REDACTED_BYTES)
+        # `replace` alone: with no match it returns `value` itself, and its arguments are parsed
+        # faster than `find`'s (no `in`: bytes' `in` first tries an int, and raises)
+        for raw in self.raw:
+            value = value.replace(raw, REDACTED_BYTES)
         return value
 
 

@@ -94,8 +94,13 @@ class OpenAICompatProvider:
     async def stream(self, body: Mapping[str, Any], upstream_model: str) -> AsyncIterator[JSON]:
         """POST with stream=true and yield each chunk; raise when the stream breaks or ends early.
         One generator from the body's bytes to the chunks (`sse.sse_data`): a chunk costs no
-        line strings, event objects or nested generators on the way (issue 17)."""
+        line strings, event objects or nested generators on the way (issue 17). A chunk that
+        parses to a dict without "error" is taken as it is; anything else goes to `_chunk` (which
+        parses it again: the lenient parse, the error event), and `_keep` is only asked where a
+        subclass overrides it (str17: no two method calls per chunk)."""
         payload = self._payload(body, upstream_model, stream=True)
+        loads, invalid = orjson.loads, orjson.JSONDecodeError
+        keep = None if type(self)._keep is OpenAICompatProvider._keep else self._keep
         headers = SSE_HEADERS if self._no_auth else {**SSE_HEADERS, **await self._auth(upstream_model)}
         try:
             async with self.http.stream(self._path(upstream_model), payload,
@@ -107,8 +112,13 @@ class OpenAICompatProvider:
                                            self.config.timeout.total_s):
                     if data == b"[DONE]":
                         return
-                    chunk = self._chunk(data, upstream_model)
-                    if self._keep(chunk):
+                    try:
+                        chunk = loads(data)
+                    except invalid:
+                        chunk = None
+                    if type(chunk) is not dict or "error" in chunk:
+                        chunk = self._chunk(data, upstream_model)
+                    if keep is None or keep(chunk):
                         yield chunk
                 raise UpstreamError("connection", f"{self.name} stream ended before [DONE]",
                                     provider=self.name, model=upstream_model)
@@ -116,7 +126,8 @@ class OpenAICompatProvider:
             raise transport_error(exc, self.name, upstream_model) from None
 
     def _chunk(self, data: bytes, model: str) -> JSON:
-        """One event's chunk; an upstream's error event (or undecodable data) raises."""
+        """One event's chunk; an upstream's error event (or undecodable data) raises. (`stream`
+        takes a dict without "error" from `orjson.loads` itself, without this call.)"""
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:

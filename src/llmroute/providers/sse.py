@@ -36,7 +36,8 @@ async def sse_data(read: Read, scrub: Callable[[bytes], bytes], total_s: float |
         if not parts and buffer.find(b"\r") < 0:  # LF line ends: whole events at once
             *events, buffer = buffer.split(b"\n\n")
             for event in events:
-                if event.startswith(b"data:") and event.find(b"\n") < 0:  # one data line
+                if event[:5] == b"data:" and event.find(b"\n") < 0:  # one data line (a slice:
+                    # cheaper than `startswith`, whose arguments are parsed by format string)
                     yield scrub(event[5:].lstrip(b" "))
                     continue
                 for line in event.split(b"\n"):
