@@ -77,91 +77,11 @@ class Accountant:
         return None if usage is None else self.catalog.cost(self.baseline_model, usage)
 
     def entry(self, *, request_id: str, started: float, now: float, outcome: Outcome | None,
-              error: LLMRouteError | None, body: Mapping[str, Any], key_name: str | None,
-              stream: bool, ttft_s: float | None = None, response: str | None = None
-              ) -> LedgerEntry:
-        """One ledger entry. `outcome` is the gateway's Outcome (None if planning failed)."""
-        if outcome is not None and error is None:  # an answered request: `_any`'s entry, fewer tests
-            return self._answered(request_id, started, now, outcome, body, key_name, stream,
-                                  ttft_s, response)
-        return self._any(request_id=request_id, started=started, now=now, outcome=outcome,
-                         error=error, body=body, key_name=key_name, stream=stream, ttft_s=ttft_s,
-                         response=response)
-
-    def _answered(self, request_id: str, started: float, now: float, outcome: Outcome,
-                  body: Mapping[str, Any], key_name: str | None, stream: bool,
-                  ttft_s: float | None, response: str | None) -> LedgerEntry:
-        """`_any`'s entry when there is an outcome and no error (issue 17: the tests on `outcome`,
-        `plan` and `error` taken once, the small helpers inlined; `tests/test_accounting_fast.py`
-        compares the two)."""
-        plan = outcome.plan
-        attempts = [*plan.router_attempts, *outcome.attempts]  # `attempts_of` without an error
-        routing = plan.routing_cost_usd
-        usage = outcome.usage
-        user = body.get("user")
-        if user is not None and not isinstance(user, str):
-            user = None
-        raw_metadata = body.get("metadata")
-        metadata: Mapping[str, Any] = (
-            raw_metadata if raw_metadata.__class__ is dict or isinstance(raw_metadata, Mapping)
-            else _NO_METADATA) if raw_metadata is not None else _NO_METADATA
-        session = metadata.get("session_id")
-        store_text = self.store_text
-        return LedgerEntry.of_ordered({  # every field in declaration order, as `of_all` checks
-            "request_id": request_id,
-            "ts": datetime.now(UTC),
-            "status": "ok",
-            "http_status": 200,
-            "key_name": key_name,
-            "user": user,
-            "session": str(session) if session else None,
-            "policy": plan.policy,
-            "router": plan.router,
-            "tier": plan.tier,
-            "confidence": plan.confidence,
-            "reason": plan.reason,
-            "experiment_arm": outcome.experiment_arm,
-            "model": outcome.model or None,
-            "attempts": tuple(map(AttemptRecord.from_attempt, attempts)),
-            "error_type": None,
-            "error_code": None,
-            "stream": stream,
-            "latency_s": now - started,
-            "ttft_s": ttft_s,
-            "upstream_latency_s": sum(map(_LATENCY, attempts)) or None,
-            "input_tokens": usage.input_tokens if usage else None,
-            "output_tokens": usage.output_tokens if usage else None,
-            "cached_tokens": usage.cached_input_tokens if usage else None,
-            "usage_estimated": bool(outcome.usage_estimated),
-            "cost_usd": outcome.cost_usd if outcome.finished else routing,
-            "baseline_cost_usd": None if usage is None
-            else self.catalog.cost(self.baseline_model, usage),
-            "baseline_model": self.baseline_model,
-            "prompt_text": self._text(prompt_text(body)) if store_text else None,
-            "response_text": self._text(response) if store_text else None,
-            "user_rating": None,
-            "task_success": None,
-            "feedback_comment": None,
-            "feedback_ts": None,
-            "shadow": shadow_json(outcome.shadow) if outcome.shadow else None,
-            "explored": bool(plan.explored),
-            "latent": plan.latent,
-            "routing_cost_usd": routing,
-            "cache_write_tokens": usage.cache_write_tokens if usage else None,
-            "prompt_cache_saved_usd": self.prompt_cache_saved(outcome)
-            if usage is not None and (usage.cached_input_tokens or usage.cache_write_tokens)
-            else None,
-            "cache": outcome.cache,
-            "cache_saved_usd": outcome.cache_saved_usd,
-            "cached_from": outcome.cached_from,
-            "cache_similarity": outcome.cache_similarity,
-        })
-
-    def _any(self, *, request_id: str, started: float, now: float, outcome: Outcome | None,
              error: LLMRouteError | None, body: Mapping[str, Any], key_name: str | None,
              stream: bool, ttft_s: float | None = None, response: str | None = None
              ) -> LedgerEntry:
-        """The entry of any request, failed or planned or not."""
+        """One ledger entry, of any request, failed or planned or not. `outcome` is the gateway's
+        Outcome (None if planning failed)."""
         attempts = attempts_of(outcome, error)
         plan = outcome.plan if outcome is not None else None
         routing = plan.routing_cost_usd if plan is not None else None
@@ -173,7 +93,7 @@ class Accountant:
         metadata: Mapping[str, Any] = (
             raw_metadata if raw_metadata.__class__ is dict or isinstance(raw_metadata, Mapping)
             else _NO_METADATA) if raw_metadata is not None else _NO_METADATA
-        return LedgerEntry.of_all({  # every field in declaration order: kept as the entry's dict
+        return LedgerEntry.of_ordered({  # every field in declaration order: kept as the entry's dict
             "request_id": request_id,
             "ts": datetime.now(UTC),
             "status": "error" if error else "ok",

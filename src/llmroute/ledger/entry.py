@@ -243,7 +243,7 @@ class LedgerEntry:
     @classmethod
     def of_ordered(cls, values: dict[str, Any]) -> LedgerEntry:
         """`of_all(values)` for a caller whose dict literal names every field in declaration
-        order (`Accountant._answered`; `tests/test_accounting_fast.py` holds it to that): without
+        order (`Accountant.entry`; `tests/test_accounting_fast.py` holds it to that): without
         `of_all`'s order check, the same checks in `__post_init__` (issue 17)."""
         entry = object.__new__(cls)
         object.__setattr__(entry, "__dict__", values)
