@@ -85,4 +85,9 @@ class LedgerConfig(_Frozen):
                               "process: the store's thread and the writer's task, sharing the GIL "
                               "with requests) or process (a child process of its own; a prototype, "
                               "issue 17; an in-memory ledger always writes inline)")
+    idle_writes: bool = Field(
+        True, description="while the event loop leaves CPU spare (under half a core), write the "
+                          "batches by a store thread at the lowest CPU priority, so a request is "
+                          "never queued behind a batch on its core; under load they keep normal "
+                          "priority (SQLite, inline writes, Linux)")
     wal: WalConfig = WalConfig()

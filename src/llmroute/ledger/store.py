@@ -160,3 +160,12 @@ def check_limit(limit: int | None) -> None:
     """Raise ValueError for a negative query limit."""
     if limit is not None and limit < 0:
         raise ValueError(f"limit must not be negative, got {limit}")
+
+
+@runtime_checkable
+class IdleWrites(Protocol):
+    """A store that can also write a batch at the lowest CPU priority (`SQLiteStore`: its thread)."""
+
+    async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
+        """`Store.write`, done with the CPU the requests leave spare (`idle.py`)."""
+        ...
