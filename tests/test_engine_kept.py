@@ -1,10 +1,12 @@
 """What `Engine` keeps between decisions (issue 17, orch17): `chain`'s answers by what they depend
 on, and the baseline's spec. Each answer must be what working it out gives, and a Decision's costs
 the Decimals computed from the catalog's specs per call; and RouteRequest's faster constructor
-builds what the generated one built."""
+builds what the generated one built; a decision without estimates (the gateway's planner) is the
+estimating one less its two costs."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 from typing import Any
@@ -15,9 +17,12 @@ from hypothesis import strategies as st
 
 from helpers import default_settings
 from llmroute import engine as engine_module
+from llmroute.chat import chat_request
 from llmroute.constraints import Candidates
 from llmroute.engine import Engine
 from llmroute.errors import NoEligibleModelError
+from llmroute.gateway import Gateway
+from llmroute.outcome import OPEN, Plan
 from llmroute.routers.base import Verdict
 from llmroute.types import RouteRequest, Usage
 
@@ -121,3 +126,67 @@ def _generated(cls: type[Any]) -> type[Any]:
     """`cls` as the plain frozen dataclass (the generated `__init__`)."""
     fields = [(f.name, f.type, f) for f in dataclasses.fields(cls)]
     return dataclasses.make_dataclass(cls.__name__, fields, frozen=True)
+
+
+#: The default settings' policies whose decision is a function of the request (not `random`).
+DETERMINISTIC = ("default", "learned", "rules", "cheap", "quality")
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=300), out=st.one_of(st.none(), st.integers(1, 100_000)),
+       policy=st.sampled_from(DETERMINISTIC), code=st.booleans())
+def test_a_decision_without_estimates_is_the_decision_less_its_costs(
+        engine: Engine, text: str, out: int | None, policy: str, code: bool) -> None:
+    """`decide(..., estimate=False)` (the gateway's planner, issue 17 own17) is the estimating
+    decision with its two costs None: the same chain, tier, reason, scores, everything else."""
+    content = f"```python\n{text}\n```\nwhy?" if code else text
+    route = RouteRequest.from_messages([{"role": "user", "content": content}], max_output_tokens=out)
+    try:
+        full = asyncio.run(engine.decide(route, policy=policy))
+    except NoEligibleModelError as exc:  # an output no model allows: the same refusal
+        with pytest.raises(NoEligibleModelError) as bare_exc:
+            asyncio.run(engine.decide(route, policy=policy, estimate=False))
+        assert bare_exc.value.to_dict() == exc.to_dict()
+        return
+    bare = asyncio.run(engine.decide(route, policy=policy, estimate=False))
+    assert bare == dataclasses.replace(full, estimated_cost_usd=None, baseline_cost_usd=None)
+    assert full.estimated_cost_usd is not None and full.baseline_cost_usd is not None  # priced
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=300), out=st.one_of(st.none(), st.integers(1, 100_000)),
+       policy=st.sampled_from(DETERMINISTIC))
+def test_the_planners_plan_is_the_one_the_estimating_decision_gives(
+        text: str, out: int | None, policy: str) -> None:
+    """The gateway's Plan (its planner asks for no estimate) is the Plan built from the full,
+    estimating decision, field for field."""
+    gw = _gateway()
+    body: dict[str, Any] = {"model": f"auto/{policy}", "messages": [{"role": "user", "content": text}]}
+    if out is not None:
+        body["max_tokens"] = out
+    req = chat_request(body)
+
+    async def both() -> tuple[Plan, Plan]:
+        route = gw.planner.route_request(req, OPEN)
+        full = await gw.engine.decide(route, policy=policy)
+        made = Plan(full.chain, full.tier, full.router, policy, full.confidence, full.reason,
+                    full.input_tokens, full.explored, full.latent, (), None)
+        return made, await gw.plan(req, OPEN)
+
+    try:
+        made, planned = asyncio.run(both())
+    except NoEligibleModelError as exc:  # an output no model allows: the planner refuses alike
+        with pytest.raises(NoEligibleModelError) as planned_exc:
+            asyncio.run(gw.plan(req, OPEN))
+        assert planned_exc.value.to_dict() == exc.to_dict()
+        return
+    assert planned == made
+
+
+_GATEWAY: list[Gateway] = []
+
+
+def _gateway() -> Gateway:
+    if not _GATEWAY:
+        _GATEWAY.append(Gateway(default_settings()))
+    return _GATEWAY[0]

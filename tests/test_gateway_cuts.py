@@ -2,7 +2,9 @@
 stands in for. `admit` hands the planner the policy it already computed (without an experiment
 arm) instead of letting `_plan` compute it again; without limits it builds the fresh `Ticket()`
 that `Admission.reserve` would answer, with no coroutine; `_call` passes a bound method for the
-context window instead of a lambda built per request."""
+context window instead of a lambda built per request. own17: the planner leaves the unknown
+policy's refusal to `decide`'s first step, and `_call` hands back `call_with_fallbacks`' own
+coroutine."""
 
 from __future__ import annotations
 
@@ -14,9 +16,10 @@ import pytest
 from helpers import default_settings
 from llmroute.chat import chat_request
 from llmroute.control.limits import Ticket
-from llmroute.errors import LLMRouteError
+from llmroute.errors import LLMRouteError, UnknownModelError
 from llmroute.gateway import Gateway
 from llmroute.outcome import OPEN, Principal
+from llmroute.resilience import call_with_fallbacks
 
 MODELS = ("auto", "auto/default", "auto/cheap", "auto/quality", "auto/rules", "auto/nope",
           "auto/", "autox", "my-auto", "my-cheap", "medium", "no-such-model")
@@ -114,3 +117,35 @@ def test_the_context_window_method_answers_as_the_lambda() -> None:
     assert any(old(n) is not None for n in names)
     for name in names:
         assert gw._context_window(name) == old(name), name
+
+
+def test_an_unknown_policy_is_refused_before_any_decision_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner no longer asks `engine.router` itself before deciding (own17): `decide`'s first
+    step refuses the policy with the same error, before constraints or any router runs."""
+    gw = _gateway()
+    with pytest.raises(UnknownModelError) as expected:
+        gw.engine.router("nope")
+
+    def no_work(*args: object) -> None:
+        raise AssertionError("decision work for an unknown policy")
+
+    monkeypatch.setattr(gw.engine, "candidates", no_work)
+    for policy in (None, "nope"):  # asked for by the model name, or handed over by `admit`
+        with pytest.raises(UnknownModelError) as refused:
+            asyncio.run(gw.plan(_req("auto/nope", "hi"), OPEN, policy=policy))
+        assert refused.value.to_dict() == expected.value.to_dict()
+        assert refused.value.status == expected.value.status == 404
+
+
+def test_the_gateways_call_is_call_with_fallbacks_own_coroutine() -> None:
+    """`Gateway._call` hands back `call_with_fallbacks`' coroutine (own17: none of its own around
+    it), which answers as before."""
+    gw = _gateway()
+
+    async def attempt(model: str, timeout_s: float) -> str:
+        return f"{model} answered"
+
+    call = gw._call(("m1", "m2"), attempt)
+    assert call.cr_code is call_with_fallbacks.__code__  # type: ignore[attr-defined]
+    value, attempts = asyncio.run(call)  # type: ignore[arg-type]
+    assert value == "m1 answered" and [a.model for a in attempts] == ["m1"]

@@ -114,15 +114,16 @@ class Engine:
         return found
 
     async def decide(self, request: RequestLike, *, policy: str | None = None,
-                     caller: Caller | None = None) -> Decision:
-        """Route one request: constraints, the policy's router, then the chain and its cost."""
+                     caller: Caller | None = None, estimate: bool = True) -> Decision:
+        """Route one request: constraints, the policy's router, then the chain and its cost
+        (`estimate=False`: no cost estimate, see `finish`)."""
         req = as_request(request)
         name, router = self.router(policy)
         found = self.candidates(req)
         outcome = router.decide(req, found)
         if isinstance(outcome, Consult):   # a Verdict needs no coroutine of `_resolve`'s
             outcome = await self._resolve(outcome, caller or self.caller)
-        return self.finish(outcome, name, req, found)
+        return self.finish(outcome, name, req, found, estimate=estimate)
 
     async def _resolve(self, outcome: Outcome, caller: Caller | None) -> Verdict:
         while isinstance(outcome, Consult):
@@ -143,20 +144,26 @@ class Engine:
         return consult.resume(reply, None)
 
     def finish(self, verdict: Verdict, policy: str, request: RouteRequest,
-               found: Candidates) -> Decision:
-        """Turn a router's verdict into a Decision: the model chain and the estimated costs."""
+               found: Candidates, *, estimate: bool = True) -> Decision:
+        """Turn a router's verdict into a Decision: the model chain and the estimated costs.
+        `estimate=False` leaves both estimates None (not "unpriced": not estimated), for a caller
+        that reads neither: the gateway's planner, whose Plan carries no estimate (issue 17,
+        own17: the expected usage and one or two Decimal costs, ~15 k instructions a request)."""
         tier, chain, note = self.chain(verdict, found)
-        usage = self.expected_usage(request)
-        primary = self.catalog.get(chain[0])
-        baseline = self._baseline_spec
-        cost = _cost(primary, usage)
+        cost = baseline_cost = None
+        if estimate:
+            usage = self.expected_usage(request)
+            primary = self.catalog.get(chain[0])
+            baseline = self._baseline_spec
+            cost = _cost(primary, usage)
+            baseline_cost = cost if baseline is primary else _cost(baseline, usage)
         return Decision(
             policy=policy, router=verdict.router, tier=tier, chain=chain,
             confidence=verdict.confidence, reason=verdict.reason + note,
             input_tokens=request.input_tokens,
             estimated_cost_usd=cost,
             baseline_model=self.baseline_model,
-            baseline_cost_usd=cost if baseline is primary else _cost(baseline, usage),
+            baseline_cost_usd=baseline_cost,
             scores=verdict.scores, excluded=found.excluded,
             explored=verdict.explored, latent=verdict.latent,
         )

@@ -141,10 +141,12 @@ class Gateway:
         return await self.planner.plan(req, principal, policy=policy)
 
     # -- calling ----------------------------------------------------------------------------
-    async def _call(self, chain: tuple[str, ...], attempt: Callable[[str, float], Awaitable[T]]
-                    ) -> tuple[T, list[Attempt]]:
+    def _call(self, chain: tuple[str, ...], attempt: Callable[[str, float], Awaitable[T]]
+              ) -> Awaitable[tuple[T, list[Attempt]]]:
+        """`call_with_fallbacks` with this gateway's resilience: its coroutine itself, to await
+        (no coroutine of this method's around it)."""
         res = self.settings.resilience
-        return await call_with_fallbacks(
+        return call_with_fallbacks(
             chain, attempt, retry=self.retry, cooldowns=self.cooldowns, deadline_s=res.deadline_s,
             context_window=self._context_window,
             content_policy_chain=res.content_policy_fallbacks, rng=self.rng,

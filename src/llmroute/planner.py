@@ -87,13 +87,13 @@ class Planner:
 
     async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str,
                          scope: str | None = None) -> Plan:
-        self.engine.router(policy)  # unknown policy -> 404 before any work
-        consulted = Consulted()
+        consulted = Consulted()  # an unknown policy: `decide`'s first step refuses it (404)
 
         async def classify(call: LLMCall) -> str:
             return await self.consultant.call(call, consulted)
 
-        decision = await self.engine.decide(route, policy=policy, caller=classify)
+        # the Plan carries no cost estimate (limits price its chain themselves, the ledger the answer)
+        decision = await self.engine.decide(route, policy=policy, caller=classify, estimate=False)
         # the engine's chain has no repeats: only the request's own fallbacks can add one
         chain = decision.chain if not req.fallbacks else tuple(dict.fromkeys(
             (*decision.chain, *self._fallbacks(req, route))))

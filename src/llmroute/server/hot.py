@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -127,12 +128,9 @@ class HotRoutes:
                 "/v1/responses": responses, "/responses": responses, "/v1/messages": msgs}
 
     def endpoint(self, api: Api) -> Handler:
-        """The raw ASGI endpoint of one API."""
-
-        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-            await self.serve(api, scope, receive, send)
-
-        return serve
+        """The raw ASGI endpoint of one API: `serve` with the API bound (a partial: its call is
+        `serve`'s coroutine itself, no coroutine around it; Starlette's table wraps it in `Raw`)."""
+        return partial(self.serve, api)
 
     async def serve(self, api: Api, scope: Scope, receive: Receive, send: Send) -> None:
         """One request: everything up to the answer's first byte is guarded (errors become
