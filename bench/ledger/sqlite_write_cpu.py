@@ -7,7 +7,8 @@ into its parts, on a fresh file and on a grown one, interleaved A/B between sour
 Each run is a child process (the tree first on its PYTHONPATH) that opens a `SQLiteStore` on a copy
 of its ledger, migrates it (a grown file made by an older tree is upgraded here, not counted),
 applies the variant's statements on the store's connection, writes two batches to warm up, then
-writes `--entries` gateway-like entries (`gateway_entry`, built before) in batches of `--batch`,
+writes `--entries` gateway-like entries (`gateway_entry` with the tree's own request ids, built
+before) in batches of `--batch`,
 one `write` at a time, nothing else running. Counted: the store thread's CPU
 (`time.thread_time()` read in the thread, and per part through wrappers around the store's module
 functions: rows insert, the rollup delta, the rollups upsert, the latency merge, and the rest of
@@ -62,16 +63,21 @@ VARIANTS: dict[str, list[str]] = {
     "ckpt4k": ["PRAGMA wal_autocheckpoint=4000"],
     "mmap256m": ["PRAGMA mmap_size=268435456"],
     "learn_partial": _LEARN_PARTIAL,
-    "ordered_ids": [],  # not SQL: time-ordered request ids (see `_entry`)
+    "random_ids": [],  # not SQL: request ids of 32 random hex digits (see `_ids`)
+    "ordered_ids": [],  # not SQL: time-ordered request ids (see `_ids`)
     "checked": [],  # not SQL: no savepoint, every batch's ids looked up first (`_insert_checked`)
 }
-def _entry(ordered: bool = False) -> Any:
-    """A gateway-like entry with the gateway's request id (`gateway.new_request_id`'s form: `req_` and
-    32 random hex digits), so it lands at a random place among the grown ledger's ids; `ordered`:
-    the same form with the first 12 digits the time in milliseconds (the variant `ordered_ids`)."""
-    if ordered:
-        return gateway_entry(request_id=f"req_{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}")
-    return gateway_entry(request_id=f"req_{os.urandom(16).hex()}")
+def _ids(variant: str) -> Callable[[], str]:
+    """New request ids: the measured tree's own (`gateway.new_request_id`), or, with the variant
+    `random_ids` / `ordered_ids`, `req_` + 32 random hex digits / the same with the first 12 the
+    time in milliseconds (the ids before and after sqlite17, whatever the tree)."""
+    names = variant.split("+")
+    if "random_ids" in names:
+        return lambda: f"req_{os.urandom(16).hex()}"
+    if "ordered_ids" in names:
+        return lambda: f"req_{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+    from llmroute.gateway import new_request_id
+    return new_request_id
 
 
 PARTS = ("rows", "delta", "rollups_prep", "rollups", "latency_prep", "latency", "tx_rest")
@@ -119,7 +125,7 @@ def child(path: Path, variant: str, entries: int, batch: int) -> dict[str, Any]:
 
     parts: dict[str, float] = defaultdict(float)
     _instrument(parts, "checked" in variant.split("+"))
-    ordered = "ordered_ids" in variant.split("+")
+    new_id = _ids(variant)
 
     async def run() -> dict[str, Any]:
         store = SQLiteStore(path)
@@ -129,8 +135,8 @@ def child(path: Path, variant: str, entries: int, batch: int) -> dict[str, Any]:
         for sql in _statements(variant):
             await store.run(lambda conn, sql=sql: conn.execute(sql).fetchall())
         for _ in range(2):  # warm-up: the connection, the statements, the pages near the end
-            await store.write([_entry(ordered) for _ in range(batch)])
-        counted = [_entry(ordered) for _ in range(entries)]
+            await store.write([gateway_entry(request_id=new_id()) for _ in range(batch)])
+        counted = [gateway_entry(request_id=new_id()) for _ in range(entries)]
         parts.clear()
         walls: list[float] = []
         thread0 = await store.run(lambda _: time.thread_time())
