@@ -12,7 +12,7 @@ entries count on every path.
 
 No savepoint (sqlite17): one open over the insert copied every page the batch changed to the
 statement journal, a temporary file (`temp_store` is FILE): a write() per page, in the kernel, so
-callgrind did not count it, ~10 µs of the SQLite thread's CPU per entry on a 200,000-row ledger
+callgrind did not count it, 10–20 µs of the SQLite thread's CPU per entry on a 200,000-row ledger
 (`bench/ledger/sqlite_write_cpu.py`, docs/benchmarks.md).
 
 `NullFreeInsert` binds no NULL at all: a row's None values are left out of its statement (one
