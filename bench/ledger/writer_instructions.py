@@ -22,36 +22,26 @@ import itertools
 import shutil
 import sys
 import tempfile
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: the shared callgrind helper
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import callgrind
+from gateway_entry import gateway_entry
 
 BATCH = 256
 
 
 def child(entries: int, mode: str, signals: Path, batch_size: int) -> None:
     """The counted process: warm up, say so, record the entries when told, wait for the store."""
-    from datetime import UTC, datetime
-    from decimal import Decimal
-
-    from llmroute.ledger import AttemptRecord, LedgerEntry
+    from llmroute.ledger import LedgerEntry
     from llmroute.ledger.sqlite import SQLiteStore
     from llmroute.ledger.wal import WalPolicy
     from llmroute.ledger.write_process import ProcessWrites
     from llmroute.ledger.writer import LedgerWriter
 
-    def entry() -> LedgerEntry:  # what the bench gateway's cascade writes for a short prompt
-        return LedgerEntry(
-            request_id=uuid.uuid4().hex, ts=datetime.now(UTC), status="ok", http_status=200,
-            key_name="bench", policy="default", router="cascade", tier="simple", confidence=0.83,
-            reason="classifier: simple (p=0.83)", model="bench/small",
-            attempts=(AttemptRecord("bench/small", None, latency_s=0.0012),), latency_s=0.0021,
-            upstream_latency_s=0.0012, input_tokens=12, output_tokens=9,
-            cost_usd=Decimal("0.0000042"), baseline_cost_usd=Decimal("0.000031"),
-            baseline_model="bench/large", latent="A" * 92)
+    entry = gateway_entry
 
     async def run() -> None:
         work = Path(tempfile.mkdtemp(prefix="llmroute-writer-instr-"))

@@ -441,5 +441,9 @@ class Gateway:
 
 
 def new_request_id() -> str:
-    """A unique, unguessable request id (`req_` + 32 hex digits of the OS's CSPRNG)."""
-    return f"req_{os.urandom(16).hex()}"
+    """A unique, unguessable request id: `req_` + 32 hex digits, the first 12 the time in
+    milliseconds and 20 (80 bits) of the OS's CSPRNG. Ids sort by when they were made, so the
+    ledger's primary-key index grows at its end: a batch's new ids share a few pages instead of
+    dirtying a random page each (issue 17, sqlite17: about half the SQLite write per entry on a
+    200,000-row ledger, see docs/benchmarks.md)."""
+    return f"req_{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"

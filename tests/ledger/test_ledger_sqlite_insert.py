@@ -1,6 +1,7 @@
 """SQLite's insert of a batch (issue 17): the all-new batch in one pass, a batch with ids the table
-holds (or one id twice) through the id lookup, the same rows and fresh entries either way; None
-binds as NULL through the registered adapter."""
+holds (or one id twice) told by its rowids, or through the id lookup near the largest rowid, the
+same rows and fresh entries on every path, never under a savepoint; None binds as NULL through the
+registered adapter."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ledger_factories import make_entry
 
 from llmroute.ledger.rows import SQLITE, to_row
 from llmroute.ledger.sqlite import _INSERT, SQLiteStore
-from llmroute.ledger.sqlite_insert import NullFreeInsert, bind_none_directly, insert_fresh
+from llmroute.ledger.sqlite_insert import MAX_ROWID, NullFreeInsert, bind_none_directly, insert_fresh
 from llmroute.ledger.sqlite_tx import immediate
 
 
@@ -33,10 +34,51 @@ async def test_fresh_entries_are_the_new_ones_on_both_paths(tmp_path: Path) -> N
     again = [make_entry(2, model="other"), make_entry(3), make_entry(4), make_entry(3, model="x")]
     fresh = immediate(conn, lambda c: insert_fresh(c, _INSERT, [to_row(e, SQLITE) for e in again], again))
     assert [e.request_id for e in fresh] == ["req-000003", "req-000004"]  # 2 held, 3 once
-    assert any("SELECT request_id" in sql for sql in statements)
+    assert any("WHERE rowid >" in sql for sql in statements)  # told by the rowids
+    assert not any("SAVEPOINT" in sql.upper() for sql in statements)  # no statement journal
     conn.set_trace_callback(None)
     rows = conn.execute("SELECT request_id, model FROM llmroute_requests ORDER BY request_id").fetchall()
     assert rows == [(f"req-{n:06d}", make_entry(n).model) for n in range(5)]  # the first write wins
+    await store.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("gap", [0, 1, 3])
+async def test_near_the_largest_rowid_the_ids_are_looked_up(tmp_path: Path, gap: int) -> None:
+    """Past MAX_ROWID - len(batch) SQLite may give new rows random rowids, below the largest: the
+    rowids cannot tell the new rows, so the ids are looked up first (and the answer is the same)."""
+    store = SQLiteStore(tmp_path / "l.db")
+    await store.migrate()
+    conn = store._connection()
+    held = make_entry(1)
+    top = MAX_ROWID - gap
+    immediate(conn, lambda c: c.execute(
+        "INSERT INTO llmroute_requests (rowid, request_id, ts, status, http_status, latency_s) "
+        "VALUES (?, ?, '2025-01-01T00:00:00.000000Z', 'ok', 200, 0.1)", (top, held.request_id)))
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    batch = [make_entry(2), held, make_entry(3), make_entry(2, model="x")]
+    fresh = immediate(conn, lambda c: insert_fresh(c, _INSERT, [to_row(e, SQLITE) for e in batch], batch))
+    conn.set_trace_callback(None)
+    assert [e.request_id for e in fresh] == ["req-000002", "req-000003"]
+    assert any("SELECT request_id" in sql and " IN (" in sql for sql in statements)
+    assert conn.execute("SELECT count(*) FROM llmroute_requests").fetchone() == (3,)
+    await store.close()
+
+
+@pytest.mark.asyncio
+async def test_rows_pruned_at_the_end_do_not_confuse_the_rowids(tmp_path: Path) -> None:
+    """The newest rows deleted (their rowids free again): the next batch's rows still come past the
+    largest rowid left, and its held ids are told apart."""
+    store = SQLiteStore(tmp_path / "l.db")
+    await store.migrate()
+    conn = store._connection()
+    first = [make_entry(n) for n in range(6)]
+    immediate(conn, lambda c: insert_fresh(c, _INSERT, [to_row(e, SQLITE) for e in first], first))
+    conn.execute("DELETE FROM llmroute_requests WHERE request_id IN ('req-000004', 'req-000005')")
+    again = [make_entry(5), make_entry(0), make_entry(7), make_entry(4), make_entry(7)]
+    fresh = immediate(conn, lambda c: insert_fresh(c, _INSERT, [to_row(e, SQLITE) for e in again], again))
+    assert [e.request_id for e in fresh] == ["req-000005", "req-000007", "req-000004"]
     await store.close()
 
 

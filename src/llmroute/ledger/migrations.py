@@ -363,6 +363,18 @@ UPDATE llmroute_requests SET fallback = TRUE WHERE model <> '' AND model <> (
     f"ALTER TABLE llmroute_rollups ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0;\n"
     for name in COUNTS_ROLLUP_COLUMNS)
 
+#: Issue 17: the learner's index (0006) holds only rows with feedback. Its poll (`rated`) reads
+#: `latent IS NOT NULL AND feedback_ts IS NOT NULL`, so a row without feedback (nearly every row
+#: when it is written) was an index entry no read could use, and one at a random place: NULL
+#: feedback times sort by request id, a random key, so each new row dirtied its own leaf page (in
+#: SQLite, a page written to the WAL and copied again at the checkpoint). Feedback adds the row.
+RATED_INDEX_MIGRATION = "0010_rated_index"
+_RATED_INDEX = """
+DROP INDEX IF EXISTS llmroute_requests_learn;
+CREATE INDEX llmroute_requests_learn ON llmroute_requests (feedback_ts, request_id)
+    WHERE latent IS NOT NULL AND feedback_ts IS NOT NULL;
+"""
+
 #: Every migration, oldest first. Append only.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_requests", _REQUESTS_SQLITE, _REQUESTS_POSTGRES),
@@ -385,6 +397,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               "DEFAULT 0;"),
     Migration(CACHE_MIGRATION, _CACHE_SQLITE, _CACHE_POSTGRES),
     Migration(COUNTS_MIGRATION, _COUNTS_SQLITE, _COUNTS_POSTGRES),
+    Migration(RATED_INDEX_MIGRATION, _RATED_INDEX, _RATED_INDEX),
 )
 
 

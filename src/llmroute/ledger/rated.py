@@ -1,6 +1,7 @@
 """The learner's read of the ledger (learning online, issue 13): feedback on requests that kept a
 prompt latent, in the order it was given, after a cursor. One indexed query per poll
-(`llmroute_requests_learn`, migration 0006_online), never a scan of the window.
+(`llmroute_requests_learn`, migration 0006_online; since 0010_rated_index it holds only the rows
+with feedback, so the query must keep `feedback_ts IS NOT NULL`), never a scan of the window.
 """
 
 from __future__ import annotations

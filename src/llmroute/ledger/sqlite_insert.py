@@ -1,11 +1,19 @@
 """SQLite: a batch's rows inserted, and which of its entries were new (issue 17: the writer's cost).
 
 `insert_fresh` inserts with `ON CONFLICT (request_id) DO NOTHING` and tells the rollups which
-entries the table did not hold before. The common batch is all new: it is inserted once, inside a
-savepoint, and the statement's change count (one per row) shows it. A batch holding an id the table
-has (a replayed spool, a WAL recovered after a crash) or an id twice is rolled back to the
-savepoint and inserted again after looking its ids up, as before: the same rows land and the same
-entries count either way, in the caller's transaction.
+entries the table did not hold before. The common batch is all new: it is inserted once and the
+statements' change count (one per row) shows it, with no id looked up. A batch holding an id the
+table has (a replayed spool, a WAL recovered after a crash) or an id twice has its new rows told by
+their rowids: SQLite gives a row inserted without one the table's largest rowid + 1, so the rows
+past the largest rowid read just before the insert are this batch's (in the caller's write
+transaction, so no other writer inserts between). Near the largest possible rowid SQLite picks
+rowids at random: there the ids are looked up first, as before. The same rows land and the same
+entries count on every path.
+
+No savepoint (sqlite17): one open over the insert copied every page the batch changed to the
+statement journal, a temporary file (`temp_store` is FILE): a write() per page, in the kernel, so
+callgrind did not count it, 10–20 µs of the SQLite thread's CPU per entry on a 200,000-row ledger
+(`bench/ledger/sqlite_write_cpu.py`, docs/benchmarks.md).
 
 `NullFreeInsert` binds no NULL at all: a row's None values are left out of its statement (one
 statement per set of None columns, consecutive rows with the same set in one `executemany`), so the
@@ -32,7 +40,8 @@ from .entry import LedgerEntry
 
 #: Ids looked up at once on the slow path (SQLite's default limit is 32,766 variables).
 ID_CHUNK = 500
-_SAVEPOINT = "llmroute_fresh"
+#: The largest rowid SQLite holds; past it, it picks a new row's rowid at random.
+MAX_ROWID = 2**63 - 1
 
 
 def bind_none_directly() -> None:
@@ -147,15 +156,34 @@ class SchemaInsert:
 def insert_fresh(conn: sqlite3.Connection, insert_sql: Insert, rows: Sequence[Sequence[Any]],
                  entries: Sequence[LedgerEntry]) -> list[LedgerEntry]:
     """Insert the rows (`insert_sql` ignores ids the table holds); the entries that were stored
-    now, in order, each id once (a repeated id in the batch: the first one). In a transaction."""
-    conn.execute(f"SAVEPOINT {_SAVEPOINT}")
-    try:
-        if _change(conn, insert_sql, rows) == len(rows):  # every row new: every entry counts
-            return list(entries)
-        conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+    now, in order, each id once (a repeated id in the batch: the first one). In a write
+    transaction (the rowids read before the insert must be the last ones)."""
+    last = _last_rowid(conn)
+    if last > MAX_ROWID - len(rows):  # rowids may come at random: look the ids up
         return _insert_checked(conn, insert_sql, rows, entries)
-    finally:
-        conn.execute(f"RELEASE {_SAVEPOINT}")
+    if _change(conn, insert_sql, rows) == len(rows):  # every row new: every entry counts
+        return list(entries)
+    return _inserted_after(conn, last, entries)
+
+
+def _last_rowid(conn: sqlite3.Connection) -> int:
+    with contextlib.closing(conn.execute("SELECT max(rowid) FROM llmroute_requests")) as cursor:
+        last = cursor.fetchone()[0]
+    return 0 if last is None else int(last)
+
+
+def _inserted_after(conn: sqlite3.Connection, last: int,
+                    entries: Sequence[LedgerEntry]) -> list[LedgerEntry]:
+    """The entries whose rows have rowids past `last` (inserted now), each id once, in order."""
+    sql = "SELECT request_id FROM llmroute_requests WHERE rowid > ?"
+    with contextlib.closing(conn.execute(sql, (last,))) as cursor:
+        new = {row[0] for row in cursor.fetchall()}
+    fresh = []
+    for entry in entries:
+        if entry.request_id in new:
+            new.discard(entry.request_id)  # a repeated id in the batch: the first one was stored
+            fresh.append(entry)
+    return fresh
 
 
 def _insert_checked(conn: sqlite3.Connection, insert_sql: Insert, rows: Sequence[Sequence[Any]],
