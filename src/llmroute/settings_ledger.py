@@ -86,8 +86,8 @@ class LedgerConfig(_Frozen):
                               "with requests) or process (a child process of its own; a prototype, "
                               "issue 17; an in-memory ledger always writes inline)")
     idle_writes: bool = Field(
-        True, description="while the event loop leaves CPU spare (under half a core), write the "
-                          "batches by a store thread at the lowest CPU priority, so a request is "
-                          "never queued behind a batch on its core; under load they keep normal "
-                          "priority (SQLite, inline writes, Linux)")
+        True, description="while the writer keeps up (less than a batch queued behind the one it "
+                          "writes), write the batches by a store thread at the lowest CPU priority, "
+                          "so a request is not queued behind a batch on its core; under load they "
+                          "keep normal priority (SQLite, inline writes, Linux)")
     wal: WalConfig = WalConfig()
