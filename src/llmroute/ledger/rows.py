@@ -178,9 +178,10 @@ def _row_function(dialect: Dialect) -> Callable[[LedgerEntry], tuple[Any, ...]]:
 _sqlite_row = _row_function(SQLITE)
 
 
-#: Entries converted between two yields to the event loop (~60 µs of work: a request that arrives
-#: during a batch waits for one slice at most; 32 read 0.2 ms worse at the 1-client p99, tail.py).
-ROWS_PER_SLICE = 8
+#: Entries converted between two yields to the event loop (a few hundred µs of work at most). 8
+#: read ~0.1-0.2 ms better at the 1-client p99 (tail.py) but, at full load, left the writer twice as
+#: far behind (run.py c=64: up to 6,178 entries queued against 2,444), each slice waiting its turn.
+ROWS_PER_SLICE = 32
 
 
 async def to_rows(entries: Sequence[LedgerEntry], dialect: Dialect) -> list[tuple[Any, ...]]:
