@@ -86,8 +86,9 @@ class LedgerConfig(_Frozen):
                               "with requests) or process (a child process of its own; a prototype, "
                               "issue 17; an in-memory ledger always writes inline)")
     idle_writes: bool = Field(
-        True, description="while the writer keeps up (less than a batch queued behind the one it "
-                          "writes), write the batches by a store thread at the lowest CPU priority, "
-                          "so a request is not queued behind a batch on its core; under load they "
-                          "keep normal priority (SQLite, inline writes, Linux)")
+        True, description="pace the writer's batches by its backlog: while it keeps up (less than a "
+                          "batch queued behind the one it writes) by a store thread at the lowest "
+                          "CPU priority, so a request is not queued behind a batch on its core; "
+                          "while it is behind at normal priority with the rows built in one go, so "
+                          "it catches up under load (SQLite, inline writes; nice is Linux's)")
     wal: WalConfig = WalConfig()

@@ -16,7 +16,7 @@ from llmroute.ledger import LedgerEntry, LedgerWriter, SQLiteStore
 from llmroute.ledger.idle import IDLE_NICE, lower_this_thread
 from llmroute.ledger.postgres import PostgresStore
 from llmroute.ledger.service import LedgerService
-from llmroute.ledger.store import IdleWrites
+from llmroute.ledger.store import PacedWrites
 from llmroute.settings import LedgerConfig
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
@@ -62,19 +62,22 @@ async def test_write_idle_writes_by_a_thread_at_the_lowest_priority(tmp_path: Pa
         assert _nice(idle.native_id) == max(own, IDLE_NICE)
         assert _nice(plain.native_id) == own  # every other call keeps the process's priority
         await store.write_idle([make_entry(2)])  # a repeat is ignored, as with write
-        assert await store.count() == 3
+        await store.write_behind([make_entry(3), make_entry(4)])
+        assert await store.count() == 4
     finally:
         await store.close()
 
 
 # -- the writer's choice -----------------------------------------------------------------------
 class Calls:
-    def __init__(self, store: SQLiteStore) -> None:
-        self.store, self.plain, self.idle = store, 0, 0
+    """A `PacedWrites` that counts which way each batch went."""
 
-    async def write(self, entries: Sequence[LedgerEntry]) -> None:
-        self.plain += 1
-        await self.store.write(entries)
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store, self.behind, self.idle = store, 0, 0
+
+    async def write_behind(self, entries: Sequence[LedgerEntry]) -> None:
+        self.behind += 1
+        await self.store.write_behind(entries)
 
     async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
         self.idle += 1
@@ -82,21 +85,21 @@ class Calls:
 
 
 @pytest.mark.asyncio
-async def test_the_writer_sends_a_batch_to_the_idle_thread_only_while_it_keeps_up(tmp_path: Path) -> None:
+async def test_the_writer_paces_a_batch_by_the_entries_queued_behind_it(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "ledger.db")
     await store.migrate()
     calls = Calls(store)
     writer = LedgerWriter(store, spool_path=tmp_path / "spool.jsonl", batch_size=4, flush_interval_s=60,
-                          write=calls.write, write_idle=calls.write_idle)
+                          paced=calls)
     for n in range(12):  # three batches queued before the writer starts: it is behind
         writer.record(make_entry(n))
     await writer.start()
     await wait_until(lambda: writer.stats().written == 12, what="three batches")
-    assert (calls.plain, calls.idle) == (2, 1)  # 8 and 4 left behind the first two; none behind the last
+    assert (calls.behind, calls.idle) == (2, 1)  # 8 and 4 left behind the first two; none behind the last
     for n in range(12, 16):  # one batch, nothing behind it
         writer.record(make_entry(n))
     await wait_until(lambda: writer.stats().written == 16, what="the fourth batch")
-    assert (calls.plain, calls.idle) == (2, 2)
+    assert (calls.behind, calls.idle) == (2, 2)
     await writer.aclose()
     await store.close()
     assert await _count(tmp_path) == 16
@@ -111,9 +114,9 @@ async def _count(tmp_path: Path) -> int:
 
 
 # -- wiring ------------------------------------------------------------------------------------
-def test_only_the_sqlite_store_writes_idle() -> None:
-    assert isinstance(SQLiteStore(":memory:"), IdleWrites)
-    assert not isinstance(PostgresStore("postgresql://u@127.0.0.1:1/x"), IdleWrites)
+def test_only_the_sqlite_store_paces_its_writes() -> None:
+    assert isinstance(SQLiteStore(":memory:"), PacedWrites)
+    assert not isinstance(PostgresStore("postgresql://u@127.0.0.1:1/x"), PacedWrites)
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -121,4 +124,4 @@ def test_the_service_wires_idle_writes_as_configured(tmp_path: Path, enabled: bo
     config = LedgerConfig(url=f"sqlite:///{tmp_path}/ledger.db", spool_path=str(tmp_path / "spool"),
                           idle_writes=enabled)
     service = LedgerService(config)
-    assert (service.writer._write_idle is not None) is enabled
+    assert (service.writer._paced is service.store) is enabled

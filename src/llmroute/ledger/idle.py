@@ -3,10 +3,12 @@
 A batch of 256 entries keeps SQLite busy for milliseconds. On the event loop's core, at normal
 priority, a request that arrives meanwhile shares the core with it and waits; at the lowest priority
 (nice 19) the scheduler runs the request first. A thread at nice 19 gets almost nothing of a core
-that something else keeps busy, so the writer sends a batch to the low-priority thread only while it
-keeps up: when fewer than a batch of entries are left queued behind it (`LedgerWriter._send`). A
-batch that starves there leaves the queue to grow, and the next batches go to the normal thread
-until it is short again: under load the ledger keeps up as before.
+that something else keeps busy, so the writer paces a batch by its backlog (`LedgerWriter._send`,
+`store.PacedWrites`): to the low-priority thread, rows built in slices between yields, only while it
+keeps up (fewer than a batch of entries queued behind this one); otherwise at normal priority with
+the rows built in one go, because under full load each yield waits for a whole round of requests
+and a writer that yields falls behind. A batch that starves at nice 19 leaves the queue to grow,
+and the next batches go the other way until it is short again.
 """
 
 from __future__ import annotations

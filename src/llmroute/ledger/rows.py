@@ -184,9 +184,14 @@ _sqlite_row = _row_function(SQLITE)
 ROWS_PER_SLICE = 32
 
 
-async def to_rows(entries: Sequence[LedgerEntry], dialect: Dialect) -> list[tuple[Any, ...]]:
+async def to_rows(entries: Sequence[LedgerEntry], dialect: Dialect, *,
+                  sliced: bool = True) -> list[tuple[Any, ...]]:
     """`to_row` for a batch, on the event loop but in slices: a batch of 256 entries is ~2 ms of
-    work, which done in one go would stall every request in flight (it showed as the p99)."""
+    work, which done in one go would stall every request in flight (it showed as the p99).
+    `sliced=False` builds them in one go: under full load every yield waits for a whole round
+    of requests, and a writer that yields 8 times a batch falls behind (`idle.py`)."""
+    if not sliced:
+        return [to_row(entry, dialect) for entry in entries]
     rows: list[tuple[Any, ...]] = []
     for start in range(0, len(entries), ROWS_PER_SLICE):
         if start:

@@ -13,7 +13,7 @@ from . import open_store
 from .entry import LedgerEntry
 from .reads import Reads, open_reads
 from .sqlite import MEMORY
-from .store import IdleWrites, Store
+from .store import PacedWrites, Store
 from .wal import WalPolicy
 from .write_process import ProcessWrites
 from .writer import LedgerWriter, WriterStats
@@ -37,8 +37,7 @@ class LedgerService:
             self.store, spool_path=Path(config.spool_path), max_queue=config.max_queue,
             batch_size=config.batch_size, flush_interval_s=config.flush_interval_s,
             wal=wal_policy(config), write_lines=self.writes.write_lines if self.writes else None,
-            write_idle=self.store.write_idle
-            if config.idle_writes and isinstance(self.store, IdleWrites) else None)
+            paced=self.store if config.idle_writes and isinstance(self.store, PacedWrites) else None)
 
     async def start(self) -> None:
         """Apply migrations and start the writer (replaying any spool a previous run left). The

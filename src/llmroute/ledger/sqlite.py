@@ -176,15 +176,20 @@ class SQLiteStore:
         await self._write_on(self._executor, entries)
 
     async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
-        """`write`, by a thread at the lowest CPU priority (`idle.IDLE_NICE`): for a batch that can
+        """`write` by a thread at the lowest CPU priority (`idle.IDLE_NICE`): for a batch that can
         wait while requests use the CPU. The connection (and its lock) is the same."""
         if self._idle is None:
             self._idle = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmroute-sqlite-idle",
                                             initializer=lower_this_thread)
         await self._write_on(self._idle, entries)
 
-    async def _write_on(self, executor: ThreadPoolExecutor, entries: Sequence[LedgerEntry]) -> None:
-        rows = await to_rows(entries, SQLITE)
+    async def write_behind(self, entries: Sequence[LedgerEntry]) -> None:
+        """`write` with the rows built in one go: for a writer that is behind."""
+        await self._write_on(self._executor, entries, sliced=False)
+
+    async def _write_on(self, executor: ThreadPoolExecutor, entries: Sequence[LedgerEntry], *,
+                        sliced: bool = True) -> None:
+        rows = await to_rows(entries, SQLITE, sliced=sliced)
         if rows:
             await self._call(lambda conn: self._transaction(
                 conn, lambda c: _write(c, rows, entries, self._insert.of(c))), executor)

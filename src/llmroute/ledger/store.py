@@ -163,9 +163,15 @@ def check_limit(limit: int | None) -> None:
 
 
 @runtime_checkable
-class IdleWrites(Protocol):
-    """A store that can also write a batch at the lowest CPU priority (`SQLiteStore`: its thread)."""
+class PacedWrites(Protocol):
+    """A store that paces a batch by the writer's backlog (`SQLiteStore`; see `idle.py`)."""
 
     async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
-        """`Store.write`, done with the CPU the requests leave spare (`idle.py`)."""
+        """`Store.write` while the writer keeps up: at the lowest CPU priority, the rows built in
+        slices between yields to the event loop, so a request is never queued behind the batch."""
+        ...
+
+    async def write_behind(self, entries: Sequence[LedgerEntry]) -> None:
+        """`Store.write` while the writer is behind (a batch or more queued after this one): at
+        normal priority and the rows built in one go, so the ledger catches up under load."""
         ...

@@ -39,7 +39,7 @@ from typing import Literal
 from .entry import LedgerEntry
 from .recovery import recover
 from .spool import Spool
-from .store import Store, StoreRejectedError
+from .store import PacedWrites, Store, StoreRejectedError
 from .wal import Wal, WalPolicy, encode
 
 log = logging.getLogger("llmroute.ledger")
@@ -91,7 +91,7 @@ class LedgerWriter:
                  wal: WalPolicy | None = None, clock: Callable[[], float] = time.monotonic,
                  write: Callable[[Sequence[LedgerEntry]], Awaitable[None]] | None = None,
                  write_lines: Callable[[Sequence[bytes]], Awaitable[None]] | None = None,
-                 write_idle: Callable[[Sequence[LedgerEntry]], Awaitable[None]] | None = None) -> None:
+                 paced: PacedWrites | None = None) -> None:
         if max_queue < 1 or batch_size < 1:
             raise ValueError("max_queue and batch_size must be at least 1")
         if min(flush_interval_s, backoff_base_s) < 0 or write_timeout_s <= 0 or backoff_max_s <= 0:
@@ -100,9 +100,9 @@ class LedgerWriter:
         #: How a batch reaches the store: `store.write` here, or a child process's
         #: (`write_process.ProcessWrites.write`).
         self._store_write = write or store.write
-        #: Or, while fewer than a batch of entries wait behind this one, by the store's
-        #: lowest-priority thread (`IdleWrites.write_idle`; see `idle.py`).
-        self._write_idle = write_idle
+        #: Or paced by the backlog (`PacedWrites`, see `idle.py`): at the lowest priority while
+        #: fewer than a batch of entries wait behind this one, in one go while more do.
+        self._paced = paced
         #: Or as the entries' log lines (`wal.encode`: a child process decodes them, see
         #: `write_process`), encoded once in `record` for the log and the batch alike.
         self._write_lines = write_lines
@@ -317,9 +317,11 @@ class LedgerWriter:
     def _send(self, entries: Sequence[LedgerEntry], lines: Sequence[bytes] | None) -> Awaitable[None]:
         """One batch to the store: as entries, or as their lines (encoded now when not kept)."""
         if self._write_lines is None:
-            if self._write_idle is not None and len(self._queue) < self._batch_size:
-                return self._write_idle(entries)
-            return self._store_write(entries)
+            if self._paced is None:
+                return self._store_write(entries)
+            if len(self._queue) < self._batch_size:
+                return self._paced.write_idle(entries)
+            return self._paced.write_behind(entries)
         return self._write_lines(lines if lines is not None else [encode(entry) for entry in entries])
 
     async def _write(self, entries: Sequence[LedgerEntry], lines: Sequence[bytes] | None = None
