@@ -13,7 +13,7 @@ import pytest
 from ledger_factories import make_entry, wait_until
 
 from llmroute.ledger import LedgerEntry, LedgerWriter, SQLiteStore
-from llmroute.ledger.idle import IDLE_NICE, lower_this_thread
+from llmroute.ledger.idle import IDLE_NICE, Starved, lower_this_thread
 from llmroute.ledger.postgres import PostgresStore
 from llmroute.ledger.service import LedgerService
 from llmroute.ledger.store import PacedWrites
@@ -24,6 +24,74 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pe
 
 def _nice(native_id: int) -> int:
     return os.getpriority(os.PRIO_PROCESS, native_id)
+
+
+class Clocks:
+    """A thread's CPU clock and a wall clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.cpu, self.wall = 0.0, 64.0  # sums of powers of two stay exact
+
+    def advance(self, wall: float, cpu: float) -> None:
+        self.wall += wall
+        self.cpu += cpu
+
+
+# -- Starved ----------------------------------------------------------------------------------
+def test_an_idle_write_that_mostly_waited_keeps_the_batches_at_normal_priority_for_the_pause() -> None:
+    clocks = Clocks()
+    starved = Starved(20.0, 0.0078125, 10.0, cpu=lambda: clocks.cpu, clock=lambda: clocks.wall)
+
+    def write(wall: float, cpu: float) -> str:
+        clocks.advance(wall=wall, cpu=cpu)
+        return "written"
+
+    assert starved.lately() is False
+    assert starved.timed(lambda _: write(0.03125, 0.0078125))(None) == "written"
+    assert starved.lately() is False  # 4x its CPU: it ran while the loop waited (1 client)
+    starved.timed(lambda _: write(0.5, 0.0078125))(None)  # 64x: starved (full load)
+    assert starved.lately() is True
+    clocks.advance(wall=9.5, cpu=0)
+    assert starved.lately() is True
+    clocks.advance(wall=0.5, cpu=0)
+    assert starved.lately() is False  # the pause is over
+
+
+def test_a_failed_idle_write_is_timed_too_and_its_error_raised() -> None:
+    clocks = Clocks()
+    starved = Starved(cpu=lambda: clocks.cpu, clock=lambda: clocks.wall)
+
+    def fails(_: None) -> None:
+        clocks.advance(wall=1.0, cpu=0.0)
+        raise RuntimeError("disk I/O error")
+
+    with pytest.raises(RuntimeError, match="disk"):
+        starved.timed(fails)(None)
+    assert starved.lately() is True
+
+
+@pytest.mark.asyncio
+async def test_while_starved_write_idle_writes_as_write_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = SQLiteStore(tmp_path / "ledger.db")
+    await store.migrate()
+    behind: list[int] = []
+    original = SQLiteStore.write_behind
+
+    async def counted(self: SQLiteStore, entries: Sequence[LedgerEntry]) -> None:
+        behind.append(len(entries))
+        await original(self, entries)
+
+    monkeypatch.setattr(SQLiteStore, "write_behind", counted)
+    try:
+        await store.write_idle([make_entry(1)])
+        assert behind == []  # not starved: the idle thread wrote it
+        monkeypatch.setattr(Starved, "lately", lambda self: True)
+        await store.write_idle([make_entry(2), make_entry(3)])
+        assert behind == [2]
+        assert await store.count() == 3
+    finally:
+        await store.close()
 
 
 # -- the thread's priority ---------------------------------------------------------------------

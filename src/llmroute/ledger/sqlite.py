@@ -25,7 +25,7 @@ from .aggregates import WindowAggregate, check_group_key
 from .entry import LedgerEntry, as_utc, check_rating
 from .explore_sql import Cursor as PageCursor
 from .explore_sql import Filters, latest_sql
-from .idle import lower_this_thread
+from .idle import Starved, lower_this_thread
 from .migrations import MIGRATIONS, MIGRATIONS_TABLE, REBUILD_AFTER, sqlite_statements
 from .paging import DEFAULT_BATCH_SIZE, Pager
 from .prune_sqlite import prune as _prune
@@ -95,8 +95,10 @@ class SQLiteStore:
         # A thread of its own: a call stuck on a locked database must never starve the event
         # loop's default executor (which also resolves host names for every new connection).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmroute-sqlite")
-        #: `write_idle`'s thread, at the lowest CPU priority (started on first use).
+        #: `write_idle`'s thread, at the lowest CPU priority (started on first use), and whether
+        #: it was starved lately (then `write_idle` writes as `write_behind` does for a while).
         self._idle: ThreadPoolExecutor | None = None
+        self._starved = Starved()
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         #: Text older than this was cleared by this store's last prune.
@@ -177,22 +179,26 @@ class SQLiteStore:
 
     async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
         """`write` by a thread at the lowest CPU priority (`idle.IDLE_NICE`): for a batch that can
-        wait while requests use the CPU. The connection (and its lock) is the same."""
+        wait while requests use the CPU. The connection (and its lock) is the same. While an
+        earlier idle write was starved (`idle.Starved`), as `write_behind`."""
+        if self._starved.lately():
+            return await self.write_behind(entries)
         if self._idle is None:
             self._idle = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmroute-sqlite-idle",
                                             initializer=lower_this_thread)
-        await self._write_on(self._idle, entries)
+        await self._write_on(self._idle, entries, timed=self._starved)
 
     async def write_behind(self, entries: Sequence[LedgerEntry]) -> None:
         """`write` with the rows built in one go: for a writer that is behind."""
         await self._write_on(self._executor, entries, sliced=False)
 
     async def _write_on(self, executor: ThreadPoolExecutor, entries: Sequence[LedgerEntry], *,
-                        sliced: bool = True) -> None:
+                        sliced: bool = True, timed: Starved | None = None) -> None:
         rows = await to_rows(entries, SQLITE, sliced=sliced)
         if rows:
-            await self._call(lambda conn: self._transaction(
-                conn, lambda c: _write(c, rows, entries, self._insert.of(c))), executor)
+            def work(conn: sqlite3.Connection) -> None:
+                self._transaction(conn, lambda c: _write(c, rows, entries, self._insert.of(c)))
+            await self._call(work if timed is None else timed.timed(work), executor)
 
     async def feedback(self, request_id: str, rating: int | None = None, success: bool | None = None,
                        comment: str | None = None, *, at: datetime | None = None,
