@@ -77,3 +77,37 @@ def test_arms_parse_their_options() -> None:
     arm = tail.parse_arm("b=src,nice=19,writes=process,LLMROUTE__LEDGER__ENABLED=false")
     assert (arm.name, arm.src, arm.nice, arm.writes) == ("b", Path("src").resolve(), "19", "process")
     assert arm.env == (("LLMROUTE__LEDGER__ENABLED", "false"),)
+
+
+def test_the_trace_hook_leaves_the_ledger_writing(tmp_path: Path) -> None:
+    """The hook wraps the store's own functions: a change of their signature must not break the
+    writes it watches (it once did, silently: every batch was spooled and the bench read nothing)."""
+    import os
+    import subprocess
+
+    script = f"""
+import asyncio, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1] / "ledger")!r})
+from ledger_factories import make_entry
+from llmroute.ledger import SQLiteStore
+
+async def main():
+    store = SQLiteStore({str(tmp_path / "ledger.db")!r})
+    await store.migrate()
+    await store.write([make_entry(1)])
+    await store.write_idle([make_entry(2)])
+    await store.write_behind([make_entry(3)])
+    print(await store.count())
+    await store.close()
+
+asyncio.run(main())
+"""
+    trace = tmp_path / "trace.jsonl"
+    env = {**os.environ, "LLMROUTE_TAIL_TRACE": str(trace),
+           "PYTHONPATH": os.pathsep.join([str(Path(GATEWAY_BENCH) / "tail_trace"),
+                                          os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == ["3"]
+    kinds = [json.loads(line)[0] for line in trace.read_text().splitlines()]
+    assert kinds.count("rows") == 3 and kinds.count("sqlite") >= 3

@@ -120,7 +120,8 @@ def _install(path: str) -> None:
             return proc
 
         reads.ProcessReads._child = child  # type: ignore[method-assign]
-    sqlite.to_rows = timed_async("rows", rows.to_rows, lambda entries, _d: len(entries))  # type: ignore[attr-defined]
+    sqlite.to_rows = timed_async(  # type: ignore[attr-defined]
+        "rows", rows.to_rows, lambda entries, _d, **_options: len(entries))
     plain_to_thread = asyncio.to_thread
 
     async def to_thread(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
