@@ -24,22 +24,19 @@ import asyncio
 import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: the shared callgrind helper
 import callgrind
+from gateway_entry import gateway_entry
 
 PARTS = ("line", "row", "fact", "delta", "insert", "write")
 
 
 def child(entries: int, part: str, signals: Path, batch: int) -> None:
     """The counted process: build the entries, then count the part over all of them."""
-    from datetime import UTC, datetime
-    from decimal import Decimal
 
-    from llmroute.ledger import AttemptRecord, LedgerEntry
     from llmroute.ledger import rows as rows_module
     from llmroute.ledger import sqlite as sqlite_module
     from llmroute.ledger.rollups import fact_of
@@ -52,15 +49,7 @@ def child(entries: int, part: str, signals: Path, batch: int) -> None:
             return delta_of([fact_of(one) for one in entries])
     from llmroute.ledger.wal import encode
 
-    def entry() -> LedgerEntry:
-        return LedgerEntry(
-            request_id=uuid.uuid4().hex, ts=datetime.now(UTC), status="ok", http_status=200,
-            key_name="bench", policy="default", router="cascade", tier="simple", confidence=0.83,
-            reason="classifier: simple (p=0.83)", model="bench/small",
-            attempts=(AttemptRecord("bench/small", None, latency_s=0.0012),), latency_s=0.0021,
-            upstream_latency_s=0.0012, input_tokens=12, output_tokens=9,
-            cost_usd=Decimal("0.0000042"), baseline_cost_usd=Decimal("0.000031"),
-            baseline_model="bench/large", latent="A" * 92)
+    entry = gateway_entry
 
     async def run() -> None:
         work = Path(tempfile.mkdtemp(prefix="llmroute-part-instr-"))

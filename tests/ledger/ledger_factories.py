@@ -254,3 +254,17 @@ def forget_counts_statements(rollups: bool = False) -> list[str]:
             *(f"ALTER TABLE llmroute_rollups DROP COLUMN {c}"
               for c in ("unpriced", "fallbacks") if rollups),
             "DELETE FROM llmroute_migrations WHERE name = '0009_counts'"]
+
+
+async def run_statements(store: Store, statements: Sequence[str]) -> None:
+    """Run raw SQL statements on either backend (to set up an older schema, say)."""
+    from llmroute.ledger import SQLiteStore
+    from llmroute.ledger.postgres import PostgresStore
+
+    if isinstance(store, SQLiteStore):
+        await store.run(lambda conn: [conn.execute(s) for s in statements])
+    else:
+        assert isinstance(store, PostgresStore)
+        async with store.connection() as conn:
+            for statement in statements:
+                await conn.execute(statement)

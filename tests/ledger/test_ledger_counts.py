@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ledger_factories import BASE_TS, forget_counts_statements, make_entry
+from ledger_factories import BASE_TS, forget_counts_statements, make_entry, run_statements
 
 from llmroute.ledger import LedgerEntry, SQLiteStore, Store
 from llmroute.ledger.entry import AttemptRecord
@@ -100,14 +100,6 @@ async def test_unpriced_and_fallbacks_are_exact_on_every_path(store: Store) -> N
     await _assert_counts(store, rated, unpriced, fallbacks)
 
 
-async def _run(store: Store, statements: list[str]) -> None:
-    if isinstance(store, SQLiteStore):
-        await store.run(lambda conn: [conn.execute(s) for s in statements])
-    else:
-        assert isinstance(store, PostgresStore)
-        async with store.connection() as conn:
-            for statement in statements:
-                await conn.execute(statement)
 
 
 async def _marks(store: Store) -> dict[str, tuple[bool, bool]]:
@@ -128,7 +120,7 @@ async def test_the_migration_backfills_a_ledger_written_before_it(stores: Any) -
     cases = mixed()
     entries = [e for e, _, _ in cases]
     await store.write(entries)
-    await _run(store, forget_counts_statements(rollups=True))  # the 0008 schema, with its data
+    await run_statements(store, forget_counts_statements(rollups=True))  # the 0008 schema, with its data
     assert await store.migrate() == [COUNTS_MIGRATION]
     assert await _marks(store) == {e.request_id: (u, f) for e, u, f in cases}
     await _assert_counts(store, entries, 5, 3)  # the rollups were rebuilt with the new counts

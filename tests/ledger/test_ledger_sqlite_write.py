@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from conftest import StoreFactory
-from ledger_factories import BASE_TS, make_entry
+from ledger_factories import BASE_TS, make_entry, run_statements
 
 from llmroute.ledger import SQLiteStore, Store
 from llmroute.ledger.migrations import RATED_INDEX_MIGRATION
-from llmroute.ledger.postgres import PostgresStore
 from llmroute.ledger.rated import Rated, rated_sql
 
 _OLD_LEARN_INDEX = ("CREATE INDEX llmroute_requests_learn ON llmroute_requests (feedback_ts, request_id) "
@@ -51,13 +50,7 @@ async def _downgrade(store: Store) -> None:
     """The ledger as 0009 left it: the learner's index over every row with a latent."""
     statements = ["DROP INDEX llmroute_requests_learn", _OLD_LEARN_INDEX,
                   f"DELETE FROM llmroute_migrations WHERE name = '{RATED_INDEX_MIGRATION}'"]
-    if isinstance(store, SQLiteStore):
-        await store.run(lambda conn: [conn.execute(s) for s in statements])
-    else:
-        assert isinstance(store, PostgresStore)
-        async with store.connection() as conn:
-            for statement in statements:
-                await conn.execute(statement)
+    await run_statements(store, statements)
 
 
 @pytest.mark.asyncio
