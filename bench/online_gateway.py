@@ -398,6 +398,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                           "explore_pending": args.pending,
                                           "explore_pending_s": args.pending_s,
                                           "explore_gap": args.gap, "explore_decay": args.decay,
+                                          **rater_settings(args),
                                           **({} if args.beat is None else
                                              {"explore_beat": args.beat}),
                                           **({} if args.shared is None else
@@ -414,7 +415,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     out.update({"lag": args.lag, "pending": args.pending, "pending_s": args.pending_s,
                 "gap": args.gap, "beat": args.beat, "decay": args.decay,
                 "forget": args.forget, "strategy": args.strategy,
-                "ability_var": args.ability_var,
+                "ability_var": args.ability_var, **rater_settings(args),
                 "shared": args.shared, "source": args.source, "requests": args.requests,
                 "feedback": args.feedback,
                 "seed": args.seed, "field_prompts": len(fld.prompts), "models": list(fld.models),
@@ -426,6 +427,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.png:
         save_png(runs, q_off, q_in, args.source, Path(args.png))
     return out
+
+
+def rater_settings(args: argparse.Namespace) -> dict[str, float]:
+    """`learning.rater_floor` / `rater_share` when given (else the settings' defaults)."""
+    return {key: value for key, value in (("rater_floor", args.rater_floor),
+                                          ("rater_share", args.rater_share)) if value is not None}
 
 
 def variant_name(share: float, taken: Sequence[str]) -> str:
@@ -460,6 +467,11 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--beat", type=float, default=None,
                         help="learning.explore_beat (default: the setting's, 0.1; 0 = no bound)")
     parser.add_argument("--decay", type=float, default=0.0, help="learning.explore_decay")
+    parser.add_argument("--rater-floor", type=float, default=None,
+                        help="learning.rater_floor (default: the setting's, 0.25)")
+    parser.add_argument("--rater-share", type=float, default=None,
+                        help="learning.rater_share (default: the setting's, 0.1; floor 10 and "
+                             "share 0 give the rule before it: the cap alone)")
     parser.add_argument("--artifact", default=None,
                         help="offline router; default: the bundled one if it never saw --source, "
                              "else a held-out router (see --held-out-dir)")

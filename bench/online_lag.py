@@ -71,7 +71,9 @@ def run(setup: Setup, v: Variant, seed: int, requests: int, feedback: float, lag
     pick, _ = make_pick(0.0, None)
     state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
                                     setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,
-                                    shared=shared_for(v.shared, v.share))
+                                    shared=shared_for(v.shared, v.share),
+                                    rater_floor=setup.start.rater_floor,
+                                    rater_share=setup.start.rater_share)
     chooser = Exploration(v.share, v.strategy, v.gap, v.beat, v.decay)
     pending = Pending(v.pending, v.timeout)
     erng = np.random.default_rng([seed, 1])

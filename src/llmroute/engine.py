@@ -219,7 +219,8 @@ def online_hub(settings: Settings) -> OnlineHub | None:
     from .learn.online_hub import OnlineHub
 
     return OnlineHub(explore=learning.explore, strategy=learning.explore_strategy,
-                     rater_cap=learning.rater_cap,
+                     rater_cap=learning.rater_cap, rater_floor=learning.rater_floor,
+                     rater_share=learning.rater_share, trusted=learning.trusted_raters,
                      prior_scale=learning.prior_scale, seed=learning.seed,
                      store_latent=learning.online, forget=learning.forget,
                      ability_var=learning.ability_var, shared=learning.shared,

@@ -8,9 +8,9 @@ parameters) live in `config.py`, which is what applications call to load a confi
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from .cache.config import CacheConfig
 from .control.alerts_config import AlertsConfig
@@ -273,6 +273,14 @@ class LearningConfig(_Frozen):
                                  "the share times decay / (decay + learnt feedbacks) (0 = never)")
     rater_cap: float = Field(10.0, gt=0, description="most feedback weight one rater (user, else "
                                                      "key) may carry per model")
+    rater_floor: float = Field(0.25, gt=0, le=1000, description="feedback weight one rater may "
+                               "give a model before anyone else has rated it")
+    rater_share: float = Field(0.1, ge=0, le=1, description="share of the other raters' weight on "
+                               "a model that one rater may add to its floor (so one rater stays a "
+                               "minority voice however much it sends)")
+    trusted_raters: tuple[Annotated[str, StringConstraints(min_length=1, max_length=256)], ...] = Field(
+        (), max_length=1000, description="raters (users or key names) whose feedback is not "
+        "capped, e.g. the one key of an application that sends no `user`")
     prior_scale: float = Field(1.0, gt=0, description="scale of the prior covariance: how far a "
                                                       "model's profile may move")
     ability_var: float = Field(0.0, ge=0, le=1, description="prior variance added to each "

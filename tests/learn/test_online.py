@@ -16,10 +16,13 @@ from llmroute.learn.online_sim import Setup, half_gap, main, report, simulate
 from .conftest import synthetic_records
 
 
-def _profiles(k: int = 3, var: float = 1.0, cap: float = 10.0, models: int = 1) -> OnlineProfiles:
+def _profiles(k: int = 3, var: float = 1.0, cap: float = 10.0, models: int = 1,
+              floor: float | None = None) -> OnlineProfiles:
+    """Profiles at 0; `floor` None: as large as the cap, so the cap alone binds (the relative
+    budget has its own tests, test_online_raters.py)."""
     names = tuple(f"m{i}" for i in range(models))
     return OnlineProfiles(names, np.zeros((models, k)), np.repeat(var * np.eye(k)[None], models, axis=0),
-                          rater_cap=cap)
+                          rater_cap=cap, rater_floor=cap if floor is None else floor)
 
 
 def test_update_moves_towards_the_outcome_and_shrinks_variance() -> None:
@@ -72,6 +75,9 @@ def test_state_round_trips_exactly() -> None:
                      rater=f"r{t % 4}")
     copy = OnlineProfiles.from_dict(json.loads(json.dumps(state.to_dict())))
     assert copy.models == state.models and copy.rater_cap == state.rater_cap
+    assert (copy.rater_floor, copy.rater_share) == (state.rater_floor, state.rater_share)
+    assert np.array_equal(copy.model_weight, state.model_weight)
+    assert copy.shared_weight == state.shared_weight
     assert np.array_equal(copy.means, state.means) and np.array_equal(copy.covs, state.covs)
     assert np.array_equal(copy.n_updates, state.n_updates) and copy.rater_weight == state.rater_weight
     z = rng.normal(size=3)

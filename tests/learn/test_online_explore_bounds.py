@@ -138,7 +138,7 @@ def test_explored_feedback_can_be_kept_off_the_shared_term() -> None:
     assert state.shared_mean is not None
     before = state.shared_mean.copy()
     carried = state.update("a", np.array([1.0, 0.0]), 0.0, rater="r", shared=False)
-    assert carried == 1.0 and np.array_equal(state.shared_mean, before)
-    assert state.means[0, -1] < 0.5 and state.rater_weight["r"] == {"a": 1.0}
-    state.update("a", np.array([1.0, 0.0]), 0.0, rater="r")
+    assert carried == state.rater_floor and np.array_equal(state.shared_mean, before)
+    assert state.means[0, -1] < 0.5 and state.rater_weight["r"] == {"a": state.rater_floor}
+    state.update("a", np.array([1.0, 0.0]), 0.0)
     assert not np.array_equal(state.shared_mean, before)

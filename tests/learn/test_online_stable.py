@@ -76,12 +76,13 @@ def test_prior_covariance_adds_ability_variance_only() -> None:
 
 
 def test_one_rater_cannot_swing_the_bundled_prior_beyond_its_cap() -> None:
-    """One rater's 1,000 zeros on one model carry `rater_cap` of weight and move its P(good) by at most
-    what `rater_cap` honest-looking zeros from separate raters would; the influence bound holds."""
+    """With the floor at the cap (the cap alone binds), one rater's 1,000 zeros on one model carry
+    `rater_cap` of weight and move its P(good) by at most what `rater_cap` zeros from separate raters
+    would; the influence bound holds. The default budget: test_online_raters.py."""
     router = artifact.load_default()
     z = np.asarray(router.latent("What is the capital of France?"), dtype=np.float64)
-    troll = OnlineProfiles.from_router(router, router.models[:1], rater_cap=3.0)
-    three = OnlineProfiles.from_router(router, router.models[:1], rater_cap=3.0)
+    troll = OnlineProfiles.from_router(router, router.models[:1], rater_cap=3.0, rater_floor=3.0)
+    three = OnlineProfiles.from_router(router, router.models[:1], rater_cap=3.0, rater_floor=3.0)
     carried = sum(troll.update(router.models[0], z, 0.0, rater="troll") for _ in range(1000))
     for i in range(3):
         three.update(router.models[0], z, 0.0, rater=f"user{i}")

@@ -67,13 +67,37 @@ async def test_feedback_moves_the_posterior_and_the_route(tmp_path: Path) -> Non
 
 @pytest.mark.asyncio
 async def test_one_rater_is_capped(tmp_path: Path) -> None:
-    engine = engine_of(tmp_path, "learning: {online: true, rater_cap: 2}\n")
+    engine = engine_of(tmp_path, "learning: {online: true, rater_cap: 2, rater_floor: 2}\n")
     hub = engine.online
     assert hub is not None
     model, _, latent = await route(engine)
     assert latent is not None
     carried = [hub.apply(Feedback(model, latent, 0.0, "noisy")) for _ in range(5)]
     assert carried == [1.0, 1.0, 0.0, 0.0, 0.0]
+
+
+@pytest.mark.asyncio
+async def test_a_rater_is_a_minority_voice_unless_trusted(tmp_path: Path) -> None:
+    """Defaults: one rater alone carries a quarter of a feedback on a model; as others rate it, a
+    tenth of their weight more; a trusted rater (the app's one key) and anonymous feedback count
+    in full."""
+    engine = engine_of(tmp_path, "learning: {online: true, trusted_raters: [app-key]}\n")
+    hub = engine.online
+    assert hub is not None
+    model, _, latent = await route(engine)
+    assert latent is not None
+    carried = [hub.apply(Feedback(model, latent, 0.0, "noisy")) for _ in range(3)]
+    assert carried == [0.25, 0.0, 0.0]
+    assert [hub.apply(Feedback(model, latent, 1.0, "app-key")) for _ in range(10)] == [1.0] * 10
+    assert hub.apply(Feedback(model, latent, 1.0, None)) == 1.0
+    # the others gave 11: the noisy rater may now reach 0.25 + 1.1 in all
+    assert hub.apply(Feedback(model, latent, 0.0, "noisy")) == pytest.approx(1.0)
+    assert hub.apply(Feedback(model, latent, 0.0, "noisy")) == pytest.approx(0.1)
+    assert hub.apply(Feedback(model, latent, 0.0, "noisy")) == 0.0
+    slot = next(iter(hub.slots.values()))
+    assert slot.profiles.rater_weight == {"noisy": {model: pytest.approx(1.35)}}
+    assert float(slot.profiles.model_weight.sum()) == pytest.approx(12.35)
+    assert "app-key" not in slot.profiles.rater_weight
 
 
 @pytest.mark.asyncio

@@ -12,18 +12,25 @@ conditioning of θ on a carries it to every coordinate — closed form, O(K²) p
     m = x·μ, v = xᵀΣx, â = argmax w·loglik(a) − (a − m)²/(2v), λ = σ(â)(1 − σ(â))
     μ ← μ + Σx (â − m)/v,  Σ ← Σ − (Σx)(Σx)ᵀ · wλ / (1 + wλv)
 
-Bounded influence: each observation's weight is clipped to [0, 1], and a rater's total weight per
-model is capped at `rater_cap` (further feedback from that rater on that model is ignored). Since
-|â − m| ≤ w·v (the Newton condition (â − m)/v = w(y − σ(â))) and Σ only shrinks, one rater moves the
-logit of any prompt x' by at most `rater_cap` · sqrt(v₀(x') · maxᵢ v₀(xᵢ)) (v₀: prior variance of the
-logit; xᵢ: the rater's prompts), and P(good) by a quarter of that: `influence_bound`. With the
-shared term (below), a rater's weight into it is capped at `rater_cap` across all models (beyond
-that its feedback updates the model's own term only). Its own terms carry (1 − s) of the prior and
-the shared one s, so a model's logit moves by at most (√(1 − s) + √s) ≤ √2 times the bound (once
-through its own term if the rater rated it, once through the shared one); a model the rater never
-rated moves through the shared term only (the bound times √s). On the bundled artifact the
-bound is loose (v₀ ≈ 2.7: a prior logit sd of 1.6), and one rater's capped zeros do swing a model:
-see `tests/learn/test_online_stable.py`.
+Bounded influence: each observation's weight is clipped to [0, 1], and a rater is a minority voice:
+its total weight on a model is at most `rater_floor` plus `rater_share` of the weight every other
+rater has given that model, and never more than `rater_cap` (`budget`; further feedback from that
+rater on that model is ignored until others have rated it more). Anonymous feedback (rater None:
+no key and no user, or a rater the operator trusts) is not capped, and counts as others' weight.
+With the defaults (a quarter of one feedback, a tenth of the others', 10) one rater alone moves the
+bundled artifact's prior about as far as a quarter of one honest feedback (P(good) 0.82 → 0.73 at
+the widest prompts measured), and among others it is at most ~9% of a model's evidence, however
+much it sends. Why not only an absolute cap: the prior is wide (v₀ ≈ 2.7, a logit sd of 1.6), so
+one feedback moves a fresh model from 0.82 to 0.52, and the old cap alone (10 feedbacks) let one
+rater's zeros take it to 0.15. Since |â − m| ≤ w·v (the Newton condition (â − m)/v = w(y − σ(â)))
+and Σ only shrinks, a rater of total weight W moves the logit of any prompt x' by at most
+W · sqrt(v₀(x') · maxᵢ v₀(xᵢ)) (v₀: prior variance of the logit; xᵢ: the rater's prompts), and
+P(good) by a quarter of that: `influence_bound`. With the shared term (below), a rater's weight into
+it has the same budget across all models (beyond that its feedback updates the model's own term
+only). Its own terms carry (1 − s) of the prior and the shared one s, so a model's logit moves by at
+most (√(1 − s) + √s) ≤ √2 times the bound (once through its own term if the rater rated it, once
+through the shared one); a model the rater never rated moves through the shared term only (the
+bound times √s). See `tests/learn/test_online_stable.py` and `test_online_raters.py`.
 
 Predictions use the posterior mean; `thompson` draws each model's logit from its posterior for one
 prompt (exact Thompson sampling for that prompt). `Exploration` sends a configurable share of requests
@@ -59,14 +66,19 @@ F64 = npt.NDArray[np.float64]
 
 #: Default cap on one rater's total feedback weight per model.
 RATER_CAP: Final = 10.0
+#: Default weight one rater may give a model before anyone else has rated it (a quarter of one feedback).
+RATER_FLOOR: Final = 0.25
+#: Default share of the other raters' weight on a model that one rater may add to its floor.
+RATER_SHARE: Final = 0.1
 #: Default prior variance added to every ability coordinate (not the bias): see `prior_covariance`.
 ABILITY_VAR: Final = 0.0
 #: Default share of the prior covariance on the term every model shares (see `OnlineProfiles`).
 SHARED: Final = 0.25
 #: `rater_weight`'s entry for a rater's weight into the shared term (all models together).
 SHARED_RATER_KEY: Final = "*shared*"
-#: Serialisation format version of `OnlineProfiles.to_dict` (1: no shared term; still read).
-STATE_VERSION: Final = 2
+#: Serialisation format version of `OnlineProfiles.to_dict` (1: no shared term; 2: no rater floor,
+#: share or weight totals; both still read).
+STATE_VERSION: Final = 3
 
 
 def sigmoid(x: F64 | float) -> F64:
@@ -168,7 +180,9 @@ class OnlineProfiles:
     """Per-model Gaussian posteriors over [ability, bias], updated one feedback at a time.
 
     `means` is M × K, `covs` M × K × K (K = latent dim + 1, bias last), `rater_weight` maps a rater to
-    the feedback weight it has used per model (for the cap). Mutable: `update` changes it in place.
+    the feedback weight it has used per model (for its budget: `rater_floor`, `rater_share`,
+    `rater_cap`), `model_weight` the weight every rater (anonymous ones too) has given each model,
+    `shared_weight` the weight into the shared term. Mutable: `update` changes it in place.
 
     Optionally (`shared_cov` set) a term δ ~ N(`shared_mean`, `shared_cov`) common to every model:
     model m's logit is (θ_m + δ)·x. A router feeds each model back on the prompts it routes to it —
@@ -193,6 +207,10 @@ class OnlineProfiles:
     shared_mean: F64 | None = None
     shared_cov: F64 | None = None
     shared_prior: F64 | None = None          # what `shared_cov` relaxes towards when forgetting
+    rater_floor: float = RATER_FLOOR
+    rater_share: float = RATER_SHARE
+    model_weight: F64 = field(default_factory=lambda: np.zeros(0))
+    shared_weight: float = 0.0
 
     def __post_init__(self) -> None:
         m = len(self.models)
@@ -203,6 +221,11 @@ class OnlineProfiles:
             raise ValueError(f"covs must be {m} × {k} × {k}, got {self.covs.shape}")
         if self.n_updates.shape != (m,):
             self.n_updates = np.zeros(m)
+        if self.model_weight.shape != (m,):
+            self.model_weight = np.zeros(m)
+        if not (self.rater_cap > 0 and self.rater_floor > 0 and 0.0 <= self.rater_share <= 1.0):
+            raise ValueError(f"rater cap and floor must be > 0 and share in [0, 1], got "
+                             f"{self.rater_cap}, {self.rater_floor}, {self.rater_share}")
         if not 0.0 <= self.forget < 1.0:
             raise ValueError(f"forget must be in [0, 1), got {self.forget}")
         if self.forget > 0 and (self.prior_cov is None or self.prior_cov.shape != (k, k)):
@@ -221,7 +244,8 @@ class OnlineProfiles:
     def from_router(cls, router: RouterModel, models: Sequence[str] | None = None, *,
                     prior_scale: float = 1.0, rater_cap: float = RATER_CAP,
                     forget: float = 0.0, ability_var: float = ABILITY_VAR,
-                    shared: float = SHARED) -> OnlineProfiles:
+                    shared: float = SHARED, rater_floor: float = RATER_FLOOR,
+                    rater_share: float = RATER_SHARE) -> OnlineProfiles:
         """Start from `router`'s profiles of `models` (default all) as means, with `starting`'s
         split of `prior_covariance` of the covariance of [ability, bias] over all the router's known
         models (`abilities.prior`)."""
@@ -229,11 +253,13 @@ class OnlineProfiles:
         rows = [router.index(n) for n in names]
         means = np.hstack([router.abilities[rows], router.biases[rows, None]]).astype(np.float64)
         cov = prior_covariance(prior(router)[1], prior_scale, ability_var)
-        return cls.starting(names, means, cov, rater_cap=rater_cap, forget=forget, shared=shared)
+        return cls.starting(names, means, cov, rater_cap=rater_cap, forget=forget, shared=shared,
+                            rater_floor=rater_floor, rater_share=rater_share)
 
     @classmethod
     def starting(cls, names: Sequence[str], means: F64, cov: F64, *, rater_cap: float = RATER_CAP,
-                 forget: float = 0.0, shared: float = SHARED) -> OnlineProfiles:
+                 forget: float = 0.0, shared: float = SHARED, rater_floor: float = RATER_FLOOR,
+                 rater_share: float = RATER_SHARE) -> OnlineProfiles:
         """Posteriors at `means` (M × K) whose logit prior covariance is `cov` for every model: a
         `shared` share of it on the common term δ (0: none), the rest on each model's own."""
         if not 0.0 <= shared < 1.0:
@@ -242,7 +268,7 @@ class OnlineProfiles:
         covs = np.repeat(own[None, :, :], len(names), axis=0)
         scov = shared * cov if shared > 0 else None
         return cls(tuple(names), means, covs, rater_cap, forget=forget, prior_cov=own,
-                   shared_cov=scov)
+                   shared_cov=scov, rater_floor=rater_floor, rater_share=rater_share)
 
     def index(self, name: str) -> int:
         """Row of model `name` (`KeyError` when unknown)."""
@@ -258,14 +284,22 @@ class OnlineProfiles:
 
     # ------------------------------------------------------------------ learning
 
+    def budget(self, key: str, rater: str) -> float:
+        """The most weight `rater` may have given `key` (a model, or `SHARED_RATER_KEY`: the shared
+        term) by now: `rater_floor` plus `rater_share` of what every other rater has given it,
+        at most `rater_cap`. It grows only as others rate, so one rater stays a minority voice."""
+        used = self.rater_weight.get(rater, {}).get(key, 0.0)
+        total = self.shared_weight if key == SHARED_RATER_KEY else float(self.model_weight[self.index(key)])
+        return min(self.rater_cap, self.rater_floor + self.rater_share * max(total - used, 0.0))
+
     def allowance(self, model: str, rater: str | None, weight: float) -> float:
         """The weight a feedback of `weight` from `rater` on `model` may still carry: clipped to
-        [0, 1] and to what is left of the rater's cap (no cap for an anonymous rater, None)."""
+        [0, 1] and to what is left of the rater's `budget` (none for an anonymous rater, None)."""
         w = min(max(float(weight), 0.0), 1.0)
         if rater is None:
             return w
         used = self.rater_weight.get(rater, {}).get(model, 0.0)
-        return max(0.0, min(w, self.rater_cap - used))
+        return max(0.0, min(w, self.budget(model, rater) - used))
 
     def update(self, model: str, z: npt.ArrayLike, quality: float, weight: float = 1.0,
                rater: str | None = None, shared: bool = True) -> float:
@@ -296,6 +330,9 @@ class OnlineProfiles:
             offset = 0.0 if self.shared_mean is None else float(self.shared_mean @ x)
             self.means[j], self.covs[j] = adf_update(self.means[j], self.covs[j], x, y, w, offset)
         self.n_updates[j] += 1
+        self.model_weight[j] += w
+        if shares:
+            self.shared_weight += w
         if rater is not None:
             per = self.rater_weight.setdefault(rater, {})
             per[model] = per.get(model, 0.0) + w
@@ -362,11 +399,13 @@ class OnlineProfiles:
         out[incumbent] = 0.5
         return out
 
-    def influence_bound(self, prior_var_query: float, prior_var_max: float) -> float:
+    def influence_bound(self, prior_var_query: float, prior_var_max: float, others: float = 0.0) -> float:
         """Upper bound on how far one rater can move P(good) of one model at a prompt whose prior logit
         variance is `prior_var_query`, when its rated prompts' prior logit variances are at most
-        `prior_var_max` (see the module docstring)."""
-        return 0.25 * self.rater_cap * float(np.sqrt(prior_var_query * prior_var_max))
+        `prior_var_max` and the other raters have given the model `others` of weight (see the module
+        docstring)."""
+        weight = min(self.rater_cap, self.rater_floor + self.rater_share * others)
+        return 0.25 * weight * float(np.sqrt(prior_var_query * prior_var_max))
 
     def profiles(self, router: RouterModel) -> list[ModelProfile]:
         """`router`'s profiles of these models with ability and bias replaced by the posterior means
@@ -391,12 +430,14 @@ class OnlineProfiles:
             "n_updates": self.n_updates.tolist(), "forget": self.forget,
             "prior_cov": _listed(self.prior_cov), "shared_mean": _listed(self.shared_mean),
             "shared_cov": _listed(self.shared_cov), "shared_prior": _listed(self.shared_prior),
+            "rater_floor": self.rater_floor, "rater_share": self.rater_share,
+            "model_weight": self.model_weight.tolist(), "shared_weight": self.shared_weight,
         }
 
     @classmethod
     def from_dict(cls, state: Mapping[str, object]) -> OnlineProfiles:
         """Inverse of `to_dict` (`ValueError` on another version or malformed state)."""
-        if state.get("version") not in (1, STATE_VERSION):
+        if state.get("version") not in (1, 2, STATE_VERSION):
             raise ValueError(f"online state version {state.get('version')!r}, expected {STATE_VERSION}")
         models = state.get("models")
         raters = state.get("rater_weight", {})
@@ -404,14 +445,29 @@ class OnlineProfiles:
         if not isinstance(models, list) or not isinstance(raters, dict) or not isinstance(cap, int | float):
             raise ValueError("malformed online state")
         weights = {str(r): {str(m): float(v) for m, v in per.items()} for r, per in raters.items()}
-        forget, prior_cov = state.get("forget", 0.0), state.get("prior_cov")
-        if not isinstance(forget, int | float):
-            raise ValueError("malformed online state")
-        return cls(tuple(str(m) for m in models), np.asarray(state["means"], dtype=np.float64),
+        prior_cov = state.get("prior_cov")
+        names = tuple(str(m) for m in models)
+        # before version 3 no totals were kept: what the named raters gave (a lower bound)
+        totals = state.get("model_weight")
+        if totals is None:
+            totals = [sum(per.get(m, 0.0) for per in weights.values()) for m in names]
+        shared_weight = _number(state, "shared_weight",
+                                sum(per.get(SHARED_RATER_KEY, 0.0) for per in weights.values()))
+        return cls(names, np.asarray(state["means"], dtype=np.float64),
                    np.asarray(state["covs"], dtype=np.float64), float(cap), weights,
                    np.asarray(state.get("n_updates", [0.0] * len(models)), dtype=np.float64),
-                   float(forget), _array(prior_cov), _array(state.get("shared_mean")),
-                   _array(state.get("shared_cov")), _array(state.get("shared_prior")))
+                   _number(state, "forget", 0.0), _array(prior_cov), _array(state.get("shared_mean")),
+                   _array(state.get("shared_cov")), _array(state.get("shared_prior")),
+                   _number(state, "rater_floor", RATER_FLOOR), _number(state, "rater_share", RATER_SHARE),
+                   np.asarray(totals, dtype=np.float64), shared_weight)
+
+
+def _number(state: Mapping[str, object], key: str, default: float) -> float:
+    """`state[key]` as a float (`default` when absent; `ValueError` when not a number)."""
+    value = state.get(key, default)
+    if not isinstance(value, int | float):
+        raise ValueError("malformed online state")
+    return float(value)
 
 
 def _listed(a: F64 | None) -> list[object] | None:

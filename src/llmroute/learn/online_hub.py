@@ -9,14 +9,16 @@ artifact and pool share one posterior). Routers read the slot's current profiles
 `load` swaps them for a published state (an atomic reference change on the event loop).
 
 Feedback to quality: task success is 1 or 0; a rating r of 1–5 is (r − 1) / 4; when both are given,
-success decides. The rater, for the per-model cap, is the request's user, else its gateway key.
+success decides. The rater, for its budget per model (`OnlineProfiles.budget`: a minority voice),
+is the request's user, else its gateway key's name; a rater in `trusted` is not capped (as an
+anonymous one).
 The prompt latent travels in the ledger as float16, base64 (`encode_latent`): ~90 characters.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +26,16 @@ import numpy.typing as npt
 
 from .abilities import prior
 from .model import RouterModel
-from .online import ABILITY_VAR, Exploration, OnlineProfiles, prior_covariance, shared_for
+from .online import (
+    ABILITY_VAR,
+    RATER_CAP,
+    RATER_FLOOR,
+    RATER_SHARE,
+    Exploration,
+    OnlineProfiles,
+    prior_covariance,
+    shared_for,
+)
 from .online_explore import Pending
 
 F64 = npt.NDArray[np.float64]
@@ -110,7 +121,9 @@ class Feedback:
 class OnlineHub:
     """The engine's online-learning state: slots, the exploration share and its random source."""
 
-    def __init__(self, *, explore: float = 0.0, rater_cap: float = 10.0, prior_scale: float = 1.0,
+    def __init__(self, *, explore: float = 0.0, rater_cap: float = RATER_CAP,
+                 rater_floor: float = RATER_FLOOR, rater_share: float = RATER_SHARE,
+                 trusted: Collection[str] = (), prior_scale: float = 1.0,
                  seed: int | None = None, store_latent: bool = True, forget: float = 0.0,
                  strategy: str = "challenger", ability_var: float = ABILITY_VAR,
                  shared: float | None = None, pending_cap: int = 0, pending_s: float = 30.0,
@@ -119,6 +132,9 @@ class OnlineHub:
         self.pending_cap = pending_cap
         self.pending_s = pending_s
         self.rater_cap = rater_cap
+        self.rater_floor = rater_floor
+        self.rater_share = rater_share
+        self.trusted = frozenset(trusted)
         self.prior_scale = prior_scale
         self.ability_var = ability_var
         self.shared = shared_for(shared, explore)      # unset: on when exploring
@@ -137,7 +153,9 @@ class OnlineHub:
             means = np.hstack([pool.abilities, pool.biases[:, None]]).astype(np.float64)
             cov = prior_covariance(prior(trained)[1], self.prior_scale, self.ability_var)
             profiles = OnlineProfiles.starting(pool.models, means, cov, rater_cap=self.rater_cap,
-                                               forget=self.forget, shared=self.shared)
+                                               forget=self.forget, shared=self.shared,
+                                               rater_floor=self.rater_floor,
+                                               rater_share=self.rater_share)
             found = self.slots[key] = Slot(key, profiles,
                                            pending=Pending(self.pending_cap, self.pending_s))
         return found
@@ -151,10 +169,10 @@ class OnlineHub:
         except ValueError:
             return 0.0
         carried = 0.0
+        rater = None if feedback.rater in self.trusted else feedback.rater
         for slot in self.slots.values():
             if feedback.model in slot.rows and slot.profiles.dim == z.size + 1:
-                carried += slot.profiles.update(feedback.model, z, feedback.quality,
-                                                rater=feedback.rater)
+                carried += slot.profiles.update(feedback.model, z, feedback.quality, rater=rater)
                 slot.pending.release(feedback.model)
         return carried
 

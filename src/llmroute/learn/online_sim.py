@@ -168,7 +168,9 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
     for share in explore:
         state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
                                         setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,
-                                        shared=shared_for(shared, share))
+                                        shared=shared_for(shared, share),
+                                        rater_floor=setup.start.rater_floor,
+                                        rater_share=setup.start.rater_share)
         chooser = Exploration(share, strategy)
         erng = np.random.default_rng([seed, 1])
         q, c = np.zeros(requests), np.zeros(requests)
