@@ -17,7 +17,8 @@
   by the policy at one operating point (`--lam` λ, default 0 = the most likely model; or `--target`),
   its real outcome and cost are read from the data; a `--feedback` share of requests (seeded, the same
   requests for every variant) reports the observed quality, which updates `online.OnlineProfiles`
-  (raters: 200 simulated users, so the default cap never binds). Variants share the stream: offline
+  (raters: 200 simulated users: the cap never binds, but a model's first feedbacks, each from a
+  new rater, carry the rater's floor plus a share of the others' weight). Variants share the stream: offline
   (never updated), online with each `--explore` share (Thompson, `online.Exploration`), in-domain.
 * Costs: a source's recorded costs where every field record has one for every model, else none
   (cost reported as 0). The policy's expected cost of a model is its mean recorded cost on the
