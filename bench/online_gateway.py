@@ -96,6 +96,12 @@ class Field:
     idx: np.ndarray
     gives: np.ndarray
     raters: np.ndarray
+    #: Requests sent by one noisy rater ("troll") who reports every answer it rates as a failure
+    #: (`--troll`; none by default). Drawn apart from the stream, which stays the same.
+    trolls: np.ndarray | None = None
+
+    def user(self, t: int) -> str:
+        return "troll" if self.trolls is not None and self.trolls[t] else f"user-{int(self.raters[t])}"
 
 
 @dataclass
@@ -120,8 +126,8 @@ def billions(model: str) -> float:
     return float(found[-1]) if found else 7.0
 
 
-def field_of(records: Sequence[SourcedRecord], seed: int, requests: int, feedback: float
-             ) -> tuple[Field, OutcomeTable]:
+def field_of(records: Sequence[SourcedRecord], seed: int, requests: int, feedback: float,
+             troll: float = 0.0) -> tuple[Field, OutcomeTable]:
     """The field (deduplicated by prompt) and the in-domain training table."""
     train, rest, _ = split_source(records, seed)
     full = OutcomeTable.of(r.record for r in records)
@@ -133,7 +139,8 @@ def field_of(records: Sequence[SourcedRecord], seed: int, requests: int, feedbac
     idx = rng.integers(0, len(table.prompts), requests)
     gives = rng.random(requests) < feedback
     raters = rng.integers(0, RATERS, requests)
-    return (Field(models, tuple(table.prompts), table.quality, idx, gives, raters),
+    trolls = np.random.default_rng([seed, 7]).random(requests) < troll if troll > 0 else None
+    return (Field(models, tuple(table.prompts), table.quality, idx, gives, raters, trolls),
             OutcomeTable.of((r.record for r in train), models))
 
 
@@ -223,7 +230,7 @@ async def run_variant(settings: Settings, name: str, fld: Field, every: int, lag
     for t, i in enumerate(fld.idx):
         prompt = fld.prompts[int(i)]
         req = chat_request({"model": "auto", "messages": [{"role": "user", "content": prompt}],
-                            "user": f"user-{int(fld.raters[t])}"})
+                            "user": fld.user(t)})
         rid = f"{name}-{t}"
         _, outcome = await runtime.gateway.complete(req, request_id=rid)
         q = float(fld.quality[int(i), col[outcome.model]])
@@ -231,7 +238,7 @@ async def run_variant(settings: Settings, name: str, fld: Field, every: int, lag
         run.cost.append(float(outcome.cost_usd or 0))
         run.explored.append(outcome.plan.explored)
         if fld.gives[t]:
-            pending.append((t, rid, q))
+            pending.append((t, rid, 0.0 if fld.user(t) == "troll" else q))
         if (t + 1) % every == 0 or t + 1 == len(fld.idx):
             due = [p for p in pending if p[0] + lag <= t]
             pending = [p for p in pending if p[0] + lag > t]
@@ -378,7 +385,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     artifact = offline_artifact(args)
     held_out(artifact, args.source)
     records = load_sources(args.data, [args.source])[args.source]
-    fld, train = field_of(records, args.seed, args.requests, args.feedback)
+    fld, train = field_of(records, args.seed, args.requests, args.feedback, args.troll)
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     for old in work.glob("*.db*"):
@@ -415,7 +422,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     out.update({"lag": args.lag, "pending": args.pending, "pending_s": args.pending_s,
                 "gap": args.gap, "beat": args.beat, "decay": args.decay,
                 "forget": args.forget, "strategy": args.strategy,
-                "ability_var": args.ability_var, **rater_settings(args),
+                "ability_var": args.ability_var, **rater_settings(args), "troll": args.troll,
                 "shared": args.shared, "source": args.source, "requests": args.requests,
                 "feedback": args.feedback,
                 "seed": args.seed, "field_prompts": len(fld.prompts), "models": list(fld.models),
@@ -467,6 +474,9 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--beat", type=float, default=None,
                         help="learning.explore_beat (default: the setting's, 0.1; 0 = no bound)")
     parser.add_argument("--decay", type=float, default=0.0, help="learning.explore_decay")
+    parser.add_argument("--troll", type=float, default=0.0,
+                        help="share of requests sent by one noisy rater who rates every answer a "
+                             "failure (the stream and the other raters' feedback stay the same)")
     parser.add_argument("--rater-floor", type=float, default=None,
                         help="learning.rater_floor (default: the setting's, 0.25)")
     parser.add_argument("--rater-share", type=float, default=None,

@@ -44,6 +44,7 @@ from online_gateway import (
     field_quality,
     held_out,
     offline_artifact,
+    rater_settings,
     settings_for,
     summary,
     variant_name,
@@ -125,13 +126,13 @@ def run_http(settings: Settings, name: str, fld: Field, every: int) -> Run:
         for t, i in enumerate(fld.idx):
             raw = client.chat.completions.with_raw_response.create(
                 model="auto", messages=[{"role": "user", "content": fld.prompts[int(i)]}],
-                user=f"user-{int(fld.raters[t])}")
+                user=fld.user(t))
             q = float(fld.quality[int(i), col[raw.parse().model]])
             ids.append(raw.headers["x-llmroute-request-id"])
             run.quality.append(q)
             run.cost.append(float(raw.headers.get("x-llmroute-cost-usd") or 0))
             if fld.gives[t]:
-                pending.append((ids[-1], q))
+                pending.append((ids[-1], 0.0 if fld.user(t) == "troll" else q))
             if (t + 1) % every == 0 or t + 1 == len(fld.idx):
                 for given in pending:
                     post_feedback(http, *given)
@@ -152,7 +153,7 @@ def main() -> None:
     artifact = offline_artifact(args)
     held_out(artifact, args.source)
     fld, train = field_of(load_sources(args.data, [args.source])[args.source], args.seed,
-                          args.requests, args.feedback)
+                          args.requests, args.feedback, args.troll)
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     for old in work.glob("*.db*"):
@@ -171,7 +172,7 @@ def main() -> None:
                     "explore_strategy": args.strategy, "ability_var": args.ability_var,
                     "shared": args.shared, "explore_pending": args.pending,
                     "explore_pending_s": args.pending_s, "explore_gap": args.gap,
-                    "explore_decay": args.decay,
+                    "explore_decay": args.decay, **rater_settings(args),
                     **({} if args.beat is None else {"explore_beat": args.beat})}
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
         runs.append(run_http(settings, name, fld, args.every))
@@ -183,7 +184,8 @@ def main() -> None:
                 "shared": args.shared, "ability_var": args.ability_var,
                 "pending": args.pending, "pending_s": args.pending_s,
                 "gap": args.gap, "beat": args.beat, "decay": args.decay,
-                "prior_scale": args.prior_scale, "forget": args.forget, "artifact": str(artifact)})
+                **rater_settings(args), "troll": args.troll, "prior_scale": args.prior_scale,
+                "forget": args.forget, "artifact": str(artifact)})
     text = json.dumps(out, indent=1, default=str)
     print(text)
     if args.json:

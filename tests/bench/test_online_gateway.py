@@ -75,3 +75,19 @@ def test_held_out_router_is_saved_reused_and_chosen_by_default(data_dir: Path, t
         assert online_gateway.offline_artifact(args) == path
     args.artifact = "given.json"
     assert online_gateway.offline_artifact(args) == Path("given.json")
+
+
+def test_a_troll_leaves_the_stream_and_the_other_raters_as_they_were(data_dir: Path) -> None:
+    """`--troll`: a share of the requests is sent by one rater, "troll"; which prompt each request
+    asks, which requests give feedback and the other requests' users are those of the plain stream."""
+    from llmroute.learn.sources import load_sources
+
+    records = load_sources(str(data_dir), ["llmrouter"])["llmrouter"]
+    plain, _ = online_gateway.field_of(records, 0, 400, 0.2)
+    trolled, _ = online_gateway.field_of(records, 0, 400, 0.2, troll=0.25)
+    assert plain.trolls is None and "troll" not in {plain.user(t) for t in range(400)}
+    for name in ("idx", "gives", "raters"):
+        assert (getattr(plain, name) == getattr(trolled, name)).all()
+    users = [trolled.user(t) for t in range(400)]
+    assert 60 < users.count("troll") < 140
+    assert all(u == plain.user(t) for t, u in enumerate(users) if u != "troll")
