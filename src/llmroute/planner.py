@@ -87,10 +87,14 @@ class Planner:
 
     async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str,
                          scope: str | None = None) -> Plan:
-        consulted = Consulted()  # an unknown policy: `decide`'s first step refuses it (404)
+        # the consultations' record, made at the first one (most plans have none: no record to
+        # build per request); an unknown policy: `verdict`'s first step refuses it (404)
+        consulted: list[Consulted] = []
 
         async def classify(call: LLMCall) -> str:
-            return await self.consultant.call(call, consulted)
+            if not consulted:
+                consulted.append(Consulted())
+            return await self.consultant.call(call, consulted[0])
 
         # The Plan is what `engine.decide(..., estimate=False)`'s Decision would give, built from
         # the verdict and the chain without that Decision (issue 17): the Plan carries no cost
@@ -100,9 +104,11 @@ class Planner:
         # the engine's chain has no repeats: only the request's own fallbacks can add one
         chain = models if not req.fallbacks else tuple(dict.fromkeys(
             (*models, *self._fallbacks(req, route))))
+        record = consulted[0] if consulted else None
         plan = Plan(chain, tier, verdict.router, policy, verdict.confidence,
                     verdict.reason + note, route.input_tokens, verdict.explored, verdict.latent,
-                    tuple(consulted.attempts), consulted.cost_usd)
+                    () if record is None else tuple(record.attempts),
+                    None if record is None else record.cost_usd)
         if not self.affinity.enabled:  # `steer` would hand the plan back as it is
             return plan
         # after the router's verdict: stay on the conversation's warm model when that pays
