@@ -155,9 +155,10 @@ def test_the_kernel_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.mark.parametrize("bits", [12, 18, 20])
 def test_every_key_count_sorts_as_the_pure_path(bits: int) -> None:
-    """The kernel's key sort picks its radix digits by the number of keys (a few dozen for a short
-    prompt, two 10- or 11-bit passes from ~1,000 on): texts of every length up to 1,300 characters
-    (a few to a few thousand keys, each digit width) give the pure path's features."""
+    """The kernel's key sort picks its radix digits by the number of keys (narrow ones for a short
+    prompt's few dozen, the former two passes from a few hundred on): texts of every length up to
+    1,300 characters (a few to a few thousand keys, each digit width) give the pure path's
+    features."""
     featurizer = HashingFeaturizer(bits=bits, char_sizes=(3, 4, 5), max_chars=6_000)
     assert featurizer._kernel is not None
     rng = random.Random(bits)
