@@ -190,3 +190,58 @@ def _gateway() -> Gateway:
     if not _GATEWAY:
         _GATEWAY.append(Gateway(default_settings()))
     return _GATEWAY[0]
+
+
+class _Steer:
+    """Affinity on, recording what the planner hands `steer` (and handing the plan back)."""
+
+    enabled = True
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[Plan, dict[str, str], Usage]] = []
+
+    async def steer(self, plan: Plan, req: Any, scope: str | None, excluded: Any,
+                    expected: Usage) -> Plan:
+        self.seen.append((plan, dict(excluded), expected))
+        return plan
+
+
+@settings(max_examples=40, deadline=None)
+@given(text=st.text(max_size=200), policy=st.sampled_from(DETERMINISTIC),
+       keep=st.sets(st.integers(0, 20), min_size=1))
+def test_the_planner_hands_affinity_the_decisions_exclusions(
+        text: str, policy: str, keep: set[int]) -> None:
+    """The planner builds its Plan from the engine's verdict and chain, without a Decision
+    (issue 17, cut17d): with the key restricted to some models, the Plan and what cache-aware
+    routing is handed (the excluded models and their reasons, the expected usage) are the
+    estimating Decision's."""
+    gw = _gateway()
+    names = sorted(spec.name for spec in gw.engine.catalog)
+    allowed = tuple(n for i, n in enumerate(names) if i in keep) or (names[0],)
+    principal = dataclasses.replace(OPEN, models=allowed)
+    req = chat_request({"model": f"auto/{policy}", "messages": [{"role": "user", "content": text}]})
+    steer = _Steer()
+
+    async def both() -> tuple[Any, Plan]:
+        route = gw.planner.route_request(req, principal)
+        try:
+            full: Any = await gw.engine.decide(route, policy=policy)
+        except NoEligibleModelError as exc:
+            full = exc
+        real, gw.planner.affinity = gw.planner.affinity, steer  # type: ignore[assignment]
+        try:
+            return full, await gw.plan(req, principal)
+        finally:
+            gw.planner.affinity = real
+
+    try:
+        full, planned = asyncio.run(both())
+    except NoEligibleModelError as exc:  # none of the key's models fits: the same refusal
+        assert isinstance(full, NoEligibleModelError)
+        assert exc.to_dict() == full.to_dict()
+        return
+    assert planned == Plan(full.chain, full.tier, full.router, policy, full.confidence,
+                           full.reason, full.input_tokens, full.explored, full.latent, (), None)
+    [(handed, excluded, expected)] = steer.seen
+    assert handed == planned and excluded == dict(full.excluded)
+    assert expected == gw.engine.expected_usage(gw.planner.route_request(req, principal))

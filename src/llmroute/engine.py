@@ -117,13 +117,22 @@ class Engine:
                      caller: Caller | None = None, estimate: bool = True) -> Decision:
         """Route one request: constraints, the policy's router, then the chain and its cost
         (`estimate=False`: no cost estimate, see `finish`)."""
+        name, req, found, verdict = await self.verdict(request, policy=policy, caller=caller)
+        return self.finish(verdict, name, req, found, estimate=estimate)
+
+    async def verdict(self, request: RequestLike, *, policy: str | None = None,
+                      caller: Caller | None = None
+                      ) -> tuple[str, RouteRequest, Candidates, Verdict]:
+        """`decide` up to the router's verdict (its consultations resolved): the policy's name,
+        the request, its candidates and the verdict. For a caller that builds its own record of
+        the decision from them (the gateway's planner: no `Decision` in between, issue 17)."""
         req = as_request(request)
         name, router = self.router(policy)
         found = self.candidates(req)
         outcome = router.decide(req, found)
         if isinstance(outcome, Consult):   # a Verdict needs no coroutine of `_resolve`'s
             outcome = await self._resolve(outcome, caller or self.caller)
-        return self.finish(outcome, name, req, found, estimate=estimate)
+        return name, req, found, outcome
 
     async def _resolve(self, outcome: Outcome, caller: Caller | None) -> Verdict:
         while isinstance(outcome, Consult):

@@ -97,29 +97,46 @@ class GatewayMetrics:
     def observe(self, entry: LedgerEntry) -> None:
         """Count one finished request."""
         c = self._children
-        labels = (entry.model or "-", entry.tier or "-", entry.policy or "-", entry.key_name or "-")
-        model = labels[0]
-        row = self._rows.get((*labels, entry.status))
+        model = entry.model or "-"
+        status = entry.status
+        key = (model, entry.tier or "-", entry.policy or "-", entry.key_name or "-", status)
+        row = self._rows.get(key)
         if row is None:
-            row = self._rows[(*labels, entry.status)] = _Row.of(c, labels, entry.status)
+            row = self._rows[key] = _Row.of(c, key[:4], status)
         row.requests.inc()
-        if entry.status == "error":
+        if status == "error":
             c.errors(entry.error_type or "-", entry.error_code or "-").inc()
-        for attempt in entry.attempts:
-            c.attempts(attempt.model, attempt.error_kind or "ok").inc()
-        if entry.fallback:
-            c.fallbacks(*labels).inc()
+        attempts = entry.attempts
+        first = attempts[0] if len(attempts) == 1 else None
+        if first is not None and first.error_kind is None and first.model == model \
+                and not first.skipped and not first.router:
+            # the common request: one try, of the answering model, that succeeded: its attempt
+            # child is kept on the row (resolved at its first such request: a child made is
+            # shown), and it is no fallback (`LedgerEntry.fallback` says False)
+            answered = row.answered
+            if answered is None:
+                answered = row.answered = c.attempts(model, "ok")
+            answered.inc()
+        else:
+            for attempt in attempts:
+                c.attempts(attempt.model, attempt.error_kind or "ok").inc()
+            if entry.fallback:
+                c.fallbacks(*key[:4]).inc()
         row.latency.observe(entry.latency_s)
         if entry.ttft_s is not None:
             c.ttft(model).observe(entry.ttft_s)
-        for counter, value in zip(row.tokens, (entry.input_tokens, entry.output_tokens,
-                                               entry.cached_tokens, entry.cache_write_tokens),
-                                  strict=True):
-            if value:
-                counter.inc(value)
+        tokens = row.tokens  # by TOKEN_KINDS
+        if entry.input_tokens:
+            tokens[0].inc(entry.input_tokens)
+        if entry.output_tokens:
+            tokens[1].inc(entry.output_tokens)
+        if entry.cached_tokens:
+            tokens[2].inc(entry.cached_tokens)
+        if entry.cache_write_tokens:
+            tokens[3].inc(entry.cache_write_tokens)
         if entry.cost_usd is not None:
             row.cost.inc(float(entry.cost_usd))
-        elif entry.status == "ok":
+        elif status == "ok":
             c.unpriced(model).inc()
         if entry.baseline_cost_usd is not None:
             row.baseline.inc(float(entry.baseline_cost_usd))
@@ -160,7 +177,7 @@ class _Labelled:
 TOKEN_KINDS = ("input", "output", "cached", "cache_write")
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Row:
     """The children one label set (and status) updates on every request, resolved once: one
     lookup per request instead of one per metric."""
@@ -170,9 +187,11 @@ class _Row:
     tokens: tuple[Incremented, ...]  # by TOKEN_KINDS
     cost: Incremented
     baseline: Incremented
+    #: The attempts child of a successful try of the row's model (`result="ok"`), once one came.
+    answered: Incremented | None = None
 
     @classmethod
-    def of(cls, c: _Labelled, labels: tuple[str, str, str, str], status: str) -> _Row:
+    def of(cls, c: _Labelled, labels: tuple[str, ...], status: str) -> _Row:
         model, tier = labels[0], labels[1]
         return cls(c.requests(*labels, status), c.latency(model, tier),
                    tuple(c.tokens(model, kind) for kind in TOKEN_KINDS), c.cost(*labels),

@@ -87,24 +87,32 @@ class Planner:
 
     async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str,
                          scope: str | None = None) -> Plan:
-        consulted = Consulted()  # an unknown policy: `decide`'s first step refuses it (404)
+        # the consultations' record, made at the first one (most plans have none: no record to
+        # build per request); an unknown policy: `verdict`'s first step refuses it (404)
+        consulted: list[Consulted] = []
 
         async def classify(call: LLMCall) -> str:
-            return await self.consultant.call(call, consulted)
+            if not consulted:
+                consulted.append(Consulted())
+            return await self.consultant.call(call, consulted[0])
 
-        # the Plan carries no cost estimate (limits price its chain themselves, the ledger the answer)
-        decision = await self.engine.decide(route, policy=policy, caller=classify, estimate=False)
+        # The Plan is what `engine.decide(..., estimate=False)`'s Decision would give, built from
+        # the verdict and the chain without that Decision (issue 17): the Plan carries no cost
+        # estimate (limits price its chain themselves, the ledger the answer).
+        _, _, found, verdict = await self.engine.verdict(route, policy=policy, caller=classify)
+        tier, models, note = self.engine.chain(verdict, found)
         # the engine's chain has no repeats: only the request's own fallbacks can add one
-        chain = decision.chain if not req.fallbacks else tuple(dict.fromkeys(
-            (*decision.chain, *self._fallbacks(req, route))))
-        plan = Plan(chain, decision.tier, decision.router, policy,
-                    decision.confidence, decision.reason, decision.input_tokens,
-                    decision.explored, decision.latent, tuple(consulted.attempts),
-                    consulted.cost_usd)
+        chain = models if not req.fallbacks else tuple(dict.fromkeys(
+            (*models, *self._fallbacks(req, route))))
+        record = consulted[0] if consulted else None
+        plan = Plan(chain, tier, verdict.router, policy, verdict.confidence,
+                    verdict.reason + note, route.input_tokens, verdict.explored, verdict.latent,
+                    () if record is None else tuple(record.attempts),
+                    None if record is None else record.cost_usd)
         if not self.affinity.enabled:  # `steer` would hand the plan back as it is
             return plan
         # after the router's verdict: stay on the conversation's warm model when that pays
-        return await self.affinity.steer(plan, req, scope, decision.excluded,
+        return await self.affinity.steer(plan, req, scope, found.excluded,
                                          self.engine.expected_usage(route))
 
     def _plan_concrete(self, req: ChatRequest, route: RouteRequest, principal: Principal) -> Plan:

@@ -177,7 +177,7 @@ class Decision:
     reason: str
     input_tokens: int
     #: The chain's first model's and the baseline's cost of the expected usage; None when
-    #: unpriced, or not estimated (`Engine.decide(..., estimate=False)`: the gateway's planner).
+    #: unpriced, or not estimated (`Engine.decide(..., estimate=False)`).
     estimated_cost_usd: Decimal | None
     baseline_model: str | None = None
     baseline_cost_usd: Decimal | None = None

@@ -151,3 +151,21 @@ def test_the_kernel_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("LLMROUTE_NO_KERNEL", "1")
     assert not features_kernel.available()
     assert HashingFeaturizer()._kernel is None
+
+
+@pytest.mark.parametrize("bits", [12, 18, 20])
+def test_every_key_count_sorts_as_the_pure_path(bits: int) -> None:
+    """The kernel's key sort picks its radix digits by the number of keys (narrow ones for a short
+    prompt's few dozen, the former two passes from a few hundred on): texts of every length up to
+    1,300 characters (a few to a few thousand keys, each digit width) give the pure path's
+    features."""
+    featurizer = HashingFeaturizer(bits=bits, char_sizes=(3, 4, 5), max_chars=6_000)
+    assert featurizer._kernel is not None
+    rng = random.Random(bits)
+    words = ["what", "is", "2+2?", "Explain", "the", "proof", "x1", "über", "naïve", "42", "\n\n"]
+    text = ""
+    while len(text) < 1_300:
+        text += rng.choice(words) + rng.choice((" ", " ", "\n"))
+    for n in [*range(0, 200), *range(200, 1_300, 37)]:
+        row = featurizer._kernel.row(text[:n])
+        assert _same(row or featurizer.transform_pure(""), featurizer.transform_pure(text[:n])), n

@@ -28,7 +28,7 @@ from llmroute.learn.policy import Choice
 from llmroute.routers.base import Verdict
 from llmroute.routers.cascade import CascadeRouter, Stage
 from llmroute.routers.classifier import ClassifierRouter
-from llmroute.routers.figures import round4, scores_and_ranked, two_places
+from llmroute.routers.figures import round4, scores_and_ranked, three_places, two_places
 from llmroute.routers.rules import RulesRouter
 from llmroute.settings import RuleConfig
 from llmroute.types import RouteRequest
@@ -374,3 +374,18 @@ def test_the_engines_chain_is_as_before(engine: Engine) -> None:
         models = tuple(rng.sample(pool, rng.randint(0, 3)))
         verdict = Verdict(tier, 0.5, "r", "x", models=models)
         assert engine.chain(verdict, kept) == _old_chain(engine, verdict, kept)
+
+
+def test_three_places_on_every_step_half_and_neighbour() -> None:
+    """`three_places` (the answer's confidence header, issue 17 cut17d) is `:.3f` on every
+    thousandth of [0, 1], its halves (k/2000) and their neighbouring floats, outside [0, 1], and
+    on random probabilities."""
+    edges = [0.0, -0.0, 1.0, math.nan, math.inf, -math.inf, 5e-324, 1.0000000000000002, 2.5,
+             -0.125, 1e300]
+    for k in range(2_001):
+        x = k / 2_000
+        lo, hi = math.nextafter(x, 0.0), math.nextafter(x, 2.0)
+        edges += [x, lo, hi, math.nextafter(lo, 0.0), math.nextafter(hi, 2.0)]
+    rng = random.Random(3)
+    for x in [*edges, *(rng.random() for _ in range(100_000))]:
+        assert three_places(x) == f"{x:.3f}", x

@@ -303,8 +303,15 @@ static void sort_keys(uint32_t *keys, uint32_t *tmp, Py_ssize_t n, int key_bits)
         }
         return;
     }
+    /* LSD radix sort, with digits about as wide as log2(n) (at most 11 bits): a short prompt's few
+     * dozen keys no longer pay two passes over 2^9 or 2^10 buckets (the bundled model's 18-bit
+     * keys: their clearing and prefix sums were ~15 k instructions a request, three 6-bit passes
+     * now); once 2^width reaches the former digit's buckets, the digits are those of before. The
+     * sorted keys are the same whatever the digits (issue 17, cut17d). */
+    int width = 4;
+    while (width < 11 && ((Py_ssize_t)1 << width) < n) width++;
     uint32_t *src = keys, *dst = tmp;
-    int passes = (key_bits + 10) / 11, digit = (key_bits + passes - 1) / passes;
+    int passes = (key_bits + width - 1) / width, digit = (key_bits + passes - 1) / passes;
     uint32_t mask = ((uint32_t)1 << digit) - 1;
     Py_ssize_t count[2049];
     for (int shift = 0; shift < key_bits; shift += digit) {

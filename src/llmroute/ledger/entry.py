@@ -242,9 +242,9 @@ class LedgerEntry:
 
     @classmethod
     def of_ordered(cls, values: dict[str, Any]) -> LedgerEntry:
-        """`of_all(values)` for a caller whose dict literal names every field in declaration
-        order (`Accountant.entry`; `tests/test_accounting_fast.py` holds it to that): without
-        `of_all`'s order check, the same checks in `__post_init__` (issue 17)."""
+        """`of_all(values)` for a caller whose dict holds every field in declaration order
+        (`Accountant.entry`: `blank_fields()` filled in; `tests/test_accounting_fast.py` holds it
+        to that): without `of_all`'s order check, the same checks in `__post_init__` (issue 17)."""
         entry = object.__new__(cls)
         object.__setattr__(entry, "__dict__", values)
         entry.__post_init__()
@@ -297,6 +297,14 @@ def _defaults() -> tuple[dict[str, Any], frozenset[str]]:
 _DEFAULTS, _REQUIRED = _defaults()
 _MONEY_VALUES = operator.attrgetter(*sorted(MONEY_FIELDS))
 _FIELD_NAMES: tuple[str, ...] = tuple(_DEFAULTS)
+_BLANK: dict[str, Any] = dict.fromkeys(_FIELD_NAMES)
+
+
+def blank_fields() -> dict[str, Any]:
+    """A fresh dict of every `LedgerEntry` field, None, in declaration order: for `of_ordered`
+    once each field is set (issue 17: a copy and item stores cost ~14 k instructions less than a
+    46-key dict display, which CPython builds in chunks merged one into another)."""
+    return _BLANK.copy()
 
 
 def as_utc(value: datetime, name: str) -> datetime:

@@ -1,5 +1,6 @@
 """Exact, cheaper twins of the two number formats in every decision's reason: `two_places(x)` is
-`f"{x:.2f}"` and `round4(x)` is `round(x, 4)`, for the same float in, the same text or float out.
+`f"{x:.2f}"` and `round4(x)` is `round(x, 4)`, for the same float in, the same text or float out
+(and `three_places(x)`, `f"{x:.3f}"`, for the answer's confidence header).
 
 Both of CPython's forms convert through a correctly rounded decimal string (`dtoa`), a few
 thousand instructions each; a decision formats a dozen of them. For a probability (0 < x ≤ 1) the
@@ -17,6 +18,8 @@ import math
 
 #: The 101 two-place texts of 0.00 .. 1.00, by hundredths.
 _HUNDREDTHS: tuple[str, ...] = (*(f"0.{i:02d}" for i in range(100)), "1.00")
+#: The 1,001 three-place texts of 0.000 .. 1.000, by thousandths.
+_THOUSANDTHS: tuple[str, ...] = (*(f"0.{i:03d}" for i in range(1000)), "1.000")
 #: Far wider than the float product's error (≤ 2⁻⁵³·10⁴ ≈ 1.1e-12), far narrower than a step.
 _NEAR_HALF = 1e-9
 _LOW, _HIGH = 0.5 - _NEAR_HALF, 0.5 + _NEAR_HALF
@@ -33,6 +36,20 @@ def two_places(x: float) -> str:
         if part > _HIGH:
             return _HUNDREDTHS[whole + 1]
     return f"{x:.2f}"
+
+
+def three_places(x: float) -> str:
+    """`f"{x:.3f}"`, exactly (the same argument as `two_places`: the product's error is at most
+    2⁻⁵³·10³). A decision's confidence in the answer's `x-llmroute-confidence` header."""
+    if 0.0 < x <= 1.0:
+        y = x * 1000.0
+        whole = math.floor(y)
+        part = y - whole
+        if part < _LOW:
+            return _THOUSANDTHS[whole]
+        if part > _HIGH:
+            return _THOUSANDTHS[whole + 1]
+    return f"{x:.3f}"
 
 
 def round4(x: float) -> float:

@@ -19,7 +19,9 @@ from typing import Final, Generic, TypeVar
 from starlette.types import Receive, Send
 
 from ..errors import ClientClosedError, RequestTooLargeError
+from ..ledger.entry import money_text
 from ..outcome import Outcome
+from ..routers.figures import three_places
 from .coalesce import ready_batches
 
 T = TypeVar("T")
@@ -52,7 +54,8 @@ def encode_headers(headers: Mapping[str, str]) -> RawHeaders:
 def outcome_head(outcome: Outcome) -> RawHeaders:
     """`encode_headers(outcome.headers())`, built as bytes directly (no dict) when no stage added
     headers of its own (with some, one of theirs may replace a name's value in place: the dict
-    is built as before)."""
+    is built as before); the confidence and the cost through their exact, cheaper twins of
+    `:.3f` and `:f` (`three_places`, `money_text`)."""
     if outcome.extra_headers:
         return encode_headers(outcome.headers())
     plan = outcome.plan
@@ -60,7 +63,7 @@ def outcome_head(outcome: Outcome) -> RawHeaders:
             (b"x-llmroute-model", outcome.model.encode("latin-1")),
             (b"x-llmroute-tier", plan.tier.encode("latin-1")),
             (b"x-llmroute-router", plan.router.encode("latin-1")),
-            (b"x-llmroute-confidence", f"{plan.confidence:.3f}".encode("latin-1")),
+            (b"x-llmroute-confidence", three_places(plan.confidence).encode("latin-1")),
             (b"x-llmroute-attempts", b"%d" % sum(not a.skipped for a in outcome.attempts))]
     if plan.policy:
         head.append((b"x-llmroute-policy", plan.policy.encode("latin-1")))
@@ -72,7 +75,7 @@ def outcome_head(outcome: Outcome) -> RawHeaders:
     if outcome.finished:
         cost = outcome.cost_usd
         head.append((b"x-llmroute-cost-usd",
-                     b"unpriced" if cost is None else f"{cost:f}".encode("latin-1")))
+                     b"unpriced" if cost is None else money_text(cost).encode("latin-1")))
     return head
 
 
