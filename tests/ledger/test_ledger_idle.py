@@ -46,15 +46,30 @@ def test_an_idle_write_that_mostly_waited_keeps_the_batches_at_normal_priority_f
         clocks.advance(wall=wall, cpu=cpu)
         return "written"
 
+    def starve() -> None:
+        starved.timed(lambda _: write(0.5, 0.0078125))(None)  # 64x its CPU: starved (full load)
+
+    def paused_for() -> float:
+        """How long `lately()` stays true from now (the clock moved in steps of 1/8 s)."""
+        waited = 0.0
+        while starved.lately():
+            clocks.advance(wall=0.125, cpu=0)
+            waited += 0.125
+        return waited
+
     assert starved.lately() is False
     assert starved.timed(lambda _: write(0.03125, 0.0078125))(None) == "written"
     assert starved.lately() is False  # 4x its CPU: it ran while the loop waited (1 client)
-    starved.timed(lambda _: write(0.5, 0.0078125))(None)  # 64x: starved (full load)
-    assert starved.lately() is True
-    clocks.advance(wall=9.5, cpu=0)
-    assert starved.lately() is True
-    clocks.advance(wall=0.5, cpu=0)
-    assert starved.lately() is False  # the pause is over
+    # the pause starts at half a second and doubles with each starved batch in a row, up to 10 s
+    pauses = []
+    for _ in range(7):
+        starve()
+        pauses.append(paused_for())
+    assert pauses == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    # a batch that is not starved (the load has passed) starts it again
+    starved.timed(lambda _: write(0.03125, 0.0078125))(None)
+    starve()
+    assert paused_for() == 0.5
 
 
 def test_a_failed_idle_write_is_timed_too_and_its_error_raised() -> None:

@@ -12,6 +12,12 @@ processes on the core) leaves the queue to grow, and the next batches go the oth
 short again; `Starved` notices such a batch (its wall time far beyond its CPU time) and keeps the
 batches at normal priority for a while, so a loaded writer does not cycle between starving at nice
 19 and catching up (measured: up to 3,114 entries queued without it, 581 with it, at 64 clients).
+The while starts short and doubles with each starved batch in a row, up to `STARVED_PAUSE_S`: a
+burst that starved a batch or two (a few seconds at 16 clients) is followed by idle writes again
+within a second or two, where a fixed 10 s pause kept the next 10 s of 1-client traffic behind
+batches built in one go at normal priority (run.py's 1-client p99 4.3 ms, 2.2 ms with a 1 s pause,
+on a VM where the 1-client load keeps the core ~90% busy); sustained load reaches the full pause
+after a few batches (0.5 + 1 + 2 + 4 + 8 s).
 """
 
 from __future__ import annotations
@@ -34,7 +40,10 @@ IDLE_NICE: Final = 19
 #: ~60 times ...
 STARVED_FACTOR: Final = 20.0
 STARVED_SLACK_S: Final = 0.005
-#: ... and the batches keep normal priority for this long.
+#: ... and the batches keep normal priority for this long after the first starved batch, doubling
+#: with each starved batch in a row (one that is not starved starts it again) ...
+STARVED_PAUSE_FIRST_S: Final = 0.5
+#: ... up to this long.
 STARVED_PAUSE_S: Final = 10.0
 
 
@@ -48,12 +57,17 @@ def lower_this_thread(niceness: int = IDLE_NICE) -> None:
 
 class Starved:
     """Whether an idle write was starved lately (see `STARVED_FACTOR`): `timed(fn)` runs `fn` on the
-    idle thread and notes its wall and CPU time; `lately()` is asked on the event loop's thread."""
+    idle thread and notes its wall and CPU time; `lately()` is asked on the event loop's thread.
+    The pause after a starved write is `first_pause_s`, doubled for each starved write in a row,
+    at most `pause_s`."""
 
     def __init__(self, factor: float = STARVED_FACTOR, slack_s: float = STARVED_SLACK_S,
-                 pause_s: float = STARVED_PAUSE_S, *, cpu: Callable[[], float] = time.thread_time,
+                 pause_s: float = STARVED_PAUSE_S, *, first_pause_s: float = STARVED_PAUSE_FIRST_S,
+                 cpu: Callable[[], float] = time.thread_time,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._factor, self._slack_s, self._pause_s = factor, slack_s, pause_s
+        self._first_pause_s = min(first_pause_s, pause_s)
+        self._next_pause_s = self._first_pause_s
         self._cpu, self._clock = cpu, clock
         self._until = float("-inf")
 
@@ -68,5 +82,8 @@ class Starved:
             finally:
                 end = self._clock()
                 if end - start > self._factor * (self._cpu() - cpu) + self._slack_s:
-                    self._until = end + self._pause_s
+                    self._until = end + self._next_pause_s
+                    self._next_pause_s = min(2.0 * self._next_pause_s, self._pause_s)
+                else:
+                    self._next_pause_s = self._first_pause_s
         return run
