@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from llmroute.config_text import default_config_text, parse_yaml
 from llmroute.constraints import Candidates, eligible
 from llmroute.engine import Engine
 from llmroute.ledger.entry import LedgerEntry
+from llmroute.metrics import GatewayMetrics
 from llmroute.routers import default_registry
 from llmroute.routers.base import BuildContext
 from llmroute.types import RouteRequest
@@ -164,3 +166,12 @@ async def route_learned(engine: Engine, prompt: str = PROOF_PROMPT,
     """The decision's model, whether it explored, and its latent."""
     decision = await engine.decide(RouteRequest.from_prompt(prompt, **options))
     return decision.model, decision.explored, decision.latent
+
+
+def metrics_text(metrics: GatewayMetrics) -> str:
+    """The registry's exposition text, less the `_created` lines (creation times differ between
+    two registries)."""
+    from prometheus_client import generate_latest
+
+    text = generate_latest(metrics.registry).decode()
+    return re.sub(r"(?m)^.*_created.*\n", "", text)

@@ -4,13 +4,12 @@ prometheus children would hold had every request updated them directly."""
 from __future__ import annotations
 
 import random
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from prometheus_client import generate_latest
 
+from helpers import metrics_text
 from llmroute.ledger.entry import AttemptRecord, LedgerEntry
 from llmroute.metrics import GatewayMetrics
 
@@ -40,11 +39,6 @@ def _entries(n: int) -> list[LedgerEntry]:
     return out
 
 
-def _text(metrics: GatewayMetrics) -> str:
-    text = generate_latest(metrics.registry).decode()
-    return re.sub(r"(?m)^.*_created.*\n", "", text)  # creation times differ between the two
-
-
 def test_kept_numbers_collect_exactly_as_direct_updates() -> None:
     kept, direct = GatewayMetrics(keep=True), GatewayMetrics(keep=False)
     entries = _entries(3000)
@@ -52,8 +46,8 @@ def test_kept_numbers_collect_exactly_as_direct_updates() -> None:
         for entry in entries[start:start + 700]:
             kept.observe(entry)
             direct.observe(entry)
-        assert _text(kept) == _text(direct)
-    assert "llmroute_requests_total{" in _text(kept)
+        assert metrics_text(kept) == metrics_text(direct)
+    assert "llmroute_requests_total{" in metrics_text(kept)
     assert kept.registry.get_sample_value(
         "llmroute_request_latency_seconds_count", {"model": "m1", "tier": "simple"}) == \
         direct.registry.get_sample_value(

@@ -7,13 +7,12 @@ other models, none), statuses, missing labels and numbers."""
 from __future__ import annotations
 
 import random
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from prometheus_client import generate_latest
 
+from helpers import metrics_text
 from llmroute.ledger.entry import AttemptRecord, LedgerEntry
 from llmroute.metrics import TOKEN_KINDS, GatewayMetrics
 
@@ -91,11 +90,6 @@ def _entries(seed: int, n: int) -> list[LedgerEntry]:
     return out
 
 
-def _text(metrics: GatewayMetrics) -> str:
-    text = generate_latest(metrics.registry).decode()
-    return re.sub(r"(?m)^.*_created.*\n", "", text)  # creation times differ
-
-
 @pytest.mark.parametrize("keep", [True, False])
 @pytest.mark.parametrize("seed", range(6))
 def test_observe_exposes_what_the_per_metric_updates_exposed(keep: bool, seed: int) -> None:
@@ -106,8 +100,8 @@ def test_observe_exposes_what_the_per_metric_updates_exposed(keep: bool, seed: i
         for entry in entries[start:start + 150]:
             now.observe(entry)
             _before(before, rows, entry)
-        assert _text(now) == _text(before)
-    assert 'result="ok"' in _text(now) and "llmroute_fallbacks_total{" in _text(now)
+        assert metrics_text(now) == metrics_text(before)
+    assert 'result="ok"' in metrics_text(now) and "llmroute_fallbacks_total{" in metrics_text(now)
 
 
 def test_no_ok_attempt_child_is_shown_before_a_successful_try() -> None:
@@ -117,5 +111,5 @@ def test_no_ok_attempt_child_is_shown_before_a_successful_try() -> None:
     metrics.observe(LedgerEntry(request_id="r", ts=datetime.now(UTC), status="error",
                                 http_status=502, model="m1", latency_s=0.1,
                                 attempts=(AttemptRecord("m1", "server"),)))
-    assert 'llmroute_upstream_attempts_total{model="m1",result="ok"}' not in _text(metrics)
-    assert 'llmroute_upstream_attempts_total{model="m1",result="server"} 1.0' in _text(metrics)
+    assert 'llmroute_upstream_attempts_total{model="m1",result="ok"}' not in metrics_text(metrics)
+    assert 'llmroute_upstream_attempts_total{model="m1",result="server"} 1.0' in metrics_text(metrics)

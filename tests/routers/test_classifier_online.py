@@ -65,13 +65,19 @@ async def test_feedback_moves_the_posterior_and_the_route(tmp_path: Path) -> Non
     assert (await route(fresh))[0] == after
 
 
-@pytest.mark.asyncio
-async def test_one_rater_is_capped(tmp_path: Path) -> None:
-    engine = engine_of(tmp_path, "learning: {online: true, rater_cap: 2, rater_floor: 2}\n")
+async def _rated(tmp_path: Path, learning: str) -> tuple[OnlineHub, str, str]:
+    """An engine learning as `learning` says: its hub, and the model and latent of one request."""
+    engine = engine_of(tmp_path, f"learning: {learning}\n")
     hub = engine.online
     assert hub is not None
     model, _, latent = await route(engine)
     assert latent is not None
+    return hub, model, latent
+
+
+@pytest.mark.asyncio
+async def test_one_rater_is_capped(tmp_path: Path) -> None:
+    hub, model, latent = await _rated(tmp_path, "{online: true, rater_cap: 2, rater_floor: 2}")
     carried = [hub.apply(Feedback(model, latent, 0.0, "noisy")) for _ in range(5)]
     assert carried == [1.0, 1.0, 0.0, 0.0, 0.0]
 
@@ -81,11 +87,7 @@ async def test_a_rater_is_a_minority_voice_unless_trusted(tmp_path: Path) -> Non
     """Defaults: one rater alone carries a quarter of a feedback on a model; as others rate it, a
     tenth of their weight more; a trusted rater (the app's one key) and anonymous feedback count
     in full."""
-    engine = engine_of(tmp_path, "learning: {online: true, trusted_raters: [app-key]}\n")
-    hub = engine.online
-    assert hub is not None
-    model, _, latent = await route(engine)
-    assert latent is not None
+    hub, model, latent = await _rated(tmp_path, "{online: true, trusted_raters: [app-key]}")
     carried = [hub.apply(Feedback(model, latent, 0.0, "noisy")) for _ in range(3)]
     assert carried == [0.25, 0.0, 0.0]
     assert [hub.apply(Feedback(model, latent, 1.0, "app-key")) for _ in range(10)] == [1.0] * 10
