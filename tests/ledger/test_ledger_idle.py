@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from conftest import StoreFactory
 from ledger_factories import make_entry, wait_until
 
 from llmroute.ledger import LedgerEntry, LedgerWriter, SQLiteStore
 from llmroute.ledger.idle import IDLE_NICE, Starved, lower_this_thread
 from llmroute.ledger.postgres import PostgresStore
+from llmroute.ledger.rows import Dialect
 from llmroute.ledger.service import LedgerService
 from llmroute.ledger.store import PacedWrites
 from llmroute.settings import LedgerConfig
@@ -155,15 +157,19 @@ async def test_write_idle_writes_by_a_thread_at_the_lowest_priority(tmp_path: Pa
 class Calls:
     """A `PacedWrites` that counts which way each batch went."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: SQLiteStore, catch_up: int = 1) -> None:
         self.store, self.behind, self.idle = store, 0, 0
+        self.catch_up = catch_up
+        self.sizes: list[int] = []
 
     async def write_behind(self, entries: Sequence[LedgerEntry]) -> None:
         self.behind += 1
+        self.sizes.append(len(entries))
         await self.store.write_behind(entries)
 
     async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
         self.idle += 1
+        self.sizes.append(len(entries))
         await self.store.write_idle(entries)
 
 
@@ -188,6 +194,26 @@ async def test_the_writer_paces_a_batch_by_the_entries_queued_behind_it(tmp_path
     assert await _count(tmp_path) == 16
 
 
+@pytest.mark.asyncio
+async def test_a_writer_behind_takes_up_to_catch_up_batches_per_write(tmp_path: Path) -> None:
+    """With `catch_up` 3 and 30 entries queued (batch 4): 12, 12 (more than two batches behind
+    each), then 4 and 2 one batch at a time; a write of more than a batch always goes behind."""
+    store = SQLiteStore(tmp_path / "ledger.db")
+    await store.migrate()
+    calls = Calls(store, catch_up=3)
+    writer = LedgerWriter(store, spool_path=tmp_path / "spool.jsonl", batch_size=4,
+                          flush_interval_s=0.05, paced=calls)
+    for n in range(30):
+        writer.record(make_entry(n))
+    await writer.start()
+    await wait_until(lambda: writer.stats().written == 30, what="all 30")
+    assert calls.sizes == [12, 12, 4, 2]
+    assert (calls.behind, calls.idle) == (2, 2)  # 6 left after the second: the 4 go idle
+    await writer.aclose()
+    await store.close()
+    assert await _count(tmp_path) == 30
+
+
 async def _count(tmp_path: Path) -> int:
     store = SQLiteStore(tmp_path / "ledger.db")
     try:
@@ -197,9 +223,10 @@ async def _count(tmp_path: Path) -> int:
 
 
 # -- wiring ------------------------------------------------------------------------------------
-def test_only_the_sqlite_store_paces_its_writes() -> None:
-    assert isinstance(SQLiteStore(":memory:"), PacedWrites)
-    assert not isinstance(PostgresStore("postgresql://u@127.0.0.1:1/x"), PacedWrites)
+def test_both_stores_pace_their_writes_postgres_catching_up_by_eight() -> None:
+    sqlite, postgres = SQLiteStore(":memory:"), PostgresStore("postgresql://u@127.0.0.1:1/x")
+    assert isinstance(sqlite, PacedWrites) and isinstance(postgres, PacedWrites)
+    assert (sqlite.catch_up, postgres.catch_up) == (1, 8)
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -208,3 +235,31 @@ def test_the_service_wires_idle_writes_as_configured(tmp_path: Path, enabled: bo
                           idle_writes=enabled)
     service = LedgerService(config)
     assert (service.writer._paced is service.store) is enabled
+
+
+@pytest.mark.asyncio
+async def test_postgres_writes_a_batch_behind_in_one_go_and_idle_in_slices(
+        stores: StoreFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Either way the entries land once (a repeat is ignored); `write_behind` builds its rows in
+    one go, `write_idle` (and `write`) in slices."""
+    if stores.backend != "postgres":
+        pytest.skip("the PostgreSQL store's own pacing")
+    from llmroute.ledger import postgres
+
+    seen: list[bool] = []
+    real = postgres.to_rows
+
+    async def recorded(entries: Sequence[LedgerEntry], dialect: Dialect, *, sliced: bool = True
+                       ) -> list[tuple[object, ...]]:
+        seen.append(sliced)
+        return await real(entries, dialect, sliced=sliced)
+
+    monkeypatch.setattr(postgres, "to_rows", recorded)
+    store = stores.new()
+    assert isinstance(store, PostgresStore)
+    await store.migrate()
+    await store.write_behind([make_entry(n) for n in range(300)])
+    await store.write_idle([make_entry(n) for n in range(300, 310)])
+    await store.write_behind([make_entry(5)])  # a repeat
+    assert seen == [False, True, False]
+    assert await store.count() == 310

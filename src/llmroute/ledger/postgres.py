@@ -200,8 +200,26 @@ class PostgresStore:
         return known + [MigrationStatus(name, at) for name, at in applied.items()]
 
     # -- entries -----------------------------------------------------------------------------
+    #: `PacedWrites`: while the writer is behind, up to 8 batches per write. A write waits for the
+    #: event loop at each round trip (and, in the normal path, between slices of rows); at 64
+    #: clients each wait is a whole round of requests, and batch by batch the writer fell behind
+    #: (docs/benchmarks.md: up to 7,062 entries queued).
+    catch_up = 8
+
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
-        rows = await to_rows(entries, POSTGRES)
+        await self._write(entries, sliced=True)
+
+    async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
+        """`PacedWrites`: the writer keeps up: as `write` (rows built in slices between yields;
+        PostgreSQL does its work in its own process, so there is no thread to lower)."""
+        await self._write(entries, sliced=True)
+
+    async def write_behind(self, entries: Sequence[LedgerEntry]) -> None:
+        """`PacedWrites`: the writer is behind: the rows built in one go."""
+        await self._write(entries, sliced=False)
+
+    async def _write(self, entries: Sequence[LedgerEntry], *, sliced: bool) -> None:
+        rows = await to_rows(entries, POSTGRES, sliced=sliced)
         if not rows:
             return
         columns = _columns(rows)

@@ -177,6 +177,9 @@ class SQLiteStore:
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
         await self._write_on(self._executor, entries)
 
+    #: `PacedWrites`: a write is one call on the store's thread, so a batch at a time even when behind.
+    catch_up = 1
+
     async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
         """`write` by a thread at the lowest CPU priority (`idle.IDLE_NICE`): for a batch that can
         wait while requests use the CPU. The connection (and its lock) is the same. While an

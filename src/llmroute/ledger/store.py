@@ -164,7 +164,13 @@ def check_limit(limit: int | None) -> None:
 
 @runtime_checkable
 class PacedWrites(Protocol):
-    """A store that paces a batch by the writer's backlog (`SQLiteStore`; see `idle.py`)."""
+    """A store that paces a batch by the writer's backlog (`SQLiteStore`, `PostgresStore`; see
+    `idle.py`)."""
+
+    #: How many batches' worth of entries one write may take while the writer is behind: more
+    #: entries per write where each write waits for the event loop several times (PostgreSQL's
+    #: round trips: 8), one batch where a write is one thread call (SQLite: 1).
+    catch_up: int
 
     async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
         """`Store.write` while the writer keeps up: at the lowest CPU priority, the rows built in

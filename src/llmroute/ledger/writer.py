@@ -265,7 +265,15 @@ class LedgerWriter:
         if len(self._queue) < self._batch_size and self._state != "closing":
             self._full.clear()
             await _wait(self._full, self._flush_interval_s)
-        return [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+        return [self._queue.popleft() for _ in range(min(self._take(), len(self._queue)))]
+
+    def _take(self) -> int:
+        """How many entries the next write takes: a batch, or while behind (more than a batch
+        queued beyond this one) up to `catch_up` batches where the paced store asks for it (not
+        when the batches go to a `writes: process` child as lines)."""
+        if self._paced is None or self._write_lines is not None or len(self._queue) < 2 * self._batch_size:
+            return self._batch_size
+        return self._batch_size * max(1, self._paced.catch_up)
 
     def _idle_timeout(self) -> float | None:
         """How long to wait for entries: until the next probe when the store is down."""
@@ -319,7 +327,7 @@ class LedgerWriter:
         if self._write_lines is None:
             if self._paced is None:
                 return self._store_write(entries)
-            if len(self._queue) < self._batch_size:
+            if len(self._queue) < self._batch_size and len(entries) <= self._batch_size:
                 return self._paced.write_idle(entries)
             return self._paced.write_behind(entries)
         return self._write_lines(lines if lines is not None else [encode(entry) for entry in entries])
