@@ -203,7 +203,7 @@ class PostgresStore:
     #: `PacedWrites`: while the writer is behind, up to 8 batches per write. A write waits for the
     #: event loop at each round trip (and, in the normal path, between slices of rows); at 64
     #: clients each wait is a whole round of requests, and batch by batch the writer fell behind
-    #: (docs/benchmarks.md: up to 7,062 entries queued).
+    #: (docs/benchmarks.md: up to 6,897-7,420 entries queued; with this, 253).
     catch_up = 8
 
     async def write(self, entries: Sequence[LedgerEntry]) -> None:
