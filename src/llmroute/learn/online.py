@@ -15,22 +15,22 @@ conditioning of θ on a carries it to every coordinate — closed form, O(K²) p
 Bounded influence: each observation's weight is clipped to [0, 1], and a rater is a minority voice:
 its total weight on a model is at most `rater_floor` plus `rater_share` of the weight every other
 rater has given that model, and never more than `rater_cap` (`budget`; further feedback from that
-rater on that model is ignored until others have rated it more). Anonymous feedback (rater None:
-no key and no user, or a rater the operator trusts) is not capped, and counts as others' weight.
-With the defaults (a quarter of one feedback, a tenth of the others', 10) one rater alone moves the
+rater on that model is ignored until others have rated it more). Anonymous feedback (rater None: no
+key and no user, or a rater the operator trusts) is not capped, and counts as others' weight. With
+the defaults (a quarter of one feedback, a tenth of the others', 10) one rater alone moves the
 bundled artifact's prior about as far as a quarter of one honest feedback (P(good) 0.82 → 0.73 at
-the widest prompts measured), and among others it is at most ~9% of a model's evidence, however
-much it sends. Why not only an absolute cap: the prior is wide (v₀ ≈ 2.7, a logit sd of 1.6), so
-one feedback moves a fresh model from 0.82 to 0.52, and the old cap alone (10 feedbacks) let one
-rater's zeros take it to 0.15. Since |â − m| ≤ w·v (the Newton condition (â − m)/v = w(y − σ(â)))
-and Σ only shrinks, a rater of total weight W moves the logit of any prompt x' by at most
-W · sqrt(v₀(x') · maxᵢ v₀(xᵢ)) (v₀: prior variance of the logit; xᵢ: the rater's prompts), and
-P(good) by a quarter of that: `influence_bound`. With the shared term (below), a rater's weight into
-it has the same budget across all models (beyond that its feedback updates the model's own term
-only). Its own terms carry (1 − s) of the prior and the shared one s, so a model's logit moves by at
-most (√(1 − s) + √s) ≤ √2 times the bound (once through its own term if the rater rated it, once
-through the shared one); a model the rater never rated moves through the shared term only (the
-bound times √s). See `tests/learn/test_online_stable.py` and `test_online_raters.py`.
+the widest prompts measured), and among many others its share of a model's evidence tends to a tenth
+of theirs (~9% of the whole), however much it sends. Why not only an absolute cap: the prior is wide
+(v₀ ≈ 2.7, a logit sd of 1.6), so one feedback moves a fresh model from 0.82 to 0.52, and the old
+cap alone (10 feedbacks) let one rater's zeros take it to 0.15. Since |â − m| ≤ w·v (the Newton
+condition (â − m)/v = w(y − σ(â))) and Σ only shrinks, a rater of total weight W moves the logit of
+any prompt x' by at most W · sqrt(v₀(x') · maxᵢ v₀(xᵢ)) (v₀: prior variance of the logit; xᵢ: the
+rater's prompts), and P(good) by a quarter of that: `influence_bound`. With the shared term (below),
+a rater's weight into it has the same budget across all models (beyond that its feedback updates the
+model's own term only). Its own terms carry (1 − s) of the prior and the shared one s, so a model's
+logit moves by at most (√(1 − s) + √s) ≤ √2 times the bound (once through its own term if the rater
+rated it, once through the shared one); a model the rater never rated moves through the shared term
+only (the bound times √s). See `tests/learn/test_online_stable.py` and `test_online_raters.py`.
 
 Predictions use the posterior mean; `thompson` draws each model's logit from its posterior for one
 prompt (exact Thompson sampling for that prompt). `Exploration` sends a configurable share of requests
