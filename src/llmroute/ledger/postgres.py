@@ -206,19 +206,10 @@ class PostgresStore:
     #: (docs/benchmarks.md: up to 6,897-7,420 entries queued; with this, 253).
     catch_up = 8
 
-    async def write(self, entries: Sequence[LedgerEntry]) -> None:
-        await self._write(entries, sliced=True)
-
-    async def write_idle(self, entries: Sequence[LedgerEntry]) -> None:
-        """`PacedWrites`: the writer keeps up: as `write` (rows built in slices between yields;
-        PostgreSQL does its work in its own process, so there is no thread to lower)."""
-        await self._write(entries, sliced=True)
-
-    async def write_behind(self, entries: Sequence[LedgerEntry]) -> None:
-        """`PacedWrites`: the writer is behind: the rows built in one go."""
-        await self._write(entries, sliced=False)
-
-    async def _write(self, entries: Sequence[LedgerEntry], *, sliced: bool) -> None:
+    async def write(self, entries: Sequence[LedgerEntry], *, sliced: bool = True) -> None:
+        """Write a batch, the rows built in slices between yields (`sliced`) or in one go.
+        `PacedWrites`: `write_idle` is this (PostgreSQL works in its own process: no thread to
+        lower), `write_behind` the rows in one go."""
         rows = await to_rows(entries, POSTGRES, sliced=sliced)
         if not rows:
             return
@@ -232,6 +223,11 @@ class PostgresStore:
                     inserted.discard(entry.request_id)  # a repeated id: the first was stored
                     fresh.append(entry)
             await _apply(conn, await asyncio.to_thread(delta_of_entries, fresh))
+
+    write_idle = write
+
+    async def write_behind(self, entries: Sequence[LedgerEntry]) -> None:
+        await self.write(entries, sliced=False)
 
     async def _ensure_months(self, entries: Sequence[LedgerEntry]) -> None:
         """Create the partitions of the batch's months (and of the month after its latest, so
