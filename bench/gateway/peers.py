@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +126,16 @@ def _base_env() -> dict[str, str]:
     return env
 
 
+#: `BENCH_LLMROUTE__LEDGER__ENABLED=false` in the harness's environment reaches the llmroute gateway as
+#: `LLMROUTE__LEDGER__ENABLED=false` (an A/B of one setting; the harness drops `LLMROUTE*` itself).
+OVERRIDE_PREFIX = "BENCH_LLMROUTE__"
+
+
+def settings_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The llmroute settings a bench run overrides: `BENCH_LLMROUTE__X__Y` → `LLMROUTE__X__Y`."""
+    return {k.removeprefix("BENCH_"): v for k, v in environ.items() if k.startswith(OVERRIDE_PREFIX)}
+
+
 def _body(model: str) -> dict[str, object]:
     return {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 32}
 
@@ -216,6 +226,7 @@ def launch_llmroute(port: int, upstream_port: int, work: Path, workers: int, *,
     env = _base_env()
     env.update(BENCH_UPSTREAM_KEY=DUMMY_UPSTREAM_KEY, BENCH_GATEWAY_KEY=GATEWAY_KEY,
                LLMROUTE_CONFIG=str(config))
+    env.update(settings_overrides(os.environ))
     exe = ROOT / ".venv" / "bin" / "llmroute"
     argv = [str(exe), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
             "--workers", str(workers)]
