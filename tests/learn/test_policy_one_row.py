@@ -25,9 +25,10 @@ from llmroute.learn.policy import (
 
 def _numpy_tradeoff(p: np.ndarray, cost: np.ndarray, lam: float) -> Choice:
     """The numpy formulation `by_tradeoff` had before its one-row path (the reference)."""
-    score = np.asarray(p, dtype=np.float64) - lam * _costs(cost)
-    order = np.argsort(-score, kind="stable")
-    gap = float(score[order[0]] - score[order[1]]) if len(order) > 1 else float("inf")
+    with np.errstate(all="ignore"):  # NaN and infinite inputs are the point of these rows
+        score = np.asarray(p, dtype=np.float64) - lam * _costs(cost)
+        order = np.argsort(-score, kind="stable")
+        gap = float(score[order[0]] - score[order[1]]) if len(order) > 1 else float("inf")
     i = int(order[0])
     return Choice(i, float(p[i]), gap)
 
