@@ -171,7 +171,8 @@ def build_runtime(settings: Settings, *, environ: Mapping[str, str] | None = Non
     if engine.online is not None and settings.learning.online and ledger is not None:
         from .control.online_sync import OnlineSync
 
-        online = OnlineSync(engine.online, ledger.store, state, reload_s=settings.learning.reload_s)
+        online = OnlineSync(engine.online, ledger.store, state, reload_s=settings.learning.reload_s,
+                            raters=settings.learning.raters)
     embeddings = Embeddings.from_settings(settings, os.environ if environ is None else environ,
                                           admission.limiter, fan_out(recorders))
     return Runtime(settings, gateway, ledger, gauges, state, sync, alerts, background, online,

@@ -242,6 +242,10 @@ class ControlConfig(_Frozen):
         return value
 
 
+#: Who counts as one rater for learning online's budgets (`learning.raters`).
+Raters = Literal["user", "key"]
+
+
 class LearningConfig(_Frozen):
     """Learning online (issue 13): feedback updates the classifier's model profiles as it arrives,
     and a small share of requests may explore. Off by default; `online` needs the ledger (feedback
@@ -271,8 +275,12 @@ class LearningConfig(_Frozen):
                                 "measured to keep 5% exploration's cost under a point over HTTP)")
     explore_decay: float = Field(0.0, ge=0, description="exploration fades with learnt feedback: "
                                  "the share times decay / (decay + learnt feedbacks) (0 = never)")
-    rater_cap: float = Field(10.0, gt=0, description="most feedback weight one rater (user, else "
-                                                     "key) may carry per model")
+    raters: Raters = Field(
+        "user", description="who counts as one rater for the budgets below: `user` (the request's "
+        "`user`, else its gateway key's name) or `key` (the key's name, whatever `user` it sends: "
+        "a key cannot mint raters by naming new users)")
+    rater_cap: float = Field(10.0, gt=0, description="most feedback weight one rater may carry "
+                                                     "per model")
     rater_floor: float = Field(0.25, gt=0, le=1000, description="feedback weight one rater may "
                                "give a model before anyone else has rated it")
     rater_share: float = Field(0.1, ge=0, le=1, description="share of the other raters' weight on "

@@ -5,6 +5,7 @@ learner resumes at the published cursor, applying nothing twice."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -114,3 +115,30 @@ def test_a_row_without_model_or_value_teaches_nothing() -> None:
     assert rated is not None and (rated.quality, rated.rater) == (0.0, "alice")
     by_key = feedback_of(Rated("x", at, "m", "key", None, None, True, "AAA8"))
     assert by_key is not None and (by_key.quality, by_key.rater) == (1.0, "key")
+    keyed = feedback_of(Rated("x", at, "m", "key", "alice", 1, None, "AAA8"), "key")
+    assert keyed is not None and keyed.rater == "key"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("raters", ["user", "key"])
+async def test_a_key_naming_new_users_is_one_rater_when_raters_is_key(
+        store: SQLiteStore, tmp_path: Path, raters: str) -> None:
+    """60 failures, each under a new `user` but from one key: with `raters: key` they are one
+    rater's, so the key carries its floor (0.25 of one feedback) on a model nobody else rated;
+    with `raters: user` each new user brings a budget of its own."""
+    learner = hub(tmp_path)
+    sync = OnlineSync(learner, store, MemoryState(clock=Clock()), reload_s=1, lag_s=0,
+                      raters="key" if raters == "key" else "user")
+    entries = [replace(e, key_name="one-app") for e in await requests(learner, tmp_path, 60)]
+    await store.write(entries)
+    for i, entry in enumerate(entries):
+        await store.feedback(entry.request_id, success=False,
+                             at=datetime.now(UTC) - timedelta(minutes=30, seconds=-i))
+    await sync.tick()
+    assert sync.applied == 60
+    profiles = next(iter(learner.slots.values())).profiles
+    carried = float(profiles.model_weight.sum())
+    if raters == "key":
+        assert carried == pytest.approx(profiles.rater_floor * len({e.model for e in entries}))
+    else:
+        assert carried > 10 * profiles.rater_floor

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from ..learn.online_hub import Feedback, OnlineHub, quality_of
 from ..ledger.rated import Cursor, Rated
 from ..ledger.store import Store, StoreError
+from ..settings import Raters
 from .state import SharedState, StateUnavailable
 
 log = logging.getLogger("llmroute.online")
@@ -41,20 +42,23 @@ LAG_S = 1.0
 PAGE = 500
 
 
-def feedback_of(row: Rated) -> Feedback | None:
-    """The update one ledger row asks for (None without a model or a usable value)."""
+def feedback_of(row: Rated, raters: Raters = "user") -> Feedback | None:
+    """The update one ledger row asks for (None without a model or a usable value); its rater is
+    the row's user, else its key (`raters="user"`), or always its key (`raters="key"`)."""
     quality = quality_of(row.user_rating, row.task_success)
     if row.model is None or quality is None:
         return None
-    return Feedback(row.model, row.latent, quality, row.user or row.key_name)
+    rater = row.key_name if raters == "key" else row.user or row.key_name
+    return Feedback(row.model, row.latent, quality, rater)
 
 
 class OnlineSync:
     """A replica's share of learning online (see the module docstring)."""
 
     def __init__(self, hub: OnlineHub, store: Store, state: SharedState, *, reload_s: float,
-                 holder: str | None = None, lag_s: float = LAG_S):
+                 holder: str | None = None, lag_s: float = LAG_S, raters: Raters = "user"):
         self.hub = hub
+        self.raters: Raters = raters
         self.store = store
         self.state = state
         self.reload_s = reload_s
@@ -85,7 +89,7 @@ class OnlineSync:
         while True:
             rows = await self.store.rated(until, self.cursor, PAGE)
             for row in rows:
-                feedback = feedback_of(row)
+                feedback = feedback_of(row, self.raters)
                 if feedback is not None:
                     self.hub.apply(feedback)
                 self.cursor = row.cursor
