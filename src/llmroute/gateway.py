@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from .accounting import Accountant
@@ -135,10 +135,11 @@ class Gateway:
         use it."""
         return self.planner.requested_policy(req, principal)
 
-    async def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
-                   policy: str | None = None) -> Plan:
-        """Decide the chain (`planner.Planner.plan`)."""
-        return await self.planner.plan(req, principal, policy=policy)
+    def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
+             policy: str | None = None) -> Coroutine[Any, Any, Plan]:
+        """Decide the chain (`planner.Planner.plan`): the planner's coroutine itself, to await
+        (no coroutine of this method's around it, issue 17; errors raise where it is awaited)."""
+        return self.planner.plan(req, principal, policy=policy)
 
     # -- calling ----------------------------------------------------------------------------
     def _call(self, chain: tuple[str, ...], attempt: Callable[[str, float], Awaitable[T]]

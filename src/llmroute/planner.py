@@ -5,7 +5,9 @@ cache-aware routing's stay-or-switch after it, or the check of a concrete model;
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import replace
+from typing import Any
 
 from .aliases import AUTO, Aliases
 from .cache.affinity_stage import Affinity
@@ -54,11 +56,21 @@ class Planner:
             raise PermissionDeniedError(f"This key may not use policy {policy!r}.", param="model")
         return policy
 
-    async def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
-                   policy: str | None = None) -> Plan:
+    def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
+             policy: str | None = None) -> Coroutine[Any, Any, Plan]:
         """Decide the chain: route with `policy` (an experiment arm's or a downgrade's, chosen
-        by the gateway), else as `auto` / `auto/<policy>` asks, else check a concrete model."""
-        resolved = self.aliases.resolve(req.model) if self._aliasable(req.model) else None
+        by the gateway), else as `auto` / `auto/<policy>` asks, else check a concrete model.
+        A name that cannot be an alias (auto[/policy], a served model) is planned by `_plan`'s
+        coroutine itself (issue 17: no coroutine of this method's around it); any other goes
+        through `_plan_alias`. Either way every error raises where the coroutine is awaited."""
+        if not self._aliasable(req.model):
+            return self._plan(req, principal, policy)
+        return self._plan_alias(req, principal, policy)
+
+    async def _plan_alias(self, req: ChatRequest, principal: Principal, policy: str | None
+                          ) -> Plan:
+        """`plan` of a name that may be an alias (or a snapshot name), else planned as it is."""
+        resolved = self.aliases.resolve(req.model)
         if resolved is None:
             return await self._plan(req, principal, policy)
         # planned as its target (once: a target is never an alias); the reason says what was asked

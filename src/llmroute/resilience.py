@@ -115,6 +115,7 @@ def _attach(error: LLMRouteError, log: list[Attempt]) -> LLMRouteError:
     return error
 
 
+@quick_init  # one an answered call (issue 17)
 @dataclass(frozen=True)
 class _Success(Generic[T]):
     value: T
