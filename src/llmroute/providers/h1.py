@@ -216,11 +216,18 @@ class H1Response:
         return conn.take()
 
     async def read(self) -> bytes:
-        """The whole (remaining) body."""
+        """The whole (remaining) body: `chunk` until None, its loop inline (issue 17: no
+        coroutine per chunk; an answer that came with its head is read without waiting)."""
+        conn = self.conn
         parts = []
-        while (data := await self.chunk()) is not None:
-            parts.append(data)
-        return b"".join(parts)
+        while True:
+            while not conn.chunks:
+                if conn.error is not None:
+                    raise conn.error
+                if conn.done:
+                    return b"".join(parts)
+                await conn.wait(self.read_s, self.until)
+            parts.append(conn.take())
 
     def release(self) -> None:
         """Back to the pool when the answer was read to its end on a keep-alive connection."""
@@ -262,7 +269,9 @@ class H1Pool:
         `until`: the whole call's deadline (the loop's time), this wait's and the body's."""
         message = b"".join((b"POST ", self._target(path), b" HTTP/1.1\r\n", self._head(headers),
                             b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body))
-        conn = await self.acquire(until)
+        conn = self._pooled()  # a live pooled connection needs no coroutine of `acquire`'s
+        if conn is None:
+            conn = await self.acquire(until)
         try:
             assert conn.transport is not None
             conn.transport.write(message)
@@ -298,9 +307,9 @@ class H1Pool:
                 self.heads[key] = head
         return head
 
-    async def acquire(self, until: float | None = None) -> _Conn:
-        """A pooled live connection, else a new one (waiting while `limit` are open), within
-        `connect_s` and not past `until` (then a plain TimeoutError)."""
+    def _pooled(self) -> _Conn | None:
+        """The most recently pooled live connection (reset for a new answer), None when no idle
+        one is live (those that are not are discarded on the way)."""
         now = time.monotonic()
         while self.idle:
             conn = self.idle.pop()
@@ -308,6 +317,14 @@ class H1Pool:
                 conn._reset()
                 return conn
             self._discard(conn)
+        return None
+
+    async def acquire(self, until: float | None = None) -> _Conn:
+        """A pooled live connection, else a new one (waiting while `limit` are open), within
+        `connect_s` and not past `until` (then a plain TimeoutError)."""
+        conn = self._pooled()
+        if conn is not None:
+            return conn
         limit_s = self.connect_s
         left = None if until is None else until - asyncio.get_running_loop().time()
         total = left is not None and left < limit_s
