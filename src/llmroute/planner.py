@@ -19,7 +19,7 @@ from .deployments import Deployments
 from .engine import Engine
 from .errors import NoEligibleModelError, PermissionDeniedError, UnknownModelError
 from .outcome import OPEN, Plan, Principal
-from .routers.base import LLMCall
+from .routers.base import Consult, LLMCall
 from .settings import Settings
 from .types import RouteRequest
 
@@ -111,7 +111,10 @@ class Planner:
         # The Plan is what `engine.decide(..., estimate=False)`'s Decision would give, built from
         # the verdict and the chain without that Decision (issue 17): the Plan carries no cost
         # estimate (limits price its chain themselves, the ledger the answer).
-        _, _, found, verdict = await self.engine.verdict(route, policy=policy, caller=classify)
+        # `engine.verdict` without its coroutine: only a consultation is awaited
+        _, _, found, verdict = self.engine.first_outcome(route, policy=policy)
+        if isinstance(verdict, Consult):
+            verdict = await self.engine.resolve(verdict, classify)
         tier, models, note = self.engine.chain(verdict, found)
         # the engine's chain has no repeats: only the request's own fallbacks can add one
         chain = models if not req.fallbacks else tuple(dict.fromkeys(

@@ -219,7 +219,7 @@ class H1Response:
         """The whole (remaining) body: `chunk` until None, its loop inline (issue 17: no
         coroutine per chunk; an answer that came with its head is read without waiting)."""
         conn = self.conn
-        parts = []
+        parts: list[bytes] = []
         while True:
             while not conn.chunks:
                 if conn.error is not None:
