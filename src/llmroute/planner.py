@@ -99,27 +99,29 @@ class Planner:
 
     async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str,
                          scope: str | None = None) -> Plan:
-        # the consultations' record, made at the first one (most plans have none: no record to
-        # build per request); an unknown policy: `verdict`'s first step refuses it (404)
-        consulted: list[Consulted] = []
-
-        async def classify(call: LLMCall) -> str:
-            if not consulted:
-                consulted.append(Consulted())
-            return await self.consultant.call(call, consulted[0])
-
         # The Plan is what `engine.decide(..., estimate=False)`'s Decision would give, built from
         # the verdict and the chain without that Decision (issue 17): the Plan carries no cost
-        # estimate (limits price its chain themselves, the ledger the answer).
-        # `engine.verdict` without its coroutine: only a consultation is awaited
+        # estimate (limits price its chain themselves, the ledger the answer). `engine.verdict`
+        # without its coroutine: only a consultation is awaited; an unknown policy: its first
+        # step refuses it (404)
         _, _, found, verdict = self.engine.first_outcome(route, policy=policy)
+        record: Consulted | None = None
         if isinstance(verdict, Consult):
+            # the consultations' record, made at the first one (most plans have none: no record
+            # nor caller to build per request)
+            consulted: list[Consulted] = []
+
+            async def classify(call: LLMCall) -> str:
+                if not consulted:
+                    consulted.append(Consulted())
+                return await self.consultant.call(call, consulted[0])
+
             verdict = await self.engine.resolve(verdict, classify)
+            record = consulted[0] if consulted else None
         tier, models, note = self.engine.chain(verdict, found)
         # the engine's chain has no repeats: only the request's own fallbacks can add one
         chain = models if not req.fallbacks else tuple(dict.fromkeys(
             (*models, *self._fallbacks(req, route))))
-        record = consulted[0] if consulted else None
         plan = Plan(chain, tier, verdict.router, policy, verdict.confidence,
                     verdict.reason + note, route.input_tokens, verdict.explored, verdict.latent,
                     () if record is None else tuple(record.attempts),
