@@ -263,13 +263,15 @@ class Gateway:
         limits keep the request's reservation until then."""
         rid, started = request_id or new_request_id(), time.monotonic()
         probe = await self.cache.probe(req, principal) if self.cache.config.enabled else OFF
-        if self.hits.servable(req, principal, probe):
+        # OFF holds no answer (`servable` says False) and marks nothing (no state, no header)
+        if probe is not OFF and self.hits.servable(req, principal, probe):
             return await self.hits.serve(req, principal, probe, rid, started, stream=False)
         outcome: Outcome | None = None
         ticket: Ticket | None = None
         try:
             outcome, ticket = await self.admit(req, principal, rid)
-            probe.mark(outcome)
+            if probe is not OFF:
+                probe.mark(outcome)
             response = await self._complete(req, outcome)
         except BaseException as exc:
             self.cache.release(probe)
@@ -329,14 +331,16 @@ class Gateway:
         turn: after the server has written the last frame)."""
         rid, started = request_id or new_request_id(), time.monotonic()
         probe = await self.cache.probe(req, principal) if self.cache.config.enabled else OFF
-        if self.hits.servable(req, principal, probe):
+        # OFF holds no answer (`servable` says False) and marks nothing (no state, no header)
+        if probe is not OFF and self.hits.servable(req, principal, probe):
             body, hit = await self.hits.serve(req, principal, probe, rid, started, stream=True)
             return hit, replayed(body, req.include_usage)
         outcome: Outcome | None = None
         ticket: Ticket | None = None
         try:
             outcome, ticket = await self.admit(req, principal, rid)
-            probe.mark(outcome)
+            if probe is not OFF:
+                probe.mark(outcome)
             first, chunks = await self._open_stream(req, outcome)
         except BaseException as exc:
             self.cache.release(probe)
