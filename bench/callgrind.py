@@ -2,7 +2,8 @@
 (load-independent: other processes' CPU does not change the count). Shared by
 `bench/gateway/instructions.py` (a gateway request) and `bench/routing_instructions.py` (a routing
 decision): each runs itself as the child, which touches `ready`, waits for `go`, does the counted
-work, then touches `done`."""
+work, then touches `done`. With BENCH_CALLGRIND_KEEP=<folder> each run's callgrind out file is kept
+there (named by prefix, tree and pid), to read with `callgrind_annotate --inclusive=yes`."""
 
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ def count(script: str, child_args: list[str], tree: Path, prefix: str) -> int:
                        capture_output=True)
         (signals / "stop").touch()  # a child that waits for it may now exit
         log, _ = proc.communicate(timeout=600)
+        keep = os.environ.get("BENCH_CALLGRIND_KEEP")
+        if keep:  # a folder: the out file kept there, for callgrind_annotate --inclusive=yes
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(out, Path(keep) / f"{prefix}{tree.parent.name}.{proc.pid}.out")
     finally:
         if proc.poll() is None:
             proc.kill()

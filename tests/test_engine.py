@@ -11,8 +11,8 @@ import pytest
 
 from helpers import default_settings, load_yaml, write_yaml
 from llmroute.engine import Engine, SyncEngine, as_request, tier_order
-from llmroute.errors import ConfigError, NoEligibleModelError, UnknownModelError
-from llmroute.routers.base import LLMCall
+from llmroute.errors import ConfigError, LLMRouteError, NoEligibleModelError, UnknownModelError
+from llmroute.routers.base import Consult, LLMCall
 from llmroute.types import RouteRequest
 
 D = Decimal
@@ -387,3 +387,48 @@ def test_sync_engine_facade() -> None:
         decision = router.decide("What's 2+2?")
         assert decision.tier == "simple"
         assert router.decide("hi", policy="quality").tier == "complex"
+
+
+async def _old_verdict(engine: Engine, request: object, policy: str | None,
+                       caller: FakeCaller | None) -> object:
+    """`Engine.verdict` as it was before cut17e (one body), verbatim but for `self`."""
+    req = as_request(request)  # type: ignore[arg-type]
+    name, router = engine.router(policy)
+    found = engine.candidates(req)
+    outcome = router.decide(req, found)
+    if isinstance(outcome, Consult):
+        outcome = await engine._resolve(outcome, caller or engine.caller)
+    return name, req, found, outcome
+
+
+@pytest.mark.parametrize("policy", [None, "simple", "haiku", "llm", "nope"])
+@pytest.mark.parametrize("reply", ["COMPLEX", "SIMPLE", "garbage"])
+@pytest.mark.parametrize("callers", ["none", "engine's", "given"])
+def test_first_outcome_then_resolve_is_the_old_verdict(tmp_path: Path, policy: str | None,
+                                                      reply: str, callers: str) -> None:
+    """cut17e: the planner takes `first_outcome` and awaits `resolve` only for a consultation;
+    that, and `verdict`, give what the old `verdict` gave (or its error): the same policy name,
+    request, candidates and verdict, the same consultations asked of the same caller."""
+    settings = load_yaml(tmp_path, FIXED_POLICIES)
+
+    async def one(way: str) -> tuple[object, list[int]]:
+        own = FakeCaller("SIMPLE" if callers == "given" else reply) if callers != "none" else None
+        given = FakeCaller(reply) if callers == "given" else None
+        engine = Engine(settings, caller=own)  # a fresh one: no classification kept
+        try:
+            if way == "old":
+                found = await _old_verdict(engine, "Design a database", policy, given)
+            elif way == "verdict":
+                found = await engine.verdict("Design a database", policy=policy, caller=given)
+            else:
+                name, req, cands, outcome = engine.first_outcome("Design a database", policy=policy)
+                if isinstance(outcome, Consult):
+                    outcome = await engine.resolve(outcome, given)
+                found = (name, req, cands, outcome)
+        except LLMRouteError as exc:
+            found = (type(exc), str(exc))
+        return found, [len(c.calls) for c in (own, given) if c is not None]
+
+    old = asyncio.run(one("old"))
+    assert asyncio.run(one("verdict")) == old
+    assert asyncio.run(one("planner")) == old

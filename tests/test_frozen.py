@@ -108,3 +108,25 @@ def test_the_hot_paths_classes_build_as_before() -> None:
     assert Reply(200, {}, b"x").content == b"x"
     fields = {f.name for f in dataclasses.fields(Plan)}
     assert "chain" in fields and "__init__" in vars(Plan)
+
+
+def test_the_decisions_choice_builds_as_before() -> None:
+    """cut17e: `learn.policy.Choice` (one a routing decision) uses `quick_init`: the same fields
+    in order, equality, hash, repr, frozenness and pickling as the dataclass's own constructor
+    gave (rebuilt here from the same fields)."""
+    from llmroute.learn.policy import Choice
+
+    for cls, args in ((Choice, (2, 0.75, 0.125)),):
+        names = [f.name for f in dataclasses.fields(cls)]
+        fields = {"__annotations__": dict.fromkeys(names, object)}
+        plain = dataclass(frozen=True)(type(cls.__name__, (), fields))
+        quick, before = cls(*args), plain(*args)
+        assert "__dict__" in cls.__init__.__code__.co_names  # quick_init's: one __dict__ update
+        assert list(vars(quick).items()) == list(vars(before).items())
+        assert repr(quick).split("(", 1)[1] == repr(before).split("(", 1)[1]
+        assert quick == cls(*args) and pickle.loads(pickle.dumps(quick)) == quick
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            quick.__setattr__(names[0], None)
+    assert hash(Choice(2, 0.75, 0.125)) == hash((2, 0.75, 0.125))
+    with pytest.raises(TypeError):
+        Choice(1, 0.5)  # type: ignore[call-arg]

@@ -4,11 +4,12 @@ arm) instead of letting `_plan` compute it again; without limits it builds the f
 that `Admission.reserve` would answer, with no coroutine; `_call` passes a bound method for the
 context window instead of a lambda built per request. own17: the planner leaves the unknown
 policy's refusal to `decide`'s first step, and `_call` hands back `call_with_fallbacks`' own
-coroutine."""
+coroutine. cut17e: `Gateway.plan` and `Planner.plan` hand back the planning coroutine itself."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -149,3 +150,36 @@ def test_the_gateways_call_is_call_with_fallbacks_own_coroutine() -> None:
     assert call.cr_code is call_with_fallbacks.__code__  # type: ignore[attr-defined]
     value, attempts = asyncio.run(call)  # type: ignore[arg-type]
     assert value == "m1 answered" and [a.model for a in attempts] == ["m1"]
+
+
+async def _old_plan(gw: Gateway, req: Any, principal: Principal, policy: str | None) -> Any:
+    """`Planner.plan` as it was before cut17e (one coroutine of its own around `_plan`), verbatim
+    but for `self`."""
+    planner = gw.planner
+    resolved = planner.aliases.resolve(req.model) if planner._aliasable(req.model) else None
+    if resolved is None:
+        return await planner._plan(req, principal, policy)
+    plan = await planner._plan(planner._aliased(req, resolved.target), principal, policy)
+    return replace(plan, reason=f"{req.model!r} -> {resolved.target} ({resolved.via}); "
+                                f"{plan.reason}")
+
+
+@pytest.mark.parametrize("model", (*MODELS, "gpt-4o-mini-2024-07-18", "my-auto-2024-01-01"))
+def test_the_plans_coroutine_plans_as_the_old_plan(model: str) -> None:
+    """cut17e: `Gateway.plan` and `Planner.plan` hand back the coroutine that plans (no
+    coroutine of their own around it): the same Plan or the same error as the old `plan`, for
+    auto, policies, aliases, snapshot names, concrete and unknown names, keys restricted to
+    some policies or models, with or without a policy handed over; and nothing runs (nothing
+    raises) before it is awaited."""
+    gw = _gateway()
+
+    async def compare(principal: Principal, content: str, policy: str | None) -> None:
+        req = _req(model, content)
+        call = gw.plan(req, principal, policy=policy)  # an unknown policy raises only when awaited
+        assert asyncio.iscoroutine(call)
+        assert await _either(call) == await _either(_old_plan(gw, req, principal, policy))
+
+    for principal in PRINCIPALS:
+        for content in CONTENTS:
+            for policy in (None, "cheap", "nope"):
+                asyncio.run(compare(principal, content, policy))

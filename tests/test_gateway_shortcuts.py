@@ -38,3 +38,18 @@ def test_no_experiment_assigns_no_arm() -> None:
 def test_the_gateway_reads_the_stages_it_skips() -> None:
     gw = Gateway(default_settings())
     assert gw.cache.config.enabled is False and gw.admission.experiments == ()
+
+
+def test_off_serves_nothing_and_marks_nothing() -> None:
+    """cut17e: the gateway neither asks `servable` nor calls `mark` for `OFF`: what they would
+    do with it is nothing (no answer to serve; the outcome's cache state and headers as they
+    were, the admitted outcome's None and {})."""
+    gw = Gateway(default_settings())
+    req = _req()
+    outcome, _ = asyncio.run(gw.admit(req, OPEN, "r"))
+    before = (outcome.cache, dict(outcome.extra_headers))
+    assert before == (None, {})
+    assert gw.hits.servable(req, OPEN, OFF) is False
+    OFF.mark(outcome)
+    assert (outcome.cache, outcome.extra_headers) == before
+    assert OFF.state is None and OFF.answer is None and OFF.headers() == {}

@@ -126,13 +126,24 @@ class Engine:
         """`decide` up to the router's verdict (its consultations resolved): the policy's name,
         the request, its candidates and the verdict. For a caller that builds its own record of
         the decision from them (the gateway's planner: no `Decision` in between, issue 17)."""
+        name, req, found, outcome = self.first_outcome(request, policy=policy)
+        if isinstance(outcome, Consult):   # a Verdict needs no coroutine of `_resolve`'s
+            outcome = await self.resolve(outcome, caller)
+        return name, req, found, outcome
+
+    def first_outcome(self, request: RequestLike, *, policy: str | None = None
+                      ) -> tuple[str, RouteRequest, Candidates, Outcome]:
+        """`verdict`'s first step, no coroutine: the policy's name, the request, its candidates
+        and the router's first answer, a Verdict or a consultation to `resolve` (issue 17: the
+        planner awaits only for a consultation)."""
         req = as_request(request)
         name, router = self.router(policy)
         found = self.candidates(req)
-        outcome = router.decide(req, found)
-        if isinstance(outcome, Consult):   # a Verdict needs no coroutine of `_resolve`'s
-            outcome = await self._resolve(outcome, caller or self.caller)
-        return name, req, found, outcome
+        return name, req, found, router.decide(req, found)
+
+    def resolve(self, outcome: Consult, caller: Caller | None = None) -> Awaitable[Verdict]:
+        """The verdict a consultation leads to, asking `caller` (else the engine's own)."""
+        return self._resolve(outcome, caller or self.caller)
 
     async def _resolve(self, outcome: Outcome, caller: Caller | None) -> Verdict:
         while isinstance(outcome, Consult):

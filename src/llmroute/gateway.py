@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from .accounting import Accountant
@@ -135,10 +135,11 @@ class Gateway:
         use it."""
         return self.planner.requested_policy(req, principal)
 
-    async def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
-                   policy: str | None = None) -> Plan:
-        """Decide the chain (`planner.Planner.plan`)."""
-        return await self.planner.plan(req, principal, policy=policy)
+    def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
+             policy: str | None = None) -> Coroutine[Any, Any, Plan]:
+        """Decide the chain (`planner.Planner.plan`): the planner's coroutine itself, to await
+        (no coroutine of this method's around it, issue 17; errors raise where it is awaited)."""
+        return self.planner.plan(req, principal, policy=policy)
 
     # -- calling ----------------------------------------------------------------------------
     def _call(self, chain: tuple[str, ...], attempt: Callable[[str, float], Awaitable[T]]
@@ -262,13 +263,15 @@ class Gateway:
         limits keep the request's reservation until then."""
         rid, started = request_id or new_request_id(), time.monotonic()
         probe = await self.cache.probe(req, principal) if self.cache.config.enabled else OFF
-        if self.hits.servable(req, principal, probe):
+        # OFF holds no answer (`servable` says False) and marks nothing (no state, no header)
+        if probe is not OFF and self.hits.servable(req, principal, probe):
             return await self.hits.serve(req, principal, probe, rid, started, stream=False)
         outcome: Outcome | None = None
         ticket: Ticket | None = None
         try:
             outcome, ticket = await self.admit(req, principal, rid)
-            probe.mark(outcome)
+            if probe is not OFF:
+                probe.mark(outcome)
             response = await self._complete(req, outcome)
         except BaseException as exc:
             self.cache.release(probe)
@@ -328,14 +331,16 @@ class Gateway:
         turn: after the server has written the last frame)."""
         rid, started = request_id or new_request_id(), time.monotonic()
         probe = await self.cache.probe(req, principal) if self.cache.config.enabled else OFF
-        if self.hits.servable(req, principal, probe):
+        # OFF holds no answer (`servable` says False) and marks nothing (no state, no header)
+        if probe is not OFF and self.hits.servable(req, principal, probe):
             body, hit = await self.hits.serve(req, principal, probe, rid, started, stream=True)
             return hit, replayed(body, req.include_usage)
         outcome: Outcome | None = None
         ticket: Ticket | None = None
         try:
             outcome, ticket = await self.admit(req, principal, rid)
-            probe.mark(outcome)
+            if probe is not OFF:
+                probe.mark(outcome)
             first, chunks = await self._open_stream(req, outcome)
         except BaseException as exc:
             self.cache.release(probe)

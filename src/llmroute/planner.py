@@ -5,7 +5,9 @@ cache-aware routing's stay-or-switch after it, or the check of a concrete model;
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import replace
+from typing import Any
 
 from .aliases import AUTO, Aliases
 from .cache.affinity_stage import Affinity
@@ -17,7 +19,7 @@ from .deployments import Deployments
 from .engine import Engine
 from .errors import NoEligibleModelError, PermissionDeniedError, UnknownModelError
 from .outcome import OPEN, Plan, Principal
-from .routers.base import LLMCall
+from .routers.base import Consult, LLMCall
 from .settings import Settings
 from .types import RouteRequest
 
@@ -54,11 +56,21 @@ class Planner:
             raise PermissionDeniedError(f"This key may not use policy {policy!r}.", param="model")
         return policy
 
-    async def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
-                   policy: str | None = None) -> Plan:
+    def plan(self, req: ChatRequest, principal: Principal = OPEN, *,
+             policy: str | None = None) -> Coroutine[Any, Any, Plan]:
         """Decide the chain: route with `policy` (an experiment arm's or a downgrade's, chosen
-        by the gateway), else as `auto` / `auto/<policy>` asks, else check a concrete model."""
-        resolved = self.aliases.resolve(req.model) if self._aliasable(req.model) else None
+        by the gateway), else as `auto` / `auto/<policy>` asks, else check a concrete model.
+        A name that cannot be an alias (auto[/policy], a served model) is planned by `_plan`'s
+        coroutine itself (issue 17: no coroutine of this method's around it); any other goes
+        through `_plan_alias`. Either way every error raises where the coroutine is awaited."""
+        if not self._aliasable(req.model):
+            return self._plan(req, principal, policy)
+        return self._plan_alias(req, principal, policy)
+
+    async def _plan_alias(self, req: ChatRequest, principal: Principal, policy: str | None
+                          ) -> Plan:
+        """`plan` of a name that may be an alias (or a snapshot name), else planned as it is."""
+        resolved = self.aliases.resolve(req.model)
         if resolved is None:
             return await self._plan(req, principal, policy)
         # planned as its target (once: a target is never an alias); the reason says what was asked
@@ -87,24 +99,29 @@ class Planner:
 
     async def _plan_auto(self, req: ChatRequest, route: RouteRequest, policy: str,
                          scope: str | None = None) -> Plan:
-        # the consultations' record, made at the first one (most plans have none: no record to
-        # build per request); an unknown policy: `verdict`'s first step refuses it (404)
-        consulted: list[Consulted] = []
-
-        async def classify(call: LLMCall) -> str:
-            if not consulted:
-                consulted.append(Consulted())
-            return await self.consultant.call(call, consulted[0])
-
         # The Plan is what `engine.decide(..., estimate=False)`'s Decision would give, built from
         # the verdict and the chain without that Decision (issue 17): the Plan carries no cost
-        # estimate (limits price its chain themselves, the ledger the answer).
-        _, _, found, verdict = await self.engine.verdict(route, policy=policy, caller=classify)
+        # estimate (limits price its chain themselves, the ledger the answer). `engine.verdict`
+        # without its coroutine: only a consultation is awaited; an unknown policy: its first
+        # step refuses it (404)
+        _, _, found, verdict = self.engine.first_outcome(route, policy=policy)
+        record: Consulted | None = None
+        if isinstance(verdict, Consult):
+            # the consultations' record, made at the first one (most plans have none: no record
+            # nor caller to build per request)
+            consulted: list[Consulted] = []
+
+            async def classify(call: LLMCall) -> str:
+                if not consulted:
+                    consulted.append(Consulted())
+                return await self.consultant.call(call, consulted[0])
+
+            verdict = await self.engine.resolve(verdict, classify)
+            record = consulted[0] if consulted else None
         tier, models, note = self.engine.chain(verdict, found)
         # the engine's chain has no repeats: only the request's own fallbacks can add one
         chain = models if not req.fallbacks else tuple(dict.fromkeys(
             (*models, *self._fallbacks(req, route))))
-        record = consulted[0] if consulted else None
         plan = Plan(chain, tier, verdict.router, policy, verdict.confidence,
                     verdict.reason + note, route.input_tokens, verdict.explored, verdict.latent,
                     () if record is None else tuple(record.attempts),

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from .breakers import BreakerSnapshot, BreakerState, CooldownPolicy, Cooldowns, check_kinds
 from .deadlines import Deadlines
@@ -115,9 +115,9 @@ def _attach(error: LLMRouteError, log: list[Attempt]) -> LLMRouteError:
     return error
 
 
-@dataclass(frozen=True)
-class _Success(Generic[T]):
-    value: T
+#: A try that succeeded: the 1-tuple of its value, told apart from its UpstreamError (or None:
+#: skipped) by being a tuple (issue 17: no object of a class of its own per answered call).
+_Success: TypeAlias = tuple[T]
 
 
 @dataclass
@@ -149,7 +149,7 @@ class _Run(Generic[T]):
             if not self.cooldowns.available(model):
                 return self._skipped(model, number, last)
             outcome = await self.once(model, number)
-            if isinstance(outcome, _Success):
+            if isinstance(outcome, tuple):
                 return outcome
             last = outcome
             if not outcome.falls_back:
@@ -200,7 +200,7 @@ class _Run(Generic[T]):
                 reported = True
                 self.log.append(Attempt(model, number, None, latency_s=self.clock() - started,
                                         started=started))
-                return _Success(value)
+                return (value,)
             self.cooldowns.record_failure(model, error)
             reported = True
             if error.kind in _BUSY_KINDS and error.retry_after is not None:
@@ -298,8 +298,8 @@ async def call_with_fallbacks(
     while queue and run.remaining() > 0:
         model, queue = queue[0], queue[1:]
         outcome = await run.model(model)
-        if isinstance(outcome, _Success):
-            return outcome.value, run.log
+        if isinstance(outcome, tuple):
+            return outcome[0], run.log
         if outcome is not None:
             last = outcome
             queue, switched = _next_models(outcome, model, queue, content_policy_chain, switched,

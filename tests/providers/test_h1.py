@@ -339,3 +339,57 @@ async def test_the_callers_deadline_bounds_the_wait_for_a_connection(serve) -> N
     release.set()
     first.cancel()
     pool.close()
+
+
+async def _chunk_loop(response: h1.H1Response) -> bytes:
+    """`H1Response.read` as it was before cut17e: `chunk` until None."""
+    parts = []
+    while (data := await response.chunk()) is not None:
+        parts.append(data)
+    return b"".join(parts)
+
+
+#: What the parser reports, in order: body bytes, the end, a broken answer, or a turn of the loop.
+SCRIPTS = [
+    [("body", b"a"), ("done", b"")],                                  # all there before reading
+    [("tick", b""), ("body", b"a"), ("tick", b""), ("body", b"bc"), ("done", b"")],
+    [("body", b"a"), ("body", b"b"), ("tick", b""), ("tick", b""), ("done", b"")],
+    [("done", b"")],                                                  # an empty body
+    [("body", b"a"), ("tick", b""), ("fail", b"")],                   # cut short after bytes
+    [("fail", b"")],
+    [("tick", b""), ("body", b"xyz"), ("fail", b""), ("body", b"late")],
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("script", SCRIPTS)
+async def test_read_is_the_chunk_loop(script: list[tuple[str, bytes]]) -> None:
+    """cut17e: `read` runs `chunk`'s loop inline: the same bytes, the same error, at the same
+    point, however the body's pieces, its end or a failure arrive around the reads."""
+
+    async def run(reader: Callable[[h1.H1Response], Awaitable[bytes]]) -> object:
+        conn = h1._Conn()
+        conn.head_done = True
+        response = h1.H1Response(_pool("http://127.0.0.1:9/v1"), conn, read_s=5.0)
+        events = list(script)
+
+        def feed() -> None:  # the parser's callbacks, up to the next turn of the loop
+            while events:
+                kind, data = events.pop(0)
+                if kind == "tick":
+                    asyncio.get_running_loop().call_soon(feed)
+                    return
+                if kind == "body":
+                    conn.on_body(data)
+                elif kind == "done":
+                    conn.on_message_complete()
+                else:
+                    conn._fail(h1.RemoteProtocolError("the upstream closed the connection"))
+
+        feed()
+        try:
+            return await reader(response)
+        except h1.H1Error as exc:
+            return type(exc), str(exc), conn.chunks
+
+    assert await run(h1.H1Response.read) == await run(_chunk_loop)

@@ -29,6 +29,23 @@ import yarl
 HIGH_WATER = 256 * 1024
 #: Idle pooled connections older than this are closed rather than reused.
 KEEPALIVE_S = 30.0
+#: Answer header names upstreams commonly send, as sent (lower-case or Title-Case), each with
+#: its `decode("latin-1").lower()`: looked up instead of computed per header (issue 17); any
+#: other name is decoded and lowered as before.
+KNOWN_NAMES: dict[bytes, str] = {
+    raw: raw.decode("latin-1").lower()
+    for name in (
+        "content-type", "content-length", "content-encoding", "transfer-encoding", "connection",
+        "keep-alive", "date", "server", "vary", "via", "retry-after", "retry-after-ms",
+        "x-request-id", "request-id", "openai-organization", "openai-processing-ms",
+        "openai-version", "openai-project", "x-ratelimit-limit-requests",
+        "x-ratelimit-limit-tokens", "x-ratelimit-remaining-requests",
+        "x-ratelimit-remaining-tokens", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens",
+        "strict-transport-security", "x-content-type-options", "cf-cache-status", "cf-ray",
+        "set-cookie", "alt-svc", "access-control-expose-headers", "anthropic-organization-id",
+        "x-amzn-requestid", "x-amzn-errortype", "x-envoy-upstream-service-time",
+        "x-ms-region", "apim-request-id", "azureml-model-session")
+    for raw in (name.encode("latin-1"), name.title().encode("latin-1"))}
 #: Request targets and header blocks remembered per pool (the first ones seen; a signed
 #: request's headers differ every time and are built afresh).
 CACHED = 64
@@ -108,7 +125,7 @@ class _Conn(asyncio.Protocol):
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
+        key = KNOWN_NAMES.get(name) or name.decode("latin-1").lower()
         text = value.decode("latin-1")
         self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
 
@@ -216,11 +233,18 @@ class H1Response:
         return conn.take()
 
     async def read(self) -> bytes:
-        """The whole (remaining) body."""
-        parts = []
-        while (data := await self.chunk()) is not None:
-            parts.append(data)
-        return b"".join(parts)
+        """The whole (remaining) body: `chunk` until None, its loop inline (issue 17: no
+        coroutine per chunk; an answer that came with its head is read without waiting)."""
+        conn = self.conn
+        parts: list[bytes] = []
+        while True:
+            while not conn.chunks:
+                if conn.error is not None:
+                    raise conn.error
+                if conn.done:
+                    return b"".join(parts)
+                await conn.wait(self.read_s, self.until)
+            parts.append(conn.take())
 
     def release(self) -> None:
         """Back to the pool when the answer was read to its end on a keep-alive connection."""
@@ -262,7 +286,9 @@ class H1Pool:
         `until`: the whole call's deadline (the loop's time), this wait's and the body's."""
         message = b"".join((b"POST ", self._target(path), b" HTTP/1.1\r\n", self._head(headers),
                             b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body))
-        conn = await self.acquire(until)
+        conn = self._pooled()  # a live pooled connection needs no coroutine of `acquire`'s
+        if conn is None:
+            conn = await self.acquire(until)
         try:
             assert conn.transport is not None
             conn.transport.write(message)
@@ -298,9 +324,9 @@ class H1Pool:
                 self.heads[key] = head
         return head
 
-    async def acquire(self, until: float | None = None) -> _Conn:
-        """A pooled live connection, else a new one (waiting while `limit` are open), within
-        `connect_s` and not past `until` (then a plain TimeoutError)."""
+    def _pooled(self) -> _Conn | None:
+        """The most recently pooled live connection (reset for a new answer), None when no idle
+        one is live (those that are not are discarded on the way)."""
         now = time.monotonic()
         while self.idle:
             conn = self.idle.pop()
@@ -308,6 +334,14 @@ class H1Pool:
                 conn._reset()
                 return conn
             self._discard(conn)
+        return None
+
+    async def acquire(self, until: float | None = None) -> _Conn:
+        """A pooled live connection, else a new one (waiting while `limit` are open), within
+        `connect_s` and not past `until` (then a plain TimeoutError)."""
+        conn = self._pooled()
+        if conn is not None:
+            return conn
         limit_s = self.connect_s
         left = None if until is None else until - asyncio.get_running_loop().time()
         total = left is not None and left < limit_s
