@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from llmroute.header_names import ANSWER_NAMES, REQUEST_NAMES
 from llmroute.providers import h1
 from llmroute.server import asgi
 
@@ -17,7 +18,7 @@ OTHER = [b"", b"x-\xe9t\xe9", b"X-\xc9T\xc9", b"x-llmroute-explore", b"Content-t
 
 
 def _names() -> list[bytes]:
-    known = [*asgi.KNOWN_NAMES, *h1.KNOWN_NAMES]
+    known = [*REQUEST_NAMES, *ANSWER_NAMES]
     return [*known, *(n.upper() for n in known), *(n.title() for n in known), *OTHER]
 
 
@@ -37,8 +38,8 @@ def _old_answer_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 def test_the_tables_hold_what_decoding_gives() -> None:
-    assert all(value == name.decode("latin-1") for name, value in asgi.KNOWN_NAMES.items())
-    assert all(value == name.decode("latin-1").lower() for name, value in h1.KNOWN_NAMES.items())
+    assert all(value == name.decode("latin-1") for name, value in REQUEST_NAMES.items())
+    assert all(value == name.decode("latin-1").lower() for name, value in ANSWER_NAMES.items())
 
 
 @pytest.mark.parametrize("seed", range(200))

@@ -25,27 +25,12 @@ from urllib.parse import urlsplit
 import httptools
 import yarl
 
+from ..header_names import ANSWER_NAMES
+
 #: Buffered, unread body bytes above which the socket stops being read (back-pressure).
 HIGH_WATER = 256 * 1024
 #: Idle pooled connections older than this are closed rather than reused.
 KEEPALIVE_S = 30.0
-#: Answer header names upstreams commonly send, as sent (lower-case or Title-Case), each with
-#: its `decode("latin-1").lower()`: looked up instead of computed per header (issue 17); any
-#: other name is decoded and lowered as before.
-KNOWN_NAMES: dict[bytes, str] = {
-    raw: raw.decode("latin-1").lower()
-    for name in (
-        "content-type", "content-length", "content-encoding", "transfer-encoding", "connection",
-        "keep-alive", "date", "server", "vary", "via", "retry-after", "retry-after-ms",
-        "x-request-id", "request-id", "openai-organization", "openai-processing-ms",
-        "openai-version", "openai-project", "x-ratelimit-limit-requests",
-        "x-ratelimit-limit-tokens", "x-ratelimit-remaining-requests",
-        "x-ratelimit-remaining-tokens", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens",
-        "strict-transport-security", "x-content-type-options", "cf-cache-status", "cf-ray",
-        "set-cookie", "alt-svc", "access-control-expose-headers", "anthropic-organization-id",
-        "x-amzn-requestid", "x-amzn-errortype", "x-envoy-upstream-service-time",
-        "x-ms-region", "apim-request-id", "azureml-model-session")
-    for raw in (name.encode("latin-1"), name.title().encode("latin-1"))}
 #: Request targets and header blocks remembered per pool (the first ones seen; a signed
 #: request's headers differ every time and are built afresh).
 CACHED = 64
@@ -125,7 +110,7 @@ class _Conn(asyncio.Protocol):
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = KNOWN_NAMES.get(name) or name.decode("latin-1").lower()
+        key = ANSWER_NAMES.get(name) or name.decode("latin-1").lower()
         text = value.decode("latin-1")
         self.headers[key] = f"{self.headers[key]}, {text}" if key in self.headers else text
 

@@ -19,6 +19,7 @@ from typing import Final, Generic, TypeVar
 from starlette.types import Receive, Send
 
 from ..errors import ClientClosedError, RequestTooLargeError
+from ..header_names import REQUEST_NAMES
 from ..ledger.entry import money_text
 from ..outcome import Outcome
 from ..routers.figures import three_places
@@ -39,26 +40,12 @@ SSE_HEAD: Final[tuple[tuple[bytes, bytes], ...]] = (
     (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"))
 
 
-#: Request header names clients commonly send (lower-case, as ASGI servers pass them), each
-#: with its `decode("latin-1")`: looked up instead of decoded per header (issue 17).
-KNOWN_NAMES: Final[dict[bytes, str]] = {name.encode("latin-1"): name for name in (
-    "host", "content-type", "content-length", "authorization", "x-api-key", "user-agent",
-    "cache-control",
-    "accept", "accept-encoding", "accept-language", "connection", "keep-alive",
-    "transfer-encoding", "traceparent", "tracestate", "x-request-id", "x-forwarded-for",
-    "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "openai-organization",
-    "openai-project", "anthropic-version", "anthropic-beta", "x-stainless-lang",
-    "x-stainless-package-version", "x-stainless-os", "x-stainless-arch",
-    "x-stainless-runtime", "x-stainless-runtime-version", "x-stainless-async",
-    "x-stainless-retry-count", "x-stainless-read-timeout", "x-stainless-timeout")}
-
-
 def request_headers(scope: Mapping[str, object]) -> dict[str, str]:
     """The request's headers by (lower-case, as ASGI sends them) name; the first of repeated
-    headers wins, as with Starlette's `Headers.get`. A known name is looked up (`KNOWN_NAMES`),
+    headers wins, as with Starlette's `Headers.get`. A known name is looked up (`header_names.REQUEST_NAMES`),
     any other decoded."""
     raw: RawHeaders = scope["headers"]  # type: ignore[assignment]
-    known = KNOWN_NAMES.get
+    known = REQUEST_NAMES.get
     return {known(name) or name.decode("latin-1"): value.decode("latin-1")
             for name, value in reversed(raw)}
 
