@@ -86,3 +86,51 @@ def test_the_policies_over_the_bundled_artifact_share_its_arrays() -> None:
     first = classifiers[0].model.projection
     for router in classifiers[1:]:
         assert np.shares_memory(router.model.projection, first)
+
+
+@pytest.mark.skipif(not features_kernel.available(), reason="the C kernel is not built here")
+@pytest.mark.parametrize("k", [1, 8, 12, 16, 64])
+def test_the_simd_sums_are_the_scalar_sums_bit_for_bit(k: int) -> None:
+    """Where the CPU has AVX and F16C the float16 rows are summed eight outputs at a time: the
+    same latents, bit for bit, as the scalar loop (and as a float32 projection), for every width."""
+    from llmroute.learn import _kernel  # type: ignore[attr-defined]
+
+    rng = np.random.default_rng(k)
+    rows = rng.standard_normal((4096, k)).astype(np.float16)
+    rows[rng.random(rows.shape) < 0.01] = np.float16(6e-8)        # some subnormals
+    mean = rng.standard_normal(k).astype(np.float32)
+    half = _kernel.Projector(np.ascontiguousarray(rows), mean)
+    full = _kernel.Projector(np.ascontiguousarray(rows.astype(np.float32)), mean)
+    was = _kernel.simd()
+    if not _kernel.simd(True):
+        pytest.skip("this CPU has no AVX and F16C: the scalar loop is the only one")
+    try:
+        for _ in range(50):
+            n = int(rng.integers(0, 300))
+            idx = rng.integers(0, 4096, n).astype(np.int64).tobytes()
+            val = rng.standard_normal(n).astype(np.float32).tobytes()
+            dense = rng.standard_normal(3).astype(np.float32).tobytes()
+            _kernel.simd(True)
+            fast = half.latent(idx, val, dense)
+            _kernel.simd(False)
+            assert fast == half.latent(idx, val, dense) == full.latent(idx, val, dense)
+        with pytest.raises(IndexError):
+            _kernel.simd(True)
+            half.latent(np.array([4096], dtype=np.int64).tobytes(), np.ones(1, np.float32).tobytes(), b"")
+    finally:
+        _kernel.simd(was)
+
+
+@pytest.mark.skipif(not features_kernel.available(), reason="the C kernel is not built here")
+def test_the_bundled_latents_are_the_same_with_and_without_simd(bundled: RouterModel) -> None:
+    from llmroute.learn import _kernel  # type: ignore[attr-defined]
+
+    was = _kernel.simd()
+    if not _kernel.simd(True):
+        pytest.skip("this CPU has no AVX and F16C: the scalar loop is the only one")
+    try:
+        fast = [bundled.serving_latent(text).tobytes() for text in TEXTS]
+        _kernel.simd(False)
+        assert fast == [bundled.serving_latent(text).tobytes() for text in TEXTS]
+    finally:
+        _kernel.simd(was)
