@@ -13,19 +13,36 @@ RouterBench test prompt are removed too (`transfer.honest_train`; RouterBench tr
 test by construction). Models are tied across sources by `sources.ALIASES`; every other spelling
 of a tied model is added back as a copy of its profile, so RouterBench's and ZeroEval's names stay
 known. RouterBench is listed first, so a shared model keeps RouterBench's grading (`joint`).
-Evaluates on routerbench/test.jsonl and records the metrics in the metadata. Deterministic: the
-same data and code give the same bytes (the recorded date is the newest data file's modification
-date, or SOURCE_DATE_EPOCH, or --date).
+Evaluates on routerbench/test.jsonl and records the metrics in the metadata.
+
+Deterministic: the same data and code give the same bytes on any x86-64 machine with AVX2 and at
+least two CPUs. OpenBLAS picks its kernels by CPU and its code path by thread count, and either
+moves the fit's last bits (an Intel Xeon with AVX-512 picks SkylakeX's kernels, an AMD EPYC Zen's;
+one thread takes another path than two or more, and OpenBLAS uses no more threads than the CPUs
+the process may run on): the script sets `OPENBLAS_CORETYPE=Zen` and `OPENBLAS_NUM_THREADS=2`,
+what the bundled artifact was built with, before numpy loads (`LLMROUTE_NATIVE_BLAS=1` leaves them
+alone). The recorded date is --date, else SOURCE_DATE_EPOCH, else the date the artifact at --out
+records when the new arrays are the same (a rebuild that changes nothing changes no byte), else
+the newest data file's modification date. tests/learn/test_artifact_rebuild.py rebuilds the
+bundled artifact and compares every byte.
 """
+# ruff: noqa: E402  (OpenBLAS's environment must be set before numpy is imported)
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import os
+import platform
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+#: OpenBLAS settings the bundled artifact was built with (see the docstring).
+BLAS_ENV = {"OPENBLAS_CORETYPE": "Zen", "OPENBLAS_NUM_THREADS": "2"}
+if platform.machine().lower() in ("x86_64", "amd64") and os.environ.get("LLMROUTE_NATIVE_BLAS") != "1":
+    os.environ.update(BLAS_ENV)
 
 import numpy as np
 
@@ -83,13 +100,29 @@ def make_featurizer(name: str, static_model: Path, scale: float) -> Featurizer:
     return EmbeddingFeaturizer.minilm(with_hashing=bool(extra), scale=scale)
 
 
-def build_date(paths: list[Path], given: str | None) -> str:
-    """--date, else SOURCE_DATE_EPOCH, else the newest data file's modification date (UTC)."""
+def build_date(paths: list[Path], given: str | None, out: Path, arrays_sha256: str) -> str:
+    """--date, else SOURCE_DATE_EPOCH, else the date recorded by the artifact at `out` when its
+    arrays are these, else the newest data file's modification date (UTC)."""
     if given:
         return given
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        recorded = recorded_date(out, arrays_sha256)
+        if recorded is not None:
+            return recorded
     stamp = float(epoch) if epoch else max(p.stat().st_mtime for p in paths)
     return dt.datetime.fromtimestamp(stamp, tz=dt.UTC).date().isoformat()
+
+
+def recorded_date(out: Path, arrays_sha256: str) -> str | None:
+    """The training date of the artifact at `out` if its arrays' sha256 is `arrays_sha256`."""
+    try:
+        meta = artifact.read_metadata(out)
+    except artifact.ArtifactError:  # none there (or not an artifact of this format)
+        return None
+    arrays, training = meta.get("arrays") or {}, meta.get("training") or {}
+    date = training.get("date")
+    return date if arrays.get("sha256") == arrays_sha256 and isinstance(date, str) else None
 
 
 def training_records(data: Path, sources: list[str]
@@ -189,7 +222,8 @@ def main() -> None:
     names = [*per_file, *extra]
     paths = [args.data / n for n in names]
     training: dict[str, Any] = {
-        "date": build_date(paths, args.date),
+        "date": build_date(paths, args.date, args.out,
+                           hashlib.sha256(artifact.arrays_bytes(model)).hexdigest()),
         "files": [{"path": n, "sha256": sha256_of(p), "records": len(per_file[n]) if n in per_file
                    else len(extra[n])} for n, p in zip(names, paths, strict=True)],
         "counts": {"prompts": len(table.prompts), "models": len(table.models),

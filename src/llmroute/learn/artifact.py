@@ -72,10 +72,15 @@ def _dtype(key: str, value: npt.NDArray[Any]) -> np.dtype[Any]:
     return np.dtype(np.float32)
 
 
+def arrays_bytes(model: RouterModel) -> bytes:
+    """The `.npz` file `save` writes for `model` (the same bytes for the same arrays)."""
+    return _npz_bytes(model_arrays(model))
+
+
 def save(model: RouterModel, path: str | Path, training: Mapping[str, Any] | None = None) -> Path:
     """Write `<path>.npz` and `<path>.json`; returns the JSON's path."""
     npz_path, json_path = _paths(path)
-    blob = _npz_bytes(model_arrays(model))
+    blob = arrays_bytes(model)
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "featurizer": {"name": model.featurizer.name, "config": model.featurizer.config()},
