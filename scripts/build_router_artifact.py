@@ -17,16 +17,13 @@ Evaluates on routerbench/test.jsonl and records the metrics in the metadata.
 
 Deterministic: the same data and code give the same bytes on any x86-64 machine with AVX2 and at
 least two CPUs. OpenBLAS picks its kernels by CPU and its code path by thread count, and either
-moves the fit's last bits (an Intel Xeon with AVX-512 picks SkylakeX's kernels, an AMD EPYC Zen's;
-one thread takes another path than two or more, and OpenBLAS uses no more threads than the CPUs
-the process may run on): the script sets `OPENBLAS_CORETYPE=Zen` and `OPENBLAS_NUM_THREADS=2`,
-what the bundled artifact was built with, before numpy loads (`LLMROUTE_NATIVE_BLAS=1` leaves them
-alone). The recorded date is --date, else SOURCE_DATE_EPOCH, else the date the artifact at --out
-records when the new arrays are the same (a rebuild that changes nothing changes no byte), else
-the newest data file's modification date. tests/learn/test_artifact_rebuild.py rebuilds the
-bundled artifact and compares every byte.
+moves the fit's last bits: the script runs under `learn.blas.PINNED` (`OPENBLAS_CORETYPE=Zen`,
+`OPENBLAS_NUM_THREADS=2`, what the bundled artifact was built with; `LLMROUTE_NATIVE_BLAS=1`
+keeps the machine's own). The recorded date is --date, else SOURCE_DATE_EPOCH, else the date the
+artifact at --out records when the new arrays are the same (a rebuild that changes nothing changes
+no byte), else the newest data file's modification date. tests/learn/test_artifact_rebuild.py
+rebuilds the bundled artifact and compares every byte.
 """
-# ruff: noqa: E402  (OpenBLAS's environment must be set before numpy is imported)
 
 from __future__ import annotations
 
@@ -34,19 +31,13 @@ import argparse
 import datetime as dt
 import hashlib
 import os
-import platform
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-#: OpenBLAS settings the bundled artifact was built with (see the docstring).
-BLAS_ENV = {"OPENBLAS_CORETYPE": "Zen", "OPENBLAS_NUM_THREADS": "2"}
-if platform.machine().lower() in ("x86_64", "amd64") and os.environ.get("LLMROUTE_NATIVE_BLAS") != "1":
-    os.environ.update(BLAS_ENV)
-
 import numpy as np
 
-from llmroute.learn import artifact, policy
+from llmroute.learn import artifact, blas, policy
 from llmroute.learn.data import OutcomeRecord, OutcomeTable, load_records, sha256_of
 from llmroute.learn.evaluate_quick import STRONG, hull_readings, router_curve
 from llmroute.learn.features import DENSE_NAMES_V2, Featurizer, HashingFeaturizer
@@ -249,4 +240,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    blas.pin()  # the bundled artifact's OpenBLAS kernels and threads (re-executes if need be)
     main()

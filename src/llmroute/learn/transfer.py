@@ -54,7 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..evaluate import metrics as mx
-from . import policy
+from . import blas, policy
 from .data import OutcomeTable
 from .evaluate_quick import random_band
 from .model import RouterModel
@@ -428,4 +428,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    blas.pin()  # the same fits on any x86-64 machine (learn/blas.py)
     main()

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from . import blas
 from .data import OutcomeTable
 from .model import RouterModel
 from .sources import SOURCE_FILES, SourcedRecord, link_contained_questions, load_sources
@@ -146,4 +147,5 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    blas.pin()  # the same fits on any x86-64 machine (learn/blas.py)
     main()
