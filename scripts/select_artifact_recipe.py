@@ -44,6 +44,7 @@ from build_router_artifact import (
     with_other_spellings,
 )
 
+from llmroute.learn import blas
 from llmroute.learn.data import OutcomeTable, load_records
 from llmroute.learn.ensemble import fold_ensemble
 from llmroute.learn.features import DENSE_NAMES_V2, HashingFeaturizer
@@ -208,4 +209,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    blas.pin()  # the same fits on any x86-64 machine (learn/blas.py)
     main()

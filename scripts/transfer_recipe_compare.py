@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from transfer_recipe import recipe_config
 
-from llmroute.learn import transfer_cache
+from llmroute.learn import blas, transfer_cache
 from llmroute.learn.bootstrap import Difference, apgr_weighted, paired_difference, resample_counts
 from llmroute.learn.data import OutcomeTable
 from llmroute.learn.model import RouterModel
@@ -130,4 +130,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    blas.pin()  # the same fits on any x86-64 machine (learn/blas.py)
     main()

@@ -3,8 +3,9 @@ with AVX-512, Zen's on an AMD EPYC) and takes another path on one thread than on
 either moves a fit's last bits: the bundled artifact's bytes, and the transfer table's APGRs in the
 third decimal (docs/benchmarks.md, session 18). `pin()` runs the process under `PINNED`, what the
 bundled artifact and the transfer table were built with (on Zen, OpenBLAS runs its Haswell, AVX2,
-kernels), by re-executing it. For the build and measurement commands (`scripts/build_router_artifact.py`,
-`python -m llmroute.learn.transfer` and `transfer_cache`), not for serving or `llmroute train`.
+kernels), by re-executing it. For the build and measurement commands
+(`scripts/build_router_artifact.py`, `python -m llmroute.learn.transfer` and `transfer_cache`, the
+recipe scripts), not for serving or `llmroute train`.
 `LLMROUTE_NATIVE_BLAS=1` keeps the machine's own choice. Reproducible on x86-64 with AVX2 and at
 least two CPUs (OpenBLAS runs no more threads than the CPUs it may use)."""
 
