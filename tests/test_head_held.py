@@ -6,6 +6,7 @@ and their order."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -26,11 +27,13 @@ class Recorder(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.writes: list[bytes] = []
+        self.written_at: list[float] = []
         self.closed = False
 
     def write(self, data: Any) -> None:
         if data:
             self.writes.append(bytes(data))
+            self.written_at.append(time.monotonic())
 
     def close(self) -> None:
         self.closed = True
@@ -97,7 +100,7 @@ async def empty_app(scope: Scope, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def serve(app: Any, data: bytes) -> Recorder:
+async def serve(app: Any, data: bytes, rounds: int = 100, pause_s: float = 0.0) -> Recorder:
     """Feed `data` to a fresh connection of the guarded protocol; wait for its responses."""
     config = uvicorn.Config(app, log_config=None, lifespan="off")
     state = ServerState()
@@ -106,10 +109,11 @@ async def serve(app: Any, data: bytes) -> Recorder:
     transport = Recorder()
     protocol.connection_made(transport)
     protocol.data_received(data)
-    for _ in range(100):
-        await asyncio.sleep(0)
+    for _ in range(rounds):
+        await asyncio.sleep(pause_s)
         if not state.tasks and not protocol.pipeline:
             break
+    await asyncio.sleep(0)  # a head held to the end of a turn is written by then
     protocol.connection_lost(None)
     return transport
 
@@ -137,11 +141,32 @@ async def test_pipelined_requests_each_leave_whole_and_in_order() -> None:
     assert t.writes[-1] == one
 
 
-async def test_a_stream_head_is_not_held() -> None:
+async def test_a_stream_head_leaves_with_a_first_chunk_sent_in_the_same_turn() -> None:
     t = await serve(stream_app, request())
+    first = t.writes[0]
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in first
+    assert first.endswith(b"\r\n\r\n9\r\ndata: 1\n\n\r\n")
+    assert t.writes[1:] == [b"9\r\ndata: 2\n\n\r\n", b"0\r\n\r\n"]
+
+
+async def test_a_stream_head_does_not_wait_for_a_slow_first_chunk() -> None:
+    sent_at: list[float] = []
+
+    async def slow_stream_app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        await asyncio.sleep(0.05)  # the upstream's first token is late
+        sent_at.append(time.monotonic())
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    t = await serve(slow_stream_app, request(), rounds=200, pause_s=0.001)
     assert t.writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and t.writes[0].endswith(b"\r\n\r\n")
-    assert b"transfer-encoding: chunked" in t.writes[0]
-    assert t.writes[1:] == [b"9\r\ndata: 1\n\n\r\n", b"9\r\ndata: 2\n\n\r\n", b"0\r\n\r\n"]
+    assert t.written_at[0] < sent_at[0] - 0.04  # written at the end of its turn, not with the chunk
+    assert t.writes[1:] == [b"9\r\ndata: 1\n\n\r\n", b"0\r\n\r\n"]
 
 
 async def test_a_body_in_parts_follows_its_head_in_order() -> None:

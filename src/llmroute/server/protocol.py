@@ -8,11 +8,12 @@ so a kept-alive connection's requests cost no timer calls, and a slow client nev
 client's request. (The body's size is the app's: `server.max_body_bytes`, 413; the whole
 request's time is `resilience.deadline_s`.)
 
-A response with a `content-length` leaves in one write: uvicorn writes a response's head as soon as
-it is sent and its body after, two socket writes where one would do; each costs a system call, and
-on loopback the receiver's TCP work and wake-up are charged to the writer (issue 17: ~4% of a
-request's CPU each). `HeadHeld` holds such a head until the body's first bytes. A chunked response
-(a stream) and `100 Continue` are written at once, as before."""
+A response's head leaves with its body's first bytes: uvicorn writes a head as soon as it is sent
+and the body after, two socket writes where one would do; each costs a system call, and on loopback
+the receiver's TCP work and wake-up are charged to the writer (issue 17). `HeadHeld` holds the head
+of a `content-length` answer until its body, and a stream's head until its first chunk or the end
+of the event loop's turn, whichever comes first (so no stream's head waits on its upstream).
+`100 Continue` is written at once, as before."""
 
 from __future__ import annotations
 
@@ -48,10 +49,11 @@ def error_bytes(status: int, message: str) -> bytes:
 
 
 class HeadHeld:
-    """The connection's transport as uvicorn's response cycles see it: the head of a response with
-    a `content-length` and a body (uvicorn has parsed its headers when it writes the head) is held
-    and written with the next bytes, the body's. Anything else passes straight through; closing
-    writes a held head first."""
+    """The connection's transport as uvicorn's response cycles see it: a response's head (uvicorn
+    has parsed its headers when it writes it) is held and written with the next bytes, the body's:
+    with a `content-length` and a body, until they come; chunked (a stream), until the end of this
+    turn of the event loop at most. Anything else passes straight through; closing writes a held
+    head first."""
 
     __slots__ = ("head", "protocol", "seen", "transport")
 
@@ -70,7 +72,12 @@ class HeadHeld:
         cycle = self.protocol.cycle
         if cycle is not self.seen and cycle.response_started:  # this write is the cycle's head
             self.seen = cycle
-            if cycle.chunked_encoding is False and cycle.expected_content_length > 0:
+            chunked = cycle.chunked_encoding
+            if chunked:  # a stream: its first chunk usually follows in this turn
+                self.head = data
+                self.protocol.loop.call_soon(self.flush)
+                return
+            if chunked is False and cycle.expected_content_length > 0:  # its body follows
                 self.head = data
                 return
         self.transport.write(data)
@@ -79,7 +86,8 @@ class HeadHeld:
         head = self.head
         if head is not None:
             self.head = None
-            self.transport.write(head)
+            if not self.transport.is_closing():
+                self.transport.write(head)
 
     def close(self) -> None:
         self.flush()
