@@ -41,6 +41,12 @@ class Recorder(asyncio.Transport):
     def is_closing(self) -> bool:
         return self.closed
 
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.writes.append(b"<eof>")
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8080)}.get(name, default)
 
@@ -207,3 +213,20 @@ async def test_a_head_without_its_body_is_written_before_the_close() -> None:
 async def test_an_empty_answer_is_not_held(app: Any) -> None:
     t = await serve(app, request())
     assert len(t.writes) == 1 and t.writes[0].startswith(b"HTTP/1.1 204 No Content\r\n")
+
+
+async def test_a_held_head_goes_out_before_an_error_the_protocol_writes_itself() -> None:
+    """The protocol's own answers (a 400 for bytes that are not HTTP, a timeout's close) write to
+    the socket directly: a head held in the same turn is written first, in its place."""
+    config = uvicorn.Config(json_app, log_config=None, lifespan="off")
+    protocol = GuardedHttpProtocol(config=config, server_state=ServerState(), app_state={},
+                                   _loop=asyncio.get_running_loop(), limits=ServerConfig())
+    transport = Recorder()
+    protocol.connection_made(transport)
+    assert protocol.out is not None
+    protocol.out.head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    protocol.send_400_response("Invalid HTTP request received.")
+    assert transport.writes[0] == b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    assert transport.writes[1].startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert transport.writes[2] == b"<eof>"
+    protocol.connection_lost(None)

@@ -223,6 +223,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         transport = self.transport
         if transport.is_closing():
             return
+        if self.out is not None:
+            self.out.flush()  # a head held this turn goes first, as it would have unheld
         transport.write(error_bytes(status, message))
         if not transport.can_write_eof():
             transport.close()
@@ -238,4 +240,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm()
         self.reading = _CLOSED
         if not self.transport.is_closing():
+            if self.out is not None:
+                self.out.flush()
             self.transport.close()
