@@ -106,14 +106,20 @@ async def empty_app(scope: Scope, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def serve(app: Any, data: bytes, rounds: int = 100, pause_s: float = 0.0) -> Recorder:
-    """Feed `data` to a fresh connection of the guarded protocol; wait for its responses."""
-    config = uvicorn.Config(app, log_config=None, lifespan="off")
+def connect(app: Any) -> tuple[GuardedHttpProtocol, Recorder, ServerState]:
+    """A fresh connection of the guarded protocol serving `app`, writing to a `Recorder`."""
     state = ServerState()
-    protocol = GuardedHttpProtocol(config=config, server_state=state, app_state={},
+    protocol = GuardedHttpProtocol(config=uvicorn.Config(app, log_config=None, lifespan="off"),
+                                   server_state=state, app_state={},
                                    _loop=asyncio.get_running_loop(), limits=ServerConfig())
     transport = Recorder()
     protocol.connection_made(transport)
+    return protocol, transport, state
+
+
+async def serve(app: Any, data: bytes, rounds: int = 100, pause_s: float = 0.0) -> Recorder:
+    """Feed `data` to a fresh connection of the guarded protocol; wait for its responses."""
+    protocol, transport, state = connect(app)
     protocol.data_received(data)
     for _ in range(rounds):
         await asyncio.sleep(pause_s)
@@ -185,12 +191,7 @@ async def test_a_100_continue_is_written_at_once() -> None:
     body = b'{"x":1}'
     head = (b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
             b"content-length: %d\r\n\r\n" % len(body))
-    config = uvicorn.Config(json_app, log_config=None, lifespan="off")
-    state = ServerState()
-    protocol = GuardedHttpProtocol(config=config, server_state=state, app_state={},
-                                   _loop=asyncio.get_running_loop(), limits=ServerConfig())
-    transport = Recorder()
-    protocol.connection_made(transport)
+    protocol, transport, _ = connect(json_app)
     protocol.data_received(head)
     for _ in range(5):
         await asyncio.sleep(0)
@@ -218,11 +219,7 @@ async def test_an_empty_answer_is_not_held(app: Any) -> None:
 async def test_a_held_head_goes_out_before_an_error_the_protocol_writes_itself() -> None:
     """The protocol's own answers (a 400 for bytes that are not HTTP, a timeout's close) write to
     the socket directly: a head held in the same turn is written first, in its place."""
-    config = uvicorn.Config(json_app, log_config=None, lifespan="off")
-    protocol = GuardedHttpProtocol(config=config, server_state=ServerState(), app_state={},
-                                   _loop=asyncio.get_running_loop(), limits=ServerConfig())
-    transport = Recorder()
-    protocol.connection_made(transport)
+    protocol, transport, _ = connect(json_app)
     assert protocol.out is not None
     protocol.out.head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
     protocol.send_400_response("Invalid HTTP request received.")
