@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -68,7 +69,9 @@ class Sessions:
 
     def issue(self, key_hash: str) -> str:
         """A new session cookie's value for the key with this hash."""
-        body = f"{secrets.token_urlsafe(18)}.{int(self._clock() + self.ttl_s)}.{self._key_id(key_hash)}"
+        # rounded up: a session lives at least its ttl (rounded down, a 1-s ttl could last 1 ms)
+        expires = math.ceil(self._clock() + self.ttl_s)
+        body = f"{secrets.token_urlsafe(18)}.{expires}.{self._key_id(key_hash)}"
         return f"{body}.{self._sign(body)}"
 
     async def check(self, cookie: str | None, keys: KeyRing) -> Session | None:
