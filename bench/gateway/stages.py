@@ -2,7 +2,7 @@
 boundaries next to the client's send and receive, on one monotonic clock.
 
     .venv/bin/python bench/gateway/stages.py [--arm NAME=SRC]... [--delays 0,20] [--duration 6]
-        [--rounds 1] [--no-stream] [--limits] [--chunks 8]
+        [--rounds 1] [--no-stream] [--limits] [--chunks 8] [--gap-ms 0]
 
 Per round, delay and arm (arms alternate order between rounds): the fast upstream at that delay
 (CPU 1) is first driven directly (the baseline), then the gateway (run.py's `llmroute` row: key,
@@ -12,6 +12,8 @@ requests, then streaming ones. The trace hook marks each stage's end (see its do
 prints, per stage, the median and mean µs of every request's interval, the client's view (added
 latency against the direct baseline, and for streams the first byte), and the main thread's CPU
 time from the endpoint's start to the answer written against the wall time of the same span.
+`--gap-ms 20` paces the upstream's content chunks as run.py's streaming rows do: every stream then
+ends after a 20 ms pause, so the next request meets a gateway that has been idle (runs cold).
 """
 
 from __future__ import annotations
@@ -203,6 +205,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--no-stream", dest="stream", action="store_false")
     p.add_argument("--chunks", type=int, default=8, help="content chunks per upstream stream")
+    p.add_argument("--gap-ms", type=float, default=0.0,
+                   help="the upstream's pause before each content chunk (run.py's streams: 20)")
     p.add_argument("--limits", action="store_true",
                    help="run.py's control-plane limits (a budget, a rate and a token limit)")
     args = p.parse_args()
@@ -219,7 +223,7 @@ def main() -> None:
         procs.wait_http(up.ready_url, upstream, up.ready_timeout_s)
         for r in range(args.rounds):
             for delay in (float(d) for d in args.delays.split(",")):
-                set_knobs(up_port, delay_ms=delay, chunk_gap_ms=0, chunks=args.chunks)
+                set_knobs(up_port, delay_ms=delay, chunk_gap_ms=args.gap_ms, chunks=args.chunks)
                 direct = {}
                 for stream in (False, True) if args.stream else (False,):
                     drive(up.url, up.body, {}, args.warmup, stream)
