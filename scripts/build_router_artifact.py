@@ -4,6 +4,7 @@
         [--sources routerbench,zeroeval,mmlu-pro,llmrouter,routeprofile] [--extra FILE ...]
         [--featurizer hashing|static|static+hashing|minilm|minilm+hashing] [--static-model DIR]
         [--routerbench-weight W] [--others-weight O] [--dense-l2 L] [--v2-dense-l2 L2] [--ensemble K]
+        [--offset-l2 D]
 
 Trains the joint model (`fit_router` with each record's source) on every source of the shared data
 (`learn.sources`: RouterBench train, ZeroEval, MMLU-Pro, LLMRouter, RouteProfile; plus any --extra
@@ -181,6 +182,9 @@ def main() -> None:
                         help="weight of every other source's outcomes in the joint loss")
     parser.add_argument("--v2-dense-l2", type=float, default=V2_DENSE_L2,
                         help="extra L2 on the version-2 structural features only (default: --dense-l2)")
+    parser.add_argument("--offset-l2", type=float, default=TrainConfig.offset_l2,
+                        help="L2 on the per-(model, source) bias offsets (100 lets the abilities, not the "
+                             "offsets, carry what a model is good at: docs/benchmarks.md, session 19)")
     parser.add_argument("--ensemble", type=int, default=ENSEMBLE,
                         help="joint fits with text-basis seeds 0..K-1, folded into one router that "
                              "averages their logits (learn/ensemble.py)")
@@ -205,7 +209,8 @@ def main() -> None:
     weights = {name: args.routerbench_weight if name == "routerbench" else args.others_weight
                for name in SOURCE_FILES}
     by_name = {} if args.v2_dense_l2 is None else dict.fromkeys(DENSE_NAMES_V2, args.v2_dense_l2)
-    config = TrainConfig(c=args.c, rank=args.rank, dense_l2=args.dense_l2, tiers=tiers_by_cost(table),
+    config = TrainConfig(c=args.c, rank=args.rank, dense_l2=args.dense_l2, offset_l2=args.offset_l2,
+                         tiers=tiers_by_cost(table),
                          source_weights={k: v for k, v in weights.items() if v != 1.0},
                          dense_l2_by_name=by_name, basis_seeds=tuple(range(args.ensemble)))
     featurizer = make_featurizer(args.featurizer, args.static_model, args.embed_scale)

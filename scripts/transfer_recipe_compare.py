@@ -4,8 +4,9 @@
         [--data ../shared/data] [--out out/transfer-recipes] [--only zeroeval,mmlu-pro,...]
         [--tasks-of routerbench] [--resamples 1000] [--seed 0]
 
-A recipe is NAME=W/O/D/V2: RouterBench's weight, the other sources' weight, `dense_l2`, and the L2 on the
-version-2 features only (`-`: the same as `dense_l2`), as `build_router_artifact.py` takes them. The
+A recipe is NAME=W/O/D/V2[/OFF]: RouterBench's weight, the other sources' weight, `dense_l2`, the L2 on
+the version-2 features only (`-`: the same as `dense_l2`), as `build_router_artifact.py` takes them, and
+optionally `offset_l2` (the L2 on the per-(model, source) bias offsets; default `TrainConfig`'s). The
 first recipe is the base. Each recipe's leave-one-source-out splits (`transfer.loso_splits`, the same
 honest training sets as `transfer`; each held-out source never trained on), plus the leave-one-task-out
 splits of the sources named in --tasks-of, are trained and scored once (`transfer_cache.run`, cached
@@ -37,11 +38,15 @@ from llmroute.learn.transfer_hedge import PairSet, sets_by_task
 REPO = Path(__file__).resolve().parent.parent
 
 
-def parse_recipe(text: str) -> tuple[str, tuple[float, float, float, float | None]]:
-    """NAME=W/O/D/V2 -> (NAME, (W, O, D, V2 or None))."""
+Recipe = tuple[float, float, float, float | None, float]
+
+
+def parse_recipe(text: str) -> tuple[str, Recipe]:
+    """NAME=W/O/D/V2[/OFF] -> (NAME, (W, O, D, V2 or None, OFF or TrainConfig's offset_l2))."""
     name, _, spec = text.partition("=")
-    w, o, d, v2 = spec.split("/")
-    return name, (float(w), float(o), float(d), None if v2 == "-" else float(v2))
+    w, o, d, v2, *off = spec.split("/")
+    offset = float(off[0]) if off else TrainConfig.offset_l2
+    return name, (float(w), float(o), float(d), None if v2 == "-" else float(v2), offset)
 
 
 def pair_sets(folder: Path) -> dict[str, PairSet]:
@@ -89,8 +94,8 @@ def main() -> None:
     splits = [s for s in loso_splits(sources) if s.source in only] + \
         [s for s in loto_splits(sources) if s.source in tasks_of]
     if not args.no_train:
-        for name, (w, o, dense, v2) in recipes:
-            config = recipe_config(w, o, dense, v2)
+        for name, (w, o, dense, v2, offset) in recipes:
+            config = recipe_config(w, o, dense, v2, offset)
 
             def trainer(records: Sequence[SourcedRecord], config: TrainConfig = config) -> RouterModel:
                 return fit_router(OutcomeTable.of(r.record for r in records), config,
