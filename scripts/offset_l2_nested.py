@@ -6,7 +6,7 @@ source's outcomes (issue 13): nested leave-two-sources-out.
 For every two sources A and B, a router is trained on the other three (records sharing a prompt or
 question with A or B removed: `transfer_cache.inner_splits`) per candidate value, and scored on A and
 on B. For outer held-out source S, the nested sets are S>T for every other source T: T whole and each
-of T's tasks, each with its own strong/weak pair (`transfer_hedge.sets_by_task`). The value with the
+of T's tasks, each with its own strong/weak pair (`transfer_hedge.nested_sets`). The value with the
 highest mean nested APGR (the smaller on ties) is S's choice: S's outcomes train nothing and choose
 nothing. Fits are cached under OUT/inner_<value>.
 """
@@ -19,25 +19,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from transfer_recipe import recipe_config
+from transfer_recipe import recipe_config, recipe_trainer
 
 from llmroute.learn import blas, transfer_cache
-from llmroute.learn.data import OutcomeTable
-from llmroute.learn.model import RouterModel
-from llmroute.learn.sources import SourcedRecord, link_contained_questions, load_sources
-from llmroute.learn.train import TrainConfig, fit_router
-from llmroute.learn.transfer_hedge import sets_by_task
+from llmroute.learn.sources import link_contained_questions, load_sources
+from llmroute.learn.train import TrainConfig
+from llmroute.learn.transfer_hedge import nested_sets
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def nested_means(folder: Path) -> dict[str, float]:
+def nested_means(folder: Path, sources: Sequence[str]) -> dict[str, float]:
     """Per outer source, the mean APGR over its nested sets cached under `folder`."""
-    per_outer: dict[str, list[float]] = {}
-    for path in sorted(folder.glob("inner__*.npz")):
-        for ps in sets_by_task(transfer_cache.load(path)):
-            per_outer.setdefault(ps.name.split(">")[0], []).append(ps.apgr(ps.router))
-    return {outer: float(np.mean(values)) for outer, values in per_outer.items()}
+    inner = [transfer_cache.load(p) for p in sorted(folder.glob("inner__*.npz"))]
+    return {outer: float(np.mean([ps.apgr(ps.router) for ps in nested_sets(inner, outer)]))
+            for outer in sources}
 
 
 def main() -> None:
@@ -47,21 +43,18 @@ def main() -> None:
     parser.add_argument("--values", default=f"{TrainConfig.offset_l2:g},100")
     args = parser.parse_args()
     values = [float(v) for v in args.values.split(",")]
-    splits = transfer_cache.inner_splits(link_contained_questions(load_sources(args.data)))
+    sources = link_contained_questions(load_sources(args.data))
+    splits = transfer_cache.inner_splits(sources)
     means: dict[float, dict[str, float]] = {}
     for value in values:
         config = recipe_config(1.0, 1.0, TrainConfig.dense_l2, None, value)
-
-        def trainer(records: Sequence[SourcedRecord], config: TrainConfig = config) -> RouterModel:
-            return fit_router(OutcomeTable.of(r.record for r in records), config,
-                              sources=[r.source for r in records])
 
         def log(line: str, value: float = value) -> None:
             print(f"offset_l2 {value:g}: {line}", file=sys.stderr, flush=True)
 
         folder = args.out / f"inner_{value:g}"
-        transfer_cache.run(splits, folder, trainer, log=log)
-        means[value] = nested_means(folder)
+        transfer_cache.run(splits, folder, recipe_trainer(config), log=log)
+        means[value] = nested_means(folder, [name for name, recs in sources.items() if recs])
     print("| outer held-out source | " + " | ".join(f"offset_l2 {v:g}" for v in values) + " | chosen |")
     print("|---|" + "--:|" * len(values) + "---|")
     for outer in sorted(means[values[0]]):

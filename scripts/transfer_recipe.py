@@ -39,6 +39,14 @@ def recipe_config(routerbench: float, others: float, dense_l2: float, v2: float 
                        offset_l2=offset_l2)
 
 
+def recipe_trainer(config: TrainConfig) -> transfer.Trainer:
+    """The joint fit with `config` on a split's training records (each record's source kept)."""
+    def trainer(records: Sequence[SourcedRecord]) -> RouterModel:
+        return fit_router(OutcomeTable.of(r.record for r in records), config,
+                          sources=[r.source for r in records])
+    return trainer
+
+
 def main() -> None:
     """Run the leave-one-source-out splits with the recipe and print transfer's table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -51,16 +59,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     config = recipe_config(args.routerbench_weight, args.others_weight, args.dense_l2, args.v2_dense_l2)
-
-    def trainer(records: Sequence[SourcedRecord]) -> RouterModel:
-        return fit_router(OutcomeTable.of(r.record for r in records), config,
-                          sources=[r.source for r in records])
-
     splits = transfer.loso_splits(link_contained_questions(load_sources(args.data)))
     only = [s for s in args.only.split(",") if s]
     splits = [s for s in splits if not only or s.source in only]
     started = time.monotonic()
-    results = transfer.run(splits, trainer, log=lambda line: print(line, file=sys.stderr, flush=True))
+    results = transfer.run(splits, recipe_trainer(config),
+                           log=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"recipe: {config.source_weights or 'weights 1'}, dense_l2 {config.dense_l2:g}, "
           f"v2 dense_l2 {args.v2_dense_l2}; {len(splits)} splits in {time.monotonic() - started:.0f} s")
     print("\n".join(transfer.table_lines(results)))

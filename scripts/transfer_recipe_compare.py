@@ -24,14 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from transfer_recipe import recipe_config
+from transfer_recipe import recipe_config, recipe_trainer
 
 from llmroute.learn import blas, transfer_cache
 from llmroute.learn.bootstrap import Difference, apgr_weighted, paired_difference, resample_counts
-from llmroute.learn.data import OutcomeTable
-from llmroute.learn.model import RouterModel
-from llmroute.learn.sources import SourcedRecord, link_contained_questions, load_sources
-from llmroute.learn.train import TrainConfig, fit_router
+from llmroute.learn.sources import link_contained_questions, load_sources
+from llmroute.learn.train import TrainConfig
 from llmroute.learn.transfer import loso_splits, loto_splits
 from llmroute.learn.transfer_hedge import PairSet, sets_by_task
 
@@ -97,14 +95,10 @@ def main() -> None:
         for name, (w, o, dense, v2, offset) in recipes:
             config = recipe_config(w, o, dense, v2, offset)
 
-            def trainer(records: Sequence[SourcedRecord], config: TrainConfig = config) -> RouterModel:
-                return fit_router(OutcomeTable.of(r.record for r in records), config,
-                                  sources=[r.source for r in records])
-
             def log(line: str, name: str = name) -> None:
                 print(f"{name}: {line}", file=sys.stderr, flush=True)
 
-            transfer_cache.run(splits, args.out / name, trainer, log=log)
+            transfer_cache.run(splits, args.out / name, recipe_trainer(config), log=log)
     (base_name, _), *others = recipes
     base = pair_sets(args.out / base_name)
     whole = [s.name for s in splits if s.kind == "source"]
