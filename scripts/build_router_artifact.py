@@ -185,6 +185,9 @@ def main() -> None:
     parser.add_argument("--offset-l2", type=float, default=TrainConfig.offset_l2,
                         help="L2 on the per-(model, source) bias offsets (100 lets the abilities, not the "
                              "offsets, carry what a model is good at: docs/benchmarks.md, session 19)")
+    parser.add_argument("--served-offset-l2", type=float, default=None,
+                        help="refit the biases and offsets at this L2 after the joint fit, with the "
+                             "abilities held (TrainConfig.served_offset_l2; default: no refit)")
     parser.add_argument("--ensemble", type=int, default=ENSEMBLE,
                         help="joint fits with text-basis seeds 0..K-1, folded into one router that "
                              "averages their logits (learn/ensemble.py)")
@@ -210,7 +213,7 @@ def main() -> None:
                for name in SOURCE_FILES}
     by_name = {} if args.v2_dense_l2 is None else dict.fromkeys(DENSE_NAMES_V2, args.v2_dense_l2)
     config = TrainConfig(c=args.c, rank=args.rank, dense_l2=args.dense_l2, offset_l2=args.offset_l2,
-                         tiers=tiers_by_cost(table),
+                         served_offset_l2=args.served_offset_l2, tiers=tiers_by_cost(table),
                          source_weights={k: v for k, v in weights.items() if v != 1.0},
                          dense_l2_by_name=by_name, basis_seeds=tuple(range(args.ensemble)))
     featurizer = make_featurizer(args.featurizer, args.static_model, args.embed_scale)
@@ -230,6 +233,8 @@ def main() -> None:
                    "offset_l2": config.offset_l2, "source_l2": config.source_l2, "dense_l2": config.dense_l2,
                    "max_iter": config.max_iter, "tier_bounds_usd_per_1k": list(TIER_BOUNDS),
                    **({"source_weights": dict(config.source_weights)} if config.source_weights else {}),
+                   **({"served_offset_l2": config.served_offset_l2}
+                      if config.served_offset_l2 is not None else {}),
                    **({"basis_seeds": list(config.basis_seeds)} if config.basis_seeds != (0,) else {}),
                    **({"v2_dense_l2": args.v2_dense_l2} if args.v2_dense_l2 is not None else {}),
                    **({"featurizer": args.featurizer} if args.featurizer != "hashing" else {})},

@@ -18,9 +18,11 @@ measures only that recipe once on RouterBench test, trained on all of RouterBenc
 Each fold is fitted once per basis seed (up to the largest K); an ensemble of K is the fold of the
 first K fits (`ensemble.fold_ensemble`, the same router `basis_seeds` trains), so every K costs only
 the largest K's fits. The mean and range of the single-seed scores are printed too.
-`--recipes` scores an explicit list instead of the grid: W/D/V2/O = RouterBench's weight, dense_l2,
-the extra L2 on the version-2 structural features only (`features.DENSE_NAMES_V2`, `-` = dense_l2
-too; `TrainConfig.dense_l2_by_name`) and the weight of every other source's outcomes (rank 16).
+`--recipes` scores an explicit list instead of the grid: W/D/V2/O[/OFF[/SERVED]] = RouterBench's
+weight, dense_l2, the extra L2 on the version-2 structural features only (`features.DENSE_NAMES_V2`,
+`-` = dense_l2 too; `TrainConfig.dense_l2_by_name`), the weight of every other source's outcomes, and
+optionally the per-(model, source) offset L2 (`TrainConfig.offset_l2`) and the one the offsets are
+refitted at after the fit (`TrainConfig.served_offset_l2`) (rank 16).
 """
 
 from __future__ import annotations
@@ -70,20 +72,27 @@ class Recipe:
     v2_l2: float | None = None
     #: Weight of the other sources' outcomes.
     others: float = 1.0
+    #: L2 on the per-(model, source) offsets in the joint fit, and (None: no refit) the one at which
+    #: the biases and offsets are refitted after it (`TrainConfig.served_offset_l2`).
+    offset_l2: float = TrainConfig.offset_l2
+    served_offset_l2: float | None = None
 
     def config(self, table: OutcomeTable, seeds: tuple[int, ...] | None = None) -> TrainConfig:
         """The training config of this recipe for `table` (basis seeds 0..ensemble-1 unless given)."""
         return TrainConfig(rank=self.rank, dense_l2=self.dense_l2, tiers=tiers_by_cost(table),
                            source_weights=source_weights(self.weight, self.others),
                            dense_l2_by_name=v2_penalty(self.v2_l2),
+                           offset_l2=self.offset_l2, served_offset_l2=self.served_offset_l2,
                            basis_seeds=seeds if seeds is not None else tuple(range(self.ensemble)))
 
     def label(self) -> str:
         """Short name for tables."""
         v2 = "" if self.v2_l2 is None else f", v2 dense_l2 {self.v2_l2:g}"
         others = "" if self.others == 1.0 else f", others {self.others:g}"
-        return (f"weight {self.weight:g}, rank {self.rank}, dense_l2 {self.dense_l2:g}{v2}{others}, "
-                f"ensemble {self.ensemble}")
+        offsets = "" if self.offset_l2 == TrainConfig.offset_l2 else f", offset_l2 {self.offset_l2:g}"
+        served = "" if self.served_offset_l2 is None else f", served offset_l2 {self.served_offset_l2:g}"
+        return (f"weight {self.weight:g}, rank {self.rank}, dense_l2 {self.dense_l2:g}{v2}{others}{offsets}"
+                f"{served}, ensemble {self.ensemble}")
 
 
 def source_weights(weight: float, others: float) -> dict[str, float]:
@@ -140,11 +149,15 @@ def parse_grid(weights: str, ranks: str, dense_l2: str) -> list[Recipe]:
 
 
 def parse_recipes(text: str) -> list[Recipe]:
-    """`W/D/V2/O,...` (V2 `-`: none), each at rank 16."""
+    """`W/D/V2/O[/OFF[/SERVED]],...` (V2 `-`: none; OFF: offset_l2; SERVED: served_offset_l2), each at
+    rank 16."""
     out = []
     for item in text.split(","):
-        w, d, v2, o = item.split("/")
-        out.append(Recipe(float(w), 16, float(d), v2_l2=None if v2 == "-" else float(v2), others=float(o)))
+        w, d, v2, o, *offsets = item.split("/")
+        off = float(offsets[0]) if offsets else TrainConfig.offset_l2
+        served = float(offsets[1]) if len(offsets) > 1 else None
+        out.append(Recipe(float(w), 16, float(d), v2_l2=None if v2 == "-" else float(v2), others=float(o),
+                          offset_l2=off, served_offset_l2=served))
     return out
 
 
@@ -187,7 +200,8 @@ def main() -> None:
             c95 = float(np.mean([s["c95"] for s in scores]))
             scored.append((q15, -c95, row))
             rows.append({"weight": row.weight, "rank": row.rank, "dense_l2": row.dense_l2, "ensemble": k,
-                         "v2_l2": row.v2_l2, "others": row.others,
+                         "v2_l2": row.v2_l2, "others": row.others, "offset_l2": row.offset_l2,
+                         "served_offset_l2": row.served_offset_l2,
                          "q15": q15, "c95": c95, "folds": scores,
                          **({"single_seeds_q15": single_q} if k == 1 else {})})
             per_fold = ", ".join(f"{s['q15']:.2%}/{s['c95']:.1%}" for s in scores)
@@ -198,7 +212,9 @@ def main() -> None:
     result: dict[str, object] = {"folds": args.folds, "seed": args.seed, "recipes": rows,
                                  "chosen": {"weight": chosen.weight, "rank": chosen.rank,
                                             "dense_l2": chosen.dense_l2, "ensemble": chosen.ensemble,
-                                            "v2_l2": chosen.v2_l2, "others": chosen.others}}
+                                            "v2_l2": chosen.v2_l2, "others": chosen.others,
+                                            "offset_l2": chosen.offset_l2,
+                                            "served_offset_l2": chosen.served_offset_l2}}
     if args.test:
         metrics = test_metrics(fit(chosen, kept), load_records(args.data / TEST_FILE))
         print(f"RouterBench test, once: {metrics['on_hull']}")

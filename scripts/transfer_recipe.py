@@ -31,12 +31,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def recipe_config(routerbench: float, others: float, dense_l2: float, v2: float | None,
-                  offset_l2: float = TrainConfig.offset_l2) -> TrainConfig:
+                  offset_l2: float = TrainConfig.offset_l2, served_offset_l2: float | None = None
+                  ) -> TrainConfig:
     """The training config of a recipe (the rest of `TrainConfig` at its defaults)."""
     weights = {name: routerbench if name == "routerbench" else others for name in SOURCE_FILES}
     return TrainConfig(dense_l2=dense_l2, source_weights={k: v for k, v in weights.items() if v != 1.0},
                        dense_l2_by_name={} if v2 is None else dict.fromkeys(DENSE_NAMES_V2, v2),
-                       offset_l2=offset_l2)
+                       offset_l2=offset_l2, served_offset_l2=served_offset_l2)
 
 
 def recipe_trainer(config: TrainConfig) -> transfer.Trainer:

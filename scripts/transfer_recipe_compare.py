@@ -4,9 +4,10 @@
         [--data ../shared/data] [--out out/transfer-recipes] [--only zeroeval,mmlu-pro,...]
         [--tasks-of routerbench] [--resamples 1000] [--seed 0]
 
-A recipe is NAME=W/O/D/V2[/OFF]: RouterBench's weight, the other sources' weight, `dense_l2`, the L2 on
-the version-2 features only (`-`: the same as `dense_l2`), as `build_router_artifact.py` takes them, and
-optionally `offset_l2` (the L2 on the per-(model, source) bias offsets; default `TrainConfig`'s). The
+A recipe is NAME=W/O/D/V2[/OFF[/SERVED]]: RouterBench's weight, the other sources' weight, `dense_l2`,
+the L2 on the version-2 features only (`-`: the same as `dense_l2`), as `build_router_artifact.py` takes
+them, optionally `offset_l2` (the L2 on the per-(model, source) bias offsets; default `TrainConfig`'s)
+and the L2 the biases and offsets are refitted at afterwards (`TrainConfig.served_offset_l2`). The
 first recipe is the base. Each recipe's leave-one-source-out splits (`transfer.loso_splits`, the same
 honest training sets as `transfer`; each held-out source never trained on), plus the leave-one-task-out
 splits of the sources named in --tasks-of, are trained and scored once (`transfer_cache.run`, cached
@@ -36,15 +37,17 @@ from llmroute.learn.transfer_hedge import PairSet, sets_by_task
 REPO = Path(__file__).resolve().parent.parent
 
 
-Recipe = tuple[float, float, float, float | None, float]
+Recipe = tuple[float, float, float, float | None, float, float | None]
 
 
 def parse_recipe(text: str) -> tuple[str, Recipe]:
-    """NAME=W/O/D/V2[/OFF] -> (NAME, (W, O, D, V2 or None, OFF or TrainConfig's offset_l2))."""
+    """NAME=W/O/D/V2[/OFF[/SERVED]] -> (NAME, (W, O, D, V2 or None, OFF or TrainConfig's offset_l2,
+    SERVED or None))."""
     name, _, spec = text.partition("=")
     w, o, d, v2, *off = spec.split("/")
     offset = float(off[0]) if off else TrainConfig.offset_l2
-    return name, (float(w), float(o), float(d), None if v2 == "-" else float(v2), offset)
+    served = float(off[1]) if len(off) > 1 else None
+    return name, (float(w), float(o), float(d), None if v2 == "-" else float(v2), offset, served)
 
 
 def pair_sets(folder: Path) -> dict[str, PairSet]:
@@ -92,8 +95,8 @@ def main() -> None:
     splits = [s for s in loso_splits(sources) if s.source in only] + \
         [s for s in loto_splits(sources) if s.source in tasks_of]
     if not args.no_train:
-        for name, (w, o, dense, v2, offset) in recipes:
-            config = recipe_config(w, o, dense, v2, offset)
+        for name, (w, o, dense, v2, offset, served) in recipes:
+            config = recipe_config(w, o, dense, v2, offset, served)
 
             def log(line: str, name: str = name) -> None:
                 print(f"{name}: {line}", file=sys.stderr, flush=True)

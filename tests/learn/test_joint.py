@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from llmroute.learn.data import OutcomeRecord, OutcomeTable
-from llmroute.learn.joint import JointProblem, Penalties, fit_params
+from llmroute.learn.joint import JointProblem, Penalties, fit_params, refit_offsets
+from llmroute.learn.model import RouterModel
 
 from .conftest import synthetic_records
 
@@ -56,6 +57,27 @@ def test_served_bias_predicts_each_model_as_fitted_on_its_own_source() -> None:
     np.testing.assert_allclose(eta[only_a, 1], logit[only_a, 1], atol=0.15)   # only_a, graded by a
 
 
+def test_refitting_the_offsets_restores_each_sources_grading_and_keeps_the_abilities() -> None:
+    problem, logit = _problem(offset=-1.5)
+    held = fit_params(problem, rank=2, penalties=Penalties(1e-3, 1e4, 1e4), max_iter=2000)
+    before = held.source_offset[:, None] + held.model_offset
+    assert abs(before[1, 0] - before[0, 0]) < 0.05          # offsets held at 0: b's grading unexplained
+    refit = refit_offsets(held, problem, Penalties(1e-3, 1e-3, 1e-3), max_iter=2000)
+    after = refit.source_offset[:, None] + refit.model_offset
+    assert after[1, 0] - after[0, 0] == pytest.approx(-1.5, abs=0.1)
+    np.testing.assert_array_equal(refit.w, held.w)            # the skill map and abilities as fitted
+    np.testing.assert_array_equal(refit.abilities, held.abilities)
+    served = refit.served_bias(problem.quality, problem.source)
+    eta = (problem.u @ refit.w) @ refit.abilities.T + served
+    only_b = problem.source == 1
+    # only_b's served bias now carries source b's grading, as a model seen in one source should
+    assert abs(float(np.mean(eta[only_b, 2] - logit[only_b, 2]))) < 0.1
+    # refitted at the penalties it was fitted with, a converged fit stays where it is
+    again = refit_offsets(held, problem, Penalties(1e-3, 1e4, 1e4), max_iter=2000)
+    np.testing.assert_allclose(again.bias, held.bias, atol=1e-3)
+    np.testing.assert_allclose(again.model_offset, held.model_offset, atol=1e-3)
+
+
 def _two_sources() -> tuple[list[OutcomeRecord], list[str]]:
     first = synthetic_records(40)
     second = [OutcomeRecord(f"b{r.id}", r.prompt + " Please.", dict(r.outcomes), r.dataset)
@@ -77,6 +99,25 @@ def test_a_model_in_two_sources_gets_one_ability_vector_and_fits_are_determinist
     np.testing.assert_array_equal(fit.biases, again.biases)
     code = fit.predict("Write a python function that handles sort and regex.")
     assert code.p_good[fit.index("coder")] > 0.8 > code.p_good[fit.index("trivia")]
+
+
+def test_served_offset_l2_refits_only_the_biases_of_a_fit() -> None:
+    from dataclasses import replace
+
+    from llmroute.learn.features import HashingFeaturizer
+    from llmroute.learn.train import TrainConfig, fit_router
+
+    records, sources = _two_sources()
+    config = TrainConfig(c=10.0, rank=3, basis=32, offset_l2=1e3)
+
+    def fit(cfg: TrainConfig) -> RouterModel:
+        return fit_router(OutcomeTable.of(records), cfg, HashingFeaturizer(bits=12, max_chars=4000), sources)
+
+    plain = fit(config)
+    refit = fit(replace(config, served_offset_l2=1e-3))
+    np.testing.assert_array_equal(refit.abilities, plain.abilities)
+    np.testing.assert_array_equal(refit.projection, plain.projection)
+    assert not np.allclose(refit.biases, plain.biases)      # the refit reached the served biases
 
 
 def test_sources_must_match_the_rows() -> None:

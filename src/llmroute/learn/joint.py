@@ -256,6 +256,40 @@ def fit_params(problem: JointProblem, rank: int, penalties: Penalties, max_iter:
     return _minimize(start, problem, _Layout(r, k, q, m, s), penalties, blocks, max_iter)
 
 
+def refit_offsets(params: JointParams, problem: JointProblem, penalties: Penalties, max_iter: int = 300,
+                  balance: float = 0.0, weights: Sequence[float] | None = None) -> JointParams:
+    """The biases b, per-source offsets c and per-(model, source) offsets d refitted (L-BFGS, convex)
+    at `penalties`' offset strengths, with the map W and the abilities a held as fitted. A fit whose
+    offsets were held near 0 (so that what a model is good at had to go into its abilities) thereby
+    gets back each source's own calibration for the biases it serves (`served_bias`)."""
+    from scipy.optimize import minimize  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    m, s = problem.quality.shape[1], len(problem.sources)
+    blocks = _blocks(problem, balance, weights)
+    z = np.hstack([problem.u @ params.w, problem.dense])
+    fixed = [z[blk.rows] @ params.abilities[blk.cols].T for blk in blocks]
+
+    def loss_grad(theta: F64) -> tuple[float, F64]:
+        bias, c, d = theta[:m], theta[m: m + s], theta[m + s:].reshape(s, m)
+        grad_b, grad_c, grad_d = np.zeros(m), penalties.source_offset * c, penalties.model_offset * d
+        loss = 0.5 * (penalties.source_offset * float(c @ c) + penalties.model_offset * float(np.sum(d * d)))
+        for blk, eta0 in zip(blocks, fixed, strict=True):
+            eta = eta0 + bias[blk.cols] + c[blk.source] + d[blk.source, blk.cols]
+            loss += blk.weight * float(np.sum(np.where(blk.seen, np.logaddexp(0.0, eta) - blk.y * eta, 0.0)))
+            col_sums = np.where(blk.seen, blk.weight * (_sigmoid(eta) - blk.y), 0.0).sum(axis=0)
+            grad_b[blk.cols] += col_sums
+            grad_d[blk.source, blk.cols] += col_sums
+            grad_c[blk.source] += float(col_sums.sum())
+        return loss, np.concatenate([grad_b, grad_c, grad_d.ravel()])
+
+    start = np.concatenate([params.bias, params.source_offset, params.model_offset.ravel()])
+    with single_threaded():
+        result = minimize(loss_grad, start, jac=True, method="L-BFGS-B",
+                          options={"maxiter": max_iter, "gtol": 1e-6})
+    theta = np.asarray(result.x, dtype=np.float64)
+    return JointParams(params.w, params.abilities, theta[:m], theta[m: m + s], theta[m + s:].reshape(s, m))
+
+
 def source_index(row_sources: Sequence[str]) -> tuple[I64, tuple[str, ...]]:
     """Each row's index into the sorted distinct sources, and those sources."""
     names = tuple(sorted(set(row_sources)))

@@ -11,7 +11,7 @@ training prompts); fit each model's output-length head (ridge on z) and its per-
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy.typing as npt
 from .data import OutcomeRecord, OutcomeTable
 from .ensemble import fold_ensemble
 from .features import DENSE_NAMES, Featurizer, HashingFeaturizer
-from .joint import JointProblem, Penalties, fit_params, source_index, text_basis
+from .joint import JointProblem, Penalties, fit_params, refit_offsets, source_index, text_basis
 from .model import RouterModel, to_f32
 
 if TYPE_CHECKING:
@@ -56,6 +56,10 @@ class TrainConfig:
     #: Per dense (structural) feature name, its extra L2 instead of `dense_l2` (e.g. a larger one on the
     #: version-2 features only, `features.DENSE_NAMES_V2`); names must be the featurizer's.
     dense_l2_by_name: Mapping[str, float] = field(default_factory=dict)
+    #: When set, the biases and offsets are refitted at this per-(model, source) offset L2 after the
+    #: joint fit, with the skill map and abilities held (`joint.refit_offsets`): abilities learned with
+    #: the offsets held near 0 (`offset_l2`), biases served with each source's own calibration.
+    served_offset_l2: float | None = None
 
 
 def dense_strengths(config: TrainConfig, dense_dim: int) -> float | F64:
@@ -166,8 +170,11 @@ def _joint_fit(table: OutcomeTable, config: TrainConfig, x: csr_matrix, dense: F
     penalties = Penalties(1.0 / config.c, config.offset_l2, config.source_l2,
                           dense_strengths(config, dense.shape[1]))
     weights = [float(config.source_weights.get(n, 1.0)) for n in names] if config.source_weights else None
-    params = fit_params(JointProblem(u, dense, table.quality, src, names), config.rank, penalties,
-                        config.max_iter, weights=weights)
+    problem = JointProblem(u, dense, table.quality, src, names)
+    params = fit_params(problem, config.rank, penalties, config.max_iter, weights=weights)
+    if config.served_offset_l2 is not None:
+        params = refit_offsets(params, problem, replace(penalties, model_offset=config.served_offset_l2),
+                               config.max_iter, weights=weights)
     k = params.w.shape[1]
     scores = u @ params.w
     std = scores.std(axis=0)
