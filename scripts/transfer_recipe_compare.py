@@ -6,8 +6,9 @@
 
 A recipe is NAME=W/O/D/V2[/OFF[/SERVED]]: RouterBench's weight, the other sources' weight, `dense_l2`,
 the L2 on the version-2 features only (`-`: the same as `dense_l2`), as `build_router_artifact.py` takes
-them, optionally `offset_l2` (the L2 on the per-(model, source) bias offsets; default `TrainConfig`'s)
-and the L2 the biases and offsets are refitted at afterwards (`TrainConfig.served_offset_l2`). The
+them, optionally `offset_l2` (the L2 on the per-(model, source) bias offsets) and the L2 the biases and
+offsets are refitted at afterwards (`TrainConfig.served_offset_l2`; `-`: no refit), each by default
+`TrainConfig`'s (since session 20: 100 and 0.01; before, 0.01 and no refit, `.../0.01/-`). The
 first recipe is the base. Each recipe's leave-one-source-out splits (`transfer.loso_splits`, the same
 honest training sets as `transfer`; each held-out source never trained on), plus the leave-one-task-out
 splits of the sources named in --tasks-of, are trained and scored once (`transfer_cache.run`, cached
@@ -41,12 +42,12 @@ Recipe = tuple[float, float, float, float | None, float, float | None]
 
 
 def parse_recipe(text: str) -> tuple[str, Recipe]:
-    """NAME=W/O/D/V2[/OFF[/SERVED]] -> (NAME, (W, O, D, V2 or None, OFF or TrainConfig's offset_l2,
-    SERVED or None))."""
+    """NAME=W/O/D/V2[/OFF[/SERVED]] -> (NAME, (W, O, D, V2 or None, OFF, SERVED or None)), OFF and
+    SERVED by default TrainConfig's."""
     name, _, spec = text.partition("=")
     w, o, d, v2, *off = spec.split("/")
     offset = float(off[0]) if off else TrainConfig.offset_l2
-    served = float(off[1]) if len(off) > 1 else None
+    served = TrainConfig.served_offset_l2 if len(off) < 2 else None if off[1] == "-" else float(off[1])
     return name, (float(w), float(o), float(d), None if v2 == "-" else float(v2), offset, served)
 
 

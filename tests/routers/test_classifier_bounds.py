@@ -38,7 +38,7 @@ async def _explored(engine_yaml: str, tmp_path: Path, n: int = 1500
 
 @pytest.mark.asyncio
 async def test_a_model_far_below_the_means_choice_is_never_explored(tmp_path: Path) -> None:
-    gap = 0.02                                # claude sits 0.03–0.04 below gpt-4o-mini here
+    gap = 0.01                                # claude sits 0.019–0.025 below gpt-4o-mini here
     engine = engine_of(tmp_path, "learning: {online: true, explore: 0.05, seed: 4}\n")
     hub = engine.online
     assert isinstance(hub, OnlineHub)

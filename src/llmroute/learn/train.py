@@ -43,7 +43,9 @@ class TrainConfig:
     rank: int = 16
     basis: int = 256
     basis_rows: int = 4000
-    offset_l2: float = 0.01
+    #: 100, not ~0: unpenalised offsets absorb what a model is good at on a whole source as a constant,
+    #: so its abilities never carry it to other sources (docs/benchmarks.md, issue 13, sessions 19-20).
+    offset_l2: float = 100.0
     source_l2: float = 1.0
     dense_l2: float = 30.0
     max_iter: int = 300
@@ -59,7 +61,7 @@ class TrainConfig:
     #: When set, the biases and offsets are refitted at this per-(model, source) offset L2 after the
     #: joint fit, with the skill map and abilities held (`joint.refit_offsets`): abilities learned with
     #: the offsets held near 0 (`offset_l2`), biases served with each source's own calibration.
-    served_offset_l2: float | None = None
+    served_offset_l2: float | None = 0.01
 
 
 def dense_strengths(config: TrainConfig, dense_dim: int) -> float | F64:
