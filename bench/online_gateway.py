@@ -9,12 +9,14 @@ was not trained on, answered by the replay provider, feedback on 20% of them.
 The offline router (`--artifact`): by default the bundled artifact when it never saw `--source`;
 otherwise (the bundled one is trained on every source, llmrouter included) a held-out router,
 `held_out_router`: `fit_router` with the bundled artifact's recipe (the joint fit, default
-`TrainConfig`, hashing featurizer, each record's source; RouterBench first, RouterBench test left
-out) on every source except `--source`, after removing the training records whose prompt or bare
-question equals, contains or is contained in one of the held-out source's (or RouterBench test's)
+`TrainConfig` with the bundled source weights `sources.source_weights()`, hashing featurizer, each
+record's source; RouterBench first, RouterBench test left out) on every source except `--source`,
+after removing the training records whose prompt or bare question equals, contains or is
+contained in one of the held-out source's (or RouterBench test's)
 (`sources.link_contained_questions`, `transfer.honest_train`, as the leave-one-source-out table).
 Deterministic: no randomness but the data. Saved as `<--held-out-dir>/router-without-<source>` and
-reused while its metadata names the same source and data files and it loads (`--refit` rebuilds).
+reused while its metadata names the same source, data files and training config and it loads
+(`--refit` rebuilds).
 
 What runs is the gateway's own code: `build_runtime` (the factory the server and `Client` use), so
 each request goes through `Gateway.complete` (admission, the classifier policy, the replay
@@ -73,6 +75,7 @@ from llmroute.learn.sources import (
     link_contained_questions,
     load_file,
     load_sources,
+    source_weights,
 )
 from llmroute.learn.train import TrainConfig, fit_router
 from llmroute.learn.transfer import honest_train
@@ -346,20 +349,22 @@ def held_out_router(data: Path, source: str, folder: Path, refit: bool = False) 
     files = sorted(f for name in SOURCE_FILES if name != source for f in SOURCE_FILES[name]
                    if f != ROUTERBENCH_TEST)
     shas = {f: sha256_of(data / f) for f in files}
+    config = TrainConfig(source_weights=source_weights())
     if not refit and path.with_suffix(".json").exists():
         try:
             training = artifacts.read_metadata(path).get("training", {})
             artifacts.load(path)
         except artifacts.ArtifactError:
             training = {}
-        if training.get("held_out_source") == source and \
+        if training.get("held_out_source") == source and training.get("config") == repr(config) and \
                 {f["path"]: f["sha256"] for f in training.get("files", [])} == shas:
             return path.with_suffix(".json")
     t0 = time.monotonic()
     per_file, kept, removed = held_out_training(data, source)
     table = OutcomeTable.of(r.record for r in kept)
-    model = fit_router(table, TrainConfig(), sources=[r.source for r in kept])
+    model = fit_router(table, config, sources=[r.source for r in kept])
     training = {"held_out_source": source, "recipe": "bench/online_gateway.py held_out_router",
+                "config": repr(config),
                 "files": [{"path": f, "sha256": shas[f], "records": len(per_file[f])} for f in per_file],
                 "counts": {"prompts": len(table.prompts), "models": len(table.models),
                            "removed_sharing_a_prompt": removed},

@@ -38,12 +38,19 @@ from typing import Any
 
 import numpy as np
 
-from llmroute.learn import artifact, blas, policy
+from llmroute.learn import artifact, blas, policy, sources
 from llmroute.learn.data import OutcomeRecord, OutcomeTable, load_records, sha256_of
 from llmroute.learn.evaluate_quick import STRONG, hull_readings, router_curve
 from llmroute.learn.features import DENSE_NAMES_V2, Featurizer, HashingFeaturizer
 from llmroute.learn.model import RouterModel
-from llmroute.learn.sources import ALIASES, SOURCE_FILES, SourcedRecord, link_contained_questions, load_file
+from llmroute.learn.sources import (
+    ALIASES,
+    SOURCE_FILES,
+    SourcedRecord,
+    link_contained_questions,
+    load_file,
+    source_weights,
+)
 from llmroute.learn.train import TrainConfig, fit_router
 from llmroute.learn.transfer import honest_train
 
@@ -62,7 +69,7 @@ TIER_BOUNDS = (0.26, 1.0)
 #: 300 (ZeroEval held out transfers significantly worse).
 ROUTERBENCH_WEIGHT = 1.0
 DENSE_L2 = TrainConfig.dense_l2
-OTHERS_WEIGHT = 0.5
+OTHERS_WEIGHT = sources.OTHERS_WEIGHT
 V2_DENSE_L2: float | None = None
 #: Joint fits (text-basis seeds 0..K-1) averaged into the artifact (scripts/select_artifact_recipe.py).
 ENSEMBLE = 1
@@ -210,12 +217,10 @@ def main() -> None:
     records = [r.record for r in kept] + [r for rs in extra.values() for r in rs]
     row_sources = [r.source for r in kept] + [f"extra:{n}" for n, rs in extra.items() for _ in rs]
     table = OutcomeTable.of(records)
-    weights = {name: args.routerbench_weight if name == "routerbench" else args.others_weight
-               for name in SOURCE_FILES}
     by_name = {} if args.v2_dense_l2 is None else dict.fromkeys(DENSE_NAMES_V2, args.v2_dense_l2)
     config = TrainConfig(c=args.c, rank=args.rank, dense_l2=args.dense_l2, offset_l2=args.offset_l2,
                          served_offset_l2=args.served_offset_l2, tiers=tiers_by_cost(table),
-                         source_weights={k: v for k, v in weights.items() if v != 1.0},
+                         source_weights=source_weights(args.routerbench_weight, args.others_weight),
                          dense_l2_by_name=by_name, basis_seeds=tuple(range(args.ensemble)))
     featurizer = make_featurizer(args.featurizer, args.static_model, args.embed_scale)
     model = with_other_spellings(fit_router(table, config, featurizer, row_sources), dict(ALIASES))

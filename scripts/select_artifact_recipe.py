@@ -51,7 +51,7 @@ from llmroute.learn.data import OutcomeTable, load_records
 from llmroute.learn.ensemble import fold_ensemble
 from llmroute.learn.features import DENSE_NAMES_V2, HashingFeaturizer
 from llmroute.learn.model import RouterModel
-from llmroute.learn.sources import ALIASES, SOURCE_FILES, SourcedRecord
+from llmroute.learn.sources import ALIASES, SOURCE_FILES, SourcedRecord, source_weights
 from llmroute.learn.train import TrainConfig, fit_members
 from llmroute.learn.transfer import honest_train
 
@@ -93,12 +93,6 @@ class Recipe:
         served = "" if self.served_offset_l2 is None else f", served offset_l2 {self.served_offset_l2:g}"
         return (f"weight {self.weight:g}, rank {self.rank}, dense_l2 {self.dense_l2:g}{v2}{others}{offsets}"
                 f"{served}, ensemble {self.ensemble}")
-
-
-def source_weights(weight: float, others: float) -> dict[str, float]:
-    """`TrainConfig.source_weights` for RouterBench's weight and every other source's (1: left out)."""
-    named = {name: others for name in SOURCE_FILES if name != TARGET}
-    return {k: v for k, v in {TARGET: weight, **named}.items() if v != 1.0}
 
 
 def v2_penalty(strength: float | None) -> dict[str, float]:

@@ -28,7 +28,7 @@ from llmroute.learn import blas, transfer
 from llmroute.learn.data import OutcomeTable
 from llmroute.learn.features import DENSE_NAMES_V2
 from llmroute.learn.model import RouterModel
-from llmroute.learn.sources import SOURCE_FILES, SourcedRecord, link_contained_questions, load_sources
+from llmroute.learn.sources import SourcedRecord, link_contained_questions, load_sources, source_weights
 from llmroute.learn.train import TrainConfig, fit_router
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,8 +38,7 @@ def recipe_config(routerbench: float, others: float, dense_l2: float, v2: float 
                   offset_l2: float = TrainConfig.offset_l2,
                   served_offset_l2: float | None = TrainConfig.served_offset_l2) -> TrainConfig:
     """The training config of a recipe (the rest of `TrainConfig` at its defaults)."""
-    weights = {name: routerbench if name == "routerbench" else others for name in SOURCE_FILES}
-    return TrainConfig(dense_l2=dense_l2, source_weights={k: v for k, v in weights.items() if v != 1.0},
+    return TrainConfig(dense_l2=dense_l2, source_weights=source_weights(routerbench, others),
                        dense_l2_by_name={} if v2 is None else dict.fromkeys(DENSE_NAMES_V2, v2),
                        offset_l2=offset_l2, served_offset_l2=served_offset_l2)
 

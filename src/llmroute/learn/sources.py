@@ -41,6 +41,18 @@ SOURCE_FILES: Final[Mapping[str, tuple[str, ...]]] = {
     "llmrouter": ("llmrouter/train.jsonl", "llmrouter/test.jsonl"),
     "routeprofile": ("routeprofile/test.jsonl",),
 }
+#: The bundled artifact's weight on the outcomes of every source but RouterBench (RouterBench's: 1),
+#: in the joint loss: chosen in session 20 (scripts/build_router_artifact.py says how).
+OTHERS_WEIGHT: Final = 0.5
+
+
+def source_weights(routerbench: float = 1.0, others: float = OTHERS_WEIGHT) -> dict[str, float]:
+    """`TrainConfig.source_weights` with RouterBench's outcomes at `routerbench` and every other
+    source's at `others` (the bundled artifact's by default; weights of 1 left out)."""
+    weights = {name: routerbench if name == "routerbench" else others for name in SOURCE_FILES}
+    return {k: v for k, v in weights.items() if v != 1.0}
+
+
 #: source → the record key that names the task (`dataset` or `category`).
 TASK_KEY: Final[Mapping[str, str]] = {
     "routerbench": "dataset", "zeroeval": "dataset", "mmlu-pro": "category",
