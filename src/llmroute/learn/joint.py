@@ -25,7 +25,9 @@ logistic regression per model.
 
 The served model (`RouterModel`) keeps the format of every artifact: projection = basis · W
 (standardised on the training prompts); a model's served bias is b_m plus the offsets of its
-reference source, the first (in row order) that scored it (`JointParams.served_bias`).
+reference source, the first (in row order) that scored it (`JointParams.served_bias`). With the
+offsets held near 0 in the fit (so that skill goes into the abilities), `refit_offsets` refits the
+biases and offsets alone, at a smaller L2, before they are served.
 """
 
 from __future__ import annotations
