@@ -22,7 +22,8 @@ the largest K's fits. The mean and range of the single-seed scores are printed t
 weight, dense_l2, the extra L2 on the version-2 structural features only (`features.DENSE_NAMES_V2`,
 `-` = dense_l2 too; `TrainConfig.dense_l2_by_name`), the weight of every other source's outcomes, and
 optionally the per-(model, source) offset L2 (`TrainConfig.offset_l2`) and the one the offsets are
-refitted at after the fit (`TrainConfig.served_offset_l2`) (rank 16).
+refitted at after the fit (`TrainConfig.served_offset_l2`; `-`: no refit), both by default
+`TrainConfig`'s (rank 16).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from build_router_artifact import (
     training_records,
     with_other_spellings,
 )
+from transfer_recipe import parse_offsets
 
 from llmroute.learn import blas
 from llmroute.learn.data import OutcomeTable, load_records
@@ -75,7 +77,7 @@ class Recipe:
     #: L2 on the per-(model, source) offsets in the joint fit, and (None: no refit) the one at which
     #: the biases and offsets are refitted after it (`TrainConfig.served_offset_l2`).
     offset_l2: float = TrainConfig.offset_l2
-    served_offset_l2: float | None = None
+    served_offset_l2: float | None = TrainConfig.served_offset_l2
 
     def config(self, table: OutcomeTable, seeds: tuple[int, ...] | None = None) -> TrainConfig:
         """The training config of this recipe for `table` (basis seeds 0..ensemble-1 unless given)."""
@@ -90,7 +92,8 @@ class Recipe:
         v2 = "" if self.v2_l2 is None else f", v2 dense_l2 {self.v2_l2:g}"
         others = "" if self.others == 1.0 else f", others {self.others:g}"
         offsets = "" if self.offset_l2 == TrainConfig.offset_l2 else f", offset_l2 {self.offset_l2:g}"
-        served = "" if self.served_offset_l2 is None else f", served offset_l2 {self.served_offset_l2:g}"
+        served = ("" if self.served_offset_l2 == TrainConfig.served_offset_l2
+                  else f", served offset_l2 {self.served_offset_l2}")
         return (f"weight {self.weight:g}, rank {self.rank}, dense_l2 {self.dense_l2:g}{v2}{others}{offsets}"
                 f"{served}, ensemble {self.ensemble}")
 
@@ -143,13 +146,12 @@ def parse_grid(weights: str, ranks: str, dense_l2: str) -> list[Recipe]:
 
 
 def parse_recipes(text: str) -> list[Recipe]:
-    """`W/D/V2/O[/OFF[/SERVED]],...` (V2 `-`: none; OFF: offset_l2; SERVED: served_offset_l2), each at
-    rank 16."""
+    """`W/D/V2/O[/OFF[/SERVED]],...` (V2 `-`: none; OFF: offset_l2; SERVED: served_offset_l2, `-`: no
+    refit; both by default TrainConfig's), each at rank 16."""
     out = []
     for item in text.split(","):
         w, d, v2, o, *offsets = item.split("/")
-        off = float(offsets[0]) if offsets else TrainConfig.offset_l2
-        served = float(offsets[1]) if len(offsets) > 1 else None
+        off, served = parse_offsets(offsets)
         out.append(Recipe(float(w), 16, float(d), v2_l2=None if v2 == "-" else float(v2), others=float(o),
                           offset_l2=off, served_offset_l2=served))
     return out

@@ -43,6 +43,15 @@ def recipe_config(routerbench: float, others: float, dense_l2: float, v2: float 
                        offset_l2=offset_l2, served_offset_l2=served_offset_l2)
 
 
+def parse_offsets(fields: Sequence[str]) -> tuple[float, float | None]:
+    """A recipe string's optional tail `[OFF[/SERVED]]` -> (offset_l2, served_offset_l2), each by
+    default TrainConfig's; SERVED `-`: no refit."""
+    offset = float(fields[0]) if fields else TrainConfig.offset_l2
+    if len(fields) < 2:
+        return offset, TrainConfig.served_offset_l2
+    return offset, None if fields[1] == "-" else float(fields[1])
+
+
 def recipe_trainer(config: TrainConfig) -> transfer.Trainer:
     """The joint fit with `config` on a split's training records (each record's source kept)."""
     def trainer(records: Sequence[SourcedRecord]) -> RouterModel:

@@ -26,12 +26,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from transfer_recipe import recipe_config, recipe_trainer
+from transfer_recipe import parse_offsets, recipe_config, recipe_trainer
 
 from llmroute.learn import blas, transfer_cache
 from llmroute.learn.bootstrap import Difference, apgr_weighted, paired_difference, resample_counts
 from llmroute.learn.sources import link_contained_questions, load_sources
-from llmroute.learn.train import TrainConfig
 from llmroute.learn.transfer import loso_splits, loto_splits
 from llmroute.learn.transfer_hedge import PairSet, sets_by_task
 
@@ -46,8 +45,7 @@ def parse_recipe(text: str) -> tuple[str, Recipe]:
     SERVED by default TrainConfig's."""
     name, _, spec = text.partition("=")
     w, o, d, v2, *off = spec.split("/")
-    offset = float(off[0]) if off else TrainConfig.offset_l2
-    served = TrainConfig.served_offset_l2 if len(off) < 2 else None if off[1] == "-" else float(off[1])
+    offset, served = parse_offsets(off)
     return name, (float(w), float(o), float(d), None if v2 == "-" else float(v2), offset, served)
 
 
