@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import re
 import tempfile
@@ -492,7 +493,9 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
                              "else a held-out router (see --held-out-dir)")
     parser.add_argument("--held-out-dir", default="out/held-out")
     parser.add_argument("--refit", action="store_true", help="rebuild the held-out router")
-    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / out))
+    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / f"{out}-{os.getpid()}"),
+                        help="work folder (its databases are deleted first; default: one per process, "
+                             "so runs side by side do not delete each other's)")
     parser.add_argument("--json", default=None)
     return parser
 
