@@ -183,6 +183,20 @@ def _blocks(problem: JointProblem, balance: float, weights: Sequence[float] | No
             for (s, rows, cols, block, seen), n in zip(parts, counts, strict=True)]
 
 
+def _block_loss(blk: _Block, eta: F64) -> tuple[float, F64]:
+    """One block's weighted cross-entropy at logits `eta`, and its gradient in `eta` (0 where unseen)."""
+    loss = blk.weight * float(np.sum(np.where(blk.seen, np.logaddexp(0.0, eta) - blk.y * eta, 0.0)))
+    grad: F64 = np.where(blk.seen, blk.weight * (_sigmoid(eta) - blk.y), 0.0)
+    return loss, grad
+
+
+def _add_bias_grads(blk: _Block, col_sums: F64, grad_b: F64, grad_c: F64, grad_d: F64) -> None:
+    """Add one block's per-model gradient sums to the bias, source-offset and model-offset gradients."""
+    grad_b[blk.cols] += col_sums
+    grad_d[blk.source, blk.cols] += col_sums
+    grad_c[blk.source] += float(col_sums.sum())
+
+
 def objective(theta: F64, problem: JointProblem, layout: _Layout, penalties: Penalties,
               blocks: Sequence[_Block]) -> tuple[float, F64]:
     """Penalised cross-entropy and its gradient (the L-BFGS callback)."""
@@ -202,15 +216,12 @@ def objective(theta: F64, problem: JointProblem, layout: _Layout, penalties: Pen
         zb, ab = z[blk.rows], p.abilities[blk.cols]
         shift = p.bias[blk.cols] + p.source_offset[blk.source] + p.model_offset[blk.source, blk.cols]
         eta = zb @ ab.T + shift
-        loss += blk.weight * float(np.sum(np.where(blk.seen, np.logaddexp(0.0, eta) - blk.y * eta, 0.0)))
-        g = np.where(blk.seen, blk.weight * (_sigmoid(eta) - blk.y), 0.0)
+        block_loss, g = _block_loss(blk, eta)
+        loss += block_loss
         grad_a[blk.cols] += g.T @ zb
         if not layout.full_rank:
             grad_z[blk.rows] += g @ ab[:, : layout.k]
-        col_sums = g.sum(axis=0)
-        grad_b[blk.cols] += col_sums
-        grad_d[blk.source, blk.cols] += col_sums
-        grad_c[blk.source] += float(col_sums.sum())
+        _add_bias_grads(blk, g.sum(axis=0), grad_b, grad_c, grad_d)
     grad_w = p.w if layout.full_rank else problem.u.T @ grad_z + penalties.weights * p.w
     return loss, _Layout.join(JointParams(grad_w, grad_a, grad_b, grad_c, grad_d))
 
@@ -277,11 +288,9 @@ def refit_offsets(params: JointParams, problem: JointProblem, penalties: Penalti
         loss = 0.5 * (penalties.source_offset * float(c @ c) + penalties.model_offset * float(np.sum(d * d)))
         for blk, eta0 in zip(blocks, fixed, strict=True):
             eta = eta0 + bias[blk.cols] + c[blk.source] + d[blk.source, blk.cols]
-            loss += blk.weight * float(np.sum(np.where(blk.seen, np.logaddexp(0.0, eta) - blk.y * eta, 0.0)))
-            col_sums = np.where(blk.seen, blk.weight * (_sigmoid(eta) - blk.y), 0.0).sum(axis=0)
-            grad_b[blk.cols] += col_sums
-            grad_d[blk.source, blk.cols] += col_sums
-            grad_c[blk.source] += float(col_sums.sum())
+            block_loss, g = _block_loss(blk, eta)
+            loss += block_loss
+            _add_bias_grads(blk, g.sum(axis=0), grad_b, grad_c, grad_d)
         return loss, np.concatenate([grad_b, grad_c, grad_d.ravel()])
 
     start = np.concatenate([params.bias, params.source_offset, params.model_offset.ravel()])
