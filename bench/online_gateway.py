@@ -414,6 +414,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                           **rater_settings(args),
                                           **({} if args.beat is None else
                                              {"explore_beat": args.beat}),
+                                          **({} if args.regret is None else
+                                             {"explore_regret": args.regret}),
                                           **({} if args.shared is None else
                                              {"shared": args.shared})}))
     runs = []
@@ -426,7 +428,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     q_in = runs[1].snapshots[0][1]
     out = summary(runs, q_off, q_in, args.requests)
     out.update({"lag": args.lag, "pending": args.pending, "pending_s": args.pending_s,
-                "gap": args.gap, "beat": args.beat, "decay": args.decay,
+                "gap": args.gap, "beat": args.beat, "regret": args.regret, "decay": args.decay,
                 "forget": args.forget, "strategy": args.strategy,
                 "ability_var": args.ability_var, **rater_settings(args), "troll": args.troll,
                 "shared": args.shared, "source": args.source, "requests": args.requests,
@@ -476,6 +478,8 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
                         help="learning.explore_pending: most explorations of one model in flight")
     parser.add_argument("--pending-s", type=float, default=30.0,
                         help="learning.explore_pending_s: an exploration's time in flight")
+    parser.add_argument("--regret", type=float, default=None,
+                        help="learning.explore_regret (default: the setting's)")
     parser.add_argument("--gap", type=float, default=1.0, help="learning.explore_gap")
     parser.add_argument("--beat", type=float, default=None,
                         help="learning.explore_beat (default: the setting's, 0.1; 0 = no bound)")

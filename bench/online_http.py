@@ -173,7 +173,8 @@ def main() -> None:
                     "shared": args.shared, "explore_pending": args.pending,
                     "explore_pending_s": args.pending_s, "explore_gap": args.gap,
                     "explore_decay": args.decay, **rater_settings(args),
-                    **({} if args.beat is None else {"explore_beat": args.beat})}
+                    **({} if args.beat is None else {"explore_beat": args.beat}),
+                    **({} if args.regret is None else {"explore_regret": args.regret})}
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
         runs.append(run_http(settings, name, fld, args.every))
         print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
@@ -183,7 +184,7 @@ def main() -> None:
                 "requests": args.requests, "reload_s": args.reload_s, "strategy": args.strategy,
                 "shared": args.shared, "ability_var": args.ability_var,
                 "pending": args.pending, "pending_s": args.pending_s,
-                "gap": args.gap, "beat": args.beat, "decay": args.decay,
+                "gap": args.gap, "beat": args.beat, "regret": args.regret, "decay": args.decay,
                 **rater_settings(args), "troll": args.troll, "prior_scale": args.prior_scale,
                 "forget": args.forget, "artifact": str(artifact)})
     text = json.dumps(out, indent=1, default=str)

@@ -273,6 +273,10 @@ class LearningConfig(_Frozen):
                                 "the prompt is at least this; when none is, the request is routed "
                                 "by the means and not marked explored (0 = no bound; default 0.1: "
                                 "measured to keep 5% exploration's cost under a point over HTTP)")
+    explore_regret: float = Field(0.0, ge=0, le=1, description="conservative exploration: the "
+                                  "most expected P(good) exploring may give up per routed request, "
+                                  "cumulatively (a challenger the running allowance cannot pay for "
+                                  "is not explored; 0 = no budget)")
     explore_decay: float = Field(0.0, ge=0, description="exploration fades with learnt feedback: "
                                  "the share times decay / (decay + learnt feedbacks) (0 = never)")
     raters: Raters = Field(

@@ -5,6 +5,7 @@ the clock are the caller's."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -106,21 +107,76 @@ class Exploration:
 
     def decide(self, p_mean: F64, p_draw: F64, cost: F64, allowed: BoolArray, pick: Pick,
                rng: np.random.Generator, may_explore: bool = True, *, learnt: float = 0.0,
-               p_beat: F64 | None = None) -> Decision:
+               p_beat: F64 | None = None, budget: RegretBudget | None = None) -> Decision:
         """The choice among `allowed` candidates (arrays over candidates): `pick` on the posterior-mean
         P(good), or — exploring — on the Thompson draw `p_draw` among `challengers` `within` the
-        bounds. When the bounds leave no challenger the request goes to the incumbent, not explored."""
+        bounds (and, with `budget`, those it can afford; it counts this request and is charged
+        for the one explored). When none is left the request goes to the incumbent, not explored."""
         ok = np.flatnonzero(np.asarray(allowed, dtype=bool))
         if len(ok) == 0:
             raise ValueError("no allowed candidate")
         pm, pd, c = (np.asarray(a, dtype=np.float64) for a in (p_mean, p_draw, cost))
         incumbent = int(ok[pick(pm[ok], c[ok])])
+        if budget is not None:
+            budget.count()
         if not self.explores(rng, may_explore, learnt):
             return Decision(incumbent, False)
         rest = self.within(self.challengers(ok, incumbent), incumbent, pm, p_beat)
+        if budget is not None:
+            rest = budget.affordable(rest, incumbent, pm)
         if len(rest) == 0:
             return Decision(incumbent, False)
-        return Decision(int(rest[pick(pd[rest], c[rest])]), True)
+        chosen = int(rest[pick(pd[rest], c[rest])])
+        if budget is not None:
+            budget.spend(float(pm[incumbent] - pm[chosen]))
+        return Decision(chosen, True)
+
+
+@dataclass
+class RegretBudget:
+    """Conservative exploration (issue 13, `learning.explore_regret`): exploring may give up at most
+    `rate` of expected quality per routed request, cumulatively. `routed` counts the pool's
+    requests on this replica (`count`, one per decision, explored or not); `spent` sums, over its
+    explored requests, the expected quality given up: max(0, P̄(incumbent) − P̄(explored)), the
+    posterior means at the prompt (`spend`). A challenger is `affordable` while
+    spent + its loss ≤ rate · routed, so at every moment the explorations so far cost, by the
+    posterior's own estimate, at most `rate` per request routed — the quality of the whole
+    traffic stays within `rate` of the greedy choice's (Wu et al., "Conservative Bandits", 2016,
+    with the posterior mean as the baseline's estimate). Unused allowance carries over; `rate` 0:
+    no budget (every challenger affordable). Per replica, like `Pending`."""
+
+    rate: float = 0.0
+    routed: int = 0
+    spent: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"exploration regret rate must be in [0, 1], got {self.rate}")
+
+    def count(self) -> None:
+        """One more request routed by the pool."""
+        self.routed += 1
+
+    @property
+    def allowance(self) -> float:
+        """Expected quality exploring may still give up now (inf without a budget)."""
+        if self.rate <= 0.0:
+            return math.inf
+        return self.rate * self.routed - self.spent
+
+    def affordable(self, rows: npt.NDArray[np.int64], incumbent: int, p_mean: F64
+                   ) -> npt.NDArray[np.int64]:
+        """The candidates of `rows` whose expected loss against `incumbent` fits the allowance (the
+        incumbent, and any candidate not below it, always do)."""
+        if self.rate <= 0.0 or len(rows) == 0:
+            return rows
+        pm = np.asarray(p_mean, dtype=np.float64)
+        out: npt.NDArray[np.int64] = rows[pm[incumbent] - pm[rows] <= max(self.allowance, 0.0)]
+        return out
+
+    def spend(self, loss: float) -> None:
+        """Charge one exploration's expected loss (a gain costs nothing)."""
+        self.spent += max(loss, 0.0)
 
 
 @dataclass

@@ -36,7 +36,7 @@ from .online import (
     prior_covariance,
     shared_for,
 )
-from .online_explore import Pending
+from .online_explore import Pending, RegretBudget
 
 F64 = npt.NDArray[np.float64]
 
@@ -75,6 +75,8 @@ class Slot:
     rows: dict[str, int] = field(default_factory=dict)
     #: this replica's explorations of the pool's models whose feedback has not arrived
     pending: Pending = field(default_factory=Pending)
+    #: this replica's conservative-exploration budget for the pool (`learning.explore_regret`)
+    budget: RegretBudget = field(default_factory=RegretBudget)
 
     def __post_init__(self) -> None:
         self.rows = {name: i for i, name in enumerate(self.profiles.models)}
@@ -127,8 +129,10 @@ class OnlineHub:
                  seed: int | None = None, store_latent: bool = True, forget: float = 0.0,
                  strategy: str = "challenger", ability_var: float = ABILITY_VAR,
                  shared: float | None = None, pending_cap: int = 0, pending_s: float = 30.0,
-                 gap: float = 1.0, beat: float = 0.0, decay: float = 0.0):
+                 gap: float = 1.0, beat: float = 0.0, decay: float = 0.0, regret: float = 0.0):
         self.exploration = Exploration(explore, strategy, gap, beat, decay)
+        RegretBudget(regret)          # checked now, not at the first slot
+        self.regret = regret
         self.pending_cap = pending_cap
         self.pending_s = pending_s
         self.rater_cap = rater_cap
@@ -157,7 +161,8 @@ class OnlineHub:
                                                rater_floor=self.rater_floor,
                                                rater_share=self.rater_share)
             found = self.slots[key] = Slot(key, profiles,
-                                           pending=Pending(self.pending_cap, self.pending_s))
+                                           pending=Pending(self.pending_cap, self.pending_s),
+                                           budget=RegretBudget(self.regret))
         return found
 
     def apply(self, feedback: Feedback) -> float:

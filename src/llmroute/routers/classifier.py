@@ -257,21 +257,25 @@ class ClassifierRouter:
         draw = online.slot.thompson(z, names, online.hub.rng) if explorable else p
         explored = exploration.explores(online.hub.rng, explorable, online.slot.learnt)
         choice, setting = self._choose(text, names, p, cost)
+        budget = online.slot.budget
+        budget.count()
         source = p
         if explored:
             now = time.monotonic()
             pending = online.slot.pending
-            beat = online.slot.beat_probability(z, names, choice.index) \
+            incumbent = choice.index
+            beat = online.slot.beat_probability(z, names, incumbent) \
                 if exploration.beat > 0 else None
-            rest = exploration.within(exploration.challengers(np.arange(len(names)), choice.index),
-                                      choice.index, p, beat)
-            rest = pending.open(rest, names, now)
-            if len(rest) == 0:     # no challenger within the bounds, or all at their cap in flight
+            rest = exploration.within(exploration.challengers(np.arange(len(names)), incumbent),
+                                      incumbent, p, beat)
+            rest = pending.open(budget.affordable(rest, incumbent, p), names, now)
+            if len(rest) == 0:     # none within the bounds or the budget, or all at their cap
                 explored = False
             else:
                 sub, sub_setting = self._choose(text, [names[i] for i in rest], draw[rest],
                                                 cost[rest])
                 choice = Choice(int(rest[sub.index]), sub.confidence, sub.margin)
+                budget.spend(float(p[incumbent] - p[choice.index]))
                 pending.hold(names[choice.index], now)
                 source = draw
                 setting = f"{sub_setting}; explored: Thompson draw ({exploration.strategy})"
