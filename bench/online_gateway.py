@@ -5,6 +5,7 @@ was not trained on, answered by the replay provider, feedback on 20% of them.
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--every 50] [--artifact PATH]
         [--held-out-dir out/held-out] [--refit] [--out out/online_gateway]
         [--png docs/online-learning.png] [--json FILE]
+        [--beat B] [--regret R] [--gap G] [--shared S] [--prior-scale P] [--lag N] (learning: knobs)
 
 The offline router (`--artifact`): by default the bundled artifact when it never saw `--source`;
 otherwise (the bundled one is trained on every source, llmrouter included) a held-out router,
@@ -408,6 +409,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                           "reload_s": 3600, "forget": args.forget,
                                           "explore_strategy": args.strategy,
                                           "ability_var": args.ability_var,
+                                          "prior_scale": args.prior_scale,
                                           "explore_pending": args.pending,
                                           "explore_pending_s": args.pending_s,
                                           "explore_gap": args.gap, "explore_decay": args.decay,
@@ -430,7 +432,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     out.update({"lag": args.lag, "pending": args.pending, "pending_s": args.pending_s,
                 "gap": args.gap, "beat": args.beat, "regret": args.regret, "decay": args.decay,
                 "forget": args.forget, "strategy": args.strategy,
-                "ability_var": args.ability_var, **rater_settings(args), "troll": args.troll,
+                "ability_var": args.ability_var, "prior_scale": args.prior_scale,
+                **rater_settings(args), "troll": args.troll,
                 "shared": args.shared, "source": args.source, "requests": args.requests,
                 "feedback": args.feedback,
                 "seed": args.seed, "field_prompts": len(fld.prompts), "models": list(fld.models),
@@ -478,6 +481,7 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
                         help="learning.explore_pending: most explorations of one model in flight")
     parser.add_argument("--pending-s", type=float, default=30.0,
                         help="learning.explore_pending_s: an exploration's time in flight")
+    parser.add_argument("--prior-scale", type=float, default=1.0, help="learning.prior_scale")
     parser.add_argument("--regret", type=float, default=None,
                         help="learning.explore_regret (default: the setting's)")
     parser.add_argument("--gap", type=float, default=1.0, help="learning.explore_gap")

@@ -148,7 +148,6 @@ def run_http(settings: Settings, name: str, fld: Field, every: int) -> Run:
 def main() -> None:
     parser = common_parser(__doc__, "0.0,0.05", "online_http")
     parser.add_argument("--reload-s", type=float, default=0.2)
-    parser.add_argument("--prior-scale", type=float, default=1.0)
     args = parser.parse_args()
     artifact = offline_artifact(args)
     held_out(artifact, args.source)
