@@ -131,8 +131,7 @@ class OnlineHub:
                  shared: float | None = None, pending_cap: int = 0, pending_s: float = 30.0,
                  gap: float = 1.0, beat: float = 0.0, decay: float = 0.0, regret: float = 0.0):
         self.exploration = Exploration(explore, strategy, gap, beat, decay)
-        RegretBudget(regret)          # checked now, not at the first slot
-        self.regret = regret
+        self.regret = RegretBudget(regret).rate     # validated now, not at the first slot
         self.pending_cap = pending_cap
         self.pending_s = pending_s
         self.rater_cap = rater_cap
