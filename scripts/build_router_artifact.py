@@ -16,8 +16,9 @@ of a tied model is added back as a copy of its profile, so RouterBench's and Zer
 known. RouterBench is listed first, so a shared model keeps RouterBench's grading (`joint`).
 Evaluates on routerbench/test.jsonl and records the metrics in the metadata.
 
-Deterministic: the same data and code give the same bytes on any x86-64 machine with AVX2 and at
-least two CPUs. OpenBLAS picks its kernels by CPU and its code path by thread count, and either
+Deterministic: the same data and code give the same bytes on any x86-64 machine with AVX-512 and
+at least two CPUs (without AVX-512, numpy's float64 exp and log move the last bits:
+docs/learning.md). OpenBLAS picks its kernels by CPU and its code path by thread count, and either
 moves the fit's last bits: the script runs under `learn.blas.PINNED` (`OPENBLAS_CORETYPE=Zen`,
 `OPENBLAS_NUM_THREADS=2`, what the bundled artifact was built with; `LLMROUTE_NATIVE_BLAS=1`
 keeps the machine's own). The recorded date is --date, else SOURCE_DATE_EPOCH, else the date the

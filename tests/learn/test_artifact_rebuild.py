@@ -3,7 +3,13 @@ artifact is rebuilt from all sources by `make router-artifact`"): the script run
 runs it, on this machine, into a folder holding a copy of the bundled artifact, must write the
 same `.npz` and `.json`. A change to the training code or data that moves the artifact fails here
 until the artifact is rebuilt (and its numbers in docs/benchmarks.md measured again). About
-2-3 minutes of one core."""
+2-4 minutes of one core.
+
+Byte for byte where numpy takes the AVX-512 paths the bundled artifact was built with (its float64
+exp and log have AVX-512 loops and fall back to the C library's without): on a machine without
+AVX-512 (session 21's Zen 1 VM) the same pinned build moves the fit's last bits and, through the
+optimiser, the arrays by up to a few parts in a thousand. There the rebuild must still give the
+same models, the same shapes and RouterBench test metrics within 0.005 of the recorded ones."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from llmroute.learn import artifact
@@ -42,8 +49,53 @@ def test_the_bundled_artifact_is_rebuilt_byte_for_byte(tmp_path: Path) -> None:
     argv = [sys.executable, str(SCRIPT), "--data", str(DATA), "--out", str(tmp_path / "router")]
     done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "router.npz").read_bytes() == npz.read_bytes()
+    if not _numpy_avx512():
+        _assert_equivalent(tmp_path / "router", bundled)
+        return
+    built = (tmp_path / "router.npz").read_bytes()
+    if built != npz.read_bytes():  # name what moved; never hand pytest megabytes to diff
+        pytest.fail(f"rebuilt arrays differ from the bundled ones: {_moved(tmp_path / 'router.npz', npz)}")
     assert (tmp_path / "router.json").read_text() == meta.read_text()
+
+
+def _numpy_avx512() -> bool:
+    """Whether numpy dispatches its AVX-512 loops on this machine."""
+    features = getattr(getattr(getattr(np, "_core", None), "_multiarray_umath", None),
+                       "__cpu_features__", {})
+    return bool(features.get("AVX512F"))
+
+
+def _assert_equivalent(built: Path, bundled: Path) -> None:
+    """The same models and array shapes, and RouterBench test metrics within 0.005 (hull and plain)."""
+    new, old = artifact.read_metadata(built), artifact.read_metadata(bundled)
+    assert new["models"] == old["models"]
+    got, want = new["training"]["metrics"], old["training"]["metrics"]
+    for scope_got, scope_want in ((got, want), (got["on_hull"], want["on_hull"])):
+        for name, value in scope_want.items():
+            if isinstance(value, float):
+                assert abs(scope_got[name] - value) <= 0.005, (name, scope_got[name], value)
+    with np.load(built.with_suffix(".npz")) as a, np.load(bundled.with_suffix(".npz")) as b:
+        assert sorted(a.files) == sorted(b.files)
+        for name in b.files:
+            assert a[name].shape == b[name].shape and a[name].dtype == b[name].dtype, name
+
+
+def _moved(built: Path, bundled: Path) -> str:
+    """Which arrays of two `.npz` files differ, and by how much at most."""
+    with np.load(built) as new, np.load(bundled) as old:
+        names = sorted(set(new.files) | set(old.files))
+        moved = []
+        for name in names:
+            if name not in new.files or name not in old.files:
+                moved.append(f"{name} (in one file only)")
+                continue
+            a, b = new[name], old[name]
+            if a.shape != b.shape or a.dtype != b.dtype:
+                moved.append(f"{name} ({a.shape} {a.dtype} vs {b.shape} {b.dtype})")
+            elif a.tobytes() != b.tobytes():
+                diff = np.abs(a.astype(np.float64) - b.astype(np.float64)) if a.dtype.kind == "f" else None
+                moved.append(f"{name} (max |Δ| {float(diff.max()):.3g})" if diff is not None else name)
+    return ", ".join(moved) or "the same arrays, other bytes"
 
 
 def test_a_rebuild_elsewhere_keeps_no_stale_date(tmp_path: Path) -> None:

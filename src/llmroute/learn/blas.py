@@ -6,8 +6,9 @@ bundled artifact and the transfer table were built with (on Zen, OpenBLAS runs i
 kernels), by re-executing it. For the build and measurement commands
 (`scripts/build_router_artifact.py`, `python -m llmroute.learn.transfer` and `transfer_cache`, the
 recipe scripts), not for serving or `llmroute train`.
-`LLMROUTE_NATIVE_BLAS=1` keeps the machine's own choice. Reproducible on x86-64 with AVX2 and at
-least two CPUs (OpenBLAS runs no more threads than the CPUs it may use)."""
+`LLMROUTE_NATIVE_BLAS=1` keeps the machine's own choice. Reproducible on x86-64 with AVX-512 and
+at least two CPUs (OpenBLAS runs no more threads than the CPUs it may use; without AVX-512 numpy's
+float64 exp and log take other loops, so the last bits differ: docs/learning.md)."""
 
 from __future__ import annotations
 
