@@ -5,7 +5,7 @@ was not trained on, answered by the replay provider, feedback on 20% of them.
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--every 50] [--artifact PATH]
         [--held-out-dir out/held-out] [--refit] [--out out/online_gateway]
         [--png docs/online-learning.png] [--json FILE]
-        [--beat B] [--regret R] [--gap G] [--shared S] [--prior-scale P] [--lag N] (learning: knobs)
+        [--beat B] [--regret R] [--gap G] [--explore-at prompt|traffic] [--shared S] [--prior-scale P] [--lag N] (learning: knobs)
 
 The offline router (`--artifact`): by default the bundled artifact when it never saw `--source`;
 otherwise (the bundled one is trained on every source, llmrouter included) a held-out router,
@@ -413,6 +413,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                           "explore_pending": args.pending,
                                           "explore_pending_s": args.pending_s,
                                           "explore_gap": args.gap, "explore_decay": args.decay,
+                                          "explore_at": args.explore_at,
                                           **rater_settings(args),
                                           **({} if args.beat is None else
                                              {"explore_beat": args.beat}),
@@ -431,6 +432,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     out = summary(runs, q_off, q_in, args.requests)
     out.update({"lag": args.lag, "pending": args.pending, "pending_s": args.pending_s,
                 "gap": args.gap, "beat": args.beat, "regret": args.regret, "decay": args.decay,
+                "explore_at": args.explore_at,
                 "forget": args.forget, "strategy": args.strategy,
                 "ability_var": args.ability_var, "prior_scale": args.prior_scale,
                 **rater_settings(args), "troll": args.troll,
@@ -488,6 +490,8 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--beat", type=float, default=None,
                         help="learning.explore_beat (default: the setting's, 0.1; 0 = no bound)")
     parser.add_argument("--decay", type=float, default=0.0, help="learning.explore_decay")
+    parser.add_argument("--explore-at", choices=("prompt", "traffic"), default="prompt",
+                        help="learning.explore_at: where the challenger is drawn")
     parser.add_argument("--troll", type=float, default=0.0,
                         help="share of requests sent by one noisy rater who rates every answer a "
                              "failure (the stream and the other raters' feedback stay the same)")

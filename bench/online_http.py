@@ -171,7 +171,8 @@ def main() -> None:
                     "explore_strategy": args.strategy, "ability_var": args.ability_var,
                     "shared": args.shared, "explore_pending": args.pending,
                     "explore_pending_s": args.pending_s, "explore_gap": args.gap,
-                    "explore_decay": args.decay, **rater_settings(args),
+                    "explore_decay": args.decay, "explore_at": args.explore_at,
+                    **rater_settings(args),
                     **({} if args.beat is None else {"explore_beat": args.beat}),
                     **({} if args.regret is None else {"explore_regret": args.regret})}
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)

@@ -246,7 +246,8 @@ def online_hub(settings: Settings) -> OnlineHub | None:
                      ability_var=learning.ability_var, shared=learning.shared,
                      pending_cap=learning.explore_pending, pending_s=learning.explore_pending_s,
                      gap=learning.explore_gap, beat=learning.explore_beat,
-                     decay=learning.explore_decay, regret=learning.explore_regret)
+                     decay=learning.explore_decay, regret=learning.explore_regret,
+                     at=learning.explore_at)
 
 
 def _dedupe(names: Sequence[str]) -> tuple[str, ...]:

@@ -277,6 +277,11 @@ class LearningConfig(_Frozen):
                                   "most expected P(good) exploring may give up per routed request, "
                                   "cumulatively (a challenger the running allowance cannot pay for "
                                   "is not explored; 0 = no budget)")
+    explore_at: Literal["prompt", "traffic"] = Field(
+        "prompt", description="where an explored request's challenger is drawn and bounded: at the "
+                              "request's own prompt, or at the pool's typical prompt (a running "
+                              "mean of its traffic's latents), so each model is explored on a "
+                              "random sample of the traffic")
     explore_decay: float = Field(0.0, ge=0, description="exploration fades with learnt feedback: "
                                  "the share times decay / (decay + learnt feedbacks) (0 = never)")
     raters: Raters = Field(

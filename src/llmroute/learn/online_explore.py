@@ -32,6 +32,10 @@ class Decision:
 #: than* the posterior-mean choice by a Thompson draw (top-two Thompson sampling); "thompson" routes it
 #: by the draw among all candidates, so most explored requests re-confirm the mean's choice.
 STRATEGIES: Final = ("challenger", "thompson")
+#: Where an explored request's challenger is chosen: "prompt" draws (and bounds) at the request's own
+#: latent; "traffic" at the pool's typical prompt (`TrafficMean`), so which model is explored does
+#: not depend on the request and each challenger's feedback comes from a random sample of the traffic.
+SCOPES: Final = ("prompt", "traffic")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,13 @@ class Exploration:
     #: Decay (0 = none): the coin's probability is `share` · decay / (decay + n), n the pool's
     #: learnt feedbacks, so exploration fades as the posterior firms up.
     decay: float = 0.0
+    #: Where the challenger is drawn and bounded (`SCOPES`): at the request's latent ("prompt") or at
+    #: the pool's typical one ("traffic"). With "prompt", a model wins the draw on the prompts it
+    #: looks best on *by the day-one map*; where that map does not transfer they are not a random
+    #: sample of its traffic (held-out mmlu-pro: the best model was explored on prompts harder than
+    #: average, 2 of 6 rated good against its 61%), and since what it learns is mostly its level,
+    #: such feedback lowers it everywhere.
+    at: str = "prompt"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.share <= 1.0:
@@ -61,9 +72,9 @@ class Exploration:
         if not 0.0 < self.gap <= 1.0 or not 0.0 <= self.beat < 1.0 or self.decay < 0.0:
             raise ValueError(f"exploration gap must be in (0, 1], beat in [0, 1) and decay >= 0, "
                              f"got {self.gap}, {self.beat}, {self.decay}")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"exploration strategy must be one of {', '.join(STRATEGIES)}, "
-                             f"got {self.strategy!r}")
+        if self.strategy not in STRATEGIES or self.at not in SCOPES:
+            raise ValueError(f"exploration strategy must be one of {', '.join(STRATEGIES)} and its "
+                             f"scope one of {', '.join(SCOPES)}, got {self.strategy!r}, {self.at!r}")
 
     def rate(self, learnt: float = 0.0) -> float:
         """The coin's probability after `learnt` feedbacks: `share`, decayed when `decay` is set."""
@@ -177,6 +188,36 @@ class RegretBudget:
     def spend(self, loss: float) -> None:
         """Charge one exploration's expected loss (a gain costs nothing)."""
         self.spent += max(loss, 0.0)
+
+
+@dataclass
+class TrafficMean:
+    """The pool's typical prompt (exploration scope "traffic"): a running mean of the latents it
+    routes, over the last ~`window` requests once that many have come (before, all of them). Per
+    replica, like `Pending`; replicas serving like traffic hold like means."""
+
+    window: int = 1000
+    n: int = 0
+    mean: F64 | None = None
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ValueError(f"traffic window must be >= 1, got {self.window}")
+
+    def add(self, z: npt.ArrayLike) -> None:
+        """One more routed prompt's latent."""
+        zz = np.asarray(z, dtype=np.float64).ravel()
+        self.n += 1
+        if self.mean is None or self.mean.shape != zz.shape:
+            self.mean, self.n = zz.copy(), 1
+            return
+        self.mean += (zz - self.mean) / min(self.n, self.window)
+
+    def at(self, z: npt.ArrayLike) -> F64:
+        """The typical latent (`z` itself before any was added)."""
+        if self.mean is None:
+            return np.asarray(z, dtype=np.float64).ravel()
+        return self.mean
 
 
 @dataclass

@@ -36,7 +36,7 @@ from .online import (
     prior_covariance,
     shared_for,
 )
-from .online_explore import Pending, RegretBudget
+from .online_explore import Pending, RegretBudget, TrafficMean
 
 F64 = npt.NDArray[np.float64]
 
@@ -77,6 +77,8 @@ class Slot:
     pending: Pending = field(default_factory=Pending)
     #: this replica's conservative-exploration budget for the pool (`learning.explore_regret`)
     budget: RegretBudget = field(default_factory=RegretBudget)
+    #: this replica's typical prompt of the pool (`learning.explore_at: traffic`)
+    traffic: TrafficMean = field(default_factory=TrafficMean)
 
     def __post_init__(self) -> None:
         self.rows = {name: i for i, name in enumerate(self.profiles.models)}
@@ -129,8 +131,9 @@ class OnlineHub:
                  seed: int | None = None, store_latent: bool = True, forget: float = 0.0,
                  strategy: str = "challenger", ability_var: float = ABILITY_VAR,
                  shared: float | None = None, pending_cap: int = 0, pending_s: float = 30.0,
-                 gap: float = 1.0, beat: float = 0.0, decay: float = 0.0, regret: float = 0.0):
-        self.exploration = Exploration(explore, strategy, gap, beat, decay)
+                 gap: float = 1.0, beat: float = 0.0, decay: float = 0.0, regret: float = 0.0,
+                 at: str = "prompt"):
+        self.exploration = Exploration(explore, strategy, gap, beat, decay, at)
         self.regret = RegretBudget(regret).rate     # validated now, not at the first slot
         self.pending_cap = pending_cap
         self.pending_s = pending_s

@@ -247,43 +247,62 @@ class ClassifierRouter:
     def _decide_online(self, online: Online, request: RouteRequest, names: list[str]) -> Verdict:
         """Predict with the posterior means; with probability `explore` (unless the request is
         marked not to), choose on a Thompson draw instead, among the candidates the exploration
-        strategy leaves (by default all but the means' own choice)."""
+        strategy leaves (by default all but the means' own choice), drawn at the prompt or, with
+        the "traffic" scope, at the pool's typical prompt."""
         text = request.last_user_text
         z = self.model.latent(text)
         _, cost, _ = self.model.predict_latent(z, len(text), names)
-        p = online.slot.p_good(z, names)
+        slot = online.slot
+        p = slot.p_good(z, names)
         exploration = online.hub.exploration
         explorable = exploration.share > 0 and may_explore(request.metadata)
-        draw = online.slot.thompson(z, names, online.hub.rng) if explorable else p
-        explored = exploration.explores(online.hub.rng, explorable, online.slot.learnt)
+        typical = exploration.at == "traffic"
+        if typical and exploration.share > 0:
+            slot.traffic.add(z)
+        # the prompt scope draws before the coin (its random stream is the one measured before)
+        draw = slot.thompson(z, names, online.hub.rng) if explorable and not typical else p
+        explored = exploration.explores(online.hub.rng, explorable, slot.learnt)
         choice, setting = self._choose(text, names, p, cost)
-        budget = online.slot.budget
-        budget.count()
+        slot.budget.count()
         source = p
         if explored:
-            now = time.monotonic()
-            pending = online.slot.pending
-            incumbent = choice.index
-            beat = online.slot.beat_probability(z, names, incumbent) \
-                if exploration.beat > 0 else None
-            rest = exploration.within(exploration.challengers(np.arange(len(names)), incumbent),
-                                      incumbent, p, beat)
-            rest = pending.open(budget.affordable(rest, incumbent, p), names, now)
-            if len(rest) == 0:     # none within the bounds or the budget, or all at their cap
+            at = slot.traffic.at(z) if typical else z
+            ref = slot.p_good(at, names) if typical else p
+            if typical:
+                draw = slot.thompson(at, names, online.hub.rng)
+            picked = self._challenger(online, text, names, at, ref, draw, cost, choice.index)
+            if picked is None:     # none within the bounds or the budget, or all at their cap
                 explored = False
             else:
-                sub, sub_setting = self._choose(text, [names[i] for i in rest], draw[rest],
-                                                cost[rest])
-                choice = Choice(int(rest[sub.index]), sub.confidence, sub.margin)
-                budget.spend(float(p[incumbent] - p[choice.index]))
-                pending.hold(names[choice.index], now)
+                choice, sub_setting = picked
                 source = draw
-                setting = f"{sub_setting}; explored: Thompson draw ({exploration.strategy})"
+                scope = ", at the traffic's typical prompt" if typical else ""
+                setting = f"{sub_setting}; explored: Thompson draw ({exploration.strategy}{scope})"
         from ..learn.online_hub import encode_latent  # loaded by the hub already
 
         latent = encode_latent(z) if online.hub.store_latent else None
         return self._verdict(names, _floats(source), choice, setting, explored=explored,
                              latent=latent)
+
+    def _challenger(self, online: Online, text: str, names: list[str], at: np.ndarray,
+                    ref: np.ndarray, draw: np.ndarray, cost: np.ndarray, incumbent: int
+                    ) -> tuple[Choice, str] | None:
+        """The explored choice: the best `draw` (P(good) drawn at latent `at`, `ref` the means
+        there) among the challengers the strategy, the bounds, the regret budget and the pending
+        cap leave (charged to the budget and held as pending); None when none is left."""
+        slot, exploration = online.slot, online.hub.exploration
+        now = time.monotonic()
+        beat = slot.beat_probability(at, names, incumbent) if exploration.beat > 0 else None
+        rest = exploration.within(exploration.challengers(np.arange(len(names)), incumbent),
+                                  incumbent, ref, beat)
+        rest = slot.pending.open(slot.budget.affordable(rest, incumbent, ref), names, now)
+        if len(rest) == 0:
+            return None
+        sub, sub_setting = self._choose(text, [names[i] for i in rest], draw[rest], cost[rest])
+        choice = Choice(int(rest[sub.index]), sub.confidence, sub.margin)
+        slot.budget.spend(float(ref[incumbent] - ref[choice.index]))
+        slot.pending.hold(names[choice.index], now)
+        return choice, sub_setting
 
 
 def _floats(p: np.ndarray) -> list[float]:
