@@ -4,6 +4,7 @@
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--json FILE] [--png FILE]
         [--lam L | --target T] [--prior-scale S] [--every N (20)] [--artifact PATH]
         [--strategy challenger|thompson] [--ability-var V (0)] [--shared S (0.25 exploring, else 0)]
+        [--explore-at prompt|traffic]
 
 * The held-out source's records are split at random (`--seed`) in two halves: **in-domain train** and
   **field**. Training records sharing a normalised prompt or question with a field record are dropped
@@ -48,6 +49,7 @@ from .abilities import fit_profile
 from .data import OutcomeTable
 from .model import RouterModel
 from .online import ABILITY_VAR, STRATEGIES, Exploration, OnlineProfiles, Pick, shared_for
+from .online_explore import SCOPES, TrafficMean
 from .sources import ALIASES, SourcedRecord, load_sources
 
 F64 = npt.NDArray[np.float64]
@@ -139,8 +141,11 @@ def shares_of(choice: I64, models: int) -> tuple[float, ...]:
 
 def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[float], seed: int,
              lam: float = 0.0, target: float | None = None, every: int = 250,
-             strategy: str = "challenger", shared: float | None = None) -> list[Variant]:
-    """Offline, online (each exploration share) and in-domain variants on one seeded stream."""
+             strategy: str = "challenger", shared: float | None = None, at: str = "prompt"
+             ) -> list[Variant]:
+    """Offline, online (each exploration share) and in-domain variants on one seeded stream; `at`:
+    the exploration scope (`online_explore.SCOPES`: the draw at the prompt, or at the stream's
+    running mean latent, as `learning.explore_at`)."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(setup.z), requests)
     gives = rng.random(requests) < feedback
@@ -172,7 +177,8 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
                                         shared=shared_for(shared, share),
                                         rater_floor=setup.start.rater_floor,
                                         rater_share=setup.start.rater_share)
-        chooser = Exploration(share, strategy)
+        chooser = Exploration(share, strategy, at=at)
+        typical = TrafficMean()
         erng = np.random.default_rng([seed, 1])
         q, c = np.zeros(requests), np.zeros(requests)
         flags = np.zeros(requests, dtype=bool)
@@ -182,7 +188,9 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
             i = int(idx[t])
             zi = setup.z[i]
             p = state.p_good(zi)
-            draw = state.thompson(zi, erng) if share > 0 else p
+            if at == "traffic":
+                typical.add(zi)
+            draw = state.thompson(typical.at(zi), erng) if share > 0 else p
             d = chooser.decide(p, draw, setup.est_cost, allowed, pick, erng)
             q[t], c[t], flags[t] = setup.quality[i, d.index], setup.cost[i, d.index], d.explored
             if gives[t]:
@@ -219,10 +227,11 @@ def half_gap(snaps: Sequence[tuple[int, float, float]], q_off: float, q_in: floa
 
 def report(setup: Setup, source: str, requests: int, feedback: float, explore: Sequence[float],
            seed: int, lam: float = 0.0, target: float | None = None, every: int = 250,
-           strategy: str = "challenger", shared: float | None = None) -> Report:
+           strategy: str = "challenger", shared: float | None = None, at: str = "prompt") -> Report:
     """Run `simulate` and summarise it."""
     start = time.monotonic()
-    variants = simulate(setup, requests, feedback, explore, seed, lam, target, every, strategy, shared)
+    variants = simulate(setup, requests, feedback, explore, seed, lam, target, every, strategy, shared,
+                        at)
     by = {v.name: v for v in variants}
     _, q_off, c_off = by["offline"].snapshots[0]
     _, q_in, c_in = by["in-domain"].snapshots[0]
@@ -389,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--strategy", choices=STRATEGIES, default="challenger")
     parser.add_argument("--ability-var", type=float, default=ABILITY_VAR)
     parser.add_argument("--shared", type=float, default=None)
+    parser.add_argument("--explore-at", choices=SCOPES, default="prompt")
     parser.add_argument("--artifact", default=None)
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default=None)
@@ -402,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         args.ability_var)
     rep = report(setup, args.source, args.requests, args.feedback,
                  [float(s) for s in args.explore.split(",") if s.strip()], args.seed, args.lam,
-                 args.target, args.every, args.strategy, args.shared)
+                 args.target, args.every, args.strategy, args.shared, args.explore_at)
     for line in table_lines(rep):
         print(line)
     print(f"total {time.monotonic() - start:.0f} s (simulation {rep.seconds:.0f} s)")
