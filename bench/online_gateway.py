@@ -5,7 +5,8 @@ was not trained on, answered by the replay provider, feedback on 20% of them.
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--every 50] [--artifact PATH]
         [--held-out-dir out/held-out] [--refit] [--out out/online_gateway]
         [--png docs/online-learning.png] [--json FILE]
-        [--beat B] [--regret R] [--gap G] [--explore-at prompt|traffic] [--shared S] [--prior-scale P] [--lag N] (learning: knobs)
+        [--beat B] [--regret R] [--gap G] [--explore-at prompt|traffic] [--shared S]
+        [--prior-scale P] [--lag N] (learning: knobs)
 
 The offline router (`--artifact`): by default the bundled artifact when it never saw `--source`;
 otherwise (the bundled one is trained on every source, llmrouter included) a held-out router,
