@@ -6,7 +6,7 @@ was not trained on, answered by the replay provider, feedback on 20% of them.
         [--held-out-dir out/held-out] [--refit] [--out out/online_gateway]
         [--png docs/online-learning.png] [--json FILE]
         [--beat B] [--regret R] [--gap G] [--explore-at prompt|traffic] [--shared S]
-        [--prior-scale P] [--lag N] (learning: knobs)
+        [--prior-scale P] [--optimism K] [--lag N] (learning: knobs)
 
 The offline router (`--artifact`): by default the bundled artifact when it never saw `--source`;
 otherwise (the bundled one is trained on every source, llmrouter included) a held-out router,
@@ -411,6 +411,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                           "explore_strategy": args.strategy,
                                           "ability_var": args.ability_var,
                                           "prior_scale": args.prior_scale,
+                                          "optimism": args.optimism,
                                           "explore_pending": args.pending,
                                           "explore_pending_s": args.pending_s,
                                           "explore_gap": args.gap, "explore_decay": args.decay,
@@ -436,6 +437,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "explore_at": args.explore_at,
                 "forget": args.forget, "strategy": args.strategy,
                 "ability_var": args.ability_var, "prior_scale": args.prior_scale,
+                "optimism": args.optimism,
                 **rater_settings(args), "troll": args.troll,
                 "shared": args.shared, "source": args.source, "requests": args.requests,
                 "feedback": args.feedback,
@@ -485,6 +487,7 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--pending-s", type=float, default=30.0,
                         help="learning.explore_pending_s: an exploration's time in flight")
     parser.add_argument("--prior-scale", type=float, default=1.0, help="learning.prior_scale")
+    parser.add_argument("--optimism", type=float, default=0.0, help="learning.optimism")
     parser.add_argument("--regret", type=float, default=None,
                         help="learning.explore_regret (default: the setting's)")
     parser.add_argument("--gap", type=float, default=1.0, help="learning.explore_gap")

@@ -6,7 +6,7 @@ timing), so it is the cross-check of the in-process runs, not their replacement.
 
     python bench/online_http.py [--data ../shared/data] [--source llmrouter] [--requests 10000]
         [--feedback 0.2] [--explore 0.0,0.05] [--seed 0] [--every 50] [--reload-s 0.2]
-        [--prior-scale 1.0] [--strategy challenger|thompson] [--shared S] [--pending N]
+        [--prior-scale 1.0] [--optimism K] [--strategy challenger|thompson] [--shared S] [--pending N]
         [--pending-s S] [--artifact PATH] [--held-out-dir out/held-out] [--refit] [--out DIR]
         [--json FILE]
 
@@ -168,6 +168,7 @@ def main() -> None:
         name = variant_name(share, [r.name for r in runs])
         learning = {"online": True, "explore": share, "seed": args.seed, "reload_s": args.reload_s,
                     "prior_scale": args.prior_scale, "forget": args.forget,
+                    "optimism": args.optimism,
                     "explore_strategy": args.strategy, "ability_var": args.ability_var,
                     "shared": args.shared, "explore_pending": args.pending,
                     "explore_pending_s": args.pending_s, "explore_gap": args.gap,
@@ -186,7 +187,7 @@ def main() -> None:
                 "pending": args.pending, "pending_s": args.pending_s,
                 "gap": args.gap, "beat": args.beat, "regret": args.regret, "decay": args.decay,
                 **rater_settings(args), "troll": args.troll, "prior_scale": args.prior_scale,
-                "forget": args.forget, "artifact": str(artifact)})
+                "forget": args.forget, "optimism": args.optimism, "artifact": str(artifact)})
     text = json.dumps(out, indent=1, default=str)
     print(text)
     if args.json:

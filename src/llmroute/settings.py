@@ -298,6 +298,11 @@ class LearningConfig(_Frozen):
     trusted_raters: tuple[Annotated[str, StringConstraints(min_length=1, max_length=256)], ...] = Field(
         (), max_length=1000, description="raters (users or key names) whose feedback is not "
         "capped, e.g. the one key of an application that sends no `user`")
+    optimism: float = Field(0.0, ge=0, le=3, description="the greedy choice is made on each "
+                            "model's P(good) at its logit's mean plus this many times the excess "
+                            "of its own posterior sd over the best-known candidate's: a model "
+                            "with fewer feedbacks whose mean is close is tried again (0 = the "
+                            "means; on day one nobody gets a bonus)")
     prior_scale: float = Field(1.0, gt=0, description="scale of the prior covariance: how far a "
                                                       "model's profile may move")
     ability_var: float = Field(0.0, ge=0, le=1, description="prior variance added to each "

@@ -292,6 +292,18 @@ class OnlineProfiles:
         idx = np.arange(len(self.models)) if rows is None else np.asarray(rows, dtype=np.int64)
         return sigmoid(self.means[idx] @ x + self._shared_at(x)[0])
 
+    def p_upper(self, z: npt.ArrayLike, optimism: float,
+                rows: Sequence[int] | None = None) -> F64:
+        """P(good) of each model (of `rows`) at one prompt at its logit's mean plus `optimism`
+        times how much its own term's sd exceeds the smallest among them (the shared term's sd is
+        the same for every model: it cannot change a comparison). On day one every model has the
+        same prior, so no model gets a bonus and any choice is the means'; a model fed back often
+        has a small sd, so one with fewer feedbacks whose mean is close gets ahead of it. For the
+        most likely model this is the upper bound mean + optimism · sd (the shift is common)."""
+        mean, var, _ = self.own_moments(z, rows)
+        sd = np.sqrt(var)
+        return sigmoid(mean + optimism * (sd - sd.min()))
+
     def p_good_many(self, z: npt.ArrayLike) -> F64:
         """P(good) from the posterior means for many prompts (N × M)."""
         zz = np.atleast_2d(np.asarray(z, dtype=np.float64))

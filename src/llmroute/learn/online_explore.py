@@ -118,16 +118,19 @@ class Exploration:
 
     def decide(self, p_mean: F64, p_draw: F64, cost: F64, allowed: BoolArray, pick: Pick,
                rng: np.random.Generator, may_explore: bool = True, *, learnt: float = 0.0,
-               p_beat: F64 | None = None, budget: RegretBudget | None = None) -> Decision:
+               p_beat: F64 | None = None, budget: RegretBudget | None = None,
+               p_choice: F64 | None = None) -> Decision:
         """The choice among `allowed` candidates (arrays over candidates): `pick` on the posterior-mean
-        P(good), or — exploring — on the Thompson draw `p_draw` among `challengers` `within` the
-        bounds (and, with `budget`, those it can afford; it counts this request and is charged
-        for the one explored). When none is left the request goes to the incumbent, not explored."""
+        P(good) (or on `p_choice`: the optimistic one, `learning.optimism`), or — exploring — on the
+        Thompson draw `p_draw` among `challengers` `within` the bounds (and, with `budget`, those it
+        can afford; it counts this request and is charged for the one explored), both measured
+        against the means. When none is left the request goes to the incumbent, not explored."""
         ok = np.flatnonzero(np.asarray(allowed, dtype=bool))
         if len(ok) == 0:
             raise ValueError("no allowed candidate")
         pm, pd, c = (np.asarray(a, dtype=np.float64) for a in (p_mean, p_draw, cost))
-        incumbent = int(ok[pick(pm[ok], c[ok])])
+        pc = pm if p_choice is None else np.asarray(p_choice, dtype=np.float64)
+        incumbent = int(ok[pick(pc[ok], c[ok])])
         if budget is not None:
             budget.count()
         if not self.explores(rng, may_explore, learnt):

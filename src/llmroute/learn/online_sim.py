@@ -4,7 +4,7 @@
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--json FILE] [--png FILE]
         [--lam L | --target T] [--prior-scale S] [--every N (20)] [--artifact PATH]
         [--strategy challenger|thompson] [--ability-var V (0)] [--shared S (0.25 exploring, else 0)]
-        [--explore-at prompt|traffic]
+        [--explore-at prompt|traffic] [--optimism K]
 
 * The held-out source's records are split at random (`--seed`) in two halves: **in-domain train** and
   **field**. Training records sharing a normalised prompt or question with a field record are dropped
@@ -141,11 +141,12 @@ def shares_of(choice: I64, models: int) -> tuple[float, ...]:
 
 def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[float], seed: int,
              lam: float = 0.0, target: float | None = None, every: int = 250,
-             strategy: str = "challenger", shared: float | None = None, at: str = "prompt"
-             ) -> list[Variant]:
+             strategy: str = "challenger", shared: float | None = None, at: str = "prompt",
+             optimism: float = 0.0) -> list[Variant]:
     """Offline, online (each exploration share) and in-domain variants on one seeded stream; `at`:
     the exploration scope (`online_explore.SCOPES`: the draw at the prompt, or at the stream's
-    running mean latent, as `learning.explore_at`)."""
+    running mean latent, as `learning.explore_at`); `optimism`: the greedy choice's bonus in sd of
+    each model's own term (`learning.optimism`)."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(setup.z), requests)
     gives = rng.random(requests) < feedback
@@ -191,7 +192,8 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
             if at == "traffic":
                 typical.add(zi)
             draw = state.thompson(typical.at(zi), erng) if share > 0 else p
-            d = chooser.decide(p, draw, setup.est_cost, allowed, pick, erng)
+            upper = state.p_upper(zi, optimism) if optimism > 0 else None
+            d = chooser.decide(p, draw, setup.est_cost, allowed, pick, erng, p_choice=upper)
             q[t], c[t], flags[t] = setup.quality[i, d.index], setup.cost[i, d.index], d.explored
             if gives[t]:
                 state.update(setup.models[d.index], zi, q[t], 1.0, rater=f"user-{int(raters[t])}")
@@ -227,11 +229,12 @@ def half_gap(snaps: Sequence[tuple[int, float, float]], q_off: float, q_in: floa
 
 def report(setup: Setup, source: str, requests: int, feedback: float, explore: Sequence[float],
            seed: int, lam: float = 0.0, target: float | None = None, every: int = 250,
-           strategy: str = "challenger", shared: float | None = None, at: str = "prompt") -> Report:
+           strategy: str = "challenger", shared: float | None = None, at: str = "prompt",
+           optimism: float = 0.0) -> Report:
     """Run `simulate` and summarise it."""
     start = time.monotonic()
     variants = simulate(setup, requests, feedback, explore, seed, lam, target, every, strategy, shared,
-                        at)
+                        at, optimism)
     by = {v.name: v for v in variants}
     _, q_off, c_off = by["offline"].snapshots[0]
     _, q_in, c_in = by["in-domain"].snapshots[0]
@@ -399,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ability-var", type=float, default=ABILITY_VAR)
     parser.add_argument("--shared", type=float, default=None)
     parser.add_argument("--explore-at", choices=SCOPES, default="prompt")
+    parser.add_argument("--optimism", type=float, default=0.0, help="learning.optimism")
     parser.add_argument("--artifact", default=None)
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default=None)
@@ -412,7 +416,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         args.ability_var)
     rep = report(setup, args.source, args.requests, args.feedback,
                  [float(s) for s in args.explore.split(",") if s.strip()], args.seed, args.lam,
-                 args.target, args.every, args.strategy, args.shared, args.explore_at)
+                 args.target, args.every, args.strategy, args.shared, args.explore_at,
+                 args.optimism)
     for line in table_lines(rep):
         print(line)
     print(f"total {time.monotonic() - start:.0f} s (simulation {rep.seconds:.0f} s)")

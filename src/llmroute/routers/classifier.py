@@ -245,7 +245,8 @@ class ClassifierRouter:
                        explored, latent)
 
     def _decide_online(self, online: Online, request: RouteRequest, names: list[str]) -> Verdict:
-        """Predict with the posterior means; with probability `explore` (unless the request is
+        """Predict with the posterior means (choose with `learning.optimism`'s bonus for the
+        less-known models when set: `Slot.p_choice`); with probability `explore` (unless the request is
         marked not to), choose on a Thompson draw instead, among the candidates the exploration
         strategy leaves (by default all but the means' own choice), drawn at the prompt or, with
         the "traffic" scope, at the pool's typical prompt."""
@@ -262,7 +263,12 @@ class ClassifierRouter:
         # the prompt scope draws before the coin (its random stream is the one measured before)
         draw = slot.thompson(z, names, online.hub.rng) if explorable and not typical else p
         explored = exploration.explores(online.hub.rng, explorable, slot.learnt)
-        choice, setting = self._choose(text, names, p, cost)
+        optimism = online.hub.optimism
+        if optimism > 0:   # the greedy choice on the optimistic P(good); scores stay the means
+            choice, setting = self._choose(text, names, slot.p_choice(z, names, optimism), cost)
+            setting = f"{setting}; optimism {optimism:g} sd"
+        else:
+            choice, setting = self._choose(text, names, p, cost)
         slot.budget.count()
         source = p
         if explored:
