@@ -294,12 +294,10 @@ class OnlineProfiles:
 
     def p_upper(self, z: npt.ArrayLike, optimism: float,
                 rows: Sequence[int] | None = None) -> F64:
-        """P(good) of each model (of `rows`) at one prompt at its logit's mean plus `optimism`
-        times how much its own term's sd exceeds the smallest among them (the shared term's sd is
-        the same for every model: it cannot change a comparison). On day one every model has the
-        same prior, so no model gets a bonus and any choice is the means'; a model fed back often
-        has a small sd, so one with fewer feedbacks whose mean is close gets ahead of it. For the
-        most likely model this is the upper bound mean + optimism · sd (the shift is common)."""
+        """P(good) of each model (of `rows`) at one prompt, its logit's mean plus `optimism` times
+        how much its own term's sd exceeds the smallest among them: no bonus on day one (one prior
+        for all); a model with fewer feedbacks than the best known gets ahead of it when close.
+        For the most likely model, the same choice as the upper bound mean + optimism · sd."""
         mean, var, _ = self.own_moments(z, rows)
         sd = np.sqrt(var)
         return sigmoid(mean + optimism * (sd - sd.min()))

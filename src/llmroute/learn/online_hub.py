@@ -98,14 +98,10 @@ class Slot:
         """P(good) of `names` at latent `z` from the posterior means."""
         return self.profiles.p_good(z, [self.rows[n] for n in names])
 
-    def p_choice(self, z: npt.ArrayLike, names: Sequence[str], optimism: float) -> F64:
-        """What the greedy choice compares: `p_good`, or with `optimism` > 0 each model's P(good)
-        with a bonus of `optimism` times its own term's sd over the smallest among `names`
-        (`OnlineProfiles.p_upper`)."""
-        rows = [self.rows[n] for n in names]
-        if optimism > 0:
-            return self.profiles.p_upper(z, optimism, rows)
-        return self.profiles.p_good(z, rows)
+    def p_upper(self, z: npt.ArrayLike, names: Sequence[str], optimism: float) -> F64:
+        """P(good) of `names` at latent `z` with `learning.optimism`'s bonus for the less known
+        (`OnlineProfiles.p_upper`): what the greedy choice compares when it is set."""
+        return self.profiles.p_upper(z, optimism, [self.rows[n] for n in names])
 
     def thompson(self, z: npt.ArrayLike, names: Sequence[str], rng: np.random.Generator) -> F64:
         """One Thompson draw of P(good) of `names` at latent `z`."""
@@ -145,7 +141,7 @@ class OnlineHub:
         if not 0.0 <= optimism <= 3.0:
             raise ValueError(f"optimism must be in [0, 3], got {optimism}")
         self.exploration = Exploration(explore, strategy, gap, beat, decay, at)
-        #: the greedy choice's bonus, in sd of each model's own logit term (`Slot.p_choice`)
+        #: the greedy choice's bonus, in sd of each model's own logit term (`Slot.p_upper`)
         self.optimism = optimism
         self.regret = RegretBudget(regret).rate     # validated now, not at the first slot
         self.pending_cap = pending_cap

@@ -246,7 +246,7 @@ class ClassifierRouter:
 
     def _decide_online(self, online: Online, request: RouteRequest, names: list[str]) -> Verdict:
         """Predict with the posterior means (choose with `learning.optimism`'s bonus for the
-        less-known models when set: `Slot.p_choice`); with probability `explore` (unless the request is
+        less-known models when set: `Slot.p_upper`); with probability `explore` (unless the request is
         marked not to), choose on a Thompson draw instead, among the candidates the exploration
         strategy leaves (by default all but the means' own choice), drawn at the prompt or, with
         the "traffic" scope, at the pool's typical prompt."""
@@ -265,7 +265,7 @@ class ClassifierRouter:
         explored = exploration.explores(online.hub.rng, explorable, slot.learnt)
         optimism = online.hub.optimism
         if optimism > 0:   # the greedy choice on the optimistic P(good); scores stay the means
-            choice, setting = self._choose(text, names, slot.p_choice(z, names, optimism), cost)
+            choice, setting = self._choose(text, names, slot.p_upper(z, names, optimism), cost)
             setting = f"{setting}; optimism {optimism:g} sd"
         else:
             choice, setting = self._choose(text, names, p, cost)
