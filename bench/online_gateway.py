@@ -45,6 +45,10 @@ measure the 2-core machine's socket stack, not learning.
   reads it) routes the whole field (offline: the pool's latents): field quality q(n); closed(n) =
   (q(n) − q_off) / (q_in − q_off). The exploration cost is the online run's cumulative quality minus
   the exploring run's, in points.
+* Adverse selection (`best_model` in each variant's JSON, one printed line per online variant): the
+  field's best single model's routed share (explored requests apart), the mean quality of all models
+  on the prompts it was routed, its routed and explored feedbacks, and the live posterior's mean
+  P(good) of it over the field at the end (`selection_of`).
 """
 
 from __future__ import annotations
@@ -121,6 +125,10 @@ class Run:
     snapshots: list[tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
     ledger_split: dict[str, int] = field(default_factory=dict)
+    #: each request's answering model (a column of `Field.quality`); empty where not recorded
+    picked: list[int] = field(default_factory=list)
+    #: the live posterior's mean P(good) of each model over the field at the end (online only)
+    p_end: list[float] = field(default_factory=list)
 
     def cumulative(self, n: int) -> tuple[float, float]:
         return float(np.mean(self.quality[:n])), float(np.mean(self.cost[:n]))
@@ -241,6 +249,7 @@ async def run_variant(settings: Settings, name: str, fld: Field, every: int, lag
         _, outcome = await runtime.gateway.complete(req, request_id=rid)
         q = float(fld.quality[int(i), col[outcome.model]])
         run.quality.append(q)
+        run.picked.append(col[outcome.model])
         run.cost.append(float(outcome.cost_usd or 0))
         run.explored.append(outcome.plan.explored)
         if fld.gives[t]:
@@ -254,13 +263,45 @@ async def run_variant(settings: Settings, name: str, fld: Field, every: int, lag
                 await sync.tick()
                 run.snapshots.append((t + 1, field_quality(router, z, fld)))
     run.seconds = time.monotonic() - start
+    if router.online is not None:
+        slot = router.online.slot
+        p_end = slot.profiles.p_good_many(z)[:, [slot.rows[m] for m in fld.models]]
+        run.p_end = [float(v) for v in p_end.mean(axis=0)]
     found = await ledger.store.aggregate("explored")
     run.ledger_split = {g.label: g.tally.requests for g in found.groups}
     await runtime.aclose()
     return run
 
 
-def summary(runs: list[Run], q_off: float, q_in: float, requests: int) -> dict[str, Any]:
+def selection_of(run: Run, fld: Field) -> dict[str, Any] | None:
+    """Where the field's best single model was routed (not explored), and what the learner ended
+    up believing of it: the measure of adverse selection. A model the greedy choice sends only the
+    prompts every model fails (the incumbent is confidently bad there, the newcomer is still near
+    its prior) is rated on those, and a posterior whose update is mostly a model's level carries
+    that low rating to every prompt (docs/benchmarks.md, session 24). None when `run` recorded no
+    picks."""
+    if not run.picked:
+        return None
+    best = int(fld.quality.mean(axis=0).argmax())
+    n = len(run.picked)
+    idx = np.asarray(fld.idx[:n], dtype=np.int64)
+    picked = np.asarray(run.picked, dtype=np.int64)
+    explored = np.asarray(run.explored[:n], dtype=bool)
+    gives = np.asarray(fld.gives[:n], dtype=bool)
+    routed = (picked == best) & ~explored
+    where = fld.quality[idx[routed]]
+    return {"model": fld.models[best], "field_quality": float(fld.quality[:, best].mean()),
+            "routed_share": float(routed.mean()),
+            "routed_feedbacks": int((routed & gives).sum()),
+            "explored_feedbacks": int((picked == best)[explored & gives].sum()),
+            "all_models_quality_where_routed": float(where.mean()) if where.size else None,
+            "own_quality_where_routed": float(where[:, best].mean()) if where.size else None,
+            "all_models_quality_stream": float(fld.quality[idx].mean()),
+            "posterior_p_end": run.p_end[best] if run.p_end else None}
+
+
+def summary(runs: list[Run], q_off: float, q_in: float, requests: int,
+            fld: Field | None = None) -> dict[str, Any]:
     by = {r.name: r for r in runs}
     out: dict[str, Any] = {"q_offline_field": q_off, "q_indomain_field": q_in, "variants": {}}
     base = by.get("online")
@@ -270,6 +311,9 @@ def summary(runs: list[Run], q_off: float, q_in: float, requests: int) -> dict[s
             "cumulative": {n: r.cumulative(n) for n in marks},
             "explored": int(sum(r.explored)), "ledger_split": r.ledger_split,
             "seconds": round(r.seconds, 1), "requests_per_s": round(requests / r.seconds, 1)}
+        chosen = selection_of(r, fld) if fld is not None else None
+        if chosen is not None:
+            entry["best_model"] = chosen
         if len(r.snapshots) > 1:
             snaps = [(n, q, 0.0) for n, q in r.snapshots]
             entry["half_gap_first"], entry["half_gap_for_good"] = half_gap(snaps, q_off, q_in)
@@ -429,9 +473,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         runs.append(await run_variant(settings, name, fld, args.every, args.lag))
         print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
               f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
+        chosen = selection_of(runs[-1], fld)
+        if chosen is not None and chosen["posterior_p_end"] is not None:
+            print(f"  best model {chosen['model']} (field {chosen['field_quality']:.3f}): routed on "
+                  f"{chosen['routed_share']:.1%} of requests, where all models score "
+                  f"{chosen['all_models_quality_where_routed'] or 0:.3f} (stream "
+                  f"{chosen['all_models_quality_stream']:.3f}); posterior P at the end "
+                  f"{chosen['posterior_p_end']:.3f}", flush=True)
     q_off = runs[0].snapshots[0][1]
     q_in = runs[1].snapshots[0][1]
-    out = summary(runs, q_off, q_in, args.requests)
+    out = summary(runs, q_off, q_in, args.requests, fld)
     out.update({"lag": args.lag, "pending": args.pending, "pending_s": args.pending_s,
                 "gap": args.gap, "beat": args.beat, "regret": args.regret, "decay": args.decay,
                 "explore_at": args.explore_at,

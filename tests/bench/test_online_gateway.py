@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from llmroute.learn import artifact as artifacts
@@ -91,3 +92,27 @@ def test_a_troll_leaves_the_stream_and_the_other_raters_as_they_were(data_dir: P
     users = [trolled.user(t) for t in range(400)]
     assert 60 < users.count("troll") < 140
     assert all(u == plain.user(t) for t, u in enumerate(users) if u != "troll")
+
+
+def test_selection_shows_where_the_best_model_was_routed_and_what_the_learner_believes() -> None:
+    # three models; "b" is the best on the field; prompts 0-1 are hard for everyone
+    quality = np.array([[0.0, 0.2, 0.0], [0.0, 0.4, 0.2], [0.6, 0.9, 0.6], [0.8, 1.0, 0.4]])
+    fld = online_gateway.Field(models=("a", "b", "c"), prompts=("p0", "p1", "p2", "p3"),
+                               quality=quality, idx=np.array([0, 1, 2, 3, 0, 1, 2, 3]),
+                               gives=np.array([1, 1, 1, 1, 0, 1, 0, 1], dtype=bool),
+                               raters=np.zeros(8, dtype=np.int64))
+    run = online_gateway.Run("online+explore 0.05")
+    run.picked = [1, 1, 0, 1, 1, 2, 0, 2]          # "b" routed on 0, 1, 0; explored on prompt 3
+    run.explored = [False, False, False, True, False, False, False, False]
+    run.p_end = [0.5, 0.3, 0.4]
+    got = online_gateway.selection_of(run, fld)
+    assert got is not None and got["model"] == "b"
+    assert got["field_quality"] == pytest.approx(quality[:, 1].mean())
+    assert got["routed_share"] == pytest.approx(3 / 8)
+    assert got["routed_feedbacks"] == 2 and got["explored_feedbacks"] == 1
+    assert got["all_models_quality_where_routed"] == pytest.approx(quality[[0, 1, 0]].mean())
+    assert got["own_quality_where_routed"] == pytest.approx((0.2 + 0.4 + 0.2) / 3)
+    assert got["all_models_quality_stream"] == pytest.approx(quality.mean())
+    assert got["all_models_quality_where_routed"] < got["all_models_quality_stream"]
+    assert got["posterior_p_end"] == 0.3
+    assert online_gateway.selection_of(online_gateway.Run("offline"), fld) is None
