@@ -276,7 +276,7 @@ async def run_variant(settings: Settings, name: str, fld: Field, every: int, lag
 def selection_of(run: Run, fld: Field) -> dict[str, Any] | None:
     """Where the field's best single model was routed (not explored), and what the learner ended
     up believing of it: the measure of adverse selection. A model the greedy choice sends only the
-    prompts every model fails (the incumbent is confidently bad there, the newcomer is still near
+    prompts most models fail (the incumbent is confidently bad there, the newcomer is still near
     its prior) is rated on those, and a posterior whose update is mostly a model's level carries
     that low rating to every prompt (docs/benchmarks.md, session 24). None when `run` recorded no
     picks."""
