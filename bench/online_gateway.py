@@ -475,9 +475,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
               f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
         chosen = selection_of(runs[-1], fld)
         if chosen is not None and chosen["posterior_p_end"] is not None:
+            where = chosen["all_models_quality_where_routed"]
             print(f"  best model {chosen['model']} (field {chosen['field_quality']:.3f}): routed on "
                   f"{chosen['routed_share']:.1%} of requests, where all models score "
-                  f"{chosen['all_models_quality_where_routed'] or 0:.3f} (stream "
+                  f"{'n/a' if where is None else f'{where:.3f}'} (stream "
                   f"{chosen['all_models_quality_stream']:.3f}); posterior P at the end "
                   f"{chosen['posterior_p_end']:.3f}", flush=True)
     q_off = runs[0].snapshots[0][1]
