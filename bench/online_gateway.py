@@ -6,7 +6,7 @@ was not trained on, answered by the replay provider, feedback on 20% of them.
         [--held-out-dir out/held-out] [--refit] [--out out/online_gateway]
         [--png docs/online-learning.png] [--json FILE]
         [--beat B] [--regret R] [--gap G] [--explore-at prompt|traffic] [--shared S]
-        [--prior-scale P] [--optimism K] [--lag N] (learning: knobs)
+        [--prior-scale P] [--optimism K] [--shared-ability C] [--lag N] (learning: knobs)
 
 The offline router (`--artifact`): by default the bundled artifact when it never saw `--source`;
 otherwise (the bundled one is trained on every source, llmrouter included) a held-out router,
@@ -465,6 +465,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                                              {"explore_beat": args.beat}),
                                           **({} if args.regret is None else
                                              {"explore_regret": args.regret}),
+                                          "shared_ability": args.shared_ability,
                                           **({} if args.shared is None else
                                              {"shared": args.shared})}))
     runs = []
@@ -489,7 +490,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "explore_at": args.explore_at,
                 "forget": args.forget, "strategy": args.strategy,
                 "ability_var": args.ability_var, "prior_scale": args.prior_scale,
-                "optimism": args.optimism,
+                "optimism": args.optimism, "shared_ability": args.shared_ability,
                 **rater_settings(args), "troll": args.troll,
                 "shared": args.shared, "source": args.source, "requests": args.requests,
                 "feedback": args.feedback,
@@ -539,6 +540,7 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--pending-s", type=float, default=30.0,
                         help="learning.explore_pending_s: an exploration's time in flight")
     parser.add_argument("--prior-scale", type=float, default=1.0, help="learning.prior_scale")
+    parser.add_argument("--shared-ability", type=float, default=0.0, help="learning.shared_ability")
     parser.add_argument("--optimism", type=float, default=0.0, help="learning.optimism")
     parser.add_argument("--regret", type=float, default=None,
                         help="learning.explore_regret (default: the setting's)")

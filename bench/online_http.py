@@ -6,7 +6,8 @@ timing), so it is the cross-check of the in-process runs, not their replacement.
 
     python bench/online_http.py [--data ../shared/data] [--source llmrouter] [--requests 10000]
         [--feedback 0.2] [--explore 0.0,0.05] [--seed 0] [--every 50] [--reload-s 0.2]
-        [--prior-scale 1.0] [--optimism K] [--strategy challenger|thompson] [--shared S] [--pending N]
+        [--prior-scale 1.0] [--optimism K] [--strategy challenger|thompson] [--shared S]
+        [--shared-ability C] [--pending N]
         [--pending-s S] [--artifact PATH] [--held-out-dir out/held-out] [--refit] [--out DIR]
         [--json FILE]
 
@@ -170,7 +171,8 @@ def main() -> None:
                     "prior_scale": args.prior_scale, "forget": args.forget,
                     "optimism": args.optimism,
                     "explore_strategy": args.strategy, "ability_var": args.ability_var,
-                    "shared": args.shared, "explore_pending": args.pending,
+                    "shared": args.shared, "shared_ability": args.shared_ability,
+                    "explore_pending": args.pending,
                     "explore_pending_s": args.pending_s, "explore_gap": args.gap,
                     "explore_decay": args.decay, "explore_at": args.explore_at,
                     **rater_settings(args),
@@ -183,7 +185,8 @@ def main() -> None:
     out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests)
     out.update({"transport": "HTTP (uvicorn, openai SDK)", "seed": args.seed,
                 "requests": args.requests, "reload_s": args.reload_s, "strategy": args.strategy,
-                "shared": args.shared, "ability_var": args.ability_var,
+                "shared": args.shared, "shared_ability": args.shared_ability,
+                "ability_var": args.ability_var,
                 "pending": args.pending, "pending_s": args.pending_s,
                 "gap": args.gap, "beat": args.beat, "regret": args.regret, "decay": args.decay,
                 **rater_settings(args), "troll": args.troll, "prior_scale": args.prior_scale,

@@ -247,7 +247,8 @@ def online_hub(settings: Settings) -> OnlineHub | None:
                      pending_cap=learning.explore_pending, pending_s=learning.explore_pending_s,
                      gap=learning.explore_gap, beat=learning.explore_beat,
                      decay=learning.explore_decay, regret=learning.explore_regret,
-                     at=learning.explore_at, optimism=learning.optimism)
+                     at=learning.explore_at, optimism=learning.optimism,
+                     shared_ability=learning.shared_ability)
 
 
 def _dedupe(names: Sequence[str]) -> tuple[str, ...]:

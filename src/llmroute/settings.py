@@ -313,6 +313,12 @@ class LearningConfig(_Frozen):
                                  "term every model of a pool shares, so what the prompts a model "
                                  "is routed have in common (hard, easy) is not taken for that "
                                  "model's own level (0 = none; unset: 0.25 when exploring, else 0)")
+    shared_ability: float = Field(0.0, ge=0, le=10, description="prior variance of a term every "
+                                  "model of a pool shares on the prompts' latent directions, in "
+                                  "units of the pool's mean ability second moment: what makes a "
+                                  "prompt hard for all models is learnt from every model's "
+                                  "feedback, so a model fed only hard prompts is not taken for a "
+                                  "weak one (0 = none)")
     reload_s: float = Field(2.0, gt=0, le=3600, description="how often a replica applies new "
                                                             "feedback (the learner) or reloads "
                                                             "the learner's state (the others)")

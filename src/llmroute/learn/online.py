@@ -63,6 +63,7 @@ from .online_explore import Decision as Decision
 from .online_explore import Exploration as Exploration
 from .online_explore import Pick as Pick
 from .online_update import ABILITY_VAR as ABILITY_VAR
+from .online_update import ability_moment as ability_moment
 from .online_update import adf_update as adf_update
 from .online_update import adf_update_shared as adf_update_shared
 from .online_update import design as design
@@ -167,7 +168,7 @@ class OnlineProfiles:
                     prior_scale: float = 1.0, rater_cap: float = RATER_CAP,
                     forget: float = 0.0, ability_var: float = ABILITY_VAR,
                     shared: float = SHARED, rater_floor: float = RATER_FLOOR,
-                    rater_share: float = RATER_SHARE) -> OnlineProfiles:
+                    rater_share: float = RATER_SHARE, shared_ability: float = 0.0) -> OnlineProfiles:
         """Start from `router`'s profiles of `models` (default all) as means, with `starting`'s
         split of `prior_covariance` of the covariance of [ability, bias] over all the router's known
         models (`abilities.prior`)."""
@@ -176,19 +177,27 @@ class OnlineProfiles:
         means = np.hstack([router.abilities[rows], router.biases[rows, None]]).astype(np.float64)
         cov = prior_covariance(prior(router)[1], prior_scale, ability_var)
         return cls.starting(names, means, cov, rater_cap=rater_cap, forget=forget, shared=shared,
-                            rater_floor=rater_floor, rater_share=rater_share)
+                            rater_floor=rater_floor, rater_share=rater_share,
+                            shared_ability=shared_ability)
 
     @classmethod
     def starting(cls, names: Sequence[str], means: F64, cov: F64, *, rater_cap: float = RATER_CAP,
                  forget: float = 0.0, shared: float = SHARED, rater_floor: float = RATER_FLOOR,
-                 rater_share: float = RATER_SHARE) -> OnlineProfiles:
+                 rater_share: float = RATER_SHARE, shared_ability: float = 0.0) -> OnlineProfiles:
         """Posteriors at `means` (M × K) whose logit prior covariance is `cov` for every model: a
-        `shared` share of it on the common term δ (0: none), the rest on each model's own."""
+        `shared` share of it on the common term δ (0: none), the rest on each model's own; plus
+        `shared_ability` times the pool's `ability_moment` on δ (0: none), so what makes prompts hard
+        for every model is learnt from all of their feedback."""
         if not 0.0 <= shared < 1.0:
             raise ValueError(f"shared must be in [0, 1), got {shared}")
+        if not 0.0 <= shared_ability <= 10.0:
+            raise ValueError(f"shared_ability must be in [0, 10], got {shared_ability}")
         own = (1.0 - shared) * cov
         covs = np.repeat(own[None, :, :], len(names), axis=0)
         scov = shared * cov if shared > 0 else None
+        if shared_ability > 0:
+            shape = shared_ability * ability_moment(means)
+            scov = shape if scov is None else scov + shape
         return cls(tuple(names), means, covs, rater_cap, forget=forget, prior_cov=own,
                    shared_cov=scov, rater_floor=rater_floor, rater_share=rater_share)
 

@@ -137,7 +137,7 @@ class OnlineHub:
                  strategy: str = "challenger", ability_var: float = ABILITY_VAR,
                  shared: float | None = None, pending_cap: int = 0, pending_s: float = 30.0,
                  gap: float = 1.0, beat: float = 0.0, decay: float = 0.0, regret: float = 0.0,
-                 at: str = "prompt", optimism: float = 0.0):
+                 at: str = "prompt", optimism: float = 0.0, shared_ability: float = 0.0):
         if not 0.0 <= optimism <= 3.0:
             raise ValueError(f"optimism must be in [0, 3], got {optimism}")
         self.exploration = Exploration(explore, strategy, gap, beat, decay, at)
@@ -153,6 +153,7 @@ class OnlineHub:
         self.prior_scale = prior_scale
         self.ability_var = ability_var
         self.shared = shared_for(shared, explore)      # unset: on when exploring
+        self.shared_ability = shared_ability
         self.forget = forget
         self.store_latent = store_latent
         self.rng = np.random.default_rng(seed)
@@ -169,6 +170,7 @@ class OnlineHub:
             cov = prior_covariance(prior(trained)[1], self.prior_scale, self.ability_var)
             profiles = OnlineProfiles.starting(pool.models, means, cov, rater_cap=self.rater_cap,
                                                forget=self.forget, shared=self.shared,
+                                               shared_ability=self.shared_ability,
                                                rater_floor=self.rater_floor,
                                                rater_share=self.rater_share)
             found = self.slots[key] = Slot(key, profiles,

@@ -4,7 +4,7 @@
         [--feedback 0.2] [--explore 0.0,0.02,0.05] [--seed 0] [--json FILE] [--png FILE]
         [--lam L | --target T] [--prior-scale S] [--every N (20)] [--artifact PATH]
         [--strategy challenger|thompson] [--ability-var V (0)] [--shared S (0.25 exploring, else 0)]
-        [--explore-at prompt|traffic] [--optimism K]
+        [--explore-at prompt|traffic] [--optimism K] [--shared-ability C (0)]
 
 * The held-out source's records are split at random (`--seed`) in two halves: **in-domain train** and
   **field**. Training records sharing a normalised prompt or question with a field record are dropped
@@ -142,11 +142,11 @@ def shares_of(choice: I64, models: int) -> tuple[float, ...]:
 def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[float], seed: int,
              lam: float = 0.0, target: float | None = None, every: int = 250,
              strategy: str = "challenger", shared: float | None = None, at: str = "prompt",
-             optimism: float = 0.0) -> list[Variant]:
+             optimism: float = 0.0, shared_ability: float = 0.0) -> list[Variant]:
     """Offline, online (each exploration share) and in-domain variants on one seeded stream; `at`:
     the exploration scope (`online_explore.SCOPES`: the draw at the prompt, or at the stream's
     running mean latent, as `learning.explore_at`); `optimism`: the greedy choice's bonus in sd of
-    each model's own term (`learning.optimism`)."""
+    each model's own term (`learning.optimism`); `shared_ability`: `learning.shared_ability`."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(setup.z), requests)
     gives = rng.random(requests) < feedback
@@ -176,6 +176,7 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
         state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
                                         setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,
                                         shared=shared_for(shared, share),
+                                        shared_ability=shared_ability,
                                         rater_floor=setup.start.rater_floor,
                                         rater_share=setup.start.rater_share)
         chooser = Exploration(share, strategy, at=at)
@@ -230,11 +231,11 @@ def half_gap(snaps: Sequence[tuple[int, float, float]], q_off: float, q_in: floa
 def report(setup: Setup, source: str, requests: int, feedback: float, explore: Sequence[float],
            seed: int, lam: float = 0.0, target: float | None = None, every: int = 250,
            strategy: str = "challenger", shared: float | None = None, at: str = "prompt",
-           optimism: float = 0.0) -> Report:
+           optimism: float = 0.0, shared_ability: float = 0.0) -> Report:
     """Run `simulate` and summarise it."""
     start = time.monotonic()
     variants = simulate(setup, requests, feedback, explore, seed, lam, target, every, strategy, shared,
-                        at, optimism)
+                        at, optimism, shared_ability)
     by = {v.name: v for v in variants}
     _, q_off, c_off = by["offline"].snapshots[0]
     _, q_in, c_in = by["in-domain"].snapshots[0]
@@ -403,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--shared", type=float, default=None)
     parser.add_argument("--explore-at", choices=SCOPES, default="prompt")
     parser.add_argument("--optimism", type=float, default=0.0, help="learning.optimism")
+    parser.add_argument("--shared-ability", type=float, default=0.0, help="learning.shared_ability")
     parser.add_argument("--artifact", default=None)
     parser.add_argument("--json", default=None)
     parser.add_argument("--png", default=None)
@@ -417,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rep = report(setup, args.source, args.requests, args.feedback,
                  [float(s) for s in args.explore.split(",") if s.strip()], args.seed, args.lam,
                  args.target, args.every, args.strategy, args.shared, args.explore_at,
-                 args.optimism)
+                 args.optimism, args.shared_ability)
     for line in table_lines(rep):
         print(line)
     print(f"total {time.monotonic() - start:.0f} s (simulation {rep.seconds:.0f} s)")

@@ -60,6 +60,19 @@ def prior_covariance(spread: F64, prior_scale: float = 1.0, ability_var: float =
     return out
 
 
+def ability_moment(means: F64) -> F64:
+    """The pool's second moment of ability, K × K with the bias row and column 0: the mean over the
+    models (rows of `means`, bias last) of a·aᵀ. A term with this covariance moves every model's logit
+    along the directions the models' abilities use, in their units: what makes a prompt hard for all
+    of them (`OnlineProfiles.starting`'s `shared_ability`)."""
+    a = means[:, :-1]
+    k = means.shape[1]
+    out: F64 = np.zeros((k, k))
+    if len(a):
+        out[:-1, :-1] = a.T @ a / len(a)
+    return out
+
+
 def adf_update(mean: F64, cov: F64, x: F64, y: float, w: float, offset: float = 0.0
                ) -> tuple[F64, F64]:
     """One Laplace / assumed-density-filtering step of N(mean, cov) on a weighted logistic

@@ -4,6 +4,7 @@ gpt-4-1106-preview vs Mixtral-8x7B outcomes (bench/data/routellm-mmlu, read by `
     python -m llmroute.learn.public_online [--data bench/data/routellm-mmlu] [--requests 5000]
         [--feedback 0.2] [--explore 0,0.05] [--seeds 0,1,2] [--every 20] [--artifact PATH] [--json FILE]
         [--strategy challenger|thompson] [--ability-var V (0)] [--shared S (0.25 exploring, else 0)]
+        [--shared-ability C (0)]
         [--explore-at prompt|traffic] [--optimism K]
 
 * Records: `mmlu_records` turns `public_eval`'s loaded rows into `online_sim`'s `SourcedRecord`s,
@@ -69,11 +70,12 @@ class Run:
 def run(records: Sequence[SourcedRecord], router: RouterModel, lam: float, requests: int,
         feedback: float, explore: Sequence[float], seed: int, every: int,
         strategy: str = "challenger", ability_var: float = ABILITY_VAR,
-        shared: float | None = None, at: str = "prompt", optimism: float = 0.0) -> Run:
+        shared: float | None = None, at: str = "prompt", optimism: float = 0.0,
+        shared_ability: float = 0.0) -> Run:
     """`online_sim` at one λ on these records."""
     setup = build_setup(records, router, seed, lam, ability_var=ability_var)
     rep = report(setup, SOURCE, requests, feedback, explore, seed, lam, None, every, strategy, shared,
-                 at, optimism)
+                 at, optimism, shared_ability)
     strong, weak = setup.models.index(STRONG), setup.models.index(WEAK)
     means = setup.quality.mean(axis=0)
     return Run(rep, lam, float(setup.cost[:, strong].mean()), (float(means[strong]), float(means[weak])))
@@ -159,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--shared", type=float, default=None)
     parser.add_argument("--explore-at", choices=SCOPES, default="prompt")
     parser.add_argument("--optimism", type=float, default=0.0, help="learning.optimism")
+    parser.add_argument("--shared-ability", type=float, default=0.0, help="learning.shared_ability")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     start = time.monotonic()
@@ -175,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     explore = [float(s) for s in args.explore.split(",") if s.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     reports = [run(records, router, lam, args.requests, args.feedback, explore, seed, args.every,
-                   args.strategy, args.ability_var, args.shared, args.explore_at, args.optimism)
+                   args.strategy, args.ability_var, args.shared, args.explore_at, args.optimism,
+                   args.shared_ability)
                for seed in seeds for lam in lams]
     print(f"_{HONESTY}; the in-domain reference is trained on the other half of these prompts_")
     for result in reports[:len(lams)]:
