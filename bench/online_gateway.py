@@ -450,24 +450,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         ("offline", artifact, {}), ("in-domain", inside.with_suffix(""), {})]
     for share in (float(s) for s in args.explore.split(",") if s.strip()):
         name = variant_name(share, [v[0] for v in variants])
-        variants.append((name, artifact, {"online": True, "explore": share, "seed": args.seed,
-                                          "reload_s": 3600, "forget": args.forget,
-                                          "explore_strategy": args.strategy,
-                                          "ability_var": args.ability_var,
-                                          "prior_scale": args.prior_scale,
-                                          "optimism": args.optimism,
-                                          "explore_pending": args.pending,
-                                          "explore_pending_s": args.pending_s,
-                                          "explore_gap": args.gap, "explore_decay": args.decay,
-                                          "explore_at": args.explore_at,
-                                          **rater_settings(args),
-                                          **({} if args.beat is None else
-                                             {"explore_beat": args.beat}),
-                                          **({} if args.regret is None else
-                                             {"explore_regret": args.regret}),
-                                          "shared_ability": args.shared_ability,
-                                          **({} if args.shared is None else
-                                             {"shared": args.shared})}))
+        # the learner syncs by hand (`OnlineSync` every `--every`), not on a timer
+        variants.append((name, artifact, learning_of(args, share, reload_s=3600)))
     runs = []
     for name, path, learning in variants:
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), path, learning)
@@ -503,6 +487,21 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.png:
         save_png(runs, q_off, q_in, args.source, Path(args.png))
     return out
+
+
+def learning_of(args: argparse.Namespace, share: float, reload_s: float) -> dict[str, Any]:
+    """The `learning:` block of one online variant (exploration share `share`) from the knobs
+    `common_parser` reads; unset knobs keep the settings' defaults."""
+    return {"online": True, "explore": share, "seed": args.seed, "reload_s": reload_s,
+            "forget": args.forget, "explore_strategy": args.strategy,
+            "ability_var": args.ability_var, "prior_scale": args.prior_scale,
+            "optimism": args.optimism, "shared_ability": args.shared_ability,
+            "explore_pending": args.pending, "explore_pending_s": args.pending_s,
+            "explore_gap": args.gap, "explore_decay": args.decay, "explore_at": args.explore_at,
+            **rater_settings(args),
+            **({} if args.beat is None else {"explore_beat": args.beat}),
+            **({} if args.regret is None else {"explore_regret": args.regret}),
+            **({} if args.shared is None else {"shared": args.shared})}
 
 
 def rater_settings(args: argparse.Namespace) -> dict[str, float]:

@@ -44,6 +44,7 @@ from online_gateway import (
     field_of,
     field_quality,
     held_out,
+    learning_of,
     offline_artifact,
     rater_settings,
     settings_for,
@@ -167,17 +168,7 @@ def main() -> None:
     runs: list[Run] = []
     for share in (float(s) for s in args.explore.split(",") if s.strip()):
         name = variant_name(share, [r.name for r in runs])
-        learning = {"online": True, "explore": share, "seed": args.seed, "reload_s": args.reload_s,
-                    "prior_scale": args.prior_scale, "forget": args.forget,
-                    "optimism": args.optimism,
-                    "explore_strategy": args.strategy, "ability_var": args.ability_var,
-                    "shared": args.shared, "shared_ability": args.shared_ability,
-                    "explore_pending": args.pending,
-                    "explore_pending_s": args.pending_s, "explore_gap": args.gap,
-                    "explore_decay": args.decay, "explore_at": args.explore_at,
-                    **rater_settings(args),
-                    **({} if args.beat is None else {"explore_beat": args.beat}),
-                    **({} if args.regret is None else {"explore_regret": args.regret})}
+        learning = learning_of(args, share, reload_s=args.reload_s)
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
         runs.append(run_http(settings, name, fld, args.every))
         print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
