@@ -116,6 +116,14 @@ class Exploration:
         rest: npt.NDArray[np.int64] = ok[ok != incumbent]
         return rest
 
+    def open_challengers(self, ok: npt.NDArray[np.int64], incumbent: int, p_mean: F64,
+                         p_beat: F64 | None = None, budget: RegretBudget | None = None
+                         ) -> npt.NDArray[np.int64]:
+        """The rows of `ok` an explored request may go to: the strategy's `challengers`, `within`
+        the bounds, and (with `budget`) those it can afford, all against the means `p_mean`."""
+        rest = self.within(self.challengers(ok, incumbent), incumbent, p_mean, p_beat)
+        return rest if budget is None else budget.affordable(rest, incumbent, p_mean)
+
     def decide(self, p_mean: F64, p_draw: F64, cost: F64, allowed: BoolArray, pick: Pick,
                rng: np.random.Generator, may_explore: bool = True, *, learnt: float = 0.0,
                p_beat: F64 | None = None, budget: RegretBudget | None = None,
@@ -135,9 +143,7 @@ class Exploration:
             budget.count()
         if not self.explores(rng, may_explore, learnt):
             return Decision(incumbent, False)
-        rest = self.within(self.challengers(ok, incumbent), incumbent, pm, p_beat)
-        if budget is not None:
-            rest = budget.affordable(rest, incumbent, pm)
+        rest = self.open_challengers(ok, incumbent, pm, p_beat, budget)
         if len(rest) == 0:
             return Decision(incumbent, False)
         chosen = int(rest[pick(pd[rest], c[rest])])

@@ -299,9 +299,8 @@ class ClassifierRouter:
         slot, exploration = online.slot, online.hub.exploration
         now = time.monotonic()
         beat = slot.beat_probability(at, names, incumbent) if exploration.beat > 0 else None
-        rest = exploration.within(exploration.challengers(np.arange(len(names)), incumbent),
-                                  incumbent, ref, beat)
-        rest = slot.pending.open(slot.budget.affordable(rest, incumbent, ref), names, now)
+        rest = exploration.open_challengers(np.arange(len(names)), incumbent, ref, beat, slot.budget)
+        rest = slot.pending.open(rest, names, now)
         if len(rest) == 0:
             return None
         sub, sub_setting = self._choose(text, [names[i] for i in rest], draw[rest], cost[rest])
