@@ -469,16 +469,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     q_off = runs[0].snapshots[0][1]
     q_in = runs[1].snapshots[0][1]
     out = summary(runs, q_off, q_in, args.requests, fld)
-    out.update({"lag": args.lag, "pending": args.pending, "pending_s": args.pending_s,
-                "gap": args.gap, "beat": args.beat, "regret": args.regret, "decay": args.decay,
-                "explore_at": args.explore_at,
-                "forget": args.forget, "strategy": args.strategy,
-                "ability_var": args.ability_var, "prior_scale": args.prior_scale,
-                "optimism": args.optimism, "shared_ability": args.shared_ability,
-                **rater_settings(args), "troll": args.troll,
-                "shared": args.shared, "source": args.source, "requests": args.requests,
-                "feedback": args.feedback,
-                "seed": args.seed, "field_prompts": len(fld.prompts), "models": list(fld.models),
+    out.update({"lag": args.lag, **knobs_of(args), "source": args.source,
+                "feedback": args.feedback, "field_prompts": len(fld.prompts), "models": list(fld.models),
                 "in_domain_train_records": len(train.prompts), "fit_router_s": round(fit_s, 1),
                 "artifact": str(artifact), "artifact_trained_on": trained_on(artifact),
                 "machine": f"{platform.machine()} {platform.node()}",
@@ -487,6 +479,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.png:
         save_png(runs, q_off, q_in, args.source, Path(args.png))
     return out
+
+
+def knobs_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The knobs `common_parser` reads, as the output JSON records them."""
+    return {"seed": args.seed, "requests": args.requests, "strategy": args.strategy,
+            "pending": args.pending, "pending_s": args.pending_s, "gap": args.gap, "beat": args.beat,
+            "regret": args.regret, "decay": args.decay, "explore_at": args.explore_at,
+            "forget": args.forget, "ability_var": args.ability_var, "prior_scale": args.prior_scale,
+            "optimism": args.optimism, "shared": args.shared, "shared_ability": args.shared_ability,
+            **rater_settings(args), "troll": args.troll}
 
 
 def learning_of(args: argparse.Namespace, share: float, reload_s: float) -> dict[str, Any]:

@@ -44,9 +44,9 @@ from online_gateway import (
     field_of,
     field_quality,
     held_out,
+    knobs_of,
     learning_of,
     offline_artifact,
-    rater_settings,
     settings_for,
     summary,
     variant_name,
@@ -174,14 +174,8 @@ def main() -> None:
         print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
               f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
     out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests)
-    out.update({"transport": "HTTP (uvicorn, openai SDK)", "seed": args.seed,
-                "requests": args.requests, "reload_s": args.reload_s, "strategy": args.strategy,
-                "shared": args.shared, "shared_ability": args.shared_ability,
-                "ability_var": args.ability_var,
-                "pending": args.pending, "pending_s": args.pending_s,
-                "gap": args.gap, "beat": args.beat, "regret": args.regret, "decay": args.decay,
-                **rater_settings(args), "troll": args.troll, "prior_scale": args.prior_scale,
-                "forget": args.forget, "optimism": args.optimism, "artifact": str(artifact)})
+    out.update({"transport": "HTTP (uvicorn, openai SDK)", "reload_s": args.reload_s,
+                **knobs_of(args), "artifact": str(artifact)})
     text = json.dumps(out, indent=1, default=str)
     print(text)
     if args.json:

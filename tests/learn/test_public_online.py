@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from llmroute.learn import artifact
+from llmroute.learn.online_sim import Learner
 from llmroute.learn.public_eval import STRONG, WEAK, Outcomes, default_lambda, load_dir
 from llmroute.learn.public_online import SOURCE, main, mmlu_records, run
 from llmroute.learn.sources import normalise
@@ -47,7 +48,7 @@ def test_a_short_simulation_moves_mixtral_only_when_it_gets_feedback() -> None:
     model = artifact.load_default()
     records = mmlu_records(_slice(load_dir(DATA), ("global_facts", "high_school_geography"), 100), model)
     result = run(records, model, default_lambda(), requests=1500, feedback=0.2, explore=[0.0, 0.5],
-                 seed=0, every=100, ability_var=0.0, shared=0.0)
+                 seed=0, every=100, ability_var=0.0, learner=Learner(shared=0.0))
     rep = result.report
     weak = rep.models.index(WEAK)
     real = result.real[1]

@@ -60,6 +60,28 @@ RATERS: Final = 200
 
 
 @dataclass(frozen=True)
+class Learner:
+    """The online learner's knobs a simulation varies, as the `learning:` settings: the exploration
+    strategy, `shared` (None: 0.25 when exploring, else 0), `at` (`explore_at`), `optimism` and
+    `shared_ability`."""
+
+    strategy: str = "challenger"
+    shared: float | None = None
+    at: str = "prompt"
+    optimism: float = 0.0
+    shared_ability: float = 0.0
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Learner:
+        """From the command line's `--strategy --shared --explore-at --optimism --shared-ability`."""
+        return cls(args.strategy, args.shared, args.explore_at, args.optimism, args.shared_ability)
+
+
+#: The settings' defaults.
+DEFAULT_LEARNER: Final = Learner()
+
+
+@dataclass(frozen=True)
 class Setup:
     """Everything a simulation needs, over the field prompts (rows) and the source's models."""
 
@@ -141,12 +163,10 @@ def shares_of(choice: I64, models: int) -> tuple[float, ...]:
 
 def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[float], seed: int,
              lam: float = 0.0, target: float | None = None, every: int = 250,
-             strategy: str = "challenger", shared: float | None = None, at: str = "prompt",
-             optimism: float = 0.0, shared_ability: float = 0.0) -> list[Variant]:
-    """Offline, online (each exploration share) and in-domain variants on one seeded stream; `at`:
-    the exploration scope (`online_explore.SCOPES`: the draw at the prompt, or at the stream's
-    running mean latent, as `learning.explore_at`); `optimism`: the greedy choice's bonus in sd of
-    each model's own term (`learning.optimism`); `shared_ability`: `learning.shared_ability`."""
+             learner: Learner = DEFAULT_LEARNER) -> list[Variant]:
+    """Offline, online (each exploration share) and in-domain variants on one seeded stream, the
+    online learner configured by `learner` (its `at`: the exploration scope, `online_explore.SCOPES`:
+    the draw at the prompt, or at the stream's running mean latent)."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(setup.z), requests)
     gives = rng.random(requests) < feedback
@@ -175,11 +195,11 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
     for share in explore:
         state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
                                         setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,
-                                        shared=shared_for(shared, share),
-                                        shared_ability=shared_ability,
+                                        shared=shared_for(learner.shared, share),
+                                        shared_ability=learner.shared_ability,
                                         rater_floor=setup.start.rater_floor,
                                         rater_share=setup.start.rater_share)
-        chooser = Exploration(share, strategy, at=at)
+        chooser = Exploration(share, learner.strategy, at=learner.at)
         typical = TrafficMean()
         erng = np.random.default_rng([seed, 1])
         q, c = np.zeros(requests), np.zeros(requests)
@@ -190,10 +210,10 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
             i = int(idx[t])
             zi = setup.z[i]
             p = state.p_good(zi)
-            if at == "traffic":
+            if learner.at == "traffic":
                 typical.add(zi)
             draw = state.thompson(typical.at(zi), erng) if share > 0 else p
-            upper = state.p_upper(zi, optimism) if optimism > 0 else None
+            upper = state.p_upper(zi, learner.optimism) if learner.optimism > 0 else None
             d = chooser.decide(p, draw, setup.est_cost, allowed, pick, erng, p_choice=upper)
             q[t], c[t], flags[t] = setup.quality[i, d.index], setup.cost[i, d.index], d.explored
             if gives[t]:
@@ -230,12 +250,10 @@ def half_gap(snaps: Sequence[tuple[int, float, float]], q_off: float, q_in: floa
 
 def report(setup: Setup, source: str, requests: int, feedback: float, explore: Sequence[float],
            seed: int, lam: float = 0.0, target: float | None = None, every: int = 250,
-           strategy: str = "challenger", shared: float | None = None, at: str = "prompt",
-           optimism: float = 0.0, shared_ability: float = 0.0) -> Report:
+           learner: Learner = DEFAULT_LEARNER) -> Report:
     """Run `simulate` and summarise it."""
     start = time.monotonic()
-    variants = simulate(setup, requests, feedback, explore, seed, lam, target, every, strategy, shared,
-                        at, optimism, shared_ability)
+    variants = simulate(setup, requests, feedback, explore, seed, lam, target, every, learner)
     by = {v.name: v for v in variants}
     _, q_off, c_off = by["offline"].snapshots[0]
     _, q_in, c_in = by["in-domain"].snapshots[0]
@@ -418,8 +436,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         args.ability_var)
     rep = report(setup, args.source, args.requests, args.feedback,
                  [float(s) for s in args.explore.split(",") if s.strip()], args.seed, args.lam,
-                 args.target, args.every, args.strategy, args.shared, args.explore_at,
-                 args.optimism, args.shared_ability)
+                 args.target, args.every, Learner.of(args))
     for line in table_lines(rep):
         print(line)
     print(f"total {time.monotonic() - start:.0f} s (simulation {rep.seconds:.0f} s)")

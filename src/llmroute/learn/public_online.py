@@ -35,7 +35,7 @@ from .data import DataError, OutcomeRecord
 from .model import RouterModel
 from .online import ABILITY_VAR, STRATEGIES
 from .online_explore import SCOPES
-from .online_sim import Report, Variant, build_setup, half_gap, report
+from .online_sim import DEFAULT_LEARNER, Learner, Report, Variant, build_setup, half_gap, report
 from .public_eval import DEFAULT_DATA, HONESTY, STRONG, WEAK, Outcomes, default_lambda, load_dir
 from .sources import SourcedRecord, normalise
 
@@ -69,13 +69,10 @@ class Run:
 
 def run(records: Sequence[SourcedRecord], router: RouterModel, lam: float, requests: int,
         feedback: float, explore: Sequence[float], seed: int, every: int,
-        strategy: str = "challenger", ability_var: float = ABILITY_VAR,
-        shared: float | None = None, at: str = "prompt", optimism: float = 0.0,
-        shared_ability: float = 0.0) -> Run:
+        ability_var: float = ABILITY_VAR, learner: Learner = DEFAULT_LEARNER) -> Run:
     """`online_sim` at one λ on these records."""
     setup = build_setup(records, router, seed, lam, ability_var=ability_var)
-    rep = report(setup, SOURCE, requests, feedback, explore, seed, lam, None, every, strategy, shared,
-                 at, optimism, shared_ability)
+    rep = report(setup, SOURCE, requests, feedback, explore, seed, lam, None, every, learner)
     strong, weak = setup.models.index(STRONG), setup.models.index(WEAK)
     means = setup.quality.mean(axis=0)
     return Run(rep, lam, float(setup.cost[:, strong].mean()), (float(means[strong]), float(means[weak])))
@@ -178,8 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     explore = [float(s) for s in args.explore.split(",") if s.strip()]
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     reports = [run(records, router, lam, args.requests, args.feedback, explore, seed, args.every,
-                   args.strategy, args.ability_var, args.shared, args.explore_at, args.optimism,
-                   args.shared_ability)
+                   args.ability_var, Learner.of(args))
                for seed in seeds for lam in lams]
     print(f"_{HONESTY}; the in-domain reference is trained on the other half of these prompts_")
     for result in reports[:len(lams)]:
