@@ -141,8 +141,10 @@ def billions(model: str) -> float:
 
 
 def field_of(records: Sequence[SourcedRecord], seed: int, requests: int, feedback: float,
-             troll: float = 0.0) -> tuple[Field, OutcomeTable]:
-    """The field (deduplicated by prompt) and the in-domain training table."""
+             troll: float = 0.0, feedback_seed: int | None = None) -> tuple[Field, OutcomeTable]:
+    """The field (deduplicated by prompt) and the in-domain training table. With `feedback_seed`,
+    which requests give feedback and from which user are drawn again from their own seed: the same
+    traffic, another 20% rated (`--feedback-seed`: how far the learner's path alone moves a run)."""
     train, rest, _ = split_source(records, seed)
     full = OutcomeTable.of(r.record for r in records)
     models = tuple(m for j, m in enumerate(full.models) if not np.isnan(full.quality[:, j]).any())
@@ -153,6 +155,9 @@ def field_of(records: Sequence[SourcedRecord], seed: int, requests: int, feedbac
     idx = rng.integers(0, len(table.prompts), requests)
     gives = rng.random(requests) < feedback
     raters = rng.integers(0, RATERS, requests)
+    if feedback_seed is not None:
+        again = np.random.default_rng([seed, 11, feedback_seed])
+        gives, raters = again.random(requests) < feedback, again.integers(0, RATERS, requests)
     trolls = np.random.default_rng([seed, 7]).random(requests) < troll if troll > 0 else None
     return (Field(models, tuple(table.prompts), table.quality, idx, gives, raters, trolls),
             OutcomeTable.of((r.record for r in train), models))
@@ -437,7 +442,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     artifact = offline_artifact(args)
     held_out(artifact, args.source)
     records = load_sources(args.data, [args.source])[args.source]
-    fld, train = field_of(records, args.seed, args.requests, args.feedback, args.troll)
+    fld, train = field_of(records, args.seed, args.requests, args.feedback, args.troll,
+                          args.feedback_seed)
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     for old in work.glob("*.db*"):
@@ -488,7 +494,7 @@ def knobs_of(args: argparse.Namespace) -> dict[str, Any]:
             "regret": args.regret, "decay": args.decay, "explore_at": args.explore_at,
             "forget": args.forget, "ability_var": args.ability_var, "prior_scale": args.prior_scale,
             "optimism": args.optimism, "shared": args.shared, "shared_ability": args.shared_ability,
-            **rater_settings(args), "troll": args.troll}
+            **rater_settings(args), "troll": args.troll, "feedback_seed": args.feedback_seed}
 
 
 def learning_of(args: argparse.Namespace, share: float, reload_s: float) -> dict[str, Any]:
@@ -551,6 +557,9 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--decay", type=float, default=0.0, help="learning.explore_decay")
     parser.add_argument("--explore-at", choices=("prompt", "traffic"), default="prompt",
                         help="learning.explore_at: where the challenger is drawn")
+    parser.add_argument("--feedback-seed", type=int, default=None,
+                        help="draw which requests are rated (and by whom) from this seed instead "
+                             "of the stream's: the same traffic, another sample rated")
     parser.add_argument("--troll", type=float, default=0.0,
                         help="share of requests sent by one noisy rater who rates every answer a "
                              "failure (the stream and the other raters' feedback stay the same)")

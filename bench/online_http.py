@@ -154,7 +154,7 @@ def main() -> None:
     artifact = offline_artifact(args)
     held_out(artifact, args.source)
     fld, train = field_of(load_sources(args.data, [args.source])[args.source], args.seed,
-                          args.requests, args.feedback, args.troll)
+                          args.requests, args.feedback, args.troll, args.feedback_seed)
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     for old in work.glob("*.db*"):

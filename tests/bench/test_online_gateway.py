@@ -94,6 +94,21 @@ def test_a_troll_leaves_the_stream_and_the_other_raters_as_they_were(data_dir: P
     assert all(u == plain.user(t) for t, u in enumerate(users) if u != "troll")
 
 
+def test_a_feedback_seed_rates_another_sample_of_the_same_traffic(data_dir: Path) -> None:
+    """`--feedback-seed`: the same prompts in the same order; which requests are rated (about the
+    same share) and by whom are drawn again, and the same feedback seed draws them the same."""
+    from llmroute.learn.sources import load_sources
+
+    records = load_sources(str(data_dir), ["llmrouter"])["llmrouter"]
+    plain, _ = online_gateway.field_of(records, 0, 2000, 0.2)
+    other, _ = online_gateway.field_of(records, 0, 2000, 0.2, feedback_seed=1)
+    again, _ = online_gateway.field_of(records, 0, 2000, 0.2, feedback_seed=1)
+    assert (plain.idx == other.idx).all() and plain.prompts == other.prompts
+    assert not (plain.gives == other.gives).all() and not (plain.raters == other.raters).all()
+    assert 300 < int(other.gives.sum()) < 500
+    assert (other.gives == again.gives).all() and (other.raters == again.raters).all()
+
+
 def test_selection_shows_where_the_best_model_was_routed_and_what_the_learner_believes() -> None:
     # three models; "b" is the best on the field; prompts 0-1 are hard for everyone
     quality = np.array([[0.0, 0.2, 0.0], [0.0, 0.4, 0.2], [0.6, 0.9, 0.6], [0.8, 1.0, 0.4]])
