@@ -75,7 +75,7 @@ from llmroute.chat import chat_request
 from llmroute.learn import artifact as artifacts
 from llmroute.learn import policy
 from llmroute.learn.data import OutcomeTable, sha256_of
-from llmroute.learn.online_sim import RATERS, half_gap, split_source
+from llmroute.learn.online_sim import RATERS, Stream, half_gap, split_source
 from llmroute.learn.sources import (
     SOURCE_FILES,
     SourcedRecord,
@@ -151,10 +151,8 @@ def field_of(records: Sequence[SourcedRecord], seed: int, requests: int, feedbac
     seen: set[str] = set()
     field_records = [r.record for r in rest if not (r.prompt in seen or seen.add(r.prompt))]
     table = OutcomeTable.of(field_records, models)
-    rng = np.random.default_rng(seed)  # the draws of online_sim.simulate, in its order
-    idx = rng.integers(0, len(table.prompts), requests)
-    gives = rng.random(requests) < feedback
-    raters = rng.integers(0, RATERS, requests)
+    stream = Stream.draw(len(table.prompts), requests, feedback, seed)   # online_sim.simulate's
+    idx, gives, raters = stream.idx, stream.gives, stream.raters
     if feedback_seed is not None:
         again = np.random.default_rng([seed, 11, feedback_seed])
         gives, raters = again.random(requests) < feedback, again.integers(0, RATERS, requests)

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from llmroute.learn import artifact as artifacts
 from llmroute.learn.online import Exploration, OnlineProfiles, shared_for
 from llmroute.learn.online_explore import Pending
-from llmroute.learn.online_sim import RATERS, Setup, build_setup, make_pick, pick_many
+from llmroute.learn.online_sim import Setup, Stream, build_setup, make_pick, pick_many
 from llmroute.learn.sources import load_sources
 
 I64 = npt.NDArray[np.int64]
@@ -64,10 +64,8 @@ class Variant:
 
 def run(setup: Setup, v: Variant, seed: int, requests: int, feedback: float, lag: int,
         batch: int) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)            # the stream: as online_sim.simulate
-    idx = rng.integers(0, len(setup.z), requests)
-    gives = rng.random(requests) < feedback
-    raters = rng.integers(0, RATERS, requests)
+    stream = Stream.draw(len(setup.z), requests, feedback, seed)   # as online_sim.simulate
+    idx, gives, raters = stream.idx, stream.gives, stream.raters
     pick, _ = make_pick(0.0, None)
     state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
                                     setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,

@@ -47,6 +47,15 @@ def test_a_challenger_is_affordable_only_within_the_allowance() -> None:
     assert budget.affordable(rows, 0, p).tolist() == [0, 1, 2, 3]
 
 
+def test_an_exploration_is_charged_the_fall_of_the_means_between_incumbent_and_explored() -> None:
+    budget = RegretBudget(0.01)
+    p = np.array([0.9, 0.88, 0.7, 0.95])
+    budget.charge(0, 2, p)
+    assert budget.spent == pytest.approx(0.2)
+    budget.charge(0, 3, p)                                       # better by the means: free
+    assert budget.spent == pytest.approx(0.2)
+
+
 def test_without_a_rate_every_challenger_is_affordable() -> None:
     budget = RegretBudget()
     rows = np.arange(3, dtype=np.int64)

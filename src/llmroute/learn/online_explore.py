@@ -148,7 +148,7 @@ class Exploration:
             return Decision(incumbent, False)
         chosen = int(rest[pick(pd[rest], c[rest])])
         if budget is not None:
-            budget.spend(float(pm[incumbent] - pm[chosen]))
+            budget.charge(incumbent, chosen, pm)
         return Decision(chosen, True)
 
 
@@ -197,6 +197,11 @@ class RegretBudget:
     def spend(self, loss: float) -> None:
         """Charge one exploration's expected loss (a gain costs nothing)."""
         self.spent += max(loss, 0.0)
+
+    def charge(self, incumbent: int, explored: int, p_mean: F64) -> None:
+        """Charge exploring candidate `explored` instead of `incumbent`: the fall of the posterior
+        mean P(good) `p_mean` between them (`spend`)."""
+        self.spend(float(p_mean[incumbent] - p_mean[explored]))
 
 
 @dataclass

@@ -161,24 +161,54 @@ def shares_of(choice: I64, models: int) -> tuple[float, ...]:
     return tuple(float(x) for x in np.bincount(choice, minlength=models) / max(len(choice), 1))
 
 
+@dataclass(frozen=True)
+class Stream:
+    """One seeded stream: which field prompt each request asks (`idx`), which requests give
+    feedback (`gives`) and from which of `RATERS` users (`raters`), all drawn from `seed`."""
+
+    idx: I64
+    gives: npt.NDArray[np.bool_]
+    raters: I64
+
+    @classmethod
+    def draw(cls, prompts: int, requests: int, feedback: float, seed: int) -> Stream:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, prompts, requests)
+        gives = rng.random(requests) < feedback
+        return cls(idx, gives, rng.integers(0, RATERS, requests))
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a simulation scores the field: the policy (`pick` per request; `lam`/`target` over many
+    prompts), the expected costs it weighs (N × M), the snapshot cadence and the checkpoints."""
+
+    pick: Pick
+    lam: float
+    target: float | None
+    est: F64
+    every: int
+    marks: tuple[int, ...]
+
+    def choose(self, p_field: F64) -> I64:
+        return pick_many(p_field, self.est, self.lam, self.target)
+
+    def cumulative(self, q: F64, c: F64) -> dict[int, tuple[float, float]]:
+        return {n: (float(q[:n].mean()), float(c[:n].mean())) for n in self.marks}
+
+
 def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[float], seed: int,
              lam: float = 0.0, target: float | None = None, every: int = 250,
              learner: Learner = DEFAULT_LEARNER) -> list[Variant]:
     """Offline, online (each exploration share) and in-domain variants on one seeded stream, the
     online learner configured by `learner` (its `at`: the exploration scope, `online_explore.SCOPES`:
     the draw at the prompt, or at the stream's running mean latent)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(setup.z), requests)
-    gives = rng.random(requests) < feedback
-    raters = rng.integers(0, RATERS, requests)
-    est = np.broadcast_to(setup.est_cost, setup.quality.shape)
-    pick, _ = make_pick(lam, target)
-    marks = sorted({n for n in CHECKPOINTS if n <= requests} | {requests})
-
-    def cumulative(q: F64, c: F64) -> dict[int, tuple[float, float]]:
-        return {n: (float(q[:n].mean()), float(c[:n].mean())) for n in marks}
-
-    off_choice = pick_many(setup.start.p_good_many(setup.z), est, lam, target)
+    stream = Stream.draw(len(setup.z), requests, feedback, seed)
+    idx = stream.idx
+    marks = tuple(sorted({n for n in CHECKPOINTS if n <= requests} | {requests}))
+    scoring = Scoring(make_pick(lam, target)[0], lam, target,
+                      np.broadcast_to(setup.est_cost, setup.quality.shape), every, marks)
+    off_choice = scoring.choose(setup.start.p_good_many(setup.z))
     off_field = realised(off_choice, setup.quality, setup.cost)
     qo, co = setup.quality[idx, off_choice[idx]], setup.cost[idx, off_choice[idx]]
     ind = setup.indomain_choice
@@ -187,49 +217,59 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
     m = len(setup.models)
     off_share, in_share = shares_of(off_choice, m), shares_of(ind, m)
     off_p = tuple(float(x) for x in setup.start.p_good_many(setup.z).mean(axis=0))
-    out = [Variant("offline", None, cumulative(qo, co), [(n, *off_field) for n in [0, requests]],
-                   shares=[off_share, off_share], p_means=[off_p, off_p]),
-           Variant("in-domain", None, cumulative(qi, ci), [(n, *in_field) for n in [0, requests]],
-                   shares=[in_share, in_share])]
-    allowed = np.ones(len(setup.models), dtype=bool)
-    for share in explore:
-        state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
-                                        setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,
-                                        shared=shared_for(learner.shared, share),
-                                        shared_ability=learner.shared_ability,
-                                        rater_floor=setup.start.rater_floor,
-                                        rater_share=setup.start.rater_share)
-        chooser = Exploration(share, learner.strategy, at=learner.at)
-        typical = TrafficMean()
-        erng = np.random.default_rng([seed, 1])
-        q, c = np.zeros(requests), np.zeros(requests)
-        flags = np.zeros(requests, dtype=bool)
-        snaps = [(0, *off_field)]
-        shares, p_means, fed = [off_share], [off_p], np.zeros(m, dtype=np.int64)
-        for t in range(requests):
-            i = int(idx[t])
-            zi = setup.z[i]
-            p = state.p_good(zi)
-            if learner.at == "traffic":
-                typical.add(zi)
-            draw = state.thompson(typical.at(zi), erng) if share > 0 else p
-            upper = state.p_upper(zi, learner.optimism) if learner.optimism > 0 else None
-            d = chooser.decide(p, draw, setup.est_cost, allowed, pick, erng, p_choice=upper)
-            q[t], c[t], flags[t] = setup.quality[i, d.index], setup.cost[i, d.index], d.explored
-            if gives[t]:
-                state.update(setup.models[d.index], zi, q[t], 1.0, rater=f"user-{int(raters[t])}")
-                fed[d.index] += 1
-            if (t + 1) % every == 0 or t + 1 == requests:
-                p_field = state.p_good_many(setup.z)
-                choice = pick_many(p_field, est, lam, target)
-                snaps.append((t + 1, *realised(choice, setup.quality, setup.cost)))
-                shares.append(shares_of(choice, m))
-                p_means.append(tuple(float(x) for x in p_field.mean(axis=0)))
-        name = "online" if share == 0 else f"online+explore {share:g}"
-        out.append(Variant(name, share, cumulative(q, c), snaps, int(flags.sum()),
-                           float(q[flags].mean()) if flags.any() else float("nan"), shares, p_means,
-                           tuple(int(x) for x in fed)))
-    return out
+    out = [Variant("offline", None, scoring.cumulative(qo, co),
+                   [(n, *off_field) for n in [0, requests]], shares=[off_share, off_share],
+                   p_means=[off_p, off_p]),
+           Variant("in-domain", None, scoring.cumulative(qi, ci),
+                   [(n, *in_field) for n in [0, requests]], shares=[in_share, in_share])]
+    start = Variant("offline", None, {}, [(0, *off_field)], shares=[off_share], p_means=[off_p])
+    return out + [online_variant(setup, stream, share, seed, scoring, learner, start)
+                  for share in explore]
+
+
+def online_variant(setup: Setup, stream: Stream, share: float, seed: int, scoring: Scoring,
+                   learner: Learner, start: Variant) -> Variant:
+    """One online learner with exploration `share` on `stream`, from the offline router's profiles;
+    its snapshots, shares and mean P(good) begin with `start`'s (the offline router's at 0)."""
+    requests, m = len(stream.idx), len(setup.models)
+    state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
+                                    setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,
+                                    shared=shared_for(learner.shared, share),
+                                    shared_ability=learner.shared_ability,
+                                    rater_floor=setup.start.rater_floor,
+                                    rater_share=setup.start.rater_share)
+    chooser = Exploration(share, learner.strategy, at=learner.at)
+    typical = TrafficMean()
+    erng = np.random.default_rng([seed, 1])
+    q, c = np.zeros(requests), np.zeros(requests)
+    flags = np.zeros(requests, dtype=bool)
+    snaps, shares, p_means = list(start.snapshots), list(start.shares), list(start.p_means)
+    fed = np.zeros(m, dtype=np.int64)
+    allowed = np.ones(m, dtype=bool)
+    for t in range(requests):
+        i = int(stream.idx[t])
+        zi = setup.z[i]
+        p = state.p_good(zi)
+        if learner.at == "traffic":
+            typical.add(zi)
+        draw = state.thompson(typical.at(zi), erng) if share > 0 else p
+        upper = state.p_upper(zi, learner.optimism) if learner.optimism > 0 else None
+        d = chooser.decide(p, draw, setup.est_cost, allowed, scoring.pick, erng, p_choice=upper)
+        q[t], c[t], flags[t] = setup.quality[i, d.index], setup.cost[i, d.index], d.explored
+        if stream.gives[t]:
+            state.update(setup.models[d.index], zi, q[t], 1.0,
+                         rater=f"user-{int(stream.raters[t])}")
+            fed[d.index] += 1
+        if (t + 1) % scoring.every == 0 or t + 1 == requests:
+            p_field = state.p_good_many(setup.z)
+            choice = scoring.choose(p_field)
+            snaps.append((t + 1, *realised(choice, setup.quality, setup.cost)))
+            shares.append(shares_of(choice, m))
+            p_means.append(tuple(float(x) for x in p_field.mean(axis=0)))
+    name = "online" if share == 0 else f"online+explore {share:g}"
+    return Variant(name, share, scoring.cumulative(q, c), snaps, int(flags.sum()),
+                   float(q[flags].mean()) if flags.any() else float("nan"), shares, p_means,
+                   tuple(int(x) for x in fed))
 
 
 def half_gap(snaps: Sequence[tuple[int, float, float]], q_off: float, q_in: float

@@ -305,7 +305,7 @@ class ClassifierRouter:
             return None
         sub, sub_setting = self._choose(text, [names[i] for i in rest], draw[rest], cost[rest])
         choice = Choice(int(rest[sub.index]), sub.confidence, sub.margin)
-        slot.budget.spend(float(ref[incumbent] - ref[choice.index]))
+        slot.budget.charge(incumbent, choice.index, ref)
         slot.pending.hold(names[choice.index], now)
         return choice, sub_setting
 
