@@ -7,6 +7,7 @@ was not trained on, answered by the replay provider, feedback on 20% of them.
         [--png docs/online-learning.png] [--json FILE]
         [--beat B] [--regret R] [--gap G] [--explore-at prompt|traffic] [--shared S]
         [--prior-scale P] [--optimism K] [--shared-ability C] [--lag N] (learning: knobs)
+        [--feedback-seed K] (the same traffic, another 20% rated: the learner's path alone)
 
 The offline router (`--artifact`): by default the bundled artifact when it never saw `--source`;
 otherwise (the bundled one is trained on every source, llmrouter included) a held-out router,
