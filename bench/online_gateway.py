@@ -267,14 +267,35 @@ async def run_variant(settings: Settings, name: str, fld: Field, every: int, lag
                 await sync.tick()
                 run.snapshots.append((t + 1, field_quality(router, z, fld)))
     run.seconds = time.monotonic() - start
-    if router.online is not None:
-        slot = router.online.slot
-        p_end = slot.profiles.p_good_many(z)[:, [slot.rows[m] for m in fld.models]]
-        run.p_end = [float(v) for v in p_end.mean(axis=0)]
+    run.p_end = posterior_end(router, z, fld)
     found = await ledger.store.aggregate("explored")
     run.ledger_split = {g.label: g.tally.requests for g in found.groups}
     await runtime.aclose()
     return run
+
+
+def posterior_end(router: ClassifierRouter, z: np.ndarray, fld: Field) -> list[float]:
+    """The live posterior's mean P(good) of each field model over the field prompts (latents `z`);
+    empty when `router` does not learn online."""
+    if router.online is None:
+        return []
+    slot = router.online.slot
+    p_end = slot.profiles.p_good_many(z)[:, [slot.rows[m] for m in fld.models]]
+    return [float(v) for v in p_end.mean(axis=0)]
+
+
+def print_run(run: Run, fld: Field, requests: int) -> None:
+    """One variant's line (seconds, cumulative quality) and, when it learnt, its `best_model` line."""
+    print(f"{run.name}: {run.seconds:.0f} s, cumulative quality {run.cumulative(requests)[0]:.3f}",
+          flush=True)
+    chosen = selection_of(run, fld)
+    if chosen is not None and chosen["posterior_p_end"] is not None:
+        where = chosen["all_models_quality_where_routed"]
+        print(f"  best model {chosen['model']} (field {chosen['field_quality']:.3f}): routed on "
+              f"{chosen['routed_share']:.1%} of requests, where all models score "
+              f"{'n/a' if where is None else f'{where:.3f}'} (stream "
+              f"{chosen['all_models_quality_stream']:.3f}); posterior P at the end "
+              f"{chosen['posterior_p_end']:.3f}", flush=True)
 
 
 def selection_of(run: Run, fld: Field) -> dict[str, Any] | None:
@@ -461,16 +482,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for name, path, learning in variants:
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), path, learning)
         runs.append(await run_variant(settings, name, fld, args.every, args.lag))
-        print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
-              f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
-        chosen = selection_of(runs[-1], fld)
-        if chosen is not None and chosen["posterior_p_end"] is not None:
-            where = chosen["all_models_quality_where_routed"]
-            print(f"  best model {chosen['model']} (field {chosen['field_quality']:.3f}): routed on "
-                  f"{chosen['routed_share']:.1%} of requests, where all models score "
-                  f"{'n/a' if where is None else f'{where:.3f}'} (stream "
-                  f"{chosen['all_models_quality_stream']:.3f}); posterior P at the end "
-                  f"{chosen['posterior_p_end']:.3f}", flush=True)
+        print_run(runs[-1], fld, args.requests)
     q_off = runs[0].snapshots[0][1]
     q_in = runs[1].snapshots[0][1]
     out = summary(runs, q_off, q_in, args.requests, fld)

@@ -20,7 +20,8 @@ artifact if it never saw the source, else the held-out router, trained on every 
 
 Field quality of the live posterior is read from the served app's classifier (`app.state.gateway`)
 every `--every` requests, from the benchmark's thread (a read racing an update sees one or the
-other). The exploration marks come from the ledger.
+other). The exploration marks come from the ledger. Each variant's JSON has the `best_model` block of
+`bench/online_gateway.py` (where the field's best model was routed, what the learner ended believing).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ from online_gateway import (
     knobs_of,
     learning_of,
     offline_artifact,
+    posterior_end,
+    print_run,
     settings_for,
     summary,
     variant_name,
@@ -129,9 +132,11 @@ def run_http(settings: Settings, name: str, fld: Field, every: int) -> Run:
             raw = client.chat.completions.with_raw_response.create(
                 model="auto", messages=[{"role": "user", "content": fld.prompts[int(i)]}],
                 user=fld.user(t))
-            q = float(fld.quality[int(i), col[raw.parse().model]])
+            picked = col[raw.parse().model]
+            q = float(fld.quality[int(i), picked])
             ids.append(raw.headers["x-llmroute-request-id"])
             run.quality.append(q)
+            run.picked.append(picked)
             run.cost.append(float(raw.headers.get("x-llmroute-cost-usd") or 0))
             if fld.gives[t]:
                 pending.append((ids[-1], 0.0 if fld.user(t) == "troll" else q))
@@ -141,6 +146,7 @@ def run_http(settings: Settings, name: str, fld: Field, every: int) -> Run:
                 pending = []
                 run.snapshots.append((t + 1, field_quality(router, z, fld)))
         run.seconds = time.monotonic() - start
+        run.p_end = posterior_end(router, z, fld)
     marked = explored_ids(settings.ledger.url)
     run.explored = [rid in marked for rid in ids]
     run.ledger_split = {"explored": len(marked), "routed": len(ids) - len(marked)}
@@ -171,9 +177,8 @@ def main() -> None:
         learning = learning_of(args, share, reload_s=args.reload_s)
         settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
         runs.append(run_http(settings, name, fld, args.every))
-        print(f"{name}: {runs[-1].seconds:.0f} s, cumulative quality "
-              f"{runs[-1].cumulative(args.requests)[0]:.3f}", flush=True)
-    out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests)
+        print_run(runs[-1], fld, args.requests)
+    out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests, fld)
     out.update({"transport": "HTTP (uvicorn, openai SDK)", "reload_s": args.reload_s,
                 **knobs_of(args), "artifact": str(artifact)})
     text = json.dumps(out, indent=1, default=str)
