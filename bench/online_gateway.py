@@ -29,7 +29,7 @@ deployment, accounting, the ledger writer into SQLite); feedback goes through
 so a run is reproducible). Only HTTP is left out: a uvicorn round trip per request would
 measure the 2-core machine's socket stack, not learning.
 
-* The source's records are split in halves (`online_sim.split_source`, seeded): in-domain train and
+* The source's records are split in halves (`online_field.split_source`, seeded): in-domain train and
   field (deduplicated by prompt, so the replay's verbatim lookup is unambiguous).
 * Replay: the field records become replay records. Sources such as llmrouter record each model's
   graded outcome but not its answer text, so the replayed text is a placeholder naming the
@@ -76,7 +76,8 @@ from llmroute.chat import chat_request
 from llmroute.learn import artifact as artifacts
 from llmroute.learn import policy
 from llmroute.learn.data import OutcomeTable, sha256_of
-from llmroute.learn.online_sim import RATERS, Stream, half_gap, split_source
+from llmroute.learn.online_field import split_source
+from llmroute.learn.online_sim import RATERS, Stream, half_gap
 from llmroute.learn.sources import (
     SOURCE_FILES,
     SourcedRecord,

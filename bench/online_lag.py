@@ -33,7 +33,8 @@ import numpy.typing as npt
 from llmroute.learn import artifact as artifacts
 from llmroute.learn.online import Exploration, OnlineProfiles, shared_for
 from llmroute.learn.online_explore import Pending
-from llmroute.learn.online_sim import Setup, Stream, build_setup, make_pick, pick_many
+from llmroute.learn.online_field import Setup, build_setup, pick_many
+from llmroute.learn.online_sim import Stream, make_pick
 from llmroute.learn.sources import load_sources
 
 I64 = npt.NDArray[np.int64]

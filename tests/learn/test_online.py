@@ -11,7 +11,8 @@ import pytest
 from llmroute.learn import artifact
 from llmroute.learn.model import RouterModel
 from llmroute.learn.online import Exploration, OnlineProfiles, adf_update, design, sigmoid
-from llmroute.learn.online_sim import Setup, half_gap, main, report, simulate
+from llmroute.learn.online_field import Setup
+from llmroute.learn.online_sim import half_gap, main, report, simulate
 
 from .conftest import synthetic_records
 

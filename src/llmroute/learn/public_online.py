@@ -12,10 +12,10 @@ gpt-4-1106-preview vs Mixtral-8x7B outcomes (bench/data/routellm-mmlu, read by `
 * Costs: the CSVs carry none, so each prompt's cost per model is the artifact's own price estimate
   (its per-character prices × prompt length and predicted answer length), as in `public_eval` — a
   price-list estimate, not a bill. The policy's expected cost of a model is its mean over the
-  in-domain half (`online_sim.build_setup`).
+  in-domain half (`online_field.build_setup`).
 * Routers: the offline router is the bundled artifact, never trained on these prompts (MMLU is kept out
   of the shared training data). The in-domain reference is `fit_router` trained on the other half of
-  these MMLU prompts (`online_sim.split_source`). Online: the artifact's profiles updated by 20%
+  these MMLU prompts (`online_field.split_source`). Online: the artifact's profiles updated by 20%
   feedback on a stream drawn with replacement from the field half.
 * Operating points: the default policy's λ (`public_eval.default_lambda`) and λ = 0.
 """
@@ -35,7 +35,8 @@ from .data import DataError, OutcomeRecord
 from .model import RouterModel
 from .online import ABILITY_VAR, STRATEGIES
 from .online_explore import SCOPES
-from .online_sim import DEFAULT_LEARNER, Learner, Report, Variant, build_setup, half_gap, report
+from .online_field import build_setup
+from .online_sim import DEFAULT_LEARNER, Learner, Report, Variant, half_gap, report
 from .public_eval import DEFAULT_DATA, HONESTY, STRONG, WEAK, Outcomes, default_lambda, load_dir
 from .sources import SourcedRecord, normalise
 
