@@ -184,7 +184,8 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
     marks = tuple(sorted({n for n in CHECKPOINTS if n <= requests} | {requests}))
     scoring = Scoring(make_pick(lam, target)[0], lam, target,
                       np.broadcast_to(setup.est_cost, setup.quality.shape), every, marks)
-    off_choice = scoring.choose(setup.start.p_good_many(setup.z))
+    p_off = setup.start.p_good_many(setup.z)
+    off_choice = scoring.choose(p_off)
     off_field = realised(off_choice, setup.quality, setup.cost)
     qo, co = setup.quality[idx, off_choice[idx]], setup.cost[idx, off_choice[idx]]
     ind = setup.indomain_choice
@@ -192,21 +193,20 @@ def simulate(setup: Setup, requests: int, feedback: float, explore: Sequence[flo
     in_field = realised(ind, setup.quality, setup.cost)
     m = len(setup.models)
     off_share, in_share = shares_of(off_choice, m), shares_of(ind, m)
-    off_p = tuple(float(x) for x in setup.start.p_good_many(setup.z).mean(axis=0))
+    off_p = tuple(float(x) for x in p_off.mean(axis=0))
     out = [Variant("offline", None, scoring.cumulative(qo, co),
                    [(n, *off_field) for n in [0, requests]], shares=[off_share, off_share],
                    p_means=[off_p, off_p]),
            Variant("in-domain", None, scoring.cumulative(qi, ci),
                    [(n, *in_field) for n in [0, requests]], shares=[in_share, in_share])]
-    start = Variant("offline", None, {}, [(0, *off_field)], shares=[off_share], p_means=[off_p])
-    return out + [online_variant(setup, stream, share, seed, scoring, learner, start)
+    return out + [online_variant(setup, stream, share, seed, scoring, learner, out[0])
                   for share in explore]
 
 
 def online_variant(setup: Setup, stream: Stream, share: float, seed: int, scoring: Scoring,
-                   learner: Learner, start: Variant) -> Variant:
+                   learner: Learner, offline: Variant) -> Variant:
     """One online learner with exploration `share` on `stream`, from the offline router's profiles;
-    its snapshots, shares and mean P(good) begin with `start`'s (the offline router's at 0)."""
+    its snapshots, shares and mean P(good) begin with the `offline` variant's first (at request 0)."""
     requests, m = len(stream.idx), len(setup.models)
     state = OnlineProfiles.starting(setup.start.models, setup.start.means.copy(),
                                     setup.start.covs[0].copy(), rater_cap=setup.start.rater_cap,
@@ -219,7 +219,7 @@ def online_variant(setup: Setup, stream: Stream, share: float, seed: int, scorin
     erng = np.random.default_rng([seed, 1])
     q, c = np.zeros(requests), np.zeros(requests)
     flags = np.zeros(requests, dtype=bool)
-    snaps, shares, p_means = list(start.snapshots), list(start.shares), list(start.p_means)
+    snaps, shares, p_means = offline.snapshots[:1], offline.shares[:1], offline.p_means[:1]
     fed = np.zeros(m, dtype=np.int64)
     allowed = np.ones(m, dtype=bool)
     for t in range(requests):
