@@ -34,9 +34,18 @@ measure the 2-core machine's socket stack, not learning.
 * Replay: the field records become replay records. Sources such as llmrouter record each model's
   graded outcome but not its answer text, so the replayed text is a placeholder naming the
   outcome; the outcome itself is the recorded one, and it is what feedback reports.
-* Models and prices: the source's models, each priced by its size (USD 0.02 per million tokens per
-  billion parameters, in and out: an assumption, stated in the report; llmrouter records no costs),
-  in two tiers (≤ 10 B parameters: small; larger: large).
+* Models and prices: the source's models, each priced by its size (`billions`: the name's, or
+  `SIZES` where the name gives none) at `--usd-per-b` USD per million tokens per billion parameters,
+  in and out (default `open_model_rate()`: the median rate of the open models the bundled price
+  map lists at DeepInfra, the host `catalog_prior.KNOWN_CATALOG_KEYS` prices them at, ~0.0056;
+  an assumption, stated in the report: llmrouter and mmlu-pro record no costs), in two tiers
+  (≤ 10 B parameters: small; larger: large). No context window unless `--context-window` gives one
+  (the catalog prior then takes the known models' mean). These are the facts the catalog prior
+  (`learn.catalog_prior`) profiles a model without outcomes from. Until session 27 every model was
+  priced at 0.02 (about 4× the market rate of open models) with a 1,000,000-token window (clamped
+  to the largest known, which only strong commercial models have), both of which made a model
+  without outcomes look stronger than the trained ones: `--usd-per-b 0.02 --context-window 1000000
+  --legacy-sizes` reproduces those runs.
 * Variants, each on the same seeded stream (`online_sim.simulate`'s draws: prompts with
   replacement, which 20% give feedback, from which of 200 users): offline (the artifact, never
   updated: `learning.online` off), online with each exploration share, and in-domain (a classifier
@@ -72,9 +81,11 @@ import numpy as np
 import yaml
 
 from llmroute import config as llmconfig
+from llmroute.catalog import resolve_model
 from llmroute.chat import chat_request
 from llmroute.learn import artifact as artifacts
 from llmroute.learn import policy
+from llmroute.learn.catalog_prior import KNOWN_CATALOG_KEYS
 from llmroute.learn.data import OutcomeTable, sha256_of
 from llmroute.learn.online_field import split_source
 from llmroute.learn.online_sim import RATERS, Stream, half_gap
@@ -92,7 +103,12 @@ from llmroute.routers.classifier import ClassifierRouter
 from llmroute.runtime import Runtime, build_runtime
 from llmroute.settings import Settings
 
-USD_PER_M_PER_BILLION = 0.02
+#: Until session 27 the bench priced every model at this rate (`--usd-per-b 0.02`).
+LEGACY_USD_PER_B = 0.02
+#: Public parameter counts (billions) of models whose names give none or give one expert's size.
+SIZES = {"ai21labs/jamba-1.5-large": 398.0, "cohereforai/c4ai-command-r-v01": 35.0,
+         "microsoft/phi-3-mini-4k-instruct": 3.8, "mistralai/mixtral-8x7b-instruct-v0.1": 46.7,
+         "mistralai/mixtral-8x7b-v0.1": 46.7, "Mixtral-8x7B-Instruct-v0.1": 46.7}
 MARKS = (1000, 2000, 5000, 10000)
 #: RouterBench's test split: never trained on, as for the bundled artifact.
 ROUTERBENCH_TEST = "routerbench/test.jsonl"
@@ -136,10 +152,46 @@ class Run:
         return float(np.mean(self.quality[:n])), float(np.mean(self.cost[:n]))
 
 
-def billions(model: str) -> float:
-    """Parameters in billions, from the model's name (e.g. llama-3.1-8b -> 8; 7b by default)."""
+def billions(model: str, legacy: bool = False) -> float:
+    """Parameters in billions: `SIZES`' public count, else the name's (e.g. llama-3.1-8b -> 8), else
+    7. `legacy`: the name's alone, as until session 27 (mixtral-8x7b -> 7, phi-3-mini -> 7)."""
+    if not legacy and model in SIZES:
+        return SIZES[model]
     found = re.findall(r"(\d+(?:\.\d+)?)b(?![a-z])", model.lower())
     return float(found[-1]) if found else 7.0
+
+
+def open_model_rate() -> float:
+    """USD per million tokens per billion parameters (mean of input and output) of the open models the
+    bundled price map lists at DeepInfra (`catalog_prior.KNOWN_CATALOG_KEYS`): their median."""
+    rates = []
+    for name, key in KNOWN_CATALOG_KEYS.items():
+        spec = resolve_model(key, None) if key.startswith("deepinfra/") else None
+        if spec is not None and spec.input_per_m is not None and spec.output_per_m is not None:
+            rates.append(float(spec.input_per_m + spec.output_per_m) / 2 / billions(name))
+    return float(np.median(rates))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the bench tells the gateway about each model: a price per billion parameters, a context
+    window (None: unknown), and whether sizes come from names alone (as until session 27)."""
+
+    usd_per_b: float
+    context_window: int | None = None
+    legacy_sizes: bool = False
+
+    def price(self, model: str) -> float:
+        return round(self.usd_per_b * billions(model, self.legacy_sizes), 6)
+
+    def size(self, model: str) -> float:
+        return billions(model, self.legacy_sizes)
+
+
+def catalog_of(args: argparse.Namespace) -> Catalog:
+    """The `--usd-per-b`, `--context-window` and `--legacy-sizes` options."""
+    rate = open_model_rate() if args.usd_per_b is None else args.usd_per_b
+    return Catalog(rate, args.context_window, args.legacy_sizes)
 
 
 def field_of(records: Sequence[SourcedRecord], seed: int, requests: int, feedback: float,
@@ -174,17 +226,18 @@ def write_replay(fld: Field, path: Path) -> None:
             out.write(json.dumps({"id": f"field-{i}", "prompt": prompt, "models": models}) + "\n")
 
 
-def settings_for(fld: Field, work: Path, name: str, artifact: Path, learning: dict[str, Any]
-                 ) -> Settings:
+def settings_for(fld: Field, work: Path, name: str, artifact: Path, learning: dict[str, Any],
+                 catalog: Catalog) -> Settings:
     """A gateway over the replay deployment with one classifier policy."""
-    models = {}
+    models: dict[str, dict[str, Any]] = {}
     for m in fld.models:
-        price = round(USD_PER_M_PER_BILLION * billions(m), 6)
+        price = catalog.price(m)
         models[m] = {"deployment": "replay", "upstream_name": m, "input_per_m": str(price),
-                     "output_per_m": str(price), "context_window": 1_000_000,
-                     "tier": "small" if billions(m) <= 10 else "large"}
-    small = min(fld.models, key=billions)
-    large = max(fld.models, key=billions)
+                     "output_per_m": str(price), "tier": "small" if catalog.size(m) <= 10 else "large"}
+        if catalog.context_window is not None:
+            models[m]["context_window"] = catalog.context_window
+    small = min(fld.models, key=catalog.size)
+    large = max(fld.models, key=catalog.size)
     raw = {
         "models": models, "catalog": {"bundled_prices": False}, "rules": [],
         "tiers": {"small": {"model": small}, "large": {"model": large}},
@@ -480,8 +533,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         # the learner syncs by hand (`OnlineSync` every `--every`), not on a timer
         variants.append((name, artifact, learning_of(args, share, reload_s=3600)))
     runs = []
+    catalog = catalog_of(args)
     for name, path, learning in variants:
-        settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), path, learning)
+        settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), path, learning, catalog)
         runs.append(await run_variant(settings, name, fld, args.every, args.lag))
         print_run(runs[-1], fld, args.requests)
     q_off = runs[0].snapshots[0][1]
@@ -493,7 +547,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "artifact": str(artifact), "artifact_trained_on": trained_on(artifact),
                 "machine": f"{platform.machine()} {platform.node()}",
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "prices": {m: USD_PER_M_PER_BILLION * billions(m) for m in fld.models}})
+                "prices": {m: catalog.price(m) for m in fld.models}})
     if args.png:
         save_png(runs, q_off, q_in, args.source, Path(args.png))
     return out
@@ -506,7 +560,9 @@ def knobs_of(args: argparse.Namespace) -> dict[str, Any]:
             "regret": args.regret, "decay": args.decay, "explore_at": args.explore_at,
             "forget": args.forget, "ability_var": args.ability_var, "prior_scale": args.prior_scale,
             "optimism": args.optimism, "shared": args.shared, "shared_ability": args.shared_ability,
-            **rater_settings(args), "troll": args.troll, "feedback_seed": args.feedback_seed}
+            **rater_settings(args), "troll": args.troll, "feedback_seed": args.feedback_seed,
+            "usd_per_b": catalog_of(args).usd_per_b, "context_window": args.context_window,
+            "legacy_sizes": args.legacy_sizes}
 
 
 def learning_of(args: argparse.Namespace, share: float, reload_s: float) -> dict[str, Any]:
@@ -580,6 +636,15 @@ def common_parser(doc: str | None, explore: str, out: str) -> argparse.ArgumentP
     parser.add_argument("--rater-share", type=float, default=None,
                         help="learning.rater_share (default: the setting's, 0.1; floor 10 and "
                              "share 0 give the rule before it: the cap alone)")
+    parser.add_argument("--usd-per-b", type=float, default=None,
+                        help="price per million tokens per billion parameters (default: "
+                             "open_model_rate(), the bundled price map's open models; until "
+                             "session 27: 0.02)")
+    parser.add_argument("--context-window", type=int, default=None,
+                        help="every model's context window (default: none, unknown; until session "
+                             "27: 1000000)")
+    parser.add_argument("--legacy-sizes", action="store_true",
+                        help="sizes from names alone, as until session 27 (no SIZES table)")
     parser.add_argument("--artifact", default=None,
                         help="offline router; default: the bundled one if it never saw --source, "
                              "else a held-out router (see --held-out-dir)")

@@ -41,6 +41,7 @@ import uvicorn
 from online_gateway import (
     Field,
     Run,
+    catalog_of,
     common_parser,
     field_of,
     field_quality,
@@ -167,7 +168,8 @@ def main() -> None:
         old.unlink()
     write_replay(fld, work / "replay.jsonl")
     inside = artifacts.save(fit_router(train), work / "indomain").with_suffix("")
-    in_router = Engine(settings_for(fld, work, "in-domain", inside, {})).router("learned")[1]
+    catalog = catalog_of(args)
+    in_router = Engine(settings_for(fld, work, "in-domain", inside, {}, catalog)).router("learned")[1]
     assert isinstance(in_router, ClassifierRouter)
     q_in = field_quality(in_router, in_router.model.latent_many(list(fld.prompts)).astype(np.float64),
                          fld)
@@ -175,7 +177,8 @@ def main() -> None:
     for share in (float(s) for s in args.explore.split(",") if s.strip()):
         name = variant_name(share, [r.name for r in runs])
         learning = learning_of(args, share, reload_s=args.reload_s)
-        settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning)
+        settings = settings_for(fld, work, re.sub(r"[^a-z0-9]+", "-", name), artifact, learning,
+                                catalog)
         runs.append(run_http(settings, name, fld, args.every))
         print_run(runs[-1], fld, args.requests)
     out = summary(runs, runs[0].snapshots[0][1], q_in, args.requests, fld)
