@@ -131,3 +131,50 @@ def test_selection_shows_where_the_best_model_was_routed_and_what_the_learner_be
     assert got["all_models_quality_where_routed"] < got["all_models_quality_stream"]
     assert got["posterior_p_end"] == 0.3
     assert online_gateway.selection_of(online_gateway.Run("offline"), fld) is None
+
+
+def test_models_are_priced_like_the_price_maps_open_models_with_public_sizes(tmp_path: Path) -> None:
+    rate = online_gateway.open_model_rate()
+    assert 0.003 < rate < 0.01          # the DeepInfra open models' ~$0.4 per 1M for a 70B model
+    assert online_gateway.billions("mistralai/mixtral-8x7b-v0.1") == 46.7
+    assert online_gateway.billions("mistralai/mixtral-8x7b-v0.1", legacy=True) == 7.0
+    assert online_gateway.billions("ai21labs/jamba-1.5-large") == 398.0
+    assert online_gateway.billions("meta-llama/llama-3.1-70b-instruct") == 70.0
+    assert online_gateway.billions("acme/no-size-here") == 7.0
+    fld = online_gateway.Field(models=("acme/m-70b", "acme/m-8b"), prompts=("p",),
+                               quality=np.ones((1, 2)), idx=np.zeros(1, dtype=np.int64),
+                               gives=np.zeros(1, dtype=bool), raters=np.zeros(1, dtype=np.int64))
+    (tmp_path / "replay.jsonl").write_text("", encoding="utf-8")
+    now = online_gateway.settings_for(fld, tmp_path, "now", artifacts.default_path(), {},
+                                      online_gateway.Catalog(rate))
+    old = online_gateway.settings_for(fld, tmp_path, "old", artifacts.default_path(), {},
+                                      online_gateway.Catalog(0.02, 1_000_000, legacy_sizes=True))
+    big = now.models["acme/m-70b"]
+    assert big.input_per_m is not None and float(big.input_per_m) == pytest.approx(70 * rate, rel=1e-4)
+    assert big.context_window is None and big.tier == "large"
+    assert now.models["acme/m-8b"].tier == "small"
+    assert old.models["acme/m-70b"].context_window == 1_000_000
+    assert float(old.models["acme/m-70b"].input_per_m or 0) == pytest.approx(1.4)
+
+
+def test_the_old_inputs_make_a_model_without_outcomes_look_stronger(tmp_path: Path) -> None:
+    """The catalog prior, fed 0.02 per billion and a 1M window (the bench until session 27), profiles
+    an unknown 70B open model above what the market-rate inputs give it."""
+    from llmroute.learn.catalog_prior import CatalogPrior
+
+    model = artifacts.load(artifacts.default_path())
+    prior = CatalogPrior.fit(model)
+    assert prior is not None
+    fld = online_gateway.Field(models=("acme/m-70b",), prompts=("p",), quality=np.ones((1, 1)),
+                               idx=np.zeros(1, dtype=np.int64), gives=np.zeros(1, dtype=bool),
+                               raters=np.zeros(1, dtype=np.int64))
+    (tmp_path / "replay.jsonl").write_text("", encoding="utf-8")
+    bias = {}
+    for name, catalog in (("now", online_gateway.Catalog(online_gateway.open_model_rate())),
+                          ("old", online_gateway.Catalog(0.02, 1_000_000, legacy_sizes=True))):
+        spec = online_gateway.settings_for(fld, tmp_path, name, artifacts.default_path(), {},
+                                           catalog).models["acme/m-70b"]
+        profile = prior.profile("acme/m-70b", spec)
+        assert profile is not None
+        bias[name] = profile.bias
+    assert bias["old"] > bias["now"]
