@@ -37,12 +37,12 @@ measure the 2-core machine's socket stack, not learning.
 * Models and prices: the source's models, each priced by its size (`billions`: the name's, or
   `SIZES` where the name gives none) at `--usd-per-b` USD per million tokens per billion parameters,
   in and out (default `open_model_rate()`: the median rate of the open models the bundled price
-  map lists at DeepInfra, the host `catalog_prior.KNOWN_CATALOG_KEYS` prices them at, ~0.0056;
+  map lists at DeepInfra, the host `catalog_prior.KNOWN_CATALOG_KEYS` prices them at, ~0.0057;
   an assumption, stated in the report: llmrouter and mmlu-pro record no costs), in two tiers
   (≤ 10 B parameters: small; larger: large). No context window unless `--context-window` gives one
   (the catalog prior then takes the known models' mean). These are the facts the catalog prior
   (`learn.catalog_prior`) profiles a model without outcomes from. Until session 27 every model was
-  priced at 0.02 (about 4× the market rate of open models) with a 1,000,000-token window (clamped
+  priced at 0.02 (about 3.5× the market rate of open models) with a 1,000,000-token window (clamped
   to the largest known, which only strong commercial models have), both of which made a model
   without outcomes look stronger than the trained ones: `--usd-per-b 0.02 --context-window 1000000
   --legacy-sizes` reproduces those runs.
@@ -103,8 +103,6 @@ from llmroute.routers.classifier import ClassifierRouter
 from llmroute.runtime import Runtime, build_runtime
 from llmroute.settings import Settings
 
-#: Until session 27 the bench priced every model at this rate (`--usd-per-b 0.02`).
-LEGACY_USD_PER_B = 0.02
 #: Public parameter counts (billions) of models whose names give none or give one expert's size.
 SIZES = {"ai21labs/jamba-1.5-large": 398.0, "cohereforai/c4ai-command-r-v01": 35.0,
          "microsoft/phi-3-mini-4k-instruct": 3.8, "mistralai/mixtral-8x7b-instruct-v0.1": 46.7,
@@ -186,6 +184,11 @@ class Catalog:
 
     def size(self, model: str) -> float:
         return billions(model, self.legacy_sizes)
+
+
+#: The inputs every run used until session 27 (`--usd-per-b 0.02 --context-window 1000000
+#: --legacy-sizes`).
+LEGACY_CATALOG = Catalog(0.02, 1_000_000, legacy_sizes=True)
 
 
 def catalog_of(args: argparse.Namespace) -> Catalog:

@@ -148,7 +148,7 @@ def test_models_are_priced_like_the_price_maps_open_models_with_public_sizes(tmp
     now = online_gateway.settings_for(fld, tmp_path, "now", artifacts.default_path(), {},
                                       online_gateway.Catalog(rate))
     old = online_gateway.settings_for(fld, tmp_path, "old", artifacts.default_path(), {},
-                                      online_gateway.Catalog(0.02, 1_000_000, legacy_sizes=True))
+                                      online_gateway.LEGACY_CATALOG)
     big = now.models["acme/m-70b"]
     assert big.input_per_m is not None and float(big.input_per_m) == pytest.approx(70 * rate, rel=1e-4)
     assert big.context_window is None and big.tier == "large"
@@ -171,7 +171,7 @@ def test_the_old_inputs_make_a_model_without_outcomes_look_stronger(tmp_path: Pa
     (tmp_path / "replay.jsonl").write_text("", encoding="utf-8")
     bias = {}
     for name, catalog in (("now", online_gateway.Catalog(online_gateway.open_model_rate())),
-                          ("old", online_gateway.Catalog(0.02, 1_000_000, legacy_sizes=True))):
+                          ("old", online_gateway.LEGACY_CATALOG)):
         spec = online_gateway.settings_for(fld, tmp_path, name, artifacts.default_path(), {},
                                            catalog).models["acme/m-70b"]
         profile = prior.profile("acme/m-70b", spec)
